@@ -1,0 +1,78 @@
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { readSettings } from '../../core/src/settings';
+import { BoundedRestarts } from './restart-policy';
+
+/** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
+const CLIENT_ID = 'mlpipe';
+
+/** Things that live as long as one language client; disposed when the server restarts. */
+class ClientScope {
+  readonly disposables: vscode.Disposable[] = [];
+
+  constructor(readonly client: LanguageClient) {}
+
+  async dispose(): Promise<void> {
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+    if (this.client.isRunning()) await this.client.stop();
+  }
+}
+
+let scope: ClientScope | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('MLPipe', { log: true });
+  context.subscriptions.push(log);
+
+  const startClient = async () => {
+    const serverModule = context.asAbsolutePath('dist/server.js');
+    const serverOptions: ServerOptions = {
+      run: { module: serverModule, transport: TransportKind.ipc },
+      debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6010'] } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [
+        { language: 'mlpipe-pipeline' },
+        { language: 'mlpipe-modelcard' },
+        // Params files are plain YAML; the server answers for the ones a pipeline lists and ignores the rest.
+        { language: 'yaml', scheme: 'file' },
+      ],
+      outputChannel: log,
+      initializationOptions: { settings: readSettings(vscode.workspace.getConfiguration('mlpipe')) },
+      errorHandler: new BoundedRestarts((message) => void vscode.window.showErrorMessage(message, 'Show Output').then((choice) => choice && log.show())),
+    };
+    const client = new LanguageClient(CLIENT_ID, 'MLPipe Language Server', serverOptions, clientOptions);
+    scope = new ClientScope(client);
+    await client.start();
+    log.info('language server started');
+  };
+
+  const commands: Record<string, (...args: unknown[]) => unknown> = {
+    'mlpipe.runStage': (_uri: unknown, stage: unknown) => notYet(typeof stage === 'string' ? `stage '${stage}'` : 'a stage'),
+    'mlpipe.runPipeline': () => notYet('the pipeline'),
+    'mlpipe.restartServer': async () => {
+      await scope?.dispose();
+      scope = undefined;
+      await startClient();
+    },
+    'mlpipe.showOutput': () => log.show(),
+  };
+  for (const [id, handler] of Object.entries(commands)) context.subscriptions.push(vscode.commands.registerCommand(id, handler));
+
+  try {
+    await startClient();
+  } catch (error) {
+    const message = `MLPipe could not start its language server: ${error instanceof Error ? error.message : String(error)}`;
+    log.error(message);
+    void vscode.window.showErrorMessage(message, 'Show Output').then((choice) => choice && log.show());
+  }
+}
+
+function notYet(what: string): void {
+  void vscode.window.showInformationMessage(`Running ${what} is not available yet in this version of MLPipe: the Docker runner is still being built. Use \`mlpipe check\` to validate the pipeline meanwhile.`);
+}
+
+export async function deactivate(): Promise<void> {
+  await scope?.dispose();
+  scope = undefined;
+}

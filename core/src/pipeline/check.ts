@@ -1,0 +1,444 @@
+import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
+import { type ParamsFile, type ParamsIndex } from '../params/params';
+import { didYouMean, quoteList } from '../util/did-you-mean';
+import { deref, type YNode, type YScalar } from '../yaml/nodes';
+import { parseImageRef } from './image-ref';
+import { type Interpolation } from './interpolation';
+import { PipelineGraph, type Producer } from './graph';
+import { normalizePath, type PipelineModel, type Stage } from './model';
+import { parseDuration, parseSize } from './units';
+
+/** What the semantic checks need from outside the pipeline text. */
+export interface PipelineCheckInput {
+  path: string;
+  text: string;
+  model: PipelineModel;
+  graph: PipelineGraph;
+  params: ParamsIndex;
+  /** The params files as declared, resolved: absent ones have `exists: false`. */
+  paramsFiles: (ParamsFile & { raw: string; node: YScalar | null })[];
+  /** Whether a workspace-relative path exists on disk (relative to the pipeline's folder). */
+  exists: (relative: string) => boolean;
+}
+
+const SHELL_SPLIT = /[\s'"=,;|&<>()`]+/;
+
+export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const { model, graph } = input;
+  const at = (node: { start: number; end: number }) => ({ start: node.start, end: Math.max(node.end, node.start + 1) });
+  const line = (offset: number) => lineOf(input.text, offset);
+
+  // Params files.
+  for (const file of input.paramsFiles) {
+    if (!file.exists && file.node) {
+      out.push({ ...at(file.node), severity: 'error', code: 'params-file-missing', message: `Params file '${file.raw}' does not exist; create it or fix the path (it is relative to this pipeline).` });
+    }
+  }
+
+  // Stage names and needs.
+  const stageNames = [...model.stageByName.keys()];
+  const variantNames = [...model.variantToStage.keys()];
+  for (const stage of model.stages) {
+    if (stage.name.includes('@')) continue; // the schema reports the name itself
+    for (const need of stage.needs) {
+      if (need.name === stage.name || model.variantToStage.get(need.name) === stage) {
+        out.push({ ...at(need.node), severity: 'error', code: 'self-need', message: `Stage '${stage.name}' cannot need itself; remove '${need.name}' from its needs.` });
+        continue;
+      }
+      if (model.stageByName.has(need.name) || model.variantToStage.has(need.name)) continue;
+      const suggestion = didYouMean(need.name, need.name.includes('@') ? variantNames : stageNames);
+      out.push({
+        ...at(need.node),
+        severity: 'error',
+        code: 'unknown-stage',
+        message: `Unknown stage '${need.name}' in needs of stage '${stage.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; stages are ${quoteList(stageNames)}.`}`,
+        fixes: suggestion ? [replaceFix(input.path, need.node, suggestion, input.text)] : undefined,
+      });
+    }
+  }
+
+  // Cycles: one diagnostic per link, each naming the whole cycle.
+  for (const cycle of graph.cycles()) {
+    if (cycle.length === 0) continue;
+    const names = [...cycle.map((edge) => edge.from.name), cycle[0].from.name].join(' -> ');
+    for (const edge of cycle) {
+      const why = edge.kind === 'needs' ? `'${edge.from.name}' needs '${edge.to.name}'` : `'${edge.from.name}' reads ${edge.node.value}, which '${edge.to.name}' writes`;
+      out.push({ ...at(edge.node), severity: 'error', code: 'cycle', message: `Dependency cycle: ${names}. Here ${why}; break one link of the cycle.` });
+    }
+  }
+
+  // Outputs: one producer each, no output inside another.
+  for (const [path, producers] of graph.outputs) {
+    const owners = new Map<Stage, Producer>();
+    for (const producer of producers) if (!owners.has(producer.stage)) owners.set(producer.stage, producer);
+    if (owners.size < 2) continue;
+    const [first, ...others] = [...owners.values()];
+    for (const other of others) {
+      out.push({
+        ...at(other.entry.node),
+        severity: 'error',
+        code: 'duplicate-output',
+        message: `Stages '${first.stage.name}' and '${other.stage.name}' both write ${path}; an output must have one producer.`,
+        related: [{ ...at(first.entry.node), message: `'${first.stage.name}' writes ${path} here (line ${line(first.entry.node.start)})` }],
+      });
+    }
+  }
+  for (const [outer, inner] of graph.overlaps()) {
+    if (outer.stage === inner.stage && outer.entry === inner.entry) continue;
+    out.push({
+      ...at(inner.entry.node),
+      severity: 'error',
+      code: 'overlapping-output',
+      message: `Output ${inner.path} of stage '${inner.stage.name}' lies inside output ${outer.path} of stage '${outer.stage.name}'; outputs must not contain one another.`,
+      related: [{ ...at(outer.entry.node), message: `${outer.path} is declared here` }],
+    });
+  }
+  for (const stage of model.stages) {
+    if (stage.variants.length < 2) continue;
+    for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
+      if (entry.paths.length === 1 && !/\$\{\s*matrix\./.test(entry.raw)) {
+        out.push({
+          ...at(entry.node),
+          severity: 'error',
+          code: 'matrix-output-collision',
+          message: `All ${stage.variants.length} variants of stage '${stage.name}' write ${entry.paths[0]}; put a matrix value in the path, such as \${matrix.${stage.matrixKeys[0]}}.`,
+        });
+      }
+    }
+  }
+
+  // Deps that nothing produces and that are not on disk.
+  const outputPaths = [...graph.outputs.keys()];
+  for (const stage of model.stages) {
+    for (const dep of stage.deps) {
+      for (const path of dep.paths) {
+        if (path.startsWith('/') || path.startsWith('../') || path === '..') {
+          out.push({ ...at(dep.node), severity: 'warning', code: 'path-outside-workspace', message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.` });
+          break;
+        }
+        if (graph.producersOf(path).length > 0 || input.exists(path)) continue;
+        const suggestion = didYouMean(path, outputPaths);
+        out.push({
+          ...at(dep.node),
+          severity: 'warning',
+          code: 'missing-dep',
+          message: `Dep ${path} does not exist and no stage writes it${suggestion ? `; did you mean ${suggestion} (written by stage '${graph.outputs.get(suggestion)![0].stage.name}')?` : '.'}`,
+          fixes: suggestion && dep.paths.length === 1 && dep.raw === path ? [replaceFix(input.path, dep.node, suggestion, input.text)] : undefined,
+        });
+        break;
+      }
+    }
+    for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
+      const path = entry.paths[0];
+      if (path !== undefined && (path.startsWith('/') || path.startsWith('../') || path === '..' || path === '')) {
+        out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw} must be a path inside the pipeline's folder.` });
+      }
+    }
+  }
+
+  // Interpolations.
+  const paramPaths = () => [...input.params.paths()];
+  const checkInterpolation = (item: Interpolation, stage: Stage | undefined) => {
+    const span = { start: item.start, end: item.end };
+    if (item.namespace === 'params') {
+      if (!item.path) {
+        out.push({ ...span, severity: 'error', code: 'unknown-param', message: 'Name a param after `params.`, such as ${params.train.lr}.' });
+        return;
+      }
+      if (input.params.get(item.path)) return;
+      out.push(unknownParam(input, item.path, { start: item.pathStart, end: item.pathStart + item.path.length }, paramPaths));
+    } else if (item.namespace === 'matrix') {
+      if (!stage) {
+        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: '${matrix.…} only works inside a stage with a matrix.' });
+      } else if (stage.matrixKeys.length === 0) {
+        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: `Stage '${stage.name}' has no matrix; add \`matrix: { ${item.path || 'key'}: [...] }\` or remove \${${item.expression}}.` });
+      } else if (!stage.matrixKeys.includes(item.path)) {
+        const suggestion = didYouMean(item.path, stage.matrixKeys);
+        out.push({
+          start: item.pathStart,
+          end: item.pathStart + Math.max(1, item.path.length),
+          severity: 'error',
+          code: 'unknown-matrix-key',
+          message: `Unknown matrix key '${item.path}' in stage '${stage.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; its keys are ${quoteList(stage.matrixKeys)}.`}`,
+          fixes: suggestion ? [{ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: item.pathStart, end: item.pathStart + item.path.length, newText: suggestion }] }] : undefined,
+        });
+      }
+    } else {
+      out.push({
+        ...span,
+        severity: 'warning',
+        code: 'unknown-interpolation',
+        message: `mlpipe fills \${params.…} and \${matrix.…}; '\${${item.expression}}' is neither. Write $\${…} for a literal, or \${NAME} for a shell variable.`,
+      });
+    }
+  };
+  for (const stage of model.stages) for (const item of stage.interpolations) checkInterpolation(item, stage);
+  for (const item of model.otherInterpolations) if (item.namespace !== 'matrix') checkInterpolation(item, undefined);
+  for (const stage of model.stages) {
+    for (const param of stage.params) {
+      if (input.params.get(param.name)) continue;
+      const quoted = param.node.style === 'single' || param.node.style === 'double' ? 1 : 0;
+      out.push(unknownParam(input, param.name, { start: param.node.start + quoted, end: param.node.end - quoted }, paramPaths));
+    }
+  }
+
+  // Hosts, GPUs, images, and values that only resolve through params.
+  const hostNames = ['local', ...model.hosts.keys()];
+  for (const stage of model.stages) {
+    const host = model.hosts.get(stage.host);
+    if (!host && stage.host !== 'local') {
+      const suggestion = didYouMean(stage.host, hostNames);
+      if (stage.hostNode) {
+        out.push({
+          ...at(stage.hostNode),
+          severity: 'error',
+          code: 'unknown-host',
+          message: `Unknown host '${stage.host}'${suggestion ? `; did you mean '${suggestion}'?` : `; declare it under hosts, or use ${quoteList(hostNames)}.`}`,
+          fixes: suggestion && stage.hostNode.kind === 'scalar' ? [replaceFix(input.path, stage.hostNode, suggestion, input.text)] : undefined,
+        });
+      }
+    }
+    if (stage.gpus) checkGpus(stage, host?.gpus, input, out);
+    if (!stage.image) {
+      out.push({ ...at(stage.pair.key), severity: 'error', code: 'missing-image', message: `Stage '${stage.name}' has no image; set \`image:\` on it or \`defaults.image\` for every stage.` });
+    } else if (stage.imageNode && stage.imageNode.start >= stage.pair.start && stage.imageNode.end <= stage.pair.end) {
+      checkImage(stage.image, stage.imageNode, input, out);
+    }
+    checkResolved(stage, input, out);
+  }
+  const defaultImage = deref(model.defaultsMap?.pairs.find((pair) => pair.keyText === 'image')?.value);
+  if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string') checkImage(defaultImage.value, defaultImage, input, out);
+
+  // Commands that read another stage's output without declaring it.
+  for (const stage of model.stages) checkUndeclaredInputs(stage, input, out);
+
+  // The model section and drift data.
+  if (model.modelArtifact) {
+    const path = normalizePath(model.modelArtifact.name);
+    if (graph.producersOf(path).length === 0) {
+      out.push({ ...at(model.modelArtifact.node), severity: 'warning', code: 'artifact-not-produced', message: `No stage writes the model artifact ${path}; list it in the outs of the stage that trains the model.` });
+    }
+  }
+  if (model.modelCard && !input.exists(normalizePath(model.modelCard.name))) {
+    out.push({ ...at(model.modelCard.node), severity: 'warning', code: 'card-missing', message: `Model card ${model.modelCard.name} does not exist yet; create it (MLPipe's model card format is documented in docs/modelcard.md).` });
+  }
+  for (const ref of model.driftPaths) {
+    const path = normalizePath(ref.name);
+    if (graph.producersOf(path).length === 0 && !input.exists(path)) {
+      out.push({ ...at(ref.node), severity: 'warning', code: 'missing-dep', message: `Drift data ${path} does not exist and no stage writes it.` });
+    }
+  }
+  return out;
+}
+
+function checkGpus(stage: Stage, hostGpus: number | undefined, input: PipelineCheckInput, out: Diagnostic[]): void {
+  const node = stage.gpus!.node;
+  let value = stage.gpus!.value;
+  if (typeof value === 'string' && /^\$\{\s*params\.([^}\s]+)\s*\}$/.test(value)) value = input.params.get(/params\.([^}\s]+)/.exec(value)![1])?.value;
+  const asked = value === 'all' ? Infinity : typeof value === 'number' ? value : 0;
+  if (!(asked > 0)) return;
+  const span = { start: node.start, end: Math.max(node.end, node.start + 1) };
+  const insideStage = node.start >= stage.pair.start && node.end <= stage.pair.end;
+  const where = insideStage ? span : { start: stage.pair.key.start, end: stage.pair.key.end };
+  const count = value === 'all' ? 'all GPUs' : `${value} GPU${value === 1 ? '' : 's'}`;
+  if (hostGpus === undefined || hostGpus === 0) {
+    const local = stage.host === 'local' && hostGpus === undefined;
+    out.push({
+      ...where,
+      severity: local ? 'warning' : 'error',
+      code: 'no-gpus',
+      message: local
+        ? `Stage '${stage.name}' asks for ${count} on host 'local', which declares none; add \`hosts: { local: { docker: unix:///var/run/docker.sock, gpus: N } }\` if this machine has GPUs, or run the stage on a GPU host.`
+        : `Stage '${stage.name}' asks for ${count}, but host '${stage.host}' declares none (hosts.${stage.host}.gpus); pick a GPU host or drop resources.gpus.`,
+    });
+  } else if (asked !== Infinity && asked > hostGpus) {
+    out.push({ ...where, severity: 'error', code: 'no-gpus', message: `Stage '${stage.name}' asks for ${count}, but host '${stage.host}' has ${hostGpus}.` });
+  }
+}
+
+function checkImage(image: string, node: YNode, input: PipelineCheckInput, out: Diagnostic[]): void {
+  let resolved = image;
+  if (image.includes('${')) {
+    resolved = image.replace(/\$\{\s*params\.([^}\s]+)\s*\}/g, (whole, path: string) => {
+      const entry = input.params.get(path);
+      return entry && typeof entry.value !== 'object' ? String(entry.value) : whole;
+    });
+    if (resolved.includes('${')) return; // unresolved references are reported on their own
+  }
+  const result = parseImageRef(resolved);
+  if (result.ok) return;
+  const fixes: Fix[] | undefined = result.suggestion && resolved === image && node.kind === 'scalar' ? [replaceFix(input.path, node, result.suggestion, input.text)] : undefined;
+  out.push({
+    start: node.start,
+    end: Math.max(node.end, node.start + 1),
+    severity: 'error',
+    code: 'bad-image',
+    message: `Malformed image reference '${resolved}': ${result.reason}${result.suggestion ? ` (did you mean '${result.suggestion}'?)` : ''}.`,
+    fixes,
+  });
+}
+
+/** Values given through `${params...}` are checked once resolved, as the runner will see them. */
+function checkResolved(stage: Stage, input: PipelineCheckInput, out: Diagnostic[]): void {
+  const resources = deref(stage.map?.pairs.find((pair) => pair.keyText === 'resources')?.value);
+  const fields: [YNode | null | undefined, string, (value: unknown) => boolean, string, string][] = [];
+  if (resources?.kind === 'map') {
+    for (const pair of resources.pairs) {
+      if (pair.keyText === 'memory' || pair.keyText === 'shm') fields.push([pair.value, pair.keyText, (v) => parseSize(v) !== undefined, 'bad-size', 'a size such as 32g']);
+      if (pair.keyText === 'cpus') fields.push([pair.value, 'cpus', (v) => typeof v === 'number' && v > 0, 'schema', 'a positive number of CPUs']);
+      if (pair.keyText === 'gpus') fields.push([pair.value, 'gpus', (v) => v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 0), 'schema', "a number of GPUs or 'all'"]);
+    }
+  }
+  for (const pair of stage.map?.pairs ?? []) {
+    if (pair.keyText === 'timeout') fields.push([pair.value, 'timeout', (v) => parseDuration(v) !== undefined, 'bad-duration', 'a duration such as 2h']);
+    if (pair.keyText === 'retries') fields.push([pair.value, 'retries', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 10, 'schema', 'a whole number from 0 to 10']);
+  }
+  for (const [node, name, valid, code, expected] of fields) {
+    const scalar = deref(node);
+    if (scalar?.kind !== 'scalar' || typeof scalar.value !== 'string') continue;
+    const match = /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value);
+    if (!match) continue;
+    const entry = input.params.get(match[1]);
+    if (!entry || valid(entry.value)) continue;
+    out.push({
+      start: scalar.start,
+      end: scalar.end,
+      severity: 'error',
+      code,
+      message: `${name} of stage '${stage.name}' reads params.${match[1]} = ${JSON.stringify(entry.value)}, but needs ${expected}.`,
+    });
+  }
+}
+
+function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Diagnostic[]): void {
+  const { graph } = input;
+  if (stage.cmd.length === 0 || graph.outputs.size === 0) return;
+  const declared = new Set<string>();
+  for (const entry of [...stage.deps, ...stage.outs, ...stage.metrics, ...stage.plots]) for (const path of entry.paths) declared.add(path);
+  const isDeclared = (path: string) => {
+    for (let current = path; current; current = current.includes('/') ? current.slice(0, current.lastIndexOf('/')) : '') if (declared.has(current)) return true;
+    return false;
+  };
+  const upstream = stage.needs.length > 0 ? graph.upstream(stage) : new Set<Stage>();
+  const reported = new Set<string>();
+  for (const cmd of stage.cmd) {
+    const text = String(cmd.value);
+    for (const token of text.split(SHELL_SPLIT)) {
+      if (!token.includes('/') && !token.includes('.')) continue;
+      if (token.startsWith('-') || token.includes('${') || token.includes('://')) continue;
+      const path = normalizePath(token);
+      if (!path || path.startsWith('/') || reported.has(path) || isDeclared(path)) continue;
+      const producer = graph.producersOf(path).find((candidate) => candidate.stage !== stage);
+      if (!producer || graph.inside(path).length > 0 && !graph.outputs.has(path)) continue;
+      reported.add(path);
+      const ordered = upstream.has(producer.stage);
+      const offset = input.text.indexOf(token, cmd.start);
+      const span = offset !== -1 && offset < cmd.end ? { start: offset, end: offset + token.length } : { start: cmd.start, end: cmd.end };
+      const fixes: Fix[] = [];
+      const depsEdit = appendToList(input, stage, 'deps', path);
+      if (depsEdit) fixes.push({ title: `Add ${path} to the deps of '${stage.name}'`, edits: [depsEdit], preferred: true });
+      if (!ordered && !stage.needs.some((need) => need.name === producer.stage.name)) {
+        const needsEdit = appendToList(input, stage, 'needs', producer.stage.name);
+        if (needsEdit) fixes.push({ title: `Add '${producer.stage.name}' to the needs of '${stage.name}'`, edits: [needsEdit] });
+      }
+      out.push({
+        ...span,
+        severity: 'warning',
+        code: 'undeclared-input',
+        message: ordered
+          ? `The command reads ${path}, which stage '${producer.stage.name}' writes, but it is not in deps: a change to it will not rerun '${stage.name}'.`
+          : `The command reads ${path}, which stage '${producer.stage.name}' writes, but it is not in deps: '${stage.name}' may run before '${producer.stage.name}' and will not rerun when the file changes.`,
+        fixes,
+      });
+    }
+  }
+}
+
+function unknownParam(input: PipelineCheckInput, path: string, span: { start: number; end: number }, paths: () => string[]): Diagnostic {
+  const suggestion = didYouMean(path, paths());
+  const file = input.paramsFiles.find((candidate) => candidate.exists) ?? input.paramsFiles[0];
+  const fixes: Fix[] = [];
+  if (suggestion) fixes.push({ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: span.start, end: span.end, newText: suggestion }] });
+  const fileName = file?.raw ?? 'params.yaml';
+  if (file) fixes.push({ title: `Add '${path}' to ${fileName}`, edits: [insertParam(file, path)] });
+  const noFile = !input.paramsFiles.some((candidate) => candidate.exists);
+  return {
+    ...span,
+    severity: 'error',
+    code: 'unknown-param',
+    message: noFile
+      ? `Unknown param '${path}': there is no params file (${fileName}); create it, or set \`params:\` to your params file.`
+      : `Unknown param '${path}' (not in ${input.paramsFiles.filter((f) => f.exists).map((f) => f.raw).join(', ')})${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
+    fixes,
+  };
+}
+
+/** An edit that adds `a.b.c: null` to a params file, nested under the deepest key that already exists. */
+export function insertParam(file: ParamsFile, dotted: string): FileEdit {
+  const parts = dotted.split('.');
+  let depth = parts.length - 1;
+  while (depth > 0 && !file.entries.get(parts.slice(0, depth).join('.'))) depth--;
+  const text = file.text;
+  const placeholder = 'null # TODO: set a value';
+  const nest = (names: string[], indent: string) =>
+    names.map((name, i) => `${indent}${'  '.repeat(i)}${name}:${i === names.length - 1 ? ` ${placeholder}` : ''}`).join('\n');
+  if (depth > 0) {
+    const parent = file.entries.get(parts.slice(0, depth).join('.'))!;
+    const node = deref(parent.node);
+    if (node?.kind === 'map' && !node.flow && node.pairs.length > 0) {
+      const first = node.pairs[0].key.start;
+      const indent = ' '.repeat(first - (text.lastIndexOf('\n', first - 1) + 1));
+      const endOfLine = text.indexOf('\n', node.end);
+      const at = endOfLine === -1 ? text.length : endOfLine;
+      return { path: file.path, start: at, end: at, newText: `\n${nest(parts.slice(depth), indent)}` };
+    }
+  }
+  const trimmed = text.replace(/\s+$/, '');
+  return { path: file.path, start: trimmed.length, end: text.length, newText: `${trimmed.length > 0 ? '\n' : ''}${nest(parts, '')}\n` };
+}
+
+/** An edit appending an item to a stage's list key (`deps`, `needs`), creating the key when absent. */
+function appendToList(input: PipelineCheckInput, stage: Stage, key: string, item: string): FileEdit | undefined {
+  const text = input.text;
+  const map = stage.map;
+  if (!map || map.flow) return undefined;
+  const pair = map.pairs.find((candidate) => candidate.keyText === key);
+  const value = pair?.value;
+  const quotedItem = /^[A-Za-z0-9_./@-]+$/.test(item) ? item : JSON.stringify(item);
+  if (value?.kind === 'seq' && value.flow) {
+    const close = text.lastIndexOf(']', value.end);
+    if (close === -1) return undefined;
+    return { path: input.path, start: close, end: close, newText: value.items.length > 0 ? `, ${quotedItem}` : quotedItem };
+  }
+  if (value?.kind === 'seq' && value.items.length > 0) {
+    const last = value.items[value.items.length - 1];
+    const lineStart = text.lastIndexOf('\n', last.start) + 1;
+    const prefix = text.slice(lineStart, last.start);
+    const endOfLine = text.indexOf('\n', last.end);
+    const position = endOfLine === -1 ? text.length : endOfLine;
+    return { path: input.path, start: position, end: position, newText: `\n${prefix}${quotedItem}` };
+  }
+  if (pair) return undefined;
+  const first = map.pairs[0]?.key.start ?? map.start;
+  const indent = ' '.repeat(first - (text.lastIndexOf('\n', first - 1) + 1));
+  const lastPair = map.pairs[map.pairs.length - 1];
+  const endOfLine = text.indexOf('\n', lastPair.end);
+  const position = endOfLine === -1 ? text.length : endOfLine;
+  return { path: input.path, start: position, end: position, newText: `\n${indent}${key}: [${quotedItem}]` };
+}
+
+function replaceFix(path: string, node: YNode, replacement: string, text: string): Fix {
+  // Keep quotes as written: replace what is inside them.
+  const raw = text.slice(node.start, node.end);
+  const quoted = raw.length >= 2 && (raw[0] === '"' || raw[0] === "'") && raw[raw.length - 1] === raw[0];
+  const start = quoted ? node.start + 1 : node.start;
+  const end = quoted ? node.end - 1 : node.end;
+  return { title: `Change to '${replacement}'`, preferred: true, edits: [{ path, start, end, newText: replacement }] };
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}

@@ -1,0 +1,52 @@
+import { type Span } from '../yaml/nodes';
+
+/** One `${...}` in a value, by offsets into the file. */
+export interface Interpolation extends Span {
+  /** The text between the braces, trimmed. */
+  expression: string;
+  /** `params`, `matrix`, or another word before the first dot; empty for a bare `${NAME}`. */
+  namespace: string;
+  /** The part after `namespace.` (`train.lr`). */
+  path: string;
+  /** Offset where `path` starts in the file. */
+  pathStart: number;
+}
+
+const PATTERN = /\$\{([^{}\n]*)\}/g;
+
+/**
+ * Finds the `${...}` references in a slice of source text (a scalar as written, so offsets are
+ * exact even inside quoted or block scalars). `$${...}` is an escaped literal. `${NAME}` without a
+ * dot is a shell variable and is left to the shell.
+ */
+export function findInterpolations(text: string, start: number, end: number): Interpolation[] {
+  const source = text.slice(start, end);
+  if (!source.includes('${')) return [];
+  const found: Interpolation[] = [];
+  for (const match of source.matchAll(PATTERN)) {
+    const at = match.index ?? 0;
+    if (at > 0 && source.charCodeAt(at - 1) === 36 /* $ */) continue;
+    const inner = match[1];
+    const leading = inner.length - inner.trimStart().length;
+    const expression = inner.trim();
+    const dot = expression.indexOf('.');
+    if (dot === -1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(expression)) continue; // ${HOME}: the shell's
+    const namespace = dot === -1 ? expression : expression.slice(0, dot);
+    const path = dot === -1 ? '' : expression.slice(dot + 1);
+    const exprStart = start + at + 2 + leading;
+    found.push({ start: start + at, end: start + at + match[0].length, expression, namespace, path, pathStart: exprStart + (dot === -1 ? expression.length : dot + 1) });
+  }
+  return found;
+}
+
+/** A value with every `${namespace.path}` replaced; `lookup` answers undefined for unknown references, which stay as written. */
+export function substitute(value: string, lookup: (namespace: string, path: string) => string | undefined): string {
+  if (!value.includes('${')) return value;
+  return value.replace(PATTERN, (whole, inner: string, offset: number, all: string) => {
+    if (offset > 0 && all.charCodeAt(offset - 1) === 36) return whole;
+    const expression = inner.trim();
+    const dot = expression.indexOf('.');
+    if (dot === -1) return whole;
+    return lookup(expression.slice(0, dot), expression.slice(dot + 1)) ?? whole;
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * The `mlpipe.*` settings, one typed object shared by the client (which contributes them in
+ * package.json), the server (which pulls them per resource) and a test that keeps the two in step.
+ */
+export interface MlpipeSettings {
+  validate: { enable: boolean };
+  maxFileSizeMB: number;
+  codeLens: { enable: boolean };
+  trace: { server: 'off' | 'messages' | 'verbose' };
+}
+
+export const DEFAULT_SETTINGS: MlpipeSettings = {
+  validate: { enable: true },
+  maxFileSizeMB: 4,
+  codeLens: { enable: true },
+  trace: { server: 'off' },
+};
+
+/** Merges what a client sent (possibly partial or mistyped) over the defaults; wrong types fall back. */
+export function readSettings(raw: unknown): MlpipeSettings {
+  const value = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const section = (name: string) => (value[name] && typeof value[name] === 'object' ? (value[name] as Record<string, unknown>) : {});
+  const size = Number(value.maxFileSizeMB);
+  const trace = section('trace').server;
+  return {
+    validate: { enable: typeof section('validate').enable === 'boolean' ? (section('validate').enable as boolean) : DEFAULT_SETTINGS.validate.enable },
+    maxFileSizeMB: Number.isFinite(size) && size > 0 ? size : DEFAULT_SETTINGS.maxFileSizeMB,
+    codeLens: { enable: typeof section('codeLens').enable === 'boolean' ? (section('codeLens').enable as boolean) : DEFAULT_SETTINGS.codeLens.enable },
+    trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
+  };
+}
+
+/** Settings as `mlpipe.a.b` keys with their defaults, the shape package.json declares. */
+export function flattenSettings(settings: MlpipeSettings = DEFAULT_SETTINGS): Map<string, unknown> {
+  const flat = new Map<string, unknown>();
+  const visit = (value: unknown, prefix: string) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) for (const [key, child] of Object.entries(value)) visit(child, `${prefix}.${key}`);
+    else flat.set(prefix, value);
+  };
+  visit(settings, 'mlpipe');
+  return flat;
+}

@@ -1,0 +1,227 @@
+import { checkDuplicates, duplicatePairs } from './duplicates';
+import { shiftSpan, type Span, type YAlias, type YMap, type YNode, type YPair, type YScalar } from './nodes';
+import { parseMappingSlice, parseWhole, type ParsedSlice, type YamlProblem } from './parse';
+import { planSegments } from './segments';
+
+/** Expansion beyond the document's own size that aliases may add before mlpipe stops following them. */
+export const ALIAS_EXPANSION_LIMIT = 100_000;
+
+export interface YamlModel {
+  text: string;
+  root: YNode | null;
+  problems: YamlProblem[];
+  nodeCount: number;
+  documentCount: number;
+  /** The document mlpipe reads when a file holds several, and the ones it ignores. */
+  chosenDocument: number;
+  ignoredDocuments: Span[];
+  /** True when aliases expand too far to follow (an alias bomb); consumers then treat aliases as null. */
+  aliasesCut: boolean;
+  /** Blocks (a top-level key, a stage) with YAML syntax errors: findings inside them would only repeat those. */
+  brokenBlocks: Span[];
+  /** How many blocks this update parsed, and how many it reused. */
+  parsedBlocks: number;
+  reusedBlocks: number;
+}
+
+export type DocumentChooser = (roots: (YNode | null)[]) => number;
+
+/**
+ * Parses YAML text into mlpipe's tree, re-parsing only the blocks (top-level keys, stages) whose
+ * text changed since the previous call. One instance belongs to one document.
+ */
+export class IncrementalYamlParser {
+  private cache = new Map<string, ParsedSlice[]>();
+
+  constructor(private readonly choose: DocumentChooser = () => 0) {}
+
+  parse(text: string): YamlModel {
+    const plan = planSegments(text);
+    if (plan.mode === 'whole') {
+      this.cache.clear();
+      const whole = parseWhole(text, this.choose);
+      const problems = [...whole.problems];
+      if (whole.root) checkDuplicates(whole.root, problems, true);
+      resolveAliases(whole.anchors, whole.aliases, problems);
+      const aliasesCut = checkExpansion(whole.root, whole.aliases, whole.nodeCount, problems);
+      return {
+        text,
+        root: whole.root,
+        problems,
+        nodeCount: whole.nodeCount,
+        documentCount: whole.documentCount,
+        chosenDocument: whole.chosen,
+        ignoredDocuments: whole.ignored,
+        aliasesCut,
+        brokenBlocks: [],
+        parsedBlocks: 1,
+        reusedBlocks: 0,
+      };
+    }
+
+    const next = new Map<string, ParsedSlice[]>();
+    let parsedBlocks = 0;
+    let reusedBlocks = 0;
+    const slices: ParsedSlice[] = [];
+    const slice = (start: number, end: number, expect: string): ParsedSlice => {
+      const key = text.slice(start, end);
+      let parsed = this.cache.get(key)?.pop();
+      if (parsed) {
+        reusedBlocks++;
+        if (parsed.base !== start) shiftSlice(parsed, start - parsed.base);
+      } else {
+        parsedBlocks++;
+        parsed = parseMappingSlice(text, start, end, expect);
+      }
+      const list = next.get(key);
+      if (list) list.push(parsed);
+      else next.set(key, [parsed]);
+      slices.push(parsed);
+      return parsed;
+    };
+
+    const rootPairs: YPair[] = [];
+    for (const segment of plan.segments) {
+      if (!segment.stages) {
+        const parsed = slice(segment.start, segment.end, 'a top-level key');
+        if (parsed.map) rootPairs.push(...parsed.map.pairs);
+        continue;
+      }
+      const stagePairs: YPair[] = [];
+      for (const child of segment.stages.children) {
+        const parsed = slice(child.start, child.end, 'a stage');
+        if (parsed.map) stagePairs.push(...parsed.map.pairs);
+      }
+      const key: YScalar = { kind: 'scalar', start: segment.stages.keyStart, end: segment.stages.keyEnd, value: 'stages', style: 'plain' };
+      const value: YMap | null =
+        stagePairs.length === 0
+          ? null
+          : { kind: 'map', flow: false, pairs: stagePairs, start: stagePairs[0].start, end: stagePairs[stagePairs.length - 1].end };
+      rootPairs.push({ key, keyText: 'stages', value, start: key.start, end: value ? value.end : key.end, valueStart: key.end + 1 });
+    }
+    this.cache = next;
+
+    const root: YMap = {
+      kind: 'map',
+      flow: false,
+      pairs: rootPairs,
+      start: rootPairs.length > 0 ? rootPairs[0].start : 0,
+      end: rootPairs.length > 0 ? rootPairs[rootPairs.length - 1].end : 0,
+    };
+    const problems: YamlProblem[] = [];
+    let nodeCount = 1;
+    const anchors: YNode[] = [];
+    const aliases: YAlias[] = [];
+    for (const parsed of slices) {
+      problems.push(...parsed.problems);
+      anchors.push(...parsed.anchors);
+      aliases.push(...parsed.aliases);
+      nodeCount += parsed.nodeCount;
+    }
+    // Inside a block, duplicates were found when it was parsed; here only the assembled levels.
+    duplicatePairs(root.pairs, problems);
+    const stages = rootPairs.find((pair) => pair.keyText === 'stages' && pair.value?.kind === 'map' && !pair.value.flow);
+    if (stages?.value?.kind === 'map') duplicatePairs(stages.value.pairs, problems);
+    resolveAliases(anchors, aliases, problems);
+    const aliasesCut = checkExpansion(root, aliases, nodeCount, problems);
+    const brokenBlocks = slices.filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax')).map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.text.length }));
+    return {
+      text,
+      root: rootPairs.length > 0 ? root : null,
+      brokenBlocks,
+      problems,
+      nodeCount,
+      documentCount: 1,
+      chosenDocument: 0,
+      ignoredDocuments: [],
+      aliasesCut,
+      parsedBlocks,
+      reusedBlocks,
+    };
+  }
+}
+
+function shiftSlice(slice: ParsedSlice, delta: number): void {
+  slice.base += delta;
+  if (slice.map) shiftSpan(slice.map, delta);
+  for (const problem of slice.problems) {
+    problem.start += delta;
+    problem.end += delta;
+    for (const related of problem.related ?? []) {
+      related.start += delta;
+      related.end += delta;
+    }
+  }
+}
+
+function resolveAliases(anchors: YNode[], aliases: YAlias[], problems: YamlProblem[]): void {
+  if (aliases.length === 0) return;
+  const events: YNode[] = [...anchors, ...aliases].sort((a, b) => a.start - b.start || (a.kind === 'alias' ? 1 : -1));
+  const byName = new Map<string, YNode>();
+  for (const event of events) {
+    if (event.kind !== 'alias') {
+      byName.set(event.anchor!, event);
+      continue;
+    }
+    const target = byName.get(event.name) ?? null;
+    event.target = null;
+    if (!target) {
+      problems.push({
+        start: event.start,
+        end: event.end,
+        code: 'unknown-anchor',
+        severity: 'error',
+        message: `Alias *${event.name} has no anchor &${event.name} before it; define the anchor first.`,
+      });
+    } else if (event.start >= target.start && event.start < target.end) {
+      problems.push({
+        start: event.start,
+        end: event.end,
+        code: 'recursive-alias',
+        severity: 'error',
+        message: `Alias *${event.name} is inside the value anchored as &${event.name}; a value cannot contain itself.`,
+      });
+    } else {
+      event.target = target;
+    }
+  }
+}
+
+/**
+ * Bounds what aliases expand to, so an alias bomb costs nothing; returns true when it cut them.
+ * The expanded size is the document's own node count plus, for each alias, its target's expanded
+ * size less one; only anchored subtrees are walked, so files without aliases pay nothing.
+ */
+function checkExpansion(root: YNode | null, aliases: YAlias[], nodeCount: number, problems: YamlProblem[]): boolean {
+  if (!root || aliases.length === 0) return false;
+  const limit = nodeCount + ALIAS_EXPANSION_LIMIT;
+  const sizes = new Map<YNode, number>();
+  const size = (node: YNode | null, depth: number): number => {
+    if (!node) return 0;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    if (depth > 2_000) return Infinity;
+    let total = 1;
+    if (node.kind === 'alias') total = size(node.target, depth + 1);
+    else if (node.kind === 'map') for (const pair of node.pairs) total += size(pair.key, depth + 1) + size(pair.value, depth + 1);
+    else if (node.kind === 'seq') for (const item of node.items) total += size(item, depth + 1);
+    sizes.set(node, total);
+    return total;
+  };
+  let expanded = nodeCount;
+  let worst = aliases[0];
+  for (const alias of aliases) {
+    const added = size(alias.target, 0) - 1;
+    if (added > 0) expanded += added;
+    if (size(alias.target, 0) > size(worst.target, 0)) worst = alias;
+  }
+  if (expanded <= limit) return false;
+  problems.push({
+    start: worst.start,
+    end: worst.end,
+    code: 'alias-expansion',
+    severity: 'error',
+    message: `Aliases in this file expand to ${Number.isFinite(expanded) ? expanded.toLocaleString('en-US') : 'an unbounded number of'} values (an alias bomb?); mlpipe stops following aliases above ${limit.toLocaleString('en-US')}. Use fewer nested aliases.`,
+  });
+  return true;
+}

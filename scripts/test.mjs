@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm test`: type-check, bundle, then every test tier, each reporting what ran.
+//   node scripts/test.mjs [unit|lsp|cli|...]   runs only the named tiers
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const only = process.argv.slice(2);
+
+function run(label, command, args, env = {}) {
+  const started = Date.now();
+  console.log(`\n== ${label}: ${[command, ...args].join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (result.status !== 0) {
+    console.error(`\n== ${label} FAILED after ${seconds}s (exit ${result.status ?? result.signal})`);
+    process.exit(result.status || 1);
+  }
+  console.log(`== ${label} passed in ${seconds}s`);
+}
+
+function testFiles(folder) {
+  const found = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.test.ts')) found.push(relative(root, path));
+    }
+  };
+  walk(join(root, folder));
+  return found.sort();
+}
+
+const tiers = [
+  ['unit', 'test/unit'],
+  ['lsp', 'test/lsp'],
+  ['cli', 'test/cli'],
+];
+
+if (only.length === 0) {
+  run('typecheck', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b']);
+}
+run('build', process.execPath, [join(root, 'scripts/build.mjs')]);
+for (const [name, folder] of tiers) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  const files = testFiles(folder);
+  if (files.length === 0) {
+    console.error(`no tests found in ${folder}`);
+    process.exit(1);
+  }
+  run(`${name} tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files]);
+}
