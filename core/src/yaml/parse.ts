@@ -138,7 +138,7 @@ function keyText(key: YNode, source: LibNode | null): string {
   return source ? String(source) : '';
 }
 
-function libProblems(doc: Document.Parsed, base: number, into: YamlProblem[]): void {
+function libProblems(doc: Document.Parsed, source: string, base: number, into: YamlProblem[]): void {
   let count = 0;
   for (const error of doc.errors) {
     if (count++ === MAX_SYNTAX_ERRORS) {
@@ -151,11 +151,27 @@ function libProblems(doc: Document.Parsed, base: number, into: YamlProblem[]): v
       });
       break;
     }
-    into.push({ start: base + error.pos[0], end: base + error.pos[1], code: 'yaml-syntax', severity: 'error', message: sentence(error.message) });
+    into.push({ ...locateError(source, error.message, error.pos), code: 'yaml-syntax', severity: 'error', message: sentence(error.message) });
+    const last = into[into.length - 1];
+    last.start += base;
+    last.end += base;
   }
   for (const warning of doc.warnings) {
     into.push({ start: base + warning.pos[0], end: base + warning.pos[1], code: 'yaml-warning', severity: 'warning', message: sentence(warning.message) });
   }
+}
+
+/**
+ * `yaml` reports an unclosed quote where it gave up, often the next line; the opening quote is
+ * where the mistake is, so point there (to the end of that line).
+ */
+function locateError(source: string, message: string, pos: [number, number]): { start: number; end: number } {
+  const quote = /^Missing closing (["'])quote/.exec(message);
+  if (!quote) return { start: pos[0], end: pos[1] };
+  const opening = source.lastIndexOf(quote[1], Math.max(0, pos[0] - 1));
+  if (opening === -1) return { start: pos[0], end: pos[1] };
+  const lineEnd = source.indexOf('\n', opening);
+  return { start: opening, end: lineEnd === -1 ? source.length : lineEnd };
 }
 
 function sentence(message: string): string {
@@ -168,7 +184,7 @@ export function parseMappingSlice(text: string, start: number, end: number, expe
   const slice = text.slice(start, end);
   const doc = parseDocument(slice, PARSE_OPTIONS);
   const converter = new Converter(start);
-  libProblems(doc, start, converter.problems);
+  libProblems(doc, slice, start, converter.problems);
   const contents = converter.node(doc.contents as LibNode | null, 0);
   const map = contents?.kind === 'map' && !contents.flow ? contents : null;
   if (map) checkDuplicates(map, converter.problems, false);
@@ -215,7 +231,7 @@ export function parseWhole(text: string, choose: (roots: (YNode | null)[]) => nu
   }
   const converters = list.map(() => new Converter(0));
   const roots = list.map((doc, i) => {
-    libProblems(doc, 0, problems);
+    libProblems(doc, text, 0, problems);
     return converters[i].node(doc.contents as LibNode | null, 0);
   });
   const chosen = roots.length === 0 ? 0 : Math.max(0, Math.min(roots.length - 1, choose(roots)));
