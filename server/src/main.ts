@@ -112,10 +112,6 @@ export function startServer(connection: Connection): void {
       const range = (start: number, end: number): Range => ({ start: document.positionAt(start), end: document.positionAt(end) });
       const diagnostics = analysis.diagnostics.map((diagnostic) => toLspDiagnostic(path, diagnostic, positions, range));
       void connection.sendDiagnostics({ uri, version: document.version, diagnostics });
-      for (const dependent of workspace.dependents(path)) {
-        const dependentUri = pathToUri(dependent);
-        if (dependentUri !== uri && documents.get(dependentUri)) schedule(dependentUri);
-      }
     } catch (error) {
       logError(`validating ${uri}`, error);
     }
@@ -178,14 +174,26 @@ export function startServer(connection: Connection): void {
     for (const document of documents.all()) schedule(document.uri);
   });
 
+  /**
+   * A changed file re-checks itself and the open files that read it. Only a change does this (not
+   * a re-check), so files that read each other (a pipeline and its model card) cannot ping-pong.
+   */
+  const changed = (uri: string) => {
+    schedule(uri);
+    for (const dependent of workspace.dependents(uriToPath(uri))) {
+      const dependentUri = pathToUri(dependent);
+      if (documents.get(dependentUri)) schedule(dependentUri);
+    }
+  };
+
   documents.onDidOpen((event) => {
     languageOf.set(event.document.uri, event.document.languageId);
     workspace.open(uriToPath(event.document.uri), event.document.getText(), event.document.version);
-    schedule(event.document.uri);
+    changed(event.document.uri);
   });
   documents.onDidChangeContent((event) => {
     workspace.change(uriToPath(event.document.uri), event.document.getText(), event.document.version);
-    schedule(event.document.uri);
+    changed(event.document.uri);
   });
   documents.onDidClose((event) => {
     const path = uriToPath(event.document.uri);

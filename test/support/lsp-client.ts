@@ -41,7 +41,10 @@ export class LspClient {
   readonly connection: ProtocolConnection;
   readonly process: ChildProcess;
   readonly diagnostics = new Map<string, PublishDiagnosticsParams>();
+  readonly publishCount = new Map<string, number>();
   readonly stderr: string[] = [];
+  /** `window/logMessage` notifications; type 1 is an error. */
+  readonly logs: { type: number; message: string }[] = [];
   private readonly versions = new Map<string, number>();
   private readonly texts = new Map<string, string>();
   private waiters: Waiter[] = [];
@@ -56,6 +59,7 @@ export class LspClient {
     this.connection = createProtocolConnection(new StreamMessageReader(this.process.stdout!), new StreamMessageWriter(this.process.stdin!));
     this.connection.onNotification(PublishDiagnosticsNotification.type, (params) => {
       this.diagnostics.set(params.uri, params);
+      this.publishCount.set(params.uri, (this.publishCount.get(params.uri) ?? 0) + 1);
       const ready = this.waiters.filter((waiter) => waiter.uri === params.uri && (waiter.version === undefined || params.version === undefined || params.version >= waiter.version));
       this.waiters = this.waiters.filter((waiter) => !ready.includes(waiter));
       for (const waiter of ready) waiter.resolve(params);
@@ -64,7 +68,9 @@ export class LspClient {
     this.connection.onRequest('workspace/configuration', (params: { items: { section?: string }[] }) => params.items.map(() => this.configuration));
     this.connection.onRequest('client/registerCapability', () => null);
     this.connection.onRequest('window/workDoneProgress/create', () => null);
-    this.connection.onNotification('window/logMessage', () => undefined);
+    this.connection.onNotification('window/logMessage', (params: { type: number; message: string }) => {
+      this.logs.push(params);
+    });
     this.connection.listen();
   }
 
@@ -162,6 +168,17 @@ export class LspClient {
     });
   }
 
+  /** Resolves with the first diagnostics for `uri` (already published or coming) that satisfy `predicate`. */
+  async diagnosticsWhere(uri: string, predicate: (params: PublishDiagnosticsParams) => boolean, timeoutMs = 30_000): Promise<PublishDiagnosticsParams> {
+    const deadline = Date.now() + timeoutMs;
+    const current = this.diagnostics.get(uri);
+    if (current && predicate(current)) return current;
+    for (;;) {
+      const next = await this.waitForDiagnostics(uri, undefined, Math.max(1, deadline - Date.now()));
+      if (predicate(next)) return next;
+    }
+  }
+
   async complete(uri: string, position: Position): Promise<CompletionItem[]> {
     const result = await this.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position });
     if (!result) return [];
@@ -220,6 +237,11 @@ export function positionToOffset(text: string, position: Position): number {
 
 export function applyEdit(text: string, start: Position, end: Position, newText: string): string {
   return text.slice(0, positionToOffset(text, start)) + newText + text.slice(positionToOffset(text, end));
+}
+
+export function messageOf(diagnostic: Diagnostic): string {
+  const message: unknown = diagnostic.message;
+  return typeof message === 'string' ? message : (message as { value: string }).value;
 }
 
 export function codesOf(diagnostics: Diagnostic[]): string[] {

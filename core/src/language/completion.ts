@@ -48,8 +48,9 @@ function keyItems(kind: SchemaKind, analysis: Analysis, context: CursorContext):
   if (found?.kind === 'map') for (const pair of mapEntries(found)) existing.add(pair.keyText);
   const items: CompletionEntry[] = [];
   const range = { replaceStart: context.replaceStart, replaceEnd: context.replaceEnd };
+  const underCursor = analysis.text.slice(context.replaceStart, context.replaceEnd);
   for (const [key, raw] of Object.entries(schema.properties ?? {})) {
-    if (existing.has(key) && key !== context.prefix) continue;
+    if (existing.has(key) && key !== underCursor) continue;
     const property = schemaAt(kind, [...context.path, key]) ?? raw;
     items.push({
       ...range,
@@ -81,6 +82,8 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
   const path = context.path;
   const last = [...path].reverse().find((segment): segment is string => typeof segment === 'string');
   const range = { replaceStart: context.replaceStart, replaceEnd: context.replaceEnd };
+  // The word being replaced may already be in a list; offering it again is what lets the user keep it.
+  const underCursor = analysis.text.slice(context.replaceStart, context.replaceEnd);
   const items: CompletionEntry[] = [];
   const dir = dirname(analysis.path);
 
@@ -91,7 +94,7 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
     if (inStage && field === 'needs') {
       const listed = new Set(inStage.needs.map((need) => need.name));
       for (const stage of model.stages) {
-        if (stage === inStage || (listed.has(stage.name) && stage.name !== context.prefix)) continue;
+        if (stage === inStage || (listed.has(stage.name) && stage.name !== underCursor)) continue;
         items.push({ ...range, label: stage.name, kind: 'stage', detail: stageDetail(stage.cmd[0]?.value), documentation: stageDoc(analysis, stage.name), sortText: `0${String(model.stages.indexOf(stage)).padStart(6, '0')}` });
         if (stage.variants.length > 1) for (const variant of stage.variants) items.push({ ...range, label: variant.name, kind: 'stage', detail: `variant of ${stage.name}`, sortText: `1${variant.name}` });
       }
@@ -116,7 +119,7 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
     if (inStage && field === 'params' && path.length >= 3) {
       const listed = new Set(inStage.params.map((param) => param.name));
       for (const [name, entry] of analysis.params.entries) {
-        if (listed.has(name) && name !== context.prefix) continue;
+        if (listed.has(name) && name !== underCursor) continue;
         items.push({ ...range, label: name, kind: 'param', detail: preview(entry.value), sortText: `${name.split('.').length}${name}` });
       }
       return items;

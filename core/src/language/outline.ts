@@ -35,7 +35,7 @@ function mapSymbols(map: YMap, depth: number, special: (key: string, depth: numb
     const children = value?.kind === 'map' && depth < 3 ? mapSymbols(value, depth + 1, special) : [];
     return {
       name: pair.keyText || '(empty key)',
-      detail: shortText(value) ?? (value?.kind === 'map' && kind === 'function' ? shortText(value.pairs.find((p) => p.keyText === 'cmd')?.value ?? null) : undefined),
+      detail: shortText(value),
       kind,
       start: pair.start,
       end: Math.max(pair.end, pair.key.end),
@@ -55,7 +55,14 @@ export function outline(analysis: Analysis): OutlineSymbol[] {
       if (depth === 0 && (key === 'stages' || key === 'hosts')) return 'namespace';
       return undefined;
     }).map((symbol) => {
-      if (symbol.name === 'stages') for (const stage of symbol.children) stage.kind = 'function';
+      if (symbol.name === 'stages') {
+        for (const stage of analysis.model.stages) {
+          const child = symbol.children.find((candidate) => candidate.selectionStart === stage.pair.key.start);
+          if (!child) continue;
+          child.kind = 'function';
+          child.detail = shortText(stage.cmd[0] ?? null);
+        }
+      }
       if (symbol.name === 'hosts') for (const host of symbol.children) host.kind = 'module';
       return symbol;
     });
