@@ -10,6 +10,7 @@ import {
   type DocumentSymbol,
   type Range,
   type TextEdit,
+  type WorkspaceEdit,
 } from 'vscode-languageserver';
 import { type CompletionEntry } from '../../core/src/language/completion';
 import { type OutlineSymbol } from '../../core/src/language/outline';
@@ -55,7 +56,8 @@ const SEVERITY: Record<Diagnostic['severity'], DiagnosticSeverity> = {
 
 /** The quick fixes travel with the diagnostic (LSP 3.16 `data`), with edits already as LSP ranges. */
 export interface FixData {
-  fixes: { title: string; preferred: boolean; edits: Record<string, TextEdit[]> }[];
+  /** `create`: URIs of files the fix creates before editing them. */
+  fixes: { title: string; preferred: boolean; edits: Record<string, TextEdit[]>; create?: string[] }[];
 }
 
 export function toLspDiagnostic(path: string, diagnostic: Diagnostic, positions: Positions, range: (start: number, end: number) => Range): LspDiagnostic {
@@ -83,12 +85,14 @@ export function toLspDiagnostic(path: string, diagnostic: Diagnostic, positions:
 
 function toFix(fix: Fix, path: string, positions: Positions, range: (start: number, end: number) => Range): FixData['fixes'][number] {
   const edits: Record<string, TextEdit[]> = {};
+  const create: string[] = [];
   for (const edit of fix.edits) {
     const target = edit.path || path;
     const uri = pathToUri(target);
+    if (edit.createFile && !create.includes(uri)) create.push(uri);
     (edits[uri] ??= []).push({ range: target === path ? range(edit.start, edit.end) : positions.range(target, edit.start, edit.end), newText: edit.newText });
   }
-  return { title: fix.title, preferred: Boolean(fix.preferred), edits };
+  return create.length > 0 ? { title: fix.title, preferred: Boolean(fix.preferred), edits, create } : { title: fix.title, preferred: Boolean(fix.preferred), edits };
 }
 
 const COMPLETION_KIND: Record<CompletionEntry['kind'], CompletionItemKind> = {
@@ -104,6 +108,17 @@ const COMPLETION_KIND: Record<CompletionEntry['kind'], CompletionItemKind> = {
   metric: CompletionItemKind.Field,
   variable: CompletionItemKind.Variable,
 };
+
+/** A fix as an LSP edit: plain `changes`, or `documentChanges` when it creates a file first. */
+export function toWorkspaceEdit(fix: FixData['fixes'][number]): WorkspaceEdit {
+  if (!fix.create) return { changes: fix.edits };
+  return {
+    documentChanges: [
+      ...fix.create.map((uri) => ({ kind: 'create' as const, uri, options: { ignoreIfExists: true } })),
+      ...Object.entries(fix.edits).map(([uri, edits]) => ({ textDocument: { uri, version: null }, edits })),
+    ],
+  };
+}
 
 export function toCompletionItem(entry: CompletionEntry, range: Range): CompletionItem {
   const item: CompletionItem = {

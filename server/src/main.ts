@@ -24,7 +24,7 @@ import { DEFAULT_SETTINGS, readSettings, type MlpipeSettings } from '../../core/
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { type FileKind } from '../../core/src/workspace/kinds';
 import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
-import { Positions, pathToUri, toCompletionItem, toDocumentSymbol, toLspDiagnostic, uriToPath, type FixData } from './convert';
+import { Positions, pathToUri, toCompletionItem, toDocumentSymbol, toLspDiagnostic, toWorkspaceEdit, uriToPath, type FixData } from './convert';
 
 declare const MLPIPE_VERSION: string | undefined;
 
@@ -314,7 +314,7 @@ export function startServer(connection: Connection): void {
       for (const diagnostic of params.context.diagnostics) {
         const data = diagnostic.data as FixData | undefined;
         if (diagnostic.source !== 'mlpipe' || !data?.fixes) continue;
-        for (const fix of data.fixes) actions.push({ title: fix.title, kind: CodeActionKind.QuickFix, diagnostics: [diagnostic], isPreferred: fix.preferred, edit: { changes: fix.edits } });
+        for (const fix of data.fixes) actions.push({ title: fix.title, kind: CodeActionKind.QuickFix, diagnostics: [diagnostic], isPreferred: fix.preferred, edit: toWorkspaceEdit(fix) });
       }
       return actions;
     }),

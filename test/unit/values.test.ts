@@ -99,10 +99,11 @@ describe('SPDX licenses', () => {
       assert.equal(result.ok, false, input);
       if (!result.ok) assert.equal(result.suggestion, suggestion, input);
     }
-    const deprecated = checkLicense('GPL-2.0');
-    assert.ok(deprecated.ok && deprecated.deprecated === 'GPL-2.0');
-    const renamed = checkLicense('GPL-3.0');
-    assert.ok(!renamed.ok && renamed.suggestion === 'GPL-3.0-only', 'the deprecated id people write most gets its current form');
+    const deprecated = checkLicense('GPL-3.0');
+    assert.ok(deprecated.ok && deprecated.deprecated === 'GPL-3.0' && deprecated.replacement === 'GPL-3.0-only', 'a deprecated id is accepted, with its current form');
+    const other = checkLicense('eCos-2.0');
+    assert.ok(other.ok && other.deprecated === 'eCos-2.0' && other.replacement === undefined);
+    assert.equal(checkLicense('unknown').ok, false, 'a card must name its license');
   });
 });
 

@@ -8,6 +8,8 @@ export interface FileEdit {
   start: number;
   end: number;
   newText: string;
+  /** The file does not exist yet: create it, then insert. */
+  createFile?: boolean;
 }
 
 /** A quick fix attached to the diagnostic it repairs. */

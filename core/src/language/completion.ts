@@ -28,7 +28,7 @@ export interface CompletionEntry {
 }
 
 /** SPDX identifiers models most often carry, offered first. */
-const POPULAR_LICENSES = ['Apache-2.0', 'MIT', 'BSD-3-Clause', 'CC-BY-4.0', 'CC-BY-NC-4.0', 'CC-BY-SA-4.0', 'GPL-3.0-only', 'LGPL-3.0-only', 'MPL-2.0', 'OpenRAIL', 'CreativeML-OpenRAIL-M', 'other'];
+const POPULAR_LICENSES = ['Apache-2.0', 'MIT', 'BSD-3-Clause', 'CC-BY-4.0', 'CC-BY-NC-4.0', 'CC-BY-SA-4.0', 'GPL-3.0-only', 'LGPL-3.0-only', 'MPL-2.0', 'other'];
 
 const SKIP_DIRS = new Set(['.git', '.mlpipe', 'node_modules', '__pycache__', '.venv']);
 

@@ -83,7 +83,15 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
         fixes: result.suggestion ? [replace(license, result.suggestion)] : undefined,
       });
     } else if (result.deprecated) {
-      out.push({ ...at(license), severity: 'warning', code: 'deprecated-license', message: `SPDX deprecated the identifier '${result.deprecated}'; use its current form (e.g. GPL-3.0-only or GPL-3.0-or-later).`, tags: ['deprecated'] });
+      const replacement = result.replacement;
+      out.push({
+        ...at(license),
+        severity: 'warning',
+        code: 'deprecated-license',
+        message: `SPDX deprecated the identifier '${result.deprecated}'${replacement ? `; use '${replacement}' (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : '; use its current identifier from spdx.org/licenses'}.`,
+        tags: ['deprecated'],
+        fixes: replacement && license.value === result.deprecated ? [replace(license, replacement)] : undefined,
+      });
     }
   }
 

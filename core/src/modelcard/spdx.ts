@@ -14,17 +14,30 @@ const COMMON_NAMES: Record<string, string> = {
   'apache license 2.0': 'Apache-2.0',
   'mit license': 'MIT',
   gpl3: 'GPL-3.0-only',
-  'gpl-3.0': 'GPL-3.0-only',
   'gplv3': 'GPL-3.0-only',
   gpl2: 'GPL-2.0-only',
   'bsd': 'BSD-3-Clause',
   'bsd-3': 'BSD-3-Clause',
   'cc-by-4.0': 'CC-BY-4.0',
   'cc by 4.0': 'CC-BY-4.0',
-  'openrail': 'OpenRAIL',
 };
 
-export type LicenseCheck = { ok: true; deprecated?: string } | { ok: false; reason: string; suggestion?: string };
+/** Current identifiers for the deprecated ones people still write. */
+const REPLACEMENTS: Record<string, string> = {
+  'GPL-1.0': 'GPL-1.0-only',
+  'GPL-2.0': 'GPL-2.0-only',
+  'GPL-3.0': 'GPL-3.0-only',
+  'LGPL-2.0': 'LGPL-2.0-only',
+  'LGPL-2.1': 'LGPL-2.1-only',
+  'LGPL-3.0': 'LGPL-3.0-only',
+  'AGPL-1.0': 'AGPL-1.0-only',
+  'AGPL-3.0': 'AGPL-3.0-only',
+  'GFDL-1.1': 'GFDL-1.1-only',
+  'GFDL-1.2': 'GFDL-1.2-only',
+  'GFDL-1.3': 'GFDL-1.3-only',
+};
+
+export type LicenseCheck = { ok: true; deprecated?: string; replacement?: string } | { ok: false; reason: string; suggestion?: string };
 
 /**
  * Checks an SPDX license expression (`MIT`, `MIT OR Apache-2.0`, `GPL-2.0-only WITH Classpath-exception-2.0`,
@@ -33,7 +46,7 @@ export type LicenseCheck = { ok: true; deprecated?: string } | { ok: false; reas
 export function checkLicense(expression: string): LicenseCheck {
   const text = expression.trim();
   if (text === '') return { ok: false, reason: 'the license is empty' };
-  if (text === 'other' || text === 'unknown') return { ok: true };
+  if (text === 'other') return { ok: true };
   const common = COMMON_NAMES[text.toLowerCase()];
   if (common && common !== text) return { ok: false, reason: `'${text}' is not an SPDX identifier`, suggestion: common };
   const tokens = text.split(/(\s+|\(|\))/).filter((token) => token.trim() !== '' && token !== '(' && token !== ')');
@@ -72,5 +85,5 @@ export function checkLicense(expression: string): LicenseCheck {
     return { ok: false, reason: `'${id}' is not an SPDX license identifier`, suggestion };
   }
   if (expectLicense) return { ok: false, reason: `the expression '${text}' ends with an operator` };
-  return deprecated ? { ok: true, deprecated } : { ok: true };
+  return deprecated ? { ok: true, deprecated, replacement: REPLACEMENTS[deprecated] } : { ok: true };
 }

@@ -47,13 +47,29 @@ export function readParamsFile(path: string, text: string | undefined): ParamsFi
   return { path, exists: true, text, yaml, entries };
 }
 
-/** The params a pipeline sees: its params files merged, later files winning. */
+/**
+ * The params a pipeline sees: its params files deep-merged in order, as Hydra and OmegaConf merge
+ * configs. A later file wins key by key; a mapping in two files merges; a value that replaces a
+ * mapping removes the keys under it.
+ */
 export class ParamsIndex {
   readonly entries = new Map<string, ParamEntry>();
   private readonly children = new Map<string, Set<string>>();
 
   constructor(readonly files: ParamsFile[]) {
-    for (const file of files) for (const [path, entry] of file.entries) this.entries.set(path, entry);
+    if (files.length === 1) {
+      for (const [path, entry] of files[0].entries) this.entries.set(path, entry);
+    } else if (files.length > 1) {
+      let merged: unknown = {};
+      for (const file of files) merged = deepMerge(merged, file.yaml ? toJS(file.yaml.root, file.yaml.aliasesCut) : {});
+      for (const file of files) {
+        for (const [path, entry] of file.entries) {
+          const value = valueAt(merged, path);
+          if (value.found) this.entries.set(path, { ...entry, value: value.value });
+        }
+      }
+      for (const path of [...this.entries.keys()]) if (!valueAt(merged, path).found) this.entries.delete(path);
+    }
     for (const path of this.entries.keys()) {
       const dot = path.lastIndexOf('.');
       const parent = dot === -1 ? '' : path.slice(0, dot);
@@ -76,6 +92,27 @@ export class ParamsIndex {
   paths(): IterableIterator<string> {
     return this.entries.keys();
   }
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isMapping(base) || !isMapping(over)) return over;
+  const result: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) result[key] = key in result ? deepMerge(result[key], value) : value;
+  return result;
+}
+
+function valueAt(root: unknown, path: string): { found: boolean; value?: unknown } {
+  let current = root;
+  for (const part of path.split('.')) {
+    if (Array.isArray(current) && /^\d+$/.test(part) && Number(part) < current.length) current = current[Number(part)];
+    else if (isMapping(current) && Object.prototype.hasOwnProperty.call(current, part)) current = current[part];
+    else return { found: false };
+  }
+  return { found: true, value: current };
 }
 
 /** A param value as it reads inside a command or path. */

@@ -96,15 +96,17 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   }
   for (const stage of model.stages) {
     if (stage.variants.length < 2) continue;
+    // Resolved per variant, fewer distinct paths than variants means some variants share a file.
+    const varying = stage.matrixKeys.filter((key) => new Set(stage.variants.map((variant) => String(variant.values[key]))).size > 1);
     for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
-      if (entry.paths.length === 1 && !/\$\{\s*matrix\./.test(entry.raw)) {
-        out.push({
-          ...at(entry.node),
-          severity: 'error',
-          code: 'matrix-output-collision',
-          message: `All ${stage.variants.length} variants of stage '${stage.name}' write ${entry.paths[0]}; put a matrix value in the path, such as \${matrix.${stage.matrixKeys[0]}}.`,
-        });
-      }
+      if (entry.paths.length === 0 || entry.paths.length >= stage.variants.length) continue;
+      const all = entry.paths.length === 1;
+      out.push({
+        ...at(entry.node),
+        severity: 'error',
+        code: 'matrix-output-collision',
+        message: `${all ? `All ${stage.variants.length} variants` : `${stage.variants.length} variants`} of stage '${stage.name}' write ${all ? entry.paths[0] : `only ${entry.paths.length} distinct paths`}; put ${varying.map((key) => `\${matrix.${key}}`).join(' and ')} in the path.`,
+      });
     }
   }
 
@@ -150,7 +152,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       out.push(unknownParam(input, item.path, { start: item.pathStart, end: item.pathStart + item.path.length }, paramPaths));
     } else if (item.namespace === 'matrix') {
       if (!stage) {
-        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: '${matrix.…} only works inside a stage with a matrix.' });
+        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: `\${${item.expression}} is outside any stage; \${matrix.…} only works inside a stage with a matrix.` });
       } else if (stage.matrixKeys.length === 0) {
         out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: `Stage '${stage.name}' has no matrix; add \`matrix: { ${item.path || 'key'}: [...] }\` or remove \${${item.expression}}.` });
       } else if (!stage.matrixKeys.includes(item.path)) {
@@ -174,7 +176,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   };
   for (const stage of model.stages) for (const item of stage.interpolations) checkInterpolation(item, stage);
-  for (const item of model.otherInterpolations) if (item.namespace !== 'matrix') checkInterpolation(item, undefined);
+  for (const item of model.otherInterpolations) checkInterpolation(item, undefined);
   for (const stage of model.stages) {
     for (const param of stage.params) {
       if (input.params.get(param.name)) continue;
@@ -183,32 +185,35 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   }
 
-  // Hosts, GPUs, images, and values that only resolve through params.
+  // Hosts, GPUs, images, and values that only resolve through params. A host or image given
+  // once (in defaults, or through an anchor) is checked once, where it is written.
   const hostNames = ['local', ...model.hosts.keys()];
+  const checkedNodes = new Set<YNode>();
   for (const stage of model.stages) {
     const host = model.hosts.get(stage.host);
-    if (!host && stage.host !== 'local') {
+    const hostKnown = Boolean(host) || stage.host === 'local';
+    if (!hostKnown && stage.hostNode && !checkedNodes.has(stage.hostNode)) {
+      checkedNodes.add(stage.hostNode);
       const suggestion = didYouMean(stage.host, hostNames);
-      if (stage.hostNode) {
-        out.push({
-          ...at(stage.hostNode),
-          severity: 'error',
-          code: 'unknown-host',
-          message: `Unknown host '${stage.host}'${suggestion ? `; did you mean '${suggestion}'?` : `; declare it under hosts, or use ${quoteList(hostNames)}.`}`,
-          fixes: suggestion && stage.hostNode.kind === 'scalar' ? [replaceFix(input.path, stage.hostNode, suggestion, input.text)] : undefined,
-        });
-      }
+      out.push({
+        ...at(stage.hostNode),
+        severity: 'error',
+        code: 'unknown-host',
+        message: `Unknown host '${stage.host}'${suggestion ? `; did you mean '${suggestion}'?` : `; declare it under hosts, or use ${quoteList(hostNames)}.`}`,
+        fixes: suggestion && stage.hostNode.kind === 'scalar' ? [replaceFix(input.path, stage.hostNode, suggestion, input.text)] : undefined,
+      });
     }
-    if (stage.gpus) checkGpus(stage, host?.gpus, input, out);
+    if (stage.gpus && hostKnown) checkGpus(stage, host?.gpus, input, out);
     if (!stage.image) {
       out.push({ ...at(stage.pair.key), severity: 'error', code: 'missing-image', message: `Stage '${stage.name}' has no image; set \`image:\` on it or \`defaults.image\` for every stage.` });
-    } else if (stage.imageNode && stage.imageNode.start >= stage.pair.start && stage.imageNode.end <= stage.pair.end) {
+    } else if (stage.imageNode && !checkedNodes.has(stage.imageNode)) {
+      checkedNodes.add(stage.imageNode);
       checkImage(stage.image, stage.imageNode, input, out);
     }
     checkResolved(stage, input, out);
   }
   const defaultImage = deref(model.defaultsMap?.pairs.find((pair) => pair.keyText === 'image')?.value);
-  if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string') checkImage(defaultImage.value, defaultImage, input, out);
+  if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string' && !checkedNodes.has(defaultImage)) checkImage(defaultImage.value, defaultImage, input, out);
 
   // Commands that read another stage's output without declaring it.
   for (const stage of model.stages) checkUndeclaredInputs(stage, input, out);
@@ -298,7 +303,12 @@ function checkResolved(stage: Stage, input: PipelineCheckInput, out: Diagnostic[
     const scalar = deref(node);
     if (scalar?.kind !== 'scalar' || typeof scalar.value !== 'string') continue;
     const match = /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value);
-    if (!match) continue;
+    if (!match) {
+      if (name === 'timeout' && /^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(scalar.value) && parseDuration(scalar.value) === undefined) {
+        out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: 'bad-duration', message: `A timeout of ${scalar.value} would stop stage '${stage.name}' at once; give it a duration longer than zero, or remove timeout.` });
+      }
+      continue;
+    }
     const entry = input.params.get(match[1]);
     if (!entry || valid(entry.value)) continue;
     out.push({
@@ -320,7 +330,7 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
     for (let current = path; current; current = current.includes('/') ? current.slice(0, current.lastIndexOf('/')) : '') if (declared.has(current)) return true;
     return false;
   };
-  const upstream = stage.needs.length > 0 ? graph.upstream(stage) : new Set<Stage>();
+  let upstream: Set<Stage> | undefined;
   const reported = new Set<string>();
   for (const cmd of stage.cmd) {
     const text = String(cmd.value);
@@ -332,6 +342,7 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
       const producer = graph.producersOf(path).find((candidate) => candidate.stage !== stage);
       if (!producer || graph.inside(path).length > 0 && !graph.outputs.has(path)) continue;
       reported.add(path);
+      upstream ??= graph.upstream(stage);
       const ordered = upstream.has(producer.stage);
       const offset = input.text.indexOf(token, cmd.start);
       const span = offset !== -1 && offset < cmd.end ? { start: offset, end: offset + token.length } : { start: cmd.start, end: cmd.end };
@@ -361,7 +372,7 @@ function unknownParam(input: PipelineCheckInput, path: string, span: { start: nu
   const fixes: Fix[] = [];
   if (suggestion) fixes.push({ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: span.start, end: span.end, newText: suggestion }] });
   const fileName = file?.raw ?? 'params.yaml';
-  if (file) fixes.push({ title: `Add '${path}' to ${fileName}`, edits: [insertParam(file, path)] });
+  if (file) fixes.push({ title: file.exists ? `Add '${path}' to ${fileName}` : `Create ${fileName} with '${path}'`, edits: [insertParam(file, path)] });
   const noFile = !input.paramsFiles.some((candidate) => candidate.exists);
   return {
     ...span,
@@ -395,7 +406,9 @@ export function insertParam(file: ParamsFile, dotted: string): FileEdit {
     }
   }
   const trimmed = text.replace(/\s+$/, '');
-  return { path: file.path, start: trimmed.length, end: text.length, newText: `${trimmed.length > 0 ? '\n' : ''}${nest(parts, '')}\n` };
+  const edit: FileEdit = { path: file.path, start: trimmed.length, end: text.length, newText: `${trimmed.length > 0 ? '\n' : ''}${nest(parts, '')}\n` };
+  if (!file.exists) edit.createFile = true;
+  return edit;
 }
 
 /** An edit appending an item to a stage's list key (`deps`, `needs`), creating the key when absent. */

@@ -15,9 +15,9 @@ const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g;
 const DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+$/;
 const MILLIS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Milliseconds in a duration (`90s`, `1h30m`, or a number of seconds), or undefined when malformed. */
+/** Milliseconds in a duration (`90s`, `1h30m`, or a whole number of seconds), or undefined when malformed or zero. */
 export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 1 ? value * 1000 : undefined;
   if (typeof value !== 'string' || !DURATION.test(value.trim())) return undefined;
   let total = 0;
   for (const match of value.trim().matchAll(DURATION_PART)) total += Number(match[1]) * MILLIS[match[2]];

@@ -48,21 +48,24 @@ function decodePointer(pointer: string): string[] {
 
 const ROOT_NAMES: Record<SchemaKind, string> = { pipeline: 'the pipeline', modelcard: 'the model card', params: 'the params file' };
 
-/** Names the place a path points at, as a person would: "stage 'train'", "'resources' of stage 'train'". */
+/** A path as people read it: `evaluation.metrics[1].threshold`. */
+function dotted(path: readonly string[]): string {
+  return path.map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
+}
+
+/** Names the place a path points at, as a person would: "stage 'train'", "'resources.memory' of stage 'train'". */
 export function describePath(kind: SchemaKind, path: readonly string[]): string {
   if (path.length === 0) return ROOT_NAMES[kind];
   if (kind === 'pipeline' && path[0] === 'stages' && path.length >= 2) {
     const stage = `stage '${path[1]}'`;
-    return path.length === 2 ? stage : `'${path.slice(2).filter((p) => !/^\d+$/.test(p)).join('.')}' of ${stage}`;
+    return path.length === 2 ? stage : `'${dotted(path.slice(2))}' of ${stage}`;
   }
   if (kind === 'pipeline' && path[0] === 'hosts' && path.length >= 2) {
     const host = `host '${path[1]}'`;
-    return path.length === 2 ? host : `'${path.slice(2).join('.')}' of ${host}`;
+    return path.length === 2 ? host : `'${dotted(path.slice(2))}' of ${host}`;
   }
   if (kind === 'params') return `param '${path.join('.')}'`;
-  const named = path.filter((p) => !/^\d+$/.test(p));
-  const index = path.length > 0 && /^\d+$/.test(path[path.length - 1]) ? ` item ${Number(path[path.length - 1]) + 1}` : '';
-  return `'${named.join('.')}'${index}`;
+  return `'${dotted(path)}'`;
 }
 
 interface Located {
@@ -152,7 +155,8 @@ function describeError(
       }
       if (missing.length > 1) return base(span, `${capitalise(where)} is missing required keys ${listWords(missing.map((name) => `'${name}'`))}.`, 'missing-key');
       const property = flatten(rootSchema, parentSchema.properties?.[missing[0]]);
-      const hint = property?.description ? `: ${lowerFirst(property.description)}` : '.';
+      const about = property?.description ?? property?.markdownDescription?.replace(/`/g, '');
+      const hint = about ? `: ${lowerFirst(about)}` : '.';
       return base(span, `${capitalise(where)} is missing required key '${missing[0]}'${hint}`, 'missing-key');
     }
     case 'additionalProperties': {
@@ -161,7 +165,7 @@ function describeError(
       const known = Object.keys(parentSchema.properties ?? {});
       const misspelt = misspellings.get(`${error.instancePath}/${extra}`);
       if (misspelt) {
-        const diagnostic = base(span, `Unknown key '${extra}' in ${where}; did you mean '${misspelt.suggestion}'?`, 'unknown-key');
+        const diagnostic = base(span, `Unknown key '${extra}' in ${where}${via(span)}; did you mean '${misspelt.suggestion}'?`, 'unknown-key');
         if (!span.via) diagnostic.fixes = [{ title: `Change '${extra}' to '${misspelt.suggestion}'`, edits: [{ path: '', start: span.start, end: span.end, newText: misspelt.suggestion }], preferred: true }];
         return diagnostic;
       }
@@ -181,11 +185,15 @@ function describeError(
     case 'enum':
     case 'const': {
       const span = spanOf(root, path, false);
-      const allowed = (error.keyword === 'enum' ? (error.params as { allowedValues: unknown[] }).allowedValues : [(error.params as { allowedValue: unknown }).allowedValue]).map(String);
+      const values = error.keyword === 'enum' ? (error.params as { allowedValues: unknown[] }).allowedValues : [(error.params as { allowedValue: unknown }).allowedValue];
+      const allowed = values.map(String);
       const suggestion = typeof value === 'string' ? didYouMean(value, allowed) : undefined;
+      // `version: "1"` against enum [1]: say which is text and which a number.
+      const sameText = allowed.includes(String(value));
+      const show = (item: unknown) => (sameText ? (typeof item === 'string' ? `"${item}" (text)` : `${String(item)} (${typeOfValue(item)})`) : `'${String(item)}'`);
       const diagnostic = base(
         span,
-        `${capitalise(where)} must be ${allowed.length === 1 ? `'${allowed[0]}'` : `one of ${quoteList(allowed)}`}, not '${String(value)}'${via(span)}${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
+        `${capitalise(where)} must be ${values.length === 1 ? show(values[0]) : `one of ${quoteList(allowed)}`}, not ${show(value)}${via(span)}${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
       );
       if (suggestion && !span.via) diagnostic.fixes = [{ title: `Change to '${suggestion}'`, edits: [{ path: '', start: span.start, end: span.end, newText: suggestion }], preferred: true }];
       return diagnostic;

@@ -263,7 +263,7 @@ export class Workspace {
         end,
         severity: 'warning',
         code: 'too-large',
-        message: `This file is ${mb(text.length)} MB, over the ${mb(this.options.maxFileSize)} MB mlpipe analyses (setting mlpipe.maxFileSizeMB); it is not checked.`,
+        message: `This file is ${mb(text.length)} MB, over the ${mb(this.options.maxFileSize)} MB limit, so it is not checked; raise the limit with the setting mlpipe.maxFileSizeMB (or mlpipe check --max-file-size).`,
       };
     }
     return undefined;
