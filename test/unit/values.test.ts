@@ -58,7 +58,7 @@ describe('sizes and durations', () => {
 describe('interpolation', () => {
   it('finds ${params...} and ${matrix...} with exact offsets, leaving shell variables and escapes alone', () => {
     const text = 'cmd: run --lr ${params.train.lr} --s ${ matrix.split } $HOME ${HOME} $${params.literal} ${run.id}';
-    const found = findInterpolations(text, 0, text.length);
+    const found = findInterpolations(text, { start: 0, end: text.length });
     assert.deepEqual(
       found.map((item) => [item.namespace, item.path, text.slice(item.pathStart, item.pathStart + item.path.length)]),
       [

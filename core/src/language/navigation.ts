@@ -36,7 +36,7 @@ export function symbolAt(workspace: Workspace, analysis: Analysis, offset: numbe
 
   if (analysis.kind === 'pipeline') {
     if (scalar && typeof scalar.value === 'string' && !hit.onKey) {
-      for (const item of findInterpolations(analysis.text, scalar.start, scalar.end)) {
+      for (const item of findInterpolations(analysis.text, scalar)) {
         if (offset < item.start || offset > item.end) continue;
         if (item.namespace === 'params' && item.path) {
           const segment = segmentAt(item.path, offset - item.pathStart);

@@ -22,6 +22,22 @@ export interface PipelineCheckInput {
 }
 
 const SHELL_SPLIT = /[\s'"=,;|&<>()`]+/;
+const pathTokens = new Map<string, string[]>();
+
+/** Words of a command that look like paths, normalised; memoised per command text. */
+function pathLikeTokens(command: string): string[] {
+  let tokens = pathTokens.get(command);
+  if (tokens) return tokens;
+  tokens = [];
+  for (const token of command.split(SHELL_SPLIT)) {
+    if (!token.includes('/') && !token.includes('.')) continue;
+    if (token.startsWith('-') || token.includes('${') || token.includes('://')) continue;
+    tokens.push(token);
+  }
+  if (pathTokens.size > 50_000) pathTokens.clear();
+  pathTokens.set(command, tokens);
+  return tokens;
+}
 
 export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -334,9 +350,7 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
   const reported = new Set<string>();
   for (const cmd of stage.cmd) {
     const text = String(cmd.value);
-    for (const token of text.split(SHELL_SPLIT)) {
-      if (!token.includes('/') && !token.includes('.')) continue;
-      if (token.startsWith('-') || token.includes('${') || token.includes('://')) continue;
+    for (const token of pathLikeTokens(text)) {
       const path = normalizePath(token);
       if (!path || path.startsWith('/') || reported.has(path) || isDeclared(path)) continue;
       const producer = graph.producersOf(path).find((candidate) => candidate.stage !== stage);

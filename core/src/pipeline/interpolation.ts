@@ -1,26 +1,46 @@
 import { type Span } from '../yaml/nodes';
 
-/** One `${...}` in a value, by offsets into the file. */
-export interface Interpolation extends Span {
-  /** The text between the braces, trimmed. */
-  expression: string;
-  /** `params`, `matrix`, or another word before the first dot; empty for a bare `${NAME}`. */
-  namespace: string;
-  /** The part after `namespace.` (`train.lr`). */
-  path: string;
+/**
+ * One `${...}` in a scalar. Offsets are kept relative to the scalar node and read through it, so
+ * a cached stage stays right when an edit above it moves the node.
+ */
+export class Interpolation {
+  constructor(
+    private readonly node: Span,
+    private readonly relStart: number,
+    private readonly relEnd: number,
+    private readonly relPathStart: number,
+    /** The text between the braces, trimmed. */
+    readonly expression: string,
+    /** `params`, `matrix`, or another word before the first dot. */
+    readonly namespace: string,
+    /** The part after `namespace.` (`train.lr`). */
+    readonly path: string,
+  ) {}
+
+  get start(): number {
+    return this.node.start + this.relStart;
+  }
+
+  get end(): number {
+    return this.node.start + this.relEnd;
+  }
+
   /** Offset where `path` starts in the file. */
-  pathStart: number;
+  get pathStart(): number {
+    return this.node.start + this.relPathStart;
+  }
 }
 
 const PATTERN = /\$\{([^{}\n]*)\}/g;
 
 /**
- * Finds the `${...}` references in a slice of source text (a scalar as written, so offsets are
- * exact even inside quoted or block scalars). `$${...}` is an escaped literal. `${NAME}` without a
- * dot is a shell variable and is left to the shell.
+ * Finds the `${...}` references in a scalar as written (its source text, so offsets are exact
+ * even inside quoted or block scalars). `$${...}` is an escaped literal. `${NAME}` without a dot
+ * is a shell variable and is left to the shell.
  */
-export function findInterpolations(text: string, start: number, end: number): Interpolation[] {
-  const source = text.slice(start, end);
+export function findInterpolations(text: string, node: Span): Interpolation[] {
+  const source = text.slice(node.start, node.end);
   if (!source.includes('${')) return [];
   const found: Interpolation[] = [];
   for (const match of source.matchAll(PATTERN)) {
@@ -33,8 +53,8 @@ export function findInterpolations(text: string, start: number, end: number): In
     if (dot === -1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(expression)) continue; // ${HOME}: the shell's
     const namespace = dot === -1 ? expression : expression.slice(0, dot);
     const path = dot === -1 ? '' : expression.slice(dot + 1);
-    const exprStart = start + at + 2 + leading;
-    found.push({ start: start + at, end: start + at + match[0].length, expression, namespace, path, pathStart: exprStart + (dot === -1 ? expression.length : dot + 1) });
+    const exprStart = at + 2 + leading;
+    found.push(new Interpolation(node, at, at + match[0].length, exprStart + (dot === -1 ? expression.length : dot + 1), expression, namespace, path));
   }
   return found;
 }

@@ -73,11 +73,19 @@ export interface PipelineModel {
   otherInterpolations: Interpolation[];
 }
 
+const normalized = new Map<string, string>();
+
+/** A workspace-relative path in one spelling: no `./`, no `//`, no trailing `/`. Memoised: the same paths come back on every keystroke. */
 export function normalizePath(raw: string): string {
-  let path = posix.normalize(raw.trim().replace(/\\/g, '/'));
+  let path = normalized.get(raw);
+  if (path !== undefined) return path;
+  path = posix.normalize(raw.trim().replace(/\\/g, '/'));
   while (path.startsWith('./')) path = path.slice(2);
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return path === '.' ? '' : path;
+  if (path === '.') path = '';
+  if (normalized.size > 100_000) normalized.clear();
+  normalized.set(raw, path);
+  return path;
 }
 
 function stringScalar(node: YNode | null | undefined): YScalar | undefined {
@@ -132,17 +140,54 @@ export function declaredParamsFiles(root: YNode | null): { raw: string; node: YS
   return node ? scalarList(node).map((item) => ({ raw: String(item.value), node: item })) : [{ raw: 'params.yaml', node: null }];
 }
 
+/**
+ * Stages of earlier builds, by their YAML pair. A stage whose block was reused by the parser, under
+ * the same params, defaults and alias targets, is the same stage: editing one stage of 1,000 rebuilds one.
+ */
+export class StageCache {
+  private readonly entries = new WeakMap<YPair, { key: string; stage: Stage }>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+
+  idOf(value: object | null): number {
+    if (!value) return 0;
+    let id = this.ids.get(value);
+    if (id === undefined) this.ids.set(value, (id = this.nextId++));
+    return id;
+  }
+
+  get(pair: YPair, key: string): Stage | undefined {
+    const entry = this.entries.get(pair);
+    return entry && entry.key === key ? entry.stage : undefined;
+  }
+
+  set(pair: YPair, key: string, stage: Stage): void {
+    this.entries.set(pair, { key, stage });
+  }
+}
+
+interface StageContext {
+  text: string;
+  params: ParamsIndex | null;
+  defaultHost: YScalar | undefined;
+  defaultImage: YScalar | undefined;
+  defaultGpus: YPair | undefined;
+}
+
 /** Builds the pipeline's semantic model from its YAML tree; params fill `${params...}` in paths. */
-export function buildPipeline(root: YNode | null, text: string, params: ParamsIndex | null): PipelineModel {
+export function buildPipeline(root: YNode | null, text: string, params: ParamsIndex | null, cache?: StageCache, aliasVersion = 0): PipelineModel {
   const rootMap = deref(root)?.kind === 'map' ? (deref(root) as YMap) : null;
   const get = (map: YMap | null, key: string) => deref(mapGet(map, key)?.value);
   const asMap = (node: YNode | null | undefined) => (deref(node)?.kind === 'map' ? (deref(node) as YMap) : null);
 
   const defaultsMap = asMap(get(rootMap, 'defaults'));
-  const defaultHost = stringScalar(get(defaultsMap, 'host'));
-  const defaultImage = stringScalar(get(defaultsMap, 'image'));
-  const defaultGpus = mapGet(asMap(get(defaultsMap, 'resources')), 'gpus');
-
+  const context: StageContext = {
+    text,
+    params,
+    defaultHost: stringScalar(get(defaultsMap, 'host')),
+    defaultImage: stringScalar(get(defaultsMap, 'image')),
+    defaultGpus: mapGet(asMap(get(defaultsMap, 'resources')), 'gpus'),
+  };
   const paramsFiles = declaredParamsFiles(rootMap);
 
   const hosts = new Map<string, HostDecl>();
@@ -158,69 +203,26 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
     });
   }
 
+  const key = cache ? `${cache.idOf(params)}:${cache.idOf(defaultsMap)}:${aliasVersion}` : '';
   const stages: Stage[] = [];
   const stageByName = new Map<string, Stage>();
   const variantToStage = new Map<string, Stage>();
   for (const pair of mapEntries(asMap(get(rootMap, 'stages')))) {
-    const map = asMap(pair.value);
-    const matrix = asMap(get(map, 'matrix'));
-    const { keys, variants } = variantsOf(pair.keyText, matrix);
-    const interpolations: Interpolation[] = [];
-    if (pair.value) {
-      walk(pair.value, (node) => {
-        if (node.kind === 'scalar' && typeof node.value === 'string' && node.end > node.start) interpolations.push(...findInterpolations(text, node.start, node.end));
-      });
+    let stage = cache?.get(pair, key);
+    if (!stage) {
+      stage = buildStage(pair, context);
+      cache?.set(pair, key, stage);
     }
-    const resolvePaths = (node: YScalar, role: PathRole): PathEntry => {
-      const raw = String(node.value);
-      const paths = new Set<string>();
-      for (const variant of variants) {
-        const resolved = substitute(raw, (namespace, path) => {
-          if (namespace === 'matrix') return path in variant.values ? String(variant.values[path]) : undefined;
-          if (namespace === 'params') {
-            const entry = params?.get(path);
-            return entry ? paramText(entry.value) : undefined;
-          }
-          return undefined;
-        });
-        if (!/\$\{\s*(params|matrix)\./.test(resolved)) paths.add(normalizePath(resolved));
-      }
-      return { raw, node, role, paths: [...paths] };
-    };
-    const hostScalar = stringScalar(get(map, 'host'));
-    const imageScalar = stringScalar(get(map, 'image'));
-    const gpusPair = mapGet(asMap(get(map, 'resources')), 'gpus') ?? defaultGpus;
-    const stage: Stage = {
-      name: pair.keyText,
-      pair,
-      map,
-      matrix,
-      matrixKeys: keys,
-      variants,
-      cmd: scalarList(get(map, 'cmd')),
-      deps: scalarList(get(map, 'deps')).map((node) => resolvePaths(node, 'dep')),
-      outs: scalarList(get(map, 'outs')).map((node) => resolvePaths(node, 'out')),
-      metrics: scalarList(get(map, 'metrics')).map((node) => resolvePaths(node, 'metric')),
-      plots: scalarList(get(map, 'plots')).map((node) => resolvePaths(node, 'plot')),
-      needs: scalarList(get(map, 'needs')).map((node) => ({ name: String(node.value), node })),
-      params: scalarList(get(map, 'params')).map((node) => ({ name: String(node.value), node })),
-      host: hostScalar ? String(hostScalar.value) : defaultHost ? String(defaultHost.value) : 'local',
-      hostNode: hostScalar ?? defaultHost ?? null,
-      image: imageScalar ? String(imageScalar.value) : defaultImage ? String(defaultImage.value) : undefined,
-      imageNode: imageScalar ?? defaultImage ?? null,
-      gpus: gpusPair?.value ? { value: deref(gpusPair.value)?.kind === 'scalar' ? (deref(gpusPair.value) as YScalar).value : undefined, node: gpusPair.value } : undefined,
-      interpolations,
-    };
     stages.push(stage);
     if (!stageByName.has(stage.name)) stageByName.set(stage.name, stage);
-    for (const variant of variants) variantToStage.set(variant.name, stage);
+    for (const variant of stage.variants) variantToStage.set(variant.name, stage);
   }
 
   const otherInterpolations: Interpolation[] = [];
   for (const pair of rootMap?.pairs ?? []) {
     if (pair.keyText === 'stages' || !pair.value) continue;
     walk(pair.value, (node) => {
-      if (node.kind === 'scalar' && typeof node.value === 'string' && node.end > node.start) otherInterpolations.push(...findInterpolations(text, node.start, node.end));
+      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${')) otherInterpolations.push(...findInterpolations(text, node));
     });
   }
 
@@ -242,5 +244,61 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
     modelArtifact: ref(get(modelMap, 'artifact')),
     driftPaths: [ref(get(driftMap, 'reference')), ref(get(driftMap, 'current'))].filter((item): item is NameRef => Boolean(item)),
     otherInterpolations,
+  };
+}
+
+function buildStage(pair: YPair, context: StageContext): Stage {
+  const { text, params } = context;
+  const get = (map: YMap | null, key: string) => deref(mapGet(map, key)?.value);
+  const asMap = (node: YNode | null | undefined) => (deref(node)?.kind === 'map' ? (deref(node) as YMap) : null);
+  const map = asMap(pair.value);
+  const matrix = asMap(get(map, 'matrix'));
+  const { keys, variants } = variantsOf(pair.keyText, matrix);
+  const interpolations: Interpolation[] = [];
+  if (pair.value) {
+    walk(pair.value, (node) => {
+      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${')) interpolations.push(...findInterpolations(text, node));
+    });
+  }
+  const resolvePaths = (node: YScalar, role: PathRole): PathEntry => {
+    const raw = String(node.value);
+    const paths = new Set<string>();
+    for (const variant of variants) {
+      const resolved = substitute(raw, (namespace, path) => {
+        if (namespace === 'matrix') return path in variant.values ? String(variant.values[path]) : undefined;
+        if (namespace === 'params') {
+          const entry = params?.get(path);
+          return entry ? paramText(entry.value) : undefined;
+        }
+        return undefined;
+      });
+      if (!/\$\{\s*(params|matrix)\./.test(resolved)) paths.add(normalizePath(resolved));
+    }
+    return { raw, node, role, paths: [...paths] };
+  };
+  const hostScalar = stringScalar(get(map, 'host'));
+  const imageScalar = stringScalar(get(map, 'image'));
+  const gpusPair = mapGet(asMap(get(map, 'resources')), 'gpus') ?? context.defaultGpus;
+  const gpusValue = deref(gpusPair?.value);
+  return {
+    name: pair.keyText,
+    pair,
+    map,
+    matrix,
+    matrixKeys: keys,
+    variants,
+    cmd: scalarList(get(map, 'cmd')),
+    deps: scalarList(get(map, 'deps')).map((node) => resolvePaths(node, 'dep')),
+    outs: scalarList(get(map, 'outs')).map((node) => resolvePaths(node, 'out')),
+    metrics: scalarList(get(map, 'metrics')).map((node) => resolvePaths(node, 'metric')),
+    plots: scalarList(get(map, 'plots')).map((node) => resolvePaths(node, 'plot')),
+    needs: scalarList(get(map, 'needs')).map((node) => ({ name: String(node.value), node })),
+    params: scalarList(get(map, 'params')).map((node) => ({ name: String(node.value), node })),
+    host: hostScalar ? String(hostScalar.value) : context.defaultHost ? String(context.defaultHost.value) : 'local',
+    hostNode: hostScalar ?? context.defaultHost ?? null,
+    image: imageScalar ? String(imageScalar.value) : context.defaultImage ? String(context.defaultImage.value) : undefined,
+    imageNode: imageScalar ?? context.defaultImage ?? null,
+    gpus: gpusPair?.value ? { value: gpusValue?.kind === 'scalar' ? gpusValue.value : undefined, node: gpusPair.value } : undefined,
+    interpolations,
   };
 }

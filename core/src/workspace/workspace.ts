@@ -4,7 +4,7 @@ import { checkCard, type LinkedPipeline } from '../modelcard/check';
 import { ParamsIndex, readParamsFile, type ParamsFile } from '../params/params';
 import { checkPipeline } from '../pipeline/check';
 import { PipelineGraph } from '../pipeline/graph';
-import { buildPipeline, declaredParamsFiles, type PipelineModel } from '../pipeline/model';
+import { StageCache, buildPipeline, declaredParamsFiles, type PipelineModel } from '../pipeline/model';
 import { schemaDiagnostics } from '../schema/validate';
 import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
@@ -93,6 +93,8 @@ export class Workspace {
   private readonly overlays = new Map<string, Overlay>();
   private readonly disk = new Map<string, DiskText>();
   private readonly parsers = new Map<string, IncrementalYamlParser>();
+  private readonly stageCaches = new Map<string, StageCache>();
+  private readonly paramsIndexes = new Map<string, { files: ParamsFile[]; index: ParamsIndex }>();
   private readonly analyses = new Map<string, Analysis>();
   private readonly paramsCache = new Map<string, { stamp: string; file: ParamsFile }>();
   private readonly metricsCache = new Map<string, { stamp: string; keys: string[] | undefined }>();
@@ -117,6 +119,8 @@ export class Workspace {
   close(path: string): void {
     this.overlays.delete(path);
     this.parsers.delete(path);
+    this.stageCaches.delete(path);
+    this.paramsIndexes.delete(path);
     this.analyses.delete(path);
   }
 
@@ -243,7 +247,7 @@ export class Workspace {
     if (yaml.root === null) {
       if (kind !== 'params') base.diagnostics.push({ start: 0, end: Math.min(1, text.length), severity: 'error', code: 'empty-file', message: emptyMessage(kind) });
     } else {
-      base.diagnostics.push(...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut), yaml.root).map((d) => withPath(d, path)));
+      base.diagnostics.push(...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root).map((d) => withPath(d, path)));
     }
     const result = kind === 'pipeline' ? this.pipeline(base, yaml) : kind === 'modelcard' ? this.card(base, yaml) : { ...base, kind: 'params' as const };
     // A YAML error explains its block; schema and semantic findings inside it would only repeat it.
@@ -285,8 +289,17 @@ export class Workspace {
       owners.add(base.path);
       return { ...this.params(path), raw, node };
     });
-    const params = new ParamsIndex(paramsFiles.filter((file) => file.exists));
-    const model = paramsFiles.some((file) => file.exists) ? buildPipeline(yaml.root, base.text, params) : buildPipeline(yaml.root, base.text, null);
+    const existing = paramsFiles.filter((file) => file.exists);
+    // Same params files (same objects while unchanged), same index: stage caches key on its identity.
+    let indexed = this.paramsIndexes.get(base.path);
+    if (!indexed || indexed.files.length !== existing.length || indexed.files.some((file, i) => file !== this.params(existing[i].path))) {
+      indexed = { files: existing.map((file) => this.params(file.path)), index: new ParamsIndex(existing) };
+      this.paramsIndexes.set(base.path, indexed);
+    }
+    const params = indexed.index;
+    let stageCache = this.stageCaches.get(base.path);
+    if (!stageCache) this.stageCaches.set(base.path, (stageCache = new StageCache()));
+    const model = buildPipeline(yaml.root, base.text, existing.length > 0 ? params : null, stageCache, yaml.aliasVersion);
     const graph = new PipelineGraph(model);
     if (model.modelCard) base.inputs.set(resolve(dir, model.modelCard.name), this.stampOf(resolve(dir, model.modelCard.name)));
     const diagnostics = checkPipeline({

@@ -19,6 +19,13 @@ export interface YamlModel {
   aliasesCut: boolean;
   /** Blocks (a top-level key, a stage) with YAML syntax errors: findings inside them would only repeat those. */
   brokenBlocks: Span[];
+  /**
+   * Values of blocks without aliases, by node: they do not change while their text does not, so
+   * conversion to plain values (for the schema) can reuse them across edits. Pass to `toJS`.
+   */
+  stableValues: StableValues;
+  /** Changes whenever some alias now points at a different node: caches of derived data key on it. */
+  aliasVersion: number;
   /** How many blocks this update parsed, and how many it reused. */
   parsedBlocks: number;
   reusedBlocks: number;
@@ -27,11 +34,24 @@ export interface YamlModel {
 export type DocumentChooser = (roots: (YNode | null)[]) => number;
 
 /**
+ * Nodes whose plain value may be cached (a block's top-level values), and the cache. A value from
+ * a block with aliases depends on the anchors it points at, so it is valid for one alias version.
+ */
+export interface StableValues {
+  /** Node to whether its value depends on aliases. */
+  nodes: WeakMap<YNode, boolean>;
+  cache: WeakMap<YNode, { aliasVersion: number; value: unknown }>;
+  aliasVersion: number;
+}
+
+/**
  * Parses YAML text into mlpipe's tree, re-parsing only the blocks (top-level keys, stages) whose
  * text changed since the previous call. One instance belongs to one document.
  */
 export class IncrementalYamlParser {
   private cache = new Map<string, ParsedSlice[]>();
+  private readonly stable: StableValues = { nodes: new WeakMap(), cache: new WeakMap(), aliasVersion: 0 };
+  private aliasVersion = 0;
 
   constructor(private readonly choose: DocumentChooser = () => 0) {}
 
@@ -43,6 +63,8 @@ export class IncrementalYamlParser {
       const problems = [...whole.problems];
       if (whole.root) checkDuplicates(whole.root, problems, true);
       resolveAliases(whole.anchors, whole.aliases, problems);
+      this.aliasVersion++;
+      this.stable.aliasVersion = this.aliasVersion;
       const aliasesCut = checkExpansion(whole.root, whole.aliases, whole.nodeCount, problems);
       return {
         text,
@@ -54,6 +76,8 @@ export class IncrementalYamlParser {
         ignoredDocuments: whole.ignored,
         aliasesCut,
         brokenBlocks: [],
+        stableValues: this.stable,
+        aliasVersion: this.aliasVersion,
         parsedBlocks: 1,
         reusedBlocks: 0,
       };
@@ -72,6 +96,7 @@ export class IncrementalYamlParser {
       } else {
         parsedBlocks++;
         parsed = parseMappingSlice(text, start, end, expect);
+        if (parsed.map) for (const pair of parsed.map.pairs) if (pair.value) this.stable.nodes.set(pair.value, parsed.aliases.length > 0);
       }
       const list = next.get(key);
       if (list) list.push(parsed);
@@ -122,13 +147,16 @@ export class IncrementalYamlParser {
     duplicatePairs(root.pairs, problems);
     const stages = rootPairs.find((pair) => pair.keyText === 'stages' && pair.value?.kind === 'map' && !pair.value.flow);
     if (stages?.value?.kind === 'map') duplicatePairs(stages.value.pairs, problems);
-    resolveAliases(anchors, aliases, problems);
+    if (resolveAliases(anchors, aliases, problems)) this.aliasVersion++;
+    this.stable.aliasVersion = this.aliasVersion;
     const aliasesCut = checkExpansion(root, aliases, nodeCount, problems);
     const brokenBlocks = slices.filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax')).map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.text.length }));
     return {
       text,
       root: rootPairs.length > 0 ? root : null,
       brokenBlocks,
+      stableValues: this.stable,
+      aliasVersion: this.aliasVersion,
       problems,
       nodeCount,
       documentCount: 1,
@@ -154,8 +182,12 @@ function shiftSlice(slice: ParsedSlice, delta: number): void {
   }
 }
 
-function resolveAliases(anchors: YNode[], aliases: YAlias[], problems: YamlProblem[]): void {
-  if (aliases.length === 0) return;
+const resolvedBefore = new WeakSet<YAlias>();
+
+/** Points every alias at its anchor; returns true when an alias resolved before points somewhere new. */
+function resolveAliases(anchors: YNode[], aliases: YAlias[], problems: YamlProblem[]): boolean {
+  if (aliases.length === 0) return false;
+  let changed = false;
   const events: YNode[] = [...anchors, ...aliases].sort((a, b) => a.start - b.start || (a.kind === 'alias' ? 1 : -1));
   const byName = new Map<string, YNode>();
   for (const event of events) {
@@ -164,6 +196,9 @@ function resolveAliases(anchors: YNode[], aliases: YAlias[], problems: YamlProbl
       continue;
     }
     const target = byName.get(event.name) ?? null;
+    const previous = event.target;
+    const seenBefore = resolvedBefore.has(event);
+    resolvedBefore.add(event);
     event.target = null;
     if (!target) {
       problems.push({
@@ -184,7 +219,10 @@ function resolveAliases(anchors: YNode[], aliases: YAlias[], problems: YamlProbl
     } else {
       event.target = target;
     }
+    // A new alias (in a block just parsed) has no cached dependants; an old one that moved does.
+    if (seenBefore && event.target !== previous) changed = true;
   }
+  return changed;
 }
 
 /**

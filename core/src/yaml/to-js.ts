@@ -1,4 +1,5 @@
-import { deref, type YMap, type YNode, type YPair } from './nodes';
+import { type StableValues } from './build';
+import { deref, type YAlias, type YMap, type YNode, type YPair } from './nodes';
 
 export function isMergeKey(pair: YPair): boolean {
   return pair.keyText === '<<' && pair.key.kind === 'scalar' && pair.key.style === 'plain';
@@ -46,21 +47,33 @@ export function mapEntries(map: YMap | null | undefined): YPair[] {
 }
 
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty, not assignment: a YAML key named `__proto__` must stay data.
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  // A YAML key named `__proto__` must stay data: assignment would set the prototype instead.
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /**
  * The plain JavaScript value of a node: merge keys applied, aliases shared rather than copied
  * (each anchored node converts once), and aliases read as null when `cutAliases` is set.
  */
-export function toJS(node: YNode | null, cutAliases = false): unknown {
+export function toJS(node: YNode | null, cutAliases = false, stable?: StableValues): unknown {
   const memo = new Map<YNode, unknown>();
   const convert = (current: YNode | null): unknown => {
     if (!current) return null;
     if (current.kind === 'alias') return cutAliases || !current.target ? null : convert(current.target);
     const known = memo.get(current);
     if (known !== undefined) return known;
+    const usesAliases = cutAliases ? undefined : stable?.nodes.get(current);
+    if (usesAliases !== undefined && stable) {
+      const cached = stable.cache.get(current);
+      if (cached && (!usesAliases || cached.aliasVersion === stable.aliasVersion)) return cached.value;
+      const value = convertFresh(current);
+      stable.cache.set(current, { aliasVersion: stable.aliasVersion, value });
+      return value;
+    }
+    return convertFresh(current);
+  };
+  const convertFresh = (current: Exclude<YNode, YAlias>): unknown => {
     if (current.kind === 'scalar') return current.value;
     if (current.kind === 'seq') {
       const list: unknown[] = [];
