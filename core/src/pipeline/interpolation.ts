@@ -1,3 +1,4 @@
+import { detached } from '../util/strings';
 import { type Span } from '../yaml/nodes';
 
 /**
@@ -40,8 +41,10 @@ const PATTERN = /\$\{([^{}\n]*)\}/g;
  * is a shell variable and is left to the shell.
  */
 export function findInterpolations(text: string, node: Span): Interpolation[] {
-  const source = text.slice(node.start, node.end);
-  if (!source.includes('${')) return [];
+  const view = text.slice(node.start, node.end);
+  if (!view.includes('${')) return [];
+  // Interpolations live in cached stages: keep them from pinning this version of the document.
+  const source = detached(view);
   const found: Interpolation[] = [];
   for (const match of source.matchAll(PATTERN)) {
     const at = match.index ?? 0;

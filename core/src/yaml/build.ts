@@ -150,7 +150,7 @@ export class IncrementalYamlParser {
     if (resolveAliases(anchors, aliases, problems)) this.aliasVersion++;
     this.stable.aliasVersion = this.aliasVersion;
     const aliasesCut = checkExpansion(root, aliases, nodeCount, problems);
-    const brokenBlocks = slices.filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax')).map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.text.length }));
+    const brokenBlocks = slices.filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax')).map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.length }));
     return {
       text,
       root: rootPairs.length > 0 ? root : null,

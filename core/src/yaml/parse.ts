@@ -1,4 +1,5 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocument, type Document, type Node as LibNode, type ParsedNode } from 'yaml';
+import { detached } from '../util/strings';
 import { checkDuplicates } from './duplicates';
 import { type ScalarStyle, type Span, type YAlias, type YMap, type YNode, type YPair } from './nodes';
 
@@ -35,7 +36,7 @@ const PARSE_OPTIONS = {
 
 /** What one parse of one slice of text produced, with offsets already absolute. */
 export interface ParsedSlice {
-  text: string;
+  length: number;
   base: number;
   /** The slice's mapping; its pairs become pairs of the enclosing mapping. */
   map: YMap | null;
@@ -181,7 +182,7 @@ function sentence(message: string): string {
 
 /** Parses one block of a file (a top-level key or a stage) into the pairs of a mapping. */
 export function parseMappingSlice(text: string, start: number, end: number, expect: string): ParsedSlice {
-  const slice = text.slice(start, end);
+  const slice = detached(text.slice(start, end));
   const doc = parseDocument(slice, PARSE_OPTIONS);
   const converter = new Converter(start);
   libProblems(doc, slice, start, converter.problems);
@@ -198,7 +199,7 @@ export function parseMappingSlice(text: string, start: number, end: number, expe
     });
   }
   return {
-    text: slice,
+    length: slice.length,
     base: start,
     map,
     problems: converter.problems,
