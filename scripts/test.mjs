@@ -42,6 +42,7 @@ const tiers = [
 
 if (only.length === 0) {
   run('typecheck', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b']);
+  run('lint', process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '.']);
 }
 run('build', process.execPath, [join(root, 'scripts/build.mjs')]);
 for (const [name, folder] of tiers) {

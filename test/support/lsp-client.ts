@@ -19,6 +19,7 @@ import {
   type PublishDiagnosticsParams,
   type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol';
+import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { StreamMessageReader, StreamMessageWriter, createProtocolConnection, type ProtocolConnection } from 'vscode-languageserver-protocol/node';
 
 export interface ServerCommand {
@@ -250,5 +251,5 @@ export function codesOf(diagnostics: Diagnostic[]): string[] {
 
 /** The bundled language server, as the extension and the `mlpipe-language-server` bin run it. */
 export function bundledServer(root: string): ServerCommand {
-  return { command: process.execPath, args: [`${root}/dist/server.js`, '--stdio'] };
+  return { command: process.execPath, args: [...SERVER_NODE_FLAGS, `${root}/dist/server.js`, '--stdio'] };
 }

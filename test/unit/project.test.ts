@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv from 'ajv';
+import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
 import { ROOT } from '../support/files';
@@ -50,6 +51,11 @@ describe('the project itself', () => {
     const contributed = (manifest.contributes.commands as { command: string }[]).map((command) => command.command).sort();
     const registered = [...readFileSync(join(ROOT, 'client/src/extension.ts'), 'utf8').matchAll(/'(mlpipe\.[A-Za-z]+)':/g)].map((match) => match[1]).sort();
     assert.deepEqual(registered, contributed);
+  });
+
+  it('starts the server bin with the same V8 flags as the extension', () => {
+    const shebang = readFileSync(join(ROOT, 'dist/server.js'), 'utf8').split('\n')[0];
+    assert.equal(shebang, `#!/usr/bin/env -S node ${SERVER_NODE_FLAGS.join(' ')}`);
   });
 
   it('ships schemas that compile under strict draft-07 rules, as other YAML tools load them', () => {

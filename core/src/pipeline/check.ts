@@ -126,8 +126,28 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   }
 
-  // Deps that nothing produces and that are not on disk.
-  const outputPaths = [...graph.outputs.keys()];
+  // Deps that nothing produces and that are not on disk. Suggestions compare with outputs in the
+  // same top folder or with the same file name, once per path: a pipeline of 1,000 stages missing
+  // one shared file must not cost a million edit distances.
+  const suggestions = new Map<string, string | undefined>();
+  let byFolderOrName: Map<string, string[]> | undefined;
+  const suggestOutput = (path: string): string | undefined => {
+    if (suggestions.has(path)) return suggestions.get(path);
+    if (!byFolderOrName) {
+      byFolderOrName = new Map();
+      for (const out of graph.outputs.keys()) {
+        for (const key of [`dir:${out.split('/')[0]}`, `name:${out.slice(out.lastIndexOf('/') + 1)}`]) {
+          const list = byFolderOrName.get(key);
+          if (list) list.push(out);
+          else byFolderOrName.set(key, [out]);
+        }
+      }
+    }
+    const candidates = new Set([...(byFolderOrName.get(`dir:${path.split('/')[0]}`) ?? []), ...(byFolderOrName.get(`name:${path.slice(path.lastIndexOf('/') + 1)}`) ?? [])]);
+    const suggestion = didYouMean(path, candidates);
+    suggestions.set(path, suggestion);
+    return suggestion;
+  };
   for (const stage of model.stages) {
     for (const dep of stage.deps) {
       for (const path of dep.paths) {
@@ -136,7 +156,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
           break;
         }
         if (graph.producersOf(path).length > 0 || input.exists(path)) continue;
-        const suggestion = didYouMean(path, outputPaths);
+        const suggestion = suggestOutput(path);
         out.push({
           ...at(dep.node),
           severity: 'warning',
