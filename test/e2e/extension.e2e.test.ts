@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readExpectations } from '../support/expectations';
+import { ROOT } from '../support/files';
+import { Session, missingComponent } from './harness';
+
+const missing = missingComponent();
+if (missing && process.env.CI) throw new Error(`End-to-end tests cannot run: ${missing}`);
+
+const BROKEN = join(ROOT, 'test/fixtures/broken/stages/mlpipe.yaml');
+
+describe('the extension in a real VS Code (code-server + Chromium)', { skip: missing }, () => {
+  const session = new Session();
+
+  before(async () => {
+    await session.start({ 'broken.pipeline.yaml': BROKEN });
+  });
+
+  after(async () => {
+    await session.stop();
+    if (session.screenshots.length > 0) console.log(`screenshots:\n  ${session.screenshots.join('\n  ')}`);
+  });
+
+  it('activates on the sample workspace: the pipeline gets its language and Run lenses', async () => {
+    await session.open('mlpipe.yaml');
+    await session.waitFor('language mode', session.page.locator('.statusbar-item', { hasText: 'MLPipe Pipeline' }));
+    await session.waitFor('Run pipeline lens', session.page.locator('.codelens-decoration', { hasText: 'Run pipeline' }), 60_000);
+    await session.screenshot('activated');
+  });
+
+  it('shows a broken pipeline\'s findings in the Problems panel, each on its line', async () => {
+    await session.open('broken.pipeline.yaml');
+    await session.command('Problems: Focus on Problems View');
+    const rows = session.page.locator('.markers-panel .monaco-list-row');
+    await session.waitFor('a problem row', rows.filter({ hasText: "Unknown stage 'prepar'" }), 60_000);
+    const expected = readExpectations(BROKEN, 'broken.pipeline.yaml');
+    // The panel lists the file, then one row per finding: wait until all are there.
+    await session.waitFor('the last problem row', rows.nth(expected.length));
+    await session.screenshot('problems');
+    const texts = await rows.allInnerTexts();
+    const found = texts
+      .map((text) => /\nmlpipe\s*\(?\s*([a-z-]+)\s*\)?\s*\[Ln (\d+), Col \d+\]/.exec(text))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => `${match[2]} ${match[1]}`)
+      .sort();
+    assert.deepEqual(found, expected.map((e) => `${e.line} ${e.code}`).sort(), `rows:\n${texts.join('\n---\n')}`);
+    assert.ok(texts.some((text) => text.includes("did you mean 'prepare'?")));
+    assert.ok(texts.some((text) => text.includes('Dependency cycle: loop-a -> loop-c -> loop-b -> loop-a.')));
+  });
+
+  it('completes stage names inside needs', async () => {
+    await session.open('mlpipe.yaml');
+    const line = 32; // evaluate's description; a needs line goes under it
+    await session.goTo(line, 1);
+    await session.page.keyboard.press('End');
+    await session.page.keyboard.press('Enter');
+    await session.page.keyboard.type('needs: [');
+    await session.page.keyboard.press('Control+Space');
+    const suggest = session.page.locator('.suggest-widget .monaco-list-row');
+    await session.waitFor('suggestion prepare', suggest.filter({ hasText: 'prepare' }));
+    await session.waitFor('suggestion train', suggest.filter({ hasText: 'train' }));
+    await session.screenshot('completion-needs');
+    const labels = await session.page.locator('.suggest-widget .monaco-list-row .label-name').allInnerTexts();
+    assert.ok(!labels.includes('evaluate'), `a stage does not need itself: ${labels.join(', ')}`);
+    await session.page.keyboard.press('Escape');
+    await session.command('File: Revert File');
+  });
+
+  it('shows documentation on hover, and the resolved value of a param', async () => {
+    await session.open('mlpipe.yaml');
+    await session.goTo(29, 6); // `timeout: 30m`
+    await session.command('Show or Focus Hover');
+    await session.waitFor('hover with the timeout documentation', session.page.locator('.monaco-hover', { hasText: 'duration' }));
+    await session.screenshot('hover-key');
+    await session.page.keyboard.press('Escape');
+    await session.goTo(22, 52); // on `lr` in ${params.train.lr}
+    await session.command('Show or Focus Hover');
+    await session.waitFor('hover with the param value', session.page.locator('.monaco-hover', { hasText: 'params.train.lr = 0.1' }));
+    await session.screenshot('hover-param');
+    await session.page.keyboard.press('Escape');
+  });
+
+  it('lists the stages in the outline', async () => {
+    await session.open('mlpipe.yaml');
+    // Give the outline the whole side bar: collapse the folder section above it.
+    await session.page.locator('.pane-header', { hasText: 'MLPIPE-E2E' }).click();
+    await session.command('Explorer: Focus on Outline View');
+    const outline = session.page.locator('.outline-pane .monaco-list-row');
+    await session.waitFor('stages in the outline', outline.filter({ hasText: 'stages' }));
+    const names = session.page.locator('.outline-pane .monaco-list-row .label-name');
+    for (const stage of ['prepare', 'train', 'evaluate']) await session.waitFor(`outline entry ${stage}`, names.filter({ hasText: new RegExp(`^${stage}$`) }).first());
+    // Stages are functions in the outline, with their command as detail.
+    const train = outline.filter({ has: session.page.locator('.label-name', { hasText: /^train$/ }) }).first();
+    assert.match(await train.innerText(), /python3 src\/train\.py/);
+    await session.screenshot('outline');
+  });
+
+  it('puts Run lenses above every stage, and they answer when clicked', async () => {
+    await session.open('mlpipe.yaml');
+    const lenses = session.page.locator('.codelens-decoration');
+    await session.waitFor('Run stage lens', lenses.filter({ hasText: 'Run stage' }).first());
+    const texts = await lenses.allInnerTexts();
+    assert.ok(texts.filter((text) => text.includes('Run stage')).length >= 2, texts.join(' | '));
+    assert.ok(texts.some((text) => text.includes('Run stage (2 variants)')));
+    await lenses.filter({ hasText: 'Run stage' }).first().locator('a').first().click();
+    await session.waitFor('the not-yet-available message', session.page.locator('.notification-list-item', { hasText: "Running stage 'prepare' is not available yet" }));
+    await session.screenshot('code-lens');
+  });
+
+  it('offers the MLPipe commands in the command palette', async () => {
+    await session.page.keyboard.press('F1');
+    const input = await session.waitFor('command palette', session.page.locator('.quick-input-widget input'));
+    await input.fill('>MLPipe');
+    const rows = session.page.locator('.quick-input-list .monaco-list-row');
+    for (const label of ['MLPipe: Run Pipeline', 'MLPipe: Run Stage', 'MLPipe: Restart Language Server', 'MLPipe: Show Output']) {
+      await session.waitFor(`command ${label}`, rows.filter({ hasText: label }).first());
+    }
+    await session.screenshot('command-palette');
+    await session.page.keyboard.press('Escape');
+  });
+});

@@ -1,0 +1,114 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { builtVsix, cacheDir, startVsCode, type RunningVsCode } from '../../scripts/vscode-web';
+import { ROOT } from '../support/files';
+
+export const CHROMIUM = process.env.MLPIPE_CHROMIUM ?? '/usr/bin/chromium';
+export const RESULTS = join(ROOT, 'test-results', 'e2e');
+const INSTALL = 'apt-get install -y chromium libkrb5-dev ripgrep g++ make python3 (or run .ci/run)';
+
+/** Why the end-to-end tests cannot run here, or undefined when they can. */
+export function missingComponent(): string | undefined {
+  if (!existsSync(CHROMIUM)) return `Chromium is not installed at ${CHROMIUM}: ${INSTALL}`;
+  if (!existsSync('/usr/include/node/node.h') && !existsSync(join(cacheDir(), '.mlpipe-ready'))) return `Node headers for building code-server's native modules are missing: ${INSTALL}`;
+  if (!existsSync('/usr/bin/rg') && !existsSync(join(cacheDir(), '.mlpipe-ready'))) return `ripgrep is missing: ${INSTALL}`;
+  try {
+    statSync(builtVsix());
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
+
+/**
+ * One browser VS Code session: a copy of sample-workspace (plus extra files) opened in code-server
+ * with the packaged extension, driven by Chromium through Playwright. Every wait is on a condition;
+ * a wait that times out fails with the path of a screenshot taken at that moment.
+ */
+export class Session {
+  page!: Page;
+  folder!: string;
+  private browser!: Browser;
+  private vscode!: RunningVsCode;
+  private shot = 0;
+  readonly screenshots: string[] = [];
+
+  async start(extraFiles: Record<string, string> = {}): Promise<void> {
+    rmSync(RESULTS, { recursive: true, force: true });
+    mkdirSync(RESULTS, { recursive: true });
+    this.folder = mkdtempSync(join(tmpdir(), 'mlpipe-e2e-'));
+    cpSync(join(ROOT, 'sample-workspace'), this.folder, { recursive: true });
+    for (const [name, source] of Object.entries(extraFiles)) cpSync(source, join(this.folder, name));
+    this.vscode = await startVsCode({ folder: this.folder, vsix: builtVsix() });
+    this.browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    });
+    this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await this.page.goto(this.vscode.folderUrl);
+    await this.waitFor('workbench', this.page.locator('.monaco-workbench .part.editor'), 90_000);
+    await this.waitFor('explorer', this.page.locator('.explorer-folders-view .monaco-list-row').first(), 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.browser?.close().catch(() => undefined);
+    await this.vscode?.stop();
+    if (this.folder) rmSync(this.folder, { recursive: true, force: true });
+  }
+
+  /** Saves a screenshot under test-results/e2e/ and returns its path. */
+  async screenshot(name: string): Promise<string> {
+    const path = join(RESULTS, `${String(++this.shot).padStart(2, '0')}-${name}.png`);
+    await this.page.screenshot({ path });
+    this.screenshots.push(relative(ROOT, path));
+    return path;
+  }
+
+  /** Waits for a locator to be visible; on timeout, fails naming a screenshot of the moment. */
+  async waitFor(what: string, locator: Locator, timeout = 30_000): Promise<Locator> {
+    try {
+      await locator.waitFor({ state: 'visible', timeout });
+      return locator;
+    } catch (error) {
+      const path = await this.screenshot(`timeout-${what.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => '(no screenshot)');
+      throw new Error(`Timed out after ${timeout} ms waiting for ${what}; last screenshot: ${path}\n${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  /** Runs a command from the command palette by its label. */
+  async command(label: string): Promise<void> {
+    await this.page.keyboard.press('F1');
+    const input = await this.waitFor('command palette', this.page.locator('.quick-input-widget input'));
+    await input.fill(`>${label}`);
+    await this.waitFor(`command '${label}'`, this.page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first());
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Opens a workspace file through Quick Open and waits for its editor. */
+  async open(name: string): Promise<void> {
+    // F1 works wherever the focus is (Ctrl+P does not inside a panel's tree); without the leading
+    // `>` the palette is Quick Open.
+    await this.page.keyboard.press('F1');
+    const input = await this.waitFor('quick open', this.page.locator('.quick-input-widget input'));
+    await input.fill(name);
+    await this.waitFor(`'${name}' in quick open`, this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first());
+    await this.page.keyboard.press('Enter');
+    await this.waitFor(`editor tab for ${name}`, this.page.locator('.tab.active', { hasText: name }));
+    await this.waitFor(`text of ${name}`, this.page.locator('.editor-instance .monaco-editor .view-lines').first());
+  }
+
+  /** Moves the cursor to a 1-based line and column with Go to Line. */
+  async goTo(line: number, column: number): Promise<void> {
+    await this.page.keyboard.press('F1');
+    const input = await this.waitFor('quick open', this.page.locator('.quick-input-widget input'));
+    await input.fill(`:${line}:${column}`);
+    await this.page.keyboard.press('Enter');
+    await this.waitFor(`cursor at ${line}:${column}`, this.page.locator('.statusbar-item', { hasText: `Ln ${line}, Col ${column}` }));
+  }
+
+  editor(): Locator {
+    return this.page.locator('.editor-instance .monaco-editor').first();
+  }
+}
