@@ -20,6 +20,14 @@ describe('params files', () => {
     assert.deepEqual(index.childrenOf('train').sort(), ['epochs', 'lr']);
   });
 
+  it('ignores an empty or broken later file instead of dropping the earlier ones', () => {
+    const base = readParamsFile('/w/params.yaml', 'seed: 1\n');
+    for (const text of ['', '# nothing yet\n', '- a list\n']) {
+      const index = new ParamsIndex([base, readParamsFile('/w/local.yaml', text)]);
+      assert.equal(index.get('seed')?.value, 1, JSON.stringify(text));
+    }
+  });
+
   it('offers to create the params file when a pipeline names one that does not exist', () => {
     const { dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: run --lr ${params.train.lr}\n' });
     try {

@@ -104,6 +104,10 @@ describe('SPDX licenses', () => {
     const other = checkLicense('eCos-2.0');
     assert.ok(other.ok && other.deprecated === 'eCos-2.0' && other.replacement === undefined);
     assert.equal(checkLicense('unknown').ok, false, 'a card must name its license');
+    const lower = checkLicense('gpl-3.0');
+    assert.ok(!lower.ok && lower.suggestion === 'GPL-3.0-only', 'a deprecated id in the wrong case points at its current form');
+    const orLater = checkLicense('GPL-2.0+');
+    assert.ok(orLater.ok && orLater.replacement === 'GPL-2.0-or-later');
   });
 });
 

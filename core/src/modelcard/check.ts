@@ -88,7 +88,9 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
         ...at(license),
         severity: 'warning',
         code: 'deprecated-license',
-        message: `SPDX deprecated the identifier '${result.deprecated}'${replacement ? `; use '${replacement}' (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : '; use its current identifier from spdx.org/licenses'}.`,
+        message: `SPDX deprecated the identifier '${result.deprecated}'${
+          replacement ? `; use '${replacement}'${replacement.endsWith('-only') ? ` (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : ''}` : '; use its current identifier from spdx.org/licenses'
+        }.`,
         tags: ['deprecated'],
         fixes: replacement && license.value === result.deprecated ? [replace(license, replacement)] : undefined,
       });

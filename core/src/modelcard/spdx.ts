@@ -39,6 +39,14 @@ const REPLACEMENTS: Record<string, string> = {
 
 export type LicenseCheck = { ok: true; deprecated?: string; replacement?: string } | { ok: false; reason: string; suggestion?: string };
 
+/** The current form of a deprecated id; `GPL-2.0+` ("or later") becomes `GPL-2.0-or-later`. */
+function replacementFor(token: string): string | undefined {
+  const orLater = token.endsWith('+');
+  const base = orLater ? token.slice(0, -1) : token;
+  const only = REPLACEMENTS[base];
+  return only && orLater ? only.replace(/-only$/, '-or-later') : only;
+}
+
 /**
  * Checks an SPDX license expression (`MIT`, `MIT OR Apache-2.0`, `GPL-2.0-only WITH Classpath-exception-2.0`,
  * `LicenseRef-acme`), and Hugging Face's `other` for a custom licence.
@@ -53,6 +61,7 @@ export function checkLicense(expression: string): LicenseCheck {
   let expectLicense = true;
   let afterWith = false;
   let deprecated: string | undefined;
+  let replacement: string | undefined;
   for (const token of tokens) {
     if (!expectLicense) {
       if (token === 'AND' || token === 'OR') {
@@ -76,8 +85,15 @@ export function checkLicense(expression: string): LicenseCheck {
     const id = token.endsWith('+') ? token.slice(0, -1) : token;
     if (IDS.has(id)) continue;
     if (DEPRECATED.has(id)) {
-      deprecated = id;
+      deprecated = token;
+      replacement = replacementFor(token);
       continue;
+    }
+    // A deprecated id in the wrong case: point straight at its current form.
+    const deprecatedCase = [...DEPRECATED].find((candidate) => candidate.toLowerCase() === id.toLowerCase());
+    if (deprecatedCase) {
+      const current = replacementFor(token.endsWith('+') ? `${deprecatedCase}+` : deprecatedCase);
+      return { ok: false, reason: `'${token}' is not an SPDX license identifier`, suggestion: current ?? deprecatedCase };
     }
     if (/^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/.test(id)) continue;
     const exactCase = BY_LOWER.get(id.toLowerCase());
@@ -85,5 +101,5 @@ export function checkLicense(expression: string): LicenseCheck {
     return { ok: false, reason: `'${id}' is not an SPDX license identifier`, suggestion };
   }
   if (expectLicense) return { ok: false, reason: `the expression '${text}' ends with an operator` };
-  return deprecated ? { ok: true, deprecated, replacement: REPLACEMENTS[deprecated] } : { ok: true };
+  return deprecated ? { ok: true, deprecated, replacement } : { ok: true };
 }

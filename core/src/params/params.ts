@@ -61,7 +61,11 @@ export class ParamsIndex {
       for (const [path, entry] of files[0].entries) this.entries.set(path, entry);
     } else if (files.length > 1) {
       let merged: unknown = {};
-      for (const file of files) merged = deepMerge(merged, file.yaml ? toJS(file.yaml.root, file.yaml.aliasesCut) : {});
+      // A file that is empty (or not a mapping, which its own check reports) adds nothing.
+      for (const file of files) {
+        const value = file.yaml ? toJS(file.yaml.root, file.yaml.aliasesCut) : null;
+        merged = deepMerge(merged, isMapping(value) ? value : {});
+      }
       for (const file of files) {
         for (const [path, entry] of file.entries) {
           const value = valueAt(merged, path);

@@ -1,7 +1,8 @@
 import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
 import { type ParamsFile, type ParamsIndex } from '../params/params';
 import { didYouMean, quoteList } from '../util/did-you-mean';
-import { deref, type YNode, type YScalar } from '../yaml/nodes';
+import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
+import { mapGet } from '../yaml/to-js';
 import { parseImageRef } from './image-ref';
 import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
@@ -113,15 +114,17 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   for (const stage of model.stages) {
     if (stage.variants.length < 2) continue;
     // Resolved per variant, fewer distinct paths than variants means some variants share a file.
-    const varying = stage.matrixKeys.filter((key) => new Set(stage.variants.map((variant) => String(variant.values[key]))).size > 1);
+    const varying = stage.matrixKeys.filter((key) => new Set(stage.variants.map((variant) => JSON.stringify(variant.values[key]))).size > 1);
     for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
       if (entry.paths.length === 0 || entry.paths.length >= stage.variants.length) continue;
       const all = entry.paths.length === 1;
+      const absent = varying.filter((key) => !new RegExp(`\\$\\{\\s*matrix\\.${key}\\s*\\}`).test(entry.raw));
+      const advice = absent.length > 0 ? `put ${absent.map((key) => `\${matrix.${key}}`).join(' and ')} in the path` : 'make the path differ for every variant (some matrix values print the same)';
       out.push({
         ...at(entry.node),
         severity: 'error',
         code: 'matrix-output-collision',
-        message: `${all ? `All ${stage.variants.length} variants` : `${stage.variants.length} variants`} of stage '${stage.name}' write ${all ? entry.paths[0] : `only ${entry.paths.length} distinct paths`}; put ${varying.map((key) => `\${matrix.${key}}`).join(' and ')} in the path.`,
+        message: `${all ? `All ${stage.variants.length} variants` : `${stage.variants.length} variants`} of stage '${stage.name}' write ${all ? entry.paths[0] : `only ${entry.paths.length} distinct paths`}; ${advice}.`,
       });
     }
   }
@@ -212,7 +215,11 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   };
   for (const stage of model.stages) for (const item of stage.interpolations) checkInterpolation(item, stage);
-  for (const item of model.otherInterpolations) checkInterpolation(item, undefined);
+  for (const item of model.otherInterpolations) {
+    // An `x-` field holds anchors for stages to merge; a matrix there belongs to whichever stage uses it.
+    if (item.namespace === 'matrix' && extensionFieldAt(model, item.start)) continue;
+    checkInterpolation(item, undefined);
+  }
   for (const stage of model.stages) {
     for (const param of stage.params) {
       if (input.params.get(param.name)) continue;
@@ -246,8 +253,8 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       checkedNodes.add(stage.imageNode);
       checkImage(stage.image, stage.imageNode, input, out);
     }
-    checkResolved(stage, input, out);
   }
+  checkValues(input, out);
   const defaultImage = deref(model.defaultsMap?.pairs.find((pair) => pair.keyText === 'image')?.value);
   if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string' && !checkedNodes.has(defaultImage)) checkImage(defaultImage.value, defaultImage, input, out);
 
@@ -271,6 +278,10 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   }
   return out;
+}
+
+function extensionFieldAt(model: PipelineModel, offset: number): boolean {
+  return (model.root?.pairs ?? []).some((pair) => pair.keyText.startsWith('x-') && offset >= pair.start && offset <= pair.end);
 }
 
 function checkGpus(stage: Stage, hostGpus: number | undefined, input: PipelineCheckInput, out: Diagnostic[]): void {
@@ -320,41 +331,61 @@ function checkImage(image: string, node: YNode, input: PipelineCheckInput, out: 
   });
 }
 
-/** Values given through `${params...}` are checked once resolved, as the runner will see them. */
-function checkResolved(stage: Stage, input: PipelineCheckInput, out: Diagnostic[]): void {
-  const resources = deref(stage.map?.pairs.find((pair) => pair.keyText === 'resources')?.value);
-  const fields: [YNode | null | undefined, string, (value: unknown) => boolean, string, string][] = [];
-  if (resources?.kind === 'map') {
-    for (const pair of resources.pairs) {
-      if (pair.keyText === 'memory' || pair.keyText === 'shm') fields.push([pair.value, pair.keyText, (v) => parseSize(v) !== undefined, 'bad-size', 'a size such as 32g']);
-      if (pair.keyText === 'cpus') fields.push([pair.value, 'cpus', (v) => typeof v === 'number' && v > 0, 'schema', 'a positive number of CPUs']);
-      if (pair.keyText === 'gpus') fields.push([pair.value, 'gpus', (v) => v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 0), 'schema', "a number of GPUs or 'all'"]);
-    }
-  }
-  for (const pair of stage.map?.pairs ?? []) {
-    if (pair.keyText === 'timeout') fields.push([pair.value, 'timeout', (v) => parseDuration(v) !== undefined, 'bad-duration', 'a duration such as 2h']);
-    if (pair.keyText === 'retries') fields.push([pair.value, 'retries', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 10, 'schema', 'a whole number from 0 to 10']);
-  }
-  for (const [node, name, valid, code, expected] of fields) {
+interface ValueRule {
+  field: string;
+  /** Valid as the runner will read it (after `${params...}`). */
+  valid: (value: unknown) => boolean;
+  code: string;
+  expected: string;
+}
+
+const RULES: Record<string, ValueRule> = {
+  memory: { field: 'memory', valid: (v) => parseSize(v) !== undefined, code: 'bad-size', expected: 'a size larger than zero, such as 32g' },
+  shm: { field: 'shm', valid: (v) => parseSize(v) !== undefined, code: 'bad-size', expected: 'a size larger than zero, such as 8g' },
+  cpus: { field: 'cpus', valid: (v) => typeof v === 'number' && v > 0, code: 'schema', expected: 'a positive number of CPUs' },
+  gpus: { field: 'gpus', valid: (v) => v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 0), code: 'schema', expected: "a number of GPUs or 'all'" },
+  timeout: { field: 'timeout', valid: (v) => parseDuration(v) !== undefined, code: 'bad-duration', expected: 'a duration longer than zero, such as 2h' },
+  retries: { field: 'retries', valid: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 10, code: 'schema', expected: 'a whole number from 0 to 10' },
+};
+
+/**
+ * Values the schema lets through but the runner could not use: zero sizes and timeouts, and
+ * anything given through `${params...}` (checked once resolved). Each value is checked once,
+ * where it is written, whether a stage sets it, `defaults` does, or an anchor shared by several.
+ */
+function checkValues(input: PipelineCheckInput, out: Diagnostic[]): void {
+  const { model } = input;
+  const seen = new Set<YNode>();
+  const visit = (node: YNode | null | undefined, rule: ValueRule, owner: string) => {
     const scalar = deref(node);
-    if (scalar?.kind !== 'scalar' || typeof scalar.value !== 'string') continue;
-    const match = /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value);
+    if (!scalar || scalar.kind !== 'scalar' || seen.has(scalar)) return;
+    seen.add(scalar);
+    const match = typeof scalar.value === 'string' ? /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value) : null;
     if (!match) {
-      if (name === 'timeout' && /^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(scalar.value) && parseDuration(scalar.value) === undefined) {
-        out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: 'bad-duration', message: `A timeout of ${scalar.value} would stop stage '${stage.name}' at once; give it a duration longer than zero, or remove timeout.` });
+      // Literals of the right shape but no size: `0s`, `0g` (other literals are the schema's to judge).
+      const literal = scalar.value;
+      const zeroish = typeof literal === 'string' && /^0+(\.0+)?\s*[a-z]*$/i.test(literal.trim());
+      if ((rule.field === 'timeout' || rule.field === 'memory' || rule.field === 'shm') && zeroish && !rule.valid(literal)) {
+        const what = rule.field === 'timeout' ? `would stop ${owner} at once` : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
+        out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `A ${rule.field} of ${literal} ${what}; use ${rule.expected}, or remove ${rule.field}.` });
       }
-      continue;
+      return;
     }
     const entry = input.params.get(match[1]);
-    if (!entry || valid(entry.value)) continue;
-    out.push({
-      start: scalar.start,
-      end: scalar.end,
-      severity: 'error',
-      code,
-      message: `${name} of stage '${stage.name}' reads params.${match[1]} = ${JSON.stringify(entry.value)}, but needs ${expected}.`,
-    });
-  }
+    if (!entry || rule.valid(entry.value)) return;
+    out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `${rule.field} of ${owner} reads params.${match[1]} = ${JSON.stringify(entry.value)}, but needs ${rule.expected}.` });
+  };
+  const resourcesOf = (map: YMap | null) => {
+    const resources = deref(mapGet(map, 'resources')?.value);
+    return resources?.kind === 'map' ? resources : null;
+  };
+  const checkMap = (map: YMap | null, owner: string) => {
+    const resources = resourcesOf(map);
+    for (const field of ['memory', 'shm', 'cpus', 'gpus']) visit(mapGet(resources, field)?.value, RULES[field], owner);
+    for (const field of ['timeout', 'retries']) visit(mapGet(map, field)?.value, RULES[field], owner);
+  };
+  checkMap(model.defaultsMap, 'every stage');
+  for (const stage of model.stages) checkMap(stage.map, `stage '${stage.name}'`);
 }
 
 function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Diagnostic[]): void {
@@ -402,7 +433,8 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
 
 function unknownParam(input: PipelineCheckInput, path: string, span: { start: number; end: number }, paths: () => string[]): Diagnostic {
   const suggestion = didYouMean(path, paths());
-  const file = input.paramsFiles.find((candidate) => candidate.exists) ?? input.paramsFiles[0];
+  // The last existing file wins the merge, so a key added there is the one the pipeline reads.
+  const file = [...input.paramsFiles].reverse().find((candidate) => candidate.exists) ?? input.paramsFiles[0];
   const fixes: Fix[] = [];
   if (suggestion) fixes.push({ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: span.start, end: span.end, newText: suggestion }] });
   const fileName = file?.raw ?? 'params.yaml';
@@ -413,7 +445,7 @@ function unknownParam(input: PipelineCheckInput, path: string, span: { start: nu
     severity: 'error',
     code: 'unknown-param',
     message: noFile
-      ? `Unknown param '${path}': there is no params file (${fileName}); create it, or set \`params:\` to your params file.`
+      ? `Unknown param '${path}': there is no params file (${fileName}); create it${input.paramsFiles.some((f) => f.node) ? ', or fix `params:`' : ', or set `params:` to your params file'}.`
       : `Unknown param '${path}' (not in ${input.paramsFiles.filter((f) => f.exists).map((f) => f.raw).join(', ')})${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
     fixes,
   };

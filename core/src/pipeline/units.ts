@@ -8,7 +8,8 @@ export function parseSize(value: unknown): number | undefined {
   const match = SIZE.exec(value.trim());
   if (!match) return undefined;
   const unit = (match[2] ?? 'b').charAt(0).toLowerCase();
-  return Math.round(Number(match[1]) * FACTORS[unit]);
+  const bytes = Math.round(Number(match[1]) * FACTORS[unit]);
+  return bytes > 0 ? bytes : undefined;
 }
 
 const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g;

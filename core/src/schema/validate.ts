@@ -156,7 +156,7 @@ function describeError(
       if (missing.length > 1) return base(span, `${capitalise(where)} is missing required keys ${listWords(missing.map((name) => `'${name}'`))}.`, 'missing-key');
       const property = flatten(rootSchema, parentSchema.properties?.[missing[0]]);
       const about = property?.description ?? property?.markdownDescription?.replace(/`/g, '');
-      const hint = about ? `: ${lowerFirst(about)}` : '.';
+      const hint = about ? `: ${about}` : '.';
       return base(span, `${capitalise(where)} is missing required key '${missing[0]}'${hint}`, 'missing-key');
     }
     case 'additionalProperties': {
@@ -270,6 +270,3 @@ function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function lowerFirst(text: string): string {
-  return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
-}
