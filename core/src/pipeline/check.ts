@@ -7,7 +7,7 @@ import { parseImageRef } from './image-ref';
 import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
 import { normalizePath, type PipelineModel, type Stage } from './model';
-import { parseDuration, parseSize } from './units';
+import { isDurationSyntax, isSizeSyntax, parseDuration, parseSize } from './units';
 
 /** What the semantic checks need from outside the pipeline text. */
 export interface PipelineCheckInput {
@@ -364,8 +364,8 @@ function checkValues(input: PipelineCheckInput, out: Diagnostic[]): void {
     if (!match) {
       // Literals of the right shape but no size: `0s`, `0g` (other literals are the schema's to judge).
       const literal = scalar.value;
-      const zeroish = typeof literal === 'string' && /^0+(\.0+)?\s*[a-z]*$/i.test(literal.trim());
-      if ((rule.field === 'timeout' || rule.field === 'memory' || rule.field === 'shm') && zeroish && !rule.valid(literal)) {
+      const wellFormed = typeof literal === 'string' && (rule.field === 'timeout' ? isDurationSyntax(literal) : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
+      if (wellFormed && !rule.valid(literal)) {
         const what = rule.field === 'timeout' ? `would stop ${owner} at once` : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
         out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `A ${rule.field} of ${literal} ${what}; use ${rule.expected}, or remove ${rule.field}.` });
       }
