@@ -25,12 +25,12 @@ import {
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
   DidOpenTextDocumentNotification,
-  type ClientCapabilities,
   type Diagnostic,
   type Position,
   type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol';
 import { LspClient, bundledServer, type ServerCommand } from '../support/lsp-client';
+import { seeded } from '../support/random';
 import { generatePipeline, sourceFiles } from './generate';
 
 const ROOT = join(__dirname, '..', '..');
@@ -107,24 +107,6 @@ function yamlSettings() {
     maxItemsComputed: 5000,
   };
 }
-
-/**
- * What LspClient declares by default, plus `workspace.workspaceFolders` as VS Code declares it:
- * yaml-language-server subscribes to workspace folder changes when the client can watch files, and
- * without this capability that throws inside its `initialized` handler, so it never pulls its settings.
- */
-const CLIENT_CAPABILITIES: ClientCapabilities = {
-  textDocument: {
-    synchronization: { didSave: false, dynamicRegistration: false },
-    publishDiagnostics: { versionSupport: true, relatedInformation: true },
-    completion: { completionItem: { snippetSupport: true, documentationFormat: ['markdown', 'plaintext'] } },
-    hover: { contentFormat: ['markdown', 'plaintext'] },
-    rename: { prepareSupport: true },
-    documentSymbol: { hierarchicalDocumentSymbolSupport: true },
-    codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } },
-  },
-  workspace: { configuration: true, workspaceFolders: true, didChangeConfiguration: { dynamicRegistration: true }, didChangeWatchedFiles: { dynamicRegistration: true } },
-};
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -209,18 +191,6 @@ function sizesFrom(raw: string | undefined, fallback: number[]): number[] {
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
-}
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Nearest-rank percentiles over the samples, timeouts counting as slower than anything (null when one is hit). */
@@ -321,7 +291,7 @@ class Session {
       this.logMessages.push(params.message.slice(0, 500));
       if (this.logMessages.length > 50) this.logMessages.shift();
     });
-    await this.guard(this.client.initialize(dir, { capabilities: CLIENT_CAPABILITIES }));
+    await this.guard(this.client.initialize(dir));
     const push = this.spec.pushSettings?.(dir);
     if (push) await this.client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: push });
     // Let the server pull and apply its configuration before the document opens, so the first
@@ -478,7 +448,7 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
     let editCount = plan.edits;
     if (perEdit > SLOW_REQUEST_MS && perEdit * plan.edits > SLOW_EDIT_BUDGET_MS) editCount = Math.min(plan.edits, Math.max(MIN_SLOW_SAMPLES, 2 * Math.floor(SLOW_EDIT_BUDGET_MS / perEdit / 2)));
     if (editCount < plan.edits) row.notes.push(`${editCount} edits instead of ${plan.edits}: the sanity edits took ${round(broken.ms, 0)} / ${round(reverted.ms, 0)} ms`);
-    const random = prng(0x5eed ^ stages ^ (variant === 'aliases' ? 0x100000 : 0));
+    const random = seeded(0x5eed ^ stages ^ (variant === 'aliases' ? 0x100000 : 0));
     const editSamples: number[] = [];
     let editTimeouts = 0;
     let lastEdit: PublishDiagnosticsParams | undefined;

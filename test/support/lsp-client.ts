@@ -11,6 +11,7 @@ import {
   InitializedNotification,
   PublishDiagnosticsNotification,
   ShutdownRequest,
+  type ClientCapabilities,
   type CompletionItem,
   type CompletionList,
   type Diagnostic,
@@ -27,6 +28,24 @@ export interface ServerCommand {
   args: string[];
   env?: NodeJS.ProcessEnv;
 }
+
+/**
+ * What the client declares: what VS Code declares for the features the tests use. `workspaceFolders`
+ * matters to yaml-language-server, which subscribes to folder changes when the client can watch
+ * files and otherwise throws inside its `initialized` handler, never pulling its settings.
+ */
+export const CLIENT_CAPABILITIES: ClientCapabilities = {
+  textDocument: {
+    synchronization: { didSave: false, dynamicRegistration: false },
+    publishDiagnostics: { versionSupport: true, relatedInformation: true },
+    completion: { completionItem: { snippetSupport: true, documentationFormat: ['markdown', 'plaintext'] } },
+    hover: { contentFormat: ['markdown', 'plaintext'] },
+    rename: { prepareSupport: true },
+    documentSymbol: { hierarchicalDocumentSymbolSupport: true },
+    codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } },
+  },
+  workspace: { configuration: true, workspaceFolders: true, didChangeConfiguration: { dynamicRegistration: true }, didChangeWatchedFiles: { dynamicRegistration: true } },
+};
 
 interface Waiter {
   uri: string;
@@ -87,17 +106,7 @@ export class LspClient {
       processId: process.pid,
       rootUri: pathToFileURL(rootPath).toString(),
       workspaceFolders: [{ uri: pathToFileURL(rootPath).toString(), name: 'workspace' }],
-      capabilities: {
-        textDocument: {
-          publishDiagnostics: { versionSupport: true, relatedInformation: true },
-          completion: { completionItem: { snippetSupport: true, documentationFormat: ['markdown', 'plaintext'] } },
-          hover: { contentFormat: ['markdown', 'plaintext'] },
-          rename: { prepareSupport: true },
-          documentSymbol: { hierarchicalDocumentSymbolSupport: true },
-          codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } },
-        },
-        workspace: { configuration: true, didChangeWatchedFiles: { dynamicRegistration: true } },
-      },
+      capabilities: CLIENT_CAPABILITIES,
       ...extra,
     } as InitializeParams);
     await this.connection.sendNotification(InitializedNotification.type, {});
