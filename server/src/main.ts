@@ -10,7 +10,17 @@ import {
   TextDocuments,
   createConnection,
   type CodeAction,
+  type CodeLensParams,
+  type CompletionParams,
   type Connection,
+  type DefinitionParams,
+  type DocumentSymbolParams,
+  type FoldingRange,
+  type FoldingRangeParams,
+  type HoverParams,
+  type PrepareRenameParams,
+  type ReferenceParams,
+  type RenameParams,
   type InitializeResult,
   type Range,
   type WorkspaceEdit,
@@ -208,11 +218,16 @@ export function startServer(connection: Connection): void {
 
   const rangeIn = (document: TextDocument) => (start: number, end: number): Range => ({ start: document.positionAt(start), end: document.positionAt(end) });
 
-  connection.onCompletion(
-    guard('completion', null, (params) => {
+  /** A request about one open document: the handler gets it with its analysis; unknown documents answer null. */
+  const onDocument = <P extends { textDocument: { uri: string } }, R>(name: string, handler: (document: TextDocument, analysis: Analysis, params: P) => R | Promise<R>) =>
+    guard<P, R | null>(name, null, (params) => {
       const document = documents.get(params.textDocument.uri);
       const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
+      return document && analysis ? handler(document, analysis, params) : null;
+    });
+
+  connection.onCompletion(
+    onDocument('completion', (document, analysis, params: CompletionParams) => {
       const entries = complete(workspace, analysis, document.offsetAt(params.position));
       const range = rangeIn(document);
       return { isIncomplete: false, items: entries.map((entry) => toCompletionItem(entry, range(entry.replaceStart, entry.replaceEnd))) };
@@ -220,40 +235,28 @@ export function startServer(connection: Connection): void {
   );
 
   connection.onHover(
-    guard('hover', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
+    onDocument('hover', (document, analysis, params: HoverParams) => {
       const result = hover(workspace, analysis, document.offsetAt(params.position));
-      return result ? { contents: { kind: 'markdown', value: result.contents }, range: rangeIn(document)(result.start, result.end) } : null;
+      return result ? { contents: { kind: 'markdown' as const, value: result.contents }, range: rangeIn(document)(result.start, result.end) } : null;
     }),
   );
 
   connection.onDefinition(
-    guard('definition', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
-      return definition(workspace, analysis, document.offsetAt(params.position)).map((span) => ({ uri: pathToUri(span.path), range: positions.range(span.path, span.start, span.end) }));
-    }),
+    onDocument('definition', (document, analysis, params: DefinitionParams) =>
+      definition(workspace, analysis, document.offsetAt(params.position)).map((span) => ({ uri: pathToUri(span.path), range: positions.range(span.path, span.start, span.end) })),
+    ),
   );
 
   connection.onReferences(
-    guard('references', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
-      return references(workspace, analysis, document.offsetAt(params.position))
+    onDocument('references', (document, analysis, params: ReferenceParams) =>
+      references(workspace, analysis, document.offsetAt(params.position))
         .filter((ref) => params.context.includeDeclaration || !ref.isDefinition)
-        .map((ref) => ({ uri: pathToUri(ref.path), range: positions.range(ref.path, ref.start, ref.end) }));
-    }),
+        .map((ref) => ({ uri: pathToUri(ref.path), range: positions.range(ref.path, ref.start, ref.end) })),
+    ),
   );
 
   connection.onPrepareRename(
-    guard('prepareRename', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
+    onDocument('prepareRename', (document, analysis, params: PrepareRenameParams) => {
       const result = prepareRename(workspace, analysis, document.offsetAt(params.position));
       if (!result.ok) throw new ResponseError(ErrorCodes.InvalidRequest, result.message);
       return { range: positions.range(result.span.path, result.span.start, result.span.end), placeholder: result.placeholder };
@@ -261,10 +264,7 @@ export function startServer(connection: Connection): void {
   );
 
   connection.onRenameRequest(
-    guard('rename', null, (params): WorkspaceEdit | null => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
+    onDocument('rename', (document, analysis, params: RenameParams): WorkspaceEdit => {
       const result = rename(workspace, analysis, document.offsetAt(params.position), params.newName);
       if (!result.ok) throw new ResponseError(ErrorCodes.InvalidRequest, result.message);
       const changes: WorkspaceEdit['changes'] = {};
@@ -273,21 +273,11 @@ export function startServer(connection: Connection): void {
     }),
   );
 
-  connection.onDocumentSymbol(
-    guard('documentSymbol', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
-      return outline(analysis).map((symbol) => toDocumentSymbol(symbol, rangeIn(document)));
-    }),
-  );
+  connection.onDocumentSymbol(onDocument('documentSymbol', (document, analysis, _params: DocumentSymbolParams) => outline(analysis).map((symbol) => toDocumentSymbol(symbol, rangeIn(document)))));
 
   connection.onFoldingRanges(
-    guard('foldingRange', null, (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
-      const ranges = [];
+    onDocument('foldingRange', (document, analysis, _params: FoldingRangeParams) => {
+      const ranges: FoldingRange[] = [];
       for (const span of folding(analysis)) {
         const startLine = document.positionAt(span.start).line;
         const endLine = document.positionAt(span.end).line;
@@ -298,10 +288,7 @@ export function startServer(connection: Connection): void {
   );
 
   connection.onCodeLens(
-    guard('codeLens', null, async (params) => {
-      const document = documents.get(params.textDocument.uri);
-      const analysis = analysisFor(params.textDocument.uri);
-      if (!document || !analysis) return null;
+    onDocument('codeLens', async (document, analysis, params: CodeLensParams) => {
       if (!(await settingsFor(params.textDocument.uri)).codeLens.enable) return [];
       const range = rangeIn(document);
       return codeLenses(analysis).map((lens) => ({ range: range(lens.start, lens.end), command: { title: lens.title, command: lens.command, arguments: [params.textDocument.uri, ...lens.args] } }));
