@@ -20,12 +20,14 @@ const common = {
   legalComments: production ? 'none' : 'inline',
   logLevel: 'warning',
   define: { MLPIPE_VERSION: JSON.stringify(version) },
+  // ssh2's optional native speed-ups: required inside try/catch, so leaving them out falls back to JavaScript.
+  external: ['*.node'],
   absWorkingDir: root,
 };
 
 const started = Date.now();
 await Promise.all([
-  build({ ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client.js', external: ['vscode'] }),
+  build({ ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client.js', external: ['vscode', '*.node'] }),
   // The shebang carries core/src/server-runtime.ts's SERVER_NODE_FLAGS (a test keeps them equal).
   build({ ...common, entryPoints: ['server/src/main.ts'], outfile: 'dist/server.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' } }),
   build({ ...common, entryPoints: ['core/src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),

@@ -1,6 +1,7 @@
 import { type FileHost } from '../workspace/file-host';
 import { runCheck } from './check';
 import { type OutputFormat } from './format';
+import { cancelCommand, runCommand, statusCommand } from './run';
 import { type CliIo, UsageError } from './io';
 
 declare const MLPIPE_VERSION: string | undefined;
@@ -15,6 +16,18 @@ Commands:
       --format text|json|sarif|github   Output format (default: text)
       --strict                          Exit 1 on warnings too
       --max-file-size MB                Skip larger files with a warning (default: 4)
+  run [stage...]     Run the pipeline (or the named stages) in Docker containers,
+                     skipping stages whose inputs did not change.
+      --upstream                        Also run what the named stages depend on
+      --force                           Run even when nothing changed
+      --host NAME                       Run every stage on this host
+      --jobs N                          Stages at once (default: CPU cores)
+      --dry-run                         Say what would run, and why; run nothing
+  status [stage...]  Which stages are out of date, and why (dep, param, command, image).
+      --format text|json
+  cancel             Stop the runs in progress in this workspace.
+
+  run, status and cancel work on mlpipe.yaml in the current folder, or --pipeline FILE.
 
 Options:
   -h, --help         Show this help
@@ -59,7 +72,7 @@ function expectOnly(parsed: Parsed, allowed: string[]): void {
   for (const flag of parsed.flags.keys()) if (!allowed.includes(flag)) throw new UsageError(`unknown option ${flag}`);
 }
 
-export function main(argv: string[], io: CliIo, host: FileHost): number {
+export async function main(argv: string[], io: CliIo, host: FileHost, signal: AbortSignal = new AbortController().signal): Promise<number> {
   try {
     const [command, ...rest] = argv;
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -83,6 +96,38 @@ export function main(argv: string[], io: CliIo, host: FileHost): number {
         const size = Number(parsed.flags.get('--max-file-size') ?? 4);
         if (!(size > 0)) throw new UsageError('--max-file-size must be a positive number of megabytes');
         return runCheck({ paths: parsed.positional, format: format as OutputFormat, strict: parsed.flags.has('--strict'), maxFileSizeMB: size }, io, host, VERSION);
+      }
+      case 'run': {
+        const parsed = parseArgs(rest, new Set(['--host', '--jobs', '--pipeline']));
+        expectOnly(parsed, ['--upstream', '--force', '--host', '--jobs', '--dry-run', '--pipeline']);
+        const jobs = parsed.flags.get('--jobs');
+        return await runCommand(
+          {
+            stages: parsed.positional,
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            upstream: parsed.flags.has('--upstream'),
+            force: parsed.flags.has('--force'),
+            host: parsed.flags.get('--host') as string | undefined,
+            jobs: jobs === undefined ? undefined : Number(jobs),
+            dryRun: parsed.flags.has('--dry-run'),
+            tty: Boolean(process.stdout.isTTY),
+            signal,
+          },
+          io,
+          host,
+        );
+      }
+      case 'status': {
+        const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
+        expectOnly(parsed, ['--format', '--pipeline']);
+        const format = (parsed.flags.get('--format') ?? 'text') as string;
+        if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
+        return await statusCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, format, stages: parsed.positional }, io, host);
+      }
+      case 'cancel': {
+        const parsed = parseArgs(rest, new Set(['--pipeline']));
+        expectOnly(parsed, ['--pipeline']);
+        return await cancelCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined }, io, host);
       }
       default:
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);

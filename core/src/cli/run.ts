@@ -1,0 +1,93 @@
+import { availableParallelism } from 'node:os';
+import { relative } from 'node:path';
+import { type FileHost } from '../workspace/file-host';
+import { Workspace } from '../workspace/workspace';
+import { HostError } from '../runner/engine';
+import { RunError, Runner, type RunEvent } from '../runner/runner';
+import { pipelineStatus, type StageReport } from '../runner/status';
+import { type CliIo, UsageError } from './io';
+import { findPipeline } from './pipeline-file';
+
+export interface RunCommandOptions {
+  stages: string[];
+  pipeline?: string;
+  upstream: boolean;
+  force: boolean;
+  host?: string;
+  jobs?: number;
+  dryRun: boolean;
+  tty: boolean;
+  signal: AbortSignal;
+}
+
+const SYMBOL: Record<string, string> = { succeeded: 'ok', skipped: 'up to date', restored: 'restored', failed: 'FAILED', cancelled: 'cancelled', blocked: 'blocked' };
+
+/** `mlpipe run`: exit 0 when every stage finished, 1 when one failed or was cancelled, 2 for usage errors. */
+export async function runCommand(options: RunCommandOptions, io: CliIo, host: FileHost): Promise<number> {
+  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  if (options.jobs !== undefined && !(options.jobs >= 1)) throw new UsageError('--jobs must be a positive whole number');
+  try {
+    if (options.dryRun) {
+      const reports = await pipelineStatus(runner, { stages: options.stages, upstream: options.upstream, images: true });
+      io.stdout(formatStatus(reports, true));
+      return 0;
+    }
+    const width = Math.max(...runner.plan().plan.stages.map((stage) => stage.name.length), 5);
+    const label = (stage: string) => (options.tty ? `\u001b[36m${stage.padEnd(width)}\u001b[0m` : stage.padEnd(width));
+    const onEvent = (event: RunEvent) => {
+      switch (event.type) {
+        case 'run-start':
+          io.stderr(`run ${event.record.id}: ${event.record.stages.length} stage${event.record.stages.length === 1 ? '' : 's'}, up to ${options.jobs ?? availableParallelism()} at once; logs in ${relative(io.cwd, runner.mlpipe.runDir(event.record.id))}\n`);
+          break;
+        case 'log':
+          io.stdout(`${label(event.stage)} | ${event.line}\n`);
+          break;
+        case 'stage-end':
+          io.stderr(`${label(event.stage)} ${SYMBOL[event.status] ?? event.status}${event.reason ? `: ${event.reason}` : ''}\n`);
+          break;
+        case 'run-end': {
+          const counts = new Map<string, number>();
+          for (const stage of event.record.stages) counts.set(stage.status, (counts.get(stage.status) ?? 0) + 1);
+          io.stderr(`run ${event.record.id} ${event.record.status}: ${[...counts].map(([status, count]) => `${count} ${status}`).join(', ')}${event.record.error ? ` (${event.record.error})` : ''}\n`);
+          break;
+        }
+        default:
+          break;
+      }
+    };
+    const record = await runner.run({ stages: options.stages, upstream: options.upstream, force: options.force, host: options.host, jobs: options.jobs, signal: options.signal }, onEvent);
+    return record.status === 'succeeded' ? 0 : 1;
+  } catch (error) {
+    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, /has \d+ errors?/.test(error.message) ? 1 : 2);
+    throw error;
+  }
+}
+
+export function formatStatus(reports: StageReport[], dryRun = false): string {
+  if (reports.length === 0) return 'no stages\n';
+  const width = Math.max(...reports.map((report) => report.name.length));
+  const verb: Record<StageReport['state'], string> = dryRun
+    ? { 'up-to-date': 'skip (up to date)', cached: 'restore from cache', stale: 'run', 'never-run': 'run' }
+    : { 'up-to-date': 'up to date', cached: 'cached', stale: 'stale', 'never-run': 'never run' };
+  return reports.map((report) => `${report.name.padEnd(width)}  ${verb[report.state]}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`).join('');
+}
+
+export async function statusCommand(options: { pipeline?: string; format: 'text' | 'json'; stages: string[] }, io: CliIo, host: FileHost): Promise<number> {
+  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  try {
+    const reports = await pipelineStatus(runner, { stages: options.stages, upstream: false, images: true });
+    if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, stages: reports }, null, 2)}\n`);
+    else io.stdout(formatStatus(reports));
+    return 0;
+  } catch (error) {
+    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, /has \d+ errors?/.test(error.message) ? 1 : 2);
+    throw error;
+  }
+}
+
+export async function cancelCommand(options: { pipeline?: string }, io: CliIo, host: FileHost): Promise<number> {
+  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  const runs = await runner.cancel();
+  io.stderr(runs.length === 0 ? 'no run in progress\n' : `asked ${runs.join(', ')} to stop\n`);
+  return 0;
+}

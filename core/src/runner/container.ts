@@ -1,0 +1,223 @@
+import { dirname } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { extractInto, packPaths, type Owner } from './archive';
+import { HostError, reason, type Engine } from './engine';
+import { type PlannedStage } from './plan';
+
+/** Labels on every container mlpipe starts, so its containers can always be found and removed. */
+export const LABELS = { workspace: 'dev.mlpipe.workspace', run: 'dev.mlpipe.run', stage: 'dev.mlpipe.stage', pid: 'dev.mlpipe.pid' } as const;
+
+/** Where the workspace is inside a stage's container. */
+export const CONTAINER_WORKSPACE = '/workspace';
+const HASHES_FILE = '/tmp/.mlpipe-hashes';
+
+/** Runs the user's command, then (on success) lists sha256 sums of the outputs for verification on the way back. */
+const REMOTE_WRAPPER = [
+  '"$@"',
+  'status=$?',
+  'if [ "$status" -eq 0 ] && command -v sha256sum >/dev/null 2>&1; then',
+  `  (cd ${CONTAINER_WORKSPACE} && printf '%s\\n' "$MLPIPE_OUTPUTS" | while IFS= read -r p; do if [ -n "$p" ] && [ -e "$p" ]; then find "$p" -type f -exec sha256sum {} +; fi; done) > ${HASHES_FILE}`,
+  'fi',
+  'exit $status',
+].join('\n');
+
+export interface AttemptResult {
+  outcome: 'exited' | 'cancelled' | 'timeout';
+  exitCode?: number;
+  /** Remote hosts: content hashes of the outputs as received. */
+  received?: Record<string, Record<string, string>>;
+  warning?: string;
+}
+
+/** The image's id (digest) on the host, pulling it when it is missing and can be pulled. */
+export async function ensureImage(engine: Engine, image: string, onLine: (line: string) => void): Promise<string> {
+  try {
+    return (await engine.docker.getImage(image).inspect()).Id;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw new HostError(`host '${engine.spec.name}': cannot inspect image ${image}: ${reason(error)}`);
+  }
+  onLine(`pulling ${image} on host '${engine.spec.name}'`);
+  try {
+    const stream = (await engine.docker.pull(image)) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => engine.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve())));
+    return (await engine.docker.getImage(image).inspect()).Id;
+  } catch (error) {
+    throw new HostError(`image ${image} is not on host '${engine.spec.name}' and could not be pulled (${reason(error)}); build or load it there (for the sample: npm run sample:image).`);
+  }
+}
+
+function gpuConfig(engine: Engine, stage: PlannedStage): Partial<Docker.HostConfig> {
+  const gpus = stage.resources.gpus;
+  if (gpus === undefined) return {};
+  if (!engine.gpuRuntime) throw new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs.`);
+  if (engine.kind === 'podman') {
+    // Podman's compat API ignores DeviceRequests; it takes GPUs as CDI devices.
+    const names = gpus === 'all' ? ['nvidia.com/gpu=all'] : Array.from({ length: gpus }, (_, i) => `nvidia.com/gpu=${i}`);
+    return { Devices: names.map((name) => ({ PathOnHost: name, PathInContainer: name, CgroupPermissions: 'rwm' })) };
+  }
+  return { DeviceRequests: [{ Driver: '', Count: gpus === 'all' ? -1 : gpus, Capabilities: [['gpu']], DeviceIDs: [], Options: {} }] };
+}
+
+/** Engine errors that mean "no GPU runtime", from Docker and Podman, answered in the user's terms. */
+function explain(engine: Engine, stage: PlannedStage, error: unknown): Error {
+  const text = reason(error);
+  if (stage.resources.gpus !== undefined && /could not select device driver|nvidia|CDI|unresolvable/i.test(text)) {
+    return new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs (${text}).`);
+  }
+  return new HostError(`host '${engine.spec.name}': ${text}`);
+}
+
+export interface AttemptOptions {
+  engine: Engine;
+  stage: PlannedStage;
+  workspace: string;
+  runId: string;
+  owner: Owner;
+  /** Remote hosts: workspace paths to copy in (deps, params files). */
+  copyIn: string[];
+  signal: AbortSignal;
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** One try of a stage: create the container, (copy in), start, stream logs, wait, (copy out), remove. */
+export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
+  const { engine, stage, workspace, runId, owner, signal } = options;
+  const local = engine.spec.sharesFiles;
+  const workdir = stage.workdir ? `${CONTAINER_WORKSPACE}/${stage.workdir}` : CONTAINER_WORKSPACE;
+  const env: Record<string, string> = { HOME: '/tmp', MLPIPE_STAGE: stage.name, MLPIPE_RUN: runId, ...stage.env, ...stage.command.env };
+  const outputs = stage.outputs.map((output) => output.path);
+  if (!local) env.MLPIPE_OUTPUTS = outputs.join('\n');
+  const hostConfig: Docker.HostConfig = {
+    NetworkMode: stage.network,
+    ...(stage.resources.cpus ? { NanoCpus: Math.round(stage.resources.cpus * 1e9) } : {}),
+    ...(stage.resources.memoryBytes ? { Memory: stage.resources.memoryBytes } : {}),
+    ...(stage.resources.shmBytes ? { ShmSize: stage.resources.shmBytes } : {}),
+    ...(local ? { Binds: [`${workspace}:${CONTAINER_WORKSPACE}`] } : {}),
+    ...gpuConfig(engine, stage),
+  };
+  let container: Docker.Container;
+  try {
+    container = await engine.docker.createContainer({
+      Image: stage.image,
+      Cmd: local ? stage.command.argv : ['sh', '-c', REMOTE_WRAPPER, 'mlpipe-stage', ...stage.command.argv],
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      WorkingDir: workdir,
+      User: `${owner.uid}:${owner.gid}`,
+      Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid) },
+      Tty: false,
+      HostConfig: hostConfig,
+    });
+  } catch (error) {
+    throw explain(engine, stage, error);
+  }
+  let timedOut = false;
+  let cancelled = false;
+  const kill = () => void container.kill().catch(() => undefined);
+  const onAbort = () => {
+    cancelled = true;
+    kill();
+  };
+  signal.addEventListener('abort', onAbort);
+  const timer = stage.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        kill();
+      }, stage.timeoutMs)
+    : undefined;
+  try {
+    if (!local) {
+      const dirs = [...new Set(outputs.map((path) => dirname(path)).filter((dir) => dir !== '.'))];
+      const archive = packPaths(workspace, options.copyIn, CONTAINER_WORKSPACE.slice(1), owner, dirs);
+      await container.putArchive(archive, { path: '/' });
+    }
+    if (signal.aborted) return { outcome: 'cancelled' };
+    try {
+      await container.start();
+    } catch (error) {
+      throw explain(engine, stage, error);
+    }
+    const logs = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
+    const done = streamLines(engine, logs, options.onLine);
+    const status = (await container.wait()) as { StatusCode: number };
+    await done;
+    if (cancelled) return { outcome: 'cancelled' };
+    if (timedOut) return { outcome: 'timeout' };
+    if (status.StatusCode !== 0 || local) return { outcome: 'exited', exitCode: status.StatusCode };
+    return { outcome: 'exited', exitCode: 0, ...(await copyOut(container, workspace, outputs)) };
+  } finally {
+    if (timer) clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+function streamLines(engine: Engine, logs: Readable, onLine: AttemptOptions['onLine']): Promise<void> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  engine.docker.modem.demuxStream(logs, stdout, stderr);
+  const read = (stream: PassThrough, name: 'stdout' | 'stderr') =>
+    new Promise<void>((resolve) => {
+      const lines = createInterface({ input: stream, crlfDelay: Infinity });
+      lines.on('line', (line) => onLine(line, name));
+      lines.on('close', () => resolve());
+    });
+  logs.on('end', () => {
+    stdout.end();
+    stderr.end();
+  });
+  logs.on('error', () => {
+    stdout.end();
+    stderr.end();
+  });
+  return Promise.all([read(stdout, 'stdout'), read(stderr, 'stderr')]).then(() => undefined);
+}
+
+/** Copies the declared outputs back from a remote container and checks them against the sums taken there. */
+async function copyOut(container: Docker.Container, workspace: string, outputs: string[]): Promise<Pick<AttemptResult, 'received' | 'warning'>> {
+  const received: Record<string, Record<string, string>> = {};
+  for (const output of outputs) {
+    let archive: Readable;
+    try {
+      archive = (await container.getArchive({ path: `${CONTAINER_WORKSPACE}/${output}` })) as unknown as Readable;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) continue; // reported as a missing output
+      throw error;
+    }
+    received[output] = await extractInto(archive, join(workspace, output));
+  }
+  let sums: string | undefined;
+  try {
+    const archive = (await container.getArchive({ path: HASHES_FILE })) as unknown as Readable;
+    const chunks: Buffer[] = [];
+    const { extract } = await import('tar-stream');
+    const unpack = extract();
+    unpack.on('entry', (_header, stream, next) => {
+      stream.on('data', (chunk: unknown) => chunks.push(Buffer.from(chunk as Buffer)));
+      stream.on('end', () => next());
+    });
+    await new Promise<void>((resolve, reject) => {
+      unpack.on('finish', () => resolve());
+      unpack.on('error', reject);
+      archive.pipe(unpack as unknown as NodeJS.WritableStream);
+    });
+    sums = Buffer.concat(chunks).toString('utf8');
+  } catch {
+    return { received, warning: 'outputs were not verified: the image has no sha256sum' };
+  }
+  const expected = new Map<string, string>();
+  for (const line of sums.split('\n')) {
+    const match = /^([0-9a-f]{64})\s+\*?(?:\.\/)?(.+)$/.exec(line.trim());
+    if (match) expected.set(match[2], `sha256:${match[1]}`);
+  }
+  for (const [output, files] of Object.entries(received)) {
+    for (const [name, hash] of Object.entries(files)) {
+      const path = name ? `${output}/${name}` : output;
+      const remote = expected.get(path);
+      if (remote && remote !== hash) throw new HostError(`output ${path} changed on its way back from the host (sha256 ${remote} there, ${hash} here); run the stage again.`);
+    }
+  }
+  return { received };
+}

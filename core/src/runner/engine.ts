@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { hostVerifier, knownHostKeys } from './known-hosts';
+
+/** How to reach one Docker-compatible engine, from `hosts:` in the pipeline or the environment. */
+export interface HostSpec {
+  name: string;
+  /** unix://, tcp://, ssh:// or npipe:// */
+  address: string;
+  tls?: { ca?: string; cert?: string; key?: string; verify?: boolean };
+  /** Declared engine kind; detected from the engine's version when absent. */
+  engine?: 'docker' | 'podman';
+  gpus?: number;
+  /** Whether the engine shares the workspace's file system (the local host): bind mounts instead of copies. */
+  sharesFiles: boolean;
+}
+
+export interface Engine {
+  spec: HostSpec;
+  docker: Docker;
+  kind: 'docker' | 'podman';
+  /** Engine version text, for messages. */
+  version: string;
+  /** Whether the engine can hand out NVIDIA GPUs (an nvidia runtime or CDI specs), as far as its API tells. */
+  gpuRuntime: boolean;
+}
+
+/** A problem reaching or using a host, phrased for the user. */
+export class HostError extends Error {}
+
+/**
+ * The local host: DOCKER_HOST when set, else the current Docker context (~/.docker), else the
+ * default socket (/var/run/docker.sock, or the rootless and Docker Desktop ones).
+ */
+export function localAddress(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.DOCKER_HOST) return env.DOCKER_HOST;
+  const config = join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'));
+  try {
+    const current = (JSON.parse(readFileSync(join(config, 'config.json'), 'utf8')) as { currentContext?: string }).currentContext;
+    if (current && current !== 'default') {
+      const meta = join(config, 'contexts', 'meta', createHash('sha256').update(current).digest('hex'), 'meta.json');
+      const endpoint = (JSON.parse(readFileSync(meta, 'utf8')) as { Endpoints?: { docker?: { Host?: string } } }).Endpoints?.docker?.Host;
+      if (endpoint) return endpoint;
+    }
+  } catch {
+    // no config or context: the default socket
+  }
+  const candidates = ['/var/run/docker.sock', join(homedir(), '.docker', 'run', 'docker.sock'), `/run/user/${process.getuid?.() ?? 0}/docker.sock`];
+  return `unix://${candidates.find((path) => existsSync(path)) ?? candidates[0]}`;
+}
+
+function readMaterial(path: string | undefined, base: string, what: string, host: string): Buffer | undefined {
+  if (!path) return undefined;
+  const full = path.startsWith('~/') ? join(homedir(), path.slice(2)) : isAbsolute(path) ? path : resolve(base, path);
+  try {
+    return readFileSync(full);
+  } catch {
+    throw new HostError(`host '${host}': cannot read the TLS ${what} ${full}`);
+  }
+}
+
+function sshKey(): Buffer | undefined {
+  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
+    const path = join(homedir(), '.ssh', name);
+    if (existsSync(path)) return readFileSync(path);
+  }
+  return undefined;
+}
+
+/** A dockerode client for a host; nothing is contacted yet. */
+export function dockerFor(spec: HostSpec, base: string): Docker {
+  const url = new URL(spec.address.includes('://') ? spec.address : `tcp://${spec.address}`);
+  switch (url.protocol) {
+    case 'unix:':
+      return new Docker({ socketPath: url.pathname });
+    case 'npipe:':
+      return new Docker({ socketPath: spec.address.slice('npipe://'.length) });
+    case 'tcp:': {
+      const port = Number(url.port || (spec.tls ? 2376 : 2375));
+      if (!spec.tls) return new Docker({ host: url.hostname, port, protocol: 'http' });
+      const ca = readMaterial(spec.tls.ca, base, 'CA certificate', spec.name);
+      const cert = readMaterial(spec.tls.cert, base, 'client certificate', spec.name);
+      const key = readMaterial(spec.tls.key, base, 'client key', spec.name);
+      if (spec.tls.verify === false) {
+        // Only when the pipeline says so, for a test engine with a self-signed certificate.
+        return new Docker({ host: url.hostname, port, protocol: 'https', agent: new Agent({ ca, cert, key, rejectUnauthorized: false }) } as Docker.DockerOptions);
+      }
+      return new Docker({ host: url.hostname, port, protocol: 'https', ca, cert, key });
+    }
+    case 'ssh:': {
+      const port = Number(url.port || 22);
+      if (knownHostKeys(url.hostname, port).length === 0) {
+        throw new HostError(`host '${spec.name}': ${url.hostname}${port === 22 ? '' : `:${port}`} is not in ~/.ssh/known_hosts; connect once with ssh to check and record its key`);
+      }
+      const agent = process.env.SSH_AUTH_SOCK;
+      const privateKey = agent ? undefined : sshKey();
+      if (!agent && !privateKey) throw new HostError(`host '${spec.name}': no SSH agent (SSH_AUTH_SOCK) and no key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa)`);
+      return new Docker({
+        protocol: 'ssh',
+        host: url.hostname,
+        port,
+        username: decodeURIComponent(url.username) || process.env.USER,
+        sshOptions: { agent, privateKey, hostVerifier: hostVerifier(url.hostname, port), readyTimeout: 20_000 },
+      } as Docker.DockerOptions);
+    }
+    default:
+      throw new HostError(`host '${spec.name}': unsupported address ${spec.address}; use unix://, tcp:// or ssh://`);
+  }
+}
+
+/** Connects and learns what the engine is; fails with a message that names the host and what to do. */
+export async function connect(spec: HostSpec, base: string): Promise<Engine> {
+  const docker = dockerFor(spec, base);
+  let version: Docker.DockerVersion;
+  try {
+    version = await docker.version();
+  } catch (error) {
+    throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${reason(error)}. Is the engine running${spec.name === 'local' ? ' (or DOCKER_HOST set)' : ''}?`);
+  }
+  const components = (version as { Components?: { Name: string }[] }).Components ?? [];
+  const kind = spec.engine ?? (components.some((component) => /podman/i.test(component.Name)) ? 'podman' : 'docker');
+  let gpuRuntime = false;
+  try {
+    const info = (await docker.info()) as { Runtimes?: Record<string, unknown>; CDISpecDirs?: string[] };
+    gpuRuntime = Boolean(info.Runtimes?.nvidia) || (info.CDISpecDirs ?? []).length > 0;
+  } catch {
+    gpuRuntime = false;
+  }
+  // Podman hands out GPUs through CDI specs its compat API does not report: trust the host's declaration.
+  if (kind === 'podman' && (spec.gpus ?? 0) > 0) gpuRuntime = true;
+  return { spec, docker, kind, version: `${kind} ${version.Version}`, gpuRuntime };
+}
+
+export function reason(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { statusCode?: number; json?: { message?: string } }).json?.message;
+    return status ?? error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,243 @@
+import { paramText, type ParamsIndex } from '../params/params';
+import { normalizePath, type Stage } from '../pipeline/model';
+import { substitute } from '../pipeline/interpolation';
+import { parseDuration, parseSize } from '../pipeline/units';
+import { type ScalarValue } from '../yaml/nodes';
+import { toJS } from '../yaml/to-js';
+import { type PipelineAnalysis } from '../workspace/workspace';
+import { buildCommand, CommandError, type ContainerCommand } from './command';
+import { hashText } from './hash';
+
+export interface OutputSpec {
+  path: string;
+  role: 'out' | 'metric' | 'plot';
+  /** Kept in the content-addressed cache (outs can opt out with `cache: false`). */
+  cache: boolean;
+  /** Left in place when the stage reruns, instead of being removed first. */
+  persist: boolean;
+}
+
+/** One stage instance (a stage, or one matrix variant of it) with everything resolved. */
+export interface PlannedStage {
+  /** `train`, or `evaluate@test` for a matrix variant. */
+  name: string;
+  stage: string;
+  values: Record<string, ScalarValue>;
+  command: ContainerCommand;
+  image: string;
+  host: string;
+  deps: string[];
+  outputs: OutputSpec[];
+  /** Params the command reads (`${params...}` and the stage's `params:` list), by dotted path. */
+  params: Record<string, unknown>;
+  env: Record<string, string>;
+  resources: { gpus?: number | 'all'; cpus?: number; memoryBytes?: number; shmBytes?: number };
+  workdir: string;
+  network: 'none' | 'host' | 'bridge';
+  timeoutMs?: number;
+  retries: number;
+  alwaysRun: boolean;
+  /** Instances that must finish first. */
+  upstream: string[];
+}
+
+export interface Plan {
+  /** In an order where every stage comes after its upstream. */
+  stages: PlannedStage[];
+  byName: Map<string, PlannedStage>;
+}
+
+/** A reason the pipeline cannot be planned, phrased for the user. */
+export class PlanError extends Error {}
+
+type Json = Record<string, unknown>;
+
+function asRecord(value: unknown): Json {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
+}
+
+export function buildPlan(analysis: PipelineAnalysis): Plan {
+  const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    throw new PlanError(`${analysis.path} has ${errors.length} error${errors.length === 1 ? '' : 's'} (first: ${errors[0].message}); fix them before running (mlpipe check).`);
+  }
+  const { model, params } = analysis;
+  const root = asRecord(toJS(analysis.yaml?.root ?? null));
+  const defaults = asRecord(root.defaults);
+  const stagesJs = asRecord(root.stages);
+  const planned: PlannedStage[] = [];
+  for (const stage of model.stages) {
+    const js = asRecord(stagesJs[stage.name]);
+    for (const variant of stage.variants) planned.push(plan(stage, variant.name, variant.values, js, defaults, params));
+  }
+  linkUpstream(planned, analysis);
+  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])) };
+}
+
+function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, js: Json, defaults: Json, params: ParamsIndex): PlannedStage {
+  const used: Record<string, unknown> = {};
+  const lookup = (namespace: string, path: string): string | undefined => {
+    if (namespace === 'matrix') return path in values ? String(values[path]) : undefined;
+    if (namespace !== 'params') return undefined;
+    const entry = params.get(path);
+    if (!entry) return undefined;
+    used[path] = entry.value;
+    return paramText(entry.value);
+  };
+  const resolve = (value: unknown): string => substitute(String(value), lookup);
+  const paths = (list: unknown): string[] => (Array.isArray(list) ? list : []).map((item) => normalizePath(resolve(typeof item === 'object' && item ? (item as Json).path : item)));
+  const templates = Array.isArray(js.cmd) ? js.cmd.map(String) : [String(js.cmd ?? '')];
+  let command: ContainerCommand;
+  try {
+    command = buildCommand(templates, lookup);
+  } catch (error) {
+    throw new PlanError(`stage '${name}': ${error instanceof CommandError ? error.message : String(error)}`);
+  }
+  for (const param of stage.params) {
+    const entry = params.get(param.name);
+    if (entry) used[param.name] = entry.value;
+  }
+  const outputs: OutputSpec[] = [];
+  for (const item of Array.isArray(js.outs) ? js.outs : []) {
+    const object = typeof item === 'object' && item ? (item as Json) : {};
+    outputs.push({ path: normalizePath(resolve(object.path ?? item)), role: 'out', cache: object.cache !== false, persist: object.persist === true });
+  }
+  for (const path of paths(js.metrics)) outputs.push({ path, role: 'metric', cache: true, persist: false });
+  for (const path of paths(js.plots)) outputs.push({ path, role: 'plot', cache: true, persist: false });
+  const resources = { ...asRecord(defaults.resources), ...asRecord(js.resources) };
+  const number = (value: unknown) => (value === undefined ? undefined : Number(resolve(value)));
+  const gpus = resources.gpus === undefined ? undefined : resolve(resources.gpus) === 'all' ? 'all' : Number(resolve(resources.gpus));
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...asRecord(defaults.env), ...asRecord(js.env) })) env[key] = resolve(value);
+  const timeout = js.timeout ?? defaults.timeout;
+  const network = String(js.network ?? defaults.network ?? 'none');
+  return {
+    name,
+    stage: stage.name,
+    values,
+    command,
+    image: resolve(js.image ?? defaults.image ?? ''),
+    host: stage.host,
+    deps: paths(js.deps),
+    outputs,
+    params: used,
+    env,
+    resources: {
+      gpus: gpus === 0 ? undefined : gpus,
+      cpus: number(resources.cpus),
+      memoryBytes: resources.memory === undefined ? undefined : parseSize(resolve(resources.memory)),
+      shmBytes: resources.shm === undefined ? undefined : parseSize(resolve(resources.shm)),
+    },
+    workdir: normalizePath(resolve(js.workdir ?? '')),
+    network: network === 'host' || network === 'bridge' ? network : 'none',
+    timeoutMs: timeout === undefined ? undefined : parseDuration(typeof timeout === 'number' ? timeout : resolve(timeout)),
+    retries: Number(resolve(js.retries ?? defaults.retries ?? 0)) || 0,
+    alwaysRun: js.always_run === true,
+    upstream: [],
+  };
+}
+
+function linkUpstream(stages: PlannedStage[], analysis: PipelineAnalysis): void {
+  const producer = new Map<string, PlannedStage>();
+  for (const stage of stages) for (const output of stage.outputs) producer.set(output.path, stage);
+  const sorted = [...producer.keys()].sort();
+  const producersOf = (path: string): PlannedStage[] => {
+    const exact = producer.get(path);
+    if (exact) return [exact];
+    for (let parent = path.slice(0, path.lastIndexOf('/')); parent; parent = parent.includes('/') ? parent.slice(0, parent.lastIndexOf('/')) : '') {
+      const found = producer.get(parent);
+      if (found) return [found];
+    }
+    return sorted.filter((out) => out.startsWith(`${path}/`)).map((out) => producer.get(out)!);
+  };
+  const byStage = new Map<string, PlannedStage[]>();
+  for (const stage of stages) byStage.set(stage.stage, [...(byStage.get(stage.stage) ?? []), stage]);
+  const byName = new Map(stages.map((stage) => [stage.name, stage]));
+  for (const stage of stages) {
+    const upstream = new Set<string>();
+    const model = analysis.model.stageByName.get(stage.stage);
+    for (const need of model?.needs ?? []) {
+      const targets = byName.has(need.name) ? [byName.get(need.name)!] : (byStage.get(need.name) ?? []);
+      for (const target of targets) if (target !== stage) upstream.add(target.name);
+    }
+    for (const dep of stage.deps) for (const found of producersOf(dep)) if (found !== stage) upstream.add(found.name);
+    stage.upstream = [...upstream];
+  }
+}
+
+function topological(stages: PlannedStage[]): PlannedStage[] {
+  const byName = new Map(stages.map((stage) => [stage.name, stage]));
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const order: PlannedStage[] = [];
+  const visit = (stage: PlannedStage) => {
+    if (done.has(stage.name)) return;
+    if (visiting.has(stage.name)) throw new PlanError(`dependency cycle through stage '${stage.name}'; run mlpipe check`);
+    visiting.add(stage.name);
+    for (const name of stage.upstream) visit(byName.get(name)!);
+    visiting.delete(stage.name);
+    done.add(stage.name);
+    order.push(stage);
+  };
+  for (const stage of stages) visit(stage);
+  return order;
+}
+
+/**
+ * The stages a run covers: the named stages (a name covers all its matrix variants) or all of
+ * them, plus everything upstream when asked.
+ */
+export function selectStages(plan: Plan, names: string[], upstream: boolean): PlannedStage[] {
+  if (names.length === 0) return plan.stages;
+  const chosen = new Set<string>();
+  for (const name of names) {
+    const matches = plan.stages.filter((stage) => stage.name === name || stage.stage === name);
+    if (matches.length === 0) {
+      const known = [...new Set(plan.stages.map((stage) => stage.stage))];
+      throw new PlanError(`no stage '${name}' in the pipeline; stages are ${known.join(', ')}`);
+    }
+    for (const match of matches) chosen.add(match.name);
+  }
+  if (upstream) {
+    const stack = [...chosen];
+    while (stack.length > 0) {
+      for (const name of plan.byName.get(stack.pop()!)!.upstream) {
+        if (!chosen.has(name)) {
+          chosen.add(name);
+          stack.push(name);
+        }
+      }
+    }
+  }
+  return plan.stages.filter((stage) => chosen.has(stage.name));
+}
+
+/** What a stage's result depends on; equal inputs give an equal key. Host, timeout and retries do not count. */
+export interface KeyInputs {
+  command: string;
+  image: string;
+  params: Record<string, unknown>;
+  deps: Record<string, string>;
+  env: Record<string, string>;
+  resources: PlannedStage['resources'];
+  workdir: string;
+  network: string;
+}
+
+export function keyInputs(stage: PlannedStage, deps: Record<string, string>, imageDigest: string): KeyInputs {
+  const sorted = <T>(record: Record<string, T>) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return {
+    command: stage.command.display,
+    image: imageDigest,
+    params: sorted(stage.params),
+    deps: sorted(deps),
+    env: sorted(stage.env),
+    resources: stage.resources,
+    workdir: stage.workdir,
+    network: stage.network,
+  };
+}
+
+export function cacheKey(inputs: KeyInputs): string {
+  return hashText(JSON.stringify({ version: 1, ...inputs }));
+}

@@ -1,0 +1,412 @@
+import { availableParallelism, hostname } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { toJS } from '../yaml/to-js';
+import { type PipelineAnalysis, type Workspace } from '../workspace/workspace';
+import { ContentStore } from './store';
+import { connect, HostError, localAddress, reason, type Engine, type HostSpec } from './engine';
+import { ensureImage, LABELS, runAttempt } from './container';
+import { gitState } from './git';
+import { HashState, type ContentHash } from './hash';
+import { acquireLock, activeLocks, LockError } from './lock';
+import { buildPlan, cacheKey, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
+import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from './records';
+
+export interface RunOptions {
+  stages: string[];
+  upstream: boolean;
+  force: boolean;
+  /** Run every stage on this host instead of its own. */
+  host?: string;
+  jobs?: number;
+  signal?: AbortSignal;
+}
+
+export type RunEvent =
+  | { type: 'run-start'; record: RunRecord }
+  | { type: 'stage-start'; stage: string; host: string; attempt: number }
+  | { type: 'log'; stage: string; line: string; stream: 'stdout' | 'stderr' }
+  | { type: 'stage-end'; stage: string; status: StageStatus; reason?: string }
+  | { type: 'run-end'; record: RunRecord };
+
+/** A user-facing reason a run cannot start (bad pipeline, lock held, unknown stage). */
+export class RunError extends Error {}
+
+const FINISHED: StageStatus[] = ['succeeded', 'skipped', 'restored'];
+
+/** What one stage would do now, and why: the answer to `mlpipe status`. */
+export interface StageStatusReport {
+  name: string;
+  state: 'up-to-date' | 'cached' | 'stale' | 'never-run' | 'blocked';
+  reasons: string[];
+}
+
+/**
+ * Runs pipelines: plans the stage instances, decides per stage whether to skip, restore from the
+ * cache or run, runs ready stages in parallel in containers, and records every run.
+ */
+export class Runner {
+  readonly dir: string;
+  readonly mlpipe: MlpipeDir;
+  readonly store: ContentStore;
+  private readonly engines = new Map<string, Promise<Engine>>();
+
+  constructor(
+    private readonly workspace: Workspace,
+    readonly pipelinePath: string,
+  ) {
+    this.dir = dirname(pipelinePath);
+    this.mlpipe = new MlpipeDir(join(this.dir, '.mlpipe'));
+    this.store = new ContentStore(join(this.mlpipe.root, 'cache'));
+  }
+
+  plan(): { analysis: PipelineAnalysis; plan: Plan } {
+    const analysis = this.workspace.analyze(this.pipelinePath, 'pipeline');
+    if (analysis.kind !== 'pipeline') throw new RunError(`${this.pipelinePath} is not a pipeline`);
+    try {
+      return { analysis, plan: buildPlan(analysis) };
+    } catch (error) {
+      if (error instanceof PlanError) throw new RunError(error.message);
+      throw error;
+    }
+  }
+
+  hostSpec(name: string, analysis: PipelineAnalysis): HostSpec {
+    const declared = analysis.model.hosts.get(name);
+    if (!declared) {
+      if (name !== 'local') throw new RunError(`unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`);
+      return { name: 'local', address: localAddress(), sharesFiles: true };
+    }
+    const value = (toJS(declared.pair.value) ?? {}) as { docker?: string; tls?: HostSpec['tls']; engine?: string };
+    return {
+      name,
+      // `local` declared only to state its GPUs is still this machine's engine.
+      address: value.docker ?? (name === 'local' ? localAddress() : ''),
+      tls: value.tls,
+      engine: value.engine === 'podman' || value.engine === 'docker' ? value.engine : undefined,
+      gpus: declared.gpus,
+      sharesFiles: name === 'local',
+    };
+  }
+
+  private engine(spec: HostSpec): Promise<Engine> {
+    let engine = this.engines.get(spec.name);
+    if (!engine) {
+      engine = connect(spec, this.dir);
+      this.engines.set(spec.name, engine);
+      engine.catch(() => this.engines.delete(spec.name));
+    }
+    return engine;
+  }
+
+  async run(options: RunOptions, onEvent: (event: RunEvent) => void = () => undefined): Promise<RunRecord> {
+    const { analysis, plan } = this.plan();
+    let targets: PlannedStage[];
+    try {
+      targets = selectStages(plan, options.stages, options.upstream);
+    } catch (error) {
+      throw new RunError((error as Error).message);
+    }
+    if (options.host) this.hostSpec(options.host, analysis);
+    this.mlpipe.ensure();
+    const id = newRunId();
+    const release = (() => {
+      try {
+        return acquireLock(join(this.mlpipe.root, 'locks'), { run: id, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: targets.flatMap((stage) => stage.outputs.map((output) => output.path)) });
+      } catch (error) {
+        if (error instanceof LockError) throw new RunError(error.message);
+        throw error;
+      }
+    })();
+    const record: RunRecord = {
+      version: 1,
+      id,
+      pipeline: relative(this.dir, this.pipelinePath),
+      workspace: this.dir,
+      status: 'running',
+      target: { stages: options.stages, upstream: options.upstream, force: options.force, ...(options.host ? { host: options.host } : {}) },
+      started: new Date().toISOString(),
+      pid: process.pid,
+      params: Object.assign({}, ...targets.map((stage) => stage.params)),
+      stages: targets.map((stage) => ({
+        name: stage.name,
+        stage: stage.stage,
+        matrix: stage.values,
+        status: 'pending',
+        host: options.host ?? stage.host,
+        image: stage.image,
+        command: stage.command.display,
+        attempts: 0,
+        params: stage.params,
+        deps: {},
+        outputs: {},
+        metrics: {},
+        log: relative(this.mlpipe.runDir(id), this.mlpipe.logPath(id, stage.name)),
+      })),
+    };
+    const git = await gitState(this.dir);
+    if (git) record.git = git;
+    const save = () => this.mlpipe.writeRecord(record);
+    save();
+    onEvent({ type: 'run-start', record });
+    const state = new HashState(join(this.mlpipe.root, 'state.json'));
+    const stop = new AbortController();
+    const external = options.signal;
+    const onExternalAbort = () => stop.abort();
+    external?.addEventListener('abort', onExternalAbort);
+    if (external?.aborted) stop.abort();
+    try {
+      await this.execute(targets, plan, record, state, options, stop.signal, save, onEvent);
+      const statuses = record.stages.map((stage) => stage.status);
+      record.status = stop.signal.aborted ? 'cancelled' : statuses.every((status) => FINISHED.includes(status)) ? 'succeeded' : 'failed';
+    } catch (error) {
+      record.status = 'failed';
+      record.error = error instanceof Error ? error.message : String(error);
+    } finally {
+      record.ended = new Date().toISOString();
+      for (const stage of record.stages) if (stage.status === 'pending' || stage.status === 'running') stage.status = 'cancelled';
+      save();
+      state.save();
+      release();
+      external?.removeEventListener('abort', onExternalAbort);
+    }
+    onEvent({ type: 'run-end', record });
+    return record;
+  }
+
+  private async execute(
+    targets: PlannedStage[],
+    plan: Plan,
+    record: RunRecord,
+    state: HashState,
+    options: RunOptions,
+    signal: AbortSignal,
+    save: () => void,
+    onEvent: (event: RunEvent) => void,
+  ): Promise<void> {
+    const jobs = Math.max(1, options.jobs ?? availableParallelism());
+    const inRun = new Set(targets.map((stage) => stage.name));
+    const recordOf = new Map(record.stages.map((stage) => [stage.name, stage]));
+    const remaining = new Set(targets.map((stage) => stage.name));
+    const running = new Map<string, Promise<void>>();
+    const cleaned = new Set<string>();
+    const ready = (stage: PlannedStage) => stage.upstream.filter((name) => inRun.has(name)).every((name) => FINISHED.includes(recordOf.get(name)!.status));
+    const broken = (stage: PlannedStage) => stage.upstream.find((name) => inRun.has(name) && ['failed', 'cancelled', 'blocked'].includes(recordOf.get(name)!.status));
+    while (remaining.size > 0 || running.size > 0) {
+      if (signal.aborted) {
+        for (const name of remaining) recordOf.get(name)!.status = 'cancelled';
+        remaining.clear();
+      }
+      for (const stage of targets) {
+        if (!remaining.has(stage.name)) continue;
+        const failedUpstream = broken(stage);
+        if (failedUpstream) {
+          const entry = recordOf.get(stage.name)!;
+          entry.status = 'blocked';
+          entry.reason = `upstream stage '${failedUpstream}' did not finish`;
+          remaining.delete(stage.name);
+          onEvent({ type: 'stage-end', stage: stage.name, status: 'blocked', reason: entry.reason });
+          save();
+          continue;
+        }
+        if (running.size >= jobs || !ready(stage)) continue;
+        remaining.delete(stage.name);
+        const task = this.runStage(stage, plan, recordOf.get(stage.name)!, record, state, options, signal, save, onEvent, cleaned).finally(() => running.delete(stage.name));
+        running.set(stage.name, task);
+      }
+      if (running.size === 0) {
+        if (remaining.size === 0) break;
+        // Nothing can start: everything left waits on something that will not finish.
+        for (const name of remaining) {
+          const entry = recordOf.get(name)!;
+          entry.status = 'blocked';
+          entry.reason = 'its upstream stages did not finish';
+        }
+        remaining.clear();
+        break;
+      }
+      await Promise.race(running.values());
+    }
+  }
+
+  private async runStage(
+    stage: PlannedStage,
+    plan: Plan,
+    entry: StageRecord,
+    record: RunRecord,
+    state: HashState,
+    options: RunOptions,
+    signal: AbortSignal,
+    save: () => void,
+    onEvent: (event: RunEvent) => void,
+    cleaned: Set<string>,
+  ): Promise<void> {
+    const started = Date.now();
+    entry.started = new Date(started).toISOString();
+    entry.status = 'running';
+    save();
+    const logPath = this.mlpipe.logPath(record.id, stage.name);
+    mkdirSync(dirname(logPath), { recursive: true });
+    const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
+    const line = (text: string, stream: 'stdout' | 'stderr' = 'stdout') => {
+      log.write(`${text}\n`);
+      onEvent({ type: 'log', stage: stage.name, line: text, stream });
+    };
+    const finish = (status: StageStatus, why?: string) => {
+      entry.status = status;
+      if (why) entry.reason = why;
+      entry.ended = new Date().toISOString();
+      entry.durationMs = Date.now() - started;
+      save();
+      onEvent({ type: 'stage-end', stage: stage.name, status, reason: why });
+    };
+    try {
+      const hostName = options.host ?? stage.host;
+      const analysis = this.workspace.analyze(this.pipelinePath, 'pipeline');
+      const spec = this.hostSpec(hostName, analysis as PipelineAnalysis);
+      // Inputs: every dep must exist now (upstream stages of this run have finished).
+      const deps: Record<string, string> = {};
+      for (const dep of stage.deps) {
+        const hashed = await state.hash(join(this.dir, dep));
+        if (!hashed) {
+          const producer = plan.stages.find((candidate) => candidate.outputs.some((output) => output.path === dep || dep.startsWith(`${output.path}/`)));
+          throw new RunError(`dep ${dep} does not exist${producer ? `; stage '${producer.name}' writes it: run with --upstream, or run '${producer.name}' first` : ''}`);
+        }
+        deps[dep] = hashed.hash;
+      }
+      entry.deps = deps;
+      const engine = await this.engine(spec);
+      entry.engine = engine.version;
+      if (!cleaned.has(spec.name)) {
+        cleaned.add(spec.name);
+        await this.removeOrphans(engine);
+      }
+      const digest = await ensureImage(engine, stage.image, (text) => line(text));
+      entry.imageDigest = digest;
+      const inputs = keyInputs(stage, deps, digest);
+      const key = cacheKey(inputs);
+      entry.key = key;
+      if (!options.force && !stage.alwaysRun) {
+        const cached = this.store.entry(key);
+        if (cached) {
+          const current = await this.outputHashes(stage, state);
+          const unchanged = stage.outputs.every((output) => current[output.path]?.hash === cached.outputs[output.path]?.hash);
+          if (unchanged) {
+            entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
+            this.recordMetrics(stage, entry);
+            line(`up to date (same inputs as run ${cached.run})`);
+            this.saveLast(stage, key, inputs, cached.outputs, record.id);
+            finish('skipped', `unchanged since run ${cached.run}`);
+            return;
+          }
+          if (stage.outputs.every((output) => !output.cache || (cached.outputs[output.path] && this.store.has(cached.outputs[output.path])))) {
+            for (const output of stage.outputs) if (cached.outputs[output.path]) this.store.restore(join(this.dir, output.path), cached.outputs[output.path], state);
+            entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
+            this.recordMetrics(stage, entry);
+            line(`restored outputs from the cache (run ${cached.run} had the same inputs)`);
+            this.saveLast(stage, key, inputs, cached.outputs, record.id);
+            finish('restored', `same inputs as run ${cached.run}: outputs restored from the cache`);
+            return;
+          }
+        }
+      }
+      // Run: fresh outputs (unless persisted), their folders ready.
+      for (const output of stage.outputs) {
+        const path = join(this.dir, output.path);
+        if (!output.persist) rmSync(path, { recursive: true, force: true });
+        mkdirSync(dirname(path), { recursive: true });
+      }
+      const copyIn = spec.sharesFiles ? [] : [...stage.deps, ...(analysis as PipelineAnalysis).paramsFiles.filter((file) => file.exists).map((file) => relative(this.dir, file.path))];
+      const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      let attempt = 0;
+      for (;;) {
+        attempt++;
+        entry.attempts = attempt;
+        save();
+        onEvent({ type: 'stage-start', stage: stage.name, host: spec.name, attempt });
+        line(`$ ${stage.command.display}   (host ${spec.name}, ${engine.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
+        const result = await runAttempt({ engine, stage, workspace: this.dir, runId: record.id, owner, copyIn, signal, onLine: line });
+        if (result.warning) line(`warning: ${result.warning}`, 'stderr');
+        if (result.outcome === 'cancelled') {
+          finish('cancelled', 'the run was cancelled');
+          return;
+        }
+        if (result.outcome === 'exited' && result.exitCode === 0) break;
+        entry.exitCode = result.exitCode;
+        const why = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
+        if (attempt > stage.retries) {
+          finish('failed', why);
+          return;
+        }
+        line(`${why}; retrying (${attempt} of ${stage.retries} retries)`, 'stderr');
+      }
+      entry.exitCode = 0;
+      const outputs: Record<string, ContentHash> = {};
+      for (const output of stage.outputs) {
+        const hashed = await state.hash(join(this.dir, output.path));
+        if (!hashed) throw new RunError(`stage '${stage.name}' succeeded but did not write its ${output.role === 'out' ? 'output' : output.role} ${output.path}`);
+        outputs[output.path] = hashed;
+        if (output.cache) this.store.put(join(this.dir, output.path), hashed);
+      }
+      this.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs });
+      entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
+      this.recordMetrics(stage, entry);
+      this.saveLast(stage, key, inputs, outputs, record.id);
+      finish('succeeded', options.force ? 'forced' : 'inputs changed');
+    } catch (error) {
+      const message = error instanceof RunError || error instanceof HostError ? error.message : `${reason(error)}`;
+      entry.error = message;
+      line(`error: ${message}`, 'stderr');
+      finish(signal.aborted ? 'cancelled' : 'failed', message);
+    } finally {
+      await new Promise<void>((resolve) => log.end(() => resolve()));
+    }
+  }
+
+  private async outputHashes(stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
+    const result: Record<string, ContentHash | undefined> = {};
+    for (const output of stage.outputs) result[output.path] = await state.hash(join(this.dir, output.path));
+    return result;
+  }
+
+  private recordMetrics(stage: PlannedStage, entry: StageRecord): void {
+    for (const output of stage.outputs) {
+      if (output.role !== 'metric') continue;
+      try {
+        entry.metrics[output.path] = flattenMetrics(parseYaml(readFileSync(join(this.dir, output.path), 'utf8')));
+      } catch {
+        entry.metrics[output.path] = {};
+      }
+    }
+  }
+
+  private saveLast(stage: PlannedStage, key: string, inputs: KeyInputs, outputs: Record<string, ContentHash>, run: string): void {
+    this.mlpipe.saveLastResult(stage.name, { version: 1, key, inputs, outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])), run, ended: new Date().toISOString() });
+  }
+
+  /** Removes containers of this workspace whose run is no longer alive (a killed mlpipe left them). */
+  private async removeOrphans(engine: Engine): Promise<void> {
+    const live = new Set(activeLocks(join(this.mlpipe.root, 'locks')).map((lock) => lock.run));
+    const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.workspace}=${this.dir}`] } }).catch(() => []);
+    for (const info of containers) {
+      if (live.has(info.Labels[LABELS.run])) continue;
+      await engine.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Stops runs of this workspace that are in progress and removes their containers. */
+  async cancel(): Promise<string[]> {
+    const locks = activeLocks(join(this.mlpipe.root, 'locks'));
+    for (const lock of locks) {
+      if (lock.hostname !== hostname()) continue;
+      try {
+        process.kill(lock.pid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+    return locks.map((lock) => lock.run);
+  }
+}

@@ -1,0 +1,131 @@
+import { join } from 'node:path';
+import { HashState } from './hash';
+import { connect, reason, type Engine } from './engine';
+import { cacheKey, keyInputs, selectStages, type KeyInputs, type PlannedStage } from './plan';
+import { RunError, type Runner } from './runner';
+
+export interface StageReport {
+  name: string;
+  /** up-to-date: nothing to do; cached: the cache has outputs for these inputs; stale/never-run: would run. */
+  state: 'up-to-date' | 'cached' | 'stale' | 'never-run';
+  reasons: string[];
+  host: string;
+}
+
+export interface StatusOptions {
+  stages: string[];
+  upstream: boolean;
+  /** Ask the engines for image digests (a changed image makes a stage stale). */
+  images: boolean;
+}
+
+function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
+}
+
+function explain(last: KeyInputs, now: KeyInputs): string[] {
+  const reasons: string[] = [];
+  for (const dep of changedKeys(last.deps, now.deps)) reasons.push(!(dep in last.deps) ? `new dep ${dep}` : !(dep in now.deps) ? `dep ${dep} removed` : `dep ${dep} changed`);
+  for (const param of changedKeys(last.params, now.params)) reasons.push(`param ${param}: ${JSON.stringify(last.params[param]) ?? 'unset'} -> ${JSON.stringify(now.params[param]) ?? 'unset'}`);
+  if (last.command !== now.command) reasons.push(`command changed: ${now.command}`);
+  if (last.image !== now.image) reasons.push(`image changed (${last.image.slice(0, 19)} -> ${now.image.slice(0, 19)})`);
+  if (changedKeys(last.env, now.env).length > 0) reasons.push(`env changed: ${changedKeys(last.env, now.env).join(', ')}`);
+  if (JSON.stringify(last.resources) !== JSON.stringify(now.resources)) reasons.push('resources changed');
+  if (last.workdir !== now.workdir || last.network !== now.network) reasons.push('workdir or network changed');
+  return reasons;
+}
+
+/**
+ * Which stages are out of date and why (which dep, param, command or image changed), without
+ * running anything. Reads only file metadata when hashes are known (`.mlpipe/state.json`).
+ */
+export async function pipelineStatus(runner: Runner, options: StatusOptions): Promise<StageReport[]> {
+  const { analysis, plan } = runner.plan();
+  let targets: PlannedStage[];
+  try {
+    targets = selectStages(plan, options.stages, options.upstream);
+  } catch (error) {
+    throw new RunError((error as Error).message);
+  }
+  const state = new HashState(join(runner.mlpipe.root, 'state.json'));
+  const engines = new Map<string, Promise<Engine | string>>();
+  const digests = new Map<string, Promise<string | undefined>>();
+  const digestOf = (stage: PlannedStage): Promise<string | undefined> => {
+    if (!options.images) return Promise.resolve(undefined);
+    const id = `${stage.host}\n${stage.image}`;
+    let digest = digests.get(id);
+    if (!digest) {
+      let engine = engines.get(stage.host);
+      if (!engine) {
+        engine = connect(runner.hostSpec(stage.host, analysis), runner.dir).catch((error: unknown) => reason(error));
+        engines.set(stage.host, engine);
+      }
+      digest = engine.then(async (resolved) => (typeof resolved === 'string' ? undefined : (await resolved.docker.getImage(stage.image).inspect().catch(() => undefined))?.Id));
+      digests.set(id, digest);
+    }
+    return digest;
+  };
+  const reports = new Map<string, StageReport>();
+  // Outputs an upstream stage will have after the run: its own when up to date, the cached ones when
+  // restored. Unknown (absent) when it has to run: then its downstream has to run too.
+  const predicted = new Map<string, Map<string, string>>();
+  const byName = new Map(plan.stages.map((stage) => [stage.name, stage]));
+  for (const stage of targets) {
+    const deps: Record<string, string> = {};
+    const missing: string[] = [];
+    const unknown: string[] = [];
+    const unknownDeps = new Set<string>();
+    for (const dep of stage.deps) {
+      const producer = stage.upstream.map((name) => byName.get(name)!).find((up) => up.outputs.some((output) => output.path === dep));
+      if (producer && reports.has(producer.name)) {
+        const hash = predicted.get(producer.name)?.get(dep);
+        if (hash) deps[dep] = hash;
+        else {
+          unknown.push(producer.name);
+          unknownDeps.add(dep);
+        }
+        continue;
+      }
+      const hashed = await state.hash(join(runner.dir, dep));
+      if (hashed) deps[dep] = hashed.hash;
+      else missing.push(dep);
+    }
+    const last = runner.mlpipe.lastResult(stage.name);
+    const digest = (await digestOf(stage)) ?? last?.inputs.image ?? 'unknown';
+    const inputs = keyInputs(stage, deps, digest);
+    const key = cacheKey(inputs);
+    const reasons: string[] = [];
+    const staleUpstream = [...new Set(unknown)];
+    for (const name of staleUpstream) reasons.push(`upstream '${name}' runs first`);
+    for (const dep of missing) reasons.push(`dep ${dep} is missing`);
+    let report: StageReport;
+    if (last && last.key === key && staleUpstream.length === 0 && missing.length === 0) {
+      const changed: string[] = [];
+      for (const output of stage.outputs) {
+        const current = await state.hash(join(runner.dir, output.path));
+        if (!current) changed.push(`output ${output.path} is missing`);
+        else if (current.hash !== last.outputs[output.path]) changed.push(`output ${output.path} was modified`);
+      }
+      report = changed.length === 0 ? { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host } : { name: stage.name, state: 'cached', reasons: [...changed, 'would restore it from the cache'], host: stage.host };
+    } else if (missing.length === 0 && staleUpstream.length === 0 && runner.store.entry(key)) {
+      report = { name: stage.name, state: 'cached', reasons: [`same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
+    } else if (!last) {
+      report = { name: stage.name, state: 'never-run', reasons: reasons.length > 0 ? reasons : ['never run'], host: stage.host };
+    } else {
+      // Deps an upstream stage is about to rewrite are explained by that stage, not compared here.
+      const lastInputs = { ...last.inputs, deps: Object.fromEntries(Object.entries(last.inputs.deps).filter(([dep]) => !unknownDeps.has(dep))) };
+      report = { name: stage.name, state: 'stale', reasons: [...reasons, ...explain(lastInputs, inputs)], host: stage.host };
+      if (report.reasons.length === 0) report.reasons.push('inputs changed');
+    }
+    if (stage.alwaysRun && report.state === 'up-to-date') report = { ...report, state: 'stale', reasons: ['always_run'] };
+    reports.set(stage.name, report);
+    if (report.state === 'up-to-date' && last) predicted.set(stage.name, new Map(Object.entries(last.outputs)));
+    else if (report.state === 'cached') {
+      const entry = runner.store.entry(key);
+      predicted.set(stage.name, new Map(Object.entries(entry?.outputs ?? last?.outputs ?? {}).map(([path, content]) => [path, typeof content === 'string' ? content : content.hash])));
+    }
+  }
+  state.save();
+  return [...reports.values()];
+}
