@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BUSYBOX_IMAGE, PYTHON_IMAGE, ensureImages } from '../../scripts/sample-image';
+import { enginesMissing, mlpipeContainers, startDockerd, type RunningEngine } from '../support/engines';
+import { ROOT } from '../support/files';
+import { lastRecord, mlpipe, statuses } from '../support/mlpipe-cli';
+
+const missing = enginesMissing();
+if (missing && process.env.CI) throw new Error(`Engine tests cannot run: ${missing}`);
+
+describe('the sample pipeline on a real Docker Engine', { skip: missing }, () => {
+  let engine: RunningEngine;
+  let workspace: string;
+  const env = () => ({ DOCKER_HOST: engine.address });
+
+  before(async () => {
+    engine = await startDockerd();
+    await ensureImages(engine.docker, [PYTHON_IMAGE, BUSYBOX_IMAGE]);
+    workspace = mkdtempSync(join(tmpdir(), 'mlpipe-sample-'));
+    cpSync(join(ROOT, 'sample-workspace'), workspace, { recursive: true });
+  });
+
+  after(async () => {
+    await engine?.stop();
+    if (workspace) rmSync(workspace, { recursive: true, force: true });
+  });
+
+  it('runs prepare, train and both evaluate variants, producing a model and real metrics', () => {
+    const result = mlpipe(['run'], workspace, env());
+    assert.equal(result.status, 0, result.stderr);
+    const record = lastRecord(workspace);
+    assert.equal(record.status, 'succeeded');
+    assert.deepEqual(statuses(record), { prepare: 'succeeded', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+    assert.ok(existsSync(join(workspace, 'models/model.npz')));
+    const test = JSON.parse(readFileSync(join(workspace, 'metrics/eval-test.json'), 'utf8')) as { auc: number; rows: number };
+    assert.ok(test.auc > 0.7 && test.rows > 100, `trained for real: ${JSON.stringify(test)}`);
+    const evaluate = record.stages.find((stage) => stage.name === 'evaluate@test')!;
+    assert.equal(evaluate.metrics['metrics/eval-test.json'].auc, test.auc, 'the record holds the metrics');
+    assert.match(evaluate.imageDigest ?? '', /^sha256:[0-9a-f]{64}$/);
+    assert.match(result.stdout, /^prepare\s+\| kept \d+ of 3000 rows/m, 'live logs carry the stage name');
+    assert.match(readFileSync(join(workspace, '.mlpipe/runs', record.id, evaluate.log), 'utf8'), /"auc"/);
+  });
+
+  it('skips every stage on a second run, and status says all is up to date', async () => {
+    const result = mlpipe(['run'], workspace, env());
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(Object.values(statuses(lastRecord(workspace))), ['skipped', 'skipped', 'skipped', 'skipped']);
+    const status = mlpipe(['status', '--format', 'json'], workspace, env());
+    assert.deepEqual(
+      (JSON.parse(status.stdout) as { stages: { state: string }[] }).stages.map((stage) => stage.state),
+      ['up-to-date', 'up-to-date', 'up-to-date', 'up-to-date'],
+    );
+    assert.deepEqual(await mlpipeContainers(engine.docker, workspace), [], 'no container is left behind');
+  });
+
+  it('reruns exactly the stages a changed param affects, and explains why beforehand', () => {
+    const params = join(workspace, 'params.yaml');
+    const original = readFileSync(params, 'utf8');
+    writeFileSync(params, original.replace('epochs: 200', 'epochs: 150'));
+    const status = mlpipe(['status'], workspace, env());
+    assert.match(status.stdout, /^train\s+stale: param train\.epochs: 200 -> 150/m);
+    assert.match(status.stdout, /^prepare\s+up to date$/m);
+    assert.match(status.stdout, /^evaluate@test\s+stale: upstream 'train' runs first$/m);
+    const result = mlpipe(['run'], workspace, env());
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(statuses(lastRecord(workspace)), { prepare: 'skipped', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+
+    // Switching back costs no compute: the cache has those outputs.
+    writeFileSync(params, original);
+    const back = mlpipe(['run'], workspace, env());
+    assert.equal(back.status, 0, back.stderr);
+    assert.deepEqual(statuses(lastRecord(workspace)), { prepare: 'skipped', train: 'restored', 'evaluate@val': 'restored', 'evaluate@test': 'restored' });
+    assert.ok(!back.stdout.includes('$ python3'), 'nothing ran');
+  });
+});
