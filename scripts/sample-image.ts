@@ -78,7 +78,12 @@ export async function ensureImages(docker: Docker, images: string[] = [PYTHON_IM
     const tarball = rootfsTarball(image as typeof PYTHON_IMAGE);
     const stream = (await docker.importImage(createReadStream(tarball) as never, { repo, tag, changes: ['WORKDIR /workspace', 'ENV PYTHONDONTWRITEBYTECODE=1'] } as never)) as unknown as NodeJS.ReadableStream;
     await new Promise<void>((done, reject) => docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : done())));
-    ids[image] = (await docker.getImage(image).inspect()).Id;
+    // Podman's compat import ignores the tag and names the image repo:latest; tag it as asked.
+    const imported = await docker.getImage(image).inspect().catch(async () => {
+      await docker.getImage(`${repo}:latest`).tag({ repo, tag });
+      return docker.getImage(image).inspect();
+    });
+    ids[image] = imported.Id;
   }
   return ids;
 }

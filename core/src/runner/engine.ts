@@ -119,6 +119,13 @@ export async function connect(spec: HostSpec, base: string): Promise<Engine> {
   try {
     version = await docker.version();
   } catch (error) {
+    const code = String((error as NodeJS.ErrnoException).code ?? '');
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) {
+      throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: its TLS certificate does not verify (${reason(error)}); check hosts.${spec.name}.tls.ca and that the certificate names this address.`);
+    }
+    if (code === 'EACCES') {
+      throw new HostError(`permission denied on the Docker socket of host '${spec.name}' (${spec.address}); add your user to the docker group (then log in again), or use rootless Docker or Podman.`);
+    }
     throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${reason(error)}. Is the engine running${spec.name === 'local' ? ' (or DOCKER_HOST set)' : ''}?`);
   }
   const components = (version as { Components?: { Name: string }[] }).Components ?? [];

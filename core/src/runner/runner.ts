@@ -327,7 +327,12 @@ export class Runner {
         save();
         onEvent({ type: 'stage-start', stage: stage.name, host: spec.name, attempt });
         line(`$ ${stage.command.display}   (host ${spec.name}, ${engine.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
-        const result = await runAttempt({ engine, stage, workspace: this.dir, runId: record.id, owner, copyIn, signal, onLine: line });
+        let result: Awaited<ReturnType<typeof runAttempt>>;
+        try {
+          result = await runAttempt({ engine, stage, workspace: this.dir, runId: record.id, owner, copyIn, signal, onLine: line });
+        } catch (error) {
+          throw (await this.engineGone(engine)) ?? error;
+        }
         if (result.warning) line(`warning: ${result.warning}`, 'stderr');
         if (result.outcome === 'cancelled') {
           finish('cancelled', 'the run was cancelled');
@@ -335,6 +340,8 @@ export class Runner {
         }
         if (result.outcome === 'exited' && result.exitCode === 0) break;
         entry.exitCode = result.exitCode;
+        const gone = await this.engineGone(engine);
+        if (gone) throw gone;
         const why = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
         if (attempt > stage.retries) {
           finish('failed', why);
@@ -363,6 +370,15 @@ export class Runner {
     } finally {
       await new Promise<void>((resolve) => log.end(() => resolve()));
     }
+  }
+
+  /** When the engine no longer answers, the error to report instead of whatever broke first. */
+  private async engineGone(engine: Engine): Promise<HostError | undefined> {
+    const alive = await engine.docker.ping().then(
+      () => true,
+      () => false,
+    );
+    return alive ? undefined : new HostError(`lost the Docker engine of host '${engine.spec.name}' (${engine.spec.address}) while the stage ran; start it again and rerun.`);
   }
 
   private async outputHashes(stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
