@@ -152,7 +152,7 @@ export function startServer(connection: Connection): void {
 
   const applyGlobal = (settings: MlpipeSettings) => {
     globalSettings = settings;
-    workspace.options = { ...workspace.options, maxFileSize: settings.maxFileSizeMB * 1024 * 1024 };
+    workspace.configure({ ...workspace.settings, maxFileSize: settings.maxFileSizeMB * 1024 * 1024 });
   };
 
   connection.onInitialized(() => {
@@ -165,7 +165,7 @@ export function startServer(connection: Connection): void {
     }
     if (canWatchFiles) {
       // File events keep the "does this dep exist" cache fresh, so it need not expire.
-      workspace.options = { ...workspace.options, existenceTtlMs: Infinity };
+      workspace.configure({ ...workspace.settings, existenceTtlMs: Infinity });
       void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/*' }] });
     }
     log(`mlpipe language server ${typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : 'dev'} started (node ${process.version})`);
@@ -174,9 +174,23 @@ export function startServer(connection: Connection): void {
   connection.onDidChangeConfiguration((change) => {
     settingsCache.clear();
     const settings = (change.settings as { mlpipe?: unknown } | undefined)?.mlpipe;
-    if (settings) applyGlobal(readSettings(settings));
-    else if (canPullConfiguration) void connection.workspace.getConfiguration({ section: 'mlpipe' }).then((raw) => applyGlobal(readSettings(raw)), () => undefined);
-    for (const document of documents.all()) schedule(document.uri);
+    const revalidate = () => {
+      for (const document of documents.all()) schedule(document.uri);
+    };
+    if (settings) {
+      applyGlobal(readSettings(settings));
+      revalidate();
+    } else if (canPullConfiguration) {
+      void connection.workspace.getConfiguration({ section: 'mlpipe' }).then(
+        (raw) => {
+          applyGlobal(readSettings(raw));
+          revalidate();
+        },
+        () => revalidate(),
+      );
+    } else {
+      revalidate();
+    }
   });
 
   connection.onDidChangeWatchedFiles((change) => {

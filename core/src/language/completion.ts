@@ -207,9 +207,11 @@ function interpolationItems(analysis: PipelineAnalysis, context: CursorContext):
   while (segmentEnd < end && analysis.text[segmentEnd] !== '.') segmentEnd++;
   const range = { replaceStart: segmentStart, replaceEnd: segmentEnd };
   if (namespace === 'params') {
-    return analysis.params.childrenOf(parent).map((name) => {
+    return analysis.params.childrenOf(parent).flatMap((name) => {
       const full = parent ? `${parent}.${name}` : name;
-      const entry = analysis.params.get(full)!;
+      const entry = analysis.params.get(full);
+      // A key with a dot in it cannot be addressed as ${params...} (the params file reports it).
+      if (!entry) return [];
       const nested = entry.value !== null && typeof entry.value === 'object';
       return {
         ...range,
@@ -219,7 +221,7 @@ function interpolationItems(analysis: PipelineAnalysis, context: CursorContext):
         documentation: `\`params.${full}\``,
         insertText: nested ? `${name}.` : name,
         retrigger: nested,
-      };
+      } satisfies CompletionEntry;
     });
   }
   if (namespace === 'matrix' && stage) {

@@ -45,7 +45,8 @@ function shape(line: string): LineShape {
   }
   const content = line.slice(column);
   const blank = content.trim() === '' || content.trimStart().startsWith('#');
-  const match = blank ? null : KEY_LINE.exec(content);
+  // A key line is short; the pattern backtracks on very long lines, so those are read as values.
+  const match = blank || content.length > 2000 ? null : KEY_LINE.exec(content);
   const key = match ? (match[1] ?? match[2] ?? match[3] ?? '').trim() : undefined;
   const rest = match ? match[4].replace(/\s+#.*$/, '').trim() : '';
   return { indent, contentColumn: column, dashes, key: key || undefined, rest, blank: blank && dashes === 0 };

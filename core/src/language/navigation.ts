@@ -163,6 +163,17 @@ export function references(workspace: Workspace, analysis: Analysis, offset: num
   return definition(workspace, analysis, offset).map((span) => ({ ...span, isDefinition: true }));
 }
 
+/** References in source order, each span once: a `needs` inherited by several stages through `<<:` is one place. */
+function unique(refs: Reference[]): Reference[] {
+  const seen = new Set<string>();
+  return refs.filter((ref) => {
+    const id = `${ref.path}:${ref.start}:${ref.end}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 function stageReferences(workspace: Workspace, pipeline: PipelineAnalysis, name: string): Reference[] {
   const refs: Reference[] = [];
   const stage = pipeline.model.stageByName.get(name);
@@ -181,7 +192,7 @@ function stageReferences(workspace: Workspace, pipeline: PipelineAnalysis, name:
       refs.push({ path: card.path, start: span.start, end: span.end, isDefinition: false });
     }
   }
-  return refs;
+  return unique(refs);
 }
 
 function trainingStage(card: CardAnalysis): YScalar | undefined {
@@ -213,7 +224,7 @@ function paramReferences(workspace: Workspace, paramsFile: string | undefined, f
       }
     }
   }
-  return refs;
+  return unique(refs);
 }
 
 export type RenameResult = { ok: true; edits: FileEdit[] } | { ok: false; message: string };

@@ -109,7 +109,9 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
           severity: input.pipelineRef.node ? 'error' : 'warning',
           code: 'pipeline-missing',
           message: input.pipelineRef.node
-            ? `Pipeline ${input.pipelineRef.raw} does not exist; metrics and the training stage cannot be checked.`
+            ? /(^|\/)(mlpipe\.ya?ml|[^/]+\.pipeline\.ya?ml)$/.test(input.pipelineRef.raw)
+              ? `Pipeline ${input.pipelineRef.raw} does not exist; metrics and the training stage cannot be checked.`
+              : `pipeline: must name a pipeline file (mlpipe.yaml or *.pipeline.yaml), not ${input.pipelineRef.raw}.`
             : `No pipeline beside this model card (looked for ${input.pipelineRef.raw}); set \`pipeline:\` so its metrics and training stage can be checked.`,
         });
       }

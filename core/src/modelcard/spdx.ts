@@ -73,7 +73,11 @@ export function checkLicense(expression: string): LicenseCheck {
         afterWith = true;
         continue;
       }
-      if (/^(and|or|with)$/i.test(token)) return { ok: false, reason: `SPDX operators are uppercase: write '${token.toUpperCase()}'`, suggestion: text.replace(token, token.toUpperCase()) };
+      if (/^(and|or|with)$/i.test(token)) {
+        // Operators are whole words between spaces; ids such as GPL-2.0-or-later keep their case.
+        const fixed = text.replace(/(^|\s)(and|or|with)(?=\s|$)/gi, (_, space: string, word: string) => `${space}${word.toUpperCase()}`);
+        return { ok: false, reason: `SPDX operators are uppercase: write '${token.toUpperCase()}'`, suggestion: fixed };
+      }
       const joined = didYouMean(text.replace(/\s+/g, '-'), IDS);
       return { ok: false, reason: `'${text}' is not an SPDX license expression`, suggestion: joined };
     }

@@ -6,6 +6,9 @@ import { mapEntries, toJS } from '../yaml/to-js';
 export interface ParamEntry {
   /** Dotted path, list indexes included (`layers.0`). */
   path: string;
+  /** The key (or index) itself, and the dotted path of what holds it ('' at the top). */
+  name: string;
+  parent: string;
   file: string;
   keyStart: number;
   keyEnd: number;
@@ -32,13 +35,13 @@ export function readParamsFile(path: string, text: string | undefined): ParamsFi
     if (target.kind === 'map') {
       for (const pair of mapEntries(target)) {
         const dotted = prefix ? `${prefix}.${pair.keyText}` : pair.keyText;
-        entries.set(dotted, { path: dotted, file: path, keyStart: pair.key.start, keyEnd: pair.key.end, value: toJS(pair.value, yaml.aliasesCut), node: pair.value });
+        entries.set(dotted, { path: dotted, name: pair.keyText, parent: prefix, file: path, keyStart: pair.key.start, keyEnd: pair.key.end, value: toJS(pair.value, yaml.aliasesCut), node: pair.value });
         visit(pair.value, dotted, depth + 1);
       }
     } else if (target.kind === 'seq' && prefix) {
       target.items.forEach((item, index) => {
         const dotted = `${prefix}.${index}`;
-        entries.set(dotted, { path: dotted, file: path, keyStart: item.start, keyEnd: item.end, value: toJS(item, yaml.aliasesCut), node: item });
+        entries.set(dotted, { path: dotted, name: String(index), parent: prefix, file: path, keyStart: item.start, keyEnd: item.end, value: toJS(item, yaml.aliasesCut), node: item });
         visit(item, dotted, depth + 1);
       });
     }
@@ -74,12 +77,10 @@ export class ParamsIndex {
       }
       for (const path of [...this.entries.keys()]) if (!valueAt(merged, path).found) this.entries.delete(path);
     }
-    for (const path of this.entries.keys()) {
-      const dot = path.lastIndexOf('.');
-      const parent = dot === -1 ? '' : path.slice(0, dot);
-      let set = this.children.get(parent);
-      if (!set) this.children.set(parent, (set = new Set()));
-      set.add(dot === -1 ? path : path.slice(dot + 1));
+    for (const entry of this.entries.values()) {
+      let set = this.children.get(entry.parent);
+      if (!set) this.children.set(entry.parent, (set = new Set()));
+      set.add(entry.name);
     }
   }
 

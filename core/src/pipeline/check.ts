@@ -6,7 +6,7 @@ import { mapGet } from '../yaml/to-js';
 import { parseImageRef } from './image-ref';
 import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
-import { normalizePath, type PipelineModel, type Stage } from './model';
+import { isInsideWorkspace, normalizePath, type PipelineModel, type Stage } from './model';
 import { isDurationSyntax, isSizeSyntax, parseDuration, parseSize } from './units';
 
 /** What the semantic checks need from outside the pipeline text. */
@@ -17,7 +17,7 @@ export interface PipelineCheckInput {
   graph: PipelineGraph;
   params: ParamsIndex;
   /** The params files as declared, resolved: absent ones have `exists: false`. */
-  paramsFiles: (ParamsFile & { raw: string; node: YScalar | null })[];
+  paramsFiles: (ParamsFile & { raw: string; node: YScalar | null; outside?: boolean })[];
   /** Whether a workspace-relative path exists on disk (relative to the pipeline's folder). */
   exists: (relative: string) => boolean;
 }
@@ -48,7 +48,9 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
 
   // Params files.
   for (const file of input.paramsFiles) {
-    if (!file.exists && file.node) {
+    if (file.outside && file.node) {
+      out.push({ ...at(file.node), severity: 'error', code: 'path-outside-workspace', message: `Params file '${file.raw}' is outside the pipeline's folder; mlpipe reads params only from files inside it. Move it, or link it in.` });
+    } else if (!file.exists && file.node) {
       out.push({ ...at(file.node), severity: 'error', code: 'params-file-missing', message: `Params file '${file.raw}' does not exist; create it or fix the path (it is relative to this pipeline).` });
     }
   }
@@ -118,7 +120,8 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
       if (entry.paths.length === 0 || entry.paths.length >= stage.variants.length) continue;
       const all = entry.paths.length === 1;
-      const absent = varying.filter((key) => !new RegExp(`\\$\\{\\s*matrix\\.${key}\\s*\\}`).test(entry.raw));
+      const used = new Set(stage.interpolations.filter((item) => item.namespace === 'matrix' && item.start >= entry.node.start && item.end <= entry.node.end).map((item) => item.path));
+      const absent = varying.filter((key) => !used.has(key));
       const advice = absent.length > 0 ? `put ${absent.map((key) => `\${matrix.${key}}`).join(' and ')} in the path` : 'make the path differ for every variant (some matrix values print the same)';
       out.push({
         ...at(entry.node),
@@ -154,7 +157,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   for (const stage of model.stages) {
     for (const dep of stage.deps) {
       for (const path of dep.paths) {
-        if (path.startsWith('/') || path.startsWith('../') || path === '..') {
+        if (!isInsideWorkspace(path)) {
           out.push({ ...at(dep.node), severity: 'warning', code: 'path-outside-workspace', message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.` });
           break;
         }
@@ -171,9 +174,10 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       }
     }
     for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
-      const path = entry.paths[0];
-      if (path !== undefined && (path.startsWith('/') || path.startsWith('../') || path === '..' || path === '')) {
-        out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw} must be a path inside the pipeline's folder.` });
+      // Every variant's path: the runner removes an output before running, so none may be the folder itself or outside it.
+      const outside = entry.paths.find((path) => !isInsideWorkspace(path));
+      if (outside !== undefined) {
+        out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder, not the folder itself.` });
       }
     }
   }
@@ -431,8 +435,19 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
   }
 }
 
+/** A close param for a misspelt one: the last segment among its siblings, else the whole path among all. */
+function suggestParam(input: PipelineCheckInput, path: string, paths: () => string[]): string | undefined {
+  const dot = path.lastIndexOf('.');
+  const parent = dot === -1 ? '' : path.slice(0, dot);
+  if (parent === '' || input.params.get(parent)) {
+    const sibling = didYouMean(path.slice(dot + 1), input.params.childrenOf(parent));
+    return sibling === undefined ? undefined : parent ? `${parent}.${sibling}` : sibling;
+  }
+  return didYouMean(path, paths().filter((candidate) => candidate.split('.').length === path.split('.').length));
+}
+
 function unknownParam(input: PipelineCheckInput, path: string, span: { start: number; end: number }, paths: () => string[]): Diagnostic {
-  const suggestion = didYouMean(path, paths());
+  const suggestion = suggestParam(input, path, paths);
   // The last existing file wins the merge, so a key added there is the one the pipeline reads.
   const file = [...input.paramsFiles].reverse().find((candidate) => candidate.exists) ?? input.paramsFiles[0];
   const fixes: Fix[] = [];
@@ -466,8 +481,7 @@ export function insertParam(file: ParamsFile, dotted: string): FileEdit {
     if (node?.kind === 'map' && !node.flow && node.pairs.length > 0) {
       const first = node.pairs[0].key.start;
       const indent = ' '.repeat(first - (text.lastIndexOf('\n', first - 1) + 1));
-      const endOfLine = text.indexOf('\n', node.end);
-      const at = endOfLine === -1 ? text.length : endOfLine;
+      const at = endOfContent(text, node.end);
       return { path: file.path, start: at, end: at, newText: `\n${nest(parts.slice(depth), indent)}` };
     }
   }
@@ -482,7 +496,9 @@ function appendToList(input: PipelineCheckInput, stage: Stage, key: string, item
   const text = input.text;
   const map = stage.map;
   if (!map || map.flow) return undefined;
-  const pair = map.pairs.find((candidate) => candidate.keyText === key);
+  const pair = mapGet(map, key);
+  // A list the stage inherits through `<<:` is not the stage's to edit: a new key would replace it.
+  if (pair && !map.pairs.includes(pair)) return undefined;
   const value = pair?.value;
   const quotedItem = /^[A-Za-z0-9_./@-]+$/.test(item) ? item : JSON.stringify(item);
   if (value?.kind === 'seq' && value.flow) {
@@ -494,17 +510,27 @@ function appendToList(input: PipelineCheckInput, stage: Stage, key: string, item
     const last = value.items[value.items.length - 1];
     const lineStart = text.lastIndexOf('\n', last.start) + 1;
     const prefix = text.slice(lineStart, last.start);
-    const endOfLine = text.indexOf('\n', last.end);
-    const position = endOfLine === -1 ? text.length : endOfLine;
+    const position = endOfContent(text, last.end);
     return { path: input.path, start: position, end: position, newText: `\n${prefix}${quotedItem}` };
   }
   if (pair) return undefined;
   const first = map.pairs[0]?.key.start ?? map.start;
   const indent = ' '.repeat(first - (text.lastIndexOf('\n', first - 1) + 1));
   const lastPair = map.pairs[map.pairs.length - 1];
-  const endOfLine = text.indexOf('\n', lastPair.end);
-  const position = endOfLine === -1 ? text.length : endOfLine;
+  const position = endOfContent(text, lastPair.end);
   return { path: input.path, start: position, end: position, newText: `\n${indent}${key}: [${quotedItem}]` };
+}
+
+/**
+ * Where to insert a line after a node: the end of the line holding its last character. A node's
+ * end can lie past trailing newlines (a block scalar's does), which would put the new line
+ * inside whatever comes next.
+ */
+function endOfContent(text: string, end: number): number {
+  let last = Math.min(end, text.length);
+  while (last > 0 && /\s/.test(text[last - 1])) last--;
+  const newline = text.indexOf('\n', last);
+  return newline === -1 ? text.length : newline;
 }
 
 function replaceFix(path: string, node: YNode, replacement: string, text: string): Fix {

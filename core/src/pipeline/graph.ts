@@ -31,7 +31,9 @@ export class PipelineGraph {
         }
       }
     }
-    this.sortedOutputs = [...this.outputs.keys()].sort();
+    // Sorted with '/' before every other character, so a folder's contents follow it directly
+    // (plain sorting puts `data/out-v2` between `data/out` and `data/out/model.bin`).
+    this.sortedOutputs = [...this.outputs.keys()].sort(byPathSegments);
     for (const stage of model.stages) {
       const edges: Edge[] = [];
       for (const need of stage.needs) {
@@ -71,7 +73,7 @@ export class PipelineGraph {
     let high = this.sortedOutputs.length;
     while (low < high) {
       const mid = (low + high) >> 1;
-      if (this.sortedOutputs[mid] < prefix) low = mid + 1;
+      if (byPathSegments(this.sortedOutputs[mid], prefix) < 0) low = mid + 1;
       else high = mid;
     }
     const found: Producer[] = [];
@@ -181,6 +183,12 @@ export class PipelineGraph {
     }
     return [];
   }
+}
+
+export function byPathSegments(a: string, b: string): number {
+  const x = a.replace(/\//g, '\u0000');
+  const y = b.replace(/\//g, '\u0000');
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 export function parentOf(path: string): string {

@@ -73,6 +73,11 @@ export interface PipelineModel {
   otherInterpolations: Interpolation[];
 }
 
+/** Whether a normalised path stays inside the pipeline's folder (and is not the folder itself). */
+export function isInsideWorkspace(path: string): boolean {
+  return path !== '' && path !== '.' && path !== '..' && !path.startsWith('../') && !path.startsWith('/') && !/^[A-Za-z]:/.test(path);
+}
+
 const normalized = new Map<string, string>();
 
 /** A workspace-relative path in one spelling: no `./`, no `//`, no trailing `/`. Memoised: the same paths come back on every keystroke. */

@@ -1,5 +1,5 @@
 import { paramText, type ParamsIndex } from '../params/params';
-import { normalizePath, type Stage } from '../pipeline/model';
+import { isInsideWorkspace, normalizePath, type Stage } from '../pipeline/model';
 import { substitute } from '../pipeline/interpolation';
 import { parseDuration, parseSize } from '../pipeline/units';
 import { type ScalarValue } from '../yaml/nodes';
@@ -69,6 +69,12 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
   for (const stage of model.stages) {
     const js = asRecord(stagesJs[stage.name]);
     for (const variant of stage.variants) planned.push(plan(stage, variant.name, variant.values, js, defaults, params));
+  }
+  // The runner removes outputs before a stage runs: never let one be the workspace or outside it.
+  for (const stage of planned) {
+    for (const path of [...stage.outputs.map((output) => output.path), ...stage.deps]) {
+      if (!isInsideWorkspace(path)) throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
+    }
   }
   linkUpstream(planned, analysis);
   return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])) };

@@ -1,7 +1,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { toJS } from '../yaml/to-js';
 import { type PipelineAnalysis, type Workspace } from '../workspace/workspace';
@@ -315,6 +315,8 @@ export class Runner {
       // Run: fresh outputs (unless persisted), their folders ready.
       for (const output of stage.outputs) {
         const path = join(this.dir, output.path);
+        const inside = relative(this.dir, path);
+        if (!inside || inside.startsWith('..') || isAbsolute(inside)) throw new RunError(`output ${output.path} is not inside the pipeline's folder; refusing to remove it`);
         if (!output.persist) rmSync(path, { recursive: true, force: true });
         mkdirSync(dirname(path), { recursive: true });
       }
@@ -357,7 +359,7 @@ export class Runner {
         outputs[output.path] = hashed;
         if (output.cache) this.store.put(join(this.dir, output.path), hashed);
       }
-      this.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs });
+      this.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs, inputs });
       entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
       this.recordMetrics(stage, entry);
       this.saveLast(stage, key, inputs, outputs, record.id);
@@ -410,6 +412,38 @@ export class Runner {
       if (live.has(info.Labels[LABELS.run])) continue;
       await engine.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Puts a run's outputs back in the workspace from the cache (`mlpipe checkout RUN`): every stage
+   * of the run that finished, as it was then. Returns the paths restored.
+   */
+  checkout(runId: string): string[] {
+    const record = this.mlpipe.readRecord(runId) ?? this.mlpipe.readRecord(this.mlpipe.runIds().find((id) => id.startsWith(runId)) ?? '');
+    if (!record) throw new RunError(`no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs)}; \`mlpipe runs\` lists them`);
+    const state = new HashState(join(this.mlpipe.root, 'state.json'));
+    const restored: string[] = [];
+    const missing: string[] = [];
+    for (const stage of record.stages) {
+      if (!stage.key || !['succeeded', 'skipped', 'restored'].includes(stage.status)) continue;
+      const entry = this.store.entry(stage.key);
+      if (!entry) {
+        missing.push(stage.name);
+        continue;
+      }
+      for (const [path, content] of Object.entries(entry.outputs)) {
+        if (!this.store.has(content)) {
+          missing.push(`${stage.name} (${path})`);
+          continue;
+        }
+        this.store.restore(join(this.dir, path), content, state);
+        restored.push(path);
+      }
+      if (entry.inputs) this.mlpipe.saveLastResult(stage.name, { version: 1, key: entry.key, inputs: entry.inputs, outputs: Object.fromEntries(Object.entries(entry.outputs).map(([path, content]) => [path, content.hash])), run: entry.run, ended: new Date().toISOString() });
+    }
+    state.save();
+    if (missing.length > 0) throw new RunError(`restored ${restored.length} outputs, but the cache no longer holds ${missing.join(', ')}; rerun those stages`);
+    return restored;
   }
 
   /** Stops runs of this workspace that are in progress and removes their containers. */

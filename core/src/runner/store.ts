@@ -2,6 +2,7 @@ import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './fsutil';
 import { type ContentHash, type HashState } from './hash';
+import { type KeyInputs } from './plan';
 
 /** What a successful stage run left behind, by the cache key it ran under. */
 export interface StageCacheEntry {
@@ -13,6 +14,8 @@ export interface StageCacheEntry {
   created: string;
   /** Output path (workspace-relative) to its content. */
   outputs: Record<string, ContentHash>;
+  /** What the key was made of, to explain later changes. */
+  inputs?: KeyInputs;
 }
 
 /**

@@ -4,7 +4,7 @@ import { checkCard, type LinkedPipeline } from '../modelcard/check';
 import { ParamsIndex, readParamsFile, type ParamsFile } from '../params/params';
 import { checkPipeline } from '../pipeline/check';
 import { PipelineGraph } from '../pipeline/graph';
-import { StageCache, buildPipeline, declaredParamsFiles, type PipelineModel } from '../pipeline/model';
+import { StageCache, buildPipeline, declaredParamsFiles, isInsideWorkspace, normalizePath, type PipelineModel } from '../pipeline/model';
 import { schemaDiagnostics } from '../schema/validate';
 import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
@@ -39,7 +39,7 @@ export interface PipelineAnalysis extends AnalysisBase {
   model: PipelineModel;
   graph: PipelineGraph;
   params: ParamsIndex;
-  paramsFiles: (ParamsFile & { raw: string; node: YScalar | null })[];
+  paramsFiles: (ParamsFile & { raw: string; node: YScalar | null; outside?: boolean })[];
 }
 
 export interface CardAnalysis extends AnalysisBase {
@@ -57,6 +57,8 @@ export type Analysis = PipelineAnalysis | CardAnalysis | PlainAnalysis;
 interface Overlay {
   text: string;
   version: number;
+  /** Distinguishes two openings of one file: editors restart versions at 1. */
+  opening: number;
 }
 
 interface DiskText {
@@ -64,8 +66,20 @@ interface DiskText {
   text: string | undefined;
 }
 
-/** An unquoted `${` after a `[` or `{` on one line: a classic way to break a flow collection. */
-const FLOW_INTERPOLATION = /[[{][^'"\]}]*\$\{/;
+/**
+ * An unquoted `${` after a `[` or `{` on one line: a classic way to break a flow collection. One
+ * pass over the line (a regular expression here backtracks quadratically on long lines).
+ */
+function flowInterpolation(line: string): boolean {
+  let last = '';
+  const end = Math.min(line.length, 10_000);
+  for (let i = 0; i < end; i++) {
+    const c = line[i];
+    if (c === '$' && line[i + 1] === '{' && (last === '[' || last === '{')) return true;
+    if (c === '[' || c === '{' || c === ']' || c === '}' || c === '"' || c === "'") last = c;
+  }
+  return false;
+}
 
 /** The first document with `stages` is the pipeline; otherwise the first document. */
 function choosePipelineDocument(roots: (YNode | null)[]): number {
@@ -103,20 +117,42 @@ export class Workspace {
   private readonly paramsOwners = new Map<string, Set<string>>();
   private existenceGeneration = 0;
 
+  get settings(): WorkspaceOptions {
+    return this.options;
+  }
+
   constructor(
     readonly host: FileHost,
-    public options: WorkspaceOptions = DEFAULT_OPTIONS,
+    private options: WorkspaceOptions = DEFAULT_OPTIONS,
   ) {}
 
+  private openings = 0;
+
   open(path: string, text: string, version: number): void {
-    this.overlays.set(path, { text, version });
+    this.forget(path);
+    this.overlays.set(path, { text, version, opening: ++this.openings });
   }
 
   change(path: string, text: string, version: number): void {
-    this.overlays.set(path, { text, version });
+    this.overlays.set(path, { text, version, opening: this.overlays.get(path)?.opening ?? ++this.openings });
+  }
+
+  /** Drops what was derived from a file's content, so nothing stale survives a reopen or a disk change. */
+  private forget(path: string): void {
+    this.paramsCache.delete(path);
+    this.metricsCache.delete(path);
+    this.disk.delete(path);
+  }
+
+  /** New options; analyses made under the old ones (the size limit, say) are dropped. */
+  configure(options: WorkspaceOptions): void {
+    const changed = options.maxFileSize !== this.options.maxFileSize;
+    this.options = options;
+    if (changed) this.analyses.clear();
   }
 
   close(path: string): void {
+    this.forget(path);
     this.overlays.delete(path);
     this.parsers.delete(path);
     this.stageCaches.delete(path);
@@ -131,7 +167,7 @@ export class Workspace {
   /** Files changed on disk (from file watchers): forget what was cached about them. */
   filesChanged(paths: readonly string[]): void {
     for (const path of paths) {
-      this.disk.delete(path);
+      this.forget(path);
       if (!this.overlays.has(path)) {
         this.parsers.delete(path);
         this.analyses.delete(path);
@@ -164,7 +200,7 @@ export class Workspace {
 
   private stampOf(path: string): string {
     const overlay = this.overlays.get(path);
-    if (overlay) return `v${overlay.version}`;
+    if (overlay) return `v${overlay.opening}.${overlay.version}`;
     const stat = this.host.stat(path);
     return stat ? `d${stat.mtimeMs}:${stat.size}` : 'missing';
   }
@@ -227,7 +263,7 @@ export class Workspace {
         // After the first syntax error on a line the parser is lost; the rest would be noise.
         if (syntaxLines.has(lineStart)) continue;
         syntaxLines.add(lineStart);
-        if (FLOW_INTERPOLATION.test(text.slice(lineStart, text.indexOf('\n', lineStart) >>> 0))) {
+        if (flowInterpolation(text.slice(lineStart, text.indexOf('\n', lineStart) >>> 0))) {
           diagnostic.message += ' Inside [ ] and { }, YAML reads { and } as structure: quote values that contain ${…}.';
         }
       }
@@ -283,6 +319,9 @@ export class Workspace {
     // Params first: paths and resolved values depend on them.
     const paramsFiles = declaredParamsFiles(yaml.root).map(({ raw, node }) => {
       const path = resolve(dir, raw);
+      // Params are read only from inside the pipeline's folder: a pipeline under review must not
+      // make `mlpipe check` in CI read (and quote) files elsewhere on the machine.
+      if (!isInsideWorkspace(normalizePath(raw))) return { ...readParamsFile(path, undefined), raw, node, outside: true };
       base.inputs.set(path, this.stampOf(path));
       let owners = this.paramsOwners.get(path);
       if (!owners) this.paramsOwners.set(path, (owners = new Set()));
@@ -333,7 +372,8 @@ export class Workspace {
     const raw = refScalar ? String(refScalar.value) : 'mlpipe.yaml';
     const pipelinePath = resolve(dir, raw);
     base.inputs.set(pipelinePath, this.stampOf(pipelinePath));
-    const pipeline = this.exists(pipelinePath) && kindByName(pipelinePath) !== 'modelcard' ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis) : null;
+    // Only a file named as a pipeline is read as one, so `pipeline:` cannot make mlpipe quote another file's keys.
+    const pipeline = this.exists(pipelinePath) && kindByName(pipelinePath) === 'pipeline' ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis) : null;
     if (pipeline) for (const [input, stamp] of pipeline.inputs) base.inputs.set(input, stamp);
     const pipelineDir = dirname(pipelinePath);
     const linked: LinkedPipeline | null = pipeline ? { relative: relative(dir, pipelinePath) || raw, model: pipeline.model, graph: pipeline.graph } : null;
@@ -344,6 +384,7 @@ export class Workspace {
       pipeline: linked,
       pipelineRef: { raw, node: refScalar },
       metricKeys: (relativePath) => {
+        if (!isInsideWorkspace(normalizePath(relativePath))) return undefined;
         const path = join(pipelineDir, relativePath);
         base.inputs.set(path, this.stampOf(path));
         return this.metricKeys(path);
