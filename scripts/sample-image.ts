@@ -76,7 +76,9 @@ export async function ensureImages(docker: Docker, images: string[] = [PYTHON_IM
     }
     const [repo, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
     const tarball = rootfsTarball(image as typeof PYTHON_IMAGE);
-    const stream = (await docker.importImage(createReadStream(tarball) as never, { repo, tag, changes: ['WORKDIR /workspace', 'ENV PYTHONDONTWRITEBYTECODE=1'] } as never)) as unknown as NodeJS.ReadableStream;
+    // dockerode's typings declare importImage's promise form as void; it resolves to the progress stream.
+    const importImage = docker.importImage.bind(docker) as unknown as (file: NodeJS.ReadableStream, options: object) => Promise<NodeJS.ReadableStream>;
+    const stream = await importImage(createReadStream(tarball), { repo, tag, changes: ['WORKDIR /workspace', 'ENV PYTHONDONTWRITEBYTECODE=1'] });
     await new Promise<void>((done, reject) => docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : done())));
     // Podman's compat import ignores the tag and names the image repo:latest; tag it as asked.
     const imported = await docker.getImage(image).inspect().catch(async () => {
