@@ -2,7 +2,13 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { readSettings } from '../../core/src/settings';
+import { Runner } from '../../core/src/runner/runner';
+import { nodeFileHost } from '../../core/src/workspace/file-host';
+import { Workspace } from '../../core/src/workspace/workspace';
+import { choosePipeline } from './pipelines';
 import { BoundedRestarts } from './restart-policy';
+import { RunController } from './run-controller';
+import { MlpipeTaskProvider, TASK_TYPE } from './tasks';
 
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
@@ -48,9 +54,27 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     log.info('language server started');
   };
 
+  const runs = new RunController(log);
+  context.subscriptions.push(runs, vscode.tasks.registerTaskProvider(TASK_TYPE, new MlpipeTaskProvider(runs)));
+  const runStage = async (uri: unknown, stage: unknown, upstream: boolean) => {
+    const pipeline = await choosePipeline(uri);
+    if (!pipeline) return;
+    const name = typeof stage === 'string' ? stage : await pickStage(pipeline);
+    if (name) await runs.runInTerminal({ pipeline, stages: [name], upstream });
+  };
+
   const commands: Record<string, (...args: unknown[]) => unknown> = {
-    'mlpipe.runStage': (_uri: unknown, stage: unknown) => notYet(typeof stage === 'string' ? `stage '${stage}'` : 'a stage'),
-    'mlpipe.runPipeline': () => notYet('the pipeline'),
+    'mlpipe.runPipeline': async (uri: unknown) => {
+      const pipeline = await choosePipeline(uri);
+      if (pipeline) await runs.runInTerminal({ pipeline, stages: [], upstream: false });
+    },
+    'mlpipe.runStage': (uri: unknown, stage: unknown) => runStage(uri, stage, false),
+    'mlpipe.runStageUpstream': (uri: unknown, stage: unknown) => runStage(uri, stage, true),
+    'mlpipe.cancelRun': () => runs.cancel(),
+    'mlpipe.showStatus': async (uri: unknown) => {
+      const pipeline = await choosePipeline(uri);
+      if (pipeline) await runs.showStatus(pipeline);
+    },
     'mlpipe.restartServer': async () => {
       await scope?.dispose();
       scope = undefined;
@@ -69,8 +93,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
 }
 
-function notYet(what: string): void {
-  void vscode.window.showInformationMessage(`Running ${what} is not available yet in this version of MLPipe: the Docker runner is still being built. Use \`mlpipe check\` to validate the pipeline meanwhile.`);
+/** A stage of the pipeline, picked by the user; the plan says which stages (and variants) exist. */
+async function pickStage(pipeline: vscode.Uri): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = new Runner(new Workspace(nodeFileHost), pipeline.fsPath).plan().plan.stages.map((stage) => stage.name);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`MLPipe: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  return vscode.window.showQuickPick(names, { title: `MLPipe: run which stage of ${vscode.workspace.asRelativePath(pipeline)}?` });
 }
 
 export async function deactivate(): Promise<void> {

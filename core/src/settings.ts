@@ -7,6 +7,8 @@ export interface MlpipeSettings {
   maxFileSizeMB: number;
   codeLens: { enable: boolean };
   trace: { server: 'off' | 'messages' | 'verbose' };
+  /** Stages a run starts at once; 0 means one per CPU core. */
+  run: { jobs: number };
 }
 
 export const DEFAULT_SETTINGS: MlpipeSettings = {
@@ -14,6 +16,7 @@ export const DEFAULT_SETTINGS: MlpipeSettings = {
   maxFileSizeMB: 4,
   codeLens: { enable: true },
   trace: { server: 'off' },
+  run: { jobs: 0 },
 };
 
 /** Merges what a client sent (possibly partial or mistyped) over the defaults; wrong types fall back. */
@@ -27,6 +30,7 @@ export function readSettings(raw: unknown): MlpipeSettings {
     maxFileSizeMB: Number.isFinite(size) && size > 0 ? size : DEFAULT_SETTINGS.maxFileSizeMB,
     codeLens: { enable: typeof section('codeLens').enable === 'boolean' ? (section('codeLens').enable as boolean) : DEFAULT_SETTINGS.codeLens.enable },
     trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
+    run: { jobs: Number.isInteger(section('run').jobs) && (section('run').jobs as number) >= 0 ? (section('run').jobs as number) : DEFAULT_SETTINGS.run.jobs },
   };
 }
 

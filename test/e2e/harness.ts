@@ -34,14 +34,20 @@ export class Session {
   private vscode!: RunningVsCode;
   private shot = 0;
   readonly screenshots: string[] = [];
+  private readonly results: string;
 
-  async start(extraFiles: Record<string, string> = {}): Promise<void> {
-    rmSync(RESULTS, { recursive: true, force: true });
-    mkdirSync(RESULTS, { recursive: true });
+  /** `name` is this session's folder under test-results/e2e/, so sessions running side by side keep their screenshots apart. */
+  constructor(name: string) {
+    this.results = join(RESULTS, name);
+  }
+
+  async start(extraFiles: Record<string, string> = {}, env: Record<string, string> = {}): Promise<void> {
+    rmSync(this.results, { recursive: true, force: true });
+    mkdirSync(this.results, { recursive: true });
     this.folder = mkdtempSync(join(tmpdir(), 'mlpipe-e2e-'));
     cpSync(join(ROOT, 'sample-workspace'), this.folder, { recursive: true });
     for (const [name, source] of Object.entries(extraFiles)) cpSync(source, join(this.folder, name));
-    this.vscode = await startVsCode({ folder: this.folder, vsix: builtVsix() });
+    this.vscode = await startVsCode({ folder: this.folder, vsix: builtVsix(), env, settings: { 'terminal.integrated.gpuAcceleration': 'off' } });
     this.browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
@@ -60,7 +66,7 @@ export class Session {
 
   /** Saves a screenshot under test-results/e2e/ and returns its path. */
   async screenshot(name: string): Promise<string> {
-    const path = join(RESULTS, `${String(++this.shot).padStart(2, '0')}-${name}.png`);
+    const path = join(this.results, `${String(++this.shot).padStart(2, '0')}-${name}.png`);
     await this.page.screenshot({ path });
     this.screenshots.push(relative(ROOT, path));
     return path;
@@ -106,6 +112,11 @@ export class Session {
     await input.fill(`:${line}:${column}`);
     await this.page.keyboard.press('Enter');
     await this.waitFor(`cursor at ${line}:${column}`, this.page.locator('.statusbar-item', { hasText: `Ln ${line}, Col ${column}` }));
+  }
+
+  /** The text of the terminals' rows (the DOM renderer, as the harness configures VS Code). */
+  async terminalText(): Promise<string> {
+    return (await this.page.locator('.terminal-wrapper .xterm-rows').allInnerTexts()).join('\n');
   }
 
   editor(): Locator {

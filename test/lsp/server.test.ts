@@ -122,7 +122,7 @@ describe('language server over stdio', () => {
     const folds = await client.request<FoldingRange[]>('textDocument/foldingRange', { textDocument: { uri: pipeline } });
     assert.ok(folds.some((fold) => fold.startLine === client.positionOf(pipeline, '  train:').line));
     const lenses = await client.request<CodeLens[]>('textDocument/codeLens', { textDocument: { uri: pipeline } });
-    assert.deepEqual(lenses.map((lens) => lens.command?.command), ['mlpipe.runPipeline', 'mlpipe.runStage', 'mlpipe.runStage', 'mlpipe.runStage']);
+    assert.deepEqual(lenses.map((lens) => lens.command?.command), ['mlpipe.runPipeline', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream']);
     assert.deepEqual(lenses[2].command?.arguments, [pipeline, 'train']);
   });
 

@@ -141,7 +141,8 @@ export function codeLenses(analysis: Analysis): Lens[] {
   }
   for (const stage of analysis.model.stages) {
     const variants = stage.variants.length > 1 ? ` (${stage.variants.length} variants)` : '';
-    lenses.push({ start: stage.pair.key.start, end: stage.pair.key.end, title: `$(play) Run stage${variants}`, command: 'mlpipe.runStage', args: [stage.name] });
+    // A stage's lens runs what it needs first (skipping what is up to date), as `mlpipe run --upstream` does.
+    lenses.push({ start: stage.pair.key.start, end: stage.pair.key.end, title: `$(play) Run stage${variants}`, command: 'mlpipe.runStageUpstream', args: [stage.name] });
   }
   return lenses;
 }

@@ -53,7 +53,7 @@ suite('mlpipe in VS Code', () => {
 
   test('registers every MLPipe command', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['mlpipe.runPipeline', 'mlpipe.runStage', 'mlpipe.restartServer', 'mlpipe.showOutput']) assert.ok(commands.includes(id), id);
+    for (const id of ['mlpipe.runPipeline', 'mlpipe.runStage', 'mlpipe.runStageUpstream', 'mlpipe.cancelRun', 'mlpipe.showStatus', 'mlpipe.restartServer', 'mlpipe.showOutput']) assert.ok(commands.includes(id), id);
   });
 
   test('answers completion and hover through the language server', async () => {

@@ -1,0 +1,34 @@
+import * as vscode from 'vscode';
+
+const PIPELINE_GLOB = '**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}';
+const EXCLUDE = '**/{node_modules,.git,.mlpipe}/**';
+
+export function isPipeline(uri: vscode.Uri): boolean {
+  return /(^|\/)(mlpipe\.ya?ml|[^/]+\.pipeline\.ya?ml)$/.test(uri.path);
+}
+
+/** Every pipeline file in the workspace folders. */
+export async function findPipelines(): Promise<vscode.Uri[]> {
+  return (await vscode.workspace.findFiles(PIPELINE_GLOB, EXCLUDE, 200)).sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+}
+
+/**
+ * The pipeline a command is about: the one given (a code lens passes its document), the active
+ * editor's, the only one in the workspace, or the one the user picks.
+ */
+export async function choosePipeline(given?: unknown): Promise<vscode.Uri | undefined> {
+  if (typeof given === 'string') return vscode.Uri.parse(given);
+  if (given instanceof vscode.Uri) return given;
+  const active = vscode.window.activeTextEditor?.document.uri;
+  if (active && isPipeline(active)) return active;
+  const all = await findPipelines();
+  if (all.length <= 1) {
+    if (all.length === 0) void vscode.window.showInformationMessage('MLPipe: no pipeline (mlpipe.yaml or *.pipeline.yaml) in this workspace.');
+    return all[0];
+  }
+  const picked = await vscode.window.showQuickPick(
+    all.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri })),
+    { title: 'MLPipe: which pipeline?' },
+  );
+  return picked?.uri;
+}

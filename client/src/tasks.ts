@@ -1,0 +1,58 @@
+import * as vscode from 'vscode';
+import { Runner } from '../../core/src/runner/runner';
+import { nodeFileHost } from '../../core/src/workspace/file-host';
+import { Workspace } from '../../core/src/workspace/workspace';
+import { findPipelines } from './pipelines';
+import { RunTerminal, type RunController } from './run-controller';
+
+export const TASK_TYPE = 'mlpipe';
+
+export interface MlpipeTaskDefinition extends vscode.TaskDefinition {
+  /** Pipeline file, relative to the workspace folder. */
+  pipeline: string;
+  /** A stage (or matrix variant); the whole pipeline when absent. */
+  stage?: string;
+  upstream?: boolean;
+}
+
+/** Every pipeline and every stage as a task ("mlpipe: train"), run through the same controller. */
+export class MlpipeTaskProvider implements vscode.TaskProvider {
+  constructor(private readonly controller: RunController) {}
+
+  async provideTasks(): Promise<vscode.Task[]> {
+    const tasks: vscode.Task[] = [];
+    for (const uri of await findPipelines()) {
+      const folder = vscode.workspace.getWorkspaceFolder(uri);
+      if (!folder) continue;
+      const pipeline = vscode.workspace.asRelativePath(uri, false);
+      tasks.push(this.task({ type: TASK_TYPE, pipeline }, folder));
+      try {
+        for (const stage of new Runner(new Workspace(nodeFileHost), uri.fsPath).plan().plan.stages) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage: stage.name }, folder));
+      } catch {
+        // A pipeline with errors offers only the whole-pipeline task; running it reports the errors.
+      }
+    }
+    return tasks;
+  }
+
+  resolveTask(task: vscode.Task): vscode.Task | undefined {
+    const definition = task.definition as MlpipeTaskDefinition;
+    if (!definition.pipeline || !task.scope || typeof task.scope === 'number') return undefined;
+    return this.task(definition, task.scope);
+  }
+
+  private task(definition: MlpipeTaskDefinition, folder: vscode.WorkspaceFolder): vscode.Task {
+    const name = definition.stage ? `${definition.stage}${definition.upstream ? ' (with upstream)' : ''}` : `run ${definition.pipeline}`;
+    const execution = new vscode.CustomExecution(async () => {
+      const terminal = new RunTerminal((opened) => {
+        void this.controller
+          .run({ pipeline: vscode.Uri.joinPath(folder.uri, definition.pipeline), stages: definition.stage ? [definition.stage] : [], upstream: Boolean(definition.upstream) }, opened)
+          .then((record) => opened.exit(record?.status === 'succeeded' ? 0 : 1));
+      });
+      return terminal;
+    });
+    const task = new vscode.Task(definition, folder, name, 'mlpipe', execution);
+    task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+    return task;
+  }
+}
