@@ -38,6 +38,8 @@ const tiers = [
   ['unit', 'test/unit'],
   ['lsp', 'test/lsp'],
   ['cli', 'test/cli'],
+  // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
+  ['engine', 'test/engine'],
   // The packaged extension in a real VS Code (code-server) driven through Chromium.
   ['e2e', 'test/e2e'],
 ];
@@ -64,5 +66,7 @@ for (const [name, folder] of tiers) {
     console.error(`no tests found in ${folder}`);
     process.exit(1);
   }
-  run(`${name} tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files]);
+  // Engine tests start several dockerd and podman instances: one file at a time keeps 2 cores usable.
+  const concurrency = name === 'engine' ? ['--test-concurrency=1'] : [];
+  run(`${name} tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', ...concurrency, '--test-reporter=spec', ...files]);
 }

@@ -1,7 +1,7 @@
 import { type FileHost } from '../workspace/file-host';
 import { runCheck } from './check';
 import { type OutputFormat } from './format';
-import { cancelCommand, runCommand, statusCommand } from './run';
+import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand } from './run';
 import { type CliIo, UsageError } from './io';
 
 declare const MLPIPE_VERSION: string | undefined;
@@ -26,8 +26,13 @@ Commands:
   status [stage...]  Which stages are out of date, and why (dep, param, command, image).
       --format text|json
   cancel             Stop the runs in progress in this workspace.
+  diff [REV]         For review: stages, commands and params that differ from a git
+                     revision (default HEAD), and the stages that would rerun.
+      --format text|json
+  checkout RUN       Put a run's outputs back in the workspace from the cache.
 
-  run, status and cancel work on mlpipe.yaml in the current folder, or --pipeline FILE.
+  run, status, cancel, diff and checkout work on mlpipe.yaml in the current folder,
+  or --pipeline FILE.
 
 Options:
   -h, --help         Show this help
@@ -128,6 +133,20 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
         const parsed = parseArgs(rest, new Set(['--pipeline']));
         expectOnly(parsed, ['--pipeline']);
         return await cancelCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined }, io, host);
+      }
+      case 'diff': {
+        const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
+        expectOnly(parsed, ['--format', '--pipeline']);
+        const format = (parsed.flags.get('--format') ?? 'text') as string;
+        if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
+        if (parsed.positional.length > 1) throw new UsageError('diff takes one revision');
+        return await diffCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, revision: parsed.positional[0] ?? 'HEAD', format }, io);
+      }
+      case 'checkout': {
+        const parsed = parseArgs(rest, new Set(['--pipeline']));
+        expectOnly(parsed, ['--pipeline']);
+        if (parsed.positional.length !== 1) throw new UsageError('checkout takes the id of a run (see .mlpipe/runs)');
+        return checkoutCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] }, io, host);
       }
       default:
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);

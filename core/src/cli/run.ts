@@ -4,6 +4,7 @@ import { type FileHost } from '../workspace/file-host';
 import { Workspace } from '../workspace/workspace';
 import { HostError } from '../runner/engine';
 import { RunError, Runner, type RunEvent } from '../runner/runner';
+import { formatDiff, pipelineDiff } from '../runner/diff';
 import { pipelineStatus, type StageReport } from '../runner/status';
 import { type CliIo, UsageError } from './io';
 import { findPipeline } from './pipeline-file';
@@ -90,4 +91,28 @@ export async function cancelCommand(options: { pipeline?: string }, io: CliIo, h
   const runs = await runner.cancel();
   io.stderr(runs.length === 0 ? 'no run in progress\n' : `asked ${runs.join(', ')} to stop\n`);
   return 0;
+}
+
+export async function diffCommand(options: { pipeline?: string; revision: string; format: 'text' | 'json' }, io: CliIo): Promise<number> {
+  const pipeline = findPipeline(io.cwd, options.pipeline);
+  try {
+    const report = await pipelineDiff(pipeline, options.revision);
+    io.stdout(options.format === 'json' ? `${JSON.stringify({ version: 1, ...report }, null, 2)}\n` : formatDiff(report, relative(io.cwd, pipeline) || pipeline));
+    return 0;
+  } catch (error) {
+    if (error instanceof RunError) throw new UsageError(error.message, 2);
+    throw error;
+  }
+}
+
+export function checkoutCommand(options: { pipeline?: string; run: string }, io: CliIo, host: FileHost): number {
+  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  try {
+    const restored = runner.checkout(options.run);
+    io.stderr(`restored ${restored.length} output${restored.length === 1 ? '' : 's'} of run ${options.run}: ${restored.join(', ')}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof RunError) throw new UsageError(error.message, 1);
+    throw error;
+  }
 }

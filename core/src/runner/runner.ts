@@ -420,7 +420,7 @@ export class Runner {
    */
   checkout(runId: string): string[] {
     const record = this.mlpipe.readRecord(runId) ?? this.mlpipe.readRecord(this.mlpipe.runIds().find((id) => id.startsWith(runId)) ?? '');
-    if (!record) throw new RunError(`no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs)}; \`mlpipe runs\` lists them`);
+    if (!record) throw new RunError(`no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs) || this.mlpipe.runs}; the folder names there are run ids`);
     const state = new HashState(join(this.mlpipe.root, 'state.json'));
     const restored: string[] = [];
     const missing: string[] = [];

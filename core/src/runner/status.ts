@@ -111,7 +111,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     } else if (missing.length === 0 && staleUpstream.length === 0 && runner.store.entry(key)) {
       report = { name: stage.name, state: 'cached', reasons: [`same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
     } else if (!last) {
-      report = { name: stage.name, state: 'never-run', reasons: reasons.length > 0 ? reasons : ['never run'], host: stage.host };
+      report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {
       // Deps an upstream stage is about to rewrite are explained by that stage, not compared here.
       const lastInputs = { ...last.inputs, deps: Object.fromEntries(Object.entries(last.inputs.deps).filter(([dep]) => !unknownDeps.has(dep))) };
