@@ -66,7 +66,9 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     assert.match(status.stdout, /^evaluate@test\s+stale: upstream 'train' runs first$/m);
     const result = mlpipe(['run'], workspace, env());
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(statuses(lastRecord(workspace)), { prepare: 'skipped', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+    const fewerEpochs = lastRecord(workspace);
+    assert.deepEqual(statuses(fewerEpochs), { prepare: 'skipped', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+    const fewerEpochsModel = readFileSync(join(workspace, 'models/model.npz'));
 
     // Switching back costs no compute: the cache has those outputs.
     writeFileSync(params, original);
@@ -74,5 +76,13 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     assert.equal(back.status, 0, back.stderr);
     assert.deepEqual(statuses(lastRecord(workspace)), { prepare: 'skipped', train: 'restored', 'evaluate@val': 'restored', 'evaluate@test': 'restored' });
     assert.ok(!back.stdout.includes('$ python3'), 'nothing ran');
+    assert.ok(!readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel), 'a different model');
+
+    // `mlpipe checkout RUN` puts the 150-epoch outputs back, and status knows they no longer match params.yaml.
+    const checkout = mlpipe(['checkout', fewerEpochs.id], workspace, env());
+    assert.equal(checkout.status, 0, checkout.stderr);
+    assert.match(checkout.stderr, /restored \d+ outputs of run .*models\/model\.npz/);
+    assert.ok(readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel), 'the model of that run, byte for byte');
+    assert.match(mlpipe(['status'], workspace, env()).stdout, /^train\s+cached: param train\.epochs: 150 -> 200; .*same inputs as run \S+: would restore its outputs from the cache$/m);
   });
 });

@@ -109,7 +109,8 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
       }
       report = changed.length === 0 ? { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host } : { name: stage.name, state: 'cached', reasons: [...changed, 'would restore it from the cache'], host: stage.host };
     } else if (missing.length === 0 && staleUpstream.length === 0 && runner.store.entry(key)) {
-      report = { name: stage.name, state: 'cached', reasons: [`same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
+      const changed = last ? explain(last.inputs, inputs) : [];
+      report = { name: stage.name, state: 'cached', reasons: [...changed, `same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
     } else if (!last) {
       report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {
