@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.scratch/**', '.bench/**', 'test-results/**', 'sample-workspace/**'] },
+  { ignores: ['core/src/schema/validators.generated.ts', 'dist/**', 'out/**', 'node_modules/**', '.scratch/**', '.bench/**', 'test-results/**', 'sample-workspace/**'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

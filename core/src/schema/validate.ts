@@ -1,23 +1,14 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { type ErrorObject, type ValidateFunction } from 'ajv';
 import { type Diagnostic } from '../analysis/diagnostic';
 import { locate } from '../yaml/to-js';
 import { type YNode } from '../yaml/nodes';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { synonymFor } from './synonyms';
-import { EDITOR_KEYWORDS, SCHEMAS, flatten, type JsonSchema, type SchemaKind } from './schemas';
+import { SCHEMAS, flatten, type JsonSchema, type SchemaKind } from './schemas';
+import * as compiled from './validators.generated';
 
-let ajv: Ajv | undefined;
-const validators = new Map<SchemaKind, ValidateFunction>();
-
-function validator(kind: SchemaKind): ValidateFunction {
-  let validate = validators.get(kind);
-  if (!validate) {
-    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true, keywords: EDITOR_KEYWORDS });
-    validate = ajv.compile(SCHEMAS[kind]);
-    validators.set(kind, validate);
-  }
-  return validate;
-}
+/** Validators compiled ahead of time from schemas/ (scripts/generate-validators.ts), with ajv's errors. */
+const VALIDATORS = compiled as unknown as Record<SchemaKind, ValidateFunction>;
 
 const TYPE_NAMES: Record<string, string> = {
   integer: 'a whole number',
@@ -92,7 +83,7 @@ function spanOf(root: YNode | null, path: readonly string[], wantKey: boolean): 
  * per problem, placed on the offending key or value. The tree supplies the positions.
  */
 export function schemaDiagnostics(kind: SchemaKind, value: unknown, root: YNode | null): Diagnostic[] {
-  const validate = validator(kind);
+  const validate = VALIDATORS[kind];
   if (validate(value)) return [];
   // Errors inside `propertyNames` carry `propertyName`; the outer propertyNames error says it better.
   const errors = groupRequired((validate.errors ?? []).filter((error) => error.keyword !== 'if' && error.propertyName === undefined));
