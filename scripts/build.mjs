@@ -2,13 +2,21 @@
 // Bundles the extension's entry points into dist/ with esbuild: the client (vscode external),
 // the language server and the CLI (both self-contained, runnable with plain `node`).
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const production = process.argv.includes('--production');
+
+// Identifies the code that writes caches such as .mlpipe/plans/: a hash of core/'s sources, so a
+// build with other code never trusts them (core/src/runner/plan-cache.ts).
+const sources = readdirSync(join(root, 'core', 'src'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts')).sort();
+const fingerprint = createHash('sha256').update(version);
+for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
+const buildId = fingerprint.digest('hex').slice(0, 16);
 
 const common = {
   bundle: true,
@@ -19,7 +27,7 @@ const common = {
   minify: production,
   legalComments: production ? 'none' : 'inline',
   logLevel: 'warning',
-  define: { MLPIPE_VERSION: JSON.stringify(version) },
+  define: { MLPIPE_VERSION: JSON.stringify(version), MLPIPE_BUILD: JSON.stringify(buildId) },
   // ssh2's optional native speed-ups: required inside try/catch, so leaving them out falls back to JavaScript.
   external: ['*.node'],
   absWorkingDir: root,

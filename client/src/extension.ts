@@ -3,8 +3,6 @@ import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerO
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { readSettings } from '../../core/src/settings';
 import { Runner } from '../../core/src/runner/runner';
-import { nodeFileHost } from '../../core/src/workspace/file-host';
-import { Workspace } from '../../core/src/workspace/workspace';
 import { choosePipeline } from './pipelines';
 import { BoundedRestarts } from './restart-policy';
 import { RunController } from './run-controller';
@@ -97,7 +95,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 async function pickStage(pipeline: vscode.Uri): Promise<string | undefined> {
   let names: string[];
   try {
-    names = new Runner(new Workspace(nodeFileHost), pipeline.fsPath).plan().plan.stages.map((stage) => stage.name);
+    names = Runner.open(pipeline.fsPath).plan().stages.map((stage) => stage.name);
   } catch (error) {
     void vscode.window.showErrorMessage(`MLPipe: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;

@@ -3,7 +3,6 @@ import { RunError, Runner, type RunEvent } from '../../core/src/runner/runner';
 import { HostError } from '../../core/src/runner/engine';
 import { type RunRecord } from '../../core/src/runner/records';
 import { pipelineStatus } from '../../core/src/runner/status';
-import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { Workspace } from '../../core/src/workspace/workspace';
 
 export interface RunRequest {
@@ -112,7 +111,7 @@ export class RunController implements vscode.Disposable {
     await vscode.workspace.saveAll(false);
     const controller = new AbortController();
     this.running.set(key, controller);
-    const runner = new Runner(new Workspace(nodeFileHost), key);
+    const runner = Runner.open(key);
     const colours = new Map<string, string>();
     const label = (stage: string) => {
       if (!colours.has(stage)) colours.set(stage, COLOURS[colours.size % COLOURS.length]);
@@ -204,7 +203,7 @@ export class RunController implements vscode.Disposable {
 
   /** Which stages would run, and why, in a quick pick. */
   async showStatus(pipeline: vscode.Uri): Promise<void> {
-    const runner = new Runner(new Workspace(nodeFileHost), pipeline.fsPath);
+    const runner = Runner.open(pipeline.fsPath);
     try {
       const reports = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'MLPipe: checking what is out of date' }, () => pipelineStatus(runner, { stages: [], upstream: false, images: true }));
       const icon: Record<string, string> = { 'up-to-date': '$(pass)', cached: '$(archive)', stale: '$(circle-outline)', 'never-run': '$(circle-outline)' };

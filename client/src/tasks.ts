@@ -1,7 +1,5 @@
 import * as vscode from 'vscode';
 import { Runner } from '../../core/src/runner/runner';
-import { nodeFileHost } from '../../core/src/workspace/file-host';
-import { Workspace } from '../../core/src/workspace/workspace';
 import { findPipelines } from './pipelines';
 import { RunTerminal, type RunController } from './run-controller';
 
@@ -27,7 +25,7 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
       const pipeline = vscode.workspace.asRelativePath(uri, false);
       tasks.push(this.task({ type: TASK_TYPE, pipeline }, folder));
       try {
-        for (const stage of new Runner(new Workspace(nodeFileHost), uri.fsPath).plan().plan.stages) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage: stage.name }, folder));
+        for (const stage of Runner.open(uri.fsPath).plan().stages) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage: stage.name }, folder));
       } catch {
         // A pipeline with errors offers only the whole-pipeline task; running it reports the errors.
       }

@@ -53,6 +53,38 @@ describe('mlpipe run, status and diff without an engine', () => {
     }
   });
 
+  it('reuses the plan while the pipeline and its params files are unchanged, and never a stale one', () => {
+    const dir = sample();
+    try {
+      const cache = join(dir, '.mlpipe/plans/mlpipe.yaml.json');
+      assert.equal(mlpipe(['status'], dir, noEngine).status, 0);
+      const saved = JSON.parse(readFileSync(cache, 'utf8')) as { inputs: Record<string, string | null>; stages: { name: string }[] };
+      assert.deepEqual(Object.keys(saved.inputs).sort(), ['mlpipe.yaml', 'modelcard.yaml', 'params.yaml']);
+      assert.equal(saved.stages.length, 4);
+
+      // A renamed stage, then a broken file: each answer comes from the file as it is now.
+      const pipeline = join(dir, 'mlpipe.yaml');
+      const text = readFileSync(pipeline, 'utf8');
+      writeFileSync(pipeline, text.replace('\n  prepare:\n', '\n  clean:\n'));
+      const renamed = mlpipe(['status'], dir, noEngine);
+      assert.equal(renamed.status, 0, renamed.stderr);
+      assert.match(renamed.stdout, /^clean\s+never run$/m);
+      assert.doesNotMatch(renamed.stdout, /^prepare/m);
+      writeFileSync(pipeline, text.replace('cmd: python3 src/train.py', 'cmd: [python3, src/train.py'));
+      assert.equal(mlpipe(['status'], dir, noEngine).status, 1, 'a broken pipeline is refused, not answered from the cache');
+
+      // A damaged cache is only a cache.
+      writeFileSync(pipeline, text);
+      writeFileSync(cache, '{"format": 1, "build"');
+      const recovered = mlpipe(['status'], dir, noEngine);
+      assert.equal(recovered.status, 0, recovered.stderr);
+      assert.match(recovered.stdout, /^prepare\s+never run$/m);
+      assert.equal((JSON.parse(readFileSync(cache, 'utf8')) as { stages: unknown[] }).stages.length, 4, 'rewritten');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('answers mistakes with a message and the right exit code', () => {
     const dir = sample();
     try {

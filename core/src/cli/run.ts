@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { type FileHost } from '../workspace/file-host';
-import { Workspace } from '../workspace/workspace';
 import { HostError } from '../runner/engine';
 import { RunError, Runner, type RunEvent } from '../runner/runner';
 import { formatDiff, pipelineDiff } from '../runner/diff';
@@ -25,7 +24,7 @@ const SYMBOL: Record<string, string> = { succeeded: 'ok', skipped: 'up to date',
 
 /** `mlpipe run`: exit 0 when every stage finished, 1 when one failed or was cancelled, 2 for usage errors. */
 export async function runCommand(options: RunCommandOptions, io: CliIo, host: FileHost): Promise<number> {
-  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   if (options.jobs !== undefined && !(options.jobs >= 1)) throw new UsageError('--jobs must be a positive whole number');
   try {
     if (options.dryRun) {
@@ -33,18 +32,27 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
       io.stdout(formatStatus(reports, true));
       return 0;
     }
-    const width = Math.max(...runner.plan().plan.stages.map((stage) => stage.name.length), 5);
+    const width = Math.max(...runner.plan().stages.map((stage) => stage.name.length), 5);
     const label = (stage: string) => (options.tty ? `\u001b[36m${stage.padEnd(width)}\u001b[0m` : stage.padEnd(width));
+    // Progress: a line when a stage starts and one when it ends, counted; colours on a terminal only.
+    let total = 0;
+    let ended = 0;
+    const dim = (text: string) => (options.tty ? `\u001b[2m${text}\u001b[0m` : text);
     const onEvent = (event: RunEvent) => {
       switch (event.type) {
         case 'run-start':
-          io.stderr(`run ${event.record.id}: ${event.record.stages.length} stage${event.record.stages.length === 1 ? '' : 's'}, up to ${options.jobs ?? availableParallelism()} at once; logs in ${relative(io.cwd, runner.mlpipe.runDir(event.record.id))}\n`);
+          total = event.record.stages.length;
+          io.stderr(`run ${event.record.id}: ${total} stage${total === 1 ? '' : 's'}, up to ${options.jobs ?? availableParallelism()} at once; logs in ${relative(io.cwd, runner.mlpipe.runDir(event.record.id))}\n`);
+          break;
+        case 'stage-start':
+          io.stderr(`${label(event.stage)} ${dim(`started on ${event.host}${event.attempt > 1 ? `, attempt ${event.attempt}` : ''}`)}\n`);
           break;
         case 'log':
           io.stdout(`${label(event.stage)} | ${event.line}\n`);
           break;
         case 'stage-end':
-          io.stderr(`${label(event.stage)} ${SYMBOL[event.status] ?? event.status}${event.reason ? `: ${event.reason}` : ''}\n`);
+          ended++;
+          io.stderr(`${label(event.stage)} ${SYMBOL[event.status] ?? event.status}${event.reason ? `: ${event.reason}` : ''} ${dim(`[${ended}/${total}]`)}\n`);
           break;
         case 'run-end': {
           const counts = new Map<string, number>();
@@ -74,7 +82,7 @@ export function formatStatus(reports: StageReport[], dryRun = false): string {
 }
 
 export async function statusCommand(options: { pipeline?: string; format: 'text' | 'json'; stages: string[] }, io: CliIo, host: FileHost): Promise<number> {
-  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   try {
     const reports = await pipelineStatus(runner, { stages: options.stages, upstream: false, images: true });
     if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, stages: reports }, null, 2)}\n`);
@@ -87,7 +95,7 @@ export async function statusCommand(options: { pipeline?: string; format: 'text'
 }
 
 export async function cancelCommand(options: { pipeline?: string }, io: CliIo, host: FileHost): Promise<number> {
-  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   const runs = await runner.cancel();
   io.stderr(runs.length === 0 ? 'no run in progress\n' : `asked ${runs.join(', ')} to stop\n`);
   return 0;
@@ -106,7 +114,7 @@ export async function diffCommand(options: { pipeline?: string; revision: string
 }
 
 export function checkoutCommand(options: { pipeline?: string; run: string }, io: CliIo, host: FileHost): number {
-  const runner = new Runner(new Workspace(host), findPipeline(io.cwd, options.pipeline));
+  const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   try {
     const restored = runner.checkout(options.run);
     io.stderr(`restored ${restored.length} output${restored.length === 1 ? '' : 's'} of run ${options.run}: ${restored.join(', ')}\n`);

@@ -68,17 +68,7 @@ export class PipelineGraph {
 
   /** Outputs strictly inside the folder `path`. */
   inside(path: string): Producer[] {
-    const prefix = path === '' ? '' : `${path}/`;
-    let low = 0;
-    let high = this.sortedOutputs.length;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if (byPathSegments(this.sortedOutputs[mid], prefix) < 0) low = mid + 1;
-      else high = mid;
-    }
-    const found: Producer[] = [];
-    for (let i = low; i < this.sortedOutputs.length && this.sortedOutputs[i].startsWith(prefix); i++) found.push(...this.outputs.get(this.sortedOutputs[i])!);
-    return found;
+    return pathsInside(this.sortedOutputs, path).flatMap((output) => this.outputs.get(output)!);
   }
 
   /** Pairs of outputs where one lies inside the other. */
@@ -186,9 +176,31 @@ export class PipelineGraph {
 }
 
 export function byPathSegments(a: string, b: string): number {
-  const x = a.replace(/\//g, '\u0000');
-  const y = b.replace(/\//g, '\u0000');
-  return x < y ? -1 : x > y ? 1 : 0;
+  // As comparing the strings with '/' replaced by U+0000, without building them (sorting 10,000 paths calls this 130,000 times).
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const difference = (x === 47 ? 0 : x) - (y === 47 ? 0 : y);
+    if (difference !== 0) return difference;
+  }
+  return a.length - b.length;
+}
+
+/** The paths strictly inside the folder `path`, from paths sorted with byPathSegments: a binary search. */
+export function pathsInside(sorted: readonly string[], path: string): string[] {
+  const prefix = path === '' ? '' : `${path}/`;
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (byPathSegments(sorted[mid], prefix) < 0) low = mid + 1;
+    else high = mid;
+  }
+  const found: string[] = [];
+  for (let i = low; i < sorted.length && sorted[i].startsWith(prefix); i++) found.push(sorted[i]);
+  return found;
 }
 
 export function parentOf(path: string): string {

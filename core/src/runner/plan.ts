@@ -1,4 +1,6 @@
+import { dirname, relative } from 'node:path';
 import { paramText, type ParamsIndex } from '../params/params';
+import { byPathSegments, pathsInside } from '../pipeline/graph';
 import { isInsideWorkspace, normalizePath, type Stage } from '../pipeline/model';
 import { substitute } from '../pipeline/interpolation';
 import { parseDuration, parseSize } from '../pipeline/units';
@@ -41,10 +43,23 @@ export interface PlannedStage {
   upstream: string[];
 }
 
+/** A host as the pipeline declares it; `local` without `docker:` follows DOCKER_HOST when used. */
+export interface DeclaredHost {
+  name: string;
+  /** unix://, tcp://, ssh:// or npipe://, as written. */
+  address?: string;
+  tls?: { ca?: string; cert?: string; key?: string; verify?: boolean };
+  engine?: 'docker' | 'podman';
+  gpus?: number;
+}
+
 export interface Plan {
   /** In an order where every stage comes after its upstream. */
   stages: PlannedStage[];
   byName: Map<string, PlannedStage>;
+  hosts: Record<string, DeclaredHost>;
+  /** The params files that exist, relative to the pipeline's folder (copied to remote hosts). */
+  paramsFiles: string[];
 }
 
 /** A reason the pipeline cannot be planned, phrased for the user. */
@@ -77,7 +92,20 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
     }
   }
   linkUpstream(planned, analysis);
-  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])) };
+  const hosts: Record<string, DeclaredHost> = {};
+  for (const [name, declared] of model.hosts) {
+    const value = asRecord(toJS(declared.pair.value));
+    hosts[name] = {
+      name,
+      ...(typeof value.docker === 'string' ? { address: value.docker } : {}),
+      ...(value.tls && typeof value.tls === 'object' ? { tls: value.tls as DeclaredHost['tls'] } : {}),
+      ...(value.engine === 'podman' || value.engine === 'docker' ? { engine: value.engine } : {}),
+      ...(declared.gpus !== undefined ? { gpus: declared.gpus } : {}),
+    };
+  }
+  const dir = dirname(analysis.path);
+  const paramsFiles = analysis.paramsFiles.filter((file) => file.exists).map((file) => relative(dir, file.path));
+  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])), hosts, paramsFiles };
 }
 
 function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, js: Json, defaults: Json, params: ParamsIndex): PlannedStage {
@@ -146,7 +174,7 @@ function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, j
 function linkUpstream(stages: PlannedStage[], analysis: PipelineAnalysis): void {
   const producer = new Map<string, PlannedStage>();
   for (const stage of stages) for (const output of stage.outputs) producer.set(output.path, stage);
-  const sorted = [...producer.keys()].sort();
+  const sorted = [...producer.keys()].sort(byPathSegments);
   const producersOf = (path: string): PlannedStage[] => {
     const exact = producer.get(path);
     if (exact) return [exact];
@@ -154,7 +182,7 @@ function linkUpstream(stages: PlannedStage[], analysis: PipelineAnalysis): void 
       const found = producer.get(parent);
       if (found) return [found];
     }
-    return sorted.filter((out) => out.startsWith(`${path}/`)).map((out) => producer.get(out)!);
+    return pathsInside(sorted, path).map((out) => producer.get(out)!);
   };
   const byStage = new Map<string, PlannedStage[]>();
   for (const stage of stages) byStage.set(stage.stage, [...(byStage.get(stage.stage) ?? []), stage]);
@@ -246,4 +274,22 @@ export function keyInputs(stage: PlannedStage, deps: Record<string, string>, ima
 
 export function cacheKey(inputs: KeyInputs): string {
   return hashText(JSON.stringify({ version: 1, ...inputs }));
+}
+
+function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
+}
+
+/** What differs between the inputs of a stage's last result and its inputs now, in words. */
+export function explainChange(last: KeyInputs, now: KeyInputs): string[] {
+  const reasons: string[] = [];
+  for (const dep of changedKeys(last.deps, now.deps)) reasons.push(!(dep in last.deps) ? `new dep ${dep}` : !(dep in now.deps) ? `dep ${dep} removed` : `dep ${dep} changed`);
+  for (const param of changedKeys(last.params, now.params)) reasons.push(`param ${param}: ${JSON.stringify(last.params[param]) ?? 'unset'} -> ${JSON.stringify(now.params[param]) ?? 'unset'}`);
+  if (last.command !== now.command) reasons.push(`command changed: ${now.command}`);
+  if (last.image !== now.image) reasons.push(`image changed (${last.image.slice(0, 19)} -> ${now.image.slice(0, 19)})`);
+  if (changedKeys(last.env, now.env).length > 0) reasons.push(`env changed: ${changedKeys(last.env, now.env).join(', ')}`);
+  if (JSON.stringify(last.resources) !== JSON.stringify(now.resources)) reasons.push('resources changed');
+  if (last.workdir !== now.workdir || last.network !== now.network) reasons.push('workdir or network changed');
+  return reasons;
 }

@@ -64,10 +64,11 @@ export interface LastResult {
   ended: string;
 }
 
+/** `YYYYMMDD-HHMMSS-mmm-xxxx` (UTC, milliseconds, 4 random hex digits): ids sort by start time. */
 export function newRunId(now = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}-${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
-  return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  const stamp = `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}-${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}-${pad(now.getUTCMilliseconds(), 3)}`;
+  return `${stamp}-${Math.random().toString(16).slice(2, 6).padEnd(4, '0')}`;
 }
 
 /** Where a workspace keeps its runs, cache, state and locks: `.mlpipe/` beside the pipeline. */

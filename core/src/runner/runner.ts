@@ -3,15 +3,16 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { toJS } from '../yaml/to-js';
-import { type PipelineAnalysis, type Workspace } from '../workspace/workspace';
+import { nodeFileHost, type FileHost } from '../workspace/file-host';
+import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { ContentStore } from './store';
 import { connect, HostError, localAddress, reason, type Engine, type HostSpec } from './engine';
 import { ensureImage, LABELS, runAttempt } from './container';
 import { gitState } from './git';
 import { HashState, type ContentHash } from './hash';
 import { acquireLock, activeLocks, LockError } from './lock';
-import { buildPlan, cacheKey, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
+import { loadCachedPlan, saveCachedPlan } from './plan-cache';
+import { buildPlan, cacheKey, explainChange, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
 import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from './records';
 
 export interface RunOptions {
@@ -53,6 +54,11 @@ export class Runner {
   readonly store: ContentStore;
   private readonly engines = new Map<string, Promise<Engine>>();
 
+  /** A runner with a workspace of its own, reading files through `host`. */
+  static open(pipelinePath: string, host: FileHost = nodeFileHost): Runner {
+    return new Runner(new Workspace(host, { ...DEFAULT_OPTIONS, fileChecks: false }), pipelinePath);
+  }
+
   constructor(
     private readonly workspace: Workspace,
     readonly pipelinePath: string,
@@ -62,31 +68,37 @@ export class Runner {
     this.store = new ContentStore(join(this.mlpipe.root, 'cache'));
   }
 
-  plan(): { analysis: PipelineAnalysis; plan: Plan } {
+  /**
+   * The resolved stages, hosts and params files. Reused from `.mlpipe/plans/` while the pipeline
+   * file and every file its analysis read (params files, the model card) have the same content,
+   * so a warm `mlpipe status` does not parse a large pipeline again.
+   */
+  plan(): Plan {
+    const cached = loadCachedPlan(this.mlpipe, this.pipelinePath);
+    if (cached) return cached;
     const analysis = this.workspace.analyze(this.pipelinePath, 'pipeline');
     if (analysis.kind !== 'pipeline') throw new RunError(`${this.pipelinePath} is not a pipeline`);
+    let plan: Plan;
     try {
-      return { analysis, plan: buildPlan(analysis) };
+      plan = buildPlan(analysis);
     } catch (error) {
       if (error instanceof PlanError) throw new RunError(error.message);
       throw error;
     }
+    saveCachedPlan(this.mlpipe, this.pipelinePath, [...analysis.inputs.keys()], plan, () => this.workspace.cached(this.pipelinePath) === analysis);
+    return plan;
   }
 
-  hostSpec(name: string, analysis: PipelineAnalysis): HostSpec {
-    const declared = analysis.model.hosts.get(name);
+  hostSpec(name: string, plan: Plan): HostSpec {
+    const declared = plan.hosts[name];
     if (!declared) {
       if (name !== 'local') throw new RunError(`unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`);
       return { name: 'local', address: localAddress(), sharesFiles: true };
     }
-    const value = (toJS(declared.pair.value) ?? {}) as { docker?: string; tls?: HostSpec['tls']; engine?: string };
     return {
-      name,
+      ...declared,
       // `local` declared only to state its GPUs is still this machine's engine.
-      address: value.docker ?? (name === 'local' ? localAddress() : ''),
-      tls: value.tls,
-      engine: value.engine === 'podman' || value.engine === 'docker' ? value.engine : undefined,
-      gpus: declared.gpus,
+      address: declared.address ?? (name === 'local' ? localAddress() : ''),
       sharesFiles: name === 'local',
     };
   }
@@ -102,14 +114,14 @@ export class Runner {
   }
 
   async run(options: RunOptions, onEvent: (event: RunEvent) => void = () => undefined): Promise<RunRecord> {
-    const { analysis, plan } = this.plan();
+    const plan = this.plan();
     let targets: PlannedStage[];
     try {
       targets = selectStages(plan, options.stages, options.upstream);
     } catch (error) {
       throw new RunError((error as Error).message);
     }
-    if (options.host) this.hostSpec(options.host, analysis);
+    if (options.host) this.hostSpec(options.host, plan);
     this.mlpipe.ensure();
     const id = newRunId();
     const release = (() => {
@@ -264,8 +276,7 @@ export class Runner {
     };
     try {
       const hostName = options.host ?? stage.host;
-      const analysis = this.workspace.analyze(this.pipelinePath, 'pipeline');
-      const spec = this.hostSpec(hostName, analysis as PipelineAnalysis);
+      const spec = this.hostSpec(hostName, plan);
       // Inputs: every dep must exist now (upstream stages of this run have finished).
       const deps: Record<string, string> = {};
       for (const dep of stage.deps) {
@@ -312,6 +323,8 @@ export class Runner {
           }
         }
       }
+      const last = this.mlpipe.lastResult(stage.name);
+      const why = options.force ? 'forced' : stage.alwaysRun ? 'always_run' : !last ? 'never run before' : explainChange(last.inputs, inputs).join('; ') || 'outputs missing or modified';
       // Run: fresh outputs (unless persisted), their folders ready.
       for (const output of stage.outputs) {
         const path = join(this.dir, output.path);
@@ -320,7 +333,7 @@ export class Runner {
         if (!output.persist) rmSync(path, { recursive: true, force: true });
         mkdirSync(dirname(path), { recursive: true });
       }
-      const copyIn = spec.sharesFiles ? [] : [...stage.deps, ...(analysis as PipelineAnalysis).paramsFiles.filter((file) => file.exists).map((file) => relative(this.dir, file.path))];
+      const copyIn = spec.sharesFiles ? [] : [...stage.deps, ...plan.paramsFiles];
       const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
       let attempt = 0;
       for (;;) {
@@ -363,7 +376,7 @@ export class Runner {
       entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
       this.recordMetrics(stage, entry);
       this.saveLast(stage, key, inputs, outputs, record.id);
-      finish('succeeded', options.force ? 'forced' : 'inputs changed');
+      finish('succeeded', why);
     } catch (error) {
       const message = error instanceof RunError || error instanceof HostError ? error.message : `${reason(error)}`;
       entry.error = message;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { HashState } from './hash';
 import { connect, reason, type Engine } from './engine';
-import { cacheKey, keyInputs, selectStages, type KeyInputs, type PlannedStage } from './plan';
+import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
 import { RunError, type Runner } from './runner';
 
 export interface StageReport {
@@ -19,29 +19,12 @@ export interface StatusOptions {
   images: boolean;
 }
 
-function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-  return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
-}
-
-function explain(last: KeyInputs, now: KeyInputs): string[] {
-  const reasons: string[] = [];
-  for (const dep of changedKeys(last.deps, now.deps)) reasons.push(!(dep in last.deps) ? `new dep ${dep}` : !(dep in now.deps) ? `dep ${dep} removed` : `dep ${dep} changed`);
-  for (const param of changedKeys(last.params, now.params)) reasons.push(`param ${param}: ${JSON.stringify(last.params[param]) ?? 'unset'} -> ${JSON.stringify(now.params[param]) ?? 'unset'}`);
-  if (last.command !== now.command) reasons.push(`command changed: ${now.command}`);
-  if (last.image !== now.image) reasons.push(`image changed (${last.image.slice(0, 19)} -> ${now.image.slice(0, 19)})`);
-  if (changedKeys(last.env, now.env).length > 0) reasons.push(`env changed: ${changedKeys(last.env, now.env).join(', ')}`);
-  if (JSON.stringify(last.resources) !== JSON.stringify(now.resources)) reasons.push('resources changed');
-  if (last.workdir !== now.workdir || last.network !== now.network) reasons.push('workdir or network changed');
-  return reasons;
-}
-
 /**
  * Which stages are out of date and why (which dep, param, command or image changed), without
  * running anything. Reads only file metadata when hashes are known (`.mlpipe/state.json`).
  */
 export async function pipelineStatus(runner: Runner, options: StatusOptions): Promise<StageReport[]> {
-  const { analysis, plan } = runner.plan();
+  const plan = runner.plan();
   let targets: PlannedStage[];
   try {
     targets = selectStages(plan, options.stages, options.upstream);
@@ -58,7 +41,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     if (!digest) {
       let engine = engines.get(stage.host);
       if (!engine) {
-        engine = connect(runner.hostSpec(stage.host, analysis), runner.dir).catch((error: unknown) => reason(error));
+        engine = connect(runner.hostSpec(stage.host, plan), runner.dir).catch((error: unknown) => reason(error));
         engines.set(stage.host, engine);
       }
       digest = engine.then(async (resolved) => (typeof resolved === 'string' ? undefined : (await resolved.docker.getImage(stage.image).inspect().catch(() => undefined))?.Id));
@@ -109,14 +92,14 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
       }
       report = changed.length === 0 ? { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host } : { name: stage.name, state: 'cached', reasons: [...changed, 'would restore it from the cache'], host: stage.host };
     } else if (missing.length === 0 && staleUpstream.length === 0 && runner.store.entry(key)) {
-      const changed = last ? explain(last.inputs, inputs) : [];
+      const changed = last ? explainChange(last.inputs, inputs) : [];
       report = { name: stage.name, state: 'cached', reasons: [...changed, `same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
     } else if (!last) {
       report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {
       // Deps an upstream stage is about to rewrite are explained by that stage, not compared here.
       const lastInputs = { ...last.inputs, deps: Object.fromEntries(Object.entries(last.inputs.deps).filter(([dep]) => !unknownDeps.has(dep))) };
-      report = { name: stage.name, state: 'stale', reasons: [...reasons, ...explain(lastInputs, inputs)], host: stage.host };
+      report = { name: stage.name, state: 'stale', reasons: [...reasons, ...explainChange(lastInputs, inputs)], host: stage.host };
       if (report.reasons.length === 0) report.reasons.push('inputs changed');
     }
     if (stage.alwaysRun && report.state === 'up-to-date') report = { ...report, state: 'stale', reasons: ['always_run'] };

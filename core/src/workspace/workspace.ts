@@ -18,6 +18,11 @@ export interface WorkspaceOptions {
   maxFileSize: number;
   /** How long a cached answer to "does this path exist" stays valid; Infinity when file events keep it fresh. */
   existenceTtlMs: number;
+  /**
+   * Whether to look on disk for the paths a pipeline names (the missing-dep, card-missing warnings).
+   * The runner turns it off: it shows errors only, and hashing finds missing deps anyway.
+   */
+  fileChecks?: boolean;
 }
 
 export const DEFAULT_OPTIONS: WorkspaceOptions = { maxFileSize: 4 * 1024 * 1024, existenceTtlMs: Infinity };
@@ -348,7 +353,7 @@ export class Workspace {
       graph,
       params,
       paramsFiles,
-      exists: (relativePath) => this.exists(join(dir, relativePath)),
+      exists: this.options.fileChecks === false ? () => true : (relativePath) => this.exists(join(dir, relativePath)),
     });
     base.diagnostics.push(...diagnostics);
     return { ...base, kind: 'pipeline', model, graph, params, paramsFiles };

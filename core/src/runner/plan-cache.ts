@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { writeFileAtomic } from './fsutil';
+import { type Plan, type PlannedStage } from './plan';
+import { type MlpipeDir } from './records';
+
+/** Set by scripts/build.mjs: a hash of the sources, so a cache written by other code is never used. */
+declare const MLPIPE_BUILD: string | undefined;
+
+const FORMAT = 1;
+
+interface CachedPlan {
+  format: number;
+  build: string;
+  /** sha256 of each file the plan was made from, relative to the pipeline's folder; null when absent. */
+  inputs: Record<string, string | null>;
+  stages: PlannedStage[];
+  hosts: Plan['hosts'];
+  paramsFiles: string[];
+}
+
+/** The build this code belongs to; undefined when running from sources (tests under tsx): no cache then. */
+function build(): string | undefined {
+  return typeof MLPIPE_BUILD === 'string' ? MLPIPE_BUILD : undefined;
+}
+
+function fileHash(path: string): string | null {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return null;
+  }
+}
+
+function cachePath(mlpipe: MlpipeDir, pipelinePath: string): string {
+  return join(mlpipe.root, 'plans', `${basename(pipelinePath)}.json`);
+}
+
+/**
+ * The plan saved for this pipeline when the pipeline file and every file its analysis read still
+ * have the same content; undefined otherwise (or when the cache is unreadable: it is only a cache).
+ */
+export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | undefined {
+  const current = build();
+  if (!current) return undefined;
+  let cached: CachedPlan;
+  try {
+    cached = JSON.parse(readFileSync(cachePath(mlpipe, pipelinePath), 'utf8')) as CachedPlan;
+  } catch {
+    return undefined;
+  }
+  if (cached?.format !== FORMAT || cached.build !== current || !cached.inputs || !Array.isArray(cached.stages)) return undefined;
+  const dir = dirname(pipelinePath);
+  for (const [path, hash] of Object.entries(cached.inputs)) if (fileHash(resolve(dir, path)) !== hash) return undefined;
+  return { stages: cached.stages, byName: new Map(cached.stages.map((stage) => [stage.name, stage])), hosts: cached.hosts, paramsFiles: cached.paramsFiles };
+}
+
+/** Whether JSON.parse(JSON.stringify(value)) gives the same value back (properties set to undefined aside). */
+function survivesJson(value: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0);
+  if (Array.isArray(value)) return value.every((item) => item !== undefined && survivesJson(item, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value as object).every((item) => item === undefined || survivesJson(item, depth + 1));
+  }
+  return false;
+}
+
+/**
+ * Saves a plan with the hashes of the files it came from. Skipped when JSON cannot hold the plan
+ * exactly, or when `unchanged` says a file changed after the analysis read it (the hashes might
+ * then be of newer content than the plan).
+ */
+export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: string[], plan: Plan, unchanged: () => boolean): void {
+  const current = build();
+  if (!current) return;
+  const dir = dirname(pipelinePath);
+  const hashes: Record<string, string | null> = {};
+  for (const path of [pipelinePath, ...inputs]) hashes[relative(dir, path)] = fileHash(path);
+  if (!unchanged()) return;
+  const cached: CachedPlan = { format: FORMAT, build: current, inputs: hashes, stages: plan.stages, hosts: plan.hosts, paramsFiles: plan.paramsFiles };
+  // A param such as .inf or a date would come back different: such plans are not cached.
+  if (!survivesJson(cached)) return;
+  const text = JSON.stringify(cached);
+  try {
+    mlpipe.ensure();
+    writeFileAtomic(cachePath(mlpipe, pipelinePath), text);
+  } catch {
+    // A read-only workspace only loses the speed-up.
+  }
+}
