@@ -177,7 +177,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       // Every variant's path: the runner removes an output before running, so none may be the folder itself or outside it.
       const outside = entry.paths.find((path) => !isInsideWorkspace(path));
       if (outside !== undefined) {
-        out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder, not the folder itself.` });
+        out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.` });
       }
     }
   }
