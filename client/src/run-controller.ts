@@ -3,7 +3,6 @@ import { RunError, Runner, type RunEvent } from '../../core/src/runner/runner';
 import { HostError } from '../../core/src/runner/engine';
 import { type RunRecord } from '../../core/src/runner/records';
 import { pipelineStatus } from '../../core/src/runner/status';
-import { Workspace } from '../../core/src/workspace/workspace';
 
 export interface RunRequest {
   pipeline: vscode.Uri;

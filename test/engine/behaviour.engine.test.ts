@@ -160,7 +160,8 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
 `);
       const run = mlpipeAsync(['run'], dir, { DOCKER_HOST: own.address });
       await until('the stage to be running', () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1);
-      while ((await mlpipeContainers(own.docker, dir)).length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      // Mid-run: the container is running (not just created) when the engine goes.
+      while (!(await mlpipeContainers(own.docker, dir)).some((container) => container.State === 'running')) await new Promise((resolve) => setTimeout(resolve, 100));
       await own.stop();
       const result = await run.done;
       assert.equal(result.status, 1);

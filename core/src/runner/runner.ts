@@ -355,7 +355,8 @@ export class Runner {
         }
         if (result.outcome === 'exited' && result.exitCode === 0) break;
         entry.exitCode = result.exitCode;
-        const gone = await this.engineGone(engine);
+        // An engine that stops kills its containers (SIGTERM, then SIGKILL): only those exit codes need a look.
+        const gone = result.outcome === 'exited' && (result.exitCode === 137 || result.exitCode === 143) ? await this.engineGone(engine) : undefined;
         if (gone) throw gone;
         const why = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
         if (attempt > stage.retries) {
@@ -388,11 +389,17 @@ export class Runner {
   }
 
   /** When the engine no longer answers, the error to report instead of whatever broke first. */
+  /**
+   * Whether a failure came from the engine going away. An engine that is shutting down can still
+   * answer one ping, so a second one follows a second later before the error is blamed on the stage.
+   */
   private async engineGone(engine: Engine): Promise<HostError | undefined> {
-    const alive = await engine.docker.ping().then(
-      () => true,
-      () => false,
-    );
+    const ping = () =>
+      engine.docker.ping().then(
+        () => true,
+        () => false,
+      );
+    const alive = (await ping()) && (await new Promise((resolve) => setTimeout(resolve, 1000)), await ping());
     return alive ? undefined : new HostError(`lost the Docker engine of host '${engine.spec.name}' (${engine.spec.address}) while the stage ran; start it again and rerun.`);
   }
 
