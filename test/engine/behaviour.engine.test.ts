@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -206,11 +206,17 @@ stages:
     chownSync(join(dir, 'mlpipe.yaml'), 65534, 65534);
     chmodSync(engine.address.slice('unix://'.length), 0o666);
     chmodSync(engine.dir, 0o711);
-    const asNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(ROOT, 'dist/cli.js'), 'run'], {
+    // The bundled CLI is self-contained: a copy where nobody can read it (the checkout may be in a private folder).
+    const bin = mkdtempSync(join(tmpdir(), 'mlpipe-bin-'));
+    chmodSync(bin, 0o755);
+    copyFileSync(join(ROOT, 'dist/cli.js'), join(bin, 'cli.js'));
+    chmodSync(join(bin, 'cli.js'), 0o755);
+    const asNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(bin, 'cli.js'), 'run'], {
       cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, ...env(), HOME: dir },
     });
+    rmSync(bin, { recursive: true, force: true });
     assert.equal(asNobody.status, 0, asNobody.stderr);
     assert.equal(readFileSync(join(dir, 'who.txt'), 'utf8').trim(), '65534');
     assert.equal(statSync(join(dir, 'who.txt')).uid, 65534);
