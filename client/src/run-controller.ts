@@ -67,6 +67,9 @@ export class RunController implements vscode.Disposable {
   private readonly running = new Map<string, AbortController>();
   private readonly statusBar = vscode.window.createStatusBarItem('mlpipe.run', vscode.StatusBarAlignment.Left, 10);
   private readonly stagesRunning = new Set<string>();
+  private readonly events = new vscode.EventEmitter<{ pipeline: string; event: RunEvent }>();
+  /** Every event of the runs this window starts: the sidebar and the webviews follow them live. */
+  readonly onDidRunEvent = this.events.event;
 
   constructor(private readonly log: vscode.LogOutputChannel) {
     this.statusBar.name = 'MLPipe run';
@@ -76,6 +79,7 @@ export class RunController implements vscode.Disposable {
   dispose(): void {
     for (const controller of this.running.values()) controller.abort();
     this.statusBar.dispose();
+    this.events.dispose();
   }
 
   /** Whether running is allowed here; explains and offers to manage trust when it is not. */
@@ -125,6 +129,7 @@ export class RunController implements vscode.Disposable {
           let total = 0;
           let finished = 0;
           const onEvent = (event: RunEvent) => {
+            this.events.fire({ pipeline: key, event });
             switch (event.type) {
               case 'run-start':
                 total = event.record.stages.length;
@@ -148,6 +153,12 @@ export class RunController implements vscode.Disposable {
                 break;
               case 'run-end':
                 output.write(`run ${event.record.id} ${event.record.status}${event.record.error ? `: ${event.record.error}` : ''}\n`);
+                break;
+              case 'notice':
+                output.write(`note: ${event.message}\n`);
+                this.log.warn(event.message);
+                break;
+              case 'series':
                 break;
             }
           };

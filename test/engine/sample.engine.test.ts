@@ -85,4 +85,34 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     assert.ok(readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel), 'the model of that run, byte for byte');
     assert.match(mlpipe(['status'], workspace, env()).stdout, /^train\s+cached: param train\.epochs: 150 -> 200; .*same inputs as run \S+: would restore its outputs from the cache$/m);
   });
+
+  it('lists every run in the experiment store with its params, metrics and loss curve', () => {
+    const list = mlpipe(['runs', 'list', '--format', 'json'], workspace, env());
+    assert.equal(list.status, 0, list.stderr);
+    type Listed = { id: string; status: string; params: Record<string, unknown>; metrics: Record<string, number>; series: string[] };
+    const runs = (JSON.parse(list.stdout) as { runs: Listed[] }).runs;
+    assert.equal(runs.length, 4, 'the four runs of this file');
+    assert.ok(runs.every((run) => run.status === 'succeeded'));
+    assert.deepEqual(runs.map((run) => run.params['train.epochs']), [200, 150, 200, 200], 'newest first');
+    // The workspace holds the 150-epoch run's outputs (checked out above): its metrics and curve.
+    const test = JSON.parse(readFileSync(join(workspace, 'metrics/eval-test.json'), 'utf8')) as { auc: number };
+    assert.equal(runs[1].metrics['eval-test.auc'], test.auc);
+    assert.notEqual(runs[0].metrics['eval-test.auc'], test.auc);
+    assert.ok(runs[0].series.includes('loss'), `series: ${runs[0].series.join(', ')}`);
+
+    // The loss curve is the file's, point for point.
+    const show = JSON.parse(mlpipe(['runs', 'show', runs[1].id, '--format', 'json'], workspace, env()).stdout) as { series: { name: string; points: number }[] };
+    assert.deepEqual(show.series.find((one) => one.name === 'loss')?.points, 150);
+    const series = JSON.parse(readFileSync(join(workspace, '.mlpipe/runs', runs[1].id, 'series.json'), 'utf8')) as { series: { name: string; steps: number[]; values: number[] }[] };
+    const csv = readFileSync(join(workspace, 'metrics/loss.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').map(Number));
+    const loss = series.series.find((one) => one.name === 'loss')!;
+    assert.deepEqual(loss.steps, csv.map(([epoch]) => epoch));
+    assert.deepEqual(loss.values, csv.map(([, value]) => value));
+
+    const compare = mlpipe(['runs', 'compare', runs[0].id, runs[1].id], workspace, env());
+    assert.equal(compare.status, 0, compare.stderr);
+    assert.match(compare.stdout, /^\* params\.train\.epochs\s+200\s+150 \(-50\)$/m);
+    const filtered = mlpipe(['runs', 'list', '--filter', 'params.`train.epochs` < 200', '--format', 'json'], workspace, env());
+    assert.deepEqual((JSON.parse(filtered.stdout) as { runs: Listed[] }).runs.map((run) => run.id), [runs[1].id]);
+  });
 });

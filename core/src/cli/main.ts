@@ -3,6 +3,7 @@ import { runCheck } from './check';
 import { type OutputFormat } from './format';
 import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand } from './run';
 import { type CliIo, UsageError } from './io';
+import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsTag } from './runs';
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -30,8 +31,25 @@ Commands:
                      revision (default HEAD), and the stages that would rerun.
       --format text|json
   checkout RUN       Put a run's outputs back in the workspace from the cache.
+  runs list          The runs of this workspace, newest first, with params and metrics.
+      --filter EXPR                     e.g. "metrics.auc > 0.8 and params.\`train.lr\` < 0.01"
+      --sort KEYS                       e.g. "-metrics.auc" or "metrics.auc desc, started"
+      --group pipeline|commit           Group the runs
+      --columns FIELDS                  e.g. params.train.lr,metrics.auc (default: what differs)
+      --limit N, --format text|json
+  runs show RUN      A run's stages, params, metrics, series, tags and logs.
+  runs compare RUN RUN...   Params and metrics side by side; --all shows equal params.
+  runs tag RUN KEY=VALUE... [--remove KEY]   Tag a run (mlpipe.candidate marks a model candidate).
+  runs note RUN TEXT        Attach a note.
+  runs delete RUN...        Delete runs (records and logs; cached outputs go with gc).
+  runs gc [--keep N] [--older-than DAYS] [--dry-run]
+                     Free the cache space of old runs (default: all but the newest 10);
+                     never a running run, one tagged mlpipe.keep or mlpipe.candidate, or
+                     the run a model card's approval names.
+  runs reindex       Rebuild the run index from the run records.
+  RUN is a run id or a unique prefix of one.
 
-  run, status, cancel, diff and checkout work on mlpipe.yaml in the current folder,
+  run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
   or --pipeline FILE.
 
 Options:
@@ -75,6 +93,76 @@ function parseArgs(args: string[], withValue: Set<string>): Parsed {
 
 function expectOnly(parsed: Parsed, allowed: string[]): void {
   for (const flag of parsed.flags.keys()) if (!allowed.includes(flag)) throw new UsageError(`unknown option ${flag}`);
+}
+
+function format(parsed: Parsed): 'text' | 'json' {
+  const value = (parsed.flags.get('--format') ?? 'text') as string;
+  if (value !== 'text' && value !== 'json') throw new UsageError(`--format must be text or json, not '${value}'`);
+  return value;
+}
+
+function count(parsed: Parsed, flag: string): number | undefined {
+  const value = parsed.flags.get(flag);
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0) throw new UsageError(`${flag} must be a number of at least 0, not '${String(value)}'`);
+  return number;
+}
+
+function runsCommand(args: string[], io: CliIo): number {
+  const [sub, ...rest] = args;
+  // --remove may repeat: collect it before the generic parser keeps only the last one.
+  const removed: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '--remove') {
+      if (rest[i + 1] === undefined) throw new UsageError('--remove needs a tag name');
+      removed.push(rest[++i]);
+    } else if (rest[i].startsWith('--remove=')) removed.push(rest[i].slice('--remove='.length));
+    else others.push(rest[i]);
+  }
+  const parsed = parseArgs(others, new Set(['--filter', '--sort', '--group', '--columns', '--limit', '--format', '--pipeline', '--keep', '--older-than']));
+  const allowed: Record<string, string[]> = {
+    list: ['--filter', '--sort', '--group', '--columns', '--limit', '--format'],
+    show: ['--format'],
+    compare: ['--format', '--all'],
+    tag: [],
+    note: [],
+    delete: [],
+    gc: ['--keep', '--older-than', '--dry-run', '--format'],
+    reindex: [],
+  };
+  if (sub === undefined || !(sub in allowed)) throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
+  expectOnly(parsed, [...allowed[sub], '--pipeline']);
+  const store = openStore(io.cwd, parsed.flags.get('--pipeline') as string | undefined);
+  const positional = parsed.positional;
+  const one = () => {
+    if (positional.length < 1) throw new UsageError(`runs ${sub} needs a run id (mlpipe runs list shows them)`);
+    return positional[0];
+  };
+  switch (sub) {
+    case 'list': {
+      const group = parsed.flags.get('--group') as string | undefined;
+      if (group !== undefined && group !== 'pipeline' && group !== 'commit') throw new UsageError(`--group must be pipeline or commit, not '${group}'`);
+      if (positional.length > 0) throw new UsageError(`runs list takes no arguments (a filter goes in --filter "...")`);
+      return runsList({ filter: parsed.flags.get('--filter') as string | undefined, sort: parsed.flags.get('--sort') as string | undefined, group, columns: parsed.flags.get('--columns') as string | undefined, limit: count(parsed, '--limit'), format: format(parsed) }, store, io);
+    }
+    case 'show':
+      return runsShow(one(), format(parsed), store, io);
+    case 'compare':
+      return runsCompare(positional, { all: parsed.flags.has('--all'), format: format(parsed) }, store, io);
+    case 'tag':
+      return runsTag(one(), positional.slice(1), removed, store, io);
+    case 'note':
+      if (positional.length !== 2) throw new UsageError('runs note takes a run id and the note (quoted)');
+      return runsNote(positional[0], positional[1], store, io);
+    case 'delete':
+      return runsDelete(positional, store, io);
+    case 'gc':
+      return runsGc({ keep: count(parsed, '--keep'), olderThanDays: count(parsed, '--older-than'), dryRun: parsed.flags.has('--dry-run'), format: format(parsed) }, store, io);
+    default:
+      return runsReindex(store, io);
+  }
 }
 
 export async function main(argv: string[], io: CliIo, host: FileHost, signal: AbortSignal = new AbortController().signal): Promise<number> {
@@ -148,6 +236,8 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
         if (parsed.positional.length !== 1) throw new UsageError('checkout takes the id of a run (see .mlpipe/runs)');
         return checkoutCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] }, io, host);
       }
+      case 'runs':
+        return runsCommand(rest, io);
       default:
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
     }

@@ -60,7 +60,10 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
           io.stderr(`run ${event.record.id} ${event.record.status}: ${[...counts].map(([status, count]) => `${count} ${status}`).join(', ')}${event.record.error ? ` (${event.record.error})` : ''}\n`);
           break;
         }
-        default:
+        case 'notice':
+          io.stderr(`note: ${event.message}\n`);
+          break;
+        case 'series':
           break;
       }
     };

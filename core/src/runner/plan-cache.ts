@@ -18,6 +18,7 @@ interface CachedPlan {
   stages: PlannedStage[];
   hosts: Plan['hosts'];
   paramsFiles: string[];
+  name?: string;
 }
 
 /** The build this code belongs to; undefined when running from sources (tests under tsx): no cache then. */
@@ -53,7 +54,7 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
   if (cached?.format !== FORMAT || cached.build !== current || !cached.inputs || !Array.isArray(cached.stages)) return undefined;
   const dir = dirname(pipelinePath);
   for (const [path, hash] of Object.entries(cached.inputs)) if (fileHash(resolve(dir, path)) !== hash) return undefined;
-  return { stages: cached.stages, byName: new Map(cached.stages.map((stage) => [stage.name, stage])), hosts: cached.hosts, paramsFiles: cached.paramsFiles };
+  return { stages: cached.stages, byName: new Map(cached.stages.map((stage) => [stage.name, stage])), hosts: cached.hosts, paramsFiles: cached.paramsFiles, ...(cached.name !== undefined ? { name: cached.name } : {}) };
 }
 
 /** Whether JSON.parse(JSON.stringify(value)) gives the same value back (properties set to undefined aside). */
@@ -80,7 +81,7 @@ export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: 
   const hashes: Record<string, string | null> = {};
   for (const path of [pipelinePath, ...inputs]) hashes[relative(dir, path)] = fileHash(path);
   if (!unchanged()) return;
-  const cached: CachedPlan = { format: FORMAT, build: current, inputs: hashes, stages: plan.stages, hosts: plan.hosts, paramsFiles: plan.paramsFiles };
+  const cached: CachedPlan = { format: FORMAT, build: current, inputs: hashes, stages: plan.stages, hosts: plan.hosts, paramsFiles: plan.paramsFiles, name: plan.name };
   // A param such as .inf or a date would come back different: such plans are not cached.
   if (!survivesJson(cached)) return;
   const text = JSON.stringify(cached);

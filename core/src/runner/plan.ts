@@ -17,6 +17,8 @@ export interface OutputSpec {
   cache: boolean;
   /** Left in place when the stage reruns, instead of being removed first. */
   persist: boolean;
+  /** For plots: the x column and the y columns as declared (all numeric columns when absent). */
+  plot?: { x?: string; y?: string[]; title?: string };
 }
 
 /** One stage instance (a stage, or one matrix variant of it) with everything resolved. */
@@ -60,6 +62,8 @@ export interface Plan {
   hosts: Record<string, DeclaredHost>;
   /** The params files that exist, relative to the pipeline's folder (copied to remote hosts). */
   paramsFiles: string[];
+  /** The pipeline's `name:`. */
+  name?: string;
 }
 
 /** A reason the pipeline cannot be planned, phrased for the user. */
@@ -105,7 +109,7 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
   }
   const dir = dirname(analysis.path);
   const paramsFiles = analysis.paramsFiles.filter((file) => file.exists).map((file) => relative(dir, file.path));
-  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])), hosts, paramsFiles };
+  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])), hosts, paramsFiles, ...(typeof root.name === 'string' ? { name: root.name } : {}) };
 }
 
 function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, js: Json, defaults: Json, params: ParamsIndex): PlannedStage {
@@ -137,7 +141,12 @@ function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, j
     outputs.push({ path: normalizePath(resolve(object.path ?? item)), role: 'out', cache: object.cache !== false, persist: object.persist === true });
   }
   for (const path of paths(js.metrics)) outputs.push({ path, role: 'metric', cache: true, persist: false });
-  for (const path of paths(js.plots)) outputs.push({ path, role: 'plot', cache: true, persist: false });
+  for (const item of Array.isArray(js.plots) ? js.plots : []) {
+    const object = typeof item === 'object' && item ? (item as Json) : {};
+    const ys = object.y === undefined ? undefined : (Array.isArray(object.y) ? object.y : [object.y]).map((y) => resolve(y));
+    const plot = { ...(object.x !== undefined ? { x: resolve(object.x) } : {}), ...(ys ? { y: ys } : {}), ...(object.title !== undefined ? { title: resolve(object.title) } : {}) };
+    outputs.push({ path: normalizePath(resolve(object.path ?? item)), role: 'plot', cache: true, persist: false, plot });
+  }
   const resources = { ...asRecord(defaults.resources), ...asRecord(js.resources) };
   const number = (value: unknown) => (value === undefined ? undefined : Number(resolve(value)));
   const gpus = resources.gpus === undefined ? undefined : resolve(resources.gpus) === 'all' ? 'all' : Number(resolve(resources.gpus));

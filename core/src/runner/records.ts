@@ -41,12 +41,16 @@ export interface RunRecord {
   id: string;
   /** Pipeline file, relative to the workspace folder. */
   pipeline: string;
+  /** The pipeline's `name:`, when it has one. */
+  name?: string;
   workspace: string;
   status: RunStatus;
   target: { stages: string[]; upstream: boolean; force: boolean; host?: string };
   started: string;
   ended?: string;
   pid: number;
+  /** The machine mlpipe ran on (with pid: whether a run still marked running is alive). */
+  host?: string;
   git?: { commit: string; dirty: boolean };
   /** Every param the run's stages read, resolved. */
   params: Record<string, unknown>;

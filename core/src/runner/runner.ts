@@ -12,6 +12,9 @@ import { gitState } from './git';
 import { HashState, type ContentHash } from './hash';
 import { acquireLock, activeLocks, LockError } from './lock';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
+import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
+import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
+import { watchPlots } from '../store/live';
 import { buildPlan, cacheKey, explainChange, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
 import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from './records';
 
@@ -30,6 +33,9 @@ export type RunEvent =
   | { type: 'stage-start'; stage: string; host: string; attempt: number }
   | { type: 'log'; stage: string; line: string; stream: 'stdout' | 'stderr' }
   | { type: 'stage-end'; stage: string; status: StageStatus; reason?: string }
+  /** A stage's metric series, whole: when it finishes, and while it runs as its plot files grow. */
+  | { type: 'series'; stage: string; series: Series[] }
+  | { type: 'notice'; message: string }
   | { type: 'run-end'; record: RunRecord };
 
 /** A user-facing reason a run cannot start (bad pipeline, lock held, unknown stage). */
@@ -136,11 +142,13 @@ export class Runner {
       version: 1,
       id,
       pipeline: relative(this.dir, this.pipelinePath),
+      ...(plan.name ? { name: plan.name } : {}),
       workspace: this.dir,
       status: 'running',
       target: { stages: options.stages, upstream: options.upstream, force: options.force, ...(options.host ? { host: options.host } : {}) },
       started: new Date().toISOString(),
       pid: process.pid,
+      host: hostname(),
       params: Object.assign({}, ...targets.map((stage) => stage.params)),
       stages: targets.map((stage) => ({
         name: stage.name,
@@ -162,6 +170,8 @@ export class Runner {
     if (git) record.git = git;
     const save = () => this.mlpipe.writeRecord(record);
     save();
+    const series = new Map<string, Series[]>();
+    this.index(record, [], onEvent);
     onEvent({ type: 'run-start', record });
     const state = new HashState(join(this.mlpipe.root, 'state.json'));
     const stop = new AbortController();
@@ -170,7 +180,10 @@ export class Runner {
     external?.addEventListener('abort', onExternalAbort);
     if (external?.aborted) stop.abort();
     try {
-      await this.execute(targets, plan, record, state, options, stop.signal, save, onEvent);
+      await this.execute(targets, plan, record, state, options, stop.signal, save, (event) => {
+        if (event.type === 'series') series.set(event.stage, event.series);
+        onEvent(event);
+      });
       const statuses = record.stages.map((stage) => stage.status);
       record.status = stop.signal.aborted ? 'cancelled' : statuses.every((status) => FINISHED.includes(status)) ? 'succeeded' : 'failed';
     } catch (error) {
@@ -184,6 +197,7 @@ export class Runner {
       release();
       external?.removeEventListener('abort', onExternalAbort);
     }
+    this.index(record, [...series.values()].flat(), onEvent);
     onEvent({ type: 'run-end', record });
     return record;
   }
@@ -306,7 +320,7 @@ export class Runner {
           const unchanged = stage.outputs.every((output) => current[output.path]?.hash === cached.outputs[output.path]?.hash);
           if (unchanged) {
             entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
-            this.recordMetrics(stage, entry);
+            this.collectResults(stage, entry, record.id, line, onEvent);
             line(`up to date (same inputs as run ${cached.run})`);
             this.saveLast(stage, key, inputs, cached.outputs, record.id);
             finish('skipped', `unchanged since run ${cached.run}`);
@@ -315,7 +329,7 @@ export class Runner {
           if (stage.outputs.every((output) => !output.cache || (cached.outputs[output.path] && this.store.has(cached.outputs[output.path])))) {
             for (const output of stage.outputs) if (cached.outputs[output.path]) this.store.restore(join(this.dir, output.path), cached.outputs[output.path], state);
             entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
-            this.recordMetrics(stage, entry);
+            this.collectResults(stage, entry, record.id, line, onEvent);
             line(`restored outputs from the cache (run ${cached.run} had the same inputs)`);
             this.saveLast(stage, key, inputs, cached.outputs, record.id);
             finish('restored', `same inputs as run ${cached.run}: outputs restored from the cache`);
@@ -343,10 +357,14 @@ export class Runner {
         onEvent({ type: 'stage-start', stage: stage.name, host: spec.name, attempt });
         line(`$ ${stage.command.display}   (host ${spec.name}, ${engine.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
         let result: Awaited<ReturnType<typeof runAttempt>>;
+        // Curves while the stage runs: plot files on a host that shares the workspace are followed.
+        const live = spec.sharesFiles ? watchPlots(this.dir, stage.name, stage.outputs, (series) => onEvent({ type: 'series', stage: stage.name, series })) : undefined;
         try {
           result = await runAttempt({ engine, stage, workspace: this.dir, runId: record.id, owner, copyIn, signal, onLine: line });
         } catch (error) {
           throw (await this.engineGone(engine)) ?? error;
+        } finally {
+          live?.close();
         }
         if (result.warning) line(`warning: ${result.warning}`, 'stderr');
         if (result.outcome === 'cancelled') {
@@ -375,7 +393,7 @@ export class Runner {
       }
       this.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs, inputs });
       entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
-      this.recordMetrics(stage, entry);
+      this.collectResults(stage, entry, record.id, line, onEvent);
       this.saveLast(stage, key, inputs, outputs, record.id);
       finish('succeeded', why);
     } catch (error) {
@@ -388,7 +406,6 @@ export class Runner {
     }
   }
 
-  /** When the engine no longer answers, the error to report instead of whatever broke first. */
   /**
    * Whether a failure came from the engine going away. An engine that is shutting down can still
    * answer one ping, so a second one follows a second later before the error is blamed on the stage.
@@ -409,14 +426,38 @@ export class Runner {
     return result;
   }
 
-  private recordMetrics(stage: PlannedStage, entry: StageRecord): void {
+  /**
+   * What a finished stage's metrics and plots files say: scalar metrics into the record, series
+   * (plot columns, lists in metrics files) into the run's series.json and a `series` event.
+   */
+  private collectResults(stage: PlannedStage, entry: StageRecord, runId: string, line: (text: string, stream?: 'stdout' | 'stderr') => void, onEvent: (event: RunEvent) => void): void {
+    const series: Series[] = [];
     for (const output of stage.outputs) {
-      if (output.role !== 'metric') continue;
+      const path = join(this.dir, output.path);
       try {
-        entry.metrics[output.path] = flattenMetrics(parseYaml(readFileSync(join(this.dir, output.path), 'utf8')));
-      } catch {
-        entry.metrics[output.path] = {};
+        if (output.role === 'metric') {
+          const data: unknown = parseYaml(readFileSync(path, 'utf8'));
+          entry.metrics[output.path] = flattenMetrics(data);
+          series.push(...metricsFileSeries(data, output.path, stage.name));
+        } else if (output.role === 'plot') {
+          series.push(...readPlotSeries(path, output.path, stage.name, output.plot));
+        }
+      } catch (error) {
+        if (output.role === 'metric') entry.metrics[output.path] = {};
+        line(`warning: could not read ${output.role === 'metric' ? 'metrics' : 'plot'} file ${output.path}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, 'stderr');
       }
+    }
+    if (series.length === 0) return;
+    saveStageSeries(this.mlpipe, runId, stage.name, series);
+    onEvent({ type: 'series', stage: stage.name, series });
+  }
+
+  /** Adds the run to the experiment store's index; the record stays the truth if that fails. */
+  private index(record: RunRecord, series: Series[], onEvent: (event: RunEvent) => void): void {
+    try {
+      ExperimentStore.open(this.mlpipe.root).record(summarize(record, series));
+    } catch (error) {
+      onEvent({ type: 'notice', message: `could not update the experiment index (${error instanceof Error ? error.message : String(error)}); mlpipe runs reindex rebuilds it from the records` });
     }
   }
 

@@ -27,6 +27,11 @@ export interface StageCacheEntry {
 export class ContentStore {
   constructor(readonly root: string) {}
 
+  /** Where an object lives (for garbage collection). */
+  objectFile(hash: string): string {
+    return this.objectPath(hash);
+  }
+
   private objectPath(hash: string): string {
     const hex = hash.replace(/^sha256:/, '');
     return join(this.root, 'objects', hex.slice(0, 2), hex.slice(2));
@@ -74,6 +79,10 @@ export class ContentStore {
     } catch {
       return undefined;
     }
+  }
+
+  removeEntry(key: string): void {
+    rmSync(this.entryPath(key), { force: true });
   }
 
   saveEntry(entry: StageCacheEntry): void {

@@ -1,0 +1,268 @@
+import { dirname, join, relative } from 'node:path';
+import { collectGarbage } from '../store/gc';
+import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
+import { ExperimentStore, StoreError, type StoredRun } from '../store/store';
+import { type CliIo, UsageError } from './io';
+import { findPipeline } from './pipeline-file';
+
+/** `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md. */
+
+export interface RunsListOptions {
+  filter?: string;
+  sort?: string;
+  group?: 'pipeline' | 'commit';
+  columns?: string;
+  limit?: number;
+  format: 'text' | 'json';
+}
+
+export function openStore(cwd: string, pipeline: string | undefined): ExperimentStore {
+  return ExperimentStore.open(join(dirname(findPipeline(cwd, pipeline)), '.mlpipe'));
+}
+
+function storeCall<T>(action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    if (error instanceof QueryError) throw new UsageError(`bad expression:\n${error.pointer('  ')}`);
+    if (error instanceof StoreError) throw new UsageError(error.message, 1);
+    throw error;
+  }
+}
+
+/** A run as `--format json` gives it: a documented, versioned shape (docs/experiments.md). */
+export function runJson(run: StoredRun): Record<string, unknown> {
+  const s = run.summary;
+  return {
+    id: s.id,
+    name: s.name ?? null,
+    pipeline: s.pipeline,
+    status: run.status,
+    started: s.started,
+    ended: s.ended ?? null,
+    duration_s: s.durationMs === undefined ? null : s.durationMs / 1000,
+    commit: s.commit ?? null,
+    dirty: s.dirty ?? null,
+    params: s.params,
+    metrics: s.metrics,
+    tags: run.tags,
+    note: run.note ?? null,
+    stages: s.stages,
+    series: s.series,
+  };
+}
+
+function parseField(text: string): Field {
+  const [key] = parseSort(text);
+  return key.field;
+}
+
+function flatParams(value: unknown, prefix = '', into: Record<string, unknown> = {}): Record<string, unknown> {
+  if (value && typeof value === 'object' && !Array.isArray(value)) for (const [key, child] of Object.entries(value)) flatParams(child, prefix ? `${prefix}.${key}` : key, into);
+  else if (prefix) into[prefix] = value;
+  return into;
+}
+
+function show(value: unknown): string {
+  if (value === undefined || value === null) return '-';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value);
+}
+
+function duration(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Default columns: the metrics most runs have (up to 4) and the params that differ between the runs (up to 4). */
+function defaultColumns(runs: StoredRun[]): Field[] {
+  const metricCounts = new Map<string, number>();
+  for (const run of runs) for (const key of Object.keys(run.metrics)) metricCounts.set(key, (metricCounts.get(key) ?? 0) + 1);
+  const metrics = [...metricCounts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 4).map(([key]) => ({ namespace: 'metrics' as const, key }));
+  const values = new Map<string, Set<string>>();
+  for (const run of runs) for (const [key, value] of Object.entries(flatParams(run.params))) (values.get(key) ?? values.set(key, new Set()).get(key)!).add(JSON.stringify(value));
+  const params = [...values].filter(([, seen]) => seen.size > 1).map(([key]) => ({ namespace: 'params' as const, key })).slice(0, 4);
+  return [...params, ...metrics];
+}
+
+function cell(run: StoredRun, field: Field): string {
+  if (field.namespace === 'params') return show(flatParams(run.params)[field.key] ?? fieldValue(run, field));
+  return show(fieldValue(run, field));
+}
+
+export function runsList(options: RunsListOptions, store: ExperimentStore, io: CliIo): number {
+  const runs = storeCall(() => store.query({ filter: options.filter, sort: options.sort, limit: options.limit }));
+  const groupOf = (run: StoredRun) => (options.group === 'commit' ? (run.summary.commit ? `${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (dirty)' : ''}` : '(no commit)') : (run.summary.name ?? run.summary.pipeline));
+  const groups = new Map<string, StoredRun[]>();
+  for (const run of runs) {
+    const key = options.group ? groupOf(run) : '';
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(run);
+  }
+  if (store.damaged > 0) io.stderr(`warning: ${store.damaged} unreadable line${store.damaged === 1 ? '' : 's'} in ${store.indexPath} (a write cut short); mlpipe runs reindex rebuilds it\n`);
+  if (options.format === 'json') {
+    io.stdout(`${JSON.stringify({ version: 1, count: runs.length, total: store.size, runs: runs.map(runJson), ...(options.group ? { groups: [...groups].map(([key, members]) => ({ key, runs: members.map((run) => run.summary.id) })) } : {}) }, null, 2)}\n`);
+    return 0;
+  }
+  if (runs.length === 0) {
+    io.stdout(store.size === 0 ? 'no runs yet: mlpipe run starts one\n' : `no run matches (of ${store.size})\n`);
+    return 0;
+  }
+  const columns = options.columns ? storeCall(() => options.columns!.split(',').filter((text) => text.trim()).map(parseField)) : defaultColumns(runs);
+  const header = ['ID', 'STATUS', 'STARTED', 'DURATION', ...columns.map(fieldName), 'TAGS'];
+  const out: string[] = [];
+  for (const [key, members] of groups) {
+    if (options.group) out.push(`${options.group} ${key}: ${members.length} run${members.length === 1 ? '' : 's'}\n`);
+    const rows = members.map((run) => [
+      run.summary.id,
+      run.status,
+      run.summary.started.replace('T', ' ').slice(0, 19),
+      duration(run.summary.durationMs),
+      ...columns.map((field) => cell(run, field)),
+      Object.entries(run.tags)
+        .map(([tag, value]) => (value ? `${tag}=${value}` : tag))
+        .join(','),
+    ]);
+    out.push(table(header, rows));
+  }
+  io.stdout(out.join('\n'));
+  if (options.limit !== undefined && runs.length === options.limit) io.stderr(`(first ${options.limit}; --limit changes it)\n`);
+  return 0;
+}
+
+export function runsShow(id: string, format: 'text' | 'json', store: ExperimentStore, io: CliIo): number {
+  const run = storeCall(() => store.resolve(id));
+  const record = store.fullRecord(run.summary.id);
+  const series = store.series(run.summary.id);
+  if (format === 'json') {
+    io.stdout(`${JSON.stringify({ version: 1, run: runJson(run), record: record ?? null, series: series.map((one) => ({ name: one.name, stage: one.stage, file: one.file, x: one.x, points: one.steps.length, last: one.values.at(-1) ?? null })) }, null, 2)}\n`);
+    return 0;
+  }
+  const s = run.summary;
+  const lines = [
+    `run ${s.id}  ${run.status}`,
+    `  pipeline  ${s.name ? `${s.name} (${s.pipeline})` : s.pipeline}`,
+    `  started   ${s.started}${s.ended ? `, ended ${s.ended} (${duration(s.durationMs)})` : ''}`,
+    ...(s.commit ? [`  commit    ${s.commit}${s.dirty ? ' (uncommitted changes)' : ''}`] : []),
+    ...(s.host ? [`  machine   ${s.host}`] : []),
+    ...(s.error ? [`  error     ${s.error}`] : []),
+    ...(run.note ? [`  note      ${run.note}`] : []),
+    ...(Object.keys(run.tags).length > 0 ? [`  tags      ${Object.entries(run.tags).map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}`] : []),
+  ];
+  if (record) {
+    lines.push('', 'stages:');
+    lines.push(
+      table(
+        ['  STAGE', 'STATUS', 'EXIT', 'DURATION', 'REASON'],
+        record.stages.map((stage) => [
+          `  ${stage.name}`,
+          stage.status,
+          stage.exitCode === undefined ? '-' : String(stage.exitCode),
+          duration(stage.started && stage.ended ? Date.parse(stage.ended) - Date.parse(stage.started) : undefined),
+          stage.reason ?? stage.error ?? '',
+        ]),
+      ).trimEnd(),
+    );
+  }
+  const params = flatParams(s.params);
+  if (Object.keys(params).length > 0) lines.push('', 'params:', ...Object.entries(params).map(([key, value]) => `  ${key} = ${show(value)}`));
+  if (Object.keys(s.metrics).length > 0) lines.push('', 'metrics:', ...Object.entries(s.metrics).map(([key, value]) => `  ${key} = ${show(value)}`));
+  if (series.length > 0) lines.push('', 'series:', ...series.map((one) => `  ${one.name}  ${one.steps.length} points over ${one.x}, last ${show(one.values.at(-1))}  (${one.stage}: ${one.file})`));
+  lines.push('', `logs: ${relative(io.cwd, join(store.dir.runDir(s.id), 'logs')) || '.'}`);
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+export function runsCompare(ids: string[], options: { all: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
+  if (ids.length < 2) throw new UsageError('compare needs at least two run ids (mlpipe runs list shows them)');
+  const runs = storeCall(() => ids.map((id) => store.resolve(id)));
+  const params = runs.map((run) => flatParams(run.params));
+  const rows: { kind: 'param' | 'metric'; key: string; values: unknown[]; differs: boolean }[] = [];
+  const add = (kind: 'param' | 'metric', sources: Record<string, unknown>[]) => {
+    const keys = [...new Set(sources.flatMap((source) => Object.keys(source)))].sort();
+    for (const key of keys) {
+      const values = sources.map((source) => source[key]);
+      const differs = new Set(values.map((value) => JSON.stringify(value ?? null))).size > 1;
+      rows.push({ kind, key, values, differs });
+    }
+  };
+  add('param', params);
+  add('metric', runs.map((run) => run.metrics));
+  if (options.format === 'json') {
+    io.stdout(`${JSON.stringify({ version: 1, runs: runs.map((run) => run.summary.id), rows: rows.filter((row) => options.all || row.differs || row.kind === 'metric') }, null, 2)}\n`);
+    return 0;
+  }
+  const shown = rows.filter((row) => options.all || row.differs || row.kind === 'metric');
+  const header = ['', ...runs.map((run) => run.summary.id)];
+  const body = shown.map((row) => {
+    const first = row.values[0];
+    return [
+      `${row.differs ? '*' : ' '} ${row.kind === 'param' ? 'params' : 'metrics'}.${row.key}`,
+      ...row.values.map((value, index) => {
+        const delta = index > 0 && typeof value === 'number' && typeof first === 'number' && value !== first ? ` (${value > first ? '+' : ''}${show(value - first)})` : '';
+        return `${show(value)}${delta}`;
+      }),
+    ];
+  });
+  const hidden = rows.length - shown.length;
+  io.stdout(`${table(header, body)}${hidden > 0 ? `(${hidden} identical param${hidden === 1 ? '' : 's'} hidden; --all shows them)\n` : ''}* differs between the runs; (+/-) is the change from the first run\n`);
+  return 0;
+}
+
+export function runsTag(id: string, pairs: string[], remove: string[], store: ExperimentStore, io: CliIo): number {
+  if (pairs.length === 0 && remove.length === 0) throw new UsageError('tag needs KEY=VALUE (or KEY) pairs, or --remove KEY');
+  const set: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    if (!/^[A-Za-z0-9_.\-/@]+$/.test(key)) throw new UsageError(`'${key}' is not a tag name: letters, digits and _ . - / @ only`);
+    set[key] = eq < 0 ? '' : pair.slice(eq + 1);
+  }
+  storeCall(() => store.tag(id, set, remove));
+  const run = store.resolve(id);
+  io.stderr(`run ${run.summary.id} tags: ${Object.entries(run.tags).map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ') || '(none)'}\n`);
+  return 0;
+}
+
+export function runsNote(id: string, note: string, store: ExperimentStore, io: CliIo): number {
+  storeCall(() => store.setNote(id, note));
+  io.stderr(`run ${store.resolve(id).summary.id}: note saved\n`);
+  return 0;
+}
+
+export function runsDelete(ids: string[], store: ExperimentStore, io: CliIo): number {
+  if (ids.length === 0) throw new UsageError('delete needs the ids of the runs to delete');
+  const deleted = storeCall(() => store.delete(ids));
+  io.stderr(`deleted ${deleted.length} run${deleted.length === 1 ? '' : 's'}: ${deleted.join(', ')}; their cached outputs go with mlpipe runs gc\n`);
+  return 0;
+}
+
+export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
+  const report = collectGarbage(store, options);
+  if (options.format === 'json') {
+    io.stdout(`${JSON.stringify({ version: 1, ...report }, null, 2)}\n`);
+    return 0;
+  }
+  const mb = (report.freedBytes / 1048576).toFixed(1);
+  const lines = [
+    `${report.dryRun ? 'would remove' : 'removed'} ${report.removedObjects} cached file${report.removedObjects === 1 ? '' : 's'} (${mb} MB) of ${report.collectedRuns.length} old run${report.collectedRuns.length === 1 ? '' : 's'}; their records, metrics and logs stay`,
+    ...report.protectedRuns.map((run) => `  kept ${run.id}: ${run.why}`),
+  ];
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+export function runsReindex(store: ExperimentStore, io: CliIo): number {
+  const count = store.rebuild();
+  io.stderr(`rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${store.dir.runs}\n`);
+  return 0;
+}

@@ -1,0 +1,134 @@
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ContentStore } from '../runner/store';
+import { type ExperimentStore } from './store';
+
+/**
+ * `mlpipe runs gc`: frees the cache space of old runs. A run's record, params, metrics, series
+ * and logs stay (they are small and they are the history); what goes are the cached outputs
+ * (`.mlpipe/cache/objects`) that only old runs still point at, and their stage entries, so
+ * `mlpipe checkout` of such a run then says which stages to rerun.
+ *
+ * Never collected: the newest `keep` runs, runs younger than `olderThanDays`, running runs, runs
+ * tagged `mlpipe.keep` or `mlpipe.candidate`, the run a model card's `approval.run` names, and the
+ * outputs the workspace currently holds (the last result of each stage).
+ */
+export interface GcOptions {
+  /** Newest runs to keep whatever their age (default 10). */
+  keep?: number;
+  /** Only runs older than this many days are collected (default 0: age does not protect). */
+  olderThanDays?: number;
+  dryRun?: boolean;
+  /** Model cards whose approved run must survive (paths). */
+  modelCards?: string[];
+  now?: number;
+}
+
+export interface GcReport {
+  collectedRuns: string[];
+  protectedRuns: { id: string; why: string }[];
+  removedObjects: number;
+  removedEntries: number;
+  freedBytes: number;
+  dryRun: boolean;
+}
+
+const PROTECTING_TAGS = ['mlpipe.keep', 'mlpipe.candidate'];
+
+/** The run ids model cards name in `approval.run` (unreadable cards name none). */
+export function approvedRuns(cards: string[]): Map<string, string> {
+  const runs = new Map<string, string>();
+  for (const card of cards) {
+    try {
+      const data = parseYaml(readFileSync(card, 'utf8')) as { approval?: { run?: unknown } } | null;
+      const run = data?.approval?.run;
+      if (typeof run === 'string' && run) runs.set(run, card);
+    } catch {
+      // a card that does not parse protects nothing; `mlpipe check` reports it
+    }
+  }
+  return runs;
+}
+
+/** Model cards next to the pipeline: `modelcard.yaml` and `*.modelcard.yaml` in the workspace folder. */
+export function modelCardsBeside(workspace: string): string[] {
+  try {
+    return readdirSync(workspace)
+      .filter((name) => /^(modelcard|.+\.modelcard)\.ya?ml$/.test(name))
+      .map((name) => join(workspace, name));
+  } catch {
+    return [];
+  }
+}
+
+export function collectGarbage(store: ExperimentStore, options: GcOptions = {}): GcReport {
+  const keep = options.keep ?? 10;
+  const now = options.now ?? Date.now();
+  const approved = approvedRuns(options.modelCards ?? modelCardsBeside(dirname(store.root)));
+  const cache = new ContentStore(join(store.root, 'cache'));
+  const runs = store.runs();
+  const collected: string[] = [];
+  const protectedRuns: { id: string; why: string }[] = [];
+  const liveKeys = new Set<string>();
+  runs.forEach((run, index) => {
+    const id = run.summary.id;
+    const tag = PROTECTING_TAGS.find((name) => name in run.tags);
+    const why =
+      run.status === 'running'
+        ? 'running'
+        : approved.has(id)
+          ? `approved in ${approved.get(id)}`
+          : tag
+            ? `tagged ${tag}`
+            : index < keep
+              ? `one of the newest ${keep}`
+              : options.olderThanDays !== undefined && now - Date.parse(run.summary.started) < options.olderThanDays * 86_400_000
+                ? `younger than ${options.olderThanDays} days`
+                : undefined;
+    const keys = why === undefined ? [] : (store.fullRecord(id)?.stages ?? []).map((stage) => stage.key).filter((key): key is string => Boolean(key));
+    if (why) {
+      if (why !== `one of the newest ${keep}` && why !== `younger than ${options.olderThanDays} days`) protectedRuns.push({ id, why });
+      for (const key of keys) liveKeys.add(key);
+    } else {
+      collected.push(id);
+    }
+  });
+  // What the workspace holds now stays restorable, whichever run made it.
+  const last = join(store.root, 'last');
+  if (existsSync(last)) {
+    for (const name of readdirSync(last)) {
+      try {
+        const key = (JSON.parse(readFileSync(join(last, name), 'utf8')) as { key?: string }).key;
+        if (key) liveKeys.add(key);
+      } catch {
+        // an unreadable state file protects nothing
+      }
+    }
+  }
+  // Entries only collected runs point at, and those of deleted runs, go.
+  const entries = cache.entries();
+  const liveObjects = new Set<string>();
+  const doomed: typeof entries = [];
+  for (const entry of entries) {
+    if (liveKeys.has(entry.key)) {
+      for (const content of Object.values(entry.outputs)) for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {})) liveObjects.add(hash);
+    } else {
+      doomed.push(entry);
+    }
+  }
+  const objects = new Set<string>();
+  for (const entry of doomed) for (const content of Object.values(entry.outputs)) for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {})) if (!liveObjects.has(hash)) objects.add(hash);
+  let freedBytes = 0;
+  for (const hash of objects) {
+    const path = cache.objectFile(hash);
+    try {
+      freedBytes += statSync(path).size;
+    } catch {
+      continue;
+    }
+    if (!options.dryRun) rmSync(path, { force: true });
+  }
+  if (!options.dryRun) for (const entry of doomed) cache.removeEntry(entry.key);
+  return { collectedRuns: collected, protectedRuns, removedObjects: objects.size, removedEntries: doomed.length, freedBytes, dryRun: Boolean(options.dryRun) };
+}

@@ -1,0 +1,421 @@
+/**
+ * Filter and sort expressions over runs, in the shape of MLflow's search syntax:
+ *
+ *   metrics.auc > 0.8 and params.lr < 0.01
+ *   tags.team = 'vision' and status != 'failed'
+ *   params.optimizer in ('adam', 'sgd') or metrics.`eval-test.auc` >= 0.9
+ *   attributes.commit like '3f9c%'
+ *
+ * Fields are `metrics.KEY`, `params.KEY`, `tags.KEY` and attributes (`status`, `id`, `pipeline`,
+ * `commit`, `dirty`, `started`, `ended`, `duration`, `note`, optionally written `attributes.status`
+ * or `attr.status`). Keys may hold letters, digits and `_ . - / @`; other keys are quoted with
+ * backticks or double quotes. Values are numbers, 'strings' (or "strings"), true, false, null.
+ * Operators: = (==) != (<>) < <= > >=, in (...), not in (...), like and ilike (% and _ wildcards),
+ * is null, is not null; combined with and, or, not and parentheses (MLflow has only `and`).
+ * A field a run does not have makes a comparison false, as NULL does in SQL.
+ *
+ * Compiled to a closure tree, never to code (no eval), so a filter over 10,000 runs takes a few ms.
+ */
+
+/** What a run offers to a query: attributes, then the three namespaces. */
+export interface Queryable {
+  attributes: Record<string, unknown>;
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  tags: Record<string, unknown>;
+}
+
+/** A mistake in an expression, with where it is (0-based offset into the text). */
+export class QueryError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly offset: number,
+    readonly text: string,
+  ) {
+    super(`${reason} (column ${offset + 1})`);
+  }
+
+  /** The expression with a caret under the mistake, for terminals. */
+  pointer(indent = ''): string {
+    return `${indent}${this.text}\n${indent}${' '.repeat(this.offset)}^ ${this.reason}`;
+  }
+}
+
+export type Namespace = 'attributes' | 'params' | 'metrics' | 'tags';
+
+export interface Field {
+  namespace: Namespace;
+  key: string;
+}
+
+export const ATTRIBUTES = ['id', 'status', 'pipeline', 'commit', 'dirty', 'started', 'ended', 'duration', 'note', 'name'] as const;
+
+/** MLflow's run statuses, accepted for mlpipe's. */
+const STATUS_SYNONYMS: Record<string, string> = { finished: 'succeeded', killed: 'cancelled', scheduled: 'running' };
+
+type Token =
+  | { kind: 'word'; text: string; offset: number; quoted: boolean }
+  | { kind: 'string'; value: string; offset: number }
+  | { kind: 'number'; value: number; offset: number }
+  | { kind: 'op'; text: string; offset: number }
+  | { kind: 'punct'; text: '(' | ')' | ','; offset: number }
+  | { kind: 'end'; offset: number };
+
+const KEY_CHARS = /[A-Za-z0-9_.\-/@:]/;
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const char = text[i];
+    if (/\s/.test(char)) {
+      i++;
+      continue;
+    }
+    const start = i;
+    if (char === "'" || char === '"' || char === '`') {
+      let value = '';
+      i++;
+      for (;;) {
+        if (i >= text.length) throw new QueryError(`unterminated ${char === '`' ? 'quoted name' : 'string'}: add the closing ${char}`, start, text);
+        if (text[i] === char) {
+          if (text[i + 1] === char) {
+            value += char;
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        if (text[i] === '\\' && i + 1 < text.length) {
+          value += text[i + 1];
+          i += 2;
+          continue;
+        }
+        value += text[i++];
+      }
+      // Backticks quote names (MLflow's way); double quotes quote a name right after a dot, else a string.
+      const afterDot = tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[start - 1] === '.';
+      if (char === '`' || (char === '"' && afterDot)) tokens.push({ kind: 'word', text: value, offset: start, quoted: true });
+      else tokens.push({ kind: 'string', value, offset: start });
+      continue;
+    }
+    if (char === '(' || char === ')' || char === ',') {
+      tokens.push({ kind: 'punct', text: char, offset: start });
+      i++;
+      continue;
+    }
+    const two = text.slice(i, i + 2);
+    if (['<=', '>=', '!=', '<>', '=='].includes(two)) {
+      tokens.push({ kind: 'op', text: two === '<>' ? '!=' : two === '==' ? '=' : two, offset: start });
+      i += 2;
+      continue;
+    }
+    if (char === '<' || char === '>' || char === '=') {
+      tokens.push({ kind: 'op', text: char, offset: start });
+      i++;
+      continue;
+    }
+    if (/[-+0-9.]/.test(char) && /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.test(text.slice(i)) && !(tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[i - 1] === '.')) {
+      const match = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(text.slice(i))!;
+      // A number directly followed by key characters is a word (a key such as 2b or a date).
+      if (!KEY_CHARS.test(text[i + match[0].length] ?? ' ') || /[eE]/.test(text[i + match[0].length] ?? '')) {
+        tokens.push({ kind: 'number', value: Number(match[0]), offset: start });
+        i += match[0].length;
+        continue;
+      }
+    }
+    if (KEY_CHARS.test(char)) {
+      while (i < text.length && KEY_CHARS.test(text[i])) i++;
+      // `metrics.` followed by a quoted name: keep the dot with the word; the quoted part follows.
+      tokens.push({ kind: 'word', text: text.slice(start, i), offset: start, quoted: false });
+      continue;
+    }
+    throw new QueryError(`unexpected '${char}'`, start, text);
+  }
+  tokens.push({ kind: 'end', offset: text.length });
+  return tokens;
+}
+
+type Value = string | number | boolean | null;
+export type Predicate = (run: Queryable) => boolean;
+
+/** Reads a field from a run; undefined when the run does not have it. */
+export function fieldValue(run: Queryable, field: Field): unknown {
+  const value = run[field.namespace][field.key];
+  return value;
+}
+
+function compare(left: unknown, right: Value): number | undefined {
+  if (left === undefined || left === null || right === null) return undefined;
+  if (typeof right === 'number') {
+    const number = typeof left === 'number' ? left : typeof left === 'boolean' ? Number(left) : typeof left === 'string' && left.trim() !== '' ? Number(left) : NaN;
+    if (Number.isNaN(number)) return undefined;
+    return number < right ? -1 : number > right ? 1 : 0;
+  }
+  if (typeof right === 'boolean') {
+    const bool = typeof left === 'boolean' ? left : left === 'true' ? true : left === 'false' ? false : undefined;
+    if (bool === undefined) return undefined;
+    return bool === right ? 0 : bool ? 1 : -1;
+  }
+  const text = typeof left === 'string' ? left : String(left);
+  return text < right ? -1 : text > right ? 1 : 0;
+}
+
+function likePattern(pattern: string, caseless: boolean): RegExp {
+  let source = '';
+  for (const char of pattern) source += char === '%' ? '.*' : char === '_' ? '.' : char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${source}$`, caseless ? 'is' : 's');
+}
+
+class Parser {
+  private index = 0;
+  constructor(
+    private readonly tokens: Token[],
+    private readonly text: string,
+  ) {}
+
+  private peek(): Token {
+    return this.tokens[this.index];
+  }
+
+  private next(): Token {
+    return this.tokens[this.index++];
+  }
+
+  private isWord(token: Token, word: string): boolean {
+    return token.kind === 'word' && !token.quoted && token.text.toLowerCase() === word;
+  }
+
+  private fail(reason: string, token: Token = this.peek()): never {
+    throw new QueryError(reason, token.offset, this.text);
+  }
+
+  parse(): Predicate {
+    if (this.peek().kind === 'end') this.fail('the expression is empty; try metrics.auc > 0.8');
+    const predicate = this.or();
+    const rest = this.peek();
+    if (rest.kind !== 'end') this.fail(rest.kind === 'word' ? `expected 'and', 'or' or the end, not '${rest.text}'` : 'expected \'and\', \'or\' or the end');
+    return predicate;
+  }
+
+  private or(): Predicate {
+    const parts = [this.and()];
+    while (this.isWord(this.peek(), 'or')) {
+      this.next();
+      parts.push(this.and());
+    }
+    return parts.length === 1 ? parts[0] : (run) => parts.some((part) => part(run));
+  }
+
+  private and(): Predicate {
+    const parts = [this.not()];
+    while (this.isWord(this.peek(), 'and')) {
+      this.next();
+      parts.push(this.not());
+    }
+    return parts.length === 1 ? parts[0] : (run) => parts.every((part) => part(run));
+  }
+
+  private not(): Predicate {
+    if (this.isWord(this.peek(), 'not')) {
+      this.next();
+      const inner = this.not();
+      return (run) => !inner(run);
+    }
+    const token = this.peek();
+    if (token.kind === 'punct' && token.text === '(') {
+      this.next();
+      const inner = this.or();
+      const close = this.next();
+      if (close.kind !== 'punct' || close.text !== ')') this.fail("expected ')'", close);
+      return inner;
+    }
+    return this.comparison();
+  }
+
+  /** A whole expression that is one field (a sort key). */
+  fieldOnly(): Field {
+    const field = this.field();
+    if (this.peek().kind !== 'end') this.fail('expected one field, then asc or desc');
+    return field;
+  }
+
+  /** `metrics.auc`, `params.`x y``, `status`, `attributes.status`. */
+  field(): Field {
+    const token = this.next();
+    if (token.kind !== 'word') this.fail('expected a field such as metrics.auc, params.lr, tags.team or status', token);
+    let text = token.text;
+    if (!token.quoted && text.endsWith('.')) {
+      // metrics.`name with spaces`
+      const quoted = this.peek();
+      if (quoted.kind === 'word' && quoted.quoted) {
+        this.next();
+        text += quoted.text;
+      } else this.fail(`expected a name after '${text}'`, quoted);
+    }
+    if (token.quoted) return this.attribute(text, token);
+    const dot = text.indexOf('.');
+    const prefix = dot < 0 ? '' : text.slice(0, dot).toLowerCase();
+    const rest = dot < 0 ? text : text.slice(dot + 1);
+    const namespaces: Record<string, Namespace> = { metrics: 'metrics', metric: 'metrics', params: 'params', param: 'params', tags: 'tags', tag: 'tags', attributes: 'attributes', attribute: 'attributes', attr: 'attributes', run: 'attributes' };
+    const namespace = namespaces[prefix];
+    if (!namespace) return this.attribute(text, token);
+    if (!rest) this.fail(`expected a name after '${prefix}.'`, token);
+    if (namespace === 'attributes') return this.attribute(rest, token);
+    return { namespace, key: rest };
+  }
+
+  private attribute(name: string, token: Token): Field {
+    const key = name.toLowerCase() === 'run_id' || name.toLowerCase() === 'run_name' ? 'id' : name.toLowerCase() === 'start_time' ? 'started' : name.toLowerCase() === 'end_time' ? 'ended' : name.toLowerCase();
+    if (!(ATTRIBUTES as readonly string[]).includes(key)) {
+      this.fail(`unknown field '${name}': use metrics.NAME, params.NAME, tags.NAME or one of ${ATTRIBUTES.join(', ')}`, token);
+    }
+    return { namespace: 'attributes', key };
+  }
+
+  private value(): Value {
+    const token = this.next();
+    if (token.kind === 'number') return token.value;
+    if (token.kind === 'string') return token.value;
+    if (token.kind === 'word' && !token.quoted) {
+      const word = token.text.toLowerCase();
+      if (word === 'true') return true;
+      if (word === 'false') return false;
+      if (word === 'null') return null;
+      this.fail(`expected a number or a quoted string, not '${token.text}' (quote text: '${token.text}')`, token);
+    }
+    this.fail('expected a number or a quoted string', token);
+  }
+
+  private comparison(): Predicate {
+    const field = this.field();
+    const status = field.namespace === 'attributes' && field.key === 'status';
+    const normalise = (value: Value): Value => (status && typeof value === 'string' ? (STATUS_SYNONYMS[value.toLowerCase()] ?? value.toLowerCase()) : value);
+    const read = (run: Queryable) => fieldValue(run, field);
+    const token = this.peek();
+    if (this.isWord(token, 'is')) {
+      this.next();
+      const negate = this.isWord(this.peek(), 'not');
+      if (negate) this.next();
+      const nullToken = this.next();
+      if (!this.isWord(nullToken, 'null')) this.fail("expected 'null' after 'is'", nullToken);
+      return negate ? (run) => read(run) !== undefined && read(run) !== null : (run) => read(run) === undefined || read(run) === null;
+    }
+    if (this.isWord(token, 'in') || (this.isWord(token, 'not') && this.isWord(this.tokens[this.index + 1], 'in'))) {
+      const negate = this.isWord(token, 'not');
+      this.next();
+      if (negate) this.next();
+      const open = this.next();
+      if (open.kind !== 'punct' || open.text !== '(') this.fail("expected '(' after 'in'", open);
+      const values: Value[] = [];
+      for (;;) {
+        values.push(normalise(this.value()));
+        const separator = this.next();
+        if (separator.kind === 'punct' && separator.text === ')') break;
+        if (separator.kind !== 'punct' || separator.text !== ',') this.fail("expected ',' or ')'", separator);
+      }
+      const inList = (run: Queryable) => values.some((value) => compare(read(run), value) === 0);
+      return negate ? (run) => read(run) !== undefined && !inList(run) : inList;
+    }
+    if (this.isWord(token, 'like') || this.isWord(token, 'ilike')) {
+      this.next();
+      const pattern = this.next();
+      if (pattern.kind !== 'string') this.fail(`expected a quoted pattern after '${token.kind === 'word' ? token.text : 'like'}', such as '3f9c%'`, pattern);
+      const regex = likePattern(pattern.value, token.kind === 'word' && token.text.toLowerCase() === 'ilike');
+      return (run) => {
+        const value = read(run);
+        return value !== undefined && value !== null && regex.test(String(value));
+      };
+    }
+    if (token.kind !== 'op') this.fail(token.kind === 'end' ? 'expected an operator (=, !=, <, <=, >, >=, in, like) after the field' : 'expected an operator (=, !=, <, <=, >, >=, in, like)', token);
+    this.next();
+    const value = normalise(this.value());
+    const op = token.text;
+    const test: (order: number) => boolean =
+      op === '=' ? (o) => o === 0 : op === '!=' ? (o) => o !== 0 : op === '<' ? (o) => o < 0 : op === '<=' ? (o) => o <= 0 : op === '>' ? (o) => o > 0 : (o) => o >= 0;
+    if (value === null) {
+      if (op === '=') return (run) => read(run) === undefined || read(run) === null;
+      if (op === '!=') return (run) => read(run) !== undefined && read(run) !== null;
+      this.fail(`'${op}' cannot compare with null; use 'is null' or 'is not null'`, token);
+    }
+    return (run) => {
+      const raw = read(run);
+      const order = compare(status && typeof raw === 'string' ? raw.toLowerCase() : raw, value);
+      return order !== undefined && test(order);
+    };
+  }
+}
+
+/** Compiles a filter expression; throws QueryError pointing at the mistake. */
+export function compileFilter(text: string): Predicate {
+  return new Parser(tokenize(text), text).parse();
+}
+
+export interface SortKey {
+  field: Field;
+  descending: boolean;
+}
+
+/**
+ * `metrics.auc desc, params.lr` or `-metrics.auc`: keys compared in order; runs without the
+ * field come last whatever the direction.
+ */
+export function parseSort(text: string): SortKey[] {
+  const keys: SortKey[] = [];
+  let offset = 0;
+  for (const part of text.split(',')) {
+    const partStart = offset;
+    offset += part.length + 1;
+    const match = /^(\s*)([-+]?)(.*?)(?:\s+(asc|desc))?\s*$/is.exec(part)!;
+    const body = match[3];
+    const bodyStart = partStart + match[1].length + match[2].length;
+    if (!body) throw new QueryError('empty sort key: name a field such as metrics.auc', partStart + match[1].length, text);
+    try {
+      keys.push({ field: new Parser(tokenize(body), body).fieldOnly(), descending: match[4] ? match[4].toLowerCase() === 'desc' : match[2] === '-' });
+    } catch (error) {
+      if (error instanceof QueryError) throw new QueryError(error.reason, bodyStart + error.offset, text);
+      throw error;
+    }
+  }
+  return keys;
+}
+
+function orderOf(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Sorts in place by the keys, missing values last; stable for equal keys. */
+export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
+  if (keys.length === 0) return runs;
+  const columns = keys.map((key) => runs.map((run) => fieldValue(run, key.field)));
+  const order = runs.map((_, index) => index);
+  order.sort((i, j) => {
+    for (let k = 0; k < keys.length; k++) {
+      const a = columns[k][i];
+      const b = columns[k][j];
+      const aMissing = a === undefined || a === null;
+      const bMissing = b === undefined || b === null;
+      if (aMissing || bMissing) {
+        if (aMissing && bMissing) continue;
+        return aMissing ? 1 : -1;
+      }
+      const result = orderOf(a, b);
+      if (result !== 0) return keys[k].descending ? -result : result;
+    }
+    return i - j;
+  });
+  const sorted = order.map((index) => runs[index]);
+  for (let i = 0; i < sorted.length; i++) runs[i] = sorted[i];
+  return runs;
+}
+
+/** `metrics.auc` and friends, as the CLI and the table name columns. */
+export function fieldName(field: Field): string {
+  const plain = /^[A-Za-z0-9_.\-/@:]+$/.test(field.key) ? field.key : `\`${field.key.replace(/`/g, '``')}\``;
+  return field.namespace === 'attributes' ? field.key : `${field.namespace}.${plain}`;
+}

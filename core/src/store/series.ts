@@ -1,0 +1,114 @@
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseCsv, sniffDelimiter } from '../util/csv';
+
+/** A metric over steps: a loss curve, say. */
+export interface Series {
+  /** `loss`, or `train.val_loss` for the column val_loss of train.csv. */
+  name: string;
+  stage: string;
+  /** The file it was read from, relative to the pipeline's folder. */
+  file: string;
+  /** What the steps are: the x column's name, or `step` for row numbers. */
+  x: string;
+  steps: number[];
+  values: number[];
+}
+
+/** Plot files larger than this are not read into series (a note says so). */
+export const MAX_SERIES_FILE_BYTES = 64 * 1024 * 1024;
+
+function stem(file: string): string {
+  return basename(file).replace(/\.[^.]+$/, '');
+}
+
+/**
+ * How a value from a file is named across runs: `auc` from metrics.json, `eval-test.auc` from
+ * metrics/eval-test.json, `loss` for the column loss of loss.csv, `train.val_loss` for the column
+ * val_loss of train.csv. The file's folder does not count; the file's name does, so two stages
+ * writing `auc` to different files stay apart.
+ */
+export function valueName(file: string, key: string): string {
+  const name = stem(file);
+  if (name === 'metrics' || name === key) return key;
+  return `${name}.${key}`;
+}
+
+function toNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const number = Number(value);
+    return Number.isFinite(number) ? number : undefined;
+  }
+  if (typeof value === 'boolean') return Number(value);
+  return undefined;
+}
+
+const STEP_COLUMNS = ['step', 'epoch', 'iteration', 'iter'];
+
+/** Rows as objects, from CSV/TSV (a header row) or JSON/YAML (a list of objects, or columns of lists). */
+function rowsOf(path: string, text: string): Record<string, unknown>[] {
+  if (/\.(json|ya?ml)$/i.test(path)) {
+    const data: unknown = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    const list = Array.isArray(data) ? data : data && typeof data === 'object' ? Object.values(data as object).find((value) => Array.isArray(value) && value.every((item) => item && typeof item === 'object' && !Array.isArray(item))) : undefined;
+    if (Array.isArray(list)) return list.filter((row): row is Record<string, unknown> => Boolean(row) && typeof row === 'object' && !Array.isArray(row));
+    // Columns: {"epoch": [1, 2], "loss": [0.9, 0.7]}
+    if (data && typeof data === 'object') {
+      const columns = Object.entries(data as Record<string, unknown>).filter(([, value]) => Array.isArray(value)) as [string, unknown[]][];
+      const length = Math.max(0, ...columns.map(([, values]) => values.length));
+      return Array.from({ length }, (_, i) => Object.fromEntries(columns.map(([key, values]) => [key, values[i]])));
+    }
+    return [];
+  }
+  const firstLine = text.slice(0, text.indexOf('\n') >>> 0);
+  const [header, ...rows] = parseCsv(text, sniffDelimiter(path, firstLine));
+  if (!header) return [];
+  return rows.map((row) => Object.fromEntries(header.map((column, i) => [column.trim(), row[i]])));
+}
+
+/**
+ * The series in a plot file: one per y column (the declared ones, else every numeric column but x),
+ * with x's values as steps (the declared x, else a step/epoch column, else the row number).
+ */
+export function readPlotSeries(absolute: string, file: string, stage: string, spec: { x?: string; y?: string[] } = {}): Series[] {
+  if (statSync(absolute).size > MAX_SERIES_FILE_BYTES) return [];
+  const rows = rowsOf(file, readFileSync(absolute, 'utf8'));
+  if (rows.length === 0) return [];
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const x = spec.x ?? STEP_COLUMNS.find((name) => columns.includes(name));
+  const ys = spec.y ?? columns.filter((column) => column !== x && rows.some((row) => toNumber(row[column]) !== undefined));
+  const series: Series[] = [];
+  for (const y of ys) {
+    const steps: number[] = [];
+    const values: number[] = [];
+    rows.forEach((row, index) => {
+      const value = toNumber(row[y]);
+      if (value === undefined) return;
+      const step = x === undefined ? index : toNumber(row[x]);
+      if (step === undefined) return;
+      steps.push(step);
+      values.push(value);
+    });
+    if (values.length > 0) series.push({ name: valueName(file, y), stage, file, x: x ?? 'step', steps, values });
+  }
+  return series;
+}
+
+/** Lists of numbers inside a metrics file (`{"loss": [0.9, 0.7, 0.6]}`) are series by position. */
+export function metricsFileSeries(data: unknown, file: string, stage: string): Series[] {
+  const series: Series[] = [];
+  const walk = (value: unknown, path: string[], depth: number) => {
+    if (depth > 8 || !value || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      const numbers = value.map(toNumber);
+      if (path.length > 0 && value.length > 0 && numbers.every((number) => number !== undefined)) {
+        series.push({ name: valueName(file, path.join('.')), stage, file, x: 'step', steps: numbers.map((_, i) => i), values: numbers as number[] });
+      }
+      return;
+    }
+    for (const [key, child] of Object.entries(value)) walk(child, [...path, key], depth + 1);
+  };
+  walk(data, [], 0);
+  return series;
+}
