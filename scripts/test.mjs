@@ -38,6 +38,8 @@ const tiers = [
   ['unit', 'test/unit'],
   ['lsp', 'test/lsp'],
   ['cli', 'test/cli'],
+  // Run tracking against a real MLflow server (PyPI, in a venv the tests make once and cache).
+  ['tracking', 'test/tracking'],
   // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
   ['engine', 'test/engine'],
   // The packaged extension in a real VS Code (code-server) driven through Chromium.

@@ -9,6 +9,8 @@ export interface MlpipeSettings {
   trace: { server: 'off' | 'messages' | 'verbose' };
   /** Stages a run starts at once; 0 means one per CPU core. */
   run: { jobs: number };
+  /** An MLflow tracking server runs are also logged to; empty: MLFLOW_TRACKING_URI, else none. */
+  tracking: { uri: string };
 }
 
 export const DEFAULT_SETTINGS: MlpipeSettings = {
@@ -17,6 +19,7 @@ export const DEFAULT_SETTINGS: MlpipeSettings = {
   codeLens: { enable: true },
   trace: { server: 'off' },
   run: { jobs: 0 },
+  tracking: { uri: '' },
 };
 
 /** Merges what a client sent (possibly partial or mistyped) over the defaults; wrong types fall back. */
@@ -31,6 +34,7 @@ export function readSettings(raw: unknown): MlpipeSettings {
     codeLens: { enable: typeof section('codeLens').enable === 'boolean' ? (section('codeLens').enable as boolean) : DEFAULT_SETTINGS.codeLens.enable },
     trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
     run: { jobs: Number.isInteger(section('run').jobs) && (section('run').jobs as number) >= 0 ? (section('run').jobs as number) : DEFAULT_SETTINGS.run.jobs },
+    tracking: { uri: typeof section('tracking').uri === 'string' ? (section('tracking').uri as string) : DEFAULT_SETTINGS.tracking.uri },
   };
 }
 

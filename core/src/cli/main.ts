@@ -1,9 +1,9 @@
 import { type FileHost } from '../workspace/file-host';
 import { runCheck } from './check';
 import { type OutputFormat } from './format';
-import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand } from './run';
+import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand, track } from './run';
 import { type CliIo, UsageError } from './io';
-import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsTag } from './runs';
+import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -47,6 +47,10 @@ Commands:
                      never a running run, one tagged mlpipe.keep or mlpipe.candidate, or
                      the run a model card's approval names.
   runs reindex       Rebuild the run index from the run records.
+  runs sync [--all]  Send the runs queued for MLflow (every run with --all) to
+                     MLFLOW_TRACKING_URI now. With that variable set, run, tag and
+                     note log to MLflow as they go; a server that is down leaves the
+                     runs queued in .mlpipe/tracking/outbox, nothing is lost.
   RUN is a run id or a unique prefix of one.
 
   run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
@@ -109,7 +113,7 @@ function count(parsed: Parsed, flag: string): number | undefined {
   return number;
 }
 
-function runsCommand(args: string[], io: CliIo): number {
+async function runsCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   // --remove may repeat: collect it before the generic parser keeps only the last one.
   const removed: string[] = [];
@@ -131,6 +135,7 @@ function runsCommand(args: string[], io: CliIo): number {
     delete: [],
     gc: ['--keep', '--older-than', '--dry-run', '--format'],
     reindex: [],
+    sync: ['--all'],
   };
   if (sub === undefined || !(sub in allowed)) throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
   expectOnly(parsed, [...allowed[sub], '--pipeline']);
@@ -151,11 +156,19 @@ function runsCommand(args: string[], io: CliIo): number {
       return runsShow(one(), format(parsed), store, io);
     case 'compare':
       return runsCompare(positional, { all: parsed.flags.has('--all'), format: format(parsed) }, store, io);
-    case 'tag':
-      return runsTag(one(), positional.slice(1), removed, store, io);
-    case 'note':
+    case 'tag': {
+      const code = runsTag(one(), positional.slice(1), removed, store, io);
+      if (process.env.MLFLOW_TRACKING_URI) await track(store.root, [store.resolve(one()).summary.id], io);
+      return code;
+    }
+    case 'note': {
       if (positional.length !== 2) throw new UsageError('runs note takes a run id and the note (quoted)');
-      return runsNote(positional[0], positional[1], store, io);
+      const code = runsNote(positional[0], positional[1], store, io);
+      if (process.env.MLFLOW_TRACKING_URI) await track(store.root, [store.resolve(positional[0]).summary.id], io);
+      return code;
+    }
+    case 'sync':
+      return runsSync(parsed.flags.has('--all'), store, io);
     case 'delete':
       return runsDelete(positional, store, io);
     case 'gc':
@@ -237,7 +250,7 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
         return checkoutCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] }, io, host);
       }
       case 'runs':
-        return runsCommand(rest, io);
+        return await runsCommand(rest, io);
       default:
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
     }

@@ -6,6 +6,7 @@ import { RunError, Runner, type RunEvent } from '../runner/runner';
 import { formatDiff, pipelineDiff } from '../runner/diff';
 import { pipelineStatus, type StageReport } from '../runner/status';
 import { type CliIo, UsageError } from './io';
+import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 
 export interface RunCommandOptions {
@@ -68,10 +69,26 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
       }
     };
     const record = await runner.run({ stages: options.stages, upstream: options.upstream, force: options.force, host: options.host, jobs: options.jobs, signal: options.signal }, onEvent);
+    await track(runner.mlpipe.root, [record.id], io);
     return record.status === 'succeeded' ? 0 : 1;
   } catch (error) {
     if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, /has \d+ errors?/.test(error.message) ? 1 : 2);
     throw error;
+  }
+}
+
+/** Logs runs to MLflow when MLFLOW_TRACKING_URI is set; a server that is down leaves them queued. */
+export async function track(mlpipeRoot: string, runIds: string[], io: CliIo, options: { force?: boolean; quietWhenNone?: boolean } = {}): Promise<boolean> {
+  const { target, problem } = trackingTarget(undefined);
+  if (problem) io.stderr(`note: ${problem}\n`);
+  if (!target) return !problem;
+  try {
+    const result = await sendRuns(mlpipeRoot, target, runIds, options);
+    io.stderr(`${describeFlush(result, target.uri)}\n`);
+    return result.failed.length === 0 && !result.busy;
+  } catch (error) {
+    io.stderr(`MLflow: could not send to ${target.uri}: ${error instanceof Error ? error.message : String(error)}; the runs stay queued\n`);
+    return false;
   }
 }
 

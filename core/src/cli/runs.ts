@@ -3,6 +3,7 @@ import { collectGarbage } from '../store/gc';
 import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
 import { ExperimentStore, StoreError, type StoredRun } from '../store/store';
 import { type CliIo, UsageError } from './io';
+import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 
 /** `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md. */
@@ -259,6 +260,16 @@ export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun:
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** `mlpipe runs sync`: sends the queued runs (with --all, every run) to MLFLOW_TRACKING_URI now. */
+export async function runsSync(all: boolean, store: ExperimentStore, io: CliIo): Promise<number> {
+  const { target, problem } = trackingTarget(undefined);
+  if (!target) throw new UsageError(problem ?? 'no tracking server: set MLFLOW_TRACKING_URI (http://host:5000) to log runs to MLflow', 2);
+  const ids = all ? store.runs().map((run) => run.summary.id) : [];
+  const result = await sendRuns(store.root, target, ids, { force: true });
+  io.stderr(`${describeFlush(result, target.uri)}\n`);
+  return result.failed.length === 0 && !result.busy ? 0 : 1;
 }
 
 export function runsReindex(store: ExperimentStore, io: CliIo): number {

@@ -1,0 +1,754 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { type RunRecord, type RunStatus } from '../runner/records';
+import { type Series } from '../store/series';
+import { type RunSummary } from '../store/store';
+
+/*
+ * mlpipe runs on an MLflow tracking server, over MLflow's REST API 2.0.
+ *
+ * How an mlpipe run appears in MLflow
+ * - Experiment: `mlpipe/<name>`, where name is the pipeline's `name:`, else its file path relative
+ *   to the workspace folder (`mlpipe/churn`, `mlpipe/pipelines/train.pipeline.yaml`). Created on
+ *   first use.
+ * - Run: one MLflow run per mlpipe run. Its name (`run_name`, tag `mlflow.runName`) is the mlpipe
+ *   run id. The tag `mlpipe.run_id` finds it again, so sending a run twice (a retry after a
+ *   half-finished attempt, a run sent again after it ended) updates the same MLflow run.
+ * - Status: succeeded -> FINISHED, failed -> FAILED, cancelled -> KILLED, running -> RUNNING.
+ *   Start and end times are the run's, in milliseconds.
+ * - Params: every param the run's stages read, flattened to dotted keys (`train.lr`), values as
+ *   text (lists and objects as JSON). Values longer than MLflow's 6,000 characters are cut and end
+ *   with a note saying so; `mlpipe/run.json` among the artifacts holds the full value.
+ * - Metrics: each scalar metric of the run (`eval-test.auc`, named as `mlpipe runs` names them) at
+ *   step 0, timestamped with the run's end; booleans as 0/1; text values are left out. Each series
+ *   (a plot file's column, a list in a metrics file) is logged point by point under its own name
+ *   with its steps (its x values when they are whole numbers, else the point's position), so
+ *   MLflow's charts show the curve; the series' last value is then MLflow's latest value.
+ *   Characters MLflow does not allow in names (it allows letters, digits, `_ - . : /` and space)
+ *   become `_`.
+ * - Tags: `mlpipe.run_id`, `mlpipe.pipeline` (the pipeline file), `mlpipe.status`;
+ *   `mlflow.source.git.commit` and `mlpipe.dirty` when the run knows its git commit; the run's note
+ *   as `mlflow.note.content` (MLflow shows it as the run's description); then the run's own tags
+ *   from `mlpipe runs tag`.
+ * - Artifacts: the metrics and plot files the run wrote, under their paths in the workspace, when
+ *   the file still holds what the run recorded; and the run record as `mlpipe/run.json`.
+ *   Uploaded through the server's artifact proxy (`mlflow server` serves artifacts by default).
+ */
+
+/** MLflow's limits on one `runs/log-batch` request and on names and values. */
+export const MLFLOW_LIMITS = {
+  metricsPerBatch: 1000,
+  paramsPerBatch: 100,
+  tagsPerBatch: 100,
+  entitiesPerBatch: 1000,
+  /** The server refuses bodies over 1 MB; stay clear of it. */
+  batchBytes: 900_000,
+  paramValue: 6000,
+  tagValue: 8000,
+  key: 250,
+  experimentName: 500,
+} as const;
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
+
+function configuredUri(setting: string | undefined, env: NodeJS.ProcessEnv): { value: string; source: string } | undefined {
+  if (setting?.trim()) return { value: setting.trim(), source: 'the setting mlpipe.tracking.uri' };
+  if (env.MLFLOW_TRACKING_URI?.trim()) return { value: env.MLFLOW_TRACKING_URI.trim(), source: 'MLFLOW_TRACKING_URI' };
+  return undefined;
+}
+
+function isHttpUri(value: string): boolean {
+  if (!/^https?:\/\//i.test(value)) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The MLflow tracking server to send runs to: the `mlpipe.tracking.uri` setting, else
+ * `MLFLOW_TRACKING_URI`. Only http(s) servers count; for anything else this is undefined and
+ * `trackingUriProblem` says why.
+ */
+export function trackingUri(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const configured = configuredUri(setting, env);
+  return configured && isHttpUri(configured.value) ? configured.value.replace(/\/+$/, '') : undefined;
+}
+
+/** Why the configured tracking URI cannot be used, in words with what to do; undefined when it can (or none is set). */
+export function trackingUriProblem(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const configured = configuredUri(setting, env);
+  if (!configured || isHttpUri(configured.value)) return undefined;
+  const shown = configured.value.replace(/\/\/[^/@]*@/, '//***@');
+  const kind = /^databricks/i.test(configured.value)
+    ? 'a Databricks workspace, which mlpipe does not talk to'
+    : /^(file:|sqlite:|[./~]|[A-Za-z]:\\)/i.test(configured.value) || !configured.value.includes(':')
+      ? 'a local store'
+      : 'not an http(s) address';
+  return `${configured.source} is '${shown}', ${kind}: mlpipe sends runs to an MLflow tracking server over HTTP. Start one (mlflow server --backend-store-uri sqlite:///mlflow.db) and set ${configured.source} to its address, such as http://127.0.0.1:5000.`;
+}
+
+export type MlflowErrorKind = 'unreachable' | 'timeout' | 'tls' | 'auth' | 'not-found' | 'rejected' | 'server' | 'protocol';
+
+/**
+ * A failed MLflow request: what was asked, what MLflow answered (its `error_code` and message)
+ * and what to do next. Never holds credentials.
+ */
+export class MlflowError extends Error {
+  override readonly name = 'MlflowError';
+
+  constructor(
+    readonly kind: MlflowErrorKind,
+    readonly uri: string,
+    readonly endpoint: string,
+    message: string,
+    readonly status?: number,
+    readonly errorCode?: string,
+    readonly serverMessage?: string,
+  ) {
+    super(message);
+  }
+
+  /** The server is down or cannot be reached: every other request would fail the same way now. */
+  get unreachable(): boolean {
+    return this.kind === 'unreachable' || this.kind === 'timeout' || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+
+  /** A failure no other run would escape either (server down, credentials, TLS): stop sending. */
+  get affectsAllRuns(): boolean {
+    return this.unreachable || this.kind === 'tls' || this.kind === 'auth';
+  }
+}
+
+export interface MlflowExperiment {
+  experimentId: string;
+  name: string;
+  artifactLocation?: string;
+  lifecycleStage: string;
+}
+
+export interface MlflowMetric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+export type MlflowRunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+export interface MlflowRun {
+  info: {
+    runId: string;
+    experimentId: string;
+    runName?: string;
+    status: MlflowRunStatus;
+    startTime?: number;
+    endTime?: number;
+    artifactUri: string;
+    lifecycleStage: string;
+  };
+  /** Params and tags by key; metrics are the latest value of each. */
+  data: { params: Record<string, string>; tags: Record<string, string>; metrics: MlflowMetric[] };
+}
+
+export interface MlflowArtifact {
+  path: string;
+  isDir: boolean;
+  fileSize?: number;
+}
+
+export interface BatchInput {
+  metrics?: MlflowMetric[];
+  params?: { key: string; value: string }[];
+  tags?: { key: string; value: string }[];
+}
+
+export interface SearchRunsOptions {
+  experimentIds: string[];
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+}
+
+export interface MlflowClientOptions {
+  /** Where credentials come from: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD. */
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  uploadTimeoutMs?: number;
+}
+
+interface WireRun {
+  info?: Record<string, unknown>;
+  data?: { params?: { key: string; value: string }[]; tags?: { key: string; value: string }[]; metrics?: WireMetric[] };
+}
+
+interface WireMetric {
+  key: string;
+  value: number | string;
+  timestamp?: number | string;
+  step?: number | string;
+}
+
+function toMetric(metric: WireMetric): MlflowMetric {
+  return { key: metric.key, value: Number(metric.value), timestamp: Number(metric.timestamp ?? 0), step: Number(metric.step ?? 0) };
+}
+
+function toRun(wire: WireRun): MlflowRun {
+  const info = wire.info ?? {};
+  const optionalNumber = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : Number(value));
+  return {
+    info: {
+      runId: String(info.run_id ?? info.run_uuid ?? ''),
+      experimentId: String(info.experiment_id ?? ''),
+      ...(typeof info.run_name === 'string' ? { runName: info.run_name } : {}),
+      status: (info.status as MlflowRunStatus | undefined) ?? 'RUNNING',
+      startTime: optionalNumber(info.start_time),
+      endTime: optionalNumber(info.end_time),
+      artifactUri: String(info.artifact_uri ?? ''),
+      lifecycleStage: String(info.lifecycle_stage ?? 'active'),
+    },
+    data: {
+      params: Object.fromEntries((wire.data?.params ?? []).map((param) => [param.key, param.value])),
+      tags: Object.fromEntries((wire.data?.tags ?? []).map((tag) => [tag.key, tag.value])),
+      metrics: (wire.data?.metrics ?? []).map(toMetric),
+    },
+  };
+}
+
+/** JSON numbers cannot say NaN or infinity; MLflow's JSON takes them as strings. */
+function wireValue(value: number): number | string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return value;
+}
+
+const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+
+/**
+ * A client for MLflow's REST API over Node's fetch. TLS is verified as Node verifies it (a private
+ * CA goes in NODE_EXTRA_CA_CERTS); credentials come from the environment and stay in private fields.
+ */
+export class MlflowClient {
+  /** The server's address without any user:password part: safe to show. */
+  readonly uri: string;
+  readonly #base: string;
+  readonly #authorization: string | undefined;
+  readonly #secrets: string[];
+  readonly #timeoutMs: number;
+  readonly #uploadTimeoutMs: number;
+
+  constructor(uri: string, options: MlflowClientOptions = {}) {
+    const env = options.env ?? process.env;
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new MlflowError('protocol', uri.replace(/\/\/[^/@]*@/, '//***@'), '', `'${uri.replace(/\/\/[^/@]*@/, '//***@')}' is not a URL; set mlpipe.tracking.uri or MLFLOW_TRACKING_URI to the server's address, such as http://127.0.0.1:5000`);
+    }
+    const userInUri = decodeURIComponent(url.username);
+    const passwordInUri = decodeURIComponent(url.password);
+    url.username = '';
+    url.password = '';
+    this.#base = url.toString().replace(/\/+$/, '');
+    this.uri = this.#base;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#uploadTimeoutMs = options.uploadTimeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS;
+    const token = env.MLFLOW_TRACKING_TOKEN?.trim();
+    const username = env.MLFLOW_TRACKING_USERNAME ?? (userInUri || undefined);
+    const password = env.MLFLOW_TRACKING_PASSWORD ?? (passwordInUri || undefined);
+    if (token) {
+      this.#authorization = `Bearer ${token}`;
+      this.#secrets = [token];
+    } else if (username !== undefined && password !== undefined) {
+      const encoded = Buffer.from(`${username}:${password}`).toString('base64');
+      this.#authorization = `Basic ${encoded}`;
+      this.#secrets = [password, encoded];
+    } else {
+      this.#authorization = undefined;
+      this.#secrets = [];
+    }
+  }
+
+  /** Text from the server with any credential it echoed taken out. */
+  #scrub(text: string): string {
+    let clean = text;
+    for (const secret of this.#secrets) if (secret.length >= 3) clean = clean.split(secret).join('***');
+    return clean;
+  }
+
+  #headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.#authorization ? { authorization: this.#authorization } : {}), ...extra };
+  }
+
+  /** The error for a request that got no answer. */
+  #transportError(method: string, endpoint: string, error: unknown): MlflowError {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const code = cause?.code ?? (error as NodeJS.ErrnoException).code;
+    const where = `${method} ${endpoint}`;
+    if ((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError') {
+      return new MlflowError('timeout', this.uri, endpoint, `MLflow at ${this.uri} did not answer ${where} in time; is the server running at ${this.uri}, and reachable from here?`);
+    }
+    if (code && TLS_CODES.has(code)) {
+      return new MlflowError('tls', this.uri, endpoint, `could not verify the TLS certificate of ${this.uri} (${code}) for ${where}; if the server uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (mlpipe never turns verification off)`);
+    }
+    const detail = this.#scrub(code ?? cause?.message ?? (error as Error).message ?? String(error));
+    if (detail === 'bad port') {
+      return new MlflowError('unreachable', this.uri, endpoint, `Node's fetch refuses to connect to port ${new URL(this.uri).port} of ${this.uri} (${where}; browsers block that port too); run the MLflow server on another port, such as 5000`);
+    }
+    return new MlflowError('unreachable', this.uri, endpoint, `could not connect to MLflow at ${this.uri} (${where}: ${detail}); is the server running at ${this.uri}? Start it (mlflow server) or fix mlpipe.tracking.uri / MLFLOW_TRACKING_URI.`);
+  }
+
+  /** The error for an answer that is not a success. */
+  async #httpError(method: string, endpoint: string, response: Response): Promise<MlflowError> {
+    const text = await response.text().catch(() => '');
+    let errorCode: string | undefined;
+    let serverMessage: string | undefined;
+    try {
+      const body = JSON.parse(text) as { error_code?: unknown; message?: unknown };
+      if (typeof body.error_code === 'string') errorCode = body.error_code;
+      if (typeof body.message === 'string') serverMessage = body.message;
+    } catch {
+      serverMessage = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim() || undefined;
+    }
+    if (serverMessage) {
+      // Database errors come with SQL and links: the first line says what went wrong.
+      serverMessage = this.#scrub(serverMessage.split('\n')[0]).slice(0, 500);
+    }
+    const status = response.status;
+    const said = `${method} ${endpoint} answered HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}`;
+    let kind: MlflowErrorKind;
+    let next: string;
+    if (status === 401 || status === 403) {
+      kind = 'auth';
+      next = `check MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD): the server ${status === 401 ? 'did not accept the credentials' : 'does not allow this with these credentials'}`;
+    } else if (status === 404 && (errorCode === 'ENDPOINT_NOT_FOUND' || !errorCode)) {
+      kind = 'not-found';
+      next = `is ${this.uri} an MLflow tracking server (with the artifact proxy for uploads)?`;
+    } else if (status === 404 || errorCode === 'RESOURCE_DOES_NOT_EXIST') {
+      kind = 'not-found';
+      next = 'it may have been deleted in MLflow';
+    } else if (status >= 500) {
+      kind = 'server';
+      next = status >= 502 && status <= 504 ? `is the server running at ${this.uri}? A proxy answered for it` : "see the MLflow server's log";
+    } else {
+      kind = 'rejected';
+      next = 'MLflow refused the request';
+    }
+    return new MlflowError(kind, this.uri, endpoint, `MLflow at ${this.uri}: ${said}; ${next}`, status, errorCode, serverMessage);
+  }
+
+  async #fetch(method: string, endpoint: string, url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, method, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (error) {
+      throw this.#transportError(method, endpoint, error);
+    }
+    if (!response.ok) throw await this.#httpError(method, endpoint, response);
+    return response;
+  }
+
+  /** A call to `/api/2.0/mlflow/<endpoint>`: GET with a query, POST with a JSON body. */
+  async #call<T>(method: 'GET' | 'POST', endpoint: string, input: Record<string, unknown> = {}): Promise<T> {
+    let url = `${this.#base}/api/2.0/mlflow/${endpoint}`;
+    const init: RequestInit = { headers: this.#headers(method === 'POST' ? { 'content-type': 'application/json' } : {}) };
+    if (method === 'GET') {
+      const query = new URLSearchParams();
+      for (const [key, value] of Object.entries(input)) if (value !== undefined) query.set(key, String(value));
+      if ([...query.keys()].length > 0) url += `?${query.toString()}`;
+    } else {
+      init.body = JSON.stringify(input);
+    }
+    const response = await this.#fetch(method, endpoint, url, init, this.#timeoutMs);
+    const text = await response.text();
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch {
+      throw new MlflowError('protocol', this.uri, endpoint, `MLflow at ${this.uri}: ${method} ${endpoint} answered with something that is not JSON; is ${this.uri} an MLflow tracking server?`, response.status);
+    }
+  }
+
+  async getExperimentByName(name: string): Promise<MlflowExperiment | undefined> {
+    try {
+      const body = await this.#call<{ experiment?: Record<string, unknown> }>('GET', 'experiments/get-by-name', { experiment_name: name });
+      const experiment = body.experiment ?? {};
+      return {
+        experimentId: String(experiment.experiment_id),
+        name: String(experiment.name ?? name),
+        ...(typeof experiment.artifact_location === 'string' ? { artifactLocation: experiment.artifact_location } : {}),
+        lifecycleStage: String(experiment.lifecycle_stage ?? 'active'),
+      };
+    } catch (error) {
+      if (error instanceof MlflowError && error.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates an experiment and returns its id. */
+  async createExperiment(name: string): Promise<string> {
+    const body = await this.#call<{ experiment_id: string }>('POST', 'experiments/create', { name });
+    return String(body.experiment_id);
+  }
+
+  /** The experiment of that name, created when missing (also when another client creates it at the same moment). */
+  async ensureExperiment(name: string): Promise<MlflowExperiment> {
+    let experiment = await this.getExperimentByName(name);
+    if (!experiment) {
+      try {
+        await this.createExperiment(name);
+      } catch (error) {
+        if (!(error instanceof MlflowError && error.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw error;
+      }
+      experiment = await this.getExperimentByName(name);
+      if (!experiment) throw new MlflowError('protocol', this.uri, 'experiments/get-by-name', `MLflow at ${this.uri} created experiment '${name}' but does not find it; see the MLflow server's log`);
+    }
+    if (experiment.lifecycleStage === 'deleted') {
+      throw new MlflowError('rejected', this.uri, 'experiments/get-by-name', `experiment '${name}' was deleted in MLflow at ${this.uri}; restore it (mlflow experiments restore --experiment-id ${experiment.experimentId}) or remove it for good (mlflow gc) so mlpipe can create it again`);
+    }
+    return experiment;
+  }
+
+  async createRun(input: { experimentId: string; runName?: string; startTime?: number; tags?: { key: string; value: string }[] }): Promise<MlflowRun> {
+    const body = await this.#call<{ run: WireRun }>('POST', 'runs/create', {
+      experiment_id: input.experimentId,
+      ...(input.runName !== undefined ? { run_name: input.runName } : {}),
+      ...(input.startTime !== undefined ? { start_time: input.startTime } : {}),
+      tags: input.tags ?? [],
+    });
+    return toRun(body.run);
+  }
+
+  async getRun(runId: string): Promise<MlflowRun> {
+    const body = await this.#call<{ run: WireRun }>('GET', 'runs/get', { run_id: runId });
+    return toRun(body.run);
+  }
+
+  async updateRun(runId: string, status: MlflowRunStatus, endTime?: number): Promise<void> {
+    await this.#call('POST', 'runs/update', { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) });
+  }
+
+  /**
+   * Logs metrics, params and tags, split into as many `runs/log-batch` requests as MLflow's limits
+   * need (params and tags first, so a run's identity lands before its curves). Returns the number
+   * of requests sent.
+   */
+  async logBatch(runId: string, input: BatchInput): Promise<number> {
+    const batches = splitBatch(input);
+    for (const batch of batches) {
+      await this.#call('POST', 'runs/log-batch', {
+        run_id: runId,
+        params: batch.params,
+        tags: batch.tags,
+        metrics: batch.metrics.map((metric) => ({ ...metric, value: wireValue(metric.value) })),
+      });
+    }
+    return batches.length;
+  }
+
+  async searchRuns(options: SearchRunsOptions): Promise<{ runs: MlflowRun[]; nextPageToken?: string }> {
+    const body = await this.#call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', {
+      experiment_ids: options.experimentIds,
+      ...(options.filter ? { filter: options.filter } : {}),
+      ...(options.orderBy ? { order_by: options.orderBy } : {}),
+      ...(options.maxResults !== undefined ? { max_results: options.maxResults } : {}),
+      ...(options.pageToken ? { page_token: options.pageToken } : {}),
+    });
+    return { runs: (body.runs ?? []).map(toRun), ...(body.next_page_token ? { nextPageToken: body.next_page_token } : {}) };
+  }
+
+  /** Every logged value of a metric, page by page. */
+  async metricHistory(runId: string, key: string): Promise<MlflowMetric[]> {
+    const metrics: MlflowMetric[] = [];
+    const seen = new Set<string>();
+    let pageToken: string | undefined;
+    for (;;) {
+      const body = await this.#call<{ metrics?: WireMetric[]; next_page_token?: string }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key, page_token: pageToken });
+      metrics.push(...(body.metrics ?? []).map(toMetric));
+      if (!body.next_page_token || seen.has(body.next_page_token)) return metrics;
+      seen.add(body.next_page_token);
+      pageToken = body.next_page_token;
+    }
+  }
+
+  /** The proxy URL of a path below a run's `mlflow-artifacts:` artifact URI. */
+  #artifactUrl(artifactUri: string, path: string, endpoint: string): string {
+    const match = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(artifactUri);
+    if (!match) {
+      throw new MlflowError('rejected', this.uri, endpoint, `MLflow at ${this.uri} stores this run's artifacts at '${artifactUri}', which mlpipe cannot reach through the server; start the server with artifact serving (mlflow server --serve-artifacts --artifacts-destination ...) and use a new experiment`);
+    }
+    const root = match[1].replace(/\/+$/, '');
+    const relative = path.split('/').filter((part) => part !== '' && part !== '.').map(encodeURIComponent).join('/');
+    return `${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`;
+  }
+
+  /** Uploads a file as the artifact at `path` (below the run's artifact root), streamed from disk. */
+  async uploadArtifact(artifactUri: string, path: string, file: string): Promise<void> {
+    const endpoint = `mlflow-artifacts/artifacts (${path})`;
+    const url = this.#artifactUrl(artifactUri, path, endpoint);
+    const size = statSync(file).size;
+    const init = {
+      headers: this.#headers({ 'content-type': 'application/octet-stream', 'content-length': String(size) }),
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+      // Node's fetch sends a stream body only when told the request is half duplex.
+      duplex: 'half',
+    } as RequestInit;
+    const response = await this.#fetch('PUT', endpoint, url, init, this.#uploadTimeoutMs);
+    await response.body?.cancel();
+  }
+
+  /** Downloads the artifact at `path` below the run's artifact root. */
+  async downloadArtifact(artifactUri: string, path: string): Promise<Buffer> {
+    const endpoint = `mlflow-artifacts/artifacts (${path})`;
+    const response = await this.#fetch('GET', endpoint, this.#artifactUrl(artifactUri, path, endpoint), { headers: this.#headers() }, this.#uploadTimeoutMs);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  /** The artifacts directly below `path` (the run's artifact root when absent). */
+  async listArtifacts(runId: string, path?: string): Promise<MlflowArtifact[]> {
+    const body = await this.#call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[] }>('GET', 'artifacts/list', { run_id: runId, path });
+    return (body.files ?? []).map((file) => ({ path: file.path, isDir: Boolean(file.is_dir), ...(file.file_size !== undefined ? { fileSize: Number(file.file_size) } : {}) }));
+  }
+}
+
+/** Splits a batch so that each request stays within MLflow's limits (counts and bytes). */
+export function splitBatch(input: BatchInput): { metrics: MlflowMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }[] {
+  type Batch = { metrics: MlflowMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[]; bytes: number };
+  const batches: Batch[] = [];
+  let current: Batch | undefined;
+  const add = (kind: 'metrics' | 'params' | 'tags', entity: MlflowMetric | { key: string; value: string }, limit: number) => {
+    const bytes = Buffer.byteLength(JSON.stringify(entity)) + 1;
+    const full = (batch: Batch) => batch[kind].length >= limit || batch.metrics.length + batch.params.length + batch.tags.length >= MLFLOW_LIMITS.entitiesPerBatch || batch.bytes + bytes > MLFLOW_LIMITS.batchBytes;
+    if (!current || full(current)) {
+      current = { metrics: [], params: [], tags: [], bytes: 200 };
+      batches.push(current);
+    }
+    (current[kind] as unknown[]).push(entity);
+    current.bytes += bytes;
+  };
+  for (const param of input.params ?? []) add('params', param, MLFLOW_LIMITS.paramsPerBatch);
+  for (const tag of input.tags ?? []) add('tags', tag, MLFLOW_LIMITS.tagsPerBatch);
+  for (const metric of input.metrics ?? []) add('metrics', metric, MLFLOW_LIMITS.metricsPerBatch);
+  return batches.map(({ metrics, params, tags }) => ({ metrics, params, tags }));
+}
+
+/** A metric, param or tag name MLflow accepts: allowed characters only, no `..` path tricks, at most 250 characters. */
+export function mlflowKey(name: string): string {
+  let key = name.replace(/[^A-Za-z0-9_\-. :/]/g, '_').replace(/\/{2,}/g, '/').replace(/^\/+|\/+$/g, '');
+  key = key
+    .split('/')
+    .map((part) => (part === '.' || part === '..' ? part.replace(/\./g, '_') : part))
+    .join('/');
+  if (key === '') key = '_';
+  return key.length > MLFLOW_LIMITS.key ? key.slice(0, MLFLOW_LIMITS.key) : key;
+}
+
+/** A value cut to `limit` characters, ending with a note that says so. */
+function truncated(value: string, limit: number): { value: string; cut: boolean } {
+  if (value.length <= limit) return { value, cut: false };
+  const note = ` ... [cut by mlpipe: ${value.length} characters; the full value is in mlpipe/run.json]`;
+  return { value: value.slice(0, limit - note.length) + note, cut: true };
+}
+
+function paramText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** A run's params as MLflow params: nested objects flattened to dotted keys, values as text. */
+export function flattenParams(params: Record<string, unknown>, prefix = '', into: Record<string, string> = {}, depth = 0): Record<string, string> {
+  for (const [key, value] of Object.entries(params)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 && depth < 8) {
+      flattenParams(value as Record<string, unknown>, name, into, depth + 1);
+    } else {
+      into[name] = paramText(value);
+    }
+  }
+  return into;
+}
+
+export const MLFLOW_STATUS: Record<RunStatus, MlflowRunStatus> = {
+  succeeded: 'FINISHED',
+  failed: 'FAILED',
+  cancelled: 'KILLED',
+  running: 'RUNNING',
+};
+
+export interface LogRunInput {
+  record: RunRecord;
+  summary: RunSummary;
+  tags: Record<string, string>;
+  note?: string;
+  series: Series[];
+  /** Files to upload: `path` below the run's artifact root, `file` on disk. */
+  artifacts: { path: string; file: string }[];
+}
+
+export interface LogRunResult {
+  experimentId: string;
+  runId: string;
+  /** An MLflow run for this mlpipe run existed already and was updated. */
+  reused: boolean;
+  /** What was sent differently from the run (cut values, artifacts that could not go). */
+  warnings: string[];
+}
+
+export function experimentName(record: Pick<RunRecord, 'name' | 'pipeline'>): string {
+  return `mlpipe/${record.name ?? record.pipeline}`.slice(0, MLFLOW_LIMITS.experimentName);
+}
+
+function filterQuote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** What `logRun` sends for a run, without sending it (the mapping at the top of this file). */
+export function mlflowPayload(input: LogRunInput): { params: { key: string; value: string }[]; tags: { key: string; value: string }[]; metrics: MlflowMetric[]; warnings: string[] } {
+  const { record, summary } = input;
+  const warnings: string[] = [];
+  const params = Object.entries(flattenParams(record.params ?? {})).map(([key, raw]) => {
+    const { value, cut } = truncated(raw, MLFLOW_LIMITS.paramValue);
+    if (cut) warnings.push(`param ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.paramValue}, so it was cut (the full value is in the artifact mlpipe/run.json)`);
+    return { key: mlflowKey(key), value };
+  });
+
+  const tagMap = new Map<string, string>();
+  for (const [key, value] of Object.entries(input.tags)) tagMap.set(mlflowKey(key), value);
+  if (input.note) tagMap.set('mlflow.note.content', input.note);
+  tagMap.set('mlpipe.run_id', record.id);
+  tagMap.set('mlpipe.pipeline', record.pipeline);
+  tagMap.set('mlpipe.status', record.status);
+  if (record.git) {
+    tagMap.set('mlflow.source.git.commit', record.git.commit);
+    tagMap.set('mlpipe.dirty', String(record.git.dirty));
+  }
+  const tags = [...tagMap].map(([key, raw]) => {
+    const { value, cut } = truncated(raw, MLFLOW_LIMITS.tagValue);
+    if (cut) warnings.push(`tag ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.tagValue}, so it was cut`);
+    return { key, value };
+  });
+
+  const timestamp = Date.parse(record.ended ?? record.started) || 0;
+  const seriesNames = new Set(input.series.map((one) => mlflowKey(one.name)));
+  const metrics: MlflowMetric[] = [];
+  for (const [name, value] of Object.entries(summary.metrics)) {
+    const key = mlflowKey(name);
+    // A series' last value is in the summary too; the series itself says it, at its own step.
+    if (seriesNames.has(key)) continue;
+    if (typeof value === 'number') metrics.push({ key, value, timestamp, step: 0 });
+    else if (typeof value === 'boolean') metrics.push({ key, value: value ? 1 : 0, timestamp, step: 0 });
+  }
+  for (const one of input.series) {
+    const key = mlflowKey(one.name);
+    const wholeSteps = one.steps.every((step) => Number.isSafeInteger(step));
+    one.values.forEach((value, index) => metrics.push({ key, value, timestamp, step: wholeSteps ? one.steps[index] : index }));
+  }
+  return { params, tags, metrics, warnings };
+}
+
+/**
+ * Sends an mlpipe run to MLflow (see the mapping at the top of this file). Idempotent: the MLflow
+ * run is found again by its `mlpipe.run_id` tag, params it already has are not sent again,
+ * metrics are sent with the same steps and timestamps (MLflow keeps one copy of an identical
+ * point), artifacts are overwritten. The status is set last, so a run that shows FINISHED in
+ * MLflow has everything.
+ */
+export async function logRun(client: MlflowClient, input: LogRunInput): Promise<LogRunResult> {
+  const { record } = input;
+  const experiment = await client.ensureExperiment(experimentName(record));
+  const found = await client.searchRuns({
+    experimentIds: [experiment.experimentId],
+    filter: `tags.\`mlpipe.run_id\` = ${filterQuote(record.id)}`,
+    orderBy: ['attributes.start_time ASC'],
+    maxResults: 1,
+  });
+  const startTime = Date.parse(record.started) || Date.now();
+  let run = found.runs[0];
+  const reused = run !== undefined;
+  if (!run) {
+    run = await client.createRun({
+      experimentId: experiment.experimentId,
+      runName: record.id,
+      startTime,
+      tags: [
+        { key: 'mlpipe.run_id', value: record.id },
+        { key: 'mlflow.runName', value: record.id },
+      ],
+    });
+  }
+  const payload = mlflowPayload(input);
+  const warnings = [...payload.warnings];
+  const existing = run.data;
+  await client.logBatch(run.info.runId, {
+    params: payload.params.filter((param) => existing.params[param.key] !== param.value),
+    tags: payload.tags.filter((tag) => existing.tags[tag.key] !== tag.value),
+    metrics: payload.metrics,
+  });
+  for (const artifact of input.artifacts) {
+    try {
+      await client.uploadArtifact(run.info.artifactUri, artifact.path, artifact.file);
+    } catch (error) {
+      // A server without the artifact proxy still gets the params and metrics.
+      if (error instanceof MlflowError && error.kind === 'rejected' && !error.status) {
+        warnings.push(error.message);
+        break;
+      }
+      throw error;
+    }
+  }
+  await client.updateRun(run.info.runId, MLFLOW_STATUS[record.status], record.ended ? Date.parse(record.ended) : undefined);
+  return { experimentId: experiment.experimentId, runId: run.info.runId, reused, warnings };
+}
+
+export interface TrackedRunRow {
+  runId: string;
+  /** The mlpipe run id, for runs mlpipe sent. */
+  mlpipeRunId?: string;
+  name: string;
+  status: MlflowRunStatus;
+  startTime?: string;
+  endTime?: string;
+  params: Record<string, string>;
+  /** The latest value of each metric. */
+  metrics: Record<string, number>;
+  tags: Record<string, string>;
+}
+
+/** The runs of an experiment, newest first, as plain rows for the editor's browser (none when the experiment does not exist). */
+export async function listRuns(client: MlflowClient, name: string, options: { filter?: string; maxResults?: number; orderBy?: string[] } = {}): Promise<TrackedRunRow[]> {
+  const experiment = await client.getExperimentByName(name);
+  if (!experiment) return [];
+  const limit = options.maxResults ?? 100;
+  const rows: TrackedRunRow[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await client.searchRuns({
+      experimentIds: [experiment.experimentId],
+      ...(options.filter ? { filter: options.filter } : {}),
+      orderBy: options.orderBy ?? ['attributes.start_time DESC'],
+      maxResults: Math.min(limit - rows.length, 1000),
+      ...(pageToken ? { pageToken } : {}),
+    });
+    for (const run of page.runs) {
+      rows.push({
+        runId: run.info.runId,
+        ...(run.data.tags['mlpipe.run_id'] ? { mlpipeRunId: run.data.tags['mlpipe.run_id'] } : {}),
+        name: run.info.runName ?? run.data.tags['mlflow.runName'] ?? run.info.runId,
+        status: run.info.status,
+        ...(run.info.startTime !== undefined ? { startTime: new Date(run.info.startTime).toISOString() } : {}),
+        ...(run.info.endTime !== undefined ? { endTime: new Date(run.info.endTime).toISOString() } : {}),
+        params: run.data.params,
+        metrics: Object.fromEntries(run.data.metrics.map((metric) => [metric.key, metric.value])),
+        tags: run.data.tags,
+      });
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken && rows.length < limit);
+  return rows.slice(0, limit);
+}

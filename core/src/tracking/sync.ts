@@ -1,0 +1,38 @@
+import { MlflowClient, trackingUri, trackingUriProblem } from './mlflow';
+import { loadRunForTracking, TrackingOutbox, type FlushResult } from './outbox';
+
+/**
+ * Sending runs to MLflow, as the CLI and the extension both do it: queue the run in the workspace
+ * (`.mlpipe/tracking/outbox`), then flush the queue. A server that is down leaves every run
+ * queued with its error; the next flush (the next run, `mlpipe runs sync`, the editor's retry)
+ * sends it. Nothing is lost and the run itself never fails because of tracking.
+ */
+export interface TrackingTarget {
+  uri: string;
+  client: MlflowClient;
+}
+
+/** The tracking server to use, or why the configured one cannot be used (undefined for both: none configured). */
+export function trackingTarget(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): { target?: TrackingTarget; problem?: string } {
+  const uri = trackingUri(setting, env);
+  if (uri) return { target: { uri, client: new MlflowClient(uri, { env }) } };
+  const problem = trackingUriProblem(setting, env);
+  return problem ? { problem } : {};
+}
+
+export async function sendRuns(mlpipeRoot: string, target: TrackingTarget, runIds: string[], options: { force?: boolean } = {}): Promise<FlushResult> {
+  const outbox = new TrackingOutbox(mlpipeRoot);
+  for (const id of runIds) outbox.enqueue(id);
+  return outbox.flush(target.client, (id) => loadRunForTracking(mlpipeRoot, id), { force: options.force ?? true });
+}
+
+/** One line for a terminal or a log: what went, what waits and why. */
+export function describeFlush(result: FlushResult, uri: string): string {
+  if (result.busy) return `MLflow: another mlpipe process is sending runs to ${uri}; yours are queued and go with it`;
+  const parts: string[] = [];
+  if (result.sent.length > 0) parts.push(`logged ${result.sent.length === 1 ? `run ${result.sent[0]}` : `${result.sent.length} runs`} to ${uri}`);
+  if (result.failed.length > 0) parts.push(`could not log ${result.failed.length === 1 ? `run ${result.failed[0].runId}` : `${result.failed.length} runs`}: ${result.failed[0].error}`);
+  if (result.pending > 0) parts.push(`${result.pending} run${result.pending === 1 ? '' : 's'} queued in .mlpipe/tracking/outbox; \`mlpipe runs sync\` sends ${result.pending === 1 ? 'it' : 'them'}`);
+  if (parts.length === 0) parts.push(`nothing to send to ${uri}`);
+  return `MLflow: ${parts.join('; ')}`;
+}
