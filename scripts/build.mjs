@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundles the extension's entry points into dist/ with esbuild: the client (vscode external),
-// the language server and the CLI (both self-contained, runnable with plain `node`).
+// the language server and the CLI (both self-contained, runnable with plain `node`), and the
+// webviews (browser scripts and their CSS, uPlot's included) into dist/webviews/.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readdirSync } from 'node:fs';
@@ -33,12 +34,34 @@ const common = {
   absWorkingDir: root,
 };
 
+// The webviews run in the browser: one IIFE script and one stylesheet per panel, nothing else, so
+// the panels' localResourceRoots can be dist/webviews alone.
+const webviews = {
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'iife',
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  legalComments: production ? 'none' : 'inline',
+  logLevel: 'warning',
+  absWorkingDir: root,
+  outdir: 'dist/webviews',
+  entryPoints: [
+    { in: 'webviews/src/experiments/main.ts', out: 'experiments' },
+    { in: 'webviews/src/experiments/experiments.css', out: 'experiments' },
+    { in: 'webviews/src/compare/main.ts', out: 'compare' },
+    { in: 'webviews/src/compare/compare.css', out: 'compare' },
+  ],
+};
+
 const started = Date.now();
 await Promise.all([
   build({ ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client.js', external: ['vscode', '*.node'] }),
   // The shebang carries core/src/server-runtime.ts's SERVER_NODE_FLAGS (a test keeps them equal).
   build({ ...common, entryPoints: ['server/src/main.ts'], outfile: 'dist/server.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' } }),
   build({ ...common, entryPoints: ['core/src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build(webviews),
 ]);
 for (const bin of ['dist/server.js', 'dist/cli.js']) chmodSync(join(root, bin), 0o755);
-console.log(`built dist/ (client, server, cli) in ${Date.now() - started} ms${production ? ' (production)' : ''}`);
+console.log(`built dist/ (client, server, cli, webviews) in ${Date.now() - started} ms${production ? ' (production)' : ''}`);

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
@@ -7,6 +8,11 @@ import { choosePipeline } from './pipelines';
 import { BoundedRestarts } from './restart-policy';
 import { RunController } from './run-controller';
 import { MlpipeTaskProvider, TASK_TYPE } from './tasks';
+import { openRunLogs, registerRunCommands } from './experiments/commands';
+import { WorkspaceExperiments } from './experiments/source';
+import { TrackingSync } from './experiments/tracking';
+import { ExperimentsTree, PipelinesTree, type PipelineNode } from './experiments/trees';
+import { registerExperimentPanels } from './webviews';
 
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
@@ -54,7 +60,39 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const runs = new RunController(log);
   context.subscriptions.push(runs, vscode.tasks.registerTaskProvider(TASK_TYPE, new MlpipeTaskProvider(runs)));
+
+  // The sidebar: Pipelines and Experiments, fed by the workspace's experiment stores and run events.
+  const experiments = new WorkspaceExperiments(runs, (id) => void openRunLogs(experiments, id));
+  const pipelinesTree = new PipelinesTree(experiments);
+  const tracking = new TrackingSync(experiments, log);
+  const experimentsView = vscode.window.createTreeView('mlpipe.experiments', { treeDataProvider: new ExperimentsTree(experiments, tracking), canSelectMany: true, showCollapseAll: true });
+  const panels = registerExperimentPanels(context, experiments);
+  const pipelineWatcher = vscode.workspace.createFileSystemWatcher('**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}');
+  const rediscover = () => void experiments.discover().then(() => pipelinesTree.refresh());
+  context.subscriptions.push(
+    experiments,
+    tracking,
+    experimentsView,
+    // A run that ends goes to MLflow when a tracking server is configured.
+    runs.onDidRunEvent(({ pipeline, event }) => {
+      if (event.type === 'run-end' && tracking.uri) void tracking.send(join(dirname(pipeline), '.mlpipe'), [event.record.id]);
+    }),
+    vscode.window.createTreeView('mlpipe.pipelines', { treeDataProvider: pipelinesTree }),
+    pipelineWatcher,
+    pipelineWatcher.onDidCreate(rediscover),
+    pipelineWatcher.onDidDelete(rediscover),
+    pipelineWatcher.onDidChange(() => pipelinesTree.refresh()),
+    ...registerRunCommands(experiments, experimentsView, panels, tracking),
+  );
+  void experiments
+    .discover()
+    .then(() => tracking.retry())
+    .catch((error: unknown) => log.error(`could not read the experiment stores: ${error instanceof Error ? error.message : String(error)}`));
   const runStage = async (uri: unknown, stage: unknown, upstream: boolean) => {
+    // From the Pipelines view the argument is the stage's node.
+    const node = uri as PipelineNode | undefined;
+    if (node && typeof node === 'object' && 'kind' in node && node.kind === 'stage') [uri, stage] = [node.uri, node.name];
+    if (node && typeof node === 'object' && 'kind' in node && node.kind === 'pipeline') uri = node.uri;
     const pipeline = await choosePipeline(uri);
     if (!pipeline) return;
     const name = typeof stage === 'string' ? stage : await pickStage(pipeline);
@@ -63,7 +101,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const commands: Record<string, (...args: unknown[]) => unknown> = {
     'mlpipe.runPipeline': async (uri: unknown) => {
-      const pipeline = await choosePipeline(uri);
+      const node = uri as PipelineNode | undefined;
+      const pipeline = await choosePipeline(node && typeof node === 'object' && 'kind' in node && node.kind === 'pipeline' ? node.uri : uri);
       if (pipeline) await runs.runInTerminal({ pipeline, stages: [], upstream: false });
     },
     'mlpipe.runStage': (uri: unknown, stage: unknown) => runStage(uri, stage, false),
@@ -79,6 +118,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient();
     },
     'mlpipe.showOutput': () => log.show(),
+    'mlpipe.refreshExperiments': async () => {
+      await experiments.discover();
+      pipelinesTree.refresh();
+    },
+    'mlpipe.createPipeline': async () => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) return void vscode.window.showInformationMessage('MLPipe: open a folder first.');
+      const uri = vscode.Uri.joinPath(folder.uri, 'mlpipe.yaml');
+      try {
+        await vscode.workspace.fs.stat(uri);
+      } catch {
+        await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(STARTER_PIPELINE));
+      }
+      await vscode.window.showTextDocument(uri);
+      await experiments.discover();
+      pipelinesTree.refresh();
+    },
   };
   for (const [id, handler] of Object.entries(commands)) context.subscriptions.push(vscode.commands.registerCommand(id, handler));
 
@@ -90,6 +146,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     void vscode.window.showErrorMessage(message, 'Show Output').then((choice) => choice && log.show());
   }
 }
+
+const STARTER_PIPELINE = `# An mlpipe pipeline: stages run in Docker containers; see the README for every field.
+version: 1
+name: my-pipeline
+stages:
+  train:
+    image: python:3.11-slim
+    cmd: python3 train.py
+    deps: [train.py]
+    outs: [model.bin]
+    metrics: [metrics.json]
+`;
 
 /** A stage of the pipeline, picked by the user; the plan says which stages (and variants) exist. */
 async function pickStage(pipeline: vscode.Uri): Promise<string | undefined> {

@@ -49,7 +49,9 @@ describe('the project itself', () => {
 
   it('registers a handler for every contributed command and contributes every registered one', () => {
     const contributed = (manifest.contributes.commands as { command: string }[]).map((command) => command.command).sort();
-    const registered = [...readFileSync(join(ROOT, 'client/src/extension.ts'), 'utf8').matchAll(/'(mlpipe\.[A-Za-z]+)':/g)].map((match) => match[1]).sort();
+    // The command tables: the extension's, and the experiment browser's.
+    const tables = ['client/src/extension.ts', 'client/src/experiments/commands.ts'].map((file) => readFileSync(join(ROOT, file), 'utf8')).join('\n');
+    const registered = [...tables.matchAll(/^ {4}'(mlpipe\.[A-Za-z]+)':/gm)].map((match) => match[1]).sort();
     assert.deepEqual(registered, contributed);
   });
 

@@ -1,0 +1,107 @@
+import * as vscode from 'vscode';
+import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/tracking/mlflow';
+import { TrackingOutbox, type TrackingStatus } from '../../../core/src/tracking/outbox';
+import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
+import { type WorkspaceExperiments } from './source';
+
+/**
+ * Logging runs to MLflow from VS Code: each run this window finishes (and each tag change) is
+ * queued in the workspace and sent; a server that is down keeps runs queued and they are retried
+ * with backoff (every minute at most) until they go. The Experiments view shows the state and
+ * lists the runs the server has.
+ */
+export class TrackingSync implements vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.emitter.event;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly disposables: vscode.Disposable[] = [this.emitter];
+
+  constructor(
+    private readonly source: WorkspaceExperiments,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (event.affectsConfiguration('mlpipe.tracking.uri')) {
+          this.emitter.fire();
+          void this.retry();
+        }
+      }),
+    );
+  }
+
+  /** The configured server, or why the configured one cannot be used. */
+  target(): { target?: TrackingTarget; problem?: string } {
+    return trackingTarget(vscode.workspace.getConfiguration('mlpipe').get<string>('tracking.uri') || undefined);
+  }
+
+  get uri(): string | undefined {
+    return this.target().target?.uri;
+  }
+
+  status(): TrackingStatus & { queued: number } {
+    let queued = 0;
+    let latest: TrackingStatus = { pending: 0 };
+    for (const root of this.source.roots()) {
+      const status = new TrackingOutbox(root).status();
+      queued += status.pending;
+      if ((status.lastError?.at ?? '') > (latest.lastError?.at ?? '') || (status.lastSuccess?.at ?? '') > (latest.lastSuccess?.at ?? '')) latest = status;
+    }
+    return { ...latest, queued };
+  }
+
+  /** Queues runs of a `.mlpipe` folder and sends what is queued there. */
+  async send(root: string, ids: string[]): Promise<void> {
+    const { target, problem } = this.target();
+    if (problem) this.log.warn(problem);
+    if (!target) return;
+    try {
+      const result = await sendRuns(root, target, ids, { force: false });
+      const line = describeFlush(result, target.uri);
+      if (result.failed.length > 0) this.log.warn(line);
+      else this.log.info(line);
+    } catch (error) {
+      this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    this.emitter.fire();
+    this.schedule();
+  }
+
+  /** Sends whatever waits in every store (at start, on a setting change, on the retry timer). */
+  async retry(force = false): Promise<void> {
+    const { target } = this.target();
+    if (!target) return;
+    for (const root of this.source.roots()) {
+      if (new TrackingOutbox(root).pending().length === 0) continue;
+      const result = await sendRuns(root, target, [], { force }).catch((error: unknown) => {
+        this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
+        return undefined;
+      });
+      if (result && (result.sent.length > 0 || result.failed.length > 0)) this.log.info(describeFlush(result, target.uri));
+    }
+    this.emitter.fire();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const waiting = this.status().queued > 0;
+    if (waiting && !this.timer) this.timer = setInterval(() => void this.retry(), 60_000);
+    if (!waiting && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** The runs the server holds for the workspace's pipelines, newest first. */
+  async remoteRuns(): Promise<{ experiment: string; rows: TrackedRunRow[] }[]> {
+    const { target } = this.target();
+    if (!target) return [];
+    const names = [...new Set(this.source.storedRuns().map(({ run }) => experimentName({ name: run.summary.name, pipeline: run.summary.pipeline })))];
+    return Promise.all(names.map(async (experiment) => ({ experiment, rows: await listRuns(target.client, experiment, { maxResults: 200 }) })));
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
+}

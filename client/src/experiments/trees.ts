@@ -1,0 +1,248 @@
+import { dirname, join } from 'node:path';
+import * as vscode from 'vscode';
+import { Runner } from '../../../core/src/runner/runner';
+import { type StageRecord } from '../../../core/src/runner/records';
+import { type StoredRun } from '../../../core/src/store/store';
+import { findPipelines } from '../pipelines';
+import { type TrackedRunRow } from '../../../core/src/tracking/mlflow';
+import { type WorkspaceExperiments } from './source';
+import { type TrackingSync } from './tracking';
+
+const RUN_ICONS: Record<string, [string, string?]> = {
+  running: ['sync~spin', 'charts.blue'],
+  succeeded: ['pass', 'testing.iconPassed'],
+  failed: ['error', 'testing.iconFailed'],
+  cancelled: ['circle-slash', 'disabledForeground'],
+  interrupted: ['warning', 'list.warningForeground'],
+};
+
+const STAGE_ICONS: Record<string, [string, string?]> = {
+  ...RUN_ICONS,
+  skipped: ['pass-filled', 'testing.iconPassed'],
+  restored: ['archive', 'testing.iconPassed'],
+  blocked: ['debug-step-over', 'disabledForeground'],
+  pending: ['circle-outline'],
+};
+
+function icon([id, colour]: [string, string?]): vscode.ThemeIcon {
+  return new vscode.ThemeIcon(id, colour ? new vscode.ThemeColor(colour) : undefined);
+}
+
+function short(value: number | string | boolean): string {
+  return typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(3)).toString() : String(value);
+}
+
+/** A run in the Experiments view, one of its stages below it, or the MLflow server and its runs. */
+export type ExperimentNode =
+  | { kind: 'run'; id: string }
+  | { kind: 'stage'; run: string; stage: StageRecord }
+  | { kind: 'mlflow' }
+  | { kind: 'mlflowExperiment'; name: string; rows: TrackedRunRow[] }
+  | { kind: 'mlflowRun'; experiment: string; row: TrackedRunRow }
+  | { kind: 'message'; text: string };
+
+const MLFLOW_ICONS: Record<string, [string, string?]> = { RUNNING: RUN_ICONS.running, FINISHED: RUN_ICONS.succeeded, FAILED: RUN_ICONS.failed, KILLED: RUN_ICONS.cancelled, SCHEDULED: ['clock'] };
+
+/** Experiments: every run newest first, key metrics in the description, its stages below it. */
+export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> {
+  private readonly emitter = new vscode.EventEmitter<ExperimentNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private pending: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly source: WorkspaceExperiments,
+    private readonly tracking: TrackingSync,
+  ) {
+    // Coalesced: a run's events come in bursts, the tree redraws at most every 150 ms.
+    const refresh = () => {
+      this.pending ??= setTimeout(() => {
+        this.pending = undefined;
+        this.emitter.fire(undefined);
+      }, 150);
+    };
+    source.onDidChangeRuns(refresh);
+    tracking.onDidChange(refresh);
+  }
+
+  async getChildren(node?: ExperimentNode): Promise<ExperimentNode[]> {
+    if (!node) {
+      const runs: ExperimentNode[] = this.source.storedRuns().map(({ run }) => ({ kind: 'run', id: run.summary.id }));
+      // With no run the view shows its welcome text; the MLflow node comes with the first run.
+      return runs.length > 0 && (this.tracking.uri || this.tracking.target().problem) ? [{ kind: 'mlflow' }, ...runs] : runs;
+    }
+    if (node.kind === 'run') return (this.source.record(node.id)?.stages ?? []).map((stage) => ({ kind: 'stage', run: node.id, stage }));
+    if (node.kind === 'mlflow') {
+      const problem = this.tracking.target().problem;
+      if (problem) return [{ kind: 'message', text: problem }];
+      try {
+        return (await this.tracking.remoteRuns()).map(({ experiment, rows }) => ({ kind: 'mlflowExperiment', name: experiment, rows }));
+      } catch (error) {
+        return [{ kind: 'message', text: error instanceof Error ? error.message : String(error) }];
+      }
+    }
+    if (node.kind === 'mlflowExperiment') return node.rows.length > 0 ? node.rows.map((row) => ({ kind: 'mlflowRun', experiment: node.name, row })) : [{ kind: 'message', text: 'no runs on the server yet' }];
+    return [];
+  }
+
+  getTreeItem(node: ExperimentNode): vscode.TreeItem {
+    if (node.kind === 'message') {
+      const item = new vscode.TreeItem(node.text);
+      item.tooltip = node.text;
+      item.iconPath = new vscode.ThemeIcon('info');
+      return item;
+    }
+    if (node.kind === 'mlflow') {
+      const status = this.tracking.status();
+      const item = new vscode.TreeItem(`MLflow · ${this.tracking.uri ?? 'not usable'}`, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = 'mlflow';
+      item.iconPath = new vscode.ThemeIcon(status.queued > 0 ? 'cloud-upload' : 'cloud', status.queued > 0 ? new vscode.ThemeColor('list.warningForeground') : undefined);
+      item.description = status.queued > 0 ? `${status.queued} run${status.queued === 1 ? '' : 's'} queued${status.lastError ? `: ${status.lastError.message}` : ''}` : status.lastSuccess ? 'in sync' : '';
+      item.tooltip = status.queued > 0 ? `Runs wait in .mlpipe/tracking/outbox and are retried; "MLPipe: Sync Runs to MLflow" sends them now.${status.lastError ? `\nLast error: ${status.lastError.message}` : ''}` : 'Runs are logged here as they finish.';
+      item.contextValue = 'mlpipe.mlflow';
+      return item;
+    }
+    if (node.kind === 'mlflowExperiment') {
+      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `mlflow/${node.name}`;
+      item.description = `${node.rows.length} run${node.rows.length === 1 ? '' : 's'}`;
+      item.iconPath = new vscode.ThemeIcon('beaker');
+      return item;
+    }
+    if (node.kind === 'mlflowRun') {
+      const item = new vscode.TreeItem(node.row.name);
+      item.id = `mlflow/${node.row.runId}`;
+      const metrics = Object.entries(node.row.metrics).sort(([a], [b]) => Number(!/test/.test(a)) - Number(!/test/.test(b))).slice(0, 3);
+      item.description = metrics.map(([key, value]) => `${key} ${short(value)}`).join(' · ');
+      item.iconPath = icon(MLFLOW_ICONS[node.row.status] ?? ['circle-outline']);
+      item.tooltip = `MLflow run ${node.row.runId} (${node.row.status})${node.row.mlpipeRunId ? `, mlpipe run ${node.row.mlpipeRunId}` : ''}`;
+      item.contextValue = 'mlpipe.mlflowRun';
+      return item;
+    }
+    if (node.kind === 'stage') {
+      const item = new vscode.TreeItem(node.stage.name, vscode.TreeItemCollapsibleState.None);
+      item.id = `${node.run}/${node.stage.name}`;
+      item.description = node.stage.reason ?? node.stage.status;
+      item.iconPath = icon(STAGE_ICONS[node.stage.status] ?? ['circle-outline']);
+      item.contextValue = 'mlpipe.stageRun';
+      item.command = { command: 'mlpipe.openRunLogs', title: 'Open Log', arguments: [node] };
+      return item;
+    }
+    const found = this.source.stored(node.id);
+    const item = new vscode.TreeItem(node.id, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = node.id;
+    if (!found) return item;
+    const run = found.run;
+    const progress = this.source.progressOf(node.id);
+    item.label = this.label(run);
+    item.description = run.status === 'running' ? (progress ? `${progress.done}/${progress.total} stages${progress.running.length > 0 ? `: ${progress.running.join(', ')}` : ''}` : 'running') : this.keyMetrics(run);
+    item.iconPath = icon(RUN_ICONS[run.status] ?? ['circle-outline']);
+    item.tooltip = this.tooltip(run);
+    item.contextValue = `mlpipe.run.${run.status}${'mlpipe.candidate' in run.tags ? '.candidate' : ''}`;
+    return item;
+  }
+
+  private label(run: StoredRun): string {
+    const started = new Date(run.summary.started);
+    const when = Number.isNaN(started.getTime()) ? run.summary.started : started.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const candidate = 'mlpipe.candidate' in run.tags ? ' ★' : '';
+    return `${run.summary.name ?? run.summary.pipeline} · ${when}${candidate}`;
+  }
+
+  /** Up to three metrics, test then validation ones first (what people compare runs by), counts last. */
+  private keyMetrics(run: StoredRun): string {
+    const rank = (name: string) => (/test/i.test(name) ? 0 : /val/i.test(name) ? 10 : 20) + (/rows|count|samples|epoch|step/i.test(name) ? 5 : 0);
+    const entries = Object.entries(run.summary.metrics).filter(([, value]) => typeof value === 'number');
+    entries.sort(([a], [b]) => rank(a) - rank(b));
+    return entries
+      .slice(0, 3)
+      .map(([key, value]) => `${key} ${short(value)}`)
+      .join(' · ');
+  }
+
+  private tooltip(run: StoredRun): vscode.MarkdownString {
+    // appendText escapes: run data never becomes markup.
+    const text = new vscode.MarkdownString();
+    text.appendText(`${run.summary.id} — ${run.status}\n`);
+    if (run.summary.commit) text.appendText(`commit ${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (uncommitted changes)' : ''}\n`);
+    const params = Object.entries(run.params);
+    if (params.length > 0) text.appendText(`\nparams: ${params.map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(', ')}\n`);
+    const metrics = Object.entries(run.summary.metrics);
+    if (metrics.length > 0) text.appendText(`metrics: ${metrics.map(([key, value]) => `${key}=${short(value)}`).join(', ')}\n`);
+    const tags = Object.entries(run.tags);
+    if (tags.length > 0) text.appendText(`tags: ${tags.map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}\n`);
+    if (run.note) text.appendText(`note: ${run.note}\n`);
+    return text;
+  }
+}
+
+/** A pipeline file, or one stage instance of it with its last status. */
+export type PipelineNode = { kind: 'pipeline'; uri: vscode.Uri } | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string } | { kind: 'error'; message: string };
+
+/** Pipelines: each pipeline of the workspace with its stages, their last status and a run action. */
+export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode> {
+  private readonly emitter = new vscode.EventEmitter<PipelineNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private pending: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(source: WorkspaceExperiments) {
+    source.onDidChangeRuns(() => this.refresh());
+  }
+
+  refresh(): void {
+    this.pending ??= setTimeout(() => {
+      this.pending = undefined;
+      this.emitter.fire(undefined);
+    }, 150);
+  }
+
+  async getChildren(node?: PipelineNode): Promise<PipelineNode[]> {
+    if (!node) {
+      const pipelines = await findPipelines();
+      await vscode.commands.executeCommand('setContext', 'mlpipe.hasPipeline', pipelines.length > 0);
+      return pipelines.map((uri) => ({ kind: 'pipeline', uri }));
+    }
+    if (node.kind !== 'pipeline') return [];
+    try {
+      const runner = Runner.open(node.uri.fsPath);
+      const stages = runner.plan().stages;
+      // The newest run that ran each stage says its last status.
+      const last = new Map<string, StageRecord>();
+      for (const id of runner.mlpipe.runIds().slice(0, 50)) {
+        for (const stage of runner.mlpipe.readRecord(id)?.stages ?? []) if (!last.has(stage.name) && stage.status !== 'pending') last.set(stage.name, stage);
+        if (last.size >= stages.length) break;
+      }
+      return stages.map((stage) => ({ kind: 'stage', uri: node.uri, name: stage.name, status: last.get(stage.name)?.status, reason: last.get(stage.name)?.reason }));
+    } catch (error) {
+      return [{ kind: 'error', message: error instanceof Error ? error.message.split('\n')[0] : String(error) }];
+    }
+  }
+
+  getTreeItem(node: PipelineNode): vscode.TreeItem {
+    if (node.kind === 'error') {
+      const item = new vscode.TreeItem(node.message);
+      item.iconPath = icon(['warning', 'list.warningForeground']);
+      return item;
+    }
+    if (node.kind === 'pipeline') {
+      const item = new vscode.TreeItem(vscode.workspace.asRelativePath(node.uri), vscode.TreeItemCollapsibleState.Expanded);
+      item.id = node.uri.toString();
+      item.resourceUri = node.uri;
+      item.iconPath = new vscode.ThemeIcon('symbol-event');
+      item.contextValue = 'mlpipe.pipeline';
+      item.command = { command: 'vscode.open', title: 'Open Pipeline', arguments: [node.uri] };
+      return item;
+    }
+    const item = new vscode.TreeItem(node.name);
+    item.id = `${node.uri.toString()}#${node.name}`;
+    item.description = node.status ? (node.status === 'skipped' ? 'up to date' : node.status) : 'never run';
+    item.tooltip = node.reason;
+    item.iconPath = icon(STAGE_ICONS[node.status ?? 'pending'] ?? ['circle-outline']);
+    item.contextValue = 'mlpipe.stage';
+    return item;
+  }
+}
+
+/** The `.mlpipe` folder of a pipeline file. */
+export function mlpipeRootOf(pipeline: vscode.Uri): string {
+  return join(dirname(pipeline.fsPath), '.mlpipe');
+}

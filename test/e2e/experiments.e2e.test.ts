@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Frame } from 'playwright-core';
+import { BUSYBOX_IMAGE, PYTHON_IMAGE, ensureImages } from '../../scripts/sample-image';
+import { enginesMissing, startDockerd, type RunningEngine } from '../support/engines';
+import { mlpipe } from '../support/mlpipe-cli';
+import { Session, missingComponent } from './harness';
+
+const missing = missingComponent() ?? enginesMissing();
+if (missing && process.env.CI) throw new Error(`The experiments scenario cannot run: ${missing}`);
+
+interface Listed {
+  id: string;
+  status: string;
+  params: Record<string, unknown>;
+  metrics: Record<string, number>;
+}
+
+/**
+ * The experiment browser as a new user meets it: two runs of the sample pipeline with different
+ * params (one from the terminal, one from VS Code), then the sidebar, the table and the comparison.
+ */
+const session = new Session('experiments');
+
+describe('experiments: sidebar, table and comparison (code-server + Chromium + dockerd)', { skip: missing }, () => {
+  let engine: RunningEngine;
+  let runs: Listed[] = [];
+
+  before(async () => {
+    engine = await startDockerd();
+    await ensureImages(engine.docker, [PYTHON_IMAGE, BUSYBOX_IMAGE]);
+    await session.start({}, { DOCKER_HOST: engine.address });
+  });
+
+  after(async () => {
+    await session.stop();
+    await engine?.stop();
+    if (session.screenshots.length > 0) console.log(`screenshots:\n  ${session.screenshots.join('\n  ')}`);
+  });
+
+  const experimentsView = () => session.page.locator('.pane', { has: session.page.locator('.pane-header', { hasText: 'Experiments' }) });
+  const runRows = () => experimentsView().locator('.monaco-list-row[aria-level="1"]');
+
+  it('lists a run started from the terminal, and one started in VS Code live, newest first', async () => {
+    // Run 1 from the CLI, as a terminal user would: the view learns of it from the store's index.
+    const first = mlpipe(['run'], session.folder, { DOCKER_HOST: engine.address });
+    assert.equal(first.status, 0, first.stderr);
+    await session.command('View: Show MLPipe');
+    await session.waitFor('the Pipelines view with the train stage', session.page.locator('.pane', { hasText: 'Pipelines' }).locator('.monaco-list-row', { hasText: 'train' }).first(), 60_000);
+    await session.waitFor('the first run in the Experiments view', runRows().filter({ hasText: 'churn' }).first(), 60_000);
+    assert.equal(await runRows().count(), 1);
+
+    // Run 2 from VS Code with a smaller learning rate (another loss curve): the view shows it running, then done with its metrics.
+    const params = join(session.folder, 'params.yaml');
+    writeFileSync(params, readFileSync(params, 'utf8').replace('lr: 0.1', 'lr: 0.03'));
+    await session.command('MLPipe: Run Pipeline');
+    await session.waitFor('a second run in the view', runRows().nth(1), 60_000);
+    await session.waitFor('the new run finished with its metrics', runRows().first().filter({ hasText: /eval-test\.auc 0\.\d+/ }), 240_000);
+    await session.screenshot('experiments-sidebar');
+
+    // `mlpipe runs list` agrees with the sidebar.
+    const list = mlpipe(['runs', 'list', '--format', 'json'], session.folder);
+    assert.equal(list.status, 0, list.stderr);
+    runs = (JSON.parse(list.stdout) as { runs: Listed[] }).runs;
+    assert.equal(runs.length, 2);
+    assert.deepEqual(runs.map((run) => run.params['train.lr']), [0.03, 0.1]);
+    assert.equal(await runRows().count(), runs.length);
+    const auc = Number(runs[0].metrics['eval-test.auc'].toPrecision(3)).toString();
+    assert.match((await runRows().first().innerText()).replace(/\s+/g, ' '), new RegExp(`eval-test\\.auc ${auc.replace('.', '\\.')}`));
+  });
+
+  it('opens the experiments table with both runs, their params and metrics, and sorts it', async () => {
+    await session.command('MLPipe: Open Experiments Table');
+    const table = await webviewFrame('the experiments table', 'body[data-rendered="2"] .table-row[data-id]');
+    const rowText = async (id: string) => (await table.locator(`.table-row[data-id="${id}"]`).innerText()).replace(/\s+/g, ' ');
+    for (const run of runs) {
+      const text = await rowText(run.id);
+      assert.ok(text.includes(` ${run.params['train.lr'] as number} `), `lr of ${run.id} in: ${text}`);
+    }
+    // The metrics are there too (columns off to the right are not in the DOM): the filter finds each run by its auc.
+    const filter = table.locator('vscode-text-field.filter input');
+    const shown = () => table.locator('.table-row[data-id]:not([hidden])');
+    for (const run of runs) {
+      await filter.fill(`metrics.\`eval-test.auc\` = ${run.metrics['eval-test.auc']}`);
+      await expectSoon(async () => (await shown().count()) === 1 && (await shown().first().getAttribute('data-id')) === run.id, `the auc filter shows only ${run.id}`);
+    }
+    await filter.fill('');
+    await expectSoon(async () => (await shown().count()) === 2, 'both runs shown again');
+    const firstId = () => table.locator('.table-row[data-id]:not([hidden])').first().getAttribute('data-id');
+    const header = table.locator('[data-column="params.train.lr"]');
+    await header.click();
+    await expectSoon(async () => (await firstId()) === runs[0].id, 'ascending lr puts the 0.03 run first');
+    await header.click();
+    await expectSoon(async () => (await firstId()) === runs[1].id, 'descending lr puts the 0.1 run first');
+    assert.equal(await header.getAttribute('aria-sort'), 'descending');
+    await session.screenshot('experiments-table');
+
+    // Select both and compare.
+    for (const run of runs) await table.locator(`.table-row[data-id="${run.id}"] input[type=checkbox]`).click();
+    await table.locator('vscode-button', { hasText: 'Compare (2)' }).click();
+  });
+
+  it('compares the two runs: both loss curves drawn, params and metrics side by side', async () => {
+    const compare = await webviewFrame('the comparison', 'body[data-rendered="2"] section.chart[aria-label="loss"]');
+    assert.equal(await compare.locator('.legend-item').count(), 2);
+    // Charts are drawn when they scroll into view.
+    await compare.locator('section.chart[aria-label="loss"]').scrollIntoViewIfNeeded();
+    await compare.locator('section.chart[aria-label="loss"] canvas').waitFor({ timeout: 10_000 });
+    // Each run's colour is on the loss chart's canvas: both curves are drawn.
+    // (A string: this runs in the webview, and the tests' TypeScript has no DOM types.)
+    const pixels = async () => (await compare.evaluate(`(() => {
+      const colours = [...document.querySelectorAll('.legend-item .swatch')].map((swatch) => getComputedStyle(swatch).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number));
+      const canvas = document.querySelector('section.chart[aria-label="loss"] canvas');
+      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      return colours.map(([r, g, b]) => {
+        let count = 0;
+        for (let i = 0; i < pixels.length; i += 4) if (Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) < 40 && pixels[i + 3] > 200) count++;
+        return count;
+      });
+    })()`)) as number[];
+    await expectSoon(async () => (await pixels()).every((count) => count > 50), 'both curves on the canvas');
+    const drawn = await pixels();
+    assert.equal(drawn.length, 2);
+    assert.ok(drawn.every((count) => count > 50), `pixels of each run's colour on the loss chart: ${drawn.join(', ')}`);
+    const params = (await compare.locator('tr.differs-row', { hasText: 'train.lr' }).innerText()).replace(/\s+/g, ' ');
+    assert.match(params, /train\.lr 0\.03 0\.1/);
+    await compare.locator('tr', { hasText: 'eval-test.auc' }).first().waitFor();
+    await session.screenshot('compare-runs');
+  });
+});
+
+/** The webview frame (code-server nests each in two iframes) in which `selector` appears. */
+async function webviewFrame(what: string, selector: string, timeout = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const frame of session.page.frames()) {
+      if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
+    }
+    if (Date.now() > deadline) {
+      const shot = await session.screenshot(`timeout-${what.replace(/[^a-z0-9]+/gi, '-')}`);
+      throw new Error(`Timed out after ${timeout} ms waiting for ${what} (${selector}); last screenshot: ${shot}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function expectSoon(condition: () => Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting until ${what}; last screenshot: ${await session.screenshot('timeout-condition')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
