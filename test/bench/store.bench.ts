@@ -11,9 +11,10 @@
  * 3. Table: the experiments webview (dist/webviews/experiments.js) in Chromium, first render of
  *    10,000 rows from the moment the data is posted, and the time per scroll step. Target: first
  *    render <= 500 ms.
- * 4. Peer (when BENCH_MLFLOW=1, or a cached MLflow venv exists): the same query on a real MLflow
- *    server (sqlite) holding BENCH_MLFLOW_RUNS runs (default 1,000: logging 10,000 takes too long
- *    for a benchmark), `runs/search` paged through, against mlpipe on the same number of runs.
+ * 4. Peer (unless BENCH_MLFLOW=0; needs python3-venv, MLflow is installed from PyPI once): the same
+ *    runs on a real MLflow server (sqlite) holding BENCH_MLFLOW_RUNS runs (default 1,000: logging
+ *    10,000 takes too long for a benchmark), `runs/search` with a filter and an order paged
+ *    through, against mlpipe opening and querying a store of the same size.
  *
  * Medians of BENCH_ROUNDS (default 7) rounds; the first round of each is a warm-up and not
  * counted. Prints a table and writes .bench/store-results.json. Exits non-zero only when
@@ -25,7 +26,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExperimentStore } from '../../core/src/store/store';
 import { ROOT } from '../support/files';
-import { writeIndex } from '../support/store-fixtures';
+import { MlflowClient } from '../../core/src/tracking/mlflow';
+import { MLFLOW_VERSION, mlflowMissing, startMlflow } from '../support/mlflow-server';
+import { fakeSummary, writeIndex } from '../support/store-fixtures';
 import { measureTableRender } from './table-render';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -55,6 +58,60 @@ interface Row {
   peer?: { name: string; ms: number };
 }
 
+/**
+ * The peer: the same runs on a real MLflow server, and MLflow's search (what its UI calls) against
+ * mlpipe's query over a store of the same size. MLflow's filters compare params as text, so the
+ * query is on metrics only: `metrics.m3 > 0.5`, ordered by m7, every matching run fetched.
+ */
+async function mlflowPeer(dir: string): Promise<Row[]> {
+  const count = Number(process.env.BENCH_MLFLOW_RUNS ?? 1000);
+  const server = await startMlflow();
+  try {
+    const client = new MlflowClient(server.uri);
+    const experiment = await client.ensureExperiment('bench');
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      const summary = fakeSummary(`run-${i}`, i, METRICS);
+      const run = await client.createRun({ experimentId: experiment.experimentId, runName: summary.id, startTime: Date.parse(summary.started) });
+      await client.logBatch(run.info.runId, {
+        metrics: Object.entries(summary.metrics).map(([key, value]) => ({ key, value: Number(value), timestamp: Date.parse(summary.started), step: 0 })),
+        params: Object.entries(summary.params).map(([key, value]) => ({ key, value: String(value) })),
+        tags: [],
+      });
+    }
+    console.log(`(logged ${count} runs to MLflow ${server.uri} in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    const search = async () => {
+      let matched = 0;
+      let pageToken: string | undefined;
+      do {
+        const page = await client.searchRuns({ experimentIds: [experiment.experimentId], filter: 'metrics.m3 > 0.5', orderBy: ['metrics.m7 DESC'], maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
+        matched += page.runs.length;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      return matched;
+    };
+    const times: number[] = [];
+    let mlflowMatched = 0;
+    for (let i = 0; i <= Math.min(ROUNDS, 5); i++) {
+      const start = performance.now();
+      mlflowMatched = await search();
+      if (i > 0) times.push(performance.now() - start);
+    }
+    const root = join(dir, `.mlpipe-peer-${count}`);
+    writeIndex(root, count, METRICS);
+    let store = ExperimentStore.open(root);
+    let matched = 0;
+    const ours = rounds(() => {
+      store = ExperimentStore.open(root);
+      matched = store.query({ filter: 'metrics.m3 > 0.5', sort: '-metrics.m7' }).length;
+    });
+    if (matched !== mlflowMatched) throw new Error(`MLflow matched ${mlflowMatched} runs, mlpipe ${matched}: not the same query`);
+    return [{ what: `open + filter + sort ${count} runs (peer: MLflow ${MLFLOW_VERSION} runs/search, sqlite)`, ms: ours, peer: { name: 'MLflow', ms: median(times) } }];
+  } finally {
+    await server.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-bench-store-'));
   const rows: Row[] = [];
@@ -82,6 +139,8 @@ async function main(): Promise<void> {
       if (result.status !== 0) throw new Error(`mlpipe runs list failed: ${result.stderr}`);
     };
     rows.push({ what: 'mlpipe runs list --filter --sort --limit 20 (process, end to end)', ms: rounds(cli) });
+
+    if (process.env.BENCH_MLFLOW !== '0' && !mlflowMissing()) rows.push(...(await mlflowPeer(dir)));
 
     const table = await measureTableRender(RUNS, METRICS);
     rows.push({ what: `webview table first render, ${RUNS} rows (Chromium)`, ms: table.firstRenderMs, target: 500 });
