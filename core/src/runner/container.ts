@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -82,6 +82,9 @@ export interface AttemptOptions {
   onLine: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
+/** How long the log stream may stay open after the container exited before it is read again without follow. */
+const LOG_DRAIN_MS = 2000;
+
 /** One try of a stage: create the container, (copy in), start, stream logs, wait, (copy out), remove. */
 export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
   const { engine, stage, workspace, runId, owner, signal } = options;
@@ -140,9 +143,25 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
       throw explain(engine, stage, error);
     }
     const logs = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
-    const done = streamLines(engine, logs, options.onLine);
+    const counted = { stdout: 0, stderr: 0 };
+    const done = streamLines(engine, logs, (line, stream) => {
+      counted[stream]++;
+      options.onLine(line, stream);
+    });
     const status = (await container.wait()) as { StatusCode: number };
-    await done;
+    // Podman 4's compat API can leave a follow stream open after the container exited (when it
+    // exits before the stream starts): give it a moment, then read what is left without follow.
+    const ended = await Promise.race([done.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), LOG_DRAIN_MS))]);
+    if (!ended) {
+      logs.destroy();
+      await done;
+      const rest = (await container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer;
+      const skip = { ...counted };
+      await streamLines(engine, Readable.from([rest]), (line, stream) => {
+        if (skip[stream] > 0) skip[stream]--;
+        else options.onLine(line, stream);
+      });
+    }
     if (cancelled) return { outcome: 'cancelled' };
     if (timedOut) return { outcome: 'timeout' };
     if (status.StatusCode !== 0 || local) return { outcome: 'exited', exitCode: status.StatusCode };
@@ -164,14 +183,13 @@ function streamLines(engine: Engine, logs: Readable, onLine: AttemptOptions['onL
       lines.on('line', (line) => onLine(line, name));
       lines.on('close', () => resolve());
     });
-  logs.on('end', () => {
+  const end = () => {
     stdout.end();
     stderr.end();
-  });
-  logs.on('error', () => {
-    stdout.end();
-    stderr.end();
-  });
+  };
+  logs.on('end', end);
+  logs.on('error', end);
+  logs.on('close', end);
   return Promise.all([read(stdout, 'stdout'), read(stderr, 'stderr')]).then(() => undefined);
 }
 
