@@ -52,6 +52,9 @@ const webviews = {
     { in: 'webviews/src/experiments/experiments.css', out: 'experiments' },
     { in: 'webviews/src/compare/main.ts', out: 'compare' },
     { in: 'webviews/src/compare/compare.css', out: 'compare' },
+    // Also inlined, with the report, into the self-contained HTML export (core/src/drift/html.ts).
+    { in: 'webviews/src/drift/main.ts', out: 'drift' },
+    { in: 'webviews/src/drift/drift.css', out: 'drift' },
   ],
 };
 

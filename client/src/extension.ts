@@ -13,6 +13,7 @@ import { WorkspaceExperiments } from './experiments/source';
 import { TrackingSync } from './experiments/tracking';
 import { ExperimentsTree, PipelinesTree, type PipelineNode } from './experiments/trees';
 import { registerExperimentPanels } from './webviews';
+import { checkDrift, restoreDriftPanels } from './drift';
 
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
@@ -67,6 +68,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tracking = new TrackingSync(experiments, log);
   const experimentsView = vscode.window.createTreeView('mlpipe.experiments', { treeDataProvider: new ExperimentsTree(experiments, tracking), canSelectMany: true, showCollapseAll: true });
   const panels = registerExperimentPanels(context, experiments);
+  restoreDriftPanels(context, runs);
   const pipelineWatcher = vscode.workspace.createFileSystemWatcher('**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}');
   const rediscover = () => void experiments.discover().then(() => pipelinesTree.refresh());
   context.subscriptions.push(
@@ -118,6 +120,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient();
     },
     'mlpipe.showOutput': () => log.show(),
+    'mlpipe.checkDrift': () => checkDrift(context, runs, log),
     'mlpipe.refreshExperiments': async () => {
       await experiments.discover();
       pipelinesTree.refresh();

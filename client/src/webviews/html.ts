@@ -20,7 +20,7 @@ function escapeHtml(text: string): string {
  * one probe <style>, see webviews/src/components.ts; its elements use constructable stylesheets,
  * and uPlot sets element.style through the CSSOM, which CSP allows); no 'unsafe-inline', no 'unsafe-eval'.
  */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: 'experiments' | 'compare', title: string): string {
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: 'experiments' | 'compare' | 'drift', title: string): string {
   const root = assetsRoot(extensionUri);
   const script = webview.asWebviewUri(vscode.Uri.joinPath(root, `${name}.js`)).toString();
   const style = webview.asWebviewUri(vscode.Uri.joinPath(root, `${name}.css`)).toString();

@@ -3,6 +3,7 @@ import { runCheck } from './check';
 import { type OutputFormat } from './format';
 import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand, track } from './run';
 import { type CliIo, UsageError } from './io';
+import { driftCommand } from './drift';
 import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
 
 declare const MLPIPE_VERSION: string | undefined;
@@ -52,6 +53,18 @@ Commands:
                      note log to MLflow as they go; a server that is down leaves the
                      runs queued in .mlpipe/tracking/outbox, nothing is lost.
   RUN is a run id or a unique prefix of one.
+  drift [REF CUR]    Data drift between a reference and a current dataset (CSV, JSON
+                     Lines, Parquet), column by column with Evidently's tests and
+                     defaults; without files, the pipeline's monitor.drift section.
+      --columns A,B                     Only these columns
+      --method COL=METHOD               Force ks, chisquare, z, wasserstein,
+                                        jensenshannon, psi or kl (repeatable)
+      --drift-share X                   Share of drifted columns that is dataset
+                                        drift (default 0.5)
+      --format text|json|html           html: a self-contained report file
+      --output FILE                     Write the report there
+      --details                         JSON: include the histograms and ECDFs
+      --fail-on-drift                   Exit 1 when the dataset drifted
 
   run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
   or --pipeline FILE.
@@ -251,6 +264,42 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
       }
       case 'runs':
         return await runsCommand(rest, io);
+      case 'drift': {
+        // --method may repeat.
+        const methods: string[] = [];
+        const others: string[] = [];
+        for (let i = 0; i < rest.length; i++) {
+          if (rest[i] === '--method') {
+            if (rest[i + 1] === undefined) throw new UsageError('--method needs COLUMN=METHOD');
+            methods.push(rest[++i]);
+          } else if (rest[i].startsWith('--method=')) methods.push(rest[i].slice('--method='.length));
+          else others.push(rest[i]);
+        }
+        const parsed = parseArgs(others, new Set(['--columns', '--format', '--output', '--drift-share', '--pipeline']));
+        expectOnly(parsed, ['--columns', '--format', '--output', '--drift-share', '--pipeline', '--fail-on-drift', '--details']);
+        const driftFormat = (parsed.flags.get('--format') ?? 'text') as string;
+        if (!['text', 'json', 'html'].includes(driftFormat)) throw new UsageError(`--format must be text, json or html, not '${driftFormat}'`);
+        if (parsed.positional.length !== 0 && parsed.positional.length !== 2) throw new UsageError('drift takes two files, REFERENCE and CURRENT, or none to use the pipeline\'s monitor.drift');
+        const share = parsed.flags.get('--drift-share');
+        const driftShare = share === undefined ? undefined : Number(share);
+        if (driftShare !== undefined && !(driftShare > 0 && driftShare <= 1)) throw new UsageError(`--drift-share must be a number in (0, 1], not '${String(share)}'`);
+        const columns = parsed.flags.get('--columns') as string | undefined;
+        return await driftCommand(
+          {
+            reference: parsed.positional[0],
+            current: parsed.positional[1],
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            columns: columns === undefined ? undefined : columns.split(',').map((column) => column.trim()).filter(Boolean),
+            methods,
+            driftShare,
+            format: driftFormat as 'text' | 'json' | 'html',
+            output: parsed.flags.get('--output') as string | undefined,
+            failOnDrift: parsed.flags.has('--fail-on-drift'),
+            details: parsed.flags.has('--details'),
+          },
+          io,
+        );
+      }
       default:
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
     }

@@ -1,0 +1,103 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { writeFileAtomic } from '../runner/fsutil';
+import { computeDrift, DriftError } from '../drift/engine';
+import { renderDriftHtml } from '../drift/html';
+import { monitorTarget, parseMethods, type DriftTarget } from '../drift/monitor';
+import { type DriftOptions, type DriftReport } from '../drift/types';
+import { type CliIo, UsageError } from './io';
+import { findPipeline } from './pipeline-file';
+
+/** `mlpipe drift`: documented in docs/drift.md. */
+
+export interface DriftCommandOptions {
+  reference?: string;
+  current?: string;
+  pipeline?: string;
+  columns?: string[];
+  methods: string[];
+  driftShare?: number;
+  format: 'text' | 'json' | 'html';
+  output?: string;
+  failOnDrift: boolean;
+  details: boolean;
+}
+
+function fixed(value: number | null): string {
+  if (value === null) return '-';
+  if (value !== 0 && Math.abs(value) < 1e-4) return value.toExponential(2);
+  return Number(value.toPrecision(4)).toString();
+}
+
+export function headline(report: DriftReport): string {
+  const drifted = report.number_of_drifted_columns;
+  const total = report.number_of_columns;
+  return drifted > 0 ? `Drift detected in ${drifted} of ${total} column${total === 1 ? '' : 's'}` : `No drift: 0 of ${total} column${total === 1 ? '' : 's'} drifted`;
+}
+
+export function formatDriftText(report: DriftReport, cwd = process.cwd()): string {
+  const shown = (path: string) => (isAbsolute(path) ? relative(cwd, path) || path : path);
+  const lines = [
+    `${headline(report)}; dataset drift: ${report.dataset_drift ? 'YES' : 'no'} (share ${fixed(report.share_of_drifted_columns)}, threshold ${report.drift_share})`,
+    `reference ${shown(report.reference.path)} (${report.reference.rows} rows), current ${shown(report.current.path)} (${report.current.rows} rows)`,
+    '',
+  ];
+  const header = ['COLUMN', 'TYPE', 'METHOD', 'SCORE', 'THRESHOLD', 'DRIFTED'];
+  const rows = report.columns.map((column) => [column.column, column.type, column.method, fixed(column.score), String(column.threshold), column.drifted ? 'DRIFT' : 'no']);
+  const widths = header.map((title, index) => Math.max(title.length, ...rows.map((row) => row[index].length)));
+  for (const row of [header, ...rows]) lines.push(row.map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]))).join('  '));
+  for (const skipped of report.skipped) lines.push(`skipped ${skipped.column}: ${skipped.reason}`);
+  for (const column of report.columns) for (const note of column.notes) lines.push(`note ${column.column}: ${note}`);
+  for (const note of report.notes) lines.push(`note: ${note}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The built webview bundle the HTML export inlines (dist/webviews beside dist/cli.js). */
+export function driftAssets(): { script: string; css: string } {
+  for (const dir of [join(__dirname, 'webviews'), join(__dirname, '..', '..', '..', 'dist', 'webviews')]) {
+    const script = join(dir, 'drift.js');
+    if (existsSync(script)) return { script: readFileSync(script, 'utf8'), css: readFileSync(join(dir, 'drift.css'), 'utf8') };
+  }
+  throw new UsageError('the HTML report needs the built webview (dist/webviews/drift.js): run npm run build');
+}
+
+export async function driftCommand(options: DriftCommandOptions, io: CliIo): Promise<number> {
+  let target: DriftTarget;
+  if (options.reference !== undefined || options.current !== undefined) {
+    if (options.reference === undefined || options.current === undefined) throw new UsageError('drift takes two files, REFERENCE and CURRENT, or none to use the pipeline\'s monitor.drift');
+    target = { reference: resolve(io.cwd, options.reference), current: resolve(io.cwd, options.current), options: {}, source: 'the command line' };
+  } else {
+    target = monitorTarget(findPipeline(io.cwd, options.pipeline));
+  }
+  for (const [role, path] of [['reference', target.reference], ['current', target.current]] as const) {
+    if (!existsSync(path)) {
+      throw new UsageError(
+        target.source === 'the command line'
+          ? `${relative(io.cwd, path) || path}: no such file (the ${role} dataset)`
+          : `${relative(io.cwd, path) || path}: no such file (${role} in ${target.source}); if a stage writes it, run the pipeline first (mlpipe run)`,
+      );
+    }
+  }
+  const driftOptions: DriftOptions = {
+    ...target.options,
+    ...(options.columns ? { columns: options.columns } : {}),
+    methods: { ...target.options.methods, ...parseMethods(options.methods) },
+    ...(options.driftShare !== undefined ? { driftShare: options.driftShare } : {}),
+    details: options.format === 'html' || options.details,
+  };
+  let report: DriftReport;
+  try {
+    report = await computeDrift(target.reference, target.current, driftOptions);
+  } catch (error) {
+    if (error instanceof DriftError) throw new UsageError(error.hint ? `${error.message}\n${error.hint}` : error.message);
+    throw error;
+  }
+  const text = options.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : options.format === 'html' ? renderDriftHtml(report, driftAssets()) : formatDriftText(report, io.cwd);
+  if (options.output) {
+    writeFileAtomic(resolve(io.cwd, options.output), text);
+    io.stderr(`${headline(report)}; report written to ${options.output}\n`);
+  } else {
+    io.stdout(text);
+  }
+  return options.failOnDrift && report.dataset_drift ? 1 : 0;
+}

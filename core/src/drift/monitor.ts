@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from '../cli/io';
+import { DRIFT_METHODS, type DriftMethod, type DriftOptions } from './types';
+
+/** The settings of a drift check: the CLI's flags or a pipeline's `monitor.drift` section. */
+
+
+/** What to compare: the files given, or the pipeline's `monitor.drift` section. */
+export interface DriftTarget {
+  reference: string;
+  current: string;
+  options: DriftOptions;
+  /** Where the settings came from, for messages. */
+  source: string;
+}
+
+/** The pipeline's `monitor.drift`, with paths resolved against the pipeline's folder. */
+export function monitorTarget(pipelinePath: string): DriftTarget {
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(pipelinePath, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`${pipelinePath}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`);
+  }
+  const drift = (data as { monitor?: { drift?: Record<string, unknown> } } | null)?.monitor?.drift;
+  if (!drift || typeof drift.reference !== 'string' || typeof drift.current !== 'string') {
+    throw new UsageError(`${basename(pipelinePath)} has no monitor.drift section with reference and current; give the two files: mlpipe drift REFERENCE CURRENT`);
+  }
+  const dir = dirname(pipelinePath);
+  const methods: Record<string, DriftMethod> = {};
+  for (const [column, method] of Object.entries((drift.methods as Record<string, unknown> | undefined) ?? {})) {
+    if (typeof method === 'string' && (DRIFT_METHODS as readonly string[]).includes(method)) methods[column] = method as DriftMethod;
+  }
+  return {
+    reference: resolve(dir, drift.reference),
+    current: resolve(dir, drift.current),
+    options: {
+      ...(Array.isArray(drift.columns) ? { columns: drift.columns.filter((column): column is string => typeof column === 'string') } : {}),
+      ...(typeof drift.drift_share === 'number' ? { driftShare: drift.drift_share } : {}),
+      methods,
+    },
+    source: `${basename(pipelinePath)} monitor.drift`,
+  };
+}
+
+export function parseMethods(pairs: string[]): Record<string, DriftMethod> {
+  const methods: Record<string, DriftMethod> = {};
+  for (const pair of pairs) {
+    const eq = pair.lastIndexOf('=');
+    const column = pair.slice(0, eq);
+    const method = pair.slice(eq + 1);
+    if (eq <= 0 || !(DRIFT_METHODS as readonly string[]).includes(method)) throw new UsageError(`--method takes COLUMN=METHOD with METHOD one of ${DRIFT_METHODS.join(', ')}, not '${pair}'`);
+    methods[column] = method as DriftMethod;
+  }
+  return methods;
+}
+

@@ -1,0 +1,113 @@
+/**
+ * A mergeable quantile sketch for columns beyond the exact-size limit: a stack of compactors
+ * (Manku-Rajagopalan-Lindsay / KLL with equal capacities). Level h holds items of weight 2^h;
+ * when a level reaches k items it is sorted and every other item (from a pseudo-random offset)
+ * moves up a level with twice the weight.
+ *
+ * Error bound (deterministic, not just expected): a compaction at level h moves any rank by at
+ * most 2^h, so the sketch tracks the sum of 2^h over all its compactions; `rankError()` is that sum
+ * divided by n: for any x, |estimated rank(x)/n - true rank(x)/n| <= rankError(). With k items per
+ * level and H = ceil(log2(n/k)) levels, rankError() <= H/k (about 4e-4 for k = 32768 and 1e9
+ * values); the random offsets make the typical error far smaller. Merging adds the two bounds
+ * (weighted by n) plus the compactions the merge itself does.
+ */
+export class QuantileSketch {
+  private levels: Float64Array[] = [];
+  private sizes: number[] = [];
+  /** Values seen. */
+  n = 0;
+  /** Sum over compactions of the weight they could move a rank by. */
+  private errorWeight = 0;
+  private seed: number;
+
+  constructor(readonly k = 32768, seed = 0x9e3779b9) {
+    if (k < 2 || k % 2 !== 0) throw new Error('QuantileSketch: k must be an even number >= 2');
+    this.seed = seed >>> 0;
+  }
+
+  private level(h: number): Float64Array {
+    while (this.levels.length <= h) {
+      this.levels.push(new Float64Array(this.k));
+      this.sizes.push(0);
+    }
+    return this.levels[h];
+  }
+
+  private random(): number {
+    // xorshift32: reproducible runs
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed & 1;
+  }
+
+  add(value: number): void {
+    const level0 = this.level(0);
+    level0[this.sizes[0]++] = value;
+    this.n++;
+    if (this.sizes[0] === this.k) this.compact(0);
+  }
+
+  private push(h: number, value: number): void {
+    const lv = this.level(h);
+    lv[this.sizes[h]++] = value;
+    if (this.sizes[h] === this.k) this.compact(h);
+  }
+
+  private compact(h: number): void {
+    const lv = this.levels[h];
+    const size = this.sizes[h];
+    const sorted = lv.subarray(0, size).sort();
+    const offset = this.random();
+    // Copy out first: pushing up may compact level h+1, never level h.
+    const up: number[] = [];
+    for (let i = offset; i < size; i += 2) up.push(sorted[i]);
+    this.sizes[h] = 0;
+    this.errorWeight += 2 ** h;
+    for (const v of up) this.push(h + 1, v);
+  }
+
+  /** Adds another sketch's items (same k). */
+  merge(other: QuantileSketch): void {
+    if (other.k !== this.k) throw new Error('QuantileSketch.merge: different k');
+    this.errorWeight += other.errorWeight;
+    for (let h = 0; h < other.levels.length; h++) {
+      const lv = other.levels[h];
+      for (let i = 0; i < other.sizes[h]; i++) this.push(h, lv[i]);
+    }
+    this.n += other.n;
+  }
+
+  /** The normalized rank error bound (0 while nothing was compacted). */
+  rankError(): number {
+    return this.n === 0 ? 0 : this.errorWeight / this.n;
+  }
+
+  /** Items retained. */
+  get retained(): number {
+    let total = 0;
+    for (const s of this.sizes) total += s;
+    return total;
+  }
+
+  /** The retained items, sorted, with their weights (which sum to n). */
+  weighted(): { values: Float64Array; weights: Float64Array } {
+    const total = this.retained;
+    const pairs: Array<[number, number]> = [];
+    for (let h = 0; h < this.levels.length; h++) {
+      const w = 2 ** h;
+      const lv = this.levels[h];
+      for (let i = 0; i < this.sizes[h]; i++) pairs.push([lv[i], w]);
+    }
+    pairs.sort((a, b) => a[0] - b[0]);
+    const values = new Float64Array(total);
+    const weights = new Float64Array(total);
+    for (let i = 0; i < total; i++) {
+      values[i] = pairs[i][0];
+      weights[i] = pairs[i][1];
+    }
+    return { values, weights };
+  }
+}
