@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { computeDrift, computeDriftFromColumns, DriftError } from '../../core/src/drift/engine';
+import { computeDrift, computeDriftFromColumns, DriftError, driftWorkerStats, type EngineOptions } from '../../core/src/drift/engine';
+import type { DriftReport } from '../../core/src/drift/types';
 import { parseNumberBytes, parsed } from '../../core/src/drift/infer';
 import { ks2samp } from '../../core/src/drift/methods';
 import { QuantileSketch } from '../../core/src/drift/sketch';
@@ -332,5 +333,72 @@ describe('bounded memory', () => {
     assert.equal(report.number_of_columns, 10);
     const growth = peak - before;
     assert.ok(growth < size / 2, `rss grew ${(growth / 1e6).toFixed(0)} MB for a ${(size / 1e6).toFixed(0)} MB file`);
+  });
+});
+
+describe('reader threads (one worker per file) and the in-process path', () => {
+  const fixtures = join(__dirname, '..', 'fixtures', 'drift');
+  const both = async (ref: string, cur: string, options: EngineOptions = {}): Promise<[DriftReport, DriftReport]> => {
+    const startedBefore = driftWorkerStats.started;
+    const threaded = await computeDrift(ref, cur, options);
+    assert.equal(driftWorkerStats.started, startedBefore + 2, 'both files were read in worker threads');
+    const inProcess = await computeDrift(ref, cur, { ...options, _inProcess: true });
+    assert.equal(driftWorkerStats.started, startedBefore + 2, '_inProcess starts no worker');
+    return [threaded, inProcess];
+  };
+  for (const name of ['cat', 'equal', 'large', 'lopsided', 'quoted', 'small']) {
+    it(`identical reports on the ${name} fixture`, async () => {
+      const [threaded, inProcess] = await both(join(fixtures, `${name}_ref.csv`), join(fixtures, `${name}_cur.csv`));
+      assert.deepEqual(threaded, inProcess);
+    });
+  }
+  it('identical reports on a generated file: exact numbers, the sketch path, selected columns, JSON Lines', async () => {
+    const ref = join(dir, 'w_ref.csv');
+    const cur = join(dir, 'w_cur.csv');
+    await writeDriftCsv(ref, { rows: 30_000, numeric: 6, categorical: 3, seed: 51 });
+    await writeDriftCsv(cur, { rows: 20_000, numeric: 6, categorical: 3, seed: 52, shift: 0.3 });
+    const [threaded, inProcess] = await both(ref, cur);
+    assert.equal(threaded.number_of_columns, 9);
+    assert.deepEqual(threaded, inProcess);
+    // numbers beyond the exact limit: the sketches travel back from the threads
+    const [sketchedThreaded, sketchedInProcess] = await both(ref, cur, { _exactLimit: 5000, _sketchK: 1024 });
+    assert.ok(sketchedThreaded.columns[0].notes.some((n) => n.includes('sketch')));
+    assert.deepEqual(sketchedThreaded, sketchedInProcess);
+    const [someThreaded, someInProcess] = await both(ref, cur, { columns: ['num_1', 'cat_0'], methods: { num_1: 'ks' } });
+    assert.deepEqual(someThreaded, someInProcess);
+    const jsonl = file('w_cur.jsonl', '{"num_0": 50.5, "cat_0": "alpha"}\n{"num_0": 49.25, "cat_0": "bravo", "extra": 1}\n{"num_0": "x", "cat_0": null}\n');
+    const [jsonThreaded, jsonInProcess] = await both(ref, jsonl);
+    assert.deepEqual(jsonThreaded, jsonInProcess);
+  });
+  it('a bad file read in a thread gives the same DriftError (message, hint, file, line) as in process', async () => {
+    const ok = file('ok3.csv', 'a\n1\n');
+    const cases: Array<[string, string]> = [
+      [file('open3.csv', 'a,b\n1,2\n3,"x\n4,5\n'), ok],
+      [ok, file('bin3.csv', 'a,b\n1,2\n\u0000\u0001')],
+      [file('bad3.jsonl', '{"a": 1}\n{"a": 2\n'), ok],
+      [ok, file('empty3.csv', '')],
+      [join(dir, 'nope3.csv'), ok],
+      [file('bad3.parquet', 'not parquet at all'), ok],
+      // both bad: the reference's error, as when the files are read one after the other
+      [file('both_ref.csv', 'a\n"open\n'), file('both_cur.csv', '')],
+    ];
+    for (const [ref, cur] of cases) {
+      const errors: DriftError[] = [];
+      for (const options of [{}, { _inProcess: true }]) {
+        try {
+          await computeDrift(ref, cur, options);
+          assert.fail(`expected a DriftError for ${ref} / ${cur}`);
+        } catch (error) {
+          assert.ok(error instanceof DriftError, `a DriftError, got ${String(error)}`);
+          errors.push(error);
+        }
+      }
+      const [threaded, inProcess] = errors;
+      assert.deepEqual(
+        { message: threaded.message, hint: threaded.hint, file: threaded.file, line: threaded.line, name: threaded.name },
+        { message: inProcess.message, hint: inProcess.hint, file: inProcess.file, line: inProcess.line, name: inProcess.name },
+      );
+      assert.ok(!threaded.message.includes('    at '), 'no stack trace in the message');
+    }
   });
 });

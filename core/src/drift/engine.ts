@@ -12,6 +12,9 @@
  * Thresholds: 0.05 for ks/chisquare/z (p-values), 0.1 for the distances. Dataset drift when the
  * share of drifted columns >= drift_share (default 0.5) (Evidently's `get_dataset_drift`).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { DriftError } from './errors';
 import {
   DatasetAccumulator,
@@ -40,7 +43,8 @@ import {
   type NumericSample,
 } from './methods';
 import { readDataset } from './read';
-import { releaseSortScratch, sortFloat64 } from './sort';
+import { releaseSortScratch } from './sort';
+import type { DriftWorkerFailure, DriftWorkerInput, DriftWorkerMessage } from './worker';
 import { DRIFT_METHODS, type CategoryDetail, type ColumnDrift, type ColumnKind, type DriftMethod, type DriftOptions, type DriftReport, type HistogramDetail, type SkippedColumn } from './types';
 
 export { DriftError } from './errors';
@@ -52,6 +56,8 @@ export interface EngineOptions extends DriftOptions {
   _exactLimit?: number;
   /** Items per sketch level (even). */
   _sketchK?: number;
+  /** Read both files on this thread, one after the other (no worker threads). */
+  _inProcess?: boolean;
 }
 
 
@@ -78,11 +84,130 @@ const MAX_ECDF_POINTS = 200;
 export async function computeDrift(referencePath: string, currentPath: string, options: EngineOptions = {}): Promise<DriftReport> {
   validateOptions(options);
   const sketchK = options._sketchK ?? DEFAULT_SKETCH_K;
-  const reference = new DatasetAccumulator(referencePath, options._exactLimit, sketchK);
-  const current = new DatasetAccumulator(currentPath, options._exactLimit, sketchK);
-  await readDataset(referencePath, reference);
-  await readDataset(currentPath, current);
-  return buildReport(reference, current, options);
+  const entry = options._inProcess ? null : driftWorkerEntry();
+  if (entry === null) {
+    const reference = new DatasetAccumulator(referencePath, options._exactLimit, sketchK);
+    const current = new DatasetAccumulator(currentPath, options._exactLimit, sketchK);
+    await readDataset(referencePath, reference);
+    await readDataset(currentPath, current);
+    return buildReport(reference, current, options);
+  }
+  const input = (path: string): DriftWorkerInput => ({
+    path,
+    exactLimit: options._exactLimit,
+    sketchK,
+    columns: options.columns && options.columns.length > 0 ? [...options.columns] : null,
+  });
+  const reference = readInWorker(entry, input(referencePath));
+  const current = readInWorker(entry, input(currentPath));
+  // the reference's error first, as when the files are read one after the other
+  current.result.catch(() => undefined);
+  let referenceData: DatasetAccumulator;
+  try {
+    referenceData = await reference.result;
+  } catch (error) {
+    current.stop();
+    throw error;
+  }
+  return buildReport(referenceData, await current.result, options);
+}
+
+/** How to start the reader thread: the bundled dist/drift-worker.js, or worker.ts under tsx. */
+interface WorkerEntry {
+  filename: string;
+  eval: boolean;
+}
+
+let cachedEntry: WorkerEntry | null | undefined;
+
+/** Reader threads that started (the tests check that the worker path, not the fallback, ran). */
+export const driftWorkerStats = { started: 0 };
+
+function driftWorkerEntry(): WorkerEntry | null {
+  if (cachedEntry !== undefined) return cachedEntry;
+  cachedEntry = null;
+  // bundled: dist/cli.js (or another bundle in dist/) next to dist/drift-worker.js
+  const bundled = join(__dirname, 'drift-worker.js');
+  if (existsSync(bundled)) cachedEntry = { filename: bundled, eval: false };
+  else if (__filename.endsWith('.ts')) {
+    // from sources (tests under tsx): Node 20 loads a worker's main file before its --import
+    // hooks, so a .ts file cannot be the worker's file; register tsx's require hook first.
+    const source = join(__dirname, 'worker.ts');
+    try {
+      const tsx = require.resolve('tsx/cjs');
+      if (existsSync(source)) cachedEntry = { filename: `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(source)});`, eval: true };
+    } catch {
+      // no tsx: read in process
+    }
+  }
+  return cachedEntry;
+}
+
+/** One file read in a worker thread; falls back to this thread when the worker cannot start. */
+function readInWorker(entry: WorkerEntry, input: DriftWorkerInput): { result: Promise<DatasetAccumulator>; stop: () => void } {
+  const inProcess = async (): Promise<DatasetAccumulator> => {
+    const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
+    await readDataset(input.path, sink);
+    return sink;
+  };
+  let worker: Worker;
+  try {
+    worker = new Worker(entry.filename, { eval: entry.eval, workerData: input });
+  } catch {
+    return { result: inProcess(), stop: () => undefined };
+  }
+  let stopped = false;
+  const result = new Promise<DatasetAccumulator>((resolve, reject) => {
+    let started = false;
+    let settled = false;
+    worker.on('message', (message: DriftWorkerMessage) => {
+      if (message.kind === 'started') {
+        started = true;
+        driftWorkerStats.started++;
+        return;
+      }
+      settled = true;
+      if (message.kind === 'done') resolve(DatasetAccumulator.fromTransfer(message.data));
+      else reject(reviveError(message.error));
+    });
+    const crashed = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      if (stopped) {
+        reject(new Error(`${input.path}: reading stopped`));
+        return;
+      }
+      // a worker that never ran (its file did not load): read here instead
+      if (!started) {
+        inProcess().then(resolve, reject);
+        return;
+      }
+      reject(
+        new DriftError(
+          `${input.path}: reading stopped unexpectedly (the reader thread ${why})`,
+          'Check that the machine has enough free memory and run again; if it happens again, report it as a bug.',
+          input.path,
+        ),
+      );
+    };
+    worker.on('error', (error: Error) => crashed(`failed: ${error.message}`));
+    worker.on('exit', (code) => crashed(`exited with code ${code}`));
+  });
+  return {
+    result,
+    stop: () => {
+      stopped = true;
+      void worker.terminate();
+    },
+  };
+}
+
+/** The error a worker reported, as thrown in process: the same DriftError, or an Error with its message and stack. */
+function reviveError(failure: DriftWorkerFailure): Error {
+  if (failure.drift) return new DriftError(failure.message, failure.hint, failure.file, failure.line);
+  const error = new Error(failure.message);
+  if (failure.stack) error.stack = failure.stack;
+  return error;
 }
 
 export type ColumnValues = ArrayLike<number | string | boolean | null | undefined>;
@@ -310,8 +435,7 @@ function numericSample(column: ColumnAccumulator): NumericSample {
     const { values, weights } = column.sketch.weighted();
     return { values, weights, n: column.sketch.n };
   }
-  const values = sortFloat64(column.values.subarray(0, column.count));
-  return { values, n: column.count };
+  return { values: column.sortValues(), n: column.count };
 }
 
 /** Counts per category key; numbers keyed by their canonical text. */

@@ -18,7 +18,8 @@
  * Missing values: empty and pandas' default NA strings (NA, NaN, null, None, N/A, ...); infinities
  * count as missing as Evidently replaces them with NaN before testing.
  */
-import { QuantileSketch } from './sketch';
+import { QuantileSketch, type SketchSnapshot } from './sketch';
+import { sortFloat64 } from './sort';
 
 export const DISTINCT_NUMBER_CAP = 1000;
 export const DISTINCT_STRING_CAP = 200000;
@@ -107,10 +108,50 @@ export function numberKey(value: number): string {
   return Object.is(value, -0) ? '0' : String(value);
 }
 
+/** A ColumnAccumulator as plain data (after finish()): what the report needs, nothing of the byte cache. */
+export interface ColumnSnapshot {
+  name: string;
+  exactLimit: number;
+  sketchK: number;
+  values: Float64Array;
+  count: number;
+  sorted: boolean;
+  sketch: SketchSnapshot | null;
+  numericCount: number;
+  allIntegers: boolean;
+  distinctNumbers: Map<number, number> | null;
+  strings: Map<string, number> | null;
+  stringCount: number;
+  firstStringLine: number;
+  firstString: string;
+  missing: number;
+  infinite: number;
+  min: number;
+  max: number;
+  mean: number;
+  m2: number;
+}
+
+/** A DatasetAccumulator as plain data, for postMessage (structured clone; `transfer` moves the numbers). */
+export interface DatasetSnapshot {
+  path: string;
+  rows: number;
+  shortRows: number;
+  longRows: number;
+  firstShortLine: number;
+  firstLongLine: number;
+  exactLimit: number;
+  exactLimitOverride: number | undefined;
+  sketchK: number;
+  columns: ColumnSnapshot[];
+}
+
 /** One column on one side. */
 export class ColumnAccumulator {
   values: Float64Array;
   count = 0;
+  /** values[0, count) are sorted ascending (sortValues() ran once the side was read). */
+  sorted = false;
   sketch: QuantileSketch | null = null;
   /** Exact numbers beyond this many go to the sketch. */
   readonly exactLimit: number;
@@ -197,6 +238,7 @@ export class ColumnAccumulator {
     this.sketch = sketch;
     this.values = new Float64Array(0);
     this.count = 0;
+    this.sorted = false;
   }
 
   addString(value: string, line: number): void {
@@ -299,6 +341,69 @@ export class ColumnAccumulator {
     }
   }
 
+  /** Sorts the exact numbers in place (once); the report reads them sorted. */
+  sortValues(): Float64Array {
+    const values = this.values.subarray(0, this.count);
+    if (!this.sorted) {
+      sortFloat64(values);
+      this.sorted = true;
+    }
+    return values;
+  }
+
+  /** The column as plain data plus the buffers to transfer; this accumulator is not used after. */
+  toTransfer(): { data: ColumnSnapshot; transfer: ArrayBuffer[] } {
+    const transfer: ArrayBuffer[] = [];
+    const sketch = this.sketch ? this.sketch.toSnapshot() : null;
+    if (sketch) for (const level of sketch.levels) transfer.push(level.buffer as ArrayBuffer);
+    transfer.push(this.values.buffer as ArrayBuffer);
+    const data: ColumnSnapshot = {
+      name: this.name,
+      exactLimit: this.exactLimit,
+      sketchK: this.sketchK,
+      values: this.values,
+      count: this.count,
+      sorted: this.sorted,
+      sketch,
+      numericCount: this.numericCount,
+      allIntegers: this.allIntegers,
+      distinctNumbers: this.distinctNumbers,
+      strings: this.strings,
+      stringCount: this.stringCount,
+      firstStringLine: this.firstStringLine,
+      firstString: this.firstString,
+      missing: this.missing,
+      infinite: this.infinite,
+      min: this.min,
+      max: this.max,
+      mean: this.mean,
+      m2: this.m2,
+    };
+    return { data, transfer };
+  }
+
+  static fromTransfer(data: ColumnSnapshot): ColumnAccumulator {
+    const column = new ColumnAccumulator(data.name, data.exactLimit, data.sketchK);
+    column.values = data.values;
+    column.count = data.count;
+    column.sorted = data.sorted;
+    column.sketch = data.sketch ? QuantileSketch.fromSnapshot(data.sketch) : null;
+    column.numericCount = data.numericCount;
+    column.allIntegers = data.allIntegers;
+    column.distinctNumbers = data.distinctNumbers;
+    column.strings = data.strings;
+    column.stringCount = data.stringCount;
+    column.firstStringLine = data.firstStringLine;
+    column.firstString = data.firstString;
+    column.missing = data.missing;
+    column.infinite = data.infinite;
+    column.min = data.min;
+    column.max = data.max;
+    column.mean = data.mean;
+    column.m2 = data.m2;
+    return column;
+  }
+
   /** Population std of the numbers on the sketch path (Welford). */
   streamingStd(): number {
     const n = this.sketch ? this.sketch.n : 0;
@@ -314,6 +419,7 @@ export class ColumnAccumulator {
   dropNumbers(): void {
     this.values = new Float64Array(0);
     this.count = 0;
+    this.sorted = false;
     this.sketch = null;
   }
 }
@@ -340,6 +446,42 @@ export class DatasetAccumulator {
   /** Sizes the exact-value budget per column from the number of columns. */
   setColumnCount(count: number): void {
     this.exactLimit = exactLimitFor(count, this.exactLimitOverride);
+  }
+
+  /** The dataset as plain data plus the buffers to transfer (postMessage); not used after. */
+  toTransfer(): { data: DatasetSnapshot; transfer: ArrayBuffer[] } {
+    const transfer: ArrayBuffer[] = [];
+    const columns: ColumnSnapshot[] = [];
+    for (const column of this.columns.values()) {
+      const part = column.toTransfer();
+      columns.push(part.data);
+      transfer.push(...part.transfer);
+    }
+    const data: DatasetSnapshot = {
+      path: this.path,
+      rows: this.rows,
+      shortRows: this.shortRows,
+      longRows: this.longRows,
+      firstShortLine: this.firstShortLine,
+      firstLongLine: this.firstLongLine,
+      exactLimit: this.exactLimit,
+      exactLimitOverride: this.exactLimitOverride,
+      sketchK: this.sketchK,
+      columns,
+    };
+    return { data, transfer };
+  }
+
+  static fromTransfer(data: DatasetSnapshot): DatasetAccumulator {
+    const sink = new DatasetAccumulator(data.path, data.exactLimitOverride, data.sketchK);
+    sink.rows = data.rows;
+    sink.shortRows = data.shortRows;
+    sink.longRows = data.longRows;
+    sink.firstShortLine = data.firstShortLine;
+    sink.firstLongLine = data.firstLongLine;
+    sink.exactLimit = data.exactLimit;
+    for (const column of data.columns) sink.columns.set(column.name, ColumnAccumulator.fromTransfer(column));
+    return sink;
   }
 
   column(name: string): ColumnAccumulator {

@@ -102,7 +102,6 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
   let ends = new Int32Array(256);
   let quotedFlags = new Uint8Array(256);
   let line = 1; // line of the next row's start
-  let carry: Buffer | null = null;
   let checkedBinary = false;
 
   const handleRow = (buf: Buffer, fieldCount: number, rowLine: number): void => {
@@ -237,13 +236,25 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
     return len;
   };
 
-  const stream = createReadStream(path, { highWaterMark: CHUNK });
+  // One reusable buffer: the unfinished row moves to its start before the next read, so reading
+  // allocates nothing per chunk (it grows only for a row longer than the buffer).
+  let buf = Buffer.allocUnsafe(CHUNK);
+  let filled = 0;
+  const handle = await fsp.open(path, 'r');
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let buf: Buffer = carry && carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    for (;;) {
+      if (filled === buf.length) {
+        const grown = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(grown, 0, 0, filled);
+        buf = grown;
+      }
+      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, null);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      const view = buf.subarray(0, filled);
       if (!checkedBinary) {
         checkedBinary = true;
-        const probe = buf.subarray(0, Math.min(buf.length, 65536));
+        const probe = view.subarray(0, Math.min(view.length, 65536));
         const nul = probe.indexOf(0);
         if (nul !== -1) {
           const badLine = 1 + countLines(probe, nul);
@@ -255,19 +266,21 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
           );
         }
         if (delimiter === -1) {
-          let firstLine = buf.toString('utf8', 0, Math.min(buf.length, 65536));
+          let firstLine = view.toString('utf8', 0, Math.min(view.length, 65536));
           const nl = firstLine.indexOf('\n');
           if (nl !== -1) firstLine = firstLine.slice(0, nl);
           delimiter = sniffDelimiter(path, firstLine).charCodeAt(0);
         }
       }
-      const consumed = scan(buf, false);
-      carry = consumed < buf.length ? Buffer.from(buf.subarray(consumed)) : null;
-      buf = Buffer.alloc(0);
+      const consumed = scan(view, false);
+      if (consumed > 0) {
+        buf.copyWithin(0, consumed, filled);
+        filled -= consumed;
+      }
     }
-    if (carry && carry.length > 0) scan(carry, true);
+    if (filled > 0) scan(buf.subarray(0, filled), true);
   } finally {
-    stream.destroy();
+    await handle.close();
   }
   if (header === null) {
     throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);

@@ -11,6 +11,16 @@
  * values); the random offsets make the typical error far smaller. Merging adds the two bounds
  * (weighted by n) plus the compactions the merge itself does.
  */
+/** A QuantileSketch as plain data (structured-clone friendly; the levels' buffers can be transferred). */
+export interface SketchSnapshot {
+  k: number;
+  levels: Float64Array[];
+  sizes: number[];
+  n: number;
+  errorWeight: number;
+  seed: number;
+}
+
 export class QuantileSketch {
   private levels: Float64Array[] = [];
   private sizes: number[] = [];
@@ -78,6 +88,20 @@ export class QuantileSketch {
       for (let i = 0; i < other.sizes[h]; i++) this.push(h, lv[i]);
     }
     this.n += other.n;
+  }
+
+  /** The sketch as plain data; the levels are shared, not copied (the sketch is not used after). */
+  toSnapshot(): SketchSnapshot {
+    return { k: this.k, levels: this.levels, sizes: [...this.sizes], n: this.n, errorWeight: this.errorWeight, seed: this.seed };
+  }
+
+  static fromSnapshot(snapshot: SketchSnapshot): QuantileSketch {
+    const sketch = new QuantileSketch(snapshot.k, snapshot.seed);
+    sketch.levels = snapshot.levels;
+    sketch.sizes = [...snapshot.sizes];
+    sketch.n = snapshot.n;
+    sketch.errorWeight = snapshot.errorWeight;
+    return sketch;
   }
 
   /** The normalized rank error bound (0 while nothing was compacted). */
