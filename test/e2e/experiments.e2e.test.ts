@@ -24,7 +24,7 @@ interface Listed {
  */
 const session = new Session('experiments');
 
-describe('experiments: sidebar, table and comparison (code-server + Chromium + dockerd)', { skip: missing }, () => {
+describe('experiments and drift: sidebar, table, comparison, drift report (code-server + Chromium + dockerd)', { skip: missing }, () => {
   let engine: RunningEngine;
   let runs: Listed[] = [];
 
@@ -72,6 +72,9 @@ describe('experiments: sidebar, table and comparison (code-server + Chromium + d
   });
 
   it('opens the experiments table with both runs, their params and metrics, and sorts it', async () => {
+    // Run data is text, never markup: a tag holding HTML must not become an element.
+    const xss = mlpipe(['runs', 'tag', runs[1].id, 'label=<img src=x onerror=alert(1)>'], session.folder);
+    assert.equal(xss.status, 0, xss.stderr);
     await session.command('MLPipe: Open Experiments Table');
     const table = await webviewFrame('the experiments table', 'body[data-rendered="2"] .table-row[data-id]');
     const rowText = async (id: string) => (await table.locator(`.table-row[data-id="${id}"]`).innerText()).replace(/\s+/g, ' ');
@@ -86,6 +89,9 @@ describe('experiments: sidebar, table and comparison (code-server + Chromium + d
       await filter.fill(`metrics.\`eval-test.auc\` = ${run.metrics['eval-test.auc']}`);
       await expectSoon(async () => (await shown().count()) === 1 && (await shown().first().getAttribute('data-id')) === run.id, `the auc filter shows only ${run.id}`);
     }
+    await filter.fill("tags.label like '<img%'");
+    await expectSoon(async () => (await shown().count()) === 1 && (await shown().first().getAttribute('data-id')) === runs[1].id, 'the tag filter finds the run with the HTML tag');
+    assert.equal(await table.locator('img').count(), 0, 'the tag is text, not an image element');
     await filter.fill('');
     await expectSoon(async () => (await shown().count()) === 2, 'both runs shown again');
     const firstId = () => table.locator('.table-row[data-id]:not([hidden])').first().getAttribute('data-id');
@@ -128,6 +134,34 @@ describe('experiments: sidebar, table and comparison (code-server + Chromium + d
     assert.match(params, /train\.lr 0\.03 0\.1/);
     await compare.locator('tr', { hasText: 'eval-test.auc' }).first().waitFor();
     await session.screenshot('compare-runs');
+  });
+
+  it('brings both panels back after a window reload', async () => {
+    await session.command('Developer: Reload Window');
+    await session.waitFor('the workbench after the reload', session.page.locator('.monaco-workbench .part.editor'), 90_000);
+    const compare = await webviewFrame('the comparison after the reload', 'body[data-rendered="2"] section.chart[aria-label="loss"]', 90_000);
+    assert.equal(await compare.locator('.legend-item').count(), 2);
+    await session.page.locator('.tab', { hasText: 'Experiments' }).click();
+    const table = await webviewFrame('the table after the reload', 'body[data-rendered="2"] .table-row[data-id]', 60_000);
+    // The sort chosen before the reload is kept (descending lr: the 0.1 run first).
+    assert.equal(await table.locator('[data-column="params.train.lr"]').getAttribute('aria-sort'), 'descending');
+    assert.equal(await table.locator('.table-row[data-id]:not([hidden])').first().getAttribute('data-id'), runs[1].id);
+    await session.screenshot('restored-after-reload');
+  });
+
+  it('checks drift of the pipeline\'s monitor section: the report agrees with mlpipe drift and offers a rerun', async () => {
+    const cli = mlpipe(['drift', '--format', 'json'], session.folder);
+    assert.equal(cli.status, 0, cli.stderr);
+    const report = JSON.parse(cli.stdout) as { number_of_drifted_columns: number; number_of_columns: number; columns: { column: string; drifted: boolean }[] };
+    assert.ok(report.number_of_drifted_columns > 0, 'the sample\'s current data has drifted');
+    await session.command('MLPipe: Check Drift...');
+    await session.waitFor('the monitor.drift choice', session.page.locator('.quick-input-list .monaco-list-row', { hasText: 'monitor.drift' }).first());
+    await session.page.keyboard.press('Enter');
+    const headline = `Drift detected in ${report.number_of_drifted_columns} of ${report.number_of_columns} columns`;
+    const drift = await webviewFrame('the drift report', `text=${headline}`, 60_000);
+    for (const column of report.columns.filter((one) => one.drifted)) await drift.getByText(column.column, { exact: true }).first().waitFor({ timeout: 10_000 });
+    await drift.getByText('Run pipeline again').first().waitFor({ timeout: 10_000 });
+    await session.screenshot('drift-report');
   });
 });
 

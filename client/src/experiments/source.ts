@@ -31,6 +31,9 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
   /** The run in progress per pipeline file (events carry no run id after run-start). */
   private readonly current = new Map<string, string>();
   readonly onDidChangeRuns = this.changed.event;
+  private markReady!: () => void;
+  /** Settles after the first discovery of the workspace's stores. */
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
   readonly onDidUpdateSeries = this.seriesEmitter.event;
 
   constructor(
@@ -92,12 +95,16 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
 
   /** Finds the pipelines' stores; call once at start and when pipelines come or go. */
   async discover(): Promise<void> {
-    const roots = new Set((await findPipelines()).map((uri) => join(dirname(uri.fsPath), '.mlpipe')));
-    const stores = new Map<string, ExperimentStore>();
-    for (const root of roots) stores.set(root, this.stores.get(root) ?? ExperimentStore.open(root));
-    this.stores = stores;
-    this.rowCache = undefined;
-    this.changed.fire(undefined);
+    try {
+      const roots = new Set((await findPipelines()).map((uri) => join(dirname(uri.fsPath), '.mlpipe')));
+      const stores = new Map<string, ExperimentStore>();
+      for (const root of roots) stores.set(root, this.stores.get(root) ?? ExperimentStore.open(root));
+      this.stores = stores;
+      this.rowCache = undefined;
+      this.changed.fire(undefined);
+    } finally {
+      this.markReady();
+    }
   }
 
   /** The `.mlpipe` folders of the workspace's pipelines. */

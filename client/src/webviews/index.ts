@@ -20,6 +20,8 @@ export interface ExperimentSource {
   readonly onDidUpdateSeries: vscode.Event<{ run: string; stage: string; series: Series[] }>;
   /** Shows a run (its logs, say). */
   openRun(id: string): void;
+  /** Settles once the runs are loaded: panels restored after a reload wait for it. */
+  readonly ready?: Promise<void>;
 }
 
 /**
@@ -31,10 +33,16 @@ export function registerExperimentPanels(context: vscode.ExtensionContext, sourc
   const compare = (ids: string[]) => ComparePanel.show(context, source, ids);
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(EXPERIMENTS_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: unknown) => ExperimentsPanel.restore(panel, context, source, compare, state),
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        await source.ready;
+        ExperimentsPanel.restore(panel, context, source, compare, state);
+      },
     }),
     vscode.window.registerWebviewPanelSerializer(COMPARE_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: unknown) => ComparePanel.restore(panel, context, source, state),
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        await source.ready;
+        ComparePanel.restore(panel, context, source, state);
+      },
     }),
   );
   return {

@@ -19,7 +19,8 @@ const state: CompareState = {
   showAllParams: saved?.showAllParams === true,
   scrollTop: typeof saved?.scrollTop === 'number' ? saved.scrollTop : 0,
 };
-const save = debounce(() => vscode.saveState(state), 200);
+// Saved at once (setState is cheap): a panel reloaded right after a click comes back as it was.
+const save = () => vscode.saveState(state);
 
 let runs: RunRow[] = [];
 let seriesByRun: Record<string, Series[]> = {};

@@ -33,7 +33,8 @@ const state: DriftState = {
   report: isDriftReport(saved?.report) ? saved.report : undefined,
   title: typeof saved?.title === 'string' ? saved.title : undefined,
 };
-const save = debounce(() => host?.saveState(state), 150);
+// Saved at once (setState is cheap): a panel reloaded right after a click comes back as it was.
+const save = () => host?.saveState(state);
 
 let report: DriftReport | undefined;
 let canRerun = false;

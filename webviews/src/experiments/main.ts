@@ -34,7 +34,10 @@ let initialised = false;
 /** Hidden columns: by the user, or by default (tags) when first seen. */
 let hidden = new Set(state.hidden);
 
-const save = debounce(() => vscode.saveState({ ...state, selected: [...selected] }), 200);
+// Saved at once on every change (setState is cheap), so a panel hidden or reloaded right after a
+// click comes back as it was; only scrolling, which fires continuously, is debounced.
+const save = () => vscode.saveState({ ...state, selected: [...selected] });
+const saveScroll = debounce(save, 200);
 
 // ---- layout -------------------------------------------------------------------------------------
 
@@ -90,7 +93,7 @@ const table = new TableView(app, {
   },
   scrolled(top) {
     state.scrollTop = top;
-    save();
+    saveScroll();
   },
 });
 
