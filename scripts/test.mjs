@@ -40,6 +40,8 @@ const tiers = [
   ['cli', 'test/cli'],
   // Run tracking against a real MLflow server (PyPI, in a venv the tests make once and cache).
   ['tracking', 'test/tracking'],
+  // Pushes to real registries the tests start: CNCF Distribution (plain, and htpasswd + TLS), MLflow.
+  ['registry', 'test/registry'],
   // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
   ['engine', 'test/engine'],
   // The packaged extension in a real VS Code (code-server) driven through Chromium.

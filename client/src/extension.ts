@@ -14,6 +14,7 @@ import { TrackingSync } from './experiments/tracking';
 import { ExperimentsTree, PipelinesTree, type PipelineNode } from './experiments/trees';
 import { registerExperimentPanels } from './webviews';
 import { checkDrift, restoreDriftPanels } from './drift';
+import { approveModel, pushModel, RegistryTree, rejectModel, setRegistryCredentials, type RegistryNode } from './registry';
 
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
@@ -68,6 +69,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tracking = new TrackingSync(experiments, log);
   const experimentsView = vscode.window.createTreeView('mlpipe.experiments', { treeDataProvider: new ExperimentsTree(experiments, tracking), canSelectMany: true, showCollapseAll: true });
   const panels = registerExperimentPanels(context, experiments);
+  const registryTree = new RegistryTree();
   restoreDriftPanels(context, runs);
   const pipelineWatcher = vscode.workspace.createFileSystemWatcher('**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}');
   const rediscover = () => void experiments.discover().then(() => pipelinesTree.refresh());
@@ -80,6 +82,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (event.type === 'run-end' && tracking.uri) void tracking.send(join(dirname(pipeline), '.mlpipe'), [event.record.id]);
     }),
     vscode.window.createTreeView('mlpipe.pipelines', { treeDataProvider: pipelinesTree }),
+    vscode.window.createTreeView('mlpipe.registry', { treeDataProvider: registryTree }),
     pipelineWatcher,
     pipelineWatcher.onDidCreate(rediscover),
     pipelineWatcher.onDidDelete(rediscover),
@@ -121,6 +124,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
     'mlpipe.showOutput': () => log.show(),
     'mlpipe.checkDrift': () => checkDrift(context, runs, log),
+    'mlpipe.approveModel': () => approveModel(() => registryTree.refresh()),
+    'mlpipe.rejectModel': () => rejectModel(() => registryTree.refresh()),
+    'mlpipe.pushModel': (uri: unknown) => pushModel(context, uri, () => registryTree.refresh()),
+    'mlpipe.setRegistryCredentials': () => setRegistryCredentials(context),
+    'mlpipe.copyReference': async (node: unknown) => {
+      const record = (node as RegistryNode | undefined)?.kind === 'version' ? (node as Extract<RegistryNode, { kind: 'version' }>).record : undefined;
+      if (!record) return;
+      await vscode.env.clipboard.writeText(record.reference);
+      void vscode.window.showInformationMessage(`MLPipe: copied ${record.reference}`);
+    },
+    'mlpipe.refreshRegistry': () => registryTree.refresh(),
     'mlpipe.refreshExperiments': async () => {
       await experiments.discover();
       pipelinesTree.refresh();

@@ -24,7 +24,7 @@ interface Listed {
  */
 const session = new Session('experiments');
 
-describe('experiments and drift: sidebar, table, comparison, drift report (code-server + Chromium + dockerd)', { skip: missing }, () => {
+describe('experiments, drift and release: sidebar, table, comparison, drift report, approval and push (code-server + Chromium + dockerd)', { skip: missing }, () => {
   let engine: RunningEngine;
   let runs: Listed[] = [];
 
@@ -162,6 +162,39 @@ describe('experiments and drift: sidebar, table, comparison, drift report (code-
     for (const column of report.columns.filter((one) => one.drifted)) await drift.getByText(column.column, { exact: true }).first().waitFor({ timeout: 10_000 });
     await drift.getByText('Run pipeline again').first().waitFor({ timeout: 10_000 });
     await session.screenshot('drift-report');
+  });
+
+  it('approves the newest run through the gate, pushes it to the local registry and lists it in the Registry view', async () => {
+    await session.command('MLPipe: Approve Model Version...');
+    const picks = session.page.locator('.quick-input-list .monaco-list-row');
+    await session.waitFor('the run picker', picks.filter({ hasText: runs[0].id }).first());
+    await picks.filter({ hasText: runs[0].id }).first().click();
+    // The sample workspace is not a git repository: the gate asks to acknowledge that.
+    const acknowledge = session.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Acknowledge and Continue' });
+    await session.waitFor('the dirty-tree question', acknowledge, 60_000);
+    await acknowledge.click();
+    const input = session.page.locator('.quick-input-widget input');
+    await session.waitFor('the approver prompt', session.page.locator('.quick-input-widget', { hasText: 'Approved by' }));
+    await input.fill('E2E Reviewer');
+    await session.page.keyboard.press('Enter');
+    await session.waitFor('the note prompt', session.page.locator('.quick-input-widget', { hasText: 'Note (optional)' }));
+    await session.page.keyboard.press('Enter');
+    await session.waitFor('the approval in the card', session.page.locator('.tab.active', { hasText: 'modelcard.yaml' }), 30_000);
+    const card = readFileSync(join(session.folder, 'modelcard.yaml'), 'utf8');
+    assert.match(card, /^approval:\n {2}status: approved\n {2}by: E2E Reviewer\n/m);
+    assert.match(card, new RegExp(`^ {2}run: ${runs[0].id}$`, 'm'));
+    assert.match(card, /^ {2}artifact_digest: sha256:[0-9a-f]{64}$/m);
+
+    await session.command('MLPipe: Push Approved Version...');
+    await session.waitFor('the target picker', picks.filter({ hasText: 'Local registry' }).first());
+    await picks.filter({ hasText: 'Local registry' }).first().click();
+    await session.waitFor('the pushed notification', session.page.locator('.notification-list-item', { hasText: 'pushed churn-classifier:1.0.0' }), 60_000);
+    const registry = session.page.locator('.pane', { has: session.page.locator('.pane-header', { hasText: 'Registry' }) });
+    await session.waitFor('the version in the Registry view', registry.locator('.monaco-list-row', { hasText: 'churn-classifier:1.0.0' }), 30_000);
+    assert.match(await registry.locator('.monaco-list-row', { hasText: 'churn-classifier:1.0.0' }).innerText(), /approved by E2E Reviewer/);
+    const index = JSON.parse(readFileSync(join(session.folder, '.mlpipe/registry/index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+    assert.ok(index.manifests.some((manifest) => manifest.annotations?.['org.opencontainers.image.ref.name'] === '1.0.0'), 'the local OCI layout has the tag');
+    await session.screenshot('registry-view');
   });
 });
 

@@ -4,6 +4,7 @@ import { type OutputFormat } from './format';
 import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand, track } from './run';
 import { type CliIo, UsageError } from './io';
 import { driftCommand } from './drift';
+import { approveCommand, gateCommand, pushCommand, rejectCommand } from './release';
 import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
 
 declare const MLPIPE_VERSION: string | undefined;
@@ -53,6 +54,23 @@ Commands:
                      note log to MLflow as they go; a server that is down leaves the
                      runs queued in .mlpipe/tracking/outbox, nothing is lost.
   RUN is a run id or a unique prefix of one.
+  gate [--run RUN]   Whether a run's model may be released: the model card checks clean,
+                     the card's metric thresholds are met, the cached artifact matches
+                     the run's digest, the tree was clean (--allow-dirty acknowledges it),
+                     and with --drift no dataset drift. Default run: the model candidate,
+                     else the newest succeeded run.  --format text|json
+  approve --by NAME [--run RUN] [--note TEXT]
+                     Write the approval (who, when, run, artifact digest, metrics) into the
+                     model card, when the gate passes; commit it for review.
+  reject --by NAME --note TEXT [--run RUN]
+                     Write a rejection into the model card.
+  push [--to TARGET] [--dry-run]
+                     Push the approved model version (model, card, metrics) to local
+                     (.mlpipe/registry, an OCI image layout; the default),
+                     oci://host[:port]/repo[:tag] (credentials from ~/.docker/config.json,
+                     --ca-file for a private CA), oci+http://localhost:PORT/repo, or mlflow
+                     (the Model Registry at MLFLOW_TRACKING_URI). Refused unless the card
+                     approves exactly that artifact digest.
   drift [REF CUR]    Data drift between a reference and a current dataset (CSV, JSON
                      Lines, Parquet), column by column with Evidently's tests and
                      defaults; without files, the pipeline's monitor.drift section.
@@ -264,6 +282,23 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
       }
       case 'runs':
         return await runsCommand(rest, io);
+      case 'gate': {
+        const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--format']));
+        expectOnly(parsed, ['--run', '--pipeline', '--format', '--allow-dirty', '--drift']);
+        return await gateCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.flags.get('--run') as string | undefined, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift'), format: format(parsed) }, io);
+      }
+      case 'approve':
+      case 'reject': {
+        const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--by', '--note']));
+        expectOnly(parsed, ['--run', '--pipeline', '--by', '--note', ...(command === 'approve' ? ['--allow-dirty', '--drift'] : [])]);
+        const common = { pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.flags.get('--run') as string | undefined, by: parsed.flags.get('--by') as string | undefined, note: parsed.flags.get('--note') as string | undefined };
+        return command === 'approve' ? await approveCommand({ ...common, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift') }, io) : await rejectCommand(common, io);
+      }
+      case 'push': {
+        const parsed = parseArgs(rest, new Set(['--to', '--pipeline', '--ca-file', '--format']));
+        expectOnly(parsed, ['--to', '--pipeline', '--ca-file', '--format', '--dry-run']);
+        return await pushCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, to: parsed.flags.get('--to') as string | undefined, dryRun: parsed.flags.has('--dry-run'), caFile: parsed.flags.get('--ca-file') as string | undefined, format: format(parsed) }, io, signal);
+      }
       case 'drift': {
         // --method may repeat.
         const methods: string[] = [];

@@ -450,6 +450,11 @@ export class MlflowClient {
     return batches.length;
   }
 
+  /** A call to any endpoint of MLflow's REST API 2.0 (`registered-models/create`, `model-versions/get`...), with this client's credentials and errors. */
+  request<T>(method: 'GET' | 'POST', endpoint: string, input: Record<string, unknown> = {}): Promise<T> {
+    return this.#call<T>(method, endpoint, input);
+  }
+
   async searchRuns(options: SearchRunsOptions): Promise<{ runs: MlflowRun[]; nextPageToken?: string }> {
     const body = await this.#call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', {
       experiment_ids: options.experimentIds,

@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { isMap, parse as parseYaml, parseDocument } from 'yaml';
+import { computeDrift } from '../drift/engine';
+import { monitorTarget } from '../drift/monitor';
+import { writeFileAtomic } from '../runner/fsutil';
+import { type RunRecord } from '../runner/records';
+import { ContentStore } from '../runner/store';
+import { ExperimentStore, type StoredRun } from '../store/store';
+import { nodeFileHost } from '../workspace/file-host';
+import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
+
+/**
+ * The approval gate and the approval block of a model card (docs/registry.md). A candidate is a
+ * run's model artifact plus the model card; it passes when every condition holds:
+ *   card       the model card checks with no errors (as `mlpipe check`)
+ *   metrics    every metric with a threshold in the card is met by the run's metrics
+ *   artifact   the cached artifact's bytes hash to the digest the run recorded for it
+ *   clean      the git tree was clean at the run (or the user acknowledges a dirty one)
+ *   drift      (optional) the pipeline's monitor.drift finds no dataset drift
+ */
+
+export class GateError extends Error {}
+
+export interface GateCondition {
+  name: 'card' | 'run' | 'metrics' | 'artifact' | 'clean' | 'drift';
+  ok: boolean;
+  /** Why, in words: what was checked and what was found. */
+  detail: string;
+}
+
+export interface Candidate {
+  pipelinePath: string;
+  cardPath: string;
+  /** The artifact's path relative to the pipeline's folder (the pipeline's `model.artifact`). */
+  artifactPath: string;
+  run: RunRecord;
+  /** The digest the run recorded for the artifact (`sha256:...`). */
+  artifactDigest: string | undefined;
+  /** The artifact's bytes in the cache (what a push sends), when the cache still has them. */
+  cachedArtifact: string | undefined;
+  card: { name: string; version: string };
+  /** Every scalar metric of the run, by `file:key`-free name (`eval-test.auc`). */
+  metrics: Record<string, number | string | boolean | null>;
+}
+
+export interface GateResult {
+  candidate: Candidate;
+  conditions: GateCondition[];
+  passed: boolean;
+}
+
+interface PipelineModel {
+  card: string;
+  artifact: string;
+}
+
+function pipelineModel(pipelinePath: string): PipelineModel {
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(pipelinePath, 'utf8'));
+  } catch (error) {
+    throw new GateError(`${basename(pipelinePath)}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`);
+  }
+  const model = (data as { model?: { card?: unknown; artifact?: unknown } } | null)?.model;
+  if (typeof model?.card !== 'string' || typeof model.artifact !== 'string') {
+    throw new GateError(`${basename(pipelinePath)} has no model section naming the card and the artifact; add:\n  model:\n    card: modelcard.yaml\n    artifact: models/model.bin`);
+  }
+  return { card: model.card, artifact: model.artifact };
+}
+
+/** The run to gate: the one given (id or prefix), else the pipeline's model candidate, else its newest succeeded run. */
+export function chooseRun(store: ExperimentStore, pipelineRelative: string, runId: string | undefined): StoredRun {
+  if (runId) {
+    try {
+      return store.resolve(runId);
+    } catch (error) {
+      throw new GateError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const ofPipeline = store.runs().filter((run) => run.summary.pipeline === pipelineRelative);
+  const chosen = ofPipeline.find((run) => 'mlpipe.candidate' in run.tags) ?? ofPipeline.find((run) => run.status === 'succeeded');
+  if (!chosen) throw new GateError(`no succeeded run of ${pipelineRelative} yet: run the pipeline (mlpipe run), or name a run with --run`);
+  return chosen;
+}
+
+/** Flattened run metrics, named as the experiment store names them. */
+function runMetric(run: RunRecord, file: string, key: string): unknown {
+  for (const stage of run.stages) {
+    const values = stage.metrics?.[file];
+    if (values && key in values) return values[key];
+  }
+  return undefined;
+}
+
+/** `>= 0.75`, `> 0.8`, `<= 0.1`, `< 2`, `== 1`: the comparison and the bound. */
+export function parseThreshold(text: string): { op: '>=' | '>' | '<=' | '<' | '=='; bound: number } | undefined {
+  const match = /^\s*(>=|>|<=|<|==|=)?\s*(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$/i.exec(text);
+  if (!match) return undefined;
+  const op = (match[1] === '=' ? '==' : (match[1] ?? '>=')) as '>=' | '>' | '<=' | '<' | '==';
+  return { op, bound: Number(match[2]) };
+}
+
+function meets(value: number, threshold: { op: string; bound: number }): boolean {
+  switch (threshold.op) {
+    case '>=':
+      return value >= threshold.bound;
+    case '>':
+      return value > threshold.bound;
+    case '<=':
+      return value <= threshold.bound;
+    case '<':
+      return value < threshold.bound;
+    default:
+      return value === threshold.bound;
+  }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** The candidate: pipeline, card, run and artifact, without judging them yet. */
+export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
+  const model = pipelineModel(pipelinePath);
+  const dir = dirname(pipelinePath);
+  const cardPath = resolve(dir, model.card);
+  if (!existsSync(cardPath)) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) does not exist`);
+  const root = join(dir, '.mlpipe');
+  const store = ExperimentStore.open(root);
+  const stored = chooseRun(store, relative(dir, pipelinePath), runId);
+  const run = store.fullRecord(stored.summary.id);
+  if (!run) throw new GateError(`run ${stored.summary.id} has no record in ${relative(process.cwd(), store.dir.runs) || store.dir.runs}; mlpipe runs reindex if it was deleted`);
+  const artifactPath = model.artifact.replace(/^\.\//, '');
+  let artifactDigest: string | undefined;
+  for (const stage of run.stages) if (stage.outputs?.[artifactPath]) artifactDigest = stage.outputs[artifactPath];
+  const cache = new ContentStore(join(root, 'cache'));
+  const cachedArtifact = artifactDigest && existsSync(cache.objectFile(artifactDigest)) ? cache.objectFile(artifactDigest) : undefined;
+  const card = parseYaml(readFileSync(cardPath, 'utf8')) as { model?: { name?: unknown; version?: unknown } } | null;
+  const metrics: Record<string, number | string | boolean | null> = {};
+  for (const [name, value] of Object.entries(stored.summary.metrics)) metrics[name] = value;
+  return {
+    pipelinePath,
+    cardPath,
+    artifactPath,
+    run,
+    artifactDigest,
+    cachedArtifact,
+    card: { name: typeof card?.model?.name === 'string' ? card.model.name : basename(dirname(pipelinePath)), version: card?.model?.version === undefined ? '0.0.0' : String(card.model.version) },
+    metrics,
+  };
+}
+
+export async function evaluateGate(pipelinePath: string, options: { runId?: string; allowDirty?: boolean; drift?: boolean } = {}): Promise<GateResult> {
+  const candidate = loadCandidate(pipelinePath, options.runId);
+  const conditions: GateCondition[] = [];
+  const run = candidate.run;
+  const dir = dirname(pipelinePath);
+  const shown = (path: string) => relative(process.cwd(), path) || path;
+
+  conditions.push({ name: 'run', ok: run.status === 'succeeded', detail: run.status === 'succeeded' ? `run ${run.id} succeeded` : `run ${run.id} ${run.status}: only a succeeded run can be released` });
+
+  // The card checks clean, exactly as `mlpipe check` and the editor see it.
+  const analysis = new Workspace(nodeFileHost, DEFAULT_OPTIONS).analyze(candidate.cardPath, 'modelcard');
+  const errors = analysis.diagnostics.filter((diagnostic) => diagnostic.severity === 'error');
+  conditions.push({
+    name: 'card',
+    ok: errors.length === 0,
+    detail: errors.length === 0 ? `${shown(candidate.cardPath)} checks with no errors` : `${shown(candidate.cardPath)} has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0].message}${errors.length > 1 ? ' ...' : ''} (mlpipe check ${shown(candidate.cardPath)})`,
+  });
+
+  // Every thresholded metric of the card, against this run's metrics files.
+  const card = parseYaml(readFileSync(candidate.cardPath, 'utf8')) as { evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] } } | null;
+  const checks: string[] = [];
+  let metricsOk = true;
+  for (const metric of card?.evaluation?.metrics ?? []) {
+    if (metric?.threshold === undefined || metric.threshold === null) continue;
+    const label = metric.name ?? metric.key ?? '?';
+    const threshold = parseThreshold(String(metric.threshold));
+    if (!threshold || !metric.file) {
+      metricsOk = false;
+      checks.push(`${label}: threshold '${String(metric.threshold)}' or file missing in the card`);
+      continue;
+    }
+    const value = runMetric(run, metric.file, metric.key ?? metric.name ?? '');
+    if (typeof value !== 'number') {
+      metricsOk = false;
+      checks.push(`${label}: run ${run.id} has no value for ${metric.key ?? metric.name} in ${metric.file}`);
+      continue;
+    }
+    const ok = meets(value, threshold);
+    if (!ok) metricsOk = false;
+    checks.push(`${label} ${Number(value.toPrecision(4))} ${ok ? 'meets' : 'misses'} ${threshold.op} ${threshold.bound}`);
+  }
+  conditions.push({ name: 'metrics', ok: metricsOk, detail: checks.length > 0 ? checks.join('; ') : 'the card sets no metric thresholds' });
+
+  // The bytes a push would send are the bytes the run produced.
+  if (!candidate.artifactDigest) {
+    conditions.push({ name: 'artifact', ok: false, detail: `run ${run.id} recorded no output ${candidate.artifactPath} (model.artifact): did a stage declare it in outs?` });
+  } else if (!candidate.cachedArtifact) {
+    conditions.push({ name: 'artifact', ok: false, detail: `the cache no longer holds ${candidate.artifactPath} of run ${run.id} (${candidate.artifactDigest.slice(0, 19)}...); rerun the pipeline` });
+  } else {
+    const actual = await sha256File(candidate.cachedArtifact);
+    const workspaceFile = join(dir, candidate.artifactPath);
+    const inWorkspace = existsSync(workspaceFile) ? ((await sha256File(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : ' (the workspace file differs now: the run\'s version is the one released)') : '';
+    conditions.push({
+      name: 'artifact',
+      ok: actual === candidate.artifactDigest,
+      detail: actual === candidate.artifactDigest ? `${candidate.artifactPath} ${candidate.artifactDigest}${inWorkspace}` : `${candidate.artifactPath}: the cached bytes hash to ${actual}, not the ${candidate.artifactDigest} the run recorded`,
+    });
+  }
+
+  // Reproducible from a commit.
+  if (!run.git) conditions.push({ name: 'clean', ok: Boolean(options.allowDirty), detail: options.allowDirty ? 'no git commit recorded; acknowledged with --allow-dirty' : 'the run recorded no git commit (not a git repository?); commit the pipeline and rerun, or acknowledge with --allow-dirty' });
+  else if (run.git.dirty) conditions.push({ name: 'clean', ok: Boolean(options.allowDirty), detail: options.allowDirty ? `commit ${run.git.commit.slice(0, 10)} with uncommitted changes; acknowledged with --allow-dirty` : `commit ${run.git.commit.slice(0, 10)} had uncommitted changes at the run; commit and rerun, or acknowledge with --allow-dirty` });
+  else conditions.push({ name: 'clean', ok: true, detail: `commit ${run.git.commit.slice(0, 10)}, no uncommitted changes` });
+
+  if (options.drift) {
+    try {
+      const target = monitorTarget(pipelinePath);
+      const report = await computeDrift(target.reference, target.current, { ...target.options, details: false });
+      conditions.push({ name: 'drift', ok: !report.dataset_drift, detail: `${report.number_of_drifted_columns} of ${report.number_of_columns} columns drifted (dataset drift at ${report.drift_share}): ${report.dataset_drift ? 'drift' : 'no dataset drift'}` });
+    } catch (error) {
+      conditions.push({ name: 'drift', ok: false, detail: `drift check failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` });
+    }
+  }
+  return { candidate, conditions, passed: conditions.every((condition) => condition.ok) };
+}
+
+export interface ApprovalBlock {
+  status: 'approved' | 'rejected' | 'pending';
+  by?: string;
+  at?: string;
+  run?: string;
+  artifact_digest?: string;
+  note?: string;
+  metrics?: Record<string, number | string | boolean | null>;
+}
+
+/** Reads a card's approval block (undefined when it has none or it is not a mapping). */
+export function readApproval(cardPath: string): ApprovalBlock | undefined {
+  const data = parseYaml(readFileSync(cardPath, 'utf8')) as { approval?: ApprovalBlock } | null;
+  const approval = data?.approval;
+  return approval && typeof approval === 'object' ? approval : undefined;
+}
+
+/** Replaces the card's approval block, keeping the rest of the file (comments, order) as it is. */
+export function writeApproval(cardPath: string, approval: ApprovalBlock): void {
+  const document = parseDocument(readFileSync(cardPath, 'utf8'));
+  if (document.errors.length > 0) throw new GateError(`${cardPath}: ${document.errors[0].message}; fix the card first (mlpipe check)`);
+  if (!isMap(document.contents)) throw new GateError(`${cardPath}: not a mapping; fix the card first (mlpipe check)`);
+  const block = Object.fromEntries(Object.entries(approval).filter(([, value]) => value !== undefined));
+  document.set('approval', document.createNode(block));
+  writeFileAtomic(cardPath, document.toString({ lineWidth: 0 }));
+}
+
+/** The metrics snapshot an approval records: the run's scalar metrics the card names, else all of them. */
+export function approvalMetrics(candidate: Candidate): Record<string, number | string | boolean | null> {
+  return Object.fromEntries(Object.entries(candidate.metrics).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export function nowIso(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}

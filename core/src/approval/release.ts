@@ -1,0 +1,151 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { acquireFileLock } from '../store/lock';
+import { ContentStore } from '../runner/store';
+import { dockerCredentials } from '../registry/credentials';
+import { pushToLayout } from '../registry/layout';
+import { pushToMlflowRegistry } from '../registry/mlflow-registry';
+import { parseOciTarget, pushToOci } from '../registry/oci';
+import { PushError, type ModelPackage, type PackageFile, type PushProgress, type PushResult } from '../registry/types';
+import { MlflowClient, trackingUri } from '../tracking/mlflow';
+import { GateError, loadCandidate, readApproval, sha256File, type Candidate } from './gate';
+
+/**
+ * Releasing an approved model version: the package is built from the run's cached outputs (the
+ * bytes the run produced, by digest, not whatever the workspace holds now) and pushed only when the
+ * card approves exactly that artifact digest. Every push is logged in `.mlpipe/pushes.jsonl` for the
+ * Registry view. Documented in docs/registry.md.
+ */
+
+export const LOCAL_TARGET = 'local';
+
+/** Where the embedded registry lives: an OCI image layout beside the pipeline. */
+export function localRegistry(pipelinePath: string): string {
+  return join(dirname(pipelinePath), '.mlpipe', 'registry');
+}
+
+export interface PushRecord {
+  at: string;
+  target: string;
+  reference: string;
+  tag: string;
+  digest: string;
+  name: string;
+  version: string;
+  run: string;
+  artifactDigest: string;
+  approvedBy: string;
+  approvedAt: string;
+}
+
+function pushLog(pipelinePath: string): string {
+  return join(dirname(pipelinePath), '.mlpipe', 'pushes.jsonl');
+}
+
+/** The approved package, or a GateError saying why there is none to push. */
+export async function approvedPackage(pipelinePath: string): Promise<{ candidate: Candidate; pkg: ModelPackage }> {
+  const probe = loadCandidate(pipelinePath);
+  const approval = readApproval(probe.cardPath);
+  const card = basename(probe.cardPath);
+  if (!approval || approval.status !== 'approved') {
+    throw new GateError(`${card} is not approved (approval.status: ${approval?.status ?? 'missing'}); nothing is pushed before an approval: mlpipe gate, then mlpipe approve --run ID --by NAME`);
+  }
+  if (!approval.run || !approval.artifact_digest || !approval.by || !approval.at) throw new GateError(`${card}: the approval block lacks run, artifact_digest, by or at; approve again with mlpipe approve`);
+  const candidate = loadCandidate(pipelinePath, approval.run);
+  if (candidate.artifactDigest !== approval.artifact_digest) {
+    throw new GateError(`${card} approves ${approval.artifact_digest} of run ${approval.run}, but that run's ${candidate.artifactPath} is ${candidate.artifactDigest ?? 'not recorded'}: refusing to push an artifact nobody approved`);
+  }
+  if (!candidate.cachedArtifact) throw new GateError(`the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`);
+  const actual = await sha256File(candidate.cachedArtifact);
+  if (actual !== approval.artifact_digest) throw new GateError(`the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`);
+
+  const root = join(dirname(pipelinePath), '.mlpipe');
+  const cache = new ContentStore(join(root, 'cache'));
+  const files: PackageFile[] = [{ name: basename(candidate.artifactPath), file: candidate.cachedArtifact, role: 'model', digest: approval.artifact_digest }, { name: card, file: candidate.cardPath, role: 'card' }];
+  for (const stage of candidate.run.stages) {
+    for (const path of Object.keys(stage.metrics ?? {})) {
+      const hash = stage.outputs?.[path];
+      if (hash && existsSync(cache.objectFile(hash)) && !files.some((file) => file.name === path)) files.push({ name: path, file: cache.objectFile(hash), role: 'metrics', digest: hash });
+    }
+  }
+  const record = join(root, 'runs', candidate.run.id, 'run.json');
+  if (existsSync(record)) files.push({ name: 'mlpipe-run.json', file: record, role: 'record' });
+  return {
+    candidate,
+    pkg: {
+      name: candidate.card.name,
+      version: candidate.card.version,
+      files,
+      artifactDigest: approval.artifact_digest,
+      run: approval.run,
+      approval: { by: approval.by, at: approval.at, ...(approval.note ? { note: approval.note } : {}) },
+      metrics: approval.metrics ?? candidate.metrics,
+      annotations: {
+        ...(candidate.run.git ? { 'org.opencontainers.image.revision': candidate.run.git.commit } : {}),
+        'org.opencontainers.image.description': `${candidate.card.name} ${candidate.card.version}, run ${approval.run}`,
+      },
+    },
+  };
+}
+
+export interface PushOptions {
+  /** `local` (default), `oci://host[:port]/repo[:tag]`, `oci+http://localhost:port/repo`, `mlflow` or `mlflow://...`. */
+  target?: string;
+  /** OCI credentials (VS Code's SecretStorage); the CLI reads ~/.docker/config.json. */
+  credentials?: { username: string; password: string } | { token: string };
+  caFile?: string;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: PushProgress;
+  signal?: AbortSignal;
+}
+
+export async function pushPackage(pipelinePath: string, pkg: ModelPackage, options: PushOptions = {}): Promise<PushResult> {
+  const target = options.target ?? LOCAL_TARGET;
+  let result: PushResult;
+  if (target === LOCAL_TARGET) {
+    result = await pushToLayout(pkg, localRegistry(pipelinePath), { onProgress: options.onProgress });
+  } else if (target.startsWith('oci://') || target.startsWith('oci+http://')) {
+    const oci = parseOciTarget(target);
+    const credentials = options.credentials ?? dockerCredentials(oci.host);
+    result = await pushToOci(pkg, oci, { ...(credentials ? { credentials } : {}), ...(options.caFile ? { caFile: options.caFile } : {}), onProgress: options.onProgress, signal: options.signal });
+  } else if (target === 'mlflow' || target.startsWith('mlflow://')) {
+    const uri = target === 'mlflow' ? trackingUri(undefined, options.env ?? process.env) : target.replace(/^mlflow:\/\//, 'http://');
+    if (!uri) throw new PushError('mlflow: no tracking server; set MLFLOW_TRACKING_URI (http://host:5000) or push to mlflow://host:port');
+    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: options.env ?? process.env }), mlpipeRoot: join(dirname(pipelinePath), '.mlpipe'), onProgress: options.onProgress });
+  } else {
+    throw new PushError(`unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo or mlflow`);
+  }
+  recordPush(pipelinePath, { at: new Date().toISOString(), target, reference: result.reference, tag: result.tag, digest: result.digest, name: pkg.name, version: pkg.version, run: pkg.run, artifactDigest: pkg.artifactDigest, approvedBy: pkg.approval.by, approvedAt: pkg.approval.at });
+  return result;
+}
+
+function recordPush(pipelinePath: string, record: PushRecord): void {
+  const path = pushLog(pipelinePath);
+  mkdirSync(dirname(path), { recursive: true });
+  const release = acquireFileLock(`${path}.lock`);
+  try {
+    appendFileSync(path, `${JSON.stringify(record)}\n`);
+  } finally {
+    release();
+  }
+}
+
+/** Every push of this pipeline's models, newest first (lines cut short by a crash skipped). */
+export function pushHistory(pipelinePath: string): PushRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(pushLog(pipelinePath), 'utf8');
+  } catch {
+    return [];
+  }
+  const records: PushRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      records.push(JSON.parse(line) as PushRecord);
+    } catch {
+      // a line cut short by a crash
+    }
+  }
+  return records.reverse();
+}

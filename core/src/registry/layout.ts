@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { writeFileAtomic } from '../runner/fsutil';
+import { acquireFileLock } from '../store/lock';
+import { ANNOTATION_REF_NAME, buildArtifact, changedMessage, MEDIA_TYPE_INDEX, tagForVersion, TAG, type ArtifactBlob, type Descriptor } from './modelpack';
+import { PushError, type ModelPackage, type PushProgress, type PushResult } from './types';
+
+/**
+ * The local registry: an OCI image layout (opencontainers/image-spec, image-layout.md) holding the
+ * same ModelPack artifacts, byte for byte, as an OCI push (modelpack.ts):
+ *
+ *   DIR/oci-layout             {"imageLayoutVersion":"1.0.0"}
+ *   DIR/blobs/sha256/<hex>     every blob, named by its digest
+ *   DIR/index.json             an image index; one manifest descriptor per tag, annotated
+ *                              org.opencontainers.image.ref.name = <tag>
+ *
+ * Blobs are written to a temporary file beside their place, hashed while written, fsynced and
+ * renamed, so a blob's name always matches its content. index.json is rewritten atomically under a
+ * lock file (`index.json.lock`), so concurrent pushes of different tags all land.
+ *
+ * The reference a push returns is `oci-layout://<absolute dir>:<tag>@sha256:<manifest digest>`.
+ * Tools read the layout as `oras pull --oci-layout <dir>:<tag>` or `skopeo inspect oci:<dir>:<tag>`.
+ */
+
+export const LAYOUT_VERSION = '1.0.0';
+
+export interface LayoutPushOptions {
+  onProgress?: PushProgress;
+  /** The tag; default: the package version (made a valid tag). */
+  tag?: string;
+  /** What PushResult.target says (default `local`). */
+  target?: string;
+  signal?: AbortSignal;
+}
+
+export interface LayoutEntry {
+  tag: string;
+  /** The manifest's digest and size. */
+  digest: string;
+  size: number;
+  artifactType?: string;
+  /** The manifest's annotations (name, version, created, run, approval, metrics...). */
+  annotations: Record<string, string>;
+  /** `oci-layout://DIR:TAG@DIGEST`. */
+  reference: string;
+}
+
+interface ImageIndex {
+  schemaVersion: 2;
+  mediaType: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export function layoutReference(dir: string, tag: string, digest: string): string {
+  return `oci-layout://${resolve(dir)}:${tag}@${digest}`;
+}
+
+function blobPath(dir: string, digest: string): string {
+  const [algorithm, hex] = digest.split(':') as [string, string];
+  return join(dir, 'blobs', algorithm, hex);
+}
+
+function readIndex(dir: string): ImageIndex {
+  const path = join(dir, 'index.json');
+  if (!existsSync(path)) return { schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests: [] };
+  let index: ImageIndex;
+  try {
+    index = JSON.parse(readFileSync(path, 'utf8')) as ImageIndex;
+  } catch (error) {
+    throw new PushError(`${path} is not valid JSON (${(error as Error).message}); it is not an OCI image layout mlpipe can add to`);
+  }
+  if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) throw new PushError(`${path} is not an OCI image index (schemaVersion 2 with manifests)`);
+  return index;
+}
+
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // not supported here
+  }
+}
+
+/** Writes one blob into the layout unless it is there; returns whether it wrote it. */
+async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress, signal?: AbortSignal): Promise<boolean> {
+  const { digest, size } = blob.descriptor;
+  const path = blobPath(dir, digest);
+  try {
+    if (statSync(path).size === size) {
+      progress({ file: blob.name, bytes: size, total: size });
+      return false;
+    }
+  } catch {
+    // not there yet
+  }
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    if (blob.content) {
+      writeFileAtomic(path, blob.content);
+      progress({ file: blob.name, bytes: size, total: size });
+      return true;
+    }
+    const hash = createHash('sha256');
+    let written = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        written += chunk.length;
+        progress({ file: blob.name, bytes: written, total: size });
+        done(null, chunk);
+      },
+    });
+    const out = createWriteStream(temporary, { flags: 'wx' });
+    await pipeline(createReadStream(blob.file!, { highWaterMark: 1024 * 1024 }), meter, out, ...(signal ? [{ signal }] : []));
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== digest || written !== size) throw new PushError(`local: ${changedMessage(blob, written === size ? actual : `${written} bytes instead of ${size}`)}`);
+    const fd = openSync(temporary, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+    return true;
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    if (error instanceof PushError) throw error;
+    const failure = error as NodeJS.ErrnoException;
+    if (failure.name === 'AbortError') throw new PushError('local: the push was cancelled; nothing was tagged');
+    throw new PushError(`local: writing ${blob.name} into ${dir} failed: ${failure.code ?? failure.message}`);
+  }
+}
+
+/**
+ * Writes a package into the OCI image layout at `dir` (created when missing) and tags it;
+ * idempotent, and the tag moves to the new manifest when it named another one.
+ */
+export async function pushToLayout(pkg: ModelPackage, dir: string, options: LayoutPushOptions = {}): Promise<PushResult> {
+  const tag = options.tag ?? tagForVersion(pkg.version);
+  if (!TAG.test(tag)) throw new PushError(`local: '${tag}' is not a valid tag`);
+  const progress = options.onProgress ?? (() => undefined);
+  const artifact = await buildArtifact(pkg, options.signal);
+  mkdirSync(dir, { recursive: true });
+  const layoutFile = join(dir, 'oci-layout');
+  if (existsSync(layoutFile)) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(readFileSync(layoutFile, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (version !== LAYOUT_VERSION) throw new PushError(`local: ${layoutFile} does not say imageLayoutVersion ${LAYOUT_VERSION}; not an OCI image layout mlpipe can write to`);
+  } else {
+    writeFileAtomic(layoutFile, `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
+  }
+
+  let uploadedBlobs = 0;
+  let skippedBlobs = 0;
+  let bytesUploaded = 0;
+  // Blobs first, the manifest blob next, the index last: a tag never names something incomplete.
+  for (const blob of artifact.blobs) {
+    if (await writeBlob(dir, blob, progress, options.signal)) {
+      uploadedBlobs++;
+      bytesUploaded += blob.descriptor.size;
+    } else skippedBlobs++;
+  }
+  const manifestPath = blobPath(dir, artifact.manifestDigest);
+  if (!existsSync(manifestPath)) writeFileAtomic(manifestPath, artifact.manifest);
+  syncDir(join(dir, 'blobs', 'sha256'));
+
+  const indexPath = join(dir, 'index.json');
+  const release = acquireFileLock(`${indexPath}.lock`);
+  try {
+    // Read, change and write with no await between: the lock is held only synchronously.
+    const index = readIndex(dir);
+    const manifests = index.manifests.filter((entry) => entry.annotations?.[ANNOTATION_REF_NAME] !== tag);
+    manifests.push({ ...artifact.manifestDescriptor, annotations: { [ANNOTATION_REF_NAME]: tag } });
+    const next: ImageIndex = { ...index, schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests };
+    writeFileAtomic(indexPath, `${JSON.stringify(next, null, 2)}\n`);
+  } finally {
+    release();
+  }
+  progress({ message: `local ${tag} -> ${artifact.manifestDigest}` });
+  return {
+    target: options.target ?? 'local',
+    reference: layoutReference(dir, tag, artifact.manifestDigest),
+    tag,
+    digest: artifact.manifestDigest,
+    uploadedBlobs,
+    skippedBlobs,
+    bytesUploaded,
+  };
+}
+
+/** The tagged manifests of a layout, newest index entries last; [] when there is no layout. */
+export function listLayout(dir: string): LayoutEntry[] {
+  if (!existsSync(join(dir, 'index.json'))) return [];
+  const entries: LayoutEntry[] = [];
+  for (const descriptor of readIndex(dir).manifests) {
+    const tag = descriptor.annotations?.[ANNOTATION_REF_NAME];
+    if (!tag) continue;
+    let annotations: Record<string, string> = {};
+    let artifactType = descriptor.artifactType;
+    try {
+      const manifest = JSON.parse(readFileSync(blobPath(dir, descriptor.digest), 'utf8')) as { annotations?: Record<string, string>; artifactType?: string };
+      annotations = manifest.annotations ?? {};
+      artifactType ??= manifest.artifactType;
+    } catch {
+      // a manifest blob missing or unreadable: listed without annotations
+    }
+    entries.push({ tag, digest: descriptor.digest, size: descriptor.size, ...(artifactType ? { artifactType } : {}), annotations, reference: layoutReference(dir, tag, descriptor.digest) });
+  }
+  return entries;
+}
