@@ -122,7 +122,7 @@ export async function rejectModel(onChange: () => void): Promise<void> {
 }
 
 export async function setRegistryCredentials(context: vscode.ExtensionContext): Promise<void> {
-  const host = await vscode.window.showInputBox({ title: 'MLPipe: registry credentials', prompt: 'Registry host (and port), as in oci://HOST/repo', placeHolder: 'registry.example.com:5000', validateInput: (value) => (/^[A-Za-z0-9.-]+(:\d+)?$/.test(value.trim()) ? undefined : 'a host name, optionally with :port') });
+  const host = await vscode.window.showInputBox({ title: 'MLPipe: registry credentials', prompt: 'Registry host (and port), as in oci://HOST/repo', placeHolder: 'registry.example.com:5000', validateInput: (value) => (/^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d+)?$/.test(value.trim()) ? undefined : 'a host name, optionally with :port') });
   if (!host) return;
   const username = await vscode.window.showInputBox({ title: `MLPipe: credentials for ${host}`, prompt: 'User name (empty to remove the stored credentials)' });
   if (username === undefined) return;
