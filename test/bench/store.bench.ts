@@ -11,6 +11,8 @@
  * 3. Table: the experiments webview (dist/webviews/experiments.js) in Chromium, first render of
  *    10,000 rows from the moment the data is posted, and the time per scroll step. Target: first
  *    render <= 500 ms.
+ *    And the comparison of 100 runs x 4 curves x 5,000 steps: time to the first chart drawn, and a
+ *    live update of one run's curves to the next frame ("100 runs without freezing").
  * 4. Peer (unless BENCH_MLFLOW=0; needs python3-venv, MLflow is installed from PyPI once): the same
  *    runs on a real MLflow server (sqlite) holding BENCH_MLFLOW_RUNS runs (default 1,000: logging
  *    10,000 takes too long for a benchmark), `runs/search` with a filter and an order paged
@@ -29,7 +31,7 @@ import { ROOT } from '../support/files';
 import { MlflowClient } from '../../core/src/tracking/mlflow';
 import { MLFLOW_VERSION, mlflowMissing, startMlflow } from '../support/mlflow-server';
 import { fakeSummary, writeIndex } from '../support/store-fixtures';
-import { measureTableRender } from './table-render';
+import { measureCompareRender, measureTableRender } from './table-render';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const RUNS = Number(process.env.BENCH_RUNS ?? 10_000);
@@ -145,6 +147,10 @@ async function main(): Promise<void> {
     const table = await measureTableRender(RUNS, METRICS);
     rows.push({ what: `webview table first render, ${RUNS} rows (Chromium)`, ms: table.firstRenderMs, target: 500 });
     rows.push({ what: 'webview table, per scroll step', ms: table.scrollFrameMs, target: 16.7 });
+    const compare = await measureCompareRender(100, 4, 5000);
+    if (compare.cspViolations.length > 0) throw new Error(`CSP violations in the compare view: ${compare.cspViolations.join(', ')}`);
+    rows.push({ what: 'compare 100 runs x 4 curves x 5,000 steps: first chart (Chromium)', ms: compare.firstChartMs });
+    rows.push({ what: 'compare 100 runs: a live series update, to the next frame', ms: compare.liveUpdateMs, target: 100 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

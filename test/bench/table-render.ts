@@ -35,7 +35,7 @@ export interface TableRenderResult {
   escaped: boolean;
 }
 
-function pageHtml(): string {
+function pageHtml(name: 'experiments' | 'compare' = 'experiments'): string {
   const nonce = 'YmVuY2gtbm9uY2UtMTIzNA==';
   const csp = `default-src 'none'; img-src ${ORIGIN} data:; style-src ${ORIGIN} 'nonce-${nonce}'; font-src ${ORIGIN}; script-src 'nonce-${nonce}'`;
   // The harness script: VS Code's acquireVsCodeApi (post, get/set state) and a CSP violation log.
@@ -48,10 +48,10 @@ function pageHtml(): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta property="csp-nonce" content="${nonce}">
-<link rel="stylesheet" href="${ORIGIN}/experiments.css"><title>Experiments</title></head>
+<link rel="stylesheet" href="${ORIGIN}/${name}.css"><title>${name}</title></head>
 <body class="vscode-dark"><div id="app"></div>
 <script nonce="${nonce}">${harness}</script>
-<script nonce="${nonce}" src="${ORIGIN}/experiments.js"></script></body></html>`;
+<script nonce="${nonce}" src="${ORIGIN}/${name}.js"></script></body></html>`;
 }
 
 /** Runs made in the page (so the node side's serialisation is not measured): params, metrics, tags, some running. */
@@ -79,6 +79,69 @@ const GENERATE = `(rows, metrics, xss) => {
   return runs;
 }`;
 
+export interface CompareRenderResult {
+  /** From posting `init` (runs and their series) to the first frame with the first chart drawn. */
+  firstChartMs: number;
+  /** A live `series` message for one run (a curve grown by 100 points) to the next frame. */
+  liveUpdateMs: number;
+  charts: number;
+  cspViolations: string[];
+}
+
+/**
+ * The comparison of `runs` runs, each with `series` curves of `steps` points (100 runs x 4 x 5,000
+ * for the issue's "100 runs without freezing"), in the same page setup as the table.
+ */
+export async function measureCompareRender(runs: number, series: number, steps: number): Promise<CompareRenderResult> {
+  const dist = join(ROOT, 'dist', 'webviews');
+  if (!existsSync(join(dist, 'compare.js'))) throw new Error(`${join(dist, 'compare.js')} is missing: run node scripts/build.mjs first.`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.route(`${ORIGIN}/**`, async (route) => {
+      const name = new URL(route.request().url()).pathname.slice(1);
+      if (name === 'compare.html') return route.fulfill({ contentType: 'text/html', body: pageHtml('compare') });
+      if (/^compare\.(js|css)$/.test(name)) return route.fulfill({ contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css', body: readFileSync(join(dist, name)) });
+      return route.fulfill({ status: 404, body: '' });
+    });
+    await page.goto(`${ORIGIN}/compare.html`);
+    await page.waitForFunction('window.__posted.some((m) => m.type === "ready")');
+    await page.evaluate(`(() => {
+      const runs = (${GENERATE})(${runs}, 10, 'run-0');
+      const series = {};
+      runs.forEach((run, r) => {
+        series[run.id] = Array.from({ length: ${series} }, (_, k) => {
+          const steps = Array.from({ length: ${steps} }, (_, i) => i + 1);
+          return { name: 'curve_' + k, stage: 'train', file: 'metrics/curves.csv', x: 'step', steps, values: steps.map((i) => Math.exp(-i / (500 + r * 7 + k * 50)) + 0.01 * Math.sin(i / 10 + r)) };
+        });
+      });
+      window.__compare = { runs, series };
+    })()`);
+    const firstChartMs = (await page.evaluate(`new Promise((resolve) => {
+      const start = performance.now();
+      window.postMessage({ type: 'init', runs: window.__compare.runs, series: window.__compare.series }, '*');
+      const check = () => {
+        if (document.body.dataset.rendered !== undefined && document.querySelector('section.chart canvas')) requestAnimationFrame(() => resolve(performance.now() - start));
+        else setTimeout(check, 0);
+      };
+      check();
+    })`)) as number;
+    const liveUpdateMs = (await page.evaluate(`new Promise((resolve) => {
+      const run = window.__compare.runs[0];
+      const grown = window.__compare.series[run.id].map((one) => ({ ...one, steps: [...one.steps, ...Array.from({ length: 100 }, (_, i) => one.steps.length + i + 1)], values: [...one.values, ...Array.from({ length: 100 }, () => 0.01)] }));
+      const start = performance.now();
+      window.postMessage({ type: 'series', run: run.id, stage: 'train', series: grown }, '*');
+      setTimeout(() => requestAnimationFrame(() => resolve(performance.now() - start)), 0);
+    })`)) as number;
+    const charts = (await page.evaluate('document.querySelectorAll("section.chart").length')) as number;
+    const violations = (await page.evaluate('window.__violations')) as string[];
+    const round = (n: number) => Math.round(n * 10) / 10;
+    return { firstChartMs: round(firstChartMs), liveUpdateMs: round(liveUpdateMs), charts, cspViolations: violations };
+  } finally {
+    await browser.close();
+  }
+}
+
 export async function measureTableRender(rows: number, metrics: number): Promise<TableRenderResult> {
   const dist = join(ROOT, 'dist', 'webviews');
   if (!existsSync(join(dist, 'experiments.js'))) throw new Error(`${join(dist, 'experiments.js')} is missing: run node scripts/build.mjs first.`);
@@ -97,6 +160,7 @@ export async function measureTableRender(rows: number, metrics: number): Promise
     await page.route(`${ORIGIN}/**`, async (route) => {
       const name = new URL(route.request().url()).pathname.slice(1);
       if (name === 'index.html') return route.fulfill({ contentType: 'text/html', body: pageHtml() });
+      if (name === 'compare.html') return route.fulfill({ contentType: 'text/html', body: pageHtml('compare') });
       if (/^(experiments|compare)\.(js|css)$/.test(name)) return route.fulfill({ contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css', body: readFileSync(join(dist, name)) });
       return route.fulfill({ status: 404, body: '' });
     });

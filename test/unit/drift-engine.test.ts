@@ -402,3 +402,25 @@ describe('reader threads (one worker per file) and the in-process path', () => {
     }
   });
 });
+
+describe('Parquet input', () => {
+  // The fixtures' CSV pairs written as Parquet by pandas/pyarrow (float64, int64 and string columns).
+  const fixture = (name: string) => join(__dirname, '..', 'fixtures', 'drift', name);
+  const comparable = (report: DriftReport) => ({
+    rows: [report.reference.rows, report.current.rows],
+    drift: [report.dataset_drift, report.number_of_drifted_columns, report.number_of_columns],
+    skipped: report.skipped,
+    columns: report.columns.map((column) => [column.column, column.type, column.method, column.statistic, column.p_value, column.score, column.drifted, column.reference_rows, column.current_rows]),
+  });
+  for (const [reference, current] of [
+    ['small_ref', 'small_cur'],
+    ['cat_ref', 'cat_cur'],
+  ]) {
+    it(`gives the same report from ${reference}.parquet as from the CSV`, async () => {
+      const csv = await computeDrift(fixture(`${reference}.csv`), fixture(`${current}.csv`), { details: false });
+      const parquet = await computeDrift(fixture(`${reference}.parquet`), fixture(`${current}.parquet`), { details: false });
+      assert.ok(csv.columns.length >= 3);
+      assert.deepEqual(comparable(parquet), comparable(csv));
+    });
+  }
+});
