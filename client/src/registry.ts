@@ -138,6 +138,10 @@ export async function setRegistryCredentials(context: vscode.ExtensionContext): 
 }
 
 export async function pushModel(context: vscode.ExtensionContext, given: unknown, onChange: () => void): Promise<void> {
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('MLPipe pushes models only from a trusted workspace: a push sends files and your registry credentials to where the workspace says.', 'Manage Workspace Trust').then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+    return;
+  }
   const pipeline = await choosePipeline(given instanceof vscode.Uri ? given : undefined);
   if (!pipeline) return;
   let prepared: Awaited<ReturnType<typeof approvedPackage>>;
@@ -149,12 +153,13 @@ export async function pushModel(context: vscode.ExtensionContext, given: unknown
   }
   const { pkg } = prepared;
   const mlflow = trackingUri(vscode.workspace.getConfiguration('mlpipe').get<string>('tracking.uri') || undefined);
+  const mlflowShown = mlflow?.replace(/\/\/[^/@]*@/, '//');
   const lastOci = context.workspaceState.get<string>(LAST_OCI_TARGET);
   const targets: (vscode.QuickPickItem & { target: string })[] = [
     { label: '$(folder) Local registry', description: '.mlpipe/registry (an OCI image layout)', target: 'local' },
     ...(lastOci ? [{ label: `$(package) ${lastOci}`, description: 'OCI registry, last used', target: lastOci }] : []),
     { label: '$(package) OCI registry...', description: 'oci://host[:port]/repository[:tag]', target: 'oci' },
-    ...(mlflow ? [{ label: '$(beaker) MLflow Model Registry', description: mlflow, target: `mlflow` }] : []),
+    ...(mlflow ? [{ label: '$(beaker) MLflow Model Registry', description: mlflowShown, target: `mlflow` }] : []),
   ];
   const picked = await vscode.window.showQuickPick(targets, { title: `MLPipe: push ${pkg.name}:${pkg.version} (run ${pkg.run}, approved by ${pkg.approval.by}) to` });
   if (!picked) return;

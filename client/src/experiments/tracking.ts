@@ -32,6 +32,9 @@ export class TrackingSync implements vscode.Disposable {
 
   /** The configured server, or why the configured one cannot be used. */
   target(): { target?: TrackingTarget; problem?: string } {
+    // A workspace's own settings could point the tracking server elsewhere and collect the
+    // user's MLflow credentials: nothing is sent from an untrusted workspace.
+    if (!vscode.workspace.isTrusted) return {};
     return trackingTarget(vscode.workspace.getConfiguration('mlpipe').get<string>('tracking.uri') || undefined);
   }
 

@@ -117,6 +117,15 @@ function meets(value: number, threshold: { op: string; bound: number }): boolean
   }
 }
 
+/** A card's data; a card that does not parse is a GateError naming it (`mlpipe check` shows where). */
+function readCard<T>(cardPath: string): T | null {
+  try {
+    return parseYaml(readFileSync(cardPath, 'utf8')) as T | null;
+  } catch (error) {
+    throw new GateError(`${basename(cardPath)} does not parse (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); fix it first: mlpipe check ${basename(cardPath)}`);
+  }
+}
+
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -139,7 +148,12 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
   for (const stage of run.stages) if (stage.outputs?.[artifactPath]) artifactDigest = stage.outputs[artifactPath];
   const cache = new ContentStore(join(root, 'cache'));
   const cachedArtifact = artifactDigest && existsSync(cache.objectFile(artifactDigest)) ? cache.objectFile(artifactDigest) : undefined;
-  const card = parseYaml(readFileSync(cardPath, 'utf8')) as { model?: { name?: unknown; version?: unknown } } | null;
+  let card: { model?: { name?: unknown; version?: unknown } } | null = null;
+  try {
+    card = readCard(cardPath);
+  } catch {
+    // the gate's card condition reports it
+  }
   const metrics: Record<string, number | string | boolean | null> = {};
   for (const [name, value] of Object.entries(stored.summary.metrics)) metrics[name] = value;
   return {
@@ -173,10 +187,16 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
   });
 
   // Every thresholded metric of the card, against this run's metrics files.
-  const card = parseYaml(readFileSync(candidate.cardPath, 'utf8')) as { evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] } } | null;
   const checks: string[] = [];
   let metricsOk = true;
-  for (const metric of card?.evaluation?.metrics ?? []) {
+  let card: { evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] } } | null = null;
+  try {
+    card = readCard(candidate.cardPath);
+  } catch (error) {
+    metricsOk = false;
+    checks.push(error instanceof Error ? error.message : String(error));
+  }
+  for (const metric of Array.isArray(card?.evaluation?.metrics) ? card.evaluation.metrics : []) {
     if (metric?.threshold === undefined || metric.threshold === null) continue;
     const label = metric.name ?? metric.key ?? '?';
     const threshold = parseThreshold(String(metric.threshold));
@@ -242,7 +262,7 @@ export interface ApprovalBlock {
 
 /** Reads a card's approval block (undefined when it has none or it is not a mapping). */
 export function readApproval(cardPath: string): ApprovalBlock | undefined {
-  const data = parseYaml(readFileSync(cardPath, 'utf8')) as { approval?: ApprovalBlock } | null;
+  const data = readCard<{ approval?: ApprovalBlock }>(cardPath);
   const approval = data?.approval;
   return approval && typeof approval === 'object' ? approval : undefined;
 }

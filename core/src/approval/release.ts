@@ -108,15 +108,34 @@ export async function pushPackage(pipelinePath: string, pkg: ModelPackage, optio
     const oci = parseOciTarget(target);
     const credentials = options.credentials ?? dockerCredentials(oci.host);
     result = await pushToOci(pkg, oci, { ...(credentials ? { credentials } : {}), ...(options.caFile ? { caFile: options.caFile } : {}), onProgress: options.onProgress, signal: options.signal });
-  } else if (target === 'mlflow' || target.startsWith('mlflow://')) {
-    const uri = target === 'mlflow' ? trackingUri(undefined, options.env ?? process.env) : target.replace(/^mlflow:\/\//, 'http://');
-    if (!uri) throw new PushError('mlflow: no tracking server; set MLFLOW_TRACKING_URI (http://host:5000) or push to mlflow://host:port');
-    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: options.env ?? process.env }), mlpipeRoot: join(dirname(pipelinePath), '.mlpipe'), onProgress: options.onProgress });
+  } else if (target === 'mlflow' || target.startsWith('mlflow://') || target.startsWith('mlflow+http://')) {
+    const env = options.env ?? process.env;
+    const uri = target === 'mlflow' ? trackingUri(undefined, env) : mlflowTargetUri(target);
+    if (!uri) throw new PushError('mlflow: no tracking server; set MLFLOW_TRACKING_URI (http://host:5000), or push to mlflow://host[:port] (HTTPS) or mlflow+http://localhost:PORT');
+    // The MLflow credentials in the environment belong to MLFLOW_TRACKING_URI's server: another host never gets them.
+    const configured = trackingUri(undefined, env);
+    const sameServer = configured !== undefined && new URL(configured).origin === new URL(uri).origin;
+    const clientEnv = sameServer ? env : { ...env, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined };
+    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: clientEnv }), mlpipeRoot: join(dirname(pipelinePath), '.mlpipe'), onProgress: options.onProgress });
   } else {
-    throw new PushError(`unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo or mlflow`);
+    throw new PushError(`unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo, mlflow, mlflow://host[:port] or mlflow+http://localhost:PORT`);
   }
   recordPush(pipelinePath, { at: new Date().toISOString(), target, reference: result.reference, tag: result.tag, digest: result.digest, name: pkg.name, version: pkg.version, run: pkg.run, artifactDigest: pkg.artifactDigest, approvedBy: pkg.approval.by, approvedAt: pkg.approval.at });
   return result;
+}
+
+/** `mlflow://host[:port]` is HTTPS; `mlflow+http://` is plain HTTP, for this machine only (as for OCI targets). */
+function mlflowTargetUri(target: string): string {
+  const plain = target.startsWith('mlflow+http://');
+  let url: URL;
+  try {
+    url = new URL(target.replace(/^mlflow(\+http)?:\/\//, plain ? 'http://' : 'https://'));
+  } catch {
+    throw new PushError(`'${target}' is not a valid target: use mlflow://host[:port] or mlflow+http://localhost:PORT`);
+  }
+  if (plain && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) throw new PushError(`mlflow+http:// sends the model unencrypted and is allowed only to this machine; use mlflow://${url.host} (HTTPS)`);
+  if (url.username || url.password) throw new PushError('put no credentials in the target: MLflow credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD');
+  return url.toString().replace(/\/+$/, '');
 }
 
 function recordPush(pipelinePath: string, record: PushRecord): void {

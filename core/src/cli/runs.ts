@@ -248,7 +248,7 @@ export function runsDelete(ids: string[], store: ExperimentStore, io: CliIo): nu
 }
 
 export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
-  const report = collectGarbage(store, options);
+  const report = storeCall(() => collectGarbage(store, options));
   if (options.format === 'json') {
     io.stdout(`${JSON.stringify({ version: 1, ...report }, null, 2)}\n`);
     return 0;

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { activeLocks } from '../runner/lock';
 import { ContentStore } from '../runner/store';
-import { type ExperimentStore } from './store';
+import { StoreError, type ExperimentStore } from './store';
 
 /**
  * `mlpipe runs gc`: frees the cache space of old runs. A run's record, params, metrics, series
@@ -51,18 +52,33 @@ export function approvedRuns(cards: string[]): Map<string, string> {
   return runs;
 }
 
-/** Model cards next to the pipeline: `modelcard.yaml` and `*.modelcard.yaml` in the workspace folder. */
+/**
+ * Model cards of the workspace folder: `modelcard.yaml` and `*.modelcard.yaml` there, and the card
+ * each pipeline there names in `model.card` (wherever it lives).
+ */
 export function modelCardsBeside(workspace: string): string[] {
+  let names: string[];
   try {
-    return readdirSync(workspace)
-      .filter((name) => /^(modelcard|.+\.modelcard)\.ya?ml$/.test(name))
-      .map((name) => join(workspace, name));
+    names = readdirSync(workspace);
   } catch {
     return [];
   }
+  const cards = new Set(names.filter((name) => /^(modelcard|.+\.modelcard)\.ya?ml$/.test(name)).map((name) => join(workspace, name)));
+  for (const name of names.filter((one) => /^(mlpipe|.+\.pipeline)\.ya?ml$/.test(one))) {
+    try {
+      const card = (parseYaml(readFileSync(join(workspace, name), 'utf8')) as { model?: { card?: unknown } } | null)?.model?.card;
+      if (typeof card === 'string') cards.add(resolve(workspace, card));
+    } catch {
+      // a pipeline that does not parse names no card; mlpipe check reports it
+    }
+  }
+  return [...cards];
 }
 
 export function collectGarbage(store: ExperimentStore, options: GcOptions = {}): GcReport {
+  // A run in progress may be storing or restoring the very objects gc would remove.
+  const running = activeLocks(join(store.root, 'locks'));
+  if (running.length > 0) throw new StoreError(`run ${running[0].run} is in progress; run mlpipe runs gc when it has ended`);
   const keep = options.keep ?? 10;
   const now = options.now ?? Date.now();
   const approved = approvedRuns(options.modelCards ?? modelCardsBeside(dirname(store.root)));

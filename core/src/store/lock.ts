@@ -25,7 +25,9 @@ function stale(path: string, staleMs: number): boolean {
   }
   try {
     const owner = JSON.parse(text) as { pid: number; host: string; at: number };
-    return (owner.host === hostname() && !alive(owner.pid)) || Date.now() - owner.at > staleMs;
+    // An owner on this machine is stale only when dead (a slow one keeps its lock); one on
+    // another machine, whose pid cannot be checked, after staleMs.
+    return owner.host === hostname() ? !alive(owner.pid) : Date.now() - owner.at > staleMs;
   } catch {
     // Empty or cut short: its owner died between creating and writing it, or is writing it now.
     try {
@@ -73,9 +75,17 @@ export function acquireFileLock(path: string, timeoutMs = 10_000, staleMs = 30_0
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
       const fd = openSync(path, 'wx');
-      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
+      const token = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() });
+      writeSync(fd, token);
       closeSync(fd);
-      return () => rmSync(path, { force: true });
+      // Released only while it is still ours: a lock taken over meanwhile stays its new owner's.
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8') === token) rmSync(path, { force: true });
+        } catch {
+          // already gone
+        }
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }

@@ -15,7 +15,11 @@ export interface TrackingTarget {
 /** The tracking server to use, or why the configured one cannot be used (undefined for both: none configured). */
 export function trackingTarget(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): { target?: TrackingTarget; problem?: string } {
   const uri = trackingUri(setting, env);
-  if (uri) return { target: { uri, client: new MlflowClient(uri, { env }) } };
+  if (uri) {
+    const client = new MlflowClient(uri, { env });
+    // client.uri has any user:password@ taken out: it is what messages and logs show.
+    return { target: { uri: client.uri, client } };
+  }
   const problem = trackingUriProblem(setting, env);
   return problem ? { problem } : {};
 }

@@ -85,7 +85,8 @@ const table = new TableView(app, {
   toggleAll() {
     const shown = ids();
     const all = shown.length > 0 && shown.every((id) => selected.has(id));
-    selected = all ? new Set([...selected].filter((id) => !shown.includes(id))) : new Set([...selected, ...shown]);
+    const inView = new Set(shown);
+    selected = all ? new Set([...selected].filter((id) => !inView.has(id))) : new Set([...selected, ...shown]);
     selectionChanged();
   },
   open(id) {
