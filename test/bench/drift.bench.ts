@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../support/files';
 import { writeDriftCsv } from '../support/drift-data';
+import { median } from '../support/stats';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -77,10 +78,6 @@ function timed(command: string, args: string[]): Promise<Timed> {
   });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 async function data(): Promise<{ reference: string; current: string }> {
   mkdirSync(DATA, { recursive: true });

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { hashFile } from '../../core/src/registry/modelpack';
 import { ROOT } from '../support/files';
 import { makePackage, pushInChild, registryMissing, startRegistry, type RunningRegistry } from '../support/registry';
+import { median } from '../support/stats';
 
 const MB = Number(process.env.BENCH_PUSH_MB ?? 1024);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -36,10 +37,6 @@ const RESULTS = join(ROOT, '.bench', 'push-results.json');
 const RATIO_TARGET = 0.8;
 const RSS_TARGET_MB = 200;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** A file of `mb` MiB: a random 1 MiB block with the block number in its first bytes (no two blocks alike). */
 function makeModel(path: string, mb: number): void {

@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { enginesMissing, startDockerd, type RunningEngine } from '../support/engines';
 import { ROOT } from '../support/files';
+import { median } from '../support/stats';
 
 const CLI = join(ROOT, 'dist', 'cli.js');
 const RESULTS = join(ROOT, '.bench', 'runner-results.json');
@@ -62,11 +63,6 @@ function timed(command: string, args: string[], options: { cwd: string; env?: No
   return { ms, stdout: result.stdout, stderr: result.stderr };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 const pad = (text: string, width: number) => text.padEnd(width);

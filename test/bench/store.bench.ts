@@ -32,16 +32,13 @@ import { MlflowClient } from '../../core/src/tracking/mlflow';
 import { MLFLOW_VERSION, mlflowMissing, startMlflow } from '../support/mlflow-server';
 import { fakeSummary, writeIndex } from '../support/store-fixtures';
 import { measureCompareRender, measureTableRender } from './table-render';
+import { median } from '../support/stats';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const RUNS = Number(process.env.BENCH_RUNS ?? 10_000);
 const METRICS = Number(process.env.BENCH_METRICS ?? 50);
 const RESULTS = join(ROOT, '.bench', 'store-results.json');
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 function rounds(action: () => void): number {
   const times: number[] = [];

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { escapeHtml } from '../../../core/src/util/html';
 
 /** Where the built webview assets live; the panels may load nothing else (localResourceRoots). */
 export function assetsRoot(extensionUri: vscode.Uri): vscode.Uri {
@@ -8,10 +9,6 @@ export function assetsRoot(extensionUri: vscode.Uri): vscode.Uri {
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
   return { enableScripts: true, localResourceRoots: [assetsRoot(extensionUri)], retainContextWhenHidden: false, enableFindWidget: true };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
 }
 
 /**

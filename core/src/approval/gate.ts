@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, parse as parseYaml, parseDocument } from 'yaml';
 import { computeDrift } from '../drift/engine';
 import { monitorTarget } from '../drift/monitor';
 import { writeFileAtomic } from '../runner/fsutil';
+import { hashFile } from '../runner/hash';
 import { type RunRecord } from '../runner/records';
 import { ContentStore } from '../runner/store';
 import { ExperimentStore, type StoredRun } from '../store/store';
@@ -126,12 +126,6 @@ function readCard<T>(cardPath: string): T | null {
   }
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
-
 /** The candidate: pipeline, card, run and artifact, without judging them yet. */
 export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
   const model = pipelineModel(pipelinePath);
@@ -223,9 +217,9 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
   } else if (!candidate.cachedArtifact) {
     conditions.push({ name: 'artifact', ok: false, detail: `the cache no longer holds ${candidate.artifactPath} of run ${run.id} (${candidate.artifactDigest.slice(0, 19)}...); rerun the pipeline` });
   } else {
-    const actual = await sha256File(candidate.cachedArtifact);
+    const actual = await hashFile(candidate.cachedArtifact);
     const workspaceFile = join(dir, candidate.artifactPath);
-    const inWorkspace = existsSync(workspaceFile) ? ((await sha256File(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : ' (the workspace file differs now: the run\'s version is the one released)') : '';
+    const inWorkspace = existsSync(workspaceFile) ? ((await hashFile(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : ' (the workspace file differs now: the run\'s version is the one released)') : '';
     conditions.push({
       name: 'artifact',
       ok: actual === candidate.artifactDigest,

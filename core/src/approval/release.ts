@@ -8,7 +8,8 @@ import { pushToMlflowRegistry } from '../registry/mlflow-registry';
 import { parseOciTarget, pushToOci } from '../registry/oci';
 import { PushError, type ModelPackage, type PackageFile, type PushProgress, type PushResult } from '../registry/types';
 import { MlflowClient, trackingUri } from '../tracking/mlflow';
-import { GateError, loadCandidate, readApproval, sha256File, type Candidate } from './gate';
+import { hashFile } from '../runner/hash';
+import { GateError, loadCandidate, readApproval, type Candidate } from './gate';
 
 /**
  * Releasing an approved model version: the package is built from the run's cached outputs (the
@@ -56,7 +57,7 @@ export async function approvedPackage(pipelinePath: string): Promise<{ candidate
     throw new GateError(`${card} approves ${approval.artifact_digest} of run ${approval.run}, but that run's ${candidate.artifactPath} is ${candidate.artifactDigest ?? 'not recorded'}: refusing to push an artifact nobody approved`);
   }
   if (!candidate.cachedArtifact) throw new GateError(`the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`);
-  const actual = await sha256File(candidate.cachedArtifact);
+  const actual = await hashFile(candidate.cachedArtifact);
   if (actual !== approval.artifact_digest) throw new GateError(`the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`);
 
   const root = join(dirname(pipelinePath), '.mlpipe');

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { approvalMetrics, evaluateGate, GateError, loadCandidate, nowIso, readApproval, writeApproval, type GateResult } from '../approval/gate';
+import { approvalMetrics, evaluateGate, GateError, loadCandidate, nowIso, writeApproval, type GateResult } from '../approval/gate';
 import { approvedPackage, pushPackage } from '../approval/release';
 import { PushError } from '../registry/types';
 import { type CliIo, UsageError } from './io';
@@ -93,9 +93,4 @@ export async function pushCommand(options: { pipeline?: string; to?: string; dry
   if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...result }, null, 2)}\n`);
   else io.stdout(`pushed ${pkg.name}:${result.tag} to ${result.target}: ${result.reference} (${result.uploadedBlobs} uploaded, ${result.skippedBlobs} already there)\n`);
   return 0;
-}
-
-export function approvalStatus(cardPath: string): string {
-  const approval = readApproval(cardPath);
-  return approval ? `${approval.status}${approval.run ? ` (run ${approval.run})` : ''}` : 'none';
 }

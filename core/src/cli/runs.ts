@@ -2,6 +2,7 @@ import { dirname, join, relative } from 'node:path';
 import { collectGarbage } from '../store/gc';
 import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
 import { ExperimentStore, StoreError, type StoredRun } from '../store/store';
+import { flattenParams } from '../util/flatten';
 import { type CliIo, UsageError } from './io';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
@@ -58,12 +59,6 @@ function parseField(text: string): Field {
   return key.field;
 }
 
-function flatParams(value: unknown, prefix = '', into: Record<string, unknown> = {}): Record<string, unknown> {
-  if (value && typeof value === 'object' && !Array.isArray(value)) for (const [key, child] of Object.entries(value)) flatParams(child, prefix ? `${prefix}.${key}` : key, into);
-  else if (prefix) into[prefix] = value;
-  return into;
-}
-
 function show(value: unknown): string {
   if (value === undefined || value === null) return '-';
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
@@ -91,13 +86,13 @@ function defaultColumns(runs: StoredRun[]): Field[] {
   for (const run of runs) for (const key of Object.keys(run.metrics)) metricCounts.set(key, (metricCounts.get(key) ?? 0) + 1);
   const metrics = [...metricCounts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 4).map(([key]) => ({ namespace: 'metrics' as const, key }));
   const values = new Map<string, Set<string>>();
-  for (const run of runs) for (const [key, value] of Object.entries(flatParams(run.params))) (values.get(key) ?? values.set(key, new Set()).get(key)!).add(JSON.stringify(value));
+  for (const run of runs) for (const [key, value] of Object.entries(flattenParams(run.params))) (values.get(key) ?? values.set(key, new Set()).get(key)!).add(JSON.stringify(value));
   const params = [...values].filter(([, seen]) => seen.size > 1).map(([key]) => ({ namespace: 'params' as const, key })).slice(0, 4);
   return [...params, ...metrics];
 }
 
 function cell(run: StoredRun, field: Field): string {
-  if (field.namespace === 'params') return show(flatParams(run.params)[field.key] ?? fieldValue(run, field));
+  if (field.namespace === 'params') return show(flattenParams(run.params)[field.key] ?? fieldValue(run, field));
   return show(fieldValue(run, field));
 }
 
@@ -174,7 +169,7 @@ export function runsShow(id: string, format: 'text' | 'json', store: ExperimentS
       ).trimEnd(),
     );
   }
-  const params = flatParams(s.params);
+  const params = flattenParams(s.params);
   if (Object.keys(params).length > 0) lines.push('', 'params:', ...Object.entries(params).map(([key, value]) => `  ${key} = ${show(value)}`));
   if (Object.keys(s.metrics).length > 0) lines.push('', 'metrics:', ...Object.entries(s.metrics).map(([key, value]) => `  ${key} = ${show(value)}`));
   if (series.length > 0) lines.push('', 'series:', ...series.map((one) => `  ${one.name}  ${one.steps.length} points over ${one.x}, last ${show(one.values.at(-1))}  (${one.stage}: ${one.file})`));
@@ -186,7 +181,7 @@ export function runsShow(id: string, format: 'text' | 'json', store: ExperimentS
 export function runsCompare(ids: string[], options: { all: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
   if (ids.length < 2) throw new UsageError('compare needs at least two run ids (mlpipe runs list shows them)');
   const runs = storeCall(() => ids.map((id) => store.resolve(id)));
-  const params = runs.map((run) => flatParams(run.params));
+  const params = runs.map((run) => flattenParams(run.params));
   const rows: { kind: 'param' | 'metric'; key: string; values: unknown[]; differs: boolean }[] = [];
   const add = (kind: 'param' | 'metric', sources: Record<string, unknown>[]) => {
     const keys = [...new Set(sources.flatMap((source) => Object.keys(source)))].sort();

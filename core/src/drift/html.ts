@@ -12,6 +12,7 @@
  * from `<script type="application/json" id="report">`, hides the buttons that need the extension,
  * and follows the viewer's light or dark scheme.
  */
+import { escapeHtml } from '../util/html';
 import { createHash } from 'node:crypto';
 import type { DriftReport } from './types';
 
@@ -20,10 +21,6 @@ export interface DriftHtmlAssets {
   script: string;
   /** dist/webviews/drift.css */
   css: string;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { alive as processAlive } from '../store/lock';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +15,8 @@ export interface RunLock {
 export class LockError extends Error {}
 
 function alive(lock: RunLock): boolean {
-  if (lock.hostname !== hostname()) return true; // another machine's run on a shared folder: assume it is alive
-  try {
-    process.kill(lock.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  // Another machine's run on a shared folder: assume it is alive.
+  return lock.hostname !== hostname() || processAlive(lock.pid);
 }
 
 function overlaps(a: string, b: string): boolean {

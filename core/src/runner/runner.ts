@@ -453,9 +453,13 @@ export class Runner {
   }
 
   /** Adds the run to the experiment store's index; the record stays the truth if that fails. */
+  /** The experiment store, opened once per runner: the second write of a run reads only what was appended since. */
+  private experiments: ExperimentStore | undefined;
+
   private index(record: RunRecord, series: Series[], onEvent: (event: RunEvent) => void): void {
     try {
-      ExperimentStore.open(this.mlpipe.root).record(summarize(record, series));
+      this.experiments ??= ExperimentStore.open(this.mlpipe.root);
+      this.experiments.record(summarize(record, series));
     } catch (error) {
       onEvent({ type: 'notice', message: `could not update the experiment index (${error instanceof Error ? error.message : String(error)}); mlpipe runs reindex rebuilds it from the records` });
     }

@@ -2,6 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { type RunRecord, type RunStatus } from '../runner/records';
 import { type Series } from '../store/series';
+import { flattenParams } from '../util/flatten';
 import { type RunSummary } from '../store/store';
 
 /*
@@ -567,16 +568,8 @@ function paramText(value: unknown): string {
 }
 
 /** A run's params as MLflow params: nested objects flattened to dotted keys, values as text. */
-export function flattenParams(params: Record<string, unknown>, prefix = '', into: Record<string, string> = {}, depth = 0): Record<string, string> {
-  for (const [key, value] of Object.entries(params)) {
-    const name = prefix ? `${prefix}.${key}` : key;
-    if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 && depth < 8) {
-      flattenParams(value as Record<string, unknown>, name, into, depth + 1);
-    } else {
-      into[name] = paramText(value);
-    }
-  }
-  return into;
+export function paramsAsText(params: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(flattenParams(params)).map(([key, value]) => [key, paramText(value)]));
 }
 
 export const MLFLOW_STATUS: Record<RunStatus, MlflowRunStatus> = {
@@ -617,7 +610,7 @@ function filterQuote(value: string): string {
 export function mlflowPayload(input: LogRunInput): { params: { key: string; value: string }[]; tags: { key: string; value: string }[]; metrics: MlflowMetric[]; warnings: string[] } {
   const { record, summary } = input;
   const warnings: string[] = [];
-  const params = Object.entries(flattenParams(record.params ?? {})).map(([key, raw]) => {
+  const params = Object.entries(paramsAsText(record.params ?? {})).map(([key, raw]) => {
     const { value, cut } = truncated(raw, MLFLOW_LIMITS.paramValue);
     if (cut) warnings.push(`param ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.paramValue}, so it was cut (the full value is in the artifact mlpipe/run.json)`);
     return { key: mlflowKey(key), value };

@@ -1,15 +1,6 @@
 // Pure formatting and flattening of run values, shared by both webviews (and unit-tested under node).
 
-/** Nested params (`{train: {lr: 0.1}}`) as dotted keys (`train.lr`), as the CLI's filter names them. */
-export function flattenParams(params: Record<string, unknown>, prefix = '', into: Record<string, unknown> = {}, depth = 0): Record<string, unknown> {
-  for (const [key, value] of Object.entries(params)) {
-    const name = prefix ? `${prefix}.${key}` : key;
-    if (depth < 8 && value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
-      flattenParams(value as Record<string, unknown>, name, into, depth + 1);
-    } else into[name] = value;
-  }
-  return into;
-}
+export { flattenParams } from '../../../core/src/util/flatten';
 
 /** A value as the table shows it: numbers with at most 6 significant digits, objects as JSON. */
 export function formatValue(value: unknown): string {
