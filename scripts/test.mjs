@@ -44,6 +44,9 @@ const tiers = [
   ['registry', 'test/registry'],
   // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
   ['engine', 'test/engine'],
+  // Hostile input: symlinks, crafted .mlpipe/ files, bombs and lying servers, each refused with
+  // nothing outside the workspace read, written or deleted (the real engine where a container acts).
+  ['hostile', 'test/hostile'],
   // The packaged extension in a real VS Code (code-server) driven through Chromium.
   ['e2e', 'test/e2e'],
 ];
@@ -71,7 +74,7 @@ for (const [name, folder] of tiers) {
     process.exit(1);
   }
   // Engine tests start several dockerd and podman instances: one file at a time keeps 2 cores usable.
-  const concurrency = name === 'engine' ? ['--test-concurrency=1'] : [];
+  const concurrency = name === 'engine' || name === 'hostile' ? ['--test-concurrency=1'] : [];
   // A test that hangs (an engine that never answers) fails after 10 minutes instead of stalling CI.
   run(`${name} tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', ...concurrency, '--test-timeout=600000', '--test-reporter=spec', ...files]);
 }
