@@ -15,6 +15,9 @@
  * A field a run does not have makes a comparison false, as NULL does in SQL.
  *
  * Compiled to a closure tree, never to code (no eval), so a filter over 10,000 runs takes a few ms.
+ * Expressions may come from anyone (a webview's saved state, a script): their length, word count
+ * and nesting are bounded, `like` runs in time linear in the value for the usual patterns (never
+ * backtracking), and a field is read only from a run's own properties, never its prototype's.
  */
 
 /** What a run offers to a query: attributes, then the three namespaces. */
@@ -35,10 +38,38 @@ export class QueryError extends Error {
     super(`${reason} (column ${offset + 1})`);
   }
 
-  /** The expression with a caret under the mistake, for terminals. */
+  /**
+   * The expression with a caret under the mistake, for terminals: control characters shown as
+   * U+FFFD (one column each, so the caret stays in place), and a long expression cut to the part
+   * around the mistake.
+   */
   pointer(indent = ''): string {
-    return `${indent}${this.text}\n${indent}${' '.repeat(this.offset)}^ ${this.reason}`;
+    let start = 0;
+    let end = this.text.length;
+    if (end > POINTER_WIDTH) {
+      start = Math.max(0, Math.min(this.offset - POINTER_WIDTH / 2, end - POINTER_WIDTH));
+      end = Math.min(end, start + POINTER_WIDTH);
+    }
+    const before = start > 0 ? '…' : '';
+    const shown = `${before}${this.text.slice(start, end).replace(UNPRINTABLE, '\uFFFD')}${end < this.text.length ? '…' : ''}`;
+    return `${indent}${shown}\n${indent}${' '.repeat(this.offset - start + before.length)}^ ${this.reason}`;
   }
+}
+
+/** Longest expression compiled: a hand-written filter is a line or two; a generated one, a screen. */
+export const MAX_QUERY_LENGTH = 16_384;
+/** Most words, values and symbols in an expression (an `in` list of 1,000 ids fits). */
+export const MAX_QUERY_TOKENS = 4_096;
+/** Deepest nesting of parentheses and `not` (the parser recurses once per level). */
+export const MAX_QUERY_DEPTH = 100;
+const POINTER_WIDTH = 120;
+/** C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide text. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Text from the expression, as a reason quotes it: controls escaped, long words cut. */
+function quote(text: string): string {
+  const escaped = text.replace(UNPRINTABLE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length > 40 ? `${escaped.slice(0, 40)}…` : escaped;
 }
 
 export type Namespace = 'attributes' | 'params' | 'metrics' | 'tags';
@@ -53,6 +84,8 @@ export const ATTRIBUTES = ['id', 'status', 'pipeline', 'commit', 'dirty', 'start
 /** MLflow's run statuses, accepted for mlpipe's. */
 const STATUS_SYNONYMS: Record<string, string> = { finished: 'succeeded', killed: 'cancelled', scheduled: 'running' };
 
+const NAMESPACES: Record<string, Namespace> = { metrics: 'metrics', metric: 'metrics', params: 'params', param: 'params', tags: 'tags', tag: 'tags', attributes: 'attributes', attribute: 'attributes', attr: 'attributes', run: 'attributes' };
+
 type Token =
   | { kind: 'word'; text: string; offset: number; quoted: boolean }
   | { kind: 'string'; value: string; offset: number }
@@ -62,9 +95,16 @@ type Token =
   | { kind: 'end'; offset: number };
 
 const KEY_CHARS = /[A-Za-z0-9_.\-/@:]/;
+/** A number at `lastIndex` (sticky: no copy of the rest of the text per token). */
+const NUMBER = /[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/y;
 
 function tokenize(text: string): Token[] {
+  if (text.length > MAX_QUERY_LENGTH) throw new QueryError(`the expression is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} a filter may have`, MAX_QUERY_LENGTH, text);
   const tokens: Token[] = [];
+  const push = (token: Token) => {
+    if (tokens.length >= MAX_QUERY_TOKENS) throw new QueryError(`more than ${MAX_QUERY_TOKENS} words, values and symbols; shorten the filter`, token.offset, text);
+    tokens.push(token);
+  };
   let i = 0;
   while (i < text.length) {
     const char = text[i];
@@ -96,31 +136,33 @@ function tokenize(text: string): Token[] {
       }
       // Backticks quote names (MLflow's way); double quotes quote a name right after a dot, else a string.
       const afterDot = tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[start - 1] === '.';
-      if (char === '`' || (char === '"' && afterDot)) tokens.push({ kind: 'word', text: value, offset: start, quoted: true });
-      else tokens.push({ kind: 'string', value, offset: start });
+      if (char === '`' || (char === '"' && afterDot)) push({ kind: 'word', text: value, offset: start, quoted: true });
+      else push({ kind: 'string', value, offset: start });
       continue;
     }
     if (char === '(' || char === ')' || char === ',') {
-      tokens.push({ kind: 'punct', text: char, offset: start });
+      push({ kind: 'punct', text: char, offset: start });
       i++;
       continue;
     }
     const two = text.slice(i, i + 2);
     if (['<=', '>=', '!=', '<>', '=='].includes(two)) {
-      tokens.push({ kind: 'op', text: two === '<>' ? '!=' : two === '==' ? '=' : two, offset: start });
+      push({ kind: 'op', text: two === '<>' ? '!=' : two === '==' ? '=' : two, offset: start });
       i += 2;
       continue;
     }
     if (char === '<' || char === '>' || char === '=') {
-      tokens.push({ kind: 'op', text: char, offset: start });
+      push({ kind: 'op', text: char, offset: start });
       i++;
       continue;
     }
-    if (/[-+0-9.]/.test(char) && /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.test(text.slice(i)) && !(tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[i - 1] === '.')) {
-      const match = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(text.slice(i))!;
+    if (/[-+0-9.]/.test(char) && !(tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[i - 1] === '.')) {
+      NUMBER.lastIndex = i;
+      const match = NUMBER.exec(text);
+      const after = match ? (text[i + match[0].length] ?? ' ') : '';
       // A number directly followed by key characters is a word (a key such as 2b or a date).
-      if (!KEY_CHARS.test(text[i + match[0].length] ?? ' ') || /[eE]/.test(text[i + match[0].length] ?? '')) {
-        tokens.push({ kind: 'number', value: Number(match[0]), offset: start });
+      if (match && (!KEY_CHARS.test(after) || /[eE]/.test(after))) {
+        push({ kind: 'number', value: Number(match[0]), offset: start });
         i += match[0].length;
         continue;
       }
@@ -128,10 +170,10 @@ function tokenize(text: string): Token[] {
     if (KEY_CHARS.test(char)) {
       while (i < text.length && KEY_CHARS.test(text[i])) i++;
       // `metrics.` followed by a quoted name: keep the dot with the word; the quoted part follows.
-      tokens.push({ kind: 'word', text: text.slice(start, i), offset: start, quoted: false });
+      push({ kind: 'word', text: text.slice(start, i), offset: start, quoted: false });
       continue;
     }
-    throw new QueryError(`unexpected '${char}'`, start, text);
+    throw new QueryError(`unexpected '${quote(String.fromCodePoint(text.codePointAt(i)!))}'`, start, text);
   }
   tokens.push({ kind: 'end', offset: text.length });
   return tokens;
@@ -140,10 +182,26 @@ function tokenize(text: string): Token[] {
 type Value = string | number | boolean | null;
 export type Predicate = (run: Queryable) => boolean;
 
-/** Reads a field from a run; undefined when the run does not have it. */
+/**
+ * Reads a field from a run; undefined when the run does not have it. Own properties only: runs
+ * come from files anyone can write, and `metrics.constructor` or `params.__proto__` must not reach
+ * Object.prototype.
+ */
 export function fieldValue(run: Queryable, field: Field): unknown {
-  const value = run[field.namespace][field.key];
-  return value;
+  const namespace = run[field.namespace];
+  return namespace !== null && typeof namespace === 'object' && Object.hasOwn(namespace, field.key) ? namespace[field.key] : undefined;
+}
+
+/** A value as text without calling anything on it (an object from a file may own a `toString` that is not a function). */
+export function valueText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
+  }
 }
 
 function compare(left: unknown, right: Value): number | undefined {
@@ -158,18 +216,77 @@ function compare(left: unknown, right: Value): number | undefined {
     if (bool === undefined) return undefined;
     return bool === right ? 0 : bool ? 1 : -1;
   }
-  const text = typeof left === 'string' ? left : String(left);
+  const text = valueText(left);
   return text < right ? -1 : text > right ? 1 : 0;
 }
 
-function likePattern(pattern: string, caseless: boolean): RegExp {
-  let source = '';
-  for (const char of pattern) source += char === '%' ? '.*' : char === '_' ? '.' : char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${source}$`, caseless ? 'is' : 's');
+/** Case folding of one character as a case-insensitive regular expression does it (its upper case, when that is one character). */
+function fold(char: string): string {
+  const upper = char.toUpperCase();
+  return upper.length === char.length && !(char.charCodeAt(0) >= 128 && upper.charCodeAt(0) < 128) ? upper : char;
+}
+
+/** The characters (code points) of a text, folded for `ilike`. */
+function charsOf(text: string, caseless: boolean): string[] {
+  const chars = Array.from(text);
+  if (caseless) for (let i = 0; i < chars.length; i++) chars[i] = fold(chars[i]);
+  return chars;
+}
+
+/** Whether `segment` (a list of characters, undefined for `_`) matches `text` at `at`. */
+function segmentAt(text: string[], at: number, segment: (string | undefined)[]): boolean {
+  for (let k = 0; k < segment.length; k++) if (segment[k] !== undefined && segment[k] !== text[at + k]) return false;
+  return true;
+}
+
+/**
+ * SQL LIKE without regular expressions: the pattern is cut at each `%` into segments of fixed
+ * length (`_` is any one character); the first must start the text, the last must end it, and the
+ * ones between are found leftmost in turn, which is right because each has a fixed length. Time is
+ * at most the text's length times the longest segment's, never exponential.
+ */
+export function likeMatcher(pattern: string, caseless: boolean): (text: string) => boolean {
+  const segments: (string | undefined)[][] = [[]];
+  for (const char of charsOf(pattern, caseless)) {
+    if (char === '%') segments.push([]);
+    else segments[segments.length - 1].push(char === '_' ? undefined : char);
+  }
+  const first = segments[0];
+  if (segments.length === 1) return (value) => {
+    const text = charsOf(value, caseless);
+    return text.length === first.length && segmentAt(text, 0, first);
+  };
+  const last = segments[segments.length - 1];
+  const middle = segments.slice(1, -1).filter((segment) => segment.length > 0);
+  const least = segments.reduce((sum, segment) => sum + segment.length, 0);
+  return (value) => {
+    const text = charsOf(value, caseless);
+    if (text.length < least || !segmentAt(text, 0, first) || !segmentAt(text, text.length - last.length, last)) return false;
+    let at = first.length;
+    const limit = text.length - last.length;
+    for (const segment of middle) {
+      let found = -1;
+      for (let start = at; start + segment.length <= limit; start++) {
+        if (segmentAt(text, start, segment)) {
+          found = start;
+          break;
+        }
+      }
+      if (found < 0) return false;
+      at = found + segment.length;
+    }
+    return true;
+  };
+}
+
+/** Reads a key of a fixed table only when the table itself has it (`constructor` is not a namespace). */
+function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 class Parser {
   private index = 0;
+  private depth = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly text: string,
@@ -179,8 +296,11 @@ class Parser {
     return this.tokens[this.index];
   }
 
+  /** The next token, consumed; the end is never passed. */
   private next(): Token {
-    return this.tokens[this.index++];
+    const token = this.tokens[this.index];
+    if (token.kind !== 'end') this.index++;
+    return token;
   }
 
   private isWord(token: Token, word: string): boolean {
@@ -195,7 +315,7 @@ class Parser {
     if (this.peek().kind === 'end') this.fail('the expression is empty; try metrics.auc > 0.8');
     const predicate = this.or();
     const rest = this.peek();
-    if (rest.kind !== 'end') this.fail(rest.kind === 'word' ? `expected 'and', 'or' or the end, not '${rest.text}'` : 'expected \'and\', \'or\' or the end');
+    if (rest.kind !== 'end') this.fail(rest.kind === 'word' ? `expected 'and', 'or' or the end, not '${quote(rest.text)}'` : 'expected \'and\', \'or\' or the end');
     return predicate;
   }
 
@@ -218,20 +338,25 @@ class Parser {
   }
 
   private not(): Predicate {
-    if (this.isWord(this.peek(), 'not')) {
-      this.next();
-      const inner = this.not();
-      return (run) => !inner(run);
-    }
     const token = this.peek();
-    if (token.kind === 'punct' && token.text === '(') {
-      this.next();
+    const negation = this.isWord(token, 'not');
+    const group = token.kind === 'punct' && token.text === '(';
+    if (!negation && !group) return this.comparison();
+    if (this.depth >= MAX_QUERY_DEPTH) this.fail(`nested more than ${MAX_QUERY_DEPTH} deep (parentheses and 'not'); simplify the filter`, token);
+    this.next();
+    this.depth++;
+    try {
+      if (negation) {
+        const inner = this.not();
+        return (run) => !inner(run);
+      }
       const inner = this.or();
       const close = this.next();
       if (close.kind !== 'punct' || close.text !== ')') this.fail("expected ')'", close);
       return inner;
+    } finally {
+      this.depth--;
     }
-    return this.comparison();
   }
 
   /** A whole expression that is one field (a sort key). */
@@ -252,16 +377,15 @@ class Parser {
       if (quoted.kind === 'word' && quoted.quoted) {
         this.next();
         text += quoted.text;
-      } else this.fail(`expected a name after '${text}'`, quoted);
+      } else this.fail(`expected a name after '${quote(text)}'`, quoted);
     }
     if (token.quoted) return this.attribute(text, token);
     const dot = text.indexOf('.');
     const prefix = dot < 0 ? '' : text.slice(0, dot).toLowerCase();
     const rest = dot < 0 ? text : text.slice(dot + 1);
-    const namespaces: Record<string, Namespace> = { metrics: 'metrics', metric: 'metrics', params: 'params', param: 'params', tags: 'tags', tag: 'tags', attributes: 'attributes', attribute: 'attributes', attr: 'attributes', run: 'attributes' };
-    const namespace = namespaces[prefix];
+    const namespace = own(NAMESPACES, prefix);
     if (!namespace) return this.attribute(text, token);
-    if (!rest) this.fail(`expected a name after '${prefix}.'`, token);
+    if (!rest) this.fail(`expected a name after '${quote(prefix)}.'`, token);
     if (namespace === 'attributes') return this.attribute(rest, token);
     return { namespace, key: rest };
   }
@@ -269,7 +393,7 @@ class Parser {
   private attribute(name: string, token: Token): Field {
     const key = name.toLowerCase() === 'run_id' || name.toLowerCase() === 'run_name' ? 'id' : name.toLowerCase() === 'start_time' ? 'started' : name.toLowerCase() === 'end_time' ? 'ended' : name.toLowerCase();
     if (!(ATTRIBUTES as readonly string[]).includes(key)) {
-      this.fail(`unknown field '${name}': use metrics.NAME, params.NAME, tags.NAME or one of ${ATTRIBUTES.join(', ')}`, token);
+      this.fail(`unknown field '${quote(name)}': use metrics.NAME, params.NAME, tags.NAME or one of ${ATTRIBUTES.join(', ')}`, token);
     }
     return { namespace: 'attributes', key };
   }
@@ -283,7 +407,7 @@ class Parser {
       if (word === 'true') return true;
       if (word === 'false') return false;
       if (word === 'null') return null;
-      this.fail(`expected a number or a quoted string, not '${token.text}' (quote text: '${token.text}')`, token);
+      this.fail(`expected a number or a quoted string, not '${quote(token.text)}' (quote text: '${quote(token.text)}')`, token);
     }
     this.fail('expected a number or a quoted string', token);
   }
@@ -291,7 +415,7 @@ class Parser {
   private comparison(): Predicate {
     const field = this.field();
     const status = field.namespace === 'attributes' && field.key === 'status';
-    const normalise = (value: Value): Value => (status && typeof value === 'string' ? (STATUS_SYNONYMS[value.toLowerCase()] ?? value.toLowerCase()) : value);
+    const normalise = (value: Value): Value => (status && typeof value === 'string' ? (own(STATUS_SYNONYMS, value.toLowerCase()) ?? value.toLowerCase()) : value);
     const read = (run: Queryable) => fieldValue(run, field);
     const token = this.peek();
     if (this.isWord(token, 'is')) {
@@ -322,10 +446,10 @@ class Parser {
       this.next();
       const pattern = this.next();
       if (pattern.kind !== 'string') this.fail(`expected a quoted pattern after '${token.kind === 'word' ? token.text : 'like'}', such as '3f9c%'`, pattern);
-      const regex = likePattern(pattern.value, token.kind === 'word' && token.text.toLowerCase() === 'ilike');
+      const matches = likeMatcher(pattern.value, token.kind === 'word' && token.text.toLowerCase() === 'ilike');
       return (run) => {
         const value = read(run);
-        return value !== undefined && value !== null && regex.test(String(value));
+        return value !== undefined && value !== null && matches(valueText(value));
       };
     }
     if (token.kind !== 'op') this.fail(token.kind === 'end' ? 'expected an operator (=, !=, <, <=, >, >=, in, like) after the field' : 'expected an operator (=, !=, <, <=, >, >=, in, like)', token);
@@ -362,27 +486,43 @@ export interface SortKey {
  * field come last whatever the direction.
  */
 export function parseSort(text: string): SortKey[] {
+  if (text.length > MAX_QUERY_LENGTH) throw new QueryError(`the sort is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} it may have`, MAX_QUERY_LENGTH, text);
   const keys: SortKey[] = [];
   let offset = 0;
   for (const part of text.split(',')) {
     const partStart = offset;
     offset += part.length + 1;
-    const match = /^(\s*)([-+]?)(.*?)(?:\s+(asc|desc))?\s*$/is.exec(part)!;
-    const body = match[3];
-    const bodyStart = partStart + match[1].length + match[2].length;
-    if (!body) throw new QueryError('empty sort key: name a field such as metrics.auc', partStart + match[1].length, text);
+    // Scanned by hand: a regular expression with a lazy body and optional trailing words backtracks
+    // quadratically on long runs of spaces.
+    let start = 0;
+    while (start < part.length && /\s/.test(part[start])) start++;
+    const sign = part[start] === '-' || part[start] === '+' ? part[start] : '';
+    const bodyStart = start + sign.length;
+    let end = part.length;
+    while (end > bodyStart && /\s/.test(part[end - 1])) end--;
+    let wordStart = end;
+    while (wordStart > bodyStart && !/\s/.test(part[wordStart - 1])) wordStart--;
+    const word = part.slice(wordStart, end).toLowerCase();
+    let direction: string | undefined;
+    if ((word === 'asc' || word === 'desc') && wordStart > bodyStart && /\s/.test(part[wordStart - 1])) {
+      direction = word;
+      end = wordStart;
+      while (end > bodyStart && /\s/.test(part[end - 1])) end--;
+    }
+    const body = part.slice(bodyStart, end);
+    if (!body) throw new QueryError('empty sort key: name a field such as metrics.auc', partStart + start, text);
     try {
-      keys.push({ field: new Parser(tokenize(body), body).fieldOnly(), descending: match[4] ? match[4].toLowerCase() === 'desc' : match[2] === '-' });
+      keys.push({ field: new Parser(tokenize(body), body).fieldOnly(), descending: direction ? direction === 'desc' : sign === '-' });
     } catch (error) {
-      if (error instanceof QueryError) throw new QueryError(error.reason, bodyStart + error.offset, text);
+      if (error instanceof QueryError) throw new QueryError(error.reason, partStart + bodyStart + error.offset, text);
       throw error;
     }
   }
   return keys;
 }
 
-function orderOf(a: unknown, b: unknown): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
+function orderOf(a: number | boolean | string, b: number | boolean | string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
   const x = String(a);
   const y = String(b);
@@ -392,7 +532,13 @@ function orderOf(a: unknown, b: unknown): number {
 /** Sorts in place by the keys, missing values last; stable for equal keys. */
 export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
   if (keys.length === 0) return runs;
-  const columns = keys.map((key) => runs.map((run) => fieldValue(run, key.field)));
+  // Values other than numbers, booleans and text are compared as their JSON, made once per run.
+  const columns = keys.map((key) =>
+    runs.map((run) => {
+      const value = fieldValue(run, key.field);
+      return value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string' ? value : valueText(value);
+    }),
+  );
   const order = runs.map((_, index) => index);
   order.sort((i, j) => {
     for (let k = 0; k < keys.length; k++) {
