@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../runner/fsutil';
-import { computeDrift, DriftError } from '../drift/engine';
+import { Boundary, BoundaryError } from '../util/boundary';
+import { computeDrift, DriftCancelled, DriftError } from '../drift/engine';
+import { clip, escapeControls } from '../drift/limits';
 import { renderDriftHtml } from '../drift/html';
 import { monitorTarget, parseMethods, type DriftTarget } from '../drift/monitor';
 import { type DriftOptions, type DriftReport } from '../drift/types';
@@ -21,6 +23,8 @@ export interface DriftCommandOptions {
   output?: string;
   failOnDrift: boolean;
   details: boolean;
+  /** Cancels the check (the reader threads are terminated); the command then exits 130. */
+  signal?: AbortSignal;
 }
 
 function fixed(value: number | null): string {
@@ -43,13 +47,14 @@ export function formatDriftText(report: DriftReport, cwd = process.cwd()): strin
     '',
   ];
   const header = ['COLUMN', 'TYPE', 'METHOD', 'SCORE', 'THRESHOLD', 'DRIFTED'];
-  const rows = report.columns.map((column) => [column.column, column.type, column.method, fixed(column.score), String(column.threshold), column.drifted ? 'DRIFT' : 'no']);
+  const rows = report.columns.map((column) => [clip(column.column), column.type, column.method, fixed(column.score), String(column.threshold), column.drifted ? 'DRIFT' : 'no']);
   const widths = header.map((title, index) => Math.max(title.length, ...rows.map((row) => row[index].length)));
   for (const row of [header, ...rows]) lines.push(row.map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]))).join('  '));
-  for (const skipped of report.skipped) lines.push(`skipped ${skipped.column}: ${skipped.reason}`);
-  for (const column of report.columns) for (const note of column.notes) lines.push(`note ${column.column}: ${note}`);
+  for (const skipped of report.skipped) lines.push(`skipped ${clip(skipped.column)}: ${skipped.reason}`);
+  for (const column of report.columns) for (const note of column.notes) lines.push(`note ${clip(column.column)}: ${note}`);
   for (const note of report.notes) lines.push(`note: ${note}`);
-  return `${lines.join('\n')}\n`;
+  // for a terminal: whatever a file put in a name or a path is shown, never acted on
+  return `${lines.map(escapeControls).join('\n')}\n`;
 }
 
 /** The built webview bundle the HTML export inlines (dist/webviews beside dist/cli.js). */
@@ -65,16 +70,26 @@ export async function driftCommand(options: DriftCommandOptions, io: CliIo): Pro
   let target: DriftTarget;
   if (options.reference !== undefined || options.current !== undefined) {
     if (options.reference === undefined || options.current === undefined) throw new UsageError('drift takes two files, REFERENCE and CURRENT, or none to use the pipeline\'s monitor.drift');
-    target = { reference: resolve(io.cwd, options.reference), current: resolve(io.cwd, options.current), options: {}, source: 'the command line' };
+    // Files typed on the command line: the user's choice even outside this folder, but a path
+    // inside it that leads outside through a link is refused (a cloned repository's data/x.csv -> ~/.ssh/...).
+    target = {
+      reference: resolve(io.cwd, options.reference),
+      current: resolve(io.cwd, options.current),
+      options: { boundary: { root: io.cwd, outside: 'allow', what: 'the folder mlpipe runs in' } },
+      source: 'the command line',
+    };
   } else {
     target = monitorTarget(findPipeline(io.cwd, options.pipeline));
   }
+  const within = target.options.boundary;
   for (const [role, path] of [['reference', target.reference], ['current', target.current]] as const) {
+    // a pipeline's path outside its folder is refused by the engine, without a look at whether it exists
+    if (within?.outside === 'refuse' && !new Boundary(within.root).contains(path)) continue;
     if (!existsSync(path)) {
       throw new UsageError(
         target.source === 'the command line'
-          ? `${relative(io.cwd, path) || path}: no such file (the ${role} dataset)`
-          : `${relative(io.cwd, path) || path}: no such file (${role} in ${target.source}); if a stage writes it, run the pipeline first (mlpipe run)`,
+          ? `${escapeControls(relative(io.cwd, path) || path)}: no such file (the ${role} dataset)`
+          : `${escapeControls(relative(io.cwd, path) || path)}: no such file (${role} in ${escapeControls(target.source)}); if a stage writes it, run the pipeline first (mlpipe run)`,
       );
     }
   }
@@ -84,17 +99,28 @@ export async function driftCommand(options: DriftCommandOptions, io: CliIo): Pro
     methods: { ...target.options.methods, ...parseMethods(options.methods) },
     ...(options.driftShare !== undefined ? { driftShare: options.driftShare } : {}),
     details: options.format === 'html' || options.details,
+    ...(options.signal ? { signal: options.signal } : {}),
   };
   let report: DriftReport;
   try {
     report = await computeDrift(target.reference, target.current, driftOptions);
   } catch (error) {
-    if (error instanceof DriftError) throw new UsageError(error.hint ? `${error.message}\n${error.hint}` : error.message);
+    if (error instanceof DriftCancelled) throw new UsageError('drift check cancelled', 130);
+    if (error instanceof DriftError) throw new UsageError(error.hint ? `${escapeControls(error.message)}\n${error.hint}` : escapeControls(error.message));
     throw error;
   }
   const text = options.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : options.format === 'html' ? renderDriftHtml(report, driftAssets()) : formatDriftText(report, io.cwd);
   if (options.output) {
-    writeFileAtomic(resolve(io.cwd, options.output), text);
+    // Inside this folder the report is written without passing through a link (a committed
+    // reports -> ~/.config link is refused); a path outside is the user's own choice.
+    const output = resolve(io.cwd, options.output);
+    const boundary = new Boundary(io.cwd);
+    try {
+      writeFileAtomic(output, text, boundary.contains(output) ? boundary : undefined);
+    } catch (error) {
+      if (error instanceof BoundaryError) throw new UsageError(`--output ${escapeControls(error.message)}`);
+      throw error;
+    }
     io.stderr(`${headline(report)}; report written to ${options.output}\n`);
   } else {
     io.stdout(text);

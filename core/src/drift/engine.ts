@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DriftError } from './errors';
+import { DriftCancelled, DriftError, throwIfCancelled } from './errors';
 import {
   DatasetAccumulator,
   DISTINCT_NUMBER_CAP,
@@ -42,12 +42,13 @@ import {
   zTest,
   type NumericSample,
 } from './methods';
+import { clip, clipList } from './limits';
 import { readDataset } from './read';
 import { releaseSortScratch } from './sort';
 import type { DriftWorkerFailure, DriftWorkerInput, DriftWorkerMessage } from './worker';
 import { DRIFT_METHODS, type CategoryDetail, type ColumnDrift, type ColumnKind, type DriftMethod, type DriftOptions, type DriftReport, type HistogramDetail, type SkippedColumn } from './types';
 
-export { DriftError } from './errors';
+export { DriftCancelled, DriftError } from './errors';
 export { DRIFT_METHODS };
 
 /** Options the tests use to force the sketch path; not part of the CLI. */
@@ -58,6 +59,8 @@ export interface EngineOptions extends DriftOptions {
   _sketchK?: number;
   /** Read both files on this thread, one after the other (no worker threads). */
   _inProcess?: boolean;
+  /** Cancels the check: reads stop, reader threads are terminated, computeDrift rejects with DriftCancelled. */
+  signal?: AbortSignal;
 }
 
 
@@ -80,16 +83,20 @@ export function defaultThreshold(method: DriftMethod): number {
 const DEFAULT_SKETCH_K = 32768;
 const MAX_CATEGORIES_SHOWN = 30;
 const MAX_ECDF_POINTS = 200;
+const MAX_LABEL_CHARS = 200;
 
 export async function computeDrift(referencePath: string, currentPath: string, options: EngineOptions = {}): Promise<DriftReport> {
   validateOptions(options);
+  const { signal, boundary } = options;
+  throwIfCancelled(signal);
   const sketchK = options._sketchK ?? DEFAULT_SKETCH_K;
   const entry = options._inProcess ? null : driftWorkerEntry();
   if (entry === null) {
     const reference = new DatasetAccumulator(referencePath, options._exactLimit, sketchK);
     const current = new DatasetAccumulator(currentPath, options._exactLimit, sketchK);
-    await readDataset(referencePath, reference);
-    await readDataset(currentPath, current);
+    await readDataset(referencePath, reference, { boundary, signal });
+    await readDataset(currentPath, current, { boundary, signal });
+    throwIfCancelled(signal);
     return buildReport(reference, current, options);
   }
   const input = (path: string): DriftWorkerInput => ({
@@ -97,9 +104,10 @@ export async function computeDrift(referencePath: string, currentPath: string, o
     exactLimit: options._exactLimit,
     sketchK,
     columns: options.columns && options.columns.length > 0 ? [...options.columns] : null,
+    boundary: boundary ? { ...boundary } : undefined,
   });
-  const reference = readInWorker(entry, input(referencePath));
-  const current = readInWorker(entry, input(currentPath));
+  const reference = readInWorker(entry, input(referencePath), signal);
+  const current = readInWorker(entry, input(currentPath), signal);
   // the reference's error first, as when the files are read one after the other
   current.result.catch(() => undefined);
   let referenceData: DatasetAccumulator;
@@ -109,7 +117,9 @@ export async function computeDrift(referencePath: string, currentPath: string, o
     current.stop();
     throw error;
   }
-  return buildReport(referenceData, await current.result, options);
+  const currentData = await current.result;
+  throwIfCancelled(signal);
+  return buildReport(referenceData, currentData, options);
 }
 
 /** How to start the reader thread: the bundled dist/drift-worker.js, or worker.ts under tsx. */
@@ -144,10 +154,10 @@ function driftWorkerEntry(): WorkerEntry | null {
 }
 
 /** One file read in a worker thread; falls back to this thread when the worker cannot start. */
-function readInWorker(entry: WorkerEntry, input: DriftWorkerInput): { result: Promise<DatasetAccumulator>; stop: () => void } {
+function readInWorker(entry: WorkerEntry, input: DriftWorkerInput, signal: AbortSignal | undefined): { result: Promise<DatasetAccumulator>; stop: () => void } {
   const inProcess = async (): Promise<DatasetAccumulator> => {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
-    await readDataset(input.path, sink);
+    await readDataset(input.path, sink, { boundary: input.boundary, signal });
     return sink;
   };
   let worker: Worker;
@@ -190,8 +200,20 @@ function readInWorker(entry: WorkerEntry, input: DriftWorkerInput): { result: Pr
         ),
       );
     };
+    // Cancelled: the thread is terminated wherever it is (in a read, a sort) and the check ends now.
+    const cancel = (): void => {
+      stopped = true;
+      void worker.terminate();
+      if (settled) return;
+      settled = true;
+      reject(new DriftCancelled());
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
     worker.on('error', (error: Error) => crashed(`failed: ${error.message}`));
-    worker.on('exit', (code) => crashed(`exited with code ${code}`));
+    worker.on('exit', (code) => {
+      signal?.removeEventListener('abort', cancel);
+      crashed(`exited with code ${code}`);
+    });
   });
   return {
     result,
@@ -251,7 +273,7 @@ export function computeDriftFromColumns(
 function validateOptions(options: DriftOptions): void {
   for (const [column, method] of Object.entries(options.methods ?? {})) {
     if (!DRIFT_METHODS.includes(method)) {
-      throw new DriftError(`unknown drift method "${method}" for column ${column}`, `Use one of: ${DRIFT_METHODS.join(', ')}.`);
+      throw new DriftError(`unknown drift method "${clip(String(method))}" for column ${clip(column)}`, `Use one of: ${DRIFT_METHODS.join(', ')}.`);
     }
   }
   if (options.driftShare !== undefined && !(options.driftShare >= 0 && options.driftShare <= 1)) {
@@ -259,7 +281,7 @@ function validateOptions(options: DriftOptions): void {
   }
   for (const [column, threshold] of Object.entries(options.thresholds ?? {})) {
     if (!Number.isFinite(threshold) || threshold < 0) {
-      throw new DriftError(`threshold ${threshold} for column ${column} is not a non-negative number`, 'Give a threshold such as 0.05 (p-values) or 0.1 (distances).');
+      throw new DriftError(`threshold ${threshold} for column ${clip(column)} is not a non-negative number`, 'Give a threshold such as 0.05 (p-values) or 0.1 (distances).');
     }
   }
 }
@@ -309,15 +331,15 @@ function buildReport(reference: DatasetAccumulator, current: DatasetAccumulator,
     const unknown = options.columns.filter((c) => !reference.columns.has(c) && !current.columns.has(c));
     if (unknown.length > 0) {
       throw new DriftError(
-        `column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} not found in ${reference.path} or ${current.path}`,
-        `Columns there: ${names.join(', ')}.`,
+        `column${unknown.length > 1 ? 's' : ''} ${clipList(unknown)} not found in ${reference.path} or ${current.path}`,
+        `Columns there: ${clipList(names, 20)}.`,
       );
     }
     selected = options.columns;
   }
   for (const name of Object.keys(options.methods ?? {})) {
     if (!reference.columns.has(name) && !current.columns.has(name)) {
-      throw new DriftError(`--method names column ${name}, which is in neither file`, `Columns there: ${names.join(', ')}.`);
+      throw new DriftError(`--method names column ${clip(name)}, which is in neither file`, `Columns there: ${clipList(names, 20)}.`);
     }
   }
 
@@ -381,10 +403,10 @@ function prepare(
     numbers = true;
     const first = r.stringCount > 0 ? r : c;
     notes.push(
-      `${plural(strs, 'value')} that ${strs === 1 ? 'is' : 'are'} not a number ignored as missing (first: "${first.firstString}" at ${first === r ? refPath : curPath}:${first.firstStringLine}).`,
+      `${plural(strs, 'value')} that ${strs === 1 ? 'is' : 'are'} not a number ignored as missing (first: "${clip(first.firstString)}" at ${first === r ? refPath : curPath}:${first.firstStringLine}).`,
     );
   } else {
-    if (forcedNum) return { skip: `forced numeric, but its values are text (e.g. "${(r.stringCount > 0 ? r : c).firstString}")` };
+    if (forcedNum) return { skip: `forced numeric, but its values are text (e.g. "${clip((r.stringCount > 0 ? r : c).firstString)}")` };
     numbers = false;
     if (nums > 0) notes.push(`mixed numbers and text (${plural(strs, 'text value')}): compared as categories.`);
   }
@@ -497,8 +519,8 @@ function compareColumn(name: string, r: ColumnAccumulator, c: ColumnAccumulator,
   if (forced) {
     if (NUMERIC_ONLY.has(forced) && !prep.numbers) {
       throw new DriftError(
-        `method ${forced} needs numbers, but column ${name} holds text`,
-        `Use chisquare, z, jensenshannon, psi or kl for ${name}.`,
+        `method ${forced} needs numbers, but column ${clip(name)} holds text`,
+        `Use chisquare, z, jensenshannon, psi or kl for ${clip(name)}.`,
       );
     }
     method = forced;
@@ -566,7 +588,7 @@ function compareColumn(name: string, r: ColumnAccumulator, c: ColumnAccumulator,
         statistic = Number.MAX_VALUE;
         pValue = 0;
         notes.push(
-          `categories missing from the reference: ${unseen.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}${unseen.length > 5 ? ` and ${unseen.length - 5} more` : ''}; their expected count is 0, so the chi-square statistic is infinite (shown as ${Number.MAX_VALUE}) and p = 0, as in Evidently.`,
+          `categories missing from the reference: ${unseen.slice(0, 5).map((k) => `"${clip(k)}"`).join(', ')}${unseen.length > 5 ? ` and ${unseen.length - 5} more` : ''}; their expected count is 0, so the chi-square statistic is infinite (shown as ${Number.MAX_VALUE}) and p = 0, as in Evidently.`,
         );
       } else {
         statistic = result.statistic;
@@ -579,7 +601,7 @@ function compareColumn(name: string, r: ColumnAccumulator, c: ColumnAccumulator,
       const result = zTest(unionKeys(), ra, ca);
       statistic = result.statistic;
       pValue = result.pValue;
-      if (unionKeys().length > 2) notes.push(`more than 2 categories: the z-test compares "${unionKeys()[0]}" against all others.`);
+      if (unionKeys().length > 2) notes.push(`more than 2 categories: the z-test compares "${clip(unionKeys()[0])}" against all others.`);
       break;
     }
     case 'jensenshannon': {
@@ -720,7 +742,8 @@ function categoryDetail(ref: Map<string, number>, cur: Map<string, number>): Cat
     .map(([k]) => k);
   const all = [...byRef, ...fresh];
   const shown = all.length > MAX_CATEGORIES_SHOWN ? all.slice(0, MAX_CATEGORIES_SHOWN) : all;
-  const categories = [...shown];
+  // labels are for charts: a 10 MB value is shown by its start (the shares are the value's own)
+  const categories = shown.map((k) => (k.length > MAX_LABEL_CHARS ? `${k.slice(0, MAX_LABEL_CHARS)}… (${k.length.toLocaleString('en-US')} characters)` : k));
   const reference = shown.map((k) => (nRef ? (ref.get(k) ?? 0) / nRef : 0));
   const current = shown.map((k) => (nCur ? (cur.get(k) ?? 0) / nCur : 0));
   if (all.length > shown.length) {

@@ -4,7 +4,7 @@
  * `${message}\n${hint}`, never a stack trace.
  */
 export class DriftError extends Error {
-  override readonly name = 'DriftError';
+  override readonly name: string = 'DriftError';
 
   constructor(
     message: string,
@@ -15,4 +15,17 @@ export class DriftError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The check was cancelled (Ctrl-C, "Cancel" in VS Code): not a mistake in the data. */
+export class DriftCancelled extends DriftError {
+  override readonly name = 'DriftCancelled';
+
+  constructor() {
+    super('drift check cancelled', '');
+  }
+}
+
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DriftCancelled();
 }

@@ -174,7 +174,9 @@ export class ColumnAccumulator {
   constructor(readonly name: string, exactLimit: number, sketchK: number) {
     this.exactLimit = exactLimit;
     this.sketchK = sketchK;
-    this.values = new Float64Array(Math.min(exactLimit, 4096));
+    // nothing until the first number: a wide file's columns cost nothing they do not use (each its
+    // own empty buffer, as the worker transfers each column's buffer)
+    this.values = new Float64Array(0);
   }
 
   addNumber(value: number, isInt: boolean): void {
@@ -207,7 +209,7 @@ export class ColumnAccumulator {
         this.addNumberToSketch(value);
         return;
       }
-      const grown = new Float64Array(Math.min(this.exactLimit, this.values.length * 2));
+      const grown = new Float64Array(Math.min(this.exactLimit, Math.max(256, this.values.length * 2)));
       grown.set(this.values);
       this.values = grown;
     }

@@ -4,9 +4,6 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../cli/io';
 import { DRIFT_METHODS, type DriftMethod, type DriftOptions } from './types';
 
-/** The settings of a drift check: the CLI's flags or a pipeline's `monitor.drift` section. */
-
-
 /** What to compare: the files given, or the pipeline's `monitor.drift` section. */
 export interface DriftTarget {
   reference: string;
@@ -16,7 +13,11 @@ export interface DriftTarget {
   source: string;
 }
 
-/** The pipeline's `monitor.drift`, with paths resolved against the pipeline's folder. */
+/**
+ * The pipeline's `monitor.drift`, with paths resolved against the pipeline's folder, which is also
+ * their boundary: a pipeline comes from someone else's repository, so neither a path outside its
+ * folder nor a link inside it that leads outside is read (options.boundary, read.ts).
+ */
 export function monitorTarget(pipelinePath: string): DriftTarget {
   let data: unknown;
   try {
@@ -40,6 +41,7 @@ export function monitorTarget(pipelinePath: string): DriftTarget {
       ...(Array.isArray(drift.columns) ? { columns: drift.columns.filter((column): column is string => typeof column === 'string') } : {}),
       ...(typeof drift.drift_share === 'number' ? { driftShare: drift.drift_share } : {}),
       methods,
+      boundary: { root: dir, outside: 'refuse', what: "the pipeline's folder" },
     },
     source: `${basename(pipelinePath)} monitor.drift`,
   };

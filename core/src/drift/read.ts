@@ -1,21 +1,39 @@
 /**
  * Streaming readers for the drift engine: CSV/TSV (a byte scanner: quoted fields with delimiters,
- * line breaks and "" inside, CRLF, a BOM, ragged rows), JSON Lines and Parquet (hyparquet, one row
- * group at a time). Values go straight into the per-column accumulators, so memory stays bounded
- * by the accumulators' limits whatever the file size.
+ * line breaks and "" inside, CRLF, a BOM, ragged rows), JSON Lines and Parquet (./parquet.ts).
+ * Values go straight into the per-column accumulators, so memory stays bounded by the
+ * accumulators' limits whatever the file size, and every size a file claims is held to the limits
+ * of ./limits.ts (columns, record length, nesting) with an error that names the file and line.
+ *
+ * Files are opened through the workspace boundary (core/src/util/boundary.ts) when the caller
+ * gives one: a path inside it that leads outside through a symbolic link is refused before a byte
+ * of it is read.
  */
-import { createReadStream, promises as fsp } from 'node:fs';
-import { extname } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, realpathSync, type Stats } from 'node:fs';
+import { extname, join, relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { Boundary, BoundaryError, within } from '../util/boundary';
 import { sniffDelimiter } from '../util/csv';
-import { DriftError } from './errors';
-import { DatasetAccumulator } from './infer';
+import { DriftError, throwIfCancelled } from './errors';
+import { type ColumnAccumulator, DatasetAccumulator } from './infer';
+import { clip, escapeControls, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_RECORD_BYTES } from './limits';
+import { readParquetFile } from './parquet';
+import { type DriftBoundary } from './types';
 
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
 const CHUNK = 1 << 20;
+const readAsync = promisify(read);
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet';
+
+export interface ReadOptions {
+  /** Where the file may be read from (none: anywhere, for callers that checked themselves). */
+  boundary?: DriftBoundary;
+  /** Stops the read between chunks (DriftCancelled). */
+  signal?: AbortSignal;
+}
 
 export function formatOf(path: string): DataFormat {
   const ext = extname(path).toLowerCase();
@@ -23,36 +41,115 @@ export function formatOf(path: string): DataFormat {
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   if (ext === '.parquet' || ext === '.pq') return 'parquet';
   throw new DriftError(
-    `${path}: unknown data format "${ext || '(no extension)'}"`,
+    `${path}: unknown data format "${clip(ext) || '(no extension)'}"`,
     'Use .csv, .tsv, .jsonl, .ndjson or .parquet.',
     path,
   );
 }
 
-async function checkFile(path: string): Promise<number> {
-  let size: number;
-  try {
-    const stat = await fsp.stat(path);
-    if (!stat.isFile()) throw new DriftError(`${path} is not a file`, 'Give the path of a data file.', path);
-    size = stat.size;
-  } catch (error) {
-    if (error instanceof DriftError) throw error;
-    throw new DriftError(`cannot read ${path}: ${(error as Error).message}`, 'Check the path.', path);
+/** The first part of `path` below the boundary's root that is a symbolic link leading outside it. */
+function linkLeadingOutside(boundary: Boundary, path: string): string | undefined {
+  const absolute = resolve(boundary.root, path);
+  let current = boundary.root;
+  for (const part of relative(boundary.root, absolute).split(sep).filter(Boolean)) {
+    current = join(current, part);
+    try {
+      if (!lstatSync(current).isSymbolicLink()) continue;
+      if (!within(boundary.real, realpathSync.native(current))) return current;
+    } catch {
+      // a dangling link, or one that loops: it leads nowhere inside either
+      return current;
+    }
   }
-  if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
-  return size;
+  return undefined;
 }
 
-export async function readDataset(path: string, sink: DatasetAccumulator): Promise<void> {
+/**
+ * Opens a dataset to read, through the boundary when there is one: a path inside the boundary
+ * that leads outside through a link (the file itself or a folder on the way) is refused, naming
+ * the link and never reading or showing what it points to; with `outside: 'refuse'` a path that is
+ * outside to begin with is refused too (paths a pipeline file names).
+ */
+export function openDataset(path: string, boundary?: DriftBoundary): { fd: number; size: number } {
+  let fd: number;
+  let stat: Stats;
+  try {
+    if (boundary) {
+      const guard = new Boundary(boundary.root);
+      if (boundary.outside === 'refuse' && !guard.contains(path)) {
+        throw new DriftError(
+          `${escapeControls(path)}: refusing to read it: it is outside ${escapeControls(guard.root)}${boundary.what ? ` (${boundary.what})` : ''}`,
+          'A pipeline reads its data from its own folder: move the file there, or give the path on the command line (mlpipe drift REFERENCE CURRENT).',
+          path,
+        );
+      }
+      try {
+        ({ fd, stat } = guard.openRead(path));
+      } catch (error) {
+        if (!(error instanceof BoundaryError)) throw error;
+        const link = linkLeadingOutside(guard, path);
+        if (link === undefined) throw new DriftError(`${escapeControls(path)}: ${escapeControls(error.message)}`, 'Give the path of a regular data file.', path);
+        const self = resolve(guard.root, path) === link;
+        throw new DriftError(
+          `${escapeControls(guard.show(path))}: refusing to read it: ${self ? 'it' : escapeControls(guard.show(link))} is a symbolic link that leads outside ${escapeControls(guard.root)}${boundary.what ? ` (${boundary.what})` : ''}`,
+          'mlpipe reads data only inside the workspace. Replace the link with the file itself (or, for your own file, give its real path on the command line).',
+          path,
+        );
+      }
+    } else {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        stat = fstatSync(fd);
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
+    }
+  } catch (error) {
+    if (error instanceof DriftError) throw error;
+    throw new DriftError(`cannot read ${escapeControls(path)}: ${escapeControls((error as Error).message)}`, 'Check the path.', path);
+  }
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw new DriftError(`${escapeControls(path)} is not a file`, 'Give the path of a data file.', path);
+  }
+  return { fd, size: stat.size };
+}
+
+export async function readDataset(path: string, sink: DatasetAccumulator, options: ReadOptions = {}): Promise<void> {
   const format = formatOf(path);
-  await checkFile(path);
-  if (format === 'csv') await readCsv(path, sink);
-  else if (format === 'jsonl') await readJsonLines(path, sink);
-  else await readParquet(path, sink);
+  throwIfCancelled(options.signal);
+  const { fd, size } = openDataset(path, options.boundary);
+  try {
+    if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
+    if (format === 'csv') await readCsv(path, fd, sink, options.signal);
+    else if (format === 'jsonl') await readJsonLines(path, fd, sink, options.signal);
+    else await readParquetFile(path, fd, size, sink, options.signal);
+  } finally {
+    closeSync(fd);
+  }
   for (const column of sink.columns.values()) column.finish();
   if (sink.rows === 0) {
     throw new DriftError(`${path} has no data rows`, 'Give a file with at least one data row.', path);
   }
+}
+
+function tooManyColumns(path: string, line: number, what: string): DriftError {
+  return new DriftError(
+    `${path}:${line}: ${what}; mlpipe compares at most ${MAX_COLUMNS.toLocaleString('en-US')} columns`,
+    'Choose the columns to compare in a narrower file (see "Limits" in docs/drift.md).',
+    path,
+    line,
+  );
+}
+
+function recordTooLong(path: string, line: number, what: string): DriftError {
+  return new DriftError(
+    `${path}:${line}: ${what} longer than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB`,
+    'Check that this is a data file with one record per line (see "Limits" in docs/drift.md).',
+    path,
+    line,
+  );
 }
 
 /** Header names: trimmed BOM, empty names as "Unnamed: i", duplicates as "name.1" (pandas). */
@@ -93,10 +190,10 @@ function unquote(buf: Buffer, start: number, end: number): string {
   return out + buf.toString('utf8', segment, end);
 }
 
-export async function readCsv(path: string, sink: DatasetAccumulator): Promise<void> {
+export async function readCsv(path: string, fd: number, sink: DatasetAccumulator, signal?: AbortSignal): Promise<void> {
   let delimiter = -1;
   let header: string[] | null = null;
-  let columns: import('./infer').ColumnAccumulator[] = [];
+  let columns: ColumnAccumulator[] = [];
   let width = 0;
   let starts = new Int32Array(256);
   let ends = new Int32Array(256);
@@ -106,6 +203,7 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
 
   const handleRow = (buf: Buffer, fieldCount: number, rowLine: number): void => {
     if (header === null) {
+      if (fieldCount > MAX_COLUMNS) throw tooManyColumns(path, rowLine, `the header has ${fieldCount.toLocaleString('en-US')} fields`);
       const raw: string[] = [];
       for (let f = 0; f < fieldCount; f++) {
         raw.push(quotedFlags[f] ? unquote(buf, starts[f], ends[f]) : buf.toString('utf8', starts[f], ends[f]));
@@ -115,6 +213,8 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
       width = header.length;
       sink.setColumnCount(width);
       columns = header.map((name) => sink.column(name));
+      // room for every field of a row and one more: a longer row is only counted (see scan)
+      while (starts.length < width + 2) grow();
       return;
     }
     if (fieldCount > width) {
@@ -198,7 +298,12 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
           continue;
         }
         if (c === delim) {
-          if (f + 1 >= starts.length) grow();
+          if (f + 1 >= starts.length) {
+            // A row longer than the header is skipped whole: its extra fields are counted, not kept.
+            if (header !== null) f--;
+            else if (f + 1 >= MAX_COLUMNS) throw tooManyColumns(path, rowLine, `the header has more than ${MAX_COLUMNS.toLocaleString('en-US')} fields`);
+            else grow();
+          }
           starts[f] = fieldStart;
           ends[f] = i;
           f++;
@@ -240,15 +345,16 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
   // allocates nothing per chunk (it grows only for a row longer than the buffer).
   let buf = Buffer.allocUnsafe(CHUNK);
   let filled = 0;
-  const handle = await fsp.open(path, 'r');
-  try {
+  {
     for (;;) {
+      throwIfCancelled(signal);
       if (filled === buf.length) {
-        const grown = Buffer.allocUnsafe(buf.length * 2);
+        if (buf.length >= MAX_RECORD_BYTES) throw recordTooLong(path, line, `the row that starts here is`);
+        const grown = Buffer.allocUnsafe(Math.min(MAX_RECORD_BYTES, buf.length * 2));
         buf.copy(grown, 0, 0, filled);
         buf = grown;
       }
-      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, null);
+      const { bytesRead } = await readAsync(fd, buf, filled, buf.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
       const view = buf.subarray(0, filled);
@@ -279,8 +385,6 @@ export async function readCsv(path: string, sink: DatasetAccumulator): Promise<v
       }
     }
     if (filled > 0) scan(buf.subarray(0, filled), true);
-  } finally {
-    await handle.close();
   }
   if (header === null) {
     throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
@@ -293,20 +397,51 @@ function countLines(buf: Buffer, end: number): number {
   return n;
 }
 
-export async function readJsonLines(path: string, sink: DatasetAccumulator): Promise<void> {
-  let carry = '';
+/** Where a JSON text nests deeper than `max` (the index), or -1; strings are skipped. */
+function tooDeepAt(text: string, max: number): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // a string: skip to its closing quote (\" inside does not close it)
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 123 || c === 91) {
+      if (++depth > max) return i;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return -1;
+}
+
+export async function readJsonLines(path: string, fd: number, sink: DatasetAccumulator, signal?: AbortSignal): Promise<void> {
+  // Per key: its column, the rows read before it first appeared, and the rows it appeared in. A
+  // key absent from a row counts as missing there, settled once at the end (not per row and key).
+  const keys = new Map<string, { column: ColumnAccumulator; since: number; present: number }>();
   let line = 0;
   let sized = false;
   const handle = (text: string): void => {
     line++;
     const trimmed = text.trim();
     if (trimmed === '') return;
+    // JSON.parse builds any depth (and slowly); the values are stringified later, which recurses
+    const deep = trimmed.indexOf('[') !== -1 || trimmed.indexOf('{', 1) !== -1 ? tooDeepAt(trimmed, MAX_JSON_DEPTH) : -1;
+    if (deep !== -1) {
+      throw new DriftError(
+        `${path}:${line}: a value nested more than ${MAX_JSON_DEPTH} levels deep (at character ${deep + 1})`,
+        'Each line must be one JSON object of columns; flatten nested values (see "Limits" in docs/drift.md).',
+        path,
+        line,
+      );
+    }
     let value: unknown;
     try {
       value = JSON.parse(trimmed);
     } catch (error) {
       throw new DriftError(
-        `${path}:${line}: not valid JSON (${(error as Error).message})`,
+        `${path}:${line}: not valid JSON (${clip((error as Error).message, 160)})`,
         'Each line of a JSON Lines file must be one JSON object.',
         path,
         line,
@@ -316,87 +451,60 @@ export async function readJsonLines(path: string, sink: DatasetAccumulator): Pro
       throw new DriftError(`${path}:${line}: not a JSON object`, 'Each line must be one JSON object: {"column": value, ...}.', path, line);
     }
     const record = value as Record<string, unknown>;
+    const names = Object.keys(record);
     if (!sized) {
       sized = true;
-      sink.setColumnCount(Object.keys(record).length);
+      sink.setColumnCount(Math.min(names.length, MAX_COLUMNS));
     }
-    const seen = new Set<string>();
-    for (const [key, v] of Object.entries(record)) {
-      const column = sink.column(key);
-      seen.add(key);
+    for (const key of names) {
+      let entry = keys.get(key);
+      if (entry === undefined) {
+        if (keys.size >= MAX_COLUMNS) throw tooManyColumns(path, line, `more than ${MAX_COLUMNS.toLocaleString('en-US')} distinct keys (the next is "${clip(key)}")`);
+        entry = { column: sink.column(key), since: sink.rows, present: 0 };
+        keys.set(key, entry);
+      }
+      entry.present++;
+      const column = entry.column;
+      const v = record[key];
       if (v === null || v === undefined) column.missing++;
       else if (typeof v === 'number') column.addNumber(v, Number.isInteger(v) && !/[.eE]/.test(String(v)));
       else if (typeof v === 'string') column.addText(v, line);
       else if (typeof v === 'boolean') column.addString(String(v), line);
       else column.addString(JSON.stringify(v), line);
     }
-    for (const [name, column] of sink.columns) if (!seen.has(name)) column.missing++;
     sink.rows++;
   };
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: CHUNK });
-  try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const text = carry + chunk;
-      let start = 0;
-      let nl = text.indexOf('\n', start);
-      while (nl !== -1) {
-        handle(text.slice(start, nl));
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
+
+  // Lines are cut from the bytes (a line split between two reads is joined once, when it ends), so
+  // a long line costs its length, not its length times the reads it spans.
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for (;;) {
+    throwIfCancelled(signal);
+    const { bytesRead } = await readAsync(fd, buf, 0, CHUNK, null);
+    if (bytesRead === 0) break;
+    const view = buf.subarray(0, bytesRead);
+    let start = 0;
+    for (let nl = view.indexOf(LF, start); nl !== -1; nl = view.indexOf(LF, start)) {
+      if (pendingBytes + nl - start > MAX_RECORD_BYTES) throw recordTooLong(path, line + 1, 'a line');
+      if (pending.length > 0) {
+        pending.push(view.subarray(start, nl));
+        handle(Buffer.concat(pending).toString('utf8'));
+        pending = [];
+        pendingBytes = 0;
+      } else {
+        handle(view.toString('utf8', start, nl));
       }
-      carry = text.slice(start);
+      start = nl + 1;
     }
-    if (carry.trim() !== '') handle(carry);
-  } finally {
-    stream.destroy();
+    if (start < bytesRead) {
+      pendingBytes += bytesRead - start;
+      if (pendingBytes > MAX_RECORD_BYTES) throw recordTooLong(path, line + 1, 'a line');
+      pending.push(Buffer.from(view.subarray(start)));
+    }
   }
+  if (pending.length > 0) handle(Buffer.concat(pending).toString('utf8'));
+  for (const { column, since, present } of keys.values()) column.missing += sink.rows - since - present;
 }
 
-export async function readParquet(path: string, sink: DatasetAccumulator): Promise<void> {
-  const hyparquet = await import('hyparquet');
-  let metadata: Awaited<ReturnType<typeof hyparquet.parquetMetadataAsync>>;
-  const file = await hyparquet.asyncBufferFromFile(path);
-  try {
-    metadata = await hyparquet.parquetMetadataAsync(file);
-  } catch (error) {
-    throw new DriftError(`${path}: not a readable Parquet file (${(error as Error).message})`, 'Check that the file is Parquet and complete.', path);
-  }
-  const children = hyparquet.parquetSchema(metadata).children;
-  const names = children.map((child) => child.element.name);
-  const integerTyped = children.map((child) => child.element.type === 'INT32' || child.element.type === 'INT64');
-  sink.setColumnCount(names.length);
-  const columns = names.map((name) => sink.column(name));
-  let rowStart = 0;
-  for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    let rows: unknown[][] = [];
-    try {
-      await hyparquet.parquetRead({
-        file,
-        metadata,
-        rowStart,
-        rowEnd,
-        onComplete: (result: unknown[][]) => {
-          rows = result;
-        },
-      });
-    } catch (error) {
-      throw new DriftError(`${path}: cannot read rows ${rowStart}-${rowEnd} (${(error as Error).message})`, 'Check that the Parquet file is complete.', path);
-    }
-    for (const row of rows) {
-      for (let c = 0; c < columns.length; c++) {
-        const v = row[c];
-        const column = columns[c];
-        if (v === null || v === undefined) column.missing++;
-        else if (typeof v === 'number') column.addNumber(v, integerTyped[c]);
-        else if (typeof v === 'bigint') column.addNumber(Number(v), true);
-        else if (typeof v === 'string') column.addString(v, 0);
-        else if (typeof v === 'boolean') column.addString(String(v), 0);
-        else if (v instanceof Date) column.addString(v.toISOString(), 0);
-        else column.addString(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)), 0);
-      }
-      sink.rows++;
-    }
-    rowStart = rowEnd;
-  }
-}

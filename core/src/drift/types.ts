@@ -88,4 +88,19 @@ export interface DriftOptions {
   numerical?: string[];
   /** Leave the chart details out (smaller JSON). */
   details?: boolean;
+  /** Where the two files may be read from (see DriftBoundary); none: anywhere. */
+  boundary?: DriftBoundary;
+}
+
+/**
+ * The workspace boundary of a drift check (docs/drift.md, "Symbolic links"): a path inside `root`
+ * that leads outside through a symbolic link is refused. A path outside `root` to begin with is
+ * allowed when a person typed it (`outside: 'allow'`, the command line's files, the folder mlpipe
+ * runs in) and refused when a file names it (`'refuse'`, a pipeline's monitor.drift, its folder).
+ */
+export interface DriftBoundary {
+  root: string;
+  outside: 'allow' | 'refuse';
+  /** What the root is, for messages: "the pipeline's folder". */
+  what?: string;
 }

@@ -13,6 +13,7 @@ import { DriftError } from './errors';
 import { DatasetAccumulator } from './infer';
 import { readDataset } from './read';
 import { releaseSortScratch } from './sort';
+import { type DriftBoundary } from './types';
 
 export interface DriftWorkerInput {
   path: string;
@@ -20,6 +21,8 @@ export interface DriftWorkerInput {
   sketchK: number;
   /** Columns the report compares (null: all): only their numbers are sorted here. */
   columns: string[] | null;
+  /** Where the file may be read from (read.ts openDataset). */
+  boundary: DriftBoundary | undefined;
 }
 
 export interface DriftWorkerFailure {
@@ -58,7 +61,7 @@ async function main(port: NonNullable<typeof parentPort>, input: DriftWorkerInpu
   let transfer: ArrayBuffer[] = [];
   try {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
-    await readDataset(input.path, sink);
+    await readDataset(input.path, sink, { boundary: input.boundary });
     presortNumbers(sink, input.columns);
     const snapshot = sink.toTransfer();
     message = { kind: 'done', data: snapshot.data };
