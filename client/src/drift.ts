@@ -44,13 +44,17 @@ export async function checkDrift(context: vscode.ExtensionContext, runs: RunCont
     target = { reference: reference[0].fsPath, current: current[0].fsPath, options: {}, source: 'two files' };
   }
   const chosen = target;
-  let report: DriftReport;
+  let report: DriftReport | undefined;
   try {
     report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MLPipe: checking drift of ${basename(chosen.current)} against ${basename(chosen.reference)}`, cancellable: true }, (_progress, token) => runDrift(context, chosen, token));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error(`drift: ${message}`);
     void vscode.window.showErrorMessage(`MLPipe: ${message}`);
+    return;
+  }
+  if (!report) {
+    log.info('drift: check cancelled');
     return;
   }
   showDriftReport(context, report, { title: `Drift: ${basename(chosen.current)}`, ...driftActions(context, runs, report, chosen.pipeline) });
@@ -86,23 +90,58 @@ export function restoreDriftPanels(context: vscode.ExtensionContext, runs: RunCo
   registerDriftSerializer(context, (report) => driftActions(context, runs, report, monitors.find((monitor) => isAbsolute(report.current.path) && monitor.current === report.current.path)?.pipeline));
 }
 
-/** Runs `mlpipe drift --format json --details` in a child process; its errors are the CLI's words. */
-function runDrift(context: vscode.ExtensionContext, target: DriftTarget, token: vscode.CancellationToken): Promise<DriftReport> {
-  const args = ['drift', target.reference, target.current, '--format', 'json', '--details'];
+/** How long a cancelled check may take to exit on SIGTERM before it is killed. */
+const KILL_AFTER_MS = 3000;
+
+/**
+ * The CLI's arguments and folder for a check. A pipeline's check runs in the pipeline's folder
+ * with --pipeline, so the CLI applies monitor.drift's own boundary (that folder). Two chosen files
+ * are checked from their workspace folder, given relative to it: the CLI refuses a file there that
+ * leads outside through a symbolic link (a relative path resolves under the folder's real path,
+ * where an absolute one through a linked parent would look outside and pass unchecked).
+ */
+function driftInvocation(target: DriftTarget & { pipeline?: vscode.Uri }, workspaceFolder: string | undefined): { args: string[]; cwd: string } {
+  const options = ['--format', 'json', '--details'];
+  if (target.pipeline) return { args: ['drift', '--pipeline', basename(target.pipeline.fsPath), ...options], cwd: dirname(target.pipeline.fsPath) };
+  const cwd = workspaceFolder ?? dirname(target.reference);
+  const shown = (path: string) => {
+    const rel = relative(cwd, path);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+  };
+  const args = ['drift', shown(target.reference), shown(target.current), ...options];
   if (target.options.columns) args.push('--columns', target.options.columns.join(','));
   for (const [column, method] of Object.entries(target.options.methods ?? {})) args.push('--method', `${column}=${method}`);
   if (target.options.driftShare !== undefined) args.push('--drift-share', String(target.options.driftShare));
+  return { args, cwd };
+}
+
+/**
+ * Runs `mlpipe drift --format json --details` in a child process; its errors are the CLI's words.
+ * Cancel sends SIGTERM (the CLI exits at once, its reader threads with it) and kills the process if
+ * it has not gone within KILL_AFTER_MS; a cancelled check resolves to undefined.
+ */
+function runDrift(context: vscode.ExtensionContext, target: DriftTarget & { pipeline?: vscode.Uri }, token: vscode.CancellationToken): Promise<DriftReport | undefined> {
+  const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(target.reference)) ?? vscode.workspace.workspaceFolders?.[0];
+  const { args, cwd } = driftInvocation(target, folder?.uri.fsPath);
   return new Promise((resolve, reject) => {
-    const child = fork(context.asAbsolutePath('dist/cli.js'), args, { cwd: dirname(target.reference), stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
+    const child = fork(context.asAbsolutePath('dist/cli.js'), args, { cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
     const out: Buffer[] = [];
     let err = '';
+    let cancelled = false;
+    let killTimer: NodeJS.Timeout | undefined;
     child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const cancel = token.onCancellationRequested(() => child.kill());
+    const cancel = token.onCancellationRequested(() => {
+      cancelled = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       cancel.dispose();
-      if (signal) return reject(new Error('drift check cancelled'));
+      if (killTimer) clearTimeout(killTimer);
+      if (cancelled) return resolve(undefined);
+      if (signal) return reject(new Error(`mlpipe drift was stopped (${signal})`));
       if (code !== 0) return reject(new Error(err.replace(/^mlpipe: /, '').trim() || `mlpipe drift exited with ${code}`));
       try {
         resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as DriftReport);
