@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DatasetAccumulator } from '../../core/src/drift/infer';
 import { readDataset } from '../../core/src/drift/read';
-import { Compact, parquetWithPage, TYPE_STRUCT, withFooter } from '../fixtures/hostile/drift/parquet-bytes';
+import { Compact, parquetInt32, parquetWithPage, TYPE_STRUCT, withFooter } from '../fixtures/hostile/drift/parquet-bytes';
 import { makeDecoy, type Decoy } from '../support/decoy';
 import { ROOT } from '../support/files';
 import { mlpipe, mlpipeAsync, until, type CliResult } from '../support/mlpipe-cli';
@@ -61,6 +61,20 @@ describe('mlpipe drift on hostile data', () => {
       const result = bounded(['drift', 'ok.parquet', 'ok.parquet', '--format', 'json'], dir);
       assert.equal(result.status, 0, result.stderr);
       assert.equal((JSON.parse(result.stdout) as { reference: { rows: number } }).reference.rows, 1);
+    });
+
+    it('reads a row group larger than a decoding slice every value once, across pages and row groups', async () => {
+      const page = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+      // 1.5 million rows in one row group (two slices of at most 2^20 rows, a page across the cut), then 1,000 more
+      writeFileSync(join(dir, 'long.parquet'), parquetInt32([[page(0, 750_000), page(750_000, 750_000)], [page(1_500_000, 1000)]]));
+      const sink = new DatasetAccumulator(join(dir, 'long.parquet'), undefined, 64);
+      await readDataset(join(dir, 'long.parquet'), sink);
+      const column = sink.columns.get('x');
+      assert.equal(sink.rows, 1_501_000);
+      assert.equal(column?.missing, 0);
+      const values = column?.sortValues() ?? new Float64Array(0);
+      assert.equal(values.length, 1_501_000);
+      assert.ok(values.every((value, i) => value === i), 'each row once, none lost or doubled');
     });
 
     it('refuses a 119-byte file whose page claims 2^31 values before decoding it (hyparquet filled new Array(2^31) until the heap ran out)', () => {
