@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { hashFile } from '../runner/hash';
 import { logRun, MlflowError, type MlflowClient } from '../tracking/mlflow';
 import { loadRunForTracking } from '../tracking/outbox';
+import { redactText } from '../tracking/transfer';
 import { type ModelPackage, type PackageFile, PushError, type PushProgress, type PushResult } from './types';
 
 /*
@@ -124,7 +125,9 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   const what = `${name} ${pkg.version}`;
   const target = options.target ?? `mlflow://${new URL(client.uri).host}`;
 
-  /** Runs one step, turning an MLflow failure into a PushError that says which step and what to do. */
+  /** What a failure leaves behind, said with every error: a push cut short is never taken for done. */
+  let leftBehind = `NOT PUSHED: no version of ${name} was registered and the alias ${alias} is unchanged; push again`;
+  /** Runs one step, turning an MLflow failure into a PushError that says which step, what to do and what is left. */
   const step = async <T>(doing: string, action: () => Promise<T>, next?: (error: MlflowError) => string | undefined): Promise<T> => {
     try {
       return await action();
@@ -132,7 +135,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
       if (error instanceof PushError) throw error;
       const advice = error instanceof MlflowError ? next?.(error) : undefined;
       const status = error instanceof MlflowError ? error.status : undefined;
-      throw new PushError(`pushing ${what} to the MLflow Model Registry at ${client.uri} failed while ${doing}: ${messageOf(error)}${advice ? `; ${advice}` : ''}`, status);
+      throw new PushError(redactText(`pushing ${what} to the MLflow Model Registry at ${client.uri} failed while ${doing}: ${messageOf(error)}${advice ? `; ${advice}` : ''}. ${leftBehind}.`), status);
     }
   };
 
@@ -172,6 +175,10 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   }
   progress({ message: `sending run ${pkg.run} to MLflow at ${client.uri}` });
   const logged = await step(`sending run ${pkg.run}`, () => logRun(client, input));
+  for (const warning of logged.warnings) progress({ message: `note: ${warning}` });
+  if (logged.incomplete.length > 0) {
+    throw new PushError(redactText(`pushing ${what} to the MLflow Model Registry at ${client.uri} failed: run ${pkg.run} went only in part (${logged.incomplete.join('; ')}), and the model's files need the same artifact upload. ${leftBehind}.`));
+  }
   const run = await step('reading the run back (runs/get)', () => client.getRun(logged.runId));
   const artifactUri = run.info.artifactUri;
 
@@ -191,7 +198,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
     let same = remote.get(path) === size;
     // A file whose digest was just checked is what the approval says; others are compared when small.
     if (same && !expectedDigest(file) && size <= COMPARE_BYTES_LIMIT) {
-      const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () => client.downloadArtifact(artifactUri, path));
+      const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () => client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT));
       same = there.equals(readFileSync(file.file));
     }
     if (same) {
@@ -244,6 +251,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
     );
     version = created.model_version;
   }
+  leftBehind = `NOT PUSHED: version ${version.version} of ${name} exists (tagged with the approved digest, so pushing again reuses it), but the alias ${alias} was not moved to it; push again`;
   const ready = await step(`waiting for version ${version.version} of ${name} to be READY (model-versions/get)`, () =>
     waitUntilReady(request, name, version.version, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, client.uri),
   );

@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Readable, Transform } from 'node:stream';
 import { rootCertificates } from 'node:tls';
+import { type Answer, backoff, exchange, isTransientStatus, redactText, redactUri, redirectTarget, seconds, TransferError, transferLimits, type TransferLimits } from '../tracking/transfer';
 import { buildArtifact, changedMessage, MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, TAG, tagForVersion, type ArtifactBlob } from './modelpack';
 import { PushError, type ModelPackage, type PushProgress, type PushResult } from './types';
 
@@ -21,7 +22,13 @@ import { PushError, type ModelPackage, type PushProgress, type PushResult } from
  *
  * Crash safety: every blob is uploaded and checked with HEAD before the manifest is put, so a tag
  * only ever names a complete artifact; an interrupted push leaves at most unreferenced blobs or
- * upload sessions (which the registry purges) and is simply run again.
+ * upload sessions (which the registry purges), is reported as not pushed, and is simply run again.
+ *
+ * A registry is untrusted (tracking/transfer.ts): every exchange fails after a stall or past a
+ * deadline proportional to its size, answers are read up to a cap, reads follow at most a few
+ * redirects (never HTTPS -> HTTP, credentials only to the same host) and writes none; idempotent
+ * requests (HEAD, GET, the manifest PUT) and whole blob uploads are tried again after a reset, a
+ * stall or a 429/502/503/504.
  */
 
 export type RegistryCredentials = { username: string; password: string } | { token: string };
@@ -52,6 +59,8 @@ export interface OciPushOptions {
   monolithicLimit?: number;
   /** Another repository of the same registry that may hold the blobs already (cross-repository mount). */
   mountFrom?: string;
+  /** Bounds on every exchange (stall, deadline, answer size, retries); the environment's MLPIPE_STALL_TIMEOUT and MLPIPE_MIN_TRANSFER_RATE otherwise. */
+  limits?: Partial<TransferLimits>;
 }
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
@@ -59,20 +68,39 @@ export const DEFAULT_MONOLITHIC_LIMIT = 16 * 1024 * 1024;
 const READ_BUFFER = 4 * 1024 * 1024;
 const ACCEPT_MANIFEST = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
 
+/** What a failed push left in the registry. */
+export interface PartialPush {
+  /** Blobs the registry holds (uploaded, mounted or already there) of all the artifact's blobs. */
+  blobsStored: number;
+  blobsTotal: number;
+  /** Whether the manifest was put (the tag may then name it; the check after failed). */
+  manifestPut: boolean;
+}
+
 /** An OCI push failure, with where it failed, for programs; the message says it all for people. */
 export class RegistryPushError extends PushError {
+  /** Set on the error pushToOci throws: the artifact was not pushed, and how far it got. */
+  partial?: PartialPush;
+
   constructor(
     message: string,
     status: number | undefined,
     readonly registry: string,
     readonly step: string,
-    /** The registry's error code (`UNAUTHORIZED`, `DIGEST_INVALID`...) or the network error's (`ECONNRESET`). */
+    /** The registry's error code (`UNAUTHORIZED`, `DIGEST_INVALID`...) or the network error's (`ECONNRESET`, `STALLED`, `DEADLINE`, `TOO_LARGE`). */
     readonly code?: string,
   ) {
     super(message, status);
     this.name = 'RegistryPushError';
   }
+
+  /** Worth another try of the same step: the connection broke or stalled, or the registry said 429/502/503/504. */
+  get transient(): boolean {
+    return TRANSIENT_CODES.has(this.code ?? '') || (this.status !== undefined && isTransientStatus(this.status));
+  }
 }
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'STALLED', 'TRUNCATED', 'EAI_AGAIN']);
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
@@ -82,44 +110,45 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
  * `oci+http://...` (plain HTTP, only to this machine: localhost, 127.0.0.1, [::1]).
  */
 export function parseOciTarget(text: string): OciTarget {
-  const match = /^(oci|oci\+http|oci\+https):\/\/(.*)$/.exec(text.trim());
-  if (!match) throw new PushError(`'${text}' is not an OCI target: write oci://host[:port]/repository[:tag] (or oci+http://localhost:PORT/... for a registry on this machine without TLS)`);
+  const shown = redactUri(text.trim());
+  const match = /^(oci|oci\+http|oci\+https):\/\/(.*)$/s.exec(text.trim());
+  if (!match) throw new PushError(`'${shown}' is not an OCI target: write oci://host[:port]/repository[:tag] (or oci+http://localhost:PORT/... for a registry on this machine without TLS)`);
   const scheme = match[1] === 'oci+http' ? 'http' : 'https';
   const rest = match[2]!;
+  // user:password@ in front of the host, whatever characters the password holds (`/`, `@`, `:`).
+  if (rest.replace(/@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, '').includes('@')) {
+    throw new PushError(`'${shown}': put no credentials in the target; use ~/.docker/config.json or MLPipe: Set Registry Credentials`);
+  }
   const slash = rest.indexOf('/');
-  if (slash <= 0) throw new PushError(`'${text}' names no repository: write oci://host[:port]/repository[:tag]`);
+  if (slash <= 0) throw new PushError(`'${shown}' names no repository: write oci://host[:port]/repository[:tag]`);
   const host = rest.slice(0, slash);
   let path = rest.slice(slash + 1);
-  if (path.includes('@')) throw new PushError(`'${text}': push to a tag, not a digest (the digest is computed from the package)`);
+  if (path.includes('@')) throw new PushError(`'${shown}': push to a tag, not a digest (the digest is computed from the package)`);
   let url: URL;
   try {
     url = new URL(`${scheme}://${host}/`);
   } catch {
-    throw new PushError(`'${text}': '${host}' is not a host name or host:port`);
+    throw new PushError(`'${shown}': '${host}' is not a host name or host:port`);
   }
-  if (url.username || url.password) throw new PushError(`'${text}': put no credentials in the target; use ~/.docker/config.json or MLPipe: Set Registry Credentials`);
+  if (url.username || url.password) throw new PushError(`'${shown}': put no credentials in the target; use ~/.docker/config.json or MLPipe: Set Registry Credentials`);
   let tag: string | undefined;
   const colon = path.lastIndexOf(':');
   if (colon > path.lastIndexOf('/')) {
     tag = path.slice(colon + 1);
     path = path.slice(0, colon);
-    if (!TAG.test(tag)) throw new PushError(`'${text}': '${tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')`);
+    if (!TAG.test(tag)) throw new PushError(`'${shown}': '${tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')`);
   }
   path = path.replace(/\/+$/, '');
-  if (!REPOSITORY.test(path)) throw new PushError(`'${text}': '${path}' is not a valid repository name (lowercase letters, digits and separators '.', '_', '-', '/')`);
+  if (!REPOSITORY.test(path)) throw new PushError(`'${shown}': '${path}' is not a valid repository name (lowercase letters, digits and separators '.', '_', '-', '/')`);
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (scheme === 'http' && !LOOPBACK.has(hostname)) {
-    throw new PushError(`'${text}': plain HTTP is only allowed to a registry on this machine (localhost, 127.0.0.1, [::1]); use oci://${host}/... (HTTPS), with caFile for a private CA`);
+    throw new PushError(`'${shown}': plain HTTP is only allowed to a registry on this machine (localhost, 127.0.0.1, [::1]); use oci://${host}/... (HTTPS), with caFile for a private CA`);
   }
   const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
   return { text, scheme, host, hostname, port, repository: path, ...(tag !== undefined ? { tag } : {}) };
 }
 
-interface Response {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
+type Response = Answer;
 
 interface Challenge {
   scheme: string;
@@ -164,10 +193,11 @@ const TLS_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-/** One push: the connection pool, the authorization and what it has sent. */
+/** One push: the connection pool, the authorization, the bounds and what it has sent. */
 class Session {
   readonly base: URL;
   readonly registry: string;
+  readonly limits: TransferLimits;
   private readonly agent: http.Agent;
   private authorization: string | undefined;
   private readonly tokens = new Map<string, string>();
@@ -176,9 +206,11 @@ class Session {
   constructor(
     readonly target: OciTarget,
     readonly options: OciPushOptions,
+    private readonly note: (message: string) => void = () => undefined,
   ) {
     this.base = new URL(`${target.scheme}://${target.host}/`);
     this.registry = target.host;
+    this.limits = transferLimits(options.limits);
     if (target.scheme === 'https') {
       let ca: string[] | undefined;
       if (options.caFile) {
@@ -201,11 +233,9 @@ class Session {
     this.agent.destroy();
   }
 
-  /** Removes every credential and token from a text meant for people. */
+  /** Removes every credential, token, URI user:password and echoed Authorization value from a text meant for people. */
   redact(text: string): string {
-    let out = text;
-    for (const secret of [...this.secrets, ...this.tokens.values()]) if (secret.length >= 3) out = out.split(secret).join('***');
-    return out;
+    return redactText(text, [...this.secrets, ...this.tokens.values()]);
   }
 
   fail(step: string, message: string, status?: number, code?: string): RegistryPushError {
@@ -213,6 +243,18 @@ class Session {
   }
 
   private networkError(step: string, error: NodeJS.ErrnoException): RegistryPushError {
+    if (error instanceof TransferError) {
+      switch (error.failure) {
+        case 'stalled':
+          return this.fail(step, `${this.registry} stalled: ${error.message}; nothing was tagged. Push again once it answers (MLPIPE_STALL_TIMEOUT, in seconds, sets how long a stall may last; now ${seconds(this.limits.stallMs)})`, undefined, error.code);
+        case 'deadline':
+          return this.fail(step, `${this.registry} was too slow: ${error.message}; nothing was tagged. Push again, or lower MLPIPE_MIN_TRANSFER_RATE (KiB/s) for a slow link`, undefined, error.code);
+        case 'too-large':
+          return this.fail(step, `${this.registry} answered with too much: ${error.message}; refusing it, nothing was tagged`, undefined, error.code);
+        case 'truncated':
+          return this.fail(step, `the connection to ${this.registry} was lost: ${error.message}; nothing was tagged. Push again once the registry is reachable: blobs already stored are skipped.`, undefined, error.code);
+      }
+    }
     const code = error.code ?? '';
     if (error.name === 'AbortError' || code === 'ABORT_ERR') return this.fail(step, 'the push was cancelled; nothing was tagged. Push again to finish (uploads restart).', undefined, 'ABORTED');
     if (TLS_CODES.has(code)) {
@@ -260,6 +302,9 @@ class Session {
       advice = ': the registry (or a proxy in front of it) refuses bodies this large; lower chunkSize / monolithicLimit';
     } else if (response.status === 429) {
       advice = ': the registry is rate-limiting; wait and push again';
+    } else if (response.status >= 300 && response.status < 400) {
+      const location = header(response, 'location');
+      advice = `: the registry redirected this write${location ? ` to ${redactUri(location)}` : ''}; mlpipe follows redirects only for reads. Push to the registry's own address`;
     } else if (response.status >= 500) {
       advice = ': the registry failed; push again later (nothing was tagged unless this was the last step)';
     }
@@ -276,15 +321,55 @@ class Session {
 
   /**
    * Sends a request; answers 401 by authenticating as the challenge says and sending it again
-   * (`body` is a factory so a streamed body can be read again). Resolves with any other status.
+   * (`body` is a factory so a streamed body can be read again). Reads (HEAD, GET) follow redirects;
+   * `idempotent` requests are tried again after a transient failure. Resolves with any other status.
    */
-  async request(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<Response> {
-    let response = await this.send(step, method, url, headers, body);
+  async request(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), options: { idempotent?: boolean; bodyBytes?: number } = {}): Promise<Response> {
+    const idempotent = options.idempotent ?? (method === 'HEAD' || method === 'GET');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.authorizedSend(step, method, url, headers, body, options.bodyBytes);
+        if (idempotent && attempt < this.limits.retries && isTransientStatus(response.status)) {
+          this.note(`${this.registry}: ${step}: HTTP ${response.status}, trying again (${attempt + 2} of ${this.limits.retries + 1})`);
+          await backoff(attempt + 1, this.options.signal, response.headers['retry-after']);
+          continue;
+        }
+        return response;
+      } catch (error) {
+        if (!(idempotent && attempt < this.limits.retries && error instanceof RegistryPushError && error.transient)) throw error;
+        this.note(`${this.registry}: ${step}: ${error.code}, trying again (${attempt + 2} of ${this.limits.retries + 1})`);
+        await backoff(attempt + 1, this.options.signal);
+      }
+    }
+  }
+
+  private async authorizedSend(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), bodyBytes?: number): Promise<Response> {
+    let response = await this.follow(step, method, url, headers, body, bodyBytes);
     if (response.status === 401 && this.sameOrigin(url)) {
       const challenge = parseChallenge(String(response.headers['www-authenticate'] ?? ''));
-      if (challenge && (await this.authenticate(step, challenge))) response = await this.send(step, method, url, headers, body);
+      if (challenge && (await this.authenticate(step, challenge))) response = await this.follow(step, method, url, headers, body, bodyBytes);
     }
     return response;
+  }
+
+  /** One request and, for reads, the redirects it answers with (credentials only to the same host, never HTTPS -> HTTP). */
+  private async follow(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), bodyBytes?: number): Promise<Response> {
+    let current = url;
+    let authorize = true;
+    for (let hop = 0; ; hop++) {
+      const response = await this.send(step, method, current, headers, body, authorize, bodyBytes);
+      if (method !== 'HEAD' && method !== 'GET') return response;
+      let next: ReturnType<typeof redirectTarget>;
+      try {
+        next = redirectTarget(current, response);
+      } catch (error) {
+        throw this.fail(step, `${this.registry}: ${(error as Error).message}`, response.status, 'REDIRECT');
+      }
+      if (!next) return response;
+      if (hop >= this.limits.maxRedirects) throw this.fail(step, `${this.registry} redirected more than ${this.limits.maxRedirects} times`, response.status, 'REDIRECT');
+      authorize &&= next.credentials;
+      current = next.url;
+    }
   }
 
   /** Sets the authorization a challenge asks for; false when there is nothing new to try. */
@@ -316,7 +401,7 @@ class Session {
     try {
       realm = new URL(params.realm!);
     } catch {
-      throw this.fail(step, `the registry's token realm '${params.realm}' is not a URL`);
+      throw this.fail(step, `the registry's token realm '${redactUri(params.realm!)}' is not a URL`);
     }
     if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && LOOPBACK.has(realm.hostname.replace(/^\[(.*)\]$/, '$1')))) {
       throw this.fail(step, `the registry sends for tokens to ${realm.origin}, which is neither HTTPS nor this machine; refusing to send credentials there`);
@@ -335,6 +420,7 @@ class Session {
       if (params.scope) for (const scope of params.scope.split(' ')) realm.searchParams.append('scope', scope);
       if (credentials) headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
+    // Not through follow(): a redirect of the token request would carry the credentials elsewhere.
     const response = await this.send(`${step} (token from ${realm.host})`, method, realm, headers, body, false);
     if (response.status === 401 || response.status === 403) {
       throw this.statusError(`${step} (token from ${realm.host})`, { ...response, status: 401 });
@@ -343,61 +429,33 @@ class Session {
     try {
       const parsed = JSON.parse(response.body.toString('utf8')) as { token?: string; access_token?: string };
       const token = parsed.token ?? parsed.access_token;
-      if (!token) throw new Error('no token');
+      if (!token || typeof token !== 'string') throw new Error('no token');
       return token;
     } catch {
       throw this.fail(step, `the token service ${realm.host} answered without a token`);
     }
   }
 
-  /** One HTTP exchange; the response body is kept up to 4 MiB (errors, manifests, tokens). */
-  private send(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), authorize = true): Promise<Response> {
-    const signal = this.options.signal;
-    if (signal?.aborted) return Promise.reject(this.networkError(step, Object.assign(new Error('aborted'), { name: 'AbortError' })));
+  /** One HTTP exchange within the session's bounds; the answer body is kept up to 4 MiB (errors, manifests, tokens). */
+  private async send(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), authorize = true, bodyBytes?: number): Promise<Response> {
     const all: Record<string, string> = { 'User-Agent': 'mlpipe', ...headers };
     if (authorize && this.authorization && this.sameOrigin(url)) all.Authorization = this.authorization;
-    if (body instanceof Buffer) all['Content-Length'] = String(body.length);
-    else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) all['Content-Length'] ??= '0';
-    const module = url.protocol === 'https:' ? https : http;
     const agent = this.sameOrigin(url) ? this.agent : undefined;
-    return new Promise<Response>((resolve, reject) => {
-      let settled = false;
-      let source: Readable | undefined;
-      const finish = (error: Error | undefined, response?: Response) => {
-        if (settled) return;
-        settled = true;
-        if (error) {
-          source?.destroy();
-          reject(error instanceof PushError ? error : this.networkError(step, error));
-        } else resolve(response!);
-      };
-      const request = module.request(url, { method, headers: all, ...(agent ? { agent } : {}), ...(signal ? { signal } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (length < 4 * 1024 * 1024) chunks.push(chunk);
-          length += chunk.length;
-        });
-        res.on('end', () => {
-          // An early answer (401, 413) while the body still streams: stop reading the file.
-          if (source && !source.readableEnded) source.destroy();
-          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-        });
-        res.on('error', (error) => finish(error));
+    try {
+      return await exchange({
+        method,
+        url,
+        headers: all,
+        ...(body !== undefined ? { body } : {}),
+        ...(bodyBytes !== undefined ? { bodyBytes } : {}),
+        maxAnswerBytes: Math.min(this.limits.maxAnswerBytes, 4 * 1024 * 1024),
+        ...(agent ? { agent } : {}),
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+        limits: this.limits,
       });
-      request.on('error', (error) => finish(error));
-      if (body === undefined) request.end();
-      else if (Buffer.isBuffer(body)) request.end(body);
-      else {
-        const stream = body();
-        source = stream;
-        stream.on('error', (error) => {
-          request.destroy(error);
-          finish(error);
-        });
-        stream.pipe(request);
-      }
-    });
+    } catch (error) {
+      throw error instanceof PushError ? error : this.networkError(step, error as NodeJS.ErrnoException);
+    }
   }
 }
 
@@ -430,9 +488,10 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
   const chunkSize = Math.max(1, Math.floor(options.chunkSize ?? DEFAULT_CHUNK_SIZE));
   const monolithicLimit = options.monolithicLimit ?? DEFAULT_MONOLITHIC_LIMIT;
   const artifact = await buildArtifact(pkg, options.signal);
-  const session = new Session(parsed, options);
-  const repo = parsed.repository;
   const progress = options.onProgress ?? (() => undefined);
+  const session = new Session(parsed, options, (message) => progress({ message }));
+  const repo = parsed.repository;
+  let manifestPut = false;
   let uploadedBlobs = 0;
   let skippedBlobs = 0;
   let bytesUploaded = 0;
@@ -492,7 +551,7 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
     }
     if (size < monolithicLimit) {
       const step = `upload of ${blob.name}`;
-      const response = await session.request(step, 'PUT', closing(session.resolve(location)), { ...octets, 'Content-Length': String(size) }, body(0, size));
+      const response = await session.request(step, 'PUT', closing(session.resolve(location)), { ...octets, 'Content-Length': String(size) }, body(0, size), { bodyBytes: size });
       // The registry checks the digest too (400 DIGEST_INVALID); ours says which file and why.
       if (sent !== size || `sha256:${hash.copy().digest('hex')}` !== digest) await refuseChanged(step, undefined);
       if (response.status !== 201) throw session.statusError(step, response);
@@ -503,7 +562,7 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
       const end = Math.min(offset + chunkSize, size);
       const step = `upload of ${blob.name} (bytes ${offset}-${end - 1} of ${size})`;
       const headers = { ...octets, 'Content-Length': String(end - offset), 'Content-Range': `${offset}-${end - 1}` };
-      const response = await session.request(step, 'PATCH', url, headers, body(offset, end));
+      const response = await session.request(step, 'PATCH', url, headers, body(offset, end), { bodyBytes: end - offset });
       if (response.status !== 202) throw session.statusError(step, response);
       if (sent !== end) await refuseChanged(step, url);
       const next = header(response, 'location');
@@ -521,6 +580,38 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
     if (response.status !== 201) throw session.statusError(step, response);
   };
 
+  /** Mounts or uploads one blob and checks that the registry holds it; true when it was mounted. */
+  const store = async (blob: ArtifactBlob): Promise<boolean> => {
+    const { digest, size } = blob.descriptor;
+    let location: string | undefined;
+    if (options.mountFrom && options.mountFrom !== repo) {
+      const step = `mounting ${blob.name} from ${options.mountFrom}`;
+      const url = session.resolve(`/v2/${repo}/blobs/uploads/`);
+      url.searchParams.set('mount', digest);
+      url.searchParams.set('from', options.mountFrom);
+      const response = await session.request(step, 'POST', url, {});
+      if (response.status === 201) {
+        progress({ file: blob.name, bytes: size, total: size });
+        progress({ message: `${blob.name}: mounted from ${options.mountFrom}` });
+        return true;
+      }
+      if (response.status !== 202) throw session.statusError(step, response);
+      location = header(response, 'location');
+    }
+    if (!location) {
+      const step = `starting the upload of ${blob.name}`;
+      const response = await session.request(step, 'POST', session.resolve(`/v2/${repo}/blobs/uploads/`), {});
+      if (response.status !== 202) throw session.statusError(step, response);
+      location = header(response, 'location');
+    }
+    if (!location) throw session.fail(`starting the upload of ${blob.name}`, 'the registry answered without a Location to upload to');
+    await upload(blob, location);
+    if (!(await exists(blob, `checking the uploaded ${blob.name}`))) {
+      throw session.fail(`checking the uploaded ${blob.name}`, `the registry does not hold ${digest} (${size} bytes) after accepting it; push again`);
+    }
+    return false;
+  };
+
   try {
     for (const blob of artifact.blobs) {
       const { digest, size } = blob.descriptor;
@@ -529,40 +620,28 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
         progress({ file: blob.name, bytes: size, total: size });
         continue;
       }
-      let location: string | undefined;
-      if (options.mountFrom && options.mountFrom !== repo) {
-        const step = `mounting ${blob.name} from ${options.mountFrom}`;
-        const url = session.resolve(`/v2/${repo}/blobs/uploads/`);
-        url.searchParams.set('mount', digest);
-        url.searchParams.set('from', options.mountFrom);
-        const response = await session.request(step, 'POST', url, {});
-        if (response.status === 201) {
-          skippedBlobs++;
-          progress({ file: blob.name, bytes: size, total: size });
-          progress({ message: `${blob.name}: mounted from ${options.mountFrom}` });
-          continue;
+      // A blob is content-addressed, so uploading it again in a new session is idempotent.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (await store(blob)) skippedBlobs++;
+          else {
+            uploadedBlobs++;
+            bytesUploaded += size;
+          }
+          break;
+        } catch (error) {
+          if (!(error instanceof RegistryPushError && error.transient && attempt < session.limits.retries)) throw error;
+          progress({ message: `${parsed.host}: ${error.step}: ${error.code ?? `HTTP ${error.status}`}; uploading ${blob.name} again (${attempt + 2} of ${session.limits.retries + 1})` });
+          await backoff(attempt + 1, options.signal);
         }
-        if (response.status !== 202) throw session.statusError(step, response);
-        location = header(response, 'location');
       }
-      if (!location) {
-        const step = `starting the upload of ${blob.name}`;
-        const response = await session.request(step, 'POST', session.resolve(`/v2/${repo}/blobs/uploads/`), {});
-        if (response.status !== 202) throw session.statusError(step, response);
-        location = header(response, 'location');
-      }
-      if (!location) throw session.fail(`starting the upload of ${blob.name}`, 'the registry answered without a Location to upload to');
-      await upload(blob, location);
-      if (!(await exists(blob, `checking the uploaded ${blob.name}`))) {
-        throw session.fail(`checking the uploaded ${blob.name}`, `the registry does not hold ${digest} (${size} bytes) after accepting it; push again`);
-      }
-      uploadedBlobs++;
-      bytesUploaded += size;
     }
 
     const manifestUrl = session.resolve(`/v2/${repo}/manifests/${tag}`);
-    const put = await session.request('putting the manifest', 'PUT', manifestUrl, { 'Content-Type': MEDIA_TYPE_MANIFEST }, artifact.manifest);
+    // Putting the same manifest bytes under the same tag again is idempotent.
+    const put = await session.request('putting the manifest', 'PUT', manifestUrl, { 'Content-Type': MEDIA_TYPE_MANIFEST }, artifact.manifest, { idempotent: true });
     if (put.status !== 201 && put.status !== 200) throw session.statusError('putting the manifest', put);
+    manifestPut = true;
     const answered = header(put, 'docker-content-digest');
     if (answered && answered !== artifact.manifestDigest) {
       throw session.fail('putting the manifest', `the registry stored it as ${answered}, not ${artifact.manifestDigest}: it rewrote the manifest`);
@@ -583,7 +662,21 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
       skippedBlobs,
       bytesUploaded,
     };
+  } catch (error) {
+    throw notPushed(error, parsed, tag, { blobsStored: uploadedBlobs + skippedBlobs, blobsTotal: artifact.blobs.length, manifestPut });
   } finally {
     session.close();
   }
+}
+
+/** A failed push, said as such: which tag was not pushed and how far it got. */
+function notPushed(error: unknown, target: OciTarget, tag: string, partial: PartialPush): unknown {
+  if (!(error instanceof RegistryPushError)) return error;
+  const where = `${target.host}/${target.repository}:${tag}`;
+  const state = partial.manifestPut
+    ? `the manifest was put but ${tag} could not be confirmed to name it; check it, or push again`
+    : `${partial.blobsStored} of ${partial.blobsTotal} blobs are in the registry and no manifest names them, so ${tag} was not pushed (where it existed, it still points where it did); pushing again skips the stored blobs`;
+  const wrapped = new RegistryPushError(`${error.message} NOT PUSHED: ${where}: ${state}.`, error.status, error.registry, error.step, error.code);
+  wrapped.partial = partial;
+  return wrapped;
 }

@@ -1,9 +1,11 @@
 import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { type RunRecord, type RunStatus } from '../runner/records';
 import { type Series } from '../store/series';
 import { flattenParams } from '../util/flatten';
 import { type RunSummary } from '../store/store';
+import { type Answer, backoff, deadlineFor, exchange, isTransient, isTransientStatus, redactText, redactUri, redirectTarget, seconds, TransferError, transferLimits, type TransferLimits } from './transfer';
 
 /*
  * mlpipe runs on an MLflow tracking server, over MLflow's REST API 2.0.
@@ -34,6 +36,13 @@ import { type RunSummary } from '../store/store';
  * - Artifacts: the metrics and plot files the run wrote, under their paths in the workspace, when
  *   the file still holds what the run recorded; and the run record as `mlpipe/run.json`.
  *   Uploaded through the server's artifact proxy (`mlflow server` serves artifacts by default).
+ *   A server without it (`--no-serve-artifacts`) gets the rest; the run is then logged only in
+ *   part: the tag `mlpipe.incomplete` says what is missing, and the run stays in the outbox.
+ *
+ * The server is untrusted (transfer.ts): every request fails after a stall or past a deadline
+ * proportional to its size, answers are read up to 16 MiB, redirects are followed only to the same
+ * host and never from HTTPS to HTTP, idempotent requests are tried again after a reset, a stall or
+ * a 429/502/503/504, and nothing shown ever holds a credential.
  */
 
 /** MLflow's limits on one `runs/log-batch` request and on names and values. */
@@ -50,8 +59,21 @@ export const MLFLOW_LIMITS = {
   experimentName: 500,
 } as const;
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
+/** POST endpoints that do the same thing when sent twice, so a request that broke is sent again. */
+const IDEMPOTENT_POSTS = new Set([
+  'runs/search',
+  'runs/log-batch',
+  'runs/update',
+  'runs/set-tag',
+  'runs/delete-tag',
+  'experiments/search',
+  'model-versions/search',
+  'model-versions/set-tag',
+  'registered-models/alias',
+  'registered-models/search',
+]);
+/** What a download keeps in memory at most, unless told otherwise. */
+const DEFAULT_DOWNLOAD_LIMIT = 64 * 1024 * 1024;
 
 function configuredUri(setting: string | undefined, env: NodeJS.ProcessEnv): { value: string; source: string } | undefined {
   if (setting?.trim()) return { value: setting.trim(), source: 'the setting mlpipe.tracking.uri' };
@@ -59,14 +81,53 @@ function configuredUri(setting: string | undefined, env: NodeJS.ProcessEnv): { v
   return undefined;
 }
 
-function isHttpUri(value: string): boolean {
-  if (!/^https?:\/\//i.test(value)) return false;
-  try {
-    new URL(value);
-    return true;
-  } catch {
-    return false;
+/** A tracking URI taken apart: the address without credentials, and any user:password it held. */
+export interface ParsedTrackingUri {
+  /** The address without user:password, without a trailing slash: safe to show. */
+  address: string;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * Reads an http(s) tracking URI, or says why it cannot be read. A user:password whose password
+ * holds `/`, `?` or `#` unencoded (`http://ana:pa/ss@host:5000`) cannot be told apart from a path:
+ * it is refused with what to do, never guessed at (a guess could send the password to a wrong
+ * host), and never shown.
+ */
+export function parseTrackingUri(value: string): ParsedTrackingUri | { problem: string } {
+  const text = value.trim();
+  const shown = redactUri(text);
+  if (!/^https?:\/\//i.test(text)) return { problem: `'${shown}' is not an http(s) address` };
+  const rest = text.slice(text.indexOf('//') + 2);
+  const authorityEnd = rest.search(/[/?#]/);
+  const at = rest.lastIndexOf('@');
+  if (authorityEnd >= 0 && at > authorityEnd) {
+    return {
+      problem: `'${shown}' has an '@' after a '/', '?' or '#': a password holding those characters must be percent-encoded (%2F, %3F, %23, %40) to be read unambiguously. Better, leave credentials out of the URI and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)`,
+    };
   }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { problem: `'${shown}' is not a valid URL` };
+  }
+  let username: string;
+  let password: string;
+  try {
+    username = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    return { problem: `'${shown}': its user:password part has a malformed %-escape` };
+  }
+  url.username = '';
+  url.password = '';
+  return { address: url.toString().replace(/\/+$/, ''), ...(username ? { username } : {}), ...(password ? { password } : {}) };
+}
+
+function isHttpUri(value: string): boolean {
+  return 'address' in parseTrackingUri(value);
 }
 
 /**
@@ -83,7 +144,11 @@ export function trackingUri(setting: string | undefined, env: NodeJS.ProcessEnv 
 export function trackingUriProblem(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const configured = configuredUri(setting, env);
   if (!configured || isHttpUri(configured.value)) return undefined;
-  const shown = configured.value.replace(/\/\/[^/@]*@/, '//***@');
+  const shown = redactUri(configured.value);
+  if (/^https?:\/\//i.test(configured.value)) {
+    const parsed = parseTrackingUri(configured.value);
+    return `${configured.source}: ${'problem' in parsed ? parsed.problem : shown}.`;
+  }
   const kind = /^databricks/i.test(configured.value)
     ? 'a Databricks workspace, which mlpipe does not talk to'
     : /^(file:|sqlite:|[./~]|[A-Za-z]:\\)/i.test(configured.value) || !configured.value.includes(':')
@@ -176,10 +241,14 @@ export interface SearchRunsOptions {
 }
 
 export interface MlflowClientOptions {
-  /** Where credentials come from: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD. */
+  /** Where credentials come from: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD; and MLPIPE_STALL_TIMEOUT / MLPIPE_MIN_TRANSFER_RATE. */
   env?: NodeJS.ProcessEnv;
+  /** The whole of one API call; by default a minute plus its bytes at the minimum rate. */
   timeoutMs?: number;
+  /** The whole of one artifact upload or download; by default proportional to its size. */
   uploadTimeoutMs?: number;
+  /** Stall, rate, answer size, redirects and retries (transfer.ts). */
+  limits?: Partial<TransferLimits>;
 }
 
 interface WireRun {
@@ -228,11 +297,33 @@ function wireValue(value: number): number | string {
   return value;
 }
 
-const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+interface SendOptions {
+  headers?: Record<string, string>;
+  body?: Buffer | (() => import('node:stream').Readable);
+  bodyBytes?: number;
+  deadlineMs?: number;
+  maxAnswerBytes?: number;
+  idempotent: boolean;
+}
 
 /**
- * A client for MLflow's REST API over Node's fetch. TLS is verified as Node verifies it (a private
- * CA goes in NODE_EXTRA_CA_CERTS); credentials come from the environment and stay in private fields.
+ * A client for MLflow's REST API over node:http(s), each exchange bounded (transfer.ts). TLS is
+ * verified as Node verifies it (a private CA goes in NODE_EXTRA_CA_CERTS); credentials come from
+ * the environment or the URI and stay in private fields.
  */
 export class MlflowClient {
   /** The server's address without any user:password part: safe to show. */
@@ -240,25 +331,26 @@ export class MlflowClient {
   readonly #base: string;
   readonly #authorization: string | undefined;
   readonly #secrets: string[];
-  readonly #timeoutMs: number;
-  readonly #uploadTimeoutMs: number;
+  readonly #timeoutMs: number | undefined;
+  readonly #uploadTimeoutMs: number | undefined;
+  readonly #limits: TransferLimits;
+  readonly #agent: http.Agent;
 
   constructor(uri: string, options: MlflowClientOptions = {}) {
     const env = options.env ?? process.env;
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      throw new MlflowError('protocol', uri.replace(/\/\/[^/@]*@/, '//***@'), '', `'${uri.replace(/\/\/[^/@]*@/, '//***@')}' is not a URL; set mlpipe.tracking.uri or MLFLOW_TRACKING_URI to the server's address, such as http://127.0.0.1:5000`);
+    const parsed = parseTrackingUri(uri);
+    if ('problem' in parsed) {
+      throw new MlflowError('protocol', redactUri(uri.trim()), '', `${parsed.problem}; set mlpipe.tracking.uri or MLFLOW_TRACKING_URI to the server's address, such as http://127.0.0.1:5000`);
     }
-    const userInUri = decodeURIComponent(url.username);
-    const passwordInUri = decodeURIComponent(url.password);
-    url.username = '';
-    url.password = '';
-    this.#base = url.toString().replace(/\/+$/, '');
+    const userInUri = parsed.username ?? '';
+    const passwordInUri = parsed.password ?? '';
+    this.#base = parsed.address;
     this.uri = this.#base;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#uploadTimeoutMs = options.uploadTimeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS;
+    this.#timeoutMs = options.timeoutMs;
+    this.#uploadTimeoutMs = options.uploadTimeoutMs;
+    this.#limits = transferLimits(options.limits, env);
+    // Idle connections are closed before MLflow's server (uvicorn: 5 s) would close them under a request.
+    this.#agent = this.#base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 }) : new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 });
     const token = env.MLFLOW_TRACKING_TOKEN?.trim();
     const username = env.MLFLOW_TRACKING_USERNAME ?? (userInUri || undefined);
     const password = env.MLFLOW_TRACKING_PASSWORD ?? (passwordInUri || undefined);
@@ -268,50 +360,58 @@ export class MlflowClient {
     } else if (username !== undefined && password !== undefined) {
       const encoded = Buffer.from(`${username}:${password}`).toString('base64');
       this.#authorization = `Basic ${encoded}`;
-      this.#secrets = [password, encoded];
+      this.#secrets = [password, encoded, ...(passwordInUri && passwordInUri !== password ? [passwordInUri] : [])];
+    } else if (passwordInUri) {
+      this.#authorization = undefined;
+      this.#secrets = [passwordInUri];
     } else {
       this.#authorization = undefined;
       this.#secrets = [];
     }
   }
 
-  /** Text from the server with any credential it echoed taken out. */
+  /** Text from the server (or about it) with any credential, URI user:password or Authorization value taken out. */
   #scrub(text: string): string {
-    let clean = text;
-    for (const secret of this.#secrets) if (secret.length >= 3) clean = clean.split(secret).join('***');
-    return clean;
+    return redactText(text, this.#secrets);
   }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.#authorization ? { authorization: this.#authorization } : {}), ...extra };
   }
 
-  /** The error for a request that got no answer. */
+  /** The error for a request that got no (complete) answer. */
   #transportError(method: string, endpoint: string, error: unknown): MlflowError {
+    const where = `${method} ${endpoint}`;
+    if (error instanceof TransferError) {
+      if (error.failure === 'too-large') {
+        return new MlflowError('protocol', this.uri, endpoint, `MLflow at ${this.uri} answered ${where} with too much: ${error.message}; refusing it. Is ${this.uri} an MLflow tracking server?`);
+      }
+      if (error.failure === 'truncated') {
+        return new MlflowError('unreachable', this.uri, endpoint, `the connection to MLflow at ${this.uri} broke during ${where}: ${error.message}; is the server (or a proxy in front of it) healthy?`);
+      }
+      const knob = error.failure === 'stalled' ? `MLPIPE_STALL_TIMEOUT (seconds, now ${seconds(this.#limits.stallMs)}) sets how long a stall may last` : 'MLPIPE_MIN_TRANSFER_RATE (KiB/s) sets the slowest rate allowed';
+      return new MlflowError('timeout', this.uri, endpoint, `MLflow at ${this.uri} did not answer ${where} in time: ${error.message}. Is the server running at ${this.uri}, and reachable from here? (${knob})`);
+    }
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const code = cause?.code ?? (error as NodeJS.ErrnoException).code;
-    const where = `${method} ${endpoint}`;
     if ((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError') {
       return new MlflowError('timeout', this.uri, endpoint, `MLflow at ${this.uri} did not answer ${where} in time; is the server running at ${this.uri}, and reachable from here?`);
     }
-    if (code && TLS_CODES.has(code)) {
-      return new MlflowError('tls', this.uri, endpoint, `could not verify the TLS certificate of ${this.uri} (${code}) for ${where}; if the server uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (mlpipe never turns verification off)`);
+    if ((code && TLS_CODES.has(code)) || /wrong version number/.test((error as Error).message ?? '')) {
+      return new MlflowError('tls', this.uri, endpoint, `could not verify the TLS certificate of ${this.uri} (${code ?? 'EPROTO'}) for ${where}; if the server uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (mlpipe never turns verification off)${/wrong version number/.test((error as Error).message ?? '') ? '; if it speaks plain HTTP, use http://' : ''}`);
     }
     const detail = this.#scrub(code ?? cause?.message ?? (error as Error).message ?? String(error));
-    if (detail === 'bad port') {
-      return new MlflowError('unreachable', this.uri, endpoint, `Node's fetch refuses to connect to port ${new URL(this.uri).port} of ${this.uri} (${where}; browsers block that port too); run the MLflow server on another port, such as 5000`);
-    }
     return new MlflowError('unreachable', this.uri, endpoint, `could not connect to MLflow at ${this.uri} (${where}: ${detail}); is the server running at ${this.uri}? Start it (mlflow server) or fix mlpipe.tracking.uri / MLFLOW_TRACKING_URI.`);
   }
 
   /** The error for an answer that is not a success. */
-  async #httpError(method: string, endpoint: string, response: Response): Promise<MlflowError> {
-    const text = await response.text().catch(() => '');
+  #httpError(method: string, endpoint: string, response: Answer): MlflowError {
+    const text = response.body.toString('utf8', 0, Math.min(response.body.length, 64 * 1024));
     let errorCode: string | undefined;
     let serverMessage: string | undefined;
     try {
       const body = JSON.parse(text) as { error_code?: unknown; message?: unknown };
-      if (typeof body.error_code === 'string') errorCode = body.error_code;
+      if (typeof body.error_code === 'string') errorCode = body.error_code.slice(0, 100);
       if (typeof body.message === 'string') serverMessage = body.message;
     } catch {
       serverMessage = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim() || undefined;
@@ -333,6 +433,10 @@ export class MlflowClient {
     } else if (status === 404 || errorCode === 'RESOURCE_DOES_NOT_EXIST') {
       kind = 'not-found';
       next = 'it may have been deleted in MLflow';
+    } else if (status >= 300 && status < 400) {
+      kind = 'protocol';
+      const location = response.headers.location;
+      next = `it redirected${location ? ` to ${redactUri(String(location))}` : ''}, which mlpipe follows only to the same host; set mlpipe.tracking.uri / MLFLOW_TRACKING_URI to the server's own address`;
     } else if (status >= 500) {
       kind = 'server';
       next = status >= 502 && status <= 504 ? `is the server running at ${this.uri}? A proxy answered for it` : "see the MLflow server's log";
@@ -340,37 +444,84 @@ export class MlflowClient {
       kind = 'rejected';
       next = 'MLflow refused the request';
     }
-    return new MlflowError(kind, this.uri, endpoint, `MLflow at ${this.uri}: ${said}; ${next}`, status, errorCode, serverMessage);
+    return new MlflowError(kind, this.uri, endpoint, this.#scrub(`MLflow at ${this.uri}: ${said}; ${next}`), status, errorCode, serverMessage);
   }
 
-  async #fetch(method: string, endpoint: string, url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
-    let response: Response;
-    try {
-      response = await fetch(url, { ...init, method, signal: AbortSignal.timeout(timeoutMs) });
-    } catch (error) {
-      throw this.#transportError(method, endpoint, error);
+  /**
+   * One request within the client's bounds: redirects to the same host only (never HTTPS -> HTTP),
+   * idempotent requests tried again after a transient failure; a non-2xx answer is an MlflowError.
+   */
+  async #send(method: string, endpoint: string, url: URL, options: SendOptions): Promise<Answer> {
+    const limits = this.#limits;
+    for (let attempt = 0; ; attempt++) {
+      let answer: Answer;
+      try {
+        answer = await this.#follow(method, endpoint, url, options);
+      } catch (error) {
+        if (error instanceof MlflowError) throw error;
+        if (options.idempotent && attempt < limits.retries && isTransient(error)) {
+          await backoff(attempt + 1);
+          continue;
+        }
+        throw this.#transportError(method, endpoint, error);
+      }
+      if (answer.status >= 200 && answer.status < 300) return answer;
+      if (options.idempotent && attempt < limits.retries && isTransientStatus(answer.status)) {
+        await backoff(attempt + 1, undefined, answer.headers['retry-after']);
+        continue;
+      }
+      throw this.#httpError(method, endpoint, answer);
     }
-    if (!response.ok) throw await this.#httpError(method, endpoint, response);
-    return response;
+  }
+
+  async #follow(method: string, endpoint: string, url: URL, options: SendOptions): Promise<Answer> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const answer = await exchange({
+        method,
+        url: current,
+        headers: this.#headers(options.headers),
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        ...(options.bodyBytes !== undefined ? { bodyBytes: options.bodyBytes } : {}),
+        ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+        ...(options.maxAnswerBytes !== undefined ? { maxAnswerBytes: options.maxAnswerBytes } : {}),
+        agent: current.origin === new URL(this.#base).origin ? this.#agent : undefined,
+        limits: this.#limits,
+      });
+      let next: ReturnType<typeof redirectTarget>;
+      try {
+        next = redirectTarget(current, answer);
+      } catch (error) {
+        throw new MlflowError('protocol', this.uri, endpoint, this.#scrub(`MLflow at ${this.uri} answered ${method} ${endpoint} with a redirect mlpipe does not follow: ${(error as Error).message}`), answer.status);
+      }
+      if (!next) return answer;
+      // Credentials and bodies go only to the same host; a stream body cannot be sent twice; 301-303 turn a write into a GET.
+      const resendable = method === 'GET' || ((answer.status === 307 || answer.status === 308) && !(typeof options.body === 'function'));
+      if (!next.credentials || !resendable || hop >= this.#limits.maxRedirects) return answer;
+      current = next.url;
+    }
   }
 
   /** A call to `/api/2.0/mlflow/<endpoint>`: GET with a query, POST with a JSON body. */
   async #call<T>(method: 'GET' | 'POST', endpoint: string, input: Record<string, unknown> = {}): Promise<T> {
-    let url = `${this.#base}/api/2.0/mlflow/${endpoint}`;
-    const init: RequestInit = { headers: this.#headers(method === 'POST' ? { 'content-type': 'application/json' } : {}) };
+    const url = new URL(`${this.#base}/api/2.0/mlflow/${endpoint}`);
+    let body: Buffer | undefined;
     if (method === 'GET') {
-      const query = new URLSearchParams();
-      for (const [key, value] of Object.entries(input)) if (value !== undefined) query.set(key, String(value));
-      if ([...query.keys()].length > 0) url += `?${query.toString()}`;
+      for (const [key, value] of Object.entries(input)) if (value !== undefined) url.searchParams.set(key, String(value));
     } else {
-      init.body = JSON.stringify(input);
+      body = Buffer.from(JSON.stringify(input));
     }
-    const response = await this.#fetch(method, endpoint, url, init, this.#timeoutMs);
-    const text = await response.text();
+    const answer = await this.#send(method, endpoint, url, {
+      headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+      ...(body ? { body } : {}),
+      ...(this.#timeoutMs !== undefined ? { deadlineMs: this.#timeoutMs } : {}),
+      idempotent: method === 'GET' || IDEMPOTENT_POSTS.has(endpoint),
+    });
+    const text = answer.body.toString('utf8');
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch {
-      throw new MlflowError('protocol', this.uri, endpoint, `MLflow at ${this.uri}: ${method} ${endpoint} answered with something that is not JSON; is ${this.uri} an MLflow tracking server?`, response.status);
+      throw new MlflowError('protocol', this.uri, endpoint, `MLflow at ${this.uri}: ${method} ${endpoint} answered with something that is not JSON; is ${this.uri} an MLflow tracking server?`, answer.status);
     }
   }
 
@@ -433,6 +584,14 @@ export class MlflowClient {
     await this.#call('POST', 'runs/update', { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) });
   }
 
+  async setTag(runId: string, key: string, value: string): Promise<void> {
+    await this.#call('POST', 'runs/set-tag', { run_id: runId, key, value });
+  }
+
+  async deleteTag(runId: string, key: string): Promise<void> {
+    await this.#call('POST', 'runs/delete-tag', { run_id: runId, key });
+  }
+
   /**
    * Logs metrics, params and tags, split into as many `runs/log-batch` requests as MLflow's limits
    * need (params and tags first, so a run's identity lands before its curves). Returns the number
@@ -482,14 +641,14 @@ export class MlflowClient {
   }
 
   /** The proxy URL of a path below a run's `mlflow-artifacts:` artifact URI. */
-  #artifactUrl(artifactUri: string, path: string, endpoint: string): string {
+  #artifactUrl(artifactUri: string, path: string, endpoint: string): URL {
     const match = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(artifactUri);
     if (!match) {
       throw new MlflowError('rejected', this.uri, endpoint, `MLflow at ${this.uri} stores this run's artifacts at '${artifactUri}', which mlpipe cannot reach through the server; start the server with artifact serving (mlflow server --serve-artifacts --artifacts-destination ...) and use a new experiment`);
     }
     const root = match[1].replace(/\/+$/, '');
     const relative = path.split('/').filter((part) => part !== '' && part !== '.').map(encodeURIComponent).join('/');
-    return `${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`;
+    return new URL(`${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`);
   }
 
   /** Uploads a file as the artifact at `path` (below the run's artifact root), streamed from disk. */
@@ -497,21 +656,26 @@ export class MlflowClient {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
     const url = this.#artifactUrl(artifactUri, path, endpoint);
     const size = statSync(file).size;
-    const init = {
-      headers: this.#headers({ 'content-type': 'application/octet-stream', 'content-length': String(size) }),
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
-      // Node's fetch sends a stream body only when told the request is half duplex.
-      duplex: 'half',
-    } as RequestInit;
-    const response = await this.#fetch('PUT', endpoint, url, init, this.#uploadTimeoutMs);
-    await response.body?.cancel();
+    // A PUT of the same bytes to the same path is idempotent.
+    await this.#send('PUT', endpoint, url, {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: () => createReadStream(file),
+      bodyBytes: size,
+      ...(this.#uploadTimeoutMs !== undefined ? { deadlineMs: this.#uploadTimeoutMs } : {}),
+      maxAnswerBytes: 1024 * 1024,
+      idempotent: true,
+    });
   }
 
-  /** Downloads the artifact at `path` below the run's artifact root. */
-  async downloadArtifact(artifactUri: string, path: string): Promise<Buffer> {
+  /** Downloads the artifact at `path` below the run's artifact root; one larger than `maxBytes` is refused. */
+  async downloadArtifact(artifactUri: string, path: string, maxBytes = DEFAULT_DOWNLOAD_LIMIT): Promise<Buffer> {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
-    const response = await this.#fetch('GET', endpoint, this.#artifactUrl(artifactUri, path, endpoint), { headers: this.#headers() }, this.#uploadTimeoutMs);
-    return Buffer.from(await response.arrayBuffer());
+    const answer = await this.#send('GET', endpoint, this.#artifactUrl(artifactUri, path, endpoint), {
+      deadlineMs: this.#uploadTimeoutMs ?? deadlineFor(maxBytes, this.#limits),
+      maxAnswerBytes: maxBytes,
+      idempotent: true,
+    });
+    return answer.body;
   }
 
   /** The artifacts directly below `path` (the run's artifact root when absent). */
@@ -594,9 +758,18 @@ export interface LogRunResult {
   runId: string;
   /** An MLflow run for this mlpipe run existed already and was updated. */
   reused: boolean;
-  /** What was sent differently from the run (cut values, artifacts that could not go). */
+  /** What was sent differently from the run and stays so (values cut to MLflow's limits; the full ones are in mlpipe/run.json). */
   warnings: string[];
+  /**
+   * What did not reach the server (artifacts a server without the artifact proxy cannot take): the
+   * run is logged only in part, tagged `mlpipe.incomplete`, and must be sent again. Empty when
+   * the server has all of it.
+   */
+  incomplete: string[];
 }
+
+/** The MLflow run tag that says what of an mlpipe run is missing on the server. */
+export const INCOMPLETE_TAG = 'mlpipe.incomplete';
 
 export function experimentName(record: Pick<RunRecord, 'name' | 'pipeline'>): string {
   return `mlpipe/${record.name ?? record.pipeline}`.slice(0, MLFLOW_LIMITS.experimentName);
@@ -655,7 +828,8 @@ export function mlflowPayload(input: LogRunInput): { params: { key: string; valu
  * run is found again by its `mlpipe.run_id` tag, params it already has are not sent again,
  * metrics are sent with the same steps and timestamps (MLflow keeps one copy of an identical
  * point), artifacts are overwritten. The status is set last, so a run that shows FINISHED in
- * MLflow has everything.
+ * MLflow without the `mlpipe.incomplete` tag has everything; `incomplete` in the result says what
+ * the server did not take.
  */
 export async function logRun(client: MlflowClient, input: LogRunInput): Promise<LogRunResult> {
   const { record } = input;
@@ -688,20 +862,25 @@ export async function logRun(client: MlflowClient, input: LogRunInput): Promise<
     tags: payload.tags.filter((tag) => existing.tags[tag.key] !== tag.value),
     metrics: payload.metrics,
   });
-  for (const artifact of input.artifacts) {
+  const incomplete: string[] = [];
+  for (const [index, artifact] of input.artifacts.entries()) {
     try {
       await client.uploadArtifact(run.info.artifactUri, artifact.path, artifact.file);
     } catch (error) {
-      // A server without the artifact proxy still gets the params and metrics.
+      // A server without the artifact proxy still gets the params and metrics; what it did not get is said, never dropped quietly.
       if (error instanceof MlflowError && error.kind === 'rejected' && !error.status) {
-        warnings.push(error.message);
+        const missing = input.artifacts.slice(index).map((one) => one.path);
+        incomplete.push(`${missing.length} artifact${missing.length === 1 ? '' : 's'} not uploaded (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}): ${error.message}`);
         break;
       }
       throw error;
     }
   }
+  // Said in MLflow too, where people look at the run; taken away once a later send is complete.
+  if (incomplete.length > 0) await client.setTag(run.info.runId, INCOMPLETE_TAG, truncated(`logged in part by mlpipe: ${incomplete.join('; ')}`, MLFLOW_LIMITS.tagValue).value);
+  else if (existing.tags[INCOMPLETE_TAG] !== undefined) await client.deleteTag(run.info.runId, INCOMPLETE_TAG);
   await client.updateRun(run.info.runId, MLFLOW_STATUS[record.status], record.ended ? Date.parse(record.ended) : undefined);
-  return { experimentId: experiment.experimentId, runId: run.info.runId, reused, warnings };
+  return { experimentId: experiment.experimentId, runId: run.info.runId, reused, warnings, incomplete };
 }
 
 export interface TrackedRunRow {
@@ -730,7 +909,8 @@ export async function listRuns(client: MlflowClient, name: string, options: { fi
       experimentIds: [experiment.experimentId],
       ...(options.filter ? { filter: options.filter } : {}),
       orderBy: options.orderBy ?? ['attributes.start_time DESC'],
-      maxResults: Math.min(limit - rows.length, 1000),
+      // Pages of at most 500 runs stay well below the 16 MiB an answer may have.
+      maxResults: Math.min(limit - rows.length, 500),
       ...(pageToken ? { pageToken } : {}),
     });
     for (const run of page.runs) {

@@ -6,14 +6,17 @@ import { MlpipeDir } from '../runner/records';
 import { acquireFileLock } from '../store/lock';
 import { ExperimentStore, summarize } from '../store/store';
 import { type LogRunInput, logRun, MlflowError, type MlflowClient } from './mlflow';
+import { redactText } from './transfer';
 
 /*
  * Runs waiting to go to the tracking server. Each is one small file,
  * `.mlpipe/tracking/outbox/<run id>.json`, written atomically: the run id, how often sending
  * failed, the last error and when to try next. The run itself is read from the run record and the
  * experiment store when it is sent, so the outbox never holds a stale copy, and a run is only
- * taken out once the server has all of it. `.mlpipe/tracking/status.json` keeps the last success,
- * the last error and the number waiting, for a status line.
+ * taken out once the server has all of it: a run the server took only in part (artifacts a server
+ * without the artifact proxy refused) stays, marked `partial`, and is sent again with backoff.
+ * `.mlpipe/tracking/status.json` keeps the last success, the last error (a partial send is one)
+ * and the number waiting, for a status line. Errors are stored redacted, as shown.
  */
 
 export interface OutboxEntry {
@@ -23,6 +26,8 @@ export interface OutboxEntry {
   enqueued: string;
   attempts: number;
   lastError?: string;
+  /** The last attempt reached the server but not all of the run went (lastError says what is missing). */
+  partial?: boolean;
   /** Not sent before this time (ISO), after a failure. */
   nextAttempt?: string;
 }
@@ -41,12 +46,16 @@ export interface FlushOptions {
   limit?: number;
   now?: () => number;
   /** Called after each run, for progress lines. */
-  onRun?: (event: { runId: string; ok: boolean; error?: string; mlflowRunId?: string }) => void;
+  onRun?: (event: { runId: string; ok: boolean; partial?: boolean; error?: string; mlflowRunId?: string }) => void;
 }
 
 export interface FlushResult {
+  /** Runs the server now has all of. */
   sent: string[];
-  failed: { runId: string; error: string }[];
+  /** Every run not (fully) logged, each staying queued; `partial` for those the server has in part. */
+  failed: { runId: string; error: string; partial?: boolean }[];
+  /** Runs logged with values cut to MLflow's limits (the full values are in their mlpipe/run.json). */
+  warnings: { runId: string; warning: string }[];
   /** Runs that no longer exist here (deleted since they were queued): taken out of the outbox. */
   dropped: string[];
   pending: number;
@@ -60,8 +69,7 @@ export function backoffMs(attempts: number): number {
 }
 
 function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return redactText(error instanceof Error ? error.message : String(error));
 }
 
 export class TrackingOutbox {
@@ -139,7 +147,7 @@ export class TrackingOutbox {
    */
   async flush(client: MlflowClient, load: (runId: string) => LogRunInput | undefined, options: FlushOptions = {}): Promise<FlushResult> {
     const now = options.now ?? Date.now;
-    const result: FlushResult = { sent: [], failed: [], dropped: [], pending: 0 };
+    const result: FlushResult = { sent: [], failed: [], warnings: [], dropped: [], pending: 0 };
     mkdirSync(join(this.mlpipeRoot, 'tracking'), { recursive: true });
     let release: () => void;
     try {
@@ -169,6 +177,14 @@ export class TrackingOutbox {
         }
         try {
           const logged = await logRun(client, input);
+          for (const warning of logged.warnings) result.warnings.push({ runId: entry.runId, warning: redactText(warning) });
+          if (logged.incomplete.length > 0) {
+            // Never called success: it stays queued, marked partial, with what is missing.
+            const message = redactText(`logged only in part to ${client.uri} (MLflow run ${logged.runId}): ${logged.incomplete.join('; ')}`);
+            this.fail(entry, message, now(), client.uri, result, true);
+            options.onRun?.({ runId: entry.runId, ok: false, partial: true, error: message, mlflowRunId: logged.runId });
+            continue;
+          }
           this.remove(entry);
           result.sent.push(entry.runId);
           this.saveStatus({ lastSuccess: { runId: entry.runId, at: new Date(now()).toISOString(), uri: client.uri, experimentId: logged.experimentId, mlflowRunId: logged.runId } });
@@ -188,13 +204,13 @@ export class TrackingOutbox {
     return result;
   }
 
-  private fail(entry: OutboxEntry, message: string, at: number, uri: string, result: FlushResult): void {
+  private fail(entry: OutboxEntry, message: string, at: number, uri: string, result: FlushResult, partial = false): void {
     const attempts = entry.attempts + 1;
     const current = this.read(entry.runId);
     // Queued again while it was being sent: keep that, with the failure counted.
     const enqueued = current?.enqueued ?? entry.enqueued;
-    this.write({ version: 1, runId: entry.runId, enqueued, attempts, lastError: message, nextAttempt: new Date(at + backoffMs(attempts)).toISOString() });
-    result.failed.push({ runId: entry.runId, error: message });
+    this.write({ version: 1, runId: entry.runId, enqueued, attempts, lastError: message, ...(partial ? { partial } : {}), nextAttempt: new Date(at + backoffMs(attempts)).toISOString() });
+    result.failed.push({ runId: entry.runId, error: message, ...(partial ? { partial } : {}) });
     this.saveStatus({ lastError: { runId: entry.runId, at: new Date(at).toISOString(), uri, message } });
   }
 
@@ -202,7 +218,7 @@ export class TrackingOutbox {
   private remove(entry: OutboxEntry): void {
     const current = this.read(entry.runId);
     if (current && current.enqueued !== entry.enqueued) {
-      this.write({ ...current, attempts: 0, lastError: undefined, nextAttempt: undefined });
+      this.write({ ...current, attempts: 0, lastError: undefined, partial: undefined, nextAttempt: undefined });
       return;
     }
     rmSync(this.entryPath(entry.runId), { force: true });

@@ -1,5 +1,6 @@
 import { MlflowClient, trackingUri, trackingUriProblem } from './mlflow';
 import { loadRunForTracking, TrackingOutbox, type FlushResult } from './outbox';
+import { redactText, redactUri } from './transfer';
 
 /**
  * Sending runs to MLflow, as the CLI and the extension both do it: queue the run in the workspace
@@ -30,13 +31,23 @@ export async function sendRuns(mlpipeRoot: string, target: TrackingTarget, runId
   return outbox.flush(target.client, (id) => loadRunForTracking(mlpipeRoot, id), { force: options.force ?? true });
 }
 
-/** One line for a terminal or a log: what went, what waits and why. */
+/**
+ * What a flush did, for a terminal or a log: what went, what went only in part (PARTIAL), what
+ * did not, values cut, what waits and why. Never calls a partial send "logged".
+ */
 export function describeFlush(result: FlushResult, uri: string): string {
-  if (result.busy) return `MLflow: another mlpipe process is sending runs to ${uri}; yours are queued and go with it`;
+  const shown = redactUri(uri);
+  if (result.busy) return `MLflow: another mlpipe process is sending runs to ${shown}; yours are queued and go with it`;
   const parts: string[] = [];
-  if (result.sent.length > 0) parts.push(`logged ${result.sent.length === 1 ? `run ${result.sent[0]}` : `${result.sent.length} runs`} to ${uri}`);
-  if (result.failed.length > 0) parts.push(`could not log ${result.failed.length === 1 ? `run ${result.failed[0].runId}` : `${result.failed.length} runs`}: ${result.failed[0].error}`);
+  const runs = (list: { runId: string }[] | string[]) => (list.length === 1 ? `run ${typeof list[0] === 'string' ? list[0] : list[0].runId}` : `${list.length} runs`);
+  const partial = result.failed.filter((failure) => failure.partial);
+  const failed = result.failed.filter((failure) => !failure.partial);
+  if (result.sent.length > 0) parts.push(`logged ${runs(result.sent)} to ${shown}`);
+  if (partial.length > 0) parts.push(`PARTIAL: ${runs(partial)} ${partial[0].error}`);
+  if (failed.length > 0) parts.push(`could not log ${runs(failed)}: ${failed[0].error}`);
+  for (const { runId, warning } of result.warnings.slice(0, 3)) parts.push(`note for run ${runId}: ${warning}`);
+  if (result.warnings.length > 3) parts.push(`${result.warnings.length - 3} more notes`);
   if (result.pending > 0) parts.push(`${result.pending} run${result.pending === 1 ? '' : 's'} queued in .mlpipe/tracking/outbox; \`mlpipe runs sync\` sends ${result.pending === 1 ? 'it' : 'them'}`);
-  if (parts.length === 0) parts.push(`nothing to send to ${uri}`);
-  return `MLflow: ${parts.join('; ')}`;
+  if (parts.length === 0) parts.push(`nothing to send to ${shown}`);
+  return redactText(`MLflow: ${parts.join('; ')}`);
 }
