@@ -19,6 +19,51 @@ export interface Series {
 /** Plot files larger than this are not read into series (a note says so). */
 export const MAX_SERIES_FILE_BYTES = 64 * 1024 * 1024;
 
+/** A run's `series.json` larger than this is not read (it is the plot files' numbers, compacted). */
+export const MAX_SERIES_JSON_BYTES = 64 * 1024 * 1024;
+/** Points (steps and values) read from one run's `series.json`, over all its series. */
+export const MAX_SERIES_POINTS = 4_000_000;
+/** Series read from one run's `series.json`. */
+export const MAX_SERIES_COUNT = 10_000;
+/** Longest name, stage, file or x of a series read back. */
+const MAX_SERIES_TEXT = 4096;
+
+function seriesText(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_SERIES_TEXT;
+}
+
+/**
+ * The series of a run's `series.json`, read back: a file any container or cloned repository may
+ * have written. Entries of the wrong shape are left out (names and files must be text, steps and
+ * values lists of finite numbers of one length); past MAX_SERIES_COUNT series or MAX_SERIES_POINTS
+ * points in all, the rest is left out too. Never throws.
+ */
+export function parseSeriesFile(text: string): Series[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !Object.hasOwn(data, 'series')) return [];
+  const list = (data as { series: unknown }).series;
+  if (!Array.isArray(list)) return [];
+  const series: Series[] = [];
+  let points = 0;
+  for (const entry of list as unknown[]) {
+    if (series.length >= MAX_SERIES_COUNT) break;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) continue;
+    const { name, stage, file, x, steps, values } = entry as Record<string, unknown>;
+    if (!seriesText(name) || !seriesText(stage) || !seriesText(file) || !seriesText(x)) continue;
+    if (!Array.isArray(steps) || !Array.isArray(values) || steps.length !== values.length) continue;
+    if (points + steps.length > MAX_SERIES_POINTS) break;
+    if (!(steps as unknown[]).every(Number.isFinite) || !(values as unknown[]).every(Number.isFinite)) continue;
+    points += steps.length;
+    series.push({ name, stage, file, x, steps: steps as number[], values: values as number[] });
+  }
+  return series;
+}
+
 function stem(file: string): string {
   return basename(file).replace(/\.[^.]+$/, '');
 }

@@ -1,11 +1,13 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../runner/fsutil';
+import { isRecord, isRunId, MetadataError } from '../runner/metadata';
 import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runner/records';
+import { Boundary, BoundaryError } from '../util/boundary';
 import { acquireFileLock, alive } from './lock';
 import { compileFilter, parseSort, sortRuns, type Queryable } from './query';
-import { type Series, valueName } from './series';
+import { MAX_SERIES_JSON_BYTES, parseSeriesFile, type Series, valueName } from './series';
 
 /**
  * The experiment store: every run of a workspace, searchable. Documented in docs/experiments.md.
@@ -16,6 +18,13 @@ import { type Series, valueName } from './series';
  * compacted (rewritten and renamed) when superseded lines pile up. A line cut short by a crash is
  * skipped; nothing before it is affected. Opening reads one file: 10,000 runs load in well under
  * 300 ms. A missing index is rebuilt from the run records.
+ *
+ * The index is input, not trusted state (a cloned repository or a container may have written it):
+ * every line is checked for its shape before it counts, and one that is not an index line is
+ * skipped and counted in `damaged`, never thrown; a line over MAX_INDEX_LINE_BYTES is skipped
+ * unread, an index over MAX_INDEX_BYTES is not read at all (`problem` says so), and the file is read
+ * in chunks. Ids in the index only ever name a folder when they are run ids, and nothing in
+ * `.mlpipe/` is read, written or removed through a symbolic link.
  */
 
 export const SUMMARY_VERSION = 1;
@@ -55,7 +64,7 @@ export interface StoredRun extends Queryable {
   note?: string;
 }
 
-type Line =
+export type Line =
   | { op: 'run'; summary: RunSummary; tags?: Record<string, string>; note?: string }
   | { op: 'tags'; id: string; set?: Record<string, string>; remove?: string[] }
   | { op: 'note'; id: string; note: string }
@@ -63,6 +72,110 @@ type Line =
 
 export class StoreError extends Error {}
 
+/** An index line longer than this is skipped as damaged, unread (a summary of 50 metrics is about 1 KB). */
+export const MAX_INDEX_LINE_BYTES = 1024 * 1024;
+/** An index larger than this is not read (about 250,000 runs of 50 metrics); `mlpipe runs reindex` rebuilds it. */
+export const MAX_INDEX_BYTES = 256 * 1024 * 1024;
+/** The index is read this much at a time. */
+const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+/** Params nest at most this deep in a summary read back (`train.optimizer.betas` is 3). */
+const MAX_PARAMS_DEPTH = 32;
+
+const RUN_STATUSES: readonly string[] = ['running', 'succeeded', 'failed', 'cancelled'];
+
+/**
+ * Whether an id may stand in the index: letters, digits, `.`, `_` and `-`, not starting with a dot,
+ * so it can never spell a path. Only run ids (`isRunId`) ever name a folder.
+ */
+export function isIndexId(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value);
+}
+
+function optional(value: unknown, check: (value: unknown) => boolean): boolean {
+  return value === undefined || check(value);
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  if (!isRecord(value)) return false;
+  for (const key in value) if (typeof value[key] !== 'string') return false;
+  return true;
+}
+
+/** Nested objects and lists at most `depth` deep (a JSON value, so no cycles). */
+function shallow(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (depth === 0) return false;
+  const object = value as Record<string, unknown>;
+  for (const key in object) if (!shallow(object[key], depth - 1)) return false;
+  return true;
+}
+
+/** A run summary read back from the index, or undefined when the value is not one. */
+export function parseSummary(value: unknown): RunSummary | undefined {
+  if (!isRecord(value) || value.v !== SUMMARY_VERSION || !isIndexId(value.id) || !isString(value.pipeline) || !RUN_STATUSES.includes(value.status as string) || !isString(value.started)) return undefined;
+  if (!optional(value.name, isString) || !optional(value.ended, isString) || !optional(value.durationMs, Number.isFinite) || !optional(value.commit, isString) || !optional(value.dirty, (dirty) => typeof dirty === 'boolean')) return undefined;
+  if (!optional(value.pid, (pid) => Number.isSafeInteger(pid) && (pid as number) > 0) || !optional(value.host, isString) || !optional(value.error, isString)) return undefined;
+  if (!isRecord(value.params) || !shallow(value.params, MAX_PARAMS_DEPTH)) return undefined;
+  const metrics = value.metrics;
+  if (!isRecord(metrics)) return undefined;
+  // for-in, the fastest walk over a parsed object (it also sees inherited enumerable keys, which only makes the check stricter).
+  for (const key in metrics) {
+    const metric = metrics[key];
+    if (typeof metric !== 'number' && typeof metric !== 'string' && typeof metric !== 'boolean') return undefined;
+  }
+  const stages = value.stages;
+  if (!isRecord(stages)) return undefined;
+  for (const key in stages) if (typeof stages[key] !== 'number') return undefined;
+  if (!Array.isArray(value.series) || !value.series.every(isString)) return undefined;
+  return value as unknown as RunSummary;
+}
+
+/** An index line, checked: undefined when the text is not one (a cut line, garbage, a wrong shape). */
+export function parseIndexLine(text: string): Line | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(data)) return undefined;
+  switch (data.op) {
+    case 'run':
+      return parseSummary(data.summary) && optional(data.tags, isStringMap) && optional(data.note, isString) ? (data as Line) : undefined;
+    case 'tags':
+      return isIndexId(data.id) && optional(data.set, isStringMap) && optional(data.remove, (remove) => Array.isArray(remove) && remove.every(isString)) ? (data as Line) : undefined;
+    case 'note':
+      return isIndexId(data.id) && isString(data.note) ? (data as Line) : undefined;
+    case 'delete':
+      return isIndexId(data.id) ? (data as Line) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** What the store's own code throws about the file system and `.mlpipe/`'s layout, as a StoreError. */
+function storeError(error: unknown): unknown {
+  if (error instanceof StoreError) return error;
+  if (error instanceof BoundaryError || error instanceof MetadataError) return new StoreError(error.message);
+  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall) return new StoreError(error.message);
+  return error;
+}
+
+function guarded<T>(action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    throw storeError(error);
+  }
+}
+
+
+/** Sets a key as an own property: a metric named `__proto__` is a metric, not a prototype. */
+function setOwn<T>(object: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 /** The summary of a run record, with the metrics flattened and named (see `valueName`). */
 export function summarize(record: RunRecord, series: Series[] = []): RunSummary {
@@ -70,13 +183,13 @@ export function summarize(record: RunRecord, series: Series[] = []): RunSummary 
   for (const stage of record.stages) {
     for (const [file, values] of Object.entries(stage.metrics ?? {})) {
       for (const [key, value] of Object.entries(values)) {
-        if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') metrics[valueName(file, key)] = value;
+        if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') setOwn(metrics, valueName(file, key), value);
       }
     }
   }
-  for (const one of series) if (!(one.name in metrics) && one.values.length > 0) metrics[one.name] = one.values[one.values.length - 1];
+  for (const one of series) if (!Object.hasOwn(metrics, one.name) && one.values.length > 0) setOwn(metrics, one.name, one.values[one.values.length - 1]);
   const stages: Partial<Record<StageStatus, number>> = {};
-  for (const stage of record.stages) stages[stage.status] = (stages[stage.status] ?? 0) + 1;
+  for (const stage of record.stages) setOwn(stages, stage.status, (Object.hasOwn(stages, stage.status) ? stages[stage.status]! : 0) + 1);
   const started = Date.parse(record.started);
   const ended = record.ended ? Date.parse(record.ended) : NaN;
   return {
@@ -137,14 +250,21 @@ export class ExperimentStore {
   private lines = 0;
   private offset = 0;
   private inode = 0;
-  /** Lines that could not be read (a crash mid-write); reported by `mlpipe runs list`. */
+  /** Lines that could not be read (a crash mid-write, or not an index line); reported by `mlpipe runs list`. */
   damaged = 0;
+  /** Why the index could not be read at all (a link, too large, not a file); reported by `mlpipe runs list`. */
+  problem: string | undefined;
+  /** Run records the last `rebuild` left out because they are not valid records. */
+  skippedRecords = 0;
   private sortedCache: StoredRun[] | undefined;
 
   readonly dir: MlpipeDir;
+  /** The pipeline's folder, which `.mlpipe/` belongs to: nothing is read or written through a link out of it. */
+  private readonly boundary: Boundary;
 
   private constructor(readonly root: string) {
     this.dir = new MlpipeDir(root);
+    this.boundary = new Boundary(dirname(root));
   }
 
   get indexPath(): string {
@@ -155,82 +275,141 @@ export class ExperimentStore {
     return join(this.root, 'store', 'index.lock');
   }
 
-  /** Opens the store of a `.mlpipe/` folder (which need not exist yet). */
+  /** Opens the store of a `.mlpipe/` folder (which need not exist yet). Throws nothing but StoreError. */
   static open(root: string): ExperimentStore {
     const store = new ExperimentStore(root);
-    if (!existsSync(store.indexPath) && existsSync(store.dir.runs)) store.rebuild();
+    if (!existsSync(store.indexPath) && existsSync(store.dir.runs)) {
+      try {
+        store.rebuild();
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        store.problem = `the index could not be rebuilt: ${error.message}`;
+        return store;
+      }
+    }
     store.refresh();
     return store;
   }
 
-  /** Reads what other processes appended since the last read; all of it again after a compaction. */
+  private forget(inode: number): void {
+    this.summaries.clear();
+    this.tags.clear();
+    this.notes.clear();
+    this.stored.clear();
+    this.lines = 0;
+    this.damaged = 0;
+    this.offset = 0;
+    this.inode = inode;
+    this.sortedCache = undefined;
+  }
+
+  /**
+   * Reads what other processes appended since the last read; all of it again after a compaction.
+   * Never throws: an index that cannot be read leaves the store empty with `problem` saying why.
+   */
   refresh(): boolean {
     let fd: number;
+    let size: number;
     try {
-      fd = openSync(this.indexPath, 'r');
-    } catch {
-      return false;
+      const opened = this.boundary.openRead(this.indexPath, 'refuse');
+      fd = opened.fd;
+      size = opened.stat.size;
+      if (!opened.stat.isFile()) {
+        closeSync(fd);
+        return this.unreadable(`${this.boundary.show(this.indexPath)} is not a file`);
+      }
+      if (opened.stat.ino !== this.inode || size < this.offset) this.forget(opened.stat.ino);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      return this.unreadable(error instanceof Error ? error.message : String(error));
     }
     try {
-      const stat = fstatSync(fd);
-      if (stat.ino !== this.inode || stat.size < this.offset) {
-        this.summaries.clear();
-        this.tags.clear();
-        this.notes.clear();
-        this.stored.clear();
-        this.lines = 0;
-        this.damaged = 0;
-        this.offset = 0;
-        this.inode = stat.ino;
+      if (size > MAX_INDEX_BYTES) {
+        return this.unreadable(`${this.boundary.show(this.indexPath)} is ${(size / 1048576).toFixed(0)} MB, more than the ${MAX_INDEX_BYTES / 1048576} MB an index may have; it was not read`);
       }
-      if (stat.size === this.offset) return false;
-      const length = stat.size - this.offset;
-      const buffer = Buffer.allocUnsafe(length);
-      let read = 0;
-      while (read < length) {
-        const count = readSync(fd, buffer, read, length - read, this.offset + read);
-        if (count === 0) break;
-        read += count;
-      }
-      // Only whole lines: a line still being written (or cut short) is read once it ends.
-      const lastNewline = buffer.lastIndexOf(10, read - 1);
-      if (lastNewline < 0) return false;
-      const text = buffer.toString('utf8', 0, lastNewline);
-      this.offset += lastNewline + 1;
-      let start = 0;
-      while (start <= text.length) {
-        let end = text.indexOf('\n', start);
-        if (end < 0) end = text.length;
-        if (end > start) this.apply(text.slice(start, end));
-        start = end + 1;
-      }
+      this.problem = undefined;
+      if (size === this.offset) return false;
+      const before = this.offset;
+      this.readLines(fd, size);
+      if (this.offset === before) return false;
       this.sortedCache = undefined;
       return true;
+    } catch (error) {
+      return this.unreadable(error instanceof Error ? error.message : String(error));
     } finally {
       closeSync(fd);
     }
   }
 
+  private unreadable(why: string): boolean {
+    const had = this.summaries.size > 0;
+    this.forget(-1);
+    this.problem = `${why}; mlpipe runs reindex rebuilds the index from the run records`;
+    return had;
+  }
+
+  /**
+   * Applies the whole lines from `offset` to `size`, reading a chunk at a time: a line still being
+   * written (or cut short) is read once it ends, and a line longer than MAX_INDEX_LINE_BYTES is
+   * skipped without being kept in memory.
+   */
+  private readLines(fd: number, size: number): void {
+    const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - this.offset));
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let overlong = false;
+    let position = this.offset;
+    while (position < size) {
+      const count = readSync(fd, chunk, 0, Math.min(chunk.length, size - position), position);
+      if (count === 0) break;
+      let start = 0;
+      for (let newline = chunk.indexOf(10, 0); newline >= 0 && newline < count; newline = chunk.indexOf(10, start)) {
+        const length = pendingBytes + newline - start;
+        if (overlong || length > MAX_INDEX_LINE_BYTES) {
+          this.lines++;
+          this.damaged++;
+        } else if (pendingBytes === 0) {
+          if (newline > start) this.apply(chunk.toString('utf8', start, newline));
+        } else {
+          pending.push(chunk.subarray(start, newline));
+          this.apply(Buffer.concat(pending, length).toString('utf8'));
+        }
+        pending = [];
+        pendingBytes = 0;
+        overlong = false;
+        start = newline + 1;
+        this.offset = position + start;
+      }
+      if (start < count && !overlong) {
+        if (pendingBytes + count - start > MAX_INDEX_LINE_BYTES) {
+          overlong = true;
+          pending = [];
+          pendingBytes = 0;
+        } else {
+          pending.push(Buffer.from(chunk.subarray(start, count)));
+          pendingBytes += count - start;
+        }
+      }
+      position += count;
+    }
+  }
+
   private apply(raw: string): void {
-    let line: Line;
-    try {
-      line = JSON.parse(raw) as Line;
-    } catch {
+    this.lines++;
+    const line = parseIndexLine(raw);
+    if (!line) {
       this.damaged++;
       return;
     }
-    this.lines++;
     switch (line.op) {
-      case 'run':
-        if (!line.summary?.id) {
-          this.damaged++;
-          return;
-        }
-        this.summaries.set(line.summary.id, line.summary);
-        if (line.tags) this.tags.set(line.summary.id, line.tags);
-        if (line.note !== undefined) this.notes.set(line.summary.id, line.note);
-        this.stored.delete(line.summary.id);
+      case 'run': {
+        const id = line.summary.id;
+        this.summaries.set(id, line.summary);
+        if (line.tags) this.tags.set(id, line.tags);
+        if (line.note !== undefined) this.notes.set(id, line.note);
+        this.stored.delete(id);
         break;
+      }
       case 'tags': {
         const tags = { ...(this.tags.get(line.id) ?? {}), ...(line.set ?? {}) };
         for (const key of line.remove ?? []) delete tags[key];
@@ -248,25 +427,55 @@ export class ExperimentStore {
         this.notes.delete(line.id);
         this.stored.delete(line.id);
         break;
-      default:
-        this.damaged++;
+    }
+  }
+
+  /** `.mlpipe/store/` made when missing; refused when it, or `.mlpipe/`, is a link or not a folder. */
+  private prepareStoreFolder(): void {
+    const folder = dirname(this.indexPath);
+    for (const path of [this.root, folder]) {
+      let stat;
+      try {
+        stat = lstatSync(path);
+      } catch {
+        continue;
+      }
+      if (stat.isSymbolicLink() || !stat.isDirectory()) throw new StoreError(`${this.boundary.show(path)} is not a real folder (a symbolic link or a file); mlpipe keeps its state only in real folders inside the workspace. Remove it and run again.`);
+    }
+    this.dir.ensure();
+    this.boundary.makeDirs(folder);
+  }
+
+  private lock(): () => void {
+    try {
+      return acquireFileLock(this.lockPath);
+    } catch (error) {
+      throw new StoreError(error instanceof Error ? error.message : String(error));
     }
   }
 
   /** Appends lines under the lock, then folds them in (and whatever others appended first). */
   private append(lines: Line[]): void {
-    mkdirSync(join(this.root, 'store'), { recursive: true });
-    this.dir.ensure();
-    const release = acquireFileLock(this.lockPath);
+    this.prepareStoreFolder();
+    const release = this.lock();
     try {
-      const fd = openSync(this.indexPath, 'a+');
+      // Never through a link: a planted `index.jsonl -> ../../src/train.py` must not be appended to.
+      let fd: number;
       try {
-        const size = fstatSync(fd).size;
+        fd = openSync(this.indexPath, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new StoreError(`${this.boundary.show(this.indexPath)} is a symbolic link; mlpipe runs reindex replaces it with the index itself`);
+        throw error;
+      }
+      try {
+        const stat = fstatSync(fd);
+        if (!stat.isFile()) throw new StoreError(`${this.boundary.show(this.indexPath)} is not a file; remove it and run mlpipe runs reindex`);
+        if (stat.size > MAX_INDEX_BYTES) throw new StoreError(`${this.boundary.show(this.indexPath)} is more than ${MAX_INDEX_BYTES / 1048576} MB; mlpipe runs reindex rebuilds it from the run records`);
         let prefix = '';
-        if (size > 0) {
+        if (stat.size > 0) {
           // A previous writer died mid-line: start on a fresh line so only that line is lost.
           const last = Buffer.alloc(1);
-          readSync(fd, last, 0, 1, size - 1);
+          readSync(fd, last, 0, 1, stat.size - 1);
           if (last[0] !== 10) prefix = '\n';
         }
         writeSync(fd, prefix + lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
@@ -283,29 +492,55 @@ export class ExperimentStore {
   /** Rewrites the index with one line per run (called with the lock held). */
   private compact(): void {
     const text = [...this.summaries.values()].map((summary) => `${JSON.stringify({ op: 'run', summary, tags: this.tags.get(summary.id), note: this.notes.get(summary.id) } satisfies Line)}\n`).join('');
+    this.writeIndex(text);
+  }
+
+  /** Replaces the index (a link in its place is replaced, never followed), then reads it again. */
+  private writeIndex(text: string): void {
+    this.boundary.prepareWrite(this.indexPath);
     writeFileAtomic(this.indexPath, text);
     this.inode = -1;
     this.refresh();
   }
 
-  /** Rebuilds the index from the run records (a lost or deleted index, runs from before the store). */
+  /**
+   * Rebuilds the index from the run records (a lost or deleted index, runs from before the store,
+   * an index of the wrong shape). Records that are not valid are left out and counted in
+   * `skippedRecords`; tags and notes of runs the old index could still tell are kept.
+   */
   rebuild(): number {
-    const records: RunSummary[] = [];
-    for (const id of this.dir.runIds().reverse()) {
-      const record = this.dir.readRecord(id);
-      if (record) records.push(summarize(record, this.series(id)));
-    }
-    mkdirSync(join(this.root, 'store'), { recursive: true });
-    const release = acquireFileLock(this.lockPath);
+    return guarded(() => {
+      this.prepareStoreFolder();
+      const summaries: RunSummary[] = [];
+      this.skippedRecords = 0;
+      if (existsSync(this.dir.runs)) {
+        this.boundary.assertNoLinks(this.dir.runs, true);
+        for (const id of this.dir.runIds().filter(isRunId).reverse()) {
+          const summary = this.summaryOfRecord(id);
+          if (summary) summaries.push(summary);
+          else this.skippedRecords++;
+        }
+      }
+      const release = this.lock();
+      try {
+        const keep = this.snapshotExtras();
+        this.writeIndex(summaries.map((summary) => `${JSON.stringify({ op: 'run', summary, ...keep.get(summary.id) } satisfies Line)}\n`).join(''));
+      } finally {
+        release();
+      }
+      return summaries.length;
+    });
+  }
+
+  /** A record's summary as an index line would hold it, or undefined when the record is not valid. */
+  private summaryOfRecord(id: string): RunSummary | undefined {
     try {
-      const keep = existsSync(this.indexPath) ? this.snapshotExtras() : new Map<string, { tags?: Record<string, string>; note?: string }>();
-      writeFileAtomic(this.indexPath, records.map((summary) => `${JSON.stringify({ op: 'run', summary, ...keep.get(summary.id) } satisfies Line)}\n`).join(''));
-      this.inode = -1;
-      this.refresh();
-    } finally {
-      release();
+      const record = this.dir.readRecord(id);
+      if (!record || record.id !== id) return undefined;
+      return parseSummary(JSON.parse(JSON.stringify(summarize(record, this.series(id)))));
+    } catch {
+      return undefined;
     }
-    return records.length;
   }
 
   private snapshotExtras(): Map<string, { tags?: Record<string, string>; note?: string }> {
@@ -317,7 +552,7 @@ export class ExperimentStore {
 
   /** Records (or updates) a run's summary. */
   record(summary: RunSummary): void {
-    this.append([{ op: 'run', summary }]);
+    guarded(() => this.append([{ op: 'run', summary }]));
   }
 
   get(id: string): StoredRun | undefined {
@@ -335,7 +570,7 @@ export class ExperimentStore {
   resolve(idOrPrefix: string): StoredRun {
     const exact = this.get(idOrPrefix);
     if (exact) return exact;
-    const matches = [...this.summaries.keys()].filter((id) => id.startsWith(idOrPrefix));
+    const matches = idOrPrefix ? [...this.summaries.keys()].filter((id) => id.startsWith(idOrPrefix)) : [];
     if (matches.length === 1) return this.get(matches[0])!;
     if (matches.length > 1) throw new StoreError(`'${idOrPrefix}' matches ${matches.length} runs (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`);
     throw new StoreError(`no run '${idOrPrefix}' in ${this.root}; mlpipe runs list shows them`);
@@ -364,43 +599,52 @@ export class ExperimentStore {
 
   tag(id: string, set: Record<string, string>, remove: string[] = []): void {
     const run = this.resolve(id);
-    this.append([{ op: 'tags', id: run.summary.id, set, remove }]);
+    guarded(() => this.append([{ op: 'tags', id: run.summary.id, set, remove }]));
   }
 
   setNote(id: string, note: string): void {
     const run = this.resolve(id);
-    this.append([{ op: 'note', id: run.summary.id, note }]);
+    guarded(() => this.append([{ op: 'note', id: run.summary.id, note }]));
   }
 
-  /** Removes runs: their index entries, records and logs. Cached outputs stay until `gc`. */
+  /**
+   * Removes runs: their index entries, records and logs. Cached outputs stay until `gc`. Only a
+   * run id names a folder, and the folder is removed without following a link (a link in its place
+   * is removed as a link); a folder on the way that is a link refuses the whole deletion.
+   */
   delete(ids: string[]): string[] {
     const runs = ids.map((id) => this.resolve(id));
     const running = runs.filter((run) => run.status === 'running');
     if (running.length > 0) throw new StoreError(`run ${running[0].summary.id} is still running; cancel it first (mlpipe cancel)`);
-    this.append(runs.map((run) => ({ op: 'delete', id: run.summary.id })));
-    for (const run of runs) rmSync(this.dir.runDir(run.summary.id), { recursive: true, force: true });
-    return runs.map((run) => run.summary.id);
+    return guarded(() => {
+      const folders = runs.map((run) => run.summary.id).filter(isRunId).map((id) => join(this.dir.runs, id));
+      for (const folder of folders) this.boundary.assertNoLinks(folder);
+      this.append(runs.map((run) => ({ op: 'delete', id: run.summary.id })));
+      for (const folder of folders) this.boundary.remove(folder);
+      return runs.map((run) => run.summary.id);
+    });
   }
 
-  /** The run's full record. */
+  /** The run's full record (undefined for an id that is not a run id, or a record that is not valid). */
   fullRecord(id: string): RunRecord | undefined {
-    return this.dir.readRecord(id);
+    if (!isRunId(id)) return undefined;
+    try {
+      return this.dir.readRecord(id);
+    } catch {
+      return undefined;
+    }
   }
 
-  /** The run's metric series (from `runs/<id>/series.json`). */
+  /** The run's metric series (from `runs/<id>/series.json`); none when it cannot be read or is not valid. */
   series(id: string): Series[] {
-    try {
-      const data = JSON.parse(readFileSync(seriesPath(this.dir, id), 'utf8')) as { version: number; series: Series[] };
-      return Array.isArray(data.series) ? data.series : [];
-    } catch {
-      return [];
-    }
+    if (!isRunId(id)) return [];
+    return readSeriesFile(this.boundary, seriesPath(this.dir, id));
   }
 
   /** Size of the index file, for the benchmark and status lines. */
   indexBytes(): number {
     try {
-      return statSync(this.indexPath).size;
+      return lstatSync(this.indexPath).size;
     } catch {
       return 0;
     }
@@ -409,23 +653,47 @@ export class ExperimentStore {
   /** Run ids that have a record folder (including runs the index does not know). */
   recordIds(): string[] {
     if (!existsSync(this.dir.runs)) return [];
-    return readdirSync(this.dir.runs);
+    return readdirSync(this.dir.runs).filter(isRunId);
   }
 }
 
 export function seriesPath(dir: MlpipeDir, id: string): string {
-  return join(dir.runDir(id), 'series.json');
+  if (!isRunId(id)) throw new StoreError(`'${String(id).slice(0, 80)}' is not a run id (YYYYMMDD-HHMMSS-mmm-xxxx)`);
+  return join(dir.runs, id, 'series.json');
+}
+
+/** A run's series.json, read without following a link and bounded (see `parseSeriesFile`); none when it cannot be read. */
+function readSeriesFile(boundary: Boundary, path: string): Series[] {
+  let opened: ReturnType<Boundary['openRead']>;
+  try {
+    opened = boundary.openRead(path, 'refuse');
+  } catch {
+    return [];
+  }
+  const { fd, stat } = opened;
+  try {
+    if (!stat.isFile() || stat.size > MAX_SERIES_JSON_BYTES) return [];
+    const buffer = Buffer.allocUnsafe(stat.size);
+    let read = 0;
+    while (read < stat.size) {
+      const count = readSync(fd, buffer, read, stat.size - read, read);
+      if (count === 0) break;
+      read += count;
+    }
+    return parseSeriesFile(buffer.toString('utf8', 0, read));
+  } catch {
+    return [];
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Replaces the series a stage wrote in a run's series.json (stages of one run write in turn). */
 export function saveStageSeries(dir: MlpipeDir, id: string, stage: string, series: Series[]): Series[] {
-  let all: Series[] = [];
-  try {
-    all = (JSON.parse(readFileSync(seriesPath(dir, id), 'utf8')) as { series: Series[] }).series ?? [];
-  } catch {
-    // first series of the run
-  }
-  all = [...all.filter((one) => one.stage !== stage), ...series];
-  writeFileAtomic(seriesPath(dir, id), JSON.stringify({ version: 1, series: all }));
+  const boundary = new Boundary(dirname(dir.root));
+  const path = seriesPath(dir, id);
+  const all = [...readSeriesFile(boundary, path).filter((one) => one.stage !== stage), ...series];
+  boundary.prepareWrite(path);
+  writeFileAtomic(path, JSON.stringify({ version: 1, series: all }));
   return all;
 }
