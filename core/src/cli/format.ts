@@ -119,3 +119,49 @@ export function countBySeverity(findings: Finding[]): { errors: number; warnings
   }
   return { errors, warnings, information };
 }
+
+/**
+ * C0 and C1 controls (ESC starts every ANSI sequence), DEL, and the Unicode format characters that
+ * reorder or hide text on a terminal (bidirectional overrides and isolates, zero-width characters,
+ * line and paragraph separators).
+ */
+const TERMINAL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Longest table cell `mlpipe runs list` and `compare` print; `--format json` has the whole value. */
+export const MAX_CELL = 60;
+/** Longest single value `mlpipe runs show` prints. */
+export const MAX_VALUE = 1000;
+
+/**
+ * Text from run records, the index or files, made safe to print on a terminal: every control and
+ * format character is shown escaped (`\x1b`, `\n`, `\u202e`), so a value can neither send escape
+ * sequences, nor start a line of its own, nor reorder what follows; longer than `max` characters,
+ * it is cut with an ellipsis.
+ */
+export function terminalText(text: string, max = Infinity): string {
+  TERMINAL_UNSAFE.lastIndex = 0;
+  const safe = TERMINAL_UNSAFE.test(text)
+    ? text.replace(TERMINAL_UNSAFE, (char) => {
+        const code = char.charCodeAt(0);
+        return NAMED_ESCAPES[char] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+      })
+    : text;
+  if (safe.length <= max) return safe;
+  let cut = Math.max(0, max - 1);
+  // Never split a surrogate pair.
+  if (cut > 0 && /[\ud800-\udbff]/.test(safe[cut - 1])) cut--;
+  return `${safe.slice(0, cut)}…`;
+}
+
+/** What JSON.stringify leaves raw but a terminal may act on: DEL, C1 controls, format characters. */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * `JSON.stringify(value, null, 2)` with the characters it leaves raw that a terminal may act on
+ * written as `\u` escapes: the same JSON to a parser, harmless when the output is read on a terminal.
+ * (They can only occur inside strings, where an escape is always valid.)
+ */
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,13 +1,19 @@
 import { dirname, join, relative } from 'node:path';
+import { isRunId } from '../runner/metadata';
 import { collectGarbage } from '../store/gc';
 import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
 import { ExperimentStore, StoreError, type StoredRun } from '../store/store';
 import { flattenParams } from '../util/flatten';
+import { MAX_CELL, MAX_VALUE, terminalJson, terminalText } from './format';
 import { type CliIo, UsageError } from './io';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 
-/** `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md. */
+/**
+ * `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md.
+ * Everything printed as text that came from the store (ids, names, params, metrics, tags, notes,
+ * errors) goes through `terminalText`: the index and the records are input anyone may have written.
+ */
 
 export interface RunsListOptions {
   filter?: string;
@@ -19,7 +25,8 @@ export interface RunsListOptions {
 }
 
 export function openStore(cwd: string, pipeline: string | undefined): ExperimentStore {
-  return ExperimentStore.open(join(dirname(findPipeline(cwd, pipeline)), '.mlpipe'));
+  const root = join(dirname(findPipeline(cwd, pipeline)), '.mlpipe');
+  return storeCall(() => ExperimentStore.open(root));
 }
 
 function storeCall<T>(action: () => T): T {
@@ -27,9 +34,29 @@ function storeCall<T>(action: () => T): T {
     return action();
   } catch (error) {
     if (error instanceof QueryError) throw new UsageError(`bad expression:\n${error.pointer('  ')}`);
-    if (error instanceof StoreError) throw new UsageError(error.message, 1);
+    if (error instanceof StoreError) throw new UsageError(terminalText(error.message, MAX_VALUE), 1);
     throw error;
   }
+}
+
+/** A value from the store as one line of terminal text, at most `max` characters. */
+function safe(value: unknown, max = MAX_VALUE): string {
+  return terminalText(show(value), max);
+}
+
+function tagsText(tags: Record<string, string>, separator: string, max: number): string {
+  return terminalText(
+    Object.entries(tags)
+      .map(([key, value]) => (value ? `${key}=${value}` : key))
+      .join(separator),
+    max,
+  );
+}
+
+/** What `runs list` warns about before the runs: lines it skipped, an index it could not read. */
+function storeWarnings(store: ExperimentStore, io: CliIo): void {
+  if (store.problem) io.stderr(`warning: ${terminalText(store.problem, MAX_VALUE)}\n`);
+  if (store.damaged > 0) io.stderr(`warning: ${store.damaged} unreadable line${store.damaged === 1 ? '' : 's'} in ${terminalText(relative(io.cwd, store.indexPath) || store.indexPath)} (a write cut short, or not an index line); mlpipe runs reindex rebuilds it\n`);
 }
 
 /** A run as `--format json` gives it: a documented, versioned shape (docs/experiments.md). */
@@ -92,8 +119,11 @@ function defaultColumns(runs: StoredRun[]): Field[] {
 }
 
 function cell(run: StoredRun, field: Field): string {
-  if (field.namespace === 'params') return show(flattenParams(run.params)[field.key] ?? fieldValue(run, field));
-  return show(fieldValue(run, field));
+  if (field.namespace === 'params') {
+    const flat = flattenParams(run.params);
+    return safe(Object.hasOwn(flat, field.key) ? (flat[field.key] ?? fieldValue(run, field)) : fieldValue(run, field), MAX_CELL);
+  }
+  return safe(fieldValue(run, field), MAX_CELL);
 }
 
 export function runsList(options: RunsListOptions, store: ExperimentStore, io: CliIo): number {
@@ -104,9 +134,9 @@ export function runsList(options: RunsListOptions, store: ExperimentStore, io: C
     const key = options.group ? groupOf(run) : '';
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(run);
   }
-  if (store.damaged > 0) io.stderr(`warning: ${store.damaged} unreadable line${store.damaged === 1 ? '' : 's'} in ${store.indexPath} (a write cut short); mlpipe runs reindex rebuilds it\n`);
+  storeWarnings(store, io);
   if (options.format === 'json') {
-    io.stdout(`${JSON.stringify({ version: 1, count: runs.length, total: store.size, runs: runs.map(runJson), ...(options.group ? { groups: [...groups].map(([key, members]) => ({ key, runs: members.map((run) => run.summary.id) })) } : {}) }, null, 2)}\n`);
+    io.stdout(`${terminalJson({ version: 1, count: runs.length, total: store.size, runs: runs.map(runJson), ...(options.group ? { groups: [...groups].map(([key, members]) => ({ key, runs: members.map((run) => run.summary.id) })) } : {}) })}\n`);
     return 0;
   }
   if (runs.length === 0) {
@@ -114,19 +144,17 @@ export function runsList(options: RunsListOptions, store: ExperimentStore, io: C
     return 0;
   }
   const columns = options.columns ? storeCall(() => options.columns!.split(',').filter((text) => text.trim()).map(parseField)) : defaultColumns(runs);
-  const header = ['ID', 'STATUS', 'STARTED', 'DURATION', ...columns.map(fieldName), 'TAGS'];
+  const header = ['ID', 'STATUS', 'STARTED', 'DURATION', ...columns.map((field) => terminalText(fieldName(field), MAX_CELL)), 'TAGS'];
   const out: string[] = [];
   for (const [key, members] of groups) {
-    if (options.group) out.push(`${options.group} ${key}: ${members.length} run${members.length === 1 ? '' : 's'}\n`);
+    if (options.group) out.push(`${options.group} ${terminalText(key, MAX_VALUE)}: ${members.length} run${members.length === 1 ? '' : 's'}\n`);
     const rows = members.map((run) => [
-      run.summary.id,
+      terminalText(run.summary.id),
       run.status,
-      run.summary.started.replace('T', ' ').slice(0, 19),
+      terminalText(run.summary.started.replace('T', ' ').slice(0, 19)),
       duration(run.summary.durationMs),
       ...columns.map((field) => cell(run, field)),
-      Object.entries(run.tags)
-        .map(([tag, value]) => (value ? `${tag}=${value}` : tag))
-        .join(','),
+      tagsText(run.tags, ',', MAX_CELL),
     ]);
     out.push(table(header, rows));
   }
@@ -140,40 +168,41 @@ export function runsShow(id: string, format: 'text' | 'json', store: ExperimentS
   const record = store.fullRecord(run.summary.id);
   const series = store.series(run.summary.id);
   if (format === 'json') {
-    io.stdout(`${JSON.stringify({ version: 1, run: runJson(run), record: record ?? null, series: series.map((one) => ({ name: one.name, stage: one.stage, file: one.file, x: one.x, points: one.steps.length, last: one.values.at(-1) ?? null })) }, null, 2)}\n`);
+    io.stdout(`${terminalJson({ version: 1, run: runJson(run), record: record ?? null, series: series.map((one) => ({ name: one.name, stage: one.stage, file: one.file, x: one.x, points: one.steps.length, last: one.values.at(-1) ?? null })) })}\n`);
     return 0;
   }
   const s = run.summary;
   const lines = [
-    `run ${s.id}  ${run.status}`,
-    `  pipeline  ${s.name ? `${s.name} (${s.pipeline})` : s.pipeline}`,
-    `  started   ${s.started}${s.ended ? `, ended ${s.ended} (${duration(s.durationMs)})` : ''}`,
-    ...(s.commit ? [`  commit    ${s.commit}${s.dirty ? ' (uncommitted changes)' : ''}`] : []),
-    ...(s.host ? [`  machine   ${s.host}`] : []),
-    ...(s.error ? [`  error     ${s.error}`] : []),
-    ...(run.note ? [`  note      ${run.note}`] : []),
-    ...(Object.keys(run.tags).length > 0 ? [`  tags      ${Object.entries(run.tags).map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}`] : []),
+    `run ${terminalText(s.id)}  ${run.status}`,
+    `  pipeline  ${safe(s.name ? `${s.name} (${s.pipeline})` : s.pipeline)}`,
+    `  started   ${safe(s.started, MAX_CELL)}${s.ended ? `, ended ${safe(s.ended, MAX_CELL)} (${duration(s.durationMs)})` : ''}`,
+    ...(s.commit ? [`  commit    ${safe(s.commit, MAX_CELL)}${s.dirty ? ' (uncommitted changes)' : ''}`] : []),
+    ...(s.host ? [`  machine   ${safe(s.host)}`] : []),
+    ...(s.error ? [`  error     ${safe(s.error)}`] : []),
+    ...(run.note ? [`  note      ${safe(run.note)}`] : []),
+    ...(Object.keys(run.tags).length > 0 ? [`  tags      ${tagsText(run.tags, ', ', MAX_VALUE)}`] : []),
   ];
-  if (record) {
+  if (record && Array.isArray(record.stages)) {
     lines.push('', 'stages:');
     lines.push(
       table(
         ['  STAGE', 'STATUS', 'EXIT', 'DURATION', 'REASON'],
         record.stages.map((stage) => [
-          `  ${stage.name}`,
-          stage.status,
-          stage.exitCode === undefined ? '-' : String(stage.exitCode),
-          duration(stage.started && stage.ended ? Date.parse(stage.ended) - Date.parse(stage.started) : undefined),
-          stage.reason ?? stage.error ?? '',
+          `  ${safe(stage.name, MAX_CELL)}`,
+          safe(stage.status, MAX_CELL),
+          stage.exitCode === undefined ? '-' : safe(stage.exitCode, MAX_CELL),
+          duration(typeof stage.started === 'string' && typeof stage.ended === 'string' ? Date.parse(stage.ended) - Date.parse(stage.started) : undefined),
+          safe(stage.reason ?? stage.error ?? ''),
         ]),
       ).trimEnd(),
     );
   }
   const params = flattenParams(s.params);
-  if (Object.keys(params).length > 0) lines.push('', 'params:', ...Object.entries(params).map(([key, value]) => `  ${key} = ${show(value)}`));
-  if (Object.keys(s.metrics).length > 0) lines.push('', 'metrics:', ...Object.entries(s.metrics).map(([key, value]) => `  ${key} = ${show(value)}`));
-  if (series.length > 0) lines.push('', 'series:', ...series.map((one) => `  ${one.name}  ${one.steps.length} points over ${one.x}, last ${show(one.values.at(-1))}  (${one.stage}: ${one.file})`));
-  lines.push('', `logs: ${relative(io.cwd, join(store.dir.runDir(s.id), 'logs')) || '.'}`);
+  if (Object.keys(params).length > 0) lines.push('', 'params:', ...Object.entries(params).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`));
+  if (Object.keys(s.metrics).length > 0) lines.push('', 'metrics:', ...Object.entries(s.metrics).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`));
+  if (series.length > 0) lines.push('', 'series:', ...series.map((one) => `  ${terminalText(one.name, MAX_VALUE)}  ${one.steps.length} points over ${terminalText(one.x, MAX_CELL)}, last ${safe(one.values.at(-1))}  (${terminalText(one.stage, MAX_CELL)}: ${terminalText(one.file, MAX_VALUE)})`));
+  // Only a run id names a folder (an index may hold other ids; they have no logs).
+  if (isRunId(s.id)) lines.push('', `logs: ${terminalText(relative(io.cwd, join(store.dir.runs, s.id, 'logs')) || '.')}`);
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
 }
@@ -194,18 +223,18 @@ export function runsCompare(ids: string[], options: { all: boolean; format: 'tex
   add('param', params);
   add('metric', runs.map((run) => run.metrics));
   if (options.format === 'json') {
-    io.stdout(`${JSON.stringify({ version: 1, runs: runs.map((run) => run.summary.id), rows: rows.filter((row) => options.all || row.differs || row.kind === 'metric') }, null, 2)}\n`);
+    io.stdout(`${terminalJson({ version: 1, runs: runs.map((run) => run.summary.id), rows: rows.filter((row) => options.all || row.differs || row.kind === 'metric') })}\n`);
     return 0;
   }
   const shown = rows.filter((row) => options.all || row.differs || row.kind === 'metric');
-  const header = ['', ...runs.map((run) => run.summary.id)];
+  const header = ['', ...runs.map((run) => terminalText(run.summary.id))];
   const body = shown.map((row) => {
     const first = row.values[0];
     return [
-      `${row.differs ? '*' : ' '} ${row.kind === 'param' ? 'params' : 'metrics'}.${row.key}`,
+      `${row.differs ? '*' : ' '} ${row.kind === 'param' ? 'params' : 'metrics'}.${terminalText(row.key, MAX_CELL)}`,
       ...row.values.map((value, index) => {
         const delta = index > 0 && typeof value === 'number' && typeof first === 'number' && value !== first ? ` (${value > first ? '+' : ''}${show(value - first)})` : '';
-        return `${show(value)}${delta}`;
+        return `${safe(value, MAX_CELL)}${delta}`;
       }),
     ];
   });
@@ -221,37 +250,38 @@ export function runsTag(id: string, pairs: string[], remove: string[], store: Ex
     const eq = pair.indexOf('=');
     const key = eq < 0 ? pair : pair.slice(0, eq);
     if (!/^[A-Za-z0-9_.\-/@]+$/.test(key)) throw new UsageError(`'${key}' is not a tag name: letters, digits and _ . - / @ only`);
-    set[key] = eq < 0 ? '' : pair.slice(eq + 1);
+    // Defined, not assigned: a tag named __proto__ is a tag like any other.
+    Object.defineProperty(set, key, { value: eq < 0 ? '' : pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   }
   storeCall(() => store.tag(id, set, remove));
   const run = store.resolve(id);
-  io.stderr(`run ${run.summary.id} tags: ${Object.entries(run.tags).map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ') || '(none)'}\n`);
+  io.stderr(`run ${terminalText(run.summary.id)} tags: ${tagsText(run.tags, ', ', MAX_VALUE) || '(none)'}\n`);
   return 0;
 }
 
 export function runsNote(id: string, note: string, store: ExperimentStore, io: CliIo): number {
   storeCall(() => store.setNote(id, note));
-  io.stderr(`run ${store.resolve(id).summary.id}: note saved\n`);
+  io.stderr(`run ${terminalText(store.resolve(id).summary.id)}: note saved\n`);
   return 0;
 }
 
 export function runsDelete(ids: string[], store: ExperimentStore, io: CliIo): number {
   if (ids.length === 0) throw new UsageError('delete needs the ids of the runs to delete');
   const deleted = storeCall(() => store.delete(ids));
-  io.stderr(`deleted ${deleted.length} run${deleted.length === 1 ? '' : 's'}: ${deleted.join(', ')}; their cached outputs go with mlpipe runs gc\n`);
+  io.stderr(`deleted ${deleted.length} run${deleted.length === 1 ? '' : 's'}: ${terminalText(deleted.join(', '), MAX_VALUE)}; their cached outputs go with mlpipe runs gc\n`);
   return 0;
 }
 
 export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
   const report = storeCall(() => collectGarbage(store, options));
   if (options.format === 'json') {
-    io.stdout(`${JSON.stringify({ version: 1, ...report }, null, 2)}\n`);
+    io.stdout(`${terminalJson({ version: 1, ...report })}\n`);
     return 0;
   }
   const mb = (report.freedBytes / 1048576).toFixed(1);
   const lines = [
     `${report.dryRun ? 'would remove' : 'removed'} ${report.removedObjects} cached file${report.removedObjects === 1 ? '' : 's'} (${mb} MB) of ${report.collectedRuns.length} old run${report.collectedRuns.length === 1 ? '' : 's'}; their records, metrics and logs stay`,
-    ...report.protectedRuns.map((run) => `  kept ${run.id}: ${run.why}`),
+    ...report.protectedRuns.map((run) => `  kept ${terminalText(run.id, MAX_CELL)}: ${terminalText(run.why, MAX_VALUE)}`),
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
@@ -268,7 +298,8 @@ export async function runsSync(all: boolean, store: ExperimentStore, io: CliIo):
 }
 
 export function runsReindex(store: ExperimentStore, io: CliIo): number {
-  const count = store.rebuild();
-  io.stderr(`rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${store.dir.runs}\n`);
+  const count = storeCall(() => store.rebuild());
+  const skipped = store.skippedRecords > 0 ? `; left out ${store.skippedRecords} run.json file${store.skippedRecords === 1 ? '' : 's'} that ${store.skippedRecords === 1 ? 'is' : 'are'} not a valid run record` : '';
+  io.stderr(`rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${terminalText(store.dir.runs)}${skipped}\n`);
   return 0;
 }
