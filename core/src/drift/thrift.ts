@@ -125,8 +125,11 @@ function element(cursor: Cursor, type: number, depth: number): ThriftValue {
   }
 }
 
+const CHECKED: ThriftStruct = new Map();
+
 function struct(cursor: Cursor, depth: number): ThriftStruct {
-  const fields: ThriftStruct = new Map();
+  // only checking: nothing is kept, so nothing is allocated per struct
+  const fields: ThriftStruct = cursor.build ? new Map() : CHECKED;
   let id = 0;
   for (;;) {
     const header = byte(cursor);
