@@ -4,7 +4,7 @@ import { Agent } from 'node:https';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Docker from 'dockerode';
-import { hostVerifier, knownHostKeys } from './known-hosts';
+import { hostKeyProblem, hostVerifier, knownHostsFor } from './known-hosts';
 
 /** How to reach one Docker-compatible engine, from `hosts:` in the pipeline or the environment. */
 export interface HostSpec {
@@ -31,6 +31,9 @@ export interface Engine {
 
 /** A problem reaching or using a host, phrased for the user. */
 export class HostError extends Error {}
+
+/** Why the SSH host key check refused a host's key, by client: ssh2 itself only says "verification failed". */
+const hostKeyRefusals = new WeakMap<Docker, () => string | undefined>();
 
 /**
  * The local host: DOCKER_HOST when set, else the current Docker context (~/.docker), else the
@@ -93,19 +96,25 @@ export function dockerFor(spec: HostSpec, base: string): Docker {
     }
     case 'ssh:': {
       const port = Number(url.port || 22);
-      if (knownHostKeys(url.hostname, port).length === 0) {
-        throw new HostError(`host '${spec.name}': ${url.hostname}${port === 22 ? '' : `:${port}`} is not in ~/.ssh/known_hosts; connect once with ssh to check and record its key`);
+      const known = knownHostsFor(url.hostname, port);
+      if (known.keys.length === 0) {
+        // No usable line: not listed, listed only with revoked keys, or only through @cert-authority.
+        const problem = known.certAuthorities > 0 ? hostKeyProblem(known, Buffer.alloc(0)) : undefined;
+        throw new HostError(`host '${spec.name}': ${problem ?? `${url.hostname}${port === 22 ? '' : `:${port}`} is not in ~/.ssh/known_hosts${known.revoked.length > 0 ? ' (or only with keys marked @revoked)' : ''}; connect once with ssh to check and record its key`}`);
       }
+      let refusal: string | undefined;
       const agent = process.env.SSH_AUTH_SOCK;
       const privateKey = agent ? undefined : sshKey();
       if (!agent && !privateKey) throw new HostError(`host '${spec.name}': no SSH agent (SSH_AUTH_SOCK) and no key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa)`);
-      return new Docker({
+      const docker = new Docker({
         protocol: 'ssh',
         host: url.hostname,
         port,
         username: decodeURIComponent(url.username) || process.env.USER,
-        sshOptions: { agent, privateKey, hostVerifier: hostVerifier(url.hostname, port), readyTimeout: 20_000 },
+        sshOptions: { agent, privateKey, hostVerifier: hostVerifier(url.hostname, port, undefined, (reason) => (refusal = reason)), readyTimeout: 20_000 },
       } as Docker.DockerOptions);
+      hostKeyRefusals.set(docker, () => refusal);
+      return docker;
     }
     default:
       throw new HostError(`host '${spec.name}': unsupported address ${spec.address}; use unix://, tcp:// or ssh://`);
@@ -119,6 +128,8 @@ export async function connect(spec: HostSpec, base: string): Promise<Engine> {
   try {
     version = await docker.version();
   } catch (error) {
+    const refused = hostKeyRefusals.get(docker)?.();
+    if (refused) throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${refused}.`);
     const code = String((error as NodeJS.ErrnoException).code ?? '');
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) {
       throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: its TLS certificate does not verify (${reason(error)}); check hosts.${spec.name}.tls.ca and that the certificate names this address.`);
