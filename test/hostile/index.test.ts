@@ -4,7 +4,8 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRunId } from '../../core/src/runner/metadata';
 import { MlpipeDir } from '../../core/src/runner/records';
-import { MAX_SERIES_POINTS } from '../../core/src/store/series';
+import { MAX_SERIES_POINTS, readPlotSeries } from '../../core/src/store/series';
+import { BoundaryError } from '../../core/src/util/boundary';
 import { ExperimentStore, isIndexId, MAX_INDEX_BYTES, MAX_INDEX_LINE_BYTES, StoreError } from '../../core/src/store/store';
 import { makeDecoy, type Decoy } from '../support/decoy';
 import { tempWorkspace } from '../support/files';
@@ -201,6 +202,20 @@ describe('a hostile experiment index', () => {
       assert.deepEqual(store.series(IDS[0]), [], text);
     }
     for (const id of hostileIds(root)) assert.deepEqual(store.series(id), []);
+    assert.equal(decoy.fingerprint(), fingerprint);
+  });
+
+  it("never turns a file outside the workspace into a stage's series (a plot output that is a link, or under one)", () => {
+    const { dir } = workspace([]);
+    writeFileSync(join(decoy.folder, 'loss.csv'), 'step,loss\n0,0.5\n');
+    mkdirSync(join(dir, 'plots'));
+    symlinkSync(join(decoy.folder, 'loss.csv'), join(dir, 'plots', 'loss.csv'));
+    symlinkSync(decoy.folder, join(dir, 'linked'));
+    writeFileSync(join(dir, 'plots', 'real.csv'), 'step,loss\n0,0.5\n1,0.25\n');
+    assert.throws(() => readPlotSeries(join(dir, 'plots', 'loss.csv'), 'plots/loss.csv', 'train'), BoundaryError);
+    assert.throws(() => readPlotSeries(join(dir, 'linked', 'loss.csv'), 'linked/loss.csv', 'train'), BoundaryError);
+    assert.deepEqual(readPlotSeries(join(dir, 'plots', 'real.csv'), 'plots/real.csv', 'train')[0].values, [0.5, 0.25]);
+    rmSync(join(decoy.folder, 'loss.csv'));
     assert.equal(decoy.fingerprint(), fingerprint);
   });
 });

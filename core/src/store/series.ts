@@ -1,6 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, readSync } from 'node:fs';
+import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { Boundary, BoundaryError } from '../util/boundary';
 import { parseCsv, sniffDelimiter } from '../util/csv';
 
 /** A metric over steps: a loss curve, say. */
@@ -117,8 +118,9 @@ function rowsOf(path: string, text: string): Record<string, unknown>[] {
  * with x's values as steps (the declared x, else a step/epoch column, else the row number).
  */
 export function readPlotSeries(absolute: string, file: string, stage: string, spec: { x?: string; y?: string[] } = {}): Series[] {
-  if (statSync(absolute).size > MAX_SERIES_FILE_BYTES) return [];
-  const rows = rowsOf(file, readFileSync(absolute, 'utf8'));
+  const text = readPlotFile(absolute, file);
+  if (text === undefined) return [];
+  const rows = rowsOf(file, text);
   if (rows.length === 0) return [];
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
   const x = spec.x ?? STEP_COLUMNS.find((name) => columns.includes(name));
@@ -137,7 +139,52 @@ export function readPlotSeries(absolute: string, file: string, stage: string, sp
     });
     if (values.length > 0) series.push({ name: valueName(file, y), stage, file, x: x ?? 'step', steps, values });
   }
-  return series;
+  return capPoints(series);
+}
+
+/** The first MAX_SERIES_POINTS points of the series in all: what a run's series.json may hold and be read back. */
+function capPoints(series: Series[]): Series[] {
+  let left = MAX_SERIES_POINTS;
+  const kept: Series[] = [];
+  for (const one of series) {
+    if (left <= 0) break;
+    kept.push(one.steps.length <= left ? one : { ...one, steps: one.steps.slice(0, left), values: one.values.slice(0, left) });
+    left -= one.steps.length;
+  }
+  return kept;
+}
+
+/**
+ * A plot file's text, or undefined when it is larger than MAX_SERIES_FILE_BYTES. The file is a
+ * stage's output: it is opened without following a link, and proven to lie in the pipeline's
+ * folder (`absolute` minus `file`), so a plot that is a link to `~/.ssh/id_rsa` is refused with a
+ * BoundaryError instead of becoming numbers in the run's series.
+ */
+function readPlotFile(absolute: string, file: string): string | undefined {
+  const path = resolve(absolute);
+  const suffix = normalize(file).replace(/^(\.\/)+/, '');
+  const root = suffix && !suffix.startsWith('..') && path.endsWith(`${sep}${suffix}`) ? path.slice(0, path.length - suffix.length - 1) : dirname(path);
+  let opened: ReturnType<Boundary['openRead']>;
+  try {
+    opened = new Boundary(root || sep).openRead(path, 'refuse');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new BoundaryError(file, `${file} is a symbolic link; a plot must be a file of the workspace itself`);
+    throw error;
+  }
+  const { fd, stat } = opened;
+  try {
+    if (!stat.isFile() || stat.size > MAX_SERIES_FILE_BYTES) return undefined;
+    const buffer = Buffer.allocUnsafe(stat.size);
+    let read = 0;
+    while (read < stat.size) {
+      const count = readSync(fd, buffer, read, stat.size - read, read);
+      if (count === 0) break;
+      read += count;
+    }
+    return buffer.toString('utf8', 0, read);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Lists of numbers inside a metrics file (`{"loss": [0.9, 0.7, 0.6]}`) are series by position. */
@@ -155,5 +202,5 @@ export function metricsFileSeries(data: unknown, file: string, stage: string): S
     for (const [key, child] of Object.entries(value)) walk(child, [...path, key], depth + 1);
   };
   walk(data, [], 0);
-  return series;
+  return capPoints(series);
 }
