@@ -7,6 +7,7 @@ import { approvedPackage, pushHistory, pushPackage, type PushRecord } from '../.
 import { parseOciTarget } from '../../core/src/registry/oci';
 import { PushError } from '../../core/src/registry/types';
 import { trackingUri } from '../../core/src/tracking/mlflow';
+import { redactText, redactUri } from '../../core/src/tracking/transfer';
 import { ExperimentStore } from '../../core/src/store/store';
 import { choosePipeline, findPipelines } from './pipelines';
 
@@ -153,7 +154,7 @@ export async function pushModel(context: vscode.ExtensionContext, given: unknown
   }
   const { pkg } = prepared;
   const mlflow = trackingUri(vscode.workspace.getConfiguration('mlpipe').get<string>('tracking.uri') || undefined);
-  const mlflowShown = mlflow?.replace(/\/\/[^/@]*@/, '//');
+  const mlflowShown = mlflow && redactUri(mlflow);
   const lastOci = context.workspaceState.get<string>(LAST_OCI_TARGET);
   const targets: (vscode.QuickPickItem & { target: string })[] = [
     { label: '$(folder) Local registry', description: '.mlpipe/registry (an OCI image layout)', target: 'local' },
@@ -208,8 +209,13 @@ export async function pushModel(context: vscode.ExtensionContext, given: unknown
     const choice = await vscode.window.showInformationMessage(`MLPipe: pushed ${pkg.name}:${result.tag} (${result.uploadedBlobs} uploaded, ${result.skippedBlobs} already there): ${result.reference}`, 'Copy Reference');
     if (choice) await vscode.env.clipboard.writeText(result.reference);
   } catch (error) {
-    const text = error instanceof PushError || error instanceof GateError ? error.message : message(error);
-    void vscode.window.showErrorMessage(`MLPipe: push failed: ${text}`, ...(target.startsWith('oci') && /401|credential|unauthori/i.test(text) ? ['Set Registry Credentials'] : [])).then((choice) => choice && vscode.commands.executeCommand('mlpipe.setRegistryCredentials'));
+    const text = redactText(error instanceof PushError || error instanceof GateError ? error.message : message(error));
+    // A push cut short says NOT PUSHED and how far it got: offer to run it again (stored blobs are skipped, a registered version reused).
+    const actions = [...(target.startsWith('oci') && /401|credential|unauthori/i.test(text) ? ['Set Registry Credentials'] : []), ...(/NOT PUSHED/.test(text) ? ['Push Again'] : [])];
+    void vscode.window.showErrorMessage(`MLPipe: push failed: ${text}`, ...actions).then((choice) => {
+      if (choice === 'Set Registry Credentials') void vscode.commands.executeCommand('mlpipe.setRegistryCredentials');
+      else if (choice === 'Push Again') void vscode.commands.executeCommand('mlpipe.pushModel', pipeline);
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/tracking/mlflow';
-import { TrackingOutbox, type TrackingStatus } from '../../../core/src/tracking/outbox';
+import { TrackingOutbox, type FlushResult, type TrackingStatus } from '../../../core/src/tracking/outbox';
 import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
 import { type WorkspaceExperiments } from './source';
 
@@ -8,13 +8,16 @@ import { type WorkspaceExperiments } from './source';
  * Logging runs to MLflow from VS Code: each run this window finishes (and each tag change) is
  * queued in the workspace and sent; a server that is down keeps runs queued and they are retried
  * with backoff (every minute at most) until they go. The Experiments view shows the state and
- * lists the runs the server has.
+ * lists the runs the server has. A run the server took only in part (no artifact proxy) or not at
+ * all is said in a notification too, once per kind of failure, and never called logged.
  */
 export class TrackingSync implements vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.emitter.event;
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly disposables: vscode.Disposable[] = [this.emitter];
+  /** Failures already shown in a notification this session (without run ids), so a server that is down does not notify at every run. */
+  private readonly notified = new Set<string>();
 
   constructor(
     private readonly source: WorkspaceExperiments,
@@ -60,9 +63,7 @@ export class TrackingSync implements vscode.Disposable {
     if (!target) return;
     try {
       const result = await sendRuns(root, target, ids, { force: false });
-      const line = describeFlush(result, target.uri);
-      if (result.failed.length > 0) this.log.warn(line);
-      else this.log.info(line);
+      this.report(result, target.uri);
     } catch (error) {
       this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -80,10 +81,33 @@ export class TrackingSync implements vscode.Disposable {
         this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
         return undefined;
       });
-      if (result && (result.sent.length > 0 || result.failed.length > 0)) this.log.info(describeFlush(result, target.uri));
+      if (result && (result.sent.length > 0 || result.failed.length > 0)) this.report(result, target.uri);
     }
     this.emitter.fire();
     this.schedule();
+  }
+
+  /** Logs what a flush did, and shows a partial or failed send where the user looks. */
+  private report(result: FlushResult, uri: string): void {
+    const line = describeFlush(result, uri);
+    if (result.failed.length === 0) {
+      this.log.info(line);
+      if (result.sent.length > 0) this.notified.clear();
+      return;
+    }
+    this.log.warn(line);
+    const failure = result.failed.find((one) => one.partial) ?? result.failed[0]!;
+    const kind = failure.error.replace(/\b\d{8}-\d{6}-\d{3}-[0-9a-f]{4}\b/g, 'RUN').replace(/\(MLflow run [0-9a-f]+\)/g, '');
+    if (this.notified.has(kind)) return;
+    this.notified.add(kind);
+    const runs = result.failed.length === 1 ? `run ${failure.runId}` : `${result.failed.length} runs`;
+    const text = failure.partial
+      ? `MLPipe: ${runs} went to MLflow only in part (PARTIAL): ${failure.error}. It stays queued in .mlpipe/tracking/outbox and is sent again.`
+      : `MLPipe: could not log ${runs} to MLflow: ${failure.error}. ${result.failed.length === 1 ? 'It stays' : 'They stay'} queued and ${result.failed.length === 1 ? 'is' : 'are'} sent again.`;
+    void vscode.window.showWarningMessage(text, 'Sync Now', 'Show Output').then((choice) => {
+      if (choice === 'Sync Now') void vscode.commands.executeCommand('mlpipe.syncRuns');
+      else if (choice === 'Show Output') this.log.show();
+    });
   }
 
   private schedule(): void {

@@ -2,16 +2,20 @@ import { relative } from 'node:path';
 import { approvalMetrics, evaluateGate, GateError, loadCandidate, nowIso, writeApproval, type GateResult } from '../approval/gate';
 import { approvedPackage, pushPackage } from '../approval/release';
 import { PushError } from '../registry/types';
+import { redactText, redactUri } from '../tracking/transfer';
 import { type CliIo, UsageError } from './io';
 import { findPipeline } from './pipeline-file';
 
-/** `mlpipe gate | approve | reject | push`: documented in docs/registry.md. */
+/**
+ * `mlpipe gate | approve | reject | push`: documented in docs/registry.md. A push that fails says
+ * NOT PUSHED and how far it got, and exits 1; every target and error shown is redacted.
+ */
 
 async function guarded<T>(action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    if (error instanceof GateError || error instanceof PushError) throw new UsageError(error.message, 1);
+    if (error instanceof GateError || error instanceof PushError) throw new UsageError(redactText(error.message), 1);
     throw error;
   }
 }
@@ -70,7 +74,7 @@ export async function pushCommand(options: { pipeline?: string; to?: string; dry
   const { pkg } = await guarded(() => approvedPackage(pipeline));
   const target = options.to ?? 'local';
   if (options.dryRun) {
-    const lines = [`would push ${pkg.name}:${pkg.version} (run ${pkg.run}, approved by ${pkg.approval.by} at ${pkg.approval.at}) to ${target}:`];
+    const lines = [`would push ${pkg.name}:${pkg.version} (run ${pkg.run}, approved by ${pkg.approval.by} at ${pkg.approval.at}) to ${redactUri(target)}:`];
     for (const file of pkg.files) lines.push(`  ${file.role.padEnd(7)} ${file.name}${file.digest ? `  ${file.digest}` : ''}`);
     io.stdout(`${lines.join('\n')}\n`);
     return 0;
@@ -82,7 +86,7 @@ export async function pushCommand(options: { pipeline?: string; to?: string; dry
       ...(options.caFile ? { caFile: options.caFile } : {}),
       signal,
       onProgress: (event) => {
-        if ('message' in event) io.stderr(`${event.message}\n`);
+        if ('message' in event) io.stderr(`${redactText(event.message)}\n`);
         else if (event.total > 64 * 1048576 && Date.now() - last > 2000) {
           last = Date.now();
           io.stderr(`  ${event.file}: ${Math.round((100 * event.bytes) / event.total)}%\n`);
@@ -90,7 +94,7 @@ export async function pushCommand(options: { pipeline?: string; to?: string; dry
       },
     }),
   );
-  if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...result }, null, 2)}\n`);
-  else io.stdout(`pushed ${pkg.name}:${result.tag} to ${result.target}: ${result.reference} (${result.uploadedBlobs} uploaded, ${result.skippedBlobs} already there)\n`);
+  if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...result, target: redactUri(result.target) }, null, 2)}\n`);
+  else io.stdout(`pushed ${pkg.name}:${result.tag} to ${redactUri(result.target)}: ${result.reference} (${result.uploadedBlobs} uploaded, ${result.skippedBlobs} already there)\n`);
   return 0;
 }
