@@ -130,6 +130,14 @@ describe('a hostile experiment index', () => {
     const store = ExperimentStore.open(root);
     assert.deepEqual(store.runs().map((run) => run.summary.id), [IDS[2], IDS[1]]);
     assert.equal(store.damaged, 1);
+    // Across the 8 MB read chunks: valid lines up to about 6 MB, a 3 MB line over the boundary, valid lines after.
+    const before = Array.from({ length: 5600 }, (_, i) => runLine(fakeSummary(`before-${i}`, i, 50)));
+    const afterLines = Array.from({ length: 3000 }, (_, i) => runLine(fakeSummary(`after-${i}`, i, 50)));
+    writeIndexLines(root, [...before, long, ...afterLines]);
+    const chunked = ExperimentStore.open(root);
+    assert.ok(before.join('\n').length < 8 * 1048576 && before.join('\n').length + long.length > 8 * 1048576, 'the long line crosses the first chunk');
+    assert.equal(chunked.size, before.length + afterLines.length);
+    assert.equal(chunked.damaged, 1);
     // A sparse file past the limit: refused by its size, with nothing read.
     truncateSync(store.indexPath, MAX_INDEX_BYTES + 1);
     let big: ExperimentStore | undefined;

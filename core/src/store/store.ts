@@ -362,16 +362,17 @@ export class ExperimentStore {
     while (position < size) {
       const count = readSync(fd, chunk, 0, Math.min(chunk.length, size - position), position);
       if (count === 0) break;
+      const data = chunk.subarray(0, count);
       let start = 0;
-      for (let newline = chunk.indexOf(10, 0); newline >= 0 && newline < count; newline = chunk.indexOf(10, start)) {
+      for (let newline = data.indexOf(10, 0); newline >= 0; newline = data.indexOf(10, start)) {
         const length = pendingBytes + newline - start;
         if (overlong || length > MAX_INDEX_LINE_BYTES) {
           this.lines++;
           this.damaged++;
         } else if (pendingBytes === 0) {
-          if (newline > start) this.apply(chunk.toString('utf8', start, newline));
+          if (newline > start) this.apply(data.toString('utf8', start, newline));
         } else {
-          pending.push(chunk.subarray(start, newline));
+          pending.push(data.subarray(start, newline));
           this.apply(Buffer.concat(pending, length).toString('utf8'));
         }
         pending = [];
@@ -386,7 +387,7 @@ export class ExperimentStore {
           pending = [];
           pendingBytes = 0;
         } else {
-          pending.push(Buffer.from(chunk.subarray(start, count)));
+          pending.push(Buffer.from(data.subarray(start, count)));
           pendingBytes += count - start;
         }
       }
