@@ -68,7 +68,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
           break;
       }
     };
-    const record = await runner.run({ stages: options.stages, upstream: options.upstream, force: options.force, host: options.host, jobs: options.jobs, signal: options.signal }, onEvent);
+    const record = await runner.run({ stages: options.stages, upstream: options.upstream, force: options.force, host: options.host, jobs: options.jobs, signal: options.signal, cancelBySignal: true }, onEvent);
     await track(runner.mlpipe.root, [record.id], io);
     return record.status === 'succeeded' ? 0 : 1;
   } catch (error) {

@@ -1,31 +1,57 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, posix, relative, sep } from 'node:path';
+import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs';
+import { join, posix, relative, sep } from 'node:path';
 import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, pack, type Header } from 'tar-stream';
+import { type Boundary } from '../util/boundary';
 
 export interface Owner {
   uid: number;
   gid: number;
 }
 
-function listFiles(root: string, path: string): { name: string; full: string; dir: boolean }[] {
+interface PackedFile {
+  name: string;
+  full: string;
+  dir: boolean;
+}
+
+/**
+ * The files and folders under a workspace path, as they will be sent. A link whose target stays
+ * in the workspace is sent as the file it points at (a linked folder is skipped, as hashing skips
+ * it); a link that leads out of the workspace is refused (BoundaryError), so a cloned repository
+ * cannot make mlpipe ship a file of this machine to a remote engine.
+ */
+function listFiles(boundary: Boundary, root: string, path: string, out: PackedFile[] = []): PackedFile[] {
   const full = join(root, path);
-  const stat = statSync(full);
-  if (!stat.isDirectory()) return [{ name: path, full, dir: false }];
-  const out: { name: string; full: string; dir: boolean }[] = [{ name: path, full, dir: true }];
+  const real = boundary.resolveRead(full);
+  if (real === undefined) throw new ArchiveError(`${path} does not exist`);
+  const stat = statSync(real);
+  if (!stat.isDirectory()) {
+    if (stat.isFile()) out.push({ name: path, full, dir: false });
+    return out;
+  }
+  out.push({ name: path, full, dir: true });
   for (const entry of readdirSync(full, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    out.push(...listFiles(root, relative(root, join(full, entry.name)).split(sep).join('/')));
+    const child = relative(root, join(full, entry.name)).split(sep).join('/');
+    if (entry.isSymbolicLink()) {
+      const target = boundary.resolveRead(join(full, entry.name));
+      if (target !== undefined && statSync(target).isFile()) out.push({ name: child, full: join(full, entry.name), dir: false });
+    } else if (entry.isDirectory() || entry.isFile()) listFiles(boundary, root, child, out);
   }
   return out;
 }
 
 /**
  * A tar stream of workspace paths (files and folders), each under `prefix/` and owned by `owner`,
- * with the folders above them; file contents are streamed from disk.
+ * with the folders above them; file contents are streamed from disk, each file opened and proven
+ * inside the workspace. What is sent is listed first, so a link out of the workspace fails here,
+ * before anything is sent.
  */
-export function packPaths(root: string, paths: string[], prefix: string, owner: Owner, extraDirs: string[] = []): Readable {
+export function packPaths(boundary: Boundary, paths: string[], prefix: string, owner: Owner, extraDirs: string[] = []): Readable {
+  const root = boundary.root;
+  const files = paths.flatMap((path) => listFiles(boundary, root, path));
   const tar = pack();
   const written = new Set<string>();
   const header = (name: string, type: 'file' | 'directory', size = 0, mode = 0o644): Header => ({ name, type, size, mode, uid: owner.uid, gid: owner.gid, mtime: new Date(), linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0 });
@@ -42,20 +68,18 @@ export function packPaths(root: string, paths: string[], prefix: string, owner: 
     try {
       addDirs(prefix);
       for (const dir of extraDirs) addDirs(posix.join(prefix, dir));
-      for (const path of paths) {
-        for (const file of listFiles(root, path)) {
-          const name = posix.join(prefix, file.name);
-          if (file.dir) {
-            addDirs(name);
-            continue;
-          }
-          addDirs(posix.dirname(name));
-          const stat = statSync(file.full);
-          await new Promise<void>((resolve, reject) => {
-            const entry = tar.entry(header(name, 'file', stat.size, stat.mode & 0o777), (error) => (error ? reject(error) : resolve()));
-            createReadStream(file.full).on('error', reject).pipe(entry);
-          });
+      for (const file of files) {
+        const name = posix.join(prefix, file.name);
+        if (file.dir) {
+          addDirs(name);
+          continue;
         }
+        addDirs(posix.dirname(name));
+        const { fd, stat } = boundary.openRead(file.full);
+        await new Promise<void>((resolve, reject) => {
+          const entry = tar.entry(header(name, 'file', stat.size, stat.mode & 0o777), (error) => (error ? reject(error) : resolve()));
+          createReadStream('', { fd }).on('error', reject).pipe(entry);
+        });
       }
       tar.finalize();
     } catch (error) {
@@ -68,39 +92,51 @@ export function packPaths(root: string, paths: string[], prefix: string, owner: 
 
 export class ArchiveError extends Error {}
 
+/** More entries than this in one output's archive is not an output, it is an attack on the disk's inodes. */
+const MAX_ENTRIES = 1_000_000;
+
 /**
  * Extracts a tar stream from `docker cp`/getArchive of a container path into `target`: the
- * archive's top entry (the path's base name) becomes `target`. Refuses links and any entry that
- * would land outside `target`. Returns each file's sha256, computed as it is written.
+ * archive's top entry (the path's base name) becomes `target`. The archive comes from an engine
+ * that may lie: links, devices and any entry that would land outside `target` are refused, every
+ * folder is made and every file created (exclusively) only through real folders inside the
+ * workspace, and a refusal or a broken stream rejects the promise, never the process. Returns
+ * each file's sha256, computed as it is written.
  */
-export async function extractInto(stream: Readable, target: string): Promise<Record<string, string>> {
+export async function extractInto(stream: Readable, target: string, boundary: Boundary): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
   const unpack = extract();
-  rmSync(target, { recursive: true, force: true });
+  boundary.remove(target);
+  let entries = 0;
   unpack.on('entry', (entryHeader, entryStream, next) => {
+    // Errors reach the caller through next(error) and the pipeline; an entry stream destroyed on
+    // the way must not raise an 'error' event that nobody hears (that crashed the process).
+    entryStream.on('error', () => undefined);
+    const refuse = (why: string) => {
+      entryStream.resume();
+      next(new ArchiveError(`refusing archive entry ${printable(entryHeader.name)}: ${why}`));
+    };
+    if (++entries > MAX_ENTRIES) return refuse(`the output has more than ${MAX_ENTRIES} entries`);
     const name = entryHeader.name.replace(/\/+$/, '');
     const parts = name.split('/');
     const rest = parts.slice(1);
-    if (name.startsWith('/') || parts.some((part) => part === '..')) {
-      next(new ArchiveError(`refusing archive entry ${entryHeader.name}: it points outside the output`));
-      return;
-    }
+    if (name.startsWith('/') || name.includes('\0') || parts.some((part) => part === '..' || part === '.' || part === '')) return refuse('it points outside the output');
     const destination = rest.length === 0 ? target : join(target, ...rest);
-    if (entryHeader.type === 'directory') {
-      mkdirSync(destination, { recursive: true });
-      entryStream.resume();
-      entryStream.on('end', () => next());
-      return;
+    try {
+      if (entryHeader.type === 'directory') {
+        boundary.makeDirs(destination);
+        entryStream.resume();
+        entryStream.on('end', () => next());
+        return;
+      }
+      if (entryHeader.type !== 'file') return refuse(`outputs must be files and folders, not ${entryHeader.type}s`);
+      boundary.prepareWrite(destination);
+    } catch (error) {
+      return refuse(error instanceof Error ? error.message : String(error));
     }
-    if (entryHeader.type !== 'file') {
-      entryStream.resume();
-      next(new ArchiveError(`refusing archive entry ${entryHeader.name}: outputs must be files and folders, not ${entryHeader.type}s`));
-      return;
-    }
-    mkdirSync(dirname(destination), { recursive: true });
     const hash = createHash('sha256');
     entryStream.on('data', (chunk: unknown) => hash.update(chunk as Buffer));
-    pipeline(entryStream as unknown as Readable, createWriteStream(destination, { mode: (entryHeader.mode ?? 0o644) & 0o777 })).then(
+    pipeline(entryStream as unknown as Readable, createWriteStream(destination, { flags: 'wx', mode: (entryHeader.mode ?? 0o644) & 0o777 })).then(
       () => {
         hashes[rest.join('/')] = `sha256:${hash.digest('hex')}`;
         next();
@@ -110,4 +146,10 @@ export async function extractInto(stream: Readable, target: string): Promise<Rec
   });
   await pipeline(stream, unpack as unknown as NodeJS.WritableStream);
   return hashes;
+}
+
+/** An entry name as it may be shown: control characters escaped, cut at 200 characters. */
+function printable(name: string): string {
+  const clean = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
 }

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -5,10 +6,37 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { extractInto, packPaths, type Owner } from './archive';
 import { HostError, reason, type Engine } from './engine';
+import { machineId } from './machine';
+import { Boundary } from '../util/boundary';
 import { type PlannedStage } from './plan';
 
 /** Labels on every container mlpipe starts, so its containers can always be found and removed. */
-export const LABELS = { workspace: 'dev.mlpipe.workspace', run: 'dev.mlpipe.run', stage: 'dev.mlpipe.stage', pid: 'dev.mlpipe.pid' } as const;
+export const LABELS = { workspace: 'dev.mlpipe.workspace', run: 'dev.mlpipe.run', stage: 'dev.mlpipe.stage', pid: 'dev.mlpipe.pid', machine: 'dev.mlpipe.machine' } as const;
+
+/**
+ * What of the workspace a local stage's container may not write. `.mlpipe/` (runs, cache, locks,
+ * plans) is hidden under an empty read-only tmpfs: a stage has no business there, and a stage that
+ * could write it could plant cache entries or records. `.git` and `.vscode` hold configuration the
+ * user's own tools execute (hooks, fsmonitor, tasks): they are mounted read-only when present.
+ */
+export const HIDDEN_FOLDERS = ['.mlpipe'] as const;
+export const READ_ONLY_FOLDERS = ['.git', '.vscode'] as const;
+
+/** Binds and tmpfs mounts for a local stage; refuses a protected folder that is a link (a bind would follow it on the host). */
+export function localMounts(workspace: string): Pick<Docker.HostConfig, 'Binds' | 'Tmpfs'> {
+  const binds = [`${workspace}:${CONTAINER_WORKSPACE}`];
+  for (const name of READ_ONLY_FOLDERS) {
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(join(workspace, name));
+    } catch {
+      continue;
+    }
+    if (stat.isSymbolicLink()) throw new HostError(`${name} in ${workspace} is a symbolic link; mlpipe mounts ${name} read-only into local stages and will not follow a link to do it. Replace the link with the folder.`);
+    binds.push(`${join(workspace, name)}:${CONTAINER_WORKSPACE}/${name}:ro`);
+  }
+  return { Binds: binds, Tmpfs: Object.fromEntries(HIDDEN_FOLDERS.map((name) => [`${CONTAINER_WORKSPACE}/${name}`, 'ro,size=4k,mode=0555'])) };
+}
 
 /** Where the workspace is inside a stage's container. */
 export const CONTAINER_WORKSPACE = '/workspace';
@@ -98,7 +126,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
     ...(stage.resources.cpus ? { NanoCpus: Math.round(stage.resources.cpus * 1e9) } : {}),
     ...(stage.resources.memoryBytes ? { Memory: stage.resources.memoryBytes } : {}),
     ...(stage.resources.shmBytes ? { ShmSize: stage.resources.shmBytes } : {}),
-    ...(local ? { Binds: [`${workspace}:${CONTAINER_WORKSPACE}`] } : {}),
+    ...(local ? localMounts(workspace) : {}),
     ...gpuConfig(engine, stage),
   };
   let container: Docker.Container;
@@ -109,7 +137,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       WorkingDir: workdir,
       User: `${owner.uid}:${owner.gid}`,
-      Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid) },
+      Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid), [LABELS.machine]: machineId() },
       Tty: false,
       HostConfig: hostConfig,
     });
@@ -133,7 +161,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
   try {
     if (!local) {
       const dirs = [...new Set(outputs.map((path) => dirname(path)).filter((dir) => dir !== '.'))];
-      const archive = packPaths(workspace, options.copyIn, CONTAINER_WORKSPACE.slice(1), owner, dirs);
+      const archive = packPaths(new Boundary(workspace), options.copyIn, CONTAINER_WORKSPACE.slice(1), owner, dirs);
       await container.putArchive(archive, { path: '/' });
     }
     if (signal.aborted) return { outcome: 'cancelled' };
@@ -204,7 +232,7 @@ async function copyOut(container: Docker.Container, workspace: string, outputs: 
       if ((error as { statusCode?: number }).statusCode === 404) continue; // reported as a missing output
       throw error;
     }
-    received[output] = await extractInto(archive, join(workspace, output));
+    received[output] = await extractInto(archive, join(workspace, output), new Boundary(workspace));
   }
   let sums: string | undefined;
   try {

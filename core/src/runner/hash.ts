@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
-import { join, relative, sep } from 'node:path';
-import { writeFileAtomic } from './fsutil';
+import { createReadStream, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { Boundary, BoundaryError } from '../util/boundary';
+import { readStateFile, writeFileAtomic } from './fsutil';
+import { isDigest, isRecord } from './metadata';
 
 /** A file's content hash, or a directory's: the hash of its sorted listing of (path, file hash). */
 export interface ContentHash {
@@ -22,10 +24,14 @@ interface StateEntry {
 
 /** Streams a file through sha256: large files are never loaded whole. */
 export function hashFile(path: string): Promise<string> {
+  return hashStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
+}
+
+function hashStream(stream: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
-    createReadStream(path, { highWaterMark: 1024 * 1024 })
-      .on('data', (chunk) => hash.update(chunk))
+    stream
+      .on('data', (chunk) => hash.update(chunk as Buffer))
       .on('error', reject)
       .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
   });
@@ -36,56 +42,128 @@ export function hashText(text: string): string {
 }
 
 const STATE_VERSION = 1;
+/** state.json for 1,000,000 files is about 200 MB; a larger one is not read. */
+const MAX_STATE_BYTES = 256 * 1024 * 1024;
+
+function isStateEntry(value: unknown): value is StateEntry {
+  return isRecord(value) && typeof value.size === 'number' && typeof value.mtimeMs === 'number' && typeof value.ino === 'number' && isDigest(value.hash);
+}
+
+/**
+ * How a hash treats symbolic links. Outputs (`refuse`): a stage's container made them, so a link
+ * anywhere (the output, a file in it, a folder on the way) fails the stage, as on remote hosts.
+ * Deps (`follow-inside`): a repository may link a file to another of its files; a link that leads
+ * out of the workspace is refused, naming it.
+ */
+export type LinkPolicy = 'refuse' | 'follow-inside';
 
 /**
  * Content hashes, computed once per content change. The state file (`.mlpipe/state.json`) maps a
  * path to the size, mtime, inode and hash seen last; while those three match, the hash is reused
- * without reading the file, so a warm status check only stats files.
+ * without reading the file, so a warm status check only stats files. Every file read is opened
+ * first and proven inside the workspace (see Boundary), so a hash never reads a file elsewhere.
  */
 export class HashState {
   private entries = new Map<string, StateEntry>();
   private dirty = false;
+  /** The workspace (the state file's `.mlpipe/` is in it). */
+  readonly boundary: Boundary;
+  /** Real paths of folders holding deps, resolved once per state (one realpath per folder, not per file). */
+  private readonly realFolders = new Map<string, string | undefined>();
 
   constructor(private readonly file: string) {
-    if (!existsSync(file)) return;
+    this.boundary = new Boundary(dirname(dirname(file)));
+    let text: string | undefined;
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; files: Record<string, StateEntry> };
-      if (data.version === STATE_VERSION) this.entries = new Map(Object.entries(data.files));
+      text = readStateFile(this.boundary, file, MAX_STATE_BYTES);
+    } catch {
+      return; // a damaged, planted or oversized state file only costs re-hashing
+    }
+    if (text === undefined) return;
+    try {
+      const data = JSON.parse(text) as { version: number; files: Record<string, unknown> };
+      if (data.version === STATE_VERSION && isRecord(data.files)) {
+        for (const [path, entry] of Object.entries(data.files)) if (isStateEntry(entry)) this.entries.set(path, entry);
+      }
     } catch {
       // A damaged state file only costs re-hashing.
     }
   }
 
-  private async fileHash(path: string, stat: Stats): Promise<string> {
+  private async fileHash(path: string, stat: Stats, links: LinkPolicy): Promise<string> {
     const known = this.entries.get(path);
     if (known && known.size === stat.size && known.mtimeMs === stat.mtimeMs && known.ino === stat.ino) return known.hash;
-    const hash = await hashFile(path);
+    const { fd } = this.boundary.openRead(path, links);
+    const hash = await hashStream(createReadStream('', { fd, highWaterMark: 1024 * 1024 }));
     this.entries.set(path, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, hash });
     this.dirty = true;
     return hash;
   }
 
-  /** The hash of a file or directory, or undefined when it does not exist. */
-  async hash(path: string): Promise<ContentHash | undefined> {
+  /** The real path of a dep, proven inside the workspace; undefined when it does not exist. */
+  private real(path: string): string | undefined {
+    const folder = dirname(path);
+    let realFolder: string | undefined;
+    if (this.realFolders.has(folder)) realFolder = this.realFolders.get(folder);
+    else {
+      realFolder = this.boundary.resolveRead(folder);
+      this.realFolders.set(folder, realFolder);
+    }
+    if (realFolder === undefined) return undefined;
     let stat: Stats;
     try {
-      stat = statSync(path);
+      stat = lstatSync(path);
     } catch {
       return undefined;
     }
-    if (stat.isFile()) return { kind: 'file', hash: await this.fileHash(path, stat), size: stat.size };
-    if (!stat.isDirectory()) return undefined;
+    return stat.isSymbolicLink() ? this.boundary.resolveRead(path) : join(realFolder, basename(path));
+  }
+
+  /**
+   * The hash of a file or directory, or undefined when it does not exist. Throws BoundaryError for
+   * a link the policy refuses (see LinkPolicy), naming it.
+   */
+  async hash(path: string, links: LinkPolicy = 'follow-inside'): Promise<ContentHash | undefined> {
+    let stat: Stats;
+    if (links === 'refuse') {
+      this.boundary.assertNoLinks(path, true);
+      try {
+        stat = lstatSync(path);
+      } catch {
+        return undefined;
+      }
+    } else {
+      const real = this.real(path);
+      if (real === undefined) return undefined;
+      try {
+        stat = statSync(real);
+      } catch {
+        return undefined;
+      }
+    }
+    if (stat.isFile()) return { kind: 'file', hash: await this.fileHash(path, stat, links), size: stat.size };
+    if (!stat.isDirectory()) {
+      if (links === 'refuse') throw new BoundaryError(this.boundary.show(path), `${this.boundary.show(path)} is not a regular file or folder; outputs must be files and folders`);
+      return undefined;
+    }
     const files: Record<string, string> = {};
     let size = 0;
     const walk = async (dir: string) => {
       for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const full = join(dir, entry.name);
+        let fileStat: Stats | undefined;
         if (entry.isDirectory()) await walk(full);
-        else if (entry.isFile() || (entry.isSymbolicLink() && statSync(full).isFile())) {
-          const fileStat = statSync(full);
-          files[relative(path, full).split(sep).join('/')] = await this.fileHash(full, fileStat);
-          size += fileStat.size;
+        else if (entry.isFile()) fileStat = lstatSync(full);
+        else if (links === 'refuse') {
+          throw new BoundaryError(this.boundary.show(full), `${this.boundary.show(full)} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; outputs must be files and folders (a link could make mlpipe cache a file from outside the workspace)`);
+        } else if (entry.isSymbolicLink()) {
+          const real = this.boundary.resolveRead(full);
+          const target = real === undefined ? undefined : statSync(real);
+          if (target?.isFile()) fileStat = target;
         }
+        if (!fileStat) continue;
+        files[relative(path, full).split(sep).join('/')] = await this.fileHash(full, fileStat, links);
+        size += fileStat.size;
       }
     };
     await walk(path);
@@ -98,7 +176,8 @@ export class HashState {
   /** Records a hash mlpipe already knows (a file it just restored), so the next check reads nothing. */
   remember(path: string, hash: string): void {
     try {
-      const stat = statSync(path);
+      const stat = lstatSync(path);
+      if (!stat.isFile()) return;
       this.entries.set(path, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, hash });
       this.dirty = true;
     } catch {
@@ -109,16 +188,7 @@ export class HashState {
   /** Saves the state when something changed; safe against a killed process. */
   save(): void {
     if (!this.dirty) return;
-    writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }));
+    writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }), this.boundary);
     this.dirty = false;
-  }
-}
-
-/** Whether a path is a symbolic link (outputs are stored by content, links are followed). */
-export function isLink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
   }
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { writeFileAtomic } from './fsutil';
-import { type Plan, type PlannedStage } from './plan';
+import { Boundary } from '../util/boundary';
+import { readStateFile, writeFileAtomic } from './fsutil';
+import { isRecord, isSafeSubpath } from './metadata';
+import { checkPlannedPaths, type Plan, type PlannedStage } from './plan';
 import { type MlpipeDir } from './records';
 
 /** Set by scripts/build.mjs: a hash of the sources, so a cache written by other code is never used. */
@@ -26,12 +28,39 @@ function build(): string | undefined {
   return typeof MLPIPE_BUILD === 'string' ? MLPIPE_BUILD : undefined;
 }
 
-function fileHash(path: string): string | null {
+/** A plan of 10,000 stages is about 20 MB. */
+const MAX_PLAN_BYTES = 128 * 1024 * 1024;
+
+function fileHash(boundary: Boundary, path: string): string | null {
   try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
+    const { fd } = boundary.openRead(path);
+    try {
+      return createHash('sha256').update(readFileSync(fd)).digest('hex');
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return null;
   }
+}
+
+/** The shape the runner relies on; anything else plans afresh. */
+function wellFormed(cached: CachedPlan): boolean {
+  const strings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string');
+  if (!strings(cached.paramsFiles) || !isRecord(cached.hosts)) return false;
+  return cached.stages.every(
+    (stage) =>
+      isRecord(stage) &&
+      typeof stage.name === 'string' &&
+      typeof stage.image === 'string' &&
+      strings(stage.deps) &&
+      strings(stage.upstream) &&
+      Array.isArray(stage.outputs) &&
+      stage.outputs.every((output) => isRecord(output) && typeof output.path === 'string') &&
+      isRecord(stage.command) &&
+      strings(stage.command.argv) &&
+      isRecord(stage.env),
+  );
 }
 
 function cachePath(mlpipe: MlpipeDir, pipelinePath: string): string {
@@ -47,13 +76,23 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
   if (!current) return undefined;
   let cached: CachedPlan;
   try {
-    cached = JSON.parse(readFileSync(cachePath(mlpipe, pipelinePath), 'utf8')) as CachedPlan;
+    const text = readStateFile(mlpipe.boundary, cachePath(mlpipe, pipelinePath), MAX_PLAN_BYTES);
+    if (text === undefined) return undefined;
+    cached = JSON.parse(text) as CachedPlan;
   } catch {
     return undefined;
   }
-  if (cached?.format !== FORMAT || cached.build !== current || !cached.inputs || !Array.isArray(cached.stages)) return undefined;
+  if (!isRecord(cached) || cached.format !== FORMAT || cached.build !== current || !isRecord(cached.inputs) || !Array.isArray(cached.stages) || !wellFormed(cached)) return undefined;
+  // A plan file is only a cache, and a planted one could name outputs outside the workspace:
+  // it is used only when its inputs are files of the workspace and its paths pass the plan's own checks.
+  if (!Object.keys(cached.inputs).every(isSafeSubpath)) return undefined;
+  try {
+    checkPlannedPaths(cached.stages, [basename(pipelinePath), ...cached.paramsFiles]);
+  } catch {
+    return undefined;
+  }
   const dir = dirname(pipelinePath);
-  for (const [path, hash] of Object.entries(cached.inputs)) if (fileHash(resolve(dir, path)) !== hash) return undefined;
+  for (const [path, hash] of Object.entries(cached.inputs)) if (fileHash(mlpipe.boundary, resolve(dir, path)) !== hash) return undefined;
   return { stages: cached.stages, byName: new Map(cached.stages.map((stage) => [stage.name, stage])), hosts: cached.hosts, paramsFiles: cached.paramsFiles, ...(cached.name !== undefined ? { name: cached.name } : {}) };
 }
 
@@ -79,7 +118,7 @@ export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: 
   if (!current) return;
   const dir = dirname(pipelinePath);
   const hashes: Record<string, string | null> = {};
-  for (const path of [pipelinePath, ...inputs]) hashes[relative(dir, path)] = fileHash(path);
+  for (const path of [pipelinePath, ...inputs]) hashes[relative(dir, path)] = fileHash(mlpipe.boundary, path);
   if (!unchanged()) return;
   const cached: CachedPlan = { format: FORMAT, build: current, inputs: hashes, stages: plan.stages, hosts: plan.hosts, paramsFiles: plan.paramsFiles, name: plan.name };
   // A param such as .inf or a date would come back different: such plans are not cached.
@@ -87,7 +126,7 @@ export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: 
   const text = JSON.stringify(cached);
   try {
     mlpipe.ensure();
-    writeFileAtomic(cachePath(mlpipe, pipelinePath), text);
+    writeFileAtomic(cachePath(mlpipe, pipelinePath), text, mlpipe.boundary);
   } catch {
     // A read-only workspace only loses the speed-up.
   }

@@ -9,6 +9,7 @@ import { toJS } from '../yaml/to-js';
 import { type PipelineAnalysis } from '../workspace/workspace';
 import { buildCommand, CommandError, type ContainerCommand } from './command';
 import { hashText } from './hash';
+import { RESERVED_TOP } from './metadata';
 
 export interface OutputSpec {
   path: string;
@@ -89,12 +90,10 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
     const js = asRecord(stagesJs[stage.name]);
     for (const variant of stage.variants) planned.push(plan(stage, variant.name, variant.values, js, defaults, params));
   }
-  // The runner removes outputs before a stage runs: never let one be the workspace or outside it.
-  for (const stage of planned) {
-    for (const path of [...stage.outputs.map((output) => output.path), ...stage.deps]) {
-      if (!isInsideWorkspace(path)) throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
-    }
-  }
+  const dir = dirname(analysis.path);
+  const paramsFiles = analysis.paramsFiles.filter((file) => file.exists).map((file) => relative(dir, file.path));
+  const card = model.modelCard ? normalizePath(model.modelCard.name) : undefined;
+  checkPlannedPaths(planned, [relative(dir, analysis.path), ...paramsFiles, ...(card ? [card] : [])]);
   linkUpstream(planned, analysis);
   const hosts: Record<string, DeclaredHost> = {};
   for (const [name, declared] of model.hosts) {
@@ -107,9 +106,26 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
       ...(declared.gpus !== undefined ? { gpus: declared.gpus } : {}),
     };
   }
-  const dir = dirname(analysis.path);
-  const paramsFiles = analysis.paramsFiles.filter((file) => file.exists).map((file) => relative(dir, file.path));
   return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])), hosts, paramsFiles, ...(typeof root.name === 'string' ? { name: root.name } : {}) };
+}
+
+/**
+ * The runner removes a stage's outputs before it runs and restores them from the cache: none may
+ * be the pipeline's folder or outside it, inside `.git` or `.mlpipe`, or hold a file the pipeline is
+ * read from (the pipeline file, its params files, its model card). Checked on every plan, cached or not.
+ */
+export function checkPlannedPaths(stages: PlannedStage[], sources: string[]): void {
+  for (const stage of stages) {
+    for (const path of [...stage.outputs.map((output) => output.path), ...stage.deps]) {
+      if (!isInsideWorkspace(path)) throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
+    }
+    for (const output of stage.outputs) {
+      const top = output.path.split('/')[0];
+      if ((RESERVED_TOP as readonly string[]).includes(top)) throw new PlanError(`stage '${stage.name}': output ${output.path} is inside ${top}/, which no stage may replace or remove; write it elsewhere`);
+      const source = sources.find((file) => file === output.path || file.startsWith(`${output.path}/`));
+      if (source !== undefined) throw new PlanError(`stage '${stage.name}': output ${output.path} would remove ${source}, which the pipeline is read from; write the output elsewhere`);
+    }
+  }
 }
 
 function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, js: Json, defaults: Json, params: ParamsIndex): PlannedStage {

@@ -1,8 +1,9 @@
 import { availableParallelism, hostname } from 'node:os';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { BoundaryError } from '../util/boundary';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { ContentStore } from './store';
@@ -10,7 +11,9 @@ import { connect, HostError, localAddress, reason, type Engine, type HostSpec } 
 import { ensureImage, LABELS, runAttempt } from './container';
 import { gitState } from './git';
 import { HashState, type ContentHash } from './hash';
-import { acquireLock, activeLocks, LockError } from './lock';
+import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from './lock';
+import { writeFileAtomic } from './fsutil';
+import { machineId } from './machine';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
 import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
 import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
@@ -26,6 +29,8 @@ export interface RunOptions {
   host?: string;
   jobs?: number;
   signal?: AbortSignal;
+  /** The process stops cleanly on SIGINT (the CLI does), so `mlpipe cancel` may signal it. */
+  cancelBySignal?: boolean;
 }
 
 export type RunEvent =
@@ -132,7 +137,7 @@ export class Runner {
     const id = newRunId();
     const release = (() => {
       try {
-        return acquireLock(join(this.mlpipe.root, 'locks'), { run: id, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: targets.flatMap((stage) => stage.outputs.map((output) => output.path)) });
+        return acquireLock(join(this.mlpipe.root, 'locks'), { run: id, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: targets.flatMap((stage) => stage.outputs.map((output) => output.path)), signal: Boolean(options.cancelBySignal) });
       } catch (error) {
         if (error instanceof LockError) throw new RunError(error.message);
         throw error;
@@ -179,6 +184,12 @@ export class Runner {
     const onExternalAbort = () => stop.abort();
     external?.addEventListener('abort', onExternalAbort);
     if (external?.aborted) stop.abort();
+    // `mlpipe cancel` from anywhere: a file beside the lock, looked for twice a second.
+    const requested = cancelPath(join(this.mlpipe.root, 'locks'), id);
+    const poll = setInterval(() => {
+      if (existsSync(requested)) stop.abort();
+    }, 500);
+    poll.unref();
     try {
       await this.execute(targets, plan, record, state, options, stop.signal, save, (event) => {
         if (event.type === 'series') series.set(event.stage, event.series);
@@ -194,6 +205,7 @@ export class Runner {
       for (const stage of record.stages) if (stage.status === 'pending' || stage.status === 'running') stage.status = 'cancelled';
       save();
       state.save();
+      clearInterval(poll);
       release();
       external?.removeEventListener('abort', onExternalAbort);
     }
@@ -274,7 +286,7 @@ export class Runner {
     entry.status = 'running';
     save();
     const logPath = this.mlpipe.logPath(record.id, stage.name);
-    mkdirSync(dirname(logPath), { recursive: true });
+    this.mlpipe.boundary.makeDirs(dirname(logPath));
     const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
     const line = (text: string, stream: 'stdout' | 'stderr' = 'stdout') => {
       log.write(`${text}\n`);
@@ -294,7 +306,7 @@ export class Runner {
       // Inputs: every dep must exist now (upstream stages of this run have finished).
       const deps: Record<string, string> = {};
       for (const dep of stage.deps) {
-        const hashed = await state.hash(join(this.dir, dep));
+        const hashed = await state.hash(join(this.dir, dep), 'follow-inside');
         if (!hashed) {
           const producer = plan.stages.find((candidate) => candidate.outputs.some((output) => output.path === dep || dep.startsWith(`${output.path}/`)));
           throw new RunError(`dep ${dep} does not exist${producer ? `; stage '${producer.name}' writes it: run with --upstream, or run '${producer.name}' first` : ''}`);
@@ -340,12 +352,12 @@ export class Runner {
       const last = this.mlpipe.lastResult(stage.name);
       const why = options.force ? 'forced' : stage.alwaysRun ? 'always_run' : !last ? 'never run before' : explainChange(last.inputs, inputs).join('; ') || 'outputs missing or modified';
       // Run: fresh outputs (unless persisted), their folders ready.
+      // Each path is proven inside the workspace with no link on the way at the moment it is used:
+      // a stage may have left a link in place of an output or of a folder above one.
       for (const output of stage.outputs) {
         const path = join(this.dir, output.path);
-        const inside = relative(this.dir, path);
-        if (!inside || inside.startsWith('..') || isAbsolute(inside)) throw new RunError(`output ${output.path} is not inside the pipeline's folder; refusing to remove it`);
-        if (!output.persist) rmSync(path, { recursive: true, force: true });
-        mkdirSync(dirname(path), { recursive: true });
+        if (!output.persist) this.store.workspace.remove(path);
+        this.store.workspace.makeDirs(dirname(path));
       }
       const copyIn = spec.sharesFiles ? [] : [...stage.deps, ...plan.paramsFiles];
       const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -386,7 +398,7 @@ export class Runner {
       entry.exitCode = 0;
       const outputs: Record<string, ContentHash> = {};
       for (const output of stage.outputs) {
-        const hashed = await state.hash(join(this.dir, output.path));
+        const hashed = await state.hash(join(this.dir, output.path), 'refuse');
         if (!hashed) throw new RunError(`stage '${stage.name}' succeeded but did not write its ${output.role === 'out' ? 'output' : output.role} ${output.path}`);
         outputs[output.path] = hashed;
         if (output.cache) this.store.put(join(this.dir, output.path), hashed);
@@ -422,7 +434,14 @@ export class Runner {
 
   private async outputHashes(stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
     const result: Record<string, ContentHash | undefined> = {};
-    for (const output of stage.outputs) result[output.path] = await state.hash(join(this.dir, output.path));
+    for (const output of stage.outputs) {
+      try {
+        result[output.path] = await state.hash(join(this.dir, output.path), 'refuse');
+      } catch (error) {
+        // An output that is a link now is not the output the cache recorded: it runs again.
+        if (!(error instanceof BoundaryError)) throw error;
+      }
+    }
     return result;
   }
 
@@ -469,11 +488,16 @@ export class Runner {
     this.mlpipe.saveLastResult(stage.name, { version: 1, key, inputs, outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])), run, ended: new Date().toISOString() });
   }
 
-  /** Removes containers of this workspace whose run is no longer alive (a killed mlpipe left them). */
+  /**
+   * Removes containers of this workspace whose run is no longer alive (a killed mlpipe left them).
+   * Only this machine's: on a shared engine another machine may run the same workspace path (CI
+   * runners), and its containers carry its own machine label.
+   */
   private async removeOrphans(engine: Engine): Promise<void> {
     const live = new Set(activeLocks(join(this.mlpipe.root, 'locks')).map((lock) => lock.run));
-    const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.workspace}=${this.dir}`] } }).catch(() => []);
+    const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.workspace}=${this.dir}`, `${LABELS.machine}=${machineId()}`] } }).catch(() => []);
     for (const info of containers) {
+      if (info.Labels?.[LABELS.machine] !== machineId() || info.Labels?.[LABELS.workspace] !== this.dir) continue;
       if (live.has(info.Labels[LABELS.run])) continue;
       await engine.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
     }
@@ -511,11 +535,18 @@ export class Runner {
     return restored;
   }
 
-  /** Stops runs of this workspace that are in progress and removes their containers. */
+  /**
+   * Stops runs of this workspace that are in progress and removes their containers. Every run is
+   * asked through a cancel file its runner watches (the extension host runs pipelines in its own
+   * process, which must not get a signal); a CLI run is also sent SIGINT, but only once its pid is
+   * proven to be that run's process (same start time), never a pid a lock file merely names.
+   */
   async cancel(): Promise<string[]> {
-    const locks = activeLocks(join(this.mlpipe.root, 'locks'));
+    const dir = join(this.mlpipe.root, 'locks');
+    const locks = activeLocks(dir);
     for (const lock of locks) {
-      if (lock.hostname !== hostname()) continue;
+      writeFileAtomic(cancelPath(dir, lock.run), new Date().toISOString(), this.mlpipe.boundary);
+      if (!lock.signal || !isRunProcess(lock)) continue;
       try {
         process.kill(lock.pid, 'SIGINT');
       } catch {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { BoundaryError } from '../util/boundary';
 import { HashState } from './hash';
 import { connect, reason, type Engine } from './engine';
 import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
@@ -70,7 +71,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
         }
         continue;
       }
-      const hashed = await state.hash(join(runner.dir, dep));
+      const hashed = await state.hash(join(runner.dir, dep), 'follow-inside');
       if (hashed) deps[dep] = hashed.hash;
       else missing.push(dep);
     }
@@ -86,7 +87,14 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     if (last && last.key === key && staleUpstream.length === 0 && missing.length === 0) {
       const changed: string[] = [];
       for (const output of stage.outputs) {
-        const current = await state.hash(join(runner.dir, output.path));
+        let current: Awaited<ReturnType<HashState['hash']>>;
+        try {
+          current = await state.hash(join(runner.dir, output.path), 'refuse');
+        } catch (error) {
+          if (!(error instanceof BoundaryError)) throw error;
+          changed.push(`output ${output.path} is not a plain file or folder (${error.message.split(';')[0]})`);
+          continue;
+        }
         if (!current) changed.push(`output ${output.path} is missing`);
         else if (current.hash !== last.outputs[output.path]) changed.push(`output ${output.path} was modified`);
       }

@@ -101,16 +101,19 @@ export class Boundary {
    */
   openRead(path: string, links: 'follow-inside' | 'refuse' = 'follow-inside'): { fd: number; stat: Stats } {
     const absolute = resolve(this.root, path);
-    if (links === 'refuse') this.assertNoLinks(absolute, true);
-    else this.resolveRead(absolute);
-    const fd = openSync(absolute, constants.O_RDONLY | (links === 'refuse' ? constants.O_NOFOLLOW : 0));
+    // Where /proc tells what was opened, that proof covers every folder on the way; elsewhere look first.
+    if (links === 'refuse' && !PROC_FD) this.assertNoLinks(absolute, true);
+    else if (links === 'follow-inside') this.resolveRead(absolute);
+    // O_NONBLOCK: a FIFO planted where a file was expected must not hang the open.
+    const fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK | (links === 'refuse' ? constants.O_NOFOLLOW : 0));
     try {
       const stat = fstatSync(fd);
+      if (!stat.isFile() && !stat.isDirectory()) throw new BoundaryError(this.show(absolute), `${this.show(absolute)} is not a regular file`);
       const really = fdPath(fd);
       if (really !== undefined) {
         const inside = within(this.real, really);
         if (!inside && this.contains(absolute)) throw this.outside(absolute, 'leads outside the workspace (a symbolic link)');
-        if (links === 'refuse' && inside && really !== join(this.real, relative(this.root, absolute))) throw this.outside(absolute, 'was reached through a symbolic link');
+        if (links === 'refuse' && this.contains(absolute) && really !== join(this.real, relative(this.root, absolute))) throw this.outside(absolute, 'was reached through a symbolic link');
       }
       return { fd, stat };
     } catch (error) {
