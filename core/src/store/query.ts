@@ -243,9 +243,11 @@ function segmentAt(text: string[], at: number, segment: (string | undefined)[]):
  * SQL LIKE without regular expressions: the pattern is cut at each `%` into segments of fixed
  * length (`_` is any one character); the first must start the text, the last must end it, and the
  * ones between are found leftmost in turn, which is right because each has a fixed length. Time is
- * at most the text's length times the longest segment's, never exponential.
+ * at most the text's length times the longest segment's, never exponential; a pattern without `_`
+ * uses the engine's string search instead.
  */
 export function likeMatcher(pattern: string, caseless: boolean): (text: string) => boolean {
+  if (!pattern.includes('_')) return literalLike(pattern, caseless);
   const segments: (string | undefined)[][] = [[]];
   for (const char of charsOf(pattern, caseless)) {
     if (char === '%') segments.push([]);
@@ -274,6 +276,37 @@ export function likeMatcher(pattern: string, caseless: boolean): (text: string) 
       }
       if (found < 0) return false;
       at = found + segment.length;
+    }
+    return true;
+  };
+}
+
+/** A text folded character by character for `ilike` (same length: `fold` keeps each character's length). */
+function foldText(text: string): string {
+  return /^[\u0000-\u007f]*$/.test(text) ? text.toUpperCase() : Array.from(text, fold).join('');
+}
+
+/**
+ * A pattern without `_`: its pieces are plain text, found with the engine's string search (linear
+ * in practice, and free of per-value allocation when case counts).
+ */
+function literalLike(pattern: string, caseless: boolean): (text: string) => boolean {
+  const parts = (caseless ? foldText(pattern) : pattern).split('%');
+  const prepare = caseless ? foldText : (text: string) => text;
+  const first = parts[0];
+  if (parts.length === 1) return (value) => prepare(value) === first;
+  const last = parts[parts.length - 1];
+  const middle = parts.slice(1, -1).filter((part) => part.length > 0);
+  const least = parts.reduce((sum, part) => sum + part.length, 0);
+  return (value) => {
+    const text = prepare(value);
+    if (text.length < least || !text.startsWith(first) || !text.endsWith(last)) return false;
+    let at = first.length;
+    const limit = text.length - last.length;
+    for (const part of middle) {
+      const found = text.indexOf(part, at);
+      if (found < 0 || found + part.length > limit) return false;
+      at = found + part.length;
     }
     return true;
   };
