@@ -24,6 +24,8 @@ export interface HostileEngine {
   requests: string[];
   /** Container ids removed with DELETE. */
   removed: string[];
+  /** Bodies of PUT /containers/ID/archive (what mlpipe sent into the container). */
+  uploads: Buffer[];
   stop(): Promise<void>;
 }
 
@@ -55,23 +57,25 @@ export function craftTar(entries: (Partial<Header> & { name: string; body?: stri
   return done;
 }
 
-function drain(request: IncomingMessage): Promise<void> {
+function drain(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve) => {
-    request.on('data', () => undefined);
-    request.on('end', () => resolve());
-    request.on('error', () => resolve());
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', () => resolve(Buffer.concat(chunks)));
   });
 }
 
 export async function startHostileEngine(options: HostileEngineOptions): Promise<HostileEngine> {
   const requests: string[] = [];
   const removed: string[] = [];
+  const uploads: Buffer[] = [];
   const server: Server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://engine');
       const path = url.pathname.replace(/^\/v[\d.]+/, '');
       requests.push(`${request.method} ${path}`);
-      await drain(request);
+      const body = await drain(request);
       if (path === '/_ping') return void response.end('OK');
       if (path === '/version') return json(response, 200, { Version: '20.10.0-hostile', ApiVersion: '1.41', Os: 'linux', Arch: 'amd64', Components: [{ Name: 'Engine' }] });
       if (path === '/info') return json(response, 200, { Runtimes: { runc: {} } });
@@ -89,6 +93,7 @@ export async function startHostileEngine(options: HostileEngineOptions): Promise
       switch (action) {
         case 'archive':
           if (request.method === 'PUT') {
+            uploads.push(body);
             response.writeHead(200);
             return void response.end();
           }
@@ -113,6 +118,7 @@ export async function startHostileEngine(options: HostileEngineOptions): Promise
     address: `tcp://127.0.0.1:${port}`,
     requests,
     removed,
+    uploads,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -6,6 +6,8 @@ import { type CliIo, UsageError } from './io';
 import { driftCommand } from './drift';
 import { approveCommand, gateCommand, pushCommand, rejectCommand } from './release';
 import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
+import { BoundaryError } from '../util/boundary';
+import { MetadataError } from '../runner/metadata';
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -342,6 +344,11 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
     if (error instanceof UsageError) {
       io.stderr(`mlpipe: ${error.message}\n`);
       return error.exitCode;
+    }
+    // A refusal at the workspace boundary, or a damaged .mlpipe file: the user's to fix, not a bug.
+    if (error instanceof BoundaryError || error instanceof MetadataError) {
+      io.stderr(`mlpipe: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }
