@@ -105,7 +105,14 @@ export class Boundary {
     if (links === 'refuse' && !PROC_FD) this.assertNoLinks(absolute, true);
     else if (links === 'follow-inside') this.resolveRead(absolute);
     // O_NONBLOCK: a FIFO planted where a file was expected must not hang the open.
-    const fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK | (links === 'refuse' ? constants.O_NOFOLLOW : 0));
+    let fd: number;
+    try {
+      fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK | (links === 'refuse' ? constants.O_NOFOLLOW : 0));
+    } catch (error) {
+      // O_NOFOLLOW meeting a link answers ELOOP: say what it is.
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw this.outside(absolute, 'is a symbolic link');
+      throw error;
+    }
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile() && !stat.isDirectory()) throw new BoundaryError(this.show(absolute), `${this.show(absolute)} is not a regular file`);
