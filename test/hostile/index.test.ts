@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRunId } from '../../core/src/runner/metadata';
 import { MlpipeDir } from '../../core/src/runner/records';
+import { collectGarbage } from '../../core/src/store/gc';
 import { MAX_SERIES_POINTS, readPlotSeries } from '../../core/src/store/series';
 import { BoundaryError } from '../../core/src/util/boundary';
 import { ExperimentStore, isIndexId, MAX_INDEX_BYTES, MAX_INDEX_LINE_BYTES, StoreError } from '../../core/src/store/store';
@@ -296,7 +297,7 @@ function fingerprintNow(): string {
 }
 
 describe('fuzzing the experiment index', () => {
-  it(`opens, lists, queries, tags, deletes and reindexes ${ROUNDS} seeded hostile indexes with nothing but StoreError (seed ${SEED})`, () => {
+  it(`opens, lists, queries, tags, deletes, collects and reindexes ${ROUNDS} seeded hostile indexes with nothing but StoreError (seed ${SEED})`, () => {
     const random = seeded(SEED);
     const { dir, root, mlpipe } = workspace([]);
     const counts = { runs: 0, damaged: 0, deleted: 0, refused: 0 };
@@ -341,6 +342,7 @@ describe('fuzzing the experiment index', () => {
         if (!(error instanceof StoreError)) throw new Error(`${context}: delete threw ${String(error)}`);
         counts.refused++;
       }
+      onlyStoreErrors(`${context}: gc`, () => collectGarbage(store!, { keep: round % 3, dryRun: round % 2 === 0 }));
       onlyStoreErrors(`${context}: reindex`, () => store!.rebuild());
       assert.equal(store.damaged, 0, `${context}: a rebuilt index has no damaged line`);
       assert.ok(readdirSync(mlpipe.runs).every((name) => isRunId(name)), `${context}: nothing but run folders in runs/`);
