@@ -46,11 +46,12 @@ describe('mlpipe gate, push and runs gc: mistakes and protections', () => {
 
   it('refuses gc while a run is in progress', () => {
     mkdirSync(join(dir, '.mlpipe', 'locks'), { recursive: true });
-    const lock = join(dir, '.mlpipe', 'locks', 'live.json');
-    writeFileSync(lock, JSON.stringify({ run: 'live-run', pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: [] }));
+    // A lock as the runner writes it: named after its run id, naming a live process (this test's).
+    const run = '20261204-120000-000-beef';
+    writeFileSync(join(dir, '.mlpipe', 'locks', `${run}.json`), JSON.stringify({ run, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: [] }));
     const gc = mlpipe(['runs', 'gc'], dir);
     assert.equal(gc.status, 1);
-    assert.match(gc.stderr, /run live-run is in progress; run mlpipe runs gc when it has ended/);
+    assert.match(gc.stderr, new RegExp(`run ${run} is in progress; run mlpipe runs gc when it has ended`));
   });
 
   it('answers a model card that does not parse with the file and what to do, not a stack trace', () => {

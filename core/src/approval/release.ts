@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { acquireFileLock } from '../store/lock';
 import { ContentStore } from '../runner/store';
@@ -9,6 +9,8 @@ import { parseOciTarget, pushToOci } from '../registry/oci';
 import { PushError, type ModelPackage, type PackageFile, type PushProgress, type PushResult } from '../registry/types';
 import { MlflowClient, trackingUri } from '../tracking/mlflow';
 import { hashFile } from '../runner/hash';
+import { readStateFile } from '../runner/fsutil';
+import { MlpipeDir } from '../runner/records';
 import { GateError, loadCandidate, readApproval, type Candidate } from './gate';
 
 /**
@@ -39,6 +41,9 @@ export interface PushRecord {
   approvedAt: string;
 }
 
+/** 100,000 pushes are about 50 MB. */
+const MAX_PUSH_LOG_BYTES = 64 * 1024 * 1024;
+
 function pushLog(pipelinePath: string): string {
   return join(dirname(pipelinePath), '.mlpipe', 'pushes.jsonl');
 }
@@ -57,6 +62,9 @@ export async function approvedPackage(pipelinePath: string): Promise<{ candidate
     throw new GateError(`${card} approves ${approval.artifact_digest} of run ${approval.run}, but that run's ${candidate.artifactPath} is ${candidate.artifactDigest ?? 'not recorded'}: refusing to push an artifact nobody approved`);
   }
   if (!candidate.cachedArtifact) throw new GateError(`the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`);
+  // The bytes pushed are the cache's own file, never a link planted in its place.
+  const cachedArtifact = new ContentStore(join(dirname(pipelinePath), '.mlpipe', 'cache')).intactObject(approval.artifact_digest);
+  if (cachedArtifact !== candidate.cachedArtifact) throw new GateError(`the cached ${candidate.artifactPath} of run ${approval.run} is not a plain file in .mlpipe/cache (a link?); refusing to push it. Rerun the stage and approve again`);
   const actual = await hashFile(candidate.cachedArtifact);
   if (actual !== approval.artifact_digest) throw new GateError(`the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`);
 
@@ -66,11 +74,12 @@ export async function approvedPackage(pipelinePath: string): Promise<{ candidate
   for (const stage of candidate.run.stages) {
     for (const path of Object.keys(stage.metrics ?? {})) {
       const hash = stage.outputs?.[path];
-      if (hash && existsSync(cache.objectFile(hash)) && !files.some((file) => file.name === path)) files.push({ name: path, file: cache.objectFile(hash), role: 'metrics', digest: hash });
+      const object = hash ? cache.intactObject(hash) : undefined;
+      if (hash && object && !files.some((file) => file.name === path)) files.push({ name: path, file: object, role: 'metrics', digest: hash });
     }
   }
   const record = join(root, 'runs', candidate.run.id, 'run.json');
-  if (existsSync(record)) files.push({ name: 'mlpipe-run.json', file: record, role: 'record' });
+  if (existsSync(record) && !lstatSync(record).isSymbolicLink()) files.push({ name: 'mlpipe-run.json', file: record, role: 'record' });
   return {
     candidate,
     pkg: {
@@ -141,10 +150,18 @@ function mlflowTargetUri(target: string): string {
 
 function recordPush(pipelinePath: string, record: PushRecord): void {
   const path = pushLog(pipelinePath);
-  mkdirSync(dirname(path), { recursive: true });
+  const mlpipe = new MlpipeDir(dirname(path));
+  mlpipe.ensure();
+  mlpipe.boundary.assertNoLinks(path, true);
   const release = acquireFileLock(`${path}.lock`);
   try {
-    appendFileSync(path, `${JSON.stringify(record)}\n`);
+    // Appended, never through a link planted in the log's place.
+    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    try {
+      writeSync(fd, `${JSON.stringify(record)}\n`);
+    } finally {
+      closeSync(fd);
+    }
   } finally {
     release();
   }
@@ -152,12 +169,14 @@ function recordPush(pipelinePath: string, record: PushRecord): void {
 
 /** Every push of this pipeline's models, newest first (lines cut short by a crash skipped). */
 export function pushHistory(pipelinePath: string): PushRecord[] {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(pushLog(pipelinePath), 'utf8');
+    const path = pushLog(pipelinePath);
+    text = readStateFile(new MlpipeDir(dirname(path)).boundary, path, MAX_PUSH_LOG_BYTES);
   } catch {
     return [];
   }
+  if (text === undefined) return [];
   const records: PushRecord[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

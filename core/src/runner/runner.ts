@@ -1,5 +1,5 @@
 import { availableParallelism, hostname } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -12,7 +12,7 @@ import { ensureImage, LABELS, runAttempt } from './container';
 import { gitState } from './git';
 import { HashState, type ContentHash } from './hash';
 import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from './lock';
-import { writeFileAtomic } from './fsutil';
+import { readStateFile, writeFileAtomic } from './fsutil';
 import { machineId } from './machine';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
 import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
@@ -45,6 +45,9 @@ export type RunEvent =
 
 /** A user-facing reason a run cannot start (bad pipeline, lock held, unknown stage). */
 export class RunError extends Error {}
+
+/** A metrics file larger than this is not read (metrics are small; a series belongs in a plot file). */
+const MAX_METRICS_BYTES = 16 * 1024 * 1024;
 
 const FINISHED: StageStatus[] = ['succeeded', 'skipped', 'restored'];
 
@@ -455,7 +458,8 @@ export class Runner {
       const path = join(this.dir, output.path);
       try {
         if (output.role === 'metric') {
-          const data: unknown = parseYaml(readFileSync(path, 'utf8'));
+          // Read without following a link: a metrics file is printed, indexed and sent to MLflow.
+          const data: unknown = parseYaml(readStateFile(this.store.workspace, path, MAX_METRICS_BYTES) ?? '', { maxAliasCount: 100 });
           entry.metrics[output.path] = flattenMetrics(data);
           series.push(...metricsFileSeries(data, output.path, stage.name));
         } else if (output.role === 'plot') {

@@ -138,6 +138,21 @@ export class ContentStore {
     }
   }
 
+  /**
+   * The path of a cached object that is really there: a file, not a link, with no link on the way
+   * (what a push may send). Undefined when the cache does not hold it.
+   */
+  intactObject(hash: string): string | undefined {
+    const path = this.objectFile(hash);
+    try {
+      const { fd } = this.openObject(hash);
+      closeSync(fd);
+      return path;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Opens a cached object to read it (for a push), never through a link; the caller closes the descriptor. */
   openObject(hash: string): { fd: number; size: number } {
     const { fd, stat } = this.workspace.openRead(this.objectFile(hash), 'refuse');

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { activeLocks } from '../runner/lock';
@@ -76,6 +76,8 @@ export function modelCardsBeside(workspace: string): string[] {
 }
 
 export function collectGarbage(store: ExperimentStore, options: GcOptions = {}): GcReport {
+  // gc deletes: .mlpipe's folders must be its own, not links to folders elsewhere.
+  store.dir.checkLayout();
   // A run in progress may be storing or restoring the very objects gc would remove.
   const running = activeLocks(join(store.root, 'locks'));
   if (running.length > 0) throw new StoreError(`run ${running[0].run} is in progress; run mlpipe runs gc when it has ended`);
@@ -139,7 +141,11 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
   for (const hash of objects) {
     const path = cache.objectFile(hash);
     try {
-      freedBytes += statSync(path).size;
+      // Only the cache's own files: never through a link planted on the way or in the object's place.
+      cache.workspace.assertNoLinks(path);
+      const stat = lstatSync(path);
+      if (!stat.isFile() && !stat.isSymbolicLink()) continue;
+      freedBytes += stat.isFile() ? stat.size : 0;
     } catch {
       continue;
     }
