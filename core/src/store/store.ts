@@ -574,7 +574,7 @@ export class ExperimentStore {
     const matches = idOrPrefix ? [...this.summaries.keys()].filter((id) => id.startsWith(idOrPrefix)) : [];
     if (matches.length === 1) return this.get(matches[0])!;
     if (matches.length > 1) throw new StoreError(`'${idOrPrefix}' matches ${matches.length} runs (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`);
-    throw new StoreError(`no run '${idOrPrefix}' in ${this.root}; mlpipe runs list shows them`);
+    throw new StoreError(`no run '${idOrPrefix}' in ${this.root}; ${this.problem ? `the index was not read: ${this.problem}` : 'mlpipe runs list shows them'}`);
   }
 
   /** Every run, newest first. */
