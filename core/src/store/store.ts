@@ -171,7 +171,6 @@ function guarded<T>(action: () => T): T {
   }
 }
 
-
 /** Sets a key as an own property: a metric named `__proto__` is a metric, not a prototype. */
 function setOwn<T>(object: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
