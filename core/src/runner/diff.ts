@@ -4,7 +4,7 @@ import { IncrementalYamlParser } from '../yaml/build';
 import { declaredParamsFiles } from '../pipeline/model';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
-import { gitResolve, gitShow } from './git';
+import { gitResolve, gitShow, SAFE_GIT } from './git';
 import { buildPlan, type Plan, type PlannedStage } from './plan';
 import { RunError } from './runner';
 
@@ -25,7 +25,7 @@ export interface DiffReport {
 
 function changedFiles(dir: string, commit: string): Promise<string[]> {
   return new Promise((done) => {
-    execFile('git', ['diff', '--name-only', '--relative', commit, '--', '.'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => done(error ? [] : stdout.split('\n').filter(Boolean)));
+    execFile('git', [...SAFE_GIT, 'diff', '--name-only', '--relative', '--end-of-options', commit, '--', '.'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => done(error ? [] : stdout.split('\n').filter(Boolean)));
   });
 }
 
