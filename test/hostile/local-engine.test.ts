@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { makeDecoy, type Decoy } from '../support/decoy';
-import { enginesMissing, startDockerd, type RunningEngine } from '../support/engines';
+import { enginesMissing, startDockerd, startPodman, type RunningEngine } from '../support/engines';
 import { lastRecord, mlpipe } from '../support/mlpipe-cli';
 
 const missing = enginesMissing();
@@ -140,5 +140,33 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
     assert.notEqual(result.status, 0);
     assert.match(result.stdout + result.stderr, /\.mlpipe is not a real folder/);
     assert.equal(decoy.fingerprint(), pristine);
+  });
+});
+
+describe('a local stage on Podman sees no .mlpipe and a read-only .git', { skip: missing }, () => {
+  let engine: RunningEngine;
+  let dir: string;
+  before(async () => {
+    engine = await startPodman();
+    await ensureImages(engine.docker, [BUSYBOX_IMAGE]);
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-hostile-podman-'));
+  });
+  after(async () => {
+    await engine?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hides .mlpipe (Podman would copy it into a tmpfs unless told not to) and keeps .git unchanged', () => {
+    writeFileSync(join(dir, 'mlpipe.yaml'), `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nstages:\n  probe:\n    cmd: sh -c "ls -A .mlpipe > seen.txt; echo planted > .mlpipe/planted 2>/dev/null; echo evil >> .git/config 2>/dev/null; echo ok >> seen.txt"\n    outs: [seen.txt]\n`);
+    mkdirSync(join(dir, '.git'));
+    writeFileSync(join(dir, '.git', 'config'), '[core]\n');
+    // Something in .mlpipe already, as after earlier runs: it must not be visible to the stage.
+    mkdirSync(join(dir, '.mlpipe', 'cache'), { recursive: true });
+    writeFileSync(join(dir, '.mlpipe', 'cache', 'secret-output'), 'from another run\n');
+    const result = mlpipe(['run'], dir, { DOCKER_HOST: engine.address });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.equal(readFileSync(join(dir, 'seen.txt'), 'utf8'), 'ok\n');
+    assert.ok(!existsSync(join(dir, '.mlpipe', 'planted')));
+    assert.equal(readFileSync(join(dir, '.git', 'config'), 'utf8'), '[core]\n');
   });
 });

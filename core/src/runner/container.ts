@@ -23,7 +23,7 @@ export const HIDDEN_FOLDERS = ['.mlpipe'] as const;
 export const READ_ONLY_FOLDERS = ['.git', '.vscode'] as const;
 
 /** Binds and tmpfs mounts for a local stage; refuses a protected folder that is a link (a bind would follow it on the host). */
-export function localMounts(workspace: string): Pick<Docker.HostConfig, 'Binds' | 'Tmpfs'> {
+export function localMounts(workspace: string, kind: Engine['kind']): Pick<Docker.HostConfig, 'Binds' | 'Tmpfs'> {
   const binds = [`${workspace}:${CONTAINER_WORKSPACE}`];
   for (const name of READ_ONLY_FOLDERS) {
     let stat: ReturnType<typeof lstatSync>;
@@ -35,7 +35,9 @@ export function localMounts(workspace: string): Pick<Docker.HostConfig, 'Binds' 
     if (stat.isSymbolicLink()) throw new HostError(`${name} in ${workspace} is a symbolic link; mlpipe mounts ${name} read-only into local stages and will not follow a link to do it. Replace the link with the folder.`);
     binds.push(`${join(workspace, name)}:${CONTAINER_WORKSPACE}/${name}:ro`);
   }
-  return { Binds: binds, Tmpfs: Object.fromEntries(HIDDEN_FOLDERS.map((name) => [`${CONTAINER_WORKSPACE}/${name}`, 'ro,size=4k,mode=0555'])) };
+  // Podman copies what is under a tmpfs mount point into it unless told not to: that would hand the stage the very folder hidden.
+  const options = kind === 'podman' ? 'ro,size=4k,mode=0555,notmpcopyup' : 'ro,size=4k,mode=0555';
+  return { Binds: binds, Tmpfs: Object.fromEntries(HIDDEN_FOLDERS.map((name) => [`${CONTAINER_WORKSPACE}/${name}`, options])) };
 }
 
 /** Where the workspace is inside a stage's container. */
@@ -126,7 +128,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
     ...(stage.resources.cpus ? { NanoCpus: Math.round(stage.resources.cpus * 1e9) } : {}),
     ...(stage.resources.memoryBytes ? { Memory: stage.resources.memoryBytes } : {}),
     ...(stage.resources.shmBytes ? { ShmSize: stage.resources.shmBytes } : {}),
-    ...(local ? localMounts(workspace) : {}),
+    ...(local ? localMounts(workspace, engine.kind) : {}),
     ...gpuConfig(engine, stage),
   };
   let container: Docker.Container;
