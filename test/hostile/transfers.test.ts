@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
@@ -11,6 +12,7 @@ import { inspect } from 'node:util';
 import { buildArtifact } from '../../core/src/registry/modelpack';
 import { pushToOci, RegistryPushError } from '../../core/src/registry/oci';
 import { MlpipeDir } from '../../core/src/runner/records';
+import { ContentStore } from '../../core/src/runner/store';
 import { MlflowClient, MlflowError, trackingUriProblem } from '../../core/src/tracking/mlflow';
 import { redactText, redactUri } from '../../core/src/tracking/transfer';
 import { makeDecoy, type Decoy } from '../support/decoy';
@@ -139,6 +141,24 @@ describe('hostile registries: stalls, drops, floods and redirects end in a clear
       assert.deepEqual(error.partial, { blobsStored: 0, blobsTotal: (await buildArtifact(pkg)).blobs.length, manifestPut: false });
       assert.ok(!inspect(error).includes(decoy.secret));
     } finally {
+      await closeAll(server, sockets);
+    }
+  });
+
+  it('mlpipe push to a registry that never answers: exit 1 with NOT PUSHED, bounded by MLPIPE_STALL_TIMEOUT, nothing in the push log', HANG, async () => {
+    const { server, sockets } = tracked(createNetServer(() => undefined));
+    const port = await listen(server);
+    const workspace = approvedWorkspace();
+    try {
+      const result = await mlpipeAsync(['push', '--to', `oci+http://127.0.0.1:${port}/team/churn`], workspace.dir, { MLPIPE_STALL_TIMEOUT: '1', DOCKER_CONFIG: join(workspace.dir, 'no-docker-config') }).done;
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`oci\\+http://127\\.0\\.0\\.1:${port}/team/churn: checking .* failed: 127\\.0\\.0\\.1:${port} stalled: nothing moved for 1 s while waiting for the answer`));
+      assert.match(result.stderr, /NOT PUSHED: 127\.0\.0\.1:\d+\/team\/churn:1\.0\.0: 0 of \d+ blobs are in the registry/);
+      assert.match(result.stderr, /trying again \(2 of 3\)/, 'the idempotent HEAD was tried again, and said so');
+      assert.doesNotMatch(result.stdout, /pushed/);
+      assert.ok(!existsSync(join(workspace.dir, '.mlpipe', 'pushes.jsonl')), 'a push that failed is not in the push log');
+    } finally {
+      workspace.cleanup();
       await closeAll(server, sockets);
     }
   });
@@ -295,6 +315,27 @@ describe('hostile registries: stalls, drops, floods and redirects end in a clear
   });
 });
 
+/** A workspace whose model card approves a run's cached model, for `mlpipe push`. */
+function approvedWorkspace(): { dir: string; cleanup: () => void } {
+  const model = Buffer.from('weights of an approved model');
+  const digest = `sha256:${createHash('sha256').update(model).digest('hex')}`;
+  const id = '20260501-100000-000-aaa0';
+  const key = `sha256:${'0'.repeat(64)}`;
+  const workspace = tempWorkspace({
+    'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\nmodel:\n  card: modelcard.yaml\n  artifact: models/model.bin\n',
+    'modelcard.yaml': `model: { name: churn, version: 1.0.0 }\napproval:\n  status: approved\n  by: Ada\n  at: 2026-05-01T10:00:00Z\n  run: ${id}\n  artifact_digest: ${digest}\n`,
+  });
+  mkdirSync(join(workspace.dir, 'models'), { recursive: true });
+  writeFileSync(join(workspace.dir, 'models/model.bin'), model);
+  const cache = new ContentStore(join(workspace.dir, '.mlpipe', 'cache'));
+  cache.put(join(workspace.dir, 'models/model.bin'), { kind: 'file', hash: digest, size: model.length });
+  const record = fakeRecord(id, workspace.dir, { key });
+  record.stages[0]!.outputs = { 'models/model.bin': digest };
+  new MlpipeDir(join(workspace.dir, '.mlpipe')).writeRecord(record);
+  cache.saveEntry({ version: 1, key, stage: 'train', run: id, created: '', outputs: { 'models/model.bin': { kind: 'file', hash: digest, size: model.length } } });
+  return workspace;
+}
+
 /** A workspace with one run, for `mlpipe runs sync`. */
 function workspaceWithRun(): { dir: string; cleanup: () => void; id: string } {
   const workspace = tempWorkspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n', 'metrics.json': '{"auc": 0.8}\n' });
@@ -428,6 +469,28 @@ describe('hostile MLflow servers: stalls, floods and redirects end in a clear er
     } finally {
       await closeAll(main.server, main.sockets);
       await closeAll(other.server, other.sockets);
+    }
+  });
+
+  it('TLS is verified over the client\'s own transport: an untrusted certificate and a plain-HTTP server are told apart', HANG, async () => {
+    const certs = mkdtempSync(join(tmpdir(), 'mlpipe-mlflow-tls-'));
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certs, 'key.pem'), '-out', join(certs, 'cert.pem')], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const secure = tracked(createHttpsServer({ key: readFileSync(join(certs, 'key.pem')), cert: readFileSync(join(certs, 'cert.pem')) }, (_request, response) => response.end('{}')));
+    const plain = tracked(createServer((_request, response) => response.end('{}')));
+    const [securePort, plainPort] = [await listen(secure.server), await listen(plain.server)];
+    try {
+      const untrusted = await mlflowError(new MlflowClient(`https://127.0.0.1:${securePort}`, { env: { MLFLOW_TRACKING_TOKEN: decoy.secret }, limits: FAST }).getRun('x'));
+      assert.equal(untrusted.kind, 'tls');
+      assert.match(untrusted.message, /could not verify the TLS certificate of https:\/\/127\.0\.0\.1:\d+ \(DEPTH_ZERO_SELF_SIGNED_CERT\).*NODE_EXTRA_CA_CERTS/);
+      const notTls = await mlflowError(new MlflowClient(`https://127.0.0.1:${plainPort}`, { env: {}, limits: FAST }).getRun('x'));
+      assert.equal(notTls.kind, 'tls');
+      assert.match(notTls.message, /if it speaks plain HTTP, use http:\/\//);
+      assert.ok(!inspect(untrusted).includes(decoy.secret));
+    } finally {
+      await closeAll(secure.server, secure.sockets);
+      await closeAll(plain.server, plain.sockets);
+      rmSync(certs, { recursive: true, force: true });
     }
   });
 

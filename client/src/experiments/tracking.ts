@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/tracking/mlflow';
 import { TrackingOutbox, type FlushResult, type TrackingStatus } from '../../../core/src/tracking/outbox';
 import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
+import { redactText } from '../../../core/src/tracking/transfer';
 import { type WorkspaceExperiments } from './source';
 
 /**
@@ -65,7 +66,7 @@ export class TrackingSync implements vscode.Disposable {
       const result = await sendRuns(root, target, ids, { force: false });
       this.report(result, target.uri);
     } catch (error) {
-      this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
+      this.log.error(redactText(`MLflow: ${error instanceof Error ? error.message : String(error)}`));
     }
     this.emitter.fire();
     this.schedule();
@@ -78,7 +79,7 @@ export class TrackingSync implements vscode.Disposable {
     for (const root of this.source.roots()) {
       if (new TrackingOutbox(root).pending().length === 0) continue;
       const result = await sendRuns(root, target, [], { force }).catch((error: unknown) => {
-        this.log.error(`MLflow: ${error instanceof Error ? error.message : String(error)}`);
+        this.log.error(redactText(`MLflow: ${error instanceof Error ? error.message : String(error)}`));
         return undefined;
       });
       if (result && (result.sent.length > 0 || result.failed.length > 0)) this.report(result, target.uri);

@@ -1,6 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { type Readable } from 'node:stream';
 import { type RunRecord, type RunStatus } from '../runner/records';
 import { type Series } from '../store/series';
 import { flattenParams } from '../util/flatten';
@@ -313,7 +314,7 @@ const TLS_CODES = new Set([
 
 interface SendOptions {
   headers?: Record<string, string>;
-  body?: Buffer | (() => import('node:stream').Readable);
+  body?: Buffer | (() => Readable);
   bodyBytes?: number;
   deadlineMs?: number;
   maxAnswerBytes?: number;
