@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -81,8 +82,6 @@ const READ_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Params nest at most this deep in a summary read back (`train.optimizer.betas` is 3). */
 const MAX_PARAMS_DEPTH = 32;
 
-const RUN_STATUSES: readonly string[] = ['running', 'succeeded', 'failed', 'cancelled'];
-
 /**
  * Whether an id may stand in the index: letters, digits, `.`, `_` and `-`, not starting with a dot,
  * so it can never spell a path. Only run ids (`isRunId`) ever name a folder.
@@ -114,21 +113,22 @@ function shallow(value: unknown, depth: number): boolean {
 
 /** A run summary read back from the index, or undefined when the value is not one. */
 export function parseSummary(value: unknown): RunSummary | undefined {
-  if (!isRecord(value) || value.v !== SUMMARY_VERSION || !isIndexId(value.id) || !isString(value.pipeline) || !RUN_STATUSES.includes(value.status as string) || !isString(value.started)) return undefined;
-  if (!optional(value.name, isString) || !optional(value.ended, isString) || !optional(value.durationMs, Number.isFinite) || !optional(value.commit, isString) || !optional(value.dirty, (dirty) => typeof dirty === 'boolean')) return undefined;
-  if (!optional(value.pid, (pid) => Number.isSafeInteger(pid) && (pid as number) > 0) || !optional(value.host, isString) || !optional(value.error, isString)) return undefined;
-  if (!isRecord(value.params) || !shallow(value.params, MAX_PARAMS_DEPTH)) return undefined;
-  const metrics = value.metrics;
-  if (!isRecord(metrics)) return undefined;
+  // Checked inline, field by field: this runs once per line of every index opened.
+  if (!isRecord(value) || value.v !== SUMMARY_VERSION || !isIndexId(value.id)) return undefined;
+  const { status, pipeline, started, name, ended, durationMs, commit, dirty, pid, host, error, params, metrics, stages, series } = value;
+  if (status !== 'succeeded' && status !== 'failed' && status !== 'running' && status !== 'cancelled') return undefined;
+  if (typeof pipeline !== 'string' || typeof started !== 'string') return undefined;
+  if ((name !== undefined && typeof name !== 'string') || (ended !== undefined && typeof ended !== 'string') || (commit !== undefined && typeof commit !== 'string')) return undefined;
+  if ((host !== undefined && typeof host !== 'string') || (error !== undefined && typeof error !== 'string') || (dirty !== undefined && typeof dirty !== 'boolean')) return undefined;
+  if ((durationMs !== undefined && !Number.isFinite(durationMs)) || (pid !== undefined && !(Number.isSafeInteger(pid) && (pid as number) > 0))) return undefined;
+  if (!isRecord(params) || !shallow(params, MAX_PARAMS_DEPTH) || !isRecord(metrics) || !isRecord(stages) || !Array.isArray(series)) return undefined;
   // for-in, the fastest walk over a parsed object (it also sees inherited enumerable keys, which only makes the check stricter).
   for (const key in metrics) {
     const metric = metrics[key];
     if (typeof metric !== 'number' && typeof metric !== 'string' && typeof metric !== 'boolean') return undefined;
   }
-  const stages = value.stages;
-  if (!isRecord(stages)) return undefined;
   for (const key in stages) if (typeof stages[key] !== 'number') return undefined;
-  if (!Array.isArray(value.series) || !value.series.every(isString)) return undefined;
+  for (const one of series) if (typeof one !== 'string') return undefined;
   return value as unknown as RunSummary;
 }
 
@@ -354,44 +354,83 @@ export class ExperimentStore {
    */
   private readLines(fd: number, size: number): void {
     const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - this.offset));
+    // The start of a line that runs past the chunk read so far.
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let overlong = false;
+    const carry = (bytes: Buffer) => {
+      if (overlong) return;
+      if (pendingBytes + bytes.length > MAX_INDEX_LINE_BYTES) {
+        overlong = true;
+        pending = [];
+        pendingBytes = 0;
+        return;
+      }
+      pending.push(Buffer.from(bytes));
+      pendingBytes += bytes.length;
+    };
     let position = this.offset;
     while (position < size) {
       const count = readSync(fd, chunk, 0, Math.min(chunk.length, size - position), position);
       if (count === 0) break;
       const data = chunk.subarray(0, count);
       let start = 0;
-      for (let newline = data.indexOf(10, 0); newline >= 0; newline = data.indexOf(10, start)) {
-        const length = pendingBytes + newline - start;
-        if (overlong || length > MAX_INDEX_LINE_BYTES) {
-          this.lines++;
-          this.damaged++;
-        } else if (pendingBytes === 0) {
-          if (newline > start) this.apply(data.toString('utf8', start, newline));
-        } else {
-          pending.push(data.subarray(start, newline));
-          this.apply(Buffer.concat(pending, length).toString('utf8'));
+      if (pendingBytes > 0 || overlong) {
+        const newline = data.indexOf(10);
+        if (newline < 0) {
+          carry(data);
+          position += count;
+          continue;
         }
+        if (overlong || pendingBytes + newline > MAX_INDEX_LINE_BYTES) this.skipLong();
+        else this.apply(Buffer.concat([...pending, data.subarray(0, newline)]).toString('utf8'));
         pending = [];
         pendingBytes = 0;
         overlong = false;
         start = newline + 1;
         this.offset = position + start;
       }
-      if (start < count && !overlong) {
-        if (pendingBytes + count - start > MAX_INDEX_LINE_BYTES) {
-          overlong = true;
-          pending = [];
-          pendingBytes = 0;
-        } else {
-          pending.push(Buffer.from(data.subarray(start, count)));
-          pendingBytes += count - start;
-        }
+      const last = data.lastIndexOf(10);
+      if (last >= start) {
+        this.applyLines(data.subarray(start, last));
+        start = last + 1;
+        this.offset = position + start;
       }
+      if (start < count) carry(data.subarray(start));
       position += count;
     }
+  }
+
+  /**
+   * Applies the lines of `bytes` (separated by newlines, the last one complete). An index is
+   * usually ASCII (JSON.stringify escapes nothing else, but names are mostly ASCII): then it is
+   * decoded once and each line is a slice of that text, which is quicker and makes less garbage
+   * than decoding line by line.
+   */
+  private applyLines(bytes: Buffer): void {
+    if (isAscii(bytes)) {
+      const text = bytes.toString('latin1');
+      for (let start = 0; start <= text.length; ) {
+        let end = text.indexOf('\n', start);
+        if (end < 0) end = text.length;
+        if (end - start > MAX_INDEX_LINE_BYTES) this.skipLong();
+        else if (end > start) this.apply(text.slice(start, end));
+        start = end + 1;
+      }
+      return;
+    }
+    for (let start = 0; start <= bytes.length; ) {
+      let end = bytes.indexOf(10, start);
+      if (end < 0) end = bytes.length;
+      if (end - start > MAX_INDEX_LINE_BYTES) this.skipLong();
+      else if (end > start) this.apply(bytes.toString('utf8', start, end));
+      start = end + 1;
+    }
+  }
+
+  private skipLong(): void {
+    this.lines++;
+    this.damaged++;
   }
 
   private apply(raw: string): void {
