@@ -251,7 +251,8 @@ export class RegistryTree implements vscode.TreeDataProvider<RegistryNode> {
 
   getTreeItem(node: RegistryNode): vscode.TreeItem {
     if (node.kind === 'target') {
-      const item = new vscode.TreeItem(node.target, vscode.TreeItemCollapsibleState.Expanded);
+      // The push log is workspace content: shown redacted like every target.
+      const item = new vscode.TreeItem(redactUri(node.target), vscode.TreeItemCollapsibleState.Expanded);
       item.id = `target:${node.target}`;
       item.iconPath = new vscode.ThemeIcon(node.target.startsWith('local') ? 'folder' : node.target.startsWith('mlflow') ? 'beaker' : 'package');
       return item;
