@@ -74,7 +74,7 @@ async function makeRun(workspace: string, id: string, options: { name?: string; 
         {
           'metrics/loss.csv': await hashFile(join(workspace, 'metrics/loss.csv')),
           'metrics/train.json': await hashFile(join(workspace, 'metrics/train.json')),
-          'models/model.pt': 'sha256:0000',
+          'models/model.pt': `sha256:${'0'.repeat(64)}`,
         },
         { 'metrics/train.json': flattenMetrics(trainData) },
       ),

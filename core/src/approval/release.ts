@@ -8,6 +8,7 @@ import { pushToMlflowRegistry } from '../registry/mlflow-registry';
 import { parseOciTarget, pushToOci } from '../registry/oci';
 import { PushError, type ModelPackage, type PackageFile, type PushProgress, type PushResult } from '../registry/types';
 import { MlflowClient, trackingUri } from '../tracking/mlflow';
+import { redactUri } from '../tracking/transfer';
 import { hashFile } from '../runner/hash';
 import { readStateFile } from '../runner/fsutil';
 import { MlpipeDir } from '../runner/records';
@@ -141,7 +142,7 @@ function mlflowTargetUri(target: string): string {
   try {
     url = new URL(target.replace(/^mlflow(\+http)?:\/\//, plain ? 'http://' : 'https://'));
   } catch {
-    throw new PushError(`'${target}' is not a valid target: use mlflow://host[:port] or mlflow+http://localhost:PORT`);
+    throw new PushError(`'${redactUri(target)}' is not a valid target: use mlflow://host[:port] or mlflow+http://localhost:PORT`);
   }
   if (plain && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) throw new PushError(`mlflow+http:// sends the model unencrypted and is allowed only to this machine; use mlflow://${url.host} (HTTPS)`);
   if (url.username || url.password) throw new PushError('put no credentials in the target: MLflow credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD');

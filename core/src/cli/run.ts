@@ -8,6 +8,7 @@ import { pipelineStatus, type StageReport } from '../runner/status';
 import { type CliIo, UsageError } from './io';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
+import { redactText, redactUri } from '../tracking/transfer';
 
 export interface RunCommandOptions {
   stages: string[];
@@ -87,7 +88,7 @@ export async function track(mlpipeRoot: string, runIds: string[], io: CliIo, opt
     io.stderr(`${describeFlush(result, target.uri)}\n`);
     return result.failed.length === 0 && !result.busy;
   } catch (error) {
-    io.stderr(`MLflow: could not send to ${target.uri}: ${error instanceof Error ? error.message : String(error)}; the runs stay queued\n`);
+    io.stderr(`MLflow: could not send to ${redactUri(target.uri)}: ${redactText(error instanceof Error ? error.message : String(error))}; the runs stay queued\n`);
     return false;
   }
 }

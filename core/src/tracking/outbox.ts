@@ -1,6 +1,7 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { Boundary } from '../util/boundary';
 import { writeFileAtomic } from '../runner/fsutil';
 import { MlpipeDir } from '../runner/records';
 import { acquireFileLock } from '../store/lock';
@@ -226,11 +227,13 @@ export class TrackingOutbox {
 }
 
 /** sha256 of a file, read in pieces (metrics and plot files can be large). */
-function fileHash(path: string): string {
+function fileHash(boundary: Boundary, path: string): string {
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(1024 * 1024);
-  const fd = openSync(path, 'r');
+  // An output is uploaded only as the plain file the run wrote: never through a link.
+  const { fd, stat } = boundary.openRead(path, 'refuse');
   try {
+    if (!stat.isFile()) throw new Error(`${path} is not a file`);
     for (;;) {
       const count = readSync(fd, buffer, 0, buffer.length, null);
       if (count === 0) break;
@@ -255,7 +258,9 @@ export function loadRunForTracking(mlpipeRoot: string, runId: string): LogRunInp
   const store = ExperimentStore.open(mlpipeRoot);
   const stored = store.get(runId);
   const series = store.series(runId);
-  const workspace = resolve(record.workspace);
+  // The workspace is where this .mlpipe/ is, whatever the record says (a record is input too).
+  const workspace = dirname(resolve(mlpipeRoot));
+  const boundary = new Boundary(workspace);
   const artifacts: { path: string; file: string }[] = [];
   const seen = new Set<string>();
   for (const stage of record.stages) {
@@ -267,7 +272,7 @@ export function loadRunForTracking(mlpipeRoot: string, runId: string): LogRunInp
       const inside = relative(workspace, file);
       if (inside.startsWith('..') || isAbsolute(inside)) continue;
       try {
-        if (!statSync(file).isFile() || fileHash(file) !== expected) continue;
+        if (fileHash(boundary, file) !== expected) continue;
       } catch {
         continue;
       }
