@@ -152,6 +152,11 @@ function libProblems(doc: Document.Parsed, source: string, base: number, into: Y
       });
       break;
     }
+    if (/call stack/i.test(error.message)) {
+      // The parser ran out of stack inside some deep nesting: say that, not the engine's words.
+      into.push({ start: base + error.pos[0], end: base + error.pos[1], code: 'too-deep', severity: 'error', message: `Nesting too deep for the YAML parser; flatten this value (mlpipe analyses ${MAX_DEPTH} levels).` });
+      continue;
+    }
     into.push({ ...locateError(source, error.message, error.pos), code: 'yaml-syntax', severity: 'error', message: sentence(error.message) });
     const last = into[into.length - 1];
     last.start += base;
