@@ -32,6 +32,9 @@ export interface Stage {
   map: YMap | null;
   matrix: YMap | null;
   matrixKeys: string[];
+  /** Variants the matrix multiplies to (1 without a matrix; Infinity when past counting). */
+  matrixSize: number;
+  /** The first `variants.length` of them: all, unless the pipeline's budget (MAX_VARIANTS) ran out here. */
   variants: Variant[];
   cmd: YScalar[];
   deps: PathEntry[];
@@ -72,6 +75,9 @@ export interface PipelineModel {
   /** Interpolations outside stages (defaults, x- fields), checked for params only. */
   otherInterpolations: Interpolation[];
 }
+
+/** Longer paths are no paths (PATH_MAX is 4096 on Linux). */
+const MAX_PATH_LENGTH = 4096;
 
 /** Whether a normalised path stays inside the pipeline's folder (and is not the folder itself). */
 export function isInsideWorkspace(path: string): boolean {
@@ -117,25 +123,64 @@ function scalarList(node: YNode | null | undefined): YScalar[] {
   return out;
 }
 
-function variantsOf(name: string, matrix: YMap | null): { keys: string[]; variants: Variant[] } {
-  if (!matrix) return { keys: [], variants: [{ name, values: {} }] };
+/**
+ * Matrix variants a whole pipeline expands to, all matrix stages together (a stage without a
+ * matrix counts nothing). The matrix that crosses it is reported (`matrix-too-large`) and expands
+ * only as far as the budget left; the matrices after it, to one variant each.
+ */
+export const MAX_VARIANTS = 10_000;
+
+/** A matrix's axes as written: each key with its values. Costs what the matrix text holds, never the product. */
+function matrixAxes(matrix: YMap | null): [string, ScalarValue[]][] {
   const axes: [string, ScalarValue[]][] = [];
   for (const pair of mapEntries(matrix)) {
     const list = deref(pair.value);
-    const values = list?.kind === 'seq' ? list.items.map((item) => deref(item)).filter((item): item is YScalar => item?.kind === 'scalar').map((item) => item.value) : [];
+    const values: ScalarValue[] = [];
+    if (list?.kind === 'seq') {
+      for (const item of list.items) {
+        const target = deref(item);
+        if (target?.kind === 'scalar') values.push(target.value);
+      }
+    }
     axes.push([pair.keyText, values]);
   }
-  let combos: Record<string, ScalarValue>[] = [{}];
-  for (const [key, values] of axes) {
+  return axes;
+}
+
+/** How many variants the axes multiply to (axes without values count once); Infinity past 2^53. */
+function productOf(axes: [string, ScalarValue[]][]): number {
+  let product = 1;
+  for (const [, values] of axes) {
     if (values.length === 0) continue;
-    const next: Record<string, ScalarValue>[] = [];
-    for (const combo of combos) for (const value of values) next.push({ ...combo, [key]: value });
-    combos = next;
-    if (combos.length > 10_000) break; // a matrix this large is a mistake; do not expand further
+    product *= values.length;
+    if (product > Number.MAX_SAFE_INTEGER) return Infinity;
   }
+  return product;
+}
+
+/**
+ * The first `limit` variants in order (the last key varies fastest), built one by one from their
+ * index: nothing in proportion to the full product is made when the product passes the limit.
+ */
+function variantsOf(name: string, axes: [string, ScalarValue[]][], limit: number): { keys: string[]; variants: Variant[] } {
   const keys = axes.map(([key]) => key);
   if (keys.length === 0) return { keys, variants: [{ name, values: {} }] };
-  return { keys, variants: combos.map((values) => ({ name: `${name}@${keys.map((key) => String(values[key])).join('-')}`, values })) };
+  const used = axes.filter(([, values]) => values.length > 0);
+  const count = Math.min(productOf(axes), limit);
+  const variants: Variant[] = [];
+  for (let index = 0; index < count; index++) {
+    const picks: number[] = new Array<number>(used.length);
+    let rest = index;
+    for (let axis = used.length - 1; axis >= 0; axis--) {
+      picks[axis] = rest % used[axis][1].length;
+      rest = Math.floor(rest / used[axis][1].length);
+    }
+    const values: Record<string, ScalarValue> = {};
+    // Defined, not assigned: a key named `__proto__` stays data.
+    used.forEach(([key, list], axis) => Object.defineProperty(values, key, { value: list[picks[axis]], enumerable: true, writable: true, configurable: true }));
+    variants.push({ name: `${name}@${keys.map((key) => String(values[key])).join('-')}`, values });
+  }
+  return { keys, variants };
 }
 
 /** The params files a pipeline reads: its `params` entries, or `params.yaml` beside it when it has none. */
@@ -212,12 +257,17 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
   const stages: Stage[] = [];
   const stageByName = new Map<string, Stage>();
   const variantToStage = new Map<string, Stage>();
+  let budget = MAX_VARIANTS;
   for (const pair of mapEntries(asMap(get(rootMap, 'stages')))) {
+    // The budget left decides how far a matrix expands, so it is part of the cache key, but only
+    // for a matrix that needs more than is left: other stages keep their cache while budgets move.
     let stage = cache?.get(pair, key);
+    if (stage && stage.matrixSize > 1 && stage.variants.length !== Math.min(stage.matrixSize, Math.max(1, budget))) stage = undefined;
     if (!stage) {
-      stage = buildStage(pair, context);
+      stage = buildStage(pair, context, budget);
       cache?.set(pair, key, stage);
     }
+    if (stage.matrixKeys.length > 0) budget = Math.max(0, budget - stage.variants.length);
     stages.push(stage);
     if (!stageByName.has(stage.name)) stageByName.set(stage.name, stage);
     for (const variant of stage.variants) variantToStage.set(variant.name, stage);
@@ -252,13 +302,16 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
   };
 }
 
-function buildStage(pair: YPair, context: StageContext): Stage {
+function buildStage(pair: YPair, context: StageContext, budget: number): Stage {
   const { text, params } = context;
   const get = (map: YMap | null, key: string) => deref(mapGet(map, key)?.value);
   const asMap = (node: YNode | null | undefined) => (deref(node)?.kind === 'map' ? (deref(node) as YMap) : null);
   const map = asMap(pair.value);
   const matrix = asMap(get(map, 'matrix'));
-  const { keys, variants } = variantsOf(pair.keyText, matrix);
+  const axes = matrixAxes(matrix);
+  const matrixSize = productOf(axes);
+  // A stage always keeps one variant, so that its paths and name still take part in the graph.
+  const { keys, variants } = variantsOf(pair.keyText, axes, Math.max(1, budget));
   const interpolations: Interpolation[] = [];
   if (pair.value) {
     walk(pair.value, (node) => {
@@ -273,7 +326,9 @@ function buildStage(pair: YPair, context: StageContext): Stage {
         if (namespace === 'matrix') return path in variant.values ? String(variant.values[path]) : undefined;
         if (namespace === 'params') {
           const entry = params?.get(path);
-          return entry ? paramText(entry.value) : undefined;
+          const value = entry ? paramText(entry.value) : undefined;
+          // No path is this long; a param that is (a whole mapping, say) leaves the path unresolved.
+          return value !== undefined && value.length <= MAX_PATH_LENGTH ? value : undefined;
         }
         return undefined;
       });
@@ -291,6 +346,7 @@ function buildStage(pair: YPair, context: StageContext): Stage {
     map,
     matrix,
     matrixKeys: keys,
+    matrixSize,
     variants,
     cmd: scalarList(get(map, 'cmd')),
     deps: scalarList(get(map, 'deps')).map((node) => resolvePaths(node, 'dep')),
