@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type FileHost } from '../workspace/file-host';
 import { type FileKind } from '../workspace/kinds';
 import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
@@ -27,9 +27,11 @@ export function runCheck(options: CheckOptions, io: CliIo, host: FileHost, versi
     }
     let kind = workspace.kindOf(path);
     if (kind === 'other' || kind === 'params') {
-      const text = host.readFile(path);
-      if (text === undefined) throw new UsageError(`${given}: cannot read the file`, 2);
-      kind = kind === 'params' ? 'params' : sniffKind(text);
+      // Read as the analysis reads (within its folder's boundary); a refused file is analysed for
+      // its one finding, never read to guess what it is.
+      const read = workspace.read(path, dirname(path));
+      if (read.text === undefined && !read.refusal) throw new UsageError(`${given}: cannot read the file`, 2);
+      kind = kind === 'params' ? 'params' : read.refusal ? 'pipeline' : sniffKind(read.text!);
       if (kind === 'other') throw new UsageError(`${given}: not a pipeline or model card; name it mlpipe.yaml, *.pipeline.yaml, modelcard.yaml or *.modelcard.yaml`, 2);
     }
     targets.push({ path, kind });

@@ -22,6 +22,10 @@ export interface CardCheckInput {
   pipelineRef: { raw: string; node: YScalar | null };
   /** Flattened keys of a metrics file on disk (`test.auc`), or undefined when it is not there or unreadable. */
   metricKeys: (relativeToPipeline: string) => string[] | undefined;
+  /** Why a metrics file was not read (a link out of the pipeline's folder), when it was not. */
+  metricsRefusal?: (relativeToPipeline: string) => { code: string; message: string } | undefined;
+  /** Why the pipeline was not read, when it exists but was refused (a link out of its folder). */
+  pipelineRefusal?: { code: string; message: string };
 }
 
 export interface CardMetric {
@@ -101,7 +105,10 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
   const pipeline = input.pipeline;
   const needsPipeline = metrics.some((metric) => metric.file) || Boolean(mapGet(asMap(mapGet(root, 'training_data')?.value), 'stage'));
   if (!pipeline) {
-    if (needsPipeline) {
+    if (input.pipelineRefusal) {
+      const node = input.pipelineRef.node ?? root.pairs[0]?.key;
+      if (node) out.push({ ...at(node), severity: 'error', code: input.pipelineRefusal.code, message: `Pipeline ${input.pipelineRef.raw} is not read: ${input.pipelineRefusal.message}` });
+    } else if (needsPipeline) {
       const node = input.pipelineRef.node ?? root.pairs[0]?.key;
       if (node) {
         out.push({
@@ -132,6 +139,11 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
         message: `No stage of ${pipeline.relative} declares metrics file ${path}${suggestion ? `; did you mean ${suggestion}?` : declared.size > 0 ? `; declared metrics files are ${quoteList([...declared.keys()])}.` : '; declare it under a stage\'s `metrics:`.'}`,
         fixes: suggestion ? [replace(metric.file, suggestion)] : undefined,
       });
+      continue;
+    }
+    const refused = input.metricsRefusal?.(path);
+    if (refused) {
+      out.push({ ...at(metric.file), severity: 'error', code: refused.code, message: `Metrics file ${path} is not read: ${refused.message}` });
       continue;
     }
     const keys = input.metricKeys(path);

@@ -1,12 +1,15 @@
+import { basename } from 'node:path';
 import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
-import { type ParamsFile, type ParamsIndex } from '../params/params';
+import { MAX_PARAM_ENTRIES, type ParamsFile, type ParamsIndex } from '../params/params';
+import { RESERVED_TOP } from '../runner/metadata';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
+import { quoteValue } from '../yaml/quote';
 import { mapGet } from '../yaml/to-js';
 import { parseImageRef } from './image-ref';
 import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
-import { isInsideWorkspace, normalizePath, type PipelineModel, type Stage } from './model';
+import { MAX_VARIANTS, isInsideWorkspace, normalizePath, type PipelineModel, type Stage } from './model';
 import { isDurationSyntax, isSizeSyntax, parseDuration, parseSize } from './units';
 
 /** What the semantic checks need from outside the pipeline text. */
@@ -20,6 +23,11 @@ export interface PipelineCheckInput {
   paramsFiles: (ParamsFile & { raw: string; node: YScalar | null; outside?: boolean })[];
   /** Whether a workspace-relative path exists on disk (relative to the pipeline's folder). */
   exists: (relative: string) => boolean;
+  /**
+   * Whether an existing path leads out of the pipeline's folder through a symbolic link: the
+   * link's name (relative to the folder) when it does. Absent: links are not looked at.
+   */
+  linkOutside?: (relative: string) => string | undefined;
 }
 
 const SHELL_SPLIT = /[\s'"=,;|&<>()`]+/;
@@ -47,11 +55,25 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   const line = (offset: number) => lineOf(input.text, offset);
 
   // Params files.
+  const top = { start: 0, end: Math.max(1, Math.min(input.text.length, input.text.indexOf('\n') === -1 ? input.text.length : input.text.indexOf('\n'))) };
   for (const file of input.paramsFiles) {
     if (file.outside && file.node) {
-      out.push({ ...at(file.node), severity: 'error', code: 'path-outside-workspace', message: `Params file '${file.raw}' is outside the pipeline's folder; mlpipe reads params only from files inside it. Move it, or link it in.` });
+      out.push({ ...at(file.node), severity: 'error', code: 'path-outside-workspace', message: `Params file '${file.raw}' is outside the pipeline's folder; mlpipe reads params only from files inside it. Move it (or copy it) into the pipeline's folder.` });
+    } else if (file.refusal) {
+      // The implicit params.yaml has no node: the finding goes on the first line.
+      out.push({ ...(file.node ? at(file.node) : top), severity: file.refusal.severity, code: file.refusal.code, message: `Params file '${file.raw}' is not read: ${file.refusal.message}` });
     } else if (!file.exists && file.node) {
       out.push({ ...at(file.node), severity: 'error', code: 'params-file-missing', message: `Params file '${file.raw}' does not exist; create it or fix the path (it is relative to this pipeline).` });
+    } else if (file.exists) {
+      // Limits the params file ran into: said where the pipeline names it too, since an editor
+      // shows findings of open files only and this one may not be open.
+      const where = file.node ? at(file.node) : top;
+      if (file.yaml?.aliasesCut) {
+        out.push({ ...where, severity: 'warning', code: 'alias-expansion', message: `Aliases in params file '${file.raw}' expand too far (an alias bomb?); mlpipe reads them as empty, so params under them are unknown. ${file.raw} shows where.` });
+      }
+      if (file.problems.some((problem) => problem.code === 'too-many-params')) {
+        out.push({ ...where, severity: 'warning', code: 'too-many-params', message: `Params file '${file.raw}' holds more than ${MAX_PARAM_ENTRIES.toLocaleString('en-US')} params; mlpipe indexes the first ${MAX_PARAM_ENTRIES.toLocaleString('en-US')}, so later ones read as unknown.` });
+      }
     }
   }
 
@@ -132,6 +154,30 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
     }
   }
 
+  // Matrices past the pipeline's budget of variants: one finding on each matrix that did not fit.
+  let expanded = 0;
+  for (const stage of model.stages) {
+    if (stage.matrixKeys.length === 0) continue;
+    if (stage.variants.length < stage.matrixSize && stage.matrix) {
+      const size = Number.isFinite(stage.matrixSize) ? stage.matrixSize.toLocaleString('en-US') : 'more than 2^53';
+      const before = expanded >= MAX_VARIANTS ? ', and the matrices above it use all of them' : expanded > 0 ? `, and the matrices above it expand to ${expanded.toLocaleString('en-US')}` : '';
+      const checked = stage.variants.length === 1 ? 'its first variant' : `its first ${stage.variants.length.toLocaleString('en-US')} variants`;
+      out.push({
+        start: stage.matrix.start,
+        end: Math.max(stage.matrix.end, stage.matrix.start + 1),
+        severity: 'error',
+        code: 'matrix-too-large',
+        message: `The matrix of stage '${stage.name}' multiplies to ${size} variants; all matrices of a pipeline together expand to at most ${MAX_VARIANTS.toLocaleString('en-US')}${before}. mlpipe checks only ${checked} and will not run this pipeline: use fewer values, or split the sweep into several pipelines.`,
+      });
+    }
+    expanded = Math.min(MAX_VARIANTS, expanded + stage.variants.length);
+  }
+
+  // What no output may be or hold: the folders mlpipe keeps, the pipeline itself, its params files and card.
+  const protectedFiles = new Map<string, string>([[basename(input.path).toLowerCase(), 'the pipeline file itself']]);
+  for (const file of input.paramsFiles) if (!file.outside) protectedFiles.set(normalizePath(file.raw).toLowerCase(), `params file ${normalizePath(file.raw)}`);
+  if (model.modelCard && isInsideWorkspace(normalizePath(model.modelCard.name))) protectedFiles.set(normalizePath(model.modelCard.name).toLowerCase(), `the model card ${normalizePath(model.modelCard.name)}`);
+
   // Deps that nothing produces and that are not on disk. Suggestions compare with outputs in the
   // same top folder or with the same file name, once per path: a pipeline of 1,000 stages missing
   // one shared file must not cost a million edit distances.
@@ -161,7 +207,15 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
           out.push({ ...at(dep.node), severity: 'warning', code: 'path-outside-workspace', message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.` });
           break;
         }
-        if (graph.producersOf(path).length > 0 || input.exists(path)) continue;
+        if (graph.producersOf(path).length > 0) continue;
+        if (input.exists(path)) {
+          const link = input.linkOutside?.(path);
+          if (link !== undefined) {
+            out.push({ ...at(dep.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Dep ${path}`, link, path) });
+            break;
+          }
+          continue;
+        }
         const suggestion = suggestOutput(path);
         out.push({
           ...at(dep.node),
@@ -178,11 +232,26 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       const outside = entry.paths.find((path) => !isInsideWorkspace(path));
       if (outside !== undefined) {
         out.push({ ...at(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.` });
+        continue;
+      }
+      // Nor may it be (or hold) what mlpipe itself keeps there: .git, .mlpipe, the pipeline, its params and card.
+      for (const path of entry.paths) {
+        const hit = protectedBy(path, protectedFiles);
+        if (!hit) continue;
+        out.push({
+          ...at(entry.node),
+          severity: 'error',
+          code: 'reserved-output',
+          message: `Output ${entry.raw}${path !== entry.raw ? ` (${path} for ${stage.variants.length > 1 ? 'one variant' : 'this stage'})` : ''} ${hit}; the runner removes an output before the stage runs, so it never writes or removes that. Choose another path.`,
+        });
+        break;
       }
     }
   }
 
-  // Interpolations.
+  // Interpolations. A params file that was not read (its finding is above) makes every param
+  // unknown; saying so once per use would bury that finding.
+  const paramsRefused = input.paramsFiles.some((file) => file.refusal);
   const paramPaths = () => [...input.params.paths()];
   const checkInterpolation = (item: Interpolation, stage: Stage | undefined) => {
     const span = { start: item.start, end: item.end };
@@ -191,7 +260,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
         out.push({ ...span, severity: 'error', code: 'unknown-param', message: 'Name a param after `params.`, such as ${params.train.lr}.' });
         return;
       }
-      if (input.params.get(item.path)) return;
+      if (input.params.get(item.path) || paramsRefused) return;
       out.push(unknownParam(input, item.path, { start: item.pathStart, end: item.pathStart + item.path.length }, paramPaths));
     } else if (item.namespace === 'matrix') {
       if (!stage) {
@@ -226,7 +295,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
   }
   for (const stage of model.stages) {
     for (const param of stage.params) {
-      if (input.params.get(param.name)) continue;
+      if (input.params.get(param.name) || paramsRefused) continue;
       const quoted = param.node.style === 'single' || param.node.style === 'double' ? 1 : 0;
       out.push(unknownParam(input, param.name, { start: param.node.start + quoted, end: param.node.end - quoted }, paramPaths));
     }
@@ -272,16 +341,48 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
       out.push({ ...at(model.modelArtifact.node), severity: 'warning', code: 'artifact-not-produced', message: `No stage writes the model artifact ${path}; list it in the outs of the stage that trains the model.` });
     }
   }
-  if (model.modelCard && !input.exists(normalizePath(model.modelCard.name))) {
-    out.push({ ...at(model.modelCard.node), severity: 'warning', code: 'card-missing', message: `Model card ${model.modelCard.name} does not exist yet; create it (MLPipe's model card format is documented in docs/modelcard.md).` });
+  if (model.modelCard) {
+    const path = normalizePath(model.modelCard.name);
+    if (!input.exists(path)) {
+      out.push({ ...at(model.modelCard.node), severity: 'warning', code: 'card-missing', message: `Model card ${model.modelCard.name} does not exist yet; create it (MLPipe's model card format is documented in docs/modelcard.md).` });
+    } else {
+      const link = isInsideWorkspace(path) ? input.linkOutside?.(path) : undefined;
+      if (link !== undefined) out.push({ ...at(model.modelCard.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Model card ${path}`, link, path) });
+    }
   }
   for (const ref of model.driftPaths) {
     const path = normalizePath(ref.name);
-    if (graph.producersOf(path).length === 0 && !input.exists(path)) {
+    if (graph.producersOf(path).length > 0) continue;
+    if (!input.exists(path)) {
       out.push({ ...at(ref.node), severity: 'warning', code: 'missing-dep', message: `Drift data ${path} does not exist and no stage writes it.` });
+    } else {
+      const link = isInsideWorkspace(path) ? input.linkOutside?.(path) : undefined;
+      if (link !== undefined) out.push({ ...at(ref.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Drift data ${path}`, link, path) });
     }
   }
   return out;
+}
+
+/** What a path names that no output may touch, in words; undefined when it is free. `files` keys are lower case. */
+function protectedBy(path: string, files: Map<string, string>): string | undefined {
+  // Compared without case: on macOS and Windows `.GIT` is `.git`.
+  const lower = path.toLowerCase();
+  for (const reserved of RESERVED_TOP) {
+    const keeper = reserved === '.git' ? 'git' : 'mlpipe';
+    if (lower === reserved) return `is ${reserved}/, which ${keeper} keeps to itself`;
+    if (lower.startsWith(`${reserved}/`)) return `lies inside ${reserved}/, which ${keeper} keeps to itself`;
+  }
+  for (const [file, what] of files) {
+    if (file === lower) return `is ${what}`;
+    if (file.startsWith(`${lower}/`)) return `holds ${what}`;
+  }
+  return undefined;
+}
+
+/** The finding for a path that leads out of the pipeline's folder through a link (named, never followed). */
+export function linkMessage(what: string, link: string, path: string): string {
+  const where = link === path ? 'is a symbolic link' : `lies under ${link}, a symbolic link,`;
+  return `${what} ${where} that leads outside the pipeline's folder; mlpipe reads nothing through it. Replace the link with the file itself, inside the folder.`;
 }
 
 function extensionFieldAt(model: PipelineModel, offset: number): boolean {
@@ -330,7 +431,7 @@ function checkImage(image: string, node: YNode, input: PipelineCheckInput, out: 
     end: Math.max(node.end, node.start + 1),
     severity: 'error',
     code: 'bad-image',
-    message: `Malformed image reference '${resolved}': ${result.reason}${result.suggestion ? ` (did you mean '${result.suggestion}'?)` : ''}.`,
+    message: `Malformed image reference '${quoteValue(resolved)}': ${result.reason}${result.suggestion ? ` (did you mean '${quoteValue(result.suggestion)}'?)` : ''}.`,
     fixes,
   });
 }
@@ -377,7 +478,7 @@ function checkValues(input: PipelineCheckInput, out: Diagnostic[]): void {
     }
     const entry = input.params.get(match[1]);
     if (!entry || rule.valid(entry.value)) return;
-    out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `${rule.field} of ${owner} reads params.${match[1]} = ${JSON.stringify(entry.value)}, but needs ${rule.expected}.` });
+    out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `${rule.field} of ${owner} reads params.${quoteValue(match[1])} = ${typeof entry.value === 'string' ? `"${quoteValue(entry.value)}"` : quoteValue(entry.value)}, but needs ${rule.expected}.` });
   };
   const resourcesOf = (map: YMap | null) => {
     const resources = deref(mapGet(map, 'resources')?.value);

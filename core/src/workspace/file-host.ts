@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 
 export interface FileStat {
   isFile: boolean;
@@ -17,6 +18,11 @@ export interface FileHost {
   readFile(path: string): string | undefined;
   stat(path: string): FileStat | undefined;
   readDirectory(path: string): DirEntry[] | undefined;
+  /**
+   * Where a path really is once every symbolic link on the way is followed; undefined when it does
+   * not exist. A host that has no links (one kept in memory) may leave it out.
+   */
+  realPath?(path: string): string | undefined;
 }
 
 export const nodeFileHost: FileHost = {
@@ -42,4 +48,17 @@ export const nodeFileHost: FileHost = {
       return undefined;
     }
   },
+  realPath(path) {
+    try {
+      return realpathSync.native(path);
+    } catch {
+      return undefined;
+    }
+  },
 };
+
+/** Whether `path` is `folder` or lies below it (both absolute, normalised). */
+export function isWithin(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}

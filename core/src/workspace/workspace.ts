@@ -1,7 +1,7 @@
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { type Diagnostic } from '../analysis/diagnostic';
 import { checkCard, type LinkedPipeline } from '../modelcard/check';
-import { ParamsIndex, readParamsFile, type ParamsFile } from '../params/params';
+import { ParamsIndex, readParamsFile, type ParamsFile, type ParamsRefusal } from '../params/params';
 import { checkPipeline } from '../pipeline/check';
 import { PipelineGraph } from '../pipeline/graph';
 import { StageCache, buildPipeline, declaredParamsFiles, isInsideWorkspace, normalizePath, type PipelineModel } from '../pipeline/model';
@@ -9,8 +9,9 @@ import { schemaDiagnostics } from '../schema/validate';
 import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
 import { deref, type YNode, type YScalar } from '../yaml/nodes';
+import { boundMessage } from '../yaml/quote';
 import { mapGet, toJS } from '../yaml/to-js';
-import { type FileHost } from './file-host';
+import { isWithin, nodeFileHost, type FileHost, type FileStat } from './file-host';
 import { kindByName, type FileKind } from './kinds';
 
 export interface WorkspaceOptions {
@@ -27,6 +28,24 @@ export interface WorkspaceOptions {
 
 export const DEFAULT_OPTIONS: WorkspaceOptions = { maxFileSize: 4 * 1024 * 1024, existenceTtlMs: Infinity };
 
+/** Findings one file reports at most; past this one more says how many were left out. */
+export const MAX_DIAGNOSTICS = 1_000;
+/** Metrics files larger than this are not read for their keys. */
+const MAX_METRICS_BYTES = 1_000_000;
+/** Keys read from one metrics file at most. */
+const MAX_METRIC_KEYS = 10_000;
+
+/**
+ * Why a file on disk was not read: it leads out of its pipeline's folder through a symbolic link,
+ * or it is too large. `message` is the reason alone, to follow "X is not read: ".
+ */
+export interface Refusal extends ParamsRefusal {
+  /** For a link: the link's own path, relative to the folder (`params.yaml`, or `conf` for `conf/params.yaml`). */
+  link?: string;
+  /** For a file too large: its size. */
+  size?: number;
+}
+
 interface AnalysisBase {
   path: string;
   text: string;
@@ -37,6 +56,8 @@ interface AnalysisBase {
   /** Other files this analysis read, with their stamps when read. */
   inputs: Map<string, string>;
   existenceGeneration: number;
+  /** Set when the file itself was not read from disk (a link out of its folder, too large). */
+  refused?: Refusal;
 }
 
 export interface PipelineAnalysis extends AnalysisBase {
@@ -66,9 +87,14 @@ interface Overlay {
   opening: number;
 }
 
-interface DiskText {
+/** What is known of a file on disk at one stamp; its text is read only once the boundary allows it. */
+interface DiskEntry {
   stamp: string;
-  text: string | undefined;
+  stat: FileStat | undefined;
+  /** Its real path, once asked for; null when it has none (it vanished). */
+  real?: string | null;
+  read: boolean;
+  text?: string;
 }
 
 /**
@@ -110,14 +136,18 @@ export function looksBinary(text: string): boolean {
  */
 export class Workspace {
   private readonly overlays = new Map<string, Overlay>();
-  private readonly disk = new Map<string, DiskText>();
+  private readonly disk = new Map<string, DiskEntry>();
   private readonly parsers = new Map<string, IncrementalYamlParser>();
   private readonly stageCaches = new Map<string, StageCache>();
   private readonly paramsIndexes = new Map<string, { files: ParamsFile[]; index: ParamsIndex }>();
   private readonly analyses = new Map<string, Analysis>();
-  private readonly paramsCache = new Map<string, { stamp: string; file: ParamsFile }>();
-  private readonly metricsCache = new Map<string, { stamp: string; keys: string[] | undefined }>();
-  private readonly existence = new Map<string, { exists: boolean; at: number }>();
+  private readonly paramsCache = new Map<string, { stamp: string; root: string; file: ParamsFile }>();
+  private readonly metricsCache = new Map<string, { stamp: string; root: string; keys: string[] | undefined }>();
+  private readonly existence = new Map<string, { exists: boolean; at: number; root?: string; link?: string | null }>();
+  /** The folder a file was last read for (its pipeline's), so later reads of it hold the same boundary. */
+  private readonly rootHints = new Map<string, string>();
+  private readonly realRoots = new Map<string, string>();
+  private readonly realPathOf: (path: string) => string | undefined;
   /** Params files by the pipelines that list them, so a params buffer knows what it is. */
   private readonly paramsOwners = new Map<string, Set<string>>();
   private existenceGeneration = 0;
@@ -129,7 +159,11 @@ export class Workspace {
   constructor(
     readonly host: FileHost,
     private options: WorkspaceOptions = DEFAULT_OPTIONS,
-  ) {}
+  ) {
+    // A host that says nothing about links (one that overlays another revision's files) is checked
+    // against the disk: a path that is not there has no real path and passes.
+    this.realPathOf = host.realPath ? (path) => host.realPath!(path) : (path) => nodeFileHost.realPath!(path);
+  }
 
   private openings = 0;
 
@@ -179,6 +213,7 @@ export class Workspace {
       }
     }
     this.existence.clear();
+    this.realRoots.clear();
     this.existenceGeneration++;
   }
 
@@ -188,19 +223,83 @@ export class Workspace {
     return this.paramsOwners.has(path) ? 'params' : 'other';
   }
 
-  /** A file's current text: the editor buffer when open, else the disk. */
+  /**
+   * A file's current text: the editor buffer when open, else the disk, within the boundary of the
+   * folder it was read for (see `read`); undefined when it is missing or refused.
+   */
   text(path: string): string | undefined {
-    return this.overlays.get(path)?.text ?? this.readDisk(path).text;
+    return this.read(path, this.rootOf(path)).text;
   }
 
-  private readDisk(path: string): DiskText {
+  /** The folder whose boundary reads of `path` hold: its pipeline's, once a pipeline read it, else its own. */
+  private rootOf(path: string): string {
+    return this.rootHints.get(path) ?? dirname(path);
+  }
+
+  private diskEntry(path: string): DiskEntry {
     const stat = this.host.stat(path);
     const stamp = stat ? `d${stat.mtimeMs}:${stat.size}` : 'missing';
     const cached = this.disk.get(path);
     if (cached && cached.stamp === stamp) return cached;
-    const entry: DiskText = { stamp, text: stat?.isFile ? this.host.readFile(path) : undefined };
+    const entry: DiskEntry = { stamp, stat, read: false };
     this.disk.set(path, entry);
     return entry;
+  }
+
+  private realRoot(root: string): string {
+    let real = this.realRoots.get(root);
+    if (real === undefined) this.realRoots.set(root, (real = this.realPathOf(root) ?? root));
+    return real;
+  }
+
+  /**
+   * The symbolic link through which `path` leaves `root` (relative to `root`), or undefined when it
+   * stays inside, does not exist, or is outside `root` as written (the caller's to judge: a path
+   * in the text is visible in review, a link is not). A link that stays inside is fine.
+   */
+  private linkOutside(path: string, root: string, real: string | null | undefined): string | undefined {
+    if (!real || !isWithin(root, path) || path === root) return undefined;
+    const realRoot = this.realRoot(root);
+    if (isWithin(realRoot, real)) return undefined;
+    // Name the link: the first step from the folder towards the path that leaves it.
+    const parts = relative(root, path).split(sep);
+    for (let i = 1; i <= parts.length; i++) {
+      const step = this.realPathOf(join(root, ...parts.slice(0, i)));
+      if (step !== undefined && !isWithin(realRoot, step)) return parts.slice(0, i).join('/');
+    }
+    return parts.join('/');
+  }
+
+  /** Why `path` may not be read for `root`'s boundary, without reading it; undefined when it may (or is missing). */
+  private refusalOf(path: string, root: string, maxBytes: number): Refusal | undefined {
+    if (this.overlays.has(path)) return undefined;
+    const entry = this.diskEntry(path);
+    if (!entry.stat) return undefined;
+    if (entry.real === undefined) entry.real = this.realPathOf(path) ?? null;
+    const link = this.linkOutside(path, root, entry.real);
+    if (link !== undefined) return { code: 'link-outside-workspace', severity: 'error', link, message: linkReason(link, relative(root, path).split(sep).join('/'), this.rootHints.has(path) ? "the pipeline's folder" : 'its folder') };
+    if (entry.stat.isFile && entry.stat.size > maxBytes) return tooLarge(entry.stat.size, this.options.maxFileSize);
+    return undefined;
+  }
+
+  /**
+   * Reads a file for the analysis of something in `root`: the editor buffer when open; else from
+   * disk once it is proven not to lead out of `root` through a link and not to be far too large
+   * (the text is never read otherwise, so it can never be quoted). Every disk read of the analysis
+   * comes through here, for the CLI, the language server and the gate alike.
+   */
+  read(path: string, root: string, maxBytes = 3 * this.options.maxFileSize): { text: string | undefined; refusal?: Refusal } {
+    const overlay = this.overlays.get(path);
+    if (overlay) return { text: overlay.text };
+    const refusal = this.refusalOf(path, root, maxBytes);
+    if (refusal) return { text: undefined, refusal };
+    const entry = this.diskEntry(path);
+    if (!entry.stat?.isFile) return { text: undefined };
+    if (!entry.read) {
+      entry.text = this.host.readFile(path);
+      entry.read = true;
+    }
+    return { text: entry.text };
   }
 
   private stampOf(path: string): string {
@@ -213,12 +312,28 @@ export class Workspace {
   /** Whether a path exists, cached; the answer is refreshed by `filesChanged` or after the TTL. */
   exists(path: string): boolean {
     if (this.overlays.has(path)) return true;
+    return this.presence(path).exists;
+  }
+
+  private presence(path: string): { exists: boolean; at: number; root?: string; link?: string | null } {
     const now = this.options.existenceTtlMs === Infinity ? 0 : Date.now();
     const cached = this.existence.get(path);
-    if (cached && (this.options.existenceTtlMs === Infinity || now - cached.at < this.options.existenceTtlMs)) return cached.exists;
-    const exists = this.host.stat(path) !== undefined;
-    this.existence.set(path, { exists, at: now });
-    return exists;
+    if (cached && (this.options.existenceTtlMs === Infinity || now - cached.at < this.options.existenceTtlMs)) return cached;
+    const entry = { exists: this.host.stat(path) !== undefined, at: now };
+    this.existence.set(path, entry);
+    return entry;
+  }
+
+  /** For an existing path: the link through which it leaves `root`, cached with its existence. */
+  private existingLinkOutside(path: string, root: string): string | undefined {
+    if (this.overlays.has(path)) return undefined;
+    const entry = this.presence(path);
+    if (!entry.exists) return undefined;
+    if (entry.root !== root || entry.link === undefined) {
+      entry.root = root;
+      entry.link = this.linkOutside(path, root, this.realPathOf(path)) ?? null;
+    }
+    return entry.link ?? undefined;
   }
 
   /** Open documents whose last analysis read `path`. */
@@ -246,10 +361,17 @@ export class Workspace {
   }
 
   private compute(path: string, kind: FileKind): Analysis {
+    const result = this.computeUnbounded(path, kind);
+    result.diagnostics = boundDiagnostics(result.diagnostics);
+    return result;
+  }
+
+  private computeUnbounded(path: string, kind: FileKind): Analysis {
     const stamp = this.stampOf(path);
-    const text = this.text(path) ?? '';
-    const base: AnalysisBase = { path, text, stamp, yaml: null, diagnostics: [], inputs: new Map(), existenceGeneration: this.existenceGeneration };
-    const refused = this.refusal(text);
+    const read = this.read(path, this.rootOf(path));
+    const text = read.text ?? '';
+    const base: AnalysisBase = { path, text, stamp, yaml: null, diagnostics: [], inputs: new Map(), existenceGeneration: this.existenceGeneration, refused: read.refusal };
+    const refused = this.refusal(text, read.refusal);
     if (refused || kind === 'other') {
       if (refused) base.diagnostics.push(refused);
       return kind === 'pipeline' ? this.emptyPipeline(base) : kind === 'modelcard' ? { ...base, kind, pipelinePath: '', pipeline: null } : { ...base, kind: kind === 'params' ? 'params' : 'other' };
@@ -290,6 +412,7 @@ export class Workspace {
     } else {
       base.diagnostics.push(...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root).map((d) => withPath(d, path)));
     }
+    if (kind === 'params') base.diagnostics.push(...this.params(path, this.rootOf(path)).problems);
     const result = kind === 'pipeline' ? this.pipeline(base, yaml) : kind === 'modelcard' ? this.card(base, yaml) : { ...base, kind: 'params' as const };
     // A YAML error explains its block; schema and semantic findings inside it would only repeat it.
     const repeats = (d: Diagnostic) =>
@@ -298,20 +421,25 @@ export class Workspace {
     return result;
   }
 
-  private refusal(text: string): Diagnostic | undefined {
-    const end = Math.max(0, Math.min(text.indexOf('\n') === -1 ? text.length : text.indexOf('\n'), 200));
-    if (looksBinary(text)) return { start: 0, end, severity: 'error', code: 'binary-file', message: 'This looks like a binary file, not YAML; mlpipe does not analyse it.' };
-    if (text.length > this.options.maxFileSize) {
-      const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
-      return {
-        start: 0,
-        end,
-        severity: 'warning',
-        code: 'too-large',
-        message: `This file is ${mb(text.length)} MB, over the ${mb(this.options.maxFileSize)} MB limit, so it is not checked; raise the limit with the setting mlpipe.maxFileSizeMB (or mlpipe check --max-file-size).`,
-      };
-    }
+  /** Why a text is not analysed (binary, too large), as a reason to follow "X is not read: ". */
+  private textRefusal(text: string): Refusal | undefined {
+    if (looksBinary(text)) return { code: 'binary-file', severity: 'error', message: 'it looks like a binary file, not YAML.' };
+    if (text.length > this.options.maxFileSize) return tooLarge(text.length, this.options.maxFileSize);
     return undefined;
+  }
+
+  /** The one finding of a file that is not analysed at all. */
+  private refusal(text: string, disk?: Refusal): Diagnostic | undefined {
+    const reason = disk ?? this.textRefusal(text);
+    if (!reason) return undefined;
+    const end = Math.max(0, Math.min(text.indexOf('\n') === -1 ? text.length : text.indexOf('\n'), 200));
+    const message =
+      reason.code === 'binary-file'
+        ? 'This looks like a binary file, not YAML; mlpipe does not analyse it.'
+        : reason.size !== undefined
+          ? `This file is ${megabytes(reason.size)} MB, over the ${megabytes(this.options.maxFileSize)} MB limit, so it is not checked; raise the limit with the setting mlpipe.maxFileSizeMB (or mlpipe check --max-file-size).`
+          : `This file is not read: ${reason.message}`;
+    return { start: 0, end, severity: reason.severity, code: reason.code, message };
   }
 
   private emptyPipeline(base: AnalysisBase): PipelineAnalysis {
@@ -324,20 +452,22 @@ export class Workspace {
     // Params first: paths and resolved values depend on them.
     const paramsFiles = declaredParamsFiles(yaml.root).map(({ raw, node }) => {
       const path = resolve(dir, raw);
-      // Params are read only from inside the pipeline's folder: a pipeline under review must not
-      // make `mlpipe check` in CI read (and quote) files elsewhere on the machine.
+      // Params are read only from inside the pipeline's folder, and never through a link that
+      // leaves it: a pipeline under review must not make `mlpipe check` in CI read (and quote)
+      // files elsewhere on the machine.
       if (!isInsideWorkspace(normalizePath(raw))) return { ...readParamsFile(path, undefined), raw, node, outside: true };
       base.inputs.set(path, this.stampOf(path));
+      this.rootHints.set(path, dir);
       let owners = this.paramsOwners.get(path);
       if (!owners) this.paramsOwners.set(path, (owners = new Set()));
       owners.add(base.path);
-      return { ...this.params(path), raw, node };
+      return { ...this.params(path, dir), raw, node };
     });
     const existing = paramsFiles.filter((file) => file.exists);
     // Same params files (same objects while unchanged), same index: stage caches key on its identity.
     let indexed = this.paramsIndexes.get(base.path);
-    if (!indexed || indexed.files.length !== existing.length || indexed.files.some((file, i) => file !== this.params(existing[i].path))) {
-      indexed = { files: existing.map((file) => this.params(file.path)), index: new ParamsIndex(existing) };
+    if (!indexed || indexed.files.length !== existing.length || indexed.files.some((file, i) => file !== this.params(existing[i].path, dir))) {
+      indexed = { files: existing.map((file) => this.params(file.path, dir)), index: new ParamsIndex(existing) };
       this.paramsIndexes.set(base.path, indexed);
     }
     const params = indexed.index;
@@ -345,7 +475,11 @@ export class Workspace {
     if (!stageCache) this.stageCaches.set(base.path, (stageCache = new StageCache()));
     const model = buildPipeline(yaml.root, base.text, existing.length > 0 ? params : null, stageCache, yaml.aliasVersion);
     const graph = new PipelineGraph(model);
-    if (model.modelCard) base.inputs.set(resolve(dir, model.modelCard.name), this.stampOf(resolve(dir, model.modelCard.name)));
+    if (model.modelCard) {
+      const card = resolve(dir, model.modelCard.name);
+      base.inputs.set(card, this.stampOf(card));
+      if (isWithin(dir, card)) this.rootHints.set(card, dir);
+    }
     const diagnostics = checkPipeline({
       path: base.path,
       text: base.text,
@@ -354,18 +488,24 @@ export class Workspace {
       params,
       paramsFiles,
       exists: this.options.fileChecks === false ? () => true : (relativePath) => this.exists(join(dir, relativePath)),
+      linkOutside: this.options.fileChecks === false ? undefined : (relativePath) => this.existingLinkOutside(join(dir, relativePath), dir),
     });
     base.diagnostics.push(...diagnostics);
     return { ...base, kind: 'pipeline', model, graph, params, paramsFiles };
   }
 
-  private params(path: string): ParamsFile {
+  private params(path: string, root: string): ParamsFile {
     const stamp = this.stampOf(path);
     const cached = this.paramsCache.get(path);
-    if (cached && cached.stamp === stamp) return cached.file;
-    const text = this.text(path);
-    const file = text === undefined || this.refusal(text) ? readParamsFile(path, text === undefined ? undefined : '') : readParamsFile(path, text);
-    this.paramsCache.set(path, { stamp, file });
+    if (cached && cached.stamp === stamp && cached.root === root) return cached.file;
+    const read = this.read(path, root);
+    // A file not read (a link out of the folder, too large, binary) adds no params; the pipeline says why.
+    const refusal = read.refusal ?? (read.text === undefined ? undefined : this.textRefusal(read.text));
+    // The file's own parser (the one its analysis uses when it is checked or open): one parse serves both.
+    let parser = this.parsers.get(path);
+    if (!parser) this.parsers.set(path, (parser = new IncrementalYamlParser()));
+    const file = refusal ? readParamsFile(path, undefined, refusal) : readParamsFile(path, read.text, undefined, parser);
+    this.paramsCache.set(path, { stamp, root, file });
     return file;
   }
 
@@ -378,7 +518,9 @@ export class Workspace {
     const pipelinePath = resolve(dir, raw);
     base.inputs.set(pipelinePath, this.stampOf(pipelinePath));
     // Only a file named as a pipeline is read as one, so `pipeline:` cannot make mlpipe quote another file's keys.
-    const pipeline = this.exists(pipelinePath) && kindByName(pipelinePath) === 'pipeline' ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis) : null;
+    const analysed = this.exists(pipelinePath) && kindByName(pipelinePath) === 'pipeline' ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis) : null;
+    const pipelineRefusal = analysed?.refused;
+    const pipeline = pipelineRefusal ? null : analysed;
     if (pipeline) for (const [input, stamp] of pipeline.inputs) base.inputs.set(input, stamp);
     const pipelineDir = dirname(pipelinePath);
     const linked: LinkedPipeline | null = pipeline ? { relative: relative(dir, pipelinePath) || raw, model: pipeline.model, graph: pipeline.graph } : null;
@@ -388,11 +530,17 @@ export class Workspace {
       root: yaml.root,
       pipeline: linked,
       pipelineRef: { raw, node: refScalar },
+      pipelineRefusal,
+      metricsRefusal: (relativePath) => {
+        if (!isInsideWorkspace(normalizePath(relativePath))) return undefined;
+        return this.refusalOf(join(pipelineDir, relativePath), pipelineDir, Infinity);
+      },
       metricKeys: (relativePath) => {
         if (!isInsideWorkspace(normalizePath(relativePath))) return undefined;
         const path = join(pipelineDir, relativePath);
         base.inputs.set(path, this.stampOf(path));
-        return this.metricKeys(path);
+        this.rootHints.set(path, pipelineDir);
+        return this.metricKeys(path, pipelineDir);
       },
     });
     base.diagnostics.push(...diagnostics);
@@ -428,30 +576,80 @@ export class Workspace {
     return cards;
   }
 
-  /** Flattened keys of a metrics file (JSON or YAML): `{"test": {"auc": 0.9}}` gives `test.auc`. */
-  metricKeys(path: string): string[] | undefined {
+  /**
+   * Flattened keys of a metrics file (JSON or YAML): `{"test": {"auc": 0.9}}` gives `test.auc`.
+   * Undefined when it is missing, refused (see `read`), over 1 MB or not valid; at most 10,000 keys.
+   */
+  metricKeys(path: string, root = this.rootOf(path)): string[] | undefined {
     const stamp = this.stampOf(path);
     const cached = this.metricsCache.get(path);
-    if (cached && cached.stamp === stamp) return cached.keys;
-    const text = this.text(path);
+    if (cached && cached.stamp === stamp && cached.root === root) return cached.keys;
+    const { text } = this.read(path, root, MAX_METRICS_BYTES);
     let keys: string[] | undefined;
-    if (text !== undefined && text.length < 1_000_000) {
+    if (text !== undefined && text.length < MAX_METRICS_BYTES) {
       const yaml = new IncrementalYamlParser().parse(text);
       if (yaml.problems.every((problem) => problem.severity !== 'error')) {
-        keys = [];
+        const found: string[] = [];
         const visit = (value: unknown, prefix: string, depth: number) => {
+          if (found.length >= MAX_METRIC_KEYS) return;
           if (value && typeof value === 'object' && !Array.isArray(value) && depth < 8) {
             for (const [key, child] of Object.entries(value)) visit(child, prefix ? `${prefix}.${key}` : key, depth + 1);
           } else if (prefix) {
-            keys!.push(prefix);
+            found.push(prefix);
           }
         };
         visit(toJS(yaml.root, yaml.aliasesCut), '', 0);
+        keys = found;
       }
     }
-    this.metricsCache.set(path, { stamp, keys });
+    this.metricsCache.set(path, { stamp, root, keys });
     return keys;
   }
+}
+
+function megabytes(size: number): string {
+  return (size / 1024 / 1024).toFixed(1);
+}
+
+function tooLarge(size: number, limit: number): Refusal {
+  return {
+    code: 'too-large',
+    severity: 'warning',
+    size,
+    message: `it is ${megabytes(size)} MB, over the ${megabytes(limit)} MB limit; raise the limit with the setting mlpipe.maxFileSizeMB (or mlpipe check --max-file-size).`,
+  };
+}
+
+/** The reason for a link refusal: the link named, its target never. */
+function linkReason(link: string, path: string, folder: string): string {
+  const what = link === path ? `${link} is a symbolic link` : `${path} lies under ${link}, a symbolic link,`;
+  return `${what} that leads outside ${folder}, and mlpipe reads nothing through such a link. Replace the link with the file itself, inside the folder.`;
+}
+
+/** Every message bounded (see `boundMessage`), and at most MAX_DIAGNOSTICS findings, then one that counts the rest. */
+function boundDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  let result = diagnostics;
+  if (result.length > MAX_DIAGNOSTICS) {
+    const last = result[MAX_DIAGNOSTICS - 1];
+    result = [
+      ...result.slice(0, MAX_DIAGNOSTICS),
+      { start: last.start, end: last.end, severity: 'information', code: 'too-many-findings', message: `${(diagnostics.length - MAX_DIAGNOSTICS).toLocaleString('en-US')} more findings in this file are not shown; fix these first.` },
+    ];
+  }
+  for (let i = 0; i < result.length; i++) {
+    const diagnostic = result[i];
+    const message = boundMessage(diagnostic.message);
+    const related = diagnostic.related?.some((item) => boundMessage(item.message) !== item.message) ? diagnostic.related.map((item) => ({ ...item, message: boundMessage(item.message) })) : diagnostic.related;
+    const fixes = diagnostic.fixes?.some((fix) => boundMessage(fix.title) !== fix.title) ? diagnostic.fixes.map((fix) => ({ ...fix, title: boundMessage(fix.title) })) : diagnostic.fixes;
+    if (message !== diagnostic.message || related !== diagnostic.related || fixes !== diagnostic.fixes) {
+      if (result === diagnostics) result = [...diagnostics];
+      const bounded: Diagnostic = { ...diagnostic, message };
+      if (related) bounded.related = related;
+      if (fixes) bounded.fixes = fixes;
+      result[i] = bounded;
+    }
+  }
+  return result;
 }
 
 function emptyMessage(kind: FileKind): string {
