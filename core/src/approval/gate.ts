@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, parse as parseYaml, parseDocument } from 'yaml';
 import { computeDrift } from '../drift/engine';
@@ -8,6 +8,7 @@ import { hashFile } from '../runner/hash';
 import { type RunRecord } from '../runner/records';
 import { ContentStore } from '../runner/store';
 import { ExperimentStore, type StoredRun } from '../store/store';
+import { Boundary, BoundaryError } from '../util/boundary';
 import { nodeFileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 
@@ -22,6 +23,9 @@ import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
  */
 
 export class GateError extends Error {}
+
+/** A file the gate will not read at all (a link out of the pipeline's folder, far too large). */
+class RefusedFileError extends GateError {}
 
 export interface GateCondition {
   name: 'card' | 'run' | 'metrics' | 'artifact' | 'clean' | 'drift';
@@ -56,11 +60,45 @@ interface PipelineModel {
   artifact: string;
 }
 
+/** Pipelines and cards larger than this are not read by the gate (the editor's default limit). */
+const MAX_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A file the gate reads, opened inside the pipeline's folder: a symbolic link that leads out of it
+ * (a card linked to ~/.docker/config.json, say) is refused before a byte is read, so nothing of it
+ * is quoted, approved into the card or pushed. Missing files give undefined.
+ */
+function readInside(path: string, root: string, what: string): string | undefined {
+  let opened: { fd: number; stat: { isFile(): boolean; size: number } };
+  try {
+    opened = new Boundary(root).openRead(path);
+  } catch (error) {
+    if (error instanceof BoundaryError) throw new RefusedFileError(`${what}: ${error.message}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new GateError(`${what}: cannot read it (${error instanceof Error ? error.message : String(error)})`);
+  }
+  try {
+    if (!opened.stat.isFile()) throw new GateError(`${what} is not a file`);
+    const tooLarge = () => new RefusedFileError(`${what} is over ${MAX_READ_BYTES / 1024 / 1024} MB; mlpipe does not read it (mlpipe check shows the same)`);
+    if (opened.stat.size > MAX_READ_BYTES) throw tooLarge();
+    const buffer = Buffer.alloc(MAX_READ_BYTES + 1);
+    let length = 0;
+    for (let n; length < buffer.length && (n = readSync(opened.fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    if (length > MAX_READ_BYTES) throw tooLarge();
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    closeSync(opened.fd);
+  }
+}
+
 function pipelineModel(pipelinePath: string): PipelineModel {
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(pipelinePath, 'utf8'));
+    const text = readInside(pipelinePath, dirname(pipelinePath), basename(pipelinePath));
+    if (text === undefined) throw new GateError(`${basename(pipelinePath)} does not exist`);
+    data = parseYaml(text);
   } catch (error) {
+    if (error instanceof GateError) throw error;
     throw new GateError(`${basename(pipelinePath)}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`);
   }
   const model = (data as { model?: { card?: unknown; artifact?: unknown } } | null)?.model;
@@ -118,9 +156,11 @@ function meets(value: number, threshold: { op: string; bound: number }): boolean
 }
 
 /** A card's data; a card that does not parse is a GateError naming it (`mlpipe check` shows where). */
-function readCard<T>(cardPath: string): T | null {
+function readCard<T>(cardPath: string, root = dirname(cardPath)): T | null {
+  const text = readInside(cardPath, root, basename(cardPath));
+  if (text === undefined) throw new GateError(`the model card ${basename(cardPath)} does not exist`);
   try {
-    return parseYaml(readFileSync(cardPath, 'utf8')) as T | null;
+    return parseYaml(text) as T | null;
   } catch (error) {
     throw new GateError(`${basename(cardPath)} does not parse (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); fix it first: mlpipe check ${basename(cardPath)}`);
   }
@@ -131,7 +171,15 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
   const model = pipelineModel(pipelinePath);
   const dir = dirname(pipelinePath);
   const cardPath = resolve(dir, model.card);
-  if (!existsSync(cardPath)) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) does not exist`);
+  // The card is part of what a push sends: it must be a file of this pipeline, not one it points at.
+  const boundary = new Boundary(dir);
+  if (!boundary.contains(cardPath)) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) is outside the pipeline's folder; move it inside`);
+  try {
+    if (boundary.resolveRead(cardPath) === undefined) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) does not exist`);
+  } catch (error) {
+    if (error instanceof BoundaryError) throw new GateError(`the model card (model.card in ${basename(pipelinePath)}): ${error.message}`);
+    throw error;
+  }
   const root = join(dir, '.mlpipe');
   const store = ExperimentStore.open(root);
   const stored = chooseRun(store, relative(dir, pipelinePath), runId);
@@ -144,9 +192,10 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
   const cachedArtifact = artifactDigest && existsSync(cache.objectFile(artifactDigest)) ? cache.objectFile(artifactDigest) : undefined;
   let card: { model?: { name?: unknown; version?: unknown } } | null = null;
   try {
-    card = readCard(cardPath);
-  } catch {
-    // the gate's card condition reports it
+    card = readCard(cardPath, dir);
+  } catch (error) {
+    // A card that does not parse is the gate's card condition to report; one that leads out of the folder is refused here.
+    if (error instanceof RefusedFileError) throw error;
   }
   const metrics: Record<string, number | string | boolean | null> = {};
   for (const [name, value] of Object.entries(stored.summary.metrics)) metrics[name] = value;
@@ -185,7 +234,7 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
   let metricsOk = true;
   let card: { evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] } } | null = null;
   try {
-    card = readCard(candidate.cardPath);
+    card = readCard(candidate.cardPath, dir);
   } catch (error) {
     metricsOk = false;
     checks.push(error instanceof Error ? error.message : String(error));
@@ -219,7 +268,18 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
   } else {
     const actual = await hashFile(candidate.cachedArtifact);
     const workspaceFile = join(dir, candidate.artifactPath);
-    const inWorkspace = existsSync(workspaceFile) ? ((await hashFile(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : ' (the workspace file differs now: the run\'s version is the one released)') : '';
+    // Compared only when it is a file of the pipeline's folder: hashing a link's target elsewhere would tell whether it matches.
+    let inWorkspace = '';
+    const boundary = new Boundary(dir);
+    if (boundary.contains(workspaceFile) && existsSync(workspaceFile)) {
+      try {
+        boundary.resolveRead(workspaceFile);
+        inWorkspace = (await hashFile(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : " (the workspace file differs now: the run's version is the one released)";
+      } catch (error) {
+        if (!(error instanceof BoundaryError)) throw error;
+        inWorkspace = ` (the workspace's ${candidate.artifactPath} is a symbolic link out of the pipeline's folder: not read)`;
+      }
+    }
     conditions.push({
       name: 'artifact',
       ok: actual === candidate.artifactDigest,
@@ -255,20 +315,22 @@ export interface ApprovalBlock {
 }
 
 /** Reads a card's approval block (undefined when it has none or it is not a mapping). */
-export function readApproval(cardPath: string): ApprovalBlock | undefined {
-  const data = readCard<{ approval?: ApprovalBlock }>(cardPath);
+export function readApproval(cardPath: string, root = dirname(cardPath)): ApprovalBlock | undefined {
+  const data = readCard<{ approval?: ApprovalBlock }>(cardPath, root);
   const approval = data?.approval;
   return approval && typeof approval === 'object' ? approval : undefined;
 }
 
 /** Replaces the card's approval block, keeping the rest of the file (comments, order) as it is. */
-export function writeApproval(cardPath: string, approval: ApprovalBlock): void {
-  const document = parseDocument(readFileSync(cardPath, 'utf8'));
+export function writeApproval(cardPath: string, approval: ApprovalBlock, root = dirname(cardPath)): void {
+  const text = readInside(cardPath, root, basename(cardPath));
+  if (text === undefined) throw new GateError(`the model card ${basename(cardPath)} does not exist`);
+  const document = parseDocument(text);
   if (document.errors.length > 0) throw new GateError(`${cardPath}: ${document.errors[0].message}; fix the card first (mlpipe check)`);
   if (!isMap(document.contents)) throw new GateError(`${cardPath}: not a mapping; fix the card first (mlpipe check)`);
   const block = Object.fromEntries(Object.entries(approval).filter(([, value]) => value !== undefined));
   document.set('approval', document.createNode(block));
-  writeFileAtomic(cardPath, document.toString({ lineWidth: 0 }));
+  writeFileAtomic(cardPath, document.toString({ lineWidth: 0 }), new Boundary(root));
 }
 
 /** The metrics snapshot an approval records: the run's scalar metrics the card names, else all of them. */
