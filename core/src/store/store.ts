@@ -87,7 +87,8 @@ const MAX_PARAMS_DEPTH = 32;
  * so it can never spell a path. Only run ids (`isRunId`) ever name a folder.
  */
 export function isIndexId(value: unknown): value is string {
-  return typeof value === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value);
+  // The length apart: a bounded repetition in the pattern compiles to much larger code.
+  return typeof value === 'string' && value.length <= 128 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value);
 }
 
 function optional(value: unknown, check: (value: unknown) => boolean): boolean {
@@ -102,12 +103,13 @@ function isStringMap(value: unknown): value is Record<string, string> {
   return true;
 }
 
-/** Nested objects and lists at most `depth` deep (a JSON value, so no cycles). */
-function shallow(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object') return true;
+/** An object whose nested objects and lists go at most `depth` deep (a JSON value, so no cycles). */
+function shallow(object: Record<string, unknown>, depth: number): boolean {
   if (depth === 0) return false;
-  const object = value as Record<string, unknown>;
-  for (const key in object) if (!shallow(object[key], depth - 1)) return false;
+  for (const key in object) {
+    const child = object[key];
+    if (child !== null && typeof child === 'object' && !shallow(child as Record<string, unknown>, depth - 1)) return false;
+  }
   return true;
 }
 
