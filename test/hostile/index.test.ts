@@ -87,6 +87,9 @@ describe('a hostile experiment index', () => {
       runLine({ ...valid, params: 'lr=0.1' }),
       runLine({ ...valid, metrics: { auc: { nested: 1 } } }),
       runLine({ ...valid, metrics: { auc: null } }),
+      runLine({ ...valid, metrics: { auc: [] } }),
+      runLine({ ...valid, metrics: { auc: [0.5] } }, { tags: { t: 'x' } }),
+      runLine({ ...valid, metrics: { auc: {} } }, { note: 'n' }),
       runLine({ ...valid, series: 'loss' }),
       runLine({ ...valid, stages: { succeeded: 'three' } }),
       runLine({ ...valid, pid: -1 }),
@@ -104,12 +107,13 @@ describe('a hostile experiment index', () => {
       Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22, 0x80, 0x81, 0xc3]),
       '{"op":"run","summary":{"v":1,"id":"2026',
     ];
-    writeIndexLines(root, [...wrong.slice(0, 10), runLine(valid, { tags: { team: 'vision' } }), ...wrong.slice(10), runLine(fakeSummary(IDS[1], 2)), '', '   ']);
+    writeIndexLines(root, [...wrong.slice(0, 10), runLine(valid, { tags: { team: 'vision' } }), ...wrong.slice(10), runLine({ ...fakeSummary(IDS[1], 2), metrics: { text: 'a{b[c null', n: 1, yes: true } }), '', '   ']);
     let store: ExperimentStore | undefined;
     onlyStoreErrors('open', () => (store = ExperimentStore.open(root)));
     assert.ok(store);
     assert.deepEqual(store.runs().map((run) => run.summary.id), [IDS[1], IDS[0]]);
     assert.deepEqual(store.get(IDS[0])?.tags, { team: 'vision' }, 'lines of the wrong shape change nothing');
+    assert.deepEqual(store.get(IDS[1])?.metrics, { text: 'a{b[c null', n: 1, yes: true }, 'brackets and null inside text are text');
     assert.equal(store.damaged, wrong.length + 1, 'each wrong line is counted (and the blank-looking line of spaces is not JSON)');
     assert.equal(store.problem, undefined);
     for (const id of hostileIds(root)) assert.throws(() => store!.delete([id]), StoreError, `delete ${JSON.stringify(id)}`);
