@@ -187,7 +187,12 @@ export class Workspace {
   configure(options: WorkspaceOptions): void {
     const changed = options.maxFileSize !== this.options.maxFileSize;
     this.options = options;
-    if (changed) this.analyses.clear();
+    if (changed) {
+      // Params and metrics refused (or read) under the old limit are judged again.
+      this.analyses.clear();
+      this.paramsCache.clear();
+      this.metricsCache.clear();
+    }
   }
 
   close(path: string): void {
