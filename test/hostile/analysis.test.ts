@@ -65,6 +65,17 @@ function checkAllFormats(dir: string, args: string[] = []): CliResult {
   return text!;
 }
 
+/** A file of `size` bytes: `head`, then zeros (sparse on disk). */
+function sparseFile(path: string, head: string, size: number): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, head);
+    ftruncateSync(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Lines of the text format with a code: `file:line:col: severity: message [code]`. */
 function findings(result: CliResult, code: string): string[] {
   return result.stdout.split('\n').filter((line) => line.endsWith(`[${code}]`));
@@ -268,11 +279,7 @@ describe('mlpipe check on bombs and absurd sizes, in a 512 MB heap', () => {
       'deep.yaml': `deep: ${'['.repeat(10_000)}${']'.repeat(10_000)}\nnested:\n${Array.from({ length: 2_000 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`,
     });
     mkdirSync(join(dir, 'huge'));
-    // 100 MB: a real first line, then zeros (sparse on disk).
-    const fd = openSync(join(dir, 'huge/params.yaml'), 'w');
-    writeSync(fd, `secret: ${decoy.secret}\n`);
-    ftruncateSync(fd, 100 * 1024 * 1024);
-    closeSync(fd);
+    sparseFile(join(dir, 'huge/params.yaml'), `secret: ${decoy.secret}\n`, 100 * 1024 * 1024);
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     assert.match(findings(result, 'too-large').join('\n'), /^mlpipe\.yaml:2:\d+: warning: Params file 'huge\/params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/m);
@@ -293,8 +300,10 @@ describe('the language server on the same input, in a 512 MB heap', () => {
       'matrix/mlpipe.yaml': matrixPipeline(),
       'linked/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py --auth ${params.auths}\n    resources: { memory: "${params.auths}" }\n',
       'reserved/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py\n    outs: [.git, mlpipe.yaml]\n',
+      'huge/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed}\n',
     });
     symlinkSync(join(decoy.dir, 'config.json'), join(dir, 'linked/params.yaml'));
+    sparseFile(join(dir, 'huge/params.yaml'), 'seed: 1\n', 100 * 1024 * 1024);
     const server = bundledServer(ROOT);
     client = new LspClient({ ...server, args: [HEAP, ...server.args] });
     await client.initialize(dir);
@@ -356,6 +365,13 @@ describe('the language server on the same input, in a 512 MB heap', () => {
     const items = await client.complete(published.uri, client.positionOf(published.uri, '    outs', 0, 4));
     assert.ok(items.some((item) => item.label === 'deps'), items.map((item) => item.label).join(', '));
     await answers(published.uri, 'train');
+  });
+
+  it('does not read a 100 MB params file from disk: one too-large finding on the pipeline', async () => {
+    const published = await client.open(join(dir, 'huge/mlpipe.yaml'), 'mlpipe-pipeline');
+    assert.deepEqual(codes(published.diagnostics), ['too-large'], JSON.stringify(published.diagnostics));
+    assert.match(messageOf(published.diagnostics[0]), /^Params file 'params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/);
+    await answers(published.uri, 'params.seed');
   });
 
   it('is still alive', () => {
