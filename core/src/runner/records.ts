@@ -104,6 +104,8 @@ export function parseRunRecord(text: string, id: string): RunRecord | undefined 
   if (!Array.isArray(data.stages) || !isRecord(data.params)) return undefined;
   for (const stage of data.stages as unknown[]) {
     if (!isRecord(stage) || typeof stage.name !== 'string' || !STAGE_STATUSES.includes(stage.status as string)) return undefined;
+    // The log is opened relative to the run's folder (VS Code's Open Run Logs): it must stay below it.
+    if (!isSafeSubpath(stage.log)) return undefined;
     if (stage.key !== undefined && !isDigest(stage.key)) return undefined;
     if (!digestMap(stage.outputs) || !digestMap(stage.deps, isSafeSubpath) || !isRecord(stage.metrics) || !isRecord(stage.params)) return undefined;
   }

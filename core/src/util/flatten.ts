@@ -8,7 +8,9 @@ export function flattenParams(params: Record<string, unknown>, prefix = '', into
     const name = prefix ? `${prefix}.${key}` : key;
     if (depth < 8 && value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
       flattenParams(value as Record<string, unknown>, name, into, depth + 1);
-    } else into[name] = value;
+    }
+    // A param named __proto__ is a param, not the result's prototype.
+    else Object.defineProperty(into, name, { value, enumerable: true, writable: true, configurable: true });
   }
   return into;
 }
