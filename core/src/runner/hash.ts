@@ -100,23 +100,49 @@ export class HashState {
     return hash;
   }
 
-  /** The real path of a dep, proven inside the workspace; undefined when it does not exist. */
-  private real(path: string): string | undefined {
-    const folder = dirname(path);
-    let realFolder: string | undefined;
-    if (this.realFolders.has(folder)) realFolder = this.realFolders.get(folder);
+  /**
+   * A dep's stats (of what it points at when it is a link), proven inside the workspace; undefined
+   * when it does not exist. One realpath per folder, one lstat per file (a file that is not a link
+   * needs no second stat).
+   */
+  /**
+   * A folder's real path, proven inside; built from its parent's (one lstat per folder, cached),
+   * with a realpath only where a folder is a link. Undefined when it does not exist.
+   */
+  private realFolder(folder: string): string | undefined {
+    if (this.realFolders.has(folder)) return this.realFolders.get(folder);
+    let real: string | undefined;
+    const parent = dirname(folder);
+    if (folder === this.boundary.root || parent === folder || !this.boundary.contains(parent)) real = this.boundary.resolveRead(folder);
     else {
-      realFolder = this.boundary.resolveRead(folder);
-      this.realFolders.set(folder, realFolder);
+      const parentReal = this.realFolder(parent);
+      let stat: Stats | undefined;
+      try {
+        stat = parentReal === undefined ? undefined : lstatSync(folder);
+      } catch {
+        stat = undefined;
+      }
+      real = stat === undefined ? undefined : stat.isSymbolicLink() ? this.boundary.resolveRead(folder) : join(parentReal!, basename(folder));
     }
-    if (realFolder === undefined) return undefined;
+    this.realFolders.set(folder, real);
+    return real;
+  }
+
+  private depStat(path: string): Stats | undefined {
+    if (this.realFolder(dirname(path)) === undefined) return undefined;
     let stat: Stats;
     try {
       stat = lstatSync(path);
     } catch {
       return undefined;
     }
-    return stat.isSymbolicLink() ? this.boundary.resolveRead(path) : join(realFolder, basename(path));
+    if (!stat.isSymbolicLink()) return stat;
+    const real = this.boundary.resolveRead(path);
+    try {
+      return real === undefined ? undefined : statSync(real);
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -126,20 +152,13 @@ export class HashState {
   async hash(path: string, links: LinkPolicy = 'follow-inside'): Promise<ContentHash | undefined> {
     let stat: Stats;
     if (links === 'refuse') {
-      this.boundary.assertNoLinks(path, true);
-      try {
-        stat = lstatSync(path);
-      } catch {
-        return undefined;
-      }
+      const found = this.boundary.assertNoLinks(path, true);
+      if (found === undefined) return undefined;
+      stat = found;
     } else {
-      const real = this.real(path);
-      if (real === undefined) return undefined;
-      try {
-        stat = statSync(real);
-      } catch {
-        return undefined;
-      }
+      const found = this.depStat(path);
+      if (found === undefined) return undefined;
+      stat = found;
     }
     if (stat.isFile()) return { kind: 'file', hash: await this.fileHash(path, stat, links), size: stat.size };
     if (!stat.isDirectory()) {

@@ -132,24 +132,26 @@ export class Boundary {
   /**
    * Refuses a path when any folder between the workspace and it is a symbolic link (and, with
    * `self`, when the path itself is one): the test before anything is written or removed there.
+   * Returns the path's own lstat, or undefined when it (or a folder above it) does not exist.
    */
-  assertNoLinks(path: string, self = false): void {
+  assertNoLinks(path: string, self = false): Stats | undefined {
     const absolute = resolve(this.root, path);
     if (!within(this.root, absolute)) throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
     const parts = relative(this.root, absolute).split(sep).filter(Boolean);
     let current = this.root;
+    let stat: Stats | undefined;
     for (let i = 0; i < parts.length; i++) {
       current = join(current, parts[i]);
       const last = i === parts.length - 1;
-      let stat: Stats;
       try {
         stat = lstatSync(current);
       } catch {
-        return; // nothing further exists yet: nothing to pass through
+        return undefined; // nothing further exists yet: nothing to pass through
       }
       if (stat.isSymbolicLink() && (!last || self)) throw this.outside(current, last ? 'is a symbolic link' : 'is a symbolic link on the way to a path mlpipe writes');
       if (!last && !stat.isDirectory()) throw new BoundaryError(this.show(current), `${this.show(current)} is not a folder, but ${this.show(absolute)} needs it to be one`);
     }
+    return stat;
   }
 
   /** `mkdir -p` inside the workspace that never passes through a link. */
