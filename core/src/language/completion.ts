@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import licenseIds from 'spdx-license-ids/index.json';
 import { cardMetrics, declaredMetricFiles } from '../modelcard/check';
 import { paramText } from '../params/params';
@@ -239,7 +239,13 @@ function pathItems(workspace: Workspace, base: string, context: CursorContext, f
   const typed = context.prefix.replace(/^\.\//, '');
   const slash = typed.lastIndexOf('/');
   const folder = slash === -1 ? '' : typed.slice(0, slash + 1);
-  const entries = workspace.host.readDirectory(join(base, folder)) ?? [];
+  // A folder reached through a link out of the pipeline's folder is not listed: completion would
+  // show the names of files elsewhere on this machine (a repository can commit `data -> /home`).
+  const listed = join(base, folder);
+  const realBase = workspace.host.realPath?.(base);
+  const realListed = workspace.host.realPath?.(listed);
+  if (realBase !== undefined && realListed !== undefined && realListed !== realBase && !realListed.startsWith(`${realBase}${sep}`)) return [];
+  const entries = workspace.host.readDirectory(listed) ?? [];
   const items: CompletionEntry[] = [];
   for (const entry of entries) {
     if (SKIP_DIRS.has(entry.name) || (entry.name.startsWith('.') && !typed.startsWith('.'))) continue;

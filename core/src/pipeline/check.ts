@@ -11,6 +11,7 @@ import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
 import { MAX_VARIANTS, isInsideWorkspace, normalizePath, type PipelineModel, type Stage } from './model';
 import { isDurationSyntax, isSizeSyntax, parseDuration, parseSize } from './units';
+import { inlineCodeProblems } from '../runner/command';
 
 /** What the semantic checks need from outside the pipeline text. */
 export interface PipelineCheckInput {
@@ -333,6 +334,7 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
 
   // Commands that read another stage's output without declaring it.
   for (const stage of model.stages) checkUndeclaredInputs(stage, input, out);
+  for (const stage of model.stages) checkValuesInCode(stage, out);
 
   // The model section and drift data.
   if (model.modelArtifact) {
@@ -534,6 +536,18 @@ function checkUndeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Dia
       });
     }
   }
+}
+
+/**
+ * A `${...}` inside code another interpreter parses (`python -c`, a nested `sh -c` in a shell
+ * command, an awk program): the runner refuses to paste a value there, so check says so first.
+ */
+function checkValuesInCode(stage: Stage, out: Diagnostic[]): void {
+  if (stage.cmd.length === 0) return;
+  const [problem] = inlineCodeProblems(stage.cmd.map((cmd) => String(cmd.value)));
+  if (!problem) return;
+  const node = stage.cmd.find((cmd) => inlineCodeProblems([String(cmd.value)]).length > 0) ?? stage.cmd[0];
+  out.push({ start: node.start, end: node.end, severity: 'error', code: 'value-in-code', message: problem });
 }
 
 /** A close param for a misspelt one: the last segment among its siblings, else the whole path among all. */
