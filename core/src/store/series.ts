@@ -1,7 +1,8 @@
-import { closeSync, readSync } from 'node:fs';
 import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Boundary, BoundaryError } from '../util/boundary';
+import { readStateFile } from '../runner/fsutil';
+import { MetadataError } from '../runner/metadata';
+import { Boundary } from '../util/boundary';
 import { parseCsv, sniffDelimiter } from '../util/csv';
 
 /** A metric over steps: a loss curve, say. */
@@ -164,26 +165,12 @@ function readPlotFile(absolute: string, file: string): string | undefined {
   const path = resolve(absolute);
   const suffix = normalize(file).replace(/^(\.\/)+/, '');
   const root = suffix && !suffix.startsWith('..') && path.endsWith(`${sep}${suffix}`) ? path.slice(0, path.length - suffix.length - 1) : dirname(path);
-  let opened: ReturnType<Boundary['openRead']>;
   try {
-    opened = new Boundary(root || sep).openRead(path, 'refuse');
+    return readStateFile(new Boundary(root || sep), path, MAX_SERIES_FILE_BYTES);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new BoundaryError(file, `${file} is a symbolic link; a plot must be a file of the workspace itself`);
+    // Too large or not a file: no series; a link stays a BoundaryError, said where the run reports it.
+    if (error instanceof MetadataError) return undefined;
     throw error;
-  }
-  const { fd, stat } = opened;
-  try {
-    if (!stat.isFile() || stat.size > MAX_SERIES_FILE_BYTES) return undefined;
-    const buffer = Buffer.allocUnsafe(stat.size);
-    let read = 0;
-    while (read < stat.size) {
-      const count = readSync(fd, buffer, read, stat.size - read, read);
-      if (count === 0) break;
-      read += count;
-    }
-    return buffer.toString('utf8', 0, read);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -2,7 +2,7 @@ import { isAscii } from 'node:buffer';
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../runner/fsutil';
+import { readStateFile, writeFileAtomic } from '../runner/fsutil';
 import { isRecord, isRunId, MetadataError } from '../runner/metadata';
 import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runner/records';
 import { Boundary, BoundaryError } from '../util/boundary';
@@ -741,27 +741,11 @@ export function seriesPath(dir: MlpipeDir, id: string): string {
 
 /** A run's series.json, read without following a link and bounded (see `parseSeriesFile`); none when it cannot be read. */
 function readSeriesFile(boundary: Boundary, path: string): Series[] {
-  let opened: ReturnType<Boundary['openRead']>;
   try {
-    opened = boundary.openRead(path, 'refuse');
+    const text = readStateFile(boundary, path, MAX_SERIES_JSON_BYTES);
+    return text === undefined ? [] : parseSeriesFile(text);
   } catch {
     return [];
-  }
-  const { fd, stat } = opened;
-  try {
-    if (!stat.isFile() || stat.size > MAX_SERIES_JSON_BYTES) return [];
-    const buffer = Buffer.allocUnsafe(stat.size);
-    let read = 0;
-    while (read < stat.size) {
-      const count = readSync(fd, buffer, read, stat.size - read, read);
-      if (count === 0) break;
-      read += count;
-    }
-    return parseSeriesFile(buffer.toString('utf8', 0, read));
-  } catch {
-    return [];
-  } finally {
-    closeSync(fd);
   }
 }
 
