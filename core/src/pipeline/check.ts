@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
 import { MAX_PARAM_ENTRIES, type ParamsFile, type ParamsIndex } from '../params/params';
-import { RESERVED_TOP } from '../runner/metadata';
+import { RESERVED_KEEPER, reservedTop } from '../runner/metadata';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { quoteValue } from '../yaml/quote';
@@ -369,11 +369,8 @@ export function checkPipeline(input: PipelineCheckInput): Diagnostic[] {
 function protectedBy(path: string, files: Map<string, string>): string | undefined {
   // Compared without case: on macOS and Windows `.GIT` is `.git`.
   const lower = path.toLowerCase();
-  for (const reserved of RESERVED_TOP) {
-    const keeper = reserved === '.git' ? 'git' : 'mlpipe';
-    if (lower === reserved) return `is ${reserved}/, which ${keeper} keeps to itself`;
-    if (lower.startsWith(`${reserved}/`)) return `lies inside ${reserved}/, which ${keeper} keeps to itself`;
-  }
+  const reserved = reservedTop(path);
+  if (reserved) return `${path.includes('/') ? 'lies inside' : 'is'} ${reserved}/, which ${RESERVED_KEEPER[reserved]} keeps to itself`;
   for (const [file, what] of files) {
     if (file === lower) return `is ${what}`;
     if (file.startsWith(`${lower}/`)) return `holds ${what}`;

@@ -21,19 +21,33 @@ export function isDigest(value: unknown): value is string {
   return typeof value === 'string' && DIGEST.test(value);
 }
 
-/** Folders a stage may never write or have removed, at the top of the pipeline's folder. */
-export const RESERVED_TOP = ['.git', '.mlpipe'] as const;
+/**
+ * Folders a stage may never write or have removed, at the top of the pipeline's folder, with who
+ * keeps each: git's history and hooks, mlpipe's state, VS Code's workspace settings and tasks.
+ */
+export const RESERVED_TOP = ['.git', '.mlpipe', '.vscode'] as const;
+export const RESERVED_KEEPER: Record<(typeof RESERVED_TOP)[number], string> = { '.git': 'git', '.mlpipe': 'mlpipe', '.vscode': 'VS Code' };
+
+/**
+ * The reserved folder a workspace path is or lies in, compared as case-insensitive file systems
+ * compare names (macOS, Windows: `.GIT` is `.git`, `.git.` and `.git ` too, and `GIT~1` is its 8.3
+ * short name); undefined when it is free.
+ */
+export function reservedTop(path: string): (typeof RESERVED_TOP)[number] | undefined {
+  const first = path.split('/')[0].toLowerCase().replace(/[. ]+$/, '');
+  return RESERVED_TOP.find((reserved) => first === reserved || new RegExp(`^${reserved.slice(1)}~\\d+$`).test(first));
+}
 
 /**
  * A workspace-relative path as metadata may name it: forward slashes, no empty, `.` or `..`
- * segment, not absolute, no NUL, not inside `.git` or `.mlpipe`, and of a sane length.
+ * segment, not absolute, no NUL, not inside `.git`, `.mlpipe` or `.vscode` (see reservedTop), and of a sane length.
  */
 export function isSafeRelativePath(value: unknown): value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0') || value.includes('\\')) return false;
   if (value.startsWith('/') || /^[A-Za-z]:/.test(value)) return false;
   const parts = value.split('/');
   if (parts.some((part) => part === '' || part === '.' || part === '..')) return false;
-  return !(RESERVED_TOP as readonly string[]).includes(parts[0]);
+  return reservedTop(value) === undefined;
 }
 
 /** A name below an output folder (a file of a folder output): the same rules, reserved names allowed below the top. */

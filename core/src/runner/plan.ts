@@ -9,7 +9,7 @@ import { toJS } from '../yaml/to-js';
 import { type PipelineAnalysis } from '../workspace/workspace';
 import { buildCommand, CommandError, type ContainerCommand } from './command';
 import { hashText } from './hash';
-import { RESERVED_TOP } from './metadata';
+import { reservedTop } from './metadata';
 
 export interface OutputSpec {
   path: string;
@@ -120,9 +120,10 @@ export function checkPlannedPaths(stages: PlannedStage[], sources: string[]): vo
       if (!isInsideWorkspace(path)) throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
     }
     for (const output of stage.outputs) {
-      const top = output.path.split('/')[0];
-      if ((RESERVED_TOP as readonly string[]).includes(top)) throw new PlanError(`stage '${stage.name}': output ${output.path} is inside ${top}/, which no stage may replace or remove; write it elsewhere`);
-      const source = sources.find((file) => file === output.path || file.startsWith(`${output.path}/`));
+      const top = reservedTop(output.path);
+      if (top) throw new PlanError(`stage '${stage.name}': output ${output.path} is inside ${top}/, which no stage may replace or remove; write it elsewhere`);
+      const lower = output.path.toLowerCase();
+      const source = sources.find((file) => file.toLowerCase() === lower || file.toLowerCase().startsWith(`${lower}/`));
       if (source !== undefined) throw new PlanError(`stage '${stage.name}': output ${output.path} would remove ${source}, which the pipeline is read from; write the output elsewhere`);
     }
   }
