@@ -4,13 +4,14 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Boundary } from '../util/boundary';
 import { readStateFile, writeFileAtomic } from './fsutil';
 import { isRecord, isSafeSubpath } from './metadata';
+import { sign, verify } from './machine';
 import { checkPlannedPaths, type Plan, type PlannedStage } from './plan';
 import { type MlpipeDir } from './records';
 
 /** Set by scripts/build.mjs: a hash of the sources, so a cache written by other code is never used. */
 declare const MLPIPE_BUILD: string | undefined;
 
-const FORMAT = 1;
+const FORMAT = 2;
 
 interface CachedPlan {
   format: number;
@@ -76,8 +77,13 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
   if (!current) return undefined;
   let cached: CachedPlan;
   try {
-    const text = readStateFile(mlpipe.boundary, cachePath(mlpipe, pipelinePath), MAX_PLAN_BYTES);
-    if (text === undefined) return undefined;
+    const file = readStateFile(mlpipe.boundary, cachePath(mlpipe, pipelinePath), MAX_PLAN_BYTES);
+    if (file === undefined) return undefined;
+    // A plan holds the commands that will run: only one this user's mlpipe signed is believed (a
+    // repository could carry a plan with other commands than its pipeline shows).
+    const newline = file.indexOf('\n');
+    const text = file.slice(newline + 1);
+    if (newline < 0 || !verify(text, file.slice(0, newline))) return undefined;
     cached = JSON.parse(text) as CachedPlan;
   } catch {
     return undefined;
@@ -124,9 +130,11 @@ export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: 
   // A param such as .inf or a date would come back different: such plans are not cached.
   if (!survivesJson(cached)) return;
   const text = JSON.stringify(cached);
+  const mac = sign(text);
+  if (!mac) return;
   try {
     mlpipe.ensure();
-    writeFileAtomic(cachePath(mlpipe, pipelinePath), text, mlpipe.boundary);
+    writeFileAtomic(cachePath(mlpipe, pipelinePath), `${mac}\n${text}`, mlpipe.boundary);
   } catch {
     // A read-only workspace only loses the speed-up.
   }
