@@ -119,6 +119,7 @@ export function chooseRun(store: ExperimentStore, pipelineRelative: string, runI
   }
   const ofPipeline = store.runs().filter((run) => run.summary.pipeline === pipelineRelative);
   const chosen = ofPipeline.find((run) => 'mlpipe.candidate' in run.tags) ?? ofPipeline.find((run) => run.status === 'succeeded');
+  if (!chosen && store.problem) throw new GateError(`no run of ${pipelineRelative} could be read: ${store.problem}`);
   if (!chosen) throw new GateError(`no succeeded run of ${pipelineRelative} yet: run the pipeline (mlpipe run), or name a run with --run`);
   return chosen;
 }

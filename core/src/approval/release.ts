@@ -114,7 +114,10 @@ export async function pushPackage(pipelinePath: string, pkg: ModelPackage, optio
   const target = options.target ?? LOCAL_TARGET;
   let result: PushResult;
   if (target === LOCAL_TARGET) {
-    result = await pushToLayout(pkg, localRegistry(pipelinePath), { onProgress: options.onProgress });
+    // The default layout lives in .mlpipe/: the workspace is its boundary (a committed `.mlpipe/registry` link is refused).
+    const mlpipe = new MlpipeDir(join(dirname(pipelinePath), '.mlpipe'));
+    mlpipe.ensure();
+    result = await pushToLayout(pkg, localRegistry(pipelinePath), { onProgress: options.onProgress, boundary: mlpipe.boundary });
   } else if (target.startsWith('oci://') || target.startsWith('oci+http://')) {
     const oci = parseOciTarget(target);
     const credentials = options.credentials ?? dockerCredentials(oci.host);

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { Boundary } from '../util/boundary';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../cli/io';
 import { DRIFT_METHODS, type DriftMethod, type DriftOptions } from './types';
+import { readStateFile } from '../runner/fsutil';
 
 /** What to compare: the files given, or the pipeline's `monitor.drift` section. */
 export interface DriftTarget {
@@ -21,7 +22,8 @@ export interface DriftTarget {
 export function monitorTarget(pipelinePath: string): DriftTarget {
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(pipelinePath, 'utf8'));
+    // The pipeline is read like any file of the repository: bounded, and not through a link out of its folder.
+    data = parseYaml(readStateFile(new Boundary(dirname(pipelinePath)), pipelinePath, 4 * 1024 * 1024, 'follow-inside') ?? '', { maxAliasCount: 100 });
   } catch (error) {
     throw new UsageError(`${pipelinePath}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`);
   }

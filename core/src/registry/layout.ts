@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, fsyncSync, lstatSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writeFileAtomic } from '../runner/fsutil';
+import { readStateFile, writeFileAtomic } from '../runner/fsutil';
 import { acquireFileLock } from '../store/lock';
 import { ANNOTATION_REF_NAME, buildArtifact, changedMessage, MEDIA_TYPE_INDEX, tagForVersion, TAG, type ArtifactBlob, type Descriptor } from './modelpack';
 import { PushError, type ModelPackage, type PushProgress, type PushResult } from './types';
+import { isDigest, isRecord } from '../runner/metadata';
+import { Boundary } from '../util/boundary';
 
 /**
  * The local registry: an OCI image layout (opencontainers/image-spec, image-layout.md) holding the
@@ -34,7 +36,17 @@ export interface LayoutPushOptions {
   /** What PushResult.target says (default `local`). */
   target?: string;
   signal?: AbortSignal;
+  /**
+   * Where the layout may be written: the workspace for the default `.mlpipe/registry` (a link
+   * there, committed in a repository, must not make the push write elsewhere); the layout's own
+   * folder otherwise. Nothing is read or written through a link below it.
+   */
+  boundary?: Boundary;
 }
+
+/** An index of 100,000 tags is about 30 MB. */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface LayoutEntry {
   tag: string;
@@ -60,20 +72,38 @@ export function layoutReference(dir: string, tag: string, digest: string): strin
 }
 
 function blobPath(dir: string, digest: string): string {
-  const [algorithm, hex] = digest.split(':') as [string, string];
-  return join(dir, 'blobs', algorithm, hex);
+  // A digest read from an index names a file: only a real sha256 digest may.
+  if (!isDigest(digest)) throw new PushError(`local: '${String(digest).slice(0, 80)}' is not a sha256 digest; the layout's index is damaged`);
+  return join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 }
 
-function readIndex(dir: string): ImageIndex {
+/** Whether something (a link too) is at `path`. */
+function lstatSafe(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readIndex(dir: string, boundary: Boundary): ImageIndex {
   const path = join(dir, 'index.json');
-  if (!existsSync(path)) return { schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests: [] };
+  let text: string | undefined;
+  try {
+    text = readStateFile(boundary, path, MAX_INDEX_BYTES);
+  } catch (error) {
+    throw new PushError(`${path} cannot be read (${error instanceof Error ? error.message : String(error)}); it is not an OCI image layout mlpipe can add to`);
+  }
+  if (text === undefined) return { schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests: [] };
   let index: ImageIndex;
   try {
-    index = JSON.parse(readFileSync(path, 'utf8')) as ImageIndex;
-  } catch (error) {
-    throw new PushError(`${path} is not valid JSON (${(error as Error).message}); it is not an OCI image layout mlpipe can add to`);
+    index = JSON.parse(text) as ImageIndex;
+  } catch {
+    // The parser's message quotes the text: say only that it is not JSON.
+    throw new PushError(`${path} is not valid JSON; it is not an OCI image layout mlpipe can add to`);
   }
-  if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) throw new PushError(`${path} is not an OCI image index (schemaVersion 2 with manifests)`);
+  if (!isRecord(index) || index.schemaVersion !== 2 || !Array.isArray(index.manifests) || !index.manifests.every((entry) => isRecord(entry) && isDigest(entry.digest))) throw new PushError(`${path} is not an OCI image index (schemaVersion 2 with manifests)`);
   return index;
 }
 
@@ -91,7 +121,7 @@ function syncDir(dir: string): void {
 }
 
 /** Writes one blob into the layout unless it is there; returns whether it wrote it. */
-async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress, signal?: AbortSignal): Promise<boolean> {
+async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress, boundary: Boundary, signal?: AbortSignal): Promise<boolean> {
   const { digest, size } = blob.descriptor;
   const path = blobPath(dir, digest);
   try {
@@ -102,11 +132,11 @@ async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress
   } catch {
     // not there yet
   }
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  boundary.makeDirs(join(dir, 'blobs', 'sha256'));
   const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     if (blob.content) {
-      writeFileAtomic(path, blob.content);
+      writeFileAtomic(path, blob.content, boundary);
       progress({ file: blob.name, bytes: size, total: size });
       return true;
     }
@@ -150,18 +180,19 @@ export async function pushToLayout(pkg: ModelPackage, dir: string, options: Layo
   if (!TAG.test(tag)) throw new PushError(`local: '${tag}' is not a valid tag`);
   const progress = options.onProgress ?? (() => undefined);
   const artifact = await buildArtifact(pkg, options.signal);
-  mkdirSync(dir, { recursive: true });
+  const boundary = options.boundary ?? new Boundary(dir);
+  boundary.makeDirs(dir);
   const layoutFile = join(dir, 'oci-layout');
-  if (existsSync(layoutFile)) {
+  if (existsSync(layoutFile) || lstatSafe(layoutFile)) {
     let version: unknown;
     try {
-      version = (JSON.parse(readFileSync(layoutFile, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+      version = (JSON.parse(readStateFile(boundary, layoutFile, 64 * 1024) ?? '') as { imageLayoutVersion?: unknown }).imageLayoutVersion;
     } catch {
       version = undefined;
     }
     if (version !== LAYOUT_VERSION) throw new PushError(`local: ${layoutFile} does not say imageLayoutVersion ${LAYOUT_VERSION}; not an OCI image layout mlpipe can write to`);
   } else {
-    writeFileAtomic(layoutFile, `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
+    writeFileAtomic(layoutFile, `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`, boundary);
   }
 
   let uploadedBlobs = 0;
@@ -169,24 +200,24 @@ export async function pushToLayout(pkg: ModelPackage, dir: string, options: Layo
   let bytesUploaded = 0;
   // Blobs first, the manifest blob next, the index last: a tag never names something incomplete.
   for (const blob of artifact.blobs) {
-    if (await writeBlob(dir, blob, progress, options.signal)) {
+    if (await writeBlob(dir, blob, progress, boundary, options.signal)) {
       uploadedBlobs++;
       bytesUploaded += blob.descriptor.size;
     } else skippedBlobs++;
   }
   const manifestPath = blobPath(dir, artifact.manifestDigest);
-  if (!existsSync(manifestPath)) writeFileAtomic(manifestPath, artifact.manifest);
+  if (!existsSync(manifestPath)) writeFileAtomic(manifestPath, artifact.manifest, boundary);
   syncDir(join(dir, 'blobs', 'sha256'));
 
   const indexPath = join(dir, 'index.json');
   const release = acquireFileLock(`${indexPath}.lock`);
   try {
     // Read, change and write with no await between: the lock is held only synchronously.
-    const index = readIndex(dir);
+    const index = readIndex(dir, boundary);
     const manifests = index.manifests.filter((entry) => entry.annotations?.[ANNOTATION_REF_NAME] !== tag);
     manifests.push({ ...artifact.manifestDescriptor, annotations: { [ANNOTATION_REF_NAME]: tag } });
     const next: ImageIndex = { ...index, schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests };
-    writeFileAtomic(indexPath, `${JSON.stringify(next, null, 2)}\n`);
+    writeFileAtomic(indexPath, `${JSON.stringify(next, null, 2)}\n`, boundary);
   } finally {
     release();
   }
@@ -203,16 +234,16 @@ export async function pushToLayout(pkg: ModelPackage, dir: string, options: Layo
 }
 
 /** The tagged manifests of a layout, newest index entries last; [] when there is no layout. */
-export function listLayout(dir: string): LayoutEntry[] {
+export function listLayout(dir: string, boundary: Boundary = new Boundary(dir)): LayoutEntry[] {
   if (!existsSync(join(dir, 'index.json'))) return [];
   const entries: LayoutEntry[] = [];
-  for (const descriptor of readIndex(dir).manifests) {
+  for (const descriptor of readIndex(dir, boundary).manifests) {
     const tag = descriptor.annotations?.[ANNOTATION_REF_NAME];
     if (!tag) continue;
     let annotations: Record<string, string> = {};
     let artifactType = descriptor.artifactType;
     try {
-      const manifest = JSON.parse(readFileSync(blobPath(dir, descriptor.digest), 'utf8')) as { annotations?: Record<string, string>; artifactType?: string };
+      const manifest = JSON.parse(readStateFile(boundary, blobPath(dir, descriptor.digest), MAX_MANIFEST_BYTES) ?? '{}') as { annotations?: Record<string, string>; artifactType?: string };
       annotations = manifest.annotations ?? {};
       artifactType ??= manifest.artifactType;
     } catch {

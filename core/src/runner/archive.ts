@@ -4,7 +4,7 @@ import { join, posix, relative, sep } from 'node:path';
 import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, pack, type Header } from 'tar-stream';
-import { type Boundary } from '../util/boundary';
+import { type AnchoredPath, type Boundary } from '../util/boundary';
 
 export interface Owner {
   uid: number;
@@ -122,6 +122,7 @@ export async function extractInto(stream: Readable, target: string, boundary: Bo
     const rest = parts.slice(1);
     if (name.startsWith('/') || name.includes('\0') || parts.some((part) => part === '..' || part === '.' || part === '')) return refuse('it points outside the output');
     const destination = rest.length === 0 ? target : join(target, ...rest);
+    let anchored: AnchoredPath | undefined;
     try {
       if (entryHeader.type === 'directory') {
         boundary.makeDirs(destination);
@@ -130,18 +131,25 @@ export async function extractInto(stream: Readable, target: string, boundary: Bo
         return;
       }
       if (entryHeader.type !== 'file') return refuse(`outputs must be files and folders, not ${entryHeader.type}s`);
-      boundary.prepareWrite(destination);
+      // Written through its folder held open by descriptor: a local stage running meanwhile cannot
+      // swap a folder on the way for a link.
+      anchored = boundary.openParent(destination, true);
     } catch (error) {
       return refuse(error instanceof Error ? error.message : String(error));
     }
+    const file = anchored!;
     const hash = createHash('sha256');
     entryStream.on('data', (chunk: unknown) => hash.update(chunk as Buffer));
-    pipeline(entryStream as unknown as Readable, createWriteStream(destination, { flags: 'wx', mode: (entryHeader.mode ?? 0o644) & 0o777 })).then(
+    pipeline(entryStream as unknown as Readable, createWriteStream(file.path, { flags: 'wx', mode: (entryHeader.mode ?? 0o644) & 0o777 })).then(
       () => {
+        file.close();
         hashes[rest.join('/')] = `sha256:${hash.digest('hex')}`;
         next();
       },
-      (error: Error) => next(error),
+      (error: Error) => {
+        file.close();
+        next(error);
+      },
     );
   });
   await pipeline(stream, unpack as unknown as NodeJS.WritableStream);

@@ -234,7 +234,7 @@ async function copyOut(container: Docker.Container, workspace: string, outputs: 
       if ((error as { statusCode?: number }).statusCode === 404) continue; // reported as a missing output
       throw error;
     }
-    received[output] = await extractInto(archive, join(workspace, output), new Boundary(workspace));
+    received[output] = await extractInto(archive, join(workspace, output), new Boundary(workspace, { trash: join(workspace, '.mlpipe', 'trash') }));
   }
   let sums: string | undefined;
   try {

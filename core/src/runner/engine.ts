@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { hostKeyProblem, hostVerifier, knownHostsFor } from './known-hosts';
+import { readFileBounded } from './fsutil';
 
 /** How to reach one Docker-compatible engine, from `hosts:` in the pipeline or the environment. */
 export interface HostSpec {
@@ -60,9 +61,10 @@ function readMaterial(path: string | undefined, base: string, what: string, host
   if (!path) return undefined;
   const full = path.startsWith('~/') ? join(homedir(), path.slice(2)) : isAbsolute(path) ? path : resolve(base, path);
   try {
-    return readFileSync(full);
-  } catch {
-    throw new HostError(`host '${host}': cannot read the TLS ${what} ${full}`);
+    // Certificates and keys are a few KB: a pipeline naming /dev/zero or a FIFO gets an error, not a hang.
+    return readFileBounded(full, 1024 * 1024);
+  } catch (error) {
+    throw new HostError(`host '${host}': cannot read the TLS ${what} ${full}${error instanceof Error && !('code' in error) ? ` (${error.message})` : ''}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { readStateFile, writeFileAtomic } from './fsutil';
@@ -22,9 +22,17 @@ interface StateEntry {
   hash: string;
 }
 
-/** Streams a file through sha256: large files are never loaded whole. */
-export function hashFile(path: string): Promise<string> {
-  return hashStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
+/**
+ * Streams a file through sha256: large files are never loaded whole. Opened without blocking and
+ * refused unless a regular file, so a FIFO a stage left in an artifact's place cannot hang it.
+ */
+export async function hashFile(path: string): Promise<string> {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new BoundaryError(path, `${path} is not a regular file`);
+  }
+  return hashStream(createReadStream('', { fd, highWaterMark: 1024 * 1024 }));
 }
 
 function hashStream(stream: NodeJS.ReadableStream): Promise<string> {

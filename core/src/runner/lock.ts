@@ -1,5 +1,6 @@
 import { acquireFileLock, alive as processAlive } from '../store/lock';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readStateFile } from './fsutil';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Boundary } from '../util/boundary';
@@ -68,14 +69,15 @@ function parseLock(text: string, name: string): RunLock | undefined {
 export function activeLocks(dir: string): RunLock[] {
   if (!existsSync(dir)) return [];
   // `.mlpipe/locks` is cleaned here: it must be the workspace's own folder, not a link to one elsewhere.
-  new Boundary(dirname(dirname(dir))).assertNoLinks(dir, true);
+  const boundary = new Boundary(dirname(dirname(dir)));
+  boundary.assertNoLinks(dir, true);
   const locks: RunLock[] = [];
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.json')) continue;
     const path = join(dir, name);
     let lock: RunLock | undefined;
     try {
-      lock = parseLock(readFileSync(path, 'utf8'), name);
+      lock = parseLock(readStateFile(boundary, path, 64 * 1024) ?? '', name);
     } catch {
       lock = undefined;
     }

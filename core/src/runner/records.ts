@@ -127,7 +127,7 @@ export function parseLastResult(text: string): LastResult | undefined {
 }
 
 /** The folders of `.mlpipe/` that mlpipe itself makes: a link in their place is refused. */
-const LAYOUT = ['runs', 'cache', 'cache/objects', 'cache/stages', 'last', 'locks', 'store', 'plans', 'tracking', 'tracking/outbox'];
+const LAYOUT = ['runs', 'cache', 'cache/objects', 'cache/stages', 'last', 'locks', 'store', 'plans', 'tracking', 'tracking/outbox', 'registry', 'registry/blobs', 'registry/blobs/sha256', 'trash'];
 
 /** Where a workspace keeps its runs, cache, state and locks: `.mlpipe/` beside the pipeline. */
 export class MlpipeDir {
@@ -135,7 +135,7 @@ export class MlpipeDir {
   readonly boundary: Boundary;
 
   constructor(readonly root: string) {
-    this.boundary = new Boundary(dirname(root));
+    this.boundary = new Boundary(dirname(root), { trash: join(root, 'trash') });
   }
 
   get runs(): string {

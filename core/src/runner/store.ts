@@ -65,7 +65,8 @@ export class ContentStore {
   readonly workspace: Boundary;
 
   constructor(readonly root: string) {
-    this.workspace = new Boundary(resolve(root, '..', '..'));
+    const workspace = resolve(root, '..', '..');
+    this.workspace = new Boundary(workspace, { trash: join(workspace, '.mlpipe', 'trash') });
   }
 
   /** Where an object lives; refuses anything but a digest (a planted entry could say `sha256:../..`). */
@@ -119,7 +120,6 @@ export class ContentStore {
     const files: [string, string][] = content.kind === 'file' ? [[path, content.hash]] : Object.entries(content.files ?? {}).map(([name, hash]) => [join(path, name), hash]);
     if (content.kind === 'dir') this.workspace.makeDirs(path);
     for (const [target, hash] of files) {
-      this.workspace.prepareWrite(target);
       this.copyObject(hash, target);
       // One more look now that the file exists: a folder swapped for a link meanwhile is caught.
       this.workspace.assertNoLinks(target, true);
@@ -132,7 +132,9 @@ export class ContentStore {
     const { fd, stat } = this.workspace.openRead(this.objectFile(hash), 'refuse');
     try {
       if (!stat.isFile()) throw new MetadataError(`cache object ${hash} is not a file; run mlpipe runs gc and rerun the stage`);
-      copyFileSync(process.platform === 'linux' ? `/proc/self/fd/${fd}` : this.objectFile(hash), target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+      const source = process.platform === 'linux' ? `/proc/self/fd/${fd}` : this.objectFile(hash);
+      // Created exclusively in its folder held open by descriptor: never through a link swapped in.
+      this.workspace.createFile(target, (path) => copyFileSync(source, path, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL));
     } finally {
       closeSync(fd);
     }

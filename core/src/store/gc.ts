@@ -1,4 +1,6 @@
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { readStateFile } from '../runner/fsutil';
+import { Boundary } from '../util/boundary';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { activeLocks } from '../runner/lock';
@@ -37,12 +39,17 @@ export interface GcReport {
 
 const PROTECTING_TAGS = ['mlpipe.keep', 'mlpipe.candidate'];
 
+/** A card or pipeline as gc reads it: within the workspace (links that stay inside followed), at most 4 MB, never a FIFO. */
+function readBounded(path: string): string {
+  return readStateFile(new Boundary(dirname(path)), path, 4 * 1024 * 1024, 'follow-inside') ?? '';
+}
+
 /** The run ids model cards name in `approval.run` (unreadable cards name none). */
 export function approvedRuns(cards: string[]): Map<string, string> {
   const runs = new Map<string, string>();
   for (const card of cards) {
     try {
-      const data = parseYaml(readFileSync(card, 'utf8')) as { approval?: { run?: unknown } } | null;
+      const data = parseYaml(readBounded(card), { maxAliasCount: 100 }) as { approval?: { run?: unknown } } | null;
       const run = data?.approval?.run;
       if (typeof run === 'string' && run) runs.set(run, card);
     } catch {
@@ -66,7 +73,7 @@ export function modelCardsBeside(workspace: string): string[] {
   const cards = new Set(names.filter((name) => /^(modelcard|.+\.modelcard)\.ya?ml$/.test(name)).map((name) => join(workspace, name)));
   for (const name of names.filter((one) => /^(mlpipe|.+\.pipeline)\.ya?ml$/.test(one))) {
     try {
-      const card = (parseYaml(readFileSync(join(workspace, name), 'utf8')) as { model?: { card?: unknown } } | null)?.model?.card;
+      const card = (parseYaml(readBounded(join(workspace, name)), { maxAliasCount: 100 }) as { model?: { card?: unknown } } | null)?.model?.card;
       if (typeof card === 'string') cards.add(resolve(workspace, card));
     } catch {
       // a pipeline that does not parse names no card; mlpipe check reports it
@@ -117,7 +124,7 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
   if (existsSync(last)) {
     for (const name of readdirSync(last)) {
       try {
-        const key = (JSON.parse(readFileSync(join(last, name), 'utf8')) as { key?: string }).key;
+        const key = (JSON.parse(readStateFile(store.dir.boundary, join(last, name), 1024 * 1024) ?? '{}') as { key?: string }).key;
         if (key) liveKeys.add(key);
       } catch {
         // an unreadable state file protects nothing

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** Waits synchronously (the critical sections it guards take microseconds to milliseconds). */
@@ -19,9 +19,16 @@ export function alive(pid: number): boolean {
 function stale(path: string, staleMs: number): boolean {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // A lock is a few bytes: read at most 4 KB, never through a link or from a FIFO.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const buffer = Buffer.alloc(4096);
+      text = fstatSync(fd).isFile() ? buffer.toString('utf8', 0, readSync(fd, buffer, 0, buffer.length, 0)) : '';
+    } finally {
+      closeSync(fd);
+    }
   } catch {
-    return false; // just released
+    return false; // just released (or not a plain file: never taken over)
   }
   try {
     const owner = JSON.parse(text) as { pid: number; host: string; at: number };
@@ -81,7 +88,15 @@ export function acquireFileLock(path: string, timeoutMs = 10_000, staleMs = 30_0
       // Released only while it is still ours: a lock taken over meanwhile stays its new owner's.
       return () => {
         try {
-          if (readFileSync(path, 'utf8') === token) rmSync(path, { force: true });
+          const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+          const buffer = Buffer.alloc(token.length + 1);
+          let mine: boolean;
+          try {
+            mine = buffer.toString('utf8', 0, readSync(fd, buffer, 0, buffer.length, 0)) === token;
+          } finally {
+            closeSync(fd);
+          }
+          if (mine) rmSync(path, { force: true });
         } catch {
           // already gone
         }

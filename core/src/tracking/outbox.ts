@@ -1,8 +1,8 @@
-import { closeSync, existsSync, mkdirSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, readSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Boundary } from '../util/boundary';
-import { writeFileAtomic } from '../runner/fsutil';
+import { readStateFile, writeFileAtomic } from '../runner/fsutil';
 import { MlpipeDir } from '../runner/records';
 import { acquireFileLock } from '../store/lock';
 import { ExperimentStore, summarize } from '../store/store';
@@ -73,11 +73,17 @@ function messageOf(error: unknown): string {
   return redactText(error instanceof Error ? error.message : String(error));
 }
 
+/** An outbox entry or the status file: small JSON, never read whole beyond this. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
 export class TrackingOutbox {
   readonly dir: string;
+  /** `.mlpipe/` and its workspace: the outbox is read and written only through real folders in it. */
+  private readonly mlpipe: MlpipeDir;
 
   constructor(readonly mlpipeRoot: string) {
     this.dir = join(mlpipeRoot, 'tracking', 'outbox');
+    this.mlpipe = new MlpipeDir(mlpipeRoot);
   }
 
   private get statusPath(): string {
@@ -95,14 +101,15 @@ export class TrackingOutbox {
 
   private read(runId: string): OutboxEntry | undefined {
     try {
-      return JSON.parse(readFileSync(this.entryPath(runId), 'utf8')) as OutboxEntry;
+      const text = readStateFile(this.mlpipe.boundary, this.entryPath(runId), MAX_STATE_BYTES);
+      return text === undefined ? undefined : (JSON.parse(text) as OutboxEntry);
     } catch {
       return undefined;
     }
   }
 
   private write(entry: OutboxEntry): void {
-    writeFileAtomic(this.entryPath(entry.runId), `${JSON.stringify(entry)}\n`);
+    writeFileAtomic(this.entryPath(entry.runId), `${JSON.stringify(entry)}\n`, this.mlpipe.boundary);
   }
 
   /** Queues a run to be sent (again: a queued run is sent at the next flush, its failure count kept). */
@@ -127,7 +134,7 @@ export class TrackingOutbox {
   status(): TrackingStatus {
     let saved: Partial<TrackingStatus> = {};
     try {
-      saved = JSON.parse(readFileSync(this.statusPath, 'utf8')) as TrackingStatus;
+      saved = JSON.parse(readStateFile(this.mlpipe.boundary, this.statusPath, MAX_STATE_BYTES) ?? '{}') as TrackingStatus;
     } catch {
       // nothing sent yet
     }
@@ -137,7 +144,7 @@ export class TrackingOutbox {
   private saveStatus(update: Partial<TrackingStatus>): void {
     const status = { ...this.status(), ...update };
     status.pending = this.pending().length;
-    writeFileAtomic(this.statusPath, `${JSON.stringify(status, null, 2)}\n`);
+    writeFileAtomic(this.statusPath, `${JSON.stringify(status, null, 2)}\n`, this.mlpipe.boundary);
   }
 
   /**
@@ -149,7 +156,9 @@ export class TrackingOutbox {
   async flush(client: MlflowClient, load: (runId: string) => LogRunInput | undefined, options: FlushOptions = {}): Promise<FlushResult> {
     const now = options.now ?? Date.now;
     const result: FlushResult = { sent: [], failed: [], warnings: [], dropped: [], pending: 0 };
-    mkdirSync(join(this.mlpipeRoot, 'tracking'), { recursive: true });
+    // The lock and the status are written in `.mlpipe/tracking`: it must be a real folder of the workspace.
+    this.mlpipe.ensure();
+    this.mlpipe.boundary.makeDirs(join(this.mlpipeRoot, 'tracking'));
     let release: () => void;
     try {
       // Uploads can take minutes; a dead owner on this host is noticed by its pid, not by age.

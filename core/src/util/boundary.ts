@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync, constants, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, constants, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 /**
@@ -41,12 +41,25 @@ function fdPath(fd: number): string | undefined {
   }
 }
 
+/** A path below a folder held open by descriptor (see Boundary.openParent). */
+export interface AnchoredPath {
+  /** The folder, as `/proc/self/fd/N` (Linux) or its plain path elsewhere. */
+  folder: string;
+  name: string;
+  /** `folder/name`. */
+  path: string;
+  close(): void;
+}
+
 export class Boundary {
   /** The workspace as given (absolute, normalised). */
   readonly root: string;
   private realRoot: string | undefined;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly options: { trash?: string } = {},
+  ) {
     this.root = resolve(root);
   }
 
@@ -154,25 +167,159 @@ export class Boundary {
     return stat;
   }
 
-  /** `mkdir -p` inside the workspace that never passes through a link. */
-  makeDirs(path: string): void {
+  /**
+   * Opens the folder that holds `path` by descriptor, each folder from the workspace down opened
+   * with O_NOFOLLOW through the one above it (`/proc/self/fd/N/name`: openat on Linux), made when
+   * `create`; returns a path prefix anchored on that descriptor, valid until `close()`. Whatever
+   * a process swaps for a link meanwhile, an operation through the prefix stays in the folder that
+   * was opened. Undefined when a folder on the way does not exist (and `create` is false).
+   */
+  openParent(path: string, create: boolean): AnchoredPath | undefined {
     const absolute = resolve(this.root, path);
+    if (absolute === this.root || !within(this.root, absolute)) throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
+    const parts = relative(this.root, absolute).split(sep).filter(Boolean);
+    const name = parts.pop()!;
+    if (!PROC_FD) {
+      // No openat here: check every folder, then act (the window is documented in ADR 0011).
+      if (create) this.makeDirsChecked(dirname(absolute));
+      this.assertNoLinks(absolute);
+      if (!create && !existsSync(dirname(absolute))) return undefined;
+      return { folder: dirname(absolute), name, path: absolute, close: () => undefined };
+    }
+    if (create) mkdirSync(this.root, { recursive: true });
+    let fd = openSync(this.root, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      let shown = '';
+      for (const part of parts) {
+        shown = shown ? `${shown}/${part}` : part;
+        const next = `${PROC_FD}/${fd}/${part}`;
+        if (create) {
+          try {
+            mkdirSync(next);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+          }
+        }
+        let opened: number;
+        try {
+          opened = openSync(next, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // O_NOFOLLOW with O_DIRECTORY answers a link with ELOOP or ENOTDIR, depending on the kernel.
+          let link = code === 'ELOOP';
+          if (code === 'ENOTDIR') {
+            try {
+              link = lstatSync(next).isSymbolicLink();
+            } catch {
+              link = false;
+            }
+          }
+          if (link) throw this.outside(join(this.root, shown), 'is a symbolic link on the way to a path mlpipe writes');
+          if (code === 'ENOTDIR') throw new BoundaryError(shown, `${shown} is not a folder, but ${this.show(absolute)} needs it to be one`);
+          if (code === 'ENOENT' && !create) {
+            closeSync(fd);
+            return undefined;
+          }
+          throw error;
+        }
+        closeSync(fd);
+        fd = opened;
+      }
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    const folder = `${PROC_FD}/${fd}`;
+    let open = true;
+    return {
+      folder,
+      name,
+      path: `${folder}/${name}`,
+      close: () => {
+        if (open) closeSync(fd);
+        open = false;
+      },
+    };
+  }
+
+  /** Runs `act` on a path anchored in its opened folder (see openParent), closing it afterwards. */
+  private anchored<T>(path: string, create: boolean, act: (anchored: AnchoredPath) => T): T | undefined {
+    const anchored = this.openParent(path, create);
+    if (!anchored) return undefined;
+    try {
+      return act(anchored);
+    } finally {
+      anchored.close();
+    }
+  }
+
+  private makeDirsChecked(absolute: string): void {
     this.assertNoLinks(absolute, true);
     mkdirSync(absolute, { recursive: true });
-    // Made by us a moment ago; one more look catches a link raced in meanwhile.
     this.assertNoLinks(absolute, true);
   }
 
+  /** `mkdir -p` inside the workspace that never passes through a link. */
+  makeDirs(path: string): void {
+    const absolute = resolve(this.root, path);
+    // The workspace itself is trusted as given (a layout folder the user names may not exist yet).
+    if (absolute === this.root) return void mkdirSync(this.root, { recursive: true });
+    if (!PROC_FD) return this.makeDirsChecked(absolute);
+    this.anchored(absolute, true, (anchored) => {
+      try {
+        mkdirSync(anchored.path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      // It must be a real folder, not a link that was already there.
+      const stat = lstatSync(anchored.path);
+      if (stat.isSymbolicLink()) throw this.outside(absolute, 'is a symbolic link');
+      if (!stat.isDirectory()) throw new BoundaryError(this.show(absolute), `${this.show(absolute)} is not a folder`);
+    });
+  }
+
   /**
-   * `rm -rf` of a path inside the workspace. Its folders on the way must be real folders; a link at
-   * the path itself is removed as a link (its target is left alone), and links inside a removed
-   * folder are unlinked, never followed.
+   * `rm -rf` of a path inside the workspace. Its folders on the way are opened by descriptor (see
+   * openParent), so none can be swapped for a link; a link at the path itself is removed as a
+   * link. With a trash folder (the workspace's `.mlpipe/trash`, which no stage can see), the path
+   * is first moved there in one rename, so a process that swaps folders inside it while it is
+   * being removed works on a tree nobody can reach by name anymore.
    */
   remove(path: string): void {
     const absolute = resolve(this.root, path);
     if (absolute === this.root) throw new BoundaryError(path, `refusing to remove the workspace itself (${this.root})`);
-    this.assertNoLinks(absolute);
-    rmSync(absolute, { recursive: true, force: true });
+    const trash = this.options.trash;
+    if (!PROC_FD || !trash || within(trash, absolute)) {
+      this.anchored(absolute, false, (anchored) => rmSync(anchored.path, { recursive: true, force: true }));
+      return;
+    }
+    this.anchored(absolute, false, (anchored) => {
+      try {
+        lstatSync(anchored.path);
+      } catch {
+        return; // nothing there
+      }
+      const entry = join(trash, `${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+      const moved = this.anchored(entry, true, (bin) => {
+        try {
+          renameSync(anchored.path, bin.path);
+          return true;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EXDEV') return false; // another file system: removed in place
+          throw error;
+        }
+      });
+      if (moved) this.anchored(entry, false, (bin) => rmSync(bin.path, { recursive: true, force: true }));
+      else rmSync(anchored.path, { recursive: true, force: true });
+    });
+  }
+
+  /**
+   * Creates a file exclusively (never through a link, never over one) in a folder made safely:
+   * `write` gets the path to create, anchored in its opened folder (see openParent).
+   */
+  createFile<T>(path: string, write: (anchoredPath: string) => T): T {
+    return this.anchored(resolve(this.root, path), true, (anchored) => write(anchored.path)) as T;
   }
 
   /** The folder that will hold `path`, made safely; returns `path` made absolute. */
