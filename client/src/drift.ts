@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import * as vscode from 'vscode';
-import { UsageError } from '../../core/src/cli/io';
+import { UsageError } from '../../core/src/errors';
 import { monitorTarget, type DriftTarget } from '../../core/src/drift/monitor';
 import { renderDriftHtml } from '../../core/src/drift/html';
 import { type DriftReport } from '../../core/src/drift/types';

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { RunError, Runner, type RunEvent } from '../../core/src/runner/runner';
 import { HostError } from '../../core/src/runner/engine';
-import { type RunRecord } from '../../core/src/runner/records';
+import { type RunRecord } from '../../core/src/runs/records';
 import { pipelineStatus } from '../../core/src/runner/status';
 
 export interface RunRequest {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MlpipeDir, type RunRecord } from '../../core/src/runner/records';
+import { MlpipeDir, type RunRecord } from '../../core/src/runs/records';
 import { saveStageSeries } from '../../core/src/store/store';
 import { tempWorkspace } from '../support/files';
 import { fakeRecord } from '../support/store-fixtures';

@@ -184,7 +184,7 @@ describe('crafted .mlpipe metadata', () => {
     mkdirSync(locks, { recursive: true });
     // Each worker takes and releases the lock as fast as it can and counts the times it saw the other's lock while holding its own.
     const worker = `
-      const { acquireLock, activeLocks } = require(${JSON.stringify(join(__dirname, '..', '..', 'core', 'src', 'runner', 'lock.ts'))});
+      const { acquireLock, activeLocks } = require(${JSON.stringify(join(__dirname, '..', '..', 'core', 'src', 'runs', 'run-lock.ts'))});
       const { hostname } = require('node:os');
       let held = 0, both = 0;
       for (let i = 0; i < 1500; i++) {

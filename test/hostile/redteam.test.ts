@@ -5,8 +5,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MlpipeDir } from '../../core/src/runner/records';
-import { ContentStore } from '../../core/src/runner/store';
+import { MlpipeDir } from '../../core/src/runs/records';
+import { ContentStore } from '../../core/src/runs/content-cache';
 import { Boundary } from '../../core/src/util/boundary';
 import { makeDecoy, type Decoy } from '../support/decoy';
 import { ROOT } from '../support/files';

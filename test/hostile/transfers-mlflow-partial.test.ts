@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pushToMlflowRegistry } from '../../core/src/registry/mlflow-registry';
 import { PushError } from '../../core/src/registry/types';
-import { MlpipeDir } from '../../core/src/runner/records';
+import { MlpipeDir } from '../../core/src/runs/records';
 import { INCOMPLETE_TAG, logRun, MlflowClient } from '../../core/src/tracking/mlflow';
 import { loadRunForTracking, TrackingOutbox } from '../../core/src/tracking/outbox';
 import { freePort } from '../../scripts/vscode-web';

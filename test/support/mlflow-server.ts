@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { freePort } from '../../scripts/vscode-web';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { acquireFileLock } from '../../core/src/store/lock';
+import { acquireFileLock } from '../../core/src/runs/file-lock';
 
 /**
  * A real MLflow tracking server for tests: MLflow from PyPI in a venv made once and reused

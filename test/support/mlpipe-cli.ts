@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunRecord } from '../../core/src/runner/records';
+import { type RunRecord } from '../../core/src/runs/records';
 import { ROOT } from './files';
 
 const CLI = join(ROOT, 'dist/cli.js');

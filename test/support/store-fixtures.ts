@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunRecord } from '../../core/src/runner/records';
+import { type RunRecord } from '../../core/src/runs/records';
 import { type RunSummary } from '../../core/src/store/store';
 import { seeded } from './random';
 

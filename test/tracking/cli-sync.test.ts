@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MlpipeDir } from '../../core/src/runner/records';
+import { MlpipeDir } from '../../core/src/runs/records';
 import { listRuns, MlflowClient } from '../../core/src/tracking/mlflow';
 import { tempWorkspace } from '../support/files';
 import { mlflowMissing, startMlflow, type RunningMlflow } from '../support/mlflow-server';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv from 'ajv';
@@ -27,7 +27,97 @@ function imports(file: string): string[] {
   return [...readFileSync(file, 'utf8').matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((match) => match[1]);
 }
 
+/**
+ * What each part of core may import besides itself (docs/architecture/0012-layers.md): the
+ * foundation at the bottom, arrows only downward. A new import that breaks this is a design
+ * change: change the table and the ADR with it, or put the code where it belongs.
+ */
+const CORE_LAYERS: Record<string, string[]> = {
+  errors: [],
+  text: [],
+  util: ['errors'],
+  settings: [],
+  'server-runtime': [],
+  yaml: ['util', 'text'],
+  analysis: ['yaml'],
+  schema: ['analysis', 'util', 'yaml'],
+  params: ['yaml', 'util'],
+  pipeline: ['analysis', 'params', 'util', 'yaml'],
+  modelcard: ['analysis', 'pipeline', 'util', 'yaml'],
+  workspace: ['analysis', 'modelcard', 'params', 'pipeline', 'schema', 'yaml', 'util'],
+  language: ['analysis', 'modelcard', 'params', 'pipeline', 'schema', 'workspace', 'yaml', 'util', 'text'],
+  // The foundation of everything that runs: records, the .mlpipe layout, hashes, the content cache, locks.
+  runs: ['util', 'errors'],
+  store: ['runs', 'util', 'errors'],
+  runner: ['runs', 'store', 'pipeline', 'params', 'workspace', 'yaml', 'util', 'errors'],
+  tracking: ['runs', 'store', 'util', 'errors'],
+  registry: ['runs', 'tracking', 'util', 'errors'],
+  drift: ['runs', 'util', 'errors'],
+  approval: ['runs', 'store', 'registry', 'tracking', 'drift', 'workspace', 'pipeline', 'util', 'errors'],
+  cli: ['*'],
+};
+
+/** A file's relative imports (type-only ones too), resolved to .ts files. */
+function resolvedImports(file: string): string[] {
+  const out: string[] = [];
+  for (const spec of [...readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'";]*?from ['"](\.[^'"]+)['"]/gm)].map((match) => match[1])) {
+    const base = join(file, '..', spec);
+    for (const candidate of [`${base}.ts`, join(base, 'index.ts'), base]) {
+      if (candidate.endsWith('.ts') && existsSync(candidate)) {
+        out.push(candidate);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** The part of core a file belongs to: its folder under core/src, or its own name for a file at the top. */
+function corePart(file: string): string | undefined {
+  const rel = relative(join(ROOT, 'core/src'), file);
+  if (rel.startsWith('..')) return undefined;
+  const [first, ...rest] = rel.split(/[\\/]/);
+  return rest.length === 0 ? first.replace(/\.ts$/, '') : first;
+}
+
 describe('the project itself', () => {
+  it('keeps core in layers: each part imports only the parts below it (ADR 0012)', () => {
+    const wrong: string[] = [];
+    for (const file of sources('core/src')) {
+      const part = corePart(file)!;
+      const allowed = CORE_LAYERS[part];
+      if (!allowed) {
+        wrong.push(`${relative(ROOT, file)}: core/src/${part} is not in the layer table`);
+        continue;
+      }
+      for (const target of resolvedImports(file)) {
+        const to = corePart(target);
+        if (to === undefined) wrong.push(`${relative(ROOT, file)} imports ${relative(ROOT, target)}, outside core`);
+        else if (to !== part && !allowed.includes('*') && !allowed.includes(to)) wrong.push(`${relative(ROOT, file)} (${part}) imports ${relative(ROOT, target)} (${to})`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it('has no import cycles in core, the server, the client or the webviews', () => {
+    const files = ['core/src', 'server/src', 'client/src', 'webviews/src'].flatMap(sources);
+    const graph = new Map(files.map((file) => [file, resolvedImports(file)]));
+    const state = new Map<string, 'open' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (file: string, path: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'open') {
+        cycles.push([...path.slice(path.indexOf(file)), file].map((one) => relative(ROOT, one)).join(' -> '));
+        return;
+      }
+      state.set(file, 'open');
+      for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of files) visit(file, []);
+    assert.deepEqual(cycles, []);
+  });
+
   it('declares in package.json exactly the settings the code reads, with the same defaults', () => {
     const declared = manifest.contributes.configuration.properties as Record<string, { default: unknown; type: string }>;
     const expected = flattenSettings(DEFAULT_SETTINGS);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { byPathSegments, pathsInside } from '../../core/src/pipeline/graph';
-import { buildCommand, type Lookup } from '../../core/src/runner/command';
-import { newRunId } from '../../core/src/runner/records';
+import { buildCommand, type Lookup } from '../../core/src/pipeline/command';
+import { newRunId } from '../../core/src/runs/records';
 import { seeded } from '../support/random';
 
 /** Values chosen to break a command built by pasting text into a shell. */

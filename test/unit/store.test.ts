@@ -4,9 +4,9 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { collectGarbage } from '../../core/src/store/gc';
-import { HashState } from '../../core/src/runner/hash';
-import { MlpipeDir, type RunRecord } from '../../core/src/runner/records';
-import { ContentStore } from '../../core/src/runner/store';
+import { HashState } from '../../core/src/runs/hash';
+import { MlpipeDir, type RunRecord } from '../../core/src/runs/records';
+import { ContentStore } from '../../core/src/runs/content-cache';
 import { compileFilter } from '../../core/src/store/query';
 import { readPlotSeries, valueName } from '../../core/src/store/series';
 import { ExperimentStore, saveStageSeries } from '../../core/src/store/store';

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { type RunRecord } from '../../../core/src/runner/records';
+import { type RunRecord } from '../../../core/src/runs/records';
 import { type Series } from '../../../core/src/store/series';
 import { ExperimentStore, type StoredRun } from '../../../core/src/store/store';
 import { type RunRow } from '../../../webviews/src/contract';

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { Runner } from '../../../core/src/runner/runner';
-import { type StageRecord } from '../../../core/src/runner/records';
+import { type StageRecord } from '../../../core/src/runs/records';
 import { type StoredRun } from '../../../core/src/store/store';
 import { findPipelines } from '../pipelines';
 import { type TrackedRunRow } from '../../../core/src/tracking/mlflow';

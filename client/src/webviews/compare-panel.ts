@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { assertNever, COMPARE_VIEW_TYPE, compareIdsOf, parseCompareMessage, type ExportFormat, type HostToCompare, type RunRow, type Series } from '../../../webviews/src/contract';
 import { panelHtml, webviewOptions } from './html';
 import { Throttle } from './throttle';
-import type { ExperimentSource } from './index';
+import type { ExperimentSource } from './source';
 
 function titleFor(runs: RunRow[]): string {
   if (runs.length === 0) return 'Compare runs';

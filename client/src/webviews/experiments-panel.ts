@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { assertNever, EXPERIMENTS_VIEW_TYPE, parseExperimentsMessage, type ExperimentsState, type HostToExperiments } from '../../../webviews/src/contract';
 import { panelHtml, webviewOptions } from './html';
 import { Throttle } from './throttle';
-import type { ExperimentSource } from './index';
+import type { ExperimentSource } from './source';
 
 /** Above this many changed runs in one flush, one full `runs` message is cheaper than many `run`s. */
 const FULL_REPLACE_THRESHOLD = 200;

@@ -4,25 +4,12 @@ import * as vscode from 'vscode';
 import { COMPARE_VIEW_TYPE, EXPERIMENTS_VIEW_TYPE, type RunRow, type Series } from '../../../webviews/src/contract';
 import { ComparePanel } from './compare-panel';
 import { ExperimentsPanel } from './experiments-panel';
+import { type ExperimentSource } from './source';
+
+export type { ExperimentSource };
 
 export type { RunRow, Series };
 export { COMPARE_VIEW_TYPE, EXPERIMENTS_VIEW_TYPE };
-
-/** What the panels read runs from; the client implements it over the experiment store. */
-export interface ExperimentSource {
-  /** All runs, newest first. */
-  rows(): RunRow[];
-  row(id: string): RunRow | undefined;
-  /** A run's metric series. */
-  series(id: string): Series[];
-  /** `undefined`: everything may have changed. */
-  readonly onDidChangeRuns: vscode.Event<{ changed?: string[]; removed?: string[] } | undefined>;
-  readonly onDidUpdateSeries: vscode.Event<{ run: string; stage: string; series: Series[] }>;
-  /** Shows a run (its logs, say). */
-  openRun(id: string): void;
-  /** Settles once the runs are loaded: panels restored after a reload wait for it. */
-  readonly ready?: Promise<void>;
-}
 
 /**
  * Registers the panels' serializers (so they come back after a reload; package.json needs the

@@ -3,14 +3,15 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, parse as parseYaml, parseDocument } from 'yaml';
 import { computeDrift } from '../drift/engine';
 import { monitorTarget } from '../drift/monitor';
-import { writeFileAtomic } from '../runner/fsutil';
-import { hashFile } from '../runner/hash';
-import { type RunRecord } from '../runner/records';
-import { ContentStore } from '../runner/store';
+import { writeFileAtomic } from '../runs/files';
+import { hashFile } from '../runs/hash';
+import { type RunRecord } from '../runs/records';
+import { ContentStore } from '../runs/content-cache';
 import { ExperimentStore, type StoredRun } from '../store/store';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { nodeFileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
+import { UserError } from '../errors';
 
 /**
  * The approval gate and the approval block of a model card (docs/registry.md). A candidate is a
@@ -22,7 +23,7 @@ import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
  *   drift      (optional) the pipeline's monitor.drift finds no dataset drift
  */
 
-export class GateError extends Error {}
+export class GateError extends UserError {}
 
 /** A file the gate will not read at all (a link out of the pipeline's folder, far too large). */
 class RefusedFileError extends GateError {}

@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { acquireFileLock } from '../store/lock';
-import { ContentStore } from '../runner/store';
+import { acquireFileLock } from '../runs/file-lock';
+import { ContentStore } from '../runs/content-cache';
 import { dockerCredentials } from '../registry/credentials';
 import { pushToLayout } from '../registry/layout';
 import { pushToMlflowRegistry } from '../registry/mlflow-registry';
@@ -9,9 +9,9 @@ import { parseOciTarget, pushToOci } from '../registry/oci';
 import { PushError, type ModelPackage, type PackageFile, type PushProgress, type PushResult } from '../registry/types';
 import { MlflowClient, trackingUri } from '../tracking/mlflow';
 import { redactUri } from '../tracking/transfer';
-import { hashFile } from '../runner/hash';
-import { readStateFile } from '../runner/fsutil';
-import { MlpipeDir } from '../runner/records';
+import { hashFile } from '../runs/hash';
+import { readStateFile } from '../runs/files';
+import { MlpipeDir } from '../runs/records';
 import { GateError, loadCandidate, readApproval, type Candidate } from './gate';
 
 /**

@@ -4,7 +4,8 @@ import { type FileKind } from '../workspace/kinds';
 import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
 import { discover, sniffKind } from './discover';
 import { countBySeverity, formatGithub, formatJson, formatSarif, formatText, sortFindings, toFindings, type Finding, type OutputFormat } from './format';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError } from '../errors';
 
 export interface CheckOptions {
   paths: string[];

@@ -1,13 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { writeFileAtomic } from '../runner/fsutil';
+import { writeFileAtomic } from '../runs/files';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { computeDrift, DriftCancelled, DriftError } from '../drift/engine';
 import { clip, escapeControls } from '../drift/limits';
 import { renderDriftHtml } from '../drift/html';
 import { monitorTarget, parseMethods, type DriftTarget } from '../drift/monitor';
 import { type DriftOptions, type DriftReport } from '../drift/types';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError } from '../errors';
 import { findPipeline } from './pipeline-file';
 
 /** `mlpipe drift`: documented in docs/drift.md. */

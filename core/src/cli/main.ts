@@ -2,12 +2,11 @@ import { type FileHost } from '../workspace/file-host';
 import { runCheck } from './check';
 import { type OutputFormat } from './format';
 import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand, track } from './run';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError, UserError } from '../errors';
 import { driftCommand } from './drift';
 import { approveCommand, gateCommand, pushCommand, rejectCommand } from './release';
 import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
-import { BoundaryError } from '../util/boundary';
-import { MetadataError } from '../runner/metadata';
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -345,10 +344,10 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
       io.stderr(`mlpipe: ${error.message}\n`);
       return error.exitCode;
     }
-    // A refusal at the workspace boundary, or a damaged .mlpipe file: the user's to fix, not a bug.
-    if (error instanceof BoundaryError || error instanceof MetadataError) {
+    // Any other error a user can fix (a refusal at the workspace boundary, a damaged .mlpipe file): not a bug.
+    if (error instanceof UserError) {
       io.stderr(`mlpipe: ${error.message}\n`);
-      return 1;
+      return error.exitCode;
     }
     throw error;
   }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError } from './io';
+import { UsageError } from '../errors';
 
 /** The pipeline a command works on: `--pipeline FILE`, else mlpipe.yaml or the one *.pipeline.yaml in the folder. */
 export function findPipeline(cwd: string, given: string | undefined): string {

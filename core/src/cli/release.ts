@@ -3,7 +3,8 @@ import { approvalMetrics, evaluateGate, GateError, loadCandidate, nowIso, writeA
 import { approvedPackage, pushPackage } from '../approval/release';
 import { PushError } from '../registry/types';
 import { redactText, redactUri } from '../tracking/transfer';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError } from '../errors';
 import { findPipeline } from './pipeline-file';
 
 /**

@@ -5,7 +5,8 @@ import { HostError } from '../runner/engine';
 import { RunError, Runner, type RunEvent } from '../runner/runner';
 import { formatDiff, pipelineDiff } from '../runner/diff';
 import { pipelineStatus, type StageReport } from '../runner/status';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 import { redactText, redactUri } from '../tracking/transfer';
@@ -73,7 +74,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
     await track(runner.mlpipe.root, [record.id], io);
     return record.status === 'succeeded' ? 0 : 1;
   } catch (error) {
-    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, /has \d+ errors?/.test(error.message) ? 1 : 2);
+    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);
     throw error;
   }
 }
@@ -110,7 +111,7 @@ export async function statusCommand(options: { pipeline?: string; format: 'text'
     else io.stdout(formatStatus(reports));
     return 0;
   } catch (error) {
-    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, /has \d+ errors?/.test(error.message) ? 1 : 2);
+    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);
     throw error;
   }
 }

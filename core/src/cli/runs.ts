@@ -1,11 +1,12 @@
 import { dirname, join, relative } from 'node:path';
-import { isRunId } from '../runner/metadata';
+import { isRunId } from '../runs/metadata';
 import { collectGarbage } from '../store/gc';
 import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
 import { ExperimentStore, StoreError, type StoredRun } from '../store/store';
 import { flattenParams } from '../util/flatten';
 import { MAX_CELL, MAX_VALUE, terminalJson, terminalText } from './format';
-import { type CliIo, UsageError } from './io';
+import { type CliIo } from './io';
+import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 

@@ -1,9 +1,10 @@
+import { UserError } from '../errors';
 /**
  * A user mistake in a drift run (a missing or empty file, a malformed row, an impossible option):
  * the message names the file (and line) and `hint` says what to do. Callers print
  * `${message}\n${hint}`, never a stack trace.
  */
-export class DriftError extends Error {
+export class DriftError extends UserError {
   override readonly name: string = 'DriftError';
 
   constructor(

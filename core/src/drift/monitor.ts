@@ -1,9 +1,9 @@
 import { Boundary } from '../util/boundary';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { UsageError } from '../cli/io';
+import { UsageError } from '../errors';
 import { DRIFT_METHODS, type DriftMethod, type DriftOptions } from './types';
-import { readStateFile } from '../runner/fsutil';
+import { readStateFile } from '../runs/files';
 
 /** What to compare: the files given, or the pipeline's `monitor.drift` section. */
 export interface DriftTarget {

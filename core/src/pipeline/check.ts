@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
 import { MAX_PARAM_ENTRIES, type ParamsFile, type ParamsIndex } from '../params/params';
-import { RESERVED_KEEPER, reservedTop } from '../runner/metadata';
+import { RESERVED_KEEPER, reservedTop } from '../util/reserved';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { quoteValue } from '../yaml/quote';
@@ -11,7 +11,7 @@ import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';
 import { MAX_VARIANTS, isInsideWorkspace, normalizePath, type PipelineModel, type Stage } from './model';
 import { isDurationSyntax, isSizeSyntax, parseDuration, parseSize } from './units';
-import { inlineCodeProblems } from '../runner/command';
+import { inlineCodeProblems } from './command';
 
 /** What the semantic checks need from outside the pipeline text. */
 export interface PipelineCheckInput {

@@ -3,11 +3,11 @@ import { createReadStream, createWriteStream, existsSync, fsyncSync, lstatSync, 
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readStateFile, writeFileAtomic } from '../runner/fsutil';
-import { acquireFileLock } from '../store/lock';
+import { readStateFile, writeFileAtomic } from '../runs/files';
+import { acquireFileLock } from '../runs/file-lock';
 import { ANNOTATION_REF_NAME, buildArtifact, changedMessage, MEDIA_TYPE_INDEX, tagForVersion, TAG, type ArtifactBlob, type Descriptor } from './modelpack';
 import { PushError, type ModelPackage, type PushProgress, type PushResult } from './types';
-import { isDigest, isRecord } from '../runner/metadata';
+import { isDigest, isRecord } from '../runs/metadata';
 import { Boundary } from '../util/boundary';
 
 /**

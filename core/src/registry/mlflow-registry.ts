@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { hashFile } from '../runner/hash';
+import { hashFile } from '../runs/hash';
 import { logRun, MlflowError, type MlflowClient } from '../tracking/mlflow';
 import { loadRunForTracking } from '../tracking/outbox';
 import { redactText } from '../tracking/transfer';

@@ -1,3 +1,4 @@
+import { UserError } from '../errors';
 /**
  * What is pushed to a registry and what a push reports; shared by the OCI client, the local OCI
  * layout, the MLflow Model Registry and the CLI / VS Code. See docs/registry.md.
@@ -51,7 +52,7 @@ export interface PushProgress {
 }
 
 /** A user-facing push failure: which target, what happened, what to do; never a credential. */
-export class PushError extends Error {
+export class PushError extends UserError {
   constructor(
     message: string,
     readonly status?: number,

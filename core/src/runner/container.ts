@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { extractInto, packPaths, type Owner } from './archive';
 import { HostError, reason, type Engine } from './engine';
-import { machineId } from './machine';
+import { machineId } from '../runs/machine';
 import { Boundary } from '../util/boundary';
 import { type PlannedStage } from './plan';
 

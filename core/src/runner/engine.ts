@@ -5,7 +5,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { hostKeyProblem, hostVerifier, knownHostsFor } from './known-hosts';
-import { readFileBounded } from './fsutil';
+import { readFileBounded } from '../runs/files';
+import { EXIT, UserError } from '../errors';
 
 /** How to reach one Docker-compatible engine, from `hosts:` in the pipeline or the environment. */
 export interface HostSpec {
@@ -31,7 +32,11 @@ export interface Engine {
 }
 
 /** A problem reaching or using a host, phrased for the user. */
-export class HostError extends Error {}
+export class HostError extends UserError {
+  constructor(message: string, exitCode: number = EXIT.usage) {
+    super(message, exitCode);
+  }
+}
 
 /** Why the SSH host key check refused a host's key, by client: ssh2 itself only says "verification failed". */
 const hostKeyRefusals = new WeakMap<Docker, () => string | undefined>();

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Boundary } from '../util/boundary';
-import { readStateFile, writeFileAtomic } from './fsutil';
-import { isRecord, isSafeSubpath } from './metadata';
-import { sign, verify } from './machine';
+import { readStateFile, writeFileAtomic } from '../runs/files';
+import { isRecord, isSafeSubpath } from '../runs/metadata';
+import { sign, verify } from '../runs/machine';
 import { checkPlannedPaths, type Plan, type PlannedStage } from './plan';
-import { type MlpipeDir } from './records';
+import { type MlpipeDir } from '../runs/records';
 
 /** Set by scripts/build.mjs: a hash of the sources, so a cache written by other code is never used. */
 declare const MLPIPE_BUILD: string | undefined;

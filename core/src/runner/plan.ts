@@ -7,9 +7,12 @@ import { parseDuration, parseSize } from '../pipeline/units';
 import { type ScalarValue } from '../yaml/nodes';
 import { toJS } from '../yaml/to-js';
 import { type PipelineAnalysis } from '../workspace/workspace';
-import { buildCommand, CommandError, type ContainerCommand } from './command';
-import { hashText } from './hash';
-import { reservedTop } from './metadata';
+import { buildCommand, CommandError, type ContainerCommand } from '../pipeline/command';
+
+import { reservedTop } from '../util/reserved';
+import { type KeyInputs, type StageResources } from '../runs/keys';
+import { EXIT, UserError } from '../errors';
+export { cacheKey, type KeyInputs } from '../runs/keys';
 
 export interface OutputSpec {
   path: string;
@@ -36,7 +39,7 @@ export interface PlannedStage {
   /** Params the command reads (`${params...}` and the stage's `params:` list), by dotted path. */
   params: Record<string, unknown>;
   env: Record<string, string>;
-  resources: { gpus?: number | 'all'; cpus?: number; memoryBytes?: number; shmBytes?: number };
+  resources: StageResources;
   workdir: string;
   network: 'none' | 'host' | 'bridge';
   timeoutMs?: number;
@@ -68,7 +71,11 @@ export interface Plan {
 }
 
 /** A reason the pipeline cannot be planned, phrased for the user. */
-export class PlanError extends Error {}
+export class PlanError extends UserError {
+  constructor(message: string, exitCode: number = EXIT.usage) {
+    super(message, exitCode);
+  }
+}
 
 type Json = Record<string, unknown>;
 
@@ -79,7 +86,7 @@ function asRecord(value: unknown): Json {
 export function buildPlan(analysis: PipelineAnalysis): Plan {
   const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
-    throw new PlanError(`${analysis.path} has ${errors.length} error${errors.length === 1 ? '' : 's'} (first: ${errors[0].message}); fix them before running (mlpipe check).`);
+    throw new PlanError(`${analysis.path} has ${errors.length} error${errors.length === 1 ? '' : 's'} (first: ${errors[0].message}); fix them before running (mlpipe check).`, EXIT.failed);
   }
   const { model, params } = analysis;
   const root = asRecord(toJS(analysis.yaml?.root ?? null));
@@ -273,16 +280,6 @@ export function selectStages(plan: Plan, names: string[], upstream: boolean): Pl
 }
 
 /** What a stage's result depends on; equal inputs give an equal key. Host, timeout and retries do not count. */
-export interface KeyInputs {
-  command: string;
-  image: string;
-  params: Record<string, unknown>;
-  deps: Record<string, string>;
-  env: Record<string, string>;
-  resources: PlannedStage['resources'];
-  workdir: string;
-  network: string;
-}
 
 export function keyInputs(stage: PlannedStage, deps: Record<string, string>, imageDigest: string): KeyInputs {
   const sorted = <T>(record: Record<string, T>) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -298,9 +295,6 @@ export function keyInputs(stage: PlannedStage, deps: Record<string, string>, ima
   };
 }
 
-export function cacheKey(inputs: KeyInputs): string {
-  return hashText(JSON.stringify({ version: 1, ...inputs }));
-}
 
 function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);

@@ -6,20 +6,21 @@ import { parse as parseYaml } from 'yaml';
 import { BoundaryError } from '../util/boundary';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
-import { ContentStore } from './store';
+import { ContentStore } from '../runs/content-cache';
 import { connect, HostError, localAddress, reason, type Engine, type HostSpec } from './engine';
 import { ensureImage, LABELS, runAttempt } from './container';
 import { gitState } from './git';
-import { HashState, type ContentHash } from './hash';
-import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from './lock';
-import { readStateFile, writeFileAtomic } from './fsutil';
-import { machineId } from './machine';
+import { HashState, type ContentHash } from '../runs/hash';
+import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from '../runs/run-lock';
+import { readStateFile, writeFileAtomic } from '../runs/files';
+import { machineId } from '../runs/machine';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
 import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
 import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
-import { watchPlots } from '../store/live';
+import { watchPlots } from './live-plots';
 import { buildPlan, cacheKey, explainChange, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
-import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from './records';
+import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from '../runs/records';
+import { EXIT, UserError } from '../errors';
 
 export interface RunOptions {
   stages: string[];
@@ -44,7 +45,11 @@ export type RunEvent =
   | { type: 'run-end'; record: RunRecord };
 
 /** A user-facing reason a run cannot start (bad pipeline, lock held, unknown stage). */
-export class RunError extends Error {}
+export class RunError extends UserError {
+  constructor(message: string, exitCode: number = EXIT.usage) {
+    super(message, exitCode);
+  }
+}
 
 /** A metrics file larger than this is not read (metrics are small; a series belongs in a plot file). */
 const MAX_METRICS_BYTES = 16 * 1024 * 1024;
@@ -96,7 +101,7 @@ export class Runner {
     try {
       plan = buildPlan(analysis);
     } catch (error) {
-      if (error instanceof PlanError) throw new RunError(error.message);
+      if (error instanceof PlanError) throw new RunError(error.message, error.exitCode);
       throw error;
     }
     saveCachedPlan(this.mlpipe, this.pipelinePath, [...analysis.inputs.keys()], plan, () => this.workspace.cached(this.pipelinePath) === analysis);

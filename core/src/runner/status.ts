@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { BoundaryError } from '../util/boundary';
-import { HashState } from './hash';
+import { HashState } from '../runs/hash';
 import { connect, reason, type Engine } from './engine';
 import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
 import { RunError, type Runner } from './runner';

@@ -1,10 +1,10 @@
 import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
-import { readStateFile } from '../runner/fsutil';
+import { readStateFile } from '../runs/files';
 import { Boundary } from '../util/boundary';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { activeLocks } from '../runner/lock';
-import { ContentStore } from '../runner/store';
+import { activeLocks } from '../runs/run-lock';
+import { ContentStore } from '../runs/content-cache';
 import { StoreError, type ExperimentStore } from './store';
 
 /**

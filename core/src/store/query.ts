@@ -1,3 +1,5 @@
+import { EXIT, UserError } from '../errors';
+
 /**
  * Filter and sort expressions over runs, in the shape of MLflow's search syntax:
  *
@@ -29,13 +31,13 @@ export interface Queryable {
 }
 
 /** A mistake in an expression, with where it is (0-based offset into the text). */
-export class QueryError extends Error {
+export class QueryError extends UserError {
   constructor(
     readonly reason: string,
     readonly offset: number,
     readonly text: string,
   ) {
-    super(`${reason} (column ${offset + 1})`);
+    super(`${reason} (column ${offset + 1})`, EXIT.usage);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { readStateFile } from '../runner/fsutil';
-import { MetadataError } from '../runner/metadata';
+import { readStateFile } from '../runs/files';
+import { MetadataError } from '../runs/metadata';
 import { Boundary } from '../util/boundary';
 import { parseCsv, sniffDelimiter } from '../util/csv';
 

@@ -2,13 +2,14 @@ import { isAscii } from 'node:buffer';
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readStateFile, writeFileAtomic } from '../runner/fsutil';
-import { isRecord, isRunId, MetadataError } from '../runner/metadata';
-import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runner/records';
+import { readStateFile, writeFileAtomic } from '../runs/files';
+import { isRecord, isRunId, MetadataError } from '../runs/metadata';
+import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runs/records';
 import { Boundary, BoundaryError } from '../util/boundary';
-import { acquireFileLock, alive } from './lock';
+import { acquireFileLock, alive } from '../runs/file-lock';
 import { compileFilter, parseSort, sortRuns, type Queryable } from './query';
 import { MAX_SERIES_JSON_BYTES, parseSeriesFile, type Series, valueName } from './series';
+import { UserError } from '../errors';
 
 /**
  * The experiment store: every run of a workspace, searchable. Documented in docs/experiments.md.
@@ -71,7 +72,7 @@ export type Line =
   | { op: 'note'; id: string; note: string }
   | { op: 'delete'; id: string };
 
-export class StoreError extends Error {}
+export class StoreError extends UserError {}
 
 /** An index line longer than this is skipped as damaged, unread (a summary of 50 metrics is about 1 KB). */
 export const MAX_INDEX_LINE_BYTES = 1024 * 1024;

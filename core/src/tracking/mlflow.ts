@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Readable } from 'node:stream';
-import { type RunRecord, type RunStatus } from '../runner/records';
+import { type RunRecord, type RunStatus } from '../runs/records';
 import { type Series } from '../store/series';
 import { flattenParams } from '../util/flatten';
 import { type RunSummary } from '../store/store';

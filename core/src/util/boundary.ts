@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, constants, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { UserError } from '../errors';
 
 /**
  * The workspace boundary: proof that a path mlpipe is about to read, write or delete lies inside
@@ -11,7 +12,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
  * swapped in between the check and the use is still caught; a folder that is swapped between the
  * check of a write path and the write itself is the one window left (documented in the ADR).
  */
-export class BoundaryError extends Error {
+export class BoundaryError extends UserError {
   constructor(
     /** The path as the user knows it (relative to the workspace where it is inside). */
     readonly path: string,

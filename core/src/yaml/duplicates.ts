@@ -1,5 +1,5 @@
 import { walk, type YNode, type YPair } from './nodes';
-import { type YamlProblem } from './parse';
+import { type YamlProblem } from './problems';
 
 export function duplicatePairs(pairs: YPair[], problems: YamlProblem[]): void {
   if (pairs.length < 2) return;

@@ -2,23 +2,9 @@ import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocume
 import { detached } from '../util/strings';
 import { checkDuplicates } from './duplicates';
 import { type ScalarStyle, type Span, type YAlias, type YMap, type YNode, type YPair } from './nodes';
+import { type YamlProblem } from './problems';
 
-export type YamlProblemCode =
-  | 'yaml-syntax'
-  | 'yaml-warning'
-  | 'duplicate-key'
-  | 'unknown-anchor'
-  | 'recursive-alias'
-  | 'alias-expansion'
-  | 'too-deep'
-  | 'not-a-mapping';
-
-export interface YamlProblem extends Span {
-  code: YamlProblemCode;
-  severity: 'error' | 'warning' | 'information';
-  message: string;
-  related?: (Span & { message: string })[];
-}
+export type { YamlProblem, YamlProblemCode } from './problems';
 
 /** Deeper nesting than this is cut off; `yaml` itself overflows its stack near 1,000 levels. */
 export const MAX_DEPTH = 100;

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { reservedTop } from '../util/reserved';
+import { UserError } from '../errors';
 
 /**
  * `.mlpipe/` holds state that any local container could once write and that a cloned repository
@@ -11,7 +13,7 @@ const RUN_ID = /^\d{8}-\d{6}-\d{3}-[0-9a-f]{4}$/;
 /** `sha256:` and 64 lowercase hex digits. */
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-export class MetadataError extends Error {}
+export class MetadataError extends UserError {}
 
 export function isRunId(value: unknown): value is string {
   return typeof value === 'string' && RUN_ID.test(value);
@@ -19,23 +21,6 @@ export function isRunId(value: unknown): value is string {
 
 export function isDigest(value: unknown): value is string {
   return typeof value === 'string' && DIGEST.test(value);
-}
-
-/**
- * Folders a stage may never write or have removed, at the top of the pipeline's folder, with who
- * keeps each: git's history and hooks, mlpipe's state, VS Code's workspace settings and tasks.
- */
-export const RESERVED_TOP = ['.git', '.mlpipe', '.vscode'] as const;
-export const RESERVED_KEEPER: Record<(typeof RESERVED_TOP)[number], string> = { '.git': 'git', '.mlpipe': 'mlpipe', '.vscode': 'VS Code' };
-
-/**
- * The reserved folder a workspace path is or lies in, compared as case-insensitive file systems
- * compare names (macOS, Windows: `.GIT` is `.git`, `.git.` and `.git ` too, and `GIT~1` is its 8.3
- * short name); undefined when it is free.
- */
-export function reservedTop(path: string): (typeof RESERVED_TOP)[number] | undefined {
-  const first = path.split('/')[0].toLowerCase().replace(/[. ]+$/, '');
-  return RESERVED_TOP.find((reserved) => first === reserved || new RegExp(`^${reserved.slice(1)}~\\d+$`).test(first));
 }
 
 /**

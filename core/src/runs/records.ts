@@ -1,10 +1,9 @@
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Boundary } from '../util/boundary';
-import { type ScalarValue } from '../yaml/nodes';
-import { readStateFile, writeFileAtomic } from './fsutil';
+import { readStateFile, writeFileAtomic } from './files';
 import { isDigest, isRecord, isRunId, isSafeRelativePath, isSafeSubpath, MetadataError, stageFileName } from './metadata';
-import { type KeyInputs } from './plan';
+import { type KeyInputs } from './keys';
 
 export type StageStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'restored' | 'cancelled' | 'blocked';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -13,7 +12,7 @@ export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 export interface StageRecord {
   name: string;
   stage: string;
-  matrix: Record<string, ScalarValue>;
+  matrix: Record<string, string | number | boolean | null>;
   status: StageStatus;
   /** Why it ran, was skipped or failed, in words. */
   reason?: string;

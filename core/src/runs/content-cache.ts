@@ -1,10 +1,10 @@
 import { closeSync, constants, copyFileSync, existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Boundary, BoundaryError } from '../util/boundary';
-import { readStateFile, writeFileAtomic } from './fsutil';
+import { readStateFile, writeFileAtomic } from './files';
 import { type ContentHash, type HashState } from './hash';
 import { isDigest, isRecord, isRunId, isSafeRelativePath, isSafeSubpath, MetadataError } from './metadata';
-import { type KeyInputs } from './plan';
+import { type KeyInputs } from './keys';
 
 /** What a successful stage run left behind, by the cache key it ran under. */
 export interface StageCacheEntry {

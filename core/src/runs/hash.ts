@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Boundary, BoundaryError } from '../util/boundary';
-import { readStateFile, writeFileAtomic } from './fsutil';
+import { readStateFile, writeFileAtomic } from './files';
 import { isDigest, isRecord } from './metadata';
 
 /** A file's content hash, or a directory's: the hash of its sorted listing of (path, file hash). */

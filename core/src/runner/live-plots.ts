@@ -1,7 +1,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { type OutputSpec } from '../runner/plan';
-import { readPlotSeries, type Series } from './series';
+import { type OutputSpec } from './plan';
+import { readPlotSeries, type Series } from '../store/series';
 
 /**
  * Follows a running stage's plot files (a loss curve written line by line) and reports their

@@ -1,6 +1,6 @@
-import { acquireFileLock, alive as processAlive } from '../store/lock';
+import { acquireFileLock, alive as processAlive } from './file-lock';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readStateFile } from './fsutil';
+import { readStateFile } from './files';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Boundary } from '../util/boundary';
