@@ -17,7 +17,7 @@ import {
   lgamma,
   normalCdf,
   smirnov,
-} from '../../core/src/drift/special';
+} from '../../core/src/drift/distributions';
 import type { DriftMethod } from '../../core/src/drift/types';
 
 const DIR = join(__dirname, '..', 'fixtures', 'drift');

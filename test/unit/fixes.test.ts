@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { type Fix } from '../../core/src/analysis/diagnostic';
+import { type Fix } from '../../core/src/diagnostics/diagnostic';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { kindByName } from '../../core/src/workspace/kinds';
 import { Workspace } from '../../core/src/workspace/workspace';

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { IncrementalYamlParser, type YamlModel } from '../../core/src/yaml/build';
 import { walk, type YNode } from '../../core/src/yaml/nodes';
 import { planSegments } from '../../core/src/yaml/segments';
-import { toJS } from '../../core/src/yaml/to-js';
+import { toJS } from '../../core/src/yaml/values';
 import { generatePipelineText } from '../support/generate';
 import { ROOT } from '../support/files';
 import { seeded } from '../support/random';

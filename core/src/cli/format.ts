@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { type Diagnostic, type Severity } from '../analysis/diagnostic';
+import { type Diagnostic, type Severity } from '../diagnostics/diagnostic';
 import { LineIndex } from '../text/line-index';
 
 export type OutputFormat = 'text' | 'json' | 'sarif' | 'github';

@@ -14,7 +14,7 @@
  *   np.histogram_bin_edges(ref + cur, bins='sturges'); otherwise shares per value. Zero shares are
  *   replaced by 0.0001, or by min(nonzero share)/1e6 when that minimum is <= 0.0001.
  */
-import { chi2Sf, ks2sampPValue, normalCdf, type KsResult } from './special';
+import { chi2Sf, ks2sampPValue, normalCdf, type KsResult } from './distributions';
 
 /** Sorted values, optionally weighted (a sketch's retained items); n is the total weight. */
 export interface NumericSample {

@@ -4,7 +4,7 @@ import { cardMetrics, declaredMetricFiles } from '../modelcard/check';
 import { paramText } from '../params/params';
 import { description, schemaAt, typesOf, type JsonSchema, type SchemaKind } from '../schema/schemas';
 import { deref, type YMap } from '../yaml/nodes';
-import { locate, mapEntries, mapGet } from '../yaml/to-js';
+import { locate, mapEntries, mapGet } from '../yaml/values';
 import { type Analysis, type PipelineAnalysis, type Workspace } from '../workspace/workspace';
 import { cursorContext, type CursorContext } from './context';
 

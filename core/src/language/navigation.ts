@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { type FileEdit } from '../analysis/diagnostic';
+import { type FileEdit } from '../diagnostics/diagnostic';
 import { findInterpolations } from '../pipeline/interpolation';
 import { normalizePath } from '../pipeline/model';
 import { type YNode, type YScalar } from '../yaml/nodes';

@@ -1,9 +1,9 @@
-import { type Diagnostic, type Fix } from '../analysis/diagnostic';
+import { type Diagnostic, type Fix } from '../diagnostics/diagnostic';
 import { type PipelineGraph } from '../pipeline/graph';
 import { normalizePath, type PipelineModel } from '../pipeline/model';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
-import { mapGet } from '../yaml/to-js';
+import { mapGet } from '../yaml/values';
 import { checkLicense } from './spdx';
 
 export interface LinkedPipeline {

@@ -1,6 +1,6 @@
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
 import { deref, type YMap, type YNode } from '../yaml/nodes';
-import { isMergeKey, mapEntries, toJS } from '../yaml/to-js';
+import { isMergeKey, mapEntries, toJS } from '../yaml/values';
 
 /** One addressable param: `train.lr` in `train: {lr: 0.01}`. */
 export interface ParamEntry {

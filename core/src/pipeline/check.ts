@@ -1,11 +1,11 @@
 import { basename } from 'node:path';
-import { type Diagnostic, type Fix, type FileEdit } from '../analysis/diagnostic';
+import { type Diagnostic, type Fix, type FileEdit } from '../diagnostics/diagnostic';
 import { MAX_PARAM_ENTRIES, type ParamsFile, type ParamsIndex } from '../params/params';
 import { RESERVED_KEEPER, reservedTop } from '../util/reserved';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { quoteValue } from '../yaml/quote';
-import { mapGet } from '../yaml/to-js';
+import { mapGet } from '../yaml/values';
 import { parseImageRef } from './image-ref';
 import { type Interpolation } from './interpolation';
 import { PipelineGraph, type Producer } from './graph';

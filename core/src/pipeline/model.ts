@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { deref, walk, type ScalarValue, type YMap, type YNode, type YPair, type YScalar } from '../yaml/nodes';
-import { mapEntries, mapGet } from '../yaml/to-js';
+import { mapEntries, mapGet } from '../yaml/values';
 import { type ParamsIndex, paramText } from '../params/params';
 import { findInterpolations, substitute, type Interpolation } from './interpolation';
 

@@ -5,7 +5,7 @@ import { isInsideWorkspace, normalizePath, type Stage } from '../pipeline/model'
 import { substitute } from '../pipeline/interpolation';
 import { parseDuration, parseSize } from '../pipeline/units';
 import { type ScalarValue } from '../yaml/nodes';
-import { toJS } from '../yaml/to-js';
+import { toJS } from '../yaml/values';
 import { type PipelineAnalysis } from '../workspace/workspace';
 import { buildCommand, CommandError, type ContainerCommand } from '../pipeline/command';
 

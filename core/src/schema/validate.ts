@@ -1,6 +1,6 @@
 import { type ErrorObject, type ValidateFunction } from 'ajv';
-import { type Diagnostic } from '../analysis/diagnostic';
-import { locate } from '../yaml/to-js';
+import { type Diagnostic } from '../diagnostics/diagnostic';
+import { locate } from '../yaml/values';
 import { type YNode } from '../yaml/nodes';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { synonymFor } from './synonyms';

@@ -1,5 +1,5 @@
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { type Diagnostic } from '../analysis/diagnostic';
+import { type Diagnostic } from '../diagnostics/diagnostic';
 import { checkCard, type LinkedPipeline } from '../modelcard/check';
 import { ParamsIndex, readParamsFile, type ParamsFile, type ParamsRefusal } from '../params/params';
 import { checkPipeline } from '../pipeline/check';
@@ -10,7 +10,7 @@ import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
 import { deref, type YNode, type YScalar } from '../yaml/nodes';
 import { boundMessage } from '../yaml/quote';
-import { mapGet, toJS } from '../yaml/to-js';
+import { mapGet, toJS } from '../yaml/values';
 import { isWithin, nodeFileHost, type FileHost, type FileStat } from './file-host';
 import { kindByName, type FileKind } from './kinds';
 

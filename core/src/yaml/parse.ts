@@ -14,7 +14,7 @@ const MAX_SYNTAX_ERRORS = 20;
 const PARSE_OPTIONS = {
   version: '1.2',
   schema: 'core',
-  merge: false, // `<<` stays a plain key; mlpipe resolves merges itself (see to-js.ts)
+  merge: false, // `<<` stays a plain key; mlpipe resolves merges itself (see values.ts)
   uniqueKeys: false, // duplicates are found once, in build.ts, for whole-file and per-block parses alike
   prettyErrors: false,
   intAsBigInt: false,
