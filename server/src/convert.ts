@@ -14,7 +14,7 @@ import {
 } from 'vscode-languageserver';
 import { type CompletionEntry } from '../../core/src/language/completion';
 import { type OutlineSymbol } from '../../core/src/language/outline';
-import { type Diagnostic, type Fix } from '../../core/src/analysis/diagnostic';
+import { type Diagnostic, type Fix } from '../../core/src/diagnostics/diagnostic';
 import { LineIndex } from '../../core/src/text/line-index';
 
 /** File paths for `file:` URIs; other schemes (untitled, virtual file systems) keep their URI as an opaque name. */
