@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
@@ -15,6 +14,8 @@ import { ExperimentsTree, PipelinesTree, type PipelineNode } from './experiments
 import { registerExperimentPanels } from './webviews';
 import { checkDrift, restoreDriftPanels } from './drift';
 import { approveModel, pushModel, RegistryTree, rejectModel, setRegistryCredentials, type RegistryNode } from './registry';
+import { PIPELINE_GLOB } from '../../core/src/util/file-kinds';
+import { mlpipeRootOf } from '../../core/src/runs/records';
 
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
@@ -71,7 +72,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const panels = registerExperimentPanels(context, experiments);
   const registryTree = new RegistryTree();
   restoreDriftPanels(context, runs);
-  const pipelineWatcher = vscode.workspace.createFileSystemWatcher('**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}');
+  const pipelineWatcher = vscode.workspace.createFileSystemWatcher(PIPELINE_GLOB);
   const rediscover = () => void experiments.discover().then(() => pipelinesTree.refresh());
   context.subscriptions.push(
     experiments,
@@ -79,7 +80,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     experimentsView,
     // A run that ends goes to MLflow when a tracking server is configured.
     runs.onDidRunEvent(({ pipeline, event }) => {
-      if (event.type === 'run-end' && tracking.uri) void tracking.send(join(dirname(pipeline), '.mlpipe'), [event.record.id]);
+      if (event.type === 'run-end' && tracking.uri) void tracking.send(mlpipeRootOf(pipeline), [event.record.id]);
     }),
     vscode.window.createTreeView('mlpipe.pipelines', { treeDataProvider: pipelinesTree }),
     vscode.window.createTreeView('mlpipe.registry', { treeDataProvider: registryTree }),

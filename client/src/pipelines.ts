@@ -1,10 +1,10 @@
 import * as vscode from 'vscode';
+import { isPipelineFile, PIPELINE_GLOB, PIPELINE_NAMES } from '../../core/src/util/file-kinds';
 
-const PIPELINE_GLOB = '**/{mlpipe.yaml,mlpipe.yml,*.pipeline.yaml,*.pipeline.yml}';
 const EXCLUDE = '**/{node_modules,.git,.mlpipe}/**';
 
 export function isPipeline(uri: vscode.Uri): boolean {
-  return /(^|\/)(mlpipe\.ya?ml|[^/]+\.pipeline\.ya?ml)$/.test(uri.path);
+  return isPipelineFile(uri.path);
 }
 
 /** Every pipeline file in the workspace folders. */
@@ -23,7 +23,7 @@ export async function choosePipeline(given?: unknown): Promise<vscode.Uri | unde
   if (active && isPipeline(active)) return active;
   const all = await findPipelines();
   if (all.length <= 1) {
-    if (all.length === 0) void vscode.window.showInformationMessage('MLPipe: no pipeline (mlpipe.yaml or *.pipeline.yaml) in this workspace.');
+    if (all.length === 0) void vscode.window.showInformationMessage(`MLPipe: no pipeline (${PIPELINE_NAMES}) in this workspace.`);
     return all[0];
   }
   const picked = await vscode.window.showQuickPick(

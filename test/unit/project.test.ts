@@ -6,6 +6,7 @@ import Ajv from 'ajv';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
+import { isModelCardFile, isPipelineFile, kindByName, MODELCARD_GLOB, PIPELINE_GLOB } from '../../core/src/util/file-kinds';
 import { ROOT } from '../support/files';
 
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -135,6 +136,22 @@ describe('the project itself', () => {
     }
     for (const file of sources('server/src')) for (const spec of imports(file)) assert.ok(!spec.includes('/client/') && spec !== 'vscode', `${relative(ROOT, file)} imports ${spec}`);
     for (const file of sources('client/src')) for (const spec of imports(file)) assert.ok(!spec.includes('/server/') && !spec.startsWith('vscode-languageserver'), `${relative(ROOT, file)} imports ${spec}`);
+  });
+
+  it('names pipeline and model card files in package.json as core does', () => {
+    const languages = manifest.contributes.languages as { id: string; filenames: string[]; filenamePatterns: string[] }[];
+    const example = (pattern: string) => pattern.replace('*', 'train');
+    for (const [id, kind] of [['mlpipe-pipeline', 'pipeline'], ['mlpipe-modelcard', 'modelcard']] as const) {
+      const language = languages.find((one) => one.id === id)!;
+      for (const name of [...language.filenames, ...language.filenamePatterns.map(example)]) assert.equal(kindByName(name), kind, `${id}: ${name}`);
+    }
+    const globNames = (glob: string) => /\{(.*)\}/.exec(glob)![1].split(',').map(example);
+    for (const name of globNames(PIPELINE_GLOB)) assert.ok(isPipelineFile(name), name);
+    for (const name of globNames(MODELCARD_GLOB)) assert.ok(isModelCardFile(name), name);
+    for (const event of manifest.activationEvents as string[]) {
+      const match = /^workspaceContains:\*\*\/(.+)$/.exec(event);
+      if (match) assert.notEqual(kindByName(example(match[1])), 'other', event);
+    }
   });
 
   it('registers a handler for every contributed command and contributes every registered one', () => {

@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { type RunRecord } from '../../../core/src/runs/records';
 import { type Series } from '../../../core/src/store/series';
@@ -7,6 +7,7 @@ import { type RunRow } from '../../../webviews/src/contract';
 import { findPipelines } from '../pipelines';
 import { type RunController } from '../run-controller';
 import { type ExperimentSource } from '../webviews';
+import { mlpipeRootOf } from '../../../core/src/runs/records';
 
 /** Live progress of a run this window started, from its events. */
 interface Progress {
@@ -48,7 +49,7 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
           case 'run-start':
             this.progress.set(event.record.id, { done: 0, total: event.record.stages.length, running: new Set() });
             this.current.set(pipeline, event.record.id);
-            this.reload(join(dirname(pipeline), '.mlpipe'), [event.record.id]);
+            this.reload(mlpipeRootOf(pipeline), [event.record.id]);
             break;
           case 'stage-start':
             this.bump(pipeline, (progress) => progress.running.add(event.stage));
@@ -72,7 +73,7 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
             this.current.delete(pipeline);
             this.progress.delete(event.record.id);
             this.liveSeries.delete(event.record.id);
-            this.reload(join(dirname(pipeline), '.mlpipe'), [event.record.id]);
+            this.reload(mlpipeRootOf(pipeline), [event.record.id]);
             break;
           default:
             break;
@@ -96,7 +97,7 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
   /** Finds the pipelines' stores; call once at start and when pipelines come or go. */
   async discover(): Promise<void> {
     try {
-      const roots = new Set((await findPipelines()).map((uri) => join(dirname(uri.fsPath), '.mlpipe')));
+      const roots = new Set((await findPipelines()).map((uri) => mlpipeRootOf(uri.fsPath)));
       const stores = new Map<string, ExperimentStore>();
       for (const root of roots) stores.set(root, this.stores.get(root) ?? ExperimentStore.open(root));
       this.stores = stores;

@@ -1,7 +1,6 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { Runner } from '../../../core/src/runner/runner';
-import { type StageRecord } from '../../../core/src/runs/records';
+import { mlpipeRootOf as mlpipeRootOfPath, type StageRecord } from '../../../core/src/runs/records';
 import { type StoredRun } from '../../../core/src/store/store';
 import { findPipelines } from '../pipelines';
 import { type TrackedRunRow } from '../../../core/src/tracking/mlflow';
@@ -244,5 +243,5 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode> {
 
 /** The `.mlpipe` folder of a pipeline file. */
 export function mlpipeRootOf(pipeline: vscode.Uri): string {
-  return join(dirname(pipeline.fsPath), '.mlpipe');
+  return mlpipeRootOfPath(pipeline.fsPath);
 }

@@ -12,6 +12,7 @@ import { Boundary, BoundaryError } from '../util/boundary';
 import { nodeFileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { UserError } from '../errors';
+import { mlpipeRootOf } from '../runs/records';
 
 /**
  * The approval gate and the approval block of a model card (docs/registry.md). A candidate is a
@@ -182,7 +183,7 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
     if (error instanceof BoundaryError) throw new GateError(`the model card (model.card in ${basename(pipelinePath)}): ${error.message}`);
     throw error;
   }
-  const root = join(dir, '.mlpipe');
+  const root = mlpipeRootOf(pipelinePath);
   const store = ExperimentStore.open(root);
   const stored = chooseRun(store, relative(dir, pipelinePath), runId);
   const run = store.fullRecord(stored.summary.id);

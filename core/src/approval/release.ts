@@ -11,7 +11,7 @@ import { MlflowClient, trackingUri } from '../tracking/mlflow';
 import { redactUri } from '../tracking/transfer';
 import { hashFile } from '../runs/hash';
 import { readStateFile } from '../runs/files';
-import { MlpipeDir } from '../runs/records';
+import { MlpipeDir, mlpipeRootOf } from '../runs/records';
 import { GateError, loadCandidate, readApproval, type Candidate } from './gate';
 
 /**
@@ -25,7 +25,7 @@ export const LOCAL_TARGET = 'local';
 
 /** Where the embedded registry lives: an OCI image layout beside the pipeline. */
 export function localRegistry(pipelinePath: string): string {
-  return join(dirname(pipelinePath), '.mlpipe', 'registry');
+  return join(mlpipeRootOf(pipelinePath), 'registry');
 }
 
 export interface PushRecord {
@@ -46,7 +46,7 @@ export interface PushRecord {
 const MAX_PUSH_LOG_BYTES = 64 * 1024 * 1024;
 
 function pushLog(pipelinePath: string): string {
-  return join(dirname(pipelinePath), '.mlpipe', 'pushes.jsonl');
+  return join(mlpipeRootOf(pipelinePath), 'pushes.jsonl');
 }
 
 /** The approved package, or a GateError saying why there is none to push. */
@@ -64,12 +64,12 @@ export async function approvedPackage(pipelinePath: string): Promise<{ candidate
   }
   if (!candidate.cachedArtifact) throw new GateError(`the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`);
   // The bytes pushed are the cache's own file, never a link planted in its place.
-  const cachedArtifact = new ContentStore(join(dirname(pipelinePath), '.mlpipe', 'cache')).intactObject(approval.artifact_digest);
+  const cachedArtifact = new ContentStore(join(mlpipeRootOf(pipelinePath), 'cache')).intactObject(approval.artifact_digest);
   if (cachedArtifact !== candidate.cachedArtifact) throw new GateError(`the cached ${candidate.artifactPath} of run ${approval.run} is not a plain file in .mlpipe/cache (a link?); refusing to push it. Rerun the stage and approve again`);
   const actual = await hashFile(candidate.cachedArtifact);
   if (actual !== approval.artifact_digest) throw new GateError(`the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`);
 
-  const root = join(dirname(pipelinePath), '.mlpipe');
+  const root = mlpipeRootOf(pipelinePath);
   const cache = new ContentStore(join(root, 'cache'));
   const files: PackageFile[] = [{ name: basename(candidate.artifactPath), file: candidate.cachedArtifact, role: 'model', digest: approval.artifact_digest }, { name: card, file: candidate.cardPath, role: 'card' }];
   for (const stage of candidate.run.stages) {
@@ -115,7 +115,7 @@ export async function pushPackage(pipelinePath: string, pkg: ModelPackage, optio
   let result: PushResult;
   if (target === LOCAL_TARGET) {
     // The default layout lives in .mlpipe/: the workspace is its boundary (a committed `.mlpipe/registry` link is refused).
-    const mlpipe = new MlpipeDir(join(dirname(pipelinePath), '.mlpipe'));
+    const mlpipe = new MlpipeDir(mlpipeRootOf(pipelinePath));
     mlpipe.ensure();
     result = await pushToLayout(pkg, localRegistry(pipelinePath), { onProgress: options.onProgress, boundary: mlpipe.boundary });
   } else if (target.startsWith('oci://') || target.startsWith('oci+http://')) {
@@ -130,7 +130,7 @@ export async function pushPackage(pipelinePath: string, pkg: ModelPackage, optio
     const configured = trackingUri(undefined, env);
     const sameServer = configured !== undefined && new URL(configured).origin === new URL(uri).origin;
     const clientEnv = sameServer ? env : { ...env, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined };
-    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: clientEnv }), mlpipeRoot: join(dirname(pipelinePath), '.mlpipe'), onProgress: options.onProgress });
+    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: clientEnv }), mlpipeRoot: mlpipeRootOf(pipelinePath), onProgress: options.onProgress });
   } else {
     throw new PushError(`unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo, mlflow, mlflow://host[:port] or mlflow+http://localhost:PORT`);
   }

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { type FileHost } from '../workspace/file-host';
-import { type FileKind } from '../workspace/kinds';
+import { type FileKind } from '../util/file-kinds';
 import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
 import { discover, sniffKind } from './discover';
 import { countBySeverity, formatGithub, formatJson, formatSarif, formatText, sortFindings, toFindings, type Finding, type OutputFormat } from './format';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type FileHost } from '../workspace/file-host';
-import { kindByName, type FileKind } from '../workspace/kinds';
+import { kindByName, type FileKind } from '../util/file-kinds';
 
 const SKIP_DIRS = new Set(['node_modules', '.git', '.mlpipe', '.venv', 'venv', '__pycache__', 'dist', 'out', '.vscode-test']);
 

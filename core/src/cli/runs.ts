@@ -1,4 +1,4 @@
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { isRunId } from '../runs/metadata';
 import { collectGarbage } from '../store/gc';
 import { fieldName, parseSort, QueryError, fieldValue, type Field } from '../store/query';
@@ -9,6 +9,7 @@ import { type CliIo } from './io';
 import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
+import { mlpipeRootOf } from '../runs/records';
 
 /**
  * `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md.
@@ -26,7 +27,7 @@ export interface RunsListOptions {
 }
 
 export function openStore(cwd: string, pipeline: string | undefined): ExperimentStore {
-  const root = join(dirname(findPipeline(cwd, pipeline)), '.mlpipe');
+  const root = mlpipeRootOf(findPipeline(cwd, pipeline));
   return storeCall(() => ExperimentStore.open(root));
 }
 

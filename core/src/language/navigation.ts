@@ -3,7 +3,7 @@ import { type FileEdit } from '../diagnostics/diagnostic';
 import { findInterpolations } from '../pipeline/interpolation';
 import { normalizePath } from '../pipeline/model';
 import { type YNode, type YScalar } from '../yaml/nodes';
-import { kindByName } from '../workspace/kinds';
+import { kindByName } from '../util/file-kinds';
 import { type Analysis, type CardAnalysis, type PipelineAnalysis, type Workspace } from '../workspace/workspace';
 import { nodeAt } from './node-at';
 

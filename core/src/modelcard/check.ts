@@ -5,6 +5,7 @@ import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { mapGet } from '../yaml/values';
 import { checkLicense } from './spdx';
+import { isPipelineFile, PIPELINE_NAMES } from '../util/file-kinds';
 
 export interface LinkedPipeline {
   /** The pipeline file, relative to the card, as the user would name it. */
@@ -116,9 +117,9 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
           severity: input.pipelineRef.node ? 'error' : 'warning',
           code: 'pipeline-missing',
           message: input.pipelineRef.node
-            ? /(^|\/)(mlpipe\.ya?ml|[^/]+\.pipeline\.ya?ml)$/.test(input.pipelineRef.raw)
+            ? isPipelineFile(input.pipelineRef.raw)
               ? `Pipeline ${input.pipelineRef.raw} does not exist; metrics and the training stage cannot be checked.`
-              : `pipeline: must name a pipeline file (mlpipe.yaml or *.pipeline.yaml), not ${input.pipelineRef.raw}.`
+              : `pipeline: must name a pipeline file (${PIPELINE_NAMES}), not ${input.pipelineRef.raw}.`
             : `No pipeline beside this model card (looked for ${input.pipelineRef.raw}); set \`pipeline:\` so its metrics and training stage can be checked.`,
         });
       }

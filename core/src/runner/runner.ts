@@ -19,7 +19,7 @@ import { metricsFileSeries, readPlotSeries, type Series } from '../store/series'
 import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
 import { watchPlots } from './live-plots';
 import { buildPlan, cacheKey, explainChange, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
-import { flattenMetrics, MlpipeDir, newRunId, type RunRecord, type StageRecord, type StageStatus } from '../runs/records';
+import { flattenMetrics, MlpipeDir, mlpipeRootOf, newRunId, type RunRecord, type StageRecord, type StageStatus } from '../runs/records';
 import { EXIT, UserError } from '../errors';
 
 export interface RunOptions {
@@ -83,7 +83,7 @@ export class Runner {
     readonly pipelinePath: string,
   ) {
     this.dir = dirname(pipelinePath);
-    this.mlpipe = new MlpipeDir(join(this.dir, '.mlpipe'));
+    this.mlpipe = new MlpipeDir(mlpipeRootOf(pipelinePath));
     this.store = new ContentStore(join(this.mlpipe.root, 'cache'));
   }
 

@@ -125,6 +125,11 @@ export function parseLastResult(text: string): LastResult | undefined {
   return data as unknown as LastResult;
 }
 
+/** Where a pipeline keeps its runs, cache, state and locks: the `.mlpipe/` folder beside it. */
+export function mlpipeRootOf(pipelinePath: string): string {
+  return join(dirname(pipelinePath), '.mlpipe');
+}
+
 /** The folders of `.mlpipe/` that mlpipe itself makes: a link in their place is refused. */
 const LAYOUT = ['runs', 'cache', 'cache/objects', 'cache/stages', 'last', 'locks', 'store', 'plans', 'tracking', 'tracking/outbox', 'registry', 'registry/blobs', 'registry/blobs/sha256', 'trash'];
 

@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { activeLocks } from '../runs/run-lock';
 import { ContentStore } from '../runs/content-cache';
 import { StoreError, type ExperimentStore } from './store';
+import { isModelCardFile, isPipelineFile } from '../util/file-kinds';
 
 /**
  * `mlpipe runs gc`: frees the cache space of old runs. A run's record, params, metrics, series
@@ -70,8 +71,8 @@ export function modelCardsBeside(workspace: string): string[] {
   } catch {
     return [];
   }
-  const cards = new Set(names.filter((name) => /^(modelcard|.+\.modelcard)\.ya?ml$/.test(name)).map((name) => join(workspace, name)));
-  for (const name of names.filter((one) => /^(mlpipe|.+\.pipeline)\.ya?ml$/.test(one))) {
+  const cards = new Set(names.filter(isModelCardFile).map((name) => join(workspace, name)));
+  for (const name of names.filter(isPipelineFile)) {
     try {
       const card = (parseYaml(readBounded(join(workspace, name)), { maxAliasCount: 100 }) as { model?: { card?: unknown } } | null)?.model?.card;
       if (typeof card === 'string') cards.add(resolve(workspace, card));

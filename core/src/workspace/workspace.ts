@@ -12,7 +12,7 @@ import { deref, type YNode, type YScalar } from '../yaml/nodes';
 import { boundMessage } from '../yaml/quote';
 import { mapGet, toJS } from '../yaml/values';
 import { isWithin, nodeFileHost, type FileHost, type FileStat } from './file-host';
-import { kindByName, type FileKind } from './kinds';
+import { kindByName, type FileKind } from '../util/file-kinds';
 
 export interface WorkspaceOptions {
   /** Files longer than this (in UTF-16 units, about bytes) get one diagnostic instead of an analysis. */
