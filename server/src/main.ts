@@ -32,7 +32,7 @@ import { definition, prepareRename, references, rename } from '../../core/src/la
 import { codeLenses, folding, outline } from '../../core/src/language/outline';
 import { DEFAULT_SETTINGS, readSettings, type MlpipeSettings } from '../../core/src/settings';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
-import { type FileKind } from '../../core/src/workspace/kinds';
+import { type FileKind } from '../../core/src/util/file-kinds';
 import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
 import { Positions, pathToUri, toCompletionItem, toDocumentSymbol, toLspDiagnostic, toWorkspaceEdit, uriToPath, type FixData } from './convert';
 

@@ -5,7 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Fix } from '../../core/src/diagnostics/diagnostic';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
-import { kindByName } from '../../core/src/workspace/kinds';
+import { kindByName } from '../../core/src/util/file-kinds';
 import { Workspace } from '../../core/src/workspace/workspace';
 import { ROOT } from '../support/files';
 
