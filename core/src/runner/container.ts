@@ -4,8 +4,9 @@ import { PassThrough, Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { extractInto, packPaths, type Owner } from './archive';
-import { HostError, reason, type Engine } from './engine';
+import { extractInto, packPaths } from './archive';
+import { type Engine } from './engine';
+import { HostError, reason, type AttemptSpec, type StageExecution } from './executor';
 import { machineId } from '../runs/machine';
 import { Boundary } from '../util/boundary';
 import { type PlannedStage } from './plan';
@@ -54,14 +55,6 @@ const REMOTE_WRAPPER = [
   'exit $status',
 ].join('\n');
 
-export interface AttemptResult {
-  outcome: 'exited' | 'cancelled' | 'timeout';
-  exitCode?: number;
-  /** Remote hosts: content hashes of the outputs as received. */
-  received?: Record<string, Record<string, string>>;
-  warning?: string;
-}
-
 /** The image's id (digest) on the host, pulling it when it is missing and can be pulled. */
 export async function ensureImage(engine: Engine, image: string, onLine: (line: string) => void): Promise<string> {
   try {
@@ -79,10 +72,17 @@ export async function ensureImage(engine: Engine, image: string, onLine: (line: 
   }
 }
 
+/** Why the engine cannot give the stage the GPUs it asks for, or undefined. */
+export function gpuRefusal(engine: Engine, stage: PlannedStage): HostError | undefined {
+  if (stage.resources.gpus === undefined || engine.gpuRuntime) return undefined;
+  return new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs.`);
+}
+
 function gpuConfig(engine: Engine, stage: PlannedStage): Partial<Docker.HostConfig> {
   const gpus = stage.resources.gpus;
   if (gpus === undefined) return {};
-  if (!engine.gpuRuntime) throw new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs.`);
+  const refused = gpuRefusal(engine, stage);
+  if (refused) throw refused;
   if (engine.kind === 'podman') {
     // Podman's compat API ignores DeviceRequests; it takes GPUs as CDI devices.
     const names = gpus === 'all' ? ['nvidia.com/gpu=all'] : Array.from({ length: gpus }, (_, i) => `nvidia.com/gpu=${i}`);
@@ -100,110 +100,128 @@ function explain(engine: Engine, stage: PlannedStage, error: unknown): Error {
   return new HostError(`host '${engine.spec.name}': ${text}`);
 }
 
-export interface AttemptOptions {
-  engine: Engine;
-  stage: PlannedStage;
-  workspace: string;
-  runId: string;
-  owner: Owner;
-  /** Remote hosts: workspace paths to copy in (deps, params files). */
-  copyIn: string[];
-  signal: AbortSignal;
-  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
-}
+type OnLine = (line: string, stream: 'stdout' | 'stderr') => void;
 
 /** How long the log stream may stay open after the container exited before it is read again without follow. */
 const LOG_DRAIN_MS = 2000;
 
-/** One try of a stage: create the container, (copy in), start, stream logs, wait, (copy out), remove. */
-export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
-  const { engine, stage, workspace, runId, owner, signal } = options;
-  const local = engine.spec.sharesFiles;
-  const workdir = stage.workdir ? `${CONTAINER_WORKSPACE}/${stage.workdir}` : CONTAINER_WORKSPACE;
-  const env: Record<string, string> = { HOME: '/tmp', MLPIPE_STAGE: stage.name, MLPIPE_RUN: runId, ...stage.env, ...stage.command.env };
-  const outputs = stage.outputs.map((output) => output.path);
-  if (!local) env.MLPIPE_OUTPUTS = outputs.join('\n');
-  const hostConfig: Docker.HostConfig = {
-    NetworkMode: stage.network,
-    ...(stage.resources.cpus ? { NanoCpus: Math.round(stage.resources.cpus * 1e9) } : {}),
-    ...(stage.resources.memoryBytes ? { Memory: stage.resources.memoryBytes } : {}),
-    ...(stage.resources.shmBytes ? { ShmSize: stage.resources.shmBytes } : {}),
-    ...(local ? localMounts(workspace, engine.kind) : {}),
-    ...gpuConfig(engine, stage),
-  };
-  let container: Docker.Container;
-  try {
-    container = await engine.docker.createContainer({
-      Image: stage.image,
-      Cmd: local ? stage.command.argv : ['sh', '-c', REMOTE_WRAPPER, 'mlpipe-stage', ...stage.command.argv],
-      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      WorkingDir: workdir,
-      User: `${owner.uid}:${owner.gid}`,
-      Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid), [LABELS.machine]: machineId() },
-      Tty: false,
-      HostConfig: hostConfig,
-    });
-  } catch (error) {
-    throw explain(engine, stage, error);
+/**
+ * One try of a stage in a container: created with the stage's labels, limits, user and mounts
+ * (local) or the output-summing wrapper (remote); inputs copied in and outputs copied back on
+ * remote hosts; removed at the end whatever happened.
+ */
+export class ContainerExecution implements StageExecution {
+  private logs: Readable | undefined;
+  private logsDone: Promise<void> | undefined;
+  private onLine: OnLine = () => undefined;
+  private readonly counted = { stdout: 0, stderr: 0 };
+
+  private constructor(
+    private readonly engine: Engine,
+    private readonly container: Docker.Container,
+    private readonly workspace: string,
+    private readonly spec: AttemptSpec,
+  ) {}
+
+  private get local(): boolean {
+    return this.engine.spec.sharesFiles;
   }
-  let timedOut = false;
-  let cancelled = false;
-  const kill = () => void container.kill().catch(() => undefined);
-  const onAbort = () => {
-    cancelled = true;
-    kill();
-  };
-  signal.addEventListener('abort', onAbort);
-  const timer = stage.timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        kill();
-      }, stage.timeoutMs)
-    : undefined;
-  try {
-    if (!local) {
-      const dirs = [...new Set(outputs.map((path) => dirname(path)).filter((dir) => dir !== '.'))];
-      const archive = packPaths(new Boundary(workspace), options.copyIn, CONTAINER_WORKSPACE.slice(1), owner, dirs);
-      await container.putArchive(archive, { path: '/' });
-    }
-    if (signal.aborted) return { outcome: 'cancelled' };
+
+  private get outputs(): string[] {
+    return this.spec.stage.outputs.map((output) => output.path);
+  }
+
+  static async create(engine: Engine, workspace: string, spec: AttemptSpec): Promise<ContainerExecution> {
+    const { stage, runId, owner } = spec;
+    const local = engine.spec.sharesFiles;
+    const workdir = stage.workdir ? `${CONTAINER_WORKSPACE}/${stage.workdir}` : CONTAINER_WORKSPACE;
+    const env: Record<string, string> = { HOME: '/tmp', MLPIPE_STAGE: stage.name, MLPIPE_RUN: runId, ...stage.env, ...stage.command.env };
+    if (!local) env.MLPIPE_OUTPUTS = stage.outputs.map((output) => output.path).join('\n');
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: stage.network,
+      ...(stage.resources.cpus ? { NanoCpus: Math.round(stage.resources.cpus * 1e9) } : {}),
+      ...(stage.resources.memoryBytes ? { Memory: stage.resources.memoryBytes } : {}),
+      ...(stage.resources.shmBytes ? { ShmSize: stage.resources.shmBytes } : {}),
+      ...(local ? localMounts(workspace, engine.kind) : {}),
+      ...gpuConfig(engine, stage),
+    };
     try {
-      await container.start();
+      const container = await engine.docker.createContainer({
+        Image: stage.image,
+        Cmd: local ? stage.command.argv : ['sh', '-c', REMOTE_WRAPPER, 'mlpipe-stage', ...stage.command.argv],
+        Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+        WorkingDir: workdir,
+        User: `${owner.uid}:${owner.gid}`,
+        Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid), [LABELS.machine]: machineId() },
+        Tty: false,
+        HostConfig: hostConfig,
+      });
+      return new ContainerExecution(engine, container, workspace, spec);
     } catch (error) {
       throw explain(engine, stage, error);
     }
-    const logs = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
-    const counted = { stdout: 0, stderr: 0 };
-    const done = streamLines(engine, logs, (line, stream) => {
-      counted[stream]++;
-      options.onLine(line, stream);
+  }
+
+  async prepareInputs(): Promise<void> {
+    if (this.local) return;
+    const dirs = [...new Set(this.outputs.map((path) => dirname(path)).filter((dir) => dir !== '.'))];
+    const archive = packPaths(new Boundary(this.workspace), this.spec.inputs, CONTAINER_WORKSPACE.slice(1), this.spec.owner, dirs);
+    await this.container.putArchive(archive, { path: '/' });
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.container.start();
+    } catch (error) {
+      throw explain(this.engine, this.spec.stage, error);
+    }
+  }
+
+  async followLogs(onLine: OnLine): Promise<void> {
+    this.onLine = onLine;
+    this.logs = (await this.container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
+    this.logsDone = streamLines(this.engine, this.logs, (line, stream) => {
+      this.counted[stream]++;
+      onLine(line, stream);
     });
-    const status = (await container.wait()) as { StatusCode: number };
+  }
+
+  async wait(): Promise<number> {
+    const status = (await this.container.wait()) as { StatusCode: number };
+    const done = this.logsDone;
+    if (!done || !this.logs) return status.StatusCode;
     // Podman 4's compat API can leave a follow stream open after the container exited (when it
     // exits before the stream starts): give it a moment, then read what is left without follow.
     const ended = await Promise.race([done.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), LOG_DRAIN_MS))]);
     if (!ended) {
-      logs.destroy();
+      this.logs.destroy();
       await done;
-      const rest = (await container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer;
-      const skip = { ...counted };
-      await streamLines(engine, Readable.from([rest]), (line, stream) => {
+      const rest = (await this.container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer;
+      const skip = { ...this.counted };
+      await streamLines(this.engine, Readable.from([rest]), (line, stream) => {
         if (skip[stream] > 0) skip[stream]--;
-        else options.onLine(line, stream);
+        else this.onLine(line, stream);
       });
     }
-    if (cancelled) return { outcome: 'cancelled' };
-    if (timedOut) return { outcome: 'timeout' };
-    if (status.StatusCode !== 0 || local) return { outcome: 'exited', exitCode: status.StatusCode };
-    return { outcome: 'exited', exitCode: 0, ...(await copyOut(container, workspace, outputs)) };
-  } finally {
-    if (timer) clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
-    await container.remove({ force: true, v: true }).catch(() => undefined);
+    return status.StatusCode;
+  }
+
+  async collectOutputs(): Promise<{ warning?: string }> {
+    if (this.local) return {};
+    const { warning } = await copyOut(this.container, this.workspace, this.outputs);
+    return warning ? { warning } : {};
+  }
+
+  kill(): void {
+    void this.container.kill().catch(() => undefined);
+  }
+
+  async remove(): Promise<void> {
+    await this.container.remove({ force: true, v: true }).catch(() => undefined);
   }
 }
 
-function streamLines(engine: Engine, logs: Readable, onLine: AttemptOptions['onLine']): Promise<void> {
+function streamLines(engine: Engine, logs: Readable, onLine: OnLine): Promise<void> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   engine.docker.modem.demuxStream(logs, stdout, stderr);
@@ -224,7 +242,7 @@ function streamLines(engine: Engine, logs: Readable, onLine: AttemptOptions['onL
 }
 
 /** Copies the declared outputs back from a remote container and checks them against the sums taken there. */
-async function copyOut(container: Docker.Container, workspace: string, outputs: string[]): Promise<Pick<AttemptResult, 'received' | 'warning'>> {
+async function copyOut(container: Docker.Container, workspace: string, outputs: string[]): Promise<{ received: Record<string, Record<string, string>>; warning?: string }> {
   const received: Record<string, Record<string, string>> = {};
   for (const output of outputs) {
     let archive: Readable;

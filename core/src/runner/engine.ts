@@ -6,7 +6,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { hostKeyProblem, hostVerifier, knownHostsFor } from './known-hosts';
 import { readFileBounded } from '../runs/files';
-import { EXIT, UserError } from '../errors';
+import { HostError, reason } from './executor';
+
+// Where the CLI and the extension have always found it; every executor's host errors are this class.
+export { HostError } from './executor';
 
 /** How to reach one Docker-compatible engine, from `hosts:` in the pipeline or the environment. */
 export interface HostSpec {
@@ -29,13 +32,6 @@ export interface Engine {
   version: string;
   /** Whether the engine can hand out NVIDIA GPUs (an nvidia runtime or CDI specs), as far as its API tells. */
   gpuRuntime: boolean;
-}
-
-/** A problem reaching or using a host, phrased for the user. */
-export class HostError extends UserError {
-  constructor(message: string, exitCode: number = EXIT.usage) {
-    super(message, exitCode);
-  }
 }
 
 /** Why the SSH host key check refused a host's key, by client: ssh2 itself only says "verification failed". */
@@ -158,12 +154,4 @@ export async function connect(spec: HostSpec, base: string): Promise<Engine> {
   // Podman hands out GPUs through CDI specs its compat API does not report: trust the host's declaration.
   if (kind === 'podman' && (spec.gpus ?? 0) > 0) gpuRuntime = true;
   return { spec, docker, kind, version: `${kind} ${version.Version}`, gpuRuntime };
-}
-
-export function reason(error: unknown): string {
-  if (error instanceof Error) {
-    const status = (error as { statusCode?: number; json?: { message?: string } }).json?.message;
-    return status ?? error.message;
-  }
-  return String(error);
 }

@@ -7,13 +7,14 @@ import { BoundaryError } from '../util/boundary';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { ContentStore } from '../runs/content-cache';
-import { connect, HostError, localAddress, reason, type Engine, type HostSpec } from './engine';
-import { ensureImage, LABELS, runAttempt } from './container';
+import { type HostSpec } from './engine';
+import { reason, type AttemptResult, type Executor } from './executor';
+import { hostSpecOf, openExecutor } from './executors';
+import { runAttempt } from './attempt';
 import { gitState } from './git';
 import { HashState, type ContentHash } from '../runs/hash';
 import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from '../runs/run-lock';
 import { readStateFile, writeFileAtomic } from '../runs/files';
-import { machineId } from '../runs/machine';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
 import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
 import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
@@ -65,13 +66,14 @@ export interface StageStatusReport {
 
 /**
  * Runs pipelines: plans the stage instances, decides per stage whether to skip, restore from the
- * cache or run, runs ready stages in parallel in containers, and records every run.
+ * cache or run, runs ready stages in parallel through each host's executor (`executor.ts`), and
+ * records every run.
  */
 export class Runner {
   readonly dir: string;
   readonly mlpipe: MlpipeDir;
   readonly store: ContentStore;
-  private readonly engines = new Map<string, Promise<Engine>>();
+  private readonly executors = new Map<string, Promise<Executor>>();
 
   /** A runner with a workspace of its own, reading files through `host`. */
   static open(pipelinePath: string, host: FileHost = nodeFileHost): Runner {
@@ -110,26 +112,18 @@ export class Runner {
 
   hostSpec(name: string, plan: Plan): HostSpec {
     const declared = plan.hosts[name];
-    if (!declared) {
-      if (name !== 'local') throw new RunError(`unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`);
-      return { name: 'local', address: localAddress(), sharesFiles: true };
-    }
-    return {
-      ...declared,
-      // `local` declared only to state its GPUs is still this machine's engine.
-      address: declared.address ?? (name === 'local' ? localAddress() : ''),
-      sharesFiles: name === 'local',
-    };
+    if (!declared && name !== 'local') throw new RunError(`unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`);
+    return hostSpecOf(name, declared);
   }
 
-  private engine(spec: HostSpec): Promise<Engine> {
-    let engine = this.engines.get(spec.name);
-    if (!engine) {
-      engine = connect(spec, this.dir);
-      this.engines.set(spec.name, engine);
-      engine.catch(() => this.engines.delete(spec.name));
+  private executor(spec: HostSpec): Promise<Executor> {
+    let executor = this.executors.get(spec.name);
+    if (!executor) {
+      executor = openExecutor(spec, this.dir);
+      this.executors.set(spec.name, executor);
+      executor.catch(() => this.executors.delete(spec.name));
     }
-    return engine;
+    return executor;
   }
 
   async run(options: RunOptions, onEvent: (event: RunEvent) => void = () => undefined): Promise<RunRecord> {
@@ -322,13 +316,13 @@ export class Runner {
         deps[dep] = hashed.hash;
       }
       entry.deps = deps;
-      const engine = await this.engine(spec);
-      entry.engine = engine.version;
+      const executor = await this.executor(spec);
+      entry.engine = executor.version;
       if (!cleaned.has(spec.name)) {
         cleaned.add(spec.name);
-        await this.removeOrphans(engine);
+        await executor.removeOrphans(new Set(activeLocks(join(this.mlpipe.root, 'locks')).map((lock) => lock.run)));
       }
-      const digest = await ensureImage(engine, stage.image, (text) => line(text));
+      const digest = await executor.resolveImage(stage.image, (text) => line(text));
       entry.imageDigest = digest;
       const inputs = keyInputs(stage, deps, digest);
       const key = cacheKey(inputs);
@@ -367,7 +361,7 @@ export class Runner {
         if (!output.persist) this.store.workspace.remove(path);
         this.store.workspace.makeDirs(dirname(path));
       }
-      const copyIn = spec.sharesFiles ? [] : [...stage.deps, ...plan.paramsFiles];
+      const attemptInputs = [...stage.deps, ...plan.paramsFiles];
       const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
       let attempt = 0;
       for (;;) {
@@ -375,14 +369,14 @@ export class Runner {
         entry.attempts = attempt;
         save();
         onEvent({ type: 'stage-start', stage: stage.name, host: spec.name, attempt });
-        line(`$ ${stage.command.display}   (host ${spec.name}, ${engine.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
-        let result: Awaited<ReturnType<typeof runAttempt>>;
+        line(`$ ${stage.command.display}   (host ${spec.name}, ${executor.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
+        let result: AttemptResult;
         // Curves while the stage runs: plot files on a host that shares the workspace are followed.
-        const live = spec.sharesFiles ? watchPlots(this.dir, stage.name, stage.outputs, (series) => onEvent({ type: 'series', stage: stage.name, series })) : undefined;
+        const live = executor.sharesFiles ? watchPlots(this.dir, stage.name, stage.outputs, (series) => onEvent({ type: 'series', stage: stage.name, series })) : undefined;
         try {
-          result = await runAttempt({ engine, stage, workspace: this.dir, runId: record.id, owner, copyIn, signal, onLine: line });
+          result = await runAttempt(executor, { stage, runId: record.id, owner, inputs: attemptInputs }, { signal, onLine: line });
         } catch (error) {
-          throw (await this.engineGone(engine)) ?? error;
+          throw (await executor.lost()) ?? error;
         } finally {
           live?.close();
         }
@@ -393,8 +387,7 @@ export class Runner {
         }
         if (result.outcome === 'exited' && result.exitCode === 0) break;
         entry.exitCode = result.exitCode;
-        // An engine that stops kills its containers (SIGTERM, then SIGKILL): only those exit codes need a look.
-        const gone = result.outcome === 'exited' && (result.exitCode === 137 || result.exitCode === 143) ? await this.engineGone(engine) : undefined;
+        const gone = result.outcome === 'exited' ? await executor.lost(result.exitCode) : undefined;
         if (gone) throw gone;
         const why = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
         if (attempt > stage.retries) {
@@ -417,27 +410,13 @@ export class Runner {
       this.saveLast(stage, key, inputs, outputs, record.id);
       finish('succeeded', why);
     } catch (error) {
-      const message = error instanceof RunError || error instanceof HostError ? error.message : `${reason(error)}`;
+      const message = reason(error);
       entry.error = message;
       line(`error: ${message}`, 'stderr');
       finish(signal.aborted ? 'cancelled' : 'failed', message);
     } finally {
       await new Promise<void>((resolve) => log.end(() => resolve()));
     }
-  }
-
-  /**
-   * Whether a failure came from the engine going away. An engine that is shutting down can still
-   * answer one ping, so a second one follows a second later before the error is blamed on the stage.
-   */
-  private async engineGone(engine: Engine): Promise<HostError | undefined> {
-    const ping = () =>
-      engine.docker.ping().then(
-        () => true,
-        () => false,
-      );
-    const alive = (await ping()) && (await new Promise((resolve) => setTimeout(resolve, 1000)), await ping());
-    return alive ? undefined : new HostError(`lost the Docker engine of host '${engine.spec.name}' (${engine.spec.address}) while the stage ran; start it again and rerun.`);
   }
 
   private async outputHashes(stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
@@ -495,21 +474,6 @@ export class Runner {
 
   private saveLast(stage: PlannedStage, key: string, inputs: KeyInputs, outputs: Record<string, ContentHash>, run: string): void {
     this.mlpipe.saveLastResult(stage.name, { version: 1, key, inputs, outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])), run, ended: new Date().toISOString() });
-  }
-
-  /**
-   * Removes containers of this workspace whose run is no longer alive (a killed mlpipe left them).
-   * Only this machine's: on a shared engine another machine may run the same workspace path (CI
-   * runners), and its containers carry its own machine label.
-   */
-  private async removeOrphans(engine: Engine): Promise<void> {
-    const live = new Set(activeLocks(join(this.mlpipe.root, 'locks')).map((lock) => lock.run));
-    const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.workspace}=${this.dir}`, `${LABELS.machine}=${machineId()}`] } }).catch(() => []);
-    for (const info of containers) {
-      if (info.Labels?.[LABELS.machine] !== machineId() || info.Labels?.[LABELS.workspace] !== this.dir) continue;
-      if (live.has(info.Labels[LABELS.run])) continue;
-      await engine.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
-    }
   }
 
   /**

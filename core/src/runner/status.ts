@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { BoundaryError } from '../util/boundary';
 import { HashState } from '../runs/hash';
-import { connect, reason, type Engine } from './engine';
+import { reason, type Executor } from './executor';
+import { openExecutor } from './executors';
 import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
 import { RunError, type Runner } from './runner';
 
@@ -16,7 +17,7 @@ export interface StageReport {
 export interface StatusOptions {
   stages: string[];
   upstream: boolean;
-  /** Ask the engines for image digests (a changed image makes a stage stale). */
+  /** Ask the hosts' executors for image digests (a changed image makes a stage stale). */
   images: boolean;
 }
 
@@ -33,19 +34,19 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     throw new RunError((error as Error).message);
   }
   const state = new HashState(join(runner.mlpipe.root, 'state.json'));
-  const engines = new Map<string, Promise<Engine | string>>();
+  const executors = new Map<string, Promise<Executor | string>>();
   const digests = new Map<string, Promise<string | undefined>>();
   const digestOf = (stage: PlannedStage): Promise<string | undefined> => {
     if (!options.images) return Promise.resolve(undefined);
     const id = `${stage.host}\n${stage.image}`;
     let digest = digests.get(id);
     if (!digest) {
-      let engine = engines.get(stage.host);
-      if (!engine) {
-        engine = connect(runner.hostSpec(stage.host, plan), runner.dir).catch((error: unknown) => reason(error));
-        engines.set(stage.host, engine);
+      let executor = executors.get(stage.host);
+      if (!executor) {
+        executor = openExecutor(runner.hostSpec(stage.host, plan), runner.dir).catch((error: unknown) => reason(error));
+        executors.set(stage.host, executor);
       }
-      digest = engine.then(async (resolved) => (typeof resolved === 'string' ? undefined : (await resolved.docker.getImage(stage.image).inspect().catch(() => undefined))?.Id));
+      digest = executor.then((resolved) => (typeof resolved === 'string' ? undefined : resolved.imageDigest(stage.image)));
       digests.set(id, digest);
     }
     return digest;
