@@ -1,59 +1,26 @@
 import { availableParallelism, hostname } from 'node:os';
 import { existsSync } from 'node:fs';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { BoundaryError } from '../util/boundary';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { ContentStore } from '../runs/content-cache';
 import { type HostSpec } from './engine';
-import { reason, type AttemptResult, type Executor } from './executor';
+import { type Executor } from './executor';
 import { hostSpecOf, openExecutor } from './executors';
-import { runAttempt } from './attempt';
+import { RunError, type RunContext, type RunEvent, type RunOptions } from './context';
+import { runStage } from './stage-run';
 import { gitState } from './git';
-import { HashState, type ContentHash } from '../runs/hash';
+import { HashState } from '../runs/hash';
 import { acquireLock, activeLocks, cancelPath, isRunProcess, LockError } from '../runs/run-lock';
-import { readStateFile, writeFileAtomic } from '../runs/files';
+import { writeFileAtomic } from '../runs/files';
 import { loadCachedPlan, saveCachedPlan } from './plan-cache';
-import { metricsFileSeries, readPlotSeries, type Series } from '../store/series';
-import { ExperimentStore, saveStageSeries, summarize } from '../store/store';
-import { watchPlots } from './live-plots';
-import { buildPlan, cacheKey, explainChange, keyInputs, selectStages, PlanError, type KeyInputs, type Plan, type PlannedStage } from './plan';
-import { flattenMetrics, MlpipeDir, mlpipeRootOf, newRunId, type RunRecord, type StageRecord, type StageStatus } from '../runs/records';
-import { EXIT, UserError } from '../errors';
+import { type Series } from '../store/series';
+import { ExperimentStore, summarize } from '../store/store';
+import { buildPlan, selectStages, PlanError, type Plan, type PlannedStage } from './plan';
+import { MlpipeDir, mlpipeRootOf, newRunId, type RunRecord, type StageStatus } from '../runs/records';
 
-export interface RunOptions {
-  stages: string[];
-  upstream: boolean;
-  force: boolean;
-  /** Run every stage on this host instead of its own. */
-  host?: string;
-  jobs?: number;
-  signal?: AbortSignal;
-  /** The process stops cleanly on SIGINT (the CLI does), so `mlpipe cancel` may signal it. */
-  cancelBySignal?: boolean;
-}
-
-export type RunEvent =
-  | { type: 'run-start'; record: RunRecord }
-  | { type: 'stage-start'; stage: string; host: string; attempt: number }
-  | { type: 'log'; stage: string; line: string; stream: 'stdout' | 'stderr' }
-  | { type: 'stage-end'; stage: string; status: StageStatus; reason?: string }
-  /** A stage's metric series, whole: when it finishes, and while it runs as its plot files grow. */
-  | { type: 'series'; stage: string; series: Series[] }
-  | { type: 'notice'; message: string }
-  | { type: 'run-end'; record: RunRecord };
-
-/** A user-facing reason a run cannot start (bad pipeline, lock held, unknown stage). */
-export class RunError extends UserError {
-  constructor(message: string, exitCode: number = EXIT.usage) {
-    super(message, exitCode);
-  }
-}
-
-/** A metrics file larger than this is not read (metrics are small; a series belongs in a plot file). */
-const MAX_METRICS_BYTES = 16 * 1024 * 1024;
+// Where the CLI and the extension import them from.
+export { RunError, type RunEvent, type RunOptions } from './context';
 
 const FINISHED: StageStatus[] = ['succeeded', 'skipped', 'restored'];
 
@@ -66,8 +33,8 @@ export interface StageStatusReport {
 
 /**
  * Runs pipelines: plans the stage instances, decides per stage whether to skip, restore from the
- * cache or run, runs ready stages in parallel through each host's executor (`executor.ts`), and
- * records every run.
+ * cache or run (`stage-run.ts`), runs ready stages in parallel through each host's executor
+ * (`executor.ts`), and records every run.
  */
 export class Runner {
   readonly dir: string;
@@ -116,12 +83,13 @@ export class Runner {
     return hostSpecOf(name, declared);
   }
 
-  private executor(spec: HostSpec): Promise<Executor> {
-    let executor = this.executors.get(spec.name);
+  /** The host's executor, connected once per runner (again after a failed connect). */
+  private executor(name: string, plan: Plan): Promise<Executor> {
+    let executor = this.executors.get(name);
     if (!executor) {
-      executor = openExecutor(spec, this.dir);
-      this.executors.set(spec.name, executor);
-      executor.catch(() => this.executors.delete(spec.name));
+      executor = openExecutor(this.hostSpec(name, plan), this.dir);
+      this.executors.set(name, executor);
+      executor.catch(() => this.executors.delete(name));
     }
     return executor;
   }
@@ -193,10 +161,24 @@ export class Runner {
     }, 500);
     poll.unref();
     try {
-      await this.execute(targets, plan, record, state, options, stop.signal, save, (event) => {
-        if (event.type === 'series') series.set(event.stage, event.series);
-        onEvent(event);
-      });
+      const run: RunContext = {
+        dir: this.dir,
+        mlpipe: this.mlpipe,
+        store: this.store,
+        plan,
+        record,
+        options,
+        state,
+        signal: stop.signal,
+        save,
+        onEvent: (event) => {
+          if (event.type === 'series') series.set(event.stage, event.series);
+          onEvent(event);
+        },
+        executor: (host) => this.executor(host, plan),
+        cleaned: new Set(),
+      };
+      await this.execute(run, targets);
       const statuses = record.stages.map((stage) => stage.status);
       record.status = stop.signal.aborted ? 'cancelled' : statuses.every((status) => FINISHED.includes(status)) ? 'succeeded' : 'failed';
     } catch (error) {
@@ -216,22 +198,13 @@ export class Runner {
     return record;
   }
 
-  private async execute(
-    targets: PlannedStage[],
-    plan: Plan,
-    record: RunRecord,
-    state: HashState,
-    options: RunOptions,
-    signal: AbortSignal,
-    save: () => void,
-    onEvent: (event: RunEvent) => void,
-  ): Promise<void> {
-    const jobs = Math.max(1, options.jobs ?? availableParallelism());
+  private async execute(run: RunContext, targets: PlannedStage[]): Promise<void> {
+    const { record, signal, save, onEvent } = run;
+    const jobs = Math.max(1, run.options.jobs ?? availableParallelism());
     const inRun = new Set(targets.map((stage) => stage.name));
     const recordOf = new Map(record.stages.map((stage) => [stage.name, stage]));
     const remaining = new Set(targets.map((stage) => stage.name));
     const running = new Map<string, Promise<void>>();
-    const cleaned = new Set<string>();
     const ready = (stage: PlannedStage) => stage.upstream.filter((name) => inRun.has(name)).every((name) => FINISHED.includes(recordOf.get(name)!.status));
     const broken = (stage: PlannedStage) => stage.upstream.find((name) => inRun.has(name) && ['failed', 'cancelled', 'blocked'].includes(recordOf.get(name)!.status));
     while (remaining.size > 0 || running.size > 0) {
@@ -253,7 +226,7 @@ export class Runner {
         }
         if (running.size >= jobs || !ready(stage)) continue;
         remaining.delete(stage.name);
-        const task = this.runStage(stage, plan, recordOf.get(stage.name)!, record, state, options, signal, save, onEvent, cleaned).finally(() => running.delete(stage.name));
+        const task = runStage(run, stage, recordOf.get(stage.name)!).finally(() => running.delete(stage.name));
         running.set(stage.name, task);
       }
       if (running.size === 0) {
@@ -271,194 +244,6 @@ export class Runner {
     }
   }
 
-  private async runStage(
-    stage: PlannedStage,
-    plan: Plan,
-    entry: StageRecord,
-    record: RunRecord,
-    state: HashState,
-    options: RunOptions,
-    signal: AbortSignal,
-    save: () => void,
-    onEvent: (event: RunEvent) => void,
-    cleaned: Set<string>,
-  ): Promise<void> {
-    const started = Date.now();
-    entry.started = new Date(started).toISOString();
-    entry.status = 'running';
-    save();
-    const logPath = this.mlpipe.logPath(record.id, stage.name);
-    this.mlpipe.boundary.makeDirs(dirname(logPath));
-    const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
-    const line = (text: string, stream: 'stdout' | 'stderr' = 'stdout') => {
-      log.write(`${text}\n`);
-      onEvent({ type: 'log', stage: stage.name, line: text, stream });
-    };
-    const finish = (status: StageStatus, why?: string) => {
-      entry.status = status;
-      if (why) entry.reason = why;
-      entry.ended = new Date().toISOString();
-      entry.durationMs = Date.now() - started;
-      save();
-      onEvent({ type: 'stage-end', stage: stage.name, status, reason: why });
-    };
-    try {
-      const hostName = options.host ?? stage.host;
-      const spec = this.hostSpec(hostName, plan);
-      // Inputs: every dep must exist now (upstream stages of this run have finished).
-      const deps: Record<string, string> = {};
-      for (const dep of stage.deps) {
-        const hashed = await state.hash(join(this.dir, dep), 'follow-inside');
-        if (!hashed) {
-          const producer = plan.stages.find((candidate) => candidate.outputs.some((output) => output.path === dep || dep.startsWith(`${output.path}/`)));
-          throw new RunError(`dep ${dep} does not exist${producer ? `; stage '${producer.name}' writes it: run with --upstream, or run '${producer.name}' first` : ''}`);
-        }
-        deps[dep] = hashed.hash;
-      }
-      entry.deps = deps;
-      const executor = await this.executor(spec);
-      entry.engine = executor.version;
-      if (!cleaned.has(spec.name)) {
-        cleaned.add(spec.name);
-        await executor.removeOrphans(new Set(activeLocks(join(this.mlpipe.root, 'locks')).map((lock) => lock.run)));
-      }
-      const digest = await executor.resolveImage(stage.image, (text) => line(text));
-      entry.imageDigest = digest;
-      const inputs = keyInputs(stage, deps, digest);
-      const key = cacheKey(inputs);
-      entry.key = key;
-      if (!options.force && !stage.alwaysRun) {
-        const cached = this.store.entry(key);
-        if (cached) {
-          const current = await this.outputHashes(stage, state);
-          const unchanged = stage.outputs.every((output) => current[output.path]?.hash === cached.outputs[output.path]?.hash);
-          if (unchanged) {
-            entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
-            this.collectResults(stage, entry, record.id, line, onEvent);
-            line(`up to date (same inputs as run ${cached.run})`);
-            this.saveLast(stage, key, inputs, cached.outputs, record.id);
-            finish('skipped', `unchanged since run ${cached.run}`);
-            return;
-          }
-          if (stage.outputs.every((output) => !output.cache || (cached.outputs[output.path] && this.store.has(cached.outputs[output.path])))) {
-            for (const output of stage.outputs) if (cached.outputs[output.path]) this.store.restore(join(this.dir, output.path), cached.outputs[output.path], state);
-            entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
-            this.collectResults(stage, entry, record.id, line, onEvent);
-            line(`restored outputs from the cache (run ${cached.run} had the same inputs)`);
-            this.saveLast(stage, key, inputs, cached.outputs, record.id);
-            finish('restored', `same inputs as run ${cached.run}: outputs restored from the cache`);
-            return;
-          }
-        }
-      }
-      const last = this.mlpipe.lastResult(stage.name);
-      const why = options.force ? 'forced' : stage.alwaysRun ? 'always_run' : !last ? 'never run before' : explainChange(last.inputs, inputs).join('; ') || 'outputs missing or modified';
-      // Run: fresh outputs (unless persisted), their folders ready.
-      // Each path is proven inside the workspace with no link on the way at the moment it is used:
-      // a stage may have left a link in place of an output or of a folder above one.
-      for (const output of stage.outputs) {
-        const path = join(this.dir, output.path);
-        if (!output.persist) this.store.workspace.remove(path);
-        this.store.workspace.makeDirs(dirname(path));
-      }
-      const attemptInputs = [...stage.deps, ...plan.paramsFiles];
-      const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-      let attempt = 0;
-      for (;;) {
-        attempt++;
-        entry.attempts = attempt;
-        save();
-        onEvent({ type: 'stage-start', stage: stage.name, host: spec.name, attempt });
-        line(`$ ${stage.command.display}   (host ${spec.name}, ${executor.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
-        let result: AttemptResult;
-        // Curves while the stage runs: plot files on a host that shares the workspace are followed.
-        const live = executor.sharesFiles ? watchPlots(this.dir, stage.name, stage.outputs, (series) => onEvent({ type: 'series', stage: stage.name, series })) : undefined;
-        try {
-          result = await runAttempt(executor, { stage, runId: record.id, owner, inputs: attemptInputs }, { signal, onLine: line });
-        } catch (error) {
-          throw (await executor.lost()) ?? error;
-        } finally {
-          live?.close();
-        }
-        if (result.warning) line(`warning: ${result.warning}`, 'stderr');
-        if (result.outcome === 'cancelled') {
-          finish('cancelled', 'the run was cancelled');
-          return;
-        }
-        if (result.outcome === 'exited' && result.exitCode === 0) break;
-        entry.exitCode = result.exitCode;
-        const gone = result.outcome === 'exited' ? await executor.lost(result.exitCode) : undefined;
-        if (gone) throw gone;
-        const why = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
-        if (attempt > stage.retries) {
-          finish('failed', why);
-          return;
-        }
-        line(`${why}; retrying (${attempt} of ${stage.retries} retries)`, 'stderr');
-      }
-      entry.exitCode = 0;
-      const outputs: Record<string, ContentHash> = {};
-      for (const output of stage.outputs) {
-        const hashed = await state.hash(join(this.dir, output.path), 'refuse');
-        if (!hashed) throw new RunError(`stage '${stage.name}' succeeded but did not write its ${output.role === 'out' ? 'output' : output.role} ${output.path}`);
-        outputs[output.path] = hashed;
-        if (output.cache) this.store.put(join(this.dir, output.path), hashed);
-      }
-      this.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs, inputs });
-      entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
-      this.collectResults(stage, entry, record.id, line, onEvent);
-      this.saveLast(stage, key, inputs, outputs, record.id);
-      finish('succeeded', why);
-    } catch (error) {
-      const message = reason(error);
-      entry.error = message;
-      line(`error: ${message}`, 'stderr');
-      finish(signal.aborted ? 'cancelled' : 'failed', message);
-    } finally {
-      await new Promise<void>((resolve) => log.end(() => resolve()));
-    }
-  }
-
-  private async outputHashes(stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
-    const result: Record<string, ContentHash | undefined> = {};
-    for (const output of stage.outputs) {
-      try {
-        result[output.path] = await state.hash(join(this.dir, output.path), 'refuse');
-      } catch (error) {
-        // An output that is a link now is not the output the cache recorded: it runs again.
-        if (!(error instanceof BoundaryError)) throw error;
-      }
-    }
-    return result;
-  }
-
-  /**
-   * What a finished stage's metrics and plots files say: scalar metrics into the record, series
-   * (plot columns, lists in metrics files) into the run's series.json and a `series` event.
-   */
-  private collectResults(stage: PlannedStage, entry: StageRecord, runId: string, line: (text: string, stream?: 'stdout' | 'stderr') => void, onEvent: (event: RunEvent) => void): void {
-    const series: Series[] = [];
-    for (const output of stage.outputs) {
-      const path = join(this.dir, output.path);
-      try {
-        if (output.role === 'metric') {
-          // Read without following a link: a metrics file is printed, indexed and sent to MLflow.
-          const data: unknown = parseYaml(readStateFile(this.store.workspace, path, MAX_METRICS_BYTES) ?? '', { maxAliasCount: 100 });
-          entry.metrics[output.path] = flattenMetrics(data);
-          series.push(...metricsFileSeries(data, output.path, stage.name));
-        } else if (output.role === 'plot') {
-          series.push(...readPlotSeries(path, output.path, stage.name, output.plot));
-        }
-      } catch (error) {
-        if (output.role === 'metric') entry.metrics[output.path] = {};
-        line(`warning: could not read ${output.role === 'metric' ? 'metrics' : 'plot'} file ${output.path}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, 'stderr');
-      }
-    }
-    if (series.length === 0) return;
-    saveStageSeries(this.mlpipe, runId, stage.name, series);
-    onEvent({ type: 'series', stage: stage.name, series });
-  }
-
   /** Adds the run to the experiment store's index; the record stays the truth if that fails. */
   /** The experiment store, opened once per runner: the second write of a run reads only what was appended since. */
   private experiments: ExperimentStore | undefined;
@@ -470,10 +255,6 @@ export class Runner {
     } catch (error) {
       onEvent({ type: 'notice', message: `could not update the experiment index (${error instanceof Error ? error.message : String(error)}); mlpipe runs reindex rebuilds it from the records` });
     }
-  }
-
-  private saveLast(stage: PlannedStage, key: string, inputs: KeyInputs, outputs: Record<string, ContentHash>, run: string): void {
-    this.mlpipe.saveLastResult(stage.name, { version: 1, key, inputs, outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])), run, ended: new Date().toISOString() });
   }
 
   /**
