@@ -16,6 +16,9 @@ export function hostSpecOf(name: string, declared: DeclaredHost | undefined): Ho
   };
 }
 
+/** Makes the executor of a host; `workspace` is the pipeline's folder. */
+export type ExecutorFactory = (spec: HostSpec, workspace: string) => Promise<Executor>;
+
 /** The executor that runs a host's stages; every host kind the pipeline can declare has one. */
 export function openExecutor(spec: HostSpec, workspace: string): Promise<Executor> {
   return DockerExecutor.connect(spec, workspace);

@@ -6,7 +6,7 @@ import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { ContentStore } from '../runs/content-cache';
 import { type HostSpec } from './engine';
 import { type Executor } from './executor';
-import { hostSpecOf, openExecutor } from './executors';
+import { hostSpecOf, openExecutor, type ExecutorFactory } from './executors';
 import { RunError, type RunContext, type RunEvent, type RunOptions } from './context';
 import { runStage } from './stage-run';
 import { gitState } from './git';
@@ -43,13 +43,15 @@ export class Runner {
   private readonly executors = new Map<string, Promise<Executor>>();
 
   /** A runner with a workspace of its own, reading files through `host`. */
-  static open(pipelinePath: string, host: FileHost = nodeFileHost): Runner {
-    return new Runner(new Workspace(host, { ...DEFAULT_OPTIONS, fileChecks: false }), pipelinePath);
+  static open(pipelinePath: string, host: FileHost = nodeFileHost, executors: ExecutorFactory = openExecutor): Runner {
+    return new Runner(new Workspace(host, { ...DEFAULT_OPTIONS, fileChecks: false }), pipelinePath, executors);
   }
 
+  /** `connectExecutor` makes each host's executor (`openExecutor`); a test of the runner's own logic may pass another. */
   constructor(
     private readonly workspace: Workspace,
     readonly pipelinePath: string,
+    private readonly connectExecutor: ExecutorFactory = openExecutor,
   ) {
     this.dir = dirname(pipelinePath);
     this.mlpipe = new MlpipeDir(mlpipeRootOf(pipelinePath));
@@ -87,7 +89,7 @@ export class Runner {
   private executor(name: string, plan: Plan): Promise<Executor> {
     let executor = this.executors.get(name);
     if (!executor) {
-      executor = openExecutor(this.hostSpec(name, plan), this.dir);
+      executor = this.connectExecutor(this.hostSpec(name, plan), this.dir);
       this.executors.set(name, executor);
       executor.catch(() => this.executors.delete(name));
     }
