@@ -13,6 +13,9 @@
  *    render <= 500 ms.
  *    And the comparison of 100 runs x 4 curves x 5,000 steps: time to the first chart drawn, and a
  *    live update of one run's curves to the next frame ("100 runs without freezing").
+ *    Before drawing, the comparison aligns and decimates its curves (webviews/src/compare/model.ts
+ *    alignSeries): 100 runs x up to 20,000 steps to 4,000 points, in process, against uPlot.join (the
+ *    chart library's own alignment of the same curves, not decimated). Target: <= 1,000 ms.
  * 4. Peer (unless BENCH_MLFLOW=0; needs python3-venv, MLflow is installed from PyPI once): the same
  *    runs on a real MLflow server (sqlite) holding BENCH_MLFLOW_RUNS runs (default 1,000: logging
  *    10,000 takes too long for a benchmark), `runs/search` with a filter and an order paged
@@ -31,6 +34,9 @@ import { ROOT } from '../support/files';
 import { MlflowClient } from '../../core/src/tracking/mlflow';
 import { MLFLOW_VERSION, mlflowMissing, startMlflow } from '../support/mlflow-server';
 import { fakeSummary, writeIndex } from '../support/store-fixtures';
+import uPlot from 'uplot';
+import { alignSeries } from '../../webviews/src/compare/model';
+import type { Series } from '../../webviews/src/contract';
 import { measureCompareRender, measureTableRender } from './table-render';
 import { median } from '../support/stats';
 
@@ -140,6 +146,16 @@ async function main(): Promise<void> {
     rows.push({ what: 'mlpipe runs list --filter --sort --limit 20 (process, end to end)', ms: rounds(cli) });
 
     if (process.env.BENCH_MLFLOW !== '0' && !mlflowMissing()) rows.push(...(await mlflowPeer(dir)));
+
+    // Runs stopped at different steps: uPlot.join takes a shortcut when every run has the same steps.
+    const curves: Series[] = Array.from({ length: 100 }, (_, r) => {
+      const steps = Array.from({ length: 20_000 - 37 * r }, (_, i) => i * 3);
+      return { name: 'loss', stage: 'train', file: 'metrics/loss.csv', x: 'step', steps, values: steps.map((step) => Math.exp(-step / 10_000) + r / 100) };
+    });
+    let points = 0;
+    const aligned = rounds(() => (points = alignSeries(curves).x.length));
+    const joined = rounds(() => uPlot.join(curves.map((curve) => [curve.steps, curve.values])));
+    rows.push({ what: `compare: align + decimate 100 runs x up to 20,000 steps to ${points} points`, ms: aligned, target: 1000, peer: { name: 'uPlot.join, not decimated', ms: joined } });
 
     const table = await measureTableRender(RUNS, METRICS);
     rows.push({ what: `webview table first render, ${RUNS} rows (Chromium)`, ms: table.firstRenderMs, target: 500 });
