@@ -10,6 +10,8 @@
  * keystrokes in random stages (seeded), completion latency at a key position, and peak RSS.
  * Prints a table, the yaml-language-server / mlpipe ratios, the targets at 1,000 stages and the
  * growth exponent on the alias variant, and writes everything to .bench/lsp-results.json.
+ * First, in this process: the heap core's Workspace keeps across 200 edits of a 1,000-stage
+ * pipeline (test/bench/edit-memory.ts), against what keeping every version would cost.
  *
  * Exit code 0 whether or not targets are met; non-zero when a server crashes, mlpipe reports an
  * error on the generated pipeline, or the sanity check fails.
@@ -31,6 +33,7 @@ import {
 } from 'vscode-languageserver-protocol';
 import { LspClient, bundledServer, type ServerCommand } from '../support/lsp-client';
 import { seeded } from '../support/random';
+import { describeEditMemory, measureEditMemory, type EditMemoryResult } from './edit-memory';
 import { generatePipeline, sourceFiles } from './generate';
 
 const ROOT = join(__dirname, '..', '..');
@@ -665,7 +668,7 @@ function growth(rows: Row[]): Growth[] {
   return out;
 }
 
-function report(rows: Row[], started: number, failure: string | undefined): void {
+function report(rows: Row[], started: number, failure: string | undefined, editMemory: EditMemoryResult | undefined): void {
   const ratioList = ratios(rows);
   const targetList = targets(rows, ratioList);
   const growthList = growth(rows);
@@ -693,6 +696,8 @@ function report(rows: Row[], started: number, failure: string | undefined): void
     lines.push('', 'Targets at 1,000 stages (plain):');
     for (const t of targetList) lines.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.limit})`);
   }
+
+  if (editMemory) lines.push('', `In process, core's Workspace: ${describeEditMemory(editMemory)}.`);
 
   if (growthList.length > 0) {
     lines.push('', 'Growth of edit->diagnostics p50 on the alias variant (log(t2/t1)/log(n2/n1); ~1 linear, ~2 quadratic):');
@@ -733,6 +738,7 @@ function report(rows: Row[], started: number, failure: string | undefined): void
         ratios: ratioList,
         targets: targetList,
         growth: growthList,
+        editMemory: editMemory ?? null,
       },
       null,
       2,
@@ -747,6 +753,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'mlpipe-lsp-bench-'));
   const rows: Row[] = [];
   let failure: string | undefined;
+  let editMemory: EditMemoryResult | undefined;
   const configurations: { variant: Variant; stages: number }[] = [
     ...PLAIN_SIZES.map((stages) => ({ variant: 'plain' as const, stages })),
     ...ALIAS_SIZES.map((stages) => ({ variant: 'aliases' as const, stages })),
@@ -754,6 +761,8 @@ async function main(): Promise<void> {
   const specs = SPECS.filter((spec) => SERVERS.includes(spec.id));
   log(`work folder ${work}; ${configurations.length} files x ${specs.length} servers`);
   try {
+    editMemory = measureEditMemory();
+    log(describeEditMemory(editMemory));
     for (const { variant, stages } of configurations) {
       const dir = join(work, `${variant}-${stages}`);
       mkdirSync(dir, { recursive: true });
@@ -774,7 +783,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  report(rows, started, failure);
+  report(rows, started, failure, editMemory);
 }
 
 void main().catch((error: unknown) => {
