@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,19 @@ import { lastRecord, mlpipe, mlpipeAsync, statuses, until } from '../support/mlp
 
 const missing = enginesMissing();
 if (missing && process.env.CI) throw new Error(`Engine tests cannot run: ${missing}`);
+
+/**
+ * Polls an asynchronous `check` (the engine's containers) until it passes; fails naming `what`
+ * after `timeoutMs`, or as soon as the run being waited on has exited.
+ */
+async function untilAsync(what: string, check: () => Promise<boolean>, run: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (run.exitCode !== null || run.signalCode !== null) throw new Error(`the run exited (${run.exitCode ?? run.signalCode}) while waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /** A workspace holding one pipeline (busybox stages) and nothing else. */
 function workspaceWith(pipeline: string): string {
@@ -122,7 +135,7 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
 `);
     const run = mlpipeAsync(['run'], dir, env());
     await until('the stage to be running', () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1);
-    while ((await mlpipeContainers(engine.docker, dir)).length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilAsync("the stage's container", async () => (await mlpipeContainers(engine.docker, dir)).length > 0, run.child);
     run.child.kill('SIGINT');
     const result = await run.done;
     assert.equal(result.status, 1);
@@ -161,7 +174,7 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
       const run = mlpipeAsync(['run'], dir, { DOCKER_HOST: own.address });
       await until('the stage to be running', () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1);
       // Mid-run: the container is running (not just created) when the engine goes.
-      while (!(await mlpipeContainers(own.docker, dir)).some((container) => container.State === 'running')) await new Promise((resolve) => setTimeout(resolve, 100));
+      await untilAsync("the stage's container to be running", async () => (await mlpipeContainers(own.docker, dir)).some((container) => container.State === 'running'), run.child);
       await own.stop();
       const result = await run.done;
       assert.equal(result.status, 1);
