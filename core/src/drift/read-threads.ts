@@ -1,0 +1,170 @@
+/**
+ * Reading the two datasets of a drift check: each in its own reader thread (worker.ts, bundled as
+ * dist/drift-worker.js), so both files are parsed and sorted in parallel; on this thread, one after
+ * the other, when no reader thread can start (or a test asks for it).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { DriftCancelled, DriftError } from './errors';
+import { DatasetAccumulator } from './infer';
+import { readDataset } from './read';
+import type { DriftWorkerFailure, DriftWorkerInput, DriftWorkerMessage } from './worker';
+import { type DriftBoundary } from './types';
+
+/** How both sides are read. */
+export interface ReadSidesOptions {
+  /** Exact numbers kept per column and side before the sketch takes over. */
+  exactLimit: number | undefined;
+  /** Items per sketch level (even). */
+  sketchK: number;
+  /** Columns the report compares (absent or empty: all): a reader thread sorts only their numbers. */
+  columns?: readonly string[];
+  boundary?: DriftBoundary;
+  signal?: AbortSignal;
+  /** Read both files on this thread, one after the other (no reader threads). */
+  inProcess?: boolean;
+}
+
+/** Both datasets read: in reader threads when they start, else here. The reference's error comes first, as when the files are read one after the other. */
+export async function readBothSides(referencePath: string, currentPath: string, options: ReadSidesOptions): Promise<[DatasetAccumulator, DatasetAccumulator]> {
+  const { signal, boundary, sketchK } = options;
+  const entry = options.inProcess ? null : driftWorkerEntry();
+  if (entry === null) {
+    const reference = new DatasetAccumulator(referencePath, options.exactLimit, sketchK);
+    const current = new DatasetAccumulator(currentPath, options.exactLimit, sketchK);
+    await readDataset(referencePath, reference, { boundary, signal });
+    await readDataset(currentPath, current, { boundary, signal });
+    return [reference, current];
+  }
+  const input = (path: string): DriftWorkerInput => ({
+    path,
+    exactLimit: options.exactLimit,
+    sketchK,
+    columns: options.columns && options.columns.length > 0 ? [...options.columns] : null,
+    boundary: boundary ? { ...boundary } : undefined,
+  });
+  const reference = readInWorker(entry, input(referencePath), signal);
+  const current = readInWorker(entry, input(currentPath), signal);
+  // the reference's error first, as when the files are read one after the other
+  current.result.catch(() => undefined);
+  let referenceData: DatasetAccumulator;
+  try {
+    referenceData = await reference.result;
+  } catch (error) {
+    current.stop();
+    throw error;
+  }
+  const currentData = await current.result;
+  return [referenceData, currentData];
+}
+
+/** How to start the reader thread: the bundled dist/drift-worker.js, or worker.ts under tsx. */
+interface WorkerEntry {
+  filename: string;
+  eval: boolean;
+}
+
+let cachedEntry: WorkerEntry | null | undefined;
+
+/** Reader threads that started (the tests check that the worker path, not the fallback, ran). */
+export const driftWorkerStats = { started: 0 };
+
+function driftWorkerEntry(): WorkerEntry | null {
+  if (cachedEntry !== undefined) return cachedEntry;
+  cachedEntry = null;
+  // bundled: dist/cli.js (or another bundle in dist/) next to dist/drift-worker.js
+  const bundled = join(__dirname, 'drift-worker.js');
+  if (existsSync(bundled)) cachedEntry = { filename: bundled, eval: false };
+  else if (__filename.endsWith('.ts')) {
+    // from sources (tests under tsx): Node 20 loads a worker's main file before its --import
+    // hooks, so a .ts file cannot be the worker's file; register tsx's require hook first.
+    const source = join(__dirname, 'worker.ts');
+    try {
+      const tsx = require.resolve('tsx/cjs');
+      if (existsSync(source)) cachedEntry = { filename: `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(source)});`, eval: true };
+    } catch {
+      // no tsx: read in process
+    }
+  }
+  return cachedEntry;
+}
+
+/** One file read in a worker thread; falls back to this thread when the worker cannot start. */
+function readInWorker(entry: WorkerEntry, input: DriftWorkerInput, signal: AbortSignal | undefined): { result: Promise<DatasetAccumulator>; stop: () => void } {
+  const inProcess = async (): Promise<DatasetAccumulator> => {
+    const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
+    await readDataset(input.path, sink, { boundary: input.boundary, signal });
+    return sink;
+  };
+  let worker: Worker;
+  try {
+    worker = new Worker(entry.filename, { eval: entry.eval, workerData: input });
+  } catch {
+    return { result: inProcess(), stop: () => undefined };
+  }
+  let stopped = false;
+  const result = new Promise<DatasetAccumulator>((resolve, reject) => {
+    let started = false;
+    let settled = false;
+    worker.on('message', (message: DriftWorkerMessage) => {
+      if (message.kind === 'started') {
+        started = true;
+        driftWorkerStats.started++;
+        return;
+      }
+      settled = true;
+      if (message.kind === 'done') resolve(DatasetAccumulator.fromTransfer(message.data));
+      else reject(reviveError(message.error));
+    });
+    const crashed = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      if (stopped) {
+        reject(new Error(`${input.path}: reading stopped`));
+        return;
+      }
+      // a worker that never ran (its file did not load): read here instead
+      if (!started) {
+        inProcess().then(resolve, reject);
+        return;
+      }
+      reject(
+        new DriftError(
+          `${input.path}: reading stopped unexpectedly (the reader thread ${why})`,
+          'Check that the machine has enough free memory and run again; if it happens again, report it as a bug.',
+          input.path,
+        ),
+      );
+    };
+    // Cancelled: the thread is terminated wherever it is (in a read, a sort) and the check ends now.
+    const cancel = (): void => {
+      stopped = true;
+      void worker.terminate();
+      if (settled) return;
+      settled = true;
+      reject(new DriftCancelled());
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    worker.on('error', (error: Error) => crashed(`failed: ${error.message}`));
+    worker.on('exit', (code) => {
+      signal?.removeEventListener('abort', cancel);
+      crashed(`exited with code ${code}`);
+    });
+  });
+  return {
+    result,
+    stop: () => {
+      stopped = true;
+      void worker.terminate();
+    },
+  };
+}
+
+/** The error a worker reported, as thrown in process: the same DriftError, or an Error with its message and stack. */
+function reviveError(failure: DriftWorkerFailure): Error {
+  if (failure.drift) return new DriftError(failure.message, failure.hint, failure.file, failure.line);
+  const error = new Error(failure.message);
+  if (failure.stack) error.stack = failure.stack;
+  return error;
+}
