@@ -7,9 +7,13 @@
  * the host post `init`. Everything the webview sends is validated by the host (`parse*Message`).
  */
 import type { Series } from '../../core/src/store/series';
-import type { RunSummary } from '../../core/src/store/store';
+import type { DisplayStatus, RunSummary } from '../../core/src/store/store';
+import { isRecord } from './shared/protocol';
 
-export type RunStatusText = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+export { assertNever } from './shared/protocol';
+
+/** A run's status as the store shows it (a run whose process died is `interrupted`). */
+export type RunStatusText = DisplayStatus;
 
 /** A run as the panels show it: the store's summary fields, its tags and note, and live progress. */
 export interface RunRow extends Pick<RunSummary, 'id' | 'pipeline' | 'started' | 'ended' | 'durationMs' | 'commit' | 'dirty' | 'metrics'> {
@@ -91,15 +95,6 @@ export type CompareToHost =
   | { type: 'export'; format: ExportFormat; name: string; data: string };
 
 // ---- helpers ------------------------------------------------------------------------------------
-
-/** For the `default:` branch of an exhaustive switch: a new message type fails to compile. */
-export function assertNever(value: never): never {
-  throw new Error(`unexpected message ${JSON.stringify(value)}`);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The ids in `value` when it is a list of known run ids (deduplicated), else undefined. */
 export function knownIds(value: unknown, known: (id: string) => boolean, max = 10_000): string[] | undefined {

@@ -9,6 +9,9 @@
  * there it reads the report embedded in the page and posts nothing.
  */
 import type { DriftReport } from '../../../core/src/drift/types';
+import { isList, isNumber, isRecord, isString } from '../shared/protocol';
+
+export { assertNever } from '../shared/protocol';
 
 export type { DriftReport };
 
@@ -45,15 +48,6 @@ export type HostToDrift =
 
 export type DriftToHost = { type: 'ready' } | { type: 'rerun' } | { type: 'exportHtml' };
 
-/** For the `default:` branch of an exhaustive switch: a new message type fails to compile. */
-export function assertNever(value: never): never {
-  throw new Error(`unexpected message ${JSON.stringify(value)}`);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** A message from the drift webview, checked; undefined when malformed. */
 export function parseDriftMessage(raw: unknown): DriftToHost | undefined {
   if (!isRecord(raw)) return undefined;
@@ -68,10 +62,6 @@ export function parseDriftMessage(raw: unknown): DriftToHost | undefined {
       return undefined;
   }
 }
-
-const isNumber = (value: unknown): value is number => typeof value === 'number';
-const isString = (value: unknown): value is string => typeof value === 'string';
-const isList = <T>(value: unknown, item: (entry: unknown) => entry is T): value is T[] => Array.isArray(value) && value.every(item);
 
 /**
  * Whether `value` has a drift report's shape (version 1): the fields the view reads, with their
