@@ -10,6 +10,7 @@ import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 import { redactText, redactUri } from '../tracking/transfer';
+import { noticeText, runEndText, runStartText, stageEndText, stageStartText } from '../runner/event-text';
 
 export interface RunCommandOptions {
   stages: string[];
@@ -22,8 +23,6 @@ export interface RunCommandOptions {
   tty: boolean;
   signal: AbortSignal;
 }
-
-const SYMBOL: Record<string, string> = { succeeded: 'ok', skipped: 'up to date', restored: 'restored', failed: 'FAILED', cancelled: 'cancelled', blocked: 'blocked' };
 
 /** `mlpipe run`: exit 0 when every stage finished, 1 when one failed or was cancelled, 2 for usage errors. */
 export async function runCommand(options: RunCommandOptions, io: CliIo, host: FileHost): Promise<number> {
@@ -45,26 +44,23 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
       switch (event.type) {
         case 'run-start':
           total = event.record.stages.length;
-          io.stderr(`run ${event.record.id}: ${total} stage${total === 1 ? '' : 's'}, up to ${options.jobs ?? availableParallelism()} at once; logs in ${relative(io.cwd, runner.mlpipe.runDir(event.record.id))}\n`);
+          io.stderr(`${runStartText(event.record, { jobs: options.jobs ?? availableParallelism(), logs: relative(io.cwd, runner.mlpipe.runDir(event.record.id)) })}\n`);
           break;
         case 'stage-start':
-          io.stderr(`${label(event.stage)} ${dim(`started on ${event.host}${event.attempt > 1 ? `, attempt ${event.attempt}` : ''}`)}\n`);
+          io.stderr(`${label(event.stage)} ${dim(stageStartText(event))}\n`);
           break;
         case 'log':
           io.stdout(`${label(event.stage)} | ${event.line}\n`);
           break;
         case 'stage-end':
           ended++;
-          io.stderr(`${label(event.stage)} ${SYMBOL[event.status] ?? event.status}${event.reason ? `: ${event.reason}` : ''} ${dim(`[${ended}/${total}]`)}\n`);
+          io.stderr(`${label(event.stage)} ${stageEndText(event)} ${dim(`[${ended}/${total}]`)}\n`);
           break;
-        case 'run-end': {
-          const counts = new Map<string, number>();
-          for (const stage of event.record.stages) counts.set(stage.status, (counts.get(stage.status) ?? 0) + 1);
-          io.stderr(`run ${event.record.id} ${event.record.status}: ${[...counts].map(([status, count]) => `${count} ${status}`).join(', ')}${event.record.error ? ` (${event.record.error})` : ''}\n`);
+        case 'run-end':
+          io.stderr(`${runEndText(event.record)}\n`);
           break;
-        }
         case 'notice':
-          io.stderr(`note: ${event.message}\n`);
+          io.stderr(`${noticeText(event)}\n`);
           break;
         case 'series':
           break;
