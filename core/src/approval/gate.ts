@@ -13,6 +13,7 @@ import { nodeFileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { UserError } from '../errors';
 import { mlpipeRootOf } from '../runs/records';
+import { isCandidate } from './candidate';
 
 /**
  * The approval gate and the approval block of a model card (docs/registry.md). A candidate is a
@@ -120,7 +121,7 @@ export function chooseRun(store: ExperimentStore, pipelineRelative: string, runI
     }
   }
   const ofPipeline = store.runs().filter((run) => run.summary.pipeline === pipelineRelative);
-  const chosen = ofPipeline.find((run) => 'mlpipe.candidate' in run.tags) ?? ofPipeline.find((run) => run.status === 'succeeded');
+  const chosen = ofPipeline.find(isCandidate) ?? ofPipeline.find((run) => run.status === 'succeeded');
   if (!chosen && store.problem) throw new GateError(`no run of ${pipelineRelative} could be read: ${store.problem}`);
   if (!chosen) throw new GateError(`no succeeded run of ${pipelineRelative} yet: run the pipeline (mlpipe run), or name a run with --run`);
   return chosen;

@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
-import { approvalMetrics, evaluateGate, GateError, loadCandidate, nowIso, writeApproval, type GateResult } from '../approval/gate';
+import { approve, reject } from '../approval/approve';
+import { evaluateGate, GateError, type GateResult } from '../approval/gate';
 import { approvedPackage, pushPackage } from '../approval/release';
 import { PushError } from '../registry/types';
 import { redactText, redactUri } from '../tracking/transfer';
@@ -39,33 +40,23 @@ export async function gateCommand(options: { pipeline?: string; run?: string; al
 }
 
 export async function approveCommand(options: { pipeline?: string; run?: string; by?: string; note?: string; allowDirty: boolean; drift: boolean }, io: CliIo): Promise<number> {
-  if (!options.by?.trim()) throw new UsageError('approve needs --by NAME: who approves (it goes into the model card, reviewed in the pull request)');
+  const by = options.by;
+  if (!by?.trim()) throw new UsageError('approve needs --by NAME: who approves (it goes into the model card, reviewed in the pull request)');
   const pipeline = findPipeline(io.cwd, options.pipeline);
   const result = await guarded(() => evaluateGate(pipeline, { runId: options.run, allowDirty: options.allowDirty, drift: options.drift }));
-  if (!result.passed) {
-    io.stderr(formatGate(result, io.cwd));
-    throw new UsageError(`not approved: the gate failed for run ${result.candidate.run.id} (${result.conditions.filter((condition) => !condition.ok).map((condition) => condition.name).join(', ')})`, 1);
-  }
+  if (!result.passed) io.stderr(formatGate(result, io.cwd));
+  await guarded(async () => approve(result, { by, note: options.note }));
   const candidate = result.candidate;
-  writeApproval(candidate.cardPath, {
-    status: 'approved',
-    by: options.by.trim(),
-    at: nowIso(),
-    run: candidate.run.id,
-    artifact_digest: candidate.artifactDigest,
-    ...(options.note ? { note: options.note } : {}),
-    metrics: approvalMetrics(candidate),
-  });
   io.stderr(`approved run ${candidate.run.id} (${candidate.artifactPath} ${candidate.artifactDigest}) in ${relative(io.cwd, candidate.cardPath) || candidate.cardPath}; commit the card for review, then mlpipe push\n`);
   return 0;
 }
 
 export async function rejectCommand(options: { pipeline?: string; run?: string; by?: string; note?: string }, io: CliIo): Promise<number> {
-  if (!options.by?.trim()) throw new UsageError('reject needs --by NAME');
+  const by = options.by;
+  if (!by?.trim()) throw new UsageError('reject needs --by NAME');
   if (!options.note?.trim()) throw new UsageError('reject needs --note "why": the reason goes into the model card');
   const pipeline = findPipeline(io.cwd, options.pipeline);
-  const candidate = await guarded(() => Promise.resolve(loadCandidate(pipeline, options.run)));
-  writeApproval(candidate.cardPath, { status: 'rejected', by: options.by.trim(), at: nowIso(), run: candidate.run.id, ...(candidate.artifactDigest ? { artifact_digest: candidate.artifactDigest } : {}), note: options.note.trim() });
+  const { candidate } = await guarded(async () => reject(pipeline, options.run, { by, note: options.note }));
   io.stderr(`rejected run ${candidate.run.id} in ${relative(io.cwd, candidate.cardPath) || candidate.cardPath}\n`);
   return 0;
 }

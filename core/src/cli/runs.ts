@@ -10,6 +10,7 @@ import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 import { mlpipeRootOf } from '../runs/records';
+import { tagRun } from '../approval/candidate';
 
 /**
  * `mlpipe runs ...`: the experiment store from the terminal. Documented in docs/experiments.md.
@@ -255,9 +256,11 @@ export function runsTag(id: string, pairs: string[], remove: string[], store: Ex
     // Defined, not assigned: a tag named __proto__ is a tag like any other.
     Object.defineProperty(set, key, { value: eq < 0 ? '' : pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   }
-  storeCall(() => store.tag(id, set, remove));
-  const run = store.resolve(id);
+  // The candidate rule (one per pipeline) is core's, as in VS Code.
+  const change = storeCall(() => tagRun(store, id, set, remove));
+  const run = store.resolve(change.id);
   io.stderr(`run ${terminalText(run.summary.id)} tags: ${tagsText(run.tags, ', ', MAX_VALUE) || '(none)'}\n`);
+  if (change.uncandidated.length > 0) io.stderr(`run ${terminalText(run.summary.id)} is now the model candidate of ${terminalText(change.pipeline, MAX_VALUE)}, instead of ${terminalText(change.uncandidated.join(', '), MAX_VALUE)}\n`);
   return 0;
 }
 
