@@ -29,7 +29,8 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { complete } from '../../core/src/language/completion';
 import { hover } from '../../core/src/language/hover';
 import { definition, prepareRename, references, rename } from '../../core/src/language/navigation';
-import { codeLenses, folding, outline } from '../../core/src/language/outline';
+import { lensArguments } from '../../core/src/language/commands';
+import { codeLenses, folding, outline, type Lens } from '../../core/src/language/outline';
 import { DEFAULT_SETTINGS, readSettings, type MlpipeSettings } from '../../core/src/settings';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { type FileKind } from '../../core/src/util/file-kinds';
@@ -40,6 +41,16 @@ declare const MLPIPE_VERSION: string | undefined;
 
 /** Language ids the client sends for mlpipe's own languages. */
 const LANGUAGE_KINDS: Record<string, FileKind> = { 'mlpipe-pipeline': 'pipeline', 'mlpipe-modelcard': 'modelcard' };
+
+/** A lens's title, with a codicon (VS Code draws `$(name)`; other editors show the text). */
+function lensTitle(lens: Lens): string {
+  switch (lens.command.id) {
+    case 'mlpipe.runPipeline':
+      return '$(run-all) Run pipeline';
+    case 'mlpipe.runStageUpstream':
+      return `$(play) Run stage${lens.variants !== undefined && lens.variants > 1 ? ` (${lens.variants} variants)` : ''}`;
+  }
+}
 
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -305,7 +316,7 @@ export function startServer(connection: Connection): void {
     onDocument('codeLens', async (document, analysis, params: CodeLensParams) => {
       if (!(await settingsFor(params.textDocument.uri)).codeLens.enable) return [];
       const range = rangeIn(document);
-      return codeLenses(analysis).map((lens) => ({ range: range(lens.start, lens.end), command: { title: lens.title, command: lens.command, arguments: [params.textDocument.uri, ...lens.args] } }));
+      return codeLenses(analysis).map((lens) => ({ range: range(lens.start, lens.end), command: { title: lensTitle(lens), command: lens.command.id, arguments: lensArguments(params.textDocument.uri, lens.command) } }));
     }),
   );
 

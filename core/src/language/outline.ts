@@ -1,5 +1,6 @@
 import { type YMap, type YNode } from '../yaml/nodes';
 import { type Analysis } from '../workspace/workspace';
+import { RUN_PIPELINE, RUN_STAGE_UPSTREAM, type LensCommand } from './commands';
 
 export type SymbolKind = 'namespace' | 'function' | 'property' | 'object' | 'array' | 'string' | 'number' | 'boolean' | 'module' | 'variable';
 
@@ -121,28 +122,27 @@ function trimEnd(text: string, end: number): number {
   return at;
 }
 
+/** A code lens: where it sits and which command it runs; the editor adapter words and decorates it. */
 export interface Lens {
   start: number;
   end: number;
-  title: string;
-  command: string;
-  /** Arguments after the document URI, which the server adds. */
-  args: string[];
+  command: LensCommand;
+  /** For a stage's lens: how many stage instances (matrix variants) the command runs. */
+  variants?: number;
 }
 
-/** "Run pipeline" above `stages:`, "Run stage" above each stage. */
+/** Run the pipeline above `stages:`, run each stage (with what it needs first) above the stage. */
 export function codeLenses(analysis: Analysis): Lens[] {
   if (analysis.kind !== 'pipeline') return [];
   const lenses: Lens[] = [];
   const root = analysis.yaml?.root;
   const stagesPair = root?.kind === 'map' ? root.pairs.find((pair) => pair.keyText === 'stages') : undefined;
   if (stagesPair && analysis.model.stages.length > 0) {
-    lenses.push({ start: stagesPair.key.start, end: stagesPair.key.end, title: '$(run-all) Run pipeline', command: 'mlpipe.runPipeline', args: [] });
+    lenses.push({ start: stagesPair.key.start, end: stagesPair.key.end, command: { id: RUN_PIPELINE, args: [] } });
   }
   for (const stage of analysis.model.stages) {
-    const variants = stage.variants.length > 1 ? ` (${stage.variants.length} variants)` : '';
     // A stage's lens runs what it needs first (skipping what is up to date), as `mlpipe run --upstream` does.
-    lenses.push({ start: stage.pair.key.start, end: stage.pair.key.end, title: `$(play) Run stage${variants}`, command: 'mlpipe.runStageUpstream', args: [stage.name] });
+    lenses.push({ start: stage.pair.key.start, end: stage.pair.key.end, command: { id: RUN_STAGE_UPSTREAM, args: [stage.name] }, variants: stage.variants.length });
   }
   return lenses;
 }
