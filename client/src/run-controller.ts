@@ -1,8 +1,11 @@
+import { availableParallelism } from 'node:os';
 import * as vscode from 'vscode';
-import { RunError, Runner, type RunEvent } from '../../core/src/runner/runner';
-import { HostError } from '../../core/src/runner/engine';
+import { noticeText, runEndText, runStartText, STAGE_STATUS_WORDS, stageEndText, stageStartText } from '../../core/src/runner/event-text';
+import { Runner, type RunEvent } from '../../core/src/runner/runner';
 import { type RunRecord } from '../../core/src/runs/records';
-import { pipelineStatus } from '../../core/src/runner/status';
+import { Cmd } from './commands/ids';
+import { type Ctx } from './ctx';
+import { messageOf } from './errors';
 
 export interface RunRequest {
   pipeline: vscode.Uri;
@@ -18,7 +21,7 @@ export interface RunOutput {
 
 const COLOURS = ['\u001b[36m', '\u001b[35m', '\u001b[33m', '\u001b[32m', '\u001b[34m', '\u001b[91m'];
 const RESET = '\u001b[0m';
-const STATUS_TEXT: Record<string, string> = { succeeded: 'ok', skipped: 'up to date', restored: 'restored from cache', failed: 'FAILED', cancelled: 'cancelled', blocked: 'blocked' };
+const dim = (text: string) => `\u001b[2m${text}${RESET}`;
 
 /** A terminal that only shows what mlpipe writes to it (and closes on a key press after the run). */
 export class RunTerminal implements vscode.Pseudoterminal, RunOutput {
@@ -70,10 +73,12 @@ export class RunController implements vscode.Disposable {
   private readonly events = new vscode.EventEmitter<{ pipeline: string; event: RunEvent }>();
   /** Every event of the runs this window starts: the sidebar and the webviews follow them live. */
   readonly onDidRunEvent = this.events.event;
+  private readonly log: vscode.LogOutputChannel;
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  constructor(private readonly ctx: Ctx) {
+    this.log = ctx.log;
     this.statusBar.name = 'MLPipe run';
-    this.statusBar.command = 'mlpipe.cancelRun';
+    this.statusBar.command = Cmd.cancelRun;
   }
 
   dispose(): void {
@@ -82,18 +87,9 @@ export class RunController implements vscode.Disposable {
     this.events.dispose();
   }
 
-  /** Whether running is allowed here; explains and offers to manage trust when it is not. */
-  trusted(): boolean {
-    if (vscode.workspace.isTrusted) return true;
-    void vscode.window
-      .showWarningMessage('MLPipe runs pipelines in containers only in a trusted workspace: a pipeline decides what runs on your machine. Checking and completion work without trust.', 'Manage Workspace Trust')
-      .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
-    return false;
-  }
-
   /** Runs with a terminal of its own and a progress notification. */
   async runInTerminal(request: RunRequest): Promise<RunRecord | undefined> {
-    if (!this.trusted()) return undefined;
+    if (!this.ctx.trust.allows('run')) return undefined;
     const terminal = new RunTerminal();
     const name = `MLPipe: ${vscode.workspace.asRelativePath(request.pipeline)}${request.stages.length > 0 ? ` (${request.stages.join(', ')})` : ''}`;
     vscode.window.createTerminal({ name, pty: terminal, iconPath: new vscode.ThemeIcon('run-all') }).show(true);
@@ -106,6 +102,8 @@ export class RunController implements vscode.Disposable {
   }
 
   async run(request: RunRequest, output: RunOutput): Promise<RunRecord | undefined> {
+    // Tasks come here directly: the same gate as the commands.
+    if (!this.ctx.trust.allows('run')) return undefined;
     const key = request.pipeline.fsPath;
     if (this.running.has(key)) {
       void vscode.window.showWarningMessage(`MLPipe: ${vscode.workspace.asRelativePath(request.pipeline)} is already running; cancel it first (MLPipe: Cancel Run).`);
@@ -120,12 +118,12 @@ export class RunController implements vscode.Disposable {
       if (!colours.has(stage)) colours.set(stage, COLOURS[colours.size % COLOURS.length]);
       return `${colours.get(stage)}${stage}${RESET}`;
     };
-    const jobs = vscode.workspace.getConfiguration('mlpipe', request.pipeline).get<number>('run.jobs') || undefined;
+    const jobs = this.ctx.settings(request.pipeline).run.jobs || undefined;
     try {
       return await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `MLPipe: running ${vscode.workspace.asRelativePath(request.pipeline)}`, cancellable: true },
         async (progress, token) => {
-          token.onCancellationRequested(() => controller.abort());
+          const cancel = token.onCancellationRequested(() => controller.abort());
           let total = 0;
           let finished = 0;
           const onEvent = (event: RunEvent) => {
@@ -133,12 +131,13 @@ export class RunController implements vscode.Disposable {
             switch (event.type) {
               case 'run-start':
                 total = event.record.stages.length;
-                output.write(`run ${event.record.id}: ${total} stage${total === 1 ? '' : 's'}\n`);
+                output.write(`${runStartText(event.record, { jobs: jobs ?? availableParallelism(), logs: vscode.workspace.asRelativePath(runner.mlpipe.runDir(event.record.id)) })}\n`);
                 this.log.info(`run ${event.record.id} of ${key} started`);
                 break;
               case 'stage-start':
                 this.stagesRunning.add(event.stage);
                 this.refreshStatusBar();
+                output.write(`${label(event.stage)} ${dim(stageStartText(event))}\n`);
                 progress.report({ message: `${[...this.stagesRunning].join(', ')} (${finished} of ${total} done)` });
                 break;
               case 'log':
@@ -148,27 +147,31 @@ export class RunController implements vscode.Disposable {
                 finished++;
                 this.stagesRunning.delete(event.stage);
                 this.refreshStatusBar();
-                progress.report({ message: `${event.stage} ${STATUS_TEXT[event.status] ?? event.status} (${finished} of ${total} done)`, increment: total > 0 ? 100 / total : 0 });
-                output.write(`${label(event.stage)} ${STATUS_TEXT[event.status] ?? event.status}${event.reason ? `: ${event.reason}` : ''}\n`);
+                progress.report({ message: `${event.stage} ${STAGE_STATUS_WORDS[event.status]} (${finished} of ${total} done)`, increment: total > 0 ? 100 / total : 0 });
+                output.write(`${label(event.stage)} ${stageEndText(event)}\n`);
                 break;
               case 'run-end':
-                output.write(`run ${event.record.id} ${event.record.status}${event.record.error ? `: ${event.record.error}` : ''}\n`);
+                output.write(`${runEndText(event.record)}\n`);
                 break;
               case 'notice':
-                output.write(`note: ${event.message}\n`);
+                output.write(`${noticeText(event)}\n`);
                 this.log.warn(event.message);
                 break;
               case 'series':
                 break;
             }
           };
-          const record = await runner.run({ stages: request.stages, upstream: request.upstream, force: request.force ?? false, jobs, signal: controller.signal }, onEvent);
-          this.report(record);
-          return record;
+          try {
+            const record = await runner.run({ stages: request.stages, upstream: request.upstream, force: request.force ?? false, jobs, signal: controller.signal }, onEvent);
+            this.report(record);
+            return record;
+          } finally {
+            cancel.dispose();
+          }
         },
       );
     } catch (error) {
-      const message = error instanceof RunError || error instanceof HostError ? error.message : error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       output.write(`\u001b[31m${message}\u001b[0m\n`);
       this.log.error(`run of ${key}: ${message}`);
       void vscode.window.showErrorMessage(`MLPipe: ${message}`);
@@ -180,16 +183,11 @@ export class RunController implements vscode.Disposable {
   }
 
   private report(record: RunRecord): void {
-    const counts = new Map<string, number>();
-    for (const stage of record.stages) counts.set(stage.status, (counts.get(stage.status) ?? 0) + 1);
-    const summary = [...counts].map(([status, count]) => `${count} ${STATUS_TEXT[status] ?? status}`).join(', ');
-    this.log.info(`run ${record.id} ${record.status}: ${summary}`);
-    if (record.status === 'succeeded') void vscode.window.showInformationMessage(`MLPipe: run ${record.id} succeeded (${summary}).`);
-    else if (record.status === 'cancelled') void vscode.window.showWarningMessage(`MLPipe: run ${record.id} was cancelled.`);
-    else {
-      const failed = record.stages.find((stage) => stage.status === 'failed');
-      void vscode.window.showErrorMessage(`MLPipe: run ${record.id} failed${failed ? ` in stage ${failed.name}: ${failed.reason ?? failed.error ?? ''}` : record.error ? `: ${record.error}` : ''}.`);
-    }
+    const text = runEndText(record);
+    this.log.info(text);
+    if (record.status === 'succeeded') void vscode.window.showInformationMessage(`MLPipe: ${text}.`);
+    else if (record.status === 'cancelled') void vscode.window.showWarningMessage(`MLPipe: ${text}.`);
+    else void vscode.window.showErrorMessage(`MLPipe: ${text}.`);
   }
 
   private refreshStatusBar(): void {
@@ -209,21 +207,5 @@ export class RunController implements vscode.Disposable {
       return;
     }
     for (const controller of this.running.values()) controller.abort();
-  }
-
-  /** Which stages would run, and why, in a quick pick. */
-  async showStatus(pipeline: vscode.Uri): Promise<void> {
-    const runner = Runner.open(pipeline.fsPath);
-    try {
-      const reports = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'MLPipe: checking what is out of date' }, () => pipelineStatus(runner, { stages: [], upstream: false, images: true }));
-      const icon: Record<string, string> = { 'up-to-date': '$(pass)', cached: '$(archive)', stale: '$(circle-outline)', 'never-run': '$(circle-outline)' };
-      const words: Record<string, string> = { 'up-to-date': 'up to date', cached: 'restores from the cache', stale: 'would run', 'never-run': 'never run' };
-      await vscode.window.showQuickPick(
-        reports.map((report) => ({ label: `${icon[report.state]} ${report.name}`, description: words[report.state], detail: report.reasons.join('; ') || undefined })),
-        { title: `MLPipe: status of ${vscode.workspace.asRelativePath(pipeline)}`, matchOnDetail: true },
-      );
-    } catch (error) {
-      void vscode.window.showErrorMessage(`MLPipe: ${error instanceof Error ? error.message : String(error)}`);
-    }
   }
 }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CANDIDATE_TAG, markCandidate } from '../../core/src/approval/candidate';
 import { chooseRun } from '../../core/src/approval/gate';
 import { MlpipeDir } from '../../core/src/runs/records';
 import { ExperimentStore } from '../../core/src/store/store';
-import { tempWorkspace } from '../support/files';
+import { ROOT, tempWorkspace } from '../support/files';
 import { mlpipe } from '../support/mlpipe-cli';
 import { fakeRecord } from '../support/store-fixtures';
 
@@ -51,4 +52,18 @@ describe('the model candidate rule, in the CLI and in VS Code', () => {
     assert.match(mlpipe(['runs', 'list', '--filter', `tags.\`${CANDIDATE_TAG}\` = ''`, '--format', 'json'], dir).stdout, new RegExp(a));
   });
 
+  it('is written once: the client applies the rule through core and never removes the tag itself', () => {
+    const files: string[] = [];
+    const walk = (folder: string) => {
+      for (const name of readdirSync(folder)) {
+        const path = join(folder, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (name.endsWith('.ts')) files.push(path);
+      }
+    };
+    walk(join(ROOT, 'client/src'));
+    const sources = files.map((file) => readFileSync(file, 'utf8'));
+    assert.ok(sources.some((source) => /import \{[^}]*\bmarkCandidate\b[^}]*\} from '[./]+core\/src\/approval\/candidate'/.test(source)), 'the client calls core for "Use as Model Candidate"');
+    assert.ok(sources.every((source) => !source.includes("'mlpipe.candidate'")), 'no client file spells the tag (or its rule) itself');
+  });
 });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { noticeText, runEndText, runOutcomeText, runStartText, stageCountsText, stageEndText, stageStartText, STAGE_STATUS_WORDS } from '../../core/src/runner/event-text';
 import { type RunRecord, type StageRecord, type StageStatus } from '../../core/src/runs/records';
+import { ROOT } from '../support/files';
 
 function stage(name: string, status: StageStatus, extra: Partial<StageRecord> = {}): StageRecord {
   return { name, stage: name.split('@')[0], matrix: {}, status, host: 'local', image: 'img', command: 'true', attempts: 1, params: {}, deps: {}, outputs: {}, metrics: {}, log: `logs/${name}.log`, ...extra };
@@ -39,4 +42,11 @@ describe('run event text: one wording for the CLI and VS Code', () => {
     assert.equal(stageCountsText(record('succeeded', [stage('a', 'restored'), stage('b', 'restored')])), '2 restored from cache');
   });
 
+  it('is the only wording: the CLI and the VS Code run controller both use it and keep no status words of their own', () => {
+    for (const file of ['core/src/cli/run.ts', 'client/src/run-controller.ts']) {
+      const source = readFileSync(join(ROOT, file), 'utf8');
+      assert.match(source, /from '(\.\.\/)+(core\/src\/)?runner\/event-text'/, `${file} imports the event text`);
+      assert.doesNotMatch(source, /succeeded: 'ok'|'FAILED'|'restored( from cache)?'/, `${file} words stage statuses itself`);
+    }
+  });
 });

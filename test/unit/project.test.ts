@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv from 'ajv';
+import { RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../core/src/language/commands';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
@@ -156,9 +157,14 @@ describe('the project itself', () => {
 
   it('registers a handler for every contributed command and contributes every registered one', () => {
     const contributed = (manifest.contributes.commands as { command: string }[]).map((command) => command.command).sort();
-    // The command tables: the extension's, and the experiment browser's.
-    const tables = ['client/src/extension.ts', 'client/src/experiments/commands.ts'].map((file) => readFileSync(join(ROOT, file), 'utf8')).join('\n');
-    const registered = [...tables.matchAll(/^ {4}'(mlpipe\.[A-Za-z]+)':/gm)].map((match) => match[1]).sort();
+    // The ids (client/src/commands/ids.ts: `name: 'mlpipe.x'`, or a code-lens id shared with the server).
+    const lensIds = { RUN_PIPELINE, RUN_STAGE_UPSTREAM } as Record<string, string>;
+    const ids = new Map([...readFileSync(join(ROOT, 'client/src/commands/ids.ts'), 'utf8').matchAll(/^ {2}(\w+): (?:'(mlpipe\.[A-Za-z]+)'|([A-Z_]+)),$/gm)].map((match) => [match[1], match[2] ?? lensIds[match[3]]]));
+    // The one table (client/src/commands/table.ts): `name: { run: ... }` for every command it registers.
+    const table = [...readFileSync(join(ROOT, 'client/src/commands/table.ts'), 'utf8').matchAll(/^ {4}(\w+): \{ run: /gm)].map((match) => match[1]);
+    assert.deepEqual([...table].sort(), [...ids.keys()].sort(), 'the table has one entry per id');
+    const registered = table.map((name) => ids.get(name)).sort();
+    assert.ok(registered.every((id) => typeof id === 'string'), `ids: ${registered.join(', ')}`);
     assert.deepEqual(registered, contributed);
   });
 

@@ -1,13 +1,15 @@
 import { dirname } from 'node:path';
 import * as vscode from 'vscode';
-import { type RunRecord } from '../../../core/src/runs/records';
+import { markCandidate, tagRun, type TagChange } from '../../../core/src/approval/candidate';
+import { mlpipeRootOf, type RunRecord } from '../../../core/src/runs/records';
 import { type Series } from '../../../core/src/store/series';
-import { ExperimentStore, type StoredRun } from '../../../core/src/store/store';
+import { type ExperimentStore, type StoredRun } from '../../../core/src/store/store';
 import { type RunRow } from '../../../webviews/src/contract';
-import { findPipelines } from '../pipelines';
+import { findPipelines } from '../pipelines/find';
 import { type RunController } from '../run-controller';
+import { type TrustGate } from '../trust';
 import { type ExperimentSource } from '../webviews';
-import { mlpipeRootOf } from '../../../core/src/runs/records';
+import { openStore } from './stores';
 
 /** Live progress of a run this window started, from its events. */
 interface Progress {
@@ -39,6 +41,7 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
 
   constructor(
     runs: RunController,
+    private readonly trust: TrustGate,
     private readonly openLogs: (id: string) => void,
   ) {
     this.disposables.push(
@@ -99,7 +102,10 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
     try {
       const roots = new Set((await findPipelines()).map((uri) => mlpipeRootOf(uri.fsPath)));
       const stores = new Map<string, ExperimentStore>();
-      for (const root of roots) stores.set(root, this.stores.get(root) ?? ExperimentStore.open(root));
+      for (const root of roots) {
+        const store = this.stores.get(root) ?? this.open(root);
+        if (store) stores.set(root, store);
+      }
       this.stores = stores;
       this.rowCache = undefined;
       this.changed.fire(undefined);
@@ -118,8 +124,13 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
     return this.locate(id)?.store.root;
   }
 
+  private open(root: string): ExperimentStore | undefined {
+    return openStore(root, this.trust);
+  }
+
   private reload(root: string, ids?: string[]): void {
-    const store = this.stores.get(root) ?? ExperimentStore.open(root);
+    const store = this.stores.get(root) ?? this.open(root);
+    if (!store) return;
     this.stores.set(root, store);
     if (!store.refresh() && !ids) return;
     this.rowCache = undefined;
@@ -175,12 +186,23 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
     this.openLogs(id);
   }
 
-  tag(id: string, set: Record<string, string>, remove: string[] = []): void {
+  /** Tags a run with core's rules (one model candidate per pipeline); undefined for an unknown run. */
+  tag(id: string, set: Record<string, string>, remove: string[] = []): TagChange | undefined {
+    return this.change(id, (store) => tagRun(store, id, set, remove));
+  }
+
+  /** Makes a run its pipeline's model candidate (core's rule, as `mlpipe runs tag RUN mlpipe.candidate`). */
+  markCandidate(id: string): TagChange | undefined {
+    return this.change(id, (store) => markCandidate(store, id));
+  }
+
+  private change(id: string, apply: (store: ExperimentStore) => TagChange): TagChange | undefined {
     const found = this.locate(id);
-    if (!found) return;
-    found.store.tag(id, set, remove);
+    if (!found) return undefined;
+    const change = apply(found.store);
     this.rowCache = undefined;
-    this.changed.fire({ changed: [id] });
+    this.changed.fire({ changed: [change.id, ...change.uncandidated] });
+    return change;
   }
 
   delete(ids: string[]): void {

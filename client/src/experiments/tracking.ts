@@ -3,6 +3,9 @@ import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/
 import { TrackingOutbox, type FlushResult, type TrackingStatus } from '../../../core/src/tracking/outbox';
 import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
 import { redactText } from '../../../core/src/tracking/transfer';
+import { Cmd } from '../commands/ids';
+import { type Ctx } from '../ctx';
+import { messageOf } from '../errors';
 import { type WorkspaceExperiments } from './source';
 
 /**
@@ -20,10 +23,13 @@ export class TrackingSync implements vscode.Disposable {
   /** Failures already shown in a notification this session (without run ids), so a server that is down does not notify at every run. */
   private readonly notified = new Set<string>();
 
+  private readonly log: vscode.LogOutputChannel;
+
   constructor(
+    private readonly ctx: Ctx,
     private readonly source: WorkspaceExperiments,
-    private readonly log: vscode.LogOutputChannel,
   ) {
+    this.log = ctx.log;
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (event.affectsConfiguration('mlpipe.tracking.uri')) {
@@ -38,8 +44,8 @@ export class TrackingSync implements vscode.Disposable {
   target(): { target?: TrackingTarget; problem?: string } {
     // A workspace's own settings could point the tracking server elsewhere and collect the
     // user's MLflow credentials: nothing is sent from an untrusted workspace.
-    if (!vscode.workspace.isTrusted) return {};
-    return trackingTarget(vscode.workspace.getConfiguration('mlpipe').get<string>('tracking.uri') || undefined);
+    if (!this.ctx.trust.trusted) return {};
+    return trackingTarget(this.ctx.settings().tracking.uri || undefined);
   }
 
   get uri(): string | undefined {
@@ -66,7 +72,7 @@ export class TrackingSync implements vscode.Disposable {
       const result = await sendRuns(root, target, ids, { force: false });
       this.report(result, target.uri);
     } catch (error) {
-      this.log.error(redactText(`MLflow: ${error instanceof Error ? error.message : String(error)}`));
+      this.log.error(redactText(`MLflow: ${messageOf(error)}`));
     }
     this.emitter.fire();
     this.schedule();
@@ -79,7 +85,7 @@ export class TrackingSync implements vscode.Disposable {
     for (const root of this.source.roots()) {
       if (new TrackingOutbox(root).pending().length === 0) continue;
       const result = await sendRuns(root, target, [], { force }).catch((error: unknown) => {
-        this.log.error(redactText(`MLflow: ${error instanceof Error ? error.message : String(error)}`));
+        this.log.error(redactText(`MLflow: ${messageOf(error)}`));
         return undefined;
       });
       if (result && (result.sent.length > 0 || result.failed.length > 0)) this.report(result, target.uri);
@@ -106,7 +112,7 @@ export class TrackingSync implements vscode.Disposable {
       ? `MLPipe: ${runs} went to MLflow only in part (PARTIAL): ${failure.error}. It stays queued in .mlpipe/tracking/outbox and is sent again.`
       : `MLPipe: could not log ${runs} to MLflow: ${failure.error}. ${result.failed.length === 1 ? 'It stays' : 'They stay'} queued and ${result.failed.length === 1 ? 'is' : 'are'} sent again.`;
     void vscode.window.showWarningMessage(text, 'Sync Now', 'Show Output').then((choice) => {
-      if (choice === 'Sync Now') void vscode.commands.executeCommand('mlpipe.syncRuns');
+      if (choice === 'Sync Now') void vscode.commands.executeCommand(Cmd.syncRuns);
       else if (choice === 'Show Output') this.log.show();
     });
   }

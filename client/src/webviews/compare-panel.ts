@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { assertNever, COMPARE_VIEW_TYPE, compareIdsOf, parseCompareMessage, type ExportFormat, type HostToCompare, type RunRow, type Series } from '../../../webviews/src/contract';
+import { messageOf } from '../errors';
 import { panelHtml, webviewOptions } from './html';
 import { Throttle } from './throttle';
 import type { ExperimentSource } from './source';
@@ -123,7 +124,7 @@ export class ComparePanel {
       await vscode.workspace.fs.writeFile(target, format === 'png' ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8'));
       vscode.window.setStatusBarMessage(`Saved ${vscode.workspace.asRelativePath(target)}`, 4000);
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not save ${target.fsPath}: ${(error as Error).message}. Choose another folder and export again.`);
+      void vscode.window.showErrorMessage(`Could not save ${target.fsPath}: ${messageOf(error)}. Choose another folder and export again.`);
     }
   }
 

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { DriftReport } from '../../../core/src/drift/types';
 import { assertNever, DRIFT_VIEW_TYPE, driftStateOf, parseDriftMessage, type DriftState, type HostToDrift } from '../../../webviews/src/drift/contract';
+import { messageOf } from '../errors';
 import { panelHtml, webviewOptions } from './html';
 
 export { DRIFT_VIEW_TYPE };
@@ -104,7 +105,7 @@ class DriftPanel {
     try {
       await rerun();
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not run ${this.options.rerunLabel ?? 'the pipeline'} again: ${(error as Error).message}`);
+      void vscode.window.showErrorMessage(`Could not run ${this.options.rerunLabel ?? 'the pipeline'} again: ${messageOf(error)}`);
     } finally {
       this.running = false;
       this.post({ type: 'rerunning', running: false });
@@ -115,7 +116,7 @@ class DriftPanel {
     try {
       await this.options.exportHtml();
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not export the drift report: ${(error as Error).message}. Choose another folder and export again.`);
+      void vscode.window.showErrorMessage(`Could not export the drift report: ${messageOf(error)}. Choose another folder and export again.`);
     }
   }
 

@@ -1,31 +1,13 @@
 import * as vscode from 'vscode';
-import { Runner } from '../../../core/src/runner/runner';
-import { mlpipeRootOf as mlpipeRootOfPath, type StageRecord } from '../../../core/src/runs/records';
+import { isCandidate } from '../../../core/src/approval/candidate';
+import { type StageRecord } from '../../../core/src/runs/records';
 import { type StoredRun } from '../../../core/src/store/store';
-import { findPipelines } from '../pipelines';
 import { type TrackedRunRow } from '../../../core/src/tracking/mlflow';
+import { Cmd } from '../commands/ids';
+import { messageOf } from '../errors';
+import { RUN_ICONS, STAGE_ICONS, themeIcon as icon } from '../status-icons';
 import { type WorkspaceExperiments } from './source';
 import { type TrackingSync } from './tracking';
-
-const RUN_ICONS: Record<string, [string, string?]> = {
-  running: ['sync~spin', 'charts.blue'],
-  succeeded: ['pass', 'testing.iconPassed'],
-  failed: ['error', 'testing.iconFailed'],
-  cancelled: ['circle-slash', 'disabledForeground'],
-  interrupted: ['warning', 'list.warningForeground'],
-};
-
-const STAGE_ICONS: Record<string, [string, string?]> = {
-  ...RUN_ICONS,
-  skipped: ['pass-filled', 'testing.iconPassed'],
-  restored: ['archive', 'testing.iconPassed'],
-  blocked: ['debug-step-over', 'disabledForeground'],
-  pending: ['circle-outline'],
-};
-
-function icon([id, colour]: [string, string?]): vscode.ThemeIcon {
-  return new vscode.ThemeIcon(id, colour ? new vscode.ThemeColor(colour) : undefined);
-}
 
 function short(value: number | string | boolean): string {
   return typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(3)).toString() : String(value);
@@ -43,10 +25,11 @@ export type ExperimentNode =
 const MLFLOW_ICONS: Record<string, [string, string?]> = { RUNNING: RUN_ICONS.running, FINISHED: RUN_ICONS.succeeded, FAILED: RUN_ICONS.failed, KILLED: RUN_ICONS.cancelled, SCHEDULED: ['clock'] };
 
 /** Experiments: every run newest first, key metrics in the description, its stages below it. */
-export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> {
+export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<ExperimentNode | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private pending: ReturnType<typeof setTimeout> | undefined;
+  private readonly disposables: vscode.Disposable[] = [this.emitter];
 
   constructor(
     private readonly source: WorkspaceExperiments,
@@ -59,8 +42,12 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> 
         this.emitter.fire(undefined);
       }, 150);
     };
-    source.onDidChangeRuns(refresh);
-    tracking.onDidChange(refresh);
+    this.disposables.push(source.onDidChangeRuns(refresh), tracking.onDidChange(refresh));
+  }
+
+  dispose(): void {
+    clearTimeout(this.pending);
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
 
   async getChildren(node?: ExperimentNode): Promise<ExperimentNode[]> {
@@ -76,7 +63,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> 
       try {
         return (await this.tracking.remoteRuns()).map(({ experiment, rows }) => ({ kind: 'mlflowExperiment', name: experiment, rows }));
       } catch (error) {
-        return [{ kind: 'message', text: error instanceof Error ? error.message : String(error) }];
+        return [{ kind: 'message', text: messageOf(error) }];
       }
     }
     if (node.kind === 'mlflowExperiment') return node.rows.length > 0 ? node.rows.map((row) => ({ kind: 'mlflowRun', experiment: node.name, row })) : [{ kind: 'message', text: 'no runs on the server yet' }];
@@ -123,7 +110,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> 
       item.description = node.stage.reason ?? node.stage.status;
       item.iconPath = icon(STAGE_ICONS[node.stage.status] ?? ['circle-outline']);
       item.contextValue = 'mlpipe.stageRun';
-      item.command = { command: 'mlpipe.openRunLogs', title: 'Open Log', arguments: [node] };
+      item.command = { command: Cmd.openRunLogs, title: 'Open Log', arguments: [node] };
       return item;
     }
     const found = this.source.stored(node.id);
@@ -136,14 +123,14 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> 
     item.description = run.status === 'running' ? (progress ? `${progress.done}/${progress.total} stages${progress.running.length > 0 ? `: ${progress.running.join(', ')}` : ''}` : 'running') : this.keyMetrics(run);
     item.iconPath = icon(RUN_ICONS[run.status] ?? ['circle-outline']);
     item.tooltip = this.tooltip(run);
-    item.contextValue = `mlpipe.run.${run.status}${'mlpipe.candidate' in run.tags ? '.candidate' : ''}`;
+    item.contextValue = `mlpipe.run.${run.status}${isCandidate(run) ? '.candidate' : ''}`;
     return item;
   }
 
   private label(run: StoredRun): string {
     const started = new Date(run.summary.started);
     const when = Number.isNaN(started.getTime()) ? run.summary.started : started.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    const candidate = 'mlpipe.candidate' in run.tags ? ' ★' : '';
+    const candidate = isCandidate(run) ? ' ★' : '';
     return `${run.summary.name ?? run.summary.pipeline} · ${when}${candidate}`;
   }
 
@@ -172,76 +159,4 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode> 
     if (run.note) text.appendText(`note: ${run.note}\n`);
     return text;
   }
-}
-
-/** A pipeline file, or one stage instance of it with its last status. */
-export type PipelineNode = { kind: 'pipeline'; uri: vscode.Uri } | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string } | { kind: 'error'; message: string };
-
-/** Pipelines: each pipeline of the workspace with its stages, their last status and a run action. */
-export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode> {
-  private readonly emitter = new vscode.EventEmitter<PipelineNode | undefined>();
-  readonly onDidChangeTreeData = this.emitter.event;
-  private pending: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(source: WorkspaceExperiments) {
-    source.onDidChangeRuns(() => this.refresh());
-  }
-
-  refresh(): void {
-    this.pending ??= setTimeout(() => {
-      this.pending = undefined;
-      this.emitter.fire(undefined);
-    }, 150);
-  }
-
-  async getChildren(node?: PipelineNode): Promise<PipelineNode[]> {
-    if (!node) {
-      const pipelines = await findPipelines();
-      await vscode.commands.executeCommand('setContext', 'mlpipe.hasPipeline', pipelines.length > 0);
-      return pipelines.map((uri) => ({ kind: 'pipeline', uri }));
-    }
-    if (node.kind !== 'pipeline') return [];
-    try {
-      const runner = Runner.open(node.uri.fsPath);
-      const stages = runner.plan().stages;
-      // The newest run that ran each stage says its last status.
-      const last = new Map<string, StageRecord>();
-      for (const id of runner.mlpipe.runIds().slice(0, 50)) {
-        for (const stage of runner.mlpipe.readRecord(id)?.stages ?? []) if (!last.has(stage.name) && stage.status !== 'pending') last.set(stage.name, stage);
-        if (last.size >= stages.length) break;
-      }
-      return stages.map((stage) => ({ kind: 'stage', uri: node.uri, name: stage.name, status: last.get(stage.name)?.status, reason: last.get(stage.name)?.reason }));
-    } catch (error) {
-      return [{ kind: 'error', message: error instanceof Error ? error.message.split('\n')[0] : String(error) }];
-    }
-  }
-
-  getTreeItem(node: PipelineNode): vscode.TreeItem {
-    if (node.kind === 'error') {
-      const item = new vscode.TreeItem(node.message);
-      item.iconPath = icon(['warning', 'list.warningForeground']);
-      return item;
-    }
-    if (node.kind === 'pipeline') {
-      const item = new vscode.TreeItem(vscode.workspace.asRelativePath(node.uri), vscode.TreeItemCollapsibleState.Expanded);
-      item.id = node.uri.toString();
-      item.resourceUri = node.uri;
-      item.iconPath = new vscode.ThemeIcon('symbol-event');
-      item.contextValue = 'mlpipe.pipeline';
-      item.command = { command: 'vscode.open', title: 'Open Pipeline', arguments: [node.uri] };
-      return item;
-    }
-    const item = new vscode.TreeItem(node.name);
-    item.id = `${node.uri.toString()}#${node.name}`;
-    item.description = node.status ? (node.status === 'skipped' ? 'up to date' : node.status) : 'never run';
-    item.tooltip = node.reason;
-    item.iconPath = icon(STAGE_ICONS[node.status ?? 'pending'] ?? ['circle-outline']);
-    item.contextValue = 'mlpipe.stage';
-    return item;
-  }
-}
-
-/** The `.mlpipe` folder of a pipeline file. */
-export function mlpipeRootOf(pipeline: vscode.Uri): string {
-  return mlpipeRootOfPath(pipeline.fsPath);
 }

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import { Runner } from '../../core/src/runner/runner';
-import { findPipelines } from './pipelines';
-import { RunTerminal, type RunController } from './run-controller';
+import { RunTerminal, type RunController } from '../run-controller';
+import { findPipelines } from './find';
+import { plannedStages } from './plan';
 
 export const TASK_TYPE = 'mlpipe';
 
@@ -25,7 +25,7 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
       const pipeline = vscode.workspace.asRelativePath(uri, false);
       tasks.push(this.task({ type: TASK_TYPE, pipeline }, folder));
       try {
-        for (const stage of Runner.open(uri.fsPath).plan().stages) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage: stage.name }, folder));
+        for (const stage of plannedStages(uri.fsPath)) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage }, folder));
       } catch {
         // A pipeline with errors offers only the whole-pipeline task; running it reports the errors.
       }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { isPipelineFile, PIPELINE_GLOB, PIPELINE_NAMES } from '../../core/src/util/file-kinds';
+import { isPipelineFile, PIPELINE_GLOB, PIPELINE_NAMES } from '../../../core/src/util/file-kinds';
 
 const EXCLUDE = '**/{node_modules,.git,.mlpipe}/**';
 
@@ -13,12 +13,11 @@ export async function findPipelines(): Promise<vscode.Uri[]> {
 }
 
 /**
- * The pipeline a command is about: the one given (a code lens passes its document), the active
- * editor's, the only one in the workspace, or the one the user picks.
+ * The pipeline a command is about: the one given (a code lens's document, a view's item), the
+ * active editor's, the only one in the workspace, or the one the user picks.
  */
-export async function choosePipeline(given?: unknown): Promise<vscode.Uri | undefined> {
-  if (typeof given === 'string') return vscode.Uri.parse(given);
-  if (given instanceof vscode.Uri) return given;
+export async function choosePipeline(given?: vscode.Uri): Promise<vscode.Uri | undefined> {
+  if (given) return given;
   const active = vscode.window.activeTextEditor?.document.uri;
   if (active && isPipeline(active)) return active;
   const all = await findPipelines();
