@@ -84,7 +84,12 @@ function tally(eventsFile) {
   const filesRunning = new Set();
   const lines = existsSync(eventsFile) ? readFileSync(eventsFile, 'utf8').split('\n').filter(Boolean) : [];
   for (const line of lines) {
-    const event = JSON.parse(line);
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      continue; // a line cut short when the tier was killed
+    }
     const file = event.file ? relative(root, event.file) : '?';
     // node:test reports each file as a test named by its path; its own tests start at nesting 0 too.
     if (event.name === event.file) {
