@@ -3,14 +3,15 @@ import Module from 'node:module';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import type { CloseHandlerResult, ErrorHandlerResult } from 'vscode-languageclient/node';
+import { Throttle } from '../../client/src/webviews/throttle';
 import { ROOT } from '../support/files';
 
 // The client's pure parts, loaded in plain Node. Two things stand in the way of a plain import:
 // - vscode-languageclient requires `vscode`, which only the extension host provides: `vscode` is
 //   answered here by a stand-in whose every member is an empty class (the library extends a few
 //   at load time and uses none in the code under test);
-// - client/ is a TypeScript project that test/tsconfig.json does not reference, so its files
-//   cannot be imported here: they are required by path, with the shapes the tests use.
+// - so restart-policy.ts is required by path after the stand-in is in place (an import would be
+//   hoisted above it); Throttle needs no editor and is imported as it is.
 const loader = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
 const resolve = loader._resolveFilename;
 const member: ProxyHandler<object> = {
@@ -26,9 +27,6 @@ const { BoundedRestarts } = require(join(ROOT, 'client/src/restart-policy')) as 
     error(error: Error, message: undefined, count: number | undefined): ErrorHandlerResult;
     closed(): CloseHandlerResult;
   };
-};
-const { Throttle } = require(join(ROOT, 'client/src/webviews/throttle')) as {
-  Throttle: new (ms: number, flush: () => void) => { request(): void; dispose(): void };
 };
 loader._resolveFilename = resolve;
 
