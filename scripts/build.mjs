@@ -64,7 +64,7 @@ await Promise.all([
   // The shebang carries core/src/server-runtime.ts's SERVER_NODE_FLAGS (a test keeps them equal).
   build({ ...common, entryPoints: ['server/src/main.ts'], outfile: 'dist/server.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' } }),
   build({ ...common, entryPoints: ['core/src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
-  // The drift engine's reader thread (core/src/drift/engine.ts starts it from next to the bundle).
+  // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
   build({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   build(webviews),
 ]);

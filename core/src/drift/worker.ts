@@ -1,10 +1,10 @@
 /**
  * The drift engine's reader thread (bundled to dist/drift-worker.js): reads one dataset into a
  * DatasetAccumulator, sorts the numbers the report will read sorted, and posts the accumulator back
- * as plain data with its buffers transferred (no copies). engine.ts starts one per file, so the
+ * as plain data with its buffers transferred (no copies). read-threads.ts starts one per file, so the
  * two files are parsed and sorted in parallel.
  *
- * Protocol (engine.ts's readInWorker): the thread posts { kind: 'started' } as soon as its code is
+ * Protocol (read-threads.ts's readInWorker): the thread posts { kind: 'started' } as soon as its code is
  * loaded, then { kind: 'done', data } or { kind: 'failed', error } (a DriftError's message, hint,
  * file and line, or another error's message and stack).
  */
