@@ -3,7 +3,18 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['core/src/schema/validators.generated.ts', 'dist/**', 'out/**', 'node_modules/**', '.scratch/**', '.bench/**', 'test-results/**', 'sample-workspace/**'] },
+  {
+    ignores: [
+      'core/src/schema/validators.generated.ts',
+      'dist/**',
+      'out/**',
+      'node_modules/**',
+      '.scratch/**',
+      '.bench/**',
+      'test-results/**',
+      'sample-workspace/**',
+    ],
+  },
   {
     files: ['**/*.ts'],
     languageOptions: {
@@ -13,7 +24,14 @@ export default tseslint.config(
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {
       // node:test's describe/it return promises the runner tracks itself.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['describe', 'it', 'test', 'before', 'after'], package: 'node:test' }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['describe', 'it', 'test', 'before', 'after'], package: 'node:test' },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/await-thenable': 'error',
     },
@@ -21,7 +39,17 @@ export default tseslint.config(
   {
     files: ['core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['vscode', 'vscode-languageserver*', 'vscode-languageclient*', 'vscode-jsonrpc*'], message: 'core/ must not depend on the editor or the LSP libraries.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['vscode', 'vscode-languageserver*', 'vscode-languageclient*', 'vscode-jsonrpc*'],
+              message: 'core/ must not depend on the editor or the LSP libraries.',
+            },
+          ],
+        },
+      ],
     },
   },
 );

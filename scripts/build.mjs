@@ -14,7 +14,9 @@ const production = process.argv.includes('--production');
 
 // Identifies the code that writes caches such as .mlpipe/plans/: a hash of core/'s sources, so a
 // build with other code never trusts them (core/src/runner/plan-cache.ts).
-const sources = readdirSync(join(root, 'core', 'src'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts')).sort();
+const sources = readdirSync(join(root, 'core', 'src'), { recursive: true, encoding: 'utf8' })
+  .filter((file) => file.endsWith('.ts'))
+  .sort();
 const fingerprint = createHash('sha256').update(version);
 for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
 const buildId = fingerprint.digest('hex').slice(0, 16);
@@ -60,13 +62,30 @@ const webviews = {
 
 const started = Date.now();
 await Promise.all([
-  build({ ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client.js', external: ['vscode', '*.node'] }),
+  build({
+    ...common,
+    entryPoints: ['client/src/extension.ts'],
+    outfile: 'dist/client.js',
+    external: ['vscode', '*.node'],
+  }),
   // The shebang carries core/src/server-runtime.ts's SERVER_NODE_FLAGS (a test keeps them equal).
-  build({ ...common, entryPoints: ['server/src/main.ts'], outfile: 'dist/server.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' } }),
-  build({ ...common, entryPoints: ['core/src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({
+    ...common,
+    entryPoints: ['server/src/main.ts'],
+    outfile: 'dist/server.js',
+    banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' },
+  }),
+  build({
+    ...common,
+    entryPoints: ['core/src/cli/bin.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
   // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
   build({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   build(webviews),
 ]);
 for (const bin of ['dist/server.js', 'dist/cli.js']) chmodSync(join(root, bin), 0o755);
-console.log(`built dist/ (client, server, cli, webviews) in ${Date.now() - started} ms${production ? ' (production)' : ''}`);
+console.log(
+  `built dist/ (client, server, cli, webviews) in ${Date.now() - started} ms${production ? ' (production)' : ''}`,
+);

@@ -11,14 +11,55 @@
  *   npm run sample:image             # into the engine DOCKER_HOST (or the Docker context) names
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 
 export const PYTHON_IMAGE = 'localhost/mlpipe-python:3.11';
 export const BUSYBOX_IMAGE = 'localhost/mlpipe-busybox:1';
-const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'mkdir', 'cp', 'mv', 'rm', 'sha256sum', 'true', 'false', 'env', 'id', 'wc', 'head', 'tail', 'printf', 'find', 'test', '[', 'seq', 'date', 'touch', 'grep', 'sed', 'tr', 'dd', 'kill', 'chmod'];
+const BUSYBOX_APPLETS = [
+  'sh',
+  'ls',
+  'cat',
+  'echo',
+  'sleep',
+  'mkdir',
+  'cp',
+  'mv',
+  'rm',
+  'sha256sum',
+  'true',
+  'false',
+  'env',
+  'id',
+  'wc',
+  'head',
+  'tail',
+  'printf',
+  'find',
+  'test',
+  '[',
+  'seq',
+  'date',
+  'touch',
+  'grep',
+  'sed',
+  'tr',
+  'dd',
+  'kill',
+  'chmod',
+];
 
 function cache(): string {
   const dir = resolve(process.env.MLPIPE_CACHE_DIR ?? join(homedir(), '.cache', 'mlpipe'), 'images');
@@ -28,7 +69,10 @@ function cache(): string {
 
 function run(command: string, args: string[], hint: string): void {
   const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`\`${command} ${args.join(' ')}\` failed (${result.status ?? result.error?.message}):\n${(result.stderr ?? '').split('\n').slice(-15).join('\n')}\n${hint}`);
+  if (result.status !== 0)
+    throw new Error(
+      `\`${command} ${args.join(' ')}\` failed (${result.status ?? result.error?.message}):\n${(result.stderr ?? '').split('\n').slice(-15).join('\n')}\n${hint}`,
+    );
 }
 
 /** A tarball of a root file system for the image, built once and cached. */
@@ -40,17 +84,36 @@ export function rootfsTarball(image: typeof PYTHON_IMAGE | typeof BUSYBOX_IMAGE)
   const root = join(work, 'rootfs');
   try {
     if (image === BUSYBOX_IMAGE) {
-      if (!existsSync('/bin/busybox')) throw new Error('busybox-static is needed for the test image: apt-get install -y busybox-static');
+      if (!existsSync('/bin/busybox'))
+        throw new Error('busybox-static is needed for the test image: apt-get install -y busybox-static');
       mkdirSync(join(root, 'bin'), { recursive: true });
       for (const dir of ['tmp', 'workspace', 'etc']) mkdirSync(join(root, dir), { recursive: true });
       copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
       for (const applet of BUSYBOX_APPLETS) symlinkSync('busybox', join(root, 'bin', applet));
     } else {
       console.error(`[sample-image] debootstrap of Debian bookworm with python3-numpy (once, about a minute)`);
-      run('debootstrap', ['--variant=minbase', '--include=python3-minimal,python3-numpy', 'bookworm', root, 'http://deb.debian.org/debian'], 'The Python image is built with debootstrap as root: apt-get install -y debootstrap, and run as root (or build it from a Dockerfile: FROM python:3.11-slim, RUN pip install numpy).');
-      for (const dir of ['usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info', 'var/cache/apt', 'var/lib/apt/lists']) {
+      run(
+        'debootstrap',
+        [
+          '--variant=minbase',
+          '--include=python3-minimal,python3-numpy',
+          'bookworm',
+          root,
+          'http://deb.debian.org/debian',
+        ],
+        'The Python image is built with debootstrap as root: apt-get install -y debootstrap, and run as root (or build it from a Dockerfile: FROM python:3.11-slim, RUN pip install numpy).',
+      );
+      for (const dir of [
+        'usr/share/doc',
+        'usr/share/man',
+        'usr/share/locale',
+        'usr/share/info',
+        'var/cache/apt',
+        'var/lib/apt/lists',
+      ]) {
         const full = join(root, dir);
-        if (existsSync(full)) for (const entry of readdirSync(full)) rmSync(join(full, entry), { recursive: true, force: true });
+        if (existsSync(full))
+          for (const entry of readdirSync(full)) rmSync(join(full, entry), { recursive: true, force: true });
       }
       mkdirSync(join(root, 'workspace'), { recursive: true });
     }
@@ -63,7 +126,10 @@ export function rootfsTarball(image: typeof PYTHON_IMAGE | typeof BUSYBOX_IMAGE)
 }
 
 /** Loads the images into an engine unless they are there already; returns their ids. */
-export async function ensureImages(docker: Docker, images: string[] = [PYTHON_IMAGE, BUSYBOX_IMAGE]): Promise<Record<string, string>> {
+export async function ensureImages(
+  docker: Docker,
+  images: string[] = [PYTHON_IMAGE, BUSYBOX_IMAGE],
+): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
   for (const image of images) {
     const existing = await docker
@@ -77,14 +143,26 @@ export async function ensureImages(docker: Docker, images: string[] = [PYTHON_IM
     const [repo, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
     const tarball = rootfsTarball(image as typeof PYTHON_IMAGE);
     // dockerode's typings declare importImage's promise form as void; it resolves to the progress stream.
-    const importImage = docker.importImage.bind(docker) as unknown as (file: NodeJS.ReadableStream, options: object) => Promise<NodeJS.ReadableStream>;
-    const stream = await importImage(createReadStream(tarball), { repo, tag, changes: ['WORKDIR /workspace', 'ENV PYTHONDONTWRITEBYTECODE=1'] });
-    await new Promise<void>((done, reject) => docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : done())));
-    // Podman's compat import ignores the tag and names the image repo:latest; tag it as asked.
-    const imported = await docker.getImage(image).inspect().catch(async () => {
-      await docker.getImage(`${repo}:latest`).tag({ repo, tag });
-      return docker.getImage(image).inspect();
+    const importImage = docker.importImage.bind(docker) as unknown as (
+      file: NodeJS.ReadableStream,
+      options: object,
+    ) => Promise<NodeJS.ReadableStream>;
+    const stream = await importImage(createReadStream(tarball), {
+      repo,
+      tag,
+      changes: ['WORKDIR /workspace', 'ENV PYTHONDONTWRITEBYTECODE=1'],
     });
+    await new Promise<void>((done, reject) =>
+      docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : done())),
+    );
+    // Podman's compat import ignores the tag and names the image repo:latest; tag it as asked.
+    const imported = await docker
+      .getImage(image)
+      .inspect()
+      .catch(async () => {
+        await docker.getImage(`${repo}:latest`).tag({ repo, tag });
+        return docker.getImage(image).inspect();
+      });
     ids[image] = imported.Id;
   }
   return ids;

@@ -15,7 +15,9 @@ if (packaged.status !== 0) process.exit(packaged.status ?? 1);
 const code = spawnSync('code', ['--version'], { encoding: 'utf8' });
 if (code.status === 0) {
   console.log(`Opening ${sample} in VS Code ${code.stdout.split('\n')[0]} with the extension from ${root}`);
-  const opened = spawnSync('code', ['--new-window', `--extensionDevelopmentPath=${root}`, sample], { stdio: 'inherit' });
+  const opened = spawnSync('code', ['--new-window', `--extensionDevelopmentPath=${root}`, sample], {
+    stdio: 'inherit',
+  });
   process.exit(opened.status ?? 0);
 }
 

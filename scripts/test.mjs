@@ -121,12 +121,18 @@ function tally(eventsFile) {
     } else if (!event.suite || event.failureType !== 'subtestsFailed') {
       // A suite counts as a failure of its own only when it failed outside its tests (a hook).
       counts.failed++;
-      failures.push(`${event.name === event.file ? `${file} (the file itself)` : where()}${event.suite ? ' (the suite itself)' : ''}: ${event.error}`);
+      failures.push(
+        `${event.name === event.file ? `${file} (the file itself)` : where()}${event.suite ? ' (the suite itself)' : ''}: ${event.error}`,
+      );
     }
   }
   // The deepest tests that started and never finished (their enclosing suites are implied).
-  const unfinished = [...running.values()].filter((path, _, all) => !all.some((other) => other !== path && other.startsWith(`${path} > `)));
-  for (const file of filesRunning) if (!unfinished.some((path) => path.startsWith(`${file} > `))) unfinished.push(`${file} (none of its tests reported yet: loading, or busy without yielding to the event loop)`);
+  const unfinished = [...running.values()].filter(
+    (path, _, all) => !all.some((other) => other !== path && other.startsWith(`${path} > `)),
+  );
+  for (const file of filesRunning)
+    if (!unfinished.some((path) => path.startsWith(`${file} > `)))
+      unfinished.push(`${file} (none of its tests reported yet: loading, or busy without yielding to the event loop)`);
   return { counts, skips, todos, failures, unfinished, recorded: lines.length };
 }
 
@@ -139,14 +145,34 @@ function runTier(tier, files, eventsFile) {
   const budgetMs = tier.budgetS * budgetScale * 1000;
   // Engine tests start several dockerd and podman instances: one file at a time keeps 2 cores usable.
   const concurrency = tier.name === 'engine' || tier.name === 'hostile' ? ['--test-concurrency=1'] : [];
-  const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${pathToFileURL(join(root, 'scripts/tier-reporter.mjs')).href}`, '--test-reporter-destination=stderr'];
+  const reporters = [
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${pathToFileURL(join(root, 'scripts/tier-reporter.mjs')).href}`,
+    '--test-reporter-destination=stderr',
+  ];
   // A single test that hangs fails after 10 minutes, or at the tier's budget if that comes first.
-  const args = ['--import', 'tsx', '--test', ...concurrency, `--test-timeout=${Math.min(600_000, budgetMs)}`, ...reporters, ...files];
-  console.log(`\n== ${tier.name} tests (${files.length} files, budget ${seconds(budgetMs)}): ${[process.execPath, ...args].join(' ')}`);
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    ...concurrency,
+    `--test-timeout=${Math.min(600_000, budgetMs)}`,
+    ...reporters,
+    ...files,
+  ];
+  console.log(
+    `\n== ${tier.name} tests (${files.length} files, budget ${seconds(budgetMs)}): ${[process.execPath, ...args].join(' ')}`,
+  );
   const started = Date.now();
   // Its own process group, so that running over the budget stops the runner, the test files and
   // what they started (servers, engines) together.
-  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', detached: true, env: { ...process.env, MLPIPE_TEST_EVENTS: eventsFile } });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, MLPIPE_TEST_EVENTS: eventsFile },
+  });
   const signalGroup = (signal) => {
     try {
       process.kill(-child.pid, signal);
@@ -180,40 +206,71 @@ function runTier(tier, files, eventsFile) {
       process.off('SIGTERM', onTerminate);
       // Whatever the runner left behind in its group (a server a test started) goes with it.
       signalGroup('SIGKILL');
-      resolve({ status: code ?? signal, interrupted, overBudget, ms: Date.now() - started, budgetMs, tally: tally(eventsFile) });
+      resolve({
+        status: code ?? signal,
+        interrupted,
+        overBudget,
+        ms: Date.now() - started,
+        budgetMs,
+        tally: tally(eventsFile),
+      });
     });
   });
 }
 
 /** Prints the tier's report and returns why it failed, if it did. */
-function judge(tier, files, { status, interrupted, overBudget, ms, budgetMs, tally: { counts, skips, todos, failures, unfinished, recorded } }) {
+function judge(
+  tier,
+  files,
+  { status, interrupted, overBudget, ms, budgetMs, tally: { counts, skips, todos, failures, unfinished, recorded } },
+) {
   const ran = counts.passed + counts.failed;
   const problems = [];
   if (interrupted) {
     problems.push(`interrupted (${interrupted})`);
   } else if (overBudget) {
-    problems.push(`ran past its budget of ${seconds(budgetMs)} and was stopped; ${unfinished.length > 0 ? `still running:\n     ${unfinished.join('\n     ')}` : 'every test file had finished'}`);
+    problems.push(
+      `ran past its budget of ${seconds(budgetMs)} and was stopped; ${unfinished.length > 0 ? `still running:\n     ${unfinished.join('\n     ')}` : 'every test file had finished'}`,
+    );
   } else if (status !== 0) {
     problems.push(`node --test exited with ${status}`);
   }
   if (counts.failed > 0) problems.push(`${counts.failed} failed:\n     ${failures.join('\n     ')}`);
-  if (recorded === 0 && !overBudget) problems.push('the tier reporter recorded nothing (scripts/tier-reporter.mjs did not load?)');
-  if (ci && ran === 0) problems.push(`ran no test${counts.skipped > 0 ? ` (${counts.skipped} skipped)` : ''}: in CI a tier that tests nothing fails`);
-  if (ci && counts.skipped > 0) problems.push(`skipped ${counts.skipped} in CI, where everything must run (install what the reasons above name)`);
+  if (recorded === 0 && !overBudget)
+    problems.push('the tier reporter recorded nothing (scripts/tier-reporter.mjs did not load?)');
+  if (ci && ran === 0)
+    problems.push(
+      `ran no test${counts.skipped > 0 ? ` (${counts.skipped} skipped)` : ''}: in CI a tier that tests nothing fails`,
+    );
+  if (ci && counts.skipped > 0)
+    problems.push(`skipped ${counts.skipped} in CI, where everything must run (install what the reasons above name)`);
 
   const summary = `${ran} tests ran: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped${counts.cancelled ? `, ${counts.cancelled} cancelled` : ''}${counts.todo ? `, ${counts.todo} todo` : ''}; ${seconds(ms)} of ${seconds(budgetMs)}`;
   console.log(`\n== ${tier.name}: ${summary}`);
   if (skips.length > 0) console.log(`   skipped:\n     ${skips.join('\n     ')}`);
   if (todos.length > 0) console.log(`   todo:\n     ${todos.join('\n     ')}`);
-  if (!ci && ran === 0) console.log(`   NOTHING RAN in ${tier.name} (${files.length} ${files.length === 1 ? 'file' : 'files'}); in CI this fails`);
+  if (!ci && ran === 0)
+    console.log(
+      `   NOTHING RAN in ${tier.name} (${files.length} ${files.length === 1 ? 'file' : 'files'}); in CI this fails`,
+    );
   if (problems.length > 0) console.error(`== ${tier.name} FAILED: ${problems.join('\n   ')}`);
   else console.log(`== ${tier.name} passed`);
-  return { line: `${tier.name.padEnd(9)} ${summary}${problems.length > 0 ? '  FAILED' : ''}`, failed: problems.length > 0 };
+  return {
+    line: `${tier.name.padEnd(9)} ${summary}${problems.length > 0 ? '  FAILED' : ''}`,
+    failed: problems.length > 0,
+  };
 }
 
 if (only.length === 0) {
   run('typecheck', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b']);
   run('lint', process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '.']);
+  run('format', process.execPath, [
+    join(root, 'node_modules/prettier/bin/prettier.cjs'),
+    '--check',
+    '--log-level',
+    'warn',
+    '.',
+  ]);
 }
 run('build', process.execPath, [join(root, 'scripts/build.mjs')]);
 const reports = [];
@@ -223,12 +280,16 @@ try {
     if (only.length > 0 && !only.includes(tier.name)) continue;
     if (tier.name === 'e2e') {
       run('package', process.execPath, [join(root, 'scripts/package.mjs')]);
-      const missing = ['/usr/bin/chromium', '/usr/bin/rg', '/usr/include/node/node.h'].filter((path) => !existsSync(path));
+      const missing = ['/usr/bin/chromium', '/usr/bin/rg', '/usr/include/node/node.h'].filter(
+        (path) => !existsSync(path),
+      );
       if (missing.length === 0 || ci) {
         run('code-server', process.execPath, ['--import', 'tsx', join(root, 'scripts/vscode-web.ts'), 'install']);
       } else {
         // Outside CI the e2e files report themselves as skipped, with the reason; in CI they fail.
-        console.log(`\n== e2e: SKIPPING on this machine, missing ${missing.join(', ')}; install with: apt-get install -y chromium ripgrep libkrb5-dev g++ make python3 (Node 20 headers)`);
+        console.log(
+          `\n== e2e: SKIPPING on this machine, missing ${missing.join(', ')}; install with: apt-get install -y chromium ripgrep libkrb5-dev g++ make python3 (Node 20 headers)`,
+        );
       }
     }
     const files = testFiles(tier.folder);
@@ -240,7 +301,8 @@ try {
     const report = judge(tier, files, result);
     reports.push(report.line);
     if (report.failed || process.exitCode === 130) {
-      process.exitCode = process.exitCode === 130 ? 130 : typeof result.status === 'number' && result.status !== 0 ? result.status : 1;
+      process.exitCode =
+        process.exitCode === 130 ? 130 : typeof result.status === 'number' && result.status !== 0 ? result.status : 1;
       break;
     }
   }

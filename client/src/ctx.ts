@@ -1,5 +1,11 @@
 import * as vscode from 'vscode';
-import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import {
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { readSettings, type MlpipeSettings } from '../../core/src/settings';
 import { Cmd, type CommandName } from './commands/ids';
@@ -58,7 +64,11 @@ export class Ctx {
     const serverModule = this.extension.asAbsolutePath('dist/server.js');
     const serverOptions: ServerOptions = {
       run: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: [...SERVER_NODE_FLAGS] } },
-      debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: [...SERVER_NODE_FLAGS, '--nolazy', '--inspect=6010'] } },
+      debug: {
+        module: serverModule,
+        transport: TransportKind.ipc,
+        options: { execArgv: [...SERVER_NODE_FLAGS, '--nolazy', '--inspect=6010'] },
+      },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
@@ -73,7 +83,9 @@ export class Ctx {
     };
     const client = new LanguageClient(CLIENT_ID, 'MLPipe Language Server', serverOptions, clientOptions);
     this.client = client;
-    this.pushClientCleanup(client.onDidChangeState(({ newState }) => this.log.info(`language server ${State[newState].toLowerCase()}`)));
+    this.pushClientCleanup(
+      client.onDidChangeState(({ newState }) => this.log.info(`language server ${State[newState].toLowerCase()}`)),
+    );
     await client.start();
   }
 
@@ -99,13 +111,17 @@ export class Ctx {
   registerCommands(table: { [K in CommandName]: Command }): void {
     for (const name of Object.keys(table) as CommandName[]) {
       const command = table[name];
-      this.pushExtCleanup(vscode.commands.registerCommand(Cmd[name], (...args: unknown[]) => this.runCommand(name, command, args)));
+      this.pushExtCleanup(
+        vscode.commands.registerCommand(Cmd[name], (...args: unknown[]) => this.runCommand(name, command, args)),
+      );
     }
   }
 
   private async runCommand(name: CommandName, command: Command, args: unknown[]): Promise<unknown> {
     if (command.needsServer && !this.serverRunning) {
-      void vscode.window.showWarningMessage(`MLPipe: ${Cmd[name]} needs the language server, which is not running. Start it with "MLPipe: Restart Language Server".`);
+      void vscode.window.showWarningMessage(
+        `MLPipe: ${Cmd[name]} needs the language server, which is not running. Start it with "MLPipe: Restart Language Server".`,
+      );
       return undefined;
     }
     try {

@@ -27,30 +27,54 @@ export async function checkDrift(ctx: Ctx, runs: RunController): Promise<void> {
     try {
       const target = monitorTarget(pipeline.fsPath);
       const folder = dirname(pipeline.fsPath);
-      choices.push({ label: `$(graph) ${vscode.workspace.asRelativePath(pipeline)}: monitor.drift`, description: `${relative(folder, target.reference)} vs ${relative(folder, target.current)}`, target: { ...target, pipeline } });
+      choices.push({
+        label: `$(graph) ${vscode.workspace.asRelativePath(pipeline)}: monitor.drift`,
+        description: `${relative(folder, target.reference)} vs ${relative(folder, target.current)}`,
+        target: { ...target, pipeline },
+      });
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
     }
   }
-  choices.push({ label: '$(files) Choose two files...', description: 'a reference and a current dataset: CSV, JSON Lines or Parquet' });
-  const picked = choices.length === 1 ? choices[0] : await vscode.window.showQuickPick(choices, { title: 'MLPipe: check drift between which data?' });
+  choices.push({
+    label: '$(files) Choose two files...',
+    description: 'a reference and a current dataset: CSV, JSON Lines or Parquet',
+  });
+  const picked =
+    choices.length === 1
+      ? choices[0]
+      : await vscode.window.showQuickPick(choices, { title: 'MLPipe: check drift between which data?' });
   if (!picked) return;
   let target = picked.target;
   if (!target) {
     const filters = { Datasets: ['csv', 'tsv', 'jsonl', 'ndjson', 'parquet'] };
-    const reference = await vscode.window.showOpenDialog({ title: 'Reference dataset (usually the training data)', filters, canSelectMany: false });
+    const reference = await vscode.window.showOpenDialog({
+      title: 'Reference dataset (usually the training data)',
+      filters,
+      canSelectMany: false,
+    });
     if (!reference?.[0]) return;
     const current = await vscode.window.showOpenDialog({ title: 'Current dataset', filters, canSelectMany: false });
     if (!current?.[0]) return;
     target = chosenFiles(reference[0], current[0]);
   }
   const chosen = target;
-  const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MLPipe: checking drift of ${basename(chosen.current)} against ${basename(chosen.reference)}`, cancellable: true }, (_progress, token) => computeReport(chosen, token));
+  const report = await vscode.window.withProgress(
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: `MLPipe: checking drift of ${basename(chosen.current)} against ${basename(chosen.reference)}`,
+      cancellable: true,
+    },
+    (_progress, token) => computeReport(chosen, token),
+  );
   if (!report) {
     ctx.log.info('drift: check cancelled');
     return;
   }
-  showDriftReport(ctx.extension, report, { title: `Drift: ${basename(chosen.current)}`, ...driftActions(ctx, runs, report, chosen.pipeline) });
+  showDriftReport(ctx.extension, report, {
+    title: `Drift: ${basename(chosen.current)}`,
+    ...driftActions(ctx, runs, report, chosen.pipeline),
+  });
 }
 
 /**
@@ -60,7 +84,9 @@ export async function checkDrift(ctx: Ctx, runs: RunController): Promise<void> {
  * so that the check sees it inside.
  */
 function chosenFiles(reference: vscode.Uri, current: vscode.Uri): DriftTarget {
-  const folder = (vscode.workspace.getWorkspaceFolder(reference) ?? vscode.workspace.workspaceFolders?.[0])?.uri.fsPath ?? dirname(reference.fsPath);
+  const folder =
+    (vscode.workspace.getWorkspaceFolder(reference) ?? vscode.workspace.workspaceFolders?.[0])?.uri.fsPath ??
+    dirname(reference.fsPath);
   let real = folder;
   try {
     real = realpathSync.native(folder);
@@ -74,7 +100,12 @@ function chosenFiles(reference: vscode.Uri, current: vscode.Uri): DriftTarget {
     }
     return path;
   };
-  return { reference: inside(reference.fsPath), current: inside(current.fsPath), options: { boundary: { root: folder, outside: 'allow', what: 'the workspace folder' } }, source: 'two files' };
+  return {
+    reference: inside(reference.fsPath),
+    current: inside(current.fsPath),
+    options: { boundary: { root: folder, outside: 'allow', what: 'the workspace folder' } },
+    source: 'two files',
+  };
 }
 
 /**
@@ -85,10 +116,15 @@ async function computeReport(target: DriftTarget, token: vscode.CancellationToke
   const controller = new AbortController();
   const cancel = token.onCancellationRequested(() => controller.abort());
   try {
-    return await computeDrift(target.reference, target.current, { ...target.options, details: true, signal: controller.signal });
+    return await computeDrift(target.reference, target.current, {
+      ...target.options,
+      details: true,
+      signal: controller.signal,
+    });
   } catch (error) {
     if (error instanceof DriftCancelled) return undefined;
-    if (error instanceof DriftError) throw new UserError(error.hint ? `${error.message}. ${error.hint}` : error.message);
+    if (error instanceof DriftError)
+      throw new UserError(error.hint ? `${error.message}. ${error.hint}` : error.message);
     throw error;
   } finally {
     cancel.dispose();
@@ -98,14 +134,28 @@ async function computeReport(target: DriftTarget, token: vscode.CancellationToke
 /** What a drift report offers: export, and a rerun of the pipeline whose monitor section it checked. */
 function driftActions(ctx: Ctx, runs: RunController, report: DriftReport, pipeline: vscode.Uri | undefined) {
   return {
-    ...(pipeline && ctx.trust.trusted ? { rerun: () => runs.runInTerminal({ pipeline, stages: [], upstream: false }).then(() => undefined), rerunLabel: vscode.workspace.asRelativePath(pipeline) } : {}),
+    ...(pipeline && ctx.trust.trusted
+      ? {
+          rerun: () => runs.runInTerminal({ pipeline, stages: [], upstream: false }).then(() => undefined),
+          rerunLabel: vscode.workspace.asRelativePath(pipeline),
+        }
+      : {}),
     exportHtml: async () => {
-      const uri = await vscode.window.showSaveDialog({ title: 'Save the drift report', defaultUri: vscode.Uri.file(join(dirname(report.current.path), 'drift-report.html')), filters: { HTML: ['html'] } });
+      const uri = await vscode.window.showSaveDialog({
+        title: 'Save the drift report',
+        defaultUri: vscode.Uri.file(join(dirname(report.current.path), 'drift-report.html')),
+        filters: { HTML: ['html'] },
+      });
       if (!uri) return;
       const assets = vscode.Uri.joinPath(ctx.extension.extensionUri, 'dist', 'webviews');
-      const html = renderDriftHtml(report, { script: readFileSync(join(assets.fsPath, 'drift.js'), 'utf8'), css: readFileSync(join(assets.fsPath, 'drift.css'), 'utf8') });
+      const html = renderDriftHtml(report, {
+        script: readFileSync(join(assets.fsPath, 'drift.js'), 'utf8'),
+        css: readFileSync(join(assets.fsPath, 'drift.css'), 'utf8'),
+      });
       await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(html));
-      void vscode.window.showInformationMessage(`MLPipe: drift report saved to ${vscode.workspace.asRelativePath(uri)}.`);
+      void vscode.window.showInformationMessage(
+        `MLPipe: drift report saved to ${vscode.workspace.asRelativePath(uri)}.`,
+      );
     },
   };
 }
@@ -122,5 +172,12 @@ export function restoreDriftPanels(ctx: Ctx, runs: RunController): void {
       }
     });
   });
-  registerDriftSerializer(ctx.extension, (report) => driftActions(ctx, runs, report, monitors.find((monitor) => isAbsolute(report.current.path) && monitor.current === report.current.path)?.pipeline));
+  registerDriftSerializer(ctx.extension, (report) =>
+    driftActions(
+      ctx,
+      runs,
+      report,
+      monitors.find((monitor) => isAbsolute(report.current.path) && monitor.current === report.current.path)?.pipeline,
+    ),
+  );
 }

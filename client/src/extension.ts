@@ -28,7 +28,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const pipelinesTree = new PipelinesTree(source.onDidChangeRuns);
   const experimentsTree = new ExperimentsTree(source, tracking);
   const registryTree = new RegistryTree();
-  const view = vscode.window.createTreeView('mlpipe.experiments', { treeDataProvider: experimentsTree, canSelectMany: true, showCollapseAll: true });
+  const view = vscode.window.createTreeView('mlpipe.experiments', {
+    treeDataProvider: experimentsTree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
   const panels = registerExperimentPanels(context, source);
   const pipelineWatcher = vscode.workspace.createFileSystemWatcher(PIPELINE_GLOB);
   const rediscover = () => void source.discover().then(() => pipelinesTree.refresh());
@@ -55,7 +59,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidGrantWorkspaceTrust(() => void source.discover().then(() => tracking.retry())),
   );
   restoreDriftPanels(ctx, runs);
-  ctx.registerCommands(commandTable({ ctx, runs, experiments: { ctx, source, view, panels, tracking }, pipelinesTree, registryTree }));
+  ctx.registerCommands(
+    commandTable({ ctx, runs, experiments: { ctx, source, view, panels, tracking }, pipelinesTree, registryTree }),
+  );
   void source
     .discover()
     .then(() => tracking.retry())

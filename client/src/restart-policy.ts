@@ -1,4 +1,11 @@
-import { CloseAction, ErrorAction, type CloseHandlerResult, type ErrorHandler, type ErrorHandlerResult, type Message } from 'vscode-languageclient/node';
+import {
+  CloseAction,
+  ErrorAction,
+  type CloseHandlerResult,
+  type ErrorHandler,
+  type ErrorHandlerResult,
+  type Message,
+} from 'vscode-languageclient/node';
 
 /**
  * Restarts a crashed server at most `limit` times in `windowMs`, then stops and says so, instead

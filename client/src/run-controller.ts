@@ -1,6 +1,13 @@
 import { availableParallelism } from 'node:os';
 import * as vscode from 'vscode';
-import { noticeText, runEndText, runStartText, STAGE_STATUS_WORDS, stageEndText, stageStartText } from '../../core/src/runner/event-text';
+import {
+  noticeText,
+  runEndText,
+  runStartText,
+  STAGE_STATUS_WORDS,
+  stageEndText,
+  stageStartText,
+} from '../../core/src/runner/event-text';
 import { Runner, type RunEvent } from '../../core/src/runner/runner';
 import { type RunRecord } from '../../core/src/runs/records';
 import { Cmd } from './commands/ids';
@@ -33,7 +40,10 @@ export class RunTerminal implements vscode.Pseudoterminal, RunOutput {
   private opened = false;
   finished = false;
 
-  constructor(private readonly onOpen?: (terminal: RunTerminal) => void, private readonly onCloseRequest?: () => void) {}
+  constructor(
+    private readonly onOpen?: (terminal: RunTerminal) => void,
+    private readonly onCloseRequest?: () => void,
+  ) {}
 
   open(): void {
     this.opened = true;
@@ -106,7 +116,9 @@ export class RunController implements vscode.Disposable {
     if (!this.ctx.trust.allows('run')) return undefined;
     const key = request.pipeline.fsPath;
     if (this.running.has(key)) {
-      void vscode.window.showWarningMessage(`MLPipe: ${vscode.workspace.asRelativePath(request.pipeline)} is already running; cancel it first (MLPipe: Cancel Run).`);
+      void vscode.window.showWarningMessage(
+        `MLPipe: ${vscode.workspace.asRelativePath(request.pipeline)} is already running; cancel it first (MLPipe: Cancel Run).`,
+      );
       return undefined;
     }
     await vscode.workspace.saveAll(false);
@@ -121,7 +133,11 @@ export class RunController implements vscode.Disposable {
     const jobs = this.ctx.settings(request.pipeline).run.jobs || undefined;
     try {
       return await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `MLPipe: running ${vscode.workspace.asRelativePath(request.pipeline)}`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `MLPipe: running ${vscode.workspace.asRelativePath(request.pipeline)}`,
+          cancellable: true,
+        },
         async (progress, token) => {
           const cancel = token.onCancellationRequested(() => controller.abort());
           let total = 0;
@@ -131,7 +147,9 @@ export class RunController implements vscode.Disposable {
             switch (event.type) {
               case 'run-start':
                 total = event.record.stages.length;
-                output.write(`${runStartText(event.record, { jobs: jobs ?? availableParallelism(), logs: vscode.workspace.asRelativePath(runner.mlpipe.runDir(event.record.id)) })}\n`);
+                output.write(
+                  `${runStartText(event.record, { jobs: jobs ?? availableParallelism(), logs: vscode.workspace.asRelativePath(runner.mlpipe.runDir(event.record.id)) })}\n`,
+                );
                 this.log.info(`run ${event.record.id} of ${key} started`);
                 break;
               case 'stage-start':
@@ -147,7 +165,10 @@ export class RunController implements vscode.Disposable {
                 finished++;
                 this.stagesRunning.delete(event.stage);
                 this.refreshStatusBar();
-                progress.report({ message: `${event.stage} ${STAGE_STATUS_WORDS[event.status]} (${finished} of ${total} done)`, increment: total > 0 ? 100 / total : 0 });
+                progress.report({
+                  message: `${event.stage} ${STAGE_STATUS_WORDS[event.status]} (${finished} of ${total} done)`,
+                  increment: total > 0 ? 100 / total : 0,
+                });
                 output.write(`${label(event.stage)} ${stageEndText(event)}\n`);
                 break;
               case 'run-end':
@@ -162,7 +183,16 @@ export class RunController implements vscode.Disposable {
             }
           };
           try {
-            const record = await runner.run({ stages: request.stages, upstream: request.upstream, force: request.force ?? false, jobs, signal: controller.signal }, onEvent);
+            const record = await runner.run(
+              {
+                stages: request.stages,
+                upstream: request.upstream,
+                force: request.force ?? false,
+                jobs,
+                signal: controller.signal,
+              },
+              onEvent,
+            );
             this.report(record);
             return record;
           } finally {

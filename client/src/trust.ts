@@ -6,7 +6,8 @@ import * as vscode from 'vscode';
  */
 const NEEDS_TRUST = {
   run: 'MLPipe runs pipelines in containers only in a trusted workspace: a pipeline decides what runs on your machine. Checking and completion work without trust.',
-  status: "MLPipe checks what is out of date only in a trusted workspace: it asks the pipeline's Docker hosts for image digests and keeps the plan in .mlpipe/. Checking and completion work without trust.",
+  status:
+    "MLPipe checks what is out of date only in a trusted workspace: it asks the pipeline's Docker hosts for image digests and keeps the plan in .mlpipe/. Checking and completion work without trust.",
   push: 'MLPipe pushes models only from a trusted workspace: a push sends files and your registry credentials to where the workspace says.',
   write: "MLPipe changes a workspace's run store (.mlpipe/) only when the workspace is trusted.",
 } as const;
@@ -23,7 +24,9 @@ export class TrustGate {
   /** Whether `action` may go ahead; when not, says why and offers to manage trust. */
   allows(action: TrustedAction): boolean {
     if (this.trusted) return true;
-    void vscode.window.showWarningMessage(NEEDS_TRUST[action], 'Manage Workspace Trust').then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+    void vscode.window
+      .showWarningMessage(NEEDS_TRUST[action], 'Manage Workspace Trust')
+      .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
     return false;
   }
 }

@@ -25,16 +25,37 @@ export const DEFAULT_SETTINGS: MlpipeSettings = {
 /** Merges what a client sent (possibly partial or mistyped) over the defaults; wrong types fall back. */
 export function readSettings(raw: unknown): MlpipeSettings {
   const value = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
-  const section = (name: string) => (value[name] && typeof value[name] === 'object' ? (value[name] as Record<string, unknown>) : {});
+  const section = (name: string) =>
+    value[name] && typeof value[name] === 'object' ? (value[name] as Record<string, unknown>) : {};
   const size = Number(value.maxFileSizeMB);
   const trace = section('trace').server;
   return {
-    validate: { enable: typeof section('validate').enable === 'boolean' ? (section('validate').enable as boolean) : DEFAULT_SETTINGS.validate.enable },
+    validate: {
+      enable:
+        typeof section('validate').enable === 'boolean'
+          ? (section('validate').enable as boolean)
+          : DEFAULT_SETTINGS.validate.enable,
+    },
     maxFileSizeMB: Number.isFinite(size) && size > 0 ? size : DEFAULT_SETTINGS.maxFileSizeMB,
-    codeLens: { enable: typeof section('codeLens').enable === 'boolean' ? (section('codeLens').enable as boolean) : DEFAULT_SETTINGS.codeLens.enable },
+    codeLens: {
+      enable:
+        typeof section('codeLens').enable === 'boolean'
+          ? (section('codeLens').enable as boolean)
+          : DEFAULT_SETTINGS.codeLens.enable,
+    },
     trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
-    run: { jobs: Number.isInteger(section('run').jobs) && (section('run').jobs as number) >= 0 ? (section('run').jobs as number) : DEFAULT_SETTINGS.run.jobs },
-    tracking: { uri: typeof section('tracking').uri === 'string' ? (section('tracking').uri as string) : DEFAULT_SETTINGS.tracking.uri },
+    run: {
+      jobs:
+        Number.isInteger(section('run').jobs) && (section('run').jobs as number) >= 0
+          ? (section('run').jobs as number)
+          : DEFAULT_SETTINGS.run.jobs,
+    },
+    tracking: {
+      uri:
+        typeof section('tracking').uri === 'string'
+          ? (section('tracking').uri as string)
+          : DEFAULT_SETTINGS.tracking.uri,
+    },
   };
 }
 
@@ -42,7 +63,8 @@ export function readSettings(raw: unknown): MlpipeSettings {
 export function flattenSettings(settings: MlpipeSettings = DEFAULT_SETTINGS): Map<string, unknown> {
   const flat = new Map<string, unknown>();
   const visit = (value: unknown, prefix: string) => {
-    if (value && typeof value === 'object' && !Array.isArray(value)) for (const [key, child] of Object.entries(value)) visit(child, `${prefix}.${key}`);
+    if (value && typeof value === 'object' && !Array.isArray(value))
+      for (const [key, child] of Object.entries(value)) visit(child, `${prefix}.${key}`);
     else flat.set(prefix, value);
   };
   visit(settings, 'mlpipe');

@@ -60,7 +60,12 @@ export interface FixData {
   fixes: { title: string; preferred: boolean; edits: Record<string, TextEdit[]>; create?: string[] }[];
 }
 
-export function toLspDiagnostic(path: string, diagnostic: Diagnostic, positions: Positions, range: (start: number, end: number) => Range): LspDiagnostic {
+export function toLspDiagnostic(
+  path: string,
+  diagnostic: Diagnostic,
+  positions: Positions,
+  range: (start: number, end: number) => Range,
+): LspDiagnostic {
   const result: LspDiagnostic = {
     range: range(diagnostic.start, diagnostic.end),
     severity: SEVERITY[diagnostic.severity],
@@ -69,11 +74,21 @@ export function toLspDiagnostic(path: string, diagnostic: Diagnostic, positions:
     source: 'mlpipe',
     message: diagnostic.message,
   };
-  if (diagnostic.tags) result.tags = diagnostic.tags.map((tag) => (tag === 'unnecessary' ? DiagnosticTag.Unnecessary : DiagnosticTag.Deprecated));
+  if (diagnostic.tags)
+    result.tags = diagnostic.tags.map((tag) =>
+      tag === 'unnecessary' ? DiagnosticTag.Unnecessary : DiagnosticTag.Deprecated,
+    );
   if (diagnostic.related) {
     result.relatedInformation = diagnostic.related.map((related) => {
       const target = related.path ?? path;
-      return { location: { uri: pathToUri(target), range: target === path ? range(related.start, related.end) : positions.range(target, related.start, related.end) }, message: related.message };
+      return {
+        location: {
+          uri: pathToUri(target),
+          range:
+            target === path ? range(related.start, related.end) : positions.range(target, related.start, related.end),
+        },
+        message: related.message,
+      };
     });
   }
   if (diagnostic.fixes && diagnostic.fixes.length > 0) {
@@ -83,16 +98,26 @@ export function toLspDiagnostic(path: string, diagnostic: Diagnostic, positions:
   return result;
 }
 
-function toFix(fix: Fix, path: string, positions: Positions, range: (start: number, end: number) => Range): FixData['fixes'][number] {
+function toFix(
+  fix: Fix,
+  path: string,
+  positions: Positions,
+  range: (start: number, end: number) => Range,
+): FixData['fixes'][number] {
   const edits: Record<string, TextEdit[]> = {};
   const create: string[] = [];
   for (const edit of fix.edits) {
     const target = edit.path || path;
     const uri = pathToUri(target);
     if (edit.createFile && !create.includes(uri)) create.push(uri);
-    (edits[uri] ??= []).push({ range: target === path ? range(edit.start, edit.end) : positions.range(target, edit.start, edit.end), newText: edit.newText });
+    (edits[uri] ??= []).push({
+      range: target === path ? range(edit.start, edit.end) : positions.range(target, edit.start, edit.end),
+      newText: edit.newText,
+    });
   }
-  return create.length > 0 ? { title: fix.title, preferred: Boolean(fix.preferred), edits, create } : { title: fix.title, preferred: Boolean(fix.preferred), edits };
+  return create.length > 0
+    ? { title: fix.title, preferred: Boolean(fix.preferred), edits, create }
+    : { title: fix.title, preferred: Boolean(fix.preferred), edits };
 }
 
 const COMPLETION_KIND: Record<CompletionEntry['kind'], CompletionItemKind> = {

@@ -35,7 +35,16 @@ import { DEFAULT_SETTINGS, readSettings, type MlpipeSettings } from '../../core/
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { type FileKind } from '../../core/src/util/file-kinds';
 import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
-import { Positions, pathToUri, toCompletionItem, toDocumentSymbol, toLspDiagnostic, toWorkspaceEdit, uriToPath, type FixData } from './convert';
+import {
+  Positions,
+  pathToUri,
+  toCompletionItem,
+  toDocumentSymbol,
+  toLspDiagnostic,
+  toWorkspaceEdit,
+  uriToPath,
+  type FixData,
+} from './convert';
 
 declare const MLPIPE_VERSION: string | undefined;
 
@@ -54,7 +63,10 @@ function lensTitle(lens: Lens): string {
 
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
-  const workspace = new Workspace(nodeFileHost, { maxFileSize: DEFAULT_SETTINGS.maxFileSizeMB * 1024 * 1024, existenceTtlMs: 2_000 });
+  const workspace = new Workspace(nodeFileHost, {
+    maxFileSize: DEFAULT_SETTINGS.maxFileSizeMB * 1024 * 1024,
+    existenceTtlMs: 2_000,
+  });
   const positions = new Positions((path) => workspace.text(path));
   const languageOf = new Map<string, string>();
   const settingsCache = new Map<string, Promise<MlpipeSettings>>();
@@ -63,7 +75,8 @@ export function startServer(connection: Connection): void {
   let globalSettings = DEFAULT_SETTINGS;
 
   const log = (message: string) => connection.console.log(message);
-  const logError = (where: string, error: unknown) => connection.console.error(`${where}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const logError = (where: string, error: unknown) =>
+    connection.console.error(`${where}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 
   /** Every handler goes through here: a bug in one request answers empty, never brings the server down. */
   const guard =
@@ -96,7 +109,9 @@ export function startServer(connection: Connection): void {
     if (!canPullConfiguration) return Promise.resolve(globalSettings);
     let cached = settingsCache.get(uri);
     if (!cached) {
-      cached = connection.workspace.getConfiguration({ scopeUri: uri, section: 'mlpipe' }).then(readSettings, () => globalSettings);
+      cached = connection.workspace
+        .getConfiguration({ scopeUri: uri, section: 'mlpipe' })
+        .then(readSettings, () => globalSettings);
       settingsCache.set(uri, cached);
     }
     return cached;
@@ -130,7 +145,10 @@ export function startServer(connection: Connection): void {
       }
       const path = uriToPath(uri);
       const analysis = workspace.analyze(path, kind);
-      const range = (start: number, end: number): Range => ({ start: document.positionAt(start), end: document.positionAt(end) });
+      const range = (start: number, end: number): Range => ({
+        start: document.positionAt(start),
+        end: document.positionAt(end),
+      });
       const diagnostics = analysis.diagnostics.map((diagnostic) => toLspDiagnostic(path, diagnostic, positions, range));
       void connection.sendDiagnostics({ uri, version: document.version, diagnostics });
     } catch (error) {
@@ -157,7 +175,10 @@ export function startServer(connection: Connection): void {
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
         codeLensProvider: { resolveProvider: false },
       },
-      serverInfo: { name: 'mlpipe-language-server', version: typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev' },
+      serverInfo: {
+        name: 'mlpipe-language-server',
+        version: typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev',
+      },
     };
   });
 
@@ -169,17 +190,22 @@ export function startServer(connection: Connection): void {
   connection.onInitialized(() => {
     if (canPullConfiguration) {
       void connection.client.register(DidChangeConfigurationNotification.type, { section: 'mlpipe' });
-      void connection.workspace.getConfiguration({ section: 'mlpipe' }).then((raw) => {
-        applyGlobal(readSettings(raw));
-        for (const document of documents.all()) schedule(document.uri);
-      }, () => undefined);
+      void connection.workspace.getConfiguration({ section: 'mlpipe' }).then(
+        (raw) => {
+          applyGlobal(readSettings(raw));
+          for (const document of documents.all()) schedule(document.uri);
+        },
+        () => undefined,
+      );
     }
     if (canWatchFiles) {
       // File events keep the "does this dep exist" cache fresh, so it need not expire.
       workspace.configure({ ...workspace.settings, existenceTtlMs: Infinity });
       void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/*' }] });
     }
-    log(`mlpipe language server ${typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : 'dev'} started (node ${process.version})`);
+    log(
+      `mlpipe language server ${typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : 'dev'} started (node ${process.version})`,
+    );
   });
 
   connection.onDidChangeConfiguration((change) => {
@@ -241,10 +267,15 @@ export function startServer(connection: Connection): void {
     for (const dependent of dependents) schedule(pathToUri(dependent));
   });
 
-  const rangeIn = (document: TextDocument) => (start: number, end: number): Range => ({ start: document.positionAt(start), end: document.positionAt(end) });
+  const rangeIn =
+    (document: TextDocument) =>
+    (start: number, end: number): Range => ({ start: document.positionAt(start), end: document.positionAt(end) });
 
   /** A request about one open document: the handler gets it with its analysis; unknown documents answer null. */
-  const onDocument = <P extends { textDocument: { uri: string } }, R>(name: string, handler: (document: TextDocument, analysis: Analysis, params: P) => R | Promise<R>) =>
+  const onDocument = <P extends { textDocument: { uri: string } }, R>(
+    name: string,
+    handler: (document: TextDocument, analysis: Analysis, params: P) => R | Promise<R>,
+  ) =>
     guard<P, R | null>(name, null, (params) => {
       const document = documents.get(params.textDocument.uri);
       const analysis = analysisFor(params.textDocument.uri);
@@ -255,20 +286,31 @@ export function startServer(connection: Connection): void {
     onDocument('completion', (document, analysis, params: CompletionParams) => {
       const entries = complete(workspace, analysis, document.offsetAt(params.position));
       const range = rangeIn(document);
-      return { isIncomplete: false, items: entries.map((entry) => toCompletionItem(entry, range(entry.replaceStart, entry.replaceEnd))) };
+      return {
+        isIncomplete: false,
+        items: entries.map((entry) => toCompletionItem(entry, range(entry.replaceStart, entry.replaceEnd))),
+      };
     }),
   );
 
   connection.onHover(
     onDocument('hover', (document, analysis, params: HoverParams) => {
       const result = hover(workspace, analysis, document.offsetAt(params.position));
-      return result ? { contents: { kind: 'markdown' as const, value: result.contents }, range: rangeIn(document)(result.start, result.end) } : null;
+      return result
+        ? {
+            contents: { kind: 'markdown' as const, value: result.contents },
+            range: rangeIn(document)(result.start, result.end),
+          }
+        : null;
     }),
   );
 
   connection.onDefinition(
     onDocument('definition', (document, analysis, params: DefinitionParams) =>
-      definition(workspace, analysis, document.offsetAt(params.position)).map((span) => ({ uri: pathToUri(span.path), range: positions.range(span.path, span.start, span.end) })),
+      definition(workspace, analysis, document.offsetAt(params.position)).map((span) => ({
+        uri: pathToUri(span.path),
+        range: positions.range(span.path, span.start, span.end),
+      })),
     ),
   );
 
@@ -284,7 +326,10 @@ export function startServer(connection: Connection): void {
     onDocument('prepareRename', (document, analysis, params: PrepareRenameParams) => {
       const result = prepareRename(workspace, analysis, document.offsetAt(params.position));
       if (!result.ok) throw new ResponseError(ErrorCodes.InvalidRequest, result.message);
-      return { range: positions.range(result.span.path, result.span.start, result.span.end), placeholder: result.placeholder };
+      return {
+        range: positions.range(result.span.path, result.span.start, result.span.end),
+        placeholder: result.placeholder,
+      };
     }),
   );
 
@@ -293,12 +338,20 @@ export function startServer(connection: Connection): void {
       const result = rename(workspace, analysis, document.offsetAt(params.position), params.newName);
       if (!result.ok) throw new ResponseError(ErrorCodes.InvalidRequest, result.message);
       const changes: WorkspaceEdit['changes'] = {};
-      for (const edit of result.edits) (changes[pathToUri(edit.path)] ??= []).push({ range: positions.range(edit.path, edit.start, edit.end), newText: edit.newText });
+      for (const edit of result.edits)
+        (changes[pathToUri(edit.path)] ??= []).push({
+          range: positions.range(edit.path, edit.start, edit.end),
+          newText: edit.newText,
+        });
       return { changes };
     }),
   );
 
-  connection.onDocumentSymbol(onDocument('documentSymbol', (document, analysis, _params: DocumentSymbolParams) => outline(analysis).map((symbol) => toDocumentSymbol(symbol, rangeIn(document)))));
+  connection.onDocumentSymbol(
+    onDocument('documentSymbol', (document, analysis, _params: DocumentSymbolParams) =>
+      outline(analysis).map((symbol) => toDocumentSymbol(symbol, rangeIn(document))),
+    ),
+  );
 
   connection.onFoldingRanges(
     onDocument('foldingRange', (document, analysis, _params: FoldingRangeParams) => {
@@ -306,7 +359,8 @@ export function startServer(connection: Connection): void {
       for (const span of folding(analysis)) {
         const startLine = document.positionAt(span.start).line;
         const endLine = document.positionAt(span.end).line;
-        if (endLine > startLine) ranges.push({ startLine, endLine, kind: span.kind === 'comment' ? FoldingRangeKind.Comment : undefined });
+        if (endLine > startLine)
+          ranges.push({ startLine, endLine, kind: span.kind === 'comment' ? FoldingRangeKind.Comment : undefined });
       }
       return ranges;
     }),
@@ -316,7 +370,14 @@ export function startServer(connection: Connection): void {
     onDocument('codeLens', async (document, analysis, params: CodeLensParams) => {
       if (!(await settingsFor(params.textDocument.uri)).codeLens.enable) return [];
       const range = rangeIn(document);
-      return codeLenses(analysis).map((lens) => ({ range: range(lens.start, lens.end), command: { title: lensTitle(lens), command: lens.command.id, arguments: lensArguments(params.textDocument.uri, lens.command) } }));
+      return codeLenses(analysis).map((lens) => ({
+        range: range(lens.start, lens.end),
+        command: {
+          title: lensTitle(lens),
+          command: lens.command.id,
+          arguments: lensArguments(params.textDocument.uri, lens.command),
+        },
+      }));
     }),
   );
 
@@ -326,7 +387,14 @@ export function startServer(connection: Connection): void {
       for (const diagnostic of params.context.diagnostics) {
         const data = diagnostic.data as FixData | undefined;
         if (diagnostic.source !== 'mlpipe' || !data?.fixes) continue;
-        for (const fix of data.fixes) actions.push({ title: fix.title, kind: CodeActionKind.QuickFix, diagnostics: [diagnostic], isPreferred: fix.preferred, edit: toWorkspaceEdit(fix) });
+        for (const fix of data.fixes)
+          actions.push({
+            title: fix.title,
+            kind: CodeActionKind.QuickFix,
+            diagnostics: [diagnostic],
+            isPreferred: fix.preferred,
+            edit: toWorkspaceEdit(fix),
+          });
       }
       return actions;
     }),

@@ -78,12 +78,12 @@ function timed(command: string, args: string[]): Promise<Timed> {
     child.on('exit', (code) => {
       clearInterval(poll);
       const ms = performance.now() - start;
-      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${err.slice(-3000)}`));
+      if (code !== 0)
+        return reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${err.slice(-3000)}`));
       resolve({ ms, peakMb: peakKb / 1024, stdout: Buffer.concat(out).toString('utf8') });
     });
   });
 }
-
 
 async function data(): Promise<{ reference: string; current: string }> {
   mkdirSync(DATA, { recursive: true });
@@ -92,7 +92,8 @@ async function data(): Promise<{ reference: string; current: string }> {
   const marker = join(DATA, `ready-${ROWS}-shift${SHIFT}`);
   if (!existsSync(marker)) {
     console.log(`generating ${ROWS.toLocaleString('en')} rows x 20 columns, twice, into ${DATA} ...`);
-    if (!existsSync(reference)) await writeDriftCsv(reference, { rows: ROWS, numeric: 15, categorical: 5, seed: 1, shift: 0 });
+    if (!existsSync(reference))
+      await writeDriftCsv(reference, { rows: ROWS, numeric: 15, categorical: 5, seed: 1, shift: 0 });
     await writeDriftCsv(current, { rows: ROWS, numeric: 15, categorical: 5, seed: 2, shift: SHIFT });
     writeFileSync(marker, '');
   }
@@ -110,7 +111,10 @@ function evidentlyPython(): string {
     ];
     for (const [command, args] of steps) {
       const result = spawnSync(command, args, { stdio: 'inherit' });
-      if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (python3 and python3-venv are needed: apt-get install -y python3 python3-venv)`);
+      if (result.status !== 0)
+        throw new Error(
+          `${command} ${args.join(' ')} failed (python3 and python3-venv are needed: apt-get install -y python3 python3-venv)`,
+        );
     }
     writeFileSync(marker, EVIDENTLY);
   }
@@ -142,12 +146,24 @@ async function main(): Promise<void> {
     const run = await timed(process.execPath, [cli, 'drift', reference, current, '--format', 'json']);
     if (i > 0) ours.push(run);
   }
-  const report = JSON.parse(ours[0].stdout) as { columns: { column: string; method: string; score: number; drifted: boolean }[]; number_of_drifted_columns: number; number_of_columns: number };
+  const report = JSON.parse(ours[0].stdout) as {
+    columns: { column: string; method: string; score: number; drifted: boolean }[];
+    number_of_drifted_columns: number;
+    number_of_columns: number;
+  };
 
   const python = evidentlyPython();
   const theirs: Timed[] = [];
-  for (let i = 0; i < Math.max(1, Math.min(ROUNDS, 2)); i++) theirs.push(await timed(python, [join(ROOT, 'test', 'bench', 'evidently_drift.py'), reference, current]));
-  const evidently = theirs.map((run) => JSON.parse(run.stdout) as { read_s: number; compute_s: number; columns: Record<string, { method: string; score: number; threshold: number }> });
+  for (let i = 0; i < Math.max(1, Math.min(ROUNDS, 2)); i++)
+    theirs.push(await timed(python, [join(ROOT, 'test', 'bench', 'evidently_drift.py'), reference, current]));
+  const evidently = theirs.map(
+    (run) =>
+      JSON.parse(run.stdout) as {
+        read_s: number;
+        compute_s: number;
+        columns: Record<string, { method: string; score: number; threshold: number }>;
+      },
+  );
 
   let largest = { column: '', difference: 0, ours: 0, theirs: 0 };
   const methodMismatches: string[] = [];
@@ -158,9 +174,11 @@ async function main(): Promise<void> {
       continue;
     }
     const method = EVIDENTLY_METHODS[other.method] ?? other.method;
-    if (method !== column.method) methodMismatches.push(`${column.column}: mlpipe ${column.method}, Evidently ${other.method}`);
+    if (method !== column.method)
+      methodMismatches.push(`${column.column}: mlpipe ${column.method}, Evidently ${other.method}`);
     const difference = Math.abs(column.score - other.score);
-    if (difference >= largest.difference) largest = { column: column.column, difference, ours: column.score, theirs: other.score };
+    if (difference >= largest.difference)
+      largest = { column: column.column, difference, ours: column.score, theirs: other.score };
   }
 
   const oursMs = median(ours.map((run) => run.ms));
@@ -169,19 +187,62 @@ async function main(): Promise<void> {
   const theirsMb = Math.max(...theirs.map((run) => run.peakMb));
   const rows = [
     ['', 'mlpipe drift', 'Evidently DataDriftPreset', 'ratio', 'target'],
-    ['wall time (process)', `${(oursMs / 1000).toFixed(2)} s`, `${(theirsMs / 1000).toFixed(2)} s`, `${(theirsMs / oursMs).toFixed(1)}x`, '<= 3 s'],
-    ['  of which reading CSV / computing', '(streamed together)', `${median(evidently.map((run) => run.read_s)).toFixed(2)} s / ${median(evidently.map((run) => run.compute_s)).toFixed(2)} s`, '', ''],
-    ['peak RSS', `${oursMb.toFixed(0)} MB`, `${theirsMb.toFixed(0)} MB`, `${(theirsMb / oursMb).toFixed(1)}x`, '<= 500 MB'],
+    [
+      'wall time (process)',
+      `${(oursMs / 1000).toFixed(2)} s`,
+      `${(theirsMs / 1000).toFixed(2)} s`,
+      `${(theirsMs / oursMs).toFixed(1)}x`,
+      '<= 3 s',
+    ],
+    [
+      '  of which reading CSV / computing',
+      '(streamed together)',
+      `${median(evidently.map((run) => run.read_s)).toFixed(2)} s / ${median(evidently.map((run) => run.compute_s)).toFixed(2)} s`,
+      '',
+      '',
+    ],
+    [
+      'peak RSS',
+      `${oursMb.toFixed(0)} MB`,
+      `${theirsMb.toFixed(0)} MB`,
+      `${(theirsMb / oursMb).toFixed(1)}x`,
+      '<= 500 MB',
+    ],
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  console.log(`\n${ROWS.toLocaleString('en')} rows x 20 columns (15 numeric, 5 categorical); medians of ${ROUNDS} rounds for mlpipe, ${theirs.length} for Evidently\n`);
+  console.log(
+    `\n${ROWS.toLocaleString('en')} rows x 20 columns (15 numeric, 5 categorical); medians of ${ROUNDS} rounds for mlpipe, ${theirs.length} for Evidently\n`,
+  );
   for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  '));
-  console.log(`\nin process, sketches forced: RSS grew ${sketchedMb.toFixed(0)} MB reading ${filesMb.toFixed(0)} MB of files (${(sketchedMb / filesMb).toFixed(2)} of their size; target < 0.5: ${sketchedMb < filesMb / 2 ? 'met' : 'MISSED'})`);
+  console.log(
+    `\nin process, sketches forced: RSS grew ${sketchedMb.toFixed(0)} MB reading ${filesMb.toFixed(0)} MB of files (${(sketchedMb / filesMb).toFixed(2)} of their size; target < 0.5: ${sketchedMb < filesMb / 2 ? 'met' : 'MISSED'})`,
+  );
   console.log(`targets: time ${oursMs <= 3000 ? 'met' : 'MISSED'}, memory ${oursMb <= 500 ? 'met' : 'MISSED'}`);
   console.log(`drift: mlpipe ${report.number_of_drifted_columns} of ${report.number_of_columns} columns drifted`);
-  console.log(`largest difference in a drift score: ${largest.difference.toExponential(2)} (${largest.column}: mlpipe ${largest.ours}, Evidently ${largest.theirs})`);
-  console.log(methodMismatches.length === 0 ? 'methods: the same for every column' : `methods that differ:\n  ${methodMismatches.join('\n  ')}`);
-  writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), rows: ROWS, mlpipe: { ms: oursMs, peakMb: oursMb }, evidently: { ms: theirsMs, peakMb: theirsMb, readS: evidently[0].read_s, computeS: evidently[0].compute_s }, largestDifference: largest, methodMismatches, sketched: { filesMb, rssGrowthMb: sketchedMb } }, null, 2));
+  console.log(
+    `largest difference in a drift score: ${largest.difference.toExponential(2)} (${largest.column}: mlpipe ${largest.ours}, Evidently ${largest.theirs})`,
+  );
+  console.log(
+    methodMismatches.length === 0
+      ? 'methods: the same for every column'
+      : `methods that differ:\n  ${methodMismatches.join('\n  ')}`,
+  );
+  writeFileSync(
+    RESULTS,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        rows: ROWS,
+        mlpipe: { ms: oursMs, peakMb: oursMb },
+        evidently: { ms: theirsMs, peakMb: theirsMb, readS: evidently[0].read_s, computeS: evidently[0].compute_s },
+        largestDifference: largest,
+        methodMismatches,
+        sketched: { filesMb, rssGrowthMb: sketchedMb },
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwritten to ${RESULTS}`);
 }
 

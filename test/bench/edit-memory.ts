@@ -55,14 +55,21 @@ export function measureEditMemory(stages = 1000, edits = 200): EditMemoryResult 
     }
     const growthMB = heapMB() - afterOpen;
     const round = (mb: number) => Math.round(mb * 10) / 10;
-    return { stages, edits, textMB: round(text.length / 1024 / 1024), growthMB: round(growthMB), everyVersionMB: round((edits * text.length) / 1024 / 1024) };
+    return {
+      stages,
+      edits,
+      textMB: round(text.length / 1024 / 1024),
+      growthMB: round(growthMB),
+      everyVersionMB: round((edits * text.length) / 1024 / 1024),
+    };
   } finally {
     cleanup();
   }
 }
 
 export function describeEditMemory(result: EditMemoryResult): string {
-  const ratio = result.growthMB > 0 ? `${(result.everyVersionMB / result.growthMB).toFixed(1)}x less than that` : 'nothing kept';
+  const ratio =
+    result.growthMB > 0 ? `${(result.everyVersionMB / result.growthMB).toFixed(1)}x less than that` : 'nothing kept';
   return `heap after ${result.edits} edits to a ${result.stages}-stage pipeline (${result.textMB} MB): +${result.growthMB} MB (target < ${EDIT_MEMORY_TARGET_MB} MB: ${result.growthMB < EDIT_MEMORY_TARGET_MB ? 'met' : 'MISSED'}); every version kept would be ${result.everyVersionMB} MB, ${ratio}`;
 }
 

@@ -53,7 +53,11 @@ export function generatePipeline(stages: number, options: { aliases: boolean }):
     '',
   ];
   if (options.aliases) {
-    lines.push('x-resources: &gpu { gpus: 1, cpus: 8, memory: 32g, shm: 8g }', 'x-cpu-resources: &cpu { cpus: 8, memory: 32g, shm: 8g }', '');
+    lines.push(
+      'x-resources: &gpu { gpus: 1, cpus: 8, memory: 32g, shm: 8g }',
+      'x-cpu-resources: &cpu { cpus: 8, memory: 32g, shm: 8g }',
+      '',
+    );
   }
   lines.push('stages:');
   for (let i = 0; i < stages; i++) {

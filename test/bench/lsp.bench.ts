@@ -87,7 +87,10 @@ const SPECS: ServerSpec[] = [
   },
   {
     id: 'yaml-language-server',
-    command: { command: process.execPath, args: [join(ROOT, 'node_modules', 'yaml-language-server', 'bin', 'yaml-language-server'), '--stdio'] },
+    command: {
+      command: process.execPath,
+      args: [join(ROOT, 'node_modules', 'yaml-language-server', 'bin', 'yaml-language-server'), '--stdio'],
+    },
     languageId: 'yaml',
     versioned: false,
     // Answered to the `yaml`, `http`, `[yaml]` and `editor` sections alike; only `yaml` reads these keys.
@@ -167,7 +170,8 @@ class Doc {
       if (content.startsWith('    cmd: ')) this.cmdLine.push(line);
       else if (content.startsWith('    timeout: ')) this.timeoutLine.push(line);
     }
-    if (this.cmdLine.length === 0 || this.cmdLine.length !== this.timeoutLine.length) throw new Error('generated pipeline has unexpected shape');
+    if (this.cmdLine.length === 0 || this.cmdLine.length !== this.timeoutLine.length)
+      throw new Error('generated pipeline has unexpected shape');
   }
 
   get stages(): number {
@@ -270,9 +274,16 @@ class Session {
     this.client = new LspClient(spec.command);
     this.crashed = new Promise<never>((_, reject) => {
       this.client.process.once('exit', (code, signal) => {
-        if (!this.stopping) reject(new FatalError(`${spec.id} exited unexpectedly (code ${code}, signal ${signal}); stderr: ${this.client.stderr.join('').slice(-2000)}`));
+        if (!this.stopping)
+          reject(
+            new FatalError(
+              `${spec.id} exited unexpectedly (code ${code}, signal ${signal}); stderr: ${this.client.stderr.join('').slice(-2000)}`,
+            ),
+          );
       });
-      this.client.process.once('error', (error) => reject(new FatalError(`${spec.id} could not start: ${error.message}`)));
+      this.client.process.once('error', (error) =>
+        reject(new FatalError(`${spec.id} could not start: ${error.message}`)),
+      );
     });
     this.crashed.catch(() => undefined);
   }
@@ -296,7 +307,8 @@ class Session {
     });
     await this.guard(this.client.initialize(dir));
     const push = this.spec.pushSettings?.(dir);
-    if (push) await this.client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: push });
+    if (push)
+      await this.client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: push });
     // Let the server pull and apply its configuration before the document opens, so the first
     // diagnostics are the schema-aware ones.
     const until = Date.now() + 5000;
@@ -306,17 +318,28 @@ class Session {
 
   async open(doc: Doc, timeoutMs: number): Promise<PublishDiagnosticsParams> {
     const waiting = this.client.waitForDiagnostics(doc.uri, 1, timeoutMs);
-    await this.client.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: doc.uri, languageId: this.spec.languageId, version: 1, text: doc.text } });
+    await this.client.connection.sendNotification(DidOpenTextDocumentNotification.type, {
+      textDocument: { uri: doc.uri, languageId: this.spec.languageId, version: 1, text: doc.text },
+    });
     return this.guard(waiting);
   }
 
   /** One-line change; resolves with the diagnostics for it and the time from sending to receiving. */
-  async change(doc: Doc, line: number, start: number, end: number, text: string, timeoutMs: number): Promise<{ ms: number; params: PublishDiagnosticsParams }> {
+  async change(
+    doc: Doc,
+    line: number,
+    start: number,
+    end: number,
+    text: string,
+    timeoutMs: number,
+  ): Promise<{ ms: number; params: PublishDiagnosticsParams }> {
     doc.version++;
     doc.apply(line, start, end, text);
     const waiting = this.client.waitForDiagnostics(doc.uri, doc.version, timeoutMs);
     const started = performance.now();
-    await this.client.sendChange(doc.uri, doc.version, [{ range: { start: { line, character: start }, end: { line, character: end } }, text }]);
+    await this.client.sendChange(doc.uri, doc.version, [
+      { range: { start: { line, character: start }, end: { line, character: end } }, text },
+    ]);
     const params = await this.guard(waiting);
     return { ms: performance.now() - started, params };
   }
@@ -392,7 +415,9 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
   try {
     await session.start(dir);
     if (spec.id === 'yaml-language-server' && session.configurationPulls === 0) {
-      throw new FatalError(`${tag}: yaml-language-server never asked for its settings; its log: ${session.logMessages.join(' | ').slice(-2000)}`);
+      throw new FatalError(
+        `${tag}: yaml-language-server never asked for its settings; its log: ${session.logMessages.join(' | ').slice(-2000)}`,
+      );
     }
 
     // Open -> first diagnostics.
@@ -408,14 +433,19 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
     }
     row.openMs = round(performance.now() - opened);
     if (spec.versioned && first.version !== 1) row.notes.push(`first publish has version ${first.version}`);
-    if (!spec.versioned && first.version !== undefined) row.notes.push(`publishes versions after all (${first.version})`);
+    if (!spec.versioned && first.version !== undefined)
+      row.notes.push(`publishes versions after all (${first.version})`);
     if (!spec.versioned) await session.settle(doc.uri, 600);
     const initial = session.client.diagnostics.get(doc.uri)?.diagnostics ?? first.diagnostics;
     row.initialDiagnostics = { ...countSeverities(initial), sample: initial.slice(0, 5).map(describe) };
-    log(`${tag}: open -> diagnostics ${row.openMs} ms (${initial.length} diagnostics: ${row.initialDiagnostics.errors} errors, ${row.initialDiagnostics.warnings} warnings)`);
+    log(
+      `${tag}: open -> diagnostics ${row.openMs} ms (${initial.length} diagnostics: ${row.initialDiagnostics.errors} errors, ${row.initialDiagnostics.warnings} warnings)`,
+    );
     if (spec.id === 'mlpipe' && row.initialDiagnostics.errors > 0) {
       const errors = initial.filter((d) => d.severity === DiagnosticSeverity.Error).map(describe);
-      throw new FatalError(`${tag}: mlpipe reports ${errors.length} error(s) on the generated pipeline:\n  ${errors.slice(0, 30).join('\n  ')}`);
+      throw new FatalError(
+        `${tag}: mlpipe reports ${errors.length} error(s) on the generated pipeline:\n  ${errors.slice(0, 30).join('\n  ')}`,
+      );
     }
     if (initial.length > 0) for (const line of row.initialDiagnostics.sample) log(`${tag}:   ${line}`);
 
@@ -429,28 +459,39 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
       broken = await session.change(doc, line, keyEnd, keyEnd, 't', REQUEST_TIMEOUT_MS);
     } catch (error) {
       if (!isTimeout(error)) throw error;
-      throw new FatalError(`${tag}: sanity check got no diagnostics within ${REQUEST_TIMEOUT_MS} ms of renaming timeout: to timeoutt:`);
+      throw new FatalError(
+        `${tag}: sanity check got no diagnostics within ${REQUEST_TIMEOUT_MS} ms of renaming timeout: to timeoutt:`,
+      );
     }
     if (!spec.versioned) await session.settle(doc.uri, 600);
     const afterBreak = session.client.diagnostics.get(doc.uri)?.diagnostics ?? broken.params.diagnostics;
     const onLine = afterBreak.filter((d) => d.range.start.line <= line && d.range.end.line >= line);
     row.sanity.reported = onLine.map(describe);
-    log(`${tag}: sanity (line ${line + 1}: '${doc.lines[line].trim()}') after ${round(broken.ms)} ms: ${onLine.length ? onLine.map(describe).join(' | ') : 'NOTHING REPORTED'}`);
+    log(
+      `${tag}: sanity (line ${line + 1}: '${doc.lines[line].trim()}') after ${round(broken.ms)} ms: ${onLine.length ? onLine.map(describe).join(' | ') : 'NOTHING REPORTED'}`,
+    );
     if (onLine.length === 0) {
-      throw new FatalError(`${tag}: sanity check failed: no diagnostic on line ${line + 1} ('${doc.lines[line].trim()}'); the server does not validate this file against the schema. It reported: ${afterBreak.slice(0, 10).map(describe).join(' | ') || 'nothing'}`);
+      throw new FatalError(
+        `${tag}: sanity check failed: no diagnostic on line ${line + 1} ('${doc.lines[line].trim()}'); the server does not validate this file against the schema. It reported: ${afterBreak.slice(0, 10).map(describe).join(' | ') || 'nothing'}`,
+      );
     }
     const reverted = await session.change(doc, line, keyEnd, keyEnd + 1, '', REQUEST_TIMEOUT_MS);
     row.sanity.revertMs = round(reverted.ms);
     if (!spec.versioned) await session.settle(doc.uri, 600);
     const afterRevert = session.client.diagnostics.get(doc.uri)?.diagnostics ?? reverted.params.diagnostics;
-    if (afterRevert.some((d) => d.range.start.line <= line && d.range.end.line >= line)) row.notes.push('sanity diagnostic still there after the revert');
+    if (afterRevert.some((d) => d.range.start.line <= line && d.range.end.line >= line))
+      row.notes.push('sanity diagnostic still there after the revert');
 
     // Edit -> diagnostics: a letter typed at the end of a random stage's cmd, then deleted again.
     const plan = planFor(stages);
     const perEdit = Math.max(broken.ms, reverted.ms);
     let editCount = plan.edits;
-    if (perEdit > SLOW_REQUEST_MS && perEdit * plan.edits > SLOW_EDIT_BUDGET_MS) editCount = Math.min(plan.edits, Math.max(MIN_SLOW_SAMPLES, 2 * Math.floor(SLOW_EDIT_BUDGET_MS / perEdit / 2)));
-    if (editCount < plan.edits) row.notes.push(`${editCount} edits instead of ${plan.edits}: the sanity edits took ${round(broken.ms, 0)} / ${round(reverted.ms, 0)} ms`);
+    if (perEdit > SLOW_REQUEST_MS && perEdit * plan.edits > SLOW_EDIT_BUDGET_MS)
+      editCount = Math.min(plan.edits, Math.max(MIN_SLOW_SAMPLES, 2 * Math.floor(SLOW_EDIT_BUDGET_MS / perEdit / 2)));
+    if (editCount < plan.edits)
+      row.notes.push(
+        `${editCount} edits instead of ${plan.edits}: the sanity edits took ${round(broken.ms, 0)} / ${round(reverted.ms, 0)} ms`,
+      );
     const random = seeded(0x5eed ^ stages ^ (variant === 'aliases' ? 0x100000 : 0));
     const editSamples: number[] = [];
     let editTimeouts = 0;
@@ -486,7 +527,8 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
     log(`${tag}: ${editSamples.length} edits: p50 ${fmt(row.edit.p50)} ms, p95 ${fmt(row.edit.p95)} ms`);
     if (editTimeouts > 0) return row;
     // Leave the document as it was opened: the odd edit count leaves a letter behind.
-    if (editCount % 2 === 1) await session.change(doc, target.line, target.character, target.character + 1, '', REQUEST_TIMEOUT_MS);
+    if (editCount % 2 === 1)
+      await session.change(doc, target.line, target.character, target.character + 1, '', REQUEST_TIMEOUT_MS);
     if (!spec.versioned) await session.settle(doc.uri, 400);
 
     // Completion right after the first letter of `timeout:` in a random stage: stage keys from the schema.
@@ -501,24 +543,39 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
         const result = await session.complete(doc, position, REQUEST_TIMEOUT_MS);
         completionSamples.push(result.ms);
         counts.push(result.count);
-        if (result.count === 0) throw new FatalError(`${tag}: completion at line ${position.line + 1}, character ${position.character + 1} ('${doc.lines[timeoutLine].trim()}') returned no items`);
+        if (result.count === 0)
+          throw new FatalError(
+            `${tag}: completion at line ${position.line + 1}, character ${position.character + 1} ('${doc.lines[timeoutLine].trim()}') returned no items`,
+          );
         if (i === 0 && result.ms > SLOW_REQUEST_MS && result.ms * plan.completions > SLOW_COMPLETION_BUDGET_MS) {
-          completionCount = Math.min(plan.completions, Math.max(MIN_SLOW_SAMPLES, Math.floor(SLOW_COMPLETION_BUDGET_MS / result.ms)));
-          row.notes.push(`${completionCount} completions instead of ${plan.completions}: the first took ${round(result.ms, 0)} ms`);
+          completionCount = Math.min(
+            plan.completions,
+            Math.max(MIN_SLOW_SAMPLES, Math.floor(SLOW_COMPLETION_BUDGET_MS / result.ms)),
+          );
+          row.notes.push(
+            `${completionCount} completions instead of ${plan.completions}: the first took ${round(result.ms, 0)} ms`,
+          );
         }
       } catch (error) {
         if (!isTimeout(error)) throw error;
         completionTimeouts++;
-        row.notes.push(`completion ${i + 1} got no answer within ${REQUEST_TIMEOUT_MS} ms; remaining completions skipped`);
+        row.notes.push(
+          `completion ${i + 1} got no answer within ${REQUEST_TIMEOUT_MS} ms; remaining completions skipped`,
+        );
         break;
       }
     }
-    row.completion = { ...summarize(completionSamples, completionTimeouts, completionCount), items: { min: counts.length ? Math.min(...counts) : 0, max: counts.length ? Math.max(...counts) : 0 } };
+    row.completion = {
+      ...summarize(completionSamples, completionTimeouts, completionCount),
+      items: { min: counts.length ? Math.min(...counts) : 0, max: counts.length ? Math.max(...counts) : 0 },
+    };
     if (completionSamples.length >= 2 * WARMUP) {
       const { p50, p95 } = summarize(completionSamples.slice(WARMUP), 0, completionSamples.length - WARMUP);
       row.completion.warm = { p50, p95 };
     }
-    log(`${tag}: ${completionSamples.length} completions (${row.completion.items.min}-${row.completion.items.max} items): p50 ${fmt(row.completion.p50)} ms, p95 ${fmt(row.completion.p95)} ms`);
+    log(
+      `${tag}: ${completionSamples.length} completions (${row.completion.items.min}-${row.completion.items.max} items): p50 ${fmt(row.completion.p50)} ms, p95 ${fmt(row.completion.p95)} ms`,
+    );
     return row;
   } finally {
     row.peakRssMB = session.peakRssMB();
@@ -545,7 +602,18 @@ function pad(cells: string[], widths: number[]): string {
 }
 
 function table(rows: Row[]): string {
-  const header = ['variant', 'stages', 'server', 'open->diag ms', 'edit p50', 'edit p95', 'compl p50', 'compl p95', 'peak RSS MB', 'n edit/compl'];
+  const header = [
+    'variant',
+    'stages',
+    'server',
+    'open->diag ms',
+    'edit p50',
+    'edit p95',
+    'compl p50',
+    'compl p95',
+    'peak RSS MB',
+    'n edit/compl',
+  ];
   const body = rows.map((row) => [
     row.variant,
     String(row.stages),
@@ -582,7 +650,9 @@ function ratio(a: number | null, b: number | null): number | null {
 function ratios(rows: Row[]): Ratio[] {
   const out: Ratio[] = [];
   for (const mine of rows.filter((row) => row.server === 'mlpipe')) {
-    const theirs = rows.find((row) => row.server === 'yaml-language-server' && row.variant === mine.variant && row.stages === mine.stages);
+    const theirs = rows.find(
+      (row) => row.server === 'yaml-language-server' && row.variant === mine.variant && row.stages === mine.stages,
+    );
     if (!theirs) continue;
     out.push({
       variant: mine.variant,
@@ -591,7 +661,10 @@ function ratios(rows: Row[]): Ratio[] {
       editP95: ratio(theirs.edit.p95, mine.edit.p95),
       completionP50: ratio(theirs.completion.p50, mine.completion.p50),
       completionP95: ratio(theirs.completion.p95, mine.completion.p95),
-      editP50LessDebounce: ratio(theirs.edit.p50 === null ? null : Math.max(0, theirs.edit.p50 - YAML_LS_DEBOUNCE_MS), mine.edit.p50),
+      editP50LessDebounce: ratio(
+        theirs.edit.p50 === null ? null : Math.max(0, theirs.edit.p50 - YAML_LS_DEBOUNCE_MS),
+        mine.edit.p50,
+      ),
     });
   }
   return out;
@@ -612,7 +685,9 @@ interface Target {
 
 function targets(rows: Row[], ratioList: Ratio[]): Target[] {
   const mine = rows.find((row) => row.variant === 'plain' && row.stages === 1000 && row.server === 'mlpipe');
-  const theirs = rows.find((row) => row.variant === 'plain' && row.stages === 1000 && row.server === 'yaml-language-server');
+  const theirs = rows.find(
+    (row) => row.variant === 'plain' && row.stages === 1000 && row.server === 'yaml-language-server',
+  );
   if (!mine) return [];
   const r = ratioList.find((entry) => entry.variant === 'plain' && entry.stages === 1000);
   const check = (value: number | null, limit: number) => (value === null ? false : value <= limit);
@@ -622,12 +697,42 @@ function targets(rows: Row[], ratioList: Ratio[]): Target[] {
     return theirs ? false : null;
   };
   return [
-    { name: 'mlpipe edit->diagnostics p50', value: `${fmt(mine.edit.p50)} ms`, limit: '<= 25 ms', pass: check(mine.edit.p50, 25) },
-    { name: 'mlpipe edit->diagnostics p95', value: `${fmt(mine.edit.p95)} ms`, limit: '<= 50 ms', pass: check(mine.edit.p95, 50) },
-    { name: 'mlpipe completion p95', value: `${fmt(mine.completion.p95)} ms`, limit: '<= 15 ms', pass: check(mine.completion.p95, 15) },
-    { name: 'mlpipe peak RSS', value: mine.peakRssMB === null ? 'n/a' : `${mine.peakRssMB.toFixed(0)} MB`, limit: '<= 150 MB', pass: check(mine.peakRssMB, 150) },
-    { name: 'edit p50 vs yaml-language-server', value: ratioText(r?.editP50 ?? null, theirs, 'edit'), limit: '>= 10x faster', pass: faster(r?.editP50 ?? null, 'edit') },
-    { name: 'completion p50 vs yaml-language-server', value: ratioText(r?.completionP50 ?? null, theirs, 'completion'), limit: '>= 10x faster', pass: faster(r?.completionP50 ?? null, 'completion') },
+    {
+      name: 'mlpipe edit->diagnostics p50',
+      value: `${fmt(mine.edit.p50)} ms`,
+      limit: '<= 25 ms',
+      pass: check(mine.edit.p50, 25),
+    },
+    {
+      name: 'mlpipe edit->diagnostics p95',
+      value: `${fmt(mine.edit.p95)} ms`,
+      limit: '<= 50 ms',
+      pass: check(mine.edit.p95, 50),
+    },
+    {
+      name: 'mlpipe completion p95',
+      value: `${fmt(mine.completion.p95)} ms`,
+      limit: '<= 15 ms',
+      pass: check(mine.completion.p95, 15),
+    },
+    {
+      name: 'mlpipe peak RSS',
+      value: mine.peakRssMB === null ? 'n/a' : `${mine.peakRssMB.toFixed(0)} MB`,
+      limit: '<= 150 MB',
+      pass: check(mine.peakRssMB, 150),
+    },
+    {
+      name: 'edit p50 vs yaml-language-server',
+      value: ratioText(r?.editP50 ?? null, theirs, 'edit'),
+      limit: '>= 10x faster',
+      pass: faster(r?.editP50 ?? null, 'edit'),
+    },
+    {
+      name: 'completion p50 vs yaml-language-server',
+      value: ratioText(r?.completionP50 ?? null, theirs, 'completion'),
+      limit: '>= 10x faster',
+      pass: faster(r?.completionP50 ?? null, 'completion'),
+    },
   ];
 }
 
@@ -647,11 +752,14 @@ interface Growth {
 function growth(rows: Row[]): Growth[] {
   const out: Growth[] = [];
   for (const server of SERVERS as ServerId[]) {
-    const all = rows.filter((row) => row.variant === 'aliases' && row.server === server).sort((a, b) => a.stages - b.stages);
+    const all = rows
+      .filter((row) => row.variant === 'aliases' && row.server === server)
+      .sort((a, b) => a.stages - b.stages);
     const series = all.filter((row) => row.edit.p50 !== null);
     const unmeasured = all.filter((row) => row.edit.p50 === null).map((row) => row.stages);
     if (series.length < 2) continue;
-    const exponent = (a: Row, b: Row) => (a.edit.p50 && b.edit.p50 ? round(Math.log(b.edit.p50 / a.edit.p50) / Math.log(b.stages / a.stages), 2) : null);
+    const exponent = (a: Row, b: Row) =>
+      a.edit.p50 && b.edit.p50 ? round(Math.log(b.edit.p50 / a.edit.p50) / Math.log(b.stages / a.stages), 2) : null;
     const first = series[0];
     const last = series[series.length - 1];
     out.push({
@@ -661,63 +769,98 @@ function growth(rows: Row[]): Growth[] {
       p50From: first.edit.p50,
       p50To: last.edit.p50,
       exponent: exponent(first, last),
-      steps: series.slice(1).map((row, i) => ({ from: series[i].stages, to: row.stages, exponent: exponent(series[i], row) })),
+      steps: series
+        .slice(1)
+        .map((row, i) => ({ from: series[i].stages, to: row.stages, exponent: exponent(series[i], row) })),
       unmeasured,
     });
   }
   return out;
 }
 
-function report(rows: Row[], started: number, failure: string | undefined, editMemory: EditMemoryResult | undefined): void {
+function report(
+  rows: Row[],
+  started: number,
+  failure: string | undefined,
+  editMemory: EditMemoryResult | undefined,
+): void {
   const ratioList = ratios(rows);
   const targetList = targets(rows, ratioList);
   const growthList = growth(rows);
   const lines: string[] = [];
-  lines.push('', 'LSP benchmark: mlpipe (dist/server.js) vs yaml-language-server 1.25.0 with schemas/pipeline.schema.json', '');
+  lines.push(
+    '',
+    'LSP benchmark: mlpipe (dist/server.js) vs yaml-language-server 1.25.0 with schemas/pipeline.schema.json',
+    '',
+  );
   lines.push(table(rows));
-  lines.push('', 'times in ms; edit = didChange -> publishDiagnostics for that version (yaml-language-server sends no version: the next publish, after its 200 ms debounce);');
-  lines.push('completion = request -> response at `t|imeout:` in a random stage; n edit/compl = samples (+t = timed out after 120 s).');
+  lines.push(
+    '',
+    'times in ms; edit = didChange -> publishDiagnostics for that version (yaml-language-server sends no version: the next publish, after its 200 ms debounce);',
+  );
+  lines.push(
+    'completion = request -> response at `t|imeout:` in a random stage; n edit/compl = samples (+t = timed out after 120 s).',
+  );
 
   if (ratioList.length > 0) {
     lines.push('', 'yaml-language-server / mlpipe:');
     for (const r of ratioList) {
-      const theirs = rows.find((row) => row.server === 'yaml-language-server' && row.variant === r.variant && row.stages === r.stages);
+      const theirs = rows.find(
+        (row) => row.server === 'yaml-language-server' && row.variant === r.variant && row.stages === r.stages,
+      );
       lines.push(
         theirs?.openMs === null
           ? `  ${r.variant.padEnd(7)} ${String(r.stages).padStart(5)} stages: n/a, yaml-language-server did not publish diagnostics within ${OPEN_TIMEOUT_MS / 1000} s of opening the file`
           : `  ${r.variant.padEnd(7)} ${String(r.stages).padStart(5)} stages: edit p50 ${ratioText(r.editP50, theirs, 'edit')}, edit p95 ${ratioText(r.editP95, theirs, 'edit')}, ` +
-            `completion p50 ${ratioText(r.completionP50, theirs, 'completion')}, completion p95 ${ratioText(r.completionP95, theirs, 'completion')}` +
-            ` (edit p50 less the 200 ms debounce: ${ratioText(r.editP50LessDebounce, theirs, 'edit')})`,
+              `completion p50 ${ratioText(r.completionP50, theirs, 'completion')}, completion p95 ${ratioText(r.completionP95, theirs, 'completion')}` +
+              ` (edit p50 less the 200 ms debounce: ${ratioText(r.editP50LessDebounce, theirs, 'edit')})`,
       );
     }
   }
 
   if (targetList.length > 0) {
     lines.push('', 'Targets at 1,000 stages (plain):');
-    for (const t of targetList) lines.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.limit})`);
+    for (const t of targetList)
+      lines.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.limit})`);
   }
 
   if (editMemory) lines.push('', `In process, core's Workspace: ${describeEditMemory(editMemory)}.`);
 
   if (growthList.length > 0) {
-    lines.push('', 'Growth of edit->diagnostics p50 on the alias variant (log(t2/t1)/log(n2/n1); ~1 linear, ~2 quadratic):');
+    lines.push(
+      '',
+      'Growth of edit->diagnostics p50 on the alias variant (log(t2/t1)/log(n2/n1); ~1 linear, ~2 quadratic):',
+    );
     for (const g of growthList) {
-      const steps = g.steps.map((step) => `${step.from}->${step.to}: ${step.exponent === null ? 'n/a' : step.exponent.toFixed(2)}`).join(', ');
+      const steps = g.steps
+        .map((step) => `${step.from}->${step.to}: ${step.exponent === null ? 'n/a' : step.exponent.toFixed(2)}`)
+        .join(', ');
       const missing = g.unmeasured.length ? `; timed out at ${g.unmeasured.join(', ')} stages, left out` : '';
-      lines.push(`  ${g.server}: ${g.from} -> ${g.to} stages, ${fmt(g.p50From)} -> ${fmt(g.p50To)} ms: exponent ${g.exponent === null ? 'n/a' : g.exponent.toFixed(2)} (${steps}${missing})`);
+      lines.push(
+        `  ${g.server}: ${g.from} -> ${g.to} stages, ${fmt(g.p50From)} -> ${fmt(g.p50To)} ms: exponent ${g.exponent === null ? 'n/a' : g.exponent.toFixed(2)} (${steps}${missing})`,
+      );
     }
   }
 
   const notes = rows.flatMap((row) => row.notes.map((note) => `  ${row.variant} ${row.stages} ${row.server}: ${note}`));
   for (const row of rows) {
-    if (row.edit.warm) notes.push(`  ${row.variant} ${row.stages} ${row.server}: without the first ${WARMUP} samples: edit p50/p95 ${fmt(row.edit.warm.p50)}/${fmt(row.edit.warm.p95)} ms${row.completion.warm ? `, completion p50/p95 ${fmt(row.completion.warm.p50)}/${fmt(row.completion.warm.p95)} ms` : ''}`);
+    if (row.edit.warm)
+      notes.push(
+        `  ${row.variant} ${row.stages} ${row.server}: without the first ${WARMUP} samples: edit p50/p95 ${fmt(row.edit.warm.p50)}/${fmt(row.edit.warm.p95)} ms${row.completion.warm ? `, completion p50/p95 ${fmt(row.completion.warm.p50)}/${fmt(row.completion.warm.p95)} ms` : ''}`,
+      );
   }
   const diagnosticsNotes = rows
     .filter((row) => row.initialDiagnostics.errors + row.initialDiagnostics.warnings + row.initialDiagnostics.other > 0)
-    .map((row) => `  ${row.variant} ${row.stages} ${row.server}: ${row.initialDiagnostics.errors} errors, ${row.initialDiagnostics.warnings} warnings, ${row.initialDiagnostics.other} other on open; first: ${row.initialDiagnostics.sample[0] ?? ''}`);
+    .map(
+      (row) =>
+        `  ${row.variant} ${row.stages} ${row.server}: ${row.initialDiagnostics.errors} errors, ${row.initialDiagnostics.warnings} warnings, ${row.initialDiagnostics.other} other on open; first: ${row.initialDiagnostics.sample[0] ?? ''}`,
+    );
   if (notes.length + diagnosticsNotes.length > 0) lines.push('', 'Notes:', ...notes, ...diagnosticsNotes);
   lines.push('', 'Sanity (timeout: renamed to timeoutt: in the middle stage):');
-  for (const row of rows) lines.push(`  ${row.variant} ${row.stages} ${row.server}: ${row.sanity.reported.length ? row.sanity.reported.join(' | ') : 'not reached'}`);
+  for (const row of rows)
+    lines.push(
+      `  ${row.variant} ${row.stages} ${row.server}: ${row.sanity.reported.length ? row.sanity.reported.join(' | ') : 'not reached'}`,
+    );
   if (failure) lines.push('', `FAILED: ${failure}`);
   lines.push('', `Total ${(Math.round((Date.now() - started) / 100) / 10).toFixed(1)} s. Results: ${RESULTS}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -37,7 +37,6 @@ const RESULTS = join(ROOT, '.bench', 'push-results.json');
 const RATIO_TARGET = 0.8;
 const RSS_TARGET_MB = 200;
 
-
 /** A file of `mb` MiB: a random 1 MiB block with the block number in its first bytes (no two blocks alike). */
 function makeModel(path: string, mb: number): void {
   const block = randomBytes(1024 * 1024);
@@ -53,15 +52,44 @@ function makeModel(path: string, mb: number): void {
 }
 
 /** curl's monolithic upload: POST for a session, then one PUT of the whole file. */
-function curlUpload(registry: RunningRegistry, repository: string, file: string, digest: string, mode: 'data-binary' | 'upload-file'): number {
+function curlUpload(
+  registry: RunningRegistry,
+  repository: string,
+  file: string,
+  digest: string,
+  mode: 'data-binary' | 'upload-file',
+): number {
   const started = performance.now();
-  const post = spawnSync('curl', ['-sS', '-o', '/dev/null', '-D', '-', '-X', 'POST', `${registry.url}/v2/${repository}/blobs/uploads/`], { encoding: 'utf8' });
+  const post = spawnSync(
+    'curl',
+    ['-sS', '-o', '/dev/null', '-D', '-', '-X', 'POST', `${registry.url}/v2/${repository}/blobs/uploads/`],
+    { encoding: 'utf8' },
+  );
   const location = /^location:\s*(\S+)/im.exec(post.stdout)?.[1];
   if (post.status !== 0 || !location) throw new Error(`curl POST failed: ${post.stderr}${post.stdout}`);
   const url = new URL(location, registry.url);
   url.searchParams.set('digest', digest);
-  const put = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', ...(mode === 'data-binary' ? ['--data-binary', `@${file}`] : ['-T', file]), url.toString()], { encoding: 'utf8' });
-  if (put.status !== 0 || put.stdout.trim() !== '201') throw new Error(`curl PUT failed (${put.stdout}): ${put.stderr}`);
+  const put = spawnSync(
+    'curl',
+    [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'PUT',
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      'Expect:',
+      ...(mode === 'data-binary' ? ['--data-binary', `@${file}`] : ['-T', file]),
+      url.toString(),
+    ],
+    { encoding: 'utf8' },
+  );
+  if (put.status !== 0 || put.stdout.trim() !== '201')
+    throw new Error(`curl PUT failed (${put.stdout}): ${put.stderr}`);
   return (performance.now() - started) / 1000;
 }
 
@@ -85,18 +113,26 @@ async function main(): Promise<void> {
     const size = statSync(model).size;
     // curl's --data-binary @file reads the file into memory and fails with "out of memory" past
     // about 1 GB here; -T (--upload-file) streams the same PUT.
-    const curlMode = process.env.BENCH_CURL_MODE === 'data-binary' || (process.env.BENCH_CURL_MODE === undefined && MB < 512) ? 'data-binary' : 'upload-file';
+    const curlMode =
+      process.env.BENCH_CURL_MODE === 'data-binary' || (process.env.BENCH_CURL_MODE === undefined && MB < 512)
+        ? 'data-binary'
+        : 'upload-file';
     const pkg = makePackage(join(dir, 'package'), { modelFile: model, modelDigest: digest });
     const measures: Measure[] = [
       { what: 'mlpipe (default: 64 MiB PATCHes)', seconds: [], peakRssMB: [] },
       { what: 'mlpipe (one monolithic PUT)', seconds: [], peakRssMB: [] },
-      { what: `curl ${curlMode === 'data-binary' ? '--data-binary @file' : '-T file'} (POST + PUT)`, seconds: [], peakRssMB: [] },
+      {
+        what: `curl ${curlMode === 'data-binary' ? '--data-binary @file' : '-T file'} (POST + PUT)`,
+        seconds: [],
+        peakRssMB: [],
+      },
     ];
     // Round 0 warms the page cache and the registry up and is not counted.
     for (let round = 0; round <= ROUNDS; round++) {
       for (const [i, options] of [{}, { monolithicLimit: Number.MAX_SAFE_INTEGER }].entries()) {
         const pushed = await pushInChild(pkg, registry.target(`bench/mlpipe-${i}-${round}`), options);
-        if (pushed.result.uploadedBlobs !== 4) throw new Error(`round ${round}: expected 4 uploaded blobs, got ${pushed.result.uploadedBlobs}`);
+        if (pushed.result.uploadedBlobs !== 4)
+          throw new Error(`round ${round}: expected 4 uploaded blobs, got ${pushed.result.uploadedBlobs}`);
         measures[i]!.seconds.push(pushed.seconds);
         measures[i]!.peakRssMB.push(Math.max(pushed.peakRssMB, pushed.polledPeakMB));
       }
@@ -109,7 +145,9 @@ async function main(): Promise<void> {
         console.log('warm-up round done');
         continue;
       }
-      console.log(`round ${round}/${ROUNDS}: ${measures.map((m) => `${m.what.split(' (')[0]} ${m.seconds.at(-1)!.toFixed(2)} s`).join(', ')}`);
+      console.log(
+        `round ${round}/${ROUNDS}: ${measures.map((m) => `${m.what.split(' (')[0]} ${m.seconds.at(-1)!.toFixed(2)} s`).join(', ')}`,
+      );
     }
     const mbps = (seconds: number) => size / 1024 / 1024 / seconds;
     const curl = mbps(median(measures[2]!.seconds));
@@ -122,16 +160,39 @@ async function main(): Promise<void> {
     }));
     console.log(`\npush of ${MB} MB to a local Distribution registry, median of ${ROUNDS} rounds\n`);
     const width = Math.max(...rows.map((r) => r.what.length));
-    console.log(`${'what'.padEnd(width)}  ${'s'.padStart(7)}  ${'MB/s'.padStart(7)}  ${'vs curl'.padStart(8)}  peak RSS`);
+    console.log(
+      `${'what'.padEnd(width)}  ${'s'.padStart(7)}  ${'MB/s'.padStart(7)}  ${'vs curl'.padStart(8)}  peak RSS`,
+    );
     for (const row of rows) {
       const isMlpipe = row.what.startsWith('mlpipe');
-      const ratio = isMlpipe ? `${(row.ratioToCurl * 100).toFixed(0)}% ${row.ratioToCurl >= RATIO_TARGET ? 'ok' : 'MISSED'}` : '-';
-      const rss = row.peakRssMB === undefined ? '-' : `${row.peakRssMB.toFixed(0)} MB ${row.peakRssMB <= RSS_TARGET_MB ? 'ok' : 'MISSED'}`;
-      console.log(`${row.what.padEnd(width)}  ${row.seconds.toFixed(2).padStart(7)}  ${row.mbPerSecond.toFixed(0).padStart(7)}  ${ratio.padStart(8)}  ${rss}`);
+      const ratio = isMlpipe
+        ? `${(row.ratioToCurl * 100).toFixed(0)}% ${row.ratioToCurl >= RATIO_TARGET ? 'ok' : 'MISSED'}`
+        : '-';
+      const rss =
+        row.peakRssMB === undefined
+          ? '-'
+          : `${row.peakRssMB.toFixed(0)} MB ${row.peakRssMB <= RSS_TARGET_MB ? 'ok' : 'MISSED'}`;
+      console.log(
+        `${row.what.padEnd(width)}  ${row.seconds.toFixed(2).padStart(7)}  ${row.mbPerSecond.toFixed(0).padStart(7)}  ${ratio.padStart(8)}  ${rss}`,
+      );
     }
     console.log(`\ntargets: mlpipe >= ${RATIO_TARGET * 100}% of curl's throughput, peak RSS <= ${RSS_TARGET_MB} MB`);
     mkdirSync(join(ROOT, '.bench'), { recursive: true });
-    writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), sizeMB: MB, rounds: ROUNDS, targets: { ratioToCurl: RATIO_TARGET, peakRssMB: RSS_TARGET_MB }, rows, raw: measures }, null, 2));
+    writeFileSync(
+      RESULTS,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          sizeMB: MB,
+          rounds: ROUNDS,
+          targets: { ratioToCurl: RATIO_TARGET, peakRssMB: RSS_TARGET_MB },
+          rows,
+          raw: measures,
+        },
+        null,
+        2,
+      ),
+    );
     console.log(`written to ${RESULTS}`);
   } finally {
     await registry.stop();

@@ -52,17 +52,27 @@ interface Timed {
 }
 
 /** Runs a program to completion and times it; a non-zero exit (unless allowed) ends the benchmark. */
-function timed(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; allow?: number[] }): Timed {
+function timed(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; allow?: number[] },
+): Timed {
   const start = performance.now();
-  const result = spawnSync(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const ms = performance.now() - start;
   if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
   if (result.status !== 0 && !(options.allow ?? []).includes(result.status ?? -1)) {
-    throw new Error(`${command} ${args.join(' ')} exited with ${result.status}:\n${result.stderr.slice(-3000)}${result.stdout.slice(-2000)}`);
+    throw new Error(
+      `${command} ${args.join(' ')} exited with ${result.status}:\n${result.stderr.slice(-3000)}${result.stdout.slice(-2000)}`,
+    );
   }
   return { ms, stdout: result.stdout, stderr: result.stderr };
 }
-
 
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 const pad = (text: string, width: number) => text.padEnd(width);
@@ -71,15 +81,41 @@ async function overhead(engine: RunningEngine): Promise<Record<string, unknown>>
   const workspace = mkdtempSync(join(tmpdir(), 'mlpipe-bench-overhead-'));
   try {
     const names = Array.from({ length: OVERHEAD_STAGES }, (_, index) => `s${String(index + 1).padStart(2, '0')}`);
-    const stages = names.map((name, index) => `  ${name}:\n    cmd: echo ${index + 1} > out/${name}.txt\n    outs: [out/${name}.txt]\n`).join('');
-    writeFileSync(join(workspace, 'mlpipe.yaml'), `version: 1\nname: overhead\ndefaults:\n  image: ${BUSYBOX_IMAGE}\nstages:\n${stages}`);
+    const stages = names
+      .map((name, index) => `  ${name}:\n    cmd: echo ${index + 1} > out/${name}.txt\n    outs: [out/${name}.txt]\n`)
+      .join('');
+    writeFileSync(
+      join(workspace, 'mlpipe.yaml'),
+      `version: 1\nname: overhead\ndefaults:\n  image: ${BUSYBOX_IMAGE}\nstages:\n${stages}`,
+    );
     mkdirSync(join(workspace, 'out'));
     const env = { DOCKER_HOST: engine.address };
     const user = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
     const dockerCli = () => {
       const start = performance.now();
       names.forEach((name, index) => {
-        timed('docker', ['run', '--rm', '--network', 'none', '--user', user, '-e', 'HOME=/tmp', '-v', `${workspace}:/workspace`, '-w', '/workspace', BUSYBOX_IMAGE, 'sh', '-c', `echo ${index + 1} > out/${name}.txt`], { cwd: workspace, env: { DOCKER_HOST: engine.address } });
+        timed(
+          'docker',
+          [
+            'run',
+            '--rm',
+            '--network',
+            'none',
+            '--user',
+            user,
+            '-e',
+            'HOME=/tmp',
+            '-v',
+            `${workspace}:/workspace`,
+            '-w',
+            '/workspace',
+            BUSYBOX_IMAGE,
+            'sh',
+            '-c',
+            `echo ${index + 1} > out/${name}.txt`,
+          ],
+          { cwd: workspace, env: { DOCKER_HOST: engine.address } },
+        );
       });
       return performance.now() - start;
     };
@@ -101,10 +137,16 @@ async function overhead(engine: RunningEngine): Promise<Record<string, unknown>>
     const parallel = timed(process.execPath, [CLI, 'run', '--force'], { cwd: workspace, env }).ms;
     const ratio = median(mlpipeMs) / median(dockerMs);
     console.log(`\nOverhead: ${OVERHEAD_STAGES} trivial stages, ${ROUNDS} rounds, medians`);
-    console.log(`  ${pad('mlpipe run --force --jobs 1', 40)} ${fmt(median(mlpipeMs))}  (${mlpipeMs.map(fmt).join(', ')})`);
-    console.log(`  ${pad('docker run --rm, one by one', 40)} ${fmt(median(dockerMs))}  (${dockerMs.map(fmt).join(', ')})`);
+    console.log(
+      `  ${pad('mlpipe run --force --jobs 1', 40)} ${fmt(median(mlpipeMs))}  (${mlpipeMs.map(fmt).join(', ')})`,
+    );
+    console.log(
+      `  ${pad('docker run --rm, one by one', 40)} ${fmt(median(dockerMs))}  (${dockerMs.map(fmt).join(', ')})`,
+    );
     console.log(`  ${pad(`mlpipe run --force (--jobs ${availableParallelism()})`, 40)} ${fmt(parallel)}`);
-    console.log(`  ratio mlpipe / docker CLI: ${ratio.toFixed(3)}  (target <= 1.15: ${ratio <= 1.15 ? 'met' : 'NOT met'})`);
+    console.log(
+      `  ratio mlpipe / docker CLI: ${ratio.toFixed(3)}  (target <= 1.15: ${ratio <= 1.15 ? 'met' : 'NOT met'})`,
+    );
     return { stages: OVERHEAD_STAGES, rounds: ROUNDS, mlpipeMs, dockerMs, parallelMs: parallel, ratio };
   } finally {
     rmSync(workspace, { recursive: true, force: true });
@@ -128,12 +170,14 @@ function generateData(dir: string): void {
   for (let stage = 0; stage < STAGES; stage++) {
     const folder = join(dir, 'data', stageName(stage));
     mkdirSync(folder, { recursive: true });
-    for (let file = 0; file < FILES_PER_STAGE; file++) writeFileSync(join(folder, `f${file}.bin`), randomFillSync(buffer));
+    for (let file = 0; file < FILES_PER_STAGE; file++)
+      writeFileSync(join(folder, `f${file}.bin`), randomFillSync(buffer));
   }
 }
 
 const stageName = (index: number) => `s${String(index + 1).padStart(4, '0')}`;
-const depsOf = (index: number) => Array.from({ length: FILES_PER_STAGE }, (_, file) => `data/${stageName(index)}/f${file}.bin`);
+const depsOf = (index: number) =>
+  Array.from({ length: FILES_PER_STAGE }, (_, file) => `data/${stageName(index)}/f${file}.bin`);
 
 async function status(engine: RunningEngine): Promise<Record<string, unknown>> {
   const dvc = ensureDvc();
@@ -150,37 +194,62 @@ async function status(engine: RunningEngine): Promise<Record<string, unknown>> {
       for (const dep of depsOf(stage)) linkSync(join(mlpipeDir, dep), join(dvcDir, dep));
     }
     const gigabytes = (STAGES * FILES_PER_STAGE * FILE_BYTES) / 1e9;
-    console.log(`\nStatus: ${STAGES} stages, ${STAGES * FILES_PER_STAGE} dep files, ${gigabytes.toFixed(2)} GB (generated in ${fmt(performance.now() - start)})`);
+    console.log(
+      `\nStatus: ${STAGES} stages, ${STAGES * FILES_PER_STAGE} dep files, ${gigabytes.toFixed(2)} GB (generated in ${fmt(performance.now() - start)})`,
+    );
 
-    const mlpipeStages = Array.from({ length: STAGES }, (_, index) => `  ${stageName(index)}:\n    cmd: echo ${index + 1} > out/${stageName(index)}.txt\n    deps:\n${depsOf(index).map((dep) => `      - ${dep}\n`).join('')}    outs: [out/${stageName(index)}.txt]\n`).join('');
-    writeFileSync(join(mlpipeDir, 'mlpipe.yaml'), `version: 1\nname: status-bench\ndefaults:\n  image: ${BUSYBOX_IMAGE}\nstages:\n${mlpipeStages}`);
-    const dvcStages = Array.from({ length: STAGES }, (_, index) => `  ${stageName(index)}:\n    cmd: echo ${index + 1} > out/${stageName(index)}.txt\n    deps:\n${depsOf(index).map((dep) => `      - ${dep}\n`).join('')}    outs:\n      - out/${stageName(index)}.txt\n`).join('');
+    const mlpipeStages = Array.from(
+      { length: STAGES },
+      (_, index) =>
+        `  ${stageName(index)}:\n    cmd: echo ${index + 1} > out/${stageName(index)}.txt\n    deps:\n${depsOf(index)
+          .map((dep) => `      - ${dep}\n`)
+          .join('')}    outs: [out/${stageName(index)}.txt]\n`,
+    ).join('');
+    writeFileSync(
+      join(mlpipeDir, 'mlpipe.yaml'),
+      `version: 1\nname: status-bench\ndefaults:\n  image: ${BUSYBOX_IMAGE}\nstages:\n${mlpipeStages}`,
+    );
+    const dvcStages = Array.from(
+      { length: STAGES },
+      (_, index) =>
+        `  ${stageName(index)}:\n    cmd: echo ${index + 1} > out/${stageName(index)}.txt\n    deps:\n${depsOf(index)
+          .map((dep) => `      - ${dep}\n`)
+          .join('')}    outs:\n      - out/${stageName(index)}.txt\n`,
+    ).join('');
     writeFileSync(join(dvcDir, 'dvc.yaml'), `stages:\n${dvcStages}`);
 
     const env = { DOCKER_HOST: engine.address };
     start = performance.now();
-    timed(process.execPath, [CLI, 'run', '--jobs', String(Math.max(4, availableParallelism() * 2))], { cwd: mlpipeDir, env });
+    timed(process.execPath, [CLI, 'run', '--jobs', String(Math.max(4, availableParallelism() * 2))], {
+      cwd: mlpipeDir,
+      env,
+    });
     console.log(`  mlpipe run (first, ${STAGES} containers): ${fmt(performance.now() - start)}`);
 
     start = performance.now();
     timed(dvc, ['init', '--no-scm', '--quiet'], { cwd: dvcDir });
     timed(dvc, ['config', 'core.analytics', 'false'], { cwd: dvcDir });
     mkdirSync(join(dvcDir, 'out'));
-    for (let stage = 0; stage < STAGES; stage++) writeFileSync(join(dvcDir, 'out', `${stageName(stage)}.txt`), `${stage + 1}\n`);
+    for (let stage = 0; stage < STAGES; stage++)
+      writeFileSync(join(dvcDir, 'out', `${stageName(stage)}.txt`), `${stage + 1}\n`);
     timed(dvc, ['commit', '--force', '--quiet'], { cwd: dvcDir });
     console.log(`  dvc commit (first, hashes every dep): ${fmt(performance.now() - start)}`);
 
     const dvcEnv = { DVC_NO_ANALYTICS: '1', DVC_NO_UPDATER: '1' };
     const mlpipeStatus = () => timed(process.execPath, [CLI, 'status', '--format', 'json'], { cwd: mlpipeDir, env });
     const dvcStatus = () => timed(dvc, ['status', '--json'], { cwd: dvcDir, env: dvcEnv });
-    const upToDate = (run: Timed) => (JSON.parse(run.stdout) as { stages: { state: string }[] }).stages.filter((stage) => stage.state === 'up-to-date').length;
+    const upToDate = (run: Timed) =>
+      (JSON.parse(run.stdout) as { stages: { state: string }[] }).stages.filter((stage) => stage.state === 'up-to-date')
+        .length;
     const dvcChanged = (run: Timed) => Object.keys(JSON.parse(run.stdout || '{}') as object).length;
 
     // Warm-up: each tool's own state (mlpipe's .mlpipe/state.json, DVC's .dvc/tmp) and the page cache.
     const firstMlpipe = mlpipeStatus();
     const firstDvc = dvcStatus();
-    if (upToDate(firstMlpipe) !== STAGES) throw new Error(`mlpipe status: ${upToDate(firstMlpipe)} of ${STAGES} stages up to date`);
-    if (dvcChanged(firstDvc) !== 0) throw new Error(`dvc status reports changes after dvc commit:\n${firstDvc.stdout.slice(0, 2000)}`);
+    if (upToDate(firstMlpipe) !== STAGES)
+      throw new Error(`mlpipe status: ${upToDate(firstMlpipe)} of ${STAGES} stages up to date`);
+    if (dvcChanged(firstDvc) !== 0)
+      throw new Error(`dvc status reports changes after dvc commit:\n${firstDvc.stdout.slice(0, 2000)}`);
     const mlpipeMs: number[] = [];
     const dvcMs: number[] = [];
     for (let round = 0; round < STATUS_REPEAT; round++) {
@@ -200,20 +269,45 @@ async function status(engine: RunningEngine): Promise<Record<string, unknown>> {
     writeFileSync(join(mlpipeDir, victim), randomFillSync(Buffer.alloc(FILE_BYTES))); // a hard link: DVC's copy changes too
     const changedMlpipe = mlpipeStatus();
     const changedDvc = dvcStatus();
-    const stale = (JSON.parse(changedMlpipe.stdout) as { stages: { name: string; state: string; reasons: string[] }[] }).stages.filter((stage) => stage.state !== 'up-to-date');
-    if (stale.length !== 1 || stale[0].name !== stageName(STAGES >> 1) || !stale[0].reasons.some((reason) => reason.includes(victim))) {
-      throw new Error(`mlpipe status did not single out ${stageName(STAGES >> 1)}: ${JSON.stringify(stale).slice(0, 500)}`);
+    const stale = (
+      JSON.parse(changedMlpipe.stdout) as { stages: { name: string; state: string; reasons: string[] }[] }
+    ).stages.filter((stage) => stage.state !== 'up-to-date');
+    if (
+      stale.length !== 1 ||
+      stale[0].name !== stageName(STAGES >> 1) ||
+      !stale[0].reasons.some((reason) => reason.includes(victim))
+    ) {
+      throw new Error(
+        `mlpipe status did not single out ${stageName(STAGES >> 1)}: ${JSON.stringify(stale).slice(0, 500)}`,
+      );
     }
-    if (dvcChanged(changedDvc) !== 1) throw new Error(`dvc status did not single out one stage: ${changedDvc.stdout.slice(0, 500)}`);
+    if (dvcChanged(changedDvc) !== 1)
+      throw new Error(`dvc status did not single out one stage: ${changedDvc.stdout.slice(0, 500)}`);
 
     const ratio = median(dvcMs) / median(mlpipeMs);
     console.log(`  warm, ${STATUS_REPEAT} runs each, medians (after one warm-up run each):`);
     console.log(`  ${pad('mlpipe status', 40)} ${fmt(median(mlpipeMs))}  (${mlpipeMs.map(fmt).join(', ')})`);
     console.log(`  ${pad(`dvc status (${dvcVersion})`, 40)} ${fmt(median(dvcMs))}  (${dvcMs.map(fmt).join(', ')})`);
-    console.log(`  ${pad('mlpipe status, plan not cached', 40)} ${fmt(median(coldPlanMs))}  (${coldPlanMs.map(fmt).join(', ')}; the first status after editing the pipeline)`);
-    console.log(`  after one dep file changed: mlpipe ${fmt(changedMlpipe.ms)}, dvc ${fmt(changedDvc.ms)}; both single out ${stageName(STAGES >> 1)}`);
-    console.log(`  mlpipe <= 0.5 s: ${median(mlpipeMs) <= 500 ? 'met' : 'NOT met'}; dvc / mlpipe: ${ratio.toFixed(1)}x (target >= 10x: ${ratio >= 10 ? 'met' : 'NOT met'})`);
-    return { stages: STAGES, files: STAGES * FILES_PER_STAGE, bytes: STAGES * FILES_PER_STAGE * FILE_BYTES, dvcVersion, mlpipeMs, dvcMs, ratio, coldPlanMs, afterChange: { mlpipeMs: changedMlpipe.ms, dvcMs: changedDvc.ms } };
+    console.log(
+      `  ${pad('mlpipe status, plan not cached', 40)} ${fmt(median(coldPlanMs))}  (${coldPlanMs.map(fmt).join(', ')}; the first status after editing the pipeline)`,
+    );
+    console.log(
+      `  after one dep file changed: mlpipe ${fmt(changedMlpipe.ms)}, dvc ${fmt(changedDvc.ms)}; both single out ${stageName(STAGES >> 1)}`,
+    );
+    console.log(
+      `  mlpipe <= 0.5 s: ${median(mlpipeMs) <= 500 ? 'met' : 'NOT met'}; dvc / mlpipe: ${ratio.toFixed(1)}x (target >= 10x: ${ratio >= 10 ? 'met' : 'NOT met'})`,
+    );
+    return {
+      stages: STAGES,
+      files: STAGES * FILES_PER_STAGE,
+      bytes: STAGES * FILES_PER_STAGE * FILE_BYTES,
+      dvcVersion,
+      mlpipeMs,
+      dvcMs,
+      ratio,
+      coldPlanMs,
+      afterChange: { mlpipeMs: changedMlpipe.ms, dvcMs: changedDvc.ms },
+    };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -45,7 +45,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10_000);
 const METRICS = Number(process.env.BENCH_METRICS ?? 50);
 const RESULTS = join(ROOT, '.bench', 'store-results.json');
 
-
 function rounds(action: () => void): number {
   const times: number[] = [];
   for (let i = 0; i <= ROUNDS; i++) {
@@ -77,19 +76,36 @@ async function mlflowPeer(dir: string): Promise<Row[]> {
     const started = performance.now();
     for (let i = 0; i < count; i++) {
       const summary = fakeSummary(`run-${i}`, i, METRICS);
-      const run = await client.createRun({ experimentId: experiment.experimentId, runName: summary.id, startTime: Date.parse(summary.started) });
+      const run = await client.createRun({
+        experimentId: experiment.experimentId,
+        runName: summary.id,
+        startTime: Date.parse(summary.started),
+      });
       await client.logBatch(run.info.runId, {
-        metrics: Object.entries(summary.metrics).map(([key, value]) => ({ key, value: Number(value), timestamp: Date.parse(summary.started), step: 0 })),
+        metrics: Object.entries(summary.metrics).map(([key, value]) => ({
+          key,
+          value: Number(value),
+          timestamp: Date.parse(summary.started),
+          step: 0,
+        })),
         params: Object.entries(summary.params).map(([key, value]) => ({ key, value: String(value) })),
         tags: [],
       });
     }
-    console.log(`(logged ${count} runs to MLflow ${server.uri} in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(
+      `(logged ${count} runs to MLflow ${server.uri} in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
     const search = async () => {
       let matched = 0;
       let pageToken: string | undefined;
       do {
-        const page = await client.searchRuns({ experimentIds: [experiment.experimentId], filter: 'metrics.m3 > 0.5', orderBy: ['metrics.m7 DESC'], maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
+        const page = await client.searchRuns({
+          experimentIds: [experiment.experimentId],
+          filter: 'metrics.m3 > 0.5',
+          orderBy: ['metrics.m7 DESC'],
+          maxResults: 1000,
+          ...(pageToken ? { pageToken } : {}),
+        });
         matched += page.runs.length;
         pageToken = page.nextPageToken;
       } while (pageToken);
@@ -110,8 +126,15 @@ async function mlflowPeer(dir: string): Promise<Row[]> {
       store = ExperimentStore.open(root);
       matched = store.query({ filter: 'metrics.m3 > 0.5', sort: '-metrics.m7' }).length;
     });
-    if (matched !== mlflowMatched) throw new Error(`MLflow matched ${mlflowMatched} runs, mlpipe ${matched}: not the same query`);
-    return [{ what: `open + filter + sort ${count} runs (peer: MLflow ${MLFLOW_VERSION} runs/search, sqlite)`, ms: ours, peer: { name: 'MLflow', ms: median(times) } }];
+    if (matched !== mlflowMatched)
+      throw new Error(`MLflow matched ${mlflowMatched} runs, mlpipe ${matched}: not the same query`);
+    return [
+      {
+        what: `open + filter + sort ${count} runs (peer: MLflow ${MLFLOW_VERSION} runs/search, sqlite)`,
+        ms: ours,
+        peer: { name: 'MLflow', ms: median(times) },
+      },
+    ];
   } finally {
     await server.stop();
   }
@@ -127,20 +150,33 @@ async function main(): Promise<void> {
     let store = ExperimentStore.open(root);
     if (store.size !== RUNS) throw new Error(`expected ${RUNS} runs, read ${store.size}`);
     const indexMb = (store.indexBytes() / 1048576).toFixed(1);
-    rows.push({ what: `open ${RUNS} runs x ${METRICS} metrics (${indexMb} MB index)`, ms: rounds(() => (store = ExperimentStore.open(root))), target: 300 });
+    rows.push({
+      what: `open ${RUNS} runs x ${METRICS} metrics (${indexMb} MB index)`,
+      ms: rounds(() => (store = ExperimentStore.open(root))),
+      target: 300,
+    });
 
     const filter = 'metrics.m3 > 0.5 and params.`train.lr` < 0.05';
     let matched = 0;
     rows.push({ what: `filter: ${filter}`, ms: rounds(() => (matched = store.query({ filter }).length)), target: 50 });
     if (matched === 0 || matched === RUNS) throw new Error(`the filter should match some runs, matched ${matched}`);
     rows.push({ what: 'sort all by -metrics.m7', ms: rounds(() => store.query({ sort: '-metrics.m7' })), target: 50 });
-    rows.push({ what: 'filter + sort + group by commit', ms: rounds(() => {
-      const groups = new Map<string, number>();
-      for (const run of store.query({ filter, sort: '-metrics.m7' })) groups.set(run.summary.commit ?? '', (groups.get(run.summary.commit ?? '') ?? 0) + 1);
-    }), target: 50 });
+    rows.push({
+      what: 'filter + sort + group by commit',
+      ms: rounds(() => {
+        const groups = new Map<string, number>();
+        for (const run of store.query({ filter, sort: '-metrics.m7' }))
+          groups.set(run.summary.commit ?? '', (groups.get(run.summary.commit ?? '') ?? 0) + 1);
+      }),
+      target: 50,
+    });
 
     const cli = () => {
-      const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'runs', 'list', '--limit', '20', '--filter', filter, '--sort', '-metrics.m7'], { cwd: dir, encoding: 'utf8' });
+      const result = spawnSync(
+        process.execPath,
+        [join(ROOT, 'dist/cli.js'), 'runs', 'list', '--limit', '20', '--filter', filter, '--sort', '-metrics.m7'],
+        { cwd: dir, encoding: 'utf8' },
+      );
       if (result.status !== 0) throw new Error(`mlpipe runs list failed: ${result.stderr}`);
     };
     rows.push({ what: 'mlpipe runs list --filter --sort --limit 20 (process, end to end)', ms: rounds(cli) });
@@ -150,18 +186,31 @@ async function main(): Promise<void> {
     // Runs stopped at different steps: uPlot.join takes a shortcut when every run has the same steps.
     const curves: Series[] = Array.from({ length: 100 }, (_, r) => {
       const steps = Array.from({ length: 20_000 - 37 * r }, (_, i) => i * 3);
-      return { name: 'loss', stage: 'train', file: 'metrics/loss.csv', x: 'step', steps, values: steps.map((step) => Math.exp(-step / 10_000) + r / 100) };
+      return {
+        name: 'loss',
+        stage: 'train',
+        file: 'metrics/loss.csv',
+        x: 'step',
+        steps,
+        values: steps.map((step) => Math.exp(-step / 10_000) + r / 100),
+      };
     });
     let points = 0;
     const aligned = rounds(() => (points = alignSeries(curves).x.length));
     const joined = rounds(() => uPlot.join(curves.map((curve) => [curve.steps, curve.values])));
-    rows.push({ what: `compare: align + decimate 100 runs x up to 20,000 steps to ${points} points`, ms: aligned, target: 1000, peer: { name: 'uPlot.join, not decimated', ms: joined } });
+    rows.push({
+      what: `compare: align + decimate 100 runs x up to 20,000 steps to ${points} points`,
+      ms: aligned,
+      target: 1000,
+      peer: { name: 'uPlot.join, not decimated', ms: joined },
+    });
 
     const table = await measureTableRender(RUNS, METRICS);
     rows.push({ what: `webview table first render, ${RUNS} rows (Chromium)`, ms: table.firstRenderMs, target: 500 });
     rows.push({ what: 'webview table, per scroll step', ms: table.scrollFrameMs, target: 16.7 });
     const compare = await measureCompareRender(100, 4, 5000);
-    if (compare.cspViolations.length > 0) throw new Error(`CSP violations in the compare view: ${compare.cspViolations.join(', ')}`);
+    if (compare.cspViolations.length > 0)
+      throw new Error(`CSP violations in the compare view: ${compare.cspViolations.join(', ')}`);
     rows.push({ what: 'compare 100 runs x 4 curves x 5,000 steps: first chart (Chromium)', ms: compare.firstChartMs });
     rows.push({ what: 'compare 100 runs: a live series update, to the next frame', ms: compare.liveUpdateMs });
   } finally {
@@ -172,10 +221,15 @@ async function main(): Promise<void> {
   console.log(`\n${'measure'.padEnd(width)}  ${'median ms'.padStart(10)}  target    verdict`);
   for (const row of rows) {
     const verdict = row.target === undefined ? '' : row.ms <= row.target ? 'met' : 'MISSED';
-    console.log(`${row.what.padEnd(width)}  ${row.ms.toFixed(1).padStart(10)}  ${row.target === undefined ? '-'.padEnd(8) : `<= ${row.target}`.padEnd(8)}  ${verdict}${row.peer ? `  (${row.peer.name} ${row.peer.ms.toFixed(1)} ms, ratio ${(row.peer.ms / row.ms).toFixed(1)}x)` : ''}`);
+    console.log(
+      `${row.what.padEnd(width)}  ${row.ms.toFixed(1).padStart(10)}  ${row.target === undefined ? '-'.padEnd(8) : `<= ${row.target}`.padEnd(8)}  ${verdict}${row.peer ? `  (${row.peer.name} ${row.peer.ms.toFixed(1)} ms, ratio ${(row.peer.ms / row.ms).toFixed(1)}x)` : ''}`,
+    );
   }
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
-  writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, metrics: METRICS, rounds: ROUNDS, rows }, null, 2));
+  writeFileSync(
+    RESULTS,
+    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, metrics: METRICS, rounds: ROUNDS, rows }, null, 2),
+  );
   console.log(`\nwritten to ${RESULTS}`);
 }
 

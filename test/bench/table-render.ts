@@ -94,14 +94,30 @@ export interface CompareRenderResult {
  */
 export async function measureCompareRender(runs: number, series: number, steps: number): Promise<CompareRenderResult> {
   const dist = join(ROOT, 'dist', 'webviews');
-  if (!existsSync(join(dist, 'compare.js'))) throw new Error(`${join(dist, 'compare.js')} is missing: run node scripts/build.mjs first.`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'] });
+  if (!existsSync(join(dist, 'compare.js')))
+    throw new Error(`${join(dist, 'compare.js')} is missing: run node scripts/build.mjs first.`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.route(`${ORIGIN}/**`, async (route) => {
       const name = new URL(route.request().url()).pathname.slice(1);
       if (name === 'compare.html') return route.fulfill({ contentType: 'text/html', body: pageHtml('compare') });
-      if (/^compare\.(js|css)$/.test(name)) return route.fulfill({ contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css', body: readFileSync(join(dist, name)) });
+      if (/^compare\.(js|css)$/.test(name))
+        return route.fulfill({
+          contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css',
+          body: readFileSync(join(dist, name)),
+        });
       return route.fulfill({ status: 404, body: '' });
     });
     await page.goto(`${ORIGIN}/compare.html`);
@@ -144,11 +160,21 @@ export async function measureCompareRender(runs: number, series: number, steps: 
 
 export async function measureTableRender(rows: number, metrics: number): Promise<TableRenderResult> {
   const dist = join(ROOT, 'dist', 'webviews');
-  if (!existsSync(join(dist, 'experiments.js'))) throw new Error(`${join(dist, 'experiments.js')} is missing: run node scripts/build.mjs first.`);
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (set MLPIPE_CHROMIUM, or apt-get install -y chromium).`);
+  if (!existsSync(join(dist, 'experiments.js')))
+    throw new Error(`${join(dist, 'experiments.js')} is missing: run node scripts/build.mjs first.`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium is not installed at ${CHROMIUM} (set MLPIPE_CHROMIUM, or apt-get install -y chromium).`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -161,7 +187,11 @@ export async function measureTableRender(rows: number, metrics: number): Promise
       const name = new URL(route.request().url()).pathname.slice(1);
       if (name === 'index.html') return route.fulfill({ contentType: 'text/html', body: pageHtml() });
       if (name === 'compare.html') return route.fulfill({ contentType: 'text/html', body: pageHtml('compare') });
-      if (/^(experiments|compare)\.(js|css)$/.test(name)) return route.fulfill({ contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css', body: readFileSync(join(dist, name)) });
+      if (/^(experiments|compare)\.(js|css)$/.test(name))
+        return route.fulfill({
+          contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css',
+          body: readFileSync(join(dist, name)),
+        });
       return route.fulfill({ status: 404, body: '' });
     });
     await page.goto(`${ORIGIN}/index.html`);
@@ -196,7 +226,14 @@ export async function measureTableRender(rows: number, metrics: number): Promise
     const violations = (await page.evaluate('window.__violations')) as string[];
     const alerts = (await page.evaluate('window.__alerts')) as number;
     const round = (n: number) => Math.round(n * 10) / 10;
-    return { firstRenderMs: round(firstRenderMs), scrollFrameMs: round(scroll.frame), scrollStepMs: round(scroll.step), domRows, cspViolations: violations, escaped: escaped && alerts === 0 && dialogs === 0 };
+    return {
+      firstRenderMs: round(firstRenderMs),
+      scrollFrameMs: round(scroll.frame),
+      scrollStepMs: round(scroll.step),
+      domRows,
+      cspViolations: violations,
+      escaped: escaped && alerts === 0 && dialogs === 0,
+    };
   } finally {
     await browser.close();
   }
@@ -208,7 +245,9 @@ if (require.main === module) {
   measureTableRender(rows, metrics).then(
     (result) => {
       console.log(`experiments table, ${rows} runs x ${metrics} metrics:`, result);
-      console.log(`first render ${result.firstRenderMs} ms (target <= 500: ${result.firstRenderMs <= 500 ? 'met' : 'MISSED'})`);
+      console.log(
+        `first render ${result.firstRenderMs} ms (target <= 500: ${result.firstRenderMs <= 500 ? 'met' : 'MISSED'})`,
+      );
       if (result.cspViolations.length > 0 || !result.escaped) process.exitCode = 1;
     },
     (error: unknown) => {

@@ -20,15 +20,26 @@ describe('the model candidate rule, in the CLI and in VS Code', () => {
   const [a, b, other] = ['20260301-100000-000-aaaa', '20260302-100000-000-bbbb', '20260303-100000-000-cccc'];
   const candidates = () => {
     const store = ExperimentStore.open(join(dir, '.mlpipe'));
-    return store.runs().filter((run) => CANDIDATE_TAG in run.tags).map((run) => run.summary.id).sort();
+    return store
+      .runs()
+      .filter((run) => CANDIDATE_TAG in run.tags)
+      .map((run) => run.summary.id)
+      .sort();
   };
 
   before(() => {
-    ({ dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n', 'other.pipeline.yaml': 'version: 1\nname: other\nstages: {}\n' }));
+    ({ dir, cleanup } = tempWorkspace({
+      'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n',
+      'other.pipeline.yaml': 'version: 1\nname: other\nstages: {}\n',
+    }));
     const records = new MlpipeDir(join(dir, '.mlpipe'));
     records.writeRecord(fakeRecord(a, dir, { started: '2026-03-01T10:00:00.000Z' }));
     records.writeRecord(fakeRecord(b, dir, { started: '2026-03-02T10:00:00.000Z' }));
-    records.writeRecord({ ...fakeRecord(other, dir, { started: '2026-03-03T10:00:00.000Z' }), pipeline: 'other.pipeline.yaml', name: 'other' });
+    records.writeRecord({
+      ...fakeRecord(other, dir, { started: '2026-03-03T10:00:00.000Z' }),
+      pipeline: 'other.pipeline.yaml',
+      name: 'other',
+    });
   });
   after(() => cleanup?.());
 
@@ -49,7 +60,10 @@ describe('the model candidate rule, in the CLI and in VS Code', () => {
     assert.deepEqual(change, { id: a, pipeline: 'mlpipe.yaml', uncandidated: [b] });
     assert.deepEqual(candidates(), [a, other]);
     // And the CLI sees what VS Code did.
-    assert.match(mlpipe(['runs', 'list', '--filter', `tags.\`${CANDIDATE_TAG}\` = ''`, '--format', 'json'], dir).stdout, new RegExp(a));
+    assert.match(
+      mlpipe(['runs', 'list', '--filter', `tags.\`${CANDIDATE_TAG}\` = ''`, '--format', 'json'], dir).stdout,
+      new RegExp(a),
+    );
   });
 
   it('is written once: the client applies the rule through core and never removes the tag itself', () => {
@@ -63,7 +77,15 @@ describe('the model candidate rule, in the CLI and in VS Code', () => {
     };
     walk(join(ROOT, 'client/src'));
     const sources = files.map((file) => readFileSync(file, 'utf8'));
-    assert.ok(sources.some((source) => /import \{[^}]*\bmarkCandidate\b[^}]*\} from '[./]+core\/src\/approval\/candidate'/.test(source)), 'the client calls core for "Use as Model Candidate"');
-    assert.ok(sources.every((source) => !source.includes("'mlpipe.candidate'")), 'no client file spells the tag (or its rule) itself');
+    assert.ok(
+      sources.some((source) =>
+        /import \{[^}]*\bmarkCandidate\b[^}]*\} from '[./]+core\/src\/approval\/candidate'/.test(source),
+      ),
+      'the client calls core for "Use as Model Candidate"',
+    );
+    assert.ok(
+      sources.every((source) => !source.includes("'mlpipe.candidate'")),
+      'no client file spells the tag (or its rule) itself',
+    );
   });
 });

@@ -24,8 +24,16 @@ describe('mlpipe check', () => {
     assert.equal(result.status, 1);
     const lines = result.stdout.trim().split('\n');
     assert.ok(lines.length >= 5);
-    for (const line of lines) assert.match(line, /^test\/fixtures\/broken\/stages\/mlpipe\.yaml:\d+:\d+: (error|warning|information): .+ \[[a-z-]+\]$/);
-    assert.ok(lines.includes("test/fixtures/broken/stages/mlpipe.yaml:9:13: error: Unknown stage 'prepar' in needs of stage 'train'; did you mean 'prepare'? [unknown-stage]"));
+    for (const line of lines)
+      assert.match(
+        line,
+        /^test\/fixtures\/broken\/stages\/mlpipe\.yaml:\d+:\d+: (error|warning|information): .+ \[[a-z-]+\]$/,
+      );
+    assert.ok(
+      lines.includes(
+        "test/fixtures/broken/stages/mlpipe.yaml:9:13: error: Unknown stage 'prepar' in needs of stage 'train'; did you mean 'prepare'? [unknown-stage]",
+      ),
+    );
   });
 
   it('exits 0 on warnings alone, and 1 with --strict', () => {
@@ -45,18 +53,26 @@ describe('mlpipe check', () => {
       assert.equal(run.tool.driver.rules[finding.ruleIndex].id, finding.ruleId);
       const region = finding.locations[0].physicalLocation.region;
       assert.ok(region.startLine >= 1 && region.startColumn >= 1);
-      assert.equal(finding.locations[0].physicalLocation.artifactLocation.uri, 'test/fixtures/broken/hosts/mlpipe.yaml');
+      assert.equal(
+        finding.locations[0].physicalLocation.artifactLocation.uri,
+        'test/fixtures/broken/hosts/mlpipe.yaml',
+      );
     }
   });
 
   it('writes GitHub workflow annotations, escaping what GitHub requires', () => {
-    const { dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: x\n    needs: [b, "c,d:e"]\n' });
+    const { dir, cleanup } = tempWorkspace({
+      'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: x\n    needs: [b, "c,d:e"]\n',
+    });
     try {
       const result = mlpipe(['check', '.', '--format', 'github'], dir);
       assert.equal(result.status, 1);
       const lines = result.stdout.trim().split('\n');
       assert.equal(lines.length, 2);
-      assert.match(lines[0], /^::error file=mlpipe\.yaml,line=6,col=13,endLine=6,endColumn=14,title=mlpipe unknown-stage::Unknown stage 'b'/);
+      assert.match(
+        lines[0],
+        /^::error file=mlpipe\.yaml,line=6,col=13,endLine=6,endColumn=14,title=mlpipe unknown-stage::Unknown stage 'b'/,
+      );
       // In the message (after `::`) only %, CR and LF are escaped; commas and colons stay.
       assert.match(lines[1], /::Unknown stage 'c,d:e'/);
     } finally {
@@ -65,7 +81,13 @@ describe('mlpipe check', () => {
   });
 
   it('answers usage mistakes and missing files with exit 2 and a message, never a stack trace', () => {
-    for (const args of [['check', '--format', 'xml'], ['check', 'no/such/path'], ['frobnicate'], ['check', '--bogus'], []]) {
+    for (const args of [
+      ['check', '--format', 'xml'],
+      ['check', 'no/such/path'],
+      ['frobnicate'],
+      ['check', '--bogus'],
+      [],
+    ]) {
       const result = mlpipe(args);
       assert.equal(result.status, 2, args.join(' '));
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
@@ -74,7 +96,10 @@ describe('mlpipe check', () => {
   });
 
   it('refuses a YAML file it cannot classify and checks one whose keys say what it is', () => {
-    const { dir, cleanup } = tempWorkspace({ 'random.yaml': 'a: 1\n', 'custom.yaml': 'version: 1\nstages:\n  a:\n    cmd: x\n' });
+    const { dir, cleanup } = tempWorkspace({
+      'random.yaml': 'a: 1\n',
+      'custom.yaml': 'version: 1\nstages:\n  a:\n    cmd: x\n',
+    });
     try {
       assert.equal(mlpipe(['check', 'random.yaml'], dir).status, 2);
       const custom = mlpipe(['check', 'custom.yaml'], dir);

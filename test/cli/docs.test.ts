@@ -18,10 +18,17 @@ function examples(): Example[] {
   const found: Example[] = [];
   for (const section of markdown.split(/\n## /).slice(1)) {
     const code = section.slice(0, section.indexOf('\n')).trim();
-    const files = [...section.matchAll(/`([^`\n]+)`:\n\n```(?:ya?ml|json)\n([\s\S]*?)```/g)].map((match) => ({ name: match[1], text: match[2] }));
+    const files = [...section.matchAll(/`([^`\n]+)`:\n\n```(?:ya?ml|json)\n([\s\S]*?)```/g)].map((match) => ({
+      name: match[1],
+      text: match[2],
+    }));
     const output = /```text\n([\s\S]*?)```/.exec(section);
     if (files.length === 0 || !output) continue;
-    found.push({ code, files, expected: output[1].split('\n').filter((line) => /: (error|warning|info|hint): /.test(line)) });
+    found.push({
+      code,
+      files,
+      expected: output[1].split('\n').filter((line) => /: (error|warning|info|hint): /.test(line)),
+    });
   }
   return found;
 }
@@ -41,10 +48,20 @@ describe('docs/diagnostics.md', () => {
           mkdirSync(dirname(join(dir, file.name)), { recursive: true });
           writeFileSync(join(dir, file.name), file.text);
         }
-        const result = mlpipe(['check', ...example.files.map((file) => file.name).filter((name) => /\.ya?ml$/.test(name))], dir);
+        const result = mlpipe(
+          ['check', ...example.files.map((file) => file.name).filter((name) => /\.ya?ml$/.test(name))],
+          dir,
+        );
         const actual = result.stdout.split('\n');
-        for (const line of example.expected) assert.ok(actual.includes(line), `${example.code}: the page shows\n  ${line}\nmlpipe check says:\n  ${actual.filter(Boolean).join('\n  ')}`);
-        assert.ok(actual.some((line) => line.endsWith(`[${example.code}]`)), `${example.code}: the example does not produce its own code`);
+        for (const line of example.expected)
+          assert.ok(
+            actual.includes(line),
+            `${example.code}: the page shows\n  ${line}\nmlpipe check says:\n  ${actual.filter(Boolean).join('\n  ')}`,
+          );
+        assert.ok(
+          actual.some((line) => line.endsWith(`[${example.code}]`)),
+          `${example.code}: the example does not produce its own code`,
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

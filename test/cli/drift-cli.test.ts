@@ -10,7 +10,17 @@ interface Report {
   drift_share: number;
   number_of_columns: number;
   number_of_drifted_columns: number;
-  columns: { column: string; type: string; method: string; statistic: number; p_value: number | null; score: number; threshold: number; drifted: boolean; details?: unknown }[];
+  columns: {
+    column: string;
+    type: string;
+    method: string;
+    statistic: number;
+    p_value: number | null;
+    score: number;
+    threshold: number;
+    drifted: boolean;
+    details?: unknown;
+  }[];
   skipped: { column: string; reason: string }[];
 }
 
@@ -49,8 +59,31 @@ describe('mlpipe drift', () => {
 
   it('fails on drift only when asked, and forces methods and columns', () => {
     assert.equal(mlpipe(['drift', '--fail-on-drift'], dir).status, 1);
-    const forced = JSON.parse(mlpipe(['drift', 'data/raw.csv', 'data/current.csv', '--columns', 'tenure_months,contract', '--method', 'tenure_months=ks', '--method', 'contract=chisquare', '--format', 'json'], dir).stdout) as Report;
-    assert.deepEqual(forced.columns.map((column) => [column.column, column.method]), [['tenure_months', 'ks'], ['contract', 'chisquare']]);
+    const forced = JSON.parse(
+      mlpipe(
+        [
+          'drift',
+          'data/raw.csv',
+          'data/current.csv',
+          '--columns',
+          'tenure_months,contract',
+          '--method',
+          'tenure_months=ks',
+          '--method',
+          'contract=chisquare',
+          '--format',
+          'json',
+        ],
+        dir,
+      ).stdout,
+    ) as Report;
+    assert.deepEqual(
+      forced.columns.map((column) => [column.column, column.method]),
+      [
+        ['tenure_months', 'ks'],
+        ['contract', 'chisquare'],
+      ],
+    );
     assert.ok(forced.columns.every((column) => column.p_value !== null && column.threshold === 0.05));
     const same = mlpipe(['drift', 'data/raw.csv', 'data/raw.csv', '--fail-on-drift', '--format', 'json'], dir);
     assert.equal(same.status, 0, 'a dataset does not drift from itself');
@@ -62,7 +95,10 @@ describe('mlpipe drift', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /Drift detected in \d+ of \d+ columns; report written to report\.html/);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
-    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; script-src &#39;sha256-/);
+    assert.match(
+      html,
+      /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; script-src &#39;sha256-/,
+    );
     assert.ok(!/\b(src|href)="https?:/.test(html), 'loads nothing from the network');
     assert.match(html, /monthly_charges/);
   });
@@ -72,7 +108,10 @@ describe('mlpipe drift', () => {
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /^mlpipe: nope\.csv: no such file \(the reference dataset\)/);
     assert.match(mlpipe(['drift', 'data/raw.csv'], dir).stderr, /two files, REFERENCE and CURRENT/);
-    assert.match(mlpipe(['drift', '--method', 'tenure_months=magic'], dir).stderr, /--method takes COLUMN=METHOD with METHOD one of ks, chisquare/);
+    assert.match(
+      mlpipe(['drift', '--method', 'tenure_months=magic'], dir).stderr,
+      /--method takes COLUMN=METHOD with METHOD one of ks, chisquare/,
+    );
     assert.match(mlpipe(['drift', '--drift-share', '2'], dir).stderr, /--drift-share must be a number in \(0, 1\]/);
     const empty = tempWorkspace({ 'empty.csv': '', 'b.csv': 'a\n1\n' });
     try {

@@ -31,17 +31,26 @@ describe('mlpipe check on the broken fixtures', () => {
   for (const name of readdirSync(BROKEN).filter((entry) => statSync(join(BROKEN, entry)).isDirectory())) {
     it(`reports every mistake in ${name} on its line, and nothing else`, () => {
       const dir = join(BROKEN, name);
-      const result = spawnSync(process.execPath, [CLI, 'check', dir, '--format', 'json'], { cwd: ROOT, encoding: 'utf8' });
+      const result = spawnSync(process.execPath, [CLI, 'check', dir, '--format', 'json'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
       assert.equal(result.stderr, '', 'json output writes nothing to stderr');
       const report = JSON.parse(result.stdout) as { diagnostics: JsonFinding[] };
       const expected: Expectation[] = yamlFiles(dir).flatMap((file) => readExpectations(file, relative(ROOT, file)));
       assert.ok(expected.length > 0, `${name} declares no expectations`);
-      const key = (f: { file: string; line: number; severity: string; code: string }) => `${f.file}:${f.line}: ${f.severity} ${f.code}`;
+      const key = (f: { file: string; line: number; severity: string; code: string }) =>
+        `${f.file}:${f.line}: ${f.severity} ${f.code}`;
       const actual = report.diagnostics.map(key).sort();
-      assert.deepEqual(actual, expected.map(key).sort(), `findings differ from the # expect comments:\n${report.diagnostics.map((d) => `${key(d)}  ${d.message}`).join('\n')}`);
+      assert.deepEqual(
+        actual,
+        expected.map(key).sort(),
+        `findings differ from the # expect comments:\n${report.diagnostics.map((d) => `${key(d)}  ${d.message}`).join('\n')}`,
+      );
       const errors = report.diagnostics.filter((d) => d.severity === 'error').length;
       assert.equal(result.status, errors > 0 ? 1 : 0, 'exit code: 1 with errors, 0 without');
-      for (const finding of report.diagnostics) assert.ok(finding.message.length > 20 && /[.?]$/.test(finding.message), `a full sentence: ${finding.message}`);
+      for (const finding of report.diagnostics)
+        assert.ok(finding.message.length > 20 && /[.?]$/.test(finding.message), `a full sentence: ${finding.message}`);
     });
   }
 });

@@ -20,11 +20,18 @@ describe('mlpipe run, status and diff without an engine', () => {
   it('explains for review what differs from a git revision and what would rerun', () => {
     const dir = sample();
     try {
-      const git = (...args: string[]) => spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: dir, encoding: 'utf8' });
+      const git = (...args: string[]) =>
+        spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+          cwd: dir,
+          encoding: 'utf8',
+        });
       git('init', '-q');
       git('add', '-A');
       git('commit', '-qm', 'sample');
-      writeFileSync(join(dir, 'params.yaml'), readFileSync(join(dir, 'params.yaml'), 'utf8').replace('threshold: 0.5', 'threshold: 0.6'));
+      writeFileSync(
+        join(dir, 'params.yaml'),
+        readFileSync(join(dir, 'params.yaml'), 'utf8').replace('threshold: 0.5', 'threshold: 0.6'),
+      );
       writeFileSync(join(dir, 'src/prepare.py'), `${readFileSync(join(dir, 'src/prepare.py'), 'utf8')}\n# changed\n`);
       const result = mlpipe(['diff'], dir, noEngine);
       assert.equal(result.status, 0, result.stderr);
@@ -33,7 +40,9 @@ describe('mlpipe run, status and diff without an engine', () => {
       assert.match(result.stdout, /^ {2}train: downstream: reruns after prepare$/m);
       assert.match(result.stdout, /^ {2}evaluate@val: changed: param evaluate\.threshold: 0\.5 -> 0\.6; command: /m);
       assert.match(result.stdout, /^would rerun: prepare, train, evaluate@val, evaluate@test$/m);
-      const json = JSON.parse(mlpipe(['diff', 'HEAD', '--format', 'json'], dir, noEngine).stdout) as { rerun: string[] };
+      const json = JSON.parse(mlpipe(['diff', 'HEAD', '--format', 'json'], dir, noEngine).stdout) as {
+        rerun: string[];
+      };
       assert.deepEqual(json.rerun, ['prepare', 'train', 'evaluate@val', 'evaluate@test']);
       assert.equal(mlpipe(['diff', 'no-such-rev'], dir, noEngine).status, 2);
     } finally {
@@ -59,7 +68,11 @@ describe('mlpipe run, status and diff without an engine', () => {
       const cache = join(dir, '.mlpipe/plans/mlpipe.yaml.json');
       assert.equal(mlpipe(['status'], dir, noEngine).status, 0);
       // The file is this machine's signature, a newline, then the plan (see plan-cache.ts).
-      const planOf = () => JSON.parse(readFileSync(cache, 'utf8').split('\n').slice(1).join('\n')) as { inputs: Record<string, string | null>; stages: { name: string }[] };
+      const planOf = () =>
+        JSON.parse(readFileSync(cache, 'utf8').split('\n').slice(1).join('\n')) as {
+          inputs: Record<string, string | null>;
+          stages: { name: string }[];
+        };
       const saved = planOf();
       assert.deepEqual(Object.keys(saved.inputs).sort(), ['mlpipe.yaml', 'modelcard.yaml', 'params.yaml']);
       assert.equal(saved.stages.length, 4);
@@ -73,7 +86,11 @@ describe('mlpipe run, status and diff without an engine', () => {
       assert.match(renamed.stdout, /^clean\s+never run$/m);
       assert.doesNotMatch(renamed.stdout, /^prepare/m);
       writeFileSync(pipeline, text.replace('cmd: python3 src/train.py', 'cmd: [python3, src/train.py'));
-      assert.equal(mlpipe(['status'], dir, noEngine).status, 1, 'a broken pipeline is refused, not answered from the cache');
+      assert.equal(
+        mlpipe(['status'], dir, noEngine).status,
+        1,
+        'a broken pipeline is refused, not answered from the cache',
+      );
 
       // A damaged cache is only a cache.
       writeFileSync(pipeline, text);
@@ -96,7 +113,10 @@ describe('mlpipe run, status and diff without an engine', () => {
       writeFileSync(join(dir, 'mlpipe.yaml'), 'version: 1\nstages:\n  a:\n    needs: [b]\n');
       const broken = mlpipe(['run'], dir, noEngine);
       assert.equal(broken.status, 1);
-      assert.match(broken.stderr, /mlpipe\.yaml has \d+ errors? \(first: .*\); fix them before running \(mlpipe check\)/);
+      assert.match(
+        broken.stderr,
+        /mlpipe\.yaml has \d+ errors? \(first: .*\); fix them before running \(mlpipe check\)/,
+      );
       assert.equal(mlpipe(['checkout', 'nope'], dir, noEngine).status, 1);
       const empty = mkdtempSync(join(tmpdir(), 'mlpipe-cli-empty-'));
       const elsewhere = mlpipe(['status'], empty, noEngine);
@@ -114,7 +134,10 @@ describe('mlpipe run, status and diff without an engine', () => {
     try {
       const result = mlpipe(['run', 'prepare'], dir, noEngine);
       assert.equal(result.status, 1);
-      assert.match(result.stderr, /prepare\s+FAILED: cannot reach the Docker engine of host 'local' at unix:\/\/\/nonexistent\/docker\.sock/);
+      assert.match(
+        result.stderr,
+        /prepare\s+FAILED: cannot reach the Docker engine of host 'local' at unix:\/\/\/nonexistent\/docker\.sock/,
+      );
       assert.doesNotMatch(result.stderr, /\n\s+at /);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -18,8 +18,24 @@ describe('mlpipe runs', () => {
     ({ dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n' }));
     const mlpipe = new MlpipeDir(join(dir, '.mlpipe'));
     ids.forEach((id, index) => {
-      mlpipe.writeRecord(record(id, dir, { lr: [0.1, 0.01, 0.001][index], auc: [0.71, 0.84, 0.9][index] }, index === 1 ? 'failed' : 'succeeded'));
-      saveStageSeries(mlpipe, id, 'train', [{ name: 'loss', stage: 'train', file: 'metrics/loss.csv', x: 'epoch', steps: [1, 2, 3], values: [0.9, 0.6 - index / 10, 0.4 - index / 10] }]);
+      mlpipe.writeRecord(
+        record(
+          id,
+          dir,
+          { lr: [0.1, 0.01, 0.001][index], auc: [0.71, 0.84, 0.9][index] },
+          index === 1 ? 'failed' : 'succeeded',
+        ),
+      );
+      saveStageSeries(mlpipe, id, 'train', [
+        {
+          name: 'loss',
+          stage: 'train',
+          file: 'metrics/loss.csv',
+          x: 'epoch',
+          steps: [1, 2, 3],
+          values: [0.9, 0.6 - index / 10, 0.4 - index / 10],
+        },
+      ]);
     });
   });
   after(() => cleanup?.());
@@ -28,17 +44,39 @@ describe('mlpipe runs', () => {
     const result = mlpipe(['runs', 'list'], dir);
     assert.equal(result.status, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
-    assert.match(lines[0], /^ID\s+STATUS\s+STARTED\s+DURATION\s+params\.train\.lr\s+metrics\.auc\s+metrics\.loss\s+TAGS$/);
-    assert.match(lines[1], /^20260303-100000-000-cccc\s+succeeded\s+2026-03-03 10:00:00\s+30\.0s\s+0\.001\s+0\.9\s+0\.2$/);
+    assert.match(
+      lines[0],
+      /^ID\s+STATUS\s+STARTED\s+DURATION\s+params\.train\.lr\s+metrics\.auc\s+metrics\.loss\s+TAGS$/,
+    );
+    assert.match(
+      lines[1],
+      /^20260303-100000-000-cccc\s+succeeded\s+2026-03-03 10:00:00\s+30\.0s\s+0\.001\s+0\.9\s+0\.2$/,
+    );
     assert.equal(lines.length, 4);
   });
 
   it('filters, sorts and groups, in text and JSON', () => {
-    const json = (args: string[]) => JSON.parse(mlpipe(['runs', 'list', '--format', 'json', ...args], dir).stdout) as { runs: { id: string }[]; groups?: { key: string; runs: string[] }[] };
-    assert.deepEqual(json(['--filter', 'metrics.auc > 0.8 and params.train.lr < 0.05']).runs.map((run) => run.id), [ids[2], ids[1]]);
-    assert.deepEqual(json(['--filter', "status = 'failed'"]).runs.map((run) => run.id), [ids[1]]);
-    assert.deepEqual(json(['--sort', 'metrics.auc']).runs.map((run) => run.id), ids);
-    assert.deepEqual(json(['--group', 'commit']).groups?.map((group) => group.runs.length), [2, 1]);
+    const json = (args: string[]) =>
+      JSON.parse(mlpipe(['runs', 'list', '--format', 'json', ...args], dir).stdout) as {
+        runs: { id: string }[];
+        groups?: { key: string; runs: string[] }[];
+      };
+    assert.deepEqual(
+      json(['--filter', 'metrics.auc > 0.8 and params.train.lr < 0.05']).runs.map((run) => run.id),
+      [ids[2], ids[1]],
+    );
+    assert.deepEqual(
+      json(['--filter', "status = 'failed'"]).runs.map((run) => run.id),
+      [ids[1]],
+    );
+    assert.deepEqual(
+      json(['--sort', 'metrics.auc']).runs.map((run) => run.id),
+      ids,
+    );
+    assert.deepEqual(
+      json(['--group', 'commit']).groups?.map((group) => group.runs.length),
+      [2, 1],
+    );
     const text = mlpipe(['runs', 'list', '--group', 'pipeline', '--columns', 'metrics.auc'], dir);
     assert.match(text.stdout, /^pipeline churn: 3 runs$/m);
   });
@@ -94,8 +132,12 @@ describe('mlpipe runs', () => {
   });
 });
 
-
-function record(id: string, workspace: string, values: { lr: number; auc: number }, status: RunRecord['status']): RunRecord {
+function record(
+  id: string,
+  workspace: string,
+  values: { lr: number; auc: number },
+  status: RunRecord['status'],
+): RunRecord {
   return fakeRecord(id, workspace, {
     status,
     started: `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T10:00:00.000Z`,

@@ -25,11 +25,15 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
   it('activates on the sample workspace: the pipeline gets its language and Run lenses', async () => {
     await session.open('mlpipe.yaml');
     await session.waitFor('language mode', session.page.locator('.statusbar-item', { hasText: 'MLPipe Pipeline' }));
-    await session.waitFor('Run pipeline lens', session.page.locator('.codelens-decoration', { hasText: 'Run pipeline' }), 60_000);
+    await session.waitFor(
+      'Run pipeline lens',
+      session.page.locator('.codelens-decoration', { hasText: 'Run pipeline' }),
+      60_000,
+    );
     await session.screenshot('activated');
   });
 
-  it('shows a broken pipeline\'s findings in the Problems panel, each on its line', async () => {
+  it("shows a broken pipeline's findings in the Problems panel, each on its line", async () => {
     await session.open('broken.pipeline.yaml');
     await session.command('Problems: Focus on Problems View');
     const rows = session.page.locator('.markers-panel .monaco-list-row');
@@ -71,12 +75,18 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     await session.open('mlpipe.yaml');
     await session.goTo(29, 6); // `timeout: 30m`
     await session.command('Show or Focus Hover');
-    await session.waitFor('hover with the timeout documentation', session.page.locator('.monaco-hover', { hasText: 'duration' }));
+    await session.waitFor(
+      'hover with the timeout documentation',
+      session.page.locator('.monaco-hover', { hasText: 'duration' }),
+    );
     await session.screenshot('hover-key');
     await session.page.keyboard.press('Escape');
     await session.goTo(22, 52); // on `lr` in ${params.train.lr}
     await session.command('Show or Focus Hover');
-    await session.waitFor('hover with the param value', session.page.locator('.monaco-hover', { hasText: 'params.train.lr = 0.1' }));
+    await session.waitFor(
+      'hover with the param value',
+      session.page.locator('.monaco-hover', { hasText: 'params.train.lr = 0.1' }),
+    );
     await session.screenshot('hover-param');
     await session.page.keyboard.press('Escape');
   });
@@ -89,7 +99,8 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     const outline = session.page.locator('.outline-pane .monaco-list-row');
     await session.waitFor('stages in the outline', outline.filter({ hasText: 'stages' }));
     const names = session.page.locator('.outline-pane .monaco-list-row .label-name');
-    for (const stage of ['prepare', 'train', 'evaluate']) await session.waitFor(`outline entry ${stage}`, names.filter({ hasText: new RegExp(`^${stage}$`) }).first());
+    for (const stage of ['prepare', 'train', 'evaluate'])
+      await session.waitFor(`outline entry ${stage}`, names.filter({ hasText: new RegExp(`^${stage}$`) }).first());
     // Stages are functions in the outline, with their command as detail.
     const train = outline.filter({ has: session.page.locator('.label-name', { hasText: /^train$/ }) }).first();
     assert.match(await train.innerText(), /python3 src\/train\.py/);
@@ -112,7 +123,20 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     const input = await session.waitFor('command palette', session.page.locator('.quick-input-widget input'));
     const rows = session.page.locator('.quick-input-list .monaco-list-row');
     // The list is virtualised and MLPipe has more commands than fit: each is looked up by name.
-    for (const label of ['MLPipe: Run Pipeline', 'MLPipe: Run Stage...', 'MLPipe: Run Stage and Upstream...', 'MLPipe: Cancel Run', 'MLPipe: Show Status', 'MLPipe: Open Experiments Table', 'MLPipe: Compare Runs...', 'MLPipe: Check Drift...', 'MLPipe: Approve Model Version...', 'MLPipe: Push Approved Version...', 'MLPipe: Restart Language Server', 'MLPipe: Show Output']) {
+    for (const label of [
+      'MLPipe: Run Pipeline',
+      'MLPipe: Run Stage...',
+      'MLPipe: Run Stage and Upstream...',
+      'MLPipe: Cancel Run',
+      'MLPipe: Show Status',
+      'MLPipe: Open Experiments Table',
+      'MLPipe: Compare Runs...',
+      'MLPipe: Check Drift...',
+      'MLPipe: Approve Model Version...',
+      'MLPipe: Push Approved Version...',
+      'MLPipe: Restart Language Server',
+      'MLPipe: Show Output',
+    ]) {
       await input.fill(`>${label}`);
       await session.waitFor(`command ${label}`, rows.filter({ hasText: label }).first());
     }

@@ -12,8 +12,10 @@ const INSTALL = 'apt-get install -y chromium libkrb5-dev ripgrep g++ make python
 /** Why the end-to-end tests cannot run here, or undefined when they can. */
 export function missingComponent(): string | undefined {
   if (!existsSync(CHROMIUM)) return `Chromium is not installed at ${CHROMIUM}: ${INSTALL}`;
-  if (!existsSync('/usr/include/node/node.h') && !existsSync(join(cacheDir(), '.mlpipe-ready'))) return `Node headers for building code-server's native modules are missing: ${INSTALL}`;
-  if (!existsSync('/usr/bin/rg') && !existsSync(join(cacheDir(), '.mlpipe-ready'))) return `ripgrep is missing: ${INSTALL}`;
+  if (!existsSync('/usr/include/node/node.h') && !existsSync(join(cacheDir(), '.mlpipe-ready')))
+    return `Node headers for building code-server's native modules are missing: ${INSTALL}`;
+  if (!existsSync('/usr/bin/rg') && !existsSync(join(cacheDir(), '.mlpipe-ready')))
+    return `ripgrep is missing: ${INSTALL}`;
   try {
     statSync(builtVsix());
   } catch (error) {
@@ -47,10 +49,23 @@ export class Session {
     this.folder = mkdtempSync(join(tmpdir(), 'mlpipe-e2e-'));
     cpSync(join(ROOT, 'sample-workspace'), this.folder, { recursive: true });
     for (const [name, source] of Object.entries(extraFiles)) cpSync(source, join(this.folder, name));
-    this.vscode = await startVsCode({ folder: this.folder, vsix: builtVsix(), env, settings: { 'terminal.integrated.gpuAcceleration': 'off' } });
+    this.vscode = await startVsCode({
+      folder: this.folder,
+      vsix: builtVsix(),
+      env,
+      settings: { 'terminal.integrated.gpuAcceleration': 'off' },
+    });
     this.browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
     });
     this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
     await this.page.goto(this.vscode.folderUrl);
@@ -79,7 +94,9 @@ export class Session {
       return locator;
     } catch (error) {
       const path = await this.screenshot(`timeout-${what.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => '(no screenshot)');
-      throw new Error(`Timed out after ${timeout} ms waiting for ${what}; last screenshot: ${path}\n${(error as Error).message.split('\n')[0]}`);
+      throw new Error(
+        `Timed out after ${timeout} ms waiting for ${what}; last screenshot: ${path}\n${(error as Error).message.split('\n')[0]}`,
+      );
     }
   }
 
@@ -88,7 +105,10 @@ export class Session {
     await this.page.keyboard.press('F1');
     const input = await this.waitFor('command palette', this.page.locator('.quick-input-widget input'));
     await input.fill(`>${label}`);
-    await this.waitFor(`command '${label}'`, this.page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first());
+    await this.waitFor(
+      `command '${label}'`,
+      this.page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first(),
+    );
     await this.page.keyboard.press('Enter');
   }
 
@@ -99,7 +119,10 @@ export class Session {
     await this.page.keyboard.press('F1');
     const input = await this.waitFor('quick open', this.page.locator('.quick-input-widget input'));
     await input.fill(name);
-    await this.waitFor(`'${name}' in quick open`, this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first());
+    await this.waitFor(
+      `'${name}' in quick open`,
+      this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first(),
+    );
     await this.page.keyboard.press('Enter');
     await this.waitFor(`editor tab for ${name}`, this.page.locator('.tab.active', { hasText: name }));
     await this.waitFor(`text of ${name}`, this.page.locator('.editor-instance .monaco-editor .view-lines').first());
@@ -111,7 +134,10 @@ export class Session {
     const input = await this.waitFor('quick open', this.page.locator('.quick-input-widget input'));
     await input.fill(`:${line}:${column}`);
     await this.page.keyboard.press('Enter');
-    await this.waitFor(`cursor at ${line}:${column}`, this.page.locator('.statusbar-item', { hasText: `Ln ${line}, Col ${column}` }));
+    await this.waitFor(
+      `cursor at ${line}:${column}`,
+      this.page.locator('.statusbar-item', { hasText: `Ln ${line}, Col ${column}` }),
+    );
   }
 
   /** The text of the terminals' rows (the DOM renderer, as the harness configures VS Code). */

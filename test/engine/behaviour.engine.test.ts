@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,10 +26,16 @@ if (missing && process.env.CI) throw new Error(`Engine tests cannot run: ${missi
  * Polls an asynchronous `check` (the engine's containers) until it passes; fails naming `what`
  * after `timeoutMs`, or as soon as the run being waited on has exited.
  */
-async function untilAsync(what: string, check: () => Promise<boolean>, run: ChildProcess, timeoutMs = 60_000): Promise<void> {
+async function untilAsync(
+  what: string,
+  check: () => Promise<boolean>,
+  run: ChildProcess,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (run.exitCode !== null || run.signalCode !== null) throw new Error(`the run exited (${run.exitCode ?? run.signalCode}) while waiting for ${what}`);
+    if (run.exitCode !== null || run.signalCode !== null)
+      throw new Error(`the run exited (${run.exitCode ?? run.signalCode}) while waiting for ${what}`);
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -74,7 +90,10 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
     };
     const [leftStart, leftEnd] = span('left');
     const [rightStart, rightEnd] = span('right');
-    assert.ok(leftStart < rightEnd && rightStart < leftEnd, `left ${leftStart}-${leftEnd} and right ${rightStart}-${rightEnd} overlap`);
+    assert.ok(
+      leftStart < rightEnd && rightStart < leftEnd,
+      `left ${leftStart}-${leftEnd} and right ${rightStart}-${rightEnd} overlap`,
+    );
     assert.ok(span('join')[0] >= Math.max(leftEnd, rightEnd), 'join waits for both');
     assert.equal(readFileSync(join(dir, 'both.txt'), 'utf8'), 'left\nright\n');
   });
@@ -134,8 +153,15 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
     outs: [long.txt]
 `);
     const run = mlpipeAsync(['run'], dir, env());
-    await until('the stage to be running', () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1);
-    await untilAsync("the stage's container", async () => (await mlpipeContainers(engine.docker, dir)).length > 0, run.child);
+    await until(
+      'the stage to be running',
+      () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1,
+    );
+    await untilAsync(
+      "the stage's container",
+      async () => (await mlpipeContainers(engine.docker, dir)).length > 0,
+      run.child,
+    );
     run.child.kill('SIGINT');
     const result = await run.done;
     assert.equal(result.status, 1);
@@ -153,10 +179,17 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
     outs: [long.txt]
 `);
     const first = mlpipeAsync(['run'], dir, env());
-    const id = await until('the first run to start', () => (lastRecord(dir).stages[0].status === 'running' ? lastRecord(dir).id : undefined));
+    const id = await until('the first run to start', () =>
+      lastRecord(dir).stages[0].status === 'running' ? lastRecord(dir).id : undefined,
+    );
     const second = mlpipe(['run'], dir, env());
     assert.equal(second.status, 2);
-    assert.match(second.stderr, new RegExp(`run ${id} \\(pid \\d+, started .*\\) is writing long\\.txt; wait for it to finish or stop it with \`mlpipe cancel\``));
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `run ${id} \\(pid \\d+, started .*\\) is writing long\\.txt; wait for it to finish or stop it with \`mlpipe cancel\``,
+      ),
+    );
     const cancel = mlpipe(['cancel'], dir, env());
     assert.match(cancel.stderr, new RegExp(`asked ${id} to stop`));
     assert.equal((await first.done).status, 1);
@@ -172,16 +205,26 @@ describe('running stages on a real Docker Engine', { skip: missing }, () => {
     outs: [out.txt]
 `);
       const run = mlpipeAsync(['run'], dir, { DOCKER_HOST: own.address });
-      await until('the stage to be running', () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1);
+      await until(
+        'the stage to be running',
+        () => lastRecord(dir).stages[0].status === 'running' && lastRecord(dir).stages[0].attempts === 1,
+      );
       // Mid-run: the container is running (not just created) when the engine goes.
-      await untilAsync("the stage's container to be running", async () => (await mlpipeContainers(own.docker, dir)).some((container) => container.State === 'running'), run.child);
+      await untilAsync(
+        "the stage's container to be running",
+        async () => (await mlpipeContainers(own.docker, dir)).some((container) => container.State === 'running'),
+        run.child,
+      );
       await own.stop();
       const result = await run.done;
       assert.equal(result.status, 1);
       const record = lastRecord(dir);
       assert.equal(record.status, 'failed');
       assert.equal(record.stages[0].status, 'failed');
-      assert.match(record.stages[0].error ?? '', /^lost the Docker engine of host 'local' \(unix:\/\/.*\) while the stage ran; start it again and rerun\.$/);
+      assert.match(
+        record.stages[0].error ?? '',
+        /^lost the Docker engine of host 'local' \(unix:\/\/.*\) while the stage ran; start it again and rerun\.$/,
+      );
 
       writeFileSync(join(dir, 'quick'), '');
       const next = mlpipe(['run'], dir, env());
@@ -205,7 +248,10 @@ stages:
     assert.equal(result.status, 1);
     const stage = lastRecord(dir).stages[0];
     assert.equal(stage.status, 'failed');
-    assert.equal(stage.error, "host 'local' has no GPU runtime (install the NVIDIA Container Toolkit), so stage 'gpu' cannot have GPUs.");
+    assert.equal(
+      stage.error,
+      "host 'local' has no GPU runtime (install the NVIDIA Container Toolkit), so stage 'gpu' cannot have GPUs.",
+    );
   });
 
   it('writes outputs as the user who runs mlpipe, not as root', () => {
@@ -224,11 +270,15 @@ stages:
     chmodSync(bin, 0o755);
     copyFileSync(join(ROOT, 'dist/cli.js'), join(bin, 'cli.js'));
     chmodSync(join(bin, 'cli.js'), 0o755);
-    const asNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(bin, 'cli.js'), 'run'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, ...env(), HOME: dir },
-    });
+    const asNobody = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(bin, 'cli.js'), 'run'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, ...env(), HOME: dir },
+      },
+    );
     rmSync(bin, { recursive: true, force: true });
     assert.equal(asNobody.status, 0, asNobody.stderr);
     assert.equal(readFileSync(join(dir, 'who.txt'), 'utf8').trim(), '65534');

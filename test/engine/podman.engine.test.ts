@@ -10,7 +10,7 @@ import { lastRecord, mlpipe, statuses } from '../support/mlpipe-cli';
 const missing = enginesMissing();
 if (missing && process.env.CI) throw new Error(`Podman tests cannot run: ${missing}`);
 
-describe('Podman\'s Docker-compatible API as the engine', { skip: missing }, () => {
+describe("Podman's Docker-compatible API as the engine", { skip: missing }, () => {
   let podman: RunningEngine;
   const dirs: string[] = [];
 
@@ -51,16 +51,21 @@ describe('Podman\'s Docker-compatible API as the engine', { skip: missing }, () 
   });
 
   it('asks Podman for GPUs as CDI devices and explains a missing GPU runtime', () => {
-    const dir = workspace(`hosts:
+    const dir = workspace(
+      `hosts:
   local: { docker: "${'PODMAN'}", engine: podman, gpus: 1 }
 stages:
   train:
     cmd: echo train
     resources: { gpus: 1 }
     outs: [model.txt]
-`.replace('PODMAN', podman.address));
+`.replace('PODMAN', podman.address),
+    );
     const result = mlpipe(['run'], dir, { DOCKER_HOST: podman.address });
     assert.equal(result.status, 1);
-    assert.match(lastRecord(dir).stages[0].error ?? '', /^host 'local' has no GPU runtime \(install the NVIDIA Container Toolkit\), so stage 'train' cannot have GPUs \(.*nvidia\.com\/gpu=0.*\)\.$/);
+    assert.match(
+      lastRecord(dir).stages[0].error ?? '',
+      /^host 'local' has no GPU runtime \(install the NVIDIA Container Toolkit\), so stage 'train' cannot have GPUs \(.*nvidia\.com\/gpu=0.*\)\.$/,
+    );
   });
 });

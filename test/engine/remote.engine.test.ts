@@ -5,11 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
-import { enginesMissing, makeCertificates, mlpipeContainers, startDockerd, type RunningEngine } from '../support/engines';
+import {
+  enginesMissing,
+  makeCertificates,
+  mlpipeContainers,
+  startDockerd,
+  type RunningEngine,
+} from '../support/engines';
 import { freePort } from '../../scripts/vscode-web';
 import { lastRecord, mlpipe, statuses } from '../support/mlpipe-cli';
 
-const missing = enginesMissing() ?? (existsSync('/usr/sbin/sshd') ? undefined : 'openssh-server is not installed: apt-get install -y openssh-server');
+const missing =
+  enginesMissing() ??
+  (existsSync('/usr/sbin/sshd') ? undefined : 'openssh-server is not installed: apt-get install -y openssh-server');
 if (missing && process.env.CI) throw new Error(`Remote engine tests cannot run: ${missing}`);
 
 const STAGES = (host: string) => `stages:
@@ -48,7 +56,10 @@ describe('stages on remote hosts that share no files with the workspace', { skip
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(home, 'host_key')]);
     sshPort = await freePort();
     writeFileSync(join(home, 'authorized_keys'), readFileSync(join(ssh, 'id_ed25519.pub')));
-    writeFileSync(join(ssh, 'known_hosts'), `[127.0.0.1]:${sshPort} ${readFileSync(join(home, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(
+      join(ssh, 'known_hosts'),
+      `[127.0.0.1]:${sshPort} ${readFileSync(join(home, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
     writeFileSync(
       join(home, 'sshd_config'),
       [
@@ -81,13 +92,20 @@ describe('stages on remote hosts that share no files with the workspace', { skip
     const dir = mkdtempSync(join(hidden, 'ws-'));
     mkdirSync(join(dir, 'data'));
     writeFileSync(join(dir, 'data/input.txt'), 'input made on the local machine\n');
-    writeFileSync(join(dir, 'mlpipe.yaml'), `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nhosts:\n${hosts}\n${STAGES(host)}`);
+    writeFileSync(
+      join(dir, 'mlpipe.yaml'),
+      `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nhosts:\n${hosts}\n${STAGES(host)}`,
+    );
     return dir;
   }
 
   it('cannot see the workspace from the remote engine (so the copies below are real)', async () => {
     const dir = workspace('  remote: { docker: "unix:///nonexistent" }', 'remote');
-    const container = await remote.docker.createContainer({ Image: BUSYBOX_IMAGE, Cmd: ['ls', '-A', dir], HostConfig: { Binds: [`${dir}:${dir}`], NetworkMode: 'none' } });
+    const container = await remote.docker.createContainer({
+      Image: BUSYBOX_IMAGE,
+      Cmd: ['ls', '-A', dir],
+      HostConfig: { Binds: [`${dir}:${dir}`], NetworkMode: 'none' },
+    });
     await container.start();
     await container.wait();
     const logs = (await container.logs({ stdout: true, stderr: true })).toString();
@@ -105,7 +123,11 @@ describe('stages on remote hosts that share no files with the workspace', { skip
     assert.equal(readFileSync(join(dir, 'out/copy.txt'), 'utf8'), 'input made on the local machine\n');
     assert.equal(readFileSync(join(dir, 'final.txt'), 'utf8'), 'input made on the local machine\nmade-remotely\n');
     assert.equal(readFileSync(join(dir, 'size.txt'), 'utf8').trim(), '32');
-    assert.doesNotMatch(result.stdout + result.stderr, /not verified/, 'the image has sha256sum, so outputs were verified');
+    assert.doesNotMatch(
+      result.stdout + result.stderr,
+      /not verified/,
+      'the image has sha256sum, so outputs were verified',
+    );
     assert.match(lastRecord(dir).stages[0].engine ?? '', /^docker 20\./);
     assert.deepEqual(await mlpipeContainers(remote.docker, dir), []);
     // A second run skips both: outputs came back intact.
@@ -113,13 +135,19 @@ describe('stages on remote hosts that share no files with the workspace', { skip
     assert.deepEqual(statuses(lastRecord(dir)), { 'remote-work': 'skipped', 'local-after': 'skipped' });
   });
 
-  it('verifies the engine\'s TLS certificate: another CA is refused with a clear message', () => {
+  it("verifies the engine's TLS certificate: another CA is refused with a clear message", () => {
     const other = makeCertificates(mkdtempSync(join(tmpdir(), 'mlpipe-other-ca-')));
-    const dir = workspace(`  remote: { docker: "${remote.tcpAddress}", tls: { ca: "${other.ca}", cert: "${remote.tls!.cert}", key: "${remote.tls!.key}" } }`, 'remote');
+    const dir = workspace(
+      `  remote: { docker: "${remote.tcpAddress}", tls: { ca: "${other.ca}", cert: "${remote.tls!.cert}", key: "${remote.tls!.key}" } }`,
+      'remote',
+    );
     const result = mlpipe(['run'], dir, { DOCKER_HOST: local.address });
     assert.equal(result.status, 1);
     const stage = lastRecord(dir).stages[0];
-    assert.match(stage.error ?? '', /^cannot reach the Docker engine of host 'remote' at tcp:\/\/127\.0\.0\.1:\d+: its TLS certificate does not verify \(unable to verify the first certificate\); check hosts\.remote\.tls\.ca/);
+    assert.match(
+      stage.error ?? '',
+      /^cannot reach the Docker engine of host 'remote' at tcp:\/\/127\.0\.0\.1:\d+: its TLS certificate does not verify \(unable to verify the first certificate\); check hosts\.remote\.tls\.ca/,
+    );
   });
 
   it('runs a stage over ssh:// (key from ~/.ssh, host key checked against known_hosts)', () => {
@@ -135,6 +163,9 @@ describe('stages on remote hosts that share no files with the workspace', { skip
     const result = mlpipe(['run'], dir, { DOCKER_HOST: local.address, HOME: stranger, SSH_AUTH_SOCK: '' });
     rmSync(stranger, { recursive: true, force: true });
     assert.equal(result.status, 1);
-    assert.match(lastRecord(dir).stages[0].error ?? '', /127\.0\.0\.1:\d+ is not in ~\/\.ssh\/known_hosts; connect once with ssh to check and record its key/);
+    assert.match(
+      lastRecord(dir).stages[0].error ?? '',
+      /127\.0\.0\.1:\d+ is not in ~\/\.ssh\/known_hosts; connect once with ssh to check and record its key/,
+    );
   });
 });

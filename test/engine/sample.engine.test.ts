@@ -33,9 +33,17 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     assert.equal(result.status, 0, result.stderr);
     const record = lastRecord(workspace);
     assert.equal(record.status, 'succeeded');
-    assert.deepEqual(statuses(record), { prepare: 'succeeded', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+    assert.deepEqual(statuses(record), {
+      prepare: 'succeeded',
+      train: 'succeeded',
+      'evaluate@val': 'succeeded',
+      'evaluate@test': 'succeeded',
+    });
     assert.ok(existsSync(join(workspace, 'models/model.npz')));
-    const test = JSON.parse(readFileSync(join(workspace, 'metrics/eval-test.json'), 'utf8')) as { auc: number; rows: number };
+    const test = JSON.parse(readFileSync(join(workspace, 'metrics/eval-test.json'), 'utf8')) as {
+      auc: number;
+      rows: number;
+    };
     assert.ok(test.auc > 0.7 && test.rows > 100, `trained for real: ${JSON.stringify(test)}`);
     const evaluate = record.stages.find((stage) => stage.name === 'evaluate@test')!;
     assert.equal(evaluate.metrics['metrics/eval-test.json'].auc, test.auc, 'the record holds the metrics');
@@ -67,14 +75,24 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     const result = mlpipe(['run'], workspace, env());
     assert.equal(result.status, 0, result.stderr);
     const fewerEpochs = lastRecord(workspace);
-    assert.deepEqual(statuses(fewerEpochs), { prepare: 'skipped', train: 'succeeded', 'evaluate@val': 'succeeded', 'evaluate@test': 'succeeded' });
+    assert.deepEqual(statuses(fewerEpochs), {
+      prepare: 'skipped',
+      train: 'succeeded',
+      'evaluate@val': 'succeeded',
+      'evaluate@test': 'succeeded',
+    });
     const fewerEpochsModel = readFileSync(join(workspace, 'models/model.npz'));
 
     // Switching back costs no compute: the cache has those outputs.
     writeFileSync(params, original);
     const back = mlpipe(['run'], workspace, env());
     assert.equal(back.status, 0, back.stderr);
-    assert.deepEqual(statuses(lastRecord(workspace)), { prepare: 'skipped', train: 'restored', 'evaluate@val': 'restored', 'evaluate@test': 'restored' });
+    assert.deepEqual(statuses(lastRecord(workspace)), {
+      prepare: 'skipped',
+      train: 'restored',
+      'evaluate@val': 'restored',
+      'evaluate@test': 'restored',
+    });
     assert.ok(!back.stdout.includes('$ python3'), 'nothing ran');
     assert.ok(!readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel), 'a different model');
 
@@ -82,18 +100,34 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     const checkout = mlpipe(['checkout', fewerEpochs.id], workspace, env());
     assert.equal(checkout.status, 0, checkout.stderr);
     assert.match(checkout.stderr, /restored \d+ outputs of run .*models\/model\.npz/);
-    assert.ok(readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel), 'the model of that run, byte for byte');
-    assert.match(mlpipe(['status'], workspace, env()).stdout, /^train\s+cached: param train\.epochs: 150 -> 200; .*same inputs as run \S+: would restore its outputs from the cache$/m);
+    assert.ok(
+      readFileSync(join(workspace, 'models/model.npz')).equals(fewerEpochsModel),
+      'the model of that run, byte for byte',
+    );
+    assert.match(
+      mlpipe(['status'], workspace, env()).stdout,
+      /^train\s+cached: param train\.epochs: 150 -> 200; .*same inputs as run \S+: would restore its outputs from the cache$/m,
+    );
   });
 
   it('lists every run in the experiment store with its params, metrics and loss curve', () => {
     const list = mlpipe(['runs', 'list', '--format', 'json'], workspace, env());
     assert.equal(list.status, 0, list.stderr);
-    type Listed = { id: string; status: string; params: Record<string, unknown>; metrics: Record<string, number>; series: string[] };
+    type Listed = {
+      id: string;
+      status: string;
+      params: Record<string, unknown>;
+      metrics: Record<string, number>;
+      series: string[];
+    };
     const runs = (JSON.parse(list.stdout) as { runs: Listed[] }).runs;
     assert.equal(runs.length, 4, 'the four runs of this file');
     assert.ok(runs.every((run) => run.status === 'succeeded'));
-    assert.deepEqual(runs.map((run) => run.params['train.epochs']), [200, 150, 200, 200], 'newest first');
+    assert.deepEqual(
+      runs.map((run) => run.params['train.epochs']),
+      [200, 150, 200, 200],
+      'newest first',
+    );
     // The workspace holds the 150-epoch run's outputs (checked out above): its metrics and curve.
     const test = JSON.parse(readFileSync(join(workspace, 'metrics/eval-test.json'), 'utf8')) as { auc: number };
     assert.equal(runs[1].metrics['eval-test.auc'], test.auc);
@@ -101,18 +135,39 @@ describe('the sample pipeline on a real Docker Engine', { skip: missing }, () =>
     assert.ok(runs[0].series.includes('loss'), `series: ${runs[0].series.join(', ')}`);
 
     // The loss curve is the file's, point for point.
-    const show = JSON.parse(mlpipe(['runs', 'show', runs[1].id, '--format', 'json'], workspace, env()).stdout) as { series: { name: string; points: number }[] };
+    const show = JSON.parse(mlpipe(['runs', 'show', runs[1].id, '--format', 'json'], workspace, env()).stdout) as {
+      series: { name: string; points: number }[];
+    };
     assert.deepEqual(show.series.find((one) => one.name === 'loss')?.points, 150);
-    const series = JSON.parse(readFileSync(join(workspace, '.mlpipe/runs', runs[1].id, 'series.json'), 'utf8')) as { series: { name: string; steps: number[]; values: number[] }[] };
-    const csv = readFileSync(join(workspace, 'metrics/loss.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').map(Number));
+    const series = JSON.parse(readFileSync(join(workspace, '.mlpipe/runs', runs[1].id, 'series.json'), 'utf8')) as {
+      series: { name: string; steps: number[]; values: number[] }[];
+    };
+    const csv = readFileSync(join(workspace, 'metrics/loss.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',').map(Number));
     const loss = series.series.find((one) => one.name === 'loss')!;
-    assert.deepEqual(loss.steps, csv.map(([epoch]) => epoch));
-    assert.deepEqual(loss.values, csv.map(([, value]) => value));
+    assert.deepEqual(
+      loss.steps,
+      csv.map(([epoch]) => epoch),
+    );
+    assert.deepEqual(
+      loss.values,
+      csv.map(([, value]) => value),
+    );
 
     const compare = mlpipe(['runs', 'compare', runs[0].id, runs[1].id], workspace, env());
     assert.equal(compare.status, 0, compare.stderr);
     assert.match(compare.stdout, /^\* params\.train\.epochs\s+200\s+150 \(-50\)$/m);
-    const filtered = mlpipe(['runs', 'list', '--filter', 'params.`train.epochs` < 200', '--format', 'json'], workspace, env());
-    assert.deepEqual((JSON.parse(filtered.stdout) as { runs: Listed[] }).runs.map((run) => run.id), [runs[1].id]);
+    const filtered = mlpipe(
+      ['runs', 'list', '--filter', 'params.`train.epochs` < 200', '--format', 'json'],
+      workspace,
+      env(),
+    );
+    assert.deepEqual(
+      (JSON.parse(filtered.stdout) as { runs: Listed[] }).runs.map((run) => run.id),
+      [runs[1].id],
+    );
   });
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Diagnostic } from 'vscode-languageserver-protocol';
@@ -48,7 +57,9 @@ function workspace(files: Record<string, string>): string {
 
 /** The CLI in a 512 MB heap, as CI would run it on a pull request. */
 function check(dir: string, args: string[] = [], format: (typeof FORMATS)[number] = 'text'): CliResult {
-  return mlpipe(['check', '--format', format, ...args], dir, { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${HEAP}` });
+  return mlpipe(['check', '--format', format, ...args], dir, {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${HEAP}`,
+  });
 }
 
 /** `mlpipe check` in every output format: none may hold the secret; the text one is returned. */
@@ -57,7 +68,8 @@ function checkAllFormats(dir: string, args: string[] = []): CliResult {
   for (const format of FORMATS) {
     const result = check(dir, args, format);
     assert.ok(result.status === 0 || result.status === 1, `${format}: exit ${result.status}\n${result.stderr}`);
-    for (const output of [result.stdout, result.stderr]) assert.ok(!output.includes(decoy.secret), `${format}: the decoy's secret is in the output:\n${output}`);
+    for (const output of [result.stdout, result.stderr])
+      assert.ok(!output.includes(decoy.secret), `${format}: the decoy's secret is in the output:\n${output}`);
     if (format === 'json') JSON.parse(result.stdout);
     if (format === 'sarif') assert.equal((JSON.parse(result.stdout) as { version: string }).version, '2.1.0');
     if (format === 'text') text = result;
@@ -84,15 +96,23 @@ function findings(result: CliResult, code: string): string[] {
 describe('mlpipe check on links that lead out of the pipeline folder', () => {
   it('refuses a params file linked to a docker config: a finding naming the link, nothing of it quoted', () => {
     const dir = workspace({
-      'mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py --auth ${params.auths.registry.example.auth}\n    resources: { memory: "${params.auths}" }\n',
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py --auth ${params.auths.registry.example.auth}\n    resources: { memory: "${params.auths}" }\n',
     });
     symlinkSync(join(decoy.dir, 'config.json'), join(dir, 'params.yaml'));
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     const refused = findings(result, 'link-outside-workspace');
     assert.equal(refused.length, 1, result.stdout);
-    assert.match(refused[0], /^mlpipe\.yaml:1:1: error: Params file 'params\.yaml' is not read: params\.yaml is a symbolic link that leads outside the pipeline's folder/);
-    assert.deepEqual(findings(result, 'unknown-param'), [], 'one finding for the refused file, not one per param it held');
+    assert.match(
+      refused[0],
+      /^mlpipe\.yaml:1:1: error: Params file 'params\.yaml' is not read: params\.yaml is a symbolic link that leads outside the pipeline's folder/,
+    );
+    assert.deepEqual(
+      findings(result, 'unknown-param'),
+      [],
+      'one finding for the refused file, not one per param it held',
+    );
     assert.deepEqual(findings(result, 'bad-size'), []);
   });
 
@@ -113,7 +133,8 @@ describe('mlpipe check on links that lead out of the pipeline folder', () => {
         'monitor: { drift: { reference: data/ref.csv, current: data/raw.csv } }',
         '',
       ].join('\n'),
-      'cards/modelcard.yaml': 'pipeline: ../mlpipe.yaml\nmodel: { name: churn, version: 1.0.0, license: MIT }\nevaluation:\n  metrics:\n    - { name: auc, file: metrics/train.json, key: auc, threshold: ">= 0.8" }\n',
+      'cards/modelcard.yaml':
+        'pipeline: ../mlpipe.yaml\nmodel: { name: churn, version: 1.0.0, license: MIT }\nevaluation:\n  metrics:\n    - { name: auc, file: metrics/train.json, key: auc, threshold: ">= 0.8" }\n',
     });
     // A link that stays inside is followed: params.yaml -> real/params.yaml gives ${params.lr}.
     symlinkSync('real/params.yaml', join(dir, 'params.yaml'));
@@ -131,14 +152,24 @@ describe('mlpipe check on links that lead out of the pipeline folder', () => {
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     const refused = findings(result, 'link-outside-workspace');
-    const has = (pattern: RegExp) => assert.ok(refused.some((line) => pattern.test(line)), `no finding matches ${pattern}:\n${result.stdout}`);
-    has(/^mlpipe\.yaml:2:\d+: error: Params file 'conf\/config\.json' is not read: conf\/config\.json lies under conf, a symbolic link, that leads outside the pipeline's folder/);
+    const has = (pattern: RegExp) =>
+      assert.ok(
+        refused.some((line) => pattern.test(line)),
+        `no finding matches ${pattern}:\n${result.stdout}`,
+      );
+    has(
+      /^mlpipe\.yaml:2:\d+: error: Params file 'conf\/config\.json' is not read: conf\/config\.json lies under conf, a symbolic link, that leads outside the pipeline's folder/,
+    );
     has(/^mlpipe\.yaml:2:\d+: error: Params file 'secrets\.yaml' is not read: secrets\.yaml is a symbolic link/);
     has(/^mlpipe\.yaml:7:\d+: error: Dep data\/raw\.csv is a symbolic link that leads outside the pipeline's folder/);
     has(/^mlpipe\.yaml:10:\d+: error: Model card modelcard\.yaml is a symbolic link/);
     has(/^mlpipe\.yaml:11:\d+: error: Drift data data\/ref\.csv is a symbolic link/);
-    has(/^cards\/modelcard\.yaml:5:\d+: error: Metrics file metrics\/train\.json is not read: metrics\/train\.json is a symbolic link/);
-    has(/^linked\/mlpipe\.yaml:1:1: error: This file is not read: mlpipe\.yaml is a symbolic link that leads outside its folder/);
+    has(
+      /^cards\/modelcard\.yaml:5:\d+: error: Metrics file metrics\/train\.json is not read: metrics\/train\.json is a symbolic link/,
+    );
+    has(
+      /^linked\/mlpipe\.yaml:1:1: error: This file is not read: mlpipe\.yaml is a symbolic link that leads outside its folder/,
+    );
     // The link that stays inside works: its param is known.
     assert.ok(!result.stdout.includes("'lr'"), result.stdout);
   });
@@ -148,45 +179,72 @@ describe('mlpipe check on links that lead out of the pipeline folder', () => {
     symlinkSync(decoy.secretFile, join(dir, 'ci.yml'));
     const result = checkAllFormats(dir, ['ci.yml']);
     assert.equal(result.status, 1);
-    assert.match(findings(result, 'link-outside-workspace')[0] ?? '', /^ci\.yml:1:1: error: This file is not read: ci\.yml is a symbolic link/);
+    assert.match(
+      findings(result, 'link-outside-workspace')[0] ?? '',
+      /^ci\.yml:1:1: error: This file is not read: ci\.yml is a symbolic link/,
+    );
   });
 
   it('caps and escapes values it quotes: a long param, control characters that would forge a finding line', () => {
     const long = 'x'.repeat(10_000);
     const dir = workspace({
       'params.yaml': `long: "${long}"\nforged: "1\\nmlpipe.yaml:1:1: error: forged finding [forged]\\u202e"\n`,
-      'mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  a:\n    cmd: echo\n    resources: { memory: "${params.long}", shm: "${params.forged}" }\n  b:\n    image: "${params.long}"\n    cmd: echo\n',
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  a:\n    cmd: echo\n    resources: { memory: "${params.long}", shm: "${params.forged}" }\n  b:\n    image: "${params.long}"\n    cmd: echo\n',
     });
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     assert.ok(!result.stdout.includes('x'.repeat(200)), 'a 10,000-character value is not quoted whole');
-    assert.ok(result.stdout.split('\n').every((line) => !line.startsWith('mlpipe.yaml:1:1: error: forged')), result.stdout);
-    assert.ok(!/[\u202e\u0000-\u0009\u000b-\u001f]/.test(result.stdout), 'no control or bidi character reaches the output');
+    assert.ok(
+      result.stdout.split('\n').every((line) => !line.startsWith('mlpipe.yaml:1:1: error: forged')),
+      result.stdout,
+    );
+    assert.ok(
+      !/[\u202e\u0000-\u0009\u000b-\u001f]/.test(result.stdout),
+      'no control or bidi character reaches the output',
+    );
     assert.match(findings(result, 'bad-size').join('\n'), /reads params\.forged = "1\\nmlpipe\.yaml/);
   });
 });
 
 describe('mlpipe gate, approve, reject and push on links that lead out of the pipeline folder', () => {
   it('refuses a model card linked outside before it reads it: nothing quoted, nothing written into the workspace', () => {
-    const dir = workspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\nmodel:\n  card: modelcard.yaml\n  artifact: models/model.bin\n' });
+    const dir = workspace({
+      'mlpipe.yaml':
+        'version: 1\nname: churn\nstages: {}\nmodel:\n  card: modelcard.yaml\n  artifact: models/model.bin\n',
+    });
     // A succeeded run with the artifact, so every command gets as far as reading the card.
     const id = '20260501-100000-000-aaa0';
     const model = Buffer.from('weights');
     const digest = `sha256:${createHash('sha256').update(model).digest('hex')}`;
     mkdirSync(join(dir, 'models'));
     writeFileSync(join(dir, 'models/model.bin'), model);
-    new ContentStore(join(dir, '.mlpipe', 'cache')).put(join(dir, 'models/model.bin'), { kind: 'file', hash: digest, size: model.length });
+    new ContentStore(join(dir, '.mlpipe', 'cache')).put(join(dir, 'models/model.bin'), {
+      kind: 'file',
+      hash: digest,
+      size: model.length,
+    });
     const record = fakeRecord(id, dir);
     record.stages[0].outputs = { 'models/model.bin': digest };
     new MlpipeDir(join(dir, '.mlpipe')).writeRecord(record);
     symlinkSync(join(decoy.dir, 'config.json'), join(dir, 'modelcard.yaml'));
 
-    for (const command of [['gate'], ['gate', '--format', 'json'], ['push', '--dry-run'], ['approve', '--by', 'Ada', '--allow-dirty'], ['reject', '--by', 'Ada', '--note', 'no']]) {
+    for (const command of [
+      ['gate'],
+      ['gate', '--format', 'json'],
+      ['push', '--dry-run'],
+      ['approve', '--by', 'Ada', '--allow-dirty'],
+      ['reject', '--by', 'Ada', '--note', 'no'],
+    ]) {
       const result = mlpipe(command, dir, { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${HEAP}` });
       assert.equal(result.status, 1, `${command.join(' ')}: ${result.stdout}${result.stderr}`);
       assert.match(result.stderr, /modelcard\.yaml.*symbolic link/, `${command.join(' ')}: ${result.stderr}`);
-      for (const output of [result.stdout, result.stderr]) assert.ok(!output.includes(decoy.secret), `${command.join(' ')} printed the secret`);
-      assert.ok(lstatSync(join(dir, 'modelcard.yaml')).isSymbolicLink(), `${command.join(' ')} replaced the link with a copy of what it points at`);
+      for (const output of [result.stdout, result.stderr])
+        assert.ok(!output.includes(decoy.secret), `${command.join(' ')} printed the secret`);
+      assert.ok(
+        lstatSync(join(dir, 'modelcard.yaml')).isSymbolicLink(),
+        `${command.join(' ')} replaced the link with a copy of what it points at`,
+      );
     }
   });
 });
@@ -194,7 +252,12 @@ describe('mlpipe gate, approve, reject and push on links that lead out of the pi
 /** Ten anchors of ten aliases each, nested `levels` deep: 10^levels values. */
 function aliasBomb(levels: number, prefix = ''): string {
   const lines = [`${prefix}a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]`];
-  for (let i = 1; i < levels; i++) lines.push(`${prefix}l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+  for (let i = 1; i < levels; i++)
+    lines.push(
+      `${prefix}l${i}: &l${i} [${Array(10)
+        .fill(i === 1 ? '*a' : `*l${i - 1}`)
+        .join(', ')}]`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -202,7 +265,15 @@ function aliasBomb(levels: number, prefix = ''): string {
 function matrixPipeline(): string {
   const values = Array.from({ length: 100 }, (_, i) => i).join(', ');
   const lines = ['version: 1', 'defaults: { image: python:3.11 }', 'stages:'];
-  for (let s = 0; s < 200; s++) lines.push(`  s${s}:`, '    matrix:', `      a: [${values}]`, `      b: [${values}]`, '    cmd: python3 sweep.py ${matrix.a} ${matrix.b}', `    outs: ["out/s${s}-\${matrix.a}-\${matrix.b}"]`);
+  for (let s = 0; s < 200; s++)
+    lines.push(
+      `  s${s}:`,
+      '    matrix:',
+      `      a: [${values}]`,
+      `      b: [${values}]`,
+      '    cmd: python3 sweep.py ${matrix.a} ${matrix.b}',
+      `    outs: ["out/s${s}-\${matrix.a}-\${matrix.b}"]`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -210,15 +281,29 @@ describe('mlpipe check on bombs and absurd sizes, in a 512 MB heap', () => {
   it('answers an alias bomb in a params file and in a model card with alias-expansion', () => {
     const dir = workspace({
       'params.yaml': `seed: 1\n${aliasBomb(10)}`,
-      'mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed} ${params.l9}\n    metrics: [metrics.json]\nmodel: { card: modelcard.yaml }\n',
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed} ${params.l9}\n    metrics: [metrics.json]\nmodel: { card: modelcard.yaml }\n',
       'modelcard.yaml': `model: { name: m, version: 1.0.0, license: MIT }\n${aliasBomb(10, 'x-')}evaluation:\n  metrics: *l9\n`,
     });
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     const bombs = findings(result, 'alias-expansion');
-    assert.ok(bombs.some((line) => /^params\.yaml:11:\d+: error: Aliases in this file expand to [\d,]+ values \(an alias bomb\?\)/.test(line)), result.stdout);
-    assert.ok(bombs.some((line) => /^mlpipe\.yaml:1:1: warning: Aliases in params file 'params\.yaml' expand too far/.test(line)), result.stdout);
-    assert.ok(bombs.some((line) => line.startsWith('modelcard.yaml:')), result.stdout);
+    assert.ok(
+      bombs.some((line) =>
+        /^params\.yaml:11:\d+: error: Aliases in this file expand to [\d,]+ values \(an alias bomb\?\)/.test(line),
+      ),
+      result.stdout,
+    );
+    assert.ok(
+      bombs.some((line) =>
+        /^mlpipe\.yaml:1:1: warning: Aliases in params file 'params\.yaml' expand too far/.test(line),
+      ),
+      result.stdout,
+    );
+    assert.ok(
+      bombs.some((line) => line.startsWith('modelcard.yaml:')),
+      result.stdout,
+    );
   });
 
   it('caps matrix variants pipeline-wide: 200 stages x 10,000 variants is one finding per matrix past the cap', () => {
@@ -229,9 +314,21 @@ describe('mlpipe check on bombs and absurd sizes, in a 512 MB heap', () => {
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
     const capped = findings(result, 'matrix-too-large');
-    assert.equal(capped.filter((line) => line.startsWith('mlpipe.yaml:')).length, 199, 'the first matrix fits (10,000 variants), each later one does not');
-    assert.match(capped.find((line) => line.startsWith('mlpipe.yaml:'))!, new RegExp(`^mlpipe\\.yaml:12:7: error: The matrix of stage 's1' multiplies to 10,000 variants; all matrices of a pipeline together expand to at most ${MAX_VARIANTS.toLocaleString('en-US')}, and the matrices above it use all of them`));
-    assert.match(capped.find((line) => line.startsWith('sweep.pipeline.yaml:'))!, /stage 's' multiplies to 1,000,000,000,000,000,000,000,000 variants|stage 's' multiplies to more than 2\^53 variants/);
+    assert.equal(
+      capped.filter((line) => line.startsWith('mlpipe.yaml:')).length,
+      199,
+      'the first matrix fits (10,000 variants), each later one does not',
+    );
+    assert.match(
+      capped.find((line) => line.startsWith('mlpipe.yaml:'))!,
+      new RegExp(
+        `^mlpipe\\.yaml:12:7: error: The matrix of stage 's1' multiplies to 10,000 variants; all matrices of a pipeline together expand to at most ${MAX_VARIANTS.toLocaleString('en-US')}, and the matrices above it use all of them`,
+      ),
+    );
+    assert.match(
+      capped.find((line) => line.startsWith('sweep.pipeline.yaml:'))!,
+      /stage 's' multiplies to 1,000,000,000,000,000,000,000,000 variants|stage 's' multiplies to more than 2\^53 variants/,
+    );
   });
 
   it('refuses outputs that are .git, .mlpipe, under them, or the pipeline, its params or its card', () => {
@@ -267,14 +364,25 @@ describe('mlpipe check on bombs and absurd sizes, in a 512 MB heap', () => {
       [82, 'Output modelcard.yaml is the model card modelcard.yaml'],
       [98, 'Output ./conf/params.yaml (conf/params.yaml for this stage) is params file conf/params.yaml'],
     ] as const) {
-      assert.ok(reserved.some((line) => line.startsWith(`mlpipe.yaml:8:${column}: error: ${what}`)), `missing 8:${column} ${what}:\n${reserved.join('\n')}`);
+      assert.ok(
+        reserved.some((line) => line.startsWith(`mlpipe.yaml:8:${column}: error: ${what}`)),
+        `missing 8:${column} ${what}:\n${reserved.join('\n')}`,
+      );
     }
-    assert.ok(reserved.some((line) => line.startsWith('mlpipe.yaml:12:12: error: Output ${matrix.where}/cache (.mlpipe/cache for one variant) lies inside .mlpipe/')), reserved.join('\n'));
+    assert.ok(
+      reserved.some((line) =>
+        line.startsWith(
+          'mlpipe.yaml:12:12: error: Output ${matrix.where}/cache (.mlpipe/cache for one variant) lies inside .mlpipe/',
+        ),
+      ),
+      reserved.join('\n'),
+    );
   });
 
   it('does not read a 100 MB params file, nor index 60,000 params or 10,000 levels of nesting', () => {
     const dir = workspace({
-      'mlpipe.yaml': 'version: 1\nparams: [huge/params.yaml, many.yaml, deep.yaml]\ndefaults: { image: python:3.11 }\nstages:\n  a:\n    cmd: echo ${params.k1}\n',
+      'mlpipe.yaml':
+        'version: 1\nparams: [huge/params.yaml, many.yaml, deep.yaml]\ndefaults: { image: python:3.11 }\nstages:\n  a:\n    cmd: echo ${params.k1}\n',
       'many.yaml': Array.from({ length: MAX_PARAM_ENTRIES + 10_000 }, (_, i) => `k${i}: ${i}`).join('\n'),
       'deep.yaml': `deep: ${'['.repeat(10_000)}${']'.repeat(10_000)}\nnested:\n${Array.from({ length: 2_000 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`,
     });
@@ -282,9 +390,21 @@ describe('mlpipe check on bombs and absurd sizes, in a 512 MB heap', () => {
     sparseFile(join(dir, 'huge/params.yaml'), `secret: ${decoy.secret}\n`, 100 * 1024 * 1024);
     const result = checkAllFormats(dir);
     assert.equal(result.status, 1);
-    assert.match(findings(result, 'too-large').join('\n'), /^mlpipe\.yaml:2:\d+: warning: Params file 'huge\/params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/m);
-    assert.match(findings(result, 'too-many-params').join('\n'), new RegExp(`^mlpipe\\.yaml:2:\\d+: warning: Params file 'many\\.yaml' holds more than ${MAX_PARAM_ENTRIES.toLocaleString('en-US')} params`, 'm'));
-    assert.ok(findings(result, 'too-deep').some((line) => line.startsWith('deep.yaml:')), result.stdout);
+    assert.match(
+      findings(result, 'too-large').join('\n'),
+      /^mlpipe\.yaml:2:\d+: warning: Params file 'huge\/params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/m,
+    );
+    assert.match(
+      findings(result, 'too-many-params').join('\n'),
+      new RegExp(
+        `^mlpipe\\.yaml:2:\\d+: warning: Params file 'many\\.yaml' holds more than ${MAX_PARAM_ENTRIES.toLocaleString('en-US')} params`,
+        'm',
+      ),
+    );
+    assert.ok(
+      findings(result, 'too-deep').some((line) => line.startsWith('deep.yaml:')),
+      result.stdout,
+    );
   });
 });
 
@@ -295,12 +415,16 @@ describe('the language server on the same input, in a 512 MB heap', () => {
   before(async () => {
     dir = workspace({
       'bomb/params.yaml': `seed: 1\n${aliasBomb(10)}`,
-      'bomb/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed} ${params.l9}\n',
+      'bomb/mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed} ${params.l9}\n',
       'card/modelcard.yaml': `model: { name: m, version: 1.0.0, license: MIT }\n${aliasBomb(10, 'x-')}evaluation:\n  metrics: *l9\n`,
       'matrix/mlpipe.yaml': matrixPipeline(),
-      'linked/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py --auth ${params.auths}\n    resources: { memory: "${params.auths}" }\n',
-      'reserved/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py\n    outs: [.git, mlpipe.yaml]\n',
-      'huge/mlpipe.yaml': 'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed}\n',
+      'linked/mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py --auth ${params.auths}\n    resources: { memory: "${params.auths}" }\n',
+      'reserved/mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py\n    outs: [.git, mlpipe.yaml]\n',
+      'huge/mlpipe.yaml':
+        'version: 1\ndefaults: { image: python:3.11 }\nstages:\n  train:\n    cmd: python3 train.py ${params.seed}\n',
     });
     symlinkSync(join(decoy.dir, 'config.json'), join(dir, 'linked/params.yaml'));
     sparseFile(join(dir, 'huge/params.yaml'), 'seed: 1\n', 100 * 1024 * 1024);
@@ -315,7 +439,8 @@ describe('the language server on the same input, in a 512 MB heap', () => {
 
   const codes = (diagnostics: Diagnostic[]) => diagnostics.map((d) => String(d.code));
   const noSecret = (diagnostics: Diagnostic[]) => {
-    for (const diagnostic of diagnostics) assert.ok(!JSON.stringify(diagnostic).includes(decoy.secret), messageOf(diagnostic));
+    for (const diagnostic of diagnostics)
+      assert.ok(!JSON.stringify(diagnostic).includes(decoy.secret), messageOf(diagnostic));
   };
 
   /** Hover and completion in the middle of the document still answer. */
@@ -330,8 +455,14 @@ describe('the language server on the same input, in a 512 MB heap', () => {
     const published = await client.open(path, 'mlpipe-pipeline');
     noSecret(published.diagnostics);
     assert.deepEqual(codes(published.diagnostics), ['link-outside-workspace'], JSON.stringify(published.diagnostics));
-    assert.match(messageOf(published.diagnostics[0]), /Params file 'params\.yaml' is not read: params\.yaml is a symbolic link/);
-    const hover = await client.request<{ contents: { value: string } } | null>('textDocument/hover', { textDocument: { uri: published.uri }, position: client.positionOf(published.uri, 'auths', 0, 2) });
+    assert.match(
+      messageOf(published.diagnostics[0]),
+      /Params file 'params\.yaml' is not read: params\.yaml is a symbolic link/,
+    );
+    const hover = await client.request<{ contents: { value: string } } | null>('textDocument/hover', {
+      textDocument: { uri: published.uri },
+      position: client.positionOf(published.uri, 'auths', 0, 2),
+    });
     assert.ok(!JSON.stringify(hover ?? '').includes(decoy.secret));
     await answers(published.uri, 'memory');
   });
@@ -363,14 +494,20 @@ describe('the language server on the same input, in a 512 MB heap', () => {
     const published = await client.open(join(dir, 'reserved/mlpipe.yaml'), 'mlpipe-pipeline');
     assert.deepEqual(codes(published.diagnostics), ['reserved-output', 'reserved-output']);
     const items = await client.complete(published.uri, client.positionOf(published.uri, '    outs', 0, 4));
-    assert.ok(items.some((item) => item.label === 'deps'), items.map((item) => item.label).join(', '));
+    assert.ok(
+      items.some((item) => item.label === 'deps'),
+      items.map((item) => item.label).join(', '),
+    );
     await answers(published.uri, 'train');
   });
 
   it('does not read a 100 MB params file from disk: one too-large finding on the pipeline', async () => {
     const published = await client.open(join(dir, 'huge/mlpipe.yaml'), 'mlpipe-pipeline');
     assert.deepEqual(codes(published.diagnostics), ['too-large'], JSON.stringify(published.diagnostics));
-    assert.match(messageOf(published.diagnostics[0]), /^Params file 'params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/);
+    assert.match(
+      messageOf(published.diagnostics[0]),
+      /^Params file 'params\.yaml' is not read: it is 100\.0 MB, over the 4\.0 MB limit/,
+    );
     await answers(published.uri, 'params.seed');
   });
 

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRunId } from '../../core/src/runs/metadata';
@@ -7,7 +16,13 @@ import { MlpipeDir } from '../../core/src/runs/records';
 import { collectGarbage } from '../../core/src/store/gc';
 import { MAX_SERIES_POINTS, readPlotSeries } from '../../core/src/store/series';
 import { BoundaryError } from '../../core/src/util/boundary';
-import { ExperimentStore, isIndexId, MAX_INDEX_BYTES, MAX_INDEX_LINE_BYTES, StoreError } from '../../core/src/store/store';
+import {
+  ExperimentStore,
+  isIndexId,
+  MAX_INDEX_BYTES,
+  MAX_INDEX_LINE_BYTES,
+  StoreError,
+} from '../../core/src/store/store';
 import { makeDecoy, type Decoy } from '../support/decoy';
 import { tempWorkspace } from '../support/files';
 import { mlpipe } from '../support/mlpipe-cli';
@@ -48,14 +63,38 @@ function workspace(ids: string[] = IDS): { dir: string; root: string; mlpipe: Ml
 
 function writeIndexLines(root: string, lines: (string | Buffer)[]): void {
   mkdirSync(join(root, 'store'), { recursive: true });
-  writeFileSync(join(root, 'store', 'index.jsonl'), Buffer.concat(lines.map((line) => Buffer.concat([typeof line === 'string' ? Buffer.from(line) : line, Buffer.from('\n')]))));
+  writeFileSync(
+    join(root, 'store', 'index.jsonl'),
+    Buffer.concat(
+      lines.map((line) => Buffer.concat([typeof line === 'string' ? Buffer.from(line) : line, Buffer.from('\n')])),
+    ),
+  );
 }
 
-const runLine = (summary: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ op: 'run', summary, ...extra });
+const runLine = (summary: unknown, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ op: 'run', summary, ...extra });
 
 /** Ids that must never name a folder: paths out, absolute paths, the decoy itself, controls. */
 function hostileIds(root: string): string[] {
-  return ['../../..', '..', '.', '', '/', decoy.folder, relative(join(root, 'runs'), decoy.folder), 'a/b', `${IDS[0]}/../../..`, '\u0000', ' ', 'a'.repeat(1000), '__proto__', '.hidden', `${IDS[0]}\n`, '-rf', 'x\u001b[2J'];
+  return [
+    '../../..',
+    '..',
+    '.',
+    '',
+    '/',
+    decoy.folder,
+    relative(join(root, 'runs'), decoy.folder),
+    'a/b',
+    `${IDS[0]}/../../..`,
+    '\u0000',
+    ' ',
+    'a'.repeat(1000),
+    '__proto__',
+    '.hidden',
+    `${IDS[0]}\n`,
+    '-rf',
+    'x\u001b[2J',
+  ];
 }
 
 /** Runs `action`; anything thrown but a StoreError fails the test with the context. */
@@ -63,7 +102,8 @@ function onlyStoreErrors(context: string, action: () => unknown): void {
   try {
     action();
   } catch (error) {
-    if (!(error instanceof StoreError)) throw new Error(`${context}: threw ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (!(error instanceof StoreError))
+      throw new Error(`${context}: threw ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     assert.ok(!error.message.includes(decoy.secret), `${context}: the secret is in an error`);
   }
 }
@@ -102,23 +142,50 @@ describe('a hostile experiment index', () => {
       '{"op":"tags","id":"20260101-000000-000-0001","set":{"a":1}}',
       '{"op":"tags","id":"20260101-000000-000-0001","remove":"a"}',
       '{"op":"note","id":"20260101-000000-000-0001","note":5}',
-      ...hostileIds(root).flatMap((id) => [runLine({ ...valid, id }), JSON.stringify({ op: 'delete', id }), JSON.stringify({ op: 'tags', id, set: { a: 'b' } }), JSON.stringify({ op: 'note', id, note: 'x' })]),
+      ...hostileIds(root).flatMap((id) => [
+        runLine({ ...valid, id }),
+        JSON.stringify({ op: 'delete', id }),
+        JSON.stringify({ op: 'tags', id, set: { a: 'b' } }),
+        JSON.stringify({ op: 'note', id, note: 'x' }),
+      ]),
       runLine({ ...valid, id: IDS[2], error: 'x'.repeat(MAX_INDEX_LINE_BYTES) }),
       Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22, 0x80, 0x81, 0xc3]),
       '{"op":"run","summary":{"v":1,"id":"2026',
     ];
-    writeIndexLines(root, [...wrong.slice(0, 10), runLine(valid, { tags: { team: 'vision' } }), ...wrong.slice(10), runLine({ ...fakeSummary(IDS[1], 2), metrics: { text: 'a{b[c null', n: 1, yes: true } }), '', '   ']);
+    writeIndexLines(root, [
+      ...wrong.slice(0, 10),
+      runLine(valid, { tags: { team: 'vision' } }),
+      ...wrong.slice(10),
+      runLine({ ...fakeSummary(IDS[1], 2), metrics: { text: 'a{b[c null', n: 1, yes: true } }),
+      '',
+      '   ',
+    ]);
     let store: ExperimentStore | undefined;
     onlyStoreErrors('open', () => (store = ExperimentStore.open(root)));
     assert.ok(store);
-    assert.deepEqual(store.runs().map((run) => run.summary.id), [IDS[1], IDS[0]]);
+    assert.deepEqual(
+      store.runs().map((run) => run.summary.id),
+      [IDS[1], IDS[0]],
+    );
     assert.deepEqual(store.get(IDS[0])?.tags, { team: 'vision' }, 'lines of the wrong shape change nothing');
-    assert.deepEqual(store.get(IDS[1])?.metrics, { text: 'a{b[c null', n: 1, yes: true }, 'brackets and null inside text are text');
-    assert.equal(store.damaged, wrong.length + 1, 'each wrong line is counted (and the blank-looking line of spaces is not JSON)');
+    assert.deepEqual(
+      store.get(IDS[1])?.metrics,
+      { text: 'a{b[c null', n: 1, yes: true },
+      'brackets and null inside text are text',
+    );
+    assert.equal(
+      store.damaged,
+      wrong.length + 1,
+      'each wrong line is counted (and the blank-looking line of spaces is not JSON)',
+    );
     assert.equal(store.problem, undefined);
-    for (const id of hostileIds(root)) assert.throws(() => store!.delete([id]), StoreError, `delete ${JSON.stringify(id)}`);
+    for (const id of hostileIds(root))
+      assert.throws(() => store!.delete([id]), StoreError, `delete ${JSON.stringify(id)}`);
     // Records that are not records are left out of a rebuild, and counted.
-    for (const [id, text] of [['20260101-000000-000-0004', 'garbage'], ['20260101-000000-000-0005', '{"id":"20260101-000000-000-0005","stages":7}']]) {
+    for (const [id, text] of [
+      ['20260101-000000-000-0004', 'garbage'],
+      ['20260101-000000-000-0005', '{"id":"20260101-000000-000-0005","stages":7}'],
+    ]) {
       mkdirSync(join(root, 'runs', id), { recursive: true });
       writeFileSync(join(root, 'runs', id, 'run.json'), text);
     }
@@ -133,14 +200,20 @@ describe('a hostile experiment index', () => {
     const long = runLine(fakeSummary(IDS[0], 1), { note: 'n'.repeat(3 * MAX_INDEX_LINE_BYTES) });
     writeIndexLines(root, [runLine(fakeSummary(IDS[1], 2)), long, runLine(fakeSummary(IDS[2], 3))]);
     const store = ExperimentStore.open(root);
-    assert.deepEqual(store.runs().map((run) => run.summary.id), [IDS[2], IDS[1]]);
+    assert.deepEqual(
+      store.runs().map((run) => run.summary.id),
+      [IDS[2], IDS[1]],
+    );
     assert.equal(store.damaged, 1);
     // Across the 8 MB read chunks: valid lines up to about 6 MB, a 3 MB line over the boundary, valid lines after.
     const before = Array.from({ length: 5600 }, (_, i) => runLine(fakeSummary(`before-${i}`, i, 50)));
     const afterLines = Array.from({ length: 3000 }, (_, i) => runLine(fakeSummary(`after-${i}`, i, 50)));
     writeIndexLines(root, [...before, long, ...afterLines]);
     const chunked = ExperimentStore.open(root);
-    assert.ok(before.join('\n').length < 8 * 1048576 && before.join('\n').length + long.length > 8 * 1048576, 'the long line crosses the first chunk');
+    assert.ok(
+      before.join('\n').length < 8 * 1048576 && before.join('\n').length + long.length > 8 * 1048576,
+      'the long line crosses the first chunk',
+    );
     assert.equal(chunked.size, before.length + afterLines.length);
     assert.equal(chunked.damaged, 1);
     // A sparse file past the limit: refused by its size, with nothing read.
@@ -202,11 +275,38 @@ describe('a hostile experiment index', () => {
     const store = ExperimentStore.open(root);
     const file = (id: string) => join(mlpipe.runs, id, 'series.json');
     const good = { name: 'loss', stage: 'train', file: 'loss.csv', x: 'step', steps: [0, 1], values: [0.9, 0.5] };
-    writeFileSync(file(IDS[0]), JSON.stringify({ version: 1, series: [good, { ...good, steps: 'x' }, { ...good, values: [1] }, { ...good, name: 7 }, { ...good, values: [1, '2'] }, null, [], { ...good, name: 'ok2' }] }));
-    assert.deepEqual(store.series(IDS[0]).map((one) => one.name), ['loss', 'ok2']);
-    const many = Array.from({ length: 3 }, (_, i) => ({ ...good, name: `s${i}`, steps: new Array<number>(MAX_SERIES_POINTS / 2).fill(1), values: new Array<number>(MAX_SERIES_POINTS / 2).fill(2) }));
+    writeFileSync(
+      file(IDS[0]),
+      JSON.stringify({
+        version: 1,
+        series: [
+          good,
+          { ...good, steps: 'x' },
+          { ...good, values: [1] },
+          { ...good, name: 7 },
+          { ...good, values: [1, '2'] },
+          null,
+          [],
+          { ...good, name: 'ok2' },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      store.series(IDS[0]).map((one) => one.name),
+      ['loss', 'ok2'],
+    );
+    const many = Array.from({ length: 3 }, (_, i) => ({
+      ...good,
+      name: `s${i}`,
+      steps: new Array<number>(MAX_SERIES_POINTS / 2).fill(1),
+      values: new Array<number>(MAX_SERIES_POINTS / 2).fill(2),
+    }));
     writeFileSync(file(IDS[1]), JSON.stringify({ version: 1, series: many }));
-    assert.deepEqual(store.series(IDS[1]).map((one) => one.name), ['s0', 's1'], 'points past the limit are left out');
+    assert.deepEqual(
+      store.series(IDS[1]).map((one) => one.name),
+      ['s0', 's1'],
+      'points past the limit are left out',
+    );
     rmSync(file(IDS[2]), { force: true });
     symlinkSync(decoy.secretFile, file(IDS[2]));
     assert.deepEqual(store.series(IDS[2]), []);
@@ -235,7 +335,27 @@ describe('a hostile experiment index', () => {
 
 /** A random JSON value of a random shape, with the keys an index line has and keys that reach prototypes. */
 function randomJson(random: () => number, depth: number, root: string): string {
-  const keys = ['op', 'id', 'summary', 'v', 'params', 'metrics', 'tags', 'note', 'set', 'remove', 'status', 'started', 'series', 'stages', 'pid', '__proto__', 'constructor', 'toString', 'x'];
+  const keys = [
+    'op',
+    'id',
+    'summary',
+    'v',
+    'params',
+    'metrics',
+    'tags',
+    'note',
+    'set',
+    'remove',
+    'status',
+    'started',
+    'series',
+    'stages',
+    'pid',
+    '__proto__',
+    'constructor',
+    'toString',
+    'x',
+  ];
   const scalar = () =>
     pick(random, [
       'null',
@@ -255,7 +375,8 @@ function randomJson(random: () => number, depth: number, root: string): string {
       '""',
     ]);
   if (depth <= 0 || random() < 0.35) return scalar();
-  if (random() < 0.3) return `[${Array.from({ length: Math.floor(random() * 4) }, () => randomJson(random, depth - 1, root)).join(',')}]`;
+  if (random() < 0.3)
+    return `[${Array.from({ length: Math.floor(random() * 4) }, () => randomJson(random, depth - 1, root)).join(',')}]`;
   return `{${Array.from({ length: Math.floor(random() * 6) }, () => `${JSON.stringify(pick(random, keys))}:${randomJson(random, depth - 1, root)}`).join(',')}}`;
 }
 
@@ -316,8 +437,21 @@ describe('fuzzing the experiment index', () => {
         const kind = random();
         if (kind < 0.3) lines.push(randomJson(random, 4, root));
         else if (kind < 0.75) lines.push(mutatedLine(random, root));
-        else if (kind < 0.9) lines.push(runLine(fakeSummary(pick(random, IDS), i), random() < 0.5 ? { tags: { team: 'x\u001b]0;owned\u0007' }, note: 'n\u202e' } : {}));
-        else if (kind < 0.97) lines.push(Buffer.from(Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256)).filter((byte) => byte !== 10)));
+        else if (kind < 0.9)
+          lines.push(
+            runLine(
+              fakeSummary(pick(random, IDS), i),
+              random() < 0.5 ? { tags: { team: 'x\u001b]0;owned\u0007' }, note: 'n\u202e' } : {},
+            ),
+          );
+        else if (kind < 0.97)
+          lines.push(
+            Buffer.from(
+              Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256)).filter(
+                (byte) => byte !== 10,
+              ),
+            ),
+          );
         else lines.push(runLine(fakeSummary(IDS[0], i), { note: 'x'.repeat(MAX_INDEX_LINE_BYTES + 10) }));
       }
       writeIndexLines(root, lines);
@@ -325,10 +459,15 @@ describe('fuzzing the experiment index', () => {
       onlyStoreErrors(`${context}: open`, () => (store = ExperimentStore.open(root)));
       assert.ok(store, context);
       const runs = store.runs();
-      for (const run of runs) assert.ok(isIndexId(run.summary.id), `${context}: id ${JSON.stringify(run.summary.id)} in the store`);
+      for (const run of runs)
+        assert.ok(isIndexId(run.summary.id), `${context}: id ${JSON.stringify(run.summary.id)} in the store`);
       counts.runs += runs.length;
       counts.damaged += store.damaged;
-      for (const query of [{ filter: 'metrics.m1 > 0.5 or tags.team is not null', sort: '-metrics.m0' }, { filter: "params.optimizer like '%a%' and status != 'failed'", sort: 'params.__proto__, tags.toString desc' }, { sort: 'note, id' }]) {
+      for (const query of [
+        { filter: 'metrics.m1 > 0.5 or tags.team is not null', sort: '-metrics.m0' },
+        { filter: "params.optimizer like '%a%' and status != 'failed'", sort: 'params.__proto__, tags.toString desc' },
+        { sort: 'note, id' },
+      ]) {
         assert.ok(Array.isArray(store.query(query)), `${context}: query`);
       }
       for (const id of [...IDS, ...hostileIds(root), '2026', '']) {
@@ -349,10 +488,16 @@ describe('fuzzing the experiment index', () => {
       onlyStoreErrors(`${context}: gc`, () => collectGarbage(store!, { keep: round % 3, dryRun: round % 2 === 0 }));
       onlyStoreErrors(`${context}: reindex`, () => store!.rebuild());
       assert.equal(store.damaged, 0, `${context}: a rebuilt index has no damaged line`);
-      assert.ok(readdirSync(mlpipe.runs).every((name) => isRunId(name)), `${context}: nothing but run folders in runs/`);
+      assert.ok(
+        readdirSync(mlpipe.runs).every((name) => isRunId(name)),
+        `${context}: nothing but run folders in runs/`,
+      );
       assert.equal(decoy.fingerprint(), fingerprint, `${context}: the decoy changed`);
     }
-    assert.ok(counts.runs > ROUNDS / 2 && counts.damaged > ROUNDS && counts.deleted > 10 && counts.refused > 10, `the rounds exercise every path: ${JSON.stringify(counts)}`);
+    assert.ok(
+      counts.runs > ROUNDS / 2 && counts.damaged > ROUNDS && counts.deleted > 10 && counts.refused > 10,
+      `the rounds exercise every path: ${JSON.stringify(counts)}`,
+    );
   });
 });
 
@@ -363,11 +508,18 @@ describe('mlpipe runs over a hostile index (the bundled CLI)', () => {
     const evil = (id: string, seed: number) => ({
       ...fakeSummary(id, seed),
       name: 'churn\u001b[2J\u001b[H',
-      params: { 'lr\u001b[31m': 'red\u001b[0m', '\u202eevil': 'x\ny', nested: JSON.parse('{"__proto__": {"polluted": 1}, "toString": 3}') as unknown },
+      params: {
+        'lr\u001b[31m': 'red\u001b[0m',
+        '\u202eevil': 'x\ny',
+        nested: JSON.parse('{"__proto__": {"polluted": 1}, "toString": 3}') as unknown,
+      },
       metrics: { 'auc\r': 0.5, ['a'.repeat(500)]: 'b'.repeat(5000), '\u009b31m': 1 },
     });
     writeIndexLines(root, [
-      runLine(evil(IDS[0], 1), { tags: { 'team\u001b]0;pwned\u0007': 'vision\u001b[5m' }, note: 'note\r\u001b[1Aforged line' }),
+      runLine(evil(IDS[0], 1), {
+        tags: { 'team\u001b]0;pwned\u0007': 'vision\u001b[5m' },
+        note: 'note\r\u001b[1Aforged line',
+      }),
       runLine(evil(IDS[1], 2)),
       runLine(fakeSummary(IDS[2], 3)),
       ...hostileIds(root).map((id) => runLine({ ...fakeSummary(IDS[0], 4), id })),
@@ -390,7 +542,10 @@ describe('mlpipe runs over a hostile index (the bundled CLI)', () => {
     assert.match(list.stdout, /team\\x1b\]0;pwned\\x07=vision\\x1b\[5m/, 'escapes are shown, escaped');
     assert.match(list.stdout, /metrics\.`\\x9b31m`/, 'C1 controls too');
     const json = JSON.parse(run('list', '--format', 'json').stdout) as { runs: { id: string }[] };
-    assert.deepEqual(json.runs.map((one) => one.id), [IDS[2], IDS[1], IDS[0]]);
+    assert.deepEqual(
+      json.runs.map((one) => one.id),
+      [IDS[2], IDS[1], IDS[0]],
+    );
     const shown = run('show', IDS[0]);
     assert.equal(shown.status, 0);
     assert.match(shown.stdout, /note {6}note\\r\\x1b\[1Aforged line/);
@@ -398,9 +553,16 @@ describe('mlpipe runs over a hostile index (the bundled CLI)', () => {
     assert.match(shown.stdout, /…/, 'a 5,000-character metric is cut');
     run('show', IDS[2]);
     run('compare', IDS[0], IDS[1], '--all');
-    run('list', '--filter', "metrics.constructor is null and params.__proto__ is null and tags.toString is null", '--sort', 'params.nested');
+    run(
+      'list',
+      '--filter',
+      'metrics.constructor is null and params.__proto__ is null and tags.toString is null',
+      '--sort',
+      'params.nested',
+    );
     run('list', '--filter', `${'('.repeat(500)}status = 1`);
-    for (const id of hostileIds(root).filter((one) => one && !one.includes('\u0000'))) assert.notEqual(run('delete', id).status, 0, `delete ${JSON.stringify(id)}`);
+    for (const id of hostileIds(root).filter((one) => one && !one.includes('\u0000')))
+      assert.notEqual(run('delete', id).status, 0, `delete ${JSON.stringify(id)}`);
     assert.equal(run('delete', IDS[2]).status, 0, 'the linked run folder is removed as a link');
     assert.equal(run('gc', '--keep', '0').status, 0);
     assert.equal(run('delete', IDS[0], IDS[1]).status, 0);

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -47,7 +56,10 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
   };
   const noSecretAnywhere = (dir: string, output: string) => {
     assert.ok(!output.includes(decoy.secret), 'the secret is not printed');
-    assert.ok(!contents(join(dir, '.mlpipe')).includes(decoy.secret), 'the secret is not in .mlpipe (cache, records, logs)');
+    assert.ok(
+      !contents(join(dir, '.mlpipe')).includes(decoy.secret),
+      'the secret is not in .mlpipe (cache, records, logs)',
+    );
     assert.equal(decoy.fingerprint(), pristine, 'nothing outside the workspace changed');
   };
 
@@ -64,15 +76,24 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
   });
 
   it('fails a stage whose output is a link to a host file, and caches nothing', () => {
-    const dir = workspace(`stages:\n  train:\n    cmd: sh -c "mkdir -p models && ln -sf ${decoy.secretFile} models/model.npz"\n    outs: [models/model.npz]\n  folder:\n    cmd: sh -c "mkdir -p out && echo fine > out/a.txt && ln -sf ${decoy.secretFile} out/key"\n    outs: [out]\n`);
+    const dir = workspace(
+      `stages:\n  train:\n    cmd: sh -c "mkdir -p models && ln -sf ${decoy.secretFile} models/model.npz"\n    outs: [models/model.npz]\n  folder:\n    cmd: sh -c "mkdir -p out && echo fine > out/a.txt && ln -sf ${decoy.secretFile} out/key"\n    outs: [out]\n`,
+    );
     const result = mlpipe(['run'], dir, env());
     const output = result.stdout + result.stderr;
     assert.equal(result.status, 1, output);
     assert.match(output, /models\/model\.npz is a symbolic link/);
     assert.match(output, /out\/key is a symbolic link/);
     const record = lastRecord(dir);
-    assert.deepEqual(record.stages.map((stage) => `${stage.name} ${stage.status}`).sort(), ['folder failed', 'train failed']);
-    assert.deepEqual(existsSync(join(dir, '.mlpipe', 'cache', 'objects')) ? readdirSync(join(dir, '.mlpipe', 'cache', 'objects')) : [], [], 'no object cached');
+    assert.deepEqual(record.stages.map((stage) => `${stage.name} ${stage.status}`).sort(), [
+      'folder failed',
+      'train failed',
+    ]);
+    assert.deepEqual(
+      existsSync(join(dir, '.mlpipe', 'cache', 'objects')) ? readdirSync(join(dir, '.mlpipe', 'cache', 'objects')) : [],
+      [],
+      'no object cached',
+    );
     // status does not follow the link either
     const status = mlpipe(['status'], dir, env());
     assert.doesNotMatch(status.stdout + status.stderr, /internal error/);
@@ -80,7 +101,9 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
   });
 
   it('never removes or restores through an output folder a stage replaced with a link', () => {
-    const dir = workspace(`stages:\n  train:\n    cmd: sh -c "mkdir -p models && echo model > models/a.txt"\n    outs: [models/a.txt]\n  swap:\n    cmd: sh -c "rm -rf models && ln -s ${decoy.folder} models && echo done > swapped.txt"\n    always_run: true\n    outs: [swapped.txt]\n`);
+    const dir = workspace(
+      `stages:\n  train:\n    cmd: sh -c "mkdir -p models && echo model > models/a.txt"\n    outs: [models/a.txt]\n  swap:\n    cmd: sh -c "rm -rf models && ln -s ${decoy.folder} models && echo done > swapped.txt"\n    always_run: true\n    outs: [swapped.txt]\n`,
+    );
     assert.equal(mlpipe(['run', 'train'], dir, env()).status, 0);
     const trained = lastRecord(dir).id;
     assert.equal(mlpipe(['run', 'swap'], dir, env()).status, 0);
@@ -98,7 +121,14 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
   });
 
   it('hides .mlpipe from stages and mounts .git and .vscode read-only', () => {
-    const dir = workspace(`stages:\n  probe:\n    cmd: sh -c "ls -A .mlpipe > seen.txt; echo planted > .mlpipe/planted 2>/dev/null; echo '[core] fsmonitor = touch /tmp/pwned' >> .git/config 2>/dev/null; echo hook > .git/hooks/post-checkout 2>/dev/null; echo '{}' > .vscode/tasks.json 2>/dev/null; echo ok >> seen.txt"\n    outs: [seen.txt]\n`, { '.git/config': '[core]\n\tbare = false\n', '.git/HEAD': 'ref: refs/heads/main\n', '.vscode/settings.json': '{}\n' });
+    const dir = workspace(
+      `stages:\n  probe:\n    cmd: sh -c "ls -A .mlpipe > seen.txt; echo planted > .mlpipe/planted 2>/dev/null; echo '[core] fsmonitor = touch /tmp/pwned' >> .git/config 2>/dev/null; echo hook > .git/hooks/post-checkout 2>/dev/null; echo '{}' > .vscode/tasks.json 2>/dev/null; echo ok >> seen.txt"\n    outs: [seen.txt]\n`,
+      {
+        '.git/config': '[core]\n\tbare = false\n',
+        '.git/HEAD': 'ref: refs/heads/main\n',
+        '.vscode/settings.json': '{}\n',
+      },
+    );
     mkdirSync(join(dir, '.git', 'hooks'));
     const result = mlpipe(['run'], dir, env());
     assert.equal(result.status, 0, result.stdout + result.stderr);
@@ -109,9 +139,11 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
     assert.ok(!existsSync(join(dir, '.vscode', 'tasks.json')));
   });
 
-  it('refuses outputs that are .git, .mlpipe or the pipeline\'s own files, before anything runs', () => {
+  it("refuses outputs that are .git, .mlpipe or the pipeline's own files, before anything runs", () => {
     for (const out of ['.git', '.mlpipe', '.mlpipe/cache', 'mlpipe.yaml', '.']) {
-      const dir = workspace(`stages:\n  wipe:\n    cmd: sh -c "echo wiped"\n    outs: ["${out}"]\n`, { '.git/HEAD': 'ref: refs/heads/main\n' });
+      const dir = workspace(`stages:\n  wipe:\n    cmd: sh -c "echo wiped"\n    outs: ["${out}"]\n`, {
+        '.git/HEAD': 'ref: refs/heads/main\n',
+      });
       const result = mlpipe(['run'], dir, env());
       assert.notEqual(result.status, 0, `${out}: ${result.stdout}${result.stderr}`);
       assert.doesNotMatch(result.stdout + result.stderr, /internal error/);
@@ -122,12 +154,18 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
 
   it('passes a param into a nested sh -c as data, and refuses one pasted into inline code', () => {
     const value = '$(touch pwned-by-param); `touch pwned-too` \'"';
-    const dir = workspace(`params: params.yaml\nstages:\n  echo:\n    cmd: sh -c "printf '%s' \${params.name} > out.txt"\n    outs: [out.txt]\n`, { 'params.yaml': `name: ${JSON.stringify(value)}\n` });
+    const dir = workspace(
+      `params: params.yaml\nstages:\n  echo:\n    cmd: sh -c "printf '%s' \${params.name} > out.txt"\n    outs: [out.txt]\n`,
+      { 'params.yaml': `name: ${JSON.stringify(value)}\n` },
+    );
     const result = mlpipe(['run'], dir, env());
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), value);
     assert.ok(!existsSync(join(dir, 'pwned-by-param')) && !existsSync(join(dir, 'pwned-too')));
-    writeFileSync(join(dir, 'mlpipe.yaml'), `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nparams: params.yaml\nstages:\n  echo:\n    cmd: python3 -c "print(\${params.name})"\n    outs: [out.txt]\n`);
+    writeFileSync(
+      join(dir, 'mlpipe.yaml'),
+      `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nparams: params.yaml\nstages:\n  echo:\n    cmd: python3 -c "print(\${params.name})"\n    outs: [out.txt]\n`,
+    );
     const refused = mlpipe(['run'], dir, env());
     assert.notEqual(refused.status, 0);
     assert.match(refused.stdout + refused.stderr, /sits inside code that python3 parses/);
@@ -157,7 +195,10 @@ describe('a local stage on Podman sees no .mlpipe and a read-only .git', { skip:
   });
 
   it('hides .mlpipe (Podman would copy it into a tmpfs unless told not to) and keeps .git unchanged', () => {
-    writeFileSync(join(dir, 'mlpipe.yaml'), `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nstages:\n  probe:\n    cmd: sh -c "ls -A .mlpipe > seen.txt; echo planted > .mlpipe/planted 2>/dev/null; echo evil >> .git/config 2>/dev/null; echo ok >> seen.txt"\n    outs: [seen.txt]\n`);
+    writeFileSync(
+      join(dir, 'mlpipe.yaml'),
+      `version: 1\ndefaults: { image: ${BUSYBOX_IMAGE} }\nstages:\n  probe:\n    cmd: sh -c "ls -A .mlpipe > seen.txt; echo planted > .mlpipe/planted 2>/dev/null; echo evil >> .git/config 2>/dev/null; echo ok >> seen.txt"\n    outs: [seen.txt]\n`,
+    );
     mkdirSync(join(dir, '.git'));
     writeFileSync(join(dir, '.git', 'config'), '[core]\n');
     // Something in .mlpipe already, as after earlier runs: it must not be visible to the stage.

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +40,16 @@ interface Files {
 function validState(dir: string): Files {
   const hash = sha(MODEL);
   const outputs = { 'models/model.bin': { kind: 'file', hash, size: MODEL.length } };
-  const inputs = { command: 'train', image: sha('image'), params: {}, deps: {}, env: {}, resources: {}, workdir: '', network: 'none' };
+  const inputs = {
+    command: 'train',
+    image: sha('image'),
+    params: {},
+    deps: {},
+    env: {},
+    resources: {},
+    workdir: '',
+    network: 'none',
+  };
   return {
     [`.mlpipe/runs/${RUN}/run.json`]: {
       version: 1,
@@ -45,10 +63,42 @@ function validState(dir: string): Files {
       pid: 999_999,
       host: hostname(),
       params: {},
-      stages: [{ name: 'train', stage: 'train', matrix: {}, status: 'succeeded', host: 'local', image: 'localhost/x:1', command: 'train', key: KEY, attempts: 1, params: {}, deps: {}, outputs: { 'models/model.bin': hash }, metrics: {}, log: 'logs/train.log' }],
+      stages: [
+        {
+          name: 'train',
+          stage: 'train',
+          matrix: {},
+          status: 'succeeded',
+          host: 'local',
+          image: 'localhost/x:1',
+          command: 'train',
+          key: KEY,
+          attempts: 1,
+          params: {},
+          deps: {},
+          outputs: { 'models/model.bin': hash },
+          metrics: {},
+          log: 'logs/train.log',
+        },
+      ],
     },
-    [`.mlpipe/cache/stages/${KEY.slice(7)}.json`]: { version: 1, key: KEY, stage: 'train', run: RUN, created: '2026-12-04T10:10:20.000Z', outputs, inputs },
-    [`.mlpipe/last/train.json`]: { version: 1, key: KEY, inputs, outputs: { 'models/model.bin': hash }, run: RUN, ended: '2026-12-04T10:10:20.000Z' },
+    [`.mlpipe/cache/stages/${KEY.slice(7)}.json`]: {
+      version: 1,
+      key: KEY,
+      stage: 'train',
+      run: RUN,
+      created: '2026-12-04T10:10:20.000Z',
+      outputs,
+      inputs,
+    },
+    [`.mlpipe/last/train.json`]: {
+      version: 1,
+      key: KEY,
+      inputs,
+      outputs: { 'models/model.bin': hash },
+      run: RUN,
+      ended: '2026-12-04T10:10:20.000Z',
+    },
     [`.mlpipe/cache/objects/${hash.slice(7, 9)}/${hash.slice(9)}`]: MODEL,
   };
 }
@@ -62,7 +112,10 @@ function write(dir: string, files: Files): void {
 
 function makeWorkspace(): string {
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-hostile-meta-'));
-  writeFileSync(join(dir, 'mlpipe.yaml'), 'version: 1\ndefaults: { image: localhost/x:1 }\nstages:\n  train:\n    cmd: train\n    outs: [models/model.bin]\n');
+  writeFileSync(
+    join(dir, 'mlpipe.yaml'),
+    'version: 1\ndefaults: { image: localhost/x:1 }\nstages:\n  train:\n    cmd: train\n    outs: [models/model.bin]\n',
+  );
   write(dir, validState(dir));
   return dir;
 }
@@ -107,11 +160,41 @@ describe('crafted .mlpipe metadata', () => {
   it('refuses cache entries and records whose paths or hashes climb out', async () => {
     const climbs = relative(fresh(), join(decoy.folder, 'a.txt'));
     const hostile: [string, (files: Files) => void][] = [
-      ['an output key ../..', (files) => ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = { [climbs]: { kind: 'file', hash: sha(MODEL), size: 1 } })],
-      ['an absolute output key', (files) => ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = { [join(decoy.folder, 'a.txt')]: { kind: 'file', hash: sha(MODEL), size: 1 } })],
-      ['a hash sha256:../..', (files) => ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = { 'models/model.bin': { kind: 'file', hash: `sha256:../../../../../../${decoy.secretFile}`, size: 1 } })],
-      ['a folder file name ../..', (files) => ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = { models: { kind: 'dir', hash: sha('x'), size: 1, files: { [`../${climbs}`]: sha(MODEL) } } })],
-      ['an output under .git', (files) => ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = { '.git/config': { kind: 'file', hash: sha(MODEL), size: 1 } })],
+      [
+        'an output key ../..',
+        (files) =>
+          ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = {
+            [climbs]: { kind: 'file', hash: sha(MODEL), size: 1 },
+          }),
+      ],
+      [
+        'an absolute output key',
+        (files) =>
+          ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = {
+            [join(decoy.folder, 'a.txt')]: { kind: 'file', hash: sha(MODEL), size: 1 },
+          }),
+      ],
+      [
+        'a hash sha256:../..',
+        (files) =>
+          ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = {
+            'models/model.bin': { kind: 'file', hash: `sha256:../../../../../../${decoy.secretFile}`, size: 1 },
+          }),
+      ],
+      [
+        'a folder file name ../..',
+        (files) =>
+          ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = {
+            models: { kind: 'dir', hash: sha('x'), size: 1, files: { [`../${climbs}`]: sha(MODEL) } },
+          }),
+      ],
+      [
+        'an output under .git',
+        (files) =>
+          ((files[`.mlpipe/cache/stages/${KEY.slice(7)}.json`] as { outputs: Files }).outputs = {
+            '.git/config': { kind: 'file', hash: sha(MODEL), size: 1 },
+          }),
+      ],
     ];
     for (const [what, mutate] of hostile) {
       const dir = fresh();
@@ -139,7 +222,10 @@ describe('crafted .mlpipe metadata', () => {
     symlinkSync(decoy.secretFile, object);
     const result = await cli(['checkout', RUN], dir);
     assert.notEqual(result.code, 0);
-    assert.ok(!existsSync(join(dir, 'models', 'model.bin')) || !readFileSync(join(dir, 'models', 'model.bin'), 'utf8').includes(decoy.secret));
+    assert.ok(
+      !existsSync(join(dir, 'models', 'model.bin')) ||
+        !readFileSync(join(dir, 'models', 'model.bin'), 'utf8').includes(decoy.secret),
+    );
     untouched(result.output);
     // A folder of objects that is a link: the same.
     rmSync(dirname(object), { recursive: true });
@@ -154,7 +240,14 @@ describe('crafted .mlpipe metadata', () => {
       const dir = fresh();
       rmSync(join(dir, part), { recursive: true, force: true });
       symlinkSync(decoy.folder, join(dir, part));
-      for (const args of [['checkout', RUN], ['runs', 'gc', '--keep', '0'], ['runs', 'delete', RUN], ['cancel'], ['status'], ['runs', 'reindex']]) {
+      for (const args of [
+        ['checkout', RUN],
+        ['runs', 'gc', '--keep', '0'],
+        ['runs', 'delete', RUN],
+        ['cancel'],
+        ['status'],
+        ['runs', 'reindex'],
+      ]) {
         const result = await cli(args, dir);
         untouched(`${part} ${args.join(' ')}: ${result.output}`);
       }
@@ -167,7 +260,18 @@ describe('crafted .mlpipe metadata', () => {
     try {
       mkdirSync(join(dir, '.mlpipe', 'locks'), { recursive: true });
       const run = '20261204-101010-999-beef';
-      writeFileSync(join(dir, '.mlpipe', 'locks', `${run}.json`), JSON.stringify({ run, pid: sleeper.pid, hostname: hostname(), started: new Date().toISOString(), outputs: ['x'], signal: true, processStart: '1' }));
+      writeFileSync(
+        join(dir, '.mlpipe', 'locks', `${run}.json`),
+        JSON.stringify({
+          run,
+          pid: sleeper.pid,
+          hostname: hostname(),
+          started: new Date().toISOString(),
+          outputs: ['x'],
+          signal: true,
+          processStart: '1',
+        }),
+      );
       const result = await cli(['cancel'], dir);
       assert.equal(result.code, 0, result.output);
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -199,10 +303,16 @@ describe('crafted .mlpipe metadata', () => {
     `;
     const start = (name: string) =>
       new Promise<{ held: number; both: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '-e', worker, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', '-e', worker, name], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let out = '';
         child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { held: number; both: number }) : reject(new Error(`worker exited ${code}`))));
+        child.on('exit', (code) =>
+          code === 0
+            ? resolve(JSON.parse(out) as { held: number; both: number })
+            : reject(new Error(`worker exited ${code}`)),
+        );
       });
     const [a, b] = await Promise.all([start('a'), start('b')]);
     assert.ok(a.held + b.held > 100, `the lock was taken (${a.held} + ${b.held})`);
@@ -213,27 +323,83 @@ describe('crafted .mlpipe metadata', () => {
     const random = seeded(20261204);
     const dir = fresh();
     const climbs = relative(dir, join(decoy.folder, 'a.txt'));
-    const hostileValues: unknown[] = [climbs, `../${climbs}`, join(decoy.folder, 'a.txt'), decoy.secretFile, `sha256:../../${climbs}`, '', '.', '..', '/', null, true, 0, -1, 1e308, [], {}, '\u0000', 'a'.repeat(5000), { __proto__: { polluted: 1 } }, RUN, KEY, '.git', '.mlpipe/cache', 'models/../../..'];
+    const hostileValues: unknown[] = [
+      climbs,
+      `../${climbs}`,
+      join(decoy.folder, 'a.txt'),
+      decoy.secretFile,
+      `sha256:../../${climbs}`,
+      '',
+      '.',
+      '..',
+      '/',
+      null,
+      true,
+      0,
+      -1,
+      1e308,
+      [],
+      {},
+      '\u0000',
+      'a'.repeat(5000),
+      { __proto__: { polluted: 1 } },
+      RUN,
+      KEY,
+      '.git',
+      '.mlpipe/cache',
+      'models/../../..',
+    ];
     const mutate = (value: unknown, depth: number): unknown => {
       if (depth > 6 || random() < 0.15) return pick(random, hostileValues);
       if (Array.isArray(value)) return value.map((item) => mutate(item, depth + 1));
       if (value && typeof value === 'object') {
         const out: Record<string, unknown> = {};
-        for (const [key, child] of Object.entries(value)) out[random() < 0.1 ? String(pick(random, hostileValues)) : key] = mutate(child, depth + 1);
+        for (const [key, child] of Object.entries(value))
+          out[random() < 0.1 ? String(pick(random, hostileValues)) : key] = mutate(child, depth + 1);
         return out;
       }
       return random() < 0.3 ? pick(random, hostileValues) : value;
     };
-    const commands = [['checkout', RUN], ['status'], ['runs', 'list'], ['runs', 'show', RUN], ['runs', 'gc', '--keep', '0'], ['runs', 'delete', RUN], ['cancel'], ['runs', 'reindex']];
+    const commands = [
+      ['checkout', RUN],
+      ['status'],
+      ['runs', 'list'],
+      ['runs', 'show', RUN],
+      ['runs', 'gc', '--keep', '0'],
+      ['runs', 'delete', RUN],
+      ['cancel'],
+      ['runs', 'reindex'],
+    ];
     for (let round = 0; round < 150; round++) {
       rmSync(join(dir, '.mlpipe'), { recursive: true, force: true });
       rmSync(join(dir, 'models'), { recursive: true, force: true });
       const files = validState(dir);
       for (const path of Object.keys(files)) if (typeof files[path] !== 'string') files[path] = mutate(files[path], 0);
-      if (random() < 0.3) files['.mlpipe/state.json'] = mutate({ version: 1, files: { [join(dir, 'models/model.bin')]: { size: 1, mtimeMs: 1, ino: 1, hash: sha(MODEL) } } }, 0);
-      if (random() < 0.3) files[`.mlpipe/locks/${RUN}.json`] = mutate({ run: RUN, pid: process.pid, hostname: hostname(), started: '', outputs: ['models'] }, 0);
-      if (random() < 0.3) files['.mlpipe/plans/mlpipe.yaml.json'] = mutate({ format: 1, build: 'x', inputs: {}, stages: [{ name: 'train', outputs: [{ path: climbs }] }], hosts: {}, paramsFiles: [] }, 0);
-      if (random() < 0.3) files['.mlpipe/store/index.jsonl'] = `${JSON.stringify(mutate({ op: 'run', summary: { v: 1, id: RUN, pipeline: 'mlpipe.yaml', status: 'succeeded', started: '', params: {}, metrics: {}, stages: {}, series: [] } }, 0))}\n`;
+      if (random() < 0.3)
+        files['.mlpipe/state.json'] = mutate(
+          { version: 1, files: { [join(dir, 'models/model.bin')]: { size: 1, mtimeMs: 1, ino: 1, hash: sha(MODEL) } } },
+          0,
+        );
+      if (random() < 0.3)
+        files[`.mlpipe/locks/${RUN}.json`] = mutate(
+          { run: RUN, pid: process.pid, hostname: hostname(), started: '', outputs: ['models'] },
+          0,
+        );
+      if (random() < 0.3)
+        files['.mlpipe/plans/mlpipe.yaml.json'] = mutate(
+          {
+            format: 1,
+            build: 'x',
+            inputs: {},
+            stages: [{ name: 'train', outputs: [{ path: climbs }] }],
+            hosts: {},
+            paramsFiles: [],
+          },
+          0,
+        );
+      if (random() < 0.3)
+        files['.mlpipe/store/index.jsonl'] =
+          `${JSON.stringify(mutate({ op: 'run', summary: { v: 1, id: RUN, pipeline: 'mlpipe.yaml', status: 'succeeded', started: '', params: {}, metrics: {}, stages: {}, series: [] } }, 0))}\n`;
       write(dir, files);
       const command = pick(random, commands);
       let result: { code: number; output: string };
@@ -244,13 +410,19 @@ describe('crafted .mlpipe metadata', () => {
       }
       assert.ok([0, 1, 2].includes(result.code), `round ${round}: exit ${result.code}`);
       untouched(`round ${round} ${command.join(' ')}: ${result.output}`);
-      assert.ok(readdirSync(dir).every((name) => ['mlpipe.yaml', '.mlpipe', 'models'].includes(name)), `round ${round}: nothing written beside the workspace's own files: ${readdirSync(dir).join(', ')}`);
+      assert.ok(
+        readdirSync(dir).every((name) => ['mlpipe.yaml', '.mlpipe', 'models'].includes(name)),
+        `round ${round}: nothing written beside the workspace's own files: ${readdirSync(dir).join(', ')}`,
+      );
     }
   });
 
   it('keeps the CLI clean end to end on a damaged cache (bundled CLI, as CI runs it)', () => {
     const dir = fresh();
-    write(dir, { [`.mlpipe/cache/stages/${KEY.slice(7)}.json`]: '{"version": 1, "key": "' + KEY + '", "outputs": {"../../../etc": {"kind": "dir"' });
+    write(dir, {
+      [`.mlpipe/cache/stages/${KEY.slice(7)}.json`]:
+        '{"version": 1, "key": "' + KEY + '", "outputs": {"../../../etc": {"kind": "dir"',
+    });
     const result = mlpipe(['checkout', RUN], dir);
     assert.equal(result.status, 1, result.stdout + result.stderr);
     assert.match(result.stderr, /cache no longer holds train/);

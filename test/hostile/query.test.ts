@@ -4,7 +4,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { compileFilter, likeMatcher, MAX_QUERY_DEPTH, MAX_QUERY_LENGTH, MAX_QUERY_TOKENS, parseSort, QueryError, sortRuns, type Queryable } from '../../core/src/store/query';
+import {
+  compileFilter,
+  likeMatcher,
+  MAX_QUERY_DEPTH,
+  MAX_QUERY_LENGTH,
+  MAX_QUERY_TOKENS,
+  parseSort,
+  QueryError,
+  sortRuns,
+  type Queryable,
+} from '../../core/src/store/query';
 import { ROOT } from '../support/files';
 import { pick, seeded } from '../support/random';
 
@@ -23,33 +33,151 @@ const CASES = Number(process.env.MLPIPE_QUERY_FUZZ_CASES ?? 4000);
 function hostileRuns(): Queryable[] {
   const parsed = (text: string) => JSON.parse(text) as Record<string, unknown>;
   return [
-    { attributes: { id: 'a', status: 'succeeded' }, metrics: { auc: 0.9, s: 'a'.repeat(3000) }, params: parsed('{"__proto__": {"polluted": 1}, "lr": 0.1}'), tags: parsed('{"toString": "x", "constructor": "y"}') },
-    { attributes: { id: 'b', status: 'failed', note: 'ÄÖü 😀' }, metrics: parsed('{"valueOf": 1, "toString": 2}'), params: { o: parsed('{"toString": 1, "valueOf": 2}'), list: [1, [2, [3]]], n: null }, tags: {} },
-    { attributes: { id: 'c', status: 'running' }, metrics: {}, params: { deep: parsed('{"a":{"b":{"c":{"d":{"e":1}}}}}'), big: 1e308, inf: Number.POSITIVE_INFINITY }, tags: { team: 'vision' } },
-    { attributes: { id: 'd', status: 'constructor' }, metrics: { s: 'x\u0000\u001b[31m\u202e' }, params: {}, tags: parsed('{"__proto__": "tag"}') },
+    {
+      attributes: { id: 'a', status: 'succeeded' },
+      metrics: { auc: 0.9, s: 'a'.repeat(3000) },
+      params: parsed('{"__proto__": {"polluted": 1}, "lr": 0.1}'),
+      tags: parsed('{"toString": "x", "constructor": "y"}'),
+    },
+    {
+      attributes: { id: 'b', status: 'failed', note: 'ÄÖü 😀' },
+      metrics: parsed('{"valueOf": 1, "toString": 2}'),
+      params: { o: parsed('{"toString": 1, "valueOf": 2}'), list: [1, [2, [3]]], n: null },
+      tags: {},
+    },
+    {
+      attributes: { id: 'c', status: 'running' },
+      metrics: {},
+      params: { deep: parsed('{"a":{"b":{"c":{"d":{"e":1}}}}}'), big: 1e308, inf: Number.POSITIVE_INFINITY },
+      tags: { team: 'vision' },
+    },
+    {
+      attributes: { id: 'd', status: 'constructor' },
+      metrics: { s: 'x\u0000\u001b[31m\u202e' },
+      params: {},
+      tags: parsed('{"__proto__": "tag"}'),
+    },
   ];
 }
 
-const FIELDS = ['metrics.auc', 'metrics.s', 'params.lr', 'params.o', 'params.list', 'params.deep', 'tags.team', 'status', 'id', 'note', 'attributes.note', 'attr.status', 'run.id', 'metrics.`x y`', 'params."a.b"',
-  'metrics.constructor', 'params.__proto__', 'tags.toString', 'tags.hasOwnProperty', 'metrics.valueOf', 'params.polluted', 'constructor.x', '__proto__.y', 'attr.constructor', 'prototype', 'toString', 'metrics.', 'tags.`__proto__`'];
-const OPERATORS = ['=', '==', '!=', '<>', '<', '<=', '>', '>=', 'in', 'not in', 'like', 'ilike', 'is', 'is not', 'null', 'and', 'or', 'not', '(', ')', ','];
-const VALUES = ["'x'", '"y"', '0', '-1.5e3', '1e999', '.5', '+7', 'true', 'false', 'null', "'%a%_'", "'constructor'", "'__proto__'", "'finished'", `'${'%a'.repeat(40)}%c'`, `'${'a'.repeat(5000)}'`, '9'.repeat(400), "('a', 1, null)"];
-const JUNK = ['`', "'", '"', '\\', '\u0000', '\u001b[31m', '\u202e', '😀', '$', ';', '{', '}', '[', '!', '~', ' ', '\n', '\t', '%', '_', '.', '-', '@'];
+const FIELDS = [
+  'metrics.auc',
+  'metrics.s',
+  'params.lr',
+  'params.o',
+  'params.list',
+  'params.deep',
+  'tags.team',
+  'status',
+  'id',
+  'note',
+  'attributes.note',
+  'attr.status',
+  'run.id',
+  'metrics.`x y`',
+  'params."a.b"',
+  'metrics.constructor',
+  'params.__proto__',
+  'tags.toString',
+  'tags.hasOwnProperty',
+  'metrics.valueOf',
+  'params.polluted',
+  'constructor.x',
+  '__proto__.y',
+  'attr.constructor',
+  'prototype',
+  'toString',
+  'metrics.',
+  'tags.`__proto__`',
+];
+const OPERATORS = [
+  '=',
+  '==',
+  '!=',
+  '<>',
+  '<',
+  '<=',
+  '>',
+  '>=',
+  'in',
+  'not in',
+  'like',
+  'ilike',
+  'is',
+  'is not',
+  'null',
+  'and',
+  'or',
+  'not',
+  '(',
+  ')',
+  ',',
+];
+const VALUES = [
+  "'x'",
+  '"y"',
+  '0',
+  '-1.5e3',
+  '1e999',
+  '.5',
+  '+7',
+  'true',
+  'false',
+  'null',
+  "'%a%_'",
+  "'constructor'",
+  "'__proto__'",
+  "'finished'",
+  `'${'%a'.repeat(40)}%c'`,
+  `'${'a'.repeat(5000)}'`,
+  '9'.repeat(400),
+  "('a', 1, null)",
+];
+const JUNK = [
+  '`',
+  "'",
+  '"',
+  '\\',
+  '\u0000',
+  '\u001b[31m',
+  '\u202e',
+  '😀',
+  '$',
+  ';',
+  '{',
+  '}',
+  '[',
+  '!',
+  '~',
+  ' ',
+  '\n',
+  '\t',
+  '%',
+  '_',
+  '.',
+  '-',
+  '@',
+];
 
 /** One expression: token soup, a plausible expression (so that some compile), deep nesting, or a huge one. */
 function expression(random: () => number): string {
-  const soup = (count: number) => Array.from({ length: count }, () => pick(random, [FIELDS, OPERATORS, VALUES, JUNK][Math.floor(random() * 4)])).join(random() < 0.8 ? ' ' : '');
+  const soup = (count: number) =>
+    Array.from({ length: count }, () => pick(random, [FIELDS, OPERATORS, VALUES, JUNK][Math.floor(random() * 4)])).join(
+      random() < 0.8 ? ' ' : '',
+    );
   const plausible = () => {
     const one = () => {
       const field = pick(random, FIELDS);
       const op = pick(random, ['=', '!=', '<', '>=', 'like', 'ilike', 'in', 'not in', 'is', 'is not']);
       if (op === 'in' || op === 'not in') return `${field} ${op} (${pick(random, VALUES)}, ${pick(random, VALUES)})`;
       if (op === 'is' || op === 'is not') return `${field} ${op} null`;
-      if (op === 'like' || op === 'ilike') return `${field} ${op} ${pick(random, ["'%a%'", "'a_c%'", `'${'%a'.repeat(8)}%c'`, "'%😀'", "'ä%'"])}`;
+      if (op === 'like' || op === 'ilike')
+        return `${field} ${op} ${pick(random, ["'%a%'", "'a_c%'", `'${'%a'.repeat(8)}%c'`, "'%😀'", "'ä%'"])}`;
       return `${field} ${op} ${pick(random, VALUES)}`;
     };
     let text = one();
-    for (let i = Math.floor(random() * 4); i > 0; i--) text = `${random() < 0.3 ? 'not ' : ''}(${text}) ${pick(random, ['and', 'or'])} ${one()}`;
+    for (let i = Math.floor(random() * 4); i > 0; i--)
+      text = `${random() < 0.3 ? 'not ' : ''}(${text}) ${pick(random, ['and', 'or'])} ${one()}`;
     return text;
   };
   switch (Math.floor(random() * 6)) {
@@ -61,11 +189,15 @@ function expression(random: () => number): string {
       return plausible();
     case 4: {
       const depth = Math.floor(random() * 3 * MAX_QUERY_DEPTH);
-      return random() < 0.5 ? `${'('.repeat(depth)}${plausible()}${')'.repeat(depth)}` : `${'not '.repeat(depth)}${plausible()}`;
+      return random() < 0.5
+        ? `${'('.repeat(depth)}${plausible()}${')'.repeat(depth)}`
+        : `${'not '.repeat(depth)}${plausible()}`;
     }
     default: {
       const length = Math.floor(random() * 2 * MAX_QUERY_LENGTH);
-      return random() < 0.5 ? `${plausible()} or `.repeat(Math.ceil(length / 30)).slice(0, length) : soup(Math.floor(length / 4));
+      return random() < 0.5
+        ? `${plausible()} or `.repeat(Math.ceil(length / 30)).slice(0, length)
+        : soup(Math.floor(length / 4));
     }
   }
 }
@@ -75,11 +207,17 @@ function childMain(which: string, progress: string): void {
   const runs = hostileRuns();
   if (which === 'like') {
     // Reproduced: 60 s and more with the regular expression this pattern used to compile to.
-    const many = Array.from({ length: 50 }, (_, i) => ({ attributes: { id: String(i) }, metrics: { s: 'a'.repeat(4000) }, params: {}, tags: {} }));
+    const many = Array.from({ length: 50 }, (_, i) => ({
+      attributes: { id: String(i) },
+      metrics: { s: 'a'.repeat(4000) },
+      params: {},
+      tags: {},
+    }));
     for (const op of ['like', 'ilike']) {
       const matched = many.filter(compileFilter(`metrics.s ${op} '${'%a'.repeat(8)}%c'`)).length;
       if (matched !== 0) throw new Error(`${op}: matched ${matched}`);
-      if (many.filter(compileFilter(`metrics.s ${op} '${'%a'.repeat(8)}%'`)).length !== 50) throw new Error(`${op}: should match all`);
+      if (many.filter(compileFilter(`metrics.s ${op} '${'%a'.repeat(8)}%'`)).length !== 50)
+        throw new Error(`${op}: should match all`);
     }
     return;
   }
@@ -92,8 +230,10 @@ function childMain(which: string, progress: string): void {
     try {
       predicate = compileFilter(text);
     } catch (error) {
-      if (!(error instanceof QueryError)) throw new Error(`case ${i}: threw ${String(error)} for ${JSON.stringify(text.slice(0, 300))}`);
-      if (!(error.offset >= 0 && error.offset <= text.length)) throw new Error(`case ${i}: offset ${error.offset} outside the text`);
+      if (!(error instanceof QueryError))
+        throw new Error(`case ${i}: threw ${String(error)} for ${JSON.stringify(text.slice(0, 300))}`);
+      if (!(error.offset >= 0 && error.offset <= text.length))
+        throw new Error(`case ${i}: offset ${error.offset} outside the text`);
       if (!error.pointer().includes('^')) throw new Error(`case ${i}: no caret`);
       counts.refused++;
     }
@@ -133,7 +273,11 @@ function inChild(which: string, timeoutMs: number): string {
     } catch {
       // no case started
     }
-    assert.equal(result.signal, null, `the ${which} child did not finish within ${timeoutMs / 1000} s (killed by ${result.signal}); last: ${where}`);
+    assert.equal(
+      result.signal,
+      null,
+      `the ${which} child did not finish within ${timeoutMs / 1000} s (killed by ${result.signal}); last: ${where}`,
+    );
     assert.equal(result.status, 0, `${result.stderr}\nlast: ${where}`);
     return result.stdout;
   } finally {
@@ -142,7 +286,10 @@ function inChild(which: string, timeoutMs: number): string {
 }
 
 if (process.env.MLPIPE_QUERY_CHILD) {
-  childMain(process.env.MLPIPE_QUERY_CHILD, process.env.MLPIPE_QUERY_PROGRESS ?? join(tmpdir(), 'mlpipe-query-progress'));
+  childMain(
+    process.env.MLPIPE_QUERY_CHILD,
+    process.env.MLPIPE_QUERY_PROGRESS ?? join(tmpdir(), 'mlpipe-query-progress'),
+  );
 } else {
   describe('hostile filter expressions', () => {
     it("matches `like '%a%a%a%a%a%a%a%a%c'` over 50 long values without backtracking (child process, 60 s limit)", () => {
@@ -155,7 +302,8 @@ if (process.env.MLPIPE_QUERY_CHILD) {
       const patternAlphabet = [...alphabet, '%', '_', '%', '_'];
       const reference = (pattern: string, caseless: boolean) => {
         let source = '';
-        for (const char of pattern) source += char === '%' ? '.*' : char === '_' ? '.' : char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        for (const char of pattern)
+          source += char === '%' ? '.*' : char === '_' ? '.' : char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
         return new RegExp(`^${source}$`, caseless ? 'isu' : 'su');
       };
       let matches = 0;
@@ -164,16 +312,27 @@ if (process.env.MLPIPE_QUERY_CHILD) {
         const text = Array.from({ length: Math.floor(random() * 9) }, () => pick(random, alphabet)).join('');
         const caseless = random() < 0.5;
         const expected = reference(pattern, caseless).test(text);
-        assert.equal(likeMatcher(pattern, caseless)(text), expected, `${caseless ? 'ilike' : 'like'} ${JSON.stringify(pattern)} on ${JSON.stringify(text)}`);
+        assert.equal(
+          likeMatcher(pattern, caseless)(text),
+          expected,
+          `${caseless ? 'ilike' : 'like'} ${JSON.stringify(pattern)} on ${JSON.stringify(text)}`,
+        );
         if (expected) matches++;
       }
       assert.ok(matches > 1000, `the cases exercise matches too (${matches})`);
     });
 
     it('refuses nesting deeper than the limit with a QueryError at the opening that goes too deep', () => {
-      const inner = "metrics.auc > 0.5";
-      assert.equal(typeof compileFilter(`${'('.repeat(MAX_QUERY_DEPTH)}${inner}${')'.repeat(MAX_QUERY_DEPTH)}`), 'function');
-      for (const text of [`${'('.repeat(MAX_QUERY_DEPTH + 1)}${inner}${')'.repeat(MAX_QUERY_DEPTH + 1)}`, `${'not '.repeat(MAX_QUERY_DEPTH + 1)}${inner}`, `${'('.repeat(1000)}${inner}${')'.repeat(1000)}`]) {
+      const inner = 'metrics.auc > 0.5';
+      assert.equal(
+        typeof compileFilter(`${'('.repeat(MAX_QUERY_DEPTH)}${inner}${')'.repeat(MAX_QUERY_DEPTH)}`),
+        'function',
+      );
+      for (const text of [
+        `${'('.repeat(MAX_QUERY_DEPTH + 1)}${inner}${')'.repeat(MAX_QUERY_DEPTH + 1)}`,
+        `${'not '.repeat(MAX_QUERY_DEPTH + 1)}${inner}`,
+        `${'('.repeat(1000)}${inner}${')'.repeat(1000)}`,
+      ]) {
         assert.throws(
           () => compileFilter(text),
           (error: unknown) => {
@@ -182,7 +341,10 @@ if (process.env.MLPIPE_QUERY_CHILD) {
             assert.equal(error.offset, text.startsWith('not') ? 4 * MAX_QUERY_DEPTH : MAX_QUERY_DEPTH);
             assert.match(error.message, new RegExp(`column ${error.offset + 1}`));
             const [shown, caret] = error.pointer().split('\n');
-            assert.ok(shown.length <= 122 && caret.indexOf('^') < shown.length, 'a long expression is shown around the mistake');
+            assert.ok(
+              shown.length <= 122 && caret.indexOf('^') < shown.length,
+              'a long expression is shown around the mistake',
+            );
             return true;
           },
         );
@@ -193,7 +355,11 @@ if (process.env.MLPIPE_QUERY_CHILD) {
       const cases: [string, number, RegExp][] = [
         [`${'('.repeat(20_000)}status = 'x'${')'.repeat(20_000)}`, MAX_QUERY_LENGTH, /characters long/],
         [`status = '${'x'.repeat(MAX_QUERY_LENGTH)}'`, MAX_QUERY_LENGTH, /characters long/],
-        [`id in (${Array.from({ length: MAX_QUERY_TOKENS / 2 }, () => 1).join(',')})`, MAX_QUERY_TOKENS + 4, /more than 4096 words/], // 'id', 'in', '(' then one character a token
+        [
+          `id in (${Array.from({ length: MAX_QUERY_TOKENS / 2 }, () => 1).join(',')})`,
+          MAX_QUERY_TOKENS + 4,
+          /more than 4096 words/,
+        ], // 'id', 'in', '(' then one character a token
       ];
       for (const [text, offset, reason] of cases) {
         assert.throws(
@@ -207,7 +373,10 @@ if (process.env.MLPIPE_QUERY_CHILD) {
           },
         );
       }
-      assert.throws(() => parseSort(`metrics.a${' '.repeat(MAX_QUERY_LENGTH)}desc`), (error: unknown) => error instanceof QueryError && /characters long/.test(error.reason));
+      assert.throws(
+        () => parseSort(`metrics.a${' '.repeat(MAX_QUERY_LENGTH)}desc`),
+        (error: unknown) => error instanceof QueryError && /characters long/.test(error.reason),
+      );
       // A long run of spaces inside the limit is parsed by hand, not by a backtracking pattern.
       assert.equal(parseSort(`metrics.a${' '.repeat(MAX_QUERY_LENGTH - 20)}desc`)[0].descending, true);
     });
@@ -224,11 +393,17 @@ if (process.env.MLPIPE_QUERY_CHILD) {
       assert.deepEqual(ids('params.polluted is not null'), [], "a key inside __proto__'s value is not a field");
       assert.deepEqual(ids("tags.__proto__ = 'tag'"), ['d']);
       assert.deepEqual(ids("status = 'constructor'"), ['d'], 'a status synonym is looked up as an own key');
-      assert.deepEqual(ids("params.o = 'x' or params.o like '%toString%'"), ['b'], 'an object whose toString is a number compares as its JSON');
+      assert.deepEqual(
+        ids("params.o = 'x' or params.o like '%toString%'"),
+        ['b'],
+        'an object whose toString is a number compares as its JSON',
+      );
       assert.throws(() => compileFilter('constructor.x = 1'), QueryError);
       assert.throws(() => compileFilter('__proto__.x = 1'), QueryError);
       assert.throws(() => compileFilter('attr.constructor = 1'), QueryError);
-      const order = sortRuns([...runs], parseSort('params.o desc, metrics.toString, params.__proto__')).map((run) => run.attributes.id);
+      const order = sortRuns([...runs], parseSort('params.o desc, metrics.toString, params.__proto__')).map(
+        (run) => run.attributes.id,
+      );
       assert.deepEqual(order, ['b', 'a', 'c', 'd']);
     });
 

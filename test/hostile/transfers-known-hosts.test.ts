@@ -54,7 +54,13 @@ describe('known_hosts read as OpenSSH reads it', { skip: missing }, () => {
   const accepts = (path: string, host: string, port: number, key: Key) => hostVerifier(host, port, path)(key.blob);
 
   it('plain names, wildcards, [host]:port and !negation', () => {
-    const path = file('patterns', [`gpu-box,10.0.0.5 ${a.line}`, `*.example.com,!bad.example.com ${b.line}`, `[gpu-box]:2222 ${c.line}`, `gpu-?.lab ${c.line}`, `Mixed-Case.Example ${a.line}`]);
+    const path = file('patterns', [
+      `gpu-box,10.0.0.5 ${a.line}`,
+      `*.example.com,!bad.example.com ${b.line}`,
+      `[gpu-box]:2222 ${c.line}`,
+      `gpu-?.lab ${c.line}`,
+      `Mixed-Case.Example ${a.line}`,
+    ]);
     assert.equal(accepts(path, 'gpu-box', 22, a), true);
     assert.equal(accepts(path, '10.0.0.5', 22, a), true);
     assert.equal(accepts(path, 'gpu-box', 22, c), false, 'the port-2222 key is not the port-22 key');
@@ -62,25 +68,43 @@ describe('known_hosts read as OpenSSH reads it', { skip: missing }, () => {
     assert.equal(accepts(path, 'gpu-box', 2222, a), false, 'a non-standard port is looked up as [host]:port only');
     assert.equal(accepts(path, 'ok.example.com', 22, b), true);
     assert.equal(accepts(path, 'bad.example.com', 22, b), false, 'the negated pattern excludes the host');
-    assert.match(hostKeyProblem(knownHostsFor('bad.example.com', 22, path), b.blob) ?? '', /bad\.example\.com is not in .*patterns; connect once with ssh/);
+    assert.match(
+      hostKeyProblem(knownHostsFor('bad.example.com', 22, path), b.blob) ?? '',
+      /bad\.example\.com is not in .*patterns; connect once with ssh/,
+    );
     assert.equal(accepts(path, 'gpu-7.lab', 22, c), true);
     assert.equal(accepts(path, 'gpu-17.lab', 22, c), false, '? is one character');
     assert.equal(accepts(path, 'mixed-case.example', 22, a), true, 'host names match case-insensitively');
   });
 
   it('a @revoked key is refused even where another line lists it', () => {
-    const path = file('revoked', [`gpu-box ${a.line}`, `gpu-box ${b.line}`, `@revoked * ${b.line}`, `@revoked other-host ${c.line}`, `ci-box ${c.line}`]);
+    const path = file('revoked', [
+      `gpu-box ${a.line}`,
+      `gpu-box ${b.line}`,
+      `@revoked * ${b.line}`,
+      `@revoked other-host ${c.line}`,
+      `ci-box ${c.line}`,
+    ]);
     assert.equal(accepts(path, 'gpu-box', 22, a), true);
     let reason = '';
     assert.equal(hostVerifier('gpu-box', 22, path, (why) => (reason = why))(b.blob), false);
-    assert.match(reason, new RegExp(`the host key of gpu-box \\(${fingerprint(b.blob).replace(/[+/]/g, '\\$&')}\\) is marked @revoked in .*revoked; it is refused whatever other lines say`));
+    assert.match(
+      reason,
+      new RegExp(
+        `the host key of gpu-box \\(${fingerprint(b.blob).replace(/[+/]/g, '\\$&')}\\) is marked @revoked in .*revoked; it is refused whatever other lines say`,
+      ),
+    );
     // Stricter than OpenSSH: a revoked key is refused for every host, whatever the @revoked line's patterns.
     assert.equal(accepts(path, 'ci-box', 22, c), false);
     assert.deepEqual(knownHostsFor('ci-box', 22, path).keys, []);
   });
 
   it('entries hashed by ssh-keygen -H match as before; the negation stays', () => {
-    const path = file('hashed', [`gpu-box ${a.line}`, `[gpu-box]:2222 ${c.line}`, `*.example.com,!bad.example.com ${b.line}`]);
+    const path = file('hashed', [
+      `gpu-box ${a.line}`,
+      `[gpu-box]:2222 ${c.line}`,
+      `*.example.com,!bad.example.com ${b.line}`,
+    ]);
     const hashed = spawnSync('ssh-keygen', ['-H', '-f', path], { encoding: 'utf8' });
     assert.equal(hashed.status, 0, hashed.stderr);
     const text = readFileSync(path, 'utf8');
@@ -98,7 +122,10 @@ describe('known_hosts read as OpenSSH reads it', { skip: missing }, () => {
   it('@cert-authority is refused with a message that says why', () => {
     const path = file('ca', [`@cert-authority *.corp ${a.line}`]);
     const problem = hostKeyProblem(knownHostsFor('gpu.corp', 22, path), c.blob) ?? '';
-    assert.match(problem, /trusts gpu\.corp only through @cert-authority \(host certificates\), which mlpipe's SSH client does not check/);
+    assert.match(
+      problem,
+      /trusts gpu\.corp only through @cert-authority \(host certificates\), which mlpipe's SSH client does not check/,
+    );
     assert.equal(accepts(path, 'gpu.corp', 22, a), false, 'the CA key itself is not a host key');
   });
 });
@@ -121,66 +148,102 @@ async function sshServer(hostKey: string): Promise<{ port: number; close: () => 
     });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((done) => server.close(() => done())) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
 }
 
-describe('ssh:// hosts: the engine refuses a revoked or changed host key in a real handshake', { skip: missing }, () => {
-  let dir: string;
-  let home: string;
-  let listed: Key;
-  let revoked: Key;
-  let stranger: Key;
-  const saved = { HOME: process.env.HOME, SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK };
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'mlpipe-ssh-hosts-'));
-    home = join(dir, 'home');
-    mkdirSync(join(home, '.ssh'), { recursive: true });
-    makeKey(join(home, '.ssh'), 'id_ed25519');
-    [listed, revoked, stranger] = ['listed', 'revoked', 'stranger'].map((name) => makeKey(dir, name)) as [Key, Key, Key];
-    process.env.HOME = home;
-    delete process.env.SSH_AUTH_SOCK;
-  });
-  after(() => {
-    process.env.HOME = saved.HOME;
-    if (saved.SSH_AUTH_SOCK !== undefined) process.env.SSH_AUTH_SOCK = saved.SSH_AUTH_SOCK;
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe(
+  'ssh:// hosts: the engine refuses a revoked or changed host key in a real handshake',
+  { skip: missing },
+  () => {
+    let dir: string;
+    let home: string;
+    let listed: Key;
+    let revoked: Key;
+    let stranger: Key;
+    const saved = { HOME: process.env.HOME, SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK };
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'mlpipe-ssh-hosts-'));
+      home = join(dir, 'home');
+      mkdirSync(join(home, '.ssh'), { recursive: true });
+      makeKey(join(home, '.ssh'), 'id_ed25519');
+      [listed, revoked, stranger] = ['listed', 'revoked', 'stranger'].map((name) => makeKey(dir, name)) as [
+        Key,
+        Key,
+        Key,
+      ];
+      process.env.HOME = home;
+      delete process.env.SSH_AUTH_SOCK;
+    });
+    after(() => {
+      process.env.HOME = saved.HOME;
+      if (saved.SSH_AUTH_SOCK !== undefined) process.env.SSH_AUTH_SOCK = saved.SSH_AUTH_SOCK;
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-  const attempt = async (hostKey: Key, knownHosts: (port: number) => string[]): Promise<HostError> => {
-    const server = await sshServer(hostKey.file);
-    try {
-      writeFileSync(join(home, '.ssh', 'known_hosts'), `${knownHosts(server.port).join('\n')}\n`);
+    const attempt = async (hostKey: Key, knownHosts: (port: number) => string[]): Promise<HostError> => {
+      const server = await sshServer(hostKey.file);
       try {
-        await connect({ name: 'gpu', address: `ssh://ml@127.0.0.1:${server.port}`, sharesFiles: false }, dir);
-      } catch (error) {
-        assert.ok(error instanceof HostError, String(error));
-        return error;
+        writeFileSync(join(home, '.ssh', 'known_hosts'), `${knownHosts(server.port).join('\n')}\n`);
+        try {
+          await connect({ name: 'gpu', address: `ssh://ml@127.0.0.1:${server.port}`, sharesFiles: false }, dir);
+        } catch (error) {
+          assert.ok(error instanceof HostError, String(error));
+          return error;
+        }
+        return assert.fail('connected to an engine that is not there');
+      } finally {
+        await server.close();
       }
-      return assert.fail('connected to an engine that is not there');
-    } finally {
-      await server.close();
-    }
-  };
+    };
 
-  it('a host presenting a key marked @revoked is refused, though another line lists it', { timeout: 60_000 }, async () => {
-    const error = await attempt(revoked, (port) => [`[127.0.0.1]:${port} ${revoked.line}`, `[127.0.0.1]:${port} ${listed.line}`, `@revoked * ${revoked.line}`]);
-    assert.match(error.message, /cannot reach the Docker engine of host 'gpu' at ssh:\/\/ml@127\.0\.0\.1:\d+: the host key of \[127\.0\.0\.1\]:\d+ \(SHA256:\S+\) is marked @revoked/);
-  });
+    it(
+      'a host presenting a key marked @revoked is refused, though another line lists it',
+      { timeout: 60_000 },
+      async () => {
+        const error = await attempt(revoked, (port) => [
+          `[127.0.0.1]:${port} ${revoked.line}`,
+          `[127.0.0.1]:${port} ${listed.line}`,
+          `@revoked * ${revoked.line}`,
+        ]);
+        assert.match(
+          error.message,
+          /cannot reach the Docker engine of host 'gpu' at ssh:\/\/ml@127\.0\.0\.1:\d+: the host key of \[127\.0\.0\.1\]:\d+ \(SHA256:\S+\) is marked @revoked/,
+        );
+      },
+    );
 
-  it('a host presenting a key other than the listed one is refused as changed', { timeout: 60_000 }, async () => {
-    const error = await attempt(stranger, (port) => [`[127.0.0.1]:${port} ${listed.line}`]);
-    assert.match(error.message, /the host key of \[127\.0\.0\.1\]:\d+ \(SHA256:\S+\) is not the one .*known_hosts lists for it: the key changed, or someone is in between/);
-  });
+    it('a host presenting a key other than the listed one is refused as changed', { timeout: 60_000 }, async () => {
+      const error = await attempt(stranger, (port) => [`[127.0.0.1]:${port} ${listed.line}`]);
+      assert.match(
+        error.message,
+        /the host key of \[127\.0\.0\.1\]:\d+ \(SHA256:\S+\) is not the one .*known_hosts lists for it: the key changed, or someone is in between/,
+      );
+    });
 
-  it('a host listed only through @cert-authority, or only negated, is refused before connecting', { timeout: 60_000 }, async () => {
-    const ca = await attempt(listed, () => [`@cert-authority [127.0.0.1]:* ${listed.line}`]);
-    assert.match(ca.message, /only through @cert-authority/);
-    const negated = await attempt(listed, (port) => [`[127.0.0.*]:${port},![127.0.0.1]:${port} ${listed.line}`]);
-    assert.match(negated.message, /host 'gpu': 127\.0\.0\.1:\d+ is not in ~\/\.ssh\/known_hosts/);
-  });
+    it(
+      'a host listed only through @cert-authority, or only negated, is refused before connecting',
+      { timeout: 60_000 },
+      async () => {
+        const ca = await attempt(listed, () => [`@cert-authority [127.0.0.1]:* ${listed.line}`]);
+        assert.match(ca.message, /only through @cert-authority/);
+        const negated = await attempt(listed, (port) => [`[127.0.0.*]:${port},![127.0.0.1]:${port} ${listed.line}`]);
+        assert.match(negated.message, /host 'gpu': 127\.0\.0\.1:\d+ is not in ~\/\.ssh\/known_hosts/);
+      },
+    );
 
-  it('the listed key passes the host check (what fails next is the missing docker, not the key)', { timeout: 60_000 }, async () => {
-    const error = await attempt(listed, (port) => [`[127.0.0.1]:${port} ${listed.line}`, `@revoked * ${revoked.line}`]);
-    assert.ok(!/host key|known_hosts|revoked|cert-authority/.test(error.message), error.message);
-  });
-});
+    it(
+      'the listed key passes the host check (what fails next is the missing docker, not the key)',
+      { timeout: 60_000 },
+      async () => {
+        const error = await attempt(listed, (port) => [
+          `[127.0.0.1]:${port} ${listed.line}`,
+          `@revoked * ${revoked.line}`,
+        ]);
+        assert.ok(!/host key|known_hosts|revoked|cert-authority/.test(error.message), error.message);
+      },
+    );
+  },
+);

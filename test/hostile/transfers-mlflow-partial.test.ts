@@ -38,8 +38,32 @@ async function startWithoutArtifacts(): Promise<{ uri: string; stop: () => Promi
   try {
     child = spawn(
       mlflow,
-      ['server', '--host', '127.0.0.1', '--port', String(port), '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--default-artifact-root', join(dir, 'artifacts'), '--no-serve-artifacts', '--workers', '1'],
-      { cwd: dir, detached: true, stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' } },
+      [
+        'server',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--backend-store-uri',
+        `sqlite:///${join(dir, 'mlflow.db')}`,
+        '--default-artifact-root',
+        join(dir, 'artifacts'),
+        '--no-serve-artifacts',
+        '--workers',
+        '1',
+      ],
+      {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          LANG: 'C.UTF-8',
+          MLFLOW_DISABLE_TELEMETRY: 'true',
+          DO_NOT_TRACK: 'true',
+        },
+      },
     );
   } finally {
     closeSync(fd);
@@ -77,99 +101,133 @@ const RUN = '20260102-030405-000-abcd';
 
 /** A workspace whose `.mlpipe/` holds one finished run with a metrics file it wrote. */
 function workspaceWithRun(): { dir: string; cleanup: () => void } {
-  const workspace = tempWorkspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n', 'metrics.json': '{"auc": 0.8}\n' });
-  new MlpipeDir(join(workspace.dir, '.mlpipe')).writeRecord(fakeRecord(RUN, workspace.dir, { params: { 'train.lr': 0.1 }, metrics: { 'metrics.json': { auc: 0.8 } } }));
+  const workspace = tempWorkspace({
+    'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n',
+    'metrics.json': '{"auc": 0.8}\n',
+  });
+  new MlpipeDir(join(workspace.dir, '.mlpipe')).writeRecord(
+    fakeRecord(RUN, workspace.dir, { params: { 'train.lr': 0.1 }, metrics: { 'metrics.json': { auc: 0.8 } } }),
+  );
   return workspace;
 }
 
-describe('an MLflow server without the artifact proxy: a partial send is said, queued and never called success', { skip: missing }, () => {
-  let server: Awaited<ReturnType<typeof startWithoutArtifacts>>;
-  before(async () => {
-    server = await startWithoutArtifacts();
-  });
-  after(async () => {
-    await server?.stop();
-  });
+describe(
+  'an MLflow server without the artifact proxy: a partial send is said, queued and never called success',
+  { skip: missing },
+  () => {
+    let server: Awaited<ReturnType<typeof startWithoutArtifacts>>;
+    before(async () => {
+      server = await startWithoutArtifacts();
+    });
+    after(async () => {
+      await server?.stop();
+    });
 
-  it('mlpipe runs sync: PARTIAL with what is missing, exit 1, the run stays in the outbox marked partial, the MLflow run tagged incomplete', { timeout: 300_000 }, async () => {
-    const workspace = workspaceWithRun();
-    try {
-      const result = mlpipe(['runs', 'sync', '--all'], workspace.dir, { MLFLOW_TRACKING_URI: server.uri });
-      assert.equal(result.status, 1, `${result.stderr}\n${server.log()}`);
-      assert.match(result.stderr, new RegExp(`PARTIAL: run ${RUN} logged only in part to ${server.uri.replace(/[.:/]/g, '\\$&')} \\(MLflow run [0-9a-f]+\\): 1 artifact not uploaded \\(mlpipe/run\\.json\\): .*--serve-artifacts`));
-      assert.doesNotMatch(result.stderr, /logged run /, 'a partial send is not called logged');
-      assert.match(result.stderr, /1 run queued in \.mlpipe\/tracking\/outbox/);
+    it(
+      'mlpipe runs sync: PARTIAL with what is missing, exit 1, the run stays in the outbox marked partial, the MLflow run tagged incomplete',
+      { timeout: 300_000 },
+      async () => {
+        const workspace = workspaceWithRun();
+        try {
+          const result = mlpipe(['runs', 'sync', '--all'], workspace.dir, { MLFLOW_TRACKING_URI: server.uri });
+          assert.equal(result.status, 1, `${result.stderr}\n${server.log()}`);
+          assert.match(
+            result.stderr,
+            new RegExp(
+              `PARTIAL: run ${RUN} logged only in part to ${server.uri.replace(/[.:/]/g, '\\$&')} \\(MLflow run [0-9a-f]+\\): 1 artifact not uploaded \\(mlpipe/run\\.json\\): .*--serve-artifacts`,
+            ),
+          );
+          assert.doesNotMatch(result.stderr, /logged run /, 'a partial send is not called logged');
+          assert.match(result.stderr, /1 run queued in \.mlpipe\/tracking\/outbox/);
 
-      const outbox = new TrackingOutbox(join(workspace.dir, '.mlpipe'));
-      const [entry] = outbox.pending();
-      assert.equal(entry?.runId, RUN);
-      assert.equal(entry?.partial, true);
-      assert.match(entry?.lastError ?? '', /not uploaded/);
-      assert.match(outbox.status().lastError?.message ?? '', /logged only in part/);
+          const outbox = new TrackingOutbox(join(workspace.dir, '.mlpipe'));
+          const [entry] = outbox.pending();
+          assert.equal(entry?.runId, RUN);
+          assert.equal(entry?.partial, true);
+          assert.match(entry?.lastError ?? '', /not uploaded/);
+          assert.match(outbox.status().lastError?.message ?? '', /logged only in part/);
 
-      // What did go is in MLflow, and the run there says what did not.
-      const client = new MlflowClient(server.uri, { env: {} });
-      const experiment = await client.getExperimentByName('mlpipe/churn');
-      const { runs } = await client.searchRuns({ experimentIds: [experiment!.experimentId] });
-      assert.equal(runs.length, 1);
-      assert.equal(runs[0]!.data.params['train.lr'], '0.1');
-      assert.equal(runs[0]!.data.metrics.find((metric) => metric.key === 'auc')?.value, 0.8);
-      assert.match(runs[0]!.data.tags[INCOMPLETE_TAG] ?? '', /^logged in part by mlpipe: 1 artifact not uploaded \(mlpipe\/run\.json\)/);
+          // What did go is in MLflow, and the run there says what did not.
+          const client = new MlflowClient(server.uri, { env: {} });
+          const experiment = await client.getExperimentByName('mlpipe/churn');
+          const { runs } = await client.searchRuns({ experimentIds: [experiment!.experimentId] });
+          assert.equal(runs.length, 1);
+          assert.equal(runs[0]!.data.params['train.lr'], '0.1');
+          assert.equal(runs[0]!.data.metrics.find((metric) => metric.key === 'auc')?.value, 0.8);
+          assert.match(
+            runs[0]!.data.tags[INCOMPLETE_TAG] ?? '',
+            /^logged in part by mlpipe: 1 artifact not uploaded \(mlpipe\/run\.json\)/,
+          );
 
-      // Sent again: still partial, still queued, still one MLflow run.
-      const again = mlpipe(['runs', 'sync'], workspace.dir, { MLFLOW_TRACKING_URI: server.uri });
-      assert.equal(again.status, 1);
-      assert.match(again.stderr, /PARTIAL/);
-      assert.equal(outbox.pending()[0]?.attempts, 2);
-      assert.equal((await client.searchRuns({ experimentIds: [experiment!.experimentId] })).runs.length, 1);
-    } finally {
-      workspace.cleanup();
-    }
-  });
+          // Sent again: still partial, still queued, still one MLflow run.
+          const again = mlpipe(['runs', 'sync'], workspace.dir, { MLFLOW_TRACKING_URI: server.uri });
+          assert.equal(again.status, 1);
+          assert.match(again.stderr, /PARTIAL/);
+          assert.equal(outbox.pending()[0]?.attempts, 2);
+          assert.equal((await client.searchRuns({ experimentIds: [experiment!.experimentId] })).runs.length, 1);
+        } finally {
+          workspace.cleanup();
+        }
+      },
+    );
 
-  it('a push to its Model Registry says NOT PUSHED and registers nothing', { timeout: 300_000 }, async () => {
-    const workspace = workspaceWithRun();
-    try {
-      const pkg = { ...makePackage(join(workspace.dir, 'package')), run: RUN };
-      const client = new MlflowClient(server.uri, { env: {} });
-      const error = await pushToMlflowRegistry(pkg, { client, mlpipeRoot: join(workspace.dir, '.mlpipe'), modelName: 'partial-model' }).then(
-        () => assert.fail('the push succeeded'),
-        (failure: unknown) => failure,
-      );
-      assert.ok(error instanceof PushError, String(error));
-      assert.match(error.message, /run 20260102-030405-000-abcd went only in part \(1 artifact not uploaded/);
-      assert.match(error.message, /NOT PUSHED: no version of partial-model was registered and the alias champion is unchanged/);
-      const models = await client.request<{ registered_models?: unknown[] }>('GET', 'registered-models/search', { filter: "name = 'partial-model'" });
-      assert.deepEqual(models.registered_models ?? [], []);
-    } finally {
-      workspace.cleanup();
-    }
-  });
-});
+    it('a push to its Model Registry says NOT PUSHED and registers nothing', { timeout: 300_000 }, async () => {
+      const workspace = workspaceWithRun();
+      try {
+        const pkg = { ...makePackage(join(workspace.dir, 'package')), run: RUN };
+        const client = new MlflowClient(server.uri, { env: {} });
+        const error = await pushToMlflowRegistry(pkg, {
+          client,
+          mlpipeRoot: join(workspace.dir, '.mlpipe'),
+          modelName: 'partial-model',
+        }).then(
+          () => assert.fail('the push succeeded'),
+          (failure: unknown) => failure,
+        );
+        assert.ok(error instanceof PushError, String(error));
+        assert.match(error.message, /run 20260102-030405-000-abcd went only in part \(1 artifact not uploaded/);
+        assert.match(
+          error.message,
+          /NOT PUSHED: no version of partial-model was registered and the alias champion is unchanged/,
+        );
+        const models = await client.request<{ registered_models?: unknown[] }>('GET', 'registered-models/search', {
+          filter: "name = 'partial-model'",
+        });
+        assert.deepEqual(models.registered_models ?? [], []);
+      } finally {
+        workspace.cleanup();
+      }
+    });
+  },
+);
 
-describe('a run sent complete after a partial send loses its incomplete tag (a real MLflow server that serves artifacts)', { skip: missing }, () => {
-  let server: RunningMlflow;
-  before(async () => {
-    server = await startMlflow();
-  });
-  after(async () => {
-    await server?.stop();
-  });
+describe(
+  'a run sent complete after a partial send loses its incomplete tag (a real MLflow server that serves artifacts)',
+  { skip: missing },
+  () => {
+    let server: RunningMlflow;
+    before(async () => {
+      server = await startMlflow();
+    });
+    after(async () => {
+      await server?.stop();
+    });
 
-  it('logRun takes mlpipe.incomplete away once everything went', { timeout: 300_000 }, async () => {
-    const workspace = workspaceWithRun();
-    try {
-      const client = new MlflowClient(server.uri, { env: {} });
-      const input = loadRunForTracking(join(workspace.dir, '.mlpipe'), RUN)!;
-      const first = await logRun(client, input);
-      assert.deepEqual(first.incomplete, []);
-      await client.setTag(first.runId, INCOMPLETE_TAG, 'logged in part by mlpipe: as a partial send leaves it');
-      const second = await logRun(client, input);
-      assert.equal(second.runId, first.runId);
-      assert.deepEqual(second.incomplete, []);
-      assert.equal((await client.getRun(first.runId)).data.tags[INCOMPLETE_TAG], undefined);
-    } finally {
-      workspace.cleanup();
-    }
-  });
-});
+    it('logRun takes mlpipe.incomplete away once everything went', { timeout: 300_000 }, async () => {
+      const workspace = workspaceWithRun();
+      try {
+        const client = new MlflowClient(server.uri, { env: {} });
+        const input = loadRunForTracking(join(workspace.dir, '.mlpipe'), RUN)!;
+        const first = await logRun(client, input);
+        assert.deepEqual(first.incomplete, []);
+        await client.setTag(first.runId, INCOMPLETE_TAG, 'logged in part by mlpipe: as a partial send leaves it');
+        const second = await logRun(client, input);
+        assert.equal(second.runId, first.runId);
+        assert.deepEqual(second.incomplete, []);
+        assert.equal((await client.getRun(first.runId)).data.tags[INCOMPLETE_TAG], undefined);
+      } finally {
+        workspace.cleanup();
+      }
+    });
+  },
+);

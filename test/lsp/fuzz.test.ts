@@ -10,9 +10,63 @@ const SEED = Number(process.env.MLPIPE_FUZZ_SEED ?? 20261123);
 const DOCUMENTS = Number(process.env.MLPIPE_FUZZ_DOCUMENTS ?? 10_000);
 
 const TOKENS = [
-  ':', ': ', '- ', '-', '\n', '\n  ', '\n    ', '  ', '\t', '#', '"', "'", '[', ']', '{', '}', ',', '&a ', '*a', '<<: ', '|', '>', '!', '!!str ', '?', '%', '@', '`',
-  '${', '}', '${params.', '${matrix.', '$${', 'stages:', 'needs: [', 'deps:', 'outs:', 'cmd: ', 'matrix: {k: [1, 2]}', 'resources: {gpus: ', 'host: ', 'image: ',
-  'version: 1', '---\n', '...\n', 'null', '~', '0x', '1e999', '-.inf', '\u0000', '\uFFFD', 'é', '𝛂', '\r\n', '\\', '\u2028',
+  ':',
+  ': ',
+  '- ',
+  '-',
+  '\n',
+  '\n  ',
+  '\n    ',
+  '  ',
+  '\t',
+  '#',
+  '"',
+  "'",
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  '&a ',
+  '*a',
+  '<<: ',
+  '|',
+  '>',
+  '!',
+  '!!str ',
+  '?',
+  '%',
+  '@',
+  '`',
+  '${',
+  '}',
+  '${params.',
+  '${matrix.',
+  '$${',
+  'stages:',
+  'needs: [',
+  'deps:',
+  'outs:',
+  'cmd: ',
+  'matrix: {k: [1, 2]}',
+  'resources: {gpus: ',
+  'host: ',
+  'image: ',
+  'version: 1',
+  '---\n',
+  '...\n',
+  'null',
+  '~',
+  '0x',
+  '1e999',
+  '-.inf',
+  '\u0000',
+  '\uFFFD',
+  'é',
+  '𝛂',
+  '\r\n',
+  '\\',
+  '\u2028',
 ];
 
 /** One random edit of a valid document: insert a YAML-ish token, delete, duplicate or move lines, re-indent, truncate. */
@@ -65,11 +119,26 @@ describe('fuzzing the language server', () => {
       ['mlpipe.yaml', 'mlpipe-pipeline', readFileSync(join(ROOT, 'sample-workspace/mlpipe.yaml'), 'utf8')],
       ['modelcard.yaml', 'mlpipe-modelcard', readFileSync(join(ROOT, 'sample-workspace/modelcard.yaml'), 'utf8')],
       ['params.yaml', 'yaml', readFileSync(join(ROOT, 'sample-workspace/params.yaml'), 'utf8')],
-      ['broken.pipeline.yaml', 'mlpipe-pipeline', readFileSync(join(ROOT, 'test/fixtures/broken/params/mlpipe.yaml'), 'utf8')],
+      [
+        'broken.pipeline.yaml',
+        'mlpipe-pipeline',
+        readFileSync(join(ROOT, 'test/fixtures/broken/params/mlpipe.yaml'), 'utf8'),
+      ],
     ];
     const uris: string[] = [];
-    for (const [name, language, text] of bases) uris.push((await client.open(join(workspace.dir, name), language, text)).uri);
-    const requests = ['completion', 'hover', 'definition', 'references', 'documentSymbol', 'foldingRange', 'codeLens', 'codeAction', 'prepareRename'];
+    for (const [name, language, text] of bases)
+      uris.push((await client.open(join(workspace.dir, name), language, text)).uri);
+    const requests = [
+      'completion',
+      'hover',
+      'definition',
+      'references',
+      'documentSymbol',
+      'foldingRange',
+      'codeLens',
+      'codeAction',
+      'prepareRename',
+    ];
     const answered = new Map<string, number>(requests.map((request) => [request, 0]));
     let diagnostics = 0;
     for (let i = 0; i < DOCUMENTS; i++) {
@@ -92,7 +161,11 @@ describe('fuzzing the language server', () => {
             await client.complete(uri, position);
             break;
           case 'references':
-            await client.request('textDocument/references', { ...doc, position, context: { includeDeclaration: true } });
+            await client.request('textDocument/references', {
+              ...doc,
+              position,
+              context: { includeDeclaration: true },
+            });
             break;
           case 'documentSymbol':
           case 'foldingRange':
@@ -100,20 +173,32 @@ describe('fuzzing the language server', () => {
             assert.ok(Array.isArray(await client.request(`textDocument/${request}`, doc)), context);
             break;
           case 'codeAction':
-            await client.request('textDocument/codeAction', { ...doc, range: { start: position, end: position }, context: { diagnostics: published.diagnostics } });
+            await client.request('textDocument/codeAction', {
+              ...doc,
+              range: { start: position, end: position },
+              context: { diagnostics: published.diagnostics },
+            });
             break;
           default:
             await client.request(`textDocument/${request}`, { ...doc, position });
         }
       } catch (error) {
         // prepareRename refuses with a message where nothing can be renamed; that is an answer.
-        if (!(request === 'prepareRename' && /renames stages and params|cannot be renamed|no stage/.test(String(error)))) throw new Error(`${context}: ${String(error)}\n--- text ---\n${text}`);
+        if (!(
+          request === 'prepareRename' && /renames stages and params|cannot be renamed|no stage/.test(String(error))
+        ))
+          throw new Error(`${context}: ${String(error)}\n--- text ---\n${text}`);
       }
       answered.set(request, answered.get(request)! + 1);
     }
     assert.ok(client.alive, 'the server is still running');
-    assert.deepEqual(client.logs.filter((log) => log.type === 1).map((log) => log.message.slice(0, 500)), [], 'no handler threw');
-    for (const [request, count] of answered) assert.ok(count >= Math.floor(DOCUMENTS / requests.length), `${request} answered ${count} times`);
+    assert.deepEqual(
+      client.logs.filter((log) => log.type === 1).map((log) => log.message.slice(0, 500)),
+      [],
+      'no handler threw',
+    );
+    for (const [request, count] of answered)
+      assert.ok(count >= Math.floor(DOCUMENTS / requests.length), `${request} answered ${count} times`);
     assert.ok(diagnostics > DOCUMENTS / 10, 'mutations produced findings');
   });
 });

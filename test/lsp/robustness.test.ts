@@ -31,7 +31,11 @@ describe('language server on bad input', () => {
     await client.complete(uri, middle);
     await client.request('textDocument/hover', { ...doc, position: middle });
     await client.request('textDocument/definition', { ...doc, position: middle });
-    await client.request('textDocument/references', { ...doc, position: middle, context: { includeDeclaration: true } });
+    await client.request('textDocument/references', {
+      ...doc,
+      position: middle,
+      context: { includeDeclaration: true },
+    });
     assert.ok(Array.isArray(await client.request<DocumentSymbol[]>('textDocument/documentSymbol', doc)));
     assert.ok(Array.isArray(await client.request<FoldingRange[]>('textDocument/foldingRange', doc)));
     assert.ok(Array.isArray(await client.request<CodeLens[]>('textDocument/codeLens', doc)));
@@ -49,7 +53,10 @@ describe('language server on bad input', () => {
     while (text.length < 5 * 1024 * 1024) text += text;
     const published = await client.open(join(workspace.dir, 'huge.pipeline.yaml'), 'mlpipe-pipeline', text);
     assert.deepEqual(codesOf(published.diagnostics), ['too-large']);
-    assert.match(String(published.diagnostics[0].message), /over the 4\.0 MB limit, so it is not checked; raise the limit with the setting mlpipe\.maxFileSizeMB/);
+    assert.match(
+      String(published.diagnostics[0].message),
+      /over the 4\.0 MB limit, so it is not checked; raise the limit with the setting mlpipe\.maxFileSizeMB/,
+    );
     await answersEverything(published.uri);
   });
 
@@ -57,25 +64,44 @@ describe('language server on bad input', () => {
     for (const [name, text] of [
       ['flow.pipeline.yaml', `version: 1\nstages:\n  a:\n    cmd: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`],
       ['open.pipeline.yaml', `version: 1\nstages:\n  a:\n    cmd: ${'{a: '.repeat(10_000)}\n`],
-      ['block.pipeline.yaml', `version: 1\nx:\n${Array.from({ length: 2_000 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`],
+      [
+        'block.pipeline.yaml',
+        `version: 1\nx:\n${Array.from({ length: 2_000 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`,
+      ],
     ]) {
       const published = await client.open(join(workspace.dir, name), 'mlpipe-pipeline', text);
-      assert.ok(published.diagnostics.some((d) => d.code === 'too-deep' || d.code === 'yaml-syntax'), `${name}: ${codesOf(published.diagnostics).join(', ')}`);
+      assert.ok(
+        published.diagnostics.some((d) => d.code === 'too-deep' || d.code === 'yaml-syntax'),
+        `${name}: ${codesOf(published.diagnostics).join(', ')}`,
+      );
       await answersEverything(published.uri);
     }
   });
 
   it('reports an alias bomb instead of expanding it', async () => {
     const lines = ['version: 1', 'x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-    for (let i = 1; i < 12; i++) lines.push(`x-${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `x-${i}: &l${i} [${Array(10)
+          .fill(i === 1 ? '*a' : `*l${i - 1}`)
+          .join(', ')}]`,
+      );
     lines.push('stages:', '  a:', '    cmd: x', '    env: *l11');
-    const published = await client.open(join(workspace.dir, 'bomb.pipeline.yaml'), 'mlpipe-pipeline', `${lines.join('\n')}\n`);
+    const published = await client.open(
+      join(workspace.dir, 'bomb.pipeline.yaml'),
+      'mlpipe-pipeline',
+      `${lines.join('\n')}\n`,
+    );
     assert.ok(published.diagnostics.some((d) => d.code === 'alias-expansion'));
     await answersEverything(published.uri);
   });
 
   it('explains tabs used for indentation', async () => {
-    const published = await client.open(join(workspace.dir, 'tabs.pipeline.yaml'), 'mlpipe-pipeline', 'version: 1\nstages:\n\ta:\n\t\tcmd: x\n');
+    const published = await client.open(
+      join(workspace.dir, 'tabs.pipeline.yaml'),
+      'mlpipe-pipeline',
+      'version: 1\nstages:\n\ta:\n\t\tcmd: x\n',
+    );
     assert.ok(published.diagnostics.some((d) => /Tabs are not allowed/.test(String(d.message))));
     await answersEverything(published.uri);
   });
@@ -102,7 +128,10 @@ describe('language server on bad input', () => {
 
   it('never logged an error or crashed', () => {
     assert.ok(client.alive);
-    assert.deepEqual(client.logs.filter((log) => log.type === 1), []);
+    assert.deepEqual(
+      client.logs.filter((log) => log.type === 1),
+      [],
+    );
     assert.equal(client.stderr.join(''), '');
   });
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CodeAction, type CodeLens, type DocumentSymbol, type FoldingRange, type Hover, type Location, type WorkspaceEdit } from 'vscode-languageserver-protocol';
+import {
+  type CodeAction,
+  type CodeLens,
+  type DocumentSymbol,
+  type FoldingRange,
+  type Hover,
+  type Location,
+  type WorkspaceEdit,
+} from 'vscode-languageserver-protocol';
 import { ROOT, tempWorkspace } from '../support/files';
 import { LspClient, applyEdit, bundledServer, codesOf, messageOf } from '../support/lsp-client';
 
@@ -18,7 +26,10 @@ describe('language server over stdio', () => {
     ({ dir, cleanup } = tempWorkspace({}));
     cpSync(join(ROOT, 'sample-workspace'), dir, { recursive: true });
     // The sample's stages are ordered by deps; add an explicit `needs` to exercise stage references.
-    const text = readFileSync(join(dir, 'mlpipe.yaml'), 'utf8').replace('    description: Score the model on each held-out split.\n', '    description: Score the model on each held-out split.\n    needs: [train]\n');
+    const text = readFileSync(join(dir, 'mlpipe.yaml'), 'utf8').replace(
+      '    description: Score the model on each held-out split.\n',
+      '    description: Score the model on each held-out split.\n    needs: [train]\n',
+    );
     writeFileSync(join(dir, 'mlpipe.yaml'), text);
     client = new LspClient(bundledServer(ROOT));
     client.configuration = { validate: { enable: true }, codeLens: { enable: true }, maxFileSizeMB: 4 };
@@ -38,12 +49,21 @@ describe('language server over stdio', () => {
 
   it('reports a misspelt stage in needs at its exact range, with a quick fix that repairs it', async () => {
     const at = client.positionOf(pipeline, 'needs: [train]', 0, 'needs: ['.length);
-    const published = await client.edit(pipeline, at, { line: at.line, character: at.character + 'train'.length }, 'trian');
+    const published = await client.edit(
+      pipeline,
+      at,
+      { line: at.line, character: at.character + 'train'.length },
+      'trian',
+    );
     assert.deepEqual(codesOf(published.diagnostics), ['unknown-stage']);
     const diagnostic = published.diagnostics[0];
     assert.deepEqual(diagnostic.range, { start: at, end: { line: at.line, character: at.character + 5 } });
     assert.match(messageOf(diagnostic), /did you mean 'train'\?/);
-    const actions = await client.request<CodeAction[]>('textDocument/codeAction', { textDocument: { uri: pipeline }, range: diagnostic.range, context: { diagnostics: [diagnostic] } });
+    const actions = await client.request<CodeAction[]>('textDocument/codeAction', {
+      textDocument: { uri: pipeline },
+      range: diagnostic.range,
+      context: { diagnostics: [diagnostic] },
+    });
     assert.equal(actions.length, 1);
     assert.equal(actions[0].isPreferred, true);
     const edit = actions[0].edit!.changes![pipeline][0];
@@ -68,61 +88,118 @@ describe('language server over stdio', () => {
     const inParams = client.positionOf(pipeline, '${params.train.lr}', 0, '${params.'.length);
     const top = (await client.complete(pipeline, inParams)).map((item) => item.label);
     assert.deepEqual(top.sort(), ['evaluate', 'prepare', 'seed', 'train']);
-    const nested = await client.complete(pipeline, client.positionOf(pipeline, '${params.train.lr}', 0, '${params.train.'.length));
+    const nested = await client.complete(
+      pipeline,
+      client.positionOf(pipeline, '${params.train.lr}', 0, '${params.train.'.length),
+    );
     assert.deepEqual(nested.map((item) => item.label).sort(), ['epochs', 'l2', 'lr']);
     assert.equal(nested.find((item) => item.label === 'lr')?.detail, '0.1');
   });
 
   it('shows the resolved value of a param and the schema documentation of a key on hover', async () => {
-    const value = await client.request<Hover>('textDocument/hover', { textDocument: { uri: pipeline }, position: client.positionOf(pipeline, '${params.train.lr}', 0, 16) });
+    const value = await client.request<Hover>('textDocument/hover', {
+      textDocument: { uri: pipeline },
+      position: client.positionOf(pipeline, '${params.train.lr}', 0, 16),
+    });
     assert.match(JSON.stringify(value.contents), /params\.train\.lr\*\* = `0\.1`/);
     assert.match(JSON.stringify(value.contents), /params\.yaml, line 8/);
-    const key = await client.request<Hover>('textDocument/hover', { textDocument: { uri: pipeline }, position: client.positionOf(pipeline, 'timeout: 30m', 0, 2) });
+    const key = await client.request<Hover>('textDocument/hover', {
+      textDocument: { uri: pipeline },
+      position: client.positionOf(pipeline, 'timeout: 30m', 0, 2),
+    });
     assert.match(JSON.stringify(key.contents), /duration/);
   });
 
   it('goes to the definition of a needed stage and of a param in params.yaml', async () => {
-    const stage = await client.request<Location[]>('textDocument/definition', { textDocument: { uri: pipeline }, position: client.positionOf(pipeline, 'needs: [train]', 0, 10) });
+    const stage = await client.request<Location[]>('textDocument/definition', {
+      textDocument: { uri: pipeline },
+      position: client.positionOf(pipeline, 'needs: [train]', 0, 10),
+    });
     assert.equal(stage[0].uri, pipeline);
     assert.deepEqual(stage[0].range.start, client.positionOf(pipeline, '  train:', 0, 2));
-    const param = await client.request<Location[]>('textDocument/definition', { textDocument: { uri: pipeline }, position: client.positionOf(pipeline, '${params.seed}', 0, 10) });
+    const param = await client.request<Location[]>('textDocument/definition', {
+      textDocument: { uri: pipeline },
+      position: client.positionOf(pipeline, '${params.seed}', 0, 10),
+    });
     assert.equal(param[0].uri, params);
     assert.deepEqual(param[0].range, { start: { line: 0, character: 0 }, end: { line: 0, character: 4 } });
   });
 
   it('finds and renames a stage across the pipeline and the model card', async () => {
     const position = client.positionOf(pipeline, '  prepare:', 0, 3);
-    const references = await client.request<Location[]>('textDocument/references', { textDocument: { uri: pipeline }, position, context: { includeDeclaration: true } });
+    const references = await client.request<Location[]>('textDocument/references', {
+      textDocument: { uri: pipeline },
+      position,
+      context: { includeDeclaration: true },
+    });
     assert.deepEqual(references.map((ref) => ref.uri).sort(), [card, pipeline].sort());
-    const prepared = await client.request<{ placeholder: string }>('textDocument/prepareRename', { textDocument: { uri: pipeline }, position });
+    const prepared = await client.request<{ placeholder: string }>('textDocument/prepareRename', {
+      textDocument: { uri: pipeline },
+      position,
+    });
     assert.equal(prepared.placeholder, 'prepare');
-    const edit = await client.request<WorkspaceEdit>('textDocument/rename', { textDocument: { uri: pipeline }, position, newName: 'clean' });
+    const edit = await client.request<WorkspaceEdit>('textDocument/rename', {
+      textDocument: { uri: pipeline },
+      position,
+      newName: 'clean',
+    });
     assert.equal(edit.changes![card].length, 1);
-    const cardText = applyEdit(readFileSync(join(dir, 'modelcard.yaml'), 'utf8'), edit.changes![card][0].range.start, edit.changes![card][0].range.end, edit.changes![card][0].newText);
+    const cardText = applyEdit(
+      readFileSync(join(dir, 'modelcard.yaml'), 'utf8'),
+      edit.changes![card][0].range.start,
+      edit.changes![card][0].range.end,
+      edit.changes![card][0].newText,
+    );
     assert.match(cardText, /stage: clean/);
-    await assert.rejects(client.request('textDocument/rename', { textDocument: { uri: pipeline }, position, newName: 'train' }), /already exists/);
+    await assert.rejects(
+      client.request('textDocument/rename', { textDocument: { uri: pipeline }, position, newName: 'train' }),
+      /already exists/,
+    );
   });
 
   it('renames a param in params.yaml and in every ${params...} that uses it', async () => {
     const position = client.positionOf(pipeline, '${params.train.lr}', 0, '${params.train.'.length);
-    const edit = await client.request<WorkspaceEdit>('textDocument/rename', { textDocument: { uri: pipeline }, position, newName: 'learning_rate' });
+    const edit = await client.request<WorkspaceEdit>('textDocument/rename', {
+      textDocument: { uri: pipeline },
+      position,
+      newName: 'learning_rate',
+    });
     const paramsEdits = edit.changes![params];
     assert.equal(paramsEdits.length, 1);
     assert.deepEqual(paramsEdits[0].range, { start: { line: 7, character: 2 }, end: { line: 7, character: 4 } });
-    const pipelineText = edit.changes![pipeline].reduceRight((text, change) => applyEdit(text, change.range.start, change.range.end, change.newText), client.text(pipeline));
+    const pipelineText = edit.changes![pipeline].reduceRight(
+      (text, change) => applyEdit(text, change.range.start, change.range.end, change.newText),
+      client.text(pipeline),
+    );
     assert.match(pipelineText, /--lr \$\{params\.train\.learning_rate\}/);
-    await assert.rejects(client.request('textDocument/prepareRename', { textDocument: { uri: pipeline }, position: client.positionOf(pipeline, 'version: 1') }), /renames stages and params/);
+    await assert.rejects(
+      client.request('textDocument/prepareRename', {
+        textDocument: { uri: pipeline },
+        position: client.positionOf(pipeline, 'version: 1'),
+      }),
+      /renames stages and params/,
+    );
   });
 
   it('outlines the stages, folds blocks and puts Run lenses above stages', async () => {
-    const symbols = await client.request<DocumentSymbol[]>('textDocument/documentSymbol', { textDocument: { uri: pipeline } });
+    const symbols = await client.request<DocumentSymbol[]>('textDocument/documentSymbol', {
+      textDocument: { uri: pipeline },
+    });
     const stages = symbols.find((symbol) => symbol.name === 'stages');
-    assert.deepEqual(stages?.children?.map((child) => child.name), ['prepare', 'train', 'evaluate']);
+    assert.deepEqual(
+      stages?.children?.map((child) => child.name),
+      ['prepare', 'train', 'evaluate'],
+    );
     assert.match(stages?.children?.[1].detail ?? '', /^python3 src\/train\.py/);
-    const folds = await client.request<FoldingRange[]>('textDocument/foldingRange', { textDocument: { uri: pipeline } });
+    const folds = await client.request<FoldingRange[]>('textDocument/foldingRange', {
+      textDocument: { uri: pipeline },
+    });
     assert.ok(folds.some((fold) => fold.startLine === client.positionOf(pipeline, '  train:').line));
     const lenses = await client.request<CodeLens[]>('textDocument/codeLens', { textDocument: { uri: pipeline } });
-    assert.deepEqual(lenses.map((lens) => lens.command?.command), ['mlpipe.runPipeline', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream']);
+    assert.deepEqual(
+      lenses.map((lens) => lens.command?.command),
+      ['mlpipe.runPipeline', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream'],
+    );
     assert.deepEqual(lenses[2].command?.arguments, [pipeline, 'train']);
   });
 
@@ -142,11 +219,18 @@ describe('language server over stdio', () => {
     const at = client.positionOf(pipeline, '${params.seed}', 0, '${params.'.length);
     const published = await client.edit(pipeline, at, { line: at.line, character: at.character + 4 }, 'random_state');
     const diagnostic = published.diagnostics.find((d) => d.code === 'unknown-param')!;
-    const actions = await client.request<CodeAction[]>('textDocument/codeAction', { textDocument: { uri: pipeline }, range: diagnostic.range, context: { diagnostics: [diagnostic] } });
+    const actions = await client.request<CodeAction[]>('textDocument/codeAction', {
+      textDocument: { uri: pipeline },
+      range: diagnostic.range,
+      context: { diagnostics: [diagnostic] },
+    });
     const add = actions.find((action) => action.title.startsWith("Add 'random_state' to params.yaml"));
     assert.ok(add, `actions: ${actions.map((a) => a.title).join(', ')}`);
     const change = add.edit!.changes![params][0];
-    assert.match(applyEdit(client.text(params), change.range.start, change.range.end, change.newText), /\nrandom_state: null # TODO: set a value\n$/);
+    assert.match(
+      applyEdit(client.text(params), change.range.start, change.range.end, change.newText),
+      /\nrandom_state: null # TODO: set a value\n$/,
+    );
     await client.edit(pipeline, at, { line: at.line, character: at.character + 'random_state'.length }, 'seed');
   });
 
@@ -158,7 +242,8 @@ describe('language server over stdio', () => {
     await client.edit(pipeline, at, { line: at.line, character: at.character + 3 }, '45m');
     await client.diagnosticsWhere(card, () => (client.publishCount.get(card) ?? 0) > before.card);
     // Round trips after the change: a loop would keep publishing between them.
-    for (let i = 0; i < 5; i++) await client.request('textDocument/hover', { textDocument: { uri: pipeline }, position: at });
+    for (let i = 0; i < 5; i++)
+      await client.request('textDocument/hover', { textDocument: { uri: pipeline }, position: at });
     assert.equal(client.publishCount.get(pipeline), before.pipeline + 1);
     assert.equal(client.publishCount.get(card), before.card + 1);
   });
@@ -178,6 +263,9 @@ describe('language server over stdio', () => {
   });
 
   it('logged no errors while answering', () => {
-    assert.deepEqual(client.logs.filter((log) => log.type === 1), []);
+    assert.deepEqual(
+      client.logs.filter((log) => log.type === 1),
+      [],
+    );
   });
 });

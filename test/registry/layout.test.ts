@@ -1,19 +1,40 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { listLayout, pushToLayout } from '../../core/src/registry/layout';
-import { ARTIFACT_TYPE_MODEL, buildArtifact, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST } from '../../core/src/registry/modelpack';
+import {
+  ARTIFACT_TYPE_MODEL,
+  buildArtifact,
+  MEDIA_TYPE_INDEX,
+  MEDIA_TYPE_MANIFEST,
+} from '../../core/src/registry/modelpack';
 import { PushError } from '../../core/src/registry/types';
 import { makePackage } from '../support/registry';
 
 interface Index {
   schemaVersion: number;
   mediaType: string;
-  manifests: { mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> }[];
+  manifests: {
+    mediaType: string;
+    digest: string;
+    size: number;
+    artifactType?: string;
+    annotations?: Record<string, string>;
+  }[];
 }
 
 const dirs: string[] = [];
@@ -27,14 +48,22 @@ after(() => {
 });
 
 const readIndex = (layout: string) => JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as Index;
-const tags = (layout: string) => readIndex(layout).manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).sort();
+const tags = (layout: string) =>
+  readIndex(layout)
+    .manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])
+    .sort();
 
 /** Every blob's content hashes to its file name (image-layout.md: "Blobs"). */
 function assertBlobsMatchNames(layout: string): number {
   const names = readdirSync(join(layout, 'blobs', 'sha256'));
   for (const hex of names) {
     assert.match(hex, /^[a-f0-9]{64}$/, `only finished blobs in blobs/sha256 (found ${hex})`);
-    assert.equal(createHash('sha256').update(readFileSync(join(layout, 'blobs', 'sha256', hex))).digest('hex'), hex);
+    assert.equal(
+      createHash('sha256')
+        .update(readFileSync(join(layout, 'blobs', 'sha256', hex)))
+        .digest('hex'),
+      hex,
+    );
   }
   return names.length;
 }
@@ -57,10 +86,16 @@ describe('the local registry: an OCI image layout', () => {
     assert.equal(entry.digest, artifact.manifestDigest);
     assert.equal(entry.size, artifact.manifest.length);
     assert.deepEqual(entry.annotations, { 'org.opencontainers.image.ref.name': '1.0.0' });
-    assert.ok(readFileSync(join(layout, 'blobs', 'sha256', artifact.manifestDigest.slice(7))).equals(artifact.manifest));
+    assert.ok(
+      readFileSync(join(layout, 'blobs', 'sha256', artifact.manifestDigest.slice(7))).equals(artifact.manifest),
+    );
     assert.equal(assertBlobsMatchNames(layout), 5, 'model, card, metrics, config, manifest');
     for (const file of pkg.files) {
-      const layer = (JSON.parse(artifact.manifest.toString()) as { layers: { digest: string; annotations: Record<string, string> }[] }).layers.find((l) => l.annotations['org.opencontainers.image.title'] === file.name)!;
+      const layer = (
+        JSON.parse(artifact.manifest.toString()) as {
+          layers: { digest: string; annotations: Record<string, string> }[];
+        }
+      ).layers.find((l) => l.annotations['org.opencontainers.image.title'] === file.name)!;
       assert.ok(readFileSync(join(layout, 'blobs', 'sha256', layer.digest.slice(7))).equals(readFileSync(file.file)));
     }
     assert.deepEqual(result, {
@@ -90,7 +125,10 @@ describe('the local registry: an OCI image layout', () => {
     await pushToLayout(pkg, layout, { tag: 'production' });
     assert.deepEqual(tags(layout), ['1.0.0', 'production']);
     // A new approval of the same version: the tag moves, the other stays.
-    const reapproved = await pushToLayout({ ...pkg, approval: { by: 'ben@example.com', at: '2026-02-01T00:00:00Z' } }, layout);
+    const reapproved = await pushToLayout(
+      { ...pkg, approval: { by: 'ben@example.com', at: '2026-02-01T00:00:00Z' } },
+      layout,
+    );
     assert.notEqual(reapproved.digest, first.digest);
     assert.equal(reapproved.uploadedBlobs, 1, 'only the config is new');
     const listed = listLayout(layout);
@@ -114,7 +152,10 @@ describe('the local registry: an OCI image layout', () => {
     const fd = openSync(pkg.files[0]!.file, 'r+');
     writeSync(fd, Buffer.from('tampered'), 0, 8, 10);
     closeSync(fd);
-    await assert.rejects(pushToLayout(pkg, layout), (error: unknown) => error instanceof PushError && /no longer matches its approved digest/.test(error.message));
+    await assert.rejects(
+      pushToLayout(pkg, layout),
+      (error: unknown) => error instanceof PushError && /no longer matches its approved digest/.test(error.message),
+    );
     assert.ok(!existsSync(join(layout, 'index.json')));
     assert.equal(assertBlobsMatchNames(layout), 0, 'no blob and no temporary file is left');
   });
@@ -139,7 +180,9 @@ describe('the local registry: an OCI image layout', () => {
     );
     const run = (prefix: string) =>
       new Promise<void>((done, fail) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', script, prefix], { stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', script, prefix], {
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
         child.once('exit', (code) => (code === 0 ? done() : fail(new Error(`${prefix} exited with ${code}`))));
       });
     await Promise.all([run('a'), run('b'), pushToLayout(pkg, layout, { tag: 'main' })]);

@@ -36,7 +36,12 @@ export async function writeDriftCsv(path: string, spec: DriftDataSpec): Promise<
   let buffer = header.join(',') + '\n';
   const weights = CATEGORIES.map((_, i) => 1 / (i + 1 + shift * (i % 2 ? -0.4 : 0.6)));
   const total = weights.reduce((a, b) => a + b, 0);
-  const cumulative = weights.map(((s) => (w: number) => (s += w / total))(0));
+  const cumulative = weights.map(
+    (
+      (s) => (w: number) =>
+        (s += w / total)
+    )(0),
+  );
   for (let r = 0; r < spec.rows; r++) {
     const fields: string[] = [];
     for (let i = 0; i < numeric; i++) {

@@ -23,7 +23,8 @@ export interface RunningEngine {
   stop(): Promise<void>;
 }
 
-const INSTALL = 'apt-get install -y docker.io podman runc busybox-static debootstrap openssh-server openssl (or run .ci/run)';
+const INSTALL =
+  'apt-get install -y docker.io podman runc busybox-static debootstrap openssh-server openssl (or run .ci/run)';
 
 /** Why real engines cannot run here, or undefined. Tests fail with this in CI and skip outside it. */
 export function enginesMissing(): string | undefined {
@@ -38,12 +39,14 @@ export function enginesMissing(): string | undefined {
 async function waitForPing(docker: Docker, child: ChildProcess, log: string, what: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`${what} exited with ${child.exitCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`);
     try {
       await docker.ping();
       return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${what} did not answer within 60 s:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${what} did not answer within 60 s:\n${readFileSync(log, 'utf8').slice(-3000)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -68,15 +71,83 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, as Docker's TLS guide makes them. */
-export function makeCertificates(dir: string): { ca: string; serverCert: string; serverKey: string; cert: string; key: string } {
+export function makeCertificates(dir: string): {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  cert: string;
+  key: string;
+} {
   mkdirSync(dir, { recursive: true });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=mlpipe-test-ca'], dir);
-  for (const [name, usage, subject] of [['server', 'serverAuth', '127.0.0.1'], ['client', 'clientAuth', 'mlpipe-test-client']]) {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${subject}`], dir);
-    writeFileSync(join(dir, `${name}.ext`), `extendedKeyUsage=${usage}\n${name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : ''}`);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', `${name}-cert.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca-key.pem',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=mlpipe-test-ca',
+    ],
+    dir,
+  );
+  for (const [name, usage, subject] of [
+    ['server', 'serverAuth', '127.0.0.1'],
+    ['client', 'clientAuth', 'mlpipe-test-client'],
+  ]) {
+    openssl(
+      [
+        'req',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${name}-key.pem`,
+        '-out',
+        `${name}.csr`,
+        '-subj',
+        `/CN=${subject}`,
+      ],
+      dir,
+    );
+    writeFileSync(
+      join(dir, `${name}.ext`),
+      `extendedKeyUsage=${usage}\n${name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : ''}`,
+    );
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca-key.pem',
+        '-CAcreateserial',
+        '-out',
+        `${name}-cert.pem`,
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    );
   }
-  return { ca: join(dir, 'ca.pem'), serverCert: join(dir, 'server-cert.pem'), serverKey: join(dir, 'server-key.pem'), cert: join(dir, 'client-cert.pem'), key: join(dir, 'client-key.pem') };
+  return {
+    ca: join(dir, 'ca.pem'),
+    serverCert: join(dir, 'server-cert.pem'),
+    serverKey: join(dir, 'server-key.pem'),
+    cert: join(dir, 'client-cert.pem'),
+    key: join(dir, 'client-key.pem'),
+  };
 }
 
 export interface DockerdOptions {
@@ -89,11 +160,34 @@ export interface DockerdOptions {
 export async function startDockerd(options: DockerdOptions = {}): Promise<RunningEngine> {
   const dir = mkdtempSync(join(tmpdir(), 'mlpd-'));
   const socket = join(dir, 'docker.sock');
-  const args = ['--host', `unix://${socket}`, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'x'), '--pidfile', join(dir, 'docker.pid'), '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs'];
+  const args = [
+    '--host',
+    `unix://${socket}`,
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'x'),
+    '--pidfile',
+    join(dir, 'docker.pid'),
+    '--iptables=false',
+    '--ip6tables=false',
+    '--bridge=none',
+    '--storage-driver=vfs',
+  ];
   let tls: RunningEngine['tls'];
   if (options.tcpPort) {
     const certs = makeCertificates(join(dir, 'certs'));
-    args.push('--host', `tcp://127.0.0.1:${options.tcpPort}`, '--tlsverify', '--tlscacert', certs.ca, '--tlscert', certs.serverCert, '--tlskey', certs.serverKey);
+    args.push(
+      '--host',
+      `tcp://127.0.0.1:${options.tcpPort}`,
+      '--tlsverify',
+      '--tlscacert',
+      certs.ca,
+      '--tlscert',
+      certs.serverCert,
+      '--tlskey',
+      certs.serverKey,
+    );
     tls = { ca: certs.ca, cert: certs.cert, key: certs.key };
   }
   const log = join(dir, 'dockerd.log');
@@ -102,14 +196,28 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Runnin
   let child: ChildProcess;
   if (options.hide && options.hide.length > 0) {
     // Its own mount namespace, with the hidden paths covered: it cannot bind-mount or read them.
-    const script = 'for p in "$@"; do case "$p" in --) shift; break;; esac; mount -t tmpfs mlpipe-hidden "$p"; shift; done; exec dockerd "$@"';
-    child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...options.hide, '--', ...args], { stdio: ['ignore', out, out] });
+    const script =
+      'for p in "$@"; do case "$p" in --) shift; break;; esac; mount -t tmpfs mlpipe-hidden "$p"; shift; done; exec dockerd "$@"';
+    child = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...options.hide, '--', ...args],
+      { stdio: ['ignore', out, out] },
+    );
   } else {
     child = spawn('dockerd', args, { stdio: ['ignore', out, out] });
   }
   const docker = new Docker({ socketPath: socket });
   await waitForPing(docker, child, log, 'dockerd');
-  return { kind: 'docker', address: `unix://${socket}`, tcpAddress: options.tcpPort ? `tcp://127.0.0.1:${options.tcpPort}` : undefined, tls, docker, dir, process: child, stop: stopper(child, dir) };
+  return {
+    kind: 'docker',
+    address: `unix://${socket}`,
+    tcpAddress: options.tcpPort ? `tcp://127.0.0.1:${options.tcpPort}` : undefined,
+    tls,
+    docker,
+    dir,
+    process: child,
+    stop: stopper(child, dir),
+  };
 }
 
 export async function startPodman(): Promise<RunningEngine> {
@@ -117,14 +225,32 @@ export async function startPodman(): Promise<RunningEngine> {
   const socket = join(dir, 'podman.sock');
   const conf = join(dir, 'containers.conf');
   // runc, not crun (crun fails on these hybrid cgroups), and no default nofile ulimit (refused here).
-  writeFileSync(conf, '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
+  writeFileSync(
+    conf,
+    '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+  );
   const log = join(dir, 'podman.log');
   writeFileSync(log, '');
   const out = openSync(log, 'a');
-  const child = spawn('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', 'system', 'service', '--time=0', `unix://${socket}`], {
-    stdio: ['ignore', out, out],
-    env: { ...process.env, CONTAINERS_CONF: conf },
-  });
+  const child = spawn(
+    'podman',
+    [
+      '--root',
+      join(dir, 'root'),
+      '--runroot',
+      join(dir, 'run'),
+      '--storage-driver',
+      'vfs',
+      'system',
+      'service',
+      '--time=0',
+      `unix://${socket}`,
+    ],
+    {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, CONTAINERS_CONF: conf },
+    },
+  );
   const docker = new Docker({ socketPath: socket });
   await waitForPing(docker, child, log, 'podman system service');
   return { kind: 'podman', address: `unix://${socket}`, docker, dir, process: child, stop: stopper(child, dir) };

@@ -77,9 +77,17 @@ export async function startHostileEngine(options: HostileEngineOptions): Promise
       requests.push(`${request.method} ${path}`);
       const body = await drain(request);
       if (path === '/_ping') return void response.end('OK');
-      if (path === '/version') return json(response, 200, { Version: '20.10.0-hostile', ApiVersion: '1.41', Os: 'linux', Arch: 'amd64', Components: [{ Name: 'Engine' }] });
+      if (path === '/version')
+        return json(response, 200, {
+          Version: '20.10.0-hostile',
+          ApiVersion: '1.41',
+          Os: 'linux',
+          Arch: 'amd64',
+          Components: [{ Name: 'Engine' }],
+        });
       if (path === '/info') return json(response, 200, { Runtimes: { runc: {} } });
-      if (path.startsWith('/images/') && path.endsWith('/json')) return json(response, 200, { Id: `sha256:${'a'.repeat(64)}` });
+      if (path.startsWith('/images/') && path.endsWith('/json'))
+        return json(response, 200, { Id: `sha256:${'a'.repeat(64)}` });
       if (path === '/containers/json') return json(response, 200, options.containers ?? []);
       if (path === '/containers/create') return json(response, 201, { Id: 'hostile-container', Warnings: [] });
       const match = /^\/containers\/([^/]+)(?:\/(\w+))?$/.exec(path);

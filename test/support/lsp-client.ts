@@ -21,7 +21,12 @@ import {
   type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
-import { StreamMessageReader, StreamMessageWriter, createProtocolConnection, type ProtocolConnection } from 'vscode-languageserver-protocol/node';
+import {
+  StreamMessageReader,
+  StreamMessageWriter,
+  createProtocolConnection,
+  type ProtocolConnection,
+} from 'vscode-languageserver-protocol/node';
 
 export interface ServerCommand {
   command: string;
@@ -44,7 +49,12 @@ export const CLIENT_CAPABILITIES: ClientCapabilities = {
     documentSymbol: { hierarchicalDocumentSymbolSupport: true },
     codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } },
   },
-  workspace: { configuration: true, workspaceFolders: true, didChangeConfiguration: { dynamicRegistration: true }, didChangeWatchedFiles: { dynamicRegistration: true } },
+  workspace: {
+    configuration: true,
+    workspaceFolders: true,
+    didChangeConfiguration: { dynamicRegistration: true },
+    didChangeWatchedFiles: { dynamicRegistration: true },
+  },
 };
 
 interface Waiter {
@@ -71,21 +81,33 @@ export class LspClient {
   private exited = false;
 
   constructor(server: ServerCommand) {
-    this.process = spawn(server.command, server.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...server.env } });
+    this.process = spawn(server.command, server.args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...server.env },
+    });
     this.process.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
     this.process.on('exit', () => {
       this.exited = true;
     });
-    this.connection = createProtocolConnection(new StreamMessageReader(this.process.stdout!), new StreamMessageWriter(this.process.stdin!));
+    this.connection = createProtocolConnection(
+      new StreamMessageReader(this.process.stdout!),
+      new StreamMessageWriter(this.process.stdin!),
+    );
     this.connection.onNotification(PublishDiagnosticsNotification.type, (params) => {
       this.diagnostics.set(params.uri, params);
       this.publishCount.set(params.uri, (this.publishCount.get(params.uri) ?? 0) + 1);
-      const ready = this.waiters.filter((waiter) => waiter.uri === params.uri && (waiter.version === undefined || params.version === undefined || params.version >= waiter.version));
+      const ready = this.waiters.filter(
+        (waiter) =>
+          waiter.uri === params.uri &&
+          (waiter.version === undefined || params.version === undefined || params.version >= waiter.version),
+      );
       this.waiters = this.waiters.filter((waiter) => !ready.includes(waiter));
       for (const waiter of ready) waiter.resolve(params);
     });
     // Servers ask for settings and register capabilities; answer like a minimal editor.
-    this.connection.onRequest('workspace/configuration', (params: { items: { section?: string }[] }) => params.items.map(() => this.configuration));
+    this.connection.onRequest('workspace/configuration', (params: { items: { section?: string }[] }) =>
+      params.items.map(() => this.configuration),
+    );
     this.connection.onRequest('client/registerCapability', () => null);
     this.connection.onRequest('window/workDoneProgress/create', () => null);
     this.connection.onNotification('window/logMessage', (params: { type: number; message: string }) => {
@@ -130,7 +152,9 @@ export class LspClient {
     this.versions.set(uri, 1);
     this.texts.set(uri, text);
     const diagnostics = this.waitForDiagnostics(uri, 1);
-    await this.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId, version: 1, text } });
+    await this.connection.sendNotification(DidOpenTextDocumentNotification.type, {
+      textDocument: { uri, languageId, version: 1, text },
+    });
     return diagnostics;
   }
 
@@ -155,7 +179,10 @@ export class LspClient {
   }
 
   sendChange(uri: string, version: number, contentChanges: TextDocumentContentChangeEvent[]): Promise<void> {
-    return this.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges });
+    return this.connection.sendNotification(DidChangeTextDocumentNotification.type, {
+      textDocument: { uri, version },
+      contentChanges,
+    });
   }
 
   close(uri: string): Promise<void> {
@@ -166,7 +193,15 @@ export class LspClient {
 
   waitForDiagnostics(uri: string, version?: number, timeoutMs = 30_000): Promise<PublishDiagnosticsParams> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no diagnostics for ${uri} version ${version} within ${timeoutMs} ms; server stderr: ${this.stderr.join('').slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no diagnostics for ${uri} version ${version} within ${timeoutMs} ms; server stderr: ${this.stderr.join('').slice(-2000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
       this.waiters.push({
         uri,
         version,
@@ -179,7 +214,11 @@ export class LspClient {
   }
 
   /** Resolves with the first diagnostics for `uri` (already published or coming) that satisfy `predicate`. */
-  async diagnosticsWhere(uri: string, predicate: (params: PublishDiagnosticsParams) => boolean, timeoutMs = 30_000): Promise<PublishDiagnosticsParams> {
+  async diagnosticsWhere(
+    uri: string,
+    predicate: (params: PublishDiagnosticsParams) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<PublishDiagnosticsParams> {
     const deadline = Date.now() + timeoutMs;
     const current = this.diagnostics.get(uri);
     if (current && predicate(current)) return current;
@@ -213,7 +252,10 @@ export class LspClient {
     if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.process.once('exit', () => resolve()));
     try {
-      await Promise.race([this.connection.sendRequest(ShutdownRequest.type), new Promise((resolve) => setTimeout(resolve, 5000))]);
+      await Promise.race([
+        this.connection.sendRequest(ShutdownRequest.type),
+        new Promise((resolve) => setTimeout(resolve, 5000)),
+      ]);
       await this.connection.sendNotification(ExitNotification.type);
     } catch {
       // the server may already be gone

@@ -22,9 +22,12 @@ export function mlflowVenv(): string {
 /** Why MLflow cannot be installed here, or undefined. Tests fail with this in CI and skip outside it. */
 export function mlflowMissing(): string | undefined {
   if (existsSync(join(mlflowVenv(), '.installed'))) return undefined;
-  const python = spawnSync('python3', ['-c', 'import sys, venv, ensurepip; print(sys.version_info >= (3, 10))'], { encoding: 'utf8' });
+  const python = spawnSync('python3', ['-c', 'import sys, venv, ensurepip; print(sys.version_info >= (3, 10))'], {
+    encoding: 'utf8',
+  });
   if (python.error) return `python3 is not installed: ${INSTALL}`;
-  if (python.status !== 0) return `python3 cannot make virtual environments (the venv module or ensurepip is missing): ${INSTALL}`;
+  if (python.status !== 0)
+    return `python3 cannot make virtual environments (the venv module or ensurepip is missing): ${INSTALL}`;
   if (python.stdout.trim() !== 'True') return `MLflow ${MLFLOW_VERSION} needs Python 3.10 or later: ${INSTALL}`;
   return undefined;
 }
@@ -46,12 +49,17 @@ export function ensureMlflow(): string {
     rmSync(venv, { recursive: true, force: true });
     const steps: [string, string[]][] = [
       ['python3', ['-m', 'venv', venv]],
-      [join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--no-input', '--quiet', `mlflow==${MLFLOW_VERSION}`]],
+      [
+        join(venv, 'bin', 'pip'),
+        ['install', '--disable-pip-version-check', '--no-input', '--quiet', `mlflow==${MLFLOW_VERSION}`],
+      ],
     ];
     for (const [command, args] of steps) {
       const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
       if (result.status !== 0) {
-        throw new Error(`installing MLflow ${MLFLOW_VERSION} failed at '${command} ${args.join(' ')}' (exit ${result.status ?? result.signal}):\n${`${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`.slice(-3000)}`);
+        throw new Error(
+          `installing MLflow ${MLFLOW_VERSION} failed at '${command} ${args.join(' ')}' (exit ${result.status ?? result.signal}):\n${`${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`.slice(-3000)}`,
+        );
       }
     }
     writeFileSync(marker, `${MLFLOW_VERSION}\n`);
@@ -80,7 +88,10 @@ export interface RunningMlflow {
 async function waitForHealth(uri: string, child: ChildProcess, log: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mlflow server exited with ${child.exitCode ?? child.signalCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `mlflow server exited with ${child.exitCode ?? child.signalCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`,
+      );
     try {
       const response = await fetch(`${uri}/health`, { signal: AbortSignal.timeout(2000) });
       if (response.ok) return;
@@ -88,7 +99,10 @@ async function waitForHealth(uri: string, child: ChildProcess, log: string, time
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`mlflow server did not answer ${uri}/health within ${timeoutMs / 1000} s:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `mlflow server did not answer ${uri}/health within ${timeoutMs / 1000} s:\n${readFileSync(log, 'utf8').slice(-3000)}`,
+      );
     await new Promise((done) => setTimeout(done, 100));
   }
 }
@@ -136,13 +150,31 @@ export async function startMlflow(options: { timeoutMs?: number } = {}): Promise
     try {
       child = spawn(
         mlflow,
-        ['server', '--host', '127.0.0.1', '--port', String(port), '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--workers', '1'],
+        [
+          'server',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--backend-store-uri',
+          `sqlite:///${join(dir, 'mlflow.db')}`,
+          '--artifacts-destination',
+          join(dir, 'artifacts'),
+          '--workers',
+          '1',
+        ],
         {
           cwd: dir,
           detached: true,
           stdio: ['ignore', fd, fd],
           // No telemetry or update checks: the tests run offline.
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            LANG: 'C.UTF-8',
+            MLFLOW_DISABLE_TELEMETRY: 'true',
+            DO_NOT_TRACK: 'true',
+          },
         },
       );
     } finally {

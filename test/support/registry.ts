@@ -61,38 +61,67 @@ export interface RegistryOptions {
 
 function run(program: string, args: string[], input?: string): string {
   const result = spawnSync(program, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-  if (result.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.error?.message ?? ''}`);
+  if (result.status !== 0)
+    throw new Error(
+      `${program} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.error?.message ?? ''}`,
+    );
   return result.stdout;
 }
 
 /** GET `path` on the registry; resolves with the status and body. */
-export function registryGet(url: string, options: { caFile?: string; headers?: Record<string, string>; method?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+export function registryGet(
+  url: string,
+  options: { caFile?: string; headers?: Record<string, string>; method?: string } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const parsed = new URL(url);
     const module = parsed.protocol === 'https:' ? https : http;
-    const request = module.request(parsed, { method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}), agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const request = module.request(
+      parsed,
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
+        agent: false,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.setTimeout(10_000, () => request.destroy(new Error('timeout')));
     request.end();
   });
 }
 
-async function waitReady(url: string, child: ChildProcess, logFile: string, caFile: string | undefined, timeoutMs: number): Promise<void> {
+async function waitReady(
+  url: string,
+  child: ChildProcess,
+  logFile: string,
+  caFile: string | undefined,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`docker-registry exited with ${child.exitCode ?? child.signalCode}:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `docker-registry exited with ${child.exitCode ?? child.signalCode}:\n${readFileSync(logFile, 'utf8').slice(-3000)}`,
+      );
     try {
       const { status } = await registryGet(`${url}/v2/`, caFile ? { caFile } : {});
       if (status === 200 || status === 401) return;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`docker-registry did not answer ${url}/v2/ within ${timeoutMs / 1000} s:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `docker-registry did not answer ${url}/v2/ within ${timeoutMs / 1000} s:\n${readFileSync(logFile, 'utf8').slice(-3000)}`,
+      );
     await new Promise((done) => setTimeout(done, 50));
   }
 }
@@ -135,7 +164,25 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   if (options.tls) {
     const key = join(dir, 'key.pem');
     caFile = join(dir, 'cert.pem');
-    run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', caFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-addext', 'basicConstraints=critical,CA:TRUE']);
+    run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      caFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ]);
     lines.push('  tls:', `    certificate: ${caFile}`, `    key: ${key}`);
   }
   if (options.auth) {
@@ -180,11 +227,17 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
 }
 
 /** A model package made of real files in `dir`: a model of `modelBytes` random bytes, a card and a metrics file. */
-export function makePackage(dir: string, options: { modelBytes?: number; name?: string; version?: string; modelFile?: string; modelDigest?: string } = {}): ModelPackage {
+export function makePackage(
+  dir: string,
+  options: { modelBytes?: number; name?: string; version?: string; modelFile?: string; modelDigest?: string } = {},
+): ModelPackage {
   mkdirSync(join(dir, 'metrics'), { recursive: true });
   const model = options.modelFile ?? join(dir, 'model.npz');
   if (!options.modelFile) writeFileSync(model, randomBytes(options.modelBytes ?? 3 * 1024 * 1024 + 17));
-  writeFileSync(join(dir, 'modelcard.yaml'), `name: ${options.name ?? 'churn-classifier'}\nversion: ${options.version ?? '1.0.0'}\nintended_use: predicting churn\n`);
+  writeFileSync(
+    join(dir, 'modelcard.yaml'),
+    `name: ${options.name ?? 'churn-classifier'}\nversion: ${options.version ?? '1.0.0'}\nintended_use: predicting churn\n`,
+  );
   writeFileSync(join(dir, 'metrics', 'eval-test.json'), JSON.stringify({ auc: 0.91, f1: 0.88 }));
   const digest = options.modelDigest ?? `sha256:${createHash('sha256').update(readFileSync(model)).digest('hex')}`;
   return {
@@ -199,7 +252,10 @@ export function makePackage(dir: string, options: { modelBytes?: number; name?: 
     run: 'r-20260102-030405-abcd',
     approval: { by: 'ana@example.com', at: '2026-01-03T10:00:00.000Z', note: 'beats the baseline' },
     metrics: { 'evaluate@test.auc': 0.91, 'evaluate@test.f1': 0.88 },
-    annotations: { 'org.opencontainers.image.source': 'https://example.com/churn.git', 'org.opencontainers.image.revision': 'abc123' },
+    annotations: {
+      'org.opencontainers.image.source': 'https://example.com/churn.git',
+      'org.opencontainers.image.revision': 'abc123',
+    },
   };
 }
 
@@ -221,12 +277,18 @@ function vmHwmKB(status: string): number {
  * Pushes in a fresh Node process, so its peak RSS measures the push alone: the parent polls
  * /proc/PID/status (VmHWM) and the child reports its own at the end.
  */
-export async function pushInChild(pkg: ModelPackage, target: string, options: Pick<OciPushOptions, 'chunkSize' | 'monolithicLimit' | 'caFile' | 'credentials'> = {}): Promise<ChildPush> {
+export async function pushInChild(
+  pkg: ModelPackage,
+  target: string,
+  options: Pick<OciPushOptions, 'chunkSize' | 'monolithicLimit' | 'caFile' | 'credentials'> = {},
+): Promise<ChildPush> {
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-push-child-'));
   try {
     const input = join(dir, 'input.json');
     writeFileSync(input, JSON.stringify({ pkg, target, options }));
-    const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'push-child', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename, 'push-child', input], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -245,20 +307,32 @@ export async function pushInChild(pkg: ModelPackage, target: string, options: Pi
     }
     const code = await exited;
     const line = stdout.trim().split('\n').at(-1) ?? '';
-    if (code !== 0 || !line.startsWith('{')) throw new Error(`the push child exited with ${code}:\n${stderr.slice(-3000)}${stdout.slice(-1000)}`);
+    if (code !== 0 || !line.startsWith('{'))
+      throw new Error(`the push child exited with ${code}:\n${stderr.slice(-3000)}${stdout.slice(-1000)}`);
     const report = JSON.parse(line) as { result: PushResult; seconds: number; vmHwmKB: number };
-    return { result: report.result, seconds: report.seconds, peakRssMB: report.vmHwmKB / 1024, polledPeakMB: polled / 1024 };
+    return {
+      result: report.result,
+      seconds: report.seconds,
+      peakRssMB: report.vmHwmKB / 1024,
+      polledPeakMB: polled / 1024,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 async function childMain(input: string): Promise<void> {
-  const { pkg, target, options } = JSON.parse(readFileSync(input, 'utf8')) as { pkg: ModelPackage; target: string; options: OciPushOptions };
+  const { pkg, target, options } = JSON.parse(readFileSync(input, 'utf8')) as {
+    pkg: ModelPackage;
+    target: string;
+    options: OciPushOptions;
+  };
   const started = performance.now();
   const result = await pushToOci(pkg, target, options);
   const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(`${JSON.stringify({ result, seconds, vmHwmKB: vmHwmKB(readFileSync('/proc/self/status', 'utf8')) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ result, seconds, vmHwmKB: vmHwmKB(readFileSync('/proc/self/status', 'utf8')) })}\n`,
+  );
 }
 
 if (require.main === module && process.argv[2] === 'push-child') {

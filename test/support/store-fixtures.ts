@@ -20,7 +20,11 @@ export function fakeSummary(id: string, seed: number, metrics = 5): RunSummary {
     durationMs: 30_000,
     commit: (seed % 7).toString(16).padStart(40, 'a'),
     dirty: seed % 2 === 0,
-    params: { 'train.lr': [0.1, 0.01, 0.001][seed % 3], 'train.epochs': 10 + (seed % 5), optimizer: seed % 2 ? 'adam' : 'sgd' },
+    params: {
+      'train.lr': [0.1, 0.01, 0.001][seed % 3],
+      'train.epochs': 10 + (seed % 5),
+      optimizer: seed % 2 ? 'adam' : 'sgd',
+    },
     metrics: values,
     stages: { succeeded: 3 },
     series: [],
@@ -31,7 +35,10 @@ export function fakeSummary(id: string, seed: number, metrics = 5): RunSummary {
 export function writeIndex(root: string, count: number, metrics = 50): void {
   mkdirSync(join(root, 'store'), { recursive: true });
   const lines: string[] = [];
-  for (let i = 0; i < count; i++) lines.push(JSON.stringify({ op: 'run', summary: fakeSummary(`20260101-000000-${String(i).padStart(5, '0')}`, i, metrics) }));
+  for (let i = 0; i < count; i++)
+    lines.push(
+      JSON.stringify({ op: 'run', summary: fakeSummary(`20260101-000000-${String(i).padStart(5, '0')}`, i, metrics) }),
+    );
   writeFileSync(join(root, 'store', 'index.jsonl'), `${lines.join('\n')}\n`);
 }
 
@@ -39,7 +46,15 @@ export function writeIndex(root: string, count: number, metrics = 50): void {
 export function fakeRecord(
   id: string,
   workspace: string,
-  options: { status?: RunRecord['status']; started?: string; params?: Record<string, unknown>; metrics?: Record<string, Record<string, unknown>>; stage?: string; key?: string; git?: RunRecord['git'] } = {},
+  options: {
+    status?: RunRecord['status'];
+    started?: string;
+    params?: Record<string, unknown>;
+    metrics?: Record<string, Record<string, unknown>>;
+    stage?: string;
+    key?: string;
+    git?: RunRecord['git'];
+  } = {},
 ): RunRecord {
   const status = options.status ?? 'succeeded';
   const started = options.started ?? '2026-01-01T00:00:00.000Z';

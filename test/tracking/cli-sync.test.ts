@@ -20,9 +20,19 @@ describe('mlpipe runs sync and tag against a real MLflow server', { skip: missin
 
   before(async () => {
     server = await startMlflow();
-    ({ dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n', 'metrics.json': '{"auc": 0.8}\n' }));
+    ({ dir, cleanup } = tempWorkspace({
+      'mlpipe.yaml': 'version: 1\nname: churn\nstages: {}\n',
+      'metrics.json': '{"auc": 0.8}\n',
+    }));
     const mlpipeDir = new MlpipeDir(join(dir, '.mlpipe'));
-    ids.forEach((id, index) => mlpipeDir.writeRecord(fakeRecord(id, dir, { params: { 'train.lr': index ? 0.01 : 0.1 }, metrics: { 'metrics.json': { auc: 0.8 + index / 10 } } })));
+    ids.forEach((id, index) =>
+      mlpipeDir.writeRecord(
+        fakeRecord(id, dir, {
+          params: { 'train.lr': index ? 0.01 : 0.1 },
+          metrics: { 'metrics.json': { auc: 0.8 + index / 10 } },
+        }),
+      ),
+    );
   });
   after(async () => {
     await server?.stop();

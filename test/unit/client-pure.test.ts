@@ -15,15 +15,27 @@ import { ROOT } from '../support/files';
 const loader = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
 const resolve = loader._resolveFilename;
 const member: ProxyHandler<object> = {
-  get: (target: Record<string | symbol, unknown>, key) => (key === '__esModule' ? true : (target[key] ??= new Proxy(class {}, member))),
+  get: (target: Record<string | symbol, unknown>, key) =>
+    key === '__esModule' ? true : (target[key] ??= new Proxy(class {}, member)),
 };
-require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: new Proxy({}, member) } as NodeJS.Module;
+require.cache.vscode = {
+  id: 'vscode',
+  filename: 'vscode',
+  loaded: true,
+  exports: new Proxy({}, member),
+} as NodeJS.Module;
 loader._resolveFilename = function (request, ...rest) {
   return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
 };
-const { CloseAction, ErrorAction } = require('vscode-languageclient/node') as typeof import('vscode-languageclient/node');
+const { CloseAction, ErrorAction } =
+  require('vscode-languageclient/node') as typeof import('vscode-languageclient/node');
 const { BoundedRestarts } = require(join(ROOT, 'client/src/restart-policy')) as {
-  BoundedRestarts: new (onGiveUp: (message: string) => void, limit?: number, windowMs?: number, now?: () => number) => {
+  BoundedRestarts: new (
+    onGiveUp: (message: string) => void,
+    limit?: number,
+    windowMs?: number,
+    now?: () => number,
+  ) => {
     error(error: Error, message: undefined, count: number | undefined): ErrorHandlerResult;
     closed(): CloseHandlerResult;
   };
@@ -50,7 +62,10 @@ describe('BoundedRestarts: the language server restart policy', () => {
     const result = policy.closed();
     assert.equal(result.action, CloseAction.DoNotRestart);
     assert.equal(result.handled, true);
-    assert.equal(result.message, 'The MLPipe language server crashed 4 times in 1 minutes and will not be restarted. See the MLPipe output for the reason, then run "MLPipe: Restart Language Server".');
+    assert.equal(
+      result.message,
+      'The MLPipe language server crashed 4 times in 1 minutes and will not be restarted. See the MLPipe output for the reason, then run "MLPipe: Restart Language Server".',
+    );
     assert.deepEqual(givenUp, [result.message]);
   });
 
@@ -92,7 +107,10 @@ describe('BoundedRestarts: the language server restart policy', () => {
   it('keeps the connection through the first three errors, then shuts it down', () => {
     const policy = new BoundedRestarts(() => undefined, 5, 1000, now);
     const error = new Error('write EPIPE');
-    assert.deepEqual([1, 2, 3].map((count) => policy.error(error, undefined, count).action), [ErrorAction.Continue, ErrorAction.Continue, ErrorAction.Continue]);
+    assert.deepEqual(
+      [1, 2, 3].map((count) => policy.error(error, undefined, count).action),
+      [ErrorAction.Continue, ErrorAction.Continue, ErrorAction.Continue],
+    );
     assert.equal(policy.error(error, undefined, 4).action, ErrorAction.Shutdown);
     assert.equal(policy.error(error, undefined, undefined).action, ErrorAction.Shutdown, 'an error without a count');
   });

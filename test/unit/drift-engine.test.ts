@@ -8,7 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { computeDrift, computeDriftFromColumns, DriftError, driftWorkerStats, type EngineOptions } from '../../core/src/drift/engine';
+import {
+  computeDrift,
+  computeDriftFromColumns,
+  DriftError,
+  driftWorkerStats,
+  type EngineOptions,
+} from '../../core/src/drift/engine';
 import type { DriftReport } from '../../core/src/drift/types';
 import { parseNumberBytes, parsed } from '../../core/src/drift/infer';
 import { ks2samp } from '../../core/src/drift/methods';
@@ -52,8 +58,18 @@ describe('default method selection (Evidently _get_default_stattest)', () => {
   const ids = (n: number, k: number): number[] => Array.from({ length: n }, (_, i) => i % k);
   it('small reference: ks for numeric, chisquare for > 2 categories, z for binary', () => {
     const report = computeDriftFromColumns(
-      { x: normals(500, 1), c: ids(500, 3).map((i) => `c${i}`), b: ids(500, 2).map((i) => (i ? 'y' : 'n')), few: ids(500, 4).map((i) => i + 0.5) },
-      { x: normals(400, 2), c: ids(400, 3).map((i) => `c${i}`), b: ids(400, 2).map((i) => (i ? 'y' : 'n')), few: ids(400, 4).map((i) => i + 0.5) },
+      {
+        x: normals(500, 1),
+        c: ids(500, 3).map((i) => `c${i}`),
+        b: ids(500, 2).map((i) => (i ? 'y' : 'n')),
+        few: ids(500, 4).map((i) => i + 0.5),
+      },
+      {
+        x: normals(400, 2),
+        c: ids(400, 3).map((i) => `c${i}`),
+        b: ids(400, 2).map((i) => (i ? 'y' : 'n')),
+        few: ids(400, 4).map((i) => i + 0.5),
+      },
     );
     const method = (name: string): string => report.columns.find((c) => c.column === name)?.method ?? '';
     assert.equal(method('x'), 'ks');
@@ -83,7 +99,10 @@ describe('default method selection (Evidently _get_default_stattest)', () => {
     assert.equal(report.columns[0].threshold, 0.05);
   });
   it('integers with <= 5 distinct values are categorical; with more, numeric', () => {
-    const report = computeDriftFromColumns({ code: ids(300, 5), count: ids(300, 6) }, { code: ids(200, 5), count: ids(200, 6) });
+    const report = computeDriftFromColumns(
+      { code: ids(300, 5), count: ids(300, 6) },
+      { code: ids(200, 5), count: ids(200, 6) },
+    );
     assert.equal(report.columns[0].type, 'cat');
     assert.equal(report.columns[1].type, 'num');
   });
@@ -107,7 +126,11 @@ describe('default method selection (Evidently _get_default_stattest)', () => {
     assert.equal(report.number_of_drifted_columns, 1);
     assert.equal(report.share_of_drifted_columns, 0.5);
     assert.equal(report.dataset_drift, true);
-    const stricter = computeDriftFromColumns({ a: normals(400, 9), b: normals(400, 10) }, { a: normals(400, 11, 1), b: normals(400, 12) }, { driftShare: 0.6 });
+    const stricter = computeDriftFromColumns(
+      { a: normals(400, 9), b: normals(400, 10) },
+      { a: normals(400, 11, 1), b: normals(400, 12) },
+      { driftShare: 0.6 },
+    );
     assert.equal(stricter.dataset_drift, false);
   });
 });
@@ -125,15 +148,30 @@ describe('edge cases', () => {
   });
   it('a malformed file: an unterminated quote, binary data, bad JSON: file and line', async () => {
     const ok = file('ok2.csv', 'a\n1\n');
-    const e = await rejectsDrift(computeDrift(file('open.csv', 'a,b\n1,2\n3,"x\n4,5\n'), ok), /open\.csv:3: a quoted field/);
+    const e = await rejectsDrift(
+      computeDrift(file('open.csv', 'a,b\n1,2\n3,"x\n4,5\n'), ok),
+      /open\.csv:3: a quoted field/,
+    );
     assert.equal(e.line, 3);
-    await rejectsDrift(computeDrift(file('bin.csv', 'a,b\n1,2\n\u0000\u0001'), ok), /bin\.csv:3: this is not a text CSV/);
-    const j = await rejectsDrift(computeDrift(file('bad.jsonl', '{"a": 1}\n{"a": 2\n'), ok), /bad\.jsonl:2: not valid JSON/);
+    await rejectsDrift(
+      computeDrift(file('bin.csv', 'a,b\n1,2\n\u0000\u0001'), ok),
+      /bin\.csv:3: this is not a text CSV/,
+    );
+    const j = await rejectsDrift(
+      computeDrift(file('bad.jsonl', '{"a": 1}\n{"a": 2\n'), ok),
+      /bad\.jsonl:2: not valid JSON/,
+    );
     assert.equal(j.line, 2);
-    await rejectsDrift(computeDrift(file('bad.parquet', 'not parquet at all'), ok), /bad\.parquet: not a readable Parquet file/);
+    await rejectsDrift(
+      computeDrift(file('bad.parquet', 'not parquet at all'), ok),
+      /bad\.parquet: not a readable Parquet file/,
+    );
   });
   it('a column missing on one side is skipped with the reason', () => {
-    const report = computeDriftFromColumns({ a: [1.5, 2.5, 3.5], gone: [1, 2, 3] }, { a: [1.5, 2.5, 4.5], added: ['x', 'y', 'z'] });
+    const report = computeDriftFromColumns(
+      { a: [1.5, 2.5, 3.5], gone: [1, 2, 3] },
+      { a: [1.5, 2.5, 4.5], added: ['x', 'y', 'z'] },
+    );
     assert.deepEqual(report.skipped, [
       { column: 'gone', reason: 'missing in the current data ((current))' },
       { column: 'added', reason: 'missing in the reference data ((reference))' },
@@ -141,19 +179,30 @@ describe('edge cases', () => {
     assert.equal(report.number_of_columns, 1);
   });
   it('all-missing columns are skipped; missing values do not count as rows', () => {
-    const report = computeDriftFromColumns({ a: [null, null], b: [1.5, null, 2.5] }, { a: [null, undefined], b: [null, 3.5, 4.5, 5.5] });
+    const report = computeDriftFromColumns(
+      { a: [null, null], b: [1.5, null, 2.5] },
+      { a: [null, undefined], b: [null, 3.5, 4.5, 5.5] },
+    );
     assert.deepEqual(report.skipped, [{ column: 'a', reason: 'every value is missing on both sides' }]);
     assert.equal(report.columns[0].reference_rows, 2);
     assert.equal(report.columns[0].current_rows, 3);
   });
   it('a constant column: KS p = 1 when both sides equal; normed Wasserstein divides by 0.001', () => {
-    const same = computeDriftFromColumns({ c: Array(50).fill(5.5) }, { c: Array(40).fill(5.5) }, { methods: { c: 'ks' } });
+    const same = computeDriftFromColumns(
+      { c: Array(50).fill(5.5) },
+      { c: Array(40).fill(5.5) },
+      { methods: { c: 'ks' } },
+    );
     assert.equal(same.columns[0].statistic, 0);
     assert.equal(same.columns[0].p_value, 1);
     assert.equal(same.columns[0].drifted, false);
     const moved = computeDriftFromColumns({ c: Array(1500).fill(5.5) }, { c: Array(1500).fill(5.6) });
     assert.equal(moved.columns[0].method, 'jensenshannon'); // one value on each side: few-valued numeric
-    const w = computeDriftFromColumns({ c: Array(1500).fill(5.5) }, { c: Array(1500).fill(5.6) }, { methods: { c: 'wasserstein' } });
+    const w = computeDriftFromColumns(
+      { c: Array(1500).fill(5.5) },
+      { c: Array(1500).fill(5.6) },
+      { methods: { c: 'wasserstein' } },
+    );
     assert.ok(Math.abs(w.columns[0].statistic - 0.1 / 0.001) < 1e-6, `${w.columns[0].statistic}`);
     assert.ok(w.columns[0].notes.some((n) => n.includes('divided by 0.001')));
   });
@@ -185,7 +234,10 @@ describe('edge cases', () => {
   });
   it('text-like columns (mostly unique strings) are skipped', () => {
     const ids = Array.from({ length: 100 }, (_, i) => `id-${i}`);
-    const report = computeDriftFromColumns({ id: ids, v: normals(100, 15) }, { id: ids.map((s) => s + 'x'), v: normals(100, 16) });
+    const report = computeDriftFromColumns(
+      { id: ids, v: normals(100, 15) },
+      { id: ids.map((s) => s + 'x'), v: normals(100, 16) },
+    );
     assert.equal(report.skipped[0].column, 'id');
     assert.match(report.skipped[0].reason, /text-like/);
   });
@@ -202,13 +254,19 @@ describe('edge cases', () => {
     assert.throws(() => computeDriftFromColumns({ a: [1] }, { a: [2] }, { methods: { a: 'tt' as never } }), DriftError);
     assert.throws(() => computeDriftFromColumns({ a: [1] }, { a: [2] }, { columns: ['b'] }), /column b not found/);
     assert.throws(() => computeDriftFromColumns({ a: [1] }, { a: [2] }, { driftShare: 2 }), DriftError);
-    assert.throws(() => computeDriftFromColumns({ s: ['x', 'y'] }, { s: ['y', 'x'] }, { methods: { s: 'ks' } }), /needs numbers/);
+    assert.throws(
+      () => computeDriftFromColumns({ s: ['x', 'y'] }, { s: ['y', 'x'] }, { methods: { s: 'ks' } }),
+      /needs numbers/,
+    );
   });
 });
 
 describe('readers', () => {
   it('quoted CSV fields: commas, line breaks, escaped quotes, CRLF, BOM, NA tokens', async () => {
-    const ref = file('q_ref.csv', '\ufeffcity,amount\r\n"New York, NY",1.5\r\n"multi\nline",NA\r\n"Say ""hi""",2.5\r\nParis,\r\n');
+    const ref = file(
+      'q_ref.csv',
+      '\ufeffcity,amount\r\n"New York, NY",1.5\r\n"multi\nline",NA\r\n"Say ""hi""",2.5\r\nParis,\r\n',
+    );
     const cur = file('q_cur.csv', 'city,amount\n"New York, NY",1.5\nParis,None\n"Say ""hi""",null\n');
     const report = await computeDrift(ref, cur);
     const city = report.columns.find((c) => c.column === 'city');
@@ -222,12 +280,18 @@ describe('readers', () => {
   });
   it('TSV by extension and JSON Lines with late keys, nulls and booleans', async () => {
     const tsv = file('t.tsv', 'x\ty\n1.5\ta\n2.5\tb\n');
-    const jsonl = file('t.jsonl', '{"x": 1.5, "y": "a"}\n\n{"x": null, "y": "b", "z": true}\n{"x": 3.5, "y": "a", "z": false}\n');
+    const jsonl = file(
+      't.jsonl',
+      '{"x": 1.5, "y": "a"}\n\n{"x": null, "y": "b", "z": true}\n{"x": 3.5, "y": "a", "z": false}\n',
+    );
     const report = await computeDrift(tsv, jsonl);
-    assert.deepEqual(report.columns.map((c) => [c.column, c.reference_rows, c.current_rows]), [
-      ['x', 2, 2],
-      ['y', 2, 3],
-    ]);
+    assert.deepEqual(
+      report.columns.map((c) => [c.column, c.reference_rows, c.current_rows]),
+      [
+        ['x', 2, 2],
+        ['y', 2, 3],
+      ],
+    );
     assert.equal(report.skipped[0].column, 'z');
     assert.equal(report.current.rows, 3);
   });
@@ -295,7 +359,10 @@ describe('beyond the exact-size limit: the quantile sketch', () => {
       .filter((n) => n.includes('estimated from a sketch'))
       .map((n) => Number(/±([0-9.e-]+)/.exec(n)?.[1]));
     assert.equal(eps.length, 2);
-    assert.ok(Math.abs(s.statistic - e.statistic) <= eps[0] + eps[1], `KS ${s.statistic} vs exact ${e.statistic}, bound ${eps[0] + eps[1]}`);
+    assert.ok(
+      Math.abs(s.statistic - e.statistic) <= eps[0] + eps[1],
+      `KS ${s.statistic} vs exact ${e.statistic}, bound ${eps[0] + eps[1]}`,
+    );
     assert.equal(s.reference_rows, 20000);
     const ew = exact.columns[1].statistic;
     const sw = sketched.columns[1].statistic;
@@ -307,7 +374,10 @@ describe('beyond the exact-size limit: the quantile sketch', () => {
     const x = new Float64Array(normals(300, 31)).sort();
     const y = new Float64Array(normals(200, 32, 0.2)).sort();
     const exact = ks2samp({ values: x, n: 300 }, { values: y, n: 200 });
-    const weighted = ks2samp({ values: x, weights: new Float64Array(300).fill(1), n: 300 }, { values: y, weights: new Float64Array(200).fill(1), n: 200 });
+    const weighted = ks2samp(
+      { values: x, weights: new Float64Array(300).fill(1), n: 300 },
+      { values: y, weights: new Float64Array(200).fill(1), n: 200 },
+    );
     assert.equal(weighted.statistic, exact.statistic);
     assert.equal(weighted.pValue, exact.pValue);
   });
@@ -328,7 +398,11 @@ describe('a large file', () => {
     assert.equal(report.number_of_columns, 10);
     const numeric = report.columns.filter((column) => column.column.startsWith('num_'));
     assert.equal(numeric.length, 8);
-    for (const column of numeric) assert.ok(column.notes.some((note) => note.includes('estimated from a sketch')), `${column.column}: ${column.notes.join('; ')}`);
+    for (const column of numeric)
+      assert.ok(
+        column.notes.some((note) => note.includes('estimated from a sketch')),
+        `${column.column}: ${column.notes.join('; ')}`,
+      );
   });
 });
 
@@ -360,9 +434,15 @@ describe('reader threads (one worker per file) and the in-process path', () => {
     const [sketchedThreaded, sketchedInProcess] = await both(ref, cur, { _exactLimit: 5000, _sketchK: 1024 });
     assert.ok(sketchedThreaded.columns[0].notes.some((n) => n.includes('sketch')));
     assert.deepEqual(sketchedThreaded, sketchedInProcess);
-    const [someThreaded, someInProcess] = await both(ref, cur, { columns: ['num_1', 'cat_0'], methods: { num_1: 'ks' } });
+    const [someThreaded, someInProcess] = await both(ref, cur, {
+      columns: ['num_1', 'cat_0'],
+      methods: { num_1: 'ks' },
+    });
     assert.deepEqual(someThreaded, someInProcess);
-    const jsonl = file('w_cur.jsonl', '{"num_0": 50.5, "cat_0": "alpha"}\n{"num_0": 49.25, "cat_0": "bravo", "extra": 1}\n{"num_0": "x", "cat_0": null}\n');
+    const jsonl = file(
+      'w_cur.jsonl',
+      '{"num_0": 50.5, "cat_0": "alpha"}\n{"num_0": 49.25, "cat_0": "bravo", "extra": 1}\n{"num_0": "x", "cat_0": null}\n',
+    );
     const [jsonThreaded, jsonInProcess] = await both(ref, jsonl);
     assert.deepEqual(jsonThreaded, jsonInProcess);
   });
@@ -391,8 +471,20 @@ describe('reader threads (one worker per file) and the in-process path', () => {
       }
       const [threaded, inProcess] = errors;
       assert.deepEqual(
-        { message: threaded.message, hint: threaded.hint, file: threaded.file, line: threaded.line, name: threaded.name },
-        { message: inProcess.message, hint: inProcess.hint, file: inProcess.file, line: inProcess.line, name: inProcess.name },
+        {
+          message: threaded.message,
+          hint: threaded.hint,
+          file: threaded.file,
+          line: threaded.line,
+          name: threaded.name,
+        },
+        {
+          message: inProcess.message,
+          hint: inProcess.hint,
+          file: inProcess.file,
+          line: inProcess.line,
+          name: inProcess.name,
+        },
       );
       assert.ok(!threaded.message.includes('    at '), 'no stack trace in the message');
     }
@@ -406,7 +498,17 @@ describe('Parquet input', () => {
     rows: [report.reference.rows, report.current.rows],
     drift: [report.dataset_drift, report.number_of_drifted_columns, report.number_of_columns],
     skipped: report.skipped,
-    columns: report.columns.map((column) => [column.column, column.type, column.method, column.statistic, column.p_value, column.score, column.drifted, column.reference_rows, column.current_rows]),
+    columns: report.columns.map((column) => [
+      column.column,
+      column.type,
+      column.method,
+      column.statistic,
+      column.p_value,
+      column.score,
+      column.drifted,
+      column.reference_rows,
+      column.current_rows,
+    ]),
   });
   for (const [reference, current] of [
     ['small_ref', 'small_cur'],
@@ -414,7 +516,9 @@ describe('Parquet input', () => {
   ]) {
     it(`gives the same report from ${reference}.parquet as from the CSV`, async () => {
       const csv = await computeDrift(fixture(`${reference}.csv`), fixture(`${current}.csv`), { details: false });
-      const parquet = await computeDrift(fixture(`${reference}.parquet`), fixture(`${current}.parquet`), { details: false });
+      const parquet = await computeDrift(fixture(`${reference}.parquet`), fixture(`${current}.parquet`), {
+        details: false,
+      });
       assert.ok(csv.columns.length >= 3);
       assert.deepEqual(comparable(parquet), comparable(csv));
     });

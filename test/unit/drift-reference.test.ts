@@ -59,7 +59,10 @@ function close(actual: number, expected: number, tolerance: number, what: string
 function closeP(actual: number, expected: number, what: string): void {
   if (expected !== 0 && Math.abs(expected) < 1e-6) {
     close(actual, expected, 1e-6, what);
-    assert.ok(Math.abs(actual - expected) <= 1e-6 * Math.abs(expected) || Math.abs(actual - expected) < 1e-300, `${what}: relative error`);
+    assert.ok(
+      Math.abs(actual - expected) <= 1e-6 * Math.abs(expected) || Math.abs(actual - expected) < 1e-300,
+      `${what}: relative error`,
+    );
     return;
   }
   close(actual, expected, 1e-6, what);
@@ -104,7 +107,10 @@ describe('special functions against scipy', () => {
       const lcm = (n1 / g) * n2;
       const h = Math.round(d * lcm);
       const got = n1 === n2 ? ksProbOutsideSquare(n1, h) : ksOuterProbInsideMethod(n1, n2, g, h);
-      assert.ok(Math.abs(got - v) <= 1e-12 || Math.abs(got - v) <= 1e-10 * v, `ks p(${n1}, ${n2}, ${d}) = ${got} vs ${v}`);
+      assert.ok(
+        Math.abs(got - v) <= 1e-12 || Math.abs(got - v) <= 1e-10 * v,
+        `ks p(${n1}, ${n2}, ${d}) = ${got} vs ${v}`,
+      );
     }
   });
 });
@@ -148,7 +154,10 @@ describe('every method on the fixtures against Evidently-on-scipy', () => {
           if (expected.p_value === 'NaN') {
             // scipy's chisquare with one category has 0 degrees of freedom (NaN); the engine says p = 1 and why
             assert.equal(col.p_value, 1, `${what}: one category`);
-            assert.ok(col.notes.some((n) => n.includes('only one category')), `${what}: note`);
+            assert.ok(
+              col.notes.some((n) => n.includes('only one category')),
+              `${what}: note`,
+            );
           } else if (expected.p_value !== undefined) {
             assert.notEqual(col.p_value, null, `${what} p-value`);
             closeP(col.p_value as number, num(expected.p_value), `${what} p-value`);

@@ -21,7 +21,8 @@ function apply(fix: Fix): void {
         return '';
       }
     })();
-    for (const edit of [...edits].sort((a, b) => b.start - a.start)) text = text.slice(0, edit.start) + edit.newText + text.slice(edit.end);
+    for (const edit of [...edits].sort((a, b) => b.start - a.start))
+      text = text.slice(0, edit.start) + edit.newText + text.slice(edit.end);
     mkdirSync(dirname(path), { recursive: true }); // a fix may create a file, as an editor's workspace edit does
     writeFileSync(path, text);
   }
@@ -50,15 +51,29 @@ describe('every quick fix', () => {
             try {
               cpSync(join(broken, fixture), copy, { recursive: true });
               const file = join(copy, relative(join(broken, fixture), original));
-              const moved = { ...fix, edits: fix.edits.map((edit) => ({ ...edit, path: join(copy, relative(join(broken, fixture), edit.path)) })) };
+              const moved = {
+                ...fix,
+                edits: fix.edits.map((edit) => ({
+                  ...edit,
+                  path: join(copy, relative(join(broken, fixture), edit.path)),
+                })),
+              };
               apply(moved);
               const after = new Workspace(nodeFileHost).analyze(file, kind);
               const where = `${fixture}/${relative(join(broken, fixture), original)} finding ${index} (${diagnostic.code}) fix ${fixIndex} '${fix.title}'`;
-              const syntaxBefore = baseline.diagnostics.filter((d) => d.code === 'yaml-syntax' || d.code === 'duplicate-key').length;
-              const syntaxAfter = after.diagnostics.filter((d) => d.code === 'yaml-syntax' || d.code === 'duplicate-key').length;
-              assert.ok(syntaxAfter <= syntaxBefore, `${where} added YAML errors:\n${after.diagnostics.map((d) => d.message).join('\n')}`);
+              const syntaxBefore = baseline.diagnostics.filter(
+                (d) => d.code === 'yaml-syntax' || d.code === 'duplicate-key',
+              ).length;
+              const syntaxAfter = after.diagnostics.filter(
+                (d) => d.code === 'yaml-syntax' || d.code === 'duplicate-key',
+              ).length;
+              assert.ok(
+                syntaxAfter <= syntaxBefore,
+                `${where} added YAML errors:\n${after.diagnostics.map((d) => d.message).join('\n')}`,
+              );
               // The finding is gone (a fix may leave a milder one: adding `needs` settles the order, not the cache key).
-              const same = (d: { code: string; message: string }) => d.code === diagnostic.code && d.message === diagnostic.message;
+              const same = (d: { code: string; message: string }) =>
+                d.code === diagnostic.code && d.message === diagnostic.message;
               const sameBefore = baseline.diagnostics.filter(same).length;
               const sameAfter = after.diagnostics.filter(same).length;
               assert.ok(sameAfter < sameBefore, `${where} did not remove the finding:\n${readFileSync(file, 'utf8')}`);

@@ -5,6 +5,9 @@ import { GENERATED, validatorSource } from '../../scripts/generate-validators';
 
 describe('generated code', () => {
   it('the compiled validators match the schemas in schemas/ (else: npm run generate:validators)', () => {
-    assert.ok(readFileSync(GENERATED, 'utf8') === validatorSource(), `${GENERATED} is out of date: run npm run generate:validators`);
+    assert.ok(
+      readFileSync(GENERATED, 'utf8') === validatorSource(),
+      `${GENERATED} is out of date: run npm run generate:validators`,
+    );
   });
 });

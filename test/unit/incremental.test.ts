@@ -26,7 +26,10 @@ describe('incremental analysis', () => {
         ['&gpu { gpus: 1', '&gpu { gpus: 5'],
         ['&gpu {', '&gpx {'],
         ['*gpu', '*gpx'],
-        ['defaults: { image: localhost/mlpipe-python:3.11, host: local }', 'defaults: { image: Bad Image, host: nowhere }'],
+        [
+          'defaults: { image: localhost/mlpipe-python:3.11, host: local }',
+          'defaults: { image: Bad Image, host: nowhere }',
+        ],
         ['${params.train.lr}', '${params.train.lrr}'],
         ['  s3:', '  s2:'],
         ['deps: [src/step.py, out/s4.bin]', 'deps: [src/step.py, out/s9.bin]'],

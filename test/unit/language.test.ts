@@ -97,7 +97,11 @@ describe('editor features in core', () => {
 
   it('completes hosts, enum values, deps from disk and from other stages, and params lists', () => {
     assert.deepEqual(labels('mlpipe.yaml', PIPELINE.replace('host: gpu-box', 'host: |')).sort(), ['gpu-box', 'local']);
-    assert.deepEqual(labels('mlpipe.yaml', PIPELINE.replace('network: none', 'network: |')), ['none', 'host', 'bridge']);
+    assert.deepEqual(labels('mlpipe.yaml', PIPELINE.replace('network: none', 'network: |')), [
+      'none',
+      'host',
+      'bridge',
+    ]);
     const deps = labels('mlpipe.yaml', PIPELINE.replace('deps: [models/model.pt]', 'deps: [models/model.pt, |]'));
     assert.ok(deps.includes('data/prepared'), 'an output of another stage');
     assert.ok(deps.includes('data/') && deps.includes('src/'), 'folders on disk');
@@ -116,12 +120,19 @@ describe('editor features in core', () => {
   });
 
   it('completes model-card metrics files, their keys and SPDX licenses', () => {
-    assert.deepEqual(labels('modelcard.yaml', CARD.replace('file: metrics/eval-test.json', 'file: |')).sort(), ['metrics/eval-test.json', 'metrics/eval-val.json']);
+    assert.deepEqual(labels('modelcard.yaml', CARD.replace('file: metrics/eval-test.json', 'file: |')).sort(), [
+      'metrics/eval-test.json',
+      'metrics/eval-val.json',
+    ]);
     assert.deepEqual(labels('modelcard.yaml', CARD.replace('key: auc', 'key: |')).sort(), ['auc', 'nested.f1']);
     const licenses = labels('modelcard.yaml', CARD.replace('license: MIT', 'license: |'));
     assert.equal(licenses[0], 'Apache-2.0');
     assert.ok(licenses.length > 500);
-    assert.deepEqual(labels('modelcard.yaml', CARD.replace('stage: prepare', 'stage: |')), ['prepare', 'train', 'evaluate']);
+    assert.deepEqual(labels('modelcard.yaml', CARD.replace('stage: prepare', 'stage: |')), [
+      'prepare',
+      'train',
+      'evaluate',
+    ]);
   });
 
   it('hovers a host, a matrix key and a dep with what mlpipe knows about them', () => {
@@ -146,7 +157,10 @@ describe('editor features in core', () => {
   });
 
   it('renames a matrix-variant reference by its stage part and refuses a bad name', () => {
-    const text = PIPELINE.replace('  evaluate:\n', '  report:\n    cmd: python r.py\n    needs: [evaluate@test]\n  evaluate:\n');
+    const text = PIPELINE.replace(
+      '  evaluate:\n',
+      '  report:\n    cmd: python r.py\n    needs: [evaluate@test]\n  evaluate:\n',
+    );
     const marked = text.replace('  evaluate:\n', '  eval|uate:\n');
     const { analysis, offset } = at('mlpipe.yaml', marked);
     const result = rename(workspace, analysis, offset, 'score');

@@ -11,7 +11,10 @@ describe('code lens commands: declared once, typed, checked where they arrive', 
   const uri = 'file:///w/mlpipe.yaml';
 
   it('core says which command and arguments, no titles or icons', () => {
-    const analysis = new Workspace(nodeFileHost, DEFAULT_OPTIONS).analyze(join(ROOT, 'sample-workspace/mlpipe.yaml'), 'pipeline');
+    const analysis = new Workspace(nodeFileHost, DEFAULT_OPTIONS).analyze(
+      join(ROOT, 'sample-workspace/mlpipe.yaml'),
+      'pipeline',
+    );
     const lenses = codeLenses(analysis);
     assert.deepEqual(
       lenses.map((lens) => [lens.command.id, lens.command.args, lens.variants]),
@@ -26,9 +29,21 @@ describe('code lens commands: declared once, typed, checked where they arrive', 
   });
 
   it('round-trips what the server sends, and refuses anything else', () => {
-    assert.deepEqual(parseLensArguments(RUN_STAGE_UPSTREAM, lensArguments(uri, { id: RUN_STAGE_UPSTREAM, args: ['train'] })), [uri, 'train']);
+    assert.deepEqual(
+      parseLensArguments(RUN_STAGE_UPSTREAM, lensArguments(uri, { id: RUN_STAGE_UPSTREAM, args: ['train'] })),
+      [uri, 'train'],
+    );
     assert.deepEqual(parseLensArguments(RUN_PIPELINE, lensArguments(uri, { id: RUN_PIPELINE, args: [] })), [uri]);
-    for (const raw of [[], [uri], [uri, ''], [uri, 3], [uri, 'train', 'extra'], ['not a uri', 'train'], [{ kind: 'stage' }, 'train']]) assert.equal(parseLensArguments(RUN_STAGE_UPSTREAM, raw), undefined, JSON.stringify(raw));
+    for (const raw of [
+      [],
+      [uri],
+      [uri, ''],
+      [uri, 3],
+      [uri, 'train', 'extra'],
+      ['not a uri', 'train'],
+      [{ kind: 'stage' }, 'train'],
+    ])
+      assert.equal(parseLensArguments(RUN_STAGE_UPSTREAM, raw), undefined, JSON.stringify(raw));
     assert.equal(parseLensArguments(RUN_PIPELINE, [uri, 'train']), undefined);
   });
 });

@@ -8,7 +8,10 @@ import { generatePipelineText } from '../support/generate';
 
 /** Everything a user sees from an analysis, in a comparable form. */
 function findings(workspace: Workspace, path: string): string[] {
-  return workspace.analyze(path).diagnostics.map((d) => `${d.start}-${d.end} ${d.severity} ${d.code}: ${d.message}`).sort();
+  return workspace
+    .analyze(path)
+    .diagnostics.map((d) => `${d.start}-${d.end} ${d.severity} ${d.code}: ${d.message}`)
+    .sort();
 }
 
 // The heap these edits leave behind (old versions pinned by reused blocks) is measured by
@@ -37,7 +40,9 @@ describe('many edits across a large pipeline', () => {
       const analysis = workspace.analyze(path);
       assert.equal(analysis.kind, 'pipeline');
       if (analysis.kind !== 'pipeline') return;
-      const python3 = analysis.model.stages.filter((stage) => String(stage.cmd[0]?.value).startsWith('python3 ')).map((stage) => stage.name);
+      const python3 = analysis.model.stages
+        .filter((stage) => String(stage.cmd[0]?.value).startsWith('python3 '))
+        .map((stage) => stage.name);
       assert.deepEqual(new Set(python3), edited);
       const fresh = new Workspace(nodeFileHost);
       fresh.open(path, text, 200);

@@ -29,7 +29,9 @@ describe('params files', () => {
   });
 
   it('offers to create the params file when a pipeline names one that does not exist', () => {
-    const { dir, cleanup } = tempWorkspace({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: run --lr ${params.train.lr}\n' });
+    const { dir, cleanup } = tempWorkspace({
+      'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: run --lr ${params.train.lr}\n',
+    });
     try {
       const workspace = new Workspace(nodeFileHost);
       const analysis = workspace.analyze(join(dir, 'mlpipe.yaml'));
@@ -37,7 +39,15 @@ describe('params files', () => {
       assert.match(finding?.message ?? '', /there is no params file \(params\.yaml\)/);
       const create = finding?.fixes?.find((fix) => fix.title === "Create params.yaml with 'train.lr'");
       assert.ok(create, `fixes: ${finding?.fixes?.map((fix) => fix.title).join(', ')}`);
-      assert.deepEqual(create.edits, [{ path: join(dir, 'params.yaml'), start: 0, end: 0, newText: 'train:\n  lr: null # TODO: set a value\n', createFile: true }]);
+      assert.deepEqual(create.edits, [
+        {
+          path: join(dir, 'params.yaml'),
+          start: 0,
+          end: 0,
+          newText: 'train:\n  lr: null # TODO: set a value\n',
+          createFile: true,
+        },
+      ]);
     } finally {
       cleanup();
     }

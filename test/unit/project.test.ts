@@ -7,7 +7,13 @@ import { RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../core/src/language/comman
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
-import { isModelCardFile, isPipelineFile, kindByName, MODELCARD_GLOB, PIPELINE_GLOB } from '../../core/src/util/file-kinds';
+import {
+  isModelCardFile,
+  isPipelineFile,
+  kindByName,
+  MODELCARD_GLOB,
+  PIPELINE_GLOB,
+} from '../../core/src/util/file-kinds';
 import { ROOT } from '../support/files';
 
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -62,7 +68,9 @@ const CORE_LAYERS: Record<string, string[]> = {
 /** A file's relative imports (type-only ones too), resolved to .ts files. */
 function resolvedImports(file: string): string[] {
   const out: string[] = [];
-  for (const spec of [...readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'";]*?from ['"](\.[^'"]+)['"]/gm)].map((match) => match[1])) {
+  for (const spec of [
+    ...readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'";]*?from ['"](\.[^'"]+)['"]/gm),
+  ].map((match) => match[1])) {
     const base = join(file, '..', spec);
     for (const candidate of [`${base}.ts`, join(base, 'index.ts'), base]) {
       if (candidate.endsWith('.ts') && existsSync(candidate)) {
@@ -95,7 +103,8 @@ describe('the project itself', () => {
       for (const target of resolvedImports(file)) {
         const to = corePart(target);
         if (to === undefined) wrong.push(`${relative(ROOT, file)} imports ${relative(ROOT, target)}, outside core`);
-        else if (to !== part && !allowed.includes('*') && !allowed.includes(to)) wrong.push(`${relative(ROOT, file)} (${part}) imports ${relative(ROOT, target)} (${to})`);
+        else if (to !== part && !allowed.includes('*') && !allowed.includes(to))
+          wrong.push(`${relative(ROOT, file)} (${part}) imports ${relative(ROOT, target)} (${to})`);
       }
     }
     assert.deepEqual(wrong, []);
@@ -121,30 +130,56 @@ describe('the project itself', () => {
   });
 
   it('declares in package.json exactly the settings the code reads, with the same defaults', () => {
-    const declared = manifest.contributes.configuration.properties as Record<string, { default: unknown; type: string }>;
+    const declared = manifest.contributes.configuration.properties as Record<
+      string,
+      { default: unknown; type: string }
+    >;
     const expected = flattenSettings(DEFAULT_SETTINGS);
     assert.deepEqual(Object.keys(declared).sort(), [...expected.keys()].sort());
     for (const [key, value] of expected) {
       assert.deepEqual(declared[key].default, value, key);
       assert.equal(declared[key].type, typeof value === 'number' ? 'number' : typeof value, key);
     }
-    assert.deepEqual(readSettings({ validate: { enable: 'yes' }, maxFileSizeMB: -2, trace: { server: 'loud' } }), DEFAULT_SETTINGS, 'wrong types fall back to defaults');
+    assert.deepEqual(
+      readSettings({ validate: { enable: 'yes' }, maxFileSizeMB: -2, trace: { server: 'loud' } }),
+      DEFAULT_SETTINGS,
+      'wrong types fall back to defaults',
+    );
   });
 
   it('keeps core free of editor and protocol libraries, and the server free of the client', () => {
     for (const file of sources('core/src')) {
-      for (const spec of imports(file)) assert.ok(!/^(vscode|vscode-languageserver|vscode-languageclient|vscode-jsonrpc)/.test(spec), `${relative(ROOT, file)} imports ${spec}`);
+      for (const spec of imports(file))
+        assert.ok(
+          !/^(vscode|vscode-languageserver|vscode-languageclient|vscode-jsonrpc)/.test(spec),
+          `${relative(ROOT, file)} imports ${spec}`,
+        );
     }
-    for (const file of sources('server/src')) for (const spec of imports(file)) assert.ok(!spec.includes('/client/') && spec !== 'vscode', `${relative(ROOT, file)} imports ${spec}`);
-    for (const file of sources('client/src')) for (const spec of imports(file)) assert.ok(!spec.includes('/server/') && !spec.startsWith('vscode-languageserver'), `${relative(ROOT, file)} imports ${spec}`);
+    for (const file of sources('server/src'))
+      for (const spec of imports(file))
+        assert.ok(!spec.includes('/client/') && spec !== 'vscode', `${relative(ROOT, file)} imports ${spec}`);
+    for (const file of sources('client/src'))
+      for (const spec of imports(file))
+        assert.ok(
+          !spec.includes('/server/') && !spec.startsWith('vscode-languageserver'),
+          `${relative(ROOT, file)} imports ${spec}`,
+        );
   });
 
   it('names pipeline and model card files in package.json as core does', () => {
-    const languages = manifest.contributes.languages as { id: string; filenames: string[]; filenamePatterns: string[] }[];
+    const languages = manifest.contributes.languages as {
+      id: string;
+      filenames: string[];
+      filenamePatterns: string[];
+    }[];
     const example = (pattern: string) => pattern.replace('*', 'train');
-    for (const [id, kind] of [['mlpipe-pipeline', 'pipeline'], ['mlpipe-modelcard', 'modelcard']] as const) {
+    for (const [id, kind] of [
+      ['mlpipe-pipeline', 'pipeline'],
+      ['mlpipe-modelcard', 'modelcard'],
+    ] as const) {
       const language = languages.find((one) => one.id === id)!;
-      for (const name of [...language.filenames, ...language.filenamePatterns.map(example)]) assert.equal(kindByName(name), kind, `${id}: ${name}`);
+      for (const name of [...language.filenames, ...language.filenamePatterns.map(example)])
+        assert.equal(kindByName(name), kind, `${id}: ${name}`);
     }
     const globNames = (glob: string) => /\{(.*)\}/.exec(glob)![1].split(',').map(example);
     for (const name of globNames(PIPELINE_GLOB)) assert.ok(isPipelineFile(name), name);
@@ -156,15 +191,28 @@ describe('the project itself', () => {
   });
 
   it('registers a handler for every contributed command and contributes every registered one', () => {
-    const contributed = (manifest.contributes.commands as { command: string }[]).map((command) => command.command).sort();
+    const contributed = (manifest.contributes.commands as { command: string }[])
+      .map((command) => command.command)
+      .sort();
     // The ids (client/src/commands/ids.ts: `name: 'mlpipe.x'`, or a code-lens id shared with the server).
     const lensIds = { RUN_PIPELINE, RUN_STAGE_UPSTREAM } as Record<string, string>;
-    const ids = new Map([...readFileSync(join(ROOT, 'client/src/commands/ids.ts'), 'utf8').matchAll(/^ {2}(\w+): (?:'(mlpipe\.[A-Za-z]+)'|([A-Z_]+)),$/gm)].map((match) => [match[1], match[2] ?? lensIds[match[3]]]));
+    const ids = new Map(
+      [
+        ...readFileSync(join(ROOT, 'client/src/commands/ids.ts'), 'utf8').matchAll(
+          /^ {2}(\w+): (?:'(mlpipe\.[A-Za-z]+)'|([A-Z_]+)),$/gm,
+        ),
+      ].map((match) => [match[1], match[2] ?? lensIds[match[3]]]),
+    );
     // The one table (client/src/commands/table.ts): `name: { run: ... }` for every command it registers.
-    const table = [...readFileSync(join(ROOT, 'client/src/commands/table.ts'), 'utf8').matchAll(/^ {4}(\w+): \{ run: /gm)].map((match) => match[1]);
+    const table = [
+      ...readFileSync(join(ROOT, 'client/src/commands/table.ts'), 'utf8').matchAll(/^ {4}(\w+): \{ run: /gm),
+    ].map((match) => match[1]);
     assert.deepEqual([...table].sort(), [...ids.keys()].sort(), 'the table has one entry per id');
     const registered = table.map((name) => ids.get(name)).sort();
-    assert.ok(registered.every((id) => typeof id === 'string'), `ids: ${registered.join(', ')}`);
+    assert.ok(
+      registered.every((id) => typeof id === 'string'),
+      `ids: ${registered.join(', ')}`,
+    );
     assert.deepEqual(registered, contributed);
   });
 
@@ -188,9 +236,13 @@ describe('the project itself', () => {
         if (!sub.description && !sub.markdownDescription && !sub.$ref) missing.push(`${path}.${key}`);
         visit(sub, `${path}.${key}`);
       }
-      for (const [name, sub] of Object.entries((schema.definitions ?? {}) as Record<string, Record<string, unknown>>)) visit(sub, `#${name}`);
+      for (const [name, sub] of Object.entries((schema.definitions ?? {}) as Record<string, Record<string, unknown>>))
+        visit(sub, `#${name}`);
     };
     visit(SCHEMAS.pipeline as Record<string, unknown>, '');
-    assert.deepEqual(missing.filter((path) => !/\.(tls|plots|outs)\b|#(outList|plotList)/.test(path)), []);
+    assert.deepEqual(
+      missing.filter((path) => !/\.(tls|plots|outs)\b|#(outList|plotList)/.test(path)),
+      [],
+    );
   });
 });

@@ -2,13 +2,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileFilter, parseSort, QueryError, sortRuns, type Queryable } from '../../core/src/store/query';
 
-function run(id: string, metrics: Record<string, unknown>, params: Record<string, unknown> = {}, tags: Record<string, unknown> = {}, attributes: Record<string, unknown> = {}): Queryable {
+function run(
+  id: string,
+  metrics: Record<string, unknown>,
+  params: Record<string, unknown> = {},
+  tags: Record<string, unknown> = {},
+  attributes: Record<string, unknown> = {},
+): Queryable {
   return { attributes: { id, status: 'succeeded', ...attributes }, metrics, params, tags };
 }
 
 const runs = [
-  run('a', { auc: 0.91, 'eval-test.auc': 0.88, loss: 0.3 }, { 'train.lr': 0.001, optimizer: 'adam' }, { team: 'vision' }),
-  run('b', { auc: 0.75, loss: 0.5 }, { 'train.lr': 0.1, optimizer: 'sgd' }, {}, { status: 'failed', commit: '3f9c0aa' }),
+  run(
+    'a',
+    { auc: 0.91, 'eval-test.auc': 0.88, loss: 0.3 },
+    { 'train.lr': 0.001, optimizer: 'adam' },
+    { team: 'vision' },
+  ),
+  run(
+    'b',
+    { auc: 0.75, loss: 0.5 },
+    { 'train.lr': 0.1, optimizer: 'sgd' },
+    {},
+    { status: 'failed', commit: '3f9c0aa' },
+  ),
   run('c', { auc: 0.85 }, { 'train.lr': 0.01, optimizer: 'Adam' }, { team: 'nlp' }),
   run('d', {}, { optimizer: 'adamw' }),
 ];
@@ -63,7 +80,12 @@ describe('filter expressions', () => {
           assert.equal(error.offset, offset, `offset for ${text}: ${error.message}`);
           assert.match(error.reason, reason);
           assert.match(error.message, new RegExp(`column ${offset + 1}`));
-          assert.ok(error.pointer().split('\n')[1].startsWith(`${' '.repeat(offset)}^`));
+          assert.ok(
+            error
+              .pointer()
+              .split('\n')[1]
+              .startsWith(`${' '.repeat(offset)}^`),
+          );
           return true;
         },
       );
@@ -81,7 +103,13 @@ describe('sorting', () => {
   });
 
   it('names the bad key in a sort expression', () => {
-    assert.throws(() => parseSort('metrics.auc, '), (error: unknown) => error instanceof QueryError && error.offset === 13);
-    assert.throws(() => parseSort('-bogus.x'), (error: unknown) => error instanceof QueryError && error.offset === 1);
+    assert.throws(
+      () => parseSort('metrics.auc, '),
+      (error: unknown) => error instanceof QueryError && error.offset === 13,
+    );
+    assert.throws(
+      () => parseSort('-bogus.x'),
+      (error: unknown) => error instanceof QueryError && error.offset === 1,
+    );
   });
 });

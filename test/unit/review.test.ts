@@ -20,9 +20,15 @@ describe('review regressions', () => {
   };
 
   it('refuses a matrix output that resolves to the workspace itself (the runner removes outputs)', () => {
-    const { analysis, cleanup } = analyse({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  export:\n    matrix: { target: [build, "."] }\n    cmd: echo x\n    outs: ["${matrix.target}"]\n' });
+    const { analysis, cleanup } = analyse({
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: img }\nstages:\n  export:\n    matrix: { target: [build, "."] }\n    cmd: echo x\n    outs: ["${matrix.target}"]\n',
+    });
     try {
-      assert.ok(analysis.diagnostics.some((d) => d.code === 'path-outside-workspace'), 'every variant is checked');
+      assert.ok(
+        analysis.diagnostics.some((d) => d.code === 'path-outside-workspace'),
+        'every variant is checked',
+      );
       assert.throws(() => buildPlan({ ...(analysis as PipelineAnalysis), diagnostics: [] }), PlanError);
     } finally {
       cleanup();
@@ -30,21 +36,26 @@ describe('review regressions', () => {
   });
 
   it('adds a dep after a block-scalar command inside the right stage', () => {
-    const text = 'version: 1\ndefaults: { image: img }\nstages:\n  prepare:\n    cmd: echo\n    outs: [data/prepared]\n  train:\n    cmd: |\n      python train.py --in data/prepared\n\n  evaluate:\n    cmd: echo\n';
+    const text =
+      'version: 1\ndefaults: { image: img }\nstages:\n  prepare:\n    cmd: echo\n    outs: [data/prepared]\n  train:\n    cmd: |\n      python train.py --in data/prepared\n\n  evaluate:\n    cmd: echo\n';
     const { analysis, cleanup } = analyse({ 'mlpipe.yaml': text });
     try {
       const fix = analysis.diagnostics.find((d) => d.code === 'undeclared-input')?.fixes?.[0];
       assert.ok(fix);
       const edit = fix.edits[0];
       const fixed = text.slice(0, edit.start) + edit.newText + text.slice(edit.end);
-      assert.match(fixed, /  train:\n    cmd: \|\n      python train\.py --in data\/prepared\n    deps: \[data\/prepared\]\n\n  evaluate:/);
+      assert.match(
+        fixed,
+        /  train:\n    cmd: \|\n      python train\.py --in data\/prepared\n    deps: \[data\/prepared\]\n\n  evaluate:/,
+      );
     } finally {
       cleanup();
     }
   });
 
   it('offers no list fix that would replace a list the stage inherits through <<:', () => {
-    const text = 'version: 1\ndefaults: { image: img }\nx-base: &base { deps: [common.py] }\nstages:\n  prepare:\n    cmd: echo\n    outs: [data/prepared]\n  train:\n    <<: *base\n    cmd: python train.py data/prepared\n';
+    const text =
+      'version: 1\ndefaults: { image: img }\nx-base: &base { deps: [common.py] }\nstages:\n  prepare:\n    cmd: echo\n    outs: [data/prepared]\n  train:\n    <<: *base\n    cmd: python train.py data/prepared\n';
     const { analysis, cleanup } = analyse({ 'mlpipe.yaml': text, 'common.py': '' });
     try {
       const finding = analysis.diagnostics.find((d) => d.code === 'undeclared-input');
@@ -56,7 +67,10 @@ describe('review regressions', () => {
   });
 
   it('does not crash on a matrix key with regular-expression characters', () => {
-    const { analysis, cleanup } = analyse({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    matrix: { "lr(": [1, 2] }\n    cmd: echo\n    outs: [out.txt]\n' });
+    const { analysis, cleanup } = analyse({
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    matrix: { "lr(": [1, 2] }\n    cmd: echo\n    outs: [out.txt]\n',
+    });
     try {
       assert.ok(analysis.diagnostics.some((d) => d.code === 'matrix-output-collision'));
     } finally {
@@ -70,9 +84,18 @@ describe('review regressions', () => {
       mkdirSync(join(dir, 'outside'));
       mkdirSync(join(dir, 'project'));
       writeFileSync(join(dir, 'outside', 'secrets.yaml'), 'aws:\n  key: AKIASECRET\n');
-      writeFileSync(join(dir, 'project', 'mlpipe.yaml'), 'version: 1\nparams: ../outside/secrets.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo\n    resources: { memory: "${params.aws.key}" }\n');
+      writeFileSync(
+        join(dir, 'project', 'mlpipe.yaml'),
+        'version: 1\nparams: ../outside/secrets.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo\n    resources: { memory: "${params.aws.key}" }\n',
+      );
       const analysis = new Workspace(nodeFileHost).analyze(join(dir, 'project', 'mlpipe.yaml'));
-      assert.ok(analysis.diagnostics.some((d) => d.code === 'path-outside-workspace' && d.message.includes("Params file '../outside/secrets.yaml' is outside")));
+      assert.ok(
+        analysis.diagnostics.some(
+          (d) =>
+            d.code === 'path-outside-workspace' &&
+            d.message.includes("Params file '../outside/secrets.yaml' is outside"),
+        ),
+      );
       assert.ok(!analysis.diagnostics.some((d) => d.message.includes('AKIASECRET')), 'no value from outside is quoted');
     } finally {
       cleanup();
@@ -80,7 +103,10 @@ describe('review regressions', () => {
   });
 
   it('finds an output nested in another even when a sibling sorts between them', () => {
-    const { analysis, cleanup } = analyse({ 'mlpipe.yaml': 'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo\n    outs: [data/out, data/out-v2]\n  b:\n    cmd: echo\n    outs: [data/out/model.bin]\n' });
+    const { analysis, cleanup } = analyse({
+      'mlpipe.yaml':
+        'version: 1\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo\n    outs: [data/out, data/out-v2]\n  b:\n    cmd: echo\n    outs: [data/out/model.bin]\n',
+    });
     try {
       assert.ok(analysis.diagnostics.some((d) => d.code === 'overlapping-output'));
     } finally {
@@ -89,7 +115,8 @@ describe('review regressions', () => {
   });
 
   it('renames a stage needed through a shared anchor with one edit per place', () => {
-    const text = 'version: 1\ndefaults: { image: img }\nx-after: &after { needs: [prepare] }\nstages:\n  prepare:\n    cmd: echo\n  a:\n    <<: *after\n    cmd: echo\n  b:\n    <<: *after\n    cmd: echo\n';
+    const text =
+      'version: 1\ndefaults: { image: img }\nx-after: &after { needs: [prepare] }\nstages:\n  prepare:\n    cmd: echo\n  a:\n    <<: *after\n    cmd: echo\n  b:\n    <<: *after\n    cmd: echo\n';
     const { workspace, analysis, cleanup } = analyse({ 'mlpipe.yaml': text });
     try {
       const result = rename(workspace, analysis, text.indexOf('  prepare:') + 3, 'clean');
@@ -101,11 +128,18 @@ describe('review regressions', () => {
   });
 
   it('drops a too-large verdict when the size limit is raised, and rereads params after a reopen', () => {
-    const { dir, workspace, cleanup } = analyse({ 'mlpipe.yaml': 'version: 1\nparams: params.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo ${params.lr}\n', 'params.yaml': 'lr: 1\n' });
+    const { dir, workspace, cleanup } = analyse({
+      'mlpipe.yaml':
+        'version: 1\nparams: params.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo ${params.lr}\n',
+      'params.yaml': 'lr: 1\n',
+    });
     try {
       const pipeline = join(dir, 'mlpipe.yaml');
       workspace.configure({ ...workspace.settings, maxFileSize: 10 });
-      assert.deepEqual(workspace.analyze(pipeline).diagnostics.map((d) => d.code), ['too-large']);
+      assert.deepEqual(
+        workspace.analyze(pipeline).diagnostics.map((d) => d.code),
+        ['too-large'],
+      );
       workspace.configure({ ...workspace.settings, maxFileSize: 4 * 1024 * 1024 });
       assert.deepEqual(workspace.analyze(pipeline).diagnostics, []);
       const params = join(dir, 'params.yaml');
@@ -128,7 +162,11 @@ describe('review regressions', () => {
   });
 
   it('completes params when a key holds a dot, and suggests siblings, not prefixes', () => {
-    const { analysis, workspace, cleanup } = analyse({ 'mlpipe.yaml': 'version: 1\nparams: params.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo ${params.train.epochs} ${params.}\n', 'params.yaml': '.venv_path: x\ntrain:\n  lr: 1\n  notes: y\n' });
+    const { analysis, workspace, cleanup } = analyse({
+      'mlpipe.yaml':
+        'version: 1\nparams: params.yaml\ndefaults: { image: img }\nstages:\n  a:\n    cmd: echo ${params.train.epochs} ${params.}\n',
+      'params.yaml': '.venv_path: x\ntrain:\n  lr: 1\n  notes: y\n',
+    });
     try {
       const offset = analysis.text.indexOf('${params.}') + '${params.'.length;
       assert.doesNotThrow(() => complete(workspace, analysis, offset));

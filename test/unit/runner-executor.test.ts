@@ -43,7 +43,9 @@ class FakeExecutor implements Executor {
   }
 
   unsupported(stage: AttemptSpec['stage']): HostError | undefined {
-    return stage.resources.gpus !== undefined ? new HostError(`host '${this.host}' has no GPUs (fake), so stage '${stage.name}' cannot have GPUs.`) : undefined;
+    return stage.resources.gpus !== undefined
+      ? new HostError(`host '${this.host}' has no GPUs (fake), so stage '${stage.name}' cannot have GPUs.`)
+      : undefined;
   }
 
   async resolveImage(image: string, onLine: (line: string) => void): Promise<string> {
@@ -66,7 +68,9 @@ class FakeExecutor implements Executor {
   }
 
   async lost(exitCode?: number): Promise<HostError | undefined> {
-    return this.gone && (exitCode === undefined || exitCode === 137) ? new HostError(`lost the fake executor of host '${this.host}'`) : undefined;
+    return this.gone && (exitCode === undefined || exitCode === 137)
+      ? new HostError(`lost the fake executor of host '${this.host}'`)
+      : undefined;
   }
 }
 
@@ -82,7 +86,8 @@ class FakeExecution implements StageExecution {
   ) {}
 
   async prepareInputs(): Promise<void> {
-    if (!this.executor.sharesFiles) this.executor.calls.push(`inputs ${this.spec.stage.name}: ${this.spec.inputs.join(' ')}`);
+    if (!this.executor.sharesFiles)
+      this.executor.calls.push(`inputs ${this.spec.stage.name}: ${this.spec.inputs.join(' ')}`);
   }
 
   async start(): Promise<void> {
@@ -107,7 +112,13 @@ class FakeExecution implements StageExecution {
           this.onLine(`wrote ${args[0]}`, 'stdout');
           return 0;
         case 'concat':
-          writeFileSync(at(args[0]), args.slice(1).map((path) => readFileSync(at(path), 'utf8')).join(''));
+          writeFileSync(
+            at(args[0]),
+            args
+              .slice(1)
+              .map((path) => readFileSync(at(path), 'utf8'))
+              .join(''),
+          );
           return 0;
         case 'flaky':
           if (!existsSync(at(args[0]))) {
@@ -174,7 +185,9 @@ describe('the runner through the executor seam (in-memory executor, no container
     });
     const run = async (options: Partial<RunOptions> = {}) => {
       const events: RunEvent[] = [];
-      const record = await runner.run({ stages: [], upstream: false, force: false, jobs: 4, ...options }, (event) => events.push(event));
+      const record = await runner.run({ stages: [], upstream: false, force: false, jobs: 4, ...options }, (event) =>
+        events.push(event),
+      );
       return { record, events };
     };
     return { dir, runner, executors, run };
@@ -200,7 +213,17 @@ describe('the runner through the executor seam (in-memory executor, no container
     assert.equal(readFileSync(join(dir, 'model.txt'), 'utf8'), 'prepared');
     assert.equal(executors.length, 1, 'one executor per host, connected once');
     const [executor] = executors;
-    assert.deepEqual(executor.calls, [`orphans ${first.record.id}`, 'create prepare', 'start prepare', 'collect prepare', 'remove prepare', 'create train', 'start train', 'collect train', 'remove train']);
+    assert.deepEqual(executor.calls, [
+      `orphans ${first.record.id}`,
+      'create prepare',
+      'start prepare',
+      'collect prepare',
+      'remove prepare',
+      'create train',
+      'start train',
+      'collect train',
+      'remove train',
+    ]);
     const train = stageOf(first.record, 'train');
     assert.equal(train.engine, 'fake 1.0');
     assert.equal(train.imageDigest, executor.digest);
@@ -210,16 +233,41 @@ describe('the runner through the executor seam (in-memory executor, no container
     assert.deepEqual(Object.keys(train.deps), ['data.txt']);
     assert.match(train.outputs['model.txt'], /^sha256:/);
     assert.deepEqual(
-      first.events.filter((event) => event.type !== 'log').map((event) => (event.type === 'stage-start' ? `${event.type} ${event.stage} ${event.host} ${event.attempt}` : event.type === 'stage-end' ? `${event.type} ${event.stage} ${event.status}` : event.type)),
-      ['run-start', 'stage-start prepare local 1', 'stage-end prepare succeeded', 'stage-start train local 1', 'stage-end train succeeded', 'run-end'],
+      first.events
+        .filter((event) => event.type !== 'log')
+        .map((event) =>
+          event.type === 'stage-start'
+            ? `${event.type} ${event.stage} ${event.host} ${event.attempt}`
+            : event.type === 'stage-end'
+              ? `${event.type} ${event.stage} ${event.status}`
+              : event.type,
+        ),
+      [
+        'run-start',
+        'stage-start prepare local 1',
+        'stage-end prepare succeeded',
+        'stage-start train local 1',
+        'stage-end train succeeded',
+        'run-end',
+      ],
     );
-    const logs = first.events.flatMap((event) => (event.type === 'log' && event.stage === 'prepare' ? [event.line] : []));
-    assert.deepEqual(logs, ['resolved localhost/fake:1', '$ write data.txt prepared   (host local, fake 1.0, localhost/fake:1)', 'wrote data.txt']);
+    const logs = first.events.flatMap((event) =>
+      event.type === 'log' && event.stage === 'prepare' ? [event.line] : [],
+    );
+    assert.deepEqual(logs, [
+      'resolved localhost/fake:1',
+      '$ write data.txt prepared   (host local, fake 1.0, localhost/fake:1)',
+      'wrote data.txt',
+    ]);
 
     const second = await run();
     assert.deepEqual(statuses(second.record), { prepare: 'skipped', train: 'skipped' });
     assert.equal(stageOf(second.record, 'train').reason, `unchanged since run ${first.record.id}`);
-    assert.deepEqual(executor.calls.slice(9), [`orphans ${second.record.id}`], 'nothing created: the orphans of the host are removed once per run');
+    assert.deepEqual(
+      executor.calls.slice(9),
+      [`orphans ${second.record.id}`],
+      'nothing created: the orphans of the host are removed once per run',
+    );
   });
 
   it('restores a modified output from the cache, and reruns when the image digest changes', async () => {
@@ -228,7 +276,10 @@ describe('the runner through the executor seam (in-memory executor, no container
     writeFileSync(join(dir, 'model.txt'), 'edited by hand');
     const second = await run();
     assert.deepEqual(statuses(second.record), { prepare: 'skipped', train: 'restored' });
-    assert.equal(stageOf(second.record, 'train').reason, `same inputs as run ${first.record.id}: outputs restored from the cache`);
+    assert.equal(
+      stageOf(second.record, 'train').reason,
+      `same inputs as run ${first.record.id}: outputs restored from the cache`,
+    );
     assert.equal(readFileSync(join(dir, 'model.txt'), 'utf8'), 'prepared');
     assert.ok(!executors[0].calls.slice(9).some((call) => call.startsWith('create')));
 
@@ -259,17 +310,34 @@ describe('the runner through the executor seam (in-memory executor, no container
 `);
     const { record, events } = await run({ jobs: 2 });
     assert.equal(record.status, 'failed');
-    assert.deepEqual(statuses(record), { left: 'succeeded', right: 'succeeded', flaky: 'succeeded', broken: 'failed', 'after-broken': 'blocked' });
+    assert.deepEqual(statuses(record), {
+      left: 'succeeded',
+      right: 'succeeded',
+      flaky: 'succeeded',
+      broken: 'failed',
+      'after-broken': 'blocked',
+    });
     assert.equal(executors[0].mostRunning, 2, 'at most --jobs stages at a time, and that many');
     const flaky = stageOf(record, 'flaky');
     assert.equal(flaky.attempts, 2);
-    assert.ok(events.some((event) => event.type === 'log' && event.stage === 'flaky' && event.line === 'exited with code 1; retrying (1 of 1 retries)'));
+    assert.ok(
+      events.some(
+        (event) =>
+          event.type === 'log' &&
+          event.stage === 'flaky' &&
+          event.line === 'exited with code 1; retrying (1 of 1 retries)',
+      ),
+    );
     const broken = stageOf(record, 'broken');
     assert.equal(broken.exitCode, 3);
     assert.equal(broken.reason, 'exited with code 3');
     assert.equal(stageOf(record, 'after-broken').reason, "upstream stage 'broken' did not finish");
     const created = executors[0].calls.filter((call) => call.startsWith('create')).length;
-    assert.equal(executors[0].calls.filter((call) => call.startsWith('remove')).length, created, 'every attempt is removed');
+    assert.equal(
+      executors[0].calls.filter((call) => call.startsWith('remove')).length,
+      created,
+      'every attempt is removed',
+    );
   });
 
   it('kills a stage at its timeout, and every running stage when the run is cancelled', async () => {
@@ -293,7 +361,8 @@ describe('the runner through the executor seam (in-memory executor, no container
 `);
     const stop = new AbortController();
     const pending = cancelled.run({ signal: stop.signal });
-    while (!cancelled.executors[0]?.calls.includes('start long')) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (!cancelled.executors[0]?.calls.includes('start long'))
+      await new Promise((resolve) => setTimeout(resolve, 5));
     stop.abort();
     const { record } = await pending;
     assert.equal(record.status, 'cancelled');
@@ -324,20 +393,25 @@ describe('the runner through the executor seam (in-memory executor, no container
     retries: 2
 `);
     const first = killed.run();
-    (await new Promise<FakeExecutor>((resolve) => {
-      const check = () => (killed.executors[0] ? resolve(killed.executors[0]) : setTimeout(check, 1));
-      check();
-    })).gone = true;
+    (
+      await new Promise<FakeExecutor>((resolve) => {
+        const check = () => (killed.executors[0] ? resolve(killed.executors[0]) : setTimeout(check, 1));
+        check();
+      })
+    ).gone = true;
     const work = stageOf((await first).record, 'work');
     assert.equal(work.status, 'failed');
     assert.equal(work.attempts, 1, 'a lost executor is not retried');
     assert.equal(work.error, "lost the fake executor of host 'local'");
 
-    const gpu = setUp(`  train:
+    const gpu = setUp(
+      `  train:
     cmd: write model.txt m
     resources: { gpus: 1 }
     outs: [model.txt]
-`, { head: 'hosts:\n  local: { docker: "unix:///nowhere.sock", gpus: 1 }\n' });
+`,
+      { head: 'hosts:\n  local: { docker: "unix:///nowhere.sock", gpus: 1 }\n' },
+    );
     const refused = stageOf((await gpu.run()).record, 'train');
     assert.equal(refused.status, 'failed');
     assert.equal(refused.error, "host 'local' has no GPUs (fake), so stage 'train' cannot have GPUs.");
@@ -345,7 +419,8 @@ describe('the runner through the executor seam (in-memory executor, no container
   });
 
   it('hands inputs to an executor that does not share the workspace, and collects outputs only after success', async () => {
-    const { executors, run } = setUp(`  prepare:
+    const { executors, run } = setUp(
+      `  prepare:
     cmd: write data.txt prepared
     outs: [data.txt]
   train:
@@ -356,13 +431,23 @@ describe('the runner through the executor seam (in-memory executor, no container
     cmd: fail 2
     deps: [data.txt]
     outs: [broken.txt]
-`, { sharesFiles: false });
+`,
+      { sharesFiles: false },
+    );
     const { record, events } = await run({ jobs: 1 });
     assert.deepEqual(statuses(record), { prepare: 'succeeded', train: 'succeeded', broken: 'failed' });
     const calls = executors[0].calls;
     assert.ok(calls.includes('inputs train: data.txt params.yaml'), calls.join('\n'));
     assert.ok(calls.includes('inputs prepare: params.yaml'));
     assert.ok(calls.includes('collect train') && !calls.includes('collect broken'));
-    assert.ok(events.some((event) => event.type === 'log' && event.stage === 'train' && event.stream === 'stderr' && event.line === 'warning: outputs were not verified (fake)'));
+    assert.ok(
+      events.some(
+        (event) =>
+          event.type === 'log' &&
+          event.stage === 'train' &&
+          event.stream === 'stderr' &&
+          event.line === 'warning: outputs were not verified (fake)',
+      ),
+    );
   });
 });

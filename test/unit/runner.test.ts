@@ -20,12 +20,23 @@ describe('the runner, piece by piece', () => {
 
   it('passes hostile values to a shell-form command through variables: sh prints them back verbatim', () => {
     for (const value of HOSTILE) {
-      const lookup: Lookup = (namespace, path) => (namespace === 'params' && path === 'model.name' ? value : namespace === 'matrix' && path === 'split' ? `${value}!` : undefined);
+      const lookup: Lookup = (namespace, path) =>
+        namespace === 'params' && path === 'model.name'
+          ? value
+          : namespace === 'matrix' && path === 'split'
+            ? `${value}!`
+            : undefined;
       const command = buildCommand(['printf "%s|" ${params.model.name} && printf "%s" "${matrix.split}"'], lookup);
       assert.deepEqual(command.argv.slice(0, 2), ['sh', '-c']);
-      assert.ok(!command.argv[2].includes(value) || value === '*', `the value is not in the script: ${command.argv[2]}`);
+      assert.ok(
+        !command.argv[2].includes(value) || value === '*',
+        `the value is not in the script: ${command.argv[2]}`,
+      );
       // The real shell, as the container runs it.
-      const result = spawnSync('sh', ['-c', command.argv[2]], { env: { PATH: process.env.PATH, ...command.env }, encoding: 'utf8' });
+      const result = spawnSync('sh', ['-c', command.argv[2]], {
+        env: { PATH: process.env.PATH, ...command.env },
+        encoding: 'utf8',
+      });
       assert.equal(result.status, 0, result.stderr);
       assert.equal(result.stdout, `${value}|${value}!`);
     }
@@ -48,7 +59,9 @@ describe('the runner, piece by piece', () => {
   it('orders paths with a folder followed by its contents, as the reference definition does', () => {
     const random = seeded(7);
     const parts = ['data', 'data-v2', 'out', 'a', 'a.b', 'model', 'm', 'é', 'Z'];
-    const paths = Array.from({ length: 400 }, () => Array.from({ length: 1 + Math.floor(random() * 3) }, () => parts[Math.floor(random() * parts.length)]).join('/'));
+    const paths = Array.from({ length: 400 }, () =>
+      Array.from({ length: 1 + Math.floor(random() * 3) }, () => parts[Math.floor(random() * parts.length)]).join('/'),
+    );
     const reference = (a: string, b: string) => {
       const x = a.replace(/\//g, '\u0000');
       const y = b.replace(/\//g, '\u0000');
@@ -57,7 +70,11 @@ describe('the runner, piece by piece', () => {
     const sorted = [...new Set(paths)].sort(byPathSegments);
     assert.deepEqual(sorted, [...sorted].sort(reference));
     for (const folder of ['data', 'a', 'data/out', 'nothing']) {
-      assert.deepEqual(pathsInside(sorted, folder), sorted.filter((path) => path.startsWith(`${folder}/`)), folder);
+      assert.deepEqual(
+        pathsInside(sorted, folder),
+        sorted.filter((path) => path.startsWith(`${folder}/`)),
+        folder,
+      );
     }
   });
 });

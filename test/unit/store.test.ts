@@ -24,7 +24,11 @@ function tempStore(): string {
 
 /** Runs test/support/store-writer.ts in its own process. */
 function writer(root: string, prefix: string, count: number, ...flags: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/support/store-writer.ts'), root, prefix, String(count), ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'test/support/store-writer.ts'), root, prefix, String(count), ...flags],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -45,7 +49,10 @@ describe('experiment store', () => {
     assert.equal(b.size, 2);
     assert.deepEqual(b.get('20260101-000000-000-0001')?.tags, { team: 'vision' });
     assert.equal(b.resolve('20260101-000000-000-0002').note, 'baseline');
-    assert.deepEqual(b.runs().map((run) => run.summary.id), ['20260101-000000-000-0002', '20260101-000000-000-0001']);
+    assert.deepEqual(
+      b.runs().map((run) => run.summary.id),
+      ['20260101-000000-000-0002', '20260101-000000-000-0001'],
+    );
     // An update of a run replaces its summary and keeps its tags.
     a.record({ ...fakeSummary('20260101-000000-000-0001', 1), status: 'failed' });
     b.refresh();
@@ -72,7 +79,13 @@ describe('experiment store', () => {
     assert.equal(reader.size, 1, 'the half line is not read');
     store.record(fakeSummary('run-3', 3));
     const after = ExperimentStore.open(root);
-    assert.deepEqual(after.runs().map((run) => run.summary.id).sort(), ['run-1', 'run-3']);
+    assert.deepEqual(
+      after
+        .runs()
+        .map((run) => run.summary.id)
+        .sort(),
+      ['run-1', 'run-3'],
+    );
     assert.equal(after.damaged, 1, 'the damaged line is counted so `runs list` can say so');
   });
 
@@ -81,7 +94,9 @@ describe('experiment store', () => {
     cleanups.push(cleanup);
     const mlpipe = new MlpipeDir(join(dir, '.mlpipe'));
     for (const id of ['20260101-000000-000-0001', '20260101-000000-000-0002']) mlpipe.writeRecord(record(id, dir));
-    saveStageSeries(mlpipe, '20260101-000000-000-0002', 'train', [{ name: 'loss', stage: 'train', file: 'metrics/loss.csv', x: 'epoch', steps: [1, 2], values: [0.7, 0.5] }]);
+    saveStageSeries(mlpipe, '20260101-000000-000-0002', 'train', [
+      { name: 'loss', stage: 'train', file: 'metrics/loss.csv', x: 'epoch', steps: [1, 2], values: [0.7, 0.5] },
+    ]);
     const store = ExperimentStore.open(mlpipe.root);
     assert.equal(store.size, 2);
     assert.equal(store.get('20260101-000000-000-0002')?.metrics.loss, 0.5, 'the last value of a series is a metric');
@@ -89,7 +104,12 @@ describe('experiment store', () => {
     store.delete(['20260101-000000-000-0001']);
     assert.equal(existsSync(mlpipe.runDir('20260101-000000-000-0001')), false);
     rmSync(store.indexPath);
-    assert.deepEqual(ExperimentStore.open(mlpipe.root).runs().map((run) => run.summary.id), ['20260101-000000-000-0002']);
+    assert.deepEqual(
+      ExperimentStore.open(mlpipe.root)
+        .runs()
+        .map((run) => run.summary.id),
+      ['20260101-000000-000-0002'],
+    );
   });
 
   it('compacts superseded lines and keeps tags and notes through it', () => {
@@ -113,7 +133,8 @@ describe('experiment store', () => {
     const store = ExperimentStore.open(root);
     assert.equal(store.size, 300);
     assert.equal(store.damaged, 0);
-    for (const run of store.runs()) assert.equal(run.tags.writer, run.summary.id.split('-')[0], `tags of ${run.summary.id}`);
+    for (const run of store.runs())
+      assert.equal(run.tags.writer, run.summary.id.split('-')[0], `tags of ${run.summary.id}`);
   });
 
   it('survives a writer killed mid-write: earlier runs intact, the next writer goes on', async () => {
@@ -151,7 +172,12 @@ describe('experiment store', () => {
     const got = store.query({ filter, sort: '-metrics.m7' }).map((run) => run.summary.id);
     const expected = store
       .runs()
-      .filter((run) => (run.metrics.m3 as number) > 0.5 && (run.params['train.lr'] as number) < 0.05 && run.params.optimizer === 'adam')
+      .filter(
+        (run) =>
+          (run.metrics.m3 as number) > 0.5 &&
+          (run.params['train.lr'] as number) < 0.05 &&
+          run.params.optimizer === 'adam',
+      )
       .sort((a, b) => (b.metrics.m7 as number) - (a.metrics.m7 as number))
       .map((run) => run.summary.id);
     assert.ok(expected.length > 500, `a meaningful subset (${expected.length})`);
@@ -162,12 +188,24 @@ describe('experiment store', () => {
 
 describe('metric series', () => {
   it('reads plot columns from CSV with x and y, and names values across files', () => {
-    const { dir, cleanup } = tempWorkspace({ 'metrics/loss.csv': 'epoch,loss,acc\n1,0.9,0.5\n2,0.7,0.6\n3,,0.7\n', 'metrics/train.tsv': 'step\tval_loss\n0\t1.5\n1\t1.2\n' });
+    const { dir, cleanup } = tempWorkspace({
+      'metrics/loss.csv': 'epoch,loss,acc\n1,0.9,0.5\n2,0.7,0.6\n3,,0.7\n',
+      'metrics/train.tsv': 'step\tval_loss\n0\t1.5\n1\t1.2\n',
+    });
     cleanups.push(cleanup);
-    const loss = readPlotSeries(join(dir, 'metrics/loss.csv'), 'metrics/loss.csv', 'train', { x: 'epoch', y: ['loss'] });
-    assert.deepEqual(loss.map((one) => [one.name, one.x, one.steps, one.values]), [['loss', 'epoch', [1, 2], [0.9, 0.7]]]);
+    const loss = readPlotSeries(join(dir, 'metrics/loss.csv'), 'metrics/loss.csv', 'train', {
+      x: 'epoch',
+      y: ['loss'],
+    });
+    assert.deepEqual(
+      loss.map((one) => [one.name, one.x, one.steps, one.values]),
+      [['loss', 'epoch', [1, 2], [0.9, 0.7]]],
+    );
     const all = readPlotSeries(join(dir, 'metrics/train.tsv'), 'metrics/train.tsv', 'train');
-    assert.deepEqual(all.map((one) => [one.name, one.steps, one.values]), [['train.val_loss', [0, 1], [1.5, 1.2]]]);
+    assert.deepEqual(
+      all.map((one) => [one.name, one.steps, one.values]),
+      [['train.val_loss', [0, 1], [1.5, 1.2]]],
+    );
     assert.equal(valueName('metrics/eval-test.json', 'auc'), 'eval-test.auc');
     assert.equal(valueName('metrics.json', 'auc'), 'auc');
   });
@@ -180,7 +218,13 @@ describe('runs gc', () => {
     const mlpipe = new MlpipeDir(join(dir, '.mlpipe'));
     const cache = new ContentStore(join(mlpipe.root, 'cache'));
     const state = new HashState(join(mlpipe.root, 'state.json'));
-    const ids = ['20260101-000000-000-0001', '20260101-000000-000-0002', '20260101-000000-000-0003', '20260101-000000-000-0004', '20260101-000000-000-0005'];
+    const ids = [
+      '20260101-000000-000-0001',
+      '20260101-000000-000-0002',
+      '20260101-000000-000-0003',
+      '20260101-000000-000-0004',
+      '20260101-000000-000-0005',
+    ];
     const hashes: string[] = [];
     for (const [index, id] of ids.entries()) {
       const file = join(dir, `model-${index}.bin`);
@@ -192,7 +236,14 @@ describe('runs gc', () => {
       cache.put(file, content);
       cache.put(shared, sharedContent);
       hashes.push(content.hash);
-      cache.saveEntry({ version: 1, key: `sha256:${'0'.repeat(63)}${index}`, stage: 'train', run: id, created: '', outputs: { [`model-${index}.bin`]: content, 'shared.txt': sharedContent } });
+      cache.saveEntry({
+        version: 1,
+        key: `sha256:${'0'.repeat(63)}${index}`,
+        stage: 'train',
+        run: id,
+        created: '',
+        outputs: { [`model-${index}.bin`]: content, 'shared.txt': sharedContent },
+      });
       mlpipe.writeRecord(record(id, dir, `sha256:${'0'.repeat(63)}${index}`));
     }
     mkdirSync(join(dir, '.mlpipe', 'last'), { recursive: true });
@@ -214,7 +265,10 @@ describe('runs gc', () => {
   });
 });
 
-
 function record(id: string, workspace: string, key?: string): RunRecord {
-  return fakeRecord(id, workspace, { stage: 'evaluate@test', key, metrics: { 'metrics/eval-test.json': { auc: 0.9 } } });
+  return fakeRecord(id, workspace, {
+    stage: 'evaluate@test',
+    key,
+    metrics: { 'metrics/eval-test.json': { auc: 0.9 } },
+  });
 }

@@ -9,7 +9,17 @@ import { didYouMean, editDistance } from '../../core/src/util/did-you-mean';
 
 describe('image references (distribution/reference grammar)', () => {
   it('accepts the forms registries use', () => {
-    for (const ref of ['python', 'python:3.11', 'library/python:3.11-slim', 'localhost/mlpipe-python:3.11', 'localhost:5000/team/train:v2', 'ghcr.io/org/sub/train@sha256:' + 'a'.repeat(64), 'registry.example.com:443/a/b:c@sha256:' + '0'.repeat(64), '[::1]:5000/img', 'a__b/c--d']) {
+    for (const ref of [
+      'python',
+      'python:3.11',
+      'library/python:3.11-slim',
+      'localhost/mlpipe-python:3.11',
+      'localhost:5000/team/train:v2',
+      'ghcr.io/org/sub/train@sha256:' + 'a'.repeat(64),
+      'registry.example.com:443/a/b:c@sha256:' + '0'.repeat(64),
+      '[::1]:5000/img',
+      'a__b/c--d',
+    ]) {
       assert.ok(parseImageRef(ref).ok, ref);
     }
   });
@@ -83,7 +93,17 @@ describe('interpolation', () => {
 
 describe('SPDX licenses', () => {
   it('accepts identifiers, expressions, LicenseRef and Hugging Face\'s "other"', () => {
-    for (const license of ['MIT', 'Apache-2.0', 'MIT OR Apache-2.0', '(MIT AND BSD-3-Clause)', 'GPL-2.0-only WITH Classpath-exception-2.0', 'LicenseRef-acme-1', 'other', 'GPL-2.0+']) assert.ok(checkLicense(license).ok, license);
+    for (const license of [
+      'MIT',
+      'Apache-2.0',
+      'MIT OR Apache-2.0',
+      '(MIT AND BSD-3-Clause)',
+      'GPL-2.0-only WITH Classpath-exception-2.0',
+      'LicenseRef-acme-1',
+      'other',
+      'GPL-2.0+',
+    ])
+      assert.ok(checkLicense(license).ok, license);
   });
 
   it('suggests the identifier people meant', () => {
@@ -100,12 +120,18 @@ describe('SPDX licenses', () => {
       if (!result.ok) assert.equal(result.suggestion, suggestion, input);
     }
     const deprecated = checkLicense('GPL-3.0');
-    assert.ok(deprecated.ok && deprecated.deprecated === 'GPL-3.0' && deprecated.replacement === 'GPL-3.0-only', 'a deprecated id is accepted, with its current form');
+    assert.ok(
+      deprecated.ok && deprecated.deprecated === 'GPL-3.0' && deprecated.replacement === 'GPL-3.0-only',
+      'a deprecated id is accepted, with its current form',
+    );
     const other = checkLicense('eCos-2.0');
     assert.ok(other.ok && other.deprecated === 'eCos-2.0' && other.replacement === undefined);
     assert.equal(checkLicense('unknown').ok, false, 'a card must name its license');
     const lower = checkLicense('gpl-3.0');
-    assert.ok(!lower.ok && lower.suggestion === 'GPL-3.0-only', 'a deprecated id in the wrong case points at its current form');
+    assert.ok(
+      !lower.ok && lower.suggestion === 'GPL-3.0-only',
+      'a deprecated id in the wrong case points at its current form',
+    );
     const orLater = checkLicense('GPL-2.0+');
     assert.ok(orLater.ok && orLater.replacement === 'GPL-2.0-or-later');
   });

@@ -1,12 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareIdsOf, knownIds, parseCompareMessage, parseExperimentsMessage, safeFileName, type RunRow, type Series } from '../../webviews/src/contract';
+import {
+  compareIdsOf,
+  knownIds,
+  parseCompareMessage,
+  parseExperimentsMessage,
+  safeFileName,
+  type RunRow,
+  type Series,
+} from '../../webviews/src/contract';
 import { alignSeries, chartGroups, guessDirection, paramRows, scalarRows } from '../../webviews/src/compare/model';
 import { buildSvg, escapeXml, niceTicks } from '../../webviews/src/compare/svg';
 import { runColor, themeOf } from '../../webviews/src/shared/colors';
 
 function run(id: string, extra: Partial<RunRow> = {}): RunRow {
-  return { id, name: id, pipeline: 'mlpipe.yaml', status: 'succeeded', started: '2025-03-01T10:00:00Z', params: {}, metrics: {}, tags: {}, stages: { done: 1, total: 1, running: [] }, ...extra };
+  return {
+    id,
+    name: id,
+    pipeline: 'mlpipe.yaml',
+    status: 'succeeded',
+    started: '2025-03-01T10:00:00Z',
+    params: {},
+    metrics: {},
+    tags: {},
+    stages: { done: 1, total: 1, running: [] },
+    ...extra,
+  };
 }
 
 function series(name: string, steps: number[], values: number[], stage = 'train', file = 'metrics/loss.csv'): Series {
@@ -55,12 +74,20 @@ describe('compare: scalars and params', () => {
 
 describe('compare: charts', () => {
   it('makes one chart per series name, grouped by stage and file, declared plots first', () => {
-    const groups = chartGroups(['a', 'b'], {
-      a: [series('loss', [0, 1], [1, 0.5]), series('eval.auc', [0], [0.8], 'evaluate', 'metrics/eval.json')],
-      b: [series('loss', [0, 1, 2], [1, 0.6, 0.4])],
-    }, [{ stage: 'evaluate', file: 'metrics/eval.json' }]);
+    const groups = chartGroups(
+      ['a', 'b'],
+      {
+        a: [series('loss', [0, 1], [1, 0.5]), series('eval.auc', [0], [0.8], 'evaluate', 'metrics/eval.json')],
+        b: [series('loss', [0, 1, 2], [1, 0.6, 0.4])],
+      },
+      [{ stage: 'evaluate', file: 'metrics/eval.json' }],
+    );
     assert.deepEqual(
-      groups.map((group) => [group.title, group.declared, group.charts.map((chart) => [chart.name, [...chart.series.keys()]])]),
+      groups.map((group) => [
+        group.title,
+        group.declared,
+        group.charts.map((chart) => [chart.name, [...chart.series.keys()]]),
+      ]),
       [
         ['evaluate \u00B7 metrics/eval.json', true, [['eval.auc', ['a']]]],
         ['train \u00B7 metrics/loss.csv', false, [['loss', ['a', 'b']]]],
@@ -82,18 +109,37 @@ describe('compare: charts', () => {
   it('decimates huge series to min/max buckets, keeping spikes', () => {
     const steps = Array.from({ length: 100_000 }, (_, i) => i);
     const values = steps.map((i) => (i === 54_321 ? 1000 : Math.sin(i / 1000)));
-    const aligned = alignSeries([series('loss', steps, values), series('loss', steps.filter((s) => s % 2 === 0), values.filter((_, i) => i % 2 === 0))], 2000);
+    const aligned = alignSeries(
+      [
+        series('loss', steps, values),
+        series(
+          'loss',
+          steps.filter((s) => s % 2 === 0),
+          values.filter((_, i) => i % 2 === 0),
+        ),
+      ],
+      2000,
+    );
     assert.equal(aligned.decimated, true);
     assert.equal(aligned.x.length, 2000);
     assert.equal(aligned.ys[0].length, 2000);
     assert.equal(Math.max(...aligned.ys[0].map((value) => value ?? -Infinity)), 1000, 'the spike survives');
-    assert.ok(aligned.ys[1].every((value) => value !== null && value <= 1), 'the other run has no spike (it skips odd steps)');
+    assert.ok(
+      aligned.ys[1].every((value) => value !== null && value <= 1),
+      'the other run has no spike (it skips odd steps)',
+    );
   });
 
   // How long this takes is measured by `npm run bench:store`, not asserted here.
   it('decimates 100 runs of 20,000 steps to the default 4,000 points, keeping each run\u2019s extremes', () => {
     const steps = Array.from({ length: 20_000 }, (_, i) => i * 3);
-    const many = Array.from({ length: 100 }, (_, r) => series('loss', steps, steps.map((s) => Math.exp(-s / 10_000) + r / 100)));
+    const many = Array.from({ length: 100 }, (_, r) =>
+      series(
+        'loss',
+        steps,
+        steps.map((s) => Math.exp(-s / 10_000) + r / 100),
+      ),
+    );
     const aligned = alignSeries(many);
     assert.equal(aligned.decimated, true);
     assert.equal(aligned.x.length, 4000);
@@ -102,7 +148,11 @@ describe('compare: charts', () => {
       const values = ys.filter((value): value is number => value !== null);
       assert.equal(values.length, 4000, `run ${r} has a value in every bucket`);
       assert.equal(Math.max(...values), 1 + r / 100, `run ${r} keeps its first (highest) value`);
-      assert.equal(Math.min(...values), Math.exp(-steps.at(-1)! / 10_000) + r / 100, `run ${r} keeps its last (lowest) value`);
+      assert.equal(
+        Math.min(...values),
+        Math.exp(-steps.at(-1)! / 10_000) + r / 100,
+        `run ${r} keeps its last (lowest) value`,
+      );
     }
   });
 });
@@ -125,7 +175,17 @@ describe('compare: SVG export', () => {
   });
 
   it('draws a polyline per unbroken stretch, axes and a legend', () => {
-    const svg = buildSvg({ title: 'loss', xLabel: 'step', x: [0, 1, 2, 3, 4], lines: [{ label: 'a', color: '#ff0000', values: [4, 3, null, 2, 1] }, { label: 'b', color: 'hsl(10, 50%, 50%)', values: [1, 1, 1, 1, 1] }], width: 400, height: 300 });
+    const svg = buildSvg({
+      title: 'loss',
+      xLabel: 'step',
+      x: [0, 1, 2, 3, 4],
+      lines: [
+        { label: 'a', color: '#ff0000', values: [4, 3, null, 2, 1] },
+        { label: 'b', color: 'hsl(10, 50%, 50%)', values: [1, 1, 1, 1, 1] },
+      ],
+      width: 400,
+      height: 300,
+    });
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="400"/);
     assert.equal((svg.match(/<polyline/g) ?? []).length, 3);
     assert.ok(svg.includes('stroke="#ff0000"'));
@@ -150,7 +210,10 @@ describe('webview contract', () => {
   const known = (id: string) => ['a', 'b'].includes(id);
 
   it('accepts well-formed messages naming known runs only', () => {
-    assert.deepEqual(parseExperimentsMessage({ type: 'compare', ids: ['a', 'b', 'a'] }, known), { type: 'compare', ids: ['a', 'b'] });
+    assert.deepEqual(parseExperimentsMessage({ type: 'compare', ids: ['a', 'b', 'a'] }, known), {
+      type: 'compare',
+      ids: ['a', 'b'],
+    });
     assert.equal(parseExperimentsMessage({ type: 'compare', ids: ['a', 'zz'] }, known), undefined);
     assert.equal(parseExperimentsMessage({ type: 'compare', ids: 'a' }, known), undefined);
     assert.equal(parseExperimentsMessage({ type: 'compare', ids: [] }, known), undefined);
@@ -162,10 +225,19 @@ describe('webview contract', () => {
   });
 
   it('checks exports: format, base64 PNG data, a safe file name', () => {
-    assert.deepEqual(parseCompareMessage({ type: 'export', format: 'svg', name: '../../etc/passwd', data: '<svg/>' }, known), { type: 'export', format: 'svg', name: 'etc-passwd', data: '<svg/>' });
+    assert.deepEqual(
+      parseCompareMessage({ type: 'export', format: 'svg', name: '../../etc/passwd', data: '<svg/>' }, known),
+      { type: 'export', format: 'svg', name: 'etc-passwd', data: '<svg/>' },
+    );
     assert.equal(parseCompareMessage({ type: 'export', format: 'exe', name: 'x', data: '' }, known), undefined);
-    assert.equal(parseCompareMessage({ type: 'export', format: 'png', name: 'x', data: 'not base64!' }, known), undefined);
-    assert.equal(parseCompareMessage({ type: 'export', format: 'png', name: 'x', data: 'iVBORw0KGgo=' }, known)?.type, 'export');
+    assert.equal(
+      parseCompareMessage({ type: 'export', format: 'png', name: 'x', data: 'not base64!' }, known),
+      undefined,
+    );
+    assert.equal(
+      parseCompareMessage({ type: 'export', format: 'png', name: 'x', data: 'iVBORw0KGgo=' }, known)?.type,
+      'export',
+    );
     assert.equal(safeFileName('<loss>/val'), 'loss-val');
     assert.equal(safeFileName('...'), 'chart');
   });

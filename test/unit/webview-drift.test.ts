@@ -7,7 +7,13 @@ import { after, describe, it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { embedJson, inlineScript, renderDriftHtml } from '../../core/src/drift/html';
-import type { CategoryDetail, ColumnDrift, DriftMethod, DriftReport, HistogramDetail } from '../../core/src/drift/types';
+import type {
+  CategoryDetail,
+  ColumnDrift,
+  DriftMethod,
+  DriftReport,
+  HistogramDetail,
+} from '../../core/src/drift/types';
 import { driftStateOf, isDriftReport, parseDriftMessage, sortOf } from '../../webviews/src/drift/contract';
 import {
   ecdfAt,
@@ -48,7 +54,15 @@ function categories(names: string[], reference: number[], current: number[]): Ca
   return { kind: 'categories', categories: names, reference, current };
 }
 
-function column(name: string, type: 'num' | 'cat', method: DriftMethod, score: number, threshold: number, details?: HistogramDetail | CategoryDetail, notes: string[] = []): ColumnDrift {
+function column(
+  name: string,
+  type: 'num' | 'cat',
+  method: DriftMethod,
+  score: number,
+  threshold: number,
+  details?: HistogramDetail | CategoryDetail,
+  notes: string[] = [],
+): ColumnDrift {
   const test = method === 'ks' || method === 'chisquare' || method === 'z';
   return {
     column: name,
@@ -71,9 +85,25 @@ function sampleReport(driftShare = 0.3): DriftReport {
   const edges = [0, 10, 20, 30, 40];
   const columns = [
     column('age', 'num', 'ks', 1.2e-9, 0.05, histogram(edges, [0.1, 0.4, 0.4, 0.1], [0.05, 0.15, 0.4, 0.4])),
-    column('income', 'num', 'wasserstein', 0.234, 0.1, histogram(edges, [0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4]), ['Quantiles estimated from a sketch.']),
+    column(
+      'income',
+      'num',
+      'wasserstein',
+      0.234,
+      0.1,
+      histogram(edges, [0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4]),
+      ['Quantiles estimated from a sketch.'],
+    ),
     column('tenure', 'num', 'ks', 0.41, 0.05, histogram(edges, [0.25, 0.25, 0.25, 0.25], [0.24, 0.26, 0.25, 0.25])),
-    column('country', 'cat', 'chisquare', 3.4e-12, 0.05, categories(['US', 'DE', 'BR'], [0.6, 0.4, 0], [0.5, 0.3, 0.2]), ['1 category only in the current data: BR.']),
+    column(
+      'country',
+      'cat',
+      'chisquare',
+      3.4e-12,
+      0.05,
+      categories(['US', 'DE', 'BR'], [0.6, 0.4, 0], [0.5, 0.3, 0.2]),
+      ['1 category only in the current data: BR.'],
+    ),
     column('gender', 'cat', 'z', 0.62, 0.05, categories(['F', 'M'], [0.51, 0.49], [0.5, 0.5])),
     column('device', 'cat', 'jensenshannon', 0.03, 0.1),
     column(XSS_IMG, 'num', 'ks', 0.83, 0.05, histogram(edges, [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25])),
@@ -102,12 +132,25 @@ describe('drift view: text and numbers', () => {
     assert.equal(line.title, 'Drift detected in 3 of 8 columns');
     assert.equal(line.verdict, 'Dataset drift: yes. 37.5% of the columns drifted, at or above the 30% threshold.');
     assert.equal(line.drift, true);
-    const calm = headline({ ...sampleReport(0.5), columns: [], number_of_drifted_columns: 0, number_of_columns: 12, share_of_drifted_columns: 0, dataset_drift: false });
+    const calm = headline({
+      ...sampleReport(0.5),
+      columns: [],
+      number_of_drifted_columns: 0,
+      number_of_columns: 12,
+      share_of_drifted_columns: 0,
+      dataset_drift: false,
+    });
     assert.equal(calm.title, 'No drift: 0 of 12 columns drifted');
     assert.equal(calm.verdict, 'Dataset drift: no. 0% of the columns drifted, below the 50% threshold.');
     assert.equal(calm.drift, false);
-    assert.equal(headline({ ...sampleReport(), columns: [], number_of_columns: 1, number_of_drifted_columns: 0 }).title, 'No drift: 0 of 1 column drifted');
-    assert.equal(headline({ ...sampleReport(), number_of_columns: 0, number_of_drifted_columns: 0 }).title, 'No columns compared');
+    assert.equal(
+      headline({ ...sampleReport(), columns: [], number_of_columns: 1, number_of_drifted_columns: 0 }).title,
+      'No drift: 0 of 1 column drifted',
+    );
+    assert.equal(
+      headline({ ...sampleReport(), number_of_columns: 0, number_of_drifted_columns: 0 }).title,
+      'No columns compared',
+    );
     // A drifted column is drift even when the dataset share stays below drift_share.
     assert.equal(headline(sampleReport(0.9)).drift, true);
   });
@@ -126,8 +169,14 @@ describe('drift view: text and numbers', () => {
     assert.equal(formatCount(12), '12');
     assert.equal(thresholdText({ method: 'ks', threshold: 0.05 }), 'p < 0.05');
     assert.equal(thresholdText({ method: 'psi', threshold: 0.1 }), '\u2265 0.1');
-    assert.equal(verdictText({ method: 'ks', score: 0.0012, threshold: 0.05, drifted: true }), 'p = 0.0012 < 0.05: drift');
-    assert.equal(verdictText({ method: 'wasserstein', score: 0.04, threshold: 0.1, drifted: false }), 'score 0.04 < 0.1: no drift');
+    assert.equal(
+      verdictText({ method: 'ks', score: 0.0012, threshold: 0.05, drifted: true }),
+      'p = 0.0012 < 0.05: drift',
+    );
+    assert.equal(
+      verdictText({ method: 'wasserstein', score: 0.04, threshold: 0.1, drifted: false }),
+      'score 0.04 < 0.1: no drift',
+    );
     assert.equal(fileName('data/in/current.csv'), 'current.csv');
     assert.equal(fileName('C:\\data\\ref.csv'), 'ref.csv');
   });
@@ -146,7 +195,9 @@ describe('drift view: sorting', () => {
   it('sorts by each key, stable, drifted first by default', () => {
     assert.deepEqual(sortOf(undefined), { key: 'drifted', descending: true });
     assert.deepEqual(
-      sortColumns(columns, sortOf(undefined)).map((entry) => entry.column).slice(0, 3),
+      sortColumns(columns, sortOf(undefined))
+        .map((entry) => entry.column)
+        .slice(0, 3),
       ['age', 'income', 'country'],
     );
     assert.deepEqual(
@@ -154,11 +205,17 @@ describe('drift view: sorting', () => {
       [...columns.map((entry) => entry.score)].sort((a, b) => a - b),
     );
     assert.deepEqual(
-      sortColumns(columns, { key: 'column', descending: false }).map((entry) => entry.column).slice(0, 3),
+      sortColumns(columns, { key: 'column', descending: false })
+        .map((entry) => entry.column)
+        .slice(0, 3),
       [XSS_SCRIPT, XSS_IMG, 'age'],
     );
     const byType = sortColumns(columns, { key: 'type', descending: true });
-    assert.deepEqual(byType.slice(0, 4).map((entry) => entry.column), ['age', 'income', 'tenure', XSS_IMG], 'ties keep the report order');
+    assert.deepEqual(
+      byType.slice(0, 4).map((entry) => entry.column),
+      ['age', 'income', 'tenure', XSS_IMG],
+      'ties keep the report order',
+    );
     const withNaN = [{ ...columns[0]!, column: 'nan', score: NaN }, ...columns];
     assert.equal(sortColumns(withNaN, { key: 'score', descending: false }).at(-1)!.column, 'nan');
     assert.equal(sortColumns(withNaN, { key: 'score', descending: true }).at(-1)!.column, 'nan');
@@ -199,7 +256,10 @@ describe('drift view: chart geometry', () => {
   it('keeps the largest categories (a new one included) and sums the rest', () => {
     const detail = categories(['a', 'b', 'c', 'd', 'new'], [0.4, 0.3, 0.2, 0.1, 0], [0.2, 0.1, 0.1, 0.1, 0.5]);
     const rows = topCategories(detail, 3);
-    assert.deepEqual(rows.map((row) => row.label), ['a', 'new', '3 other categories']);
+    assert.deepEqual(
+      rows.map((row) => row.label),
+      ['a', 'new', '3 other categories'],
+    );
     assert.equal(rows[1]!.change, 'new');
     assert.ok(Math.abs(rows[2]!.reference - 0.6) < 1e-12);
     assert.equal(rows[2]!.other, 3);
@@ -212,7 +272,8 @@ describe('drift contract', () => {
     assert.deepEqual(parseDriftMessage({ type: 'ready' }), { type: 'ready' });
     assert.deepEqual(parseDriftMessage({ type: 'rerun', extra: 1 }), { type: 'rerun' });
     assert.deepEqual(parseDriftMessage({ type: 'exportHtml' }), { type: 'exportHtml' });
-    for (const raw of [null, 'ready', [], {}, { type: 'init' }, { type: 'openRun', id: 'x' }]) assert.equal(parseDriftMessage(raw), undefined);
+    for (const raw of [null, 'ready', [], {}, { type: 'init' }, { type: 'openRun', id: 'x' }])
+      assert.equal(parseDriftMessage(raw), undefined);
   });
 
   it('restores a saved state only with a well-formed report', () => {
@@ -230,7 +291,10 @@ describe('drift contract', () => {
 });
 
 describe('drift HTML export', () => {
-  const assets = { script: 'console.log("</script><!-- x");\n//# sourceMappingURL=drift.js.map\n', css: 'body { color: red }\n/*# sourceMappingURL=drift.css.map */' };
+  const assets = {
+    script: 'console.log("</script><!-- x");\n//# sourceMappingURL=drift.js.map\n',
+    css: 'body { color: red }\n/*# sourceMappingURL=drift.css.map */',
+  };
 
   it('keeps every value inside the JSON element and the CSP hashes the inline script and style', () => {
     const report = sampleReport();
@@ -266,7 +330,10 @@ describe('drift report in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
   it('renders the exported file offline: headline, rows, details, no CSP violation, names as text', async () => {
     // The bundle as scripts/build.mjs makes it, built in memory so the test does not need dist/.
     const built = await build({
-      entryPoints: { drift: join(ROOT, 'webviews/src/drift/main.ts'), 'drift-style': join(ROOT, 'webviews/src/drift/drift.css') },
+      entryPoints: {
+        drift: join(ROOT, 'webviews/src/drift/main.ts'),
+        'drift-style': join(ROOT, 'webviews/src/drift/drift.css'),
+      },
       bundle: true,
       platform: 'browser',
       target: 'es2022',
@@ -281,7 +348,15 @@ describe('drift report in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
     });
     try {
       const page = await browser.newPage({ colorScheme: 'dark' });
@@ -295,12 +370,23 @@ describe('drift report in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
       page.on('console', (message) => {
         if (message.type() === 'error') problems.push(message.text());
       });
-      await page.addInitScript({ content: `document.addEventListener('securitypolicyviolation', (event) => console.error('CSP: ' + event.violatedDirective + ' ' + event.blockedURI))` });
+      await page.addInitScript({
+        content: `document.addEventListener('securitypolicyviolation', (event) => console.error('CSP: ' + event.violatedDirective + ' ' + event.blockedURI))`,
+      });
       await page.goto(`file://${file}`);
       await page.waitForFunction('document.body.dataset.rendered !== undefined', undefined, { timeout: 5000 });
       assert.equal(await page.textContent('h1'), 'Drift detected in 3 of 8 columns');
       assert.equal(await page.locator('.drift-table tbody tr').count(), 8);
-      assert.deepEqual(await page.locator('.drift-table tbody th.name').allTextContents(), ['age', 'income', 'country', 'tenure', 'gender', 'device', XSS_IMG, XSS_SCRIPT]);
+      assert.deepEqual(await page.locator('.drift-table tbody th.name').allTextContents(), [
+        'age',
+        'income',
+        'country',
+        'tenure',
+        'gender',
+        'device',
+        XSS_IMG,
+        XSS_SCRIPT,
+      ]);
       assert.equal(await page.locator('img').count(), 0, 'the column named like an img tag is text');
       assert.equal(await page.locator('.detail-title').textContent(), 'age', 'the first row is shown in detail');
       assert.equal(await page.locator('.detail svg.chart').count(), 2, 'histogram and ECDF');

@@ -1,18 +1,54 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RunRow } from '../../webviews/src/contract';
-import { cellText, discoverColumns, moveColumn, moveColumnBefore, orderColumns, prepareRow, type Column } from '../../webviews/src/experiments/columns';
-import { applyClick, compareValues, filterRows, parseFilter, rangeIds, sortRows } from '../../webviews/src/experiments/table-model';
+import {
+  cellText,
+  discoverColumns,
+  moveColumn,
+  moveColumnBefore,
+  orderColumns,
+  prepareRow,
+  type Column,
+} from '../../webviews/src/experiments/columns';
+import {
+  applyClick,
+  compareValues,
+  filterRows,
+  parseFilter,
+  rangeIds,
+  sortRows,
+} from '../../webviews/src/experiments/table-model';
 import { flattenParams, formatDuration, formatValue } from '../../webviews/src/shared/values';
 
 function run(id: string, extra: Partial<RunRow> = {}): RunRow {
-  return { id, name: id, pipeline: 'mlpipe.yaml', status: 'succeeded', started: '2025-03-01T10:00:00Z', params: {}, metrics: {}, tags: {}, stages: { done: 3, total: 3, running: [] }, ...extra };
+  return {
+    id,
+    name: id,
+    pipeline: 'mlpipe.yaml',
+    status: 'succeeded',
+    started: '2025-03-01T10:00:00Z',
+    params: {},
+    metrics: {},
+    tags: {},
+    stages: { done: 3, total: 3, running: [] },
+    ...extra,
+  };
 }
 
 const rows = [
-  run('a', { params: { lr: 0.1, model: { depth: 10 } }, metrics: { auc: 0.9, loss: 0.3 }, tags: { team: 'vision' }, durationMs: 5000 }),
+  run('a', {
+    params: { lr: 0.1, model: { depth: 10 } },
+    metrics: { auc: 0.9, loss: 0.3 },
+    tags: { team: 'vision' },
+    durationMs: 5000,
+  }),
   run('b', { params: { lr: 0.01 }, metrics: { auc: 0.75 }, status: 'failed', durationMs: 200 }),
-  run('c', { params: { lr: 0.001, model: { depth: 20 } }, metrics: { auc: 0.82, loss: 0.1 }, status: 'running', stages: { done: 1, total: 4, running: ['train'] } }),
+  run('c', {
+    params: { lr: 0.001, model: { depth: 20 } },
+    metrics: { auc: 0.82, loss: 0.1 },
+    status: 'running',
+    stages: { done: 1, total: 4, running: ['train'] },
+  }),
   run('run-10', { metrics: { auc: 'n/a' } }),
   run('run-9', { metrics: {} }),
 ].map(prepareRow);
@@ -28,12 +64,27 @@ describe('experiments table: columns', () => {
   it('discovers fixed, param (flattened), metric and tag columns in order', () => {
     assert.deepEqual(
       discoverColumns(rows).map((candidate) => candidate.id),
-      ['status', 'name', 'started', 'duration', 'params.lr', 'params.model.depth', 'metrics.auc', 'metrics.loss', 'tags.team'],
+      [
+        'status',
+        'name',
+        'started',
+        'duration',
+        'params.lr',
+        'params.model.depth',
+        'metrics.auc',
+        'metrics.loss',
+        'tags.team',
+      ],
     );
   });
 
   it('flattens nested params and formats values', () => {
-    assert.deepEqual(flattenParams({ a: { b: 1, c: { d: 'x' } }, e: [1, 2], f: {} }), { 'a.b': 1, 'a.c.d': 'x', e: [1, 2], f: {} });
+    assert.deepEqual(flattenParams({ a: { b: 1, c: { d: 'x' } }, e: [1, 2], f: {} }), {
+      'a.b': 1,
+      'a.c.d': 'x',
+      e: [1, 2],
+      f: {},
+    });
     assert.equal(formatValue(0.123456789), '0.123457');
     assert.equal(formatValue(3), '3');
     assert.equal(formatValue(0.00001234), '1.234e-5');
@@ -53,7 +104,9 @@ describe('experiments table: columns', () => {
   });
 
   it('keeps a saved column order, appends new columns, and moves columns', () => {
-    const ordered = orderColumns(discoverColumns(rows), ['metrics.auc', 'gone', 'status']).map((candidate) => candidate.id);
+    const ordered = orderColumns(discoverColumns(rows), ['metrics.auc', 'gone', 'status']).map(
+      (candidate) => candidate.id,
+    );
     assert.deepEqual(ordered.slice(0, 3), ['metrics.auc', 'status', 'name']);
     assert.equal(ordered.length, 9);
     assert.deepEqual(moveColumn(['a', 'b', 'c'], 'b', -1), ['b', 'a', 'c']);
@@ -89,7 +142,10 @@ describe('experiments table: filtering', () => {
 
   it('speaks the CLI query language', () => {
     assert.deepEqual(ids(filterRows(rows, parseFilter('metrics.auc > 0.8'), visible)), ['a', 'c']);
-    assert.deepEqual(ids(filterRows(rows, parseFilter('params.model.depth >= 20 or status = "failed"'), visible)), ['b', 'c']);
+    assert.deepEqual(ids(filterRows(rows, parseFilter('params.model.depth >= 20 or status = "failed"'), visible)), [
+      'b',
+      'c',
+    ]);
     assert.deepEqual(ids(filterRows(rows, parseFilter("tags.team = 'vision'"), visible)), ['a']);
     assert.deepEqual(ids(filterRows(rows, parseFilter("status = 'running'"), visible)), ['c']);
   });

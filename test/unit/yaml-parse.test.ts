@@ -12,13 +12,18 @@ import { ROOT } from '../support/files';
 import { seeded } from '../support/random';
 
 const TRICKY: Record<string, string> = {
-  'comments first': '# header\n\n# more\nversion: 1\nstages:\n  # a comment before the first stage\n  a:\n    cmd: x\n  # between stages\n\n  b:\n    cmd: y\n',
-  'compact list at column 0': 'version: 1\nparams:\n- a.yaml\n- b.yaml\nstages:\n  a:\n    cmd: x\n    deps:\n    - one\n    - two\n',
-  'anchors across blocks': 'x-res: &res {gpus: 1, cpus: 8}\nx-cmd: &cmd python run.py\nstages:\n  a:\n    cmd: *cmd\n    resources: *res\n  b:\n    cmd: *cmd\n    resources:\n      <<: *res\n      cpus: 2\n',
+  'comments first':
+    '# header\n\n# more\nversion: 1\nstages:\n  # a comment before the first stage\n  a:\n    cmd: x\n  # between stages\n\n  b:\n    cmd: y\n',
+  'compact list at column 0':
+    'version: 1\nparams:\n- a.yaml\n- b.yaml\nstages:\n  a:\n    cmd: x\n    deps:\n    - one\n    - two\n',
+  'anchors across blocks':
+    'x-res: &res {gpus: 1, cpus: 8}\nx-cmd: &cmd python run.py\nstages:\n  a:\n    cmd: *cmd\n    resources: *res\n  b:\n    cmd: *cmd\n    resources:\n      <<: *res\n      cpus: 2\n',
   'anchor defined in a stage': 'stages:\n  a: &base\n    cmd: x\n    image: img\n  b:\n    <<: *base\n    cmd: y\n',
   'merge list': 'x-a: &a {p: 1, q: 1}\nx-b: &b {q: 2, r: 2}\nm:\n  <<: [*a, *b]\n  r: 3\n',
-  'block scalars': 'stages:\n  a:\n    cmd: |\n      python a.py \\\n        --flag\n    description: >\n      folded\n      text\n\n  b:\n    cmd: >-\n      x\n',
-  'quoted keys and values': '"version": 1\nstages:\n  "quoted stage":\n    cmd: \'single\'\n  other:\n    cmd: "double \\"escaped\\""\n',
+  'block scalars':
+    'stages:\n  a:\n    cmd: |\n      python a.py \\\n        --flag\n    description: >\n      folded\n      text\n\n  b:\n    cmd: >-\n      x\n',
+  'quoted keys and values':
+    '"version": 1\nstages:\n  "quoted stage":\n    cmd: \'single\'\n  other:\n    cmd: "double \\"escaped\\""\n',
   'flow stages': 'stages: {a: {cmd: x}, b: {cmd: y}}\n',
   'crlf line endings': 'version: 1\r\nstages:\r\n  a:\r\n    cmd: x\r\n  b:\r\n    cmd: y\r\n',
   'byte order mark': '\uFEFFversion: 1\nstages:\n  a:\n    cmd: x\n',
@@ -26,7 +31,8 @@ const TRICKY: Record<string, string> = {
   'only comments': '# nothing here\n',
   empty: '',
   'stages header with comment': 'stages:   # the stages\n  a:\n    cmd: x\n',
-  'nested sequences': 'stages:\n  a:\n    cmd: [x, y]\n    plots:\n      - path: p.csv\n        y: [a, b]\n      - q.csv\n',
+  'nested sequences':
+    'stages:\n  a:\n    cmd: [x, y]\n    plots:\n      - path: p.csv\n        y: [a, b]\n      - q.csv\n',
   'document start marker': '---\nversion: 1\nstages:\n  a:\n    cmd: x\n',
   'numbers and nulls': 'a: 0x1F\nb: 1_000\nc: .inf\nd: ~\ne: yes\nf: 012\ng: 1e3\nh:\n',
 };
@@ -120,7 +126,11 @@ describe('incremental YAML parsing', () => {
       else text = text.slice(0, at) + text.slice(at + 1 + Math.floor(random() * 3));
       const incremental = parser.parse(text);
       const fresh = new IncrementalYamlParser().parse(text);
-      assert.deepEqual(toJS(incremental.root, incremental.aliasesCut, incremental.stableValues), toJS(fresh.root, fresh.aliasesCut), `cached value after edit ${i}`);
+      assert.deepEqual(
+        toJS(incremental.root, incremental.aliasesCut, incremental.stableValues),
+        toJS(fresh.root, fresh.aliasesCut),
+        `cached value after edit ${i}`,
+      );
       assert.equal(spans(incremental), spans(fresh), `spans after edit ${i}`);
       assert.deepEqual(
         incremental.problems.map((p) => `${p.code}@${p.start}-${p.end}:${p.message}`).sort(),
@@ -166,14 +176,23 @@ describe('YAML problems', () => {
   });
 
   it('cuts deep nesting with a clear problem instead of overflowing the stack', () => {
-    for (const text of ['a: ' + '['.repeat(10_000) + ']'.repeat(10_000), 'a: ' + '['.repeat(150) + ']'.repeat(150), 'a:\n' + Array.from({ length: 300 }, (_, i) => `${' '.repeat(i + 1)}b${i}:`).join('\n')]) {
+    for (const text of [
+      'a: ' + '['.repeat(10_000) + ']'.repeat(10_000),
+      'a: ' + '['.repeat(150) + ']'.repeat(150),
+      'a:\n' + Array.from({ length: 300 }, (_, i) => `${' '.repeat(i + 1)}b${i}:`).join('\n'),
+    ]) {
       const model = new IncrementalYamlParser().parse(text);
-      assert.ok(model.problems.some((p) => p.code === 'too-deep' || p.code === 'yaml-syntax'), 'deep nesting is reported');
+      assert.ok(
+        model.problems.some((p) => p.code === 'too-deep' || p.code === 'yaml-syntax'),
+        'deep nesting is reported',
+      );
     }
   });
 
   it('reads the chosen document of a multi-document file and lists the others', () => {
-    const parser = new IncrementalYamlParser((roots) => roots.findIndex((root) => root?.kind === 'map' && root.pairs.some((p) => p.keyText === 'stages')));
+    const parser = new IncrementalYamlParser((roots) =>
+      roots.findIndex((root) => root?.kind === 'map' && root.pairs.some((p) => p.keyText === 'stages')),
+    );
     const model = parser.parse('a: 1\n---\nstages:\n  s:\n    cmd: x\n---\nb: 2\n');
     assert.equal(model.documentCount, 3);
     assert.equal(model.chosenDocument, 1);

@@ -7,7 +7,16 @@ export const SUITE_BUNDLE = join(ROOT, 'out', 'vscode-tests', 'index.js');
 
 /** Bundles the mocha suite (with mocha) into one module the extension host can require. */
 export async function buildSuite(): Promise<string> {
-  await build({ entryPoints: [join(ROOT, 'test/vscode/suite/index.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: SUITE_BUNDLE, external: ['vscode'], logLevel: 'error' });
+  await build({
+    entryPoints: [join(ROOT, 'test/vscode/suite/index.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: SUITE_BUNDLE,
+    external: ['vscode'],
+    logLevel: 'error',
+  });
   return SUITE_BUNDLE;
 }
 

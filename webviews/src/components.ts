@@ -14,7 +14,13 @@
  * of `<meta property="csp-nonce">`, so the page's style-src also lists that nonce; and the toolkit's
  * badge binds an inline `style` attribute, which CSP blocks, so counts use a plain styled <span>.
  */
-import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeDivider, vsCodeTextField } from '@vscode/webview-ui-toolkit';
+import {
+  provideVSCodeDesignSystem,
+  vsCodeButton,
+  vsCodeCheckbox,
+  vsCodeDivider,
+  vsCodeTextField,
+} from '@vscode/webview-ui-toolkit';
 
 let registered = false;
 

@@ -16,7 +16,10 @@ export { assertNever } from './shared/protocol';
 export type RunStatusText = DisplayStatus;
 
 /** A run as the panels show it: the store's summary fields, its tags and note, and live progress. */
-export interface RunRow extends Pick<RunSummary, 'id' | 'pipeline' | 'started' | 'ended' | 'durationMs' | 'commit' | 'dirty' | 'metrics'> {
+export interface RunRow extends Pick<
+  RunSummary,
+  'id' | 'pipeline' | 'started' | 'ended' | 'durationMs' | 'commit' | 'dirty' | 'metrics'
+> {
   name: string;
   status: RunStatusText;
   params: Record<string, unknown>;
@@ -58,9 +61,7 @@ export type HostToExperiments =
   | { type: 'removed'; ids: string[] };
 
 export type ExperimentsToHost =
-  | { type: 'ready' }
-  | { type: 'compare'; ids: string[] }
-  | { type: 'openRun'; id: string };
+  { type: 'ready' } | { type: 'compare'; ids: string[] } | { type: 'openRun'; id: string };
 
 // ---- compare ------------------------------------------------------------------------------------
 
@@ -126,7 +127,10 @@ export function parseExperimentsMessage(raw: unknown, known: (id: string) => boo
 
 /** Export names become file names: letters, digits and `._-` only, at most 80 characters. */
 export function safeFileName(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '').slice(0, 80);
+  const cleaned = name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|-+$/g, '')
+    .slice(0, 80);
   return cleaned || 'chart';
 }
 
@@ -143,7 +147,13 @@ export function parseCompareMessage(raw: unknown, known: (id: string) => boolean
       return typeof raw.id === 'string' && known(raw.id) ? { type: 'openRun', id: raw.id } : undefined;
     case 'export': {
       const { format, name, data } = raw;
-      if ((format !== 'png' && format !== 'svg') || typeof name !== 'string' || typeof data !== 'string' || data.length > MAX_EXPORT_CHARS) return undefined;
+      if (
+        (format !== 'png' && format !== 'svg') ||
+        typeof name !== 'string' ||
+        typeof data !== 'string' ||
+        data.length > MAX_EXPORT_CHARS
+      )
+        return undefined;
       if (format === 'png' && !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) return undefined;
       return { type: 'export', format, name: safeFileName(name), data };
     }

@@ -1,7 +1,16 @@
 import * as vscode from 'vscode';
 import { type Command, type Ctx } from '../ctx';
 import { checkDrift } from '../drift';
-import { compareRuns, deleteRuns, markCandidate, openRunLogsCommand, openRunOutputs, syncRuns, tagRun, type ExperimentsUi } from '../experiments/commands';
+import {
+  compareRuns,
+  deleteRuns,
+  markCandidate,
+  openRunLogsCommand,
+  openRunOutputs,
+  syncRuns,
+  tagRun,
+  type ExperimentsUi,
+} from '../experiments/commands';
 import { createPipeline, runPipeline, runStage, showStatus } from '../pipelines/commands';
 import { type PipelinesTree } from '../pipelines/tree';
 import { approveModel, rejectModel } from '../registry/approval';

@@ -21,11 +21,18 @@ function isExperimentNode(value: unknown): value is ExperimentNode {
 
 /** A command's run ids: the clicked item, or every selected one when the user multi-selected. */
 export function selectedRuns(item: unknown, items: unknown, view?: vscode.TreeView<ExperimentNode>): string[] {
-  const given: unknown[] = Array.isArray(items) && items.length > 0 ? items : item ? [item] : [...(view?.selection ?? [])];
+  const given: unknown[] =
+    Array.isArray(items) && items.length > 0 ? items : item ? [item] : [...(view?.selection ?? [])];
   const ids = given.map((node) => {
     if (typeof node === 'string') return node;
     if (!isExperimentNode(node)) return undefined;
-    return node.kind === 'run' ? node.id : node.kind === 'stage' ? node.run : node.kind === 'mlflowRun' ? node.row.mlpipeRunId : undefined;
+    return node.kind === 'run'
+      ? node.id
+      : node.kind === 'stage'
+        ? node.run
+        : node.kind === 'mlflowRun'
+          ? node.row.mlpipeRunId
+          : undefined;
   });
   return [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
 }
@@ -56,7 +63,9 @@ export async function openRunLogs(source: WorkspaceExperiments, id: string, stag
   const folder = join(found.store.dir.runDir(id), 'logs');
   const logs = existsSync(folder) ? readdirSync(folder).filter((name) => name.endsWith('.log')) : [];
   if (logs.length === 0) {
-    void vscode.window.showInformationMessage(`MLPipe: run ${id} has no logs (its stages were up to date or never started).`);
+    void vscode.window.showInformationMessage(
+      `MLPipe: run ${id} has no logs (its stages were up to date or never started).`,
+    );
     return;
   }
   const record = source.record(id);
@@ -76,14 +85,20 @@ export async function openRunLogs(source: WorkspaceExperiments, id: string, stag
 
 export async function openRunLogsCommand(ui: ExperimentsUi, item: unknown): Promise<void> {
   const id = await runOf(ui, item, 'MLPipe: open the logs of which run?');
-  if (id) await openRunLogs(ui.source, id, isExperimentNode(item) && item.kind === 'stage' ? item.stage.name : undefined);
+  if (id)
+    await openRunLogs(ui.source, id, isExperimentNode(item) && item.kind === 'stage' ? item.stage.name : undefined);
 }
 
 export async function compareRuns(ui: ExperimentsUi, item: unknown, items: unknown): Promise<void> {
   let ids = selectedRuns(item, items, ui.view);
   if (ids.length < 2) {
     const picked = await vscode.window.showQuickPick(
-      ui.source.rows().map((row) => ({ label: row.id, description: `${row.name} · ${row.status}`, picked: ids.includes(row.id), id: row.id })),
+      ui.source.rows().map((row) => ({
+        label: row.id,
+        description: `${row.name} · ${row.status}`,
+        picked: ids.includes(row.id),
+        id: row.id,
+      })),
       { title: 'MLPipe: compare which runs?', canPickMany: true },
     );
     if (!picked) return;
@@ -104,17 +119,23 @@ export async function openRunOutputs(ui: ExperimentsUi, item: unknown): Promise<
     return;
   }
   const picked = await vscode.window.showQuickPick(
-    outputs.map((path) => ({ label: path, description: existsSync(join(workspace, path)) ? undefined : 'not in the workspace' })),
+    outputs.map((path) => ({
+      label: path,
+      description: existsSync(join(workspace, path)) ? undefined : 'not in the workspace',
+    })),
     { title: `MLPipe: outputs of run ${id} (the workspace holds the latest; mlpipe checkout ${id} restores these)` },
   );
   if (!picked) return;
   const uri = vscode.Uri.file(join(workspace, picked.label));
   if (!existsSync(uri.fsPath)) {
-    void vscode.window.showWarningMessage(`MLPipe: ${picked.label} is not in the workspace; run \`mlpipe checkout ${id}\` to restore it.`);
+    void vscode.window.showWarningMessage(
+      `MLPipe: ${picked.label} is not in the workspace; run \`mlpipe checkout ${id}\` to restore it.`,
+    );
     return;
   }
   await vscode.commands.executeCommand('revealInExplorer', uri);
-  if ((await vscode.workspace.fs.stat(uri)).type === vscode.FileType.File) await vscode.commands.executeCommand('vscode.open', uri);
+  if ((await vscode.workspace.fs.stat(uri)).type === vscode.FileType.File)
+    await vscode.commands.executeCommand('vscode.open', uri);
 }
 
 /** `KEY=VALUE`, `KEY` and `-KEY` (removes), separated by spaces. */
@@ -126,7 +147,12 @@ function parseTags(text: string): { set: Record<string, string>; remove: string[
     else {
       const eq = part.indexOf('=');
       // Defined, not assigned: a tag named __proto__ is a tag like any other.
-      Object.defineProperty(set, eq < 0 ? part : part.slice(0, eq), { value: eq < 0 ? '' : part.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(set, eq < 0 ? part : part.slice(0, eq), {
+        value: eq < 0 ? '' : part.slice(eq + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return { set, remove };
@@ -138,7 +164,13 @@ export async function tagRun(ui: ExperimentsUi, item: unknown): Promise<void> {
   const text = await vscode.window.showInputBox({
     title: `MLPipe: tag run ${id}`,
     prompt: 'KEY=VALUE or KEY; several separated by spaces; -KEY removes a tag',
-    validateInput: (value) => (value.split(/\s+/).filter(Boolean).every((part) => /^-?[A-Za-z0-9_.\-/@]+(=.*)?$/.test(part)) ? undefined : 'tag names take letters, digits and _ . - / @'),
+    validateInput: (value) =>
+      value
+        .split(/\s+/)
+        .filter(Boolean)
+        .every((part) => /^-?[A-Za-z0-9_.\-/@]+(=.*)?$/.test(part))
+        ? undefined
+        : 'tag names take letters, digits and _ . - / @',
   });
   if (!text) return;
   const { set, remove } = parseTags(text);
@@ -159,12 +191,20 @@ export async function markCandidate(ui: ExperimentsUi, item: unknown): Promise<v
 export async function syncRuns(ui: ExperimentsUi): Promise<void> {
   const { target, problem } = ui.tracking.target();
   if (!target) {
-    void vscode.window.showInformationMessage(`MLPipe: ${problem ?? 'no MLflow tracking server: set mlpipe.tracking.uri (or MLFLOW_TRACKING_URI) to log runs to one.'}`);
+    void vscode.window.showInformationMessage(
+      `MLPipe: ${problem ?? 'no MLflow tracking server: set mlpipe.tracking.uri (or MLFLOW_TRACKING_URI) to log runs to one.'}`,
+    );
     return;
   }
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `MLPipe: sending runs to ${target.uri}` }, () => ui.tracking.retry(true));
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: `MLPipe: sending runs to ${target.uri}` },
+    () => ui.tracking.retry(true),
+  );
   const status = ui.tracking.status();
-  if (status.queued > 0) void vscode.window.showWarningMessage(`MLPipe: ${status.queued} run${status.queued === 1 ? '' : 's'} still queued for ${target.uri}${status.lastError ? `: ${status.lastError.message}` : ''}.`);
+  if (status.queued > 0)
+    void vscode.window.showWarningMessage(
+      `MLPipe: ${status.queued} run${status.queued === 1 ? '' : 's'} still queued for ${target.uri}${status.lastError ? `: ${status.lastError.message}` : ''}.`,
+    );
   else void vscode.window.showInformationMessage(`MLPipe: every run is on ${target.uri}.`);
 }
 

@@ -85,7 +85,12 @@ export class WorkspaceExperiments implements ExperimentSource, vscode.Disposable
     );
     const watcher = vscode.workspace.createFileSystemWatcher('**/.mlpipe/store/index.jsonl');
     const onIndex = (uri: vscode.Uri) => this.reload(dirname(dirname(uri.fsPath)));
-    this.disposables.push(watcher, watcher.onDidChange(onIndex), watcher.onDidCreate(onIndex), watcher.onDidDelete(() => this.changed.fire(undefined)));
+    this.disposables.push(
+      watcher,
+      watcher.onDidChange(onIndex),
+      watcher.onDidCreate(onIndex),
+      watcher.onDidDelete(() => this.changed.fire(undefined)),
+    );
   }
 
   private bump(pipeline: string, change: (progress: Progress) => void): void {

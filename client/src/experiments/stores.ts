@@ -10,6 +10,7 @@ import { type TrustGate } from '../trust';
  * workspace's `.mlpipe/` is left as it is, and its runs show once the workspace is trusted.
  */
 export function openStore(root: string, trust: TrustGate): ExperimentStore | undefined {
-  if (!trust.trusted && !existsSync(join(root, 'store', 'index.jsonl')) && existsSync(new MlpipeDir(root).runs)) return undefined;
+  if (!trust.trusted && !existsSync(join(root, 'store', 'index.jsonl')) && existsSync(new MlpipeDir(root).runs))
+    return undefined;
   return ExperimentStore.open(root);
 }

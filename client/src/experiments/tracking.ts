@@ -58,7 +58,11 @@ export class TrackingSync implements vscode.Disposable {
     for (const root of this.source.roots()) {
       const status = new TrackingOutbox(root).status();
       queued += status.pending;
-      if ((status.lastError?.at ?? '') > (latest.lastError?.at ?? '') || (status.lastSuccess?.at ?? '') > (latest.lastSuccess?.at ?? '')) latest = status;
+      if (
+        (status.lastError?.at ?? '') > (latest.lastError?.at ?? '') ||
+        (status.lastSuccess?.at ?? '') > (latest.lastSuccess?.at ?? '')
+      )
+        latest = status;
     }
     return { ...latest, queued };
   }
@@ -104,7 +108,9 @@ export class TrackingSync implements vscode.Disposable {
     }
     this.log.warn(line);
     const failure = result.failed.find((one) => one.partial) ?? result.failed[0]!;
-    const kind = failure.error.replace(/\b\d{8}-\d{6}-\d{3}-[0-9a-f]{4}\b/g, 'RUN').replace(/\(MLflow run [0-9a-f]+\)/g, '');
+    const kind = failure.error
+      .replace(/\b\d{8}-\d{6}-\d{3}-[0-9a-f]{4}\b/g, 'RUN')
+      .replace(/\(MLflow run [0-9a-f]+\)/g, '');
     if (this.notified.has(kind)) return;
     this.notified.add(kind);
     const runs = result.failed.length === 1 ? `run ${failure.runId}` : `${result.failed.length} runs`;
@@ -130,8 +136,19 @@ export class TrackingSync implements vscode.Disposable {
   async remoteRuns(): Promise<{ experiment: string; rows: TrackedRunRow[] }[]> {
     const { target } = this.target();
     if (!target) return [];
-    const names = [...new Set(this.source.storedRuns().map(({ run }) => experimentName({ name: run.summary.name, pipeline: run.summary.pipeline })))];
-    return Promise.all(names.map(async (experiment) => ({ experiment, rows: await listRuns(target.client, experiment, { maxResults: 200 }) })));
+    const names = [
+      ...new Set(
+        this.source
+          .storedRuns()
+          .map(({ run }) => experimentName({ name: run.summary.name, pipeline: run.summary.pipeline })),
+      ),
+    ];
+    return Promise.all(
+      names.map(async (experiment) => ({
+        experiment,
+        rows: await listRuns(target.client, experiment, { maxResults: 200 }),
+      })),
+    );
   }
 
   dispose(): void {

@@ -10,7 +10,9 @@ import { type WorkspaceExperiments } from './source';
 import { type TrackingSync } from './tracking';
 
 function short(value: number | string | boolean): string {
-  return typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(3)).toString() : String(value);
+  return typeof value === 'number' && !Number.isInteger(value)
+    ? Number(value.toPrecision(3)).toString()
+    : String(value);
 }
 
 /** A run in the Experiments view, one of its stages below it, or the MLflow server and its runs. */
@@ -22,7 +24,13 @@ export type ExperimentNode =
   | { kind: 'mlflowRun'; experiment: string; row: TrackedRunRow }
   | { kind: 'message'; text: string };
 
-const MLFLOW_ICONS: Record<string, [string, string?]> = { RUNNING: RUN_ICONS.running, FINISHED: RUN_ICONS.succeeded, FAILED: RUN_ICONS.failed, KILLED: RUN_ICONS.cancelled, SCHEDULED: ['clock'] };
+const MLFLOW_ICONS: Record<string, [string, string?]> = {
+  RUNNING: RUN_ICONS.running,
+  FINISHED: RUN_ICONS.succeeded,
+  FAILED: RUN_ICONS.failed,
+  KILLED: RUN_ICONS.cancelled,
+  SCHEDULED: ['clock'],
+};
 
 /** Experiments: every run newest first, key metrics in the description, its stages below it. */
 export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>, vscode.Disposable {
@@ -54,19 +62,29 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     if (!node) {
       const runs: ExperimentNode[] = this.source.storedRuns().map(({ run }) => ({ kind: 'run', id: run.summary.id }));
       // With no run the view shows its welcome text; the MLflow node comes with the first run.
-      return runs.length > 0 && (this.tracking.uri || this.tracking.target().problem) ? [{ kind: 'mlflow' }, ...runs] : runs;
+      return runs.length > 0 && (this.tracking.uri || this.tracking.target().problem)
+        ? [{ kind: 'mlflow' }, ...runs]
+        : runs;
     }
-    if (node.kind === 'run') return (this.source.record(node.id)?.stages ?? []).map((stage) => ({ kind: 'stage', run: node.id, stage }));
+    if (node.kind === 'run')
+      return (this.source.record(node.id)?.stages ?? []).map((stage) => ({ kind: 'stage', run: node.id, stage }));
     if (node.kind === 'mlflow') {
       const problem = this.tracking.target().problem;
       if (problem) return [{ kind: 'message', text: problem }];
       try {
-        return (await this.tracking.remoteRuns()).map(({ experiment, rows }) => ({ kind: 'mlflowExperiment', name: experiment, rows }));
+        return (await this.tracking.remoteRuns()).map(({ experiment, rows }) => ({
+          kind: 'mlflowExperiment',
+          name: experiment,
+          rows,
+        }));
       } catch (error) {
         return [{ kind: 'message', text: messageOf(error) }];
       }
     }
-    if (node.kind === 'mlflowExperiment') return node.rows.length > 0 ? node.rows.map((row) => ({ kind: 'mlflowRun', experiment: node.name, row })) : [{ kind: 'message', text: 'no runs on the server yet' }];
+    if (node.kind === 'mlflowExperiment')
+      return node.rows.length > 0
+        ? node.rows.map((row) => ({ kind: 'mlflowRun', experiment: node.name, row }))
+        : [{ kind: 'message', text: 'no runs on the server yet' }];
     return [];
   }
 
@@ -79,11 +97,25 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     }
     if (node.kind === 'mlflow') {
       const status = this.tracking.status();
-      const item = new vscode.TreeItem(`MLflow · ${this.tracking.uri ?? 'not usable'}`, vscode.TreeItemCollapsibleState.Collapsed);
+      const item = new vscode.TreeItem(
+        `MLflow · ${this.tracking.uri ?? 'not usable'}`,
+        vscode.TreeItemCollapsibleState.Collapsed,
+      );
       item.id = 'mlflow';
-      item.iconPath = new vscode.ThemeIcon(status.queued > 0 ? 'cloud-upload' : 'cloud', status.queued > 0 ? new vscode.ThemeColor('list.warningForeground') : undefined);
-      item.description = status.queued > 0 ? `${status.queued} run${status.queued === 1 ? '' : 's'} queued${status.lastError ? `: ${status.lastError.message}` : ''}` : status.lastSuccess ? 'in sync' : '';
-      item.tooltip = status.queued > 0 ? `Runs wait in .mlpipe/tracking/outbox and are retried; "MLPipe: Sync Runs to MLflow" sends them now.${status.lastError ? `\nLast error: ${status.lastError.message}` : ''}` : 'Runs are logged here as they finish.';
+      item.iconPath = new vscode.ThemeIcon(
+        status.queued > 0 ? 'cloud-upload' : 'cloud',
+        status.queued > 0 ? new vscode.ThemeColor('list.warningForeground') : undefined,
+      );
+      item.description =
+        status.queued > 0
+          ? `${status.queued} run${status.queued === 1 ? '' : 's'} queued${status.lastError ? `: ${status.lastError.message}` : ''}`
+          : status.lastSuccess
+            ? 'in sync'
+            : '';
+      item.tooltip =
+        status.queued > 0
+          ? `Runs wait in .mlpipe/tracking/outbox and are retried; "MLPipe: Sync Runs to MLflow" sends them now.${status.lastError ? `\nLast error: ${status.lastError.message}` : ''}`
+          : 'Runs are logged here as they finish.';
       item.contextValue = 'mlpipe.mlflow';
       return item;
     }
@@ -97,7 +129,9 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     if (node.kind === 'mlflowRun') {
       const item = new vscode.TreeItem(node.row.name);
       item.id = `mlflow/${node.row.runId}`;
-      const metrics = Object.entries(node.row.metrics).sort(([a], [b]) => Number(!/test/.test(a)) - Number(!/test/.test(b))).slice(0, 3);
+      const metrics = Object.entries(node.row.metrics)
+        .sort(([a], [b]) => Number(!/test/.test(a)) - Number(!/test/.test(b)))
+        .slice(0, 3);
       item.description = metrics.map(([key, value]) => `${key} ${short(value)}`).join(' · ');
       item.iconPath = icon(MLFLOW_ICONS[node.row.status] ?? ['circle-outline']);
       item.tooltip = `MLflow run ${node.row.runId} (${node.row.status})${node.row.mlpipeRunId ? `, mlpipe run ${node.row.mlpipeRunId}` : ''}`;
@@ -120,7 +154,12 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     const run = found.run;
     const progress = this.source.progressOf(node.id);
     item.label = this.label(run);
-    item.description = run.status === 'running' ? (progress ? `${progress.done}/${progress.total} stages${progress.running.length > 0 ? `: ${progress.running.join(', ')}` : ''}` : 'running') : this.keyMetrics(run);
+    item.description =
+      run.status === 'running'
+        ? progress
+          ? `${progress.done}/${progress.total} stages${progress.running.length > 0 ? `: ${progress.running.join(', ')}` : ''}`
+          : 'running'
+        : this.keyMetrics(run);
     item.iconPath = icon(RUN_ICONS[run.status] ?? ['circle-outline']);
     item.tooltip = this.tooltip(run);
     item.contextValue = `mlpipe.run.${run.status}${isCandidate(run) ? '.candidate' : ''}`;
@@ -129,14 +168,23 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
 
   private label(run: StoredRun): string {
     const started = new Date(run.summary.started);
-    const when = Number.isNaN(started.getTime()) ? run.summary.started : started.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const when = Number.isNaN(started.getTime())
+      ? run.summary.started
+      : started.toLocaleString(undefined, {
+          month: 'short',
+          day: 'numeric',
+          hour: '2-digit',
+          minute: '2-digit',
+          second: '2-digit',
+        });
     const candidate = isCandidate(run) ? ' ★' : '';
     return `${run.summary.name ?? run.summary.pipeline} · ${when}${candidate}`;
   }
 
   /** Up to three metrics, test then validation ones first (what people compare runs by), counts last. */
   private keyMetrics(run: StoredRun): string {
-    const rank = (name: string) => (/test/i.test(name) ? 0 : /val/i.test(name) ? 10 : 20) + (/rows|count|samples|epoch|step/i.test(name) ? 5 : 0);
+    const rank = (name: string) =>
+      (/test/i.test(name) ? 0 : /val/i.test(name) ? 10 : 20) + (/rows|count|samples|epoch|step/i.test(name) ? 5 : 0);
     const entries = Object.entries(run.summary.metrics).filter(([, value]) => typeof value === 'number');
     entries.sort(([a], [b]) => rank(a) - rank(b));
     return entries
@@ -149,13 +197,21 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     // appendText escapes: run data never becomes markup.
     const text = new vscode.MarkdownString();
     text.appendText(`${run.summary.id} — ${run.status}\n`);
-    if (run.summary.commit) text.appendText(`commit ${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (uncommitted changes)' : ''}\n`);
+    if (run.summary.commit)
+      text.appendText(
+        `commit ${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (uncommitted changes)' : ''}\n`,
+      );
     const params = Object.entries(run.params);
-    if (params.length > 0) text.appendText(`\nparams: ${params.map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(', ')}\n`);
+    if (params.length > 0)
+      text.appendText(
+        `\nparams: ${params.map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(', ')}\n`,
+      );
     const metrics = Object.entries(run.summary.metrics);
-    if (metrics.length > 0) text.appendText(`metrics: ${metrics.map(([key, value]) => `${key}=${short(value)}`).join(', ')}\n`);
+    if (metrics.length > 0)
+      text.appendText(`metrics: ${metrics.map(([key, value]) => `${key}=${short(value)}`).join(', ')}\n`);
     const tags = Object.entries(run.tags);
-    if (tags.length > 0) text.appendText(`tags: ${tags.map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}\n`);
+    if (tags.length > 0)
+      text.appendText(`tags: ${tags.map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}\n`);
     if (run.note) text.appendText(`note: ${run.note}\n`);
     return text;
   }

@@ -16,7 +16,8 @@ function runTarget(args: unknown[]): { pipeline?: vscode.Uri; stage?: string } {
   if (pipelineLens) return { pipeline: vscode.Uri.parse(pipelineLens[0]) };
   const [first] = args;
   if (first instanceof vscode.Uri) return { pipeline: first };
-  if (isPipelineNode(first) && first.kind !== 'error') return { pipeline: first.uri, ...(first.kind === 'stage' ? { stage: first.name } : {}) };
+  if (isPipelineNode(first) && first.kind !== 'error')
+    return { pipeline: first.uri, ...(first.kind === 'stage' ? { stage: first.name } : {}) };
   return {};
 }
 
@@ -32,7 +33,11 @@ export async function runStage(ctx: Ctx, runs: RunController, args: unknown[], u
   const target = runTarget(args);
   const pipeline = await choosePipeline(target.pipeline);
   if (!pipeline) return;
-  const stage = target.stage ?? (await vscode.window.showQuickPick(plannedStages(pipeline.fsPath), { title: `MLPipe: run which stage of ${vscode.workspace.asRelativePath(pipeline)}?` }));
+  const stage =
+    target.stage ??
+    (await vscode.window.showQuickPick(plannedStages(pipeline.fsPath), {
+      title: `MLPipe: run which stage of ${vscode.workspace.asRelativePath(pipeline)}?`,
+    }));
   if (stage) await runs.runInTerminal({ pipeline, stages: [stage], upstream });
 }
 
@@ -42,11 +47,28 @@ export async function showStatus(ctx: Ctx, args: unknown[]): Promise<void> {
   const pipeline = await choosePipeline(runTarget(args).pipeline);
   if (!pipeline) return;
   const runner = Runner.open(pipeline.fsPath);
-  const reports = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'MLPipe: checking what is out of date' }, () => pipelineStatus(runner, { stages: [], upstream: false, images: true }));
-  const icon: Record<string, string> = { 'up-to-date': '$(pass)', cached: '$(archive)', stale: '$(circle-outline)', 'never-run': '$(circle-outline)' };
-  const words: Record<string, string> = { 'up-to-date': 'up to date', cached: 'restores from the cache', stale: 'would run', 'never-run': 'never run' };
+  const reports = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: 'MLPipe: checking what is out of date' },
+    () => pipelineStatus(runner, { stages: [], upstream: false, images: true }),
+  );
+  const icon: Record<string, string> = {
+    'up-to-date': '$(pass)',
+    cached: '$(archive)',
+    stale: '$(circle-outline)',
+    'never-run': '$(circle-outline)',
+  };
+  const words: Record<string, string> = {
+    'up-to-date': 'up to date',
+    cached: 'restores from the cache',
+    stale: 'would run',
+    'never-run': 'never run',
+  };
   await vscode.window.showQuickPick(
-    reports.map((report) => ({ label: `${icon[report.state]} ${report.name}`, description: words[report.state], detail: report.reasons.join('; ') || undefined })),
+    reports.map((report) => ({
+      label: `${icon[report.state]} ${report.name}`,
+      description: words[report.state],
+      detail: report.reasons.join('; ') || undefined,
+    })),
     { title: `MLPipe: status of ${vscode.workspace.asRelativePath(pipeline)}`, matchOnDetail: true },
   );
 }

@@ -9,7 +9,9 @@ export function isPipeline(uri: vscode.Uri): boolean {
 
 /** Every pipeline file in the workspace folders. */
 export async function findPipelines(): Promise<vscode.Uri[]> {
-  return (await vscode.workspace.findFiles(PIPELINE_GLOB, EXCLUDE, 200)).sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+  return (await vscode.workspace.findFiles(PIPELINE_GLOB, EXCLUDE, 200)).sort((a, b) =>
+    a.fsPath.localeCompare(b.fsPath),
+  );
 }
 
 /**
@@ -22,7 +24,8 @@ export async function choosePipeline(given?: vscode.Uri): Promise<vscode.Uri | u
   if (active && isPipeline(active)) return active;
   const all = await findPipelines();
   if (all.length <= 1) {
-    if (all.length === 0) void vscode.window.showInformationMessage(`MLPipe: no pipeline (${PIPELINE_NAMES}) in this workspace.`);
+    if (all.length === 0)
+      void vscode.window.showInformationMessage(`MLPipe: no pipeline (${PIPELINE_NAMES}) in this workspace.`);
     return all[0];
   }
   const picked = await vscode.window.showQuickPick(

@@ -9,7 +9,10 @@ import { DEFAULT_OPTIONS, Workspace } from '../../../core/src/workspace/workspac
  * pipeline with errors.
  */
 export function plannedStages(pipelinePath: string): string[] {
-  const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(pipelinePath, 'pipeline');
+  const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(
+    pipelinePath,
+    'pipeline',
+  );
   if (analysis.kind !== 'pipeline') throw new PlanError(`${pipelinePath} is not a pipeline`);
   return buildPlan(analysis).stages.map((stage) => stage.name);
 }

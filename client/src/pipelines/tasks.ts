@@ -25,7 +25,8 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
       const pipeline = vscode.workspace.asRelativePath(uri, false);
       tasks.push(this.task({ type: TASK_TYPE, pipeline }, folder));
       try {
-        for (const stage of plannedStages(uri.fsPath)) tasks.push(this.task({ type: TASK_TYPE, pipeline, stage }, folder));
+        for (const stage of plannedStages(uri.fsPath))
+          tasks.push(this.task({ type: TASK_TYPE, pipeline, stage }, folder));
       } catch {
         // A pipeline with errors offers only the whole-pipeline task; running it reports the errors.
       }
@@ -40,17 +41,30 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
   }
 
   private task(definition: MlpipeTaskDefinition, folder: vscode.WorkspaceFolder): vscode.Task {
-    const name = definition.stage ? `${definition.stage}${definition.upstream ? ' (with upstream)' : ''}` : `run ${definition.pipeline}`;
+    const name = definition.stage
+      ? `${definition.stage}${definition.upstream ? ' (with upstream)' : ''}`
+      : `run ${definition.pipeline}`;
     const execution = new vscode.CustomExecution(async () => {
       const terminal = new RunTerminal((opened) => {
         void this.controller
-          .run({ pipeline: vscode.Uri.joinPath(folder.uri, definition.pipeline), stages: definition.stage ? [definition.stage] : [], upstream: Boolean(definition.upstream) }, opened)
+          .run(
+            {
+              pipeline: vscode.Uri.joinPath(folder.uri, definition.pipeline),
+              stages: definition.stage ? [definition.stage] : [],
+              upstream: Boolean(definition.upstream),
+            },
+            opened,
+          )
           .then((record) => opened.exit(record?.status === 'succeeded' ? 0 : 1));
       });
       return terminal;
     });
     const task = new vscode.Task(definition, folder, name, 'mlpipe', execution);
-    task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
+    task.presentationOptions = {
+      reveal: vscode.TaskRevealKind.Always,
+      panel: vscode.TaskPanelKind.Dedicated,
+      clear: true,
+    };
     return task;
   }
 }

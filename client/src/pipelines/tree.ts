@@ -6,11 +6,19 @@ import { findPipelines } from './find';
 import { plannedStages } from './plan';
 
 /** A pipeline file, one stage instance of it with its last status, or why its stages cannot be listed. */
-export type PipelineNode = { kind: 'pipeline'; uri: vscode.Uri } | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string } | { kind: 'error'; message: string };
+export type PipelineNode =
+  | { kind: 'pipeline'; uri: vscode.Uri }
+  | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string }
+  | { kind: 'error'; message: string };
 
 /** Whether a command's argument is an item of the Pipelines view. */
 export function isPipelineNode(value: unknown): value is PipelineNode {
-  return typeof value === 'object' && value !== null && 'kind' in value && (value.kind === 'pipeline' || value.kind === 'stage' || value.kind === 'error');
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'kind' in value &&
+    (value.kind === 'pipeline' || value.kind === 'stage' || value.kind === 'error')
+  );
 }
 
 /** How many recent runs are read for the stages' last status. */
@@ -52,10 +60,17 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode>, vsc
     const runs = new MlpipeDir(mlpipeRootOf(node.uri.fsPath));
     const last = new Map<string, StageRecord>();
     for (const id of runs.runIds().slice(0, RECENT_RUNS)) {
-      for (const stage of runs.readRecord(id)?.stages ?? []) if (!last.has(stage.name) && stage.status !== 'pending') last.set(stage.name, stage);
+      for (const stage of runs.readRecord(id)?.stages ?? [])
+        if (!last.has(stage.name) && stage.status !== 'pending') last.set(stage.name, stage);
       if (last.size >= stages.length) break;
     }
-    return stages.map((name) => ({ kind: 'stage', uri: node.uri, name, status: last.get(name)?.status, reason: last.get(name)?.reason }));
+    return stages.map((name) => ({
+      kind: 'stage',
+      uri: node.uri,
+      name,
+      status: last.get(name)?.status,
+      reason: last.get(name)?.reason,
+    }));
   }
 
   getTreeItem(node: PipelineNode): vscode.TreeItem {
@@ -65,7 +80,10 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode>, vsc
       return item;
     }
     if (node.kind === 'pipeline') {
-      const item = new vscode.TreeItem(vscode.workspace.asRelativePath(node.uri), vscode.TreeItemCollapsibleState.Expanded);
+      const item = new vscode.TreeItem(
+        vscode.workspace.asRelativePath(node.uri),
+        vscode.TreeItemCollapsibleState.Expanded,
+      );
       item.id = node.uri.toString();
       item.resourceUri = node.uri;
       item.iconPath = new vscode.ThemeIcon('symbol-event');

@@ -28,7 +28,9 @@ function approverName(folder: string): string {
 }
 
 async function pickRun(ctx: Ctx, pipeline: vscode.Uri, verb: string): Promise<string | undefined> {
-  const runs = (openStore(mlpipeRootOf(pipeline.fsPath), ctx.trust)?.runs() ?? []).filter((run) => run.status === 'succeeded');
+  const runs = (openStore(mlpipeRootOf(pipeline.fsPath), ctx.trust)?.runs() ?? []).filter(
+    (run) => run.status === 'succeeded',
+  );
   if (runs.length === 0) {
     void vscode.window.showWarningMessage(`MLPipe: no succeeded run to ${verb} yet; run the pipeline first.`);
     return undefined;
@@ -49,7 +51,10 @@ async function pickRun(ctx: Ctx, pipeline: vscode.Uri, verb: string): Promise<st
 }
 
 function gateItems(result: GateResult): vscode.QuickPickItem[] {
-  return result.conditions.map((condition) => ({ label: `${condition.ok ? '$(pass)' : '$(error)'} ${condition.name}`, detail: condition.detail }));
+  return result.conditions.map((condition) => ({
+    label: `${condition.ok ? '$(pass)' : '$(error)'} ${condition.name}`,
+    detail: condition.detail,
+  }));
 }
 
 export async function approveModel(ctx: Ctx, onChange: () => void): Promise<void> {
@@ -57,18 +62,33 @@ export async function approveModel(ctx: Ctx, onChange: () => void): Promise<void
   if (!pipeline) return;
   const run = await pickRun(ctx, pipeline, 'approve');
   if (!run) return;
-  let result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MLPipe: checking the gate for run ${run}` }, () => evaluateGate(pipeline.fsPath, { runId: run }));
+  let result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `MLPipe: checking the gate for run ${run}` },
+    () => evaluateGate(pipeline.fsPath, { runId: run }),
+  );
   const failed = result.conditions.filter((condition) => !condition.ok);
   if (failed.length === 1 && failed[0].name === 'clean') {
-    const answer = await vscode.window.showWarningMessage(`Run ${run} was made from a tree with uncommitted changes (or outside git), so it cannot be reproduced from a commit. Approve anyway?`, { modal: true }, 'Acknowledge and Continue');
+    const answer = await vscode.window.showWarningMessage(
+      `Run ${run} was made from a tree with uncommitted changes (or outside git), so it cannot be reproduced from a commit. Approve anyway?`,
+      { modal: true },
+      'Acknowledge and Continue',
+    );
     if (answer !== 'Acknowledge and Continue') return;
     result = await evaluateGate(pipeline.fsPath, { runId: run, allowDirty: true });
   }
   if (!result.passed) {
-    await vscode.window.showQuickPick(gateItems(result), { title: `MLPipe: run ${run} cannot be approved: the gate failed`, matchOnDetail: true });
+    await vscode.window.showQuickPick(gateItems(result), {
+      title: `MLPipe: run ${run} cannot be approved: the gate failed`,
+      matchOnDetail: true,
+    });
     return;
   }
-  const by = await vscode.window.showInputBox({ title: `MLPipe: approve run ${run} (every condition passed)`, prompt: 'Approved by (goes into the model card, reviewed in the pull request)', value: approverName(dirname(pipeline.fsPath)), validateInput: (value) => (value.trim() ? undefined : 'a name is needed') });
+  const by = await vscode.window.showInputBox({
+    title: `MLPipe: approve run ${run} (every condition passed)`,
+    prompt: 'Approved by (goes into the model card, reviewed in the pull request)',
+    value: approverName(dirname(pipeline.fsPath)),
+    validateInput: (value) => (value.trim() ? undefined : 'a name is needed'),
+  });
   if (!by) return;
   const note = await vscode.window.showInputBox({ title: `MLPipe: approve run ${run}`, prompt: 'Note (optional)' });
   if (note === undefined) return;
@@ -77,9 +97,17 @@ export async function approveModel(ctx: Ctx, onChange: () => void): Promise<void
   const candidate = result.candidate;
   const document = await vscode.workspace.openTextDocument(candidate.cardPath);
   const editor = await vscode.window.showTextDocument(document);
-  const line = document.getText().split('\n').findIndex((text) => text.startsWith('approval:'));
+  const line = document
+    .getText()
+    .split('\n')
+    .findIndex((text) => text.startsWith('approval:'));
   if (line >= 0) editor.revealRange(new vscode.Range(line, 0, line, 0), vscode.TextEditorRevealType.AtTop);
-  void vscode.window.showInformationMessage(`MLPipe: run ${candidate.run.id} approved in ${vscode.workspace.asRelativePath(candidate.cardPath)}. Commit the card for review, then push.`, 'Push Now').then((choice) => choice && vscode.commands.executeCommand(Cmd.pushModel, pipeline));
+  void vscode.window
+    .showInformationMessage(
+      `MLPipe: run ${candidate.run.id} approved in ${vscode.workspace.asRelativePath(candidate.cardPath)}. Commit the card for review, then push.`,
+      'Push Now',
+    )
+    .then((choice) => choice && vscode.commands.executeCommand(Cmd.pushModel, pipeline));
 }
 
 export async function rejectModel(ctx: Ctx, onChange: () => void): Promise<void> {
@@ -87,11 +115,22 @@ export async function rejectModel(ctx: Ctx, onChange: () => void): Promise<void>
   if (!pipeline) return;
   const run = await pickRun(ctx, pipeline, 'reject');
   if (!run) return;
-  const by = await vscode.window.showInputBox({ title: `MLPipe: reject run ${run}`, prompt: 'Rejected by', value: approverName(dirname(pipeline.fsPath)), validateInput: (value) => (value.trim() ? undefined : 'a name is needed') });
+  const by = await vscode.window.showInputBox({
+    title: `MLPipe: reject run ${run}`,
+    prompt: 'Rejected by',
+    value: approverName(dirname(pipeline.fsPath)),
+    validateInput: (value) => (value.trim() ? undefined : 'a name is needed'),
+  });
   if (!by) return;
-  const note = await vscode.window.showInputBox({ title: `MLPipe: reject run ${run}`, prompt: 'Why (goes into the model card)', validateInput: (value) => (value.trim() ? undefined : 'say why') });
+  const note = await vscode.window.showInputBox({
+    title: `MLPipe: reject run ${run}`,
+    prompt: 'Why (goes into the model card)',
+    validateInput: (value) => (value.trim() ? undefined : 'say why'),
+  });
   if (!note) return;
   const { candidate } = reject(pipeline.fsPath, run, { by, note });
   onChange();
-  void vscode.window.showInformationMessage(`MLPipe: run ${run} rejected in ${vscode.workspace.asRelativePath(candidate.cardPath)}.`);
+  void vscode.window.showInformationMessage(
+    `MLPipe: run ${run} rejected in ${vscode.workspace.asRelativePath(candidate.cardPath)}.`,
+  );
 }

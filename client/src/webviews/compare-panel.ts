@@ -1,5 +1,14 @@
 import * as vscode from 'vscode';
-import { assertNever, COMPARE_VIEW_TYPE, compareIdsOf, parseCompareMessage, type ExportFormat, type HostToCompare, type RunRow, type Series } from '../../../webviews/src/contract';
+import {
+  assertNever,
+  COMPARE_VIEW_TYPE,
+  compareIdsOf,
+  parseCompareMessage,
+  type ExportFormat,
+  type HostToCompare,
+  type RunRow,
+  type Series,
+} from '../../../webviews/src/contract';
 import { messageOf } from '../errors';
 import { panelHtml, webviewOptions } from './html';
 import { Throttle } from './throttle';
@@ -26,15 +35,27 @@ export class ComparePanel {
   static show(context: vscode.ExtensionContext, source: ExperimentSource, ids: string[]): void {
     const known = ids.filter((id) => source.row(id) !== undefined);
     if (known.length === 0) {
-      void vscode.window.showInformationMessage('Select one or more runs to compare (in the experiments table, tick their checkboxes, then Compare).');
+      void vscode.window.showInformationMessage(
+        'Select one or more runs to compare (in the experiments table, tick their checkboxes, then Compare).',
+      );
       return;
     }
     const runs = known.map((id) => source.row(id)!);
-    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, titleFor(runs), vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      COMPARE_VIEW_TYPE,
+      titleFor(runs),
+      vscode.ViewColumn.Active,
+      webviewOptions(context.extensionUri),
+    );
     new ComparePanel(panel, context, source, known);
   }
 
-  static restore(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, source: ExperimentSource, state: unknown): void {
+  static restore(
+    panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    source: ExperimentSource,
+    state: unknown,
+  ): void {
     panel.webview.options = webviewOptions(context.extensionUri);
     const ids = (compareIdsOf(state) ?? []).filter((id) => source.row(id) !== undefined);
     new ComparePanel(panel, context, source, ids);
@@ -86,7 +107,11 @@ export class ComparePanel {
         this.series.clear();
         this.changedRuns.clear();
         const runs = this.runs();
-        this.post({ type: 'init', runs, series: Object.fromEntries(runs.map((run) => [run.id, this.source.series(run.id)])) });
+        this.post({
+          type: 'init',
+          runs,
+          series: Object.fromEntries(runs.map((run) => [run.id, this.source.series(run.id)])),
+        });
         break;
       }
       case 'openRun':
@@ -106,7 +131,8 @@ export class ComparePanel {
       const runs = [...this.changedRuns].flatMap((id) => this.source.row(id) ?? []);
       if (runs.length > 0) this.post({ type: 'runs', runs });
     }
-    for (const update of this.series.values()) this.post({ type: 'series', run: update.run, stage: update.stage, series: update.series });
+    for (const update of this.series.values())
+      this.post({ type: 'series', run: update.run, stage: update.stage, series: update.series });
     this.series.clear();
     this.changedRuns.clear();
   }
@@ -121,10 +147,15 @@ export class ComparePanel {
     });
     if (!target) return;
     try {
-      await vscode.workspace.fs.writeFile(target, format === 'png' ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8'));
+      await vscode.workspace.fs.writeFile(
+        target,
+        format === 'png' ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8'),
+      );
       vscode.window.setStatusBarMessage(`Saved ${vscode.workspace.asRelativePath(target)}`, 4000);
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not save ${target.fsPath}: ${messageOf(error)}. Choose another folder and export again.`);
+      void vscode.window.showErrorMessage(
+        `Could not save ${target.fsPath}: ${messageOf(error)}. Choose another folder and export again.`,
+      );
     }
   }
 

@@ -2,7 +2,14 @@
 // both sides speak is webviews/src/drift/contract.ts.
 import * as vscode from 'vscode';
 import type { DriftReport } from '../../../core/src/drift/types';
-import { assertNever, DRIFT_VIEW_TYPE, driftStateOf, parseDriftMessage, type DriftState, type HostToDrift } from '../../../webviews/src/drift/contract';
+import {
+  assertNever,
+  DRIFT_VIEW_TYPE,
+  driftStateOf,
+  parseDriftMessage,
+  type DriftState,
+  type HostToDrift,
+} from '../../../webviews/src/drift/contract';
 import { messageOf } from '../errors';
 import { panelHtml, webviewOptions } from './html';
 
@@ -105,7 +112,9 @@ class DriftPanel {
     try {
       await rerun();
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not run ${this.options.rerunLabel ?? 'the pipeline'} again: ${messageOf(error)}`);
+      void vscode.window.showErrorMessage(
+        `Could not run ${this.options.rerunLabel ?? 'the pipeline'} again: ${messageOf(error)}`,
+      );
     } finally {
       this.running = false;
       this.post({ type: 'rerunning', running: false });
@@ -116,7 +125,9 @@ class DriftPanel {
     try {
       await this.options.exportHtml();
     } catch (error) {
-      void vscode.window.showErrorMessage(`Could not export the drift report: ${messageOf(error)}. Choose another folder and export again.`);
+      void vscode.window.showErrorMessage(
+        `Could not export the drift report: ${messageOf(error)}. Choose another folder and export again.`,
+      );
     }
   }
 
@@ -130,14 +141,23 @@ class DriftPanel {
  * Shows a drift report. A panel that already shows a report for the same reference and current
  * files is revealed and shows this one instead; otherwise a new panel opens beside the editor.
  */
-export function showDriftReport(context: vscode.ExtensionContext, report: DriftReport, options: DriftPanelOptions): void {
+export function showDriftReport(
+  context: vscode.ExtensionContext,
+  report: DriftReport,
+  options: DriftPanelOptions,
+): void {
   const existing = panels.get(keyOf(report));
   if (existing) {
     existing.update(report, options);
     existing.reveal();
     return;
   }
-  const panel = vscode.window.createWebviewPanel(DRIFT_VIEW_TYPE, options.title, vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+  const panel = vscode.window.createWebviewPanel(
+    DRIFT_VIEW_TYPE,
+    options.title,
+    vscode.ViewColumn.Active,
+    webviewOptions(context.extensionUri),
+  );
   new DriftPanel(panel, context, report, options);
 }
 
@@ -147,14 +167,19 @@ export function showDriftReport(context: vscode.ExtensionContext, report: DriftR
  * the panel's actions (whether the pipeline can run again, how to export). A state without a
  * well-formed report (an older version's) closes the panel with a message. Call once, during activation.
  */
-export function registerDriftSerializer(context: vscode.ExtensionContext, restore: (report: DriftReport, state: DriftState) => Omit<DriftPanelOptions, 'title'> & { title?: string }): void {
+export function registerDriftSerializer(
+  context: vscode.ExtensionContext,
+  restore: (report: DriftReport, state: DriftState) => Omit<DriftPanelOptions, 'title'> & { title?: string },
+): void {
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(DRIFT_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, raw: unknown) => {
         const state = driftStateOf(raw);
         if (!state) {
           panel.dispose();
-          void vscode.window.showInformationMessage('A drift report could not be restored after the reload: run the drift check again.');
+          void vscode.window.showInformationMessage(
+            'A drift report could not be restored after the reload: run the drift check again.',
+          );
           return;
         }
         panel.webview.options = webviewOptions(context.extensionUri);
@@ -165,7 +190,13 @@ export function registerDriftSerializer(context: vscode.ExtensionContext, restor
           return;
         }
         const options = restore(state.report, state);
-        new DriftPanel(panel, context, state.report, { ...options, title: options.title ?? state.title ?? panel.title }, state);
+        new DriftPanel(
+          panel,
+          context,
+          state.report,
+          { ...options, title: options.title ?? state.title ?? panel.title },
+          state,
+        );
       },
     }),
   );

@@ -1,5 +1,11 @@
 import * as vscode from 'vscode';
-import { assertNever, EXPERIMENTS_VIEW_TYPE, parseExperimentsMessage, type ExperimentsState, type HostToExperiments } from '../../../webviews/src/contract';
+import {
+  assertNever,
+  EXPERIMENTS_VIEW_TYPE,
+  parseExperimentsMessage,
+  type ExperimentsState,
+  type HostToExperiments,
+} from '../../../webviews/src/contract';
 import { panelHtml, webviewOptions } from './html';
 import { Throttle } from './throttle';
 import type { ExperimentSource } from './source';
@@ -22,12 +28,23 @@ export class ExperimentsPanel {
       ExperimentsPanel.current.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(EXPERIMENTS_VIEW_TYPE, 'Experiments', vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      EXPERIMENTS_VIEW_TYPE,
+      'Experiments',
+      vscode.ViewColumn.Active,
+      webviewOptions(context.extensionUri),
+    );
     ExperimentsPanel.current = new ExperimentsPanel(panel, context, source, compare, undefined);
   }
 
   /** A panel VS Code brings back after a reload, with the state the webview last saved. */
-  static restore(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, source: ExperimentSource, compare: (ids: string[]) => void, state: unknown): void {
+  static restore(
+    panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    source: ExperimentSource,
+    compare: (ids: string[]) => void,
+    state: unknown,
+  ): void {
     ExperimentsPanel.current?.panel.dispose();
     panel.webview.options = webviewOptions(context.extensionUri);
     const saved = state && typeof state === 'object' && !Array.isArray(state) ? (state as ExperimentsState) : undefined;

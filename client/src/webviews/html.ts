@@ -8,7 +8,12 @@ export function assetsRoot(extensionUri: vscode.Uri): vscode.Uri {
 }
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-  return { enableScripts: true, localResourceRoots: [assetsRoot(extensionUri)], retainContextWhenHidden: false, enableFindWidget: true };
+  return {
+    enableScripts: true,
+    localResourceRoots: [assetsRoot(extensionUri)],
+    retainContextWhenHidden: false,
+    enableFindWidget: true,
+  };
 }
 
 /**
@@ -17,12 +22,23 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
  * one probe <style>, see webviews/src/components.ts; its elements use constructable stylesheets,
  * and uPlot sets element.style through the CSSOM, which CSP allows); no 'unsafe-inline', no 'unsafe-eval'.
  */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: 'experiments' | 'compare' | 'drift', title: string): string {
+export function panelHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  name: 'experiments' | 'compare' | 'drift',
+  title: string,
+): string {
   const root = assetsRoot(extensionUri);
   const script = webview.asWebviewUri(vscode.Uri.joinPath(root, `${name}.js`)).toString();
   const style = webview.asWebviewUri(vscode.Uri.joinPath(root, `${name}.css`)).toString();
   const nonce = randomBytes(18).toString('base64');
-  const csp = [`default-src 'none'`, `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`].join('; ');
+  const csp = [
+    `default-src 'none'`,
+    `img-src ${webview.cspSource} data:`,
+    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+    `font-src ${webview.cspSource}`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -16,7 +16,10 @@ export { COMPARE_VIEW_TYPE, EXPERIMENTS_VIEW_TYPE };
  * `onWebviewPanel:mlpipe.experiments` and `onWebviewPanel:mlpipe.compare` activation events) and
  * returns the commands' implementations. Call once, during activation.
  */
-export function registerExperimentPanels(context: vscode.ExtensionContext, source: ExperimentSource): { openTable(): void; compare(ids: string[]): void } {
+export function registerExperimentPanels(
+  context: vscode.ExtensionContext,
+  source: ExperimentSource,
+): { openTable(): void; compare(ids: string[]): void } {
   const compare = (ids: string[]) => ComparePanel.show(context, source, ids);
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(EXPERIMENTS_VIEW_TYPE, {

@@ -24,7 +24,12 @@ export interface TagChange {
  * the other runs of its pipeline lose the tag first, so an interrupted change leaves no pipeline
  * with two. Throws StoreError for an unknown run.
  */
-export function tagRun(store: ExperimentStore, idOrPrefix: string, set: Record<string, string>, remove: string[] = []): TagChange {
+export function tagRun(
+  store: ExperimentStore,
+  idOrPrefix: string,
+  set: Record<string, string>,
+  remove: string[] = [],
+): TagChange {
   const run = store.resolve(idOrPrefix);
   const { id, pipeline } = run.summary;
   const uncandidated: string[] = [];

@@ -82,11 +82,15 @@ function readInside(path: string, root: string, what: string): string | undefine
   }
   try {
     if (!opened.stat.isFile()) throw new GateError(`${what} is not a file`);
-    const tooLarge = () => new RefusedFileError(`${what} is over ${MAX_READ_BYTES / 1024 / 1024} MB; mlpipe does not read it (mlpipe check shows the same)`);
+    const tooLarge = () =>
+      new RefusedFileError(
+        `${what} is over ${MAX_READ_BYTES / 1024 / 1024} MB; mlpipe does not read it (mlpipe check shows the same)`,
+      );
     if (opened.stat.size > MAX_READ_BYTES) throw tooLarge();
     const buffer = Buffer.alloc(MAX_READ_BYTES + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(opened.fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    for (let n; length < buffer.length && (n = readSync(opened.fd, buffer, length, buffer.length - length, null)) > 0;)
+      length += n;
     if (length > MAX_READ_BYTES) throw tooLarge();
     return buffer.toString('utf8', 0, length);
   } finally {
@@ -102,11 +106,15 @@ function pipelineModel(pipelinePath: string): PipelineModel {
     data = parseYaml(text);
   } catch (error) {
     if (error instanceof GateError) throw error;
-    throw new GateError(`${basename(pipelinePath)}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`);
+    throw new GateError(
+      `${basename(pipelinePath)}: cannot read the pipeline (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); mlpipe check shows the problem`,
+    );
   }
   const model = (data as { model?: { card?: unknown; artifact?: unknown } } | null)?.model;
   if (typeof model?.card !== 'string' || typeof model.artifact !== 'string') {
-    throw new GateError(`${basename(pipelinePath)} has no model section naming the card and the artifact; add:\n  model:\n    card: modelcard.yaml\n    artifact: models/model.bin`);
+    throw new GateError(
+      `${basename(pipelinePath)} has no model section naming the card and the artifact; add:\n  model:\n    card: modelcard.yaml\n    artifact: models/model.bin`,
+    );
   }
   return { card: model.card, artifact: model.artifact };
 }
@@ -123,7 +131,10 @@ export function chooseRun(store: ExperimentStore, pipelineRelative: string, runI
   const ofPipeline = store.runs().filter((run) => run.summary.pipeline === pipelineRelative);
   const chosen = ofPipeline.find(isCandidate) ?? ofPipeline.find((run) => run.status === 'succeeded');
   if (!chosen && store.problem) throw new GateError(`no run of ${pipelineRelative} could be read: ${store.problem}`);
-  if (!chosen) throw new GateError(`no succeeded run of ${pipelineRelative} yet: run the pipeline (mlpipe run), or name a run with --run`);
+  if (!chosen)
+    throw new GateError(
+      `no succeeded run of ${pipelineRelative} yet: run the pipeline (mlpipe run), or name a run with --run`,
+    );
   return chosen;
 }
 
@@ -166,7 +177,9 @@ function readCard<T>(cardPath: string, root = dirname(cardPath)): T | null {
   try {
     return parseYaml(text) as T | null;
   } catch (error) {
-    throw new GateError(`${basename(cardPath)} does not parse (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); fix it first: mlpipe check ${basename(cardPath)}`);
+    throw new GateError(
+      `${basename(cardPath)} does not parse (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); fix it first: mlpipe check ${basename(cardPath)}`,
+    );
   }
 }
 
@@ -177,23 +190,32 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
   const cardPath = resolve(dir, model.card);
   // The card is part of what a push sends: it must be a file of this pipeline, not one it points at.
   const boundary = new Boundary(dir);
-  if (!boundary.contains(cardPath)) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) is outside the pipeline's folder; move it inside`);
+  if (!boundary.contains(cardPath))
+    throw new GateError(
+      `the model card ${model.card} (model.card in ${basename(pipelinePath)}) is outside the pipeline's folder; move it inside`,
+    );
   try {
-    if (boundary.resolveRead(cardPath) === undefined) throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) does not exist`);
+    if (boundary.resolveRead(cardPath) === undefined)
+      throw new GateError(`the model card ${model.card} (model.card in ${basename(pipelinePath)}) does not exist`);
   } catch (error) {
-    if (error instanceof BoundaryError) throw new GateError(`the model card (model.card in ${basename(pipelinePath)}): ${error.message}`);
+    if (error instanceof BoundaryError)
+      throw new GateError(`the model card (model.card in ${basename(pipelinePath)}): ${error.message}`);
     throw error;
   }
   const root = mlpipeRootOf(pipelinePath);
   const store = ExperimentStore.open(root);
   const stored = chooseRun(store, relative(dir, pipelinePath), runId);
   const run = store.fullRecord(stored.summary.id);
-  if (!run) throw new GateError(`run ${stored.summary.id} has no record in ${relative(process.cwd(), store.dir.runs) || store.dir.runs}; mlpipe runs reindex if it was deleted`);
+  if (!run)
+    throw new GateError(
+      `run ${stored.summary.id} has no record in ${relative(process.cwd(), store.dir.runs) || store.dir.runs}; mlpipe runs reindex if it was deleted`,
+    );
   const artifactPath = model.artifact.replace(/^\.\//, '');
   let artifactDigest: string | undefined;
   for (const stage of run.stages) if (stage.outputs?.[artifactPath]) artifactDigest = stage.outputs[artifactPath];
   const cache = new ContentStore(join(root, 'cache'));
-  const cachedArtifact = artifactDigest && existsSync(cache.objectFile(artifactDigest)) ? cache.objectFile(artifactDigest) : undefined;
+  const cachedArtifact =
+    artifactDigest && existsSync(cache.objectFile(artifactDigest)) ? cache.objectFile(artifactDigest) : undefined;
   let card: { model?: { name?: unknown; version?: unknown } } | null = null;
   try {
     card = readCard(cardPath, dir);
@@ -210,19 +232,32 @@ export function loadCandidate(pipelinePath: string, runId?: string): Candidate {
     run,
     artifactDigest,
     cachedArtifact,
-    card: { name: typeof card?.model?.name === 'string' ? card.model.name : basename(dirname(pipelinePath)), version: card?.model?.version === undefined ? '0.0.0' : String(card.model.version) },
+    card: {
+      name: typeof card?.model?.name === 'string' ? card.model.name : basename(dirname(pipelinePath)),
+      version: card?.model?.version === undefined ? '0.0.0' : String(card.model.version),
+    },
     metrics,
   };
 }
 
-export async function evaluateGate(pipelinePath: string, options: { runId?: string; allowDirty?: boolean; drift?: boolean } = {}): Promise<GateResult> {
+export async function evaluateGate(
+  pipelinePath: string,
+  options: { runId?: string; allowDirty?: boolean; drift?: boolean } = {},
+): Promise<GateResult> {
   const candidate = loadCandidate(pipelinePath, options.runId);
   const conditions: GateCondition[] = [];
   const run = candidate.run;
   const dir = dirname(pipelinePath);
   const shown = (path: string) => relative(process.cwd(), path) || path;
 
-  conditions.push({ name: 'run', ok: run.status === 'succeeded', detail: run.status === 'succeeded' ? `run ${run.id} succeeded` : `run ${run.id} ${run.status}: only a succeeded run can be released` });
+  conditions.push({
+    name: 'run',
+    ok: run.status === 'succeeded',
+    detail:
+      run.status === 'succeeded'
+        ? `run ${run.id} succeeded`
+        : `run ${run.id} ${run.status}: only a succeeded run can be released`,
+  });
 
   // The card checks clean, exactly as `mlpipe check` and the editor see it.
   const analysis = new Workspace(nodeFileHost, DEFAULT_OPTIONS).analyze(candidate.cardPath, 'modelcard');
@@ -230,13 +265,18 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
   conditions.push({
     name: 'card',
     ok: errors.length === 0,
-    detail: errors.length === 0 ? `${shown(candidate.cardPath)} checks with no errors` : `${shown(candidate.cardPath)} has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0].message}${errors.length > 1 ? ' ...' : ''} (mlpipe check ${shown(candidate.cardPath)})`,
+    detail:
+      errors.length === 0
+        ? `${shown(candidate.cardPath)} checks with no errors`
+        : `${shown(candidate.cardPath)} has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0].message}${errors.length > 1 ? ' ...' : ''} (mlpipe check ${shown(candidate.cardPath)})`,
   });
 
   // Every thresholded metric of the card, against this run's metrics files.
   const checks: string[] = [];
   let metricsOk = true;
-  let card: { evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] } } | null = null;
+  let card: {
+    evaluation?: { metrics?: { name?: string; file?: string; key?: string; threshold?: unknown }[] };
+  } | null = null;
   try {
     card = readCard(candidate.cardPath, dir);
   } catch (error) {
@@ -260,15 +300,29 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
     }
     const ok = meets(value, threshold);
     if (!ok) metricsOk = false;
-    checks.push(`${label} ${Number(value.toPrecision(4))} ${ok ? 'meets' : 'misses'} ${threshold.op} ${threshold.bound}`);
+    checks.push(
+      `${label} ${Number(value.toPrecision(4))} ${ok ? 'meets' : 'misses'} ${threshold.op} ${threshold.bound}`,
+    );
   }
-  conditions.push({ name: 'metrics', ok: metricsOk, detail: checks.length > 0 ? checks.join('; ') : 'the card sets no metric thresholds' });
+  conditions.push({
+    name: 'metrics',
+    ok: metricsOk,
+    detail: checks.length > 0 ? checks.join('; ') : 'the card sets no metric thresholds',
+  });
 
   // The bytes a push would send are the bytes the run produced.
   if (!candidate.artifactDigest) {
-    conditions.push({ name: 'artifact', ok: false, detail: `run ${run.id} recorded no output ${candidate.artifactPath} (model.artifact): did a stage declare it in outs?` });
+    conditions.push({
+      name: 'artifact',
+      ok: false,
+      detail: `run ${run.id} recorded no output ${candidate.artifactPath} (model.artifact): did a stage declare it in outs?`,
+    });
   } else if (!candidate.cachedArtifact) {
-    conditions.push({ name: 'artifact', ok: false, detail: `the cache no longer holds ${candidate.artifactPath} of run ${run.id} (${candidate.artifactDigest.slice(0, 19)}...); rerun the pipeline` });
+    conditions.push({
+      name: 'artifact',
+      ok: false,
+      detail: `the cache no longer holds ${candidate.artifactPath} of run ${run.id} (${candidate.artifactDigest.slice(0, 19)}...); rerun the pipeline`,
+    });
   } else {
     const actual = await hashFile(candidate.cachedArtifact);
     const workspaceFile = join(dir, candidate.artifactPath);
@@ -278,7 +332,10 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
     if (boundary.contains(workspaceFile) && existsSync(workspaceFile)) {
       try {
         boundary.resolveRead(workspaceFile);
-        inWorkspace = (await hashFile(workspaceFile)) === candidate.artifactDigest ? ' (the workspace holds the same file)' : " (the workspace file differs now: the run's version is the one released)";
+        inWorkspace =
+          (await hashFile(workspaceFile)) === candidate.artifactDigest
+            ? ' (the workspace holds the same file)'
+            : " (the workspace file differs now: the run's version is the one released)";
       } catch (error) {
         if (!(error instanceof BoundaryError)) throw error;
         inWorkspace = ` (the workspace's ${candidate.artifactPath} is a symbolic link out of the pipeline's folder: not read)`;
@@ -287,22 +344,52 @@ export async function evaluateGate(pipelinePath: string, options: { runId?: stri
     conditions.push({
       name: 'artifact',
       ok: actual === candidate.artifactDigest,
-      detail: actual === candidate.artifactDigest ? `${candidate.artifactPath} ${candidate.artifactDigest}${inWorkspace}` : `${candidate.artifactPath}: the cached bytes hash to ${actual}, not the ${candidate.artifactDigest} the run recorded`,
+      detail:
+        actual === candidate.artifactDigest
+          ? `${candidate.artifactPath} ${candidate.artifactDigest}${inWorkspace}`
+          : `${candidate.artifactPath}: the cached bytes hash to ${actual}, not the ${candidate.artifactDigest} the run recorded`,
     });
   }
 
   // Reproducible from a commit.
-  if (!run.git) conditions.push({ name: 'clean', ok: Boolean(options.allowDirty), detail: options.allowDirty ? 'no git commit recorded; acknowledged with --allow-dirty' : 'the run recorded no git commit (not a git repository?); commit the pipeline and rerun, or acknowledge with --allow-dirty' });
-  else if (run.git.dirty) conditions.push({ name: 'clean', ok: Boolean(options.allowDirty), detail: options.allowDirty ? `commit ${run.git.commit.slice(0, 10)} with uncommitted changes; acknowledged with --allow-dirty` : `commit ${run.git.commit.slice(0, 10)} had uncommitted changes at the run; commit and rerun, or acknowledge with --allow-dirty` });
-  else conditions.push({ name: 'clean', ok: true, detail: `commit ${run.git.commit.slice(0, 10)}, no uncommitted changes` });
+  if (!run.git)
+    conditions.push({
+      name: 'clean',
+      ok: Boolean(options.allowDirty),
+      detail: options.allowDirty
+        ? 'no git commit recorded; acknowledged with --allow-dirty'
+        : 'the run recorded no git commit (not a git repository?); commit the pipeline and rerun, or acknowledge with --allow-dirty',
+    });
+  else if (run.git.dirty)
+    conditions.push({
+      name: 'clean',
+      ok: Boolean(options.allowDirty),
+      detail: options.allowDirty
+        ? `commit ${run.git.commit.slice(0, 10)} with uncommitted changes; acknowledged with --allow-dirty`
+        : `commit ${run.git.commit.slice(0, 10)} had uncommitted changes at the run; commit and rerun, or acknowledge with --allow-dirty`,
+    });
+  else
+    conditions.push({
+      name: 'clean',
+      ok: true,
+      detail: `commit ${run.git.commit.slice(0, 10)}, no uncommitted changes`,
+    });
 
   if (options.drift) {
     try {
       const target = monitorTarget(pipelinePath);
       const report = await computeDrift(target.reference, target.current, { ...target.options, details: false });
-      conditions.push({ name: 'drift', ok: !report.dataset_drift, detail: `${report.number_of_drifted_columns} of ${report.number_of_columns} columns drifted (dataset drift at ${report.drift_share}): ${report.dataset_drift ? 'drift' : 'no dataset drift'}` });
+      conditions.push({
+        name: 'drift',
+        ok: !report.dataset_drift,
+        detail: `${report.number_of_drifted_columns} of ${report.number_of_columns} columns drifted (dataset drift at ${report.drift_share}): ${report.dataset_drift ? 'drift' : 'no dataset drift'}`,
+      });
     } catch (error) {
-      conditions.push({ name: 'drift', ok: false, detail: `drift check failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` });
+      conditions.push({
+        name: 'drift',
+        ok: false,
+        detail: `drift check failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      });
     }
   }
   return { candidate, conditions, passed: conditions.every((condition) => condition.ok) };
@@ -330,7 +417,8 @@ export function writeApproval(cardPath: string, approval: ApprovalBlock, root = 
   const text = readInside(cardPath, root, basename(cardPath));
   if (text === undefined) throw new GateError(`the model card ${basename(cardPath)} does not exist`);
   const document = parseDocument(text);
-  if (document.errors.length > 0) throw new GateError(`${cardPath}: ${document.errors[0].message}; fix the card first (mlpipe check)`);
+  if (document.errors.length > 0)
+    throw new GateError(`${cardPath}: ${document.errors[0].message}; fix the card first (mlpipe check)`);
   if (!isMap(document.contents)) throw new GateError(`${cardPath}: not a mapping; fix the card first (mlpipe check)`);
   const block = Object.fromEntries(Object.entries(approval).filter(([, value]) => value !== undefined));
   document.set('approval', document.createNode(block));

@@ -55,32 +55,60 @@ export async function approvedPackage(pipelinePath: string): Promise<{ candidate
   const approval = readApproval(probe.cardPath);
   const card = basename(probe.cardPath);
   if (!approval || approval.status !== 'approved') {
-    throw new GateError(`${card} is not approved (approval.status: ${approval?.status ?? 'missing'}); nothing is pushed before an approval: mlpipe gate, then mlpipe approve --run ID --by NAME`);
+    throw new GateError(
+      `${card} is not approved (approval.status: ${approval?.status ?? 'missing'}); nothing is pushed before an approval: mlpipe gate, then mlpipe approve --run ID --by NAME`,
+    );
   }
-  if (!approval.run || !approval.artifact_digest || !approval.by || !approval.at) throw new GateError(`${card}: the approval block lacks run, artifact_digest, by or at; approve again with mlpipe approve`);
+  if (!approval.run || !approval.artifact_digest || !approval.by || !approval.at)
+    throw new GateError(
+      `${card}: the approval block lacks run, artifact_digest, by or at; approve again with mlpipe approve`,
+    );
   const candidate = loadCandidate(pipelinePath, approval.run);
   if (candidate.artifactDigest !== approval.artifact_digest) {
-    throw new GateError(`${card} approves ${approval.artifact_digest} of run ${approval.run}, but that run's ${candidate.artifactPath} is ${candidate.artifactDigest ?? 'not recorded'}: refusing to push an artifact nobody approved`);
+    throw new GateError(
+      `${card} approves ${approval.artifact_digest} of run ${approval.run}, but that run's ${candidate.artifactPath} is ${candidate.artifactDigest ?? 'not recorded'}: refusing to push an artifact nobody approved`,
+    );
   }
-  if (!candidate.cachedArtifact) throw new GateError(`the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`);
+  if (!candidate.cachedArtifact)
+    throw new GateError(
+      `the cache no longer holds the approved ${candidate.artifactPath} of run ${approval.run}; rerun that run's stages (mlpipe checkout shows which) and approve again`,
+    );
   // The bytes pushed are the cache's own file, never a link planted in its place.
-  const cachedArtifact = new ContentStore(join(mlpipeRootOf(pipelinePath), 'cache')).intactObject(approval.artifact_digest);
-  if (cachedArtifact !== candidate.cachedArtifact) throw new GateError(`the cached ${candidate.artifactPath} of run ${approval.run} is not a plain file in .mlpipe/cache (a link?); refusing to push it. Rerun the stage and approve again`);
+  const cachedArtifact = new ContentStore(join(mlpipeRootOf(pipelinePath), 'cache')).intactObject(
+    approval.artifact_digest,
+  );
+  if (cachedArtifact !== candidate.cachedArtifact)
+    throw new GateError(
+      `the cached ${candidate.artifactPath} of run ${approval.run} is not a plain file in .mlpipe/cache (a link?); refusing to push it. Rerun the stage and approve again`,
+    );
   const actual = await hashFile(candidate.cachedArtifact);
-  if (actual !== approval.artifact_digest) throw new GateError(`the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`);
+  if (actual !== approval.artifact_digest)
+    throw new GateError(
+      `the cached ${candidate.artifactPath} hashes to ${actual}, not the approved ${approval.artifact_digest}: it was changed after the approval; refusing to push`,
+    );
 
   const root = mlpipeRootOf(pipelinePath);
   const cache = new ContentStore(join(root, 'cache'));
-  const files: PackageFile[] = [{ name: basename(candidate.artifactPath), file: candidate.cachedArtifact, role: 'model', digest: approval.artifact_digest }, { name: card, file: candidate.cardPath, role: 'card' }];
+  const files: PackageFile[] = [
+    {
+      name: basename(candidate.artifactPath),
+      file: candidate.cachedArtifact,
+      role: 'model',
+      digest: approval.artifact_digest,
+    },
+    { name: card, file: candidate.cardPath, role: 'card' },
+  ];
   for (const stage of candidate.run.stages) {
     for (const path of Object.keys(stage.metrics ?? {})) {
       const hash = stage.outputs?.[path];
       const object = hash ? cache.intactObject(hash) : undefined;
-      if (hash && object && !files.some((file) => file.name === path)) files.push({ name: path, file: object, role: 'metrics', digest: hash });
+      if (hash && object && !files.some((file) => file.name === path))
+        files.push({ name: path, file: object, role: 'metrics', digest: hash });
     }
   }
   const record = join(root, 'runs', candidate.run.id, 'run.json');
-  if (existsSync(record) && !lstatSync(record).isSymbolicLink()) files.push({ name: 'mlpipe-run.json', file: record, role: 'record' });
+  if (existsSync(record) && !lstatSync(record).isSymbolicLink())
+    files.push({ name: 'mlpipe-run.json', file: record, role: 'record' });
   return {
     candidate,
     pkg: {
@@ -110,31 +138,71 @@ export interface PushOptions {
   signal?: AbortSignal;
 }
 
-export async function pushPackage(pipelinePath: string, pkg: ModelPackage, options: PushOptions = {}): Promise<PushResult> {
+export async function pushPackage(
+  pipelinePath: string,
+  pkg: ModelPackage,
+  options: PushOptions = {},
+): Promise<PushResult> {
   const target = options.target ?? LOCAL_TARGET;
   let result: PushResult;
   if (target === LOCAL_TARGET) {
     // The default layout lives in .mlpipe/: the workspace is its boundary (a committed `.mlpipe/registry` link is refused).
     const mlpipe = new MlpipeDir(mlpipeRootOf(pipelinePath));
     mlpipe.ensure();
-    result = await pushToLayout(pkg, localRegistry(pipelinePath), { onProgress: options.onProgress, boundary: mlpipe.boundary });
+    result = await pushToLayout(pkg, localRegistry(pipelinePath), {
+      onProgress: options.onProgress,
+      boundary: mlpipe.boundary,
+    });
   } else if (target.startsWith('oci://') || target.startsWith('oci+http://')) {
     const oci = parseOciTarget(target);
     const credentials = options.credentials ?? dockerCredentials(oci.host);
-    result = await pushToOci(pkg, oci, { ...(credentials ? { credentials } : {}), ...(options.caFile ? { caFile: options.caFile } : {}), onProgress: options.onProgress, signal: options.signal });
+    result = await pushToOci(pkg, oci, {
+      ...(credentials ? { credentials } : {}),
+      ...(options.caFile ? { caFile: options.caFile } : {}),
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
   } else if (target === 'mlflow' || target.startsWith('mlflow://') || target.startsWith('mlflow+http://')) {
     const env = options.env ?? process.env;
     const uri = target === 'mlflow' ? trackingUri(undefined, env) : mlflowTargetUri(target);
-    if (!uri) throw new PushError('mlflow: no tracking server; set MLFLOW_TRACKING_URI (http://host:5000), or push to mlflow://host[:port] (HTTPS) or mlflow+http://localhost:PORT');
+    if (!uri)
+      throw new PushError(
+        'mlflow: no tracking server; set MLFLOW_TRACKING_URI (http://host:5000), or push to mlflow://host[:port] (HTTPS) or mlflow+http://localhost:PORT',
+      );
     // The MLflow credentials in the environment belong to MLFLOW_TRACKING_URI's server: another host never gets them.
     const configured = trackingUri(undefined, env);
     const sameServer = configured !== undefined && new URL(configured).origin === new URL(uri).origin;
-    const clientEnv = sameServer ? env : { ...env, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined };
-    result = await pushToMlflowRegistry(pkg, { client: new MlflowClient(uri, { env: clientEnv }), mlpipeRoot: mlpipeRootOf(pipelinePath), onProgress: options.onProgress });
+    const clientEnv = sameServer
+      ? env
+      : {
+          ...env,
+          MLFLOW_TRACKING_TOKEN: undefined,
+          MLFLOW_TRACKING_USERNAME: undefined,
+          MLFLOW_TRACKING_PASSWORD: undefined,
+        };
+    result = await pushToMlflowRegistry(pkg, {
+      client: new MlflowClient(uri, { env: clientEnv }),
+      mlpipeRoot: mlpipeRootOf(pipelinePath),
+      onProgress: options.onProgress,
+    });
   } else {
-    throw new PushError(`unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo, mlflow, mlflow://host[:port] or mlflow+http://localhost:PORT`);
+    throw new PushError(
+      `unknown target '${target}': use local, oci://host/repo[:tag], oci+http://localhost:PORT/repo, mlflow, mlflow://host[:port] or mlflow+http://localhost:PORT`,
+    );
   }
-  recordPush(pipelinePath, { at: new Date().toISOString(), target, reference: result.reference, tag: result.tag, digest: result.digest, name: pkg.name, version: pkg.version, run: pkg.run, artifactDigest: pkg.artifactDigest, approvedBy: pkg.approval.by, approvedAt: pkg.approval.at });
+  recordPush(pipelinePath, {
+    at: new Date().toISOString(),
+    target,
+    reference: result.reference,
+    tag: result.tag,
+    digest: result.digest,
+    name: pkg.name,
+    version: pkg.version,
+    run: pkg.run,
+    artifactDigest: pkg.artifactDigest,
+    approvedBy: pkg.approval.by,
+    approvedAt: pkg.approval.at,
+  });
   return result;
 }
 
@@ -145,10 +213,18 @@ function mlflowTargetUri(target: string): string {
   try {
     url = new URL(target.replace(/^mlflow(\+http)?:\/\//, plain ? 'http://' : 'https://'));
   } catch {
-    throw new PushError(`'${redactUri(target)}' is not a valid target: use mlflow://host[:port] or mlflow+http://localhost:PORT`);
+    throw new PushError(
+      `'${redactUri(target)}' is not a valid target: use mlflow://host[:port] or mlflow+http://localhost:PORT`,
+    );
   }
-  if (plain && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) throw new PushError(`mlflow+http:// sends the model unencrypted and is allowed only to this machine; use mlflow://${url.host} (HTTPS)`);
-  if (url.username || url.password) throw new PushError('put no credentials in the target: MLflow credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD');
+  if (plain && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+    throw new PushError(
+      `mlflow+http:// sends the model unencrypted and is allowed only to this machine; use mlflow://${url.host} (HTTPS)`,
+    );
+  if (url.username || url.password)
+    throw new PushError(
+      'put no credentials in the target: MLflow credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD',
+    );
   return url.toString().replace(/\/+$/, '');
 }
 
@@ -160,7 +236,11 @@ function recordPush(pipelinePath: string, record: PushRecord): void {
   const release = acquireFileLock(`${path}.lock`);
   try {
     // Appended, never through a link planted in the log's place.
-    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    const fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o644,
+    );
     try {
       writeSync(fd, `${JSON.stringify(record)}\n`);
     } finally {

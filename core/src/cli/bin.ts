@@ -25,13 +25,20 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
 process.on('SIGINT', () => onSignal('SIGINT'));
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-main(argv, { cwd: process.cwd(), stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) }, nodeFileHost, stop.signal).then(
+main(
+  argv,
+  { cwd: process.cwd(), stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+  nodeFileHost,
+  stop.signal,
+).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
     // Only a bug in mlpipe gets here; user mistakes are UsageErrors or diagnostics.
-    process.stderr.write(`mlpipe: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nPlease report it with the command you ran.\n`);
+    process.stderr.write(
+      `mlpipe: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nPlease report it with the command you ran.\n`,
+    );
     process.exitCode = 2;
   },
 );

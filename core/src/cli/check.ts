@@ -3,7 +3,17 @@ import { type FileHost } from '../workspace/file-host';
 import { type FileKind } from '../util/file-kinds';
 import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
 import { discover, sniffKind } from './discover';
-import { countBySeverity, formatGithub, formatJson, formatSarif, formatText, sortFindings, toFindings, type Finding, type OutputFormat } from './format';
+import {
+  countBySeverity,
+  formatGithub,
+  formatJson,
+  formatSarif,
+  formatText,
+  sortFindings,
+  toFindings,
+  type Finding,
+  type OutputFormat,
+} from './format';
 import { type CliIo } from './io';
 import { UsageError } from '../errors';
 
@@ -33,7 +43,11 @@ export function runCheck(options: CheckOptions, io: CliIo, host: FileHost, versi
       const read = workspace.read(path, dirname(path));
       if (read.text === undefined && !read.refusal) throw new UsageError(`${given}: cannot read the file`, 2);
       kind = kind === 'params' ? 'params' : read.refusal ? 'pipeline' : sniffKind(read.text!);
-      if (kind === 'other') throw new UsageError(`${given}: not a pipeline or model card; name it mlpipe.yaml, *.pipeline.yaml, modelcard.yaml or *.modelcard.yaml`, 2);
+      if (kind === 'other')
+        throw new UsageError(
+          `${given}: not a pipeline or model card; name it mlpipe.yaml, *.pipeline.yaml, modelcard.yaml or *.modelcard.yaml`,
+          2,
+        );
     }
     targets.push({ path, kind });
   }
@@ -51,7 +65,10 @@ export function runCheck(options: CheckOptions, io: CliIo, host: FileHost, versi
     }
   };
   for (const target of targets) analyse(target.path, target.kind);
-  if (checked.size === 0) io.stderr('mlpipe: no pipelines or model cards found (looked for mlpipe.yaml, *.pipeline.yaml, modelcard.yaml, *.modelcard.yaml)\n');
+  if (checked.size === 0)
+    io.stderr(
+      'mlpipe: no pipelines or model cards found (looked for mlpipe.yaml, *.pipeline.yaml, modelcard.yaml, *.modelcard.yaml)\n',
+    );
 
   const sorted = sortFindings(findings);
   const files = [...checked].map(([path, kind]) => ({ path, kind }));
@@ -71,7 +88,9 @@ export function runCheck(options: CheckOptions, io: CliIo, host: FileHost, versi
   const counts = countBySeverity(sorted);
   if (options.format === 'text') {
     const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-    io.stderr(`${plural(checked.size, 'file')} checked: ${plural(counts.errors, 'error')}, ${plural(counts.warnings, 'warning')}\n`);
+    io.stderr(
+      `${plural(checked.size, 'file')} checked: ${plural(counts.errors, 'error')}, ${plural(counts.warnings, 'warning')}\n`,
+    );
   }
   return counts.errors > 0 || (options.strict && counts.warnings > 0) ? 1 : 0;
 }

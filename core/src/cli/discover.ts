@@ -2,7 +2,17 @@ import { join } from 'node:path';
 import { type FileHost } from '../workspace/file-host';
 import { kindByName, type FileKind } from '../util/file-kinds';
 
-const SKIP_DIRS = new Set(['node_modules', '.git', '.mlpipe', '.venv', 'venv', '__pycache__', 'dist', 'out', '.vscode-test']);
+const SKIP_DIRS = new Set([
+  'node_modules',
+  '.git',
+  '.mlpipe',
+  '.venv',
+  'venv',
+  '__pycache__',
+  'dist',
+  'out',
+  '.vscode-test',
+]);
 
 /** Pipelines and model cards under a folder, in a stable order (params files come in through their pipelines). */
 export function discover(host: FileHost, root: string): { path: string; kind: FileKind }[] {

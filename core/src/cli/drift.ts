@@ -37,7 +37,9 @@ function fixed(value: number | null): string {
 export function headline(report: DriftReport): string {
   const drifted = report.number_of_drifted_columns;
   const total = report.number_of_columns;
-  return drifted > 0 ? `Drift detected in ${drifted} of ${total} column${total === 1 ? '' : 's'}` : `No drift: 0 of ${total} column${total === 1 ? '' : 's'} drifted`;
+  return drifted > 0
+    ? `Drift detected in ${drifted} of ${total} column${total === 1 ? '' : 's'}`
+    : `No drift: 0 of ${total} column${total === 1 ? '' : 's'} drifted`;
 }
 
 export function formatDriftText(report: DriftReport, cwd = process.cwd()): string {
@@ -48,11 +50,20 @@ export function formatDriftText(report: DriftReport, cwd = process.cwd()): strin
     '',
   ];
   const header = ['COLUMN', 'TYPE', 'METHOD', 'SCORE', 'THRESHOLD', 'DRIFTED'];
-  const rows = report.columns.map((column) => [clip(column.column), column.type, column.method, fixed(column.score), String(column.threshold), column.drifted ? 'DRIFT' : 'no']);
+  const rows = report.columns.map((column) => [
+    clip(column.column),
+    column.type,
+    column.method,
+    fixed(column.score),
+    String(column.threshold),
+    column.drifted ? 'DRIFT' : 'no',
+  ]);
   const widths = header.map((title, index) => Math.max(title.length, ...rows.map((row) => row[index].length)));
-  for (const row of [header, ...rows]) lines.push(row.map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]))).join('  '));
+  for (const row of [header, ...rows])
+    lines.push(row.map((cell, index) => (index === row.length - 1 ? cell : cell.padEnd(widths[index]))).join('  '));
   for (const skipped of report.skipped) lines.push(`skipped ${clip(skipped.column)}: ${skipped.reason}`);
-  for (const column of report.columns) for (const note of column.notes) lines.push(`note ${clip(column.column)}: ${note}`);
+  for (const column of report.columns)
+    for (const note of column.notes) lines.push(`note ${clip(column.column)}: ${note}`);
   for (const note of report.notes) lines.push(`note: ${note}`);
   // for a terminal: whatever a file put in a name or a path is shown, never acted on
   return `${lines.map(escapeControls).join('\n')}\n`;
@@ -62,7 +73,8 @@ export function formatDriftText(report: DriftReport, cwd = process.cwd()): strin
 export function driftAssets(): { script: string; css: string } {
   for (const dir of [join(__dirname, 'webviews'), join(__dirname, '..', '..', '..', 'dist', 'webviews')]) {
     const script = join(dir, 'drift.js');
-    if (existsSync(script)) return { script: readFileSync(script, 'utf8'), css: readFileSync(join(dir, 'drift.css'), 'utf8') };
+    if (existsSync(script))
+      return { script: readFileSync(script, 'utf8'), css: readFileSync(join(dir, 'drift.css'), 'utf8') };
   }
   throw new UsageError('the HTML report needs the built webview (dist/webviews/drift.js): run npm run build');
 }
@@ -70,7 +82,8 @@ export function driftAssets(): { script: string; css: string } {
 export async function driftCommand(options: DriftCommandOptions, io: CliIo): Promise<number> {
   let target: DriftTarget;
   if (options.reference !== undefined || options.current !== undefined) {
-    if (options.reference === undefined || options.current === undefined) throw new UsageError('drift takes two files, REFERENCE and CURRENT, or none to use the pipeline\'s monitor.drift');
+    if (options.reference === undefined || options.current === undefined)
+      throw new UsageError("drift takes two files, REFERENCE and CURRENT, or none to use the pipeline's monitor.drift");
     // Files typed on the command line: the user's choice even outside this folder, but a path
     // inside it that leads outside through a link is refused (a cloned repository's data/x.csv -> ~/.ssh/...).
     target = {
@@ -83,7 +96,10 @@ export async function driftCommand(options: DriftCommandOptions, io: CliIo): Pro
     target = monitorTarget(findPipeline(io.cwd, options.pipeline));
   }
   const within = target.options.boundary;
-  for (const [role, path] of [['reference', target.reference], ['current', target.current]] as const) {
+  for (const [role, path] of [
+    ['reference', target.reference],
+    ['current', target.current],
+  ] as const) {
     // a pipeline's path outside its folder is refused by the engine, without a look at whether it exists
     if (within?.outside === 'refuse' && !new Boundary(within.root).contains(path)) continue;
     if (!existsSync(path)) {
@@ -107,10 +123,18 @@ export async function driftCommand(options: DriftCommandOptions, io: CliIo): Pro
     report = await computeDrift(target.reference, target.current, driftOptions);
   } catch (error) {
     if (error instanceof DriftCancelled) throw new UsageError('drift check cancelled', 130);
-    if (error instanceof DriftError) throw new UsageError(error.hint ? `${escapeControls(error.message)}\n${error.hint}` : escapeControls(error.message));
+    if (error instanceof DriftError)
+      throw new UsageError(
+        error.hint ? `${escapeControls(error.message)}\n${error.hint}` : escapeControls(error.message),
+      );
     throw error;
   }
-  const text = options.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : options.format === 'html' ? renderDriftHtml(report, driftAssets()) : formatDriftText(report, io.cwd);
+  const text =
+    options.format === 'json'
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : options.format === 'html'
+        ? renderDriftHtml(report, driftAssets())
+        : formatDriftText(report, io.cwd);
   if (options.output) {
     // Inside this folder the report is written without passing through a link (a committed
     // reports -> ~/.config link is refused); a path outside is the user's own choice.

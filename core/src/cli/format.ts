@@ -22,18 +22,39 @@ export function toFindings(path: string, text: string, diagnostics: Diagnostic[]
   return diagnostics.map((diagnostic) => {
     const start = index.position(diagnostic.start);
     const end = index.position(diagnostic.end);
-    return { path, file, line: start.line + 1, column: start.character + 1, endLine: end.line + 1, endColumn: end.character + 1, diagnostic };
+    return {
+      path,
+      file,
+      line: start.line + 1,
+      column: start.character + 1,
+      endLine: end.line + 1,
+      endColumn: end.character + 1,
+      diagnostic,
+    };
   });
 }
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, information: 2, hint: 3 };
 
 export function sortFindings(findings: Finding[]): Finding[] {
-  return [...findings].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column || SEVERITY_ORDER[a.diagnostic.severity] - SEVERITY_ORDER[b.diagnostic.severity]));
+  return [...findings].sort((a, b) =>
+    a.file < b.file
+      ? -1
+      : a.file > b.file
+        ? 1
+        : a.line - b.line ||
+          a.column - b.column ||
+          SEVERITY_ORDER[a.diagnostic.severity] - SEVERITY_ORDER[b.diagnostic.severity],
+  );
 }
 
 export function formatText(findings: Finding[]): string {
-  return findings.map((f) => `${f.file}:${f.line}:${f.column}: ${f.diagnostic.severity}: ${f.diagnostic.message} [${f.diagnostic.code}]\n`).join('');
+  return findings
+    .map(
+      (f) =>
+        `${f.file}:${f.line}:${f.column}: ${f.diagnostic.severity}: ${f.diagnostic.message} [${f.diagnostic.code}]\n`,
+    )
+    .join('');
 }
 
 export function formatJson(findings: Finding[], files: { path: string; kind: string }[], cwd: string): string {
@@ -72,7 +93,14 @@ export function formatSarif(findings: Finding[], version: string): string {
     version: '2.1.0',
     runs: [
       {
-        tool: { driver: { name: 'mlpipe', semanticVersion: version, informationUri: 'https://github.com/mlpipe/mlpipe', rules } },
+        tool: {
+          driver: {
+            name: 'mlpipe',
+            semanticVersion: version,
+            informationUri: 'https://github.com/mlpipe/mlpipe',
+            rules,
+          },
+        },
         columnKind: 'utf16CodeUnits',
         originalUriBaseIds: { '%SRCROOT%': { uri: 'file:///' } },
         results: findings.map((f) => ({
@@ -97,12 +125,24 @@ export function formatSarif(findings: Finding[], version: string): string {
 
 /** GitHub Actions workflow commands: one annotation per finding. */
 export function formatGithub(findings: Finding[]): string {
-  const command: Record<Severity, string> = { error: 'error', warning: 'warning', information: 'notice', hint: 'notice' };
+  const command: Record<Severity, string> = {
+    error: 'error',
+    warning: 'warning',
+    information: 'notice',
+    hint: 'notice',
+  };
   const data = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
   const property = (text: string) => data(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
   return findings
     .map((f) => {
-      const props = [`file=${property(f.file)}`, `line=${f.line}`, `col=${f.column}`, `endLine=${f.endLine}`, `endColumn=${f.endColumn}`, `title=${property(`mlpipe ${f.diagnostic.code}`)}`];
+      const props = [
+        `file=${property(f.file)}`,
+        `line=${f.line}`,
+        `col=${f.column}`,
+        `endLine=${f.endLine}`,
+        `endColumn=${f.endColumn}`,
+        `title=${property(`mlpipe ${f.diagnostic.code}`)}`,
+      ];
       return `::${command[f.diagnostic.severity]} ${props.join(',')}::${data(f.diagnostic.message)}\n`;
     })
     .join('');
@@ -144,7 +184,10 @@ export function terminalText(text: string, max = Infinity): string {
   const safe = TERMINAL_UNSAFE.test(text)
     ? text.replace(TERMINAL_UNSAFE, (char) => {
         const code = char.charCodeAt(0);
-        return NAMED_ESCAPES[char] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+        return (
+          NAMED_ESCAPES[char] ??
+          (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+        );
       })
     : text;
   if (safe.length <= max) return safe;
@@ -163,5 +206,8 @@ const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069
  * (They can only occur inside strings, where an escape is always valid.)
  */
 export function terminalJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, 2).replace(
+    JSON_UNSAFE,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -6,7 +6,18 @@ import { type CliIo } from './io';
 import { UsageError, UserError } from '../errors';
 import { driftCommand } from './drift';
 import { approveCommand, gateCommand, pushCommand, rejectCommand } from './release';
-import { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } from './runs';
+import {
+  openStore,
+  runsCompare,
+  runsDelete,
+  runsGc,
+  runsList,
+  runsNote,
+  runsReindex,
+  runsShow,
+  runsSync,
+  runsTag,
+} from './runs';
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -141,7 +152,8 @@ function count(parsed: Parsed, flag: string): number | undefined {
   const value = parsed.flags.get(flag);
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!Number.isFinite(number) || number < 0) throw new UsageError(`${flag} must be a number of at least 0, not '${String(value)}'`);
+  if (!Number.isFinite(number) || number < 0)
+    throw new UsageError(`${flag} must be a number of at least 0, not '${String(value)}'`);
   return number;
 }
 
@@ -157,7 +169,20 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
     } else if (rest[i].startsWith('--remove=')) removed.push(rest[i].slice('--remove='.length));
     else others.push(rest[i]);
   }
-  const parsed = parseArgs(others, new Set(['--filter', '--sort', '--group', '--columns', '--limit', '--format', '--pipeline', '--keep', '--older-than']));
+  const parsed = parseArgs(
+    others,
+    new Set([
+      '--filter',
+      '--sort',
+      '--group',
+      '--columns',
+      '--limit',
+      '--format',
+      '--pipeline',
+      '--keep',
+      '--older-than',
+    ]),
+  );
   const allowed: Record<string, string[]> = {
     list: ['--filter', '--sort', '--group', '--columns', '--limit', '--format'],
     show: ['--format'],
@@ -169,7 +194,8 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
     reindex: [],
     sync: ['--all'],
   };
-  if (sub === undefined || !(sub in allowed)) throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
+  if (sub === undefined || !(sub in allowed))
+    throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
   expectOnly(parsed, [...allowed[sub], '--pipeline']);
   const store = openStore(io.cwd, parsed.flags.get('--pipeline') as string | undefined);
   const positional = parsed.positional;
@@ -180,9 +206,21 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
   switch (sub) {
     case 'list': {
       const group = parsed.flags.get('--group') as string | undefined;
-      if (group !== undefined && group !== 'pipeline' && group !== 'commit') throw new UsageError(`--group must be pipeline or commit, not '${group}'`);
+      if (group !== undefined && group !== 'pipeline' && group !== 'commit')
+        throw new UsageError(`--group must be pipeline or commit, not '${group}'`);
       if (positional.length > 0) throw new UsageError(`runs list takes no arguments (a filter goes in --filter "...")`);
-      return runsList({ filter: parsed.flags.get('--filter') as string | undefined, sort: parsed.flags.get('--sort') as string | undefined, group, columns: parsed.flags.get('--columns') as string | undefined, limit: count(parsed, '--limit'), format: format(parsed) }, store, io);
+      return runsList(
+        {
+          filter: parsed.flags.get('--filter') as string | undefined,
+          sort: parsed.flags.get('--sort') as string | undefined,
+          group,
+          columns: parsed.flags.get('--columns') as string | undefined,
+          limit: count(parsed, '--limit'),
+          format: format(parsed),
+        },
+        store,
+        io,
+      );
     }
     case 'show':
       return runsShow(one(), format(parsed), store, io);
@@ -204,13 +242,27 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
     case 'delete':
       return runsDelete(positional, store, io);
     case 'gc':
-      return runsGc({ keep: count(parsed, '--keep'), olderThanDays: count(parsed, '--older-than'), dryRun: parsed.flags.has('--dry-run'), format: format(parsed) }, store, io);
+      return runsGc(
+        {
+          keep: count(parsed, '--keep'),
+          olderThanDays: count(parsed, '--older-than'),
+          dryRun: parsed.flags.has('--dry-run'),
+          format: format(parsed),
+        },
+        store,
+        io,
+      );
     default:
       return runsReindex(store, io);
   }
 }
 
-export async function main(argv: string[], io: CliIo, host: FileHost, signal: AbortSignal = new AbortController().signal): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo,
+  host: FileHost,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<number> {
   try {
     const [command, ...rest] = argv;
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -230,10 +282,21 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
           return 0;
         }
         const format = (parsed.flags.get('--format') ?? 'text') as string;
-        if (!['text', 'json', 'sarif', 'github'].includes(format)) throw new UsageError(`--format must be text, json, sarif or github, not '${format}'`);
+        if (!['text', 'json', 'sarif', 'github'].includes(format))
+          throw new UsageError(`--format must be text, json, sarif or github, not '${format}'`);
         const size = Number(parsed.flags.get('--max-file-size') ?? 4);
         if (!(size > 0)) throw new UsageError('--max-file-size must be a positive number of megabytes');
-        return runCheck({ paths: parsed.positional, format: format as OutputFormat, strict: parsed.flags.has('--strict'), maxFileSizeMB: size }, io, host, VERSION);
+        return runCheck(
+          {
+            paths: parsed.positional,
+            format: format as OutputFormat,
+            strict: parsed.flags.has('--strict'),
+            maxFileSizeMB: size,
+          },
+          io,
+          host,
+          VERSION,
+        );
       }
       case 'run': {
         const parsed = parseArgs(rest, new Set(['--host', '--jobs', '--pipeline']));
@@ -259,8 +322,13 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
         const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
         expectOnly(parsed, ['--format', '--pipeline']);
         const format = (parsed.flags.get('--format') ?? 'text') as string;
-        if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
-        return await statusCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, format, stages: parsed.positional }, io, host);
+        if (format !== 'text' && format !== 'json')
+          throw new UsageError(`--format must be text or json, not '${format}'`);
+        return await statusCommand(
+          { pipeline: parsed.flags.get('--pipeline') as string | undefined, format, stages: parsed.positional },
+          io,
+          host,
+        );
       }
       case 'cancel': {
         const parsed = parseArgs(rest, new Set(['--pipeline']));
@@ -271,34 +339,81 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
         const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
         expectOnly(parsed, ['--format', '--pipeline']);
         const format = (parsed.flags.get('--format') ?? 'text') as string;
-        if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
+        if (format !== 'text' && format !== 'json')
+          throw new UsageError(`--format must be text or json, not '${format}'`);
         if (parsed.positional.length > 1) throw new UsageError('diff takes one revision');
-        return await diffCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, revision: parsed.positional[0] ?? 'HEAD', format }, io);
+        return await diffCommand(
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            revision: parsed.positional[0] ?? 'HEAD',
+            format,
+          },
+          io,
+        );
       }
       case 'checkout': {
         const parsed = parseArgs(rest, new Set(['--pipeline']));
         expectOnly(parsed, ['--pipeline']);
         if (parsed.positional.length !== 1) throw new UsageError('checkout takes the id of a run (see .mlpipe/runs)');
-        return checkoutCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] }, io, host);
+        return checkoutCommand(
+          { pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] },
+          io,
+          host,
+        );
       }
       case 'runs':
         return await runsCommand(rest, io);
       case 'gate': {
         const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--format']));
         expectOnly(parsed, ['--run', '--pipeline', '--format', '--allow-dirty', '--drift']);
-        return await gateCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.flags.get('--run') as string | undefined, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift'), format: format(parsed) }, io);
+        return await gateCommand(
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            run: parsed.flags.get('--run') as string | undefined,
+            allowDirty: parsed.flags.has('--allow-dirty'),
+            drift: parsed.flags.has('--drift'),
+            format: format(parsed),
+          },
+          io,
+        );
       }
       case 'approve':
       case 'reject': {
         const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--by', '--note']));
-        expectOnly(parsed, ['--run', '--pipeline', '--by', '--note', ...(command === 'approve' ? ['--allow-dirty', '--drift'] : [])]);
-        const common = { pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.flags.get('--run') as string | undefined, by: parsed.flags.get('--by') as string | undefined, note: parsed.flags.get('--note') as string | undefined };
-        return command === 'approve' ? await approveCommand({ ...common, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift') }, io) : await rejectCommand(common, io);
+        expectOnly(parsed, [
+          '--run',
+          '--pipeline',
+          '--by',
+          '--note',
+          ...(command === 'approve' ? ['--allow-dirty', '--drift'] : []),
+        ]);
+        const common = {
+          pipeline: parsed.flags.get('--pipeline') as string | undefined,
+          run: parsed.flags.get('--run') as string | undefined,
+          by: parsed.flags.get('--by') as string | undefined,
+          note: parsed.flags.get('--note') as string | undefined,
+        };
+        return command === 'approve'
+          ? await approveCommand(
+              { ...common, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift') },
+              io,
+            )
+          : await rejectCommand(common, io);
       }
       case 'push': {
         const parsed = parseArgs(rest, new Set(['--to', '--pipeline', '--ca-file', '--format']));
         expectOnly(parsed, ['--to', '--pipeline', '--ca-file', '--format', '--dry-run']);
-        return await pushCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined, to: parsed.flags.get('--to') as string | undefined, dryRun: parsed.flags.has('--dry-run'), caFile: parsed.flags.get('--ca-file') as string | undefined, format: format(parsed) }, io, signal);
+        return await pushCommand(
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            to: parsed.flags.get('--to') as string | undefined,
+            dryRun: parsed.flags.has('--dry-run'),
+            caFile: parsed.flags.get('--ca-file') as string | undefined,
+            format: format(parsed),
+          },
+          io,
+          signal,
+        );
       }
       case 'drift': {
         // --method may repeat.
@@ -312,20 +427,39 @@ export async function main(argv: string[], io: CliIo, host: FileHost, signal: Ab
           else others.push(rest[i]);
         }
         const parsed = parseArgs(others, new Set(['--columns', '--format', '--output', '--drift-share', '--pipeline']));
-        expectOnly(parsed, ['--columns', '--format', '--output', '--drift-share', '--pipeline', '--fail-on-drift', '--details']);
+        expectOnly(parsed, [
+          '--columns',
+          '--format',
+          '--output',
+          '--drift-share',
+          '--pipeline',
+          '--fail-on-drift',
+          '--details',
+        ]);
         const driftFormat = (parsed.flags.get('--format') ?? 'text') as string;
-        if (!['text', 'json', 'html'].includes(driftFormat)) throw new UsageError(`--format must be text, json or html, not '${driftFormat}'`);
-        if (parsed.positional.length !== 0 && parsed.positional.length !== 2) throw new UsageError('drift takes two files, REFERENCE and CURRENT, or none to use the pipeline\'s monitor.drift');
+        if (!['text', 'json', 'html'].includes(driftFormat))
+          throw new UsageError(`--format must be text, json or html, not '${driftFormat}'`);
+        if (parsed.positional.length !== 0 && parsed.positional.length !== 2)
+          throw new UsageError(
+            "drift takes two files, REFERENCE and CURRENT, or none to use the pipeline's monitor.drift",
+          );
         const share = parsed.flags.get('--drift-share');
         const driftShare = share === undefined ? undefined : Number(share);
-        if (driftShare !== undefined && !(driftShare > 0 && driftShare <= 1)) throw new UsageError(`--drift-share must be a number in (0, 1], not '${String(share)}'`);
+        if (driftShare !== undefined && !(driftShare > 0 && driftShare <= 1))
+          throw new UsageError(`--drift-share must be a number in (0, 1], not '${String(share)}'`);
         const columns = parsed.flags.get('--columns') as string | undefined;
         return await driftCommand(
           {
             reference: parsed.positional[0],
             current: parsed.positional[1],
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
-            columns: columns === undefined ? undefined : columns.split(',').map((column) => column.trim()).filter(Boolean),
+            columns:
+              columns === undefined
+                ? undefined
+                : columns
+                    .split(',')
+                    .map((column) => column.trim())
+                    .filter(Boolean),
             methods,
             driftShare,
             format: driftFormat as 'text' | 'json' | 'html',

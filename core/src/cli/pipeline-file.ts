@@ -13,6 +13,7 @@ export function findPipeline(cwd: string, given: string | undefined): string {
   for (const name of ['mlpipe.yaml', 'mlpipe.yml']) if (existsSync(join(cwd, name))) return join(cwd, name);
   const others = readdirSync(cwd).filter((name) => isPipelineFile(name) && !/^mlpipe\.ya?ml$/.test(name));
   if (others.length === 1) return join(cwd, others[0]);
-  if (others.length > 1) throw new UsageError(`several pipelines here (${others.join(', ')}); choose one with --pipeline`);
+  if (others.length > 1)
+    throw new UsageError(`several pipelines here (${others.join(', ')}); choose one with --pipeline`);
   throw new UsageError(`no mlpipe.yaml in ${cwd}; run from the pipeline's folder or pass --pipeline FILE`);
 }

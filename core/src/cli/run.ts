@@ -27,10 +27,15 @@ export interface RunCommandOptions {
 /** `mlpipe run`: exit 0 when every stage finished, 1 when one failed or was cancelled, 2 for usage errors. */
 export async function runCommand(options: RunCommandOptions, io: CliIo, host: FileHost): Promise<number> {
   const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
-  if (options.jobs !== undefined && !(options.jobs >= 1)) throw new UsageError('--jobs must be a positive whole number');
+  if (options.jobs !== undefined && !(options.jobs >= 1))
+    throw new UsageError('--jobs must be a positive whole number');
   try {
     if (options.dryRun) {
-      const reports = await pipelineStatus(runner, { stages: options.stages, upstream: options.upstream, images: true });
+      const reports = await pipelineStatus(runner, {
+        stages: options.stages,
+        upstream: options.upstream,
+        images: true,
+      });
       io.stdout(formatStatus(reports, true));
       return 0;
     }
@@ -44,7 +49,9 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
       switch (event.type) {
         case 'run-start':
           total = event.record.stages.length;
-          io.stderr(`${runStartText(event.record, { jobs: options.jobs ?? availableParallelism(), logs: relative(io.cwd, runner.mlpipe.runDir(event.record.id)) })}\n`);
+          io.stderr(
+            `${runStartText(event.record, { jobs: options.jobs ?? availableParallelism(), logs: relative(io.cwd, runner.mlpipe.runDir(event.record.id)) })}\n`,
+          );
           break;
         case 'stage-start':
           io.stderr(`${label(event.stage)} ${dim(stageStartText(event))}\n`);
@@ -66,7 +73,18 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
           break;
       }
     };
-    const record = await runner.run({ stages: options.stages, upstream: options.upstream, force: options.force, host: options.host, jobs: options.jobs, signal: options.signal, cancelBySignal: true }, onEvent);
+    const record = await runner.run(
+      {
+        stages: options.stages,
+        upstream: options.upstream,
+        force: options.force,
+        host: options.host,
+        jobs: options.jobs,
+        signal: options.signal,
+        cancelBySignal: true,
+      },
+      onEvent,
+    );
     await track(runner.mlpipe.root, [record.id], io);
     return record.status === 'succeeded' ? 0 : 1;
   } catch (error) {
@@ -76,7 +94,12 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
 }
 
 /** Logs runs to MLflow when MLFLOW_TRACKING_URI is set; a server that is down leaves them queued. */
-export async function track(mlpipeRoot: string, runIds: string[], io: CliIo, options: { force?: boolean; quietWhenNone?: boolean } = {}): Promise<boolean> {
+export async function track(
+  mlpipeRoot: string,
+  runIds: string[],
+  io: CliIo,
+  options: { force?: boolean; quietWhenNone?: boolean } = {},
+): Promise<boolean> {
   const { target, problem } = trackingTarget(undefined);
   if (problem) io.stderr(`note: ${problem}\n`);
   if (!target) return !problem;
@@ -85,7 +108,9 @@ export async function track(mlpipeRoot: string, runIds: string[], io: CliIo, opt
     io.stderr(`${describeFlush(result, target.uri)}\n`);
     return result.failed.length === 0 && !result.busy;
   } catch (error) {
-    io.stderr(`MLflow: could not send to ${redactUri(target.uri)}: ${redactText(error instanceof Error ? error.message : String(error))}; the runs stay queued\n`);
+    io.stderr(
+      `MLflow: could not send to ${redactUri(target.uri)}: ${redactText(error instanceof Error ? error.message : String(error))}; the runs stay queued\n`,
+    );
     return false;
   }
 }
@@ -96,10 +121,19 @@ export function formatStatus(reports: StageReport[], dryRun = false): string {
   const verb: Record<StageReport['state'], string> = dryRun
     ? { 'up-to-date': 'skip (up to date)', cached: 'restore from cache', stale: 'run', 'never-run': 'run' }
     : { 'up-to-date': 'up to date', cached: 'cached', stale: 'stale', 'never-run': 'never run' };
-  return reports.map((report) => `${report.name.padEnd(width)}  ${verb[report.state]}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`).join('');
+  return reports
+    .map(
+      (report) =>
+        `${report.name.padEnd(width)}  ${verb[report.state]}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`,
+    )
+    .join('');
 }
 
-export async function statusCommand(options: { pipeline?: string; format: 'text' | 'json'; stages: string[] }, io: CliIo, host: FileHost): Promise<number> {
+export async function statusCommand(
+  options: { pipeline?: string; format: 'text' | 'json'; stages: string[] },
+  io: CliIo,
+  host: FileHost,
+): Promise<number> {
   const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   try {
     const reports = await pipelineStatus(runner, { stages: options.stages, upstream: false, images: true });
@@ -119,11 +153,18 @@ export async function cancelCommand(options: { pipeline?: string }, io: CliIo, h
   return 0;
 }
 
-export async function diffCommand(options: { pipeline?: string; revision: string; format: 'text' | 'json' }, io: CliIo): Promise<number> {
+export async function diffCommand(
+  options: { pipeline?: string; revision: string; format: 'text' | 'json' },
+  io: CliIo,
+): Promise<number> {
   const pipeline = findPipeline(io.cwd, options.pipeline);
   try {
     const report = await pipelineDiff(pipeline, options.revision);
-    io.stdout(options.format === 'json' ? `${JSON.stringify({ version: 1, ...report }, null, 2)}\n` : formatDiff(report, relative(io.cwd, pipeline) || pipeline));
+    io.stdout(
+      options.format === 'json'
+        ? `${JSON.stringify({ version: 1, ...report }, null, 2)}\n`
+        : formatDiff(report, relative(io.cwd, pipeline) || pipeline),
+    );
     return 0;
   } catch (error) {
     if (error instanceof RunError) throw new UsageError(error.message, 2);
@@ -135,7 +176,9 @@ export function checkoutCommand(options: { pipeline?: string; run: string }, io:
   const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
   try {
     const restored = runner.checkout(options.run);
-    io.stderr(`restored ${restored.length} output${restored.length === 1 ? '' : 's'} of run ${options.run}: ${restored.join(', ')}\n`);
+    io.stderr(
+      `restored ${restored.length} output${restored.length === 1 ? '' : 's'} of run ${options.run}: ${restored.join(', ')}\n`,
+    );
     return 0;
   } catch (error) {
     if (error instanceof RunError) throw new UsageError(error.message, 1);

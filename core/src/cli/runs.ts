@@ -59,7 +59,10 @@ function tagsText(tags: Record<string, string>, separator: string, max: number):
 /** What `runs list` warns about before the runs: lines it skipped, an index it could not read. */
 function storeWarnings(store: ExperimentStore, io: CliIo): void {
   if (store.problem) io.stderr(`warning: ${terminalText(store.problem, MAX_VALUE)}\n`);
-  if (store.damaged > 0) io.stderr(`warning: ${store.damaged} unreadable line${store.damaged === 1 ? '' : 's'} in ${terminalText(relative(io.cwd, store.indexPath) || store.indexPath)} (a write cut short, or not an index line); mlpipe runs reindex rebuilds it\n`);
+  if (store.damaged > 0)
+    io.stderr(
+      `warning: ${store.damaged} unreadable line${store.damaged === 1 ? '' : 's'} in ${terminalText(relative(io.cwd, store.indexPath) || store.indexPath)} (a write cut short, or not an index line); mlpipe runs reindex rebuilds it\n`,
+    );
 }
 
 /** A run as `--format json` gives it: a documented, versioned shape (docs/experiments.md). */
@@ -91,7 +94,8 @@ function parseField(text: string): Field {
 
 function show(value: unknown): string {
   if (value === undefined || value === null) return '-';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
   if (typeof value === 'string') return value;
   return JSON.stringify(value);
 }
@@ -106,32 +110,53 @@ function duration(ms: number | undefined): string {
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column])))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** Default columns: the metrics most runs have (up to 4) and the params that differ between the runs (up to 4). */
 function defaultColumns(runs: StoredRun[]): Field[] {
   const metricCounts = new Map<string, number>();
-  for (const run of runs) for (const key of Object.keys(run.metrics)) metricCounts.set(key, (metricCounts.get(key) ?? 0) + 1);
-  const metrics = [...metricCounts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 4).map(([key]) => ({ namespace: 'metrics' as const, key }));
+  for (const run of runs)
+    for (const key of Object.keys(run.metrics)) metricCounts.set(key, (metricCounts.get(key) ?? 0) + 1);
+  const metrics = [...metricCounts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, 4)
+    .map(([key]) => ({ namespace: 'metrics' as const, key }));
   const values = new Map<string, Set<string>>();
-  for (const run of runs) for (const [key, value] of Object.entries(flattenParams(run.params))) (values.get(key) ?? values.set(key, new Set()).get(key)!).add(JSON.stringify(value));
-  const params = [...values].filter(([, seen]) => seen.size > 1).map(([key]) => ({ namespace: 'params' as const, key })).slice(0, 4);
+  for (const run of runs)
+    for (const [key, value] of Object.entries(flattenParams(run.params)))
+      (values.get(key) ?? values.set(key, new Set()).get(key)!).add(JSON.stringify(value));
+  const params = [...values]
+    .filter(([, seen]) => seen.size > 1)
+    .map(([key]) => ({ namespace: 'params' as const, key }))
+    .slice(0, 4);
   return [...params, ...metrics];
 }
 
 function cell(run: StoredRun, field: Field): string {
   if (field.namespace === 'params') {
     const flat = flattenParams(run.params);
-    return safe(Object.hasOwn(flat, field.key) ? (flat[field.key] ?? fieldValue(run, field)) : fieldValue(run, field), MAX_CELL);
+    return safe(
+      Object.hasOwn(flat, field.key) ? (flat[field.key] ?? fieldValue(run, field)) : fieldValue(run, field),
+      MAX_CELL,
+    );
   }
   return safe(fieldValue(run, field), MAX_CELL);
 }
 
 export function runsList(options: RunsListOptions, store: ExperimentStore, io: CliIo): number {
   const runs = storeCall(() => store.query({ filter: options.filter, sort: options.sort, limit: options.limit }));
-  const groupOf = (run: StoredRun) => (options.group === 'commit' ? (run.summary.commit ? `${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (dirty)' : ''}` : '(no commit)') : (run.summary.name ?? run.summary.pipeline));
+  const groupOf = (run: StoredRun) =>
+    options.group === 'commit'
+      ? run.summary.commit
+        ? `${run.summary.commit.slice(0, 10)}${run.summary.dirty ? ' (dirty)' : ''}`
+        : '(no commit)'
+      : (run.summary.name ?? run.summary.pipeline);
   const groups = new Map<string, StoredRun[]>();
   for (const run of runs) {
     const key = options.group ? groupOf(run) : '';
@@ -139,18 +164,37 @@ export function runsList(options: RunsListOptions, store: ExperimentStore, io: C
   }
   storeWarnings(store, io);
   if (options.format === 'json') {
-    io.stdout(`${terminalJson({ version: 1, count: runs.length, total: store.size, runs: runs.map(runJson), ...(options.group ? { groups: [...groups].map(([key, members]) => ({ key, runs: members.map((run) => run.summary.id) })) } : {}) })}\n`);
+    io.stdout(
+      `${terminalJson({ version: 1, count: runs.length, total: store.size, runs: runs.map(runJson), ...(options.group ? { groups: [...groups].map(([key, members]) => ({ key, runs: members.map((run) => run.summary.id) })) } : {}) })}\n`,
+    );
     return 0;
   }
   if (runs.length === 0) {
     io.stdout(store.size === 0 ? 'no runs yet: mlpipe run starts one\n' : `no run matches (of ${store.size})\n`);
     return 0;
   }
-  const columns = options.columns ? storeCall(() => options.columns!.split(',').filter((text) => text.trim()).map(parseField)) : defaultColumns(runs);
-  const header = ['ID', 'STATUS', 'STARTED', 'DURATION', ...columns.map((field) => terminalText(fieldName(field), MAX_CELL)), 'TAGS'];
+  const columns = options.columns
+    ? storeCall(() =>
+        options
+          .columns!.split(',')
+          .filter((text) => text.trim())
+          .map(parseField),
+      )
+    : defaultColumns(runs);
+  const header = [
+    'ID',
+    'STATUS',
+    'STARTED',
+    'DURATION',
+    ...columns.map((field) => terminalText(fieldName(field), MAX_CELL)),
+    'TAGS',
+  ];
   const out: string[] = [];
   for (const [key, members] of groups) {
-    if (options.group) out.push(`${options.group} ${terminalText(key, MAX_VALUE)}: ${members.length} run${members.length === 1 ? '' : 's'}\n`);
+    if (options.group)
+      out.push(
+        `${options.group} ${terminalText(key, MAX_VALUE)}: ${members.length} run${members.length === 1 ? '' : 's'}\n`,
+      );
     const rows = members.map((run) => [
       terminalText(run.summary.id),
       run.status,
@@ -162,7 +206,8 @@ export function runsList(options: RunsListOptions, store: ExperimentStore, io: C
     out.push(table(header, rows));
   }
   io.stdout(out.join('\n'));
-  if (options.limit !== undefined && runs.length === options.limit) io.stderr(`(first ${options.limit}; --limit changes it)\n`);
+  if (options.limit !== undefined && runs.length === options.limit)
+    io.stderr(`(first ${options.limit}; --limit changes it)\n`);
   return 0;
 }
 
@@ -171,7 +216,9 @@ export function runsShow(id: string, format: 'text' | 'json', store: ExperimentS
   const record = store.fullRecord(run.summary.id);
   const series = store.series(run.summary.id);
   if (format === 'json') {
-    io.stdout(`${terminalJson({ version: 1, run: runJson(run), record: record ?? null, series: series.map((one) => ({ name: one.name, stage: one.stage, file: one.file, x: one.x, points: one.steps.length, last: one.values.at(-1) ?? null })) })}\n`);
+    io.stdout(
+      `${terminalJson({ version: 1, run: runJson(run), record: record ?? null, series: series.map((one) => ({ name: one.name, stage: one.stage, file: one.file, x: one.x, points: one.steps.length, last: one.values.at(-1) ?? null })) })}\n`,
+    );
     return 0;
   }
   const s = run.summary;
@@ -194,23 +241,51 @@ export function runsShow(id: string, format: 'text' | 'json', store: ExperimentS
           `  ${safe(stage.name, MAX_CELL)}`,
           safe(stage.status, MAX_CELL),
           stage.exitCode === undefined ? '-' : safe(stage.exitCode, MAX_CELL),
-          duration(typeof stage.started === 'string' && typeof stage.ended === 'string' ? Date.parse(stage.ended) - Date.parse(stage.started) : undefined),
+          duration(
+            typeof stage.started === 'string' && typeof stage.ended === 'string'
+              ? Date.parse(stage.ended) - Date.parse(stage.started)
+              : undefined,
+          ),
           safe(stage.reason ?? stage.error ?? ''),
         ]),
       ).trimEnd(),
     );
   }
   const params = flattenParams(s.params);
-  if (Object.keys(params).length > 0) lines.push('', 'params:', ...Object.entries(params).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`));
-  if (Object.keys(s.metrics).length > 0) lines.push('', 'metrics:', ...Object.entries(s.metrics).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`));
-  if (series.length > 0) lines.push('', 'series:', ...series.map((one) => `  ${terminalText(one.name, MAX_VALUE)}  ${one.steps.length} points over ${terminalText(one.x, MAX_CELL)}, last ${safe(one.values.at(-1))}  (${terminalText(one.stage, MAX_CELL)}: ${terminalText(one.file, MAX_VALUE)})`));
+  if (Object.keys(params).length > 0)
+    lines.push(
+      '',
+      'params:',
+      ...Object.entries(params).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`),
+    );
+  if (Object.keys(s.metrics).length > 0)
+    lines.push(
+      '',
+      'metrics:',
+      ...Object.entries(s.metrics).map(([key, value]) => `  ${terminalText(key, MAX_VALUE)} = ${safe(value)}`),
+    );
+  if (series.length > 0)
+    lines.push(
+      '',
+      'series:',
+      ...series.map(
+        (one) =>
+          `  ${terminalText(one.name, MAX_VALUE)}  ${one.steps.length} points over ${terminalText(one.x, MAX_CELL)}, last ${safe(one.values.at(-1))}  (${terminalText(one.stage, MAX_CELL)}: ${terminalText(one.file, MAX_VALUE)})`,
+      ),
+    );
   // Only a run id names a folder (an index may hold other ids; they have no logs).
-  if (isRunId(s.id)) lines.push('', `logs: ${terminalText(relative(io.cwd, join(store.dir.runs, s.id, 'logs')) || '.')}`);
+  if (isRunId(s.id))
+    lines.push('', `logs: ${terminalText(relative(io.cwd, join(store.dir.runs, s.id, 'logs')) || '.')}`);
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
 }
 
-export function runsCompare(ids: string[], options: { all: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
+export function runsCompare(
+  ids: string[],
+  options: { all: boolean; format: 'text' | 'json' },
+  store: ExperimentStore,
+  io: CliIo,
+): number {
   if (ids.length < 2) throw new UsageError('compare needs at least two run ids (mlpipe runs list shows them)');
   const runs = storeCall(() => ids.map((id) => store.resolve(id)));
   const params = runs.map((run) => flattenParams(run.params));
@@ -224,9 +299,14 @@ export function runsCompare(ids: string[], options: { all: boolean; format: 'tex
     }
   };
   add('param', params);
-  add('metric', runs.map((run) => run.metrics));
+  add(
+    'metric',
+    runs.map((run) => run.metrics),
+  );
   if (options.format === 'json') {
-    io.stdout(`${terminalJson({ version: 1, runs: runs.map((run) => run.summary.id), rows: rows.filter((row) => options.all || row.differs || row.kind === 'metric') })}\n`);
+    io.stdout(
+      `${terminalJson({ version: 1, runs: runs.map((run) => run.summary.id), rows: rows.filter((row) => options.all || row.differs || row.kind === 'metric') })}\n`,
+    );
     return 0;
   }
   const shown = rows.filter((row) => options.all || row.differs || row.kind === 'metric');
@@ -236,31 +316,46 @@ export function runsCompare(ids: string[], options: { all: boolean; format: 'tex
     return [
       `${row.differs ? '*' : ' '} ${row.kind === 'param' ? 'params' : 'metrics'}.${terminalText(row.key, MAX_CELL)}`,
       ...row.values.map((value, index) => {
-        const delta = index > 0 && typeof value === 'number' && typeof first === 'number' && value !== first ? ` (${value > first ? '+' : ''}${show(value - first)})` : '';
+        const delta =
+          index > 0 && typeof value === 'number' && typeof first === 'number' && value !== first
+            ? ` (${value > first ? '+' : ''}${show(value - first)})`
+            : '';
         return `${safe(value, MAX_CELL)}${delta}`;
       }),
     ];
   });
   const hidden = rows.length - shown.length;
-  io.stdout(`${table(header, body)}${hidden > 0 ? `(${hidden} identical param${hidden === 1 ? '' : 's'} hidden; --all shows them)\n` : ''}* differs between the runs; (+/-) is the change from the first run\n`);
+  io.stdout(
+    `${table(header, body)}${hidden > 0 ? `(${hidden} identical param${hidden === 1 ? '' : 's'} hidden; --all shows them)\n` : ''}* differs between the runs; (+/-) is the change from the first run\n`,
+  );
   return 0;
 }
 
 export function runsTag(id: string, pairs: string[], remove: string[], store: ExperimentStore, io: CliIo): number {
-  if (pairs.length === 0 && remove.length === 0) throw new UsageError('tag needs KEY=VALUE (or KEY) pairs, or --remove KEY');
+  if (pairs.length === 0 && remove.length === 0)
+    throw new UsageError('tag needs KEY=VALUE (or KEY) pairs, or --remove KEY');
   const set: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const key = eq < 0 ? pair : pair.slice(0, eq);
-    if (!/^[A-Za-z0-9_.\-/@]+$/.test(key)) throw new UsageError(`'${key}' is not a tag name: letters, digits and _ . - / @ only`);
+    if (!/^[A-Za-z0-9_.\-/@]+$/.test(key))
+      throw new UsageError(`'${key}' is not a tag name: letters, digits and _ . - / @ only`);
     // Defined, not assigned: a tag named __proto__ is a tag like any other.
-    Object.defineProperty(set, key, { value: eq < 0 ? '' : pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(set, key, {
+      value: eq < 0 ? '' : pair.slice(eq + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   // The candidate rule (one per pipeline) is core's, as in VS Code.
   const change = storeCall(() => tagRun(store, id, set, remove));
   const run = store.resolve(change.id);
   io.stderr(`run ${terminalText(run.summary.id)} tags: ${tagsText(run.tags, ', ', MAX_VALUE) || '(none)'}\n`);
-  if (change.uncandidated.length > 0) io.stderr(`run ${terminalText(run.summary.id)} is now the model candidate of ${terminalText(change.pipeline, MAX_VALUE)}, instead of ${terminalText(change.uncandidated.join(', '), MAX_VALUE)}\n`);
+  if (change.uncandidated.length > 0)
+    io.stderr(
+      `run ${terminalText(run.summary.id)} is now the model candidate of ${terminalText(change.pipeline, MAX_VALUE)}, instead of ${terminalText(change.uncandidated.join(', '), MAX_VALUE)}\n`,
+    );
   return 0;
 }
 
@@ -273,11 +368,17 @@ export function runsNote(id: string, note: string, store: ExperimentStore, io: C
 export function runsDelete(ids: string[], store: ExperimentStore, io: CliIo): number {
   if (ids.length === 0) throw new UsageError('delete needs the ids of the runs to delete');
   const deleted = storeCall(() => store.delete(ids));
-  io.stderr(`deleted ${deleted.length} run${deleted.length === 1 ? '' : 's'}: ${terminalText(deleted.join(', '), MAX_VALUE)}; their cached outputs go with mlpipe runs gc\n`);
+  io.stderr(
+    `deleted ${deleted.length} run${deleted.length === 1 ? '' : 's'}: ${terminalText(deleted.join(', '), MAX_VALUE)}; their cached outputs go with mlpipe runs gc\n`,
+  );
   return 0;
 }
 
-export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun: boolean; format: 'text' | 'json' }, store: ExperimentStore, io: CliIo): number {
+export function runsGc(
+  options: { keep?: number; olderThanDays?: number; dryRun: boolean; format: 'text' | 'json' },
+  store: ExperimentStore,
+  io: CliIo,
+): number {
   const report = storeCall(() => collectGarbage(store, options));
   if (options.format === 'json') {
     io.stdout(`${terminalJson({ version: 1, ...report })}\n`);
@@ -286,7 +387,9 @@ export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun:
   const mb = (report.freedBytes / 1048576).toFixed(1);
   const lines = [
     `${report.dryRun ? 'would remove' : 'removed'} ${report.removedObjects} cached file${report.removedObjects === 1 ? '' : 's'} (${mb} MB) of ${report.collectedRuns.length} old run${report.collectedRuns.length === 1 ? '' : 's'}; their records, metrics and logs stay`,
-    ...report.protectedRuns.map((run) => `  kept ${terminalText(run.id, MAX_CELL)}: ${terminalText(run.why, MAX_VALUE)}`),
+    ...report.protectedRuns.map(
+      (run) => `  kept ${terminalText(run.id, MAX_CELL)}: ${terminalText(run.why, MAX_VALUE)}`,
+    ),
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
@@ -295,7 +398,11 @@ export function runsGc(options: { keep?: number; olderThanDays?: number; dryRun:
 /** `mlpipe runs sync`: sends the queued runs (with --all, every run) to MLFLOW_TRACKING_URI now. */
 export async function runsSync(all: boolean, store: ExperimentStore, io: CliIo): Promise<number> {
   const { target, problem } = trackingTarget(undefined);
-  if (!target) throw new UsageError(problem ?? 'no tracking server: set MLFLOW_TRACKING_URI (http://host:5000) to log runs to MLflow', 2);
+  if (!target)
+    throw new UsageError(
+      problem ?? 'no tracking server: set MLFLOW_TRACKING_URI (http://host:5000) to log runs to MLflow',
+      2,
+    );
   const ids = all ? store.runs().map((run) => run.summary.id) : [];
   const result = await sendRuns(store.root, target, ids, { force: true });
   io.stderr(`${describeFlush(result, target.uri)}\n`);
@@ -304,7 +411,12 @@ export async function runsSync(all: boolean, store: ExperimentStore, io: CliIo):
 
 export function runsReindex(store: ExperimentStore, io: CliIo): number {
   const count = storeCall(() => store.rebuild());
-  const skipped = store.skippedRecords > 0 ? `; left out ${store.skippedRecords} run.json file${store.skippedRecords === 1 ? '' : 's'} that ${store.skippedRecords === 1 ? 'is' : 'are'} not a valid run record` : '';
-  io.stderr(`rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${terminalText(store.dir.runs)}${skipped}\n`);
+  const skipped =
+    store.skippedRecords > 0
+      ? `; left out ${store.skippedRecords} run.json file${store.skippedRecords === 1 ? '' : 's'} that ${store.skippedRecords === 1 ? 'is' : 'are'} not a valid run record`
+      : '';
+  io.stderr(
+    `rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${terminalText(store.dir.runs)}${skipped}\n`,
+  );
   return 0;
 }

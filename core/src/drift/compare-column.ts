@@ -13,7 +13,13 @@
  */
 import { categoryDetail, histogramDetail } from './details';
 import { DriftError } from './errors';
-import { DISTINCT_NUMBER_CAP, DISTINCT_STRING_CAP, MIXED_STRING_SHARE, numberKey, type ColumnAccumulator } from './infer';
+import {
+  DISTINCT_NUMBER_CAP,
+  DISTINCT_STRING_CAP,
+  MIXED_STRING_SHARE,
+  numberKey,
+  type ColumnAccumulator,
+} from './infer';
 import { clip } from './limits';
 import {
   categoryShares,
@@ -90,7 +96,10 @@ export function prepareColumn(
       `${plural(strs, 'value')} that ${strs === 1 ? 'is' : 'are'} not a number ignored as missing (first: "${clip(first.firstString)}" at ${first === r ? refPath : curPath}:${first.firstStringLine}).`,
     );
   } else {
-    if (forcedNum) return { skip: `forced numeric, but its values are text (e.g. "${clip((r.stringCount > 0 ? r : c).firstString)}")` };
+    if (forcedNum)
+      return {
+        skip: `forced numeric, but its values are text (e.g. "${clip((r.stringCount > 0 ? r : c).firstString)}")`,
+      };
     numbers = false;
     if (nums > 0) notes.push(`mixed numbers and text (${plural(strs, 'text value')}): compared as categories.`);
   }
@@ -123,7 +132,9 @@ export function prepareColumn(
     kind = 'cat';
     reason = 'categorical: text values';
     if (r.strings === null || c.strings === null) {
-      return { skip: `text-like: more than ${DISTINCT_STRING_CAP.toLocaleString('en-US')} distinct values (ids or free text are not compared)` };
+      return {
+        skip: `text-like: more than ${DISTINCT_STRING_CAP.toLocaleString('en-US')} distinct values (ids or free text are not compared)`,
+      };
     }
     const distinctRef = r.strings.size + (r.distinctNumbers?.size ?? 0);
     if (refRows >= 20 && distinctRef > 0.5 * refRows) {
@@ -152,7 +163,11 @@ function numericSample(column: ColumnAccumulator): NumericSample {
 }
 
 /** Counts per category key; numbers keyed by their canonical text. */
-function categoryCounts(column: ColumnAccumulator, numbers: boolean, sample: () => NumericSample): { counts: Map<string, number>; approximate: boolean } {
+function categoryCounts(
+  column: ColumnAccumulator,
+  numbers: boolean,
+  sample: () => NumericSample,
+): { counts: Map<string, number>; approximate: boolean } {
   const counts = new Map<string, number>();
   let approximate = false;
   if (column.numericCount > 0) {
@@ -212,7 +227,8 @@ class ColumnSides {
       const b = categoryCounts(this.c, this.prep.numbers, () => this.curNumeric());
       this.#refCounts = a.counts;
       this.#curCounts = b.counts;
-      if (a.approximate || b.approximate) this.notes.push('category counts of the numbers estimated from the quantile sketch.');
+      if (a.approximate || b.approximate)
+        this.notes.push('category counts of the numbers estimated from the quantile sketch.');
     }
     return [this.#refCounts, this.#curCounts];
   }
@@ -252,7 +268,13 @@ class ColumnSides {
 }
 
 /** The column's drift: method, test, decision, notes and (unless `details: false`) what charts show. */
-export function compareColumn(name: string, r: ColumnAccumulator, c: ColumnAccumulator, prep: Prepared, options: DriftOptions): ColumnDrift {
+export function compareColumn(
+  name: string,
+  r: ColumnAccumulator,
+  c: ColumnAccumulator,
+  prep: Prepared,
+  options: DriftOptions,
+): ColumnDrift {
   const sides = new ColumnSides(r, c, prep);
   const { method, methodReason } = chooseMethod(name, sides, options);
   const threshold = options.thresholds?.[name] ?? defaultThreshold(method);
@@ -283,7 +305,11 @@ export function compareColumn(name: string, r: ColumnAccumulator, c: ColumnAccum
 }
 
 /** The forced method (refused when it needs numbers the column does not hold), else Evidently's default; and why, in words. */
-function chooseMethod(name: string, sides: ColumnSides, options: DriftOptions): { method: DriftMethod; methodReason: string } {
+function chooseMethod(
+  name: string,
+  sides: ColumnSides,
+  options: DriftOptions,
+): { method: DriftMethod; methodReason: string } {
   const { prep } = sides;
   const forced = options.methods?.[name];
   if (forced) {
@@ -305,7 +331,10 @@ function chooseMethod(name: string, sides: ColumnSides, options: DriftOptions): 
     else method = u > 2 ? 'chisquare' : 'z';
   } else if (prep.kind === 'num' && u > 5) method = 'wasserstein';
   else method = 'jensenshannon';
-  return { method, methodReason: `default: ${prep.kind === 'num' ? 'numeric' : 'categorical'}, ${rowsText}, ${uText} distinct values -> ${METHOD_NAMES[method]}; column ${prep.reason}` };
+  return {
+    method,
+    methodReason: `default: ${prep.kind === 'num' ? 'numeric' : 'categorical'}, ${rowsText}, ${uText} distinct values -> ${METHOD_NAMES[method]}; column ${prep.reason}`,
+  };
 }
 
 /** The method's statistic and, for the tests, its p-value; notes what the result needs said. */
@@ -321,7 +350,9 @@ function runTest(method: DriftMethod, sides: ColumnSides): { statistic: number; 
       const std = sides.r.sketch ? sides.r.streamingStd() : populationStd(a.values);
       const statistic = wassersteinNormed(a, sides.curNumeric(), std);
       if (!(std >= 0.001)) {
-        notes.push(`reference standard deviation is ${std === 0 ? '0 (constant column)' : std.toPrecision(3)}: the distance is divided by 0.001 instead, as Evidently does.`);
+        notes.push(
+          `reference standard deviation is ${std === 0 ? '0 (constant column)' : std.toPrecision(3)}: the distance is divided by 0.001 instead, as Evidently does.`,
+        );
       }
       return { statistic, pValue: null };
     }
@@ -336,7 +367,12 @@ function runTest(method: DriftMethod, sides: ColumnSides): { statistic: number; 
       }
       if (!Number.isFinite(result.statistic)) {
         notes.push(
-          `categories missing from the reference: ${unseen.slice(0, 5).map((k) => `"${clip(k)}"`).join(', ')}${unseen.length > 5 ? ` and ${unseen.length - 5} more` : ''}; their expected count is 0, so the chi-square statistic is infinite (shown as ${Number.MAX_VALUE}) and p = 0, as in Evidently.`,
+          `categories missing from the reference: ${unseen
+            .slice(0, 5)
+            .map((k) => `"${clip(k)}"`)
+            .join(
+              ', ',
+            )}${unseen.length > 5 ? ` and ${unseen.length - 5} more` : ''}; their expected count is 0, so the chi-square statistic is infinite (shown as ${Number.MAX_VALUE}) and p = 0, as in Evidently.`,
         );
         return { statistic: Number.MAX_VALUE, pValue: 0 };
       }
@@ -345,7 +381,8 @@ function runTest(method: DriftMethod, sides: ColumnSides): { statistic: number; 
     case 'z': {
       const [ra, ca] = sides.counts();
       const result = zTest(sides.unionKeys(), ra, ca);
-      if (sides.unionKeys().length > 2) notes.push(`more than 2 categories: the z-test compares "${clip(sides.unionKeys()[0])}" against all others.`);
+      if (sides.unionKeys().length > 2)
+        notes.push(`more than 2 categories: the z-test compares "${clip(sides.unionKeys()[0])}" against all others.`);
       return { statistic: result.statistic, pValue: result.pValue };
     }
     case 'jensenshannon': {

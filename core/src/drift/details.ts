@@ -92,7 +92,9 @@ export function categoryDetail(ref: Map<string, number>, cur: Map<string, number
   const all = [...byRef, ...fresh];
   const shown = all.length > MAX_CATEGORIES_SHOWN ? all.slice(0, MAX_CATEGORIES_SHOWN) : all;
   // labels are for charts: a 10 MB value is shown by its start (the shares are the value's own)
-  const categories = shown.map((k) => (k.length > MAX_LABEL_CHARS ? `${k.slice(0, MAX_LABEL_CHARS)}… (${k.length.toLocaleString('en-US')} characters)` : k));
+  const categories = shown.map((k) =>
+    k.length > MAX_LABEL_CHARS ? `${k.slice(0, MAX_LABEL_CHARS)}… (${k.length.toLocaleString('en-US')} characters)` : k,
+  );
   const reference = shown.map((k) => (nRef ? (ref.get(k) ?? 0) / nRef : 0));
   const current = shown.map((k) => (nCur ? (cur.get(k) ?? 0) / nCur : 0));
   if (all.length > shown.length) {

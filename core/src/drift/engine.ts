@@ -32,7 +32,11 @@ export interface EngineOptions extends DriftOptions {
 
 const DEFAULT_SKETCH_K = 32768;
 
-export async function computeDrift(referencePath: string, currentPath: string, options: EngineOptions = {}): Promise<DriftReport> {
+export async function computeDrift(
+  referencePath: string,
+  currentPath: string,
+  options: EngineOptions = {},
+): Promise<DriftReport> {
   validateOptions(options);
   const { signal, boundary } = options;
   throwIfCancelled(signal);
@@ -83,13 +87,20 @@ export function computeDriftFromColumns(
     sink.rows = rows;
     return sink;
   };
-  return buildReport(load(reference, paths.reference ?? '(reference)'), load(current, paths.current ?? '(current)'), options);
+  return buildReport(
+    load(reference, paths.reference ?? '(reference)'),
+    load(current, paths.current ?? '(current)'),
+    options,
+  );
 }
 
 function validateOptions(options: DriftOptions): void {
   for (const [column, method] of Object.entries(options.methods ?? {})) {
     if (!DRIFT_METHODS.includes(method)) {
-      throw new DriftError(`unknown drift method "${clip(String(method))}" for column ${clip(column)}`, `Use one of: ${DRIFT_METHODS.join(', ')}.`);
+      throw new DriftError(
+        `unknown drift method "${clip(String(method))}" for column ${clip(column)}`,
+        `Use one of: ${DRIFT_METHODS.join(', ')}.`,
+      );
     }
   }
   if (options.driftShare !== undefined && !(options.driftShare >= 0 && options.driftShare <= 1)) {
@@ -97,7 +108,10 @@ function validateOptions(options: DriftOptions): void {
   }
   for (const [column, threshold] of Object.entries(options.thresholds ?? {})) {
     if (!Number.isFinite(threshold) || threshold < 0) {
-      throw new DriftError(`threshold ${threshold} for column ${clip(column)} is not a non-negative number`, 'Give a threshold such as 0.05 (p-values) or 0.1 (distances).');
+      throw new DriftError(
+        `threshold ${threshold} for column ${clip(column)} is not a non-negative number`,
+        'Give a threshold such as 0.05 (p-values) or 0.1 (distances).',
+      );
     }
   }
 }
@@ -133,7 +147,10 @@ function buildReport(reference: DatasetAccumulator, current: DatasetAccumulator,
   }
   for (const name of Object.keys(options.methods ?? {})) {
     if (!reference.columns.has(name) && !current.columns.has(name)) {
-      throw new DriftError(`--method names column ${clip(name)}, which is in neither file`, `Columns there: ${clipList(names, 20)}.`);
+      throw new DriftError(
+        `--method names column ${clip(name)}, which is in neither file`,
+        `Columns there: ${clipList(names, 20)}.`,
+      );
     }
   }
 
@@ -143,7 +160,10 @@ function buildReport(reference: DatasetAccumulator, current: DatasetAccumulator,
     const r = reference.columns.get(name);
     const c = current.columns.get(name);
     if (!r || !c) {
-      skipped.push({ column: name, reason: `missing in the ${r ? 'current' : 'reference'} data (${r ? current.path : reference.path})` });
+      skipped.push({
+        column: name,
+        reason: `missing in the ${r ? 'current' : 'reference'} data (${r ? current.path : reference.path})`,
+      });
       continue;
     }
     const prepared = prepareColumn(name, r, c, options, reference.path, current.path);

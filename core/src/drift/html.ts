@@ -29,7 +29,10 @@ export interface DriftHtmlAssets {
  * `JSON.parse` of the element's text gives the report back unchanged.
  */
 export function embedJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /**
@@ -62,7 +65,14 @@ export function renderDriftHtml(report: DriftReport, assets: DriftHtmlAssets): s
   const css = inlineStyle(assets.css.replace(/\/\*# sourceMappingURL=\S+ \*\/\s*$/, ''));
   // No 'unsafe-inline' and no network: only these two elements' exact text may run or style the
   // page. img-src data: is for nothing but the favicon Chromium asks for (none is set, so none loads).
-  const csp = [`default-src 'none'`, `script-src ${cspHash(script)}`, `style-src ${cspHash(css)}`, `img-src data:`, `base-uri 'none'`, `form-action 'none'`].join('; ');
+  const csp = [
+    `default-src 'none'`,
+    `script-src ${cspHash(script)}`,
+    `style-src ${cspHash(css)}`,
+    `img-src data:`,
+    `base-uri 'none'`,
+    `form-action 'none'`,
+  ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -36,11 +36,31 @@ function sameBytes(a: Buffer, buf: Buffer, start: number, end: number): boolean 
 
 /** pandas' default `na_values`. */
 export const MISSING_TOKENS = new Set([
-  '', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA',
-  'NULL', 'NaN', 'None', 'n/a', 'nan', 'null',
+  '',
+  '#N/A',
+  '#N/A N/A',
+  '#NA',
+  '-1.#IND',
+  '-1.#QNAN',
+  '-NaN',
+  '-nan',
+  '1.#IND',
+  '1.#QNAN',
+  '<NA>',
+  'N/A',
+  'NA',
+  'NULL',
+  'NaN',
+  'None',
+  'n/a',
+  'nan',
+  'null',
 ]);
 
-const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+const POW10 = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+  1e21, 1e22,
+];
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INF_RE = /^[+-]?(inf|infinity)$/i;
 
@@ -171,7 +191,11 @@ export class ColumnAccumulator {
   private mean = 0;
   private m2 = 0;
 
-  constructor(readonly name: string, exactLimit: number, sketchK: number) {
+  constructor(
+    readonly name: string,
+    exactLimit: number,
+    sketchK: number,
+  ) {
     this.exactLimit = exactLimit;
     this.sketchK = sketchK;
     // nothing until the first number: a wide file's columns cost nothing they do not use (each its
@@ -282,7 +306,10 @@ export class ColumnAccumulator {
       return;
     }
     const c0 = buf[start];
-    if (((c0 >= 48 && c0 <= 57) || c0 === 45 || c0 === 46 || c0 === 43 || c0 === 32) && parseNumberBytes(buf, start, end)) {
+    if (
+      ((c0 >= 48 && c0 <= 57) || c0 === 45 || c0 === 46 || c0 === 43 || c0 === 32) &&
+      parseNumberBytes(buf, start, end)
+    ) {
       this.addNumber(parsed.value, parsed.isInt);
       return;
     }

@@ -50,7 +50,8 @@ export function clip(text: string, max = SHOWN_CHARS): string {
   for (; i < text.length && shown.length < max; i++) {
     const char = text[i];
     const code = char.charCodeAt(0);
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) shown += char + text[++i]; // keep a surrogate pair whole
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length)
+      shown += char + text[++i]; // keep a surrogate pair whole
     else shown += ONE_UNSAFE.test(char) ? escapeChar(char) : char;
   }
   return i < text.length ? `${shown}… (${text.length.toLocaleString('en-US')} characters)` : shown;
@@ -59,5 +60,7 @@ export function clip(text: string, max = SHOWN_CHARS): string {
 /** A list of names shown up to `count` of them, then "and N more". */
 export function clipList(names: readonly string[], count = 10): string {
   const shown = names.slice(0, count).map((name) => clip(name));
-  return names.length > count ? `${shown.join(', ')} and ${(names.length - count).toLocaleString('en-US')} more` : shown.join(', ');
+  return names.length > count
+    ? `${shown.join(', ')} and ${(names.length - count).toLocaleString('en-US')} more`
+    : shown.join(', ');
 }

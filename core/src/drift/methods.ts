@@ -304,7 +304,11 @@ export function sortKeys(keys: string[], numeric: boolean): string[] {
 }
 
 /** get_binned_data's shares per category (keys: the union of both sides). */
-export function categoryShares(keys: string[], ref: Map<string, number>, cur: Map<string, number>): [number[], number[]] {
+export function categoryShares(
+  keys: string[],
+  ref: Map<string, number>,
+  cur: Map<string, number>,
+): [number[], number[]] {
   let nRef = 0;
   let nCur = 0;
   for (const [, c] of ref) nRef += c;
@@ -314,8 +318,5 @@ export function categoryShares(keys: string[], ref: Map<string, number>, cur: Ma
 
 /** get_binned_data's shares per Sturges bin for numeric columns. */
 export function histogramShares(ref: NumericSample, cur: NumericSample, edges: number[]): [number[], number[]] {
-  return [
-    histogramCounts(ref, edges).map((c) => c / ref.n),
-    histogramCounts(cur, edges).map((c) => c / cur.n),
-  ];
+  return [histogramCounts(ref, edges).map((c) => c / ref.n), histogramCounts(cur, edges).map((c) => c / cur.n)];
 }

@@ -19,7 +19,15 @@
 import { readSync } from 'node:fs';
 import { DriftError, throwIfCancelled } from './errors';
 import { type ColumnAccumulator, type DatasetAccumulator } from './infer';
-import { clip, DECODE_BUDGET_VALUES, MAX_COLUMNS, MAX_PAGE_BYTES, MAX_PAGE_VALUES, MAX_PARQUET_METADATA_BYTES, MAX_PARQUET_METADATA_ENTRIES } from './limits';
+import {
+  clip,
+  DECODE_BUDGET_VALUES,
+  MAX_COLUMNS,
+  MAX_PAGE_BYTES,
+  MAX_PAGE_VALUES,
+  MAX_PARQUET_METADATA_BYTES,
+  MAX_PARQUET_METADATA_ENTRIES,
+} from './limits';
 import { field, readStruct, subStruct, ThriftError, type ThriftStruct } from './thrift';
 
 type Hyparquet = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
@@ -57,7 +65,8 @@ function readAt(fd: number, position: number, length: number): Buffer {
 
 function count(value: bigint | number | undefined, what: string): number {
   const n = typeof value === 'bigint' ? Number(value) : value;
-  if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw new Malformed(`${what} is ${value === undefined ? 'missing' : String(value)}`);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0)
+    throw new Malformed(`${what} is ${value === undefined ? 'missing' : String(value)}`);
   return n;
 }
 
@@ -77,10 +86,25 @@ interface ChunkPlan {
   flat: boolean;
 }
 
-export async function readParquetFile(path: string, fd: number, size: number, sink: DatasetAccumulator, signal?: AbortSignal): Promise<void> {
-  const unreadable = (reason: string): DriftError => new DriftError(`${path}: not a readable Parquet file (${clip(reason, 200)})`, 'Check that the file is Parquet and complete (write it again, e.g. with pandas DataFrame.to_parquet).', path);
+export async function readParquetFile(
+  path: string,
+  fd: number,
+  size: number,
+  sink: DatasetAccumulator,
+  signal?: AbortSignal,
+): Promise<void> {
+  const unreadable = (reason: string): DriftError =>
+    new DriftError(
+      `${path}: not a readable Parquet file (${clip(reason, 200)})`,
+      'Check that the file is Parquet and complete (write it again, e.g. with pandas DataFrame.to_parquet).',
+      path,
+    );
   const tooLarge = (what: string): DriftError =>
-    new DriftError(`${path}: ${what}, more than mlpipe reads`, 'See "Limits" in docs/drift.md; split the data or write it with smaller pages and row groups.', path);
+    new DriftError(
+      `${path}: ${what}, more than mlpipe reads`,
+      'See "Limits" in docs/drift.md; split the data or write it with smaller pages and row groups.',
+      path,
+    );
   try {
     await read(fd, size, sink, signal, tooLarge);
   } catch (error) {
@@ -91,19 +115,31 @@ export async function readParquetFile(path: string, fd: number, size: number, si
   }
 }
 
-async function read(fd: number, size: number, sink: DatasetAccumulator, signal: AbortSignal | undefined, tooLarge: (what: string) => DriftError): Promise<void> {
+async function read(
+  fd: number,
+  size: number,
+  sink: DatasetAccumulator,
+  signal: AbortSignal | undefined,
+  tooLarge: (what: string) => DriftError,
+): Promise<void> {
   if (size < 12) throw new Malformed(`${size} bytes is too short for Parquet`);
   const head = readAt(fd, 0, 4);
   const tail = readAt(fd, size - 8, 8);
-  if (head.readUInt32LE(0) !== MAGIC || tail.readUInt32LE(4) !== MAGIC) throw new Malformed('it does not start and end with PAR1');
+  if (head.readUInt32LE(0) !== MAGIC || tail.readUInt32LE(4) !== MAGIC)
+    throw new Malformed('it does not start and end with PAR1');
   const metadataLength = tail.readUInt32LE(0);
-  if (metadataLength > size - 12) throw new Malformed(`the footer claims ${metadataLength} bytes of metadata in a file of ${size} bytes`);
-  if (metadataLength > MAX_PARQUET_METADATA_BYTES) throw tooLarge(`its metadata is ${metadataLength.toLocaleString('en-US')} bytes (limit ${MAX_PARQUET_METADATA_BYTES.toLocaleString('en-US')})`);
+  if (metadataLength > size - 12)
+    throw new Malformed(`the footer claims ${metadataLength} bytes of metadata in a file of ${size} bytes`);
+  if (metadataLength > MAX_PARQUET_METADATA_BYTES)
+    throw tooLarge(
+      `its metadata is ${metadataLength.toLocaleString('en-US')} bytes (limit ${MAX_PARQUET_METADATA_BYTES.toLocaleString('en-US')})`,
+    );
   const footer = readAt(fd, size - 8 - metadataLength, metadataLength + 8);
   try {
     readStruct(footer, 0, metadataLength, FOOTER_LIMITS, false);
   } catch (error) {
-    if (error instanceof ThriftError && error.message.startsWith('holds more than')) throw tooLarge(`its metadata ${error.message}`);
+    if (error instanceof ThriftError && error.message.startsWith('holds more than'))
+      throw tooLarge(`its metadata ${error.message}`);
     if (error instanceof ThriftError) throw new Malformed(`its metadata ${error.message}`);
     throw error;
   }
@@ -123,7 +159,7 @@ async function read(fd: number, size: number, sink: DatasetAccumulator, signal: 
   const leaves = new Set<string>();
   const flatLeaves = new Set<string>();
   {
-    const remaining = [count(schema[0].num_children ?? 0, 'the root\'s number of columns')];
+    const remaining = [count(schema[0].num_children ?? 0, "the root's number of columns")];
     const names: string[] = [];
     let position = 1;
     while (remaining.length > 0) {
@@ -137,20 +173,25 @@ async function read(fd: number, size: number, sink: DatasetAccumulator, signal: 
       if (!element) throw new Malformed('its schema ends before its columns do');
       const name = typeof element.name === 'string' ? element.name : '';
       const children = count(element.num_children ?? 0, `the number of children of ${name}`);
-      if (remaining.length === 1) topLevel.push({ name, integer: element.type === 'INT32' || element.type === 'INT64' });
-      if (topLevel.length > MAX_COLUMNS) throw tooLarge(`it has more than ${MAX_COLUMNS.toLocaleString('en-US')} columns`);
+      if (remaining.length === 1)
+        topLevel.push({ name, integer: element.type === 'INT32' || element.type === 'INT64' });
+      if (topLevel.length > MAX_COLUMNS)
+        throw tooLarge(`it has more than ${MAX_COLUMNS.toLocaleString('en-US')} columns`);
       if (children > 0) {
-        if (remaining.length >= MAX_SCHEMA_DEPTH) throw new Malformed(`its schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`);
+        if (remaining.length >= MAX_SCHEMA_DEPTH)
+          throw new Malformed(`its schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`);
         remaining.push(children);
         names.push(name);
       } else {
         const leaf = [...names, name].join('\u0000');
         leaves.add(leaf);
         if (remaining.length === 1 && element.repetition_type !== 'REPEATED') flatLeaves.add(leaf);
-        if (leaves.size > MAX_COLUMNS) throw tooLarge(`it has more than ${MAX_COLUMNS.toLocaleString('en-US')} leaf columns`);
+        if (leaves.size > MAX_COLUMNS)
+          throw tooLarge(`it has more than ${MAX_COLUMNS.toLocaleString('en-US')} leaf columns`);
       }
     }
-    if (position !== schema.length) throw new Malformed(`its schema lists ${schema.length} elements, its tree ${position}`);
+    if (position !== schema.length)
+      throw new Malformed(`its schema lists ${schema.length} elements, its tree ${position}`);
   }
   const byName = new Map<string, number>();
   topLevel.forEach((column, index) => {
@@ -166,23 +207,30 @@ async function read(fd: number, size: number, sink: DatasetAccumulator, signal: 
     const group = groups[g];
     const rows = count(group.num_rows, `the row count of row group ${g}`);
     total += rows;
-    if (group.columns.length !== leaves.size) throw new Malformed(`row group ${g} has ${group.columns.length} column chunks for ${leaves.size} columns`);
+    if (group.columns.length !== leaves.size)
+      throw new Malformed(`row group ${g} has ${group.columns.length} column chunks for ${leaves.size} columns`);
     const byColumn = new Map<number, ChunkPlan>();
     for (const chunk of group.columns) {
       const meta = chunk.meta_data;
       if (!meta) throw new Malformed(`a column chunk of row group ${g} has no metadata`);
-      if (chunk.file_path) throw new Malformed(`row group ${g} keeps a column in another file (${clip(String(chunk.file_path))}); mlpipe reads one file`);
+      if (chunk.file_path)
+        throw new Malformed(
+          `row group ${g} keeps a column in another file (${clip(String(chunk.file_path))}); mlpipe reads one file`,
+        );
       const leaf = (meta.path_in_schema ?? []).join('\u0000');
       const column = byName.get(meta.path_in_schema?.[0] ?? '');
-      if (!leaves.has(leaf) || column === undefined) throw new Malformed(`row group ${g} has a chunk for a column the schema does not have`);
+      if (!leaves.has(leaf) || column === undefined)
+        throw new Malformed(`row group ${g} has a chunk for a column the schema does not have`);
       const what = `column ${clip(topLevel[column].name)} in row group ${g}`;
       const start = count(meta.dictionary_page_offset || meta.data_page_offset, `the offset of ${what}`);
       const length = count(meta.total_compressed_size, `the size of ${what}`);
-      if (start < 4 || start + length > dataEnd) throw new Malformed(`${what} claims bytes ${start}-${start + length}, outside the data (4-${dataEnd})`);
+      if (start < 4 || start + length > dataEnd)
+        throw new Malformed(`${what} claims bytes ${start}-${start + length}, outside the data (4-${dataEnd})`);
       const values = count(meta.num_values, `the number of values of ${what}`);
       const flat = flatLeaves.has(leaf);
       const pages = scanPages(fd, start, start + length, meta.codec, what, tooLarge);
-      if (pages.values !== values) throw new Malformed(`the pages of ${what} hold ${pages.values} values, its metadata says ${values}`);
+      if (pages.values !== values)
+        throw new Malformed(`the pages of ${what} hold ${pages.values} values, its metadata says ${values}`);
       if (flat && values !== rows) throw new Malformed(`${what} holds ${values} values for ${rows} rows`);
       const plan = byColumn.get(column) ?? { column, bytes: 0, slicePeak: 0, values: 0, flat: true };
       plan.bytes += length;
@@ -192,20 +240,29 @@ async function read(fd: number, size: number, sink: DatasetAccumulator, signal: 
       byColumn.set(column, plan);
     }
     for (const plan of byColumn.values()) {
-      if (!plan.flat && plan.values > DECODE_BUDGET_VALUES) throw tooLarge(`nested column ${clip(topLevel[plan.column].name)} holds ${plan.values.toLocaleString('en-US')} values in row group ${g} (limit ${DECODE_BUDGET_VALUES.toLocaleString('en-US')} per row group)`);
+      if (!plan.flat && plan.values > DECODE_BUDGET_VALUES)
+        throw tooLarge(
+          `nested column ${clip(topLevel[plan.column].name)} holds ${plan.values.toLocaleString('en-US')} values in row group ${g} (limit ${DECODE_BUDGET_VALUES.toLocaleString('en-US')} per row group)`,
+        );
     }
     plans.push([...byColumn.values()].sort((a, b) => a.column - b.column));
   }
-  if (total !== count(metadata.num_rows, 'the row count')) throw new Malformed(`its row groups hold ${total} rows, its metadata says ${String(metadata.num_rows)}`);
+  if (total !== count(metadata.num_rows, 'the row count'))
+    throw new Malformed(`its row groups hold ${total} rows, its metadata says ${String(metadata.num_rows)}`);
 
   // Decode: per row group, batches of columns within the budgets, each in slices of rows.
   sink.setColumnCount(topLevel.length);
-  const columns: Column[] = topLevel.map((column) => ({ name: column.name, integer: column.integer, accumulator: sink.column(column.name) }));
+  const columns: Column[] = topLevel.map((column) => ({
+    name: column.name,
+    integer: column.integer,
+    accumulator: sink.column(column.name),
+  }));
   const cache = new Map<string, ArrayBuffer>();
   const file = {
     byteLength: size,
     slice(start: number, end: number = size): ArrayBuffer {
-      if (!(start >= 0 && start <= end && end <= size)) throw new Malformed(`a read of bytes ${start}-${end} outside the file`);
+      if (!(start >= 0 && start <= end && end <= size))
+        throw new Malformed(`a read of bytes ${start}-${end} outside the file`);
       const key = `${start}-${end}`;
       let buffer = cache.get(key);
       if (!buffer) {
@@ -244,7 +301,10 @@ async function read(fd: number, size: number, sink: DatasetAccumulator, signal: 
     }
     cache.clear();
     for (let c = 0; c < columns.length; c++) {
-      if (fed[c] !== rows) throw new Malformed(`column ${clip(columns[c].name)} decoded to ${fed[c]} values for the ${rows} rows of row group ${g}`);
+      if (fed[c] !== rows)
+        throw new Malformed(
+          `column ${clip(columns[c].name)} decoded to ${fed[c]} values for the ${rows} rows of row group ${g}`,
+        );
     }
     sink.rows += rows;
     groupStart += rows;
@@ -287,7 +347,11 @@ function feed(column: Column, chunk: ColumnData, from: number, to: number): numb
     else if (typeof v === 'string') accumulator.addString(v, 0);
     else if (typeof v === 'boolean') accumulator.addString(String(v), 0);
     else if (v instanceof Date) accumulator.addString(Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString(), 0);
-    else accumulator.addString(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v), 0);
+    else
+      accumulator.addString(
+        JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v),
+        0,
+      );
   }
   return Math.max(0, last - first);
 }
@@ -296,7 +360,14 @@ function feed(column: Column, chunk: ColumnData, from: number, to: number): numb
  * Walks the page headers of a column chunk in [start, end) without decoding a page: each header's
  * sizes inside the chunk and the limits. Returns the data values the pages hold and the largest page.
  */
-function scanPages(fd: number, start: number, end: number, codec: string, what: string, tooLarge: (what: string) => DriftError): { values: number; largest: number } {
+function scanPages(
+  fd: number,
+  start: number,
+  end: number,
+  codec: string,
+  what: string,
+  tooLarge: (what: string) => DriftError,
+): { values: number; largest: number } {
   let window: Buffer = Buffer.alloc(0);
   let windowStart = start;
   let position = start;
@@ -320,8 +391,10 @@ function scanPages(fd: number, start: number, end: number, codec: string, what: 
       } catch (error) {
         // the header may go on past the bytes read so far: read more, up to the chunk or the cap
         const more = error instanceof ThriftError && error.truncated && windowStart + window.length < end;
-        if (!more) throw error instanceof ThriftError ? new Malformed(`a page header of ${what} ${error.message}`) : error;
-        if (want >= MAX_PAGE_HEADER_BYTES) throw new Malformed(`a page header of ${what} is longer than ${MAX_PAGE_HEADER_BYTES} bytes`);
+        if (!more)
+          throw error instanceof ThriftError ? new Malformed(`a page header of ${what} ${error.message}`) : error;
+        if (want >= MAX_PAGE_HEADER_BYTES)
+          throw new Malformed(`a page header of ${what} is longer than ${MAX_PAGE_HEADER_BYTES} bytes`);
         want *= 4;
         window = Buffer.alloc(0);
       }
@@ -330,10 +403,16 @@ function scanPages(fd: number, start: number, end: number, codec: string, what: 
     const type = field(header, 1);
     const uncompressed = field(header, 2);
     const compressed = field(header, 3);
-    if (uncompressed === undefined || compressed === undefined || uncompressed < 0 || compressed < 0) throw new Malformed(`${at} has no valid sizes`);
-    if (headerEnd + compressed > end) throw new Malformed(`${at} claims ${compressed} bytes, its column chunk has ${end - headerEnd} left`);
-    if (uncompressed > MAX_PAGE_BYTES) throw tooLarge(`${at} claims ${uncompressed.toLocaleString('en-US')} bytes once decompressed (limit ${MAX_PAGE_BYTES.toLocaleString('en-US')})`);
-    if (codec === 'UNCOMPRESSED' && type !== PAGE_DATA_V2 && uncompressed !== compressed) throw new Malformed(`${at} is stored uncompressed but claims ${uncompressed} bytes in ${compressed}`);
+    if (uncompressed === undefined || compressed === undefined || uncompressed < 0 || compressed < 0)
+      throw new Malformed(`${at} has no valid sizes`);
+    if (headerEnd + compressed > end)
+      throw new Malformed(`${at} claims ${compressed} bytes, its column chunk has ${end - headerEnd} left`);
+    if (uncompressed > MAX_PAGE_BYTES)
+      throw tooLarge(
+        `${at} claims ${uncompressed.toLocaleString('en-US')} bytes once decompressed (limit ${MAX_PAGE_BYTES.toLocaleString('en-US')})`,
+      );
+    if (codec === 'UNCOMPRESSED' && type !== PAGE_DATA_V2 && uncompressed !== compressed)
+      throw new Malformed(`${at} is stored uncompressed but claims ${uncompressed} bytes in ${compressed}`);
     let pageValues = 0;
     if (type === PAGE_DATA) {
       const n = field(subStruct(header, 5), 1);
@@ -345,16 +424,32 @@ function scanPages(fd: number, start: number, end: number, codec: string, what: 
       const nulls = field(v2, 2) ?? 0;
       const rows = field(v2, 3) ?? 0;
       const levels = (field(v2, 5) ?? 0) + (field(v2, 6) ?? 0);
-      if (n === undefined || n < 0 || nulls < 0 || nulls > n || rows < 0 || rows > n || levels < 0 || levels > compressed) throw new Malformed(`${at} has inconsistent counts`);
+      if (
+        n === undefined ||
+        n < 0 ||
+        nulls < 0 ||
+        nulls > n ||
+        rows < 0 ||
+        rows > n ||
+        levels < 0 ||
+        levels > compressed
+      )
+        throw new Malformed(`${at} has inconsistent counts`);
       pageValues = n;
     } else if (type === PAGE_DICTIONARY) {
       const n = field(subStruct(header, 7), 1);
       if (n === undefined || n < 0) throw new Malformed(`${at} has no valid dictionary size`);
-      if (n > MAX_PAGE_VALUES) throw tooLarge(`${at} claims a dictionary of ${n.toLocaleString('en-US')} values (limit ${MAX_PAGE_VALUES.toLocaleString('en-US')})`);
+      if (n > MAX_PAGE_VALUES)
+        throw tooLarge(
+          `${at} claims a dictionary of ${n.toLocaleString('en-US')} values (limit ${MAX_PAGE_VALUES.toLocaleString('en-US')})`,
+        );
     } else if (type !== PAGE_INDEX) {
       throw new Malformed(`${at} is of unknown type ${String(type)}`);
     }
-    if (pageValues > MAX_PAGE_VALUES) throw tooLarge(`${at} claims ${pageValues.toLocaleString('en-US')} values (limit ${MAX_PAGE_VALUES.toLocaleString('en-US')} per page)`);
+    if (pageValues > MAX_PAGE_VALUES)
+      throw tooLarge(
+        `${at} claims ${pageValues.toLocaleString('en-US')} values (limit ${MAX_PAGE_VALUES.toLocaleString('en-US')} per page)`,
+      );
     values += pageValues;
     if (pageValues > largest) largest = pageValues;
     position = headerEnd + compressed;

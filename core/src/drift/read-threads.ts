@@ -27,7 +27,11 @@ export interface ReadSidesOptions {
 }
 
 /** Both datasets read: in reader threads when they start, else here. The reference's error comes first, as when the files are read one after the other. */
-export async function readBothSides(referencePath: string, currentPath: string, options: ReadSidesOptions): Promise<[DatasetAccumulator, DatasetAccumulator]> {
+export async function readBothSides(
+  referencePath: string,
+  currentPath: string,
+  options: ReadSidesOptions,
+): Promise<[DatasetAccumulator, DatasetAccumulator]> {
   const { signal, boundary, sketchK } = options;
   const entry = options.inProcess ? null : driftWorkerEntry();
   if (entry === null) {
@@ -82,7 +86,8 @@ function driftWorkerEntry(): WorkerEntry | null {
     const source = join(__dirname, 'worker.ts');
     try {
       const tsx = require.resolve('tsx/cjs');
-      if (existsSync(source)) cachedEntry = { filename: `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(source)});`, eval: true };
+      if (existsSync(source))
+        cachedEntry = { filename: `require(${JSON.stringify(tsx)});\nrequire(${JSON.stringify(source)});`, eval: true };
     } catch {
       // no tsx: read in process
     }
@@ -91,7 +96,11 @@ function driftWorkerEntry(): WorkerEntry | null {
 }
 
 /** One file read in a worker thread; falls back to this thread when the worker cannot start. */
-function readInWorker(entry: WorkerEntry, input: DriftWorkerInput, signal: AbortSignal | undefined): { result: Promise<DatasetAccumulator>; stop: () => void } {
+function readInWorker(
+  entry: WorkerEntry,
+  input: DriftWorkerInput,
+  signal: AbortSignal | undefined,
+): { result: Promise<DatasetAccumulator>; stop: () => void } {
   const inProcess = async (): Promise<DatasetAccumulator> => {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
     await readDataset(input.path, sink, { boundary: input.boundary, signal });

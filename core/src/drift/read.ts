@@ -88,7 +88,12 @@ export function openDataset(path: string, boundary?: DriftBoundary): { fd: numbe
       } catch (error) {
         if (!(error instanceof BoundaryError)) throw error;
         const link = linkLeadingOutside(guard, path);
-        if (link === undefined) throw new DriftError(`${escapeControls(path)}: ${escapeControls(error.message)}`, 'Give the path of a regular data file.', path);
+        if (link === undefined)
+          throw new DriftError(
+            `${escapeControls(path)}: ${escapeControls(error.message)}`,
+            'Give the path of a regular data file.',
+            path,
+          );
         const self = resolve(guard.root, path) === link;
         throw new DriftError(
           `${escapeControls(guard.show(path))}: refusing to read it: ${self ? 'it' : escapeControls(guard.show(link))} is a symbolic link that leads outside ${escapeControls(guard.root)}${boundary.what ? ` (${boundary.what})` : ''}`,
@@ -107,7 +112,11 @@ export function openDataset(path: string, boundary?: DriftBoundary): { fd: numbe
     }
   } catch (error) {
     if (error instanceof DriftError) throw error;
-    throw new DriftError(`cannot read ${escapeControls(path)}: ${escapeControls((error as Error).message)}`, 'Check the path.', path);
+    throw new DriftError(
+      `cannot read ${escapeControls(path)}: ${escapeControls((error as Error).message)}`,
+      'Check the path.',
+      path,
+    );
   }
   if (!stat.isFile()) {
     closeSync(fd);
@@ -203,7 +212,8 @@ export async function readCsv(path: string, fd: number, sink: DatasetAccumulator
 
   const handleRow = (buf: Buffer, fieldCount: number, rowLine: number): void => {
     if (header === null) {
-      if (fieldCount > MAX_COLUMNS) throw tooManyColumns(path, rowLine, `the header has ${fieldCount.toLocaleString('en-US')} fields`);
+      if (fieldCount > MAX_COLUMNS)
+        throw tooManyColumns(path, rowLine, `the header has ${fieldCount.toLocaleString('en-US')} fields`);
       const raw: string[] = [];
       for (let f = 0; f < fieldCount; f++) {
         raw.push(quotedFlags[f] ? unquote(buf, starts[f], ends[f]) : buf.toString('utf8', starts[f], ends[f]));
@@ -301,7 +311,12 @@ export async function readCsv(path: string, fd: number, sink: DatasetAccumulator
           if (f + 1 >= starts.length) {
             // A row longer than the header is skipped whole: its extra fields are counted, not kept.
             if (header !== null) f--;
-            else if (f + 1 >= MAX_COLUMNS) throw tooManyColumns(path, rowLine, `the header has more than ${MAX_COLUMNS.toLocaleString('en-US')} fields`);
+            else if (f + 1 >= MAX_COLUMNS)
+              throw tooManyColumns(
+                path,
+                rowLine,
+                `the header has more than ${MAX_COLUMNS.toLocaleString('en-US')} fields`,
+              );
             else grow();
           }
           starts[f] = fieldStart;
@@ -416,7 +431,12 @@ function tooDeepAt(text: string, max: number): number {
   return -1;
 }
 
-export async function readJsonLines(path: string, fd: number, sink: DatasetAccumulator, signal?: AbortSignal): Promise<void> {
+export async function readJsonLines(
+  path: string,
+  fd: number,
+  sink: DatasetAccumulator,
+  signal?: AbortSignal,
+): Promise<void> {
   // Per key: its column, the rows read before it first appeared, and the rows it appeared in. A
   // key absent from a row counts as missing there, settled once at the end (not per row and key).
   const keys = new Map<string, { column: ColumnAccumulator; since: number; present: number }>();
@@ -427,7 +447,8 @@ export async function readJsonLines(path: string, fd: number, sink: DatasetAccum
     const trimmed = text.trim();
     if (trimmed === '') return;
     // JSON.parse builds any depth (and slowly); the values are stringified later, which recurses
-    const deep = trimmed.indexOf('[') !== -1 || trimmed.indexOf('{', 1) !== -1 ? tooDeepAt(trimmed, MAX_JSON_DEPTH) : -1;
+    const deep =
+      trimmed.indexOf('[') !== -1 || trimmed.indexOf('{', 1) !== -1 ? tooDeepAt(trimmed, MAX_JSON_DEPTH) : -1;
     if (deep !== -1) {
       throw new DriftError(
         `${path}:${line}: a value nested more than ${MAX_JSON_DEPTH} levels deep (at character ${deep + 1})`,
@@ -448,7 +469,12 @@ export async function readJsonLines(path: string, fd: number, sink: DatasetAccum
       );
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new DriftError(`${path}:${line}: not a JSON object`, 'Each line must be one JSON object: {"column": value, ...}.', path, line);
+      throw new DriftError(
+        `${path}:${line}: not a JSON object`,
+        'Each line must be one JSON object: {"column": value, ...}.',
+        path,
+        line,
+      );
     }
     const record = value as Record<string, unknown>;
     const names = Object.keys(record);
@@ -459,7 +485,12 @@ export async function readJsonLines(path: string, fd: number, sink: DatasetAccum
     for (const key of names) {
       let entry = keys.get(key);
       if (entry === undefined) {
-        if (keys.size >= MAX_COLUMNS) throw tooManyColumns(path, line, `more than ${MAX_COLUMNS.toLocaleString('en-US')} distinct keys (the next is "${clip(key)}")`);
+        if (keys.size >= MAX_COLUMNS)
+          throw tooManyColumns(
+            path,
+            line,
+            `more than ${MAX_COLUMNS.toLocaleString('en-US')} distinct keys (the next is "${clip(key)}")`,
+          );
         entry = { column: sink.column(key), since: sink.rows, present: 0 };
         keys.set(key, entry);
       }
@@ -507,4 +538,3 @@ export async function readJsonLines(path: string, fd: number, sink: DatasetAccum
   if (pending.length > 0) handle(Buffer.concat(pending).toString('utf8'));
   for (const { column, since, present } of keys.values()) column.missing += sink.rows - since - present;
 }
-

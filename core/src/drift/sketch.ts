@@ -30,7 +30,10 @@ export class QuantileSketch {
   private errorWeight = 0;
   private seed: number;
 
-  constructor(readonly k = 32768, seed = 0x9e3779b9) {
+  constructor(
+    readonly k = 32768,
+    seed = 0x9e3779b9,
+  ) {
     if (k < 2 || k % 2 !== 0) throw new Error('QuantileSketch: k must be an even number >= 2');
     this.seed = seed >>> 0;
   }
@@ -92,7 +95,14 @@ export class QuantileSketch {
 
   /** The sketch as plain data; the levels are shared, not copied (the sketch is not used after). */
   toSnapshot(): SketchSnapshot {
-    return { k: this.k, levels: this.levels, sizes: [...this.sizes], n: this.n, errorWeight: this.errorWeight, seed: this.seed };
+    return {
+      k: this.k,
+      levels: this.levels,
+      sizes: [...this.sizes],
+      n: this.n,
+      errorWeight: this.errorWeight,
+      seed: this.seed,
+    };
   }
 
   static fromSnapshot(snapshot: SketchSnapshot): QuantileSketch {

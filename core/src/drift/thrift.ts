@@ -72,7 +72,8 @@ function zigzag(cursor: Cursor): number {
 }
 
 function count(cursor: Cursor): void {
-  if (++cursor.entries > cursor.limits.maxEntries) throw new ThriftError(`holds more than ${cursor.limits.maxEntries.toLocaleString('en-US')} entries`);
+  if (++cursor.entries > cursor.limits.maxEntries)
+    throw new ThriftError(`holds more than ${cursor.limits.maxEntries.toLocaleString('en-US')} entries`);
 }
 
 function element(cursor: Cursor, type: number, depth: number): ThriftValue {
@@ -96,7 +97,8 @@ function element(cursor: Cursor, type: number, depth: number): ThriftValue {
     }
     case BINARY: {
       const length = varint(cursor);
-      if (length > cursor.end - cursor.offset) throw new ThriftError(`claims a ${length}-byte string with ${cursor.end - cursor.offset} bytes left`, true);
+      if (length > cursor.end - cursor.offset)
+        throw new ThriftError(`claims a ${length}-byte string with ${cursor.end - cursor.offset} bytes left`, true);
       cursor.offset += length;
       return length;
     }
@@ -108,10 +110,12 @@ function element(cursor: Cursor, type: number, depth: number): ThriftValue {
       let size = header >> 4;
       if (size === 15) size = varint(cursor);
       // every item takes at least one byte: a list cannot hold more items than bytes are left
-      if (size > cursor.end - cursor.offset) throw new ThriftError(`claims a list of ${size} items with ${cursor.end - cursor.offset} bytes left`, true);
+      if (size > cursor.end - cursor.offset)
+        throw new ThriftError(`claims a list of ${size} items with ${cursor.end - cursor.offset} bytes left`, true);
       const items: ThriftValue[] = [];
       for (let i = 0; i < size; i++) {
-        const item = itemType === TRUE || itemType === FALSE ? byte(cursor) === TRUE : element(cursor, itemType, depth + 1);
+        const item =
+          itemType === TRUE || itemType === FALSE ? byte(cursor) === TRUE : element(cursor, itemType, depth + 1);
         if (cursor.build) items.push(item);
       }
       return items;
@@ -146,7 +150,13 @@ function struct(cursor: Cursor, depth: number): ThriftStruct {
  * Reads (build) or only checks (!build) one struct at `offset`, within `end`; returns the struct
  * (empty when only checked) and where it ends. Throws ThriftError past a limit or the bytes.
  */
-export function readStruct(bytes: Uint8Array, offset: number, end: number, limits: ThriftLimits, build: boolean): { value: ThriftStruct; end: number } {
+export function readStruct(
+  bytes: Uint8Array,
+  offset: number,
+  end: number,
+  limits: ThriftLimits,
+  build: boolean,
+): { value: ThriftStruct; end: number } {
   const cursor: Cursor = { bytes, offset, end: Math.min(end, bytes.length), entries: 0, limits, build };
   const value = struct(cursor, 1);
   return { value, end: cursor.offset };

@@ -5,7 +5,15 @@
  */
 
 export type DriftMethod = 'ks' | 'chisquare' | 'z' | 'wasserstein' | 'jensenshannon' | 'psi' | 'kl';
-export const DRIFT_METHODS: readonly DriftMethod[] = ['ks', 'chisquare', 'z', 'wasserstein', 'jensenshannon', 'psi', 'kl'];
+export const DRIFT_METHODS: readonly DriftMethod[] = [
+  'ks',
+  'chisquare',
+  'z',
+  'wasserstein',
+  'jensenshannon',
+  'psi',
+  'kl',
+];
 export type ColumnKind = 'num' | 'cat';
 
 /** Numeric histogram over shared bin edges (edges.length = counts.length + 1), as shares of rows. */

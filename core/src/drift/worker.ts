@@ -68,7 +68,10 @@ async function main(port: NonNullable<typeof parentPort>, input: DriftWorkerInpu
     transfer = snapshot.transfer;
   } catch (error) {
     if (error instanceof DriftError) {
-      message = { kind: 'failed', error: { drift: true, message: error.message, hint: error.hint, file: error.file, line: error.line } };
+      message = {
+        kind: 'failed',
+        error: { drift: true, message: error.message, hint: error.hint, file: error.file, line: error.line },
+      };
     } else {
       const e = error instanceof Error ? error : new Error(String(error));
       message = { kind: 'failed', error: { drift: false, message: e.message, hint: '', stack: e.stack } };

@@ -42,7 +42,10 @@ const ARGUMENTS: { [K in LensCommandId]: (args: readonly unknown[]) => args is L
  * The arguments of a lens command as they arrived (any client may invoke the id with anything),
  * checked against the declaration; undefined when they are not that command's.
  */
-export function parseLensArguments<K extends LensCommandId>(id: K, raw: readonly unknown[]): LensArguments<K> | undefined {
+export function parseLensArguments<K extends LensCommandId>(
+  id: K,
+  raw: readonly unknown[],
+): LensArguments<K> | undefined {
   const [uri, ...rest] = raw;
   if (!isString(uri) || !/^[a-z][a-z0-9+.-]*:/i.test(uri)) return undefined;
   const check = ARGUMENTS[id] as (args: readonly unknown[]) => args is LensCommands[K];

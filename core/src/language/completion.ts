@@ -8,7 +8,8 @@ import { locate, mapEntries, mapGet } from '../yaml/values';
 import { type Analysis, type PipelineAnalysis, type Workspace } from '../workspace/workspace';
 import { cursorContext, type CursorContext } from './context';
 
-export type CompletionKind = 'property' | 'value' | 'enum' | 'stage' | 'param' | 'file' | 'folder' | 'host' | 'snippet' | 'metric' | 'variable';
+export type CompletionKind =
+  'property' | 'value' | 'enum' | 'stage' | 'param' | 'file' | 'folder' | 'host' | 'snippet' | 'metric' | 'variable';
 
 export interface CompletionEntry {
   label: string;
@@ -28,7 +29,18 @@ export interface CompletionEntry {
 }
 
 /** SPDX identifiers models most often carry, offered first. */
-const POPULAR_LICENSES = ['Apache-2.0', 'MIT', 'BSD-3-Clause', 'CC-BY-4.0', 'CC-BY-NC-4.0', 'CC-BY-SA-4.0', 'GPL-3.0-only', 'LGPL-3.0-only', 'MPL-2.0', 'other'];
+const POPULAR_LICENSES = [
+  'Apache-2.0',
+  'MIT',
+  'BSD-3-Clause',
+  'CC-BY-4.0',
+  'CC-BY-NC-4.0',
+  'CC-BY-SA-4.0',
+  'GPL-3.0-only',
+  'LGPL-3.0-only',
+  'MPL-2.0',
+  'other',
+];
 
 const SKIP_DIRS = new Set(['.git', '.mlpipe', 'node_modules', '__pycache__', '.venv']);
 
@@ -78,7 +90,12 @@ function keyItems(kind: SchemaKind, analysis: Analysis, context: CursorContext):
   return items;
 }
 
-function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, context: CursorContext): CompletionEntry[] {
+function valueItems(
+  workspace: Workspace,
+  kind: SchemaKind,
+  analysis: Analysis,
+  context: CursorContext,
+): CompletionEntry[] {
   const path = context.path;
   const last = [...path].reverse().find((segment): segment is string => typeof segment === 'string');
   const range = { replaceStart: context.replaceStart, replaceEnd: context.replaceEnd };
@@ -95,14 +112,41 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
       const listed = new Set(inStage.needs.map((need) => need.name));
       for (const stage of model.stages) {
         if (stage === inStage || (listed.has(stage.name) && stage.name !== underCursor)) continue;
-        items.push({ ...range, label: stage.name, kind: 'stage', detail: stageDetail(stage.cmd[0]?.value), documentation: stageDoc(analysis, stage.name), sortText: `0${String(model.stages.indexOf(stage)).padStart(6, '0')}` });
-        if (stage.variants.length > 1) for (const variant of stage.variants) items.push({ ...range, label: variant.name, kind: 'stage', detail: `variant of ${stage.name}`, sortText: `1${variant.name}` });
+        items.push({
+          ...range,
+          label: stage.name,
+          kind: 'stage',
+          detail: stageDetail(stage.cmd[0]?.value),
+          documentation: stageDoc(analysis, stage.name),
+          sortText: `0${String(model.stages.indexOf(stage)).padStart(6, '0')}`,
+        });
+        if (stage.variants.length > 1)
+          for (const variant of stage.variants)
+            items.push({
+              ...range,
+              label: variant.name,
+              kind: 'stage',
+              detail: `variant of ${stage.name}`,
+              sortText: `1${variant.name}`,
+            });
       }
       return items;
     }
     if (last === 'host' && (inStage || path[0] === 'defaults')) {
-      items.push({ ...range, label: 'local', kind: 'host', detail: 'the local Docker engine (DOCKER_HOST or the current context)' });
-      for (const host of model.hosts.values()) if (host.name !== 'local') items.push({ ...range, label: host.name, kind: 'host', detail: host.gpus ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}` : 'no GPUs declared' });
+      items.push({
+        ...range,
+        label: 'local',
+        kind: 'host',
+        detail: 'the local Docker engine (DOCKER_HOST or the current context)',
+      });
+      for (const host of model.hosts.values())
+        if (host.name !== 'local')
+          items.push({
+            ...range,
+            label: host.name,
+            kind: 'host',
+            detail: host.gpus ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}` : 'no GPUs declared',
+          });
       return items;
     }
     if (inStage && field === 'deps') {
@@ -110,34 +154,71 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
       // Outputs of other stages first: they may not exist yet, and they are what a stage usually reads.
       for (const [out, producers] of graph.outputs) {
         if (producers.some((producer) => producer.stage === inStage) || own.has(out)) continue;
-        items.push({ ...range, label: out, kind: 'file', detail: `written by ${producers[0].stage.name}`, sortText: `0${out}` });
+        items.push({
+          ...range,
+          label: out,
+          kind: 'file',
+          detail: `written by ${producers[0].stage.name}`,
+          sortText: `0${out}`,
+        });
       }
       items.push(...pathItems(workspace, dir, context, false));
       return items;
     }
-    if (inStage && (field === 'outs' || field === 'metrics' || field === 'plots') && (last === field || last === 'path')) return pathItems(workspace, dir, context, true);
+    if (
+      inStage &&
+      (field === 'outs' || field === 'metrics' || field === 'plots') &&
+      (last === field || last === 'path')
+    )
+      return pathItems(workspace, dir, context, true);
     if (inStage && field === 'params' && path.length >= 3) {
       const listed = new Set(inStage.params.map((param) => param.name));
       for (const [name, entry] of analysis.params.entries) {
         if (listed.has(name) && name !== underCursor) continue;
-        items.push({ ...range, label: name, kind: 'param', detail: preview(entry.value), sortText: `${name.split('.').length}${name}` });
+        items.push({
+          ...range,
+          label: name,
+          kind: 'param',
+          detail: preview(entry.value),
+          sortText: `${name.split('.').length}${name}`,
+        });
       }
       return items;
     }
     if (last === 'image') {
       const images = new Set<string>();
       for (const stage of model.stages) if (stage.image) images.add(stage.image);
-      for (const image of images) items.push({ ...range, label: image, kind: 'value', detail: 'used in this pipeline' });
+      for (const image of images)
+        items.push({ ...range, label: image, kind: 'value', detail: 'used in this pipeline' });
       return items;
     }
-    if (path[0] === 'params') return pathItems(workspace, dir, context, false).filter((item) => item.kind === 'folder' || /\.ya?ml$/.test(item.label));
+    if (path[0] === 'params')
+      return pathItems(workspace, dir, context, false).filter(
+        (item) => item.kind === 'folder' || /\.ya?ml$/.test(item.label),
+      );
     if (path[0] === 'model' && last === 'artifact') {
-      for (const out of graph.outputs.keys()) items.push({ ...range, label: out, kind: 'file', detail: `written by ${graph.outputs.get(out)![0].stage.name}` });
+      for (const out of graph.outputs.keys())
+        items.push({
+          ...range,
+          label: out,
+          kind: 'file',
+          detail: `written by ${graph.outputs.get(out)![0].stage.name}`,
+        });
       return items;
     }
-    if (path[0] === 'model' && last === 'card') return pathItems(workspace, dir, context, false).filter((item) => item.kind === 'folder' || /modelcard\.ya?ml$/.test(item.label));
+    if (path[0] === 'model' && last === 'card')
+      return pathItems(workspace, dir, context, false).filter(
+        (item) => item.kind === 'folder' || /modelcard\.ya?ml$/.test(item.label),
+      );
     if (path[0] === 'monitor' && (last === 'reference' || last === 'current')) {
-      for (const out of graph.outputs.keys()) items.push({ ...range, label: out, kind: 'file', detail: `written by ${graph.outputs.get(out)![0].stage.name}`, sortText: `0${out}` });
+      for (const out of graph.outputs.keys())
+        items.push({
+          ...range,
+          label: out,
+          kind: 'file',
+          detail: `written by ${graph.outputs.get(out)![0].stage.name}`,
+          sortText: `0${out}`,
+        });
       items.push(...pathItems(workspace, dir, context, false));
       return items;
     }
@@ -146,40 +227,72 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
   if (analysis.kind === 'modelcard') {
     const pipeline = analysis.pipeline;
     if (path[0] === 'evaluation' && last === 'file' && pipeline) {
-      for (const [file, stage] of declaredMetricFiles({ relative: '', model: pipeline.model, graph: pipeline.graph })) items.push({ ...range, label: file, kind: 'file', detail: `metrics of stage ${stage}` });
+      for (const [file, stage] of declaredMetricFiles({ relative: '', model: pipeline.model, graph: pipeline.graph }))
+        items.push({ ...range, label: file, kind: 'file', detail: `metrics of stage ${stage}` });
       return items;
     }
     if (path[0] === 'evaluation' && last === 'key' && pipeline) {
       const index = path.findIndex((segment) => typeof segment === 'number');
       const metric = cardMetrics(analysis.yaml?.root ?? null)[Number(path[index] ?? 0)];
       // The cursor's own list item: find the one whose span holds the cursor.
-      const own = cardMetrics(analysis.yaml?.root ?? null).find((candidate) => candidate.map.start <= context.replaceStart && context.replaceStart <= candidate.map.end) ?? metric;
+      const own =
+        cardMetrics(analysis.yaml?.root ?? null).find(
+          (candidate) => candidate.map.start <= context.replaceStart && context.replaceStart <= candidate.map.end,
+        ) ?? metric;
       const file = own?.file ? String(own.file.value) : undefined;
       const keys = file ? workspace.metricKeys(join(dirname(analysis.pipelinePath), file)) : undefined;
       for (const key of keys ?? []) items.push({ ...range, label: key, kind: 'metric', detail: file });
       return items;
     }
     if (path[0] === 'training_data' && last === 'stage' && pipeline) {
-      for (const stage of pipeline.model.stages) items.push({ ...range, label: stage.name, kind: 'stage', detail: stageDetail(stage.cmd[0]?.value) });
+      for (const stage of pipeline.model.stages)
+        items.push({ ...range, label: stage.name, kind: 'stage', detail: stageDetail(stage.cmd[0]?.value) });
       return items;
     }
     if (path[0] === 'training_data' && last === 'path' && pipeline) {
-      for (const out of pipeline.graph.outputs.keys()) items.push({ ...range, label: out, kind: 'file', detail: `written by ${pipeline.graph.outputs.get(out)![0].stage.name}` });
+      for (const out of pipeline.graph.outputs.keys())
+        items.push({
+          ...range,
+          label: out,
+          kind: 'file',
+          detail: `written by ${pipeline.graph.outputs.get(out)![0].stage.name}`,
+        });
       return items;
     }
     if (path[0] === 'model' && last === 'license') {
-      POPULAR_LICENSES.forEach((id, i) => items.push({ ...range, label: id, kind: 'value', detail: 'SPDX license', sortText: `0${String(i).padStart(2, '0')}` }));
-      for (const id of licenseIds as string[]) if (!POPULAR_LICENSES.includes(id)) items.push({ ...range, label: id, kind: 'value', detail: 'SPDX license', sortText: `1${id}` });
+      POPULAR_LICENSES.forEach((id, i) =>
+        items.push({
+          ...range,
+          label: id,
+          kind: 'value',
+          detail: 'SPDX license',
+          sortText: `0${String(i).padStart(2, '0')}`,
+        }),
+      );
+      for (const id of licenseIds as string[])
+        if (!POPULAR_LICENSES.includes(id))
+          items.push({ ...range, label: id, kind: 'value', detail: 'SPDX license', sortText: `1${id}` });
       return items;
     }
-    if (path[0] === 'pipeline') return pathItems(workspace, dir, context, false).filter((item) => item.kind === 'folder' || /(mlpipe|\.pipeline)\.ya?ml$/.test(item.label));
+    if (path[0] === 'pipeline')
+      return pathItems(workspace, dir, context, false).filter(
+        (item) => item.kind === 'folder' || /(mlpipe|\.pipeline)\.ya?ml$/.test(item.label),
+      );
   }
 
   const schema = schemaAt(kind, path);
   if (!schema) return items;
-  const values = schema.enum ?? (schema.const !== undefined ? [schema.const] : typesOf(schema).includes('boolean') ? [true, false] : []);
+  const values =
+    schema.enum ??
+    (schema.const !== undefined ? [schema.const] : typesOf(schema).includes('boolean') ? [true, false] : []);
   values.forEach((value, i) => {
-    items.push({ ...range, label: String(value), kind: 'enum', documentation: schema.markdownEnumDescriptions?.[i], detail: value === schema.default ? 'default' : undefined });
+    items.push({
+      ...range,
+      label: String(value),
+      kind: 'enum',
+      documentation: schema.markdownEnumDescriptions?.[i],
+      detail: value === schema.default ? 'default' : undefined,
+    });
   });
   // A list item that may be a mapping (`plots: - path: ...`): offer its keys too.
   if (typeof path[path.length - 1] === 'number' && typesOf(schema).includes('object') && schema.properties) {
@@ -190,11 +303,33 @@ function valueItems(workspace: Workspace, kind: SchemaKind, analysis: Analysis, 
 
 function interpolationItems(analysis: PipelineAnalysis, context: CursorContext): CompletionEntry[] {
   const { typed, start, end } = context.interpolation!;
-  const stage = context.path[0] === 'stages' && typeof context.path[1] === 'string' ? analysis.model.stageByName.get(context.path[1]) : undefined;
+  const stage =
+    context.path[0] === 'stages' && typeof context.path[1] === 'string'
+      ? analysis.model.stageByName.get(context.path[1])
+      : undefined;
   const dot = typed.indexOf('.');
   if (dot === -1) {
-    const items: CompletionEntry[] = [{ label: 'params', kind: 'variable', detail: 'values from the params file', insertText: 'params.', replaceStart: start, replaceEnd: end, retrigger: true }];
-    if (stage && stage.matrixKeys.length > 0) items.push({ label: 'matrix', kind: 'variable', detail: "this stage's matrix values", insertText: 'matrix.', replaceStart: start, replaceEnd: end, retrigger: true });
+    const items: CompletionEntry[] = [
+      {
+        label: 'params',
+        kind: 'variable',
+        detail: 'values from the params file',
+        insertText: 'params.',
+        replaceStart: start,
+        replaceEnd: end,
+        retrigger: true,
+      },
+    ];
+    if (stage && stage.matrixKeys.length > 0)
+      items.push({
+        label: 'matrix',
+        kind: 'variable',
+        detail: "this stage's matrix values",
+        insertText: 'matrix.',
+        replaceStart: start,
+        replaceEnd: end,
+        retrigger: true,
+      });
     return items;
   }
   const namespace = typed.slice(0, dot);
@@ -229,13 +364,21 @@ function interpolationItems(analysis: PipelineAnalysis, context: CursorContext):
       ...range,
       label: key,
       kind: 'variable' as const,
-      detail: stage.variants.map((variant) => String(variant.values[key])).filter((v, i, all) => all.indexOf(v) === i).join(', '),
+      detail: stage.variants
+        .map((variant) => String(variant.values[key]))
+        .filter((v, i, all) => all.indexOf(v) === i)
+        .join(', '),
     }));
   }
   return [];
 }
 
-function pathItems(workspace: Workspace, base: string, context: CursorContext, foldersOnly: boolean): CompletionEntry[] {
+function pathItems(
+  workspace: Workspace,
+  base: string,
+  context: CursorContext,
+  foldersOnly: boolean,
+): CompletionEntry[] {
   const typed = context.prefix.replace(/^\.\//, '');
   const slash = typed.lastIndexOf('/');
   const folder = slash === -1 ? '' : typed.slice(0, slash + 1);
@@ -244,7 +387,13 @@ function pathItems(workspace: Workspace, base: string, context: CursorContext, f
   const listed = join(base, folder);
   const realBase = workspace.host.realPath?.(base);
   const realListed = workspace.host.realPath?.(listed);
-  if (realBase !== undefined && realListed !== undefined && realListed !== realBase && !realListed.startsWith(`${realBase}${sep}`)) return [];
+  if (
+    realBase !== undefined &&
+    realListed !== undefined &&
+    realListed !== realBase &&
+    !realListed.startsWith(`${realBase}${sep}`)
+  )
+    return [];
   const entries = workspace.host.readDirectory(listed) ?? [];
   const items: CompletionEntry[] = [];
   for (const entry of entries) {
@@ -266,19 +415,24 @@ function pathItems(workspace: Workspace, base: string, context: CursorContext, f
 
 function keySnippet(key: string, schema: JsonSchema, inFlow: boolean): string {
   const types = typesOf(schema);
-  if (schema.enum && schema.enum.length > 0) return `${key}: \${1|${schema.enum.map((v) => String(v).replace(/[|,]/g, '\\$&')).join(',')}|}`;
+  if (schema.enum && schema.enum.length > 0)
+    return `${key}: \${1|${schema.enum.map((v) => String(v).replace(/[|,]/g, '\\$&')).join(',')}|}`;
   if (types.length === 1 && types[0] === 'boolean') return `${key}: \${1|true,false|}`;
   if (inFlow) return `${key}: $0`;
   if (types[0] === 'object') return `${key}:\n  $0`;
   if (types[0] === 'array') return `${key}:\n  - $0`;
-  if (schema.default !== undefined && typeof schema.default !== 'object') return `${key}: \${1:${escapeSnippet(String(schema.default))}}`;
+  if (schema.default !== undefined && typeof schema.default !== 'object')
+    return `${key}: \${1:${escapeSnippet(String(schema.default))}}`;
   return `${key}: $0`;
 }
 
 /** A defaultSnippets body as block YAML, keeping `${1:...}` placeholders. */
 function toYamlSnippet(body: unknown, indent: number): string {
   const pad = '  '.repeat(indent);
-  if (Array.isArray(body)) return body.map((item) => `${pad}- ${typeof item === 'object' ? toYamlSnippet(item, indent + 1).trimStart() : String(item)}`).join('\n');
+  if (Array.isArray(body))
+    return body
+      .map((item) => `${pad}- ${typeof item === 'object' ? toYamlSnippet(item, indent + 1).trimStart() : String(item)}`)
+      .join('\n');
   if (body && typeof body === 'object') {
     return Object.entries(body)
       .map(([key, value]) => {
@@ -315,14 +469,23 @@ export function stageDoc(analysis: PipelineAnalysis, name: string): string {
   const stage = analysis.model.stageByName.get(name) ?? analysis.model.variantToStage.get(name);
   if (!stage) return '';
   const map = stage.map as YMap | null;
-  const lines = [`**stage ${stage.name}**${stage.variants.length > 1 ? ` (${stage.variants.length} variants: ${stage.variants.map((v) => v.name).join(', ')})` : ''}`];
+  const lines = [
+    `**stage ${stage.name}**${stage.variants.length > 1 ? ` (${stage.variants.length} variants: ${stage.variants.map((v) => v.name).join(', ')})` : ''}`,
+  ];
   const describe = deref(mapGet(map, 'description')?.value);
   if (describe?.kind === 'scalar' && describe.value) lines.push('', String(describe.value));
   if (stage.cmd.length > 0) lines.push('', '```sh', ...stage.cmd.map((cmd) => String(cmd.value)), '```');
-  const list = (label: string, paths: string[]) => paths.length > 0 && lines.push(`- ${label}: ${paths.map((p) => `\`${p}\``).join(', ')}`);
+  const list = (label: string, paths: string[]) =>
+    paths.length > 0 && lines.push(`- ${label}: ${paths.map((p) => `\`${p}\``).join(', ')}`);
   lines.push('');
-  list('deps', stage.deps.map((dep) => dep.raw));
-  list('outs', [...stage.outs, ...stage.metrics, ...stage.plots].map((out) => out.raw));
+  list(
+    'deps',
+    stage.deps.map((dep) => dep.raw),
+  );
+  list(
+    'outs',
+    [...stage.outs, ...stage.metrics, ...stage.plots].map((out) => out.raw),
+  );
   lines.push(`- runs on \`${stage.host}\`${stage.image ? ` in \`${stage.image}\`` : ''}`);
   return lines.join('\n');
 }

@@ -116,7 +116,12 @@ export function cursorContext(text: string, offset: number): CursorContext {
     path.push(...ownItems);
   }
 
-  const base = { replaceStart: wordStart, replaceEnd: wordEnd, prefix: text.slice(wordStart, offset), indent: current.contentColumn };
+  const base = {
+    replaceStart: wordStart,
+    replaceEnd: wordEnd,
+    prefix: text.slice(wordStart, offset),
+    indent: current.contentColumn,
+  };
 
   // Inside ${...}?
   const open = before.lastIndexOf('${');
@@ -125,7 +130,13 @@ export function cursorContext(text: string, offset: number): CursorContext {
     let end = offset;
     while (end < lineEnd && /[\w.-]/.test(text[end])) end++;
     const keyMatch = current.key !== undefined ? [current.key] : [];
-    return { ...base, path: [...path, ...keyMatch], kind: 'value', interpolation: { typed: text.slice(typedStart, offset), start: typedStart, end }, inFlow: false };
+    return {
+      ...base,
+      path: [...path, ...keyMatch],
+      kind: 'value',
+      interpolation: { typed: text.slice(typedStart, offset), start: typedStart, end },
+      inFlow: false,
+    };
   }
 
   const content = before.slice(current.contentColumn);
@@ -144,7 +155,11 @@ export function cursorContext(text: string, offset: number): CursorContext {
   return { ...base, path: [...path, key], kind: 'value', inFlow: false };
 }
 
-function findCompactKey(text: string, fromEnd: number, column: number): { key: string; indent: number; before: number } | undefined {
+function findCompactKey(
+  text: string,
+  fromEnd: number,
+  column: number,
+): { key: string; indent: number; before: number } | undefined {
   let cursor = fromEnd;
   while (cursor > 0) {
     const start = text.lastIndexOf('\n', cursor - 1) + 1;
@@ -154,7 +169,8 @@ function findCompactKey(text: string, fromEnd: number, column: number): { key: s
     if (line.blank) continue;
     if (line.indent > column) continue;
     if (line.indent === column && line.dashes > 0) continue; // a sibling item
-    if (line.key !== undefined && line.dashes === 0 && opensBlock(line.rest) && line.indent <= column) return { key: line.key, indent: line.indent, before };
+    if (line.key !== undefined && line.dashes === 0 && opensBlock(line.rest) && line.indent <= column)
+      return { key: line.key, indent: line.indent, before };
     return undefined;
   }
   return undefined;
@@ -177,7 +193,9 @@ function findValueColon(content: string): number {
 }
 
 /** Inside an unclosed `[` or `{` on the line: the flow item's path and whether a key or value is typed. */
-function flowContext(text: string): Pick<CursorContext, 'kind' | 'inFlow'> & { path: (string | number)[] } | undefined {
+function flowContext(
+  text: string,
+): (Pick<CursorContext, 'kind' | 'inFlow'> & { path: (string | number)[] }) | undefined {
   const stack: { kind: '[' | '{'; key: string | undefined }[] = [];
   let quote = '';
   let token = '';
@@ -224,5 +242,7 @@ function flowContext(text: string): Pick<CursorContext, 'kind' | 'inFlow'> & { p
 }
 
 function unquote(text: string): string {
-  return text.length >= 2 && (text[0] === '"' || text[0] === "'") && text[text.length - 1] === text[0] ? text.slice(1, -1) : text;
+  return text.length >= 2 && (text[0] === '"' || text[0] === "'") && text[text.length - 1] === text[0]
+    ? text.slice(1, -1)
+    : text;
 }

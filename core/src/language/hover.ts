@@ -25,26 +25,43 @@ export function hover(workspace: Workspace, analysis: Analysis, offset: number):
         if (!entry) return { ...span, contents: `\`params.${symbol.name}\` is not defined in the params file.` };
         const value = paramText(entry.value);
         const where = `${relativeName(analysis.path, entry.file)}, line ${lineOf(workspace.text(entry.file) ?? '', entry.keyStart)}`;
-        const shown = entry.value !== null && typeof entry.value === 'object' ? `\`\`\`json\n${JSON.stringify(entry.value, null, 2).slice(0, 2000)}\n\`\`\`` : `\`${value}\``;
+        const shown =
+          entry.value !== null && typeof entry.value === 'object'
+            ? `\`\`\`json\n${JSON.stringify(entry.value, null, 2).slice(0, 2000)}\n\`\`\``
+            : `\`${value}\``;
         return { ...span, contents: `**params.${symbol.name}** = ${shown}\n\nfrom ${where}` };
       }
       case 'stage':
-        if (analysis.kind === 'pipeline' || analysis.kind === 'modelcard') return { ...span, contents: stageDoc(symbol.pipeline, symbol.name) || `Unknown stage \`${symbol.name}\`.` };
+        if (analysis.kind === 'pipeline' || analysis.kind === 'modelcard')
+          return { ...span, contents: stageDoc(symbol.pipeline, symbol.name) || `Unknown stage \`${symbol.name}\`.` };
         break;
       case 'host': {
         const host = symbol.pipeline.model.hosts.get(symbol.name);
-        if (symbol.name === 'local' && !host) return { ...span, contents: '**host local**: the Docker engine `DOCKER_HOST` or the current Docker context points at.' };
+        if (symbol.name === 'local' && !host)
+          return {
+            ...span,
+            contents: '**host local**: the Docker engine `DOCKER_HOST` or the current Docker context points at.',
+          };
         if (host) {
-          const docker = host.pair.value?.kind === 'map' ? host.pair.value.pairs.find((pair) => pair.keyText === 'docker')?.value : undefined;
+          const docker =
+            host.pair.value?.kind === 'map'
+              ? host.pair.value.pairs.find((pair) => pair.keyText === 'docker')?.value
+              : undefined;
           const address = docker?.kind === 'scalar' ? String(docker.value) : '?';
-          return { ...span, contents: `**host ${symbol.name}**: \`${address}\`, ${host.gpus ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}` : 'no GPUs declared'}${host.engine ? `, ${host.engine}` : ''}` };
+          return {
+            ...span,
+            contents: `**host ${symbol.name}**: \`${address}\`, ${host.gpus ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}` : 'no GPUs declared'}${host.engine ? `, ${host.engine}` : ''}`,
+          };
         }
         break;
       }
       case 'matrix': {
         const stage = symbol.pipeline.model.stageByName.get(symbol.stage);
         const values = stage ? [...new Set(stage.variants.map((variant) => String(variant.values[symbol.name])))] : [];
-        return { ...span, contents: `**matrix.${symbol.name}**: ${values.map((v) => `\`${v}\``).join(', ') || 'no values'}` };
+        return {
+          ...span,
+          contents: `**matrix.${symbol.name}**: ${values.map((v) => `\`${v}\``).join(', ') || 'no values'}`,
+        };
       }
       case 'file': {
         if (!symbol.pipeline) break;
@@ -54,9 +71,16 @@ export function hover(workspace: Workspace, analysis: Analysis, offset: number):
         const others = producers.filter((producer) => producer.entry.node.start !== symbol.span.start);
         if (others.length > 0) lines.push(`written by stage **${others[0].stage.name}**`);
         const stat = workspace.host.stat(join(symbol.base, path));
-        lines.push(stat ? (stat.isDirectory ? 'folder on disk' : `file on disk, ${formatSize(stat.size)}`) : 'not on disk yet');
-        const readers = symbol.pipeline.model.stages.filter((stage) => stage.deps.some((dep) => dep.paths.some((p) => p === path || p.startsWith(`${path}/`) || path.startsWith(`${p}/`))));
-        if (readers.length > 0 && symbol.role !== 'dep') lines.push(`read by ${readers.map((stage) => `**${stage.name}**`).join(', ')}`);
+        lines.push(
+          stat ? (stat.isDirectory ? 'folder on disk' : `file on disk, ${formatSize(stat.size)}`) : 'not on disk yet',
+        );
+        const readers = symbol.pipeline.model.stages.filter((stage) =>
+          stage.deps.some((dep) =>
+            dep.paths.some((p) => p === path || p.startsWith(`${path}/`) || path.startsWith(`${p}/`)),
+          ),
+        );
+        if (readers.length > 0 && symbol.role !== 'dep')
+          lines.push(`read by ${readers.map((stage) => `**${stage.name}**`).join(', ')}`);
         return { ...span, contents: lines.join(' · ') };
       }
     }
@@ -69,10 +93,15 @@ export function hover(workspace: Workspace, analysis: Analysis, offset: number):
   const text = description(schema);
   if (!text) return undefined;
   const key = hit.pair.key;
-  const enumIndex = schema?.enum && hit.node?.kind === 'scalar' && !hit.onKey ? schema.enum.indexOf(hit.node.value) : -1;
+  const enumIndex =
+    schema?.enum && hit.node?.kind === 'scalar' && !hit.onKey ? schema.enum.indexOf(hit.node.value) : -1;
   const enumDoc = enumIndex >= 0 ? schema?.markdownEnumDescriptions?.[enumIndex] : undefined;
   const target = hit.onKey || !hit.node ? key : hit.node;
-  return { start: target.start, end: target.end, contents: `**${hit.pair.keyText}**: ${text}${enumDoc ? `\n\n\`${String(hit.node?.kind === 'scalar' ? hit.node.value : '')}\`: ${enumDoc}` : ''}` };
+  return {
+    start: target.start,
+    end: target.end,
+    contents: `**${hit.pair.keyText}**: ${text}${enumDoc ? `\n\n\`${String(hit.node?.kind === 'scalar' ? hit.node.value : '')}\`: ${enumDoc}` : ''}`,
+  };
 }
 
 function relativeName(from: string, to: string): string {

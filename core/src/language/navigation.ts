@@ -16,9 +16,22 @@ export interface FileSpan {
 
 export type SymbolRef =
   | { kind: 'stage'; name: string; span: FileSpan; pipeline: PipelineAnalysis }
-  | { kind: 'param'; name: string; span: FileSpan; paramsFile: string | undefined; pipeline: PipelineAnalysis | undefined }
+  | {
+      kind: 'param';
+      name: string;
+      span: FileSpan;
+      paramsFile: string | undefined;
+      pipeline: PipelineAnalysis | undefined;
+    }
   | { kind: 'host'; name: string; span: FileSpan; pipeline: PipelineAnalysis }
-  | { kind: 'file'; name: string; span: FileSpan; base: string; pipeline: PipelineAnalysis | undefined; role: 'dep' | 'out' | 'metric' | 'other' }
+  | {
+      kind: 'file';
+      name: string;
+      span: FileSpan;
+      base: string;
+      pipeline: PipelineAnalysis | undefined;
+      role: 'dep' | 'out' | 'metric' | 'other';
+    }
   | { kind: 'matrix'; name: string; span: FileSpan; pipeline: PipelineAnalysis; stage: string };
 
 const unquoted = (text: string, node: YScalar): { start: number; end: number } => {
@@ -40,16 +53,33 @@ export function symbolAt(workspace: Workspace, analysis: Analysis, offset: numbe
         if (offset < item.start || offset > item.end) continue;
         if (item.namespace === 'params' && item.path) {
           const segment = segmentAt(item.path, offset - item.pathStart);
-          return { kind: 'param', name: segment.prefix, span: here(item.pathStart, item.pathStart + segment.prefix.length), paramsFile: analysis.params.get(segment.prefix)?.file, pipeline: analysis };
+          return {
+            kind: 'param',
+            name: segment.prefix,
+            span: here(item.pathStart, item.pathStart + segment.prefix.length),
+            paramsFile: analysis.params.get(segment.prefix)?.file,
+            pipeline: analysis,
+          };
         }
         if (item.namespace === 'matrix' && hit.path[0] === 'stages') {
-          return { kind: 'matrix', name: item.path, span: here(item.pathStart, item.pathStart + item.path.length), pipeline: analysis, stage: String(hit.path[1]) };
+          return {
+            kind: 'matrix',
+            name: item.path,
+            span: here(item.pathStart, item.pathStart + item.path.length),
+            pipeline: analysis,
+            stage: String(hit.path[1]),
+          };
         }
       }
     }
     const [top, stageName, field] = hit.path;
     if (top === 'stages' && hit.onKey && hit.path.length === 2) {
-      return { kind: 'stage', name: String(stageName), span: here(hit.pair!.key.start, hit.pair!.key.end), pipeline: analysis };
+      return {
+        kind: 'stage',
+        name: String(stageName),
+        span: here(hit.pair!.key.start, hit.pair!.key.end),
+        pipeline: analysis,
+      };
     }
     if (top === 'stages' && field === 'needs' && scalar) {
       const span = unquoted(analysis.text, scalar);
@@ -59,25 +89,61 @@ export function symbolAt(workspace: Workspace, analysis: Analysis, offset: numbe
     if (top === 'stages' && field === 'params' && scalar && hit.path.length === 4) {
       const span = unquoted(analysis.text, scalar);
       const segment = segmentAt(String(scalar.value), offset - span.start);
-      return { kind: 'param', name: segment.prefix, span: here(span.start, span.start + segment.prefix.length), paramsFile: analysis.params.get(segment.prefix)?.file, pipeline: analysis };
+      return {
+        kind: 'param',
+        name: segment.prefix,
+        span: here(span.start, span.start + segment.prefix.length),
+        paramsFile: analysis.params.get(segment.prefix)?.file,
+        pipeline: analysis,
+      };
     }
-    if ((top === 'stages' && field === 'host' && hit.path.length === 3) || (top === 'defaults' && stageName === 'host')) {
-      if (scalar) return { kind: 'host', name: String(scalar.value), span: here(scalar.start, scalar.end), pipeline: analysis };
+    if (
+      (top === 'stages' && field === 'host' && hit.path.length === 3) ||
+      (top === 'defaults' && stageName === 'host')
+    ) {
+      if (scalar)
+        return { kind: 'host', name: String(scalar.value), span: here(scalar.start, scalar.end), pipeline: analysis };
     }
-    if (top === 'hosts' && hit.onKey && hit.path.length === 2) return { kind: 'host', name: String(stageName), span: here(hit.pair!.key.start, hit.pair!.key.end), pipeline: analysis };
+    if (top === 'hosts' && hit.onKey && hit.path.length === 2)
+      return {
+        kind: 'host',
+        name: String(stageName),
+        span: here(hit.pair!.key.start, hit.pair!.key.end),
+        pipeline: analysis,
+      };
     if (top === 'stages' && scalar && !hit.onKey && ['deps', 'outs', 'metrics', 'plots'].includes(String(field))) {
       const role = field === 'deps' ? 'dep' : field === 'metrics' ? 'metric' : 'out';
-      return { kind: 'file', name: String(scalar.value), span: here(scalar.start, scalar.end), base: dirname(analysis.path), pipeline: analysis, role };
+      return {
+        kind: 'file',
+        name: String(scalar.value),
+        span: here(scalar.start, scalar.end),
+        base: dirname(analysis.path),
+        pipeline: analysis,
+        role,
+      };
     }
     if ((top === 'model' || top === 'monitor' || top === 'params') && scalar && !hit.onKey) {
-      return { kind: 'file', name: String(scalar.value), span: here(scalar.start, scalar.end), base: dirname(analysis.path), pipeline: analysis, role: top === 'model' && stageName === 'artifact' ? 'out' : 'other' };
+      return {
+        kind: 'file',
+        name: String(scalar.value),
+        span: here(scalar.start, scalar.end),
+        base: dirname(analysis.path),
+        pipeline: analysis,
+        role: top === 'model' && stageName === 'artifact' ? 'out' : 'other',
+      };
     }
   }
 
   if (analysis.kind === 'params' && hit.onKey) {
     const name = hit.path.map(String).join('.');
     const pipeline = workspace.pipelinesUsing(analysis.path)[0];
-    return { kind: 'param', name, span: here(hit.pair!.key.start, hit.pair!.key.end), paramsFile: analysis.path, pipeline };
+    return {
+      kind: 'param',
+      name,
+      span: here(hit.pair!.key.start, hit.pair!.key.end),
+      paramsFile: analysis.path,
+      pipeline,
+    };
   }
 
   if (analysis.kind === 'modelcard' && scalar && !hit.onKey) {
@@ -87,9 +153,24 @@ export function symbolAt(workspace: Workspace, analysis: Analysis, offset: numbe
       return { kind: 'stage', name: String(scalar.value), span: here(span.start, span.end), pipeline: card.pipeline };
     }
     if (hit.path[0] === 'evaluation' && hit.path[3] === 'file' && card.pipeline) {
-      return { kind: 'file', name: String(scalar.value), span: here(scalar.start, scalar.end), base: dirname(card.pipelinePath), pipeline: card.pipeline, role: 'metric' };
+      return {
+        kind: 'file',
+        name: String(scalar.value),
+        span: here(scalar.start, scalar.end),
+        base: dirname(card.pipelinePath),
+        pipeline: card.pipeline,
+        role: 'metric',
+      };
     }
-    if (hit.path[0] === 'pipeline') return { kind: 'file', name: String(scalar.value), span: here(scalar.start, scalar.end), base: dirname(analysis.path), pipeline: undefined, role: 'other' };
+    if (hit.path[0] === 'pipeline')
+      return {
+        kind: 'file',
+        name: String(scalar.value),
+        span: here(scalar.start, scalar.end),
+        base: dirname(analysis.path),
+        pipeline: undefined,
+        role: 'other',
+      };
   }
   return undefined;
 }
@@ -150,12 +231,18 @@ export function references(workspace: Workspace, analysis: Analysis, offset: num
   if (symbol.kind === 'host') {
     const refs: Reference[] = [];
     const host = symbol.pipeline.model.hosts.get(symbol.name);
-    if (host) refs.push({ path: symbol.pipeline.path, start: host.pair.key.start, end: host.pair.key.end, isDefinition: true });
+    if (host)
+      refs.push({ path: symbol.pipeline.path, start: host.pair.key.start, end: host.pair.key.end, isDefinition: true });
     const seen = new Set<YNode>();
     for (const stage of symbol.pipeline.model.stages) {
       if (stage.host === symbol.name && stage.hostNode && !seen.has(stage.hostNode)) {
         seen.add(stage.hostNode);
-        refs.push({ path: symbol.pipeline.path, start: stage.hostNode.start, end: stage.hostNode.end, isDefinition: false });
+        refs.push({
+          path: symbol.pipeline.path,
+          start: stage.hostNode.start,
+          end: stage.hostNode.end,
+          isDefinition: false,
+        });
       }
     }
     return refs;
@@ -177,7 +264,8 @@ function unique(refs: Reference[]): Reference[] {
 function stageReferences(workspace: Workspace, pipeline: PipelineAnalysis, name: string): Reference[] {
   const refs: Reference[] = [];
   const stage = pipeline.model.stageByName.get(name);
-  if (stage) refs.push({ path: pipeline.path, start: stage.pair.key.start, end: stage.pair.key.end, isDefinition: true });
+  if (stage)
+    refs.push({ path: pipeline.path, start: stage.pair.key.start, end: stage.pair.key.end, isDefinition: true });
   for (const other of pipeline.model.stages) {
     for (const need of other.needs) {
       if (need.name !== name && !need.name.startsWith(`${name}@`)) continue;
@@ -204,18 +292,41 @@ function trainingStage(card: CardAnalysis): YScalar | undefined {
   return stage?.kind === 'scalar' ? stage : undefined;
 }
 
-function paramReferences(workspace: Workspace, paramsFile: string | undefined, from: PipelineAnalysis | undefined, name: string): Reference[] {
+function paramReferences(
+  workspace: Workspace,
+  paramsFile: string | undefined,
+  from: PipelineAnalysis | undefined,
+  name: string,
+): Reference[] {
   const refs: Reference[] = [];
   const pipelines = new Map<string, PipelineAnalysis>();
   if (from) pipelines.set(from.path, from);
   const file = paramsFile ?? from?.params.get(name)?.file;
   if (file) for (const pipeline of workspace.pipelinesUsing(file)) pipelines.set(pipeline.path, pipeline);
-  const definitionEntry = [...pipelines.values()].map((pipeline) => pipeline.params.get(name)).find((entry) => entry && (!file || entry.file === file));
-  if (definitionEntry) refs.push({ path: definitionEntry.file, start: definitionEntry.keyStart, end: definitionEntry.keyEnd, isDefinition: true });
+  const definitionEntry = [...pipelines.values()]
+    .map((pipeline) => pipeline.params.get(name))
+    .find((entry) => entry && (!file || entry.file === file));
+  if (definitionEntry)
+    refs.push({
+      path: definitionEntry.file,
+      start: definitionEntry.keyStart,
+      end: definitionEntry.keyEnd,
+      isDefinition: true,
+    });
   const matches = (path: string) => path === name || path.startsWith(`${name}.`);
   for (const pipeline of pipelines.values()) {
-    const all = [...pipeline.model.stages.flatMap((stage) => stage.interpolations), ...pipeline.model.otherInterpolations];
-    for (const item of all) if (item.namespace === 'params' && matches(item.path)) refs.push({ path: pipeline.path, start: item.pathStart, end: item.pathStart + name.length, isDefinition: false });
+    const all = [
+      ...pipeline.model.stages.flatMap((stage) => stage.interpolations),
+      ...pipeline.model.otherInterpolations,
+    ];
+    for (const item of all)
+      if (item.namespace === 'params' && matches(item.path))
+        refs.push({
+          path: pipeline.path,
+          start: item.pathStart,
+          end: item.pathStart + name.length,
+          isDefinition: false,
+        });
     for (const stage of pipeline.model.stages) {
       for (const param of stage.params) {
         if (!matches(param.name)) continue;
@@ -230,16 +341,28 @@ function paramReferences(workspace: Workspace, paramsFile: string | undefined, f
 export type RenameResult = { ok: true; edits: FileEdit[] } | { ok: false; message: string };
 
 /** The span a rename would change, or why the name under the cursor cannot be renamed. */
-export function prepareRename(workspace: Workspace, analysis: Analysis, offset: number): { ok: true; span: FileSpan; placeholder: string } | { ok: false; message: string } {
+export function prepareRename(
+  workspace: Workspace,
+  analysis: Analysis,
+  offset: number,
+): { ok: true; span: FileSpan; placeholder: string } | { ok: false; message: string } {
   const symbol = symbolAt(workspace, analysis, offset);
-  if (!symbol || (symbol.kind !== 'stage' && symbol.kind !== 'param')) return { ok: false, message: 'mlpipe renames stages and params; put the cursor on a stage name or a param.' };
-  if (symbol.kind === 'stage' && !symbol.pipeline.model.stageByName.has(symbol.name)) return { ok: false, message: `There is no stage '${symbol.name}' to rename.` };
-  if (symbol.kind === 'param' && !paramReferences(workspace, symbol.paramsFile, symbol.pipeline, symbol.name).some((ref) => ref.isDefinition)) {
+  if (!symbol || (symbol.kind !== 'stage' && symbol.kind !== 'param'))
+    return { ok: false, message: 'mlpipe renames stages and params; put the cursor on a stage name or a param.' };
+  if (symbol.kind === 'stage' && !symbol.pipeline.model.stageByName.has(symbol.name))
+    return { ok: false, message: `There is no stage '${symbol.name}' to rename.` };
+  if (
+    symbol.kind === 'param' &&
+    !paramReferences(workspace, symbol.paramsFile, symbol.pipeline, symbol.name).some((ref) => ref.isDefinition)
+  ) {
     return { ok: false, message: `Param '${symbol.name}' is not defined in a params file, so it cannot be renamed.` };
   }
   const lastDot = symbol.name.lastIndexOf('.');
   const placeholder = symbol.kind === 'param' ? symbol.name.slice(lastDot + 1) : symbol.name;
-  const span = symbol.kind === 'param' && symbol.span.path === analysis.path && analysis.kind !== 'params' ? { ...symbol.span, start: symbol.span.start + lastDot + 1 } : symbol.span;
+  const span =
+    symbol.kind === 'param' && symbol.span.path === analysis.path && analysis.kind !== 'params'
+      ? { ...symbol.span, start: symbol.span.start + lastDot + 1 }
+      : symbol.span;
   return { ok: true, span, placeholder };
 }
 
@@ -248,20 +371,39 @@ export function rename(workspace: Workspace, analysis: Analysis, offset: number,
   if (!prepared.ok) return prepared;
   const symbol = symbolAt(workspace, analysis, offset)!;
   if (symbol.kind === 'stage') {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(newName)) return { ok: false, message: `'${newName}' is not a valid stage name: use letters, digits, '_', '.' and '-'.` };
-    if (newName !== symbol.name && symbol.pipeline.model.stageByName.has(newName)) return { ok: false, message: `A stage named '${newName}' already exists.` };
-    return { ok: true, edits: stageReferences(workspace, symbol.pipeline, symbol.name).map((ref) => ({ path: ref.path, start: ref.start, end: ref.end, newText: newName })) };
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(newName))
+      return { ok: false, message: `'${newName}' is not a valid stage name: use letters, digits, '_', '.' and '-'.` };
+    if (newName !== symbol.name && symbol.pipeline.model.stageByName.has(newName))
+      return { ok: false, message: `A stage named '${newName}' already exists.` };
+    return {
+      ok: true,
+      edits: stageReferences(workspace, symbol.pipeline, symbol.name).map((ref) => ({
+        path: ref.path,
+        start: ref.start,
+        end: ref.end,
+        newText: newName,
+      })),
+    };
   }
   if (symbol.kind !== 'param') return { ok: false, message: 'Nothing to rename here.' };
-  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(newName)) return { ok: false, message: `'${newName}' is not a valid param name: use letters, digits, '_' and '-' (rename one level at a time).` };
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(newName))
+    return {
+      ok: false,
+      message: `'${newName}' is not a valid param name: use letters, digits, '_' and '-' (rename one level at a time).`,
+    };
   const lastDot = symbol.name.lastIndexOf('.');
   const parent = lastDot === -1 ? '' : symbol.name.slice(0, lastDot);
   const sibling = parent ? `${parent}.${newName}` : newName;
   const refs = paramReferences(workspace, symbol.paramsFile, symbol.pipeline, symbol.name);
-  if (sibling !== symbol.name && symbol.pipeline?.params.get(sibling)) return { ok: false, message: `Param '${sibling}' already exists.` };
+  if (sibling !== symbol.name && symbol.pipeline?.params.get(sibling))
+    return { ok: false, message: `Param '${sibling}' already exists.` };
   return {
     ok: true,
-    edits: refs.map((ref) => (ref.isDefinition ? { path: ref.path, start: ref.start, end: ref.end, newText: newName } : { path: ref.path, start: ref.start + lastDot + 1, end: ref.end, newText: newName })),
+    edits: refs.map((ref) =>
+      ref.isDefinition
+        ? { path: ref.path, start: ref.start, end: ref.end, newText: newName }
+        : { path: ref.path, start: ref.start + lastDot + 1, end: ref.end, newText: newName },
+    ),
   };
 }
 

@@ -21,7 +21,8 @@ export function nodeAt(root: YNode | null, offset: number): NodeHit {
       path.push(hit.keyText);
       pair = hit;
       if (offset >= hit.key.start && offset <= hit.key.end) return { path, node: hit.key, pair, onKey: true };
-      if (!hit.value || offset < hit.value.start || offset > hit.value.end) return { path, node: null, pair, onKey: false };
+      if (!hit.value || offset < hit.value.start || offset > hit.value.end)
+        return { path, node: null, pair, onKey: false };
       node = hit.value;
     } else if (node.kind === 'seq') {
       const index = node.items.findIndex((item) => offset >= item.start && offset <= item.end);

@@ -2,7 +2,8 @@ import { type YMap, type YNode } from '../yaml/nodes';
 import { type Analysis } from '../workspace/workspace';
 import { RUN_PIPELINE, RUN_STAGE_UPSTREAM, type LensCommand } from './commands';
 
-export type SymbolKind = 'namespace' | 'function' | 'property' | 'object' | 'array' | 'string' | 'number' | 'boolean' | 'module' | 'variable';
+export type SymbolKind =
+  'namespace' | 'function' | 'property' | 'object' | 'array' | 'string' | 'number' | 'boolean' | 'module' | 'variable';
 
 export interface OutlineSymbol {
   name: string;
@@ -19,7 +20,8 @@ function kindOfValue(node: YNode | null): SymbolKind {
   if (!node) return 'property';
   if (node.kind === 'map') return 'object';
   if (node.kind === 'seq') return 'array';
-  if (node.kind === 'scalar') return typeof node.value === 'number' ? 'number' : typeof node.value === 'boolean' ? 'boolean' : 'string';
+  if (node.kind === 'scalar')
+    return typeof node.value === 'number' ? 'number' : typeof node.value === 'boolean' ? 'boolean' : 'string';
   return 'variable';
 }
 
@@ -29,7 +31,11 @@ function shortText(node: YNode | null): string | undefined {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-function mapSymbols(map: YMap, depth: number, special: (key: string, depth: number) => SymbolKind | undefined): OutlineSymbol[] {
+function mapSymbols(
+  map: YMap,
+  depth: number,
+  special: (key: string, depth: number) => SymbolKind | undefined,
+): OutlineSymbol[] {
   return map.pairs.map((pair) => {
     const value = pair.value;
     const kind = special(pair.keyText, depth) ?? kindOfValue(value);
@@ -84,7 +90,8 @@ export function folding(analysis: Analysis): FoldingSpan[] {
   const visit = (node: YNode | null, start: number) => {
     if (!node) return;
     if (node.kind === 'map' || node.kind === 'seq') {
-      if (text.indexOf('\n', start) !== -1 && text.indexOf('\n', start) < node.end) spans.push({ start, end: trimEnd(text, node.end) });
+      if (text.indexOf('\n', start) !== -1 && text.indexOf('\n', start) < node.end)
+        spans.push({ start, end: trimEnd(text, node.end) });
       if (node.kind === 'map') for (const pair of node.pairs) visit(pair.value, pair.start);
       else for (const item of node.items) visit(item, item.start);
     }
@@ -142,7 +149,12 @@ export function codeLenses(analysis: Analysis): Lens[] {
   }
   for (const stage of analysis.model.stages) {
     // A stage's lens runs what it needs first (skipping what is up to date), as `mlpipe run --upstream` does.
-    lenses.push({ start: stage.pair.key.start, end: stage.pair.key.end, command: { id: RUN_STAGE_UPSTREAM, args: [stage.name] }, variants: stage.variants.length });
+    lenses.push({
+      start: stage.pair.key.start,
+      end: stage.pair.key.end,
+      command: { id: RUN_STAGE_UPSTREAM, args: [stage.name] },
+      variants: stage.variants.length,
+    });
   }
   return lenses;
 }

@@ -37,7 +37,8 @@ export interface CardMetric {
   map: YMap;
 }
 
-const asMap = (node: YNode | null | undefined): YMap | null => (deref(node)?.kind === 'map' ? (deref(node) as YMap) : null);
+const asMap = (node: YNode | null | undefined): YMap | null =>
+  deref(node)?.kind === 'map' ? (deref(node) as YMap) : null;
 const asScalar = (node: YNode | null | undefined): YScalar | undefined => {
   const target = deref(node);
   return target?.kind === 'scalar' && target.value !== null ? target : undefined;
@@ -61,7 +62,8 @@ export function cardMetrics(root: YNode | null): CardMetric[] {
 /** Metrics files the pipeline's stages declare, after matrix expansion, with the stage of each. */
 export function declaredMetricFiles(pipeline: LinkedPipeline): Map<string, string> {
   const files = new Map<string, string>();
-  for (const stage of pipeline.model.stages) for (const entry of stage.metrics) for (const path of entry.paths) files.set(path, stage.name);
+  for (const stage of pipeline.model.stages)
+    for (const entry of stage.metrics) for (const path of entry.paths) files.set(path, stage.name);
   return files;
 }
 
@@ -73,7 +75,11 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
   const replace = (node: YScalar, text: string): Fix => {
     const raw = input.text.slice(node.start, node.end);
     const quoted = /^["']/.test(raw) && raw.length >= 2 ? 1 : 0;
-    return { title: `Change to '${text}'`, preferred: true, edits: [{ path: input.path, start: node.start + quoted, end: node.end - quoted, newText: text }] };
+    return {
+      title: `Change to '${text}'`,
+      preferred: true,
+      edits: [{ path: input.path, start: node.start + quoted, end: node.end - quoted, newText: text }],
+    };
   };
 
   const license = asScalar(mapGet(asMap(mapGet(root, 'model')?.value), 'license')?.value);
@@ -94,7 +100,9 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
         severity: 'warning',
         code: 'deprecated-license',
         message: `SPDX deprecated the identifier '${result.deprecated}'${
-          replacement ? `; use '${replacement}'${replacement.endsWith('-only') ? ` (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : ''}` : '; use its current identifier from spdx.org/licenses'
+          replacement
+            ? `; use '${replacement}'${replacement.endsWith('-only') ? ` (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : ''}`
+            : '; use its current identifier from spdx.org/licenses'
         }.`,
         tags: ['deprecated'],
         fixes: replacement && license.value === result.deprecated ? [replace(license, replacement)] : undefined,
@@ -104,11 +112,18 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
 
   const metrics = cardMetrics(root);
   const pipeline = input.pipeline;
-  const needsPipeline = metrics.some((metric) => metric.file) || Boolean(mapGet(asMap(mapGet(root, 'training_data')?.value), 'stage'));
+  const needsPipeline =
+    metrics.some((metric) => metric.file) || Boolean(mapGet(asMap(mapGet(root, 'training_data')?.value), 'stage'));
   if (!pipeline) {
     if (input.pipelineRefusal) {
       const node = input.pipelineRef.node ?? root.pairs[0]?.key;
-      if (node) out.push({ ...at(node), severity: 'error', code: input.pipelineRefusal.code, message: `Pipeline ${input.pipelineRef.raw} is not read: ${input.pipelineRefusal.message}` });
+      if (node)
+        out.push({
+          ...at(node),
+          severity: 'error',
+          code: input.pipelineRefusal.code,
+          message: `Pipeline ${input.pipelineRef.raw} is not read: ${input.pipelineRefusal.message}`,
+        });
     } else if (needsPipeline) {
       const node = input.pipelineRef.node ?? root.pairs[0]?.key;
       if (node) {
@@ -137,14 +152,19 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
         ...at(metric.file),
         severity: 'error',
         code: 'unknown-metrics-file',
-        message: `No stage of ${pipeline.relative} declares metrics file ${path}${suggestion ? `; did you mean ${suggestion}?` : declared.size > 0 ? `; declared metrics files are ${quoteList([...declared.keys()])}.` : '; declare it under a stage\'s `metrics:`.'}`,
+        message: `No stage of ${pipeline.relative} declares metrics file ${path}${suggestion ? `; did you mean ${suggestion}?` : declared.size > 0 ? `; declared metrics files are ${quoteList([...declared.keys()])}.` : "; declare it under a stage's `metrics:`."}`,
         fixes: suggestion ? [replace(metric.file, suggestion)] : undefined,
       });
       continue;
     }
     const refused = input.metricsRefusal?.(path);
     if (refused) {
-      out.push({ ...at(metric.file), severity: 'error', code: refused.code, message: `Metrics file ${path} is not read: ${refused.message}` });
+      out.push({
+        ...at(metric.file),
+        severity: 'error',
+        code: refused.code,
+        message: `Metrics file ${path} is not read: ${refused.message}`,
+      });
       continue;
     }
     const keys = input.metricKeys(path);
@@ -180,8 +200,16 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
       const dataPath = asScalar(mapGet(training, 'path')?.value);
       if (dataPath) {
         const path = normalizePath(String(dataPath.value));
-        const written = [...stage.outs, ...stage.metrics, ...stage.plots].some((entry) => entry.paths.some((out) => out === path || path.startsWith(`${out}/`)));
-        if (!written) out.push({ ...at(dataPath), severity: 'warning', code: 'training-data-not-produced', message: `Stage '${stage.name}' does not write ${path}; list it in its outs or fix the path.` });
+        const written = [...stage.outs, ...stage.metrics, ...stage.plots].some((entry) =>
+          entry.paths.some((out) => out === path || path.startsWith(`${out}/`)),
+        );
+        if (!written)
+          out.push({
+            ...at(dataPath),
+            severity: 'warning',
+            code: 'training-data-not-produced',
+            message: `Stage '${stage.name}' does not write ${path}; list it in its outs or fix the path.`,
+          });
       }
     }
   }

@@ -14,9 +14,9 @@ const COMMON_NAMES: Record<string, string> = {
   'apache license 2.0': 'Apache-2.0',
   'mit license': 'MIT',
   gpl3: 'GPL-3.0-only',
-  'gplv3': 'GPL-3.0-only',
+  gplv3: 'GPL-3.0-only',
   gpl2: 'GPL-2.0-only',
-  'bsd': 'BSD-3-Clause',
+  bsd: 'BSD-3-Clause',
   'bsd-3': 'BSD-3-Clause',
   'cc-by-4.0': 'CC-BY-4.0',
   'cc by 4.0': 'CC-BY-4.0',
@@ -37,7 +37,8 @@ const REPLACEMENTS: Record<string, string> = {
   'GFDL-1.3': 'GFDL-1.3-only',
 };
 
-export type LicenseCheck = { ok: true; deprecated?: string; replacement?: string } | { ok: false; reason: string; suggestion?: string };
+export type LicenseCheck =
+  { ok: true; deprecated?: string; replacement?: string } | { ok: false; reason: string; suggestion?: string };
 
 /** The current form of a deprecated id; `GPL-2.0+` ("or later") becomes `GPL-2.0-or-later`. */
 function replacementFor(token: string): string | undefined {
@@ -56,7 +57,8 @@ export function checkLicense(expression: string): LicenseCheck {
   if (text === '') return { ok: false, reason: 'the license is empty' };
   if (text === 'other') return { ok: true };
   const common = COMMON_NAMES[text.toLowerCase()];
-  if (common && common !== text) return { ok: false, reason: `'${text}' is not an SPDX identifier`, suggestion: common };
+  if (common && common !== text)
+    return { ok: false, reason: `'${text}' is not an SPDX identifier`, suggestion: common };
   const tokens = text.split(/(\s+|\(|\))/).filter((token) => token.trim() !== '' && token !== '(' && token !== ')');
   let expectLicense = true;
   let afterWith = false;
@@ -75,7 +77,10 @@ export function checkLicense(expression: string): LicenseCheck {
       }
       if (/^(and|or|with)$/i.test(token)) {
         // Operators are whole words between spaces; ids such as GPL-2.0-or-later keep their case.
-        const fixed = text.replace(/(^|\s)(and|or|with)(?=\s|$)/gi, (_, space: string, word: string) => `${space}${word.toUpperCase()}`);
+        const fixed = text.replace(
+          /(^|\s)(and|or|with)(?=\s|$)/gi,
+          (_, space: string, word: string) => `${space}${word.toUpperCase()}`,
+        );
         return { ok: false, reason: `SPDX operators are uppercase: write '${token.toUpperCase()}'`, suggestion: fixed };
       }
       const joined = didYouMean(text.replace(/\s+/g, '-'), IDS);
@@ -97,11 +102,16 @@ export function checkLicense(expression: string): LicenseCheck {
     const deprecatedCase = [...DEPRECATED].find((candidate) => candidate.toLowerCase() === id.toLowerCase());
     if (deprecatedCase) {
       const current = replacementFor(token.endsWith('+') ? `${deprecatedCase}+` : deprecatedCase);
-      return { ok: false, reason: `'${token}' is not an SPDX license identifier`, suggestion: current ?? deprecatedCase };
+      return {
+        ok: false,
+        reason: `'${token}' is not an SPDX license identifier`,
+        suggestion: current ?? deprecatedCase,
+      };
     }
     if (/^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/.test(id)) continue;
     const exactCase = BY_LOWER.get(id.toLowerCase());
-    const suggestion = exactCase ?? didYouMean(id, IDS) ?? (tokens.length > 1 ? didYouMean(text.replace(/\s+/g, '-'), IDS) : undefined);
+    const suggestion =
+      exactCase ?? didYouMean(id, IDS) ?? (tokens.length > 1 ? didYouMean(text.replace(/\s+/g, '-'), IDS) : undefined);
     return { ok: false, reason: `'${id}' is not an SPDX license identifier`, suggestion };
   }
   if (expectLicense) return { ok: false, reason: `the expression '${text}' ends with an operator` };

@@ -57,8 +57,14 @@ export const MAX_PARAM_ENTRIES = 50_000;
 export const MAX_PARAM_DEPTH = 32;
 
 /** Reads a params file's text (undefined: missing or refused); `parser` may be the one of an open buffer, to reuse its blocks. */
-export function readParamsFile(path: string, text: string | undefined, refusal?: ParamsRefusal, parser = new IncrementalYamlParser()): ParamsFile {
-  if (text === undefined) return { path, exists: false, text: '', yaml: null, entries: new Map(), value: null, refusal, problems: [] };
+export function readParamsFile(
+  path: string,
+  text: string | undefined,
+  refusal?: ParamsRefusal,
+  parser = new IncrementalYamlParser(),
+): ParamsFile {
+  if (text === undefined)
+    return { path, exists: false, text: '', yaml: null, entries: new Map(), value: null, refusal, problems: [] };
   const yaml = parser.parse(text);
   const entries = new Map<string, ParamEntry>();
   const problems: ParamsProblem[] = [];
@@ -90,11 +96,29 @@ export function readParamsFile(path: string, text: string | undefined, refusal?:
     const target = deref(node);
     if (!target) return;
     if (target.kind === 'map') {
-      const object = current !== null && typeof current === 'object' && !Array.isArray(current) ? (current as Record<string, unknown>) : {};
+      const object =
+        current !== null && typeof current === 'object' && !Array.isArray(current)
+          ? (current as Record<string, unknown>)
+          : {};
       for (const pair of pairsOf(target)) {
         const dotted = prefix ? `${prefix}.${pair.keyText}` : pair.keyText;
         const child = Object.prototype.hasOwnProperty.call(object, pair.keyText) ? object[pair.keyText] : null;
-        if (!add({ path: dotted, name: pair.keyText, parent: prefix, file: path, keyStart: pair.key.start, keyEnd: pair.key.end, value: child, node: pair.value }, pair.key)) return;
+        if (
+          !add(
+            {
+              path: dotted,
+              name: pair.keyText,
+              parent: prefix,
+              file: path,
+              keyStart: pair.key.start,
+              keyEnd: pair.key.end,
+              value: child,
+              node: pair.value,
+            },
+            pair.key,
+          )
+        )
+          return;
         visit(pair.value, child, dotted, depth + 1);
       }
     } else if (target.kind === 'seq' && prefix) {
@@ -102,7 +126,22 @@ export function readParamsFile(path: string, text: string | undefined, refusal?:
       for (let index = 0; index < target.items.length; index++) {
         const item = target.items[index];
         const dotted = `${prefix}.${index}`;
-        if (!add({ path: dotted, name: String(index), parent: prefix, file: path, keyStart: item.start, keyEnd: item.end, value: list[index] ?? null, node: item }, item)) return;
+        if (
+          !add(
+            {
+              path: dotted,
+              name: String(index),
+              parent: prefix,
+              file: path,
+              keyStart: item.start,
+              keyEnd: item.end,
+              value: list[index] ?? null,
+              node: item,
+            },
+            item,
+          )
+        )
+          return;
         visit(item, list[index], dotted, depth + 1);
       }
     }

@@ -11,24 +11,55 @@ import { isInsideWorkspace, normalizePath } from './model';
 /** Params files: inside the folder, readable, present, and within mlpipe's limits. */
 export function checkParamsFiles(check: PipelineCheck): void {
   const { input, out } = check;
-  const top = { start: 0, end: Math.max(1, Math.min(input.text.length, input.text.indexOf('\n') === -1 ? input.text.length : input.text.indexOf('\n'))) };
+  const top = {
+    start: 0,
+    end: Math.max(
+      1,
+      Math.min(input.text.length, input.text.indexOf('\n') === -1 ? input.text.length : input.text.indexOf('\n')),
+    ),
+  };
   for (const file of input.paramsFiles) {
     if (file.outside && file.node) {
-      out.push({ ...spanOf(file.node), severity: 'error', code: 'path-outside-workspace', message: `Params file '${file.raw}' is outside the pipeline's folder; mlpipe reads params only from files inside it. Move it (or copy it) into the pipeline's folder.` });
+      out.push({
+        ...spanOf(file.node),
+        severity: 'error',
+        code: 'path-outside-workspace',
+        message: `Params file '${file.raw}' is outside the pipeline's folder; mlpipe reads params only from files inside it. Move it (or copy it) into the pipeline's folder.`,
+      });
     } else if (file.refusal) {
       // The implicit params.yaml has no node: the finding goes on the first line.
-      out.push({ ...(file.node ? spanOf(file.node) : top), severity: file.refusal.severity, code: file.refusal.code, message: `Params file '${file.raw}' is not read: ${file.refusal.message}` });
+      out.push({
+        ...(file.node ? spanOf(file.node) : top),
+        severity: file.refusal.severity,
+        code: file.refusal.code,
+        message: `Params file '${file.raw}' is not read: ${file.refusal.message}`,
+      });
     } else if (!file.exists && file.node) {
-      out.push({ ...spanOf(file.node), severity: 'error', code: 'params-file-missing', message: `Params file '${file.raw}' does not exist; create it or fix the path (it is relative to this pipeline).` });
+      out.push({
+        ...spanOf(file.node),
+        severity: 'error',
+        code: 'params-file-missing',
+        message: `Params file '${file.raw}' does not exist; create it or fix the path (it is relative to this pipeline).`,
+      });
     } else if (file.exists) {
       // Limits the params file ran into: said where the pipeline names it too, since an editor
       // shows findings of open files only and this one may not be open.
       const where = file.node ? spanOf(file.node) : top;
       if (file.yaml?.aliasesCut) {
-        out.push({ ...where, severity: 'warning', code: 'alias-expansion', message: `Aliases in params file '${file.raw}' expand too far (an alias bomb?); mlpipe reads them as empty, so params under them are unknown. ${file.raw} shows where.` });
+        out.push({
+          ...where,
+          severity: 'warning',
+          code: 'alias-expansion',
+          message: `Aliases in params file '${file.raw}' expand too far (an alias bomb?); mlpipe reads them as empty, so params under them are unknown. ${file.raw} shows where.`,
+        });
       }
       if (file.problems.some((problem) => problem.code === 'too-many-params')) {
-        out.push({ ...where, severity: 'warning', code: 'too-many-params', message: `Params file '${file.raw}' holds more than ${MAX_PARAM_ENTRIES.toLocaleString('en-US')} params; mlpipe indexes the first ${MAX_PARAM_ENTRIES.toLocaleString('en-US')}, so later ones read as unknown.` });
+        out.push({
+          ...where,
+          severity: 'warning',
+          code: 'too-many-params',
+          message: `Params file '${file.raw}' holds more than ${MAX_PARAM_ENTRIES.toLocaleString('en-US')} params; mlpipe indexes the first ${MAX_PARAM_ENTRIES.toLocaleString('en-US')}, so later ones read as unknown.`,
+        });
       }
     }
   }
@@ -38,8 +69,14 @@ export function checkParamsFiles(check: PipelineCheck): void {
 function protectedFilesOf(input: PipelineCheckInput): Map<string, string> {
   const { model } = input;
   const protectedFiles = new Map<string, string>([[basename(input.path).toLowerCase(), 'the pipeline file itself']]);
-  for (const file of input.paramsFiles) if (!file.outside) protectedFiles.set(normalizePath(file.raw).toLowerCase(), `params file ${normalizePath(file.raw)}`);
-  if (model.modelCard && isInsideWorkspace(normalizePath(model.modelCard.name))) protectedFiles.set(normalizePath(model.modelCard.name).toLowerCase(), `the model card ${normalizePath(model.modelCard.name)}`);
+  for (const file of input.paramsFiles)
+    if (!file.outside)
+      protectedFiles.set(normalizePath(file.raw).toLowerCase(), `params file ${normalizePath(file.raw)}`);
+  if (model.modelCard && isInsideWorkspace(normalizePath(model.modelCard.name)))
+    protectedFiles.set(
+      normalizePath(model.modelCard.name).toLowerCase(),
+      `the model card ${normalizePath(model.modelCard.name)}`,
+    );
   return protectedFiles;
 }
 
@@ -64,7 +101,10 @@ function outputSuggester(input: PipelineCheckInput): (path: string) => string | 
         }
       }
     }
-    const candidates = new Set([...(byFolderOrName.get(`dir:${path.split('/')[0]}`) ?? []), ...(byFolderOrName.get(`name:${path.slice(path.lastIndexOf('/') + 1)}`) ?? [])]);
+    const candidates = new Set([
+      ...(byFolderOrName.get(`dir:${path.split('/')[0]}`) ?? []),
+      ...(byFolderOrName.get(`name:${path.slice(path.lastIndexOf('/') + 1)}`) ?? []),
+    ]);
     const suggestion = didYouMean(path, candidates);
     suggestions.set(path, suggestion);
     return suggestion;
@@ -81,14 +121,24 @@ export function checkStagePaths(check: PipelineCheck): void {
     for (const dep of stage.deps) {
       for (const path of dep.paths) {
         if (!isInsideWorkspace(path)) {
-          out.push({ ...spanOf(dep.node), severity: 'warning', code: 'path-outside-workspace', message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.` });
+          out.push({
+            ...spanOf(dep.node),
+            severity: 'warning',
+            code: 'path-outside-workspace',
+            message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.`,
+          });
           break;
         }
         if (graph.producersOf(path).length > 0) continue;
         if (input.exists(path)) {
           const link = input.linkOutside?.(path);
           if (link !== undefined) {
-            out.push({ ...spanOf(dep.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Dep ${path}`, link, path) });
+            out.push({
+              ...spanOf(dep.node),
+              severity: 'error',
+              code: 'link-outside-workspace',
+              message: linkMessage(`Dep ${path}`, link, path),
+            });
             break;
           }
           continue;
@@ -99,7 +149,10 @@ export function checkStagePaths(check: PipelineCheck): void {
           severity: 'warning',
           code: 'missing-dep',
           message: `Dep ${path} does not exist and no stage writes it${suggestion ? `; did you mean ${suggestion} (written by stage '${graph.outputs.get(suggestion)![0].stage.name}')?` : '.'}`,
-          fixes: suggestion && dep.paths.length === 1 && dep.raw === path ? [replaceFix(input.path, dep.node, suggestion, input.text)] : undefined,
+          fixes:
+            suggestion && dep.paths.length === 1 && dep.raw === path
+              ? [replaceFix(input.path, dep.node, suggestion, input.text)]
+              : undefined,
         });
         break;
       }
@@ -108,7 +161,12 @@ export function checkStagePaths(check: PipelineCheck): void {
       // Every variant's path: the runner removes an output before running, so none may be the folder itself or outside it.
       const outside = entry.paths.find((path) => !isInsideWorkspace(path));
       if (outside !== undefined) {
-        out.push({ ...spanOf(entry.node), severity: 'error', code: 'path-outside-workspace', message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.` });
+        out.push({
+          ...spanOf(entry.node),
+          severity: 'error',
+          code: 'path-outside-workspace',
+          message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.`,
+        });
         continue;
       }
       // Nor may it be (or hold) what mlpipe itself keeps there: .git, .mlpipe, the pipeline, its params and card.
@@ -134,7 +192,12 @@ export function checkModelArtifact(check: PipelineCheck): void {
   if (model.modelArtifact) {
     const path = normalizePath(model.modelArtifact.name);
     if (graph.producersOf(path).length === 0) {
-      out.push({ ...spanOf(model.modelArtifact.node), severity: 'warning', code: 'artifact-not-produced', message: `No stage writes the model artifact ${path}; list it in the outs of the stage that trains the model.` });
+      out.push({
+        ...spanOf(model.modelArtifact.node),
+        severity: 'warning',
+        code: 'artifact-not-produced',
+        message: `No stage writes the model artifact ${path}; list it in the outs of the stage that trains the model.`,
+      });
     }
   }
 }
@@ -146,10 +209,21 @@ export function checkModelCard(check: PipelineCheck): void {
   if (model.modelCard) {
     const path = normalizePath(model.modelCard.name);
     if (!input.exists(path)) {
-      out.push({ ...spanOf(model.modelCard.node), severity: 'warning', code: 'card-missing', message: `Model card ${model.modelCard.name} does not exist yet; create it (MLPipe's model card format is documented in docs/modelcard.md).` });
+      out.push({
+        ...spanOf(model.modelCard.node),
+        severity: 'warning',
+        code: 'card-missing',
+        message: `Model card ${model.modelCard.name} does not exist yet; create it (MLPipe's model card format is documented in docs/modelcard.md).`,
+      });
     } else {
       const link = isInsideWorkspace(path) ? input.linkOutside?.(path) : undefined;
-      if (link !== undefined) out.push({ ...spanOf(model.modelCard.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Model card ${path}`, link, path) });
+      if (link !== undefined)
+        out.push({
+          ...spanOf(model.modelCard.node),
+          severity: 'error',
+          code: 'link-outside-workspace',
+          message: linkMessage(`Model card ${path}`, link, path),
+        });
     }
   }
 }
@@ -162,10 +236,21 @@ export function checkDriftData(check: PipelineCheck): void {
     const path = normalizePath(ref.name);
     if (graph.producersOf(path).length > 0) continue;
     if (!input.exists(path)) {
-      out.push({ ...spanOf(ref.node), severity: 'warning', code: 'missing-dep', message: `Drift data ${path} does not exist and no stage writes it.` });
+      out.push({
+        ...spanOf(ref.node),
+        severity: 'warning',
+        code: 'missing-dep',
+        message: `Drift data ${path} does not exist and no stage writes it.`,
+      });
     } else {
       const link = isInsideWorkspace(path) ? input.linkOutside?.(path) : undefined;
-      if (link !== undefined) out.push({ ...spanOf(ref.node), severity: 'error', code: 'link-outside-workspace', message: linkMessage(`Drift data ${path}`, link, path) });
+      if (link !== undefined)
+        out.push({
+          ...spanOf(ref.node),
+          severity: 'error',
+          code: 'link-outside-workspace',
+          message: linkMessage(`Drift data ${path}`, link, path),
+        });
     }
   }
 }
@@ -175,7 +260,8 @@ function protectedBy(path: string, files: Map<string, string>): string | undefin
   // Compared without case: on macOS and Windows `.GIT` is `.git`.
   const lower = path.toLowerCase();
   const reserved = reservedTop(path);
-  if (reserved) return `${path.includes('/') ? 'lies inside' : 'is'} ${reserved}/, which ${RESERVED_KEEPER[reserved]} keeps to itself`;
+  if (reserved)
+    return `${path.includes('/') ? 'lies inside' : 'is'} ${reserved}/, which ${RESERVED_KEEPER[reserved]} keeps to itself`;
   for (const [file, what] of files) {
     if (file === lower) return `is ${what}`;
     if (file.startsWith(`${lower}/`)) return `holds ${what}`;

@@ -15,7 +15,9 @@ export function insertParam(file: ParamsFile, dotted: string): FileEdit {
   const text = file.text;
   const placeholder = 'null # TODO: set a value';
   const nest = (names: string[], indent: string) =>
-    names.map((name, i) => `${indent}${'  '.repeat(i)}${name}:${i === names.length - 1 ? ` ${placeholder}` : ''}`).join('\n');
+    names
+      .map((name, i) => `${indent}${'  '.repeat(i)}${name}:${i === names.length - 1 ? ` ${placeholder}` : ''}`)
+      .join('\n');
   if (depth > 0) {
     const parent = file.entries.get(parts.slice(0, depth).join('.'))!;
     const node = deref(parent.node);
@@ -27,7 +29,12 @@ export function insertParam(file: ParamsFile, dotted: string): FileEdit {
     }
   }
   const trimmed = text.replace(/\s+$/, '');
-  const edit: FileEdit = { path: file.path, start: trimmed.length, end: text.length, newText: `${trimmed.length > 0 ? '\n' : ''}${nest(parts, '')}\n` };
+  const edit: FileEdit = {
+    path: file.path,
+    start: trimmed.length,
+    end: text.length,
+    newText: `${trimmed.length > 0 ? '\n' : ''}${nest(parts, '')}\n`,
+  };
   if (!file.exists) edit.createFile = true;
   return edit;
 }
@@ -45,7 +52,12 @@ export function appendToList(input: PipelineCheckInput, stage: Stage, key: strin
   if (value?.kind === 'seq' && value.flow) {
     const close = text.lastIndexOf(']', value.end);
     if (close === -1) return undefined;
-    return { path: input.path, start: close, end: close, newText: value.items.length > 0 ? `, ${quotedItem}` : quotedItem };
+    return {
+      path: input.path,
+      start: close,
+      end: close,
+      newText: value.items.length > 0 ? `, ${quotedItem}` : quotedItem,
+    };
   }
   if (value?.kind === 'seq' && value.items.length > 0) {
     const last = value.items[value.items.length - 1];

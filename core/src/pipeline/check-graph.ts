@@ -16,7 +16,12 @@ export function checkNeeds(check: PipelineCheck): void {
     if (stage.name.includes('@')) continue; // the schema reports the name itself
     for (const need of stage.needs) {
       if (need.name === stage.name || model.variantToStage.get(need.name) === stage) {
-        out.push({ ...spanOf(need.node), severity: 'error', code: 'self-need', message: `Stage '${stage.name}' cannot need itself; remove '${need.name}' from its needs.` });
+        out.push({
+          ...spanOf(need.node),
+          severity: 'error',
+          code: 'self-need',
+          message: `Stage '${stage.name}' cannot need itself; remove '${need.name}' from its needs.`,
+        });
         continue;
       }
       if (model.stageByName.has(need.name) || model.variantToStage.has(need.name)) continue;
@@ -40,8 +45,16 @@ export function checkCycles(check: PipelineCheck): void {
     if (cycle.length === 0) continue;
     const names = [...cycle.map((edge) => edge.from.name), cycle[0].from.name].join(' -> ');
     for (const edge of cycle) {
-      const why = edge.kind === 'needs' ? `'${edge.from.name}' needs '${edge.to.name}'` : `'${edge.from.name}' reads ${edge.node.value}, which '${edge.to.name}' writes`;
-      out.push({ ...spanOf(edge.node), severity: 'error', code: 'cycle', message: `Dependency cycle: ${names}. Here ${why}; break one link of the cycle.` });
+      const why =
+        edge.kind === 'needs'
+          ? `'${edge.from.name}' needs '${edge.to.name}'`
+          : `'${edge.from.name}' reads ${edge.node.value}, which '${edge.to.name}' writes`;
+      out.push({
+        ...spanOf(edge.node),
+        severity: 'error',
+        code: 'cycle',
+        message: `Dependency cycle: ${names}. Here ${why}; break one link of the cycle.`,
+      });
     }
   }
 }
@@ -61,7 +74,12 @@ export function checkOutputProducers(check: PipelineCheck): void {
         severity: 'error',
         code: 'duplicate-output',
         message: `Stages '${first.stage.name}' and '${other.stage.name}' both write ${path}; an output must have one producer.`,
-        related: [{ ...spanOf(first.entry.node), message: `'${first.stage.name}' writes ${path} here (line ${lineOf(input.text, first.entry.node.start)})` }],
+        related: [
+          {
+            ...spanOf(first.entry.node),
+            message: `'${first.stage.name}' writes ${path} here (line ${lineOf(input.text, first.entry.node.start)})`,
+          },
+        ],
       });
     }
   }
@@ -90,13 +108,22 @@ export function checkMatrixOutputCollisions(check: PipelineCheck): void {
   for (const stage of model.stages) {
     if (stage.variants.length < 2) continue;
     // Resolved per variant, fewer distinct paths than variants means some variants share a file.
-    const varying = stage.matrixKeys.filter((key) => new Set(stage.variants.map((variant) => JSON.stringify(variant.values[key]))).size > 1);
+    const varying = stage.matrixKeys.filter(
+      (key) => new Set(stage.variants.map((variant) => JSON.stringify(variant.values[key]))).size > 1,
+    );
     for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
       if (entry.paths.length === 0 || entry.paths.length >= stage.variants.length) continue;
       const all = entry.paths.length === 1;
-      const used = new Set(stage.interpolations.filter((item) => item.namespace === 'matrix' && item.start >= entry.node.start && item.end <= entry.node.end).map((item) => item.path));
+      const used = new Set(
+        stage.interpolations
+          .filter((item) => item.namespace === 'matrix' && item.start >= entry.node.start && item.end <= entry.node.end)
+          .map((item) => item.path),
+      );
       const absent = varying.filter((key) => !used.has(key));
-      const advice = absent.length > 0 ? `put ${absent.map((key) => `\${matrix.${key}}`).join(' and ')} in the path` : 'make the path differ for every variant (some matrix values print the same)';
+      const advice =
+        absent.length > 0
+          ? `put ${absent.map((key) => `\${matrix.${key}}`).join(' and ')} in the path`
+          : 'make the path differ for every variant (some matrix values print the same)';
       out.push({
         ...spanOf(entry.node),
         severity: 'error',
@@ -116,8 +143,16 @@ export function checkMatrixBudget(check: PipelineCheck): void {
     if (stage.matrixKeys.length === 0) continue;
     if (stage.variants.length < stage.matrixSize && stage.matrix) {
       const size = Number.isFinite(stage.matrixSize) ? stage.matrixSize.toLocaleString('en-US') : 'more than 2^53';
-      const before = expanded >= MAX_VARIANTS ? ', and the matrices above it use all of them' : expanded > 0 ? `, and the matrices above it expand to ${expanded.toLocaleString('en-US')}` : '';
-      const checked = stage.variants.length === 1 ? 'its first variant' : `its first ${stage.variants.length.toLocaleString('en-US')} variants`;
+      const before =
+        expanded >= MAX_VARIANTS
+          ? ', and the matrices above it use all of them'
+          : expanded > 0
+            ? `, and the matrices above it expand to ${expanded.toLocaleString('en-US')}`
+            : '';
+      const checked =
+        stage.variants.length === 1
+          ? 'its first variant'
+          : `its first ${stage.variants.length.toLocaleString('en-US')} variants`;
       out.push({
         start: stage.matrix.start,
         end: Math.max(stage.matrix.end, stage.matrix.start + 1),

@@ -19,16 +19,33 @@ export function checkInterpolations(check: PipelineCheck): void {
     const span = { start: item.start, end: item.end };
     if (item.namespace === 'params') {
       if (!item.path) {
-        out.push({ ...span, severity: 'error', code: 'unknown-param', message: 'Name a param after `params.`, such as ${params.train.lr}.' });
+        out.push({
+          ...span,
+          severity: 'error',
+          code: 'unknown-param',
+          message: 'Name a param after `params.`, such as ${params.train.lr}.',
+        });
         return;
       }
       if (input.params.get(item.path) || paramsRefused) return;
-      out.push(unknownParam(input, item.path, { start: item.pathStart, end: item.pathStart + item.path.length }, paramPaths));
+      out.push(
+        unknownParam(input, item.path, { start: item.pathStart, end: item.pathStart + item.path.length }, paramPaths),
+      );
     } else if (item.namespace === 'matrix') {
       if (!stage) {
-        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: `\${${item.expression}} is outside any stage; \${matrix.…} only works inside a stage with a matrix.` });
+        out.push({
+          ...span,
+          severity: 'error',
+          code: 'unknown-matrix-key',
+          message: `\${${item.expression}} is outside any stage; \${matrix.…} only works inside a stage with a matrix.`,
+        });
       } else if (stage.matrixKeys.length === 0) {
-        out.push({ ...span, severity: 'error', code: 'unknown-matrix-key', message: `Stage '${stage.name}' has no matrix; add \`matrix: { ${item.path || 'key'}: [...] }\` or remove \${${item.expression}}.` });
+        out.push({
+          ...span,
+          severity: 'error',
+          code: 'unknown-matrix-key',
+          message: `Stage '${stage.name}' has no matrix; add \`matrix: { ${item.path || 'key'}: [...] }\` or remove \${${item.expression}}.`,
+        });
       } else if (!stage.matrixKeys.includes(item.path)) {
         const suggestion = didYouMean(item.path, stage.matrixKeys);
         out.push({
@@ -37,7 +54,22 @@ export function checkInterpolations(check: PipelineCheck): void {
           severity: 'error',
           code: 'unknown-matrix-key',
           message: `Unknown matrix key '${item.path}' in stage '${stage.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; its keys are ${quoteList(stage.matrixKeys)}.`}`,
-          fixes: suggestion ? [{ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: item.pathStart, end: item.pathStart + item.path.length, newText: suggestion }] }] : undefined,
+          fixes: suggestion
+            ? [
+                {
+                  title: `Change to '${suggestion}'`,
+                  preferred: true,
+                  edits: [
+                    {
+                      path: input.path,
+                      start: item.pathStart,
+                      end: item.pathStart + item.path.length,
+                      newText: suggestion,
+                    },
+                  ],
+                },
+              ]
+            : undefined,
         });
       }
     } else {
@@ -68,13 +100,17 @@ export function checkStageParams(check: PipelineCheck): void {
     for (const param of stage.params) {
       if (input.params.get(param.name) || paramsRefused) continue;
       const quoted = param.node.style === 'single' || param.node.style === 'double' ? 1 : 0;
-      out.push(unknownParam(input, param.name, { start: param.node.start + quoted, end: param.node.end - quoted }, paramPaths));
+      out.push(
+        unknownParam(input, param.name, { start: param.node.start + quoted, end: param.node.end - quoted }, paramPaths),
+      );
     }
   }
 }
 
 function extensionFieldAt(model: PipelineModel, offset: number): boolean {
-  return (model.root?.pairs ?? []).some((pair) => pair.keyText.startsWith('x-') && offset >= pair.start && offset <= pair.end);
+  return (model.root?.pairs ?? []).some(
+    (pair) => pair.keyText.startsWith('x-') && offset >= pair.start && offset <= pair.end,
+  );
 }
 
 /** A close param for a misspelt one: the last segment among its siblings, else the whole path among all. */
@@ -85,17 +121,34 @@ function suggestParam(input: PipelineCheckInput, path: string, paths: () => stri
     const sibling = didYouMean(path.slice(dot + 1), input.params.childrenOf(parent));
     return sibling === undefined ? undefined : parent ? `${parent}.${sibling}` : sibling;
   }
-  return didYouMean(path, paths().filter((candidate) => candidate.split('.').length === path.split('.').length));
+  return didYouMean(
+    path,
+    paths().filter((candidate) => candidate.split('.').length === path.split('.').length),
+  );
 }
 
-function unknownParam(input: PipelineCheckInput, path: string, span: { start: number; end: number }, paths: () => string[]): Diagnostic {
+function unknownParam(
+  input: PipelineCheckInput,
+  path: string,
+  span: { start: number; end: number },
+  paths: () => string[],
+): Diagnostic {
   const suggestion = suggestParam(input, path, paths);
   // The last existing file wins the merge, so a key added there is the one the pipeline reads.
   const file = [...input.paramsFiles].reverse().find((candidate) => candidate.exists) ?? input.paramsFiles[0];
   const fixes: Fix[] = [];
-  if (suggestion) fixes.push({ title: `Change to '${suggestion}'`, preferred: true, edits: [{ path: input.path, start: span.start, end: span.end, newText: suggestion }] });
+  if (suggestion)
+    fixes.push({
+      title: `Change to '${suggestion}'`,
+      preferred: true,
+      edits: [{ path: input.path, start: span.start, end: span.end, newText: suggestion }],
+    });
   const fileName = file?.raw ?? 'params.yaml';
-  if (file) fixes.push({ title: file.exists ? `Add '${path}' to ${fileName}` : `Create ${fileName} with '${path}'`, edits: [insertParam(file, path)] });
+  if (file)
+    fixes.push({
+      title: file.exists ? `Add '${path}' to ${fileName}` : `Create ${fileName} with '${path}'`,
+      edits: [insertParam(file, path)],
+    });
   const noFile = !input.paramsFiles.some((candidate) => candidate.exists);
   return {
     ...span,
@@ -103,7 +156,10 @@ function unknownParam(input: PipelineCheckInput, path: string, span: { start: nu
     code: 'unknown-param',
     message: noFile
       ? `Unknown param '${path}': there is no params file (${fileName}); create it${input.paramsFiles.some((f) => f.node) ? ', or fix `params:`' : ', or set `params:` to your params file'}.`
-      : `Unknown param '${path}' (not in ${input.paramsFiles.filter((f) => f.exists).map((f) => f.raw).join(', ')})${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
+      : `Unknown param '${path}' (not in ${input.paramsFiles
+          .filter((f) => f.exists)
+          .map((f) => f.raw)
+          .join(', ')})${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
     fixes,
   };
 }

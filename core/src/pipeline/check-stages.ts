@@ -28,12 +28,20 @@ export function checkHostsAndImages(check: PipelineCheck): void {
         severity: 'error',
         code: 'unknown-host',
         message: `Unknown host '${stage.host}'${suggestion ? `; did you mean '${suggestion}'?` : `; declare it under hosts, or use ${quoteList(hostNames)}.`}`,
-        fixes: suggestion && stage.hostNode.kind === 'scalar' ? [replaceFix(input.path, stage.hostNode, suggestion, input.text)] : undefined,
+        fixes:
+          suggestion && stage.hostNode.kind === 'scalar'
+            ? [replaceFix(input.path, stage.hostNode, suggestion, input.text)]
+            : undefined,
       });
     }
     if (stage.gpus && hostKnown) checkGpus(stage, host?.gpus, input, out);
     if (!stage.image) {
-      out.push({ ...spanOf(stage.pair.key), severity: 'error', code: 'missing-image', message: `Stage '${stage.name}' has no image; set \`image:\` on it or \`defaults.image\` for every stage.` });
+      out.push({
+        ...spanOf(stage.pair.key),
+        severity: 'error',
+        code: 'missing-image',
+        message: `Stage '${stage.name}' has no image; set \`image:\` on it or \`defaults.image\` for every stage.`,
+      });
     } else if (stage.imageNode && !checkedNodes.has(stage.imageNode)) {
       checkedNodes.add(stage.imageNode);
       checkImage(stage.image, stage.imageNode, input, out);
@@ -58,16 +66,35 @@ export function checkResourceValues(check: PipelineCheck): void {
     if (!match) {
       // Literals of the right shape but no size: `0s`, `0g` (other literals are the schema's to judge).
       const literal = scalar.value;
-      const wellFormed = typeof literal === 'string' && (rule.field === 'timeout' ? isDurationSyntax(literal) : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
+      const wellFormed =
+        typeof literal === 'string' &&
+        (rule.field === 'timeout'
+          ? isDurationSyntax(literal)
+          : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
       if (wellFormed && !rule.valid(literal)) {
-        const what = rule.field === 'timeout' ? `would stop ${owner} at once` : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
-        out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `A ${rule.field} of ${literal} ${what}; use ${rule.expected}, or remove ${rule.field}.` });
+        const what =
+          rule.field === 'timeout'
+            ? `would stop ${owner} at once`
+            : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
+        out.push({
+          start: scalar.start,
+          end: scalar.end,
+          severity: 'error',
+          code: rule.code,
+          message: `A ${rule.field} of ${literal} ${what}; use ${rule.expected}, or remove ${rule.field}.`,
+        });
       }
       return;
     }
     const entry = input.params.get(match[1]);
     if (!entry || rule.valid(entry.value)) return;
-    out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message: `${rule.field} of ${owner} reads params.${quoteValue(match[1])} = ${typeof entry.value === 'string' ? `"${quoteValue(entry.value)}"` : quoteValue(entry.value)}, but needs ${rule.expected}.` });
+    out.push({
+      start: scalar.start,
+      end: scalar.end,
+      severity: 'error',
+      code: rule.code,
+      message: `${rule.field} of ${owner} reads params.${quoteValue(match[1])} = ${typeof entry.value === 'string' ? `"${quoteValue(entry.value)}"` : quoteValue(entry.value)}, but needs ${rule.expected}.`,
+    });
   };
   const resourcesOf = (map: YMap | null) => {
     const resources = deref(mapGet(map, 'resources')?.value);
@@ -75,7 +102,8 @@ export function checkResourceValues(check: PipelineCheck): void {
   };
   const checkMap = (map: YMap | null, owner: string) => {
     const resources = resourcesOf(map);
-    for (const field of ['memory', 'shm', 'cpus', 'gpus']) visit(mapGet(resources, field)?.value, VALUE_RULES[field], owner);
+    for (const field of ['memory', 'shm', 'cpus', 'gpus'])
+      visit(mapGet(resources, field)?.value, VALUE_RULES[field], owner);
     for (const field of ['timeout', 'retries']) visit(mapGet(map, field)?.value, VALUE_RULES[field], owner);
   };
   checkMap(model.defaultsMap, 'every stage');
@@ -87,7 +115,8 @@ export function checkDefaultImage(check: PipelineCheck): void {
   const { input, out, checkedNodes } = check;
   const { model } = input;
   const defaultImage = deref(model.defaultsMap?.pairs.find((pair) => pair.keyText === 'image')?.value);
-  if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string' && !checkedNodes.has(defaultImage)) checkImage(defaultImage.value, defaultImage, input, out);
+  if (defaultImage?.kind === 'scalar' && typeof defaultImage.value === 'string' && !checkedNodes.has(defaultImage))
+    checkImage(defaultImage.value, defaultImage, input, out);
 }
 
 /** Commands that read another stage's output without declaring it. */
@@ -105,7 +134,8 @@ export function checkValuesInCode(check: PipelineCheck): void {
 function checkGpus(stage: Stage, hostGpus: number | undefined, input: PipelineCheckInput, out: Diagnostic[]): void {
   const node = stage.gpus!.node;
   let value = stage.gpus!.value;
-  if (typeof value === 'string' && /^\$\{\s*params\.([^}\s]+)\s*\}$/.test(value)) value = input.params.get(/params\.([^}\s]+)/.exec(value)![1])?.value;
+  if (typeof value === 'string' && /^\$\{\s*params\.([^}\s]+)\s*\}$/.test(value))
+    value = input.params.get(/params\.([^}\s]+)/.exec(value)![1])?.value;
   const asked = value === 'all' ? Infinity : typeof value === 'number' ? value : 0;
   if (!(asked > 0)) return;
   const span = { start: node.start, end: Math.max(node.end, node.start + 1) };
@@ -123,7 +153,12 @@ function checkGpus(stage: Stage, hostGpus: number | undefined, input: PipelineCh
         : `Stage '${stage.name}' asks for ${count}, but host '${stage.host}' declares none (hosts.${stage.host}.gpus); pick a GPU host or drop resources.gpus.`,
     });
   } else if (asked !== Infinity && asked > hostGpus) {
-    out.push({ ...where, severity: 'error', code: 'no-gpus', message: `Stage '${stage.name}' asks for ${count}, but host '${stage.host}' has ${hostGpus}.` });
+    out.push({
+      ...where,
+      severity: 'error',
+      code: 'no-gpus',
+      message: `Stage '${stage.name}' asks for ${count}, but host '${stage.host}' has ${hostGpus}.`,
+    });
   }
 }
 
@@ -138,7 +173,10 @@ function checkImage(image: string, node: YNode, input: PipelineCheckInput, out: 
   }
   const result = parseImageRef(resolved);
   if (result.ok) return;
-  const fixes: Fix[] | undefined = result.suggestion && resolved === image && node.kind === 'scalar' ? [replaceFix(input.path, node, result.suggestion, input.text)] : undefined;
+  const fixes: Fix[] | undefined =
+    result.suggestion && resolved === image && node.kind === 'scalar'
+      ? [replaceFix(input.path, node, result.suggestion, input.text)]
+      : undefined;
   out.push({
     start: node.start,
     end: Math.max(node.end, node.start + 1),
@@ -158,12 +196,42 @@ interface ValueRule {
 }
 
 const VALUE_RULES: Record<string, ValueRule> = {
-  memory: { field: 'memory', valid: (v) => parseSize(v) !== undefined, code: 'bad-size', expected: 'a size larger than zero, such as 32g' },
-  shm: { field: 'shm', valid: (v) => parseSize(v) !== undefined, code: 'bad-size', expected: 'a size larger than zero, such as 8g' },
-  cpus: { field: 'cpus', valid: (v) => typeof v === 'number' && v > 0, code: 'schema', expected: 'a positive number of CPUs' },
-  gpus: { field: 'gpus', valid: (v) => v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 0), code: 'schema', expected: "a number of GPUs or 'all'" },
-  timeout: { field: 'timeout', valid: (v) => parseDuration(v) !== undefined, code: 'bad-duration', expected: 'a duration longer than zero, such as 2h' },
-  retries: { field: 'retries', valid: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 10, code: 'schema', expected: 'a whole number from 0 to 10' },
+  memory: {
+    field: 'memory',
+    valid: (v) => parseSize(v) !== undefined,
+    code: 'bad-size',
+    expected: 'a size larger than zero, such as 32g',
+  },
+  shm: {
+    field: 'shm',
+    valid: (v) => parseSize(v) !== undefined,
+    code: 'bad-size',
+    expected: 'a size larger than zero, such as 8g',
+  },
+  cpus: {
+    field: 'cpus',
+    valid: (v) => typeof v === 'number' && v > 0,
+    code: 'schema',
+    expected: 'a positive number of CPUs',
+  },
+  gpus: {
+    field: 'gpus',
+    valid: (v) => v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 0),
+    code: 'schema',
+    expected: "a number of GPUs or 'all'",
+  },
+  timeout: {
+    field: 'timeout',
+    valid: (v) => parseDuration(v) !== undefined,
+    code: 'bad-duration',
+    expected: 'a duration longer than zero, such as 2h',
+  },
+  retries: {
+    field: 'retries',
+    valid: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 10,
+    code: 'schema',
+    expected: 'a whole number from 0 to 10',
+  },
 };
 
 const SHELL_SPLIT = /[\s'"=,;|&<>()`]+/;
@@ -188,9 +256,11 @@ function undeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Diagnost
   const { graph } = input;
   if (stage.cmd.length === 0 || graph.outputs.size === 0) return;
   const declared = new Set<string>();
-  for (const entry of [...stage.deps, ...stage.outs, ...stage.metrics, ...stage.plots]) for (const path of entry.paths) declared.add(path);
+  for (const entry of [...stage.deps, ...stage.outs, ...stage.metrics, ...stage.plots])
+    for (const path of entry.paths) declared.add(path);
   const isDeclared = (path: string) => {
-    for (let current = path; current; current = current.includes('/') ? current.slice(0, current.lastIndexOf('/')) : '') if (declared.has(current)) return true;
+    for (let current = path; current; current = current.includes('/') ? current.slice(0, current.lastIndexOf('/')) : '')
+      if (declared.has(current)) return true;
     return false;
   };
   let upstream: Set<Stage> | undefined;
@@ -201,18 +271,23 @@ function undeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Diagnost
       const path = normalizePath(token);
       if (!path || path.startsWith('/') || reported.has(path) || isDeclared(path)) continue;
       const producer = graph.producersOf(path).find((candidate) => candidate.stage !== stage);
-      if (!producer || graph.inside(path).length > 0 && !graph.outputs.has(path)) continue;
+      if (!producer || (graph.inside(path).length > 0 && !graph.outputs.has(path))) continue;
       reported.add(path);
       upstream ??= graph.upstream(stage);
       const ordered = upstream.has(producer.stage);
       const offset = input.text.indexOf(token, cmd.start);
-      const span = offset !== -1 && offset < cmd.end ? { start: offset, end: offset + token.length } : { start: cmd.start, end: cmd.end };
+      const span =
+        offset !== -1 && offset < cmd.end
+          ? { start: offset, end: offset + token.length }
+          : { start: cmd.start, end: cmd.end };
       const fixes: Fix[] = [];
       const depsEdit = appendToList(input, stage, 'deps', path);
-      if (depsEdit) fixes.push({ title: `Add ${path} to the deps of '${stage.name}'`, edits: [depsEdit], preferred: true });
+      if (depsEdit)
+        fixes.push({ title: `Add ${path} to the deps of '${stage.name}'`, edits: [depsEdit], preferred: true });
       if (!ordered && !stage.needs.some((need) => need.name === producer.stage.name)) {
         const needsEdit = appendToList(input, stage, 'needs', producer.stage.name);
-        if (needsEdit) fixes.push({ title: `Add '${producer.stage.name}' to the needs of '${stage.name}'`, edits: [needsEdit] });
+        if (needsEdit)
+          fixes.push({ title: `Add '${producer.stage.name}' to the needs of '${stage.name}'`, edits: [needsEdit] });
       }
       out.push({
         ...span,

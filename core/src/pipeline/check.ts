@@ -1,9 +1,22 @@
 import { type Diagnostic } from '../diagnostics/diagnostic';
 import { type PipelineCheck, type PipelineCheckInput, type PipelineRule } from './check-context';
 import { checkDriftData, checkModelArtifact, checkModelCard, checkParamsFiles, checkStagePaths } from './check-files';
-import { checkCycles, checkMatrixBudget, checkMatrixOutputCollisions, checkNeeds, checkOutputProducers, checkOverlappingOutputs } from './check-graph';
+import {
+  checkCycles,
+  checkMatrixBudget,
+  checkMatrixOutputCollisions,
+  checkNeeds,
+  checkOutputProducers,
+  checkOverlappingOutputs,
+} from './check-graph';
 import { checkInterpolations, checkStageParams } from './check-params';
-import { checkDefaultImage, checkHostsAndImages, checkResourceValues, checkUndeclaredInputs, checkValuesInCode } from './check-stages';
+import {
+  checkDefaultImage,
+  checkHostsAndImages,
+  checkResourceValues,
+  checkUndeclaredInputs,
+  checkValuesInCode,
+} from './check-stages';
 
 /*
  * The semantic checks of a pipeline (what the schema cannot say): a list of rules, each reading

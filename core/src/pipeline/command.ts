@@ -39,7 +39,8 @@ export function variableFor(namespace: string, path: string): string {
 
 function resolveValue(lookup: Lookup, namespace: string, path: string, template: string): string {
   const value = lookup(namespace, path);
-  if (value === undefined) throw new CommandError(`\${${namespace}.${path}} in \`${template}\` does not resolve; run mlpipe check.`);
+  if (value === undefined)
+    throw new CommandError(`\${${namespace}.${path}} in \`${template}\` does not resolve; run mlpipe check.`);
   return value;
 }
 
@@ -134,7 +135,19 @@ function needsShell(template: string): boolean {
 /** Shells whose `-c` script mlpipe can rewrite to read values from variables. */
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'yash']);
 /** Commands that run the next word as the command (with their own options first). */
-const WRAPPERS = new Set(['env', 'busybox', 'nohup', 'nice', 'time', 'exec', 'timeout', 'stdbuf', 'command', 'sudo', 'xargs']);
+const WRAPPERS = new Set([
+  'env',
+  'busybox',
+  'nohup',
+  'nice',
+  'time',
+  'exec',
+  'timeout',
+  'stdbuf',
+  'command',
+  'sudo',
+  'xargs',
+]);
 
 interface CodeSite {
   /** Index of the word that is code another interpreter parses. */
@@ -160,7 +173,13 @@ function codeSites(words: string[]): CodeSite[] {
     if (/^\w+=/.test(words[i])) i++;
     else if (WRAPPERS.has(name)) {
       i++;
-      while (i < words.length && (words[i].startsWith('-') || (name === 'timeout' && /^\d/.test(words[i])) || (name === 'env' && /^\w+=/.test(words[i])))) i++;
+      while (
+        i < words.length &&
+        (words[i].startsWith('-') ||
+          (name === 'timeout' && /^\d/.test(words[i])) ||
+          (name === 'env' && /^\w+=/.test(words[i])))
+      )
+        i++;
     } else break;
   }
   if (i >= words.length) return [];
@@ -194,12 +213,19 @@ function codeSites(words: string[]): CodeSite[] {
     lua: /^-e$/,
     sed: /^(-e|--expression)$/,
   };
-  const family = /^(python|pypy)[\d.]*$/.test(command) ? 'python' : /^(nodejs|node|deno|bun)$/.test(command) ? 'node' : /^(g|m|n)?awk$/.test(command) ? 'awk' : command;
+  const family = /^(python|pypy)[\d.]*$/.test(command)
+    ? 'python'
+    : /^(nodejs|node|deno|bun)$/.test(command)
+      ? 'node'
+      : /^(g|m|n)?awk$/.test(command)
+        ? 'awk'
+        : command;
   const flag = inline[family];
   if (flag) {
     for (let k = 0; k < args.length; k++) {
       if (flag.test(args[k])) sites.push({ index: at(++k), interpreter: command, shell: false });
-      else if (family === 'python' && /^-c./.test(args[k])) sites.push({ index: at(k), interpreter: command, shell: false });
+      else if (family === 'python' && /^-c./.test(args[k]))
+        sites.push({ index: at(k), interpreter: command, shell: false });
       else if (/^--(eval|expression)=/.test(args[k])) sites.push({ index: at(k), interpreter: command, shell: false });
       else if (family === 'python' && (args[k] === '-m' || !args[k].startsWith('-'))) break;
     }
@@ -221,18 +247,26 @@ function codeSites(words: string[]): CodeSite[] {
 
 /** How each interpreter takes a value as data rather than as code. */
 function dataAdvice(interpreter: string, reference: string): string {
-  if (/^(python|pypy)/.test(interpreter)) return `pass it as an argument after the code and read sys.argv[1]: ${interpreter} -c "..." ${reference}`;
-  if (/^(node|nodejs|deno|bun)$/.test(interpreter)) return `pass it as an argument after the code and read process.argv`;
-  if (/awk$/.test(interpreter)) return `pass it as an awk variable: ${interpreter} -v value=${reference} '{ print value }'`;
-  if (interpreter === 'sed') return 'sed cannot take a value as data: write the sed script to a file in the repository, or use a tool that takes arguments';
+  if (/^(python|pypy)/.test(interpreter))
+    return `pass it as an argument after the code and read sys.argv[1]: ${interpreter} -c "..." ${reference}`;
+  if (/^(node|nodejs|deno|bun)$/.test(interpreter))
+    return `pass it as an argument after the code and read process.argv`;
+  if (/awk$/.test(interpreter))
+    return `pass it as an awk variable: ${interpreter} -v value=${reference} '{ print value }'`;
+  if (interpreter === 'sed')
+    return 'sed cannot take a value as data: write the sed script to a file in the repository, or use a tool that takes arguments';
   return `pass it as an argument after the code (${interpreter} reads its arguments as data), or through the stage's env`;
 }
 
 function refuseCode(site: CodeSite, template: string, reference: string, shellForm: boolean): never {
   const match = /\$\{\s*(params|matrix)\.([^}\s]+)\s*\}/.exec(reference);
   const variable = match ? variableFor(match[1], match[2]) : 'MLPIPE_PARAMS_...';
-  const advice = site.shell ? `Drop the inner \`${site.interpreter} -c\`: mlpipe runs shell syntax under sh itself and passes each value as a variable ($${variable})` : `Instead, ${dataAdvice(site.interpreter, reference)}`;
-  throw new CommandError(`${reference} sits inside code that ${site.interpreter} parses, in \`${template}\`${shellForm ? ' (a shell command)' : ''}: its value would be pasted into that code and could run as code. ${advice}.`);
+  const advice = site.shell
+    ? `Drop the inner \`${site.interpreter} -c\`: mlpipe runs shell syntax under sh itself and passes each value as a variable ($${variable})`
+    : `Instead, ${dataAdvice(site.interpreter, reference)}`;
+  throw new CommandError(
+    `${reference} sits inside code that ${site.interpreter} parses, in \`${template}\`${shellForm ? ' (a shell command)' : ''}: its value would be pasted into that code and could run as code. ${advice}.`,
+  );
 }
 
 /**
@@ -293,9 +327,16 @@ function shellCommands(template: string): { text: string; raw: string }[][] {
 
 export function buildCommand(templates: string[], lookup: Lookup): ContainerCommand {
   if (templates.length === 0) throw new CommandError('the stage has no command');
-  const display = templates.map((template) => template.replace(REFERENCE, (_, namespace: string, path: string) => resolveValue(lookup, namespace, path, template))).join(' && ');
+  const display = templates
+    .map((template) =>
+      template.replace(REFERENCE, (_, namespace: string, path: string) =>
+        resolveValue(lookup, namespace, path, template),
+      ),
+    )
+    .join(' && ');
   const withoutReferences = templates.map((template) => template.replace(REFERENCE, 'x'));
-  const fill = (text: string, template: string) => text.replace(REFERENCE, (_, namespace: string, path: string) => resolveValue(lookup, namespace, path, template));
+  const fill = (text: string, template: string) =>
+    text.replace(REFERENCE, (_, namespace: string, path: string) => resolveValue(lookup, namespace, path, template));
   if (templates.length === 1 && !needsShell(withoutReferences[0])) {
     // Exec form: split first, then fill each argument, so a value with spaces stays one argument.
     const words = splitArguments(templates[0]);

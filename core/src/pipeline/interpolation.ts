@@ -57,7 +57,17 @@ export function findInterpolations(text: string, node: Span): Interpolation[] {
     const namespace = dot === -1 ? expression : expression.slice(0, dot);
     const path = dot === -1 ? '' : expression.slice(dot + 1);
     const exprStart = at + 2 + leading;
-    found.push(new Interpolation(node, at, at + match[0].length, exprStart + (dot === -1 ? expression.length : dot + 1), expression, namespace, path));
+    found.push(
+      new Interpolation(
+        node,
+        at,
+        at + match[0].length,
+        exprStart + (dot === -1 ? expression.length : dot + 1),
+        expression,
+        namespace,
+        path,
+      ),
+    );
   }
   return found;
 }

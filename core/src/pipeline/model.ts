@@ -81,7 +81,14 @@ const MAX_PATH_LENGTH = 4096;
 
 /** Whether a normalised path stays inside the pipeline's folder (and is not the folder itself). */
 export function isInsideWorkspace(path: string): boolean {
-  return path !== '' && path !== '.' && path !== '..' && !path.startsWith('../') && !path.startsWith('/') && !/^[A-Za-z]:/.test(path);
+  return (
+    path !== '' &&
+    path !== '.' &&
+    path !== '..' &&
+    !path.startsWith('../') &&
+    !path.startsWith('/') &&
+    !/^[A-Za-z]:/.test(path)
+  );
 }
 
 const normalized = new Map<string, string>();
@@ -162,7 +169,11 @@ function productOf(axes: [string, ScalarValue[]][]): number {
  * The first `limit` variants in order (the last key varies fastest), built one by one from their
  * index: nothing in proportion to the full product is made when the product passes the limit.
  */
-function variantsOf(name: string, axes: [string, ScalarValue[]][], limit: number): { keys: string[]; variants: Variant[] } {
+function variantsOf(
+  name: string,
+  axes: [string, ScalarValue[]][],
+  limit: number,
+): { keys: string[]; variants: Variant[] } {
   const keys = axes.map(([key]) => key);
   if (keys.length === 0) return { keys, variants: [{ name, values: {} }] };
   const used = axes.filter(([, values]) => values.length > 0);
@@ -177,7 +188,14 @@ function variantsOf(name: string, axes: [string, ScalarValue[]][], limit: number
     }
     const values: Record<string, ScalarValue> = {};
     // Defined, not assigned: a key named `__proto__` stays data.
-    used.forEach(([key, list], axis) => Object.defineProperty(values, key, { value: list[picks[axis]], enumerable: true, writable: true, configurable: true }));
+    used.forEach(([key, list], axis) =>
+      Object.defineProperty(values, key, {
+        value: list[picks[axis]],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      }),
+    );
     variants.push({ name: `${name}@${keys.map((key) => String(values[key])).join('-')}`, values });
   }
   return { keys, variants };
@@ -187,7 +205,9 @@ function variantsOf(name: string, axes: [string, ScalarValue[]][], limit: number
 export function declaredParamsFiles(root: YNode | null): { raw: string; node: YScalar | null }[] {
   const rootMap = deref(root);
   const node = rootMap?.kind === 'map' ? deref(mapGet(rootMap, 'params')?.value) : null;
-  return node ? scalarList(node).map((item) => ({ raw: String(item.value), node: item })) : [{ raw: 'params.yaml', node: null }];
+  return node
+    ? scalarList(node).map((item) => ({ raw: String(item.value), node: item }))
+    : [{ raw: 'params.yaml', node: null }];
 }
 
 /**
@@ -225,7 +245,13 @@ interface StageContext {
 }
 
 /** Builds the pipeline's semantic model from its YAML tree; params fill `${params...}` in paths. */
-export function buildPipeline(root: YNode | null, text: string, params: ParamsIndex | null, cache?: StageCache, aliasVersion = 0): PipelineModel {
+export function buildPipeline(
+  root: YNode | null,
+  text: string,
+  params: ParamsIndex | null,
+  cache?: StageCache,
+  aliasVersion = 0,
+): PipelineModel {
   const rootMap = deref(root)?.kind === 'map' ? (deref(root) as YMap) : null;
   const get = (map: YMap | null, key: string) => deref(mapGet(map, key)?.value);
   const asMap = (node: YNode | null | undefined) => (deref(node)?.kind === 'map' ? (deref(node) as YMap) : null);
@@ -262,7 +288,8 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
     // The budget left decides how far a matrix expands, so it is part of the cache key, but only
     // for a matrix that needs more than is left: other stages keep their cache while budgets move.
     let stage = cache?.get(pair, key);
-    if (stage && stage.matrixSize > 1 && stage.variants.length !== Math.min(stage.matrixSize, Math.max(1, budget))) stage = undefined;
+    if (stage && stage.matrixSize > 1 && stage.variants.length !== Math.min(stage.matrixSize, Math.max(1, budget)))
+      stage = undefined;
     if (!stage) {
       stage = buildStage(pair, context, budget);
       cache?.set(pair, key, stage);
@@ -277,7 +304,8 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
   for (const pair of rootMap?.pairs ?? []) {
     if (pair.keyText === 'stages' || !pair.value) continue;
     walk(pair.value, (node) => {
-      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${')) otherInterpolations.push(...findInterpolations(text, node));
+      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${'))
+        otherInterpolations.push(...findInterpolations(text, node));
     });
   }
 
@@ -297,7 +325,9 @@ export function buildPipeline(root: YNode | null, text: string, params: ParamsIn
     defaultsMap,
     modelCard: ref(get(modelMap, 'card')),
     modelArtifact: ref(get(modelMap, 'artifact')),
-    driftPaths: [ref(get(driftMap, 'reference')), ref(get(driftMap, 'current'))].filter((item): item is NameRef => Boolean(item)),
+    driftPaths: [ref(get(driftMap, 'reference')), ref(get(driftMap, 'current'))].filter((item): item is NameRef =>
+      Boolean(item),
+    ),
     otherInterpolations,
   };
 }
@@ -315,7 +345,8 @@ function buildStage(pair: YPair, context: StageContext, budget: number): Stage {
   const interpolations: Interpolation[] = [];
   if (pair.value) {
     walk(pair.value, (node) => {
-      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${')) interpolations.push(...findInterpolations(text, node));
+      if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.includes('${'))
+        interpolations.push(...findInterpolations(text, node));
     });
   }
   const resolvePaths = (node: YScalar, role: PathRole): PathEntry => {
@@ -357,9 +388,15 @@ function buildStage(pair: YPair, context: StageContext, budget: number): Stage {
     params: scalarList(get(map, 'params')).map((node) => ({ name: String(node.value), node })),
     host: hostScalar ? String(hostScalar.value) : context.defaultHost ? String(context.defaultHost.value) : 'local',
     hostNode: hostScalar ?? context.defaultHost ?? null,
-    image: imageScalar ? String(imageScalar.value) : context.defaultImage ? String(context.defaultImage.value) : undefined,
+    image: imageScalar
+      ? String(imageScalar.value)
+      : context.defaultImage
+        ? String(context.defaultImage.value)
+        : undefined,
     imageNode: imageScalar ?? context.defaultImage ?? null,
-    gpus: gpusPair?.value ? { value: gpusValue?.kind === 'scalar' ? gpusValue.value : undefined, node: gpusPair.value } : undefined,
+    gpus: gpusPair?.value
+      ? { value: gpusValue?.kind === 'scalar' ? gpusValue.value : undefined, node: gpusPair.value }
+      : undefined,
     interpolations,
   };
 }

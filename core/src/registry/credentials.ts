@@ -14,7 +14,10 @@ import type { RegistryCredentials } from './oci';
  */
 
 export interface DockerConfig {
-  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string } | undefined>;
+  auths?: Record<
+    string,
+    { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string } | undefined
+  >;
   credHelpers?: Record<string, string>;
   credsStore?: string;
 }
@@ -41,15 +44,24 @@ function helperGet(name: string, host: string, configPath: string): RegistryCred
   for (const server of servers) {
     let output: string;
     try {
-      output = execFileSync(program, ['get'], { input: server, encoding: 'utf8', timeout: 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+      output = execFileSync(program, ['get'], {
+        input: server,
+        encoding: 'utf8',
+        timeout: 30_000,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
     } catch (error) {
       const failure = error as NodeJS.ErrnoException & { status?: number | null; stdout?: string; stderr?: string };
       if (failure.code === 'ENOENT') {
-        throw new PushError(`${configPath} asks the credential helper ${program} for ${host}'s credentials, but ${program} is not installed (not on PATH); install it, or remove '${name}' from credHelpers/credsStore and log in again`);
+        throw new PushError(
+          `${configPath} asks the credential helper ${program} for ${host}'s credentials, but ${program} is not installed (not on PATH); install it, or remove '${name}' from credHelpers/credsStore and log in again`,
+        );
       }
       const said = `${failure.stdout ?? ''}${failure.stderr ?? ''}`.trim();
       if (/credentials not found/i.test(said)) continue;
-      throw new PushError(`${program} get failed for ${host} (exit ${failure.status ?? failure.code ?? 'unknown'}): ${said.slice(0, 300) || failure.message}`);
+      throw new PushError(
+        `${program} get failed for ${host} (exit ${failure.status ?? failure.code ?? 'unknown'}): ${said.slice(0, 300) || failure.message}`,
+      );
     }
     let parsed: { Username?: string; Secret?: string };
     try {
@@ -69,14 +81,19 @@ function helperGet(name: string, host: string, configPath: string): RegistryCred
  * The credentials Docker would use for `registryHost` (`host[:port]`), or undefined when it has
  * none. Throws a PushError when the configuration is unreadable or names a missing helper.
  */
-export function dockerCredentials(registryHost: string, options: { configPath?: string; env?: NodeJS.ProcessEnv } = {}): RegistryCredentials | undefined {
+export function dockerCredentials(
+  registryHost: string,
+  options: { configPath?: string; env?: NodeJS.ProcessEnv } = {},
+): RegistryCredentials | undefined {
   const configPath = options.configPath ?? dockerConfigPath(options.env);
   let text: string;
   try {
     text = readFileSync(configPath, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new PushError(`cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new PushError(
+      `cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   let config: DockerConfig;
   try {
@@ -97,7 +114,8 @@ export function dockerCredentials(registryHost: string, options: { configPath?: 
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) throw new PushError(`${configPath}: the auth entry for ${host} is not base64 of user:password; log in again`);
+    if (colon < 0)
+      throw new PushError(`${configPath}: the auth entry for ${host} is not base64 of user:password; log in again`);
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
   if (entry.username && entry.password) return { username: entry.username, password: entry.password };

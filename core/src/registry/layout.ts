@@ -1,11 +1,31 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, fsyncSync, lstatSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  closeSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readStateFile, writeFileAtomic } from '../runs/files';
 import { acquireFileLock } from '../runs/file-lock';
-import { ANNOTATION_REF_NAME, buildArtifact, changedMessage, MEDIA_TYPE_INDEX, tagForVersion, TAG, type ArtifactBlob, type Descriptor } from './modelpack';
+import {
+  ANNOTATION_REF_NAME,
+  buildArtifact,
+  changedMessage,
+  MEDIA_TYPE_INDEX,
+  tagForVersion,
+  TAG,
+  type ArtifactBlob,
+  type Descriptor,
+} from './modelpack';
 import { PushError, type ModelPackage, type PushProgress, type PushResult } from './types';
 import { isDigest, isRecord } from '../runs/metadata';
 import { Boundary } from '../util/boundary';
@@ -73,7 +93,10 @@ export function layoutReference(dir: string, tag: string, digest: string): strin
 
 function blobPath(dir: string, digest: string): string {
   // A digest read from an index names a file: only a real sha256 digest may.
-  if (!isDigest(digest)) throw new PushError(`local: '${String(digest).slice(0, 80)}' is not a sha256 digest; the layout's index is damaged`);
+  if (!isDigest(digest))
+    throw new PushError(
+      `local: '${String(digest).slice(0, 80)}' is not a sha256 digest; the layout's index is damaged`,
+    );
   return join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 }
 
@@ -93,7 +116,9 @@ function readIndex(dir: string, boundary: Boundary): ImageIndex {
   try {
     text = readStateFile(boundary, path, MAX_INDEX_BYTES);
   } catch (error) {
-    throw new PushError(`${path} cannot be read (${error instanceof Error ? error.message : String(error)}); it is not an OCI image layout mlpipe can add to`);
+    throw new PushError(
+      `${path} cannot be read (${error instanceof Error ? error.message : String(error)}); it is not an OCI image layout mlpipe can add to`,
+    );
   }
   if (text === undefined) return { schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests: [] };
   let index: ImageIndex;
@@ -103,7 +128,13 @@ function readIndex(dir: string, boundary: Boundary): ImageIndex {
     // The parser's message quotes the text: say only that it is not JSON.
     throw new PushError(`${path} is not valid JSON; it is not an OCI image layout mlpipe can add to`);
   }
-  if (!isRecord(index) || index.schemaVersion !== 2 || !Array.isArray(index.manifests) || !index.manifests.every((entry) => isRecord(entry) && isDigest(entry.digest))) throw new PushError(`${path} is not an OCI image index (schemaVersion 2 with manifests)`);
+  if (
+    !isRecord(index) ||
+    index.schemaVersion !== 2 ||
+    !Array.isArray(index.manifests) ||
+    !index.manifests.every((entry) => isRecord(entry) && isDigest(entry.digest))
+  )
+    throw new PushError(`${path} is not an OCI image index (schemaVersion 2 with manifests)`);
   return index;
 }
 
@@ -121,7 +152,13 @@ function syncDir(dir: string): void {
 }
 
 /** Writes one blob into the layout unless it is there; returns whether it wrote it. */
-async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress, boundary: Boundary, signal?: AbortSignal): Promise<boolean> {
+async function writeBlob(
+  dir: string,
+  blob: ArtifactBlob,
+  progress: PushProgress,
+  boundary: Boundary,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const { digest, size } = blob.descriptor;
   const path = blobPath(dir, digest);
   try {
@@ -151,9 +188,17 @@ async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress
       },
     });
     const out = createWriteStream(temporary, { flags: 'wx' });
-    await pipeline(createReadStream(blob.file!, { highWaterMark: 1024 * 1024 }), meter, out, ...(signal ? [{ signal }] : []));
+    await pipeline(
+      createReadStream(blob.file!, { highWaterMark: 1024 * 1024 }),
+      meter,
+      out,
+      ...(signal ? [{ signal }] : []),
+    );
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== digest || written !== size) throw new PushError(`local: ${changedMessage(blob, written === size ? actual : `${written} bytes instead of ${size}`)}`);
+    if (actual !== digest || written !== size)
+      throw new PushError(
+        `local: ${changedMessage(blob, written === size ? actual : `${written} bytes instead of ${size}`)}`,
+      );
     const fd = openSync(temporary, 'r+');
     try {
       fsyncSync(fd);
@@ -175,7 +220,11 @@ async function writeBlob(dir: string, blob: ArtifactBlob, progress: PushProgress
  * Writes a package into the OCI image layout at `dir` (created when missing) and tags it;
  * idempotent, and the tag moves to the new manifest when it named another one.
  */
-export async function pushToLayout(pkg: ModelPackage, dir: string, options: LayoutPushOptions = {}): Promise<PushResult> {
+export async function pushToLayout(
+  pkg: ModelPackage,
+  dir: string,
+  options: LayoutPushOptions = {},
+): Promise<PushResult> {
   const tag = options.tag ?? tagForVersion(pkg.version);
   if (!TAG.test(tag)) throw new PushError(`local: '${tag}' is not a valid tag`);
   const progress = options.onProgress ?? (() => undefined);
@@ -186,11 +235,15 @@ export async function pushToLayout(pkg: ModelPackage, dir: string, options: Layo
   if (existsSync(layoutFile) || lstatSafe(layoutFile)) {
     let version: unknown;
     try {
-      version = (JSON.parse(readStateFile(boundary, layoutFile, 64 * 1024) ?? '') as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+      version = (JSON.parse(readStateFile(boundary, layoutFile, 64 * 1024) ?? '') as { imageLayoutVersion?: unknown })
+        .imageLayoutVersion;
     } catch {
       version = undefined;
     }
-    if (version !== LAYOUT_VERSION) throw new PushError(`local: ${layoutFile} does not say imageLayoutVersion ${LAYOUT_VERSION}; not an OCI image layout mlpipe can write to`);
+    if (version !== LAYOUT_VERSION)
+      throw new PushError(
+        `local: ${layoutFile} does not say imageLayoutVersion ${LAYOUT_VERSION}; not an OCI image layout mlpipe can write to`,
+      );
   } else {
     writeFileAtomic(layoutFile, `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`, boundary);
   }
@@ -243,13 +296,22 @@ export function listLayout(dir: string, boundary: Boundary = new Boundary(dir)):
     let annotations: Record<string, string> = {};
     let artifactType = descriptor.artifactType;
     try {
-      const manifest = JSON.parse(readStateFile(boundary, blobPath(dir, descriptor.digest), MAX_MANIFEST_BYTES) ?? '{}') as { annotations?: Record<string, string>; artifactType?: string };
+      const manifest = JSON.parse(
+        readStateFile(boundary, blobPath(dir, descriptor.digest), MAX_MANIFEST_BYTES) ?? '{}',
+      ) as { annotations?: Record<string, string>; artifactType?: string };
       annotations = manifest.annotations ?? {};
       artifactType ??= manifest.artifactType;
     } catch {
       // a manifest blob missing or unreadable: listed without annotations
     }
-    entries.push({ tag, digest: descriptor.digest, size: descriptor.size, ...(artifactType ? { artifactType } : {}), annotations, reference: layoutReference(dir, tag, descriptor.digest) });
+    entries.push({
+      tag,
+      digest: descriptor.digest,
+      size: descriptor.size,
+      ...(artifactType ? { artifactType } : {}),
+      annotations,
+      reference: layoutReference(dir, tag, descriptor.digest),
+    });
   }
   return entries;
 }

@@ -106,7 +106,9 @@ function cut(value: string, limit = TAG_VALUE_LIMIT): string {
 function artifactPath(file: PackageFile): string {
   const parts = file.name.split(/[\\/]+/).filter((part) => part !== '' && part !== '.');
   if (parts.length === 0 || parts.includes('..') || /^([A-Za-z]:|[\\/])/.test(file.name)) {
-    throw new PushError(`package file name '${file.name}' is not a relative path inside the package; name files like model.npz or metrics/eval.json`);
+    throw new PushError(
+      `package file name '${file.name}' is not a relative path inside the package; name files like model.npz or metrics/eval.json`,
+    );
   }
   return ['model', ...parts].join('/');
 }
@@ -128,24 +130,44 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   /** What a failure leaves behind, said with every error: a push cut short is never taken for done. */
   let leftBehind = `NOT PUSHED: no version of ${name} was registered and the alias ${alias} is unchanged; push again`;
   /** Runs one step, turning an MLflow failure into a PushError that says which step, what to do and what is left. */
-  const step = async <T>(doing: string, action: () => Promise<T>, next?: (error: MlflowError) => string | undefined): Promise<T> => {
+  const step = async <T>(
+    doing: string,
+    action: () => Promise<T>,
+    next?: (error: MlflowError) => string | undefined,
+  ): Promise<T> => {
     try {
       return await action();
     } catch (error) {
       if (error instanceof PushError) throw error;
       const advice = error instanceof MlflowError ? next?.(error) : undefined;
       const status = error instanceof MlflowError ? error.status : undefined;
-      throw new PushError(redactText(`pushing ${what} to the MLflow Model Registry at ${client.uri} failed while ${doing}: ${messageOf(error)}${advice ? `; ${advice}` : ''}. ${leftBehind}.`), status);
+      throw new PushError(
+        redactText(
+          `pushing ${what} to the MLflow Model Registry at ${client.uri} failed while ${doing}: ${messageOf(error)}${advice ? `; ${advice}` : ''}. ${leftBehind}.`,
+        ),
+        status,
+      );
     }
   };
 
-  if (!name.trim()) throw new PushError('the model has no name: set model.name in the model card, or give a registered model name');
-  if (!DIGEST.test(pkg.artifactDigest)) throw new PushError(`the approved digest '${pkg.artifactDigest}' of ${what} is not sha256:<64 hex digits>; approve the model again (mlpipe approve)`);
-  if (!RUN_ID.test(pkg.run)) throw new PushError(`'${pkg.run}', the run the approval of ${what} names, is not an mlpipe run id; fix approval.run in the model card`);
+  if (!name.trim())
+    throw new PushError('the model has no name: set model.name in the model card, or give a registered model name');
+  if (!DIGEST.test(pkg.artifactDigest))
+    throw new PushError(
+      `the approved digest '${pkg.artifactDigest}' of ${what} is not sha256:<64 hex digits>; approve the model again (mlpipe approve)`,
+    );
+  if (!RUN_ID.test(pkg.run))
+    throw new PushError(
+      `'${pkg.run}', the run the approval of ${what} names, is not an mlpipe run id; fix approval.run in the model card`,
+    );
   const models = pkg.files.filter((file) => file.role === 'model');
-  if (models.length === 0) throw new PushError(`the package of ${what} has no model file; set model.artifact in the pipeline to the file the approval is for`);
+  if (models.length === 0)
+    throw new PushError(
+      `the package of ${what} has no model file; set model.artifact in the pipeline to the file the approval is for`,
+    );
   // One model file is the approved artifact itself; the files of a model folder carry their own digests.
-  const expectedDigest = (file: PackageFile) => (file.role === 'model' && models.length === 1 ? pkg.artifactDigest : file.digest);
+  const expectedDigest = (file: PackageFile) =>
+    file.role === 'model' && models.length === 1 ? pkg.artifactDigest : file.digest;
   const paths = new Map(pkg.files.map((file) => [file, artifactPath(file)]));
 
   // Nothing goes to MLflow unless every file is there and the model is exactly what was approved.
@@ -157,7 +179,10 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
     } catch {
       // reported below
     }
-    if (!isFile) throw new PushError(`${file.file} (${file.name} of ${what}) is missing; run the pipeline again (mlpipe run) or restore it from the cache`);
+    if (!isFile)
+      throw new PushError(
+        `${file.file} (${file.name} of ${what}) is missing; run the pipeline again (mlpipe run) or restore it from the cache`,
+      );
     const expected = expectedDigest(file);
     if (!expected) continue;
     const actual = await hashFile(file.file);
@@ -171,13 +196,19 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   // 1. The run, so the version's source and lineage exist in MLflow.
   const input = loadRunForTracking(mlpipeRoot, pkg.run);
   if (!input) {
-    throw new PushError(`run ${pkg.run}, which the approval of ${what} names, has no record in ${mlpipeRoot}; push from the workspace that ran it, or run the pipeline again and approve that run`);
+    throw new PushError(
+      `run ${pkg.run}, which the approval of ${what} names, has no record in ${mlpipeRoot}; push from the workspace that ran it, or run the pipeline again and approve that run`,
+    );
   }
   progress({ message: `sending run ${pkg.run} to MLflow at ${client.uri}` });
   const logged = await step(`sending run ${pkg.run}`, () => logRun(client, input));
   for (const warning of logged.warnings) progress({ message: `note: ${warning}` });
   if (logged.incomplete.length > 0) {
-    throw new PushError(redactText(`pushing ${what} to the MLflow Model Registry at ${client.uri} failed: run ${pkg.run} went only in part (${logged.incomplete.join('; ')}), and the model's files need the same artifact upload. ${leftBehind}.`));
+    throw new PushError(
+      redactText(
+        `pushing ${what} to the MLflow Model Registry at ${client.uri} failed: run ${pkg.run} went only in part (${logged.incomplete.join('; ')}), and the model's files need the same artifact upload. ${leftBehind}.`,
+      ),
+    );
   }
   const run = await step('reading the run back (runs/get)', () => client.getRun(logged.runId));
   const artifactUri = run.info.artifactUri;
@@ -186,7 +217,9 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   const remote = new Map<string, number | undefined>();
   const folders = new Set([...paths.values()].map((path) => path.slice(0, path.lastIndexOf('/'))));
   for (const folder of folders) {
-    const listed = await step(`listing the run's artifacts (artifacts/list ${folder})`, () => client.listArtifacts(logged.runId, folder));
+    const listed = await step(`listing the run's artifacts (artifacts/list ${folder})`, () =>
+      client.listArtifacts(logged.runId, folder),
+    );
     for (const entry of listed) if (!entry.isDir) remote.set(entry.path, entry.fileSize);
   }
   let uploadedBlobs = 0;
@@ -198,7 +231,9 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
     let same = remote.get(path) === size;
     // A file whose digest was just checked is what the approval says; others are compared when small.
     if (same && !expectedDigest(file) && size <= COMPARE_BYTES_LIMIT) {
-      const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () => client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT));
+      const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () =>
+        client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT),
+      );
       same = there.equals(readFileSync(file.file));
     }
     if (same) {
@@ -206,7 +241,9 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
       continue;
     }
     progress({ file: file.name, bytes: 0, total: size });
-    await step(`uploading ${file.name} (mlflow-artifacts/artifacts ${path})`, () => client.uploadArtifact(artifactUri, path, file.file));
+    await step(`uploading ${file.name} (mlflow-artifacts/artifacts ${path})`, () =>
+      client.uploadArtifact(artifactUri, path, file.file),
+    );
     progress({ file: file.name, bytes: size, total: size });
     uploadedBlobs++;
     bytesUploaded += size;
@@ -230,24 +267,26 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
 
   // 4. The version: the one with this digest, else a new one.
   const source = `${artifactUri.replace(/\/+$/, '')}/model`;
-  let version = await step('looking for a version with this digest (model-versions/search)', () => findVersion(request, name, pkg.artifactDigest));
+  let version = await step('looking for a version with this digest (model-versions/search)', () =>
+    findVersion(request, name, pkg.artifactDigest),
+  );
   const reusedVersion = version !== undefined;
   if (!version) {
     progress({ message: `registering ${name} from ${source}` });
-    const created = await step(
-      `creating a version of ${name} (model-versions/create)`,
-      () =>
-        request<{ model_version: WireModelVersion }>('POST', 'model-versions/create', {
-          name,
-          source,
-          run_id: logged.runId,
-          // The digest goes in with the version, so a push cut short here still finds it next time.
-          tags: [
-            { key: 'mlpipe.artifact_digest', value: pkg.artifactDigest },
-            { key: 'mlpipe.run_id', value: pkg.run },
-          ],
-          description: cut(`${pkg.name} ${pkg.version} from mlpipe run ${pkg.run}, approved by ${pkg.approval.by} at ${pkg.approval.at}${pkg.approval.note ? `: ${pkg.approval.note}` : ''}`),
-        }),
+    const created = await step(`creating a version of ${name} (model-versions/create)`, () =>
+      request<{ model_version: WireModelVersion }>('POST', 'model-versions/create', {
+        name,
+        source,
+        run_id: logged.runId,
+        // The digest goes in with the version, so a push cut short here still finds it next time.
+        tags: [
+          { key: 'mlpipe.artifact_digest', value: pkg.artifactDigest },
+          { key: 'mlpipe.run_id', value: pkg.run },
+        ],
+        description: cut(
+          `${pkg.name} ${pkg.version} from mlpipe run ${pkg.run}, approved by ${pkg.approval.by} at ${pkg.approval.at}${pkg.approval.note ? `: ${pkg.approval.note}` : ''}`,
+        ),
+      }),
     );
     version = created.model_version;
   }
@@ -269,14 +308,19 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   const current = new Map((ready.tags ?? []).map((tag) => [tag.key, tag.value]));
   for (const [key, value] of Object.entries(tags)) {
     if (current.get(key) === value) continue;
-    await step(`tagging version ${ready.version} (model-versions/set-tag ${key})`, () => request('POST', 'model-versions/set-tag', { name, version: ready.version, key, value }));
+    await step(`tagging version ${ready.version} (model-versions/set-tag ${key})`, () =>
+      request('POST', 'model-versions/set-tag', { name, version: ready.version, key, value }),
+    );
   }
 
   // 6. The alias.
   await step(
     `setting the alias ${alias} (registered-models/alias)`,
     () => request('POST', 'registered-models/alias', { name, alias, version: ready.version }),
-    (error) => (error.errorCode === 'INVALID_PARAMETER_VALUE' ? `'${alias}' cannot be an MLflow alias (latest and v<number> are reserved); choose another alias` : undefined),
+    (error) =>
+      error.errorCode === 'INVALID_PARAMETER_VALUE'
+        ? `'${alias}' cannot be an MLflow alias (latest and v<number> are reserved); choose another alias`
+        : undefined,
   );
   const reference = `models:/${name}@${alias}`;
   const versionReference = `models:/${name}/${ready.version}`;
@@ -306,8 +350,14 @@ async function findVersion(request: RestRequest, name: string, digest: string): 
   const seen = new Set<string>();
   let pageToken: string | undefined;
   for (;;) {
-    const page = await request<{ model_versions?: WireModelVersion[]; next_page_token?: string }>('GET', 'model-versions/search', { filter, max_results: 1000, page_token: pageToken });
-    found.push(...(page.model_versions ?? []).filter((one) => one.name === name && one.status !== 'FAILED_REGISTRATION'));
+    const page = await request<{ model_versions?: WireModelVersion[]; next_page_token?: string }>(
+      'GET',
+      'model-versions/search',
+      { filter, max_results: 1000, page_token: pageToken },
+    );
+    found.push(
+      ...(page.model_versions ?? []).filter((one) => one.name === name && one.status !== 'FAILED_REGISTRATION'),
+    );
     if (!page.next_page_token || seen.has(page.next_page_token)) break;
     seen.add(page.next_page_token);
     pageToken = page.next_page_token;
@@ -316,17 +366,30 @@ async function findVersion(request: RestRequest, name: string, digest: string): 
 }
 
 /** Polls the version until READY; FAILED_REGISTRATION and the timeout are errors. */
-async function waitUntilReady(request: RestRequest, name: string, version: string, timeoutMs: number, uri: string): Promise<WireModelVersion> {
+async function waitUntilReady(
+  request: RestRequest,
+  name: string,
+  version: string,
+  timeoutMs: number,
+  uri: string,
+): Promise<WireModelVersion> {
   const deadline = Date.now() + timeoutMs;
   let interval = 50;
   for (;;) {
-    const { model_version: current } = await request<{ model_version: WireModelVersion }>('GET', 'model-versions/get', { name, version });
+    const { model_version: current } = await request<{ model_version: WireModelVersion }>('GET', 'model-versions/get', {
+      name,
+      version,
+    });
     if (current.status === 'READY' || current.status === undefined) return current;
     if (current.status === 'FAILED_REGISTRATION') {
-      throw new PushError(`MLflow at ${uri} could not register version ${version} of ${name}: ${current.status_message || 'FAILED_REGISTRATION'}; see the MLflow server's log, then push again (a new version is made)`);
+      throw new PushError(
+        `MLflow at ${uri} could not register version ${version} of ${name}: ${current.status_message || 'FAILED_REGISTRATION'}; see the MLflow server's log, then push again (a new version is made)`,
+      );
     }
     if (Date.now() >= deadline) {
-      throw new PushError(`version ${version} of ${name} at ${uri} is still ${current.status} after ${Math.round(timeoutMs / 1000)} s; push again later to pick it up once MLflow has registered it`);
+      throw new PushError(
+        `version ${version} of ${name} at ${uri} is still ${current.status} after ${Math.round(timeoutMs / 1000)} s; push again later to pick it up once MLflow has registered it`,
+      );
     }
     await new Promise((done) => setTimeout(done, interval));
     interval = Math.min(interval * 2, 1000);

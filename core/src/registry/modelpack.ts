@@ -142,28 +142,38 @@ function rfc3339(text: string): string {
  * digest is the approved one and is checked while it is streamed, not here.
  */
 export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Promise<Artifact> {
-  if (!pkg.name) throw new PushError('the model package has no name (the model card\'s `name`)');
+  if (!pkg.name) throw new PushError("the model package has no name (the model card's `name`)");
   if (!pkg.version) throw new PushError(`the model package ${pkg.name} has no version (the model card's \`version\`)`);
   if (pkg.files.length === 0) throw new PushError(`the model package ${pkg.name} ${pkg.version} has no files`);
   const names = new Set<string>();
   for (const file of pkg.files) {
     if (names.has(file.name)) throw new PushError(`the model package lists ${file.name} twice`);
     names.add(file.name);
-    if (file.name.startsWith('/') || file.name.split('/').includes('..')) throw new PushError(`the package file name ${file.name} must be a relative path without '..'`);
+    if (file.name.startsWith('/') || file.name.split('/').includes('..'))
+      throw new PushError(`the package file name ${file.name} must be a relative path without '..'`);
   }
-  const files = [...pkg.files].sort((a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const files = [...pkg.files].sort(
+    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
   const blobs: ArtifactBlob[] = [];
   for (const file of files) {
     let size: number;
     try {
       size = statSync(file.file).size;
     } catch (error) {
-      throw new PushError(`cannot read ${file.name} (${file.file}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new PushError(
+        `cannot read ${file.name} (${file.file}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
-    let digest = file.digest ?? (file.role === 'model' && files.filter((f) => f.role === 'model').length === 1 ? pkg.artifactDigest : undefined);
-    if (digest !== undefined && !isDigest(digest)) throw new PushError(`the digest of ${file.name} is not a sha256 digest: ${digest}`);
+    let digest =
+      file.digest ??
+      (file.role === 'model' && files.filter((f) => f.role === 'model').length === 1 ? pkg.artifactDigest : undefined);
+    if (digest !== undefined && !isDigest(digest))
+      throw new PushError(`the digest of ${file.name} is not a sha256 digest: ${digest}`);
     if (file.size !== undefined && file.size !== size) {
-      throw new PushError(`${file.name} (${file.file}) is ${size} bytes but was ${file.size} bytes when approved: the file changed after approval; refusing to push it. Run the stage again and approve the new artifact.`);
+      throw new PushError(
+        `${file.name} (${file.file}) is ${size} bytes but was ${file.size} bytes when approved: the file changed after approval; refusing to push it. Run the stage again and approve the new artifact.`,
+      );
     }
     let computed = false;
     if (digest === undefined) {
@@ -178,7 +188,11 @@ export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Pr
         mediaType: mediaTypeFor(file),
         digest,
         size,
-        annotations: { [ANNOTATION_TITLE]: file.name, [ANNOTATION_MODEL_FILEPATH]: file.name, [ANNOTATION_ROLE]: file.role },
+        annotations: {
+          [ANNOTATION_TITLE]: file.name,
+          [ANNOTATION_MODEL_FILEPATH]: file.name,
+          [ANNOTATION_ROLE]: file.role,
+        },
       },
     });
   }
@@ -196,7 +210,11 @@ export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Pr
       config: {},
     }),
   );
-  const configDescriptor: Descriptor = { mediaType: MEDIA_TYPE_MODEL_CONFIG, digest: sha256(config), size: config.length };
+  const configDescriptor: Descriptor = {
+    mediaType: MEDIA_TYPE_MODEL_CONFIG,
+    digest: sha256(config),
+    size: config.length,
+  };
   const annotations: Record<string, string> = {
     ...pkg.annotations,
     [ANNOTATION_TITLE]: pkg.name,
@@ -226,7 +244,12 @@ export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Pr
     config,
     manifest,
     manifestDigest,
-    manifestDescriptor: { mediaType: MEDIA_TYPE_MANIFEST, digest: manifestDigest, size: manifest.length, artifactType: ARTIFACT_TYPE_MODEL },
+    manifestDescriptor: {
+      mediaType: MEDIA_TYPE_MANIFEST,
+      digest: manifestDigest,
+      size: manifest.length,
+      artifactType: ARTIFACT_TYPE_MODEL,
+    },
   };
 }
 

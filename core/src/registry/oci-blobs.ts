@@ -61,7 +61,9 @@ export async function pushBlob(push: BlobPush, blob: ArtifactBlob, tally: BlobTa
       return;
     } catch (error) {
       if (!(error instanceof RegistryPushError && error.transient && attempt < session.limits.retries)) throw error;
-      progress({ message: `${session.target.host}: ${error.step}: ${error.code ?? `HTTP ${error.status}`}; uploading ${blob.name} again (${attempt + 2} of ${session.limits.retries + 1})` });
+      progress({
+        message: `${session.target.host}: ${error.step}: ${error.code ?? `HTTP ${error.status}`}; uploading ${blob.name} again (${attempt + 2} of ${session.limits.retries + 1})`,
+      });
       await backoff(attempt + 1, push.options.signal);
     }
   }
@@ -70,7 +72,12 @@ export async function pushBlob(push: BlobPush, blob: ArtifactBlob, tally: BlobTa
 /** Whether the registry holds the blob, with its size. */
 async function blobExists(push: BlobPush, blob: ArtifactBlob, step: string): Promise<boolean> {
   const { session } = push;
-  const response = await session.request(step, 'HEAD', session.resolve(`/v2/${push.repo}/blobs/${blob.descriptor.digest}`), {});
+  const response = await session.request(
+    step,
+    'HEAD',
+    session.resolve(`/v2/${push.repo}/blobs/${blob.descriptor.digest}`),
+    {},
+  );
   if (response.status === 200) {
     const length = header(response, 'content-length');
     return length === undefined || Number(length) === blob.descriptor.size;
@@ -104,10 +111,14 @@ async function storeBlob(push: BlobPush, blob: ArtifactBlob): Promise<boolean> {
     if (response.status !== 202) throw session.statusError(step, response);
     location = header(response, 'location');
   }
-  if (!location) throw session.fail(`starting the upload of ${blob.name}`, 'the registry answered without a Location to upload to');
+  if (!location)
+    throw session.fail(`starting the upload of ${blob.name}`, 'the registry answered without a Location to upload to');
   await uploadBlob(push, blob, location);
   if (!(await blobExists(push, blob, `checking the uploaded ${blob.name}`))) {
-    throw session.fail(`checking the uploaded ${blob.name}`, `the registry does not hold ${digest} (${size} bytes) after accepting it; push again`);
+    throw session.fail(
+      `checking the uploaded ${blob.name}`,
+      `the registry does not hold ${digest} (${size} bytes) after accepting it; push again`,
+    );
   }
   return false;
 }
@@ -136,7 +147,14 @@ async function putWhole(upload: BlobUpload, location: string): Promise<void> {
   const { session } = upload.push;
   const { digest, size } = upload.blob.descriptor;
   const step = `upload of ${upload.blob.name}`;
-  const response = await session.request(step, 'PUT', upload.closing(session.resolve(location)), { ...OCTETS, 'Content-Length': String(size) }, upload.body(0, size), { bodyBytes: size });
+  const response = await session.request(
+    step,
+    'PUT',
+    upload.closing(session.resolve(location)),
+    { ...OCTETS, 'Content-Length': String(size) },
+    upload.body(0, size),
+    { bodyBytes: size },
+  );
   // The registry checks the digest too (400 DIGEST_INVALID); ours says which file and why.
   if (upload.sent !== size || upload.digestSoFar() !== digest) await upload.refuseChanged(step, undefined);
   if (response.status !== 201) throw session.statusError(step, response);
@@ -148,11 +166,13 @@ async function patchChunks(upload: BlobUpload, location: string): Promise<void> 
   const { name, descriptor } = upload.blob;
   const { digest, size } = descriptor;
   let url = session.resolve(location);
-  for (let offset = 0; offset < size; ) {
+  for (let offset = 0; offset < size;) {
     const end = Math.min(offset + chunkSize, size);
     const step = `upload of ${name} (bytes ${offset}-${end - 1} of ${size})`;
     const headers = { ...OCTETS, 'Content-Length': String(end - offset), 'Content-Range': `${offset}-${end - 1}` };
-    const response = await session.request(step, 'PATCH', url, headers, upload.body(offset, end), { bodyBytes: end - offset });
+    const response = await session.request(step, 'PATCH', url, headers, upload.body(offset, end), {
+      bodyBytes: end - offset,
+    });
     if (response.status !== 202) throw session.statusError(step, response);
     if (upload.sent !== end) await upload.refuseChanged(step, url);
     const next = header(response, 'location');
@@ -221,8 +241,10 @@ class BlobUpload {
   async refuseChanged(step: string, cancel: URL | undefined): Promise<never> {
     const { session } = this.push;
     const { size } = this.blob.descriptor;
-    const actual = this.#sent === size ? `sha256:${this.#hash.digest('hex')}` : `${this.#sent} bytes instead of ${size}`;
-    if (cancel) await session.request(`cancelling the upload of ${this.blob.name}`, 'DELETE', cancel, {}).catch(() => undefined);
+    const actual =
+      this.#sent === size ? `sha256:${this.#hash.digest('hex')}` : `${this.#sent} bytes instead of ${size}`;
+    if (cancel)
+      await session.request(`cancelling the upload of ${this.blob.name}`, 'DELETE', cancel, {}).catch(() => undefined);
     throw session.fail(step, changedMessage(this.blob, actual), undefined, 'CHANGED');
   }
 }

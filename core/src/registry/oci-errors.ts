@@ -35,4 +35,13 @@ export class RegistryPushError extends PushError {
   }
 }
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'STALLED', 'TRUNCATED', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'STALLED',
+  'TRUNCATED',
+  'EAI_AGAIN',
+]);

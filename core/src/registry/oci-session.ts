@@ -3,7 +3,19 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { type Answer, backoff, exchange, isTransientStatus, redactText, redactUri, redirectTarget, seconds, TransferError, transferLimits, type TransferLimits } from '../tracking/transfer';
+import {
+  type Answer,
+  backoff,
+  exchange,
+  isTransientStatus,
+  redactText,
+  redactUri,
+  redirectTarget,
+  seconds,
+  TransferError,
+  transferLimits,
+  type TransferLimits,
+} from '../tracking/transfer';
 import { RegistryPushError } from './oci-errors';
 import { LOOPBACK, type OciTarget } from './oci-target';
 import { PushError, type PushProgress } from './types';
@@ -46,14 +58,17 @@ export function parseChallenge(header: string): Challenge | undefined {
   if (!match) return undefined;
   const params: Record<string, string> = {};
   const pattern = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
-  for (let m = pattern.exec(match[2]!); m; m = pattern.exec(match[2]!)) params[m[1]!.toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
+  for (let m = pattern.exec(match[2]!); m; m = pattern.exec(match[2]!))
+    params[m[1]!.toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
   return { scheme: match[1]!.toLowerCase(), params };
 }
 
 /** The registry's `{"errors": [{code, message, detail}]}` as one line. */
 function registryErrors(body: Buffer): { code?: string; text: string } {
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string; detail?: unknown }[] };
+    const parsed = JSON.parse(body.toString('utf8')) as {
+      errors?: { code?: string; message?: string; detail?: unknown }[];
+    };
     if (Array.isArray(parsed.errors) && parsed.errors.length > 0) {
       const text = parsed.errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
       return { code: parsed.errors[0]!.code, text };
@@ -102,7 +117,9 @@ export class Session {
         try {
           ca = [...rootCertificates, readFileSync(options.caFile, 'utf8')];
         } catch (error) {
-          throw new PushError(`cannot read the CA file ${options.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+          throw new PushError(
+            `cannot read the CA file ${options.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+          );
         }
       }
       this.agent = new https.Agent({ keepAlive: true, maxSockets: 4, ...(ca ? { ca } : {}), rejectUnauthorized: true });
@@ -110,7 +127,11 @@ export class Session {
       this.agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     }
     const credentials = options.credentials;
-    if (credentials && 'password' in credentials) this.secrets.push(credentials.password, Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64'));
+    if (credentials && 'password' in credentials)
+      this.secrets.push(
+        credentials.password,
+        Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64'),
+      );
     if (credentials && 'token' in credentials) this.secrets.push(credentials.token);
   }
 
@@ -124,24 +145,58 @@ export class Session {
   }
 
   fail(step: string, message: string, status?: number, code?: string): RegistryPushError {
-    return new RegistryPushError(this.redact(`${this.target.scheme === 'https' ? 'oci' : 'oci+http'}://${this.registry}/${this.target.repository}: ${step} failed: ${message}`), status, this.registry, step, code);
+    return new RegistryPushError(
+      this.redact(
+        `${this.target.scheme === 'https' ? 'oci' : 'oci+http'}://${this.registry}/${this.target.repository}: ${step} failed: ${message}`,
+      ),
+      status,
+      this.registry,
+      step,
+      code,
+    );
   }
 
   private networkError(step: string, error: NodeJS.ErrnoException): RegistryPushError {
     if (error instanceof TransferError) {
       switch (error.failure) {
         case 'stalled':
-          return this.fail(step, `${this.registry} stalled: ${error.message}; nothing was tagged. Push again once it answers (MLPIPE_STALL_TIMEOUT, in seconds, sets how long a stall may last; now ${seconds(this.limits.stallMs)})`, undefined, error.code);
+          return this.fail(
+            step,
+            `${this.registry} stalled: ${error.message}; nothing was tagged. Push again once it answers (MLPIPE_STALL_TIMEOUT, in seconds, sets how long a stall may last; now ${seconds(this.limits.stallMs)})`,
+            undefined,
+            error.code,
+          );
         case 'deadline':
-          return this.fail(step, `${this.registry} was too slow: ${error.message}; nothing was tagged. Push again, or lower MLPIPE_MIN_TRANSFER_RATE (KiB/s) for a slow link`, undefined, error.code);
+          return this.fail(
+            step,
+            `${this.registry} was too slow: ${error.message}; nothing was tagged. Push again, or lower MLPIPE_MIN_TRANSFER_RATE (KiB/s) for a slow link`,
+            undefined,
+            error.code,
+          );
         case 'too-large':
-          return this.fail(step, `${this.registry} answered with too much: ${error.message}; refusing it, nothing was tagged`, undefined, error.code);
+          return this.fail(
+            step,
+            `${this.registry} answered with too much: ${error.message}; refusing it, nothing was tagged`,
+            undefined,
+            error.code,
+          );
         case 'truncated':
-          return this.fail(step, `the connection to ${this.registry} was lost: ${error.message}; nothing was tagged. Push again once the registry is reachable: blobs already stored are skipped.`, undefined, error.code);
+          return this.fail(
+            step,
+            `the connection to ${this.registry} was lost: ${error.message}; nothing was tagged. Push again once the registry is reachable: blobs already stored are skipped.`,
+            undefined,
+            error.code,
+          );
       }
     }
     const code = error.code ?? '';
-    if (error.name === 'AbortError' || code === 'ABORT_ERR') return this.fail(step, 'the push was cancelled; nothing was tagged. Push again to finish (uploads restart).', undefined, 'ABORTED');
+    if (error.name === 'AbortError' || code === 'ABORT_ERR')
+      return this.fail(
+        step,
+        'the push was cancelled; nothing was tagged. Push again to finish (uploads restart).',
+        undefined,
+        'ABORTED',
+      );
     if (TLS_CODES.has(code)) {
       return this.fail(
         step,
@@ -150,16 +205,44 @@ export class Session {
         code,
       );
     }
-    if (code === 'ECONNREFUSED') return this.fail(step, `cannot connect to ${this.registry} (connection refused): is the registry running and is the port right?`, undefined, code);
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return this.fail(step, `cannot resolve the host name ${this.target.hostname} (${code})`, undefined, code);
-    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT' || code === 'UND_ERR_SOCKET') {
-      return this.fail(step, `the connection to ${this.registry} was lost (${code}); nothing was tagged. Push again once the registry is reachable: uploads restart and blobs already stored are skipped.`, undefined, code);
+    if (code === 'ECONNREFUSED')
+      return this.fail(
+        step,
+        `cannot connect to ${this.registry} (connection refused): is the registry running and is the port right?`,
+        undefined,
+        code,
+      );
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      return this.fail(step, `cannot resolve the host name ${this.target.hostname} (${code})`, undefined, code);
+    if (
+      code === 'ECONNRESET' ||
+      code === 'EPIPE' ||
+      code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+      code === 'ETIMEDOUT' ||
+      code === 'UND_ERR_SOCKET'
+    ) {
+      return this.fail(
+        step,
+        `the connection to ${this.registry} was lost (${code}); nothing was tagged. Push again once the registry is reachable: uploads restart and blobs already stored are skipped.`,
+        undefined,
+        code,
+      );
     }
     if (code.startsWith('HPE_') && this.target.scheme === 'http') {
-      return this.fail(step, `${this.registry} did not answer plain HTTP (${error.message}); if it is an HTTPS registry, use oci://${this.registry}/${this.target.repository}`, undefined, code);
+      return this.fail(
+        step,
+        `${this.registry} did not answer plain HTTP (${error.message}); if it is an HTTPS registry, use oci://${this.registry}/${this.target.repository}`,
+        undefined,
+        code,
+      );
     }
     if (error.message.includes('wrong version number') || code === 'EPROTO') {
-      return this.fail(step, `${this.registry} did not answer with TLS (${error.message}); if it is a plain-HTTP registry on this machine, use oci+http://`, undefined, code || 'EPROTO');
+      return this.fail(
+        step,
+        `${this.registry} did not answer with TLS (${error.message}); if it is a plain-HTTP registry on this machine, use oci+http://`,
+        undefined,
+        code || 'EPROTO',
+      );
     }
     return this.fail(step, `${error.message}${code ? ` (${code})` : ''}`, undefined, code || undefined);
   }
@@ -184,7 +267,8 @@ export class Session {
     } else if (response.status === 400 && /HTTP request to an HTTPS server/i.test(text)) {
       advice = `: ${this.registry} speaks HTTPS; use oci://${this.registry}/${this.target.repository}`;
     } else if (response.status === 413) {
-      advice = ': the registry (or a proxy in front of it) refuses bodies this large; lower chunkSize / monolithicLimit';
+      advice =
+        ': the registry (or a proxy in front of it) refuses bodies this large; lower chunkSize / monolithicLimit';
     } else if (response.status === 429) {
       advice = ': the registry is rate-limiting; wait and push again';
     } else if (response.status >= 300 && response.status < 400) {
@@ -209,36 +293,63 @@ export class Session {
    * (`body` is a factory so a streamed body can be read again). Reads (HEAD, GET) follow redirects;
    * `idempotent` requests are tried again after a transient failure. Resolves with any other status.
    */
-  async request(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), options: { idempotent?: boolean; bodyBytes?: number } = {}): Promise<Response> {
+  async request(
+    step: string,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: Buffer | (() => Readable),
+    options: { idempotent?: boolean; bodyBytes?: number } = {},
+  ): Promise<Response> {
     const idempotent = options.idempotent ?? (method === 'HEAD' || method === 'GET');
     for (let attempt = 0; ; attempt++) {
       try {
         const response = await this.authorizedSend(step, method, url, headers, body, options.bodyBytes);
         if (idempotent && attempt < this.limits.retries && isTransientStatus(response.status)) {
-          this.note(`${this.registry}: ${step}: HTTP ${response.status}, trying again (${attempt + 2} of ${this.limits.retries + 1})`);
+          this.note(
+            `${this.registry}: ${step}: HTTP ${response.status}, trying again (${attempt + 2} of ${this.limits.retries + 1})`,
+          );
           await backoff(attempt + 1, this.options.signal, response.headers['retry-after']);
           continue;
         }
         return response;
       } catch (error) {
-        if (!(idempotent && attempt < this.limits.retries && error instanceof RegistryPushError && error.transient)) throw error;
-        this.note(`${this.registry}: ${step}: ${error.code}, trying again (${attempt + 2} of ${this.limits.retries + 1})`);
+        if (!(idempotent && attempt < this.limits.retries && error instanceof RegistryPushError && error.transient))
+          throw error;
+        this.note(
+          `${this.registry}: ${step}: ${error.code}, trying again (${attempt + 2} of ${this.limits.retries + 1})`,
+        );
         await backoff(attempt + 1, this.options.signal);
       }
     }
   }
 
-  private async authorizedSend(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), bodyBytes?: number): Promise<Response> {
+  private async authorizedSend(
+    step: string,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: Buffer | (() => Readable),
+    bodyBytes?: number,
+  ): Promise<Response> {
     let response = await this.follow(step, method, url, headers, body, bodyBytes);
     if (response.status === 401 && this.sameOrigin(url)) {
       const challenge = parseChallenge(String(response.headers['www-authenticate'] ?? ''));
-      if (challenge && (await this.authenticate(step, challenge))) response = await this.follow(step, method, url, headers, body, bodyBytes);
+      if (challenge && (await this.authenticate(step, challenge)))
+        response = await this.follow(step, method, url, headers, body, bodyBytes);
     }
     return response;
   }
 
   /** One request and, for reads, the redirects it answers with (credentials only to the same host, never HTTPS -> HTTP). */
-  private async follow(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), bodyBytes?: number): Promise<Response> {
+  private async follow(
+    step: string,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: Buffer | (() => Readable),
+    bodyBytes?: number,
+  ): Promise<Response> {
     let current = url;
     let authorize = true;
     for (let hop = 0; ; hop++) {
@@ -251,7 +362,13 @@ export class Session {
         throw this.fail(step, `${this.registry}: ${(error as Error).message}`, response.status, 'REDIRECT');
       }
       if (!next) return response;
-      if (hop >= this.limits.maxRedirects) throw this.fail(step, `${this.registry} redirected more than ${this.limits.maxRedirects} times`, response.status, 'REDIRECT');
+      if (hop >= this.limits.maxRedirects)
+        throw this.fail(
+          step,
+          `${this.registry} redirected more than ${this.limits.maxRedirects} times`,
+          response.status,
+          'REDIRECT',
+        );
       authorize &&= next.credentials;
       current = next.url;
     }
@@ -288,8 +405,14 @@ export class Session {
     } catch {
       throw this.fail(step, `the registry's token realm '${redactUri(params.realm!)}' is not a URL`);
     }
-    if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && LOOPBACK.has(realm.hostname.replace(/^\[(.*)\]$/, '$1')))) {
-      throw this.fail(step, `the registry sends for tokens to ${realm.origin}, which is neither HTTPS nor this machine; refusing to send credentials there`);
+    if (
+      realm.protocol !== 'https:' &&
+      !(realm.protocol === 'http:' && LOOPBACK.has(realm.hostname.replace(/^\[(.*)\]$/, '$1')))
+    ) {
+      throw this.fail(
+        step,
+        `the registry sends for tokens to ${realm.origin}, which is neither HTTPS nor this machine; refusing to send credentials there`,
+      );
     }
     const credentials = this.options.credentials;
     const headers: Record<string, string> = { 'User-Agent': 'mlpipe' };
@@ -297,13 +420,20 @@ export class Session {
     let method = 'GET';
     if (credentials && 'token' in credentials) {
       method = 'POST';
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.token, client_id: 'mlpipe', ...(params.service ? { service: params.service } : {}), ...(params.scope ? { scope: params.scope } : {}) });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credentials.token,
+        client_id: 'mlpipe',
+        ...(params.service ? { service: params.service } : {}),
+        ...(params.scope ? { scope: params.scope } : {}),
+      });
       body = Buffer.from(form.toString());
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
     } else {
       if (params.service) realm.searchParams.set('service', params.service);
       if (params.scope) for (const scope of params.scope.split(' ')) realm.searchParams.append('scope', scope);
-      if (credentials) headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+      if (credentials)
+        headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
     // Not through follow(): a redirect of the token request would carry the credentials elsewhere.
     const response = await this.send(`${step} (token from ${realm.host})`, method, realm, headers, body, false);
@@ -322,7 +452,15 @@ export class Session {
   }
 
   /** One HTTP exchange within the session's bounds; the answer body is kept up to 4 MiB (errors, manifests, tokens). */
-  private async send(step: string, method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable), authorize = true, bodyBytes?: number): Promise<Response> {
+  private async send(
+    step: string,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: Buffer | (() => Readable),
+    authorize = true,
+    bodyBytes?: number,
+  ): Promise<Response> {
     const all: Record<string, string> = { 'User-Agent': 'mlpipe', ...headers };
     if (authorize && this.authorization && this.sameOrigin(url)) all.Authorization = this.authorization;
     const agent = this.sameOrigin(url) ? this.agent : undefined;

@@ -35,14 +35,22 @@ export { type PartialPush, RegistryPushError } from './oci-errors';
 export { type OciPushOptions, parseChallenge, type RegistryCredentials } from './oci-session';
 export { type OciTarget, parseOciTarget } from './oci-target';
 
-const ACCEPT_MANIFEST = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
+const ACCEPT_MANIFEST = [
+  MEDIA_TYPE_MANIFEST,
+  MEDIA_TYPE_INDEX,
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
 
 /**
  * Pushes a model package to an OCI registry as a ModelPack artifact: blobs (HEAD, mount, or
  * upload, each checked), then the manifest by tag (checked by digest). The tag defaults to the
  * package version.
  */
-export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, options: OciPushOptions = {}): Promise<PushResult> {
+export async function pushToOci(
+  pkg: ModelPackage,
+  target: string | OciTarget,
+  options: OciPushOptions = {},
+): Promise<PushResult> {
   const parsed = typeof target === 'string' ? parseOciTarget(target) : target;
   const tag = parsed.tag ?? tagForVersion(pkg.version);
   const chunkSize = Math.max(1, Math.floor(options.chunkSize ?? DEFAULT_CHUNK_SIZE));
@@ -71,7 +79,11 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
       bytesUploaded: tally.bytesUploaded,
     };
   } catch (error) {
-    throw notPushed(error, parsed, tag, { blobsStored: tally.uploadedBlobs + tally.skippedBlobs, blobsTotal: artifact.blobs.length, manifestPut });
+    throw notPushed(error, parsed, tag, {
+      blobsStored: tally.uploadedBlobs + tally.skippedBlobs,
+      blobsTotal: artifact.blobs.length,
+      manifestPut,
+    });
   } finally {
     session.close();
   }
@@ -79,22 +91,41 @@ export async function pushToOci(pkg: ModelPackage, target: string | OciTarget, o
 
 /** Puts the manifest under the tag, once every blob is stored; putting the same bytes under the same tag again is idempotent. */
 async function putManifest(session: Session, manifestUrl: URL, artifact: Artifact): Promise<Response> {
-  const put = await session.request('putting the manifest', 'PUT', manifestUrl, { 'Content-Type': MEDIA_TYPE_MANIFEST }, artifact.manifest, { idempotent: true });
+  const put = await session.request(
+    'putting the manifest',
+    'PUT',
+    manifestUrl,
+    { 'Content-Type': MEDIA_TYPE_MANIFEST },
+    artifact.manifest,
+    { idempotent: true },
+  );
   if (put.status !== 201 && put.status !== 200) throw session.statusError('putting the manifest', put);
   return put;
 }
 
 /** Checks that the registry stored the manifest as sent and that the tag names it now. */
-async function confirmTag(session: Session, manifestUrl: URL, put: Response, tag: string, artifact: Artifact): Promise<void> {
+async function confirmTag(
+  session: Session,
+  manifestUrl: URL,
+  put: Response,
+  tag: string,
+  artifact: Artifact,
+): Promise<void> {
   const answered = header(put, 'docker-content-digest');
   if (answered && answered !== artifact.manifestDigest) {
-    throw session.fail('putting the manifest', `the registry stored it as ${answered}, not ${artifact.manifestDigest}: it rewrote the manifest`);
+    throw session.fail(
+      'putting the manifest',
+      `the registry stored it as ${answered}, not ${artifact.manifestDigest}: it rewrote the manifest`,
+    );
   }
   const check = await session.request('checking the tag', 'HEAD', manifestUrl, { Accept: ACCEPT_MANIFEST });
   if (check.status !== 200) throw session.statusError('checking the tag', check);
   const tagged = header(check, 'docker-content-digest');
   if (tagged !== artifact.manifestDigest) {
-    throw session.fail('checking the tag', `${tag} points at ${tagged ?? 'no digest'}, not at the manifest just pushed (${artifact.manifestDigest}); another push to the same tag may have raced this one`);
+    throw session.fail(
+      'checking the tag',
+      `${tag} points at ${tagged ?? 'no digest'}, not at the manifest just pushed (${artifact.manifestDigest}); another push to the same tag may have raced this one`,
+    );
   }
 }
 
@@ -105,7 +136,13 @@ function notPushed(error: unknown, target: OciTarget, tag: string, partial: Part
   const state = partial.manifestPut
     ? `the manifest was put but ${tag} could not be confirmed to name it; check it, or push again`
     : `${partial.blobsStored} of ${partial.blobsTotal} blobs are in the registry and no manifest names them, so ${tag} was not pushed (where it existed, it still points where it did); pushing again skips the stored blobs`;
-  const wrapped = new RegistryPushError(`${error.message} NOT PUSHED: ${where}: ${state}.`, error.status, error.registry, error.step, error.code);
+  const wrapped = new RegistryPushError(
+    `${error.message} NOT PUSHED: ${where}: ${state}.`,
+    error.status,
+    error.registry,
+    error.step,
+    error.code,
+  );
   wrapped.partial = partial;
   return wrapped;
 }

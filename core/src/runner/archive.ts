@@ -37,7 +37,8 @@ function listFiles(boundary: Boundary, root: string, path: string, out: PackedFi
     const child = relative(root, join(full, entry.name)).split(sep).join('/');
     if (entry.isSymbolicLink()) {
       const target = boundary.resolveRead(join(full, entry.name));
-      if (target !== undefined && statSync(target).isFile()) out.push({ name: child, full: join(full, entry.name), dir: false });
+      if (target !== undefined && statSync(target).isFile())
+        out.push({ name: child, full: join(full, entry.name), dir: false });
     } else if (entry.isDirectory() || entry.isFile()) listFiles(boundary, root, child, out);
   }
   return out;
@@ -49,12 +50,31 @@ function listFiles(boundary: Boundary, root: string, path: string, out: PackedFi
  * inside the workspace. What is sent is listed first, so a link out of the workspace fails here,
  * before anything is sent.
  */
-export function packPaths(boundary: Boundary, paths: string[], prefix: string, owner: Owner, extraDirs: string[] = []): Readable {
+export function packPaths(
+  boundary: Boundary,
+  paths: string[],
+  prefix: string,
+  owner: Owner,
+  extraDirs: string[] = [],
+): Readable {
   const root = boundary.root;
   const files = paths.flatMap((path) => listFiles(boundary, root, path));
   const tar = pack();
   const written = new Set<string>();
-  const header = (name: string, type: 'file' | 'directory', size = 0, mode = 0o644): Header => ({ name, type, size, mode, uid: owner.uid, gid: owner.gid, mtime: new Date(), linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0 });
+  const header = (name: string, type: 'file' | 'directory', size = 0, mode = 0o644): Header => ({
+    name,
+    type,
+    size,
+    mode,
+    uid: owner.uid,
+    gid: owner.gid,
+    mtime: new Date(),
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+  });
   const addDirs = (name: string) => {
     const parts = name.split('/');
     for (let i = 1; i <= parts.length; i++) {
@@ -77,7 +97,9 @@ export function packPaths(boundary: Boundary, paths: string[], prefix: string, o
         addDirs(posix.dirname(name));
         const { fd, stat } = boundary.openRead(file.full);
         await new Promise<void>((resolve, reject) => {
-          const entry = tar.entry(header(name, 'file', stat.size, stat.mode & 0o777), (error) => (error ? reject(error) : resolve()));
+          const entry = tar.entry(header(name, 'file', stat.size, stat.mode & 0o777), (error) =>
+            error ? reject(error) : resolve(),
+          );
           createReadStream('', { fd }).on('error', reject).pipe(entry);
         });
       }
@@ -103,7 +125,11 @@ const MAX_ENTRIES = 1_000_000;
  * workspace, and a refusal or a broken stream rejects the promise, never the process. Returns
  * each file's sha256, computed as it is written.
  */
-export async function extractInto(stream: Readable, target: string, boundary: Boundary): Promise<Record<string, string>> {
+export async function extractInto(
+  stream: Readable,
+  target: string,
+  boundary: Boundary,
+): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
   const unpack = extract();
   boundary.remove(target);
@@ -120,7 +146,12 @@ export async function extractInto(stream: Readable, target: string, boundary: Bo
     const name = entryHeader.name.replace(/\/+$/, '');
     const parts = name.split('/');
     const rest = parts.slice(1);
-    if (name.startsWith('/') || name.includes('\0') || parts.some((part) => part === '..' || part === '.' || part === '')) return refuse('it points outside the output');
+    if (
+      name.startsWith('/') ||
+      name.includes('\0') ||
+      parts.some((part) => part === '..' || part === '.' || part === '')
+    )
+      return refuse('it points outside the output');
     const destination = rest.length === 0 ? target : join(target, ...rest);
     let anchored: AnchoredPath | undefined;
     try {
@@ -140,7 +171,10 @@ export async function extractInto(stream: Readable, target: string, boundary: Bo
     const file = anchored!;
     const hash = createHash('sha256');
     entryStream.on('data', (chunk: unknown) => hash.update(chunk as Buffer));
-    pipeline(entryStream as unknown as Readable, createWriteStream(file.path, { flags: 'wx', mode: (entryHeader.mode ?? 0o644) & 0o777 })).then(
+    pipeline(
+      entryStream as unknown as Readable,
+      createWriteStream(file.path, { flags: 'wx', mode: (entryHeader.mode ?? 0o644) & 0o777 }),
+    ).then(
       () => {
         file.close();
         hashes[rest.join('/')] = `sha256:${hash.digest('hex')}`;
@@ -158,6 +192,9 @@ export async function extractInto(stream: Readable, target: string, boundary: Bo
 
 /** An entry name as it may be shown: control characters escaped, cut at 200 characters. */
 function printable(name: string): string {
-  const clean = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const clean = name.replace(
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
   return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
 }

@@ -12,7 +12,13 @@ import { Boundary } from '../util/boundary';
 import { type PlannedStage } from './plan';
 
 /** Labels on every container mlpipe starts, so its containers can always be found and removed. */
-export const LABELS = { workspace: 'dev.mlpipe.workspace', run: 'dev.mlpipe.run', stage: 'dev.mlpipe.stage', pid: 'dev.mlpipe.pid', machine: 'dev.mlpipe.machine' } as const;
+export const LABELS = {
+  workspace: 'dev.mlpipe.workspace',
+  run: 'dev.mlpipe.run',
+  stage: 'dev.mlpipe.stage',
+  pid: 'dev.mlpipe.pid',
+  machine: 'dev.mlpipe.machine',
+} as const;
 
 /**
  * What of the workspace a local stage's container may not write. `.mlpipe/` (runs, cache, locks,
@@ -33,12 +39,18 @@ export function localMounts(workspace: string, kind: Engine['kind']): Pick<Docke
     } catch {
       continue;
     }
-    if (stat.isSymbolicLink()) throw new HostError(`${name} in ${workspace} is a symbolic link; mlpipe mounts ${name} read-only into local stages and will not follow a link to do it. Replace the link with the folder.`);
+    if (stat.isSymbolicLink())
+      throw new HostError(
+        `${name} in ${workspace} is a symbolic link; mlpipe mounts ${name} read-only into local stages and will not follow a link to do it. Replace the link with the folder.`,
+      );
     binds.push(`${join(workspace, name)}:${CONTAINER_WORKSPACE}/${name}:ro`);
   }
   // Podman copies what is under a tmpfs mount point into it unless told not to: that would hand the stage the very folder hidden.
   const options = kind === 'podman' ? 'ro,size=4k,mode=0555,notmpcopyup' : 'ro,size=4k,mode=0555';
-  return { Binds: binds, Tmpfs: Object.fromEntries(HIDDEN_FOLDERS.map((name) => [`${CONTAINER_WORKSPACE}/${name}`, options])) };
+  return {
+    Binds: binds,
+    Tmpfs: Object.fromEntries(HIDDEN_FOLDERS.map((name) => [`${CONTAINER_WORKSPACE}/${name}`, options])),
+  };
 }
 
 /** Where the workspace is inside a stage's container. */
@@ -60,22 +72,29 @@ export async function ensureImage(engine: Engine, image: string, onLine: (line: 
   try {
     return (await engine.docker.getImage(image).inspect()).Id;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw new HostError(`host '${engine.spec.name}': cannot inspect image ${image}: ${reason(error)}`);
+    if ((error as { statusCode?: number }).statusCode !== 404)
+      throw new HostError(`host '${engine.spec.name}': cannot inspect image ${image}: ${reason(error)}`);
   }
   onLine(`pulling ${image} on host '${engine.spec.name}'`);
   try {
     const stream = (await engine.docker.pull(image)) as NodeJS.ReadableStream;
-    await new Promise<void>((resolve, reject) => engine.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      engine.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve())),
+    );
     return (await engine.docker.getImage(image).inspect()).Id;
   } catch (error) {
-    throw new HostError(`image ${image} is not on host '${engine.spec.name}' and could not be pulled (${reason(error)}); build or load it there (for the sample: npm run sample:image).`);
+    throw new HostError(
+      `image ${image} is not on host '${engine.spec.name}' and could not be pulled (${reason(error)}); build or load it there (for the sample: npm run sample:image).`,
+    );
   }
 }
 
 /** Why the engine cannot give the stage the GPUs it asks for, or undefined. */
 export function gpuRefusal(engine: Engine, stage: PlannedStage): HostError | undefined {
   if (stage.resources.gpus === undefined || engine.gpuRuntime) return undefined;
-  return new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs.`);
+  return new HostError(
+    `host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs.`,
+  );
 }
 
 function gpuConfig(engine: Engine, stage: PlannedStage): Partial<Docker.HostConfig> {
@@ -85,17 +104,24 @@ function gpuConfig(engine: Engine, stage: PlannedStage): Partial<Docker.HostConf
   if (refused) throw refused;
   if (engine.kind === 'podman') {
     // Podman's compat API ignores DeviceRequests; it takes GPUs as CDI devices.
-    const names = gpus === 'all' ? ['nvidia.com/gpu=all'] : Array.from({ length: gpus }, (_, i) => `nvidia.com/gpu=${i}`);
+    const names =
+      gpus === 'all' ? ['nvidia.com/gpu=all'] : Array.from({ length: gpus }, (_, i) => `nvidia.com/gpu=${i}`);
     return { Devices: names.map((name) => ({ PathOnHost: name, PathInContainer: name, CgroupPermissions: 'rwm' })) };
   }
-  return { DeviceRequests: [{ Driver: '', Count: gpus === 'all' ? -1 : gpus, Capabilities: [['gpu']], DeviceIDs: [], Options: {} }] };
+  return {
+    DeviceRequests: [
+      { Driver: '', Count: gpus === 'all' ? -1 : gpus, Capabilities: [['gpu']], DeviceIDs: [], Options: {} },
+    ],
+  };
 }
 
 /** Engine errors that mean "no GPU runtime", from Docker and Podman, answered in the user's terms. */
 function explain(engine: Engine, stage: PlannedStage, error: unknown): Error {
   const text = reason(error);
   if (stage.resources.gpus !== undefined && /could not select device driver|nvidia|CDI|unresolvable/i.test(text)) {
-    return new HostError(`host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs (${text}).`);
+    return new HostError(
+      `host '${engine.spec.name}' has no GPU runtime (install the NVIDIA Container Toolkit), so stage '${stage.name}' cannot have GPUs (${text}).`,
+    );
   }
   return new HostError(`host '${engine.spec.name}': ${text}`);
 }
@@ -135,7 +161,13 @@ export class ContainerExecution implements StageExecution {
     const { stage, runId, owner } = spec;
     const local = engine.spec.sharesFiles;
     const workdir = stage.workdir ? `${CONTAINER_WORKSPACE}/${stage.workdir}` : CONTAINER_WORKSPACE;
-    const env: Record<string, string> = { HOME: '/tmp', MLPIPE_STAGE: stage.name, MLPIPE_RUN: runId, ...stage.env, ...stage.command.env };
+    const env: Record<string, string> = {
+      HOME: '/tmp',
+      MLPIPE_STAGE: stage.name,
+      MLPIPE_RUN: runId,
+      ...stage.env,
+      ...stage.command.env,
+    };
     if (!local) env.MLPIPE_OUTPUTS = stage.outputs.map((output) => output.path).join('\n');
     const hostConfig: Docker.HostConfig = {
       NetworkMode: stage.network,
@@ -152,7 +184,13 @@ export class ContainerExecution implements StageExecution {
         Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
         WorkingDir: workdir,
         User: `${owner.uid}:${owner.gid}`,
-        Labels: { [LABELS.workspace]: workspace, [LABELS.run]: runId, [LABELS.stage]: stage.name, [LABELS.pid]: String(process.pid), [LABELS.machine]: machineId() },
+        Labels: {
+          [LABELS.workspace]: workspace,
+          [LABELS.run]: runId,
+          [LABELS.stage]: stage.name,
+          [LABELS.pid]: String(process.pid),
+          [LABELS.machine]: machineId(),
+        },
         Tty: false,
         HostConfig: hostConfig,
       });
@@ -165,7 +203,13 @@ export class ContainerExecution implements StageExecution {
   async prepareInputs(): Promise<void> {
     if (this.local) return;
     const dirs = [...new Set(this.outputs.map((path) => dirname(path)).filter((dir) => dir !== '.'))];
-    const archive = packPaths(new Boundary(this.workspace), this.spec.inputs, CONTAINER_WORKSPACE.slice(1), this.spec.owner, dirs);
+    const archive = packPaths(
+      new Boundary(this.workspace),
+      this.spec.inputs,
+      CONTAINER_WORKSPACE.slice(1),
+      this.spec.owner,
+      dirs,
+    );
     await this.container.putArchive(archive, { path: '/' });
   }
 
@@ -192,7 +236,10 @@ export class ContainerExecution implements StageExecution {
     if (!done || !this.logs) return status.StatusCode;
     // Podman 4's compat API can leave a follow stream open after the container exited (when it
     // exits before the stream starts): give it a moment, then read what is left without follow.
-    const ended = await Promise.race([done.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), LOG_DRAIN_MS))]);
+    const ended = await Promise.race([
+      done.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), LOG_DRAIN_MS)),
+    ]);
     if (!ended) {
       this.logs.destroy();
       await done;
@@ -242,7 +289,11 @@ function streamLines(engine: Engine, logs: Readable, onLine: OnLine): Promise<vo
 }
 
 /** Copies the declared outputs back from a remote container and checks them against the sums taken there. */
-async function copyOut(container: Docker.Container, workspace: string, outputs: string[]): Promise<{ received: Record<string, Record<string, string>>; warning?: string }> {
+async function copyOut(
+  container: Docker.Container,
+  workspace: string,
+  outputs: string[],
+): Promise<{ received: Record<string, Record<string, string>>; warning?: string }> {
   const received: Record<string, Record<string, string>> = {};
   for (const output of outputs) {
     let archive: Readable;
@@ -252,7 +303,11 @@ async function copyOut(container: Docker.Container, workspace: string, outputs: 
       if ((error as { statusCode?: number }).statusCode === 404) continue; // reported as a missing output
       throw error;
     }
-    received[output] = await extractInto(archive, join(workspace, output), new Boundary(workspace, { trash: join(workspace, '.mlpipe', 'trash') }));
+    received[output] = await extractInto(
+      archive,
+      join(workspace, output),
+      new Boundary(workspace, { trash: join(workspace, '.mlpipe', 'trash') }),
+    );
   }
   let sums: string | undefined;
   try {
@@ -282,7 +337,10 @@ async function copyOut(container: Docker.Container, workspace: string, outputs: 
     for (const [name, hash] of Object.entries(files)) {
       const path = name ? `${output}/${name}` : output;
       const remote = expected.get(path);
-      if (remote && remote !== hash) throw new HostError(`output ${path} changed on its way back from the host (sha256 ${remote} there, ${hash} here); run the stage again.`);
+      if (remote && remote !== hash)
+        throw new HostError(
+          `output ${path} changed on its way back from the host (sha256 ${remote} there, ${hash} here); run the stage again.`,
+        );
     }
   }
   return { received };

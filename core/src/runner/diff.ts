@@ -25,7 +25,12 @@ export interface DiffReport {
 
 function changedFiles(dir: string, commit: string): Promise<string[]> {
   return new Promise((done) => {
-    execFile('git', [...SAFE_GIT, 'diff', '--name-only', '--relative', '--end-of-options', commit, '--', '.'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => done(error ? [] : stdout.split('\n').filter(Boolean)));
+    execFile(
+      'git',
+      [...SAFE_GIT, 'diff', '--name-only', '--relative', '--end-of-options', commit, '--', '.'],
+      { cwd: dir, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout) => done(error ? [] : stdout.split('\n').filter(Boolean)),
+    );
   });
 }
 
@@ -55,18 +60,34 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 function compare(before: PlannedStage, after: PlannedStage, changed: string[]): string[] {
   const details: string[] = [];
   for (const key of new Set([...Object.keys(before.params), ...Object.keys(after.params)])) {
-    if (!same(before.params[key], after.params[key])) details.push(`param ${key}: ${JSON.stringify(before.params[key]) ?? 'unset'} -> ${JSON.stringify(after.params[key]) ?? 'unset'}`);
+    if (!same(before.params[key], after.params[key]))
+      details.push(
+        `param ${key}: ${JSON.stringify(before.params[key]) ?? 'unset'} -> ${JSON.stringify(after.params[key]) ?? 'unset'}`,
+      );
   }
-  if (before.command.display !== after.command.display) details.push(`command: ${before.command.display} -> ${after.command.display}`);
-  if (!same(before.deps, after.deps)) details.push(`deps: ${before.deps.join(', ') || 'none'} -> ${after.deps.join(', ') || 'none'}`);
-  if (!same(before.outputs.map((o) => o.path), after.outputs.map((o) => o.path))) details.push(`outputs: ${before.outputs.map((o) => o.path).join(', ')} -> ${after.outputs.map((o) => o.path).join(', ')}`);
+  if (before.command.display !== after.command.display)
+    details.push(`command: ${before.command.display} -> ${after.command.display}`);
+  if (!same(before.deps, after.deps))
+    details.push(`deps: ${before.deps.join(', ') || 'none'} -> ${after.deps.join(', ') || 'none'}`);
+  if (
+    !same(
+      before.outputs.map((o) => o.path),
+      after.outputs.map((o) => o.path),
+    )
+  )
+    details.push(
+      `outputs: ${before.outputs.map((o) => o.path).join(', ')} -> ${after.outputs.map((o) => o.path).join(', ')}`,
+    );
   if (before.image !== after.image) details.push(`image: ${before.image} -> ${after.image}`);
   if (!same(before.env, after.env)) details.push('env changed');
   if (!same(before.resources, after.resources)) details.push('resources changed');
   if (before.workdir !== after.workdir || before.network !== after.network) details.push('workdir or network changed');
   for (const dep of after.deps) {
     const touched = changed.filter((file) => file === dep || file.startsWith(`${dep}/`));
-    if (touched.length > 0) details.push(`dep ${dep} changed (${touched.slice(0, 3).join(', ')}${touched.length > 3 ? `, and ${touched.length - 3} more` : ''})`);
+    if (touched.length > 0)
+      details.push(
+        `dep ${dep} changed (${touched.slice(0, 3).join(', ')}${touched.length > 3 ? `, and ${touched.length - 3} more` : ''})`,
+      );
   }
   return details;
 }
@@ -92,17 +113,26 @@ export async function pipelineDiff(pipelinePath: string, revision: string): Prom
   }
   const now = new Workspace(nodeFileHost).analyze(pipelinePath, 'pipeline') as PipelineAnalysis;
   const after = planOf(now, 'in the working tree');
-  const previous = oldPipeline === undefined ? undefined : (new Workspace(hostAt(then)).analyze(pipelinePath, 'pipeline') as PipelineAnalysis);
+  const previous =
+    oldPipeline === undefined
+      ? undefined
+      : (new Workspace(hostAt(then)).analyze(pipelinePath, 'pipeline') as PipelineAnalysis);
   const before = previous ? planOf(previous, `at ${revision}`) : undefined;
   const oldParams = previous?.params;
   const changed = await changedFiles(dir, commit);
 
   const params: DiffReport['params'] = [];
-  const leaves = (index: PipelineAnalysis['params'] | undefined) => new Map([...(index?.entries ?? new Map())].filter(([, entry]) => entry.value === null || typeof entry.value !== 'object').map(([path, entry]) => [path, entry.value]));
+  const leaves = (index: PipelineAnalysis['params'] | undefined) =>
+    new Map(
+      [...(index?.entries ?? new Map())]
+        .filter(([, entry]) => entry.value === null || typeof entry.value !== 'object')
+        .map(([path, entry]) => [path, entry.value]),
+    );
   const oldLeaves = leaves(oldParams);
   const newLeaves = leaves(now.params);
   for (const path of [...new Set([...oldLeaves.keys(), ...newLeaves.keys()])].sort()) {
-    if (!same(oldLeaves.get(path), newLeaves.get(path))) params.push({ path, before: oldLeaves.get(path), after: newLeaves.get(path) });
+    if (!same(oldLeaves.get(path), newLeaves.get(path)))
+      params.push({ path, before: oldLeaves.get(path), after: newLeaves.get(path) });
   }
 
   const stages: StageChange[] = [];
@@ -120,7 +150,8 @@ export async function pipelineDiff(pipelinePath: string, revision: string): Prom
       direct.add(stage.name);
     }
   }
-  for (const stage of before?.stages ?? []) if (!after.byName.has(stage.name)) stages.push({ name: stage.name, change: 'removed', details: [] });
+  for (const stage of before?.stages ?? [])
+    if (!after.byName.has(stage.name)) stages.push({ name: stage.name, change: 'removed', details: [] });
   const rerun = new Set(direct);
   for (const stage of after.stages) {
     const cause = stage.upstream.find((name) => rerun.has(name));
@@ -131,20 +162,29 @@ export async function pipelineDiff(pipelinePath: string, revision: string): Prom
   }
   const order = new Map(after.stages.map((stage, index) => [stage.name, index]));
   stages.sort((a, b) => (order.get(a.name) ?? 1e9) - (order.get(b.name) ?? 1e9));
-  return { revision, commit, params, stages, rerun: after.stages.filter((stage) => rerun.has(stage.name)).map((stage) => stage.name) };
+  return {
+    revision,
+    commit,
+    params,
+    stages,
+    rerun: after.stages.filter((stage) => rerun.has(stage.name)).map((stage) => stage.name),
+  };
 }
 
 export function formatDiff(report: DiffReport, pipeline: string): string {
   const lines = [`${pipeline}: ${report.revision} (${report.commit.slice(0, 10)}) -> working tree`];
   if (report.params.length > 0) {
     lines.push('params:');
-    for (const param of report.params) lines.push(`  ${param.path}: ${JSON.stringify(param.before) ?? 'unset'} -> ${JSON.stringify(param.after) ?? 'unset'}`);
+    for (const param of report.params)
+      lines.push(
+        `  ${param.path}: ${JSON.stringify(param.before) ?? 'unset'} -> ${JSON.stringify(param.after) ?? 'unset'}`,
+      );
   }
   if (report.stages.length > 0) {
     lines.push('stages:');
-    for (const stage of report.stages) lines.push(`  ${stage.name}: ${stage.change}${stage.details.length > 0 ? `: ${stage.details.join('; ')}` : ''}`);
+    for (const stage of report.stages)
+      lines.push(`  ${stage.name}: ${stage.change}${stage.details.length > 0 ? `: ${stage.details.join('; ')}` : ''}`);
   }
   lines.push(report.rerun.length > 0 ? `would rerun: ${report.rerun.join(', ')}` : 'nothing would rerun');
   return `${lines.join('\n')}\n`;
 }
-

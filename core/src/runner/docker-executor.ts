@@ -45,17 +45,30 @@ export class DockerExecutor implements Executor {
   }
 
   async imageDigest(image: string): Promise<string | undefined> {
-    return (await this.engine.docker.getImage(image).inspect().catch(() => undefined))?.Id;
+    return (
+      await this.engine.docker
+        .getImage(image)
+        .inspect()
+        .catch(() => undefined)
+    )?.Id;
   }
 
   async removeOrphans(liveRuns: ReadonlySet<string>): Promise<void> {
     const machine = machineId();
-    const containers = await this.engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.workspace}=${this.workspace}`, `${LABELS.machine}=${machine}`] } }).catch(() => []);
+    const containers = await this.engine.docker
+      .listContainers({
+        all: true,
+        filters: { label: [`${LABELS.workspace}=${this.workspace}`, `${LABELS.machine}=${machine}`] },
+      })
+      .catch(() => []);
     for (const info of containers) {
       // The engine's filter is not trusted: a shared or hostile engine may answer with any container.
       if (info.Labels?.[LABELS.machine] !== machine || info.Labels?.[LABELS.workspace] !== this.workspace) continue;
       if (liveRuns.has(info.Labels[LABELS.run])) continue;
-      await this.engine.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+      await this.engine.docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   }
 
@@ -76,6 +89,10 @@ export class DockerExecutor implements Executor {
         () => false,
       );
     const alive = (await ping()) && (await new Promise((resolve) => setTimeout(resolve, 1000)), await ping());
-    return alive ? undefined : new HostError(`lost the Docker engine of host '${this.engine.spec.name}' (${this.engine.spec.address}) while the stage ran; start it again and rerun.`);
+    return alive
+      ? undefined
+      : new HostError(
+          `lost the Docker engine of host '${this.engine.spec.name}' (${this.engine.spec.address}) while the stage ran; start it again and rerun.`,
+        );
   }
 }

@@ -45,16 +45,22 @@ export function localAddress(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DOCKER_HOST) return env.DOCKER_HOST;
   const config = join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'));
   try {
-    const current = (JSON.parse(readFileSync(join(config, 'config.json'), 'utf8')) as { currentContext?: string }).currentContext;
+    const current = (JSON.parse(readFileSync(join(config, 'config.json'), 'utf8')) as { currentContext?: string })
+      .currentContext;
     if (current && current !== 'default') {
       const meta = join(config, 'contexts', 'meta', createHash('sha256').update(current).digest('hex'), 'meta.json');
-      const endpoint = (JSON.parse(readFileSync(meta, 'utf8')) as { Endpoints?: { docker?: { Host?: string } } }).Endpoints?.docker?.Host;
+      const endpoint = (JSON.parse(readFileSync(meta, 'utf8')) as { Endpoints?: { docker?: { Host?: string } } })
+        .Endpoints?.docker?.Host;
       if (endpoint) return endpoint;
     }
   } catch {
     // no config or context: the default socket
   }
-  const candidates = ['/var/run/docker.sock', join(homedir(), '.docker', 'run', 'docker.sock'), `/run/user/${process.getuid?.() ?? 0}/docker.sock`];
+  const candidates = [
+    '/var/run/docker.sock',
+    join(homedir(), '.docker', 'run', 'docker.sock'),
+    `/run/user/${process.getuid?.() ?? 0}/docker.sock`,
+  ];
   return `unix://${candidates.find((path) => existsSync(path)) ?? candidates[0]}`;
 }
 
@@ -65,7 +71,9 @@ function readMaterial(path: string | undefined, base: string, what: string, host
     // Certificates and keys are a few KB: a pipeline naming /dev/zero or a FIFO gets an error, not a hang.
     return readFileBounded(full, 1024 * 1024);
   } catch (error) {
-    throw new HostError(`host '${host}': cannot read the TLS ${what} ${full}${error instanceof Error && !('code' in error) ? ` (${error.message})` : ''}`);
+    throw new HostError(
+      `host '${host}': cannot read the TLS ${what} ${full}${error instanceof Error && !('code' in error) ? ` (${error.message})` : ''}`,
+    );
   }
 }
 
@@ -93,7 +101,12 @@ export function dockerFor(spec: HostSpec, base: string): Docker {
       const key = readMaterial(spec.tls.key, base, 'client key', spec.name);
       if (spec.tls.verify === false) {
         // Only when the pipeline says so, for a test engine with a self-signed certificate.
-        return new Docker({ host: url.hostname, port, protocol: 'https', agent: new Agent({ ca, cert, key, rejectUnauthorized: false }) } as Docker.DockerOptions);
+        return new Docker({
+          host: url.hostname,
+          port,
+          protocol: 'https',
+          agent: new Agent({ ca, cert, key, rejectUnauthorized: false }),
+        } as Docker.DockerOptions);
       }
       return new Docker({ host: url.hostname, port, protocol: 'https', ca, cert, key });
     }
@@ -103,18 +116,28 @@ export function dockerFor(spec: HostSpec, base: string): Docker {
       if (known.keys.length === 0) {
         // No usable line: not listed, listed only with revoked keys, or only through @cert-authority.
         const problem = known.certAuthorities > 0 ? hostKeyProblem(known, Buffer.alloc(0)) : undefined;
-        throw new HostError(`host '${spec.name}': ${problem ?? `${url.hostname}${port === 22 ? '' : `:${port}`} is not in ~/.ssh/known_hosts${known.revoked.length > 0 ? ' (or only with keys marked @revoked)' : ''}; connect once with ssh to check and record its key`}`);
+        throw new HostError(
+          `host '${spec.name}': ${problem ?? `${url.hostname}${port === 22 ? '' : `:${port}`} is not in ~/.ssh/known_hosts${known.revoked.length > 0 ? ' (or only with keys marked @revoked)' : ''}; connect once with ssh to check and record its key`}`,
+        );
       }
       let refusal: string | undefined;
       const agent = process.env.SSH_AUTH_SOCK;
       const privateKey = agent ? undefined : sshKey();
-      if (!agent && !privateKey) throw new HostError(`host '${spec.name}': no SSH agent (SSH_AUTH_SOCK) and no key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa)`);
+      if (!agent && !privateKey)
+        throw new HostError(
+          `host '${spec.name}': no SSH agent (SSH_AUTH_SOCK) and no key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa)`,
+        );
       const docker = new Docker({
         protocol: 'ssh',
         host: url.hostname,
         port,
         username: decodeURIComponent(url.username) || process.env.USER,
-        sshOptions: { agent, privateKey, hostVerifier: hostVerifier(url.hostname, port, undefined, (reason) => (refusal = reason)), readyTimeout: 20_000 },
+        sshOptions: {
+          agent,
+          privateKey,
+          hostVerifier: hostVerifier(url.hostname, port, undefined, (reason) => (refusal = reason)),
+          readyTimeout: 20_000,
+        },
       } as Docker.DockerOptions);
       hostKeyRefusals.set(docker, () => refusal);
       return docker;
@@ -132,15 +155,22 @@ export async function connect(spec: HostSpec, base: string): Promise<Engine> {
     version = await docker.version();
   } catch (error) {
     const refused = hostKeyRefusals.get(docker)?.();
-    if (refused) throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${refused}.`);
+    if (refused)
+      throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${refused}.`);
     const code = String((error as NodeJS.ErrnoException).code ?? '');
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) {
-      throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: its TLS certificate does not verify (${reason(error)}); check hosts.${spec.name}.tls.ca and that the certificate names this address.`);
+      throw new HostError(
+        `cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: its TLS certificate does not verify (${reason(error)}); check hosts.${spec.name}.tls.ca and that the certificate names this address.`,
+      );
     }
     if (code === 'EACCES') {
-      throw new HostError(`permission denied on the Docker socket of host '${spec.name}' (${spec.address}); add your user to the docker group (then log in again), or use rootless Docker or Podman.`);
+      throw new HostError(
+        `permission denied on the Docker socket of host '${spec.name}' (${spec.address}); add your user to the docker group (then log in again), or use rootless Docker or Podman.`,
+      );
     }
-    throw new HostError(`cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${reason(error)}. Is the engine running${spec.name === 'local' ? ' (or DOCKER_HOST set)' : ''}?`);
+    throw new HostError(
+      `cannot reach the Docker engine of host '${spec.name}' at ${spec.address}: ${reason(error)}. Is the engine running${spec.name === 'local' ? ' (or DOCKER_HOST set)' : ''}?`,
+    );
   }
   const components = (version as { Components?: { Name: string }[] }).Components ?? [];
   const kind = spec.engine ?? (components.some((component) => /podman/i.test(component.Name)) ? 'podman' : 'docker');

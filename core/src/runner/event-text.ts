@@ -43,14 +43,17 @@ export function stageEndText(event: Pick<Extract<RunEvent, { type: 'stage-end' }
 export function stageCountsText(record: RunRecord): string {
   const counts = new Map<string, number>();
   for (const stage of record.stages) counts.set(stage.status, (counts.get(stage.status) ?? 0) + 1);
-  return [...counts].map(([status, count]) => `${count} ${STAGE_STATUS_WORDS[status as StageStatus] ?? status}`).join(', ');
+  return [...counts]
+    .map(([status, count]) => `${count} ${STAGE_STATUS_WORDS[status as StageStatus] ?? status}`)
+    .join(', ');
 }
 
 /** How a run ended: `succeeded`, `cancelled`, `failed in stage train: exited with code 1`, `failed: <why>`. */
 export function runOutcomeText(record: RunRecord): string {
   if (record.status !== 'failed') return record.status;
   const failed = record.stages.find((stage) => stage.status === 'failed');
-  if (failed) return `failed in stage ${failed.name}${failed.reason || failed.error ? `: ${failed.reason ?? failed.error}` : ''}`;
+  if (failed)
+    return `failed in stage ${failed.name}${failed.reason || failed.error ? `: ${failed.reason ?? failed.error}` : ''}`;
   return `failed${record.error ? `: ${record.error}` : ''}`;
 }
 

@@ -8,7 +8,12 @@ export const SAFE_GIT = ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/de
 
 function git(args: string[], cwd: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile('git', [...SAFE_GIT, ...args], { cwd, timeout: 10_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }, (error, stdout) => resolve(error ? undefined : stdout));
+    execFile(
+      'git',
+      [...SAFE_GIT, ...args],
+      { cwd, timeout: 10_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
+      (error, stdout) => resolve(error ? undefined : stdout),
+    );
   });
 }
 
@@ -28,10 +33,14 @@ export async function gitState(dir: string): Promise<{ commit: string; dirty: bo
 /** A file's content at a revision, or undefined when it did not exist there. */
 export function gitShow(dir: string, revision: string, path: string): Promise<string | undefined> {
   const checked = revisionArgument(revision);
-  return checked === undefined ? Promise.resolve(undefined) : git(['show', '--end-of-options', `${checked}:./${path}`], dir);
+  return checked === undefined
+    ? Promise.resolve(undefined)
+    : git(['show', '--end-of-options', `${checked}:./${path}`], dir);
 }
 
 export async function gitResolve(dir: string, revision: string): Promise<string | undefined> {
   const checked = revisionArgument(revision);
-  return checked === undefined ? undefined : (await git(['rev-parse', '--verify', '--end-of-options', `${checked}^{commit}`], dir))?.trim();
+  return checked === undefined
+    ? undefined
+    : (await git(['rev-parse', '--verify', '--end-of-options', `${checked}^{commit}`], dir))?.trim();
 }

@@ -90,7 +90,13 @@ function patternMatches(pattern: string, name: string): boolean {
   }
   const lower = pattern.toLowerCase();
   if (lower.includes('*') || lower.includes('?')) {
-    const regex = new RegExp(`^${lower.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    const regex = new RegExp(
+      `^${lower
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      's',
+    );
     return regex.test(name);
   }
   return lower === name;
@@ -111,7 +117,8 @@ export function hostKeyProblem(known: KnownHosts, key: Buffer): string | undefin
   if (known.keys.length === 0 && known.certAuthorities > 0) {
     return `${known.file} trusts ${known.name} only through @cert-authority (host certificates), which mlpipe's SSH client does not check; add the host's own key (ssh-keyscan, then compare its fingerprint with the host's admin)`;
   }
-  if (known.keys.length === 0) return `${known.name} is not in ${known.file}; connect once with ssh to check and record its key`;
+  if (known.keys.length === 0)
+    return `${known.name} is not in ${known.file}; connect once with ssh to check and record its key`;
   return `${shown} is not the one ${known.file} lists for it: the key changed, or someone is in between. Check with the host's admin, then update the line (ssh-keygen -R ${known.name})`;
 }
 
@@ -119,7 +126,12 @@ export function hostKeyProblem(known: KnownHosts, key: Buffer): string | undefin
  * An ssh2 `hostVerifier`: the key the server presents must be one known_hosts lists for it and not
  * a revoked one. `onRefuse` hears why a key was refused (ssh2 itself only says "verification failed").
  */
-export function hostVerifier(host: string, port: number, file?: string, onRefuse?: (reason: string) => void): (key: Buffer) => boolean {
+export function hostVerifier(
+  host: string,
+  port: number,
+  file?: string,
+  onRefuse?: (reason: string) => void,
+): (key: Buffer) => boolean {
   const known = knownHostsFor(host, port, file);
   return (key: Buffer) => {
     const problem = hostKeyProblem(known, key);

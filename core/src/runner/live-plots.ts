@@ -8,7 +8,13 @@ import { readPlotSeries, type Series } from '../store/series';
  * series as they grow: file-system events, coalesced to one read per file every `intervalMs`.
  * Only for hosts that share the workspace (local); remote stages report their series at the end.
  */
-export function watchPlots(workspace: string, stage: string, outputs: OutputSpec[], onSeries: (series: Series[]) => void, intervalMs = 250): { close(): void } {
+export function watchPlots(
+  workspace: string,
+  stage: string,
+  outputs: OutputSpec[],
+  onSeries: (series: Series[]) => void,
+  intervalMs = 250,
+): { close(): void } {
   const plots = outputs.filter((output) => output.role === 'plot');
   const watchers: FSWatcher[] = [];
   const latest = new Map<string, Series[]>();

@@ -88,7 +88,15 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
   } catch {
     return undefined;
   }
-  if (!isRecord(cached) || cached.format !== FORMAT || cached.build !== current || !isRecord(cached.inputs) || !Array.isArray(cached.stages) || !wellFormed(cached)) return undefined;
+  if (
+    !isRecord(cached) ||
+    cached.format !== FORMAT ||
+    cached.build !== current ||
+    !isRecord(cached.inputs) ||
+    !Array.isArray(cached.stages) ||
+    !wellFormed(cached)
+  )
+    return undefined;
   // A plan file is only a cache, and a planted one could name outputs outside the workspace:
   // it is used only when its inputs are files of the workspace and its paths pass the plan's own checks.
   if (!Object.keys(cached.inputs).every(isSafeSubpath)) return undefined;
@@ -98,8 +106,15 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
     return undefined;
   }
   const dir = dirname(pipelinePath);
-  for (const [path, hash] of Object.entries(cached.inputs)) if (fileHash(mlpipe.boundary, resolve(dir, path)) !== hash) return undefined;
-  return { stages: cached.stages, byName: new Map(cached.stages.map((stage) => [stage.name, stage])), hosts: cached.hosts, paramsFiles: cached.paramsFiles, ...(cached.name !== undefined ? { name: cached.name } : {}) };
+  for (const [path, hash] of Object.entries(cached.inputs))
+    if (fileHash(mlpipe.boundary, resolve(dir, path)) !== hash) return undefined;
+  return {
+    stages: cached.stages,
+    byName: new Map(cached.stages.map((stage) => [stage.name, stage])),
+    hosts: cached.hosts,
+    paramsFiles: cached.paramsFiles,
+    ...(cached.name !== undefined ? { name: cached.name } : {}),
+  };
 }
 
 /** Whether JSON.parse(JSON.stringify(value)) gives the same value back (properties set to undefined aside). */
@@ -119,14 +134,28 @@ function survivesJson(value: unknown, depth = 0): boolean {
  * exactly, or when `unchanged` says a file changed after the analysis read it (the hashes might
  * then be of newer content than the plan).
  */
-export function saveCachedPlan(mlpipe: MlpipeDir, pipelinePath: string, inputs: string[], plan: Plan, unchanged: () => boolean): void {
+export function saveCachedPlan(
+  mlpipe: MlpipeDir,
+  pipelinePath: string,
+  inputs: string[],
+  plan: Plan,
+  unchanged: () => boolean,
+): void {
   const current = build();
   if (!current) return;
   const dir = dirname(pipelinePath);
   const hashes: Record<string, string | null> = {};
   for (const path of [pipelinePath, ...inputs]) hashes[relative(dir, path)] = fileHash(mlpipe.boundary, path);
   if (!unchanged()) return;
-  const cached: CachedPlan = { format: FORMAT, build: current, inputs: hashes, stages: plan.stages, hosts: plan.hosts, paramsFiles: plan.paramsFiles, name: plan.name };
+  const cached: CachedPlan = {
+    format: FORMAT,
+    build: current,
+    inputs: hashes,
+    stages: plan.stages,
+    hosts: plan.hosts,
+    paramsFiles: plan.paramsFiles,
+    name: plan.name,
+  };
   // A param such as .inf or a date would come back different: such plans are not cached.
   if (!survivesJson(cached)) return;
   const text = JSON.stringify(cached);

@@ -86,7 +86,10 @@ function asRecord(value: unknown): Json {
 export function buildPlan(analysis: PipelineAnalysis): Plan {
   const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
-    throw new PlanError(`${analysis.path} has ${errors.length} error${errors.length === 1 ? '' : 's'} (first: ${errors[0].message}); fix them before running (mlpipe check).`, EXIT.failed);
+    throw new PlanError(
+      `${analysis.path} has ${errors.length} error${errors.length === 1 ? '' : 's'} (first: ${errors[0].message}); fix them before running (mlpipe check).`,
+      EXIT.failed,
+    );
   }
   const { model, params } = analysis;
   const root = asRecord(toJS(analysis.yaml?.root ?? null));
@@ -113,7 +116,13 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
       ...(declared.gpus !== undefined ? { gpus: declared.gpus } : {}),
     };
   }
-  return { stages: topological(planned), byName: new Map(planned.map((stage) => [stage.name, stage])), hosts, paramsFiles, ...(typeof root.name === 'string' ? { name: root.name } : {}) };
+  return {
+    stages: topological(planned),
+    byName: new Map(planned.map((stage) => [stage.name, stage])),
+    hosts,
+    paramsFiles,
+    ...(typeof root.name === 'string' ? { name: root.name } : {}),
+  };
 }
 
 /**
@@ -124,19 +133,33 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
 export function checkPlannedPaths(stages: PlannedStage[], sources: string[]): void {
   for (const stage of stages) {
     for (const path of [...stage.outputs.map((output) => output.path), ...stage.deps]) {
-      if (!isInsideWorkspace(path)) throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
+      if (!isInsideWorkspace(path))
+        throw new PlanError(`stage '${stage.name}': ${path || '.'} is not a path inside the pipeline's folder`);
     }
     for (const output of stage.outputs) {
       const top = reservedTop(output.path);
-      if (top) throw new PlanError(`stage '${stage.name}': output ${output.path} is inside ${top}/, which no stage may replace or remove; write it elsewhere`);
+      if (top)
+        throw new PlanError(
+          `stage '${stage.name}': output ${output.path} is inside ${top}/, which no stage may replace or remove; write it elsewhere`,
+        );
       const lower = output.path.toLowerCase();
       const source = sources.find((file) => file.toLowerCase() === lower || file.toLowerCase().startsWith(`${lower}/`));
-      if (source !== undefined) throw new PlanError(`stage '${stage.name}': output ${output.path} would remove ${source}, which the pipeline is read from; write the output elsewhere`);
+      if (source !== undefined)
+        throw new PlanError(
+          `stage '${stage.name}': output ${output.path} would remove ${source}, which the pipeline is read from; write the output elsewhere`,
+        );
     }
   }
 }
 
-function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, js: Json, defaults: Json, params: ParamsIndex): PlannedStage {
+function plan(
+  stage: Stage,
+  name: string,
+  values: Record<string, ScalarValue>,
+  js: Json,
+  defaults: Json,
+  params: ParamsIndex,
+): PlannedStage {
   const used: Record<string, unknown> = {};
   const lookup = (namespace: string, path: string): string | undefined => {
     if (namespace === 'matrix') return path in values ? String(values[path]) : undefined;
@@ -147,7 +170,10 @@ function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, j
     return paramText(entry.value);
   };
   const resolve = (value: unknown): string => substitute(String(value), lookup);
-  const paths = (list: unknown): string[] => (Array.isArray(list) ? list : []).map((item) => normalizePath(resolve(typeof item === 'object' && item ? (item as Json).path : item)));
+  const paths = (list: unknown): string[] =>
+    (Array.isArray(list) ? list : []).map((item) =>
+      normalizePath(resolve(typeof item === 'object' && item ? (item as Json).path : item)),
+    );
   const templates = Array.isArray(js.cmd) ? js.cmd.map(String) : [String(js.cmd ?? '')];
   let command: ContainerCommand;
   try {
@@ -162,20 +188,42 @@ function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, j
   const outputs: OutputSpec[] = [];
   for (const item of Array.isArray(js.outs) ? js.outs : []) {
     const object = typeof item === 'object' && item ? (item as Json) : {};
-    outputs.push({ path: normalizePath(resolve(object.path ?? item)), role: 'out', cache: object.cache !== false, persist: object.persist === true });
+    outputs.push({
+      path: normalizePath(resolve(object.path ?? item)),
+      role: 'out',
+      cache: object.cache !== false,
+      persist: object.persist === true,
+    });
   }
   for (const path of paths(js.metrics)) outputs.push({ path, role: 'metric', cache: true, persist: false });
   for (const item of Array.isArray(js.plots) ? js.plots : []) {
     const object = typeof item === 'object' && item ? (item as Json) : {};
-    const ys = object.y === undefined ? undefined : (Array.isArray(object.y) ? object.y : [object.y]).map((y) => resolve(y));
-    const plot = { ...(object.x !== undefined ? { x: resolve(object.x) } : {}), ...(ys ? { y: ys } : {}), ...(object.title !== undefined ? { title: resolve(object.title) } : {}) };
-    outputs.push({ path: normalizePath(resolve(object.path ?? item)), role: 'plot', cache: true, persist: false, plot });
+    const ys =
+      object.y === undefined ? undefined : (Array.isArray(object.y) ? object.y : [object.y]).map((y) => resolve(y));
+    const plot = {
+      ...(object.x !== undefined ? { x: resolve(object.x) } : {}),
+      ...(ys ? { y: ys } : {}),
+      ...(object.title !== undefined ? { title: resolve(object.title) } : {}),
+    };
+    outputs.push({
+      path: normalizePath(resolve(object.path ?? item)),
+      role: 'plot',
+      cache: true,
+      persist: false,
+      plot,
+    });
   }
   const resources = { ...asRecord(defaults.resources), ...asRecord(js.resources) };
   const number = (value: unknown) => (value === undefined ? undefined : Number(resolve(value)));
-  const gpus = resources.gpus === undefined ? undefined : resolve(resources.gpus) === 'all' ? 'all' : Number(resolve(resources.gpus));
+  const gpus =
+    resources.gpus === undefined
+      ? undefined
+      : resolve(resources.gpus) === 'all'
+        ? 'all'
+        : Number(resolve(resources.gpus));
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...asRecord(defaults.env), ...asRecord(js.env) })) env[key] = resolve(value);
+  for (const [key, value] of Object.entries({ ...asRecord(defaults.env), ...asRecord(js.env) }))
+    env[key] = resolve(value);
   const timeout = js.timeout ?? defaults.timeout;
   const network = String(js.network ?? defaults.network ?? 'none');
   return {
@@ -197,7 +245,8 @@ function plan(stage: Stage, name: string, values: Record<string, ScalarValue>, j
     },
     workdir: normalizePath(resolve(js.workdir ?? '')),
     network: network === 'host' || network === 'bridge' ? network : 'none',
-    timeoutMs: timeout === undefined ? undefined : parseDuration(typeof timeout === 'number' ? timeout : resolve(timeout)),
+    timeoutMs:
+      timeout === undefined ? undefined : parseDuration(typeof timeout === 'number' ? timeout : resolve(timeout)),
     retries: Number(resolve(js.retries ?? defaults.retries ?? 0)) || 0,
     alwaysRun: js.always_run === true,
     upstream: [],
@@ -211,7 +260,11 @@ function linkUpstream(stages: PlannedStage[], analysis: PipelineAnalysis): void 
   const producersOf = (path: string): PlannedStage[] => {
     const exact = producer.get(path);
     if (exact) return [exact];
-    for (let parent = path.slice(0, path.lastIndexOf('/')); parent; parent = parent.includes('/') ? parent.slice(0, parent.lastIndexOf('/')) : '') {
+    for (
+      let parent = path.slice(0, path.lastIndexOf('/'));
+      parent;
+      parent = parent.includes('/') ? parent.slice(0, parent.lastIndexOf('/')) : ''
+    ) {
       const found = producer.get(parent);
       if (found) return [found];
     }
@@ -239,7 +292,8 @@ function topological(stages: PlannedStage[]): PlannedStage[] {
   const order: PlannedStage[] = [];
   const visit = (stage: PlannedStage) => {
     if (done.has(stage.name)) return;
-    if (visiting.has(stage.name)) throw new PlanError(`dependency cycle through stage '${stage.name}'; run mlpipe check`);
+    if (visiting.has(stage.name))
+      throw new PlanError(`dependency cycle through stage '${stage.name}'; run mlpipe check`);
     visiting.add(stage.name);
     for (const name of stage.upstream) visit(byName.get(name)!);
     visiting.delete(stage.name);
@@ -282,7 +336,8 @@ export function selectStages(plan: Plan, names: string[], upstream: boolean): Pl
 /** What a stage's result depends on; equal inputs give an equal key. Host, timeout and retries do not count. */
 
 export function keyInputs(stage: PlannedStage, deps: Record<string, string>, imageDigest: string): KeyInputs {
-  const sorted = <T>(record: Record<string, T>) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const sorted = <T>(record: Record<string, T>) =>
+    Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
   return {
     command: stage.command.display,
     image: imageDigest,
@@ -295,7 +350,6 @@ export function keyInputs(stage: PlannedStage, deps: Record<string, string>, ima
   };
 }
 
-
 function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
@@ -304,11 +358,18 @@ function changedKeys(before: Record<string, unknown>, after: Record<string, unkn
 /** What differs between the inputs of a stage's last result and its inputs now, in words. */
 export function explainChange(last: KeyInputs, now: KeyInputs): string[] {
   const reasons: string[] = [];
-  for (const dep of changedKeys(last.deps, now.deps)) reasons.push(!(dep in last.deps) ? `new dep ${dep}` : !(dep in now.deps) ? `dep ${dep} removed` : `dep ${dep} changed`);
-  for (const param of changedKeys(last.params, now.params)) reasons.push(`param ${param}: ${JSON.stringify(last.params[param]) ?? 'unset'} -> ${JSON.stringify(now.params[param]) ?? 'unset'}`);
+  for (const dep of changedKeys(last.deps, now.deps))
+    reasons.push(
+      !(dep in last.deps) ? `new dep ${dep}` : !(dep in now.deps) ? `dep ${dep} removed` : `dep ${dep} changed`,
+    );
+  for (const param of changedKeys(last.params, now.params))
+    reasons.push(
+      `param ${param}: ${JSON.stringify(last.params[param]) ?? 'unset'} -> ${JSON.stringify(now.params[param]) ?? 'unset'}`,
+    );
   if (last.command !== now.command) reasons.push(`command changed: ${now.command}`);
   if (last.image !== now.image) reasons.push(`image changed (${last.image.slice(0, 19)} -> ${now.image.slice(0, 19)})`);
-  if (changedKeys(last.env, now.env).length > 0) reasons.push(`env changed: ${changedKeys(last.env, now.env).join(', ')}`);
+  if (changedKeys(last.env, now.env).length > 0)
+    reasons.push(`env changed: ${changedKeys(last.env, now.env).join(', ')}`);
   if (JSON.stringify(last.resources) !== JSON.stringify(now.resources)) reasons.push('resources changed');
   if (last.workdir !== now.workdir || last.network !== now.network) reasons.push('workdir or network changed');
   return reasons;

@@ -75,13 +75,22 @@ export class Runner {
       if (error instanceof PlanError) throw new RunError(error.message, error.exitCode);
       throw error;
     }
-    saveCachedPlan(this.mlpipe, this.pipelinePath, [...analysis.inputs.keys()], plan, () => this.workspace.cached(this.pipelinePath) === analysis);
+    saveCachedPlan(
+      this.mlpipe,
+      this.pipelinePath,
+      [...analysis.inputs.keys()],
+      plan,
+      () => this.workspace.cached(this.pipelinePath) === analysis,
+    );
     return plan;
   }
 
   hostSpec(name: string, plan: Plan): HostSpec {
     const declared = plan.hosts[name];
-    if (!declared && name !== 'local') throw new RunError(`unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`);
+    if (!declared && name !== 'local')
+      throw new RunError(
+        `unknown host '${name}'; declare it under hosts in ${relative(process.cwd(), this.pipelinePath)}`,
+      );
     return hostSpecOf(name, declared);
   }
 
@@ -109,7 +118,14 @@ export class Runner {
     const id = newRunId();
     const release = (() => {
       try {
-        return acquireLock(join(this.mlpipe.root, 'locks'), { run: id, pid: process.pid, hostname: hostname(), started: new Date().toISOString(), outputs: targets.flatMap((stage) => stage.outputs.map((output) => output.path)), signal: Boolean(options.cancelBySignal) });
+        return acquireLock(join(this.mlpipe.root, 'locks'), {
+          run: id,
+          pid: process.pid,
+          hostname: hostname(),
+          started: new Date().toISOString(),
+          outputs: targets.flatMap((stage) => stage.outputs.map((output) => output.path)),
+          signal: Boolean(options.cancelBySignal),
+        });
       } catch (error) {
         if (error instanceof LockError) throw new RunError(error.message);
         throw error;
@@ -122,7 +138,12 @@ export class Runner {
       ...(plan.name ? { name: plan.name } : {}),
       workspace: this.dir,
       status: 'running',
-      target: { stages: options.stages, upstream: options.upstream, force: options.force, ...(options.host ? { host: options.host } : {}) },
+      target: {
+        stages: options.stages,
+        upstream: options.upstream,
+        force: options.force,
+        ...(options.host ? { host: options.host } : {}),
+      },
       started: new Date().toISOString(),
       pid: process.pid,
       host: hostname(),
@@ -182,13 +203,18 @@ export class Runner {
       };
       await this.execute(run, targets);
       const statuses = record.stages.map((stage) => stage.status);
-      record.status = stop.signal.aborted ? 'cancelled' : statuses.every((status) => FINISHED.includes(status)) ? 'succeeded' : 'failed';
+      record.status = stop.signal.aborted
+        ? 'cancelled'
+        : statuses.every((status) => FINISHED.includes(status))
+          ? 'succeeded'
+          : 'failed';
     } catch (error) {
       record.status = 'failed';
       record.error = error instanceof Error ? error.message : String(error);
     } finally {
       record.ended = new Date().toISOString();
-      for (const stage of record.stages) if (stage.status === 'pending' || stage.status === 'running') stage.status = 'cancelled';
+      for (const stage of record.stages)
+        if (stage.status === 'pending' || stage.status === 'running') stage.status = 'cancelled';
       save();
       state.save();
       clearInterval(poll);
@@ -207,8 +233,12 @@ export class Runner {
     const recordOf = new Map(record.stages.map((stage) => [stage.name, stage]));
     const remaining = new Set(targets.map((stage) => stage.name));
     const running = new Map<string, Promise<void>>();
-    const ready = (stage: PlannedStage) => stage.upstream.filter((name) => inRun.has(name)).every((name) => FINISHED.includes(recordOf.get(name)!.status));
-    const broken = (stage: PlannedStage) => stage.upstream.find((name) => inRun.has(name) && ['failed', 'cancelled', 'blocked'].includes(recordOf.get(name)!.status));
+    const ready = (stage: PlannedStage) =>
+      stage.upstream.filter((name) => inRun.has(name)).every((name) => FINISHED.includes(recordOf.get(name)!.status));
+    const broken = (stage: PlannedStage) =>
+      stage.upstream.find(
+        (name) => inRun.has(name) && ['failed', 'cancelled', 'blocked'].includes(recordOf.get(name)!.status),
+      );
     while (remaining.size > 0 || running.size > 0) {
       if (signal.aborted) {
         for (const name of remaining) recordOf.get(name)!.status = 'cancelled';
@@ -255,7 +285,10 @@ export class Runner {
       this.experiments ??= ExperimentStore.open(this.mlpipe.root);
       this.experiments.record(summarize(record, series));
     } catch (error) {
-      onEvent({ type: 'notice', message: `could not update the experiment index (${error instanceof Error ? error.message : String(error)}); mlpipe runs reindex rebuilds it from the records` });
+      onEvent({
+        type: 'notice',
+        message: `could not update the experiment index (${error instanceof Error ? error.message : String(error)}); mlpipe runs reindex rebuilds it from the records`,
+      });
     }
   }
 
@@ -264,8 +297,13 @@ export class Runner {
    * of the run that finished, as it was then. Returns the paths restored.
    */
   checkout(runId: string): string[] {
-    const record = this.mlpipe.readRecord(runId) ?? this.mlpipe.readRecord(this.mlpipe.runIds().find((id) => id.startsWith(runId)) ?? '');
-    if (!record) throw new RunError(`no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs) || this.mlpipe.runs}; the folder names there are run ids`);
+    const record =
+      this.mlpipe.readRecord(runId) ??
+      this.mlpipe.readRecord(this.mlpipe.runIds().find((id) => id.startsWith(runId)) ?? '');
+    if (!record)
+      throw new RunError(
+        `no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs) || this.mlpipe.runs}; the folder names there are run ids`,
+      );
     const state = new HashState(join(this.mlpipe.root, 'state.json'));
     const restored: string[] = [];
     const missing: string[] = [];
@@ -284,10 +322,21 @@ export class Runner {
         this.store.restore(join(this.dir, path), content, state);
         restored.push(path);
       }
-      if (entry.inputs) this.mlpipe.saveLastResult(stage.name, { version: 1, key: entry.key, inputs: entry.inputs, outputs: Object.fromEntries(Object.entries(entry.outputs).map(([path, content]) => [path, content.hash])), run: entry.run, ended: new Date().toISOString() });
+      if (entry.inputs)
+        this.mlpipe.saveLastResult(stage.name, {
+          version: 1,
+          key: entry.key,
+          inputs: entry.inputs,
+          outputs: Object.fromEntries(Object.entries(entry.outputs).map(([path, content]) => [path, content.hash])),
+          run: entry.run,
+          ended: new Date().toISOString(),
+        });
     }
     state.save();
-    if (missing.length > 0) throw new RunError(`restored ${restored.length} outputs, but the cache no longer holds ${missing.join(', ')}; rerun those stages`);
+    if (missing.length > 0)
+      throw new RunError(
+        `restored ${restored.length} outputs, but the cache no longer holds ${missing.join(', ')}; rerun those stages`,
+      );
     return restored;
   }
 

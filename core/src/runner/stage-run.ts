@@ -52,8 +52,12 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
     for (const dep of stage.deps) {
       const hashed = await state.hash(join(run.dir, dep), 'follow-inside');
       if (!hashed) {
-        const producer = run.plan.stages.find((candidate) => candidate.outputs.some((output) => output.path === dep || dep.startsWith(`${output.path}/`)));
-        throw new RunError(`dep ${dep} does not exist${producer ? `; stage '${producer.name}' writes it: run with --upstream, or run '${producer.name}' first` : ''}`);
+        const producer = run.plan.stages.find((candidate) =>
+          candidate.outputs.some((output) => output.path === dep || dep.startsWith(`${output.path}/`)),
+        );
+        throw new RunError(
+          `dep ${dep} does not exist${producer ? `; stage '${producer.name}' writes it: run with --upstream, or run '${producer.name}' first` : ''}`,
+        );
       }
       deps[dep] = hashed.hash;
     }
@@ -73,18 +77,30 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       const cached = run.store.entry(key);
       if (cached) {
         const current = await outputHashes(run, stage, state);
-        const unchanged = stage.outputs.every((output) => current[output.path]?.hash === cached.outputs[output.path]?.hash);
+        const unchanged = stage.outputs.every(
+          (output) => current[output.path]?.hash === cached.outputs[output.path]?.hash,
+        );
         if (unchanged) {
-          entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
+          entry.outputs = Object.fromEntries(
+            Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]),
+          );
           collectResults(context);
           line(`up to date (same inputs as run ${cached.run})`);
           saveLast(run, stage, key, inputs, cached.outputs);
           finish('skipped', `unchanged since run ${cached.run}`);
           return;
         }
-        if (stage.outputs.every((output) => !output.cache || (cached.outputs[output.path] && run.store.has(cached.outputs[output.path])))) {
-          for (const output of stage.outputs) if (cached.outputs[output.path]) run.store.restore(join(run.dir, output.path), cached.outputs[output.path], state);
-          entry.outputs = Object.fromEntries(Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]));
+        if (
+          stage.outputs.every(
+            (output) => !output.cache || (cached.outputs[output.path] && run.store.has(cached.outputs[output.path])),
+          )
+        ) {
+          for (const output of stage.outputs)
+            if (cached.outputs[output.path])
+              run.store.restore(join(run.dir, output.path), cached.outputs[output.path], state);
+          entry.outputs = Object.fromEntries(
+            Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]),
+          );
           collectResults(context);
           line(`restored outputs from the cache (run ${cached.run} had the same inputs)`);
           saveLast(run, stage, key, inputs, cached.outputs);
@@ -94,7 +110,13 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       }
     }
     const last = run.mlpipe.lastResult(stage.name);
-    const why = options.force ? 'forced' : stage.alwaysRun ? 'always_run' : !last ? 'never run before' : explainChange(last.inputs, inputs).join('; ') || 'outputs missing or modified';
+    const why = options.force
+      ? 'forced'
+      : stage.alwaysRun
+        ? 'always_run'
+        : !last
+          ? 'never run before'
+          : explainChange(last.inputs, inputs).join('; ') || 'outputs missing or modified';
     // Run: fresh outputs (unless persisted), their folders ready.
     // Each path is proven inside the workspace with no link on the way at the moment it is used:
     // a stage may have left a link in place of an output or of a folder above one.
@@ -111,12 +133,22 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       entry.attempts = attempt;
       save();
       onEvent({ type: 'stage-start', stage: stage.name, host: executor.host, attempt });
-      line(`$ ${stage.command.display}   (host ${executor.host}, ${executor.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`);
+      line(
+        `$ ${stage.command.display}   (host ${executor.host}, ${executor.version}, ${stage.image}${attempt > 1 ? `, attempt ${attempt}` : ''})`,
+      );
       let result: AttemptResult;
       // Curves while the stage runs: plot files on a host that shares the workspace are followed.
-      const live = executor.sharesFiles ? watchPlots(run.dir, stage.name, stage.outputs, (series) => onEvent({ type: 'series', stage: stage.name, series })) : undefined;
+      const live = executor.sharesFiles
+        ? watchPlots(run.dir, stage.name, stage.outputs, (series) =>
+            onEvent({ type: 'series', stage: stage.name, series }),
+          )
+        : undefined;
       try {
-        result = await runAttempt(executor, { stage, runId: record.id, owner, inputs: attemptInputs }, { signal, onLine: line });
+        result = await runAttempt(
+          executor,
+          { stage, runId: record.id, owner, inputs: attemptInputs },
+          { signal, onLine: line },
+        );
       } catch (error) {
         throw (await executor.lost()) ?? error;
       } finally {
@@ -131,7 +163,10 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       entry.exitCode = result.exitCode;
       const gone = result.outcome === 'exited' ? await executor.lost(result.exitCode) : undefined;
       if (gone) throw gone;
-      const failure = result.outcome === 'timeout' ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s` : `exited with code ${result.exitCode}`;
+      const failure =
+        result.outcome === 'timeout'
+          ? `timed out after ${Math.round((stage.timeoutMs ?? 0) / 1000)} s`
+          : `exited with code ${result.exitCode}`;
       if (attempt > stage.retries) {
         finish('failed', failure);
         return;
@@ -142,11 +177,22 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
     const outputs: Record<string, ContentHash> = {};
     for (const output of stage.outputs) {
       const hashed = await state.hash(join(run.dir, output.path), 'refuse');
-      if (!hashed) throw new RunError(`stage '${stage.name}' succeeded but did not write its ${output.role === 'out' ? 'output' : output.role} ${output.path}`);
+      if (!hashed)
+        throw new RunError(
+          `stage '${stage.name}' succeeded but did not write its ${output.role === 'out' ? 'output' : output.role} ${output.path}`,
+        );
       outputs[output.path] = hashed;
       if (output.cache) run.store.put(join(run.dir, output.path), hashed);
     }
-    run.store.saveEntry({ version: 1, key, stage: stage.name, run: record.id, created: new Date().toISOString(), outputs, inputs });
+    run.store.saveEntry({
+      version: 1,
+      key,
+      stage: stage.name,
+      run: record.id,
+      created: new Date().toISOString(),
+      outputs,
+      inputs,
+    });
     entry.outputs = Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash]));
     collectResults(context);
     saveLast(run, stage, key, inputs, outputs);
@@ -161,7 +207,11 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
   }
 }
 
-async function outputHashes(run: RunContext, stage: PlannedStage, state: HashState): Promise<Record<string, ContentHash | undefined>> {
+async function outputHashes(
+  run: RunContext,
+  stage: PlannedStage,
+  state: HashState,
+): Promise<Record<string, ContentHash | undefined>> {
   const result: Record<string, ContentHash | undefined> = {};
   for (const output of stage.outputs) {
     try {
@@ -185,7 +235,9 @@ function collectResults({ run, stage, entry, line }: StageContext): void {
     try {
       if (output.role === 'metric') {
         // Read without following a link: a metrics file is printed, indexed and sent to MLflow.
-        const data: unknown = parseYaml(readStateFile(run.store.workspace, path, MAX_METRICS_BYTES) ?? '', { maxAliasCount: 100 });
+        const data: unknown = parseYaml(readStateFile(run.store.workspace, path, MAX_METRICS_BYTES) ?? '', {
+          maxAliasCount: 100,
+        });
         entry.metrics[output.path] = flattenMetrics(data);
         series.push(...metricsFileSeries(data, output.path, stage.name));
       } else if (output.role === 'plot') {
@@ -193,7 +245,10 @@ function collectResults({ run, stage, entry, line }: StageContext): void {
       }
     } catch (error) {
       if (output.role === 'metric') entry.metrics[output.path] = {};
-      line(`warning: could not read ${output.role === 'metric' ? 'metrics' : 'plot'} file ${output.path}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, 'stderr');
+      line(
+        `warning: could not read ${output.role === 'metric' ? 'metrics' : 'plot'} file ${output.path}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+        'stderr',
+      );
     }
   }
   if (series.length === 0) return;
@@ -201,6 +256,19 @@ function collectResults({ run, stage, entry, line }: StageContext): void {
   run.onEvent({ type: 'series', stage: stage.name, series });
 }
 
-function saveLast(run: RunContext, stage: PlannedStage, key: string, inputs: KeyInputs, outputs: Record<string, ContentHash>): void {
-  run.mlpipe.saveLastResult(stage.name, { version: 1, key, inputs, outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])), run: run.record.id, ended: new Date().toISOString() });
+function saveLast(
+  run: RunContext,
+  stage: PlannedStage,
+  key: string,
+  inputs: KeyInputs,
+  outputs: Record<string, ContentHash>,
+): void {
+  run.mlpipe.saveLastResult(stage.name, {
+    version: 1,
+    key,
+    inputs,
+    outputs: Object.fromEntries(Object.entries(outputs).map(([path, content]) => [path, content.hash])),
+    run: run.record.id,
+    ended: new Date().toISOString(),
+  });
 }

@@ -46,7 +46,9 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
         executor = openExecutor(runner.hostSpec(stage.host, plan), runner.dir).catch((error: unknown) => reason(error));
         executors.set(stage.host, executor);
       }
-      digest = executor.then((resolved) => (typeof resolved === 'string' ? undefined : resolved.imageDigest(stage.image)));
+      digest = executor.then((resolved) =>
+        typeof resolved === 'string' ? undefined : resolved.imageDigest(stage.image),
+      );
       digests.set(id, digest);
     }
     return digest;
@@ -62,7 +64,9 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     const unknown: string[] = [];
     const unknownDeps = new Set<string>();
     for (const dep of stage.deps) {
-      const producer = stage.upstream.map((name) => byName.get(name)!).find((up) => up.outputs.some((output) => output.path === dep));
+      const producer = stage.upstream
+        .map((name) => byName.get(name)!)
+        .find((up) => up.outputs.some((output) => output.path === dep));
       if (producer && reports.has(producer.name)) {
         const hash = predicted.get(producer.name)?.get(dep);
         if (hash) deps[dep] = hash;
@@ -99,24 +103,57 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
         if (!current) changed.push(`output ${output.path} is missing`);
         else if (current.hash !== last.outputs[output.path]) changed.push(`output ${output.path} was modified`);
       }
-      report = changed.length === 0 ? { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host } : { name: stage.name, state: 'cached', reasons: [...changed, 'would restore it from the cache'], host: stage.host };
+      report =
+        changed.length === 0
+          ? { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host }
+          : {
+              name: stage.name,
+              state: 'cached',
+              reasons: [...changed, 'would restore it from the cache'],
+              host: stage.host,
+            };
     } else if (missing.length === 0 && staleUpstream.length === 0 && runner.store.entry(key)) {
       const changed = last ? explainChange(last.inputs, inputs) : [];
-      report = { name: stage.name, state: 'cached', reasons: [...changed, `same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`], host: stage.host };
+      report = {
+        name: stage.name,
+        state: 'cached',
+        reasons: [
+          ...changed,
+          `same inputs as run ${runner.store.entry(key)!.run}: would restore its outputs from the cache`,
+        ],
+        host: stage.host,
+      };
     } else if (!last) {
       report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {
       // Deps an upstream stage is about to rewrite are explained by that stage, not compared here.
-      const lastInputs = { ...last.inputs, deps: Object.fromEntries(Object.entries(last.inputs.deps).filter(([dep]) => !unknownDeps.has(dep))) };
-      report = { name: stage.name, state: 'stale', reasons: [...reasons, ...explainChange(lastInputs, inputs)], host: stage.host };
+      const lastInputs = {
+        ...last.inputs,
+        deps: Object.fromEntries(Object.entries(last.inputs.deps).filter(([dep]) => !unknownDeps.has(dep))),
+      };
+      report = {
+        name: stage.name,
+        state: 'stale',
+        reasons: [...reasons, ...explainChange(lastInputs, inputs)],
+        host: stage.host,
+      };
       if (report.reasons.length === 0) report.reasons.push('inputs changed');
     }
-    if (stage.alwaysRun && report.state === 'up-to-date') report = { ...report, state: 'stale', reasons: ['always_run'] };
+    if (stage.alwaysRun && report.state === 'up-to-date')
+      report = { ...report, state: 'stale', reasons: ['always_run'] };
     reports.set(stage.name, report);
     if (report.state === 'up-to-date' && last) predicted.set(stage.name, new Map(Object.entries(last.outputs)));
     else if (report.state === 'cached') {
       const entry = runner.store.entry(key);
-      predicted.set(stage.name, new Map(Object.entries(entry?.outputs ?? last?.outputs ?? {}).map(([path, content]) => [path, typeof content === 'string' ? content : content.hash])));
+      predicted.set(
+        stage.name,
+        new Map(
+          Object.entries(entry?.outputs ?? last?.outputs ?? {}).map(([path, content]) => [
+            path,
+            typeof content === 'string' ? content : content.hash,
+          ]),
+        ),
+      );
     }
   }
   state.save();

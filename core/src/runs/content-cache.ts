@@ -40,8 +40,17 @@ export function parseCacheEntry(text: string, key: string): StageCacheEntry | un
   } catch {
     return undefined;
   }
-  if (!isRecord(data) || data.key !== key || !isDigest(data.key) || typeof data.stage !== 'string' || !isRunId(data.run) || !isRecord(data.outputs)) return undefined;
-  if (!Object.entries(data.outputs).every(([path, content]) => isSafeRelativePath(path) && isContentHash(content))) return undefined;
+  if (
+    !isRecord(data) ||
+    data.key !== key ||
+    !isDigest(data.key) ||
+    typeof data.stage !== 'string' ||
+    !isRunId(data.run) ||
+    !isRecord(data.outputs)
+  )
+    return undefined;
+  if (!Object.entries(data.outputs).every(([path, content]) => isSafeRelativePath(path) && isContentHash(content)))
+    return undefined;
   return data as unknown as StageCacheEntry;
 }
 
@@ -71,7 +80,10 @@ export class ContentStore {
 
   /** Where an object lives; refuses anything but a digest (a planted entry could say `sha256:../..`). */
   objectFile(hash: string): string {
-    if (!isDigest(hash)) throw new MetadataError(`'${String(hash).slice(0, 80)}' is not a sha256 digest; the cache entry naming it is damaged`);
+    if (!isDigest(hash))
+      throw new MetadataError(
+        `'${String(hash).slice(0, 80)}' is not a sha256 digest; the cache entry naming it is damaged`,
+      );
     const hex = hash.slice('sha256:'.length);
     return join(this.root, 'objects', hex.slice(0, 2), hex.slice(2));
   }
@@ -83,11 +95,19 @@ export class ContentStore {
     // that very descriptor (through /proc on Linux), so a link swapped in meanwhile changes nothing.
     const { fd, stat } = this.workspace.openRead(source, 'refuse');
     try {
-      if (!stat.isFile()) throw new BoundaryError(this.workspace.show(source), `${this.workspace.show(source)} is not a regular file; outputs must be files and folders`);
+      if (!stat.isFile())
+        throw new BoundaryError(
+          this.workspace.show(source),
+          `${this.workspace.show(source)} is not a regular file; outputs must be files and folders`,
+        );
       this.workspace.makeDirs(dirname(target));
       const temporary = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
       try {
-        copyFileSync(process.platform === 'linux' ? `/proc/self/fd/${fd}` : source, temporary, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+        copyFileSync(
+          process.platform === 'linux' ? `/proc/self/fd/${fd}` : source,
+          temporary,
+          constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL,
+        );
         renameSync(temporary, target);
       } catch (error) {
         rmSync(temporary, { force: true });
@@ -115,9 +135,13 @@ export class ContentStore {
    * exclusively (a link planted in its place makes the restore fail instead of writing through it).
    */
   restore(path: string, content: ContentHash, state?: HashState): void {
-    if (!isContentHash(content)) throw new MetadataError(`the cache's record of ${this.workspace.show(path)} is damaged; rerun the stage`);
+    if (!isContentHash(content))
+      throw new MetadataError(`the cache's record of ${this.workspace.show(path)} is damaged; rerun the stage`);
     this.workspace.remove(path);
-    const files: [string, string][] = content.kind === 'file' ? [[path, content.hash]] : Object.entries(content.files ?? {}).map(([name, hash]) => [join(path, name), hash]);
+    const files: [string, string][] =
+      content.kind === 'file'
+        ? [[path, content.hash]]
+        : Object.entries(content.files ?? {}).map(([name, hash]) => [join(path, name), hash]);
     if (content.kind === 'dir') this.workspace.makeDirs(path);
     for (const [target, hash] of files) {
       this.copyObject(hash, target);
@@ -131,10 +155,13 @@ export class ContentStore {
   private copyObject(hash: string, target: string): void {
     const { fd, stat } = this.workspace.openRead(this.objectFile(hash), 'refuse');
     try {
-      if (!stat.isFile()) throw new MetadataError(`cache object ${hash} is not a file; run mlpipe runs gc and rerun the stage`);
+      if (!stat.isFile())
+        throw new MetadataError(`cache object ${hash} is not a file; run mlpipe runs gc and rerun the stage`);
       const source = process.platform === 'linux' ? `/proc/self/fd/${fd}` : this.objectFile(hash);
       // Created exclusively in its folder held open by descriptor: never through a link swapped in.
-      this.workspace.createFile(target, (path) => copyFileSync(source, path, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL));
+      this.workspace.createFile(target, (path) =>
+        copyFileSync(source, path, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL),
+      );
     } finally {
       closeSync(fd);
     }

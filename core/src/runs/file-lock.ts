@@ -105,7 +105,8 @@ export function acquireFileLock(path: string, timeoutMs = 10_000, staleMs = 30_0
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     if (takeOverIfStale(path, staleMs)) continue;
-    if (Date.now() > deadline) throw new Error(`${path} is held by another mlpipe process; if none is running, delete the file`);
+    if (Date.now() > deadline)
+      throw new Error(`${path} is held by another mlpipe process; if none is running, delete the file`);
     sleep(delay);
   }
 }

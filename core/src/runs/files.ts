@@ -1,4 +1,16 @@
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { type Boundary } from '../util/boundary';
 import { MetadataError } from './metadata';
@@ -26,7 +38,11 @@ export function writeFileAtomic(path: string, content: string | Buffer, boundary
 function writeBeside(path: string, content: string | Buffer): void {
   const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
-    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    const fd = openSync(
+      temporary,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    );
     try {
       writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
       fsyncSync(fd);
@@ -43,7 +59,8 @@ function writeBeside(path: string, content: string | Buffer): void {
 /** Reads an open regular file whole, refusing one over `maxBytes` (never loaded) or not a regular file. */
 function readWhole(fd: number, stat: Stats, maxBytes: number, shown: string): Buffer {
   if (!stat.isFile()) throw new MetadataError(`${shown} is not a regular file`);
-  if (stat.size > maxBytes) throw new MetadataError(`${shown} is ${stat.size} bytes, more than the ${maxBytes} it may hold; it was not read`);
+  if (stat.size > maxBytes)
+    throw new MetadataError(`${shown} is ${stat.size} bytes, more than the ${maxBytes} it may hold; it was not read`);
   const buffer = Buffer.allocUnsafe(stat.size);
   let read = 0;
   while (read < stat.size) {
@@ -59,7 +76,12 @@ function readWhole(fd: number, stat: Stats, maxBytes: number, shown: string): Bu
  * with `follow-inside`, only through links that stay in the workspace), never a FIFO or device,
  * and never more than `maxBytes` (a larger file is refused, not loaded). Undefined when missing.
  */
-export function readStateFile(boundary: Boundary, path: string, maxBytes: number, links: 'refuse' | 'follow-inside' = 'refuse'): string | undefined {
+export function readStateFile(
+  boundary: Boundary,
+  path: string,
+  maxBytes: number,
+  links: 'refuse' | 'follow-inside' = 'refuse',
+): string | undefined {
   let opened: ReturnType<Boundary['openRead']>;
   try {
     opened = boundary.openRead(path, links);

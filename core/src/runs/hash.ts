@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { readStateFile, writeFileAtomic } from './files';
@@ -54,7 +64,13 @@ const STATE_VERSION = 1;
 const MAX_STATE_BYTES = 256 * 1024 * 1024;
 
 function isStateEntry(value: unknown): value is StateEntry {
-  return isRecord(value) && typeof value.size === 'number' && typeof value.mtimeMs === 'number' && typeof value.ino === 'number' && isDigest(value.hash);
+  return (
+    isRecord(value) &&
+    typeof value.size === 'number' &&
+    typeof value.mtimeMs === 'number' &&
+    typeof value.ino === 'number' &&
+    isDigest(value.hash)
+  );
 }
 
 /**
@@ -100,7 +116,8 @@ export class HashState {
 
   private async fileHash(path: string, stat: Stats, links: LinkPolicy): Promise<string> {
     const known = this.entries.get(path);
-    if (known && known.size === stat.size && known.mtimeMs === stat.mtimeMs && known.ino === stat.ino) return known.hash;
+    if (known && known.size === stat.size && known.mtimeMs === stat.mtimeMs && known.ino === stat.ino)
+      return known.hash;
     const { fd } = this.boundary.openRead(path, links);
     const hash = await hashStream(createReadStream('', { fd, highWaterMark: 1024 * 1024 }));
     this.entries.set(path, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, hash });
@@ -121,7 +138,8 @@ export class HashState {
     if (this.realFolders.has(folder)) return this.realFolders.get(folder);
     let real: string | undefined;
     const parent = dirname(folder);
-    if (folder === this.boundary.root || parent === folder || !this.boundary.contains(parent)) real = this.boundary.resolveRead(folder);
+    if (folder === this.boundary.root || parent === folder || !this.boundary.contains(parent))
+      real = this.boundary.resolveRead(folder);
     else {
       const parentReal = this.realFolder(parent);
       let stat: Stats | undefined;
@@ -130,7 +148,12 @@ export class HashState {
       } catch {
         stat = undefined;
       }
-      real = stat === undefined ? undefined : stat.isSymbolicLink() ? this.boundary.resolveRead(folder) : join(parentReal!, basename(folder));
+      real =
+        stat === undefined
+          ? undefined
+          : stat.isSymbolicLink()
+            ? this.boundary.resolveRead(folder)
+            : join(parentReal!, basename(folder));
     }
     this.realFolders.set(folder, real);
     return real;
@@ -170,7 +193,11 @@ export class HashState {
     }
     if (stat.isFile()) return { kind: 'file', hash: await this.fileHash(path, stat, links), size: stat.size };
     if (!stat.isDirectory()) {
-      if (links === 'refuse') throw new BoundaryError(this.boundary.show(path), `${this.boundary.show(path)} is not a regular file or folder; outputs must be files and folders`);
+      if (links === 'refuse')
+        throw new BoundaryError(
+          this.boundary.show(path),
+          `${this.boundary.show(path)} is not a regular file or folder; outputs must be files and folders`,
+        );
       return undefined;
     }
     const files: Record<string, string> = {};
@@ -182,7 +209,10 @@ export class HashState {
         if (entry.isDirectory()) await walk(full);
         else if (entry.isFile()) fileStat = lstatSync(full);
         else if (links === 'refuse') {
-          throw new BoundaryError(this.boundary.show(full), `${this.boundary.show(full)} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; outputs must be files and folders (a link could make mlpipe cache a file from outside the workspace)`);
+          throw new BoundaryError(
+            this.boundary.show(full),
+            `${this.boundary.show(full)} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; outputs must be files and folders (a link could make mlpipe cache a file from outside the workspace)`,
+          );
         } else if (entry.isSymbolicLink()) {
           const real = this.boundary.resolveRead(full);
           const target = real === undefined ? undefined : statSync(real);
@@ -215,7 +245,11 @@ export class HashState {
   /** Saves the state when something changed; safe against a killed process. */
   save(): void {
     if (!this.dirty) return;
-    writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }), this.boundary);
+    writeFileAtomic(
+      this.file,
+      JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }),
+      this.boundary,
+    );
     this.dirty = false;
   }
 }

@@ -92,5 +92,7 @@ export function sign(text: string): string | undefined {
 /** Whether `mac` is this machine's signature of `text`. */
 export function verify(text: string, mac: string): boolean {
   const expected = sign(text);
-  return expected !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected));
+  return (
+    expected !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))
+  );
 }

@@ -28,7 +28,14 @@ export function isDigest(value: unknown): value is string {
  * segment, not absolute, no NUL, not inside `.git`, `.mlpipe` or `.vscode` (see reservedTop), and of a sane length.
  */
 export function isSafeRelativePath(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0') || value.includes('\\')) return false;
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > 4096 ||
+    value.includes('\0') ||
+    value.includes('\\')
+  )
+    return false;
   if (value.startsWith('/') || /^[A-Za-z]:/.test(value)) return false;
   const parts = value.split('/');
   if (parts.some((part) => part === '' || part === '.' || part === '..')) return false;
@@ -37,7 +44,15 @@ export function isSafeRelativePath(value: unknown): value is string {
 
 /** A name below an output folder (a file of a folder output): the same rules, reserved names allowed below the top. */
 export function isSafeSubpath(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0') || value.includes('\\') || value.startsWith('/')) return false;
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > 4096 ||
+    value.includes('\0') ||
+    value.includes('\\') ||
+    value.startsWith('/')
+  )
+    return false;
   return value.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }
 
@@ -52,7 +67,10 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
  */
 export function stageFileName(stage: string): string {
   let name = '';
-  for (const char of stage) name += /[A-Za-z0-9._@=-]/.test(char) ? char : [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  for (const char of stage)
+    name += /[A-Za-z0-9._@=-]/.test(char)
+      ? char
+      : [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
   if (name.startsWith('.')) name = `%2E${name.slice(1)}`;
   if (name.length <= 200) return name;
   return `${name.slice(0, 120)}~${createHash('sha256').update(stage).digest('hex').slice(0, 32)}`;

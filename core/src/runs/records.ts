@@ -2,10 +2,19 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Boundary } from '../util/boundary';
 import { readStateFile, writeFileAtomic } from './files';
-import { isDigest, isRecord, isRunId, isSafeRelativePath, isSafeSubpath, MetadataError, stageFileName } from './metadata';
+import {
+  isDigest,
+  isRecord,
+  isRunId,
+  isSafeRelativePath,
+  isSafeSubpath,
+  MetadataError,
+  stageFileName,
+} from './metadata';
 import { type KeyInputs } from './keys';
 
-export type StageStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'restored' | 'cancelled' | 'blocked';
+export type StageStatus =
+  'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'restored' | 'cancelled' | 'blocked';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 /** One stage instance in a run record. Documented in docs/runs.md; change it only with a version bump. */
@@ -80,11 +89,23 @@ export function newRunId(now = new Date()): string {
 const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 const MAX_LAST_BYTES = 16 * 1024 * 1024;
 
-const STAGE_STATUSES: readonly string[] = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'restored', 'cancelled', 'blocked'];
+const STAGE_STATUSES: readonly string[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'restored',
+  'cancelled',
+  'blocked',
+];
 const RUN_STATUSES: readonly string[] = ['running', 'succeeded', 'failed', 'cancelled'];
 
 /** Paths to digests; outputs may not name `.git` or `.mlpipe`, deps may (a stage can read `.git/HEAD`). */
-function digestMap(value: unknown, pathOk: (path: string) => boolean = isSafeRelativePath): value is Record<string, string> {
+function digestMap(
+  value: unknown,
+  pathOk: (path: string) => boolean = isSafeRelativePath,
+): value is Record<string, string> {
   return isRecord(value) && Object.entries(value).every(([path, hash]) => pathOk(path) && isDigest(hash));
 }
 
@@ -99,14 +120,29 @@ export function parseRunRecord(text: string, id: string): RunRecord | undefined 
   } catch {
     return undefined;
   }
-  if (!isRecord(data) || data.id !== id || !isRunId(data.id) || !RUN_STATUSES.includes(data.status as string) || typeof data.started !== 'string' || typeof data.pipeline !== 'string') return undefined;
+  if (
+    !isRecord(data) ||
+    data.id !== id ||
+    !isRunId(data.id) ||
+    !RUN_STATUSES.includes(data.status as string) ||
+    typeof data.started !== 'string' ||
+    typeof data.pipeline !== 'string'
+  )
+    return undefined;
   if (!Array.isArray(data.stages) || !isRecord(data.params)) return undefined;
   for (const stage of data.stages as unknown[]) {
-    if (!isRecord(stage) || typeof stage.name !== 'string' || !STAGE_STATUSES.includes(stage.status as string)) return undefined;
+    if (!isRecord(stage) || typeof stage.name !== 'string' || !STAGE_STATUSES.includes(stage.status as string))
+      return undefined;
     // The log is opened relative to the run's folder (VS Code's Open Run Logs): it must stay below it.
     if (!isSafeSubpath(stage.log)) return undefined;
     if (stage.key !== undefined && !isDigest(stage.key)) return undefined;
-    if (!digestMap(stage.outputs) || !digestMap(stage.deps, isSafeSubpath) || !isRecord(stage.metrics) || !isRecord(stage.params)) return undefined;
+    if (
+      !digestMap(stage.outputs) ||
+      !digestMap(stage.deps, isSafeSubpath) ||
+      !isRecord(stage.metrics) ||
+      !isRecord(stage.params)
+    )
+      return undefined;
   }
   return data as unknown as RunRecord;
 }
@@ -121,7 +157,15 @@ export function parseLastResult(text: string): LastResult | undefined {
   }
   if (!isRecord(data) || !isDigest(data.key) || !isRunId(data.run) || !digestMap(data.outputs)) return undefined;
   const inputs = data.inputs;
-  if (!isRecord(inputs) || typeof inputs.command !== 'string' || typeof inputs.image !== 'string' || !isRecord(inputs.params) || !digestMap(inputs.deps, isSafeSubpath) || !isRecord(inputs.env)) return undefined;
+  if (
+    !isRecord(inputs) ||
+    typeof inputs.command !== 'string' ||
+    typeof inputs.image !== 'string' ||
+    !isRecord(inputs.params) ||
+    !digestMap(inputs.deps, isSafeSubpath) ||
+    !isRecord(inputs.env)
+  )
+    return undefined;
   return data as unknown as LastResult;
 }
 
@@ -131,7 +175,22 @@ export function mlpipeRootOf(pipelinePath: string): string {
 }
 
 /** The folders of `.mlpipe/` that mlpipe itself makes: a link in their place is refused. */
-const LAYOUT = ['runs', 'cache', 'cache/objects', 'cache/stages', 'last', 'locks', 'store', 'plans', 'tracking', 'tracking/outbox', 'registry', 'registry/blobs', 'registry/blobs/sha256', 'trash'];
+const LAYOUT = [
+  'runs',
+  'cache',
+  'cache/objects',
+  'cache/stages',
+  'last',
+  'locks',
+  'store',
+  'plans',
+  'tracking',
+  'tracking/outbox',
+  'registry',
+  'registry/blobs',
+  'registry/blobs/sha256',
+  'trash',
+];
 
 /** Where a workspace keeps its runs, cache, state and locks: `.mlpipe/` beside the pipeline. */
 export class MlpipeDir {
@@ -148,7 +207,8 @@ export class MlpipeDir {
 
   /** A run's folder; the id must be a run id (an id read from a planted file could say `../..`). */
   runDir(id: string): string {
-    if (!isRunId(id)) throw new MetadataError(`'${String(id).slice(0, 80)}' is not an mlpipe run id (YYYYMMDD-HHMMSS-mmm-xxxx)`);
+    if (!isRunId(id))
+      throw new MetadataError(`'${String(id).slice(0, 80)}' is not an mlpipe run id (YYYYMMDD-HHMMSS-mmm-xxxx)`);
     return join(this.runs, id);
   }
 
@@ -174,7 +234,10 @@ export class MlpipeDir {
   /** Run ids, newest first (folders whose names are not run ids are ignored). */
   runIds(): string[] {
     if (!existsSync(this.runs)) return [];
-    return readdirSync(this.runs).filter((name) => isRunId(name) && existsSync(join(this.runs, name, 'run.json'))).sort().reverse();
+    return readdirSync(this.runs)
+      .filter((name) => isRunId(name) && existsSync(join(this.runs, name, 'run.json')))
+      .sort()
+      .reverse();
   }
 
   private lastPath(stage: string): string {
@@ -217,15 +280,24 @@ export class MlpipeDir {
       } catch {
         continue;
       }
-      if (link) throw new MetadataError(`${this.boundary.show(path)} is not a real folder (a symbolic link or a file); mlpipe keeps its state only in real folders inside the workspace. Remove it and run again.`);
+      if (link)
+        throw new MetadataError(
+          `${this.boundary.show(path)} is not a real folder (a symbolic link or a file); mlpipe keeps its state only in real folders inside the workspace. Remove it and run again.`,
+        );
     }
   }
 }
 
 /** A metrics file's values, flattened: `{"test": {"auc": 0.9}}` gives `test.auc: 0.9`. */
-export function flattenMetrics(value: unknown, prefix = '', into: Record<string, unknown> = {}, depth = 0): Record<string, unknown> {
+export function flattenMetrics(
+  value: unknown,
+  prefix = '',
+  into: Record<string, unknown> = {},
+  depth = 0,
+): Record<string, unknown> {
   if (value && typeof value === 'object' && !Array.isArray(value) && depth < 8) {
-    for (const [key, child] of Object.entries(value)) flattenMetrics(child, prefix ? `${prefix}.${key}` : key, into, depth + 1);
+    for (const [key, child] of Object.entries(value))
+      flattenMetrics(child, prefix ? `${prefix}.${key}` : key, into, depth + 1);
   } else if (prefix && (value === null || typeof value !== 'object')) {
     into[prefix] = value;
   }

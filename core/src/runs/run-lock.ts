@@ -36,7 +36,9 @@ export function processStart(pid: number): string | undefined {
 export function isRunProcess(lock: RunLock): boolean {
   if (lock.hostname !== hostname() || !processAlive(lock.pid)) return false;
   const now = processStart(lock.pid);
-  return now === undefined || lock.processStart === undefined ? process.platform !== 'linux' : now === lock.processStart;
+  return now === undefined || lock.processStart === undefined
+    ? process.platform !== 'linux'
+    : now === lock.processStart;
 }
 
 function alive(lock: RunLock): boolean {
@@ -60,8 +62,21 @@ function parseLock(text: string, name: string): RunLock | undefined {
   } catch {
     return undefined;
   }
-  if (!isRecord(data) || !isRunId(data.run) || `${data.run}.json` !== name || !Number.isSafeInteger(data.pid) || (data.pid as number) <= 1) return undefined;
-  if (typeof data.hostname !== 'string' || typeof data.started !== 'string' || !Array.isArray(data.outputs) || !data.outputs.every((path) => typeof path === 'string')) return undefined;
+  if (
+    !isRecord(data) ||
+    !isRunId(data.run) ||
+    `${data.run}.json` !== name ||
+    !Number.isSafeInteger(data.pid) ||
+    (data.pid as number) <= 1
+  )
+    return undefined;
+  if (
+    typeof data.hostname !== 'string' ||
+    typeof data.started !== 'string' ||
+    !Array.isArray(data.outputs) ||
+    !data.outputs.every((path) => typeof path === 'string')
+  )
+    return undefined;
   return data as unknown as RunLock;
 }
 
@@ -101,7 +116,9 @@ export function acquireLock(dir: string, lock: RunLock): () => void {
     for (const other of activeLocks(dir)) {
       const clash = lock.outputs.find((output) => other.outputs.some((theirs) => overlaps(output, theirs)));
       if (clash) {
-        throw new LockError(`run ${other.run} (pid ${other.pid}, started ${other.started}) is writing ${clash}; wait for it to finish or stop it with \`mlpipe cancel\`.`);
+        throw new LockError(
+          `run ${other.run} (pid ${other.pid}, started ${other.started}) is writing ${clash}; wait for it to finish or stop it with \`mlpipe cancel\`.`,
+        );
       }
     }
     writeFileSync(path, JSON.stringify({ ...lock, processStart: processStart(lock.pid) }), { flag: 'wx' });

@@ -99,7 +99,8 @@ export function propertySchema(root: JsonSchema, schema: JsonSchema, key: string
   for (const [pattern, sub] of Object.entries(schema.patternProperties ?? {})) {
     if (new RegExp(pattern, 'u').test(key)) return flatten(root, sub);
   }
-  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') return flatten(root, schema.additionalProperties);
+  if (schema.additionalProperties && typeof schema.additionalProperties === 'object')
+    return flatten(root, schema.additionalProperties);
   return undefined;
 }
 
@@ -110,7 +111,12 @@ export function description(schema: JsonSchema | undefined): string | undefined 
 export function typesOf(schema: JsonSchema | undefined): string[] {
   if (!schema) return [];
   if (schema.type) return Array.isArray(schema.type) ? schema.type : [schema.type];
-  if (schema.enum) return [...new Set(schema.enum.map((value) => (value === null ? 'null' : Number.isInteger(value) ? 'integer' : typeof value)))];
+  if (schema.enum)
+    return [
+      ...new Set(
+        schema.enum.map((value) => (value === null ? 'null' : Number.isInteger(value) ? 'integer' : typeof value)),
+      ),
+    ];
   if (schema.properties || schema.additionalProperties) return ['object'];
   return [];
 }

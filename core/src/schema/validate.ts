@@ -37,7 +37,11 @@ function decodePointer(pointer: string): string[] {
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-const ROOT_NAMES: Record<SchemaKind, string> = { pipeline: 'the pipeline', modelcard: 'the model card', params: 'the params file' };
+const ROOT_NAMES: Record<SchemaKind, string> = {
+  pipeline: 'the pipeline',
+  modelcard: 'the model card',
+  params: 'the params file',
+};
 
 /** A path as people read it: `evaluation.metrics[1].threshold`. */
 function dotted(path: readonly string[]): string {
@@ -71,7 +75,8 @@ function spanOf(root: YNode | null, path: readonly string[], wantKey: boolean): 
     const span = 'kind' in lexical ? lexical : lexical.key;
     return { start: span.start, end: Math.max(span.end, span.start + 1), via: found.via };
   }
-  if (wantKey && found.pair) return { start: found.pair.key.start, end: Math.max(found.pair.key.end, found.pair.key.start + 1), via: null };
+  if (wantKey && found.pair)
+    return { start: found.pair.key.start, end: Math.max(found.pair.key.end, found.pair.key.start + 1), via: null };
   if (found.node) return { start: found.node.start, end: Math.max(found.node.end, found.node.start + 1), via: null };
   if (found.pair) return { start: found.pair.key.start, end: found.pair.key.end, via: null };
   const start = root?.start ?? 0;
@@ -86,7 +91,9 @@ export function schemaDiagnostics(kind: SchemaKind, value: unknown, root: YNode 
   const validate = VALIDATORS[kind];
   if (validate(value)) return [];
   // Errors inside `propertyNames` carry `propertyName`; the outer propertyNames error says it better.
-  const errors = groupRequired((validate.errors ?? []).filter((error) => error.keyword !== 'if' && error.propertyName === undefined));
+  const errors = groupRequired(
+    (validate.errors ?? []).filter((error) => error.keyword !== 'if' && error.propertyName === undefined),
+  );
   const rootSchema = SCHEMAS[kind];
   const typeErrorPaths = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   const out: Diagnostic[] = [];
@@ -131,20 +138,37 @@ function describeError(
   const parentSchema = flatten(rootSchema, error.parentSchema as JsonSchema) ?? {};
   const where = describePath(kind, path);
   const value = error.data;
-  const base = (span: Located, message: string, code = 'schema'): Diagnostic => ({ start: span.start, end: span.end, severity: 'error', code, message });
+  const base = (span: Located, message: string, code = 'schema'): Diagnostic => ({
+    start: span.start,
+    end: span.end,
+    severity: 'error',
+    code,
+    message,
+  });
   const via = (span: { via: string | null }) => (span.via ? ` (through ${span.via})` : '');
 
   switch (error.keyword) {
     case 'required': {
-      const missing = ((error.params as { missing?: string[] }).missing ?? [(error.params as { missingProperty: string }).missingProperty]).filter(
-        (name) => !suggestedFor.has(`${error.instancePath}|${name}`),
-      );
+      const missing = (
+        (error.params as { missing?: string[] }).missing ?? [
+          (error.params as { missingProperty: string }).missingProperty,
+        ]
+      ).filter((name) => !suggestedFor.has(`${error.instancePath}|${name}`));
       if (missing.length === 0) return undefined;
       const span = spanOf(root, path, true);
       if (kind === 'modelcard' && path[0] === 'approval' && error.schemaPath.includes('/then/')) {
-        return base(span, `An approved model card needs ${listWords(missing.map((name) => `approval.${name}`))}: an approval records who approved which run's artifact, and when.`, 'approval-incomplete');
+        return base(
+          span,
+          `An approved model card needs ${listWords(missing.map((name) => `approval.${name}`))}: an approval records who approved which run's artifact, and when.`,
+          'approval-incomplete',
+        );
       }
-      if (missing.length > 1) return base(span, `${capitalise(where)} is missing required keys ${listWords(missing.map((name) => `'${name}'`))}.`, 'missing-key');
+      if (missing.length > 1)
+        return base(
+          span,
+          `${capitalise(where)} is missing required keys ${listWords(missing.map((name) => `'${name}'`))}.`,
+          'missing-key',
+        );
       const property = flatten(rootSchema, parentSchema.properties?.[missing[0]]);
       const about = property?.description ?? property?.markdownDescription?.replace(/`/g, '');
       const hint = about ? `: ${about}` : '.';
@@ -156,18 +180,36 @@ function describeError(
       const known = Object.keys(parentSchema.properties ?? {});
       const misspelt = misspellings.get(`${error.instancePath}/${extra}`);
       if (misspelt) {
-        const diagnostic = base(span, `Unknown key '${extra}' in ${where}${via(span)}; did you mean '${misspelt.suggestion}'?`, 'unknown-key');
-        if (!span.via) diagnostic.fixes = [{ title: `Change '${extra}' to '${misspelt.suggestion}'`, edits: [{ path: '', start: span.start, end: span.end, newText: misspelt.suggestion }], preferred: true }];
+        const diagnostic = base(
+          span,
+          `Unknown key '${extra}' in ${where}${via(span)}; did you mean '${misspelt.suggestion}'?`,
+          'unknown-key',
+        );
+        if (!span.via)
+          diagnostic.fixes = [
+            {
+              title: `Change '${extra}' to '${misspelt.suggestion}'`,
+              edits: [{ path: '', start: span.start, end: span.end, newText: misspelt.suggestion }],
+              preferred: true,
+            },
+          ];
         return diagnostic;
       }
       const extension = kind === 'pipeline' && path.length === 0 ? " (prefix extension fields with 'x-')" : '';
-      return base(span, `Unknown key '${extra}' in ${where}${via(span)}; expected one of ${quoteList(known, 12)}${extension}.`, 'unknown-key');
+      return base(
+        span,
+        `Unknown key '${extra}' in ${where}${via(span)}; expected one of ${quoteList(known, 12)}${extension}.`,
+        'unknown-key',
+      );
     }
     case 'type': {
       const span = spanOf(root, path, false);
       const types = ([] as string[]).concat((error.params as { type: string | string[] }).type as string | string[]);
       if (parentSchema.patternErrorMessage && types.includes('string') && types.length > 1) {
-        return base(span, `${capitalise(where)} is ${typeOfValue(value)}${via(span)}. ${parentSchema.patternErrorMessage}`);
+        return base(
+          span,
+          `${capitalise(where)} is ${typeOfValue(value)}${via(span)}. ${parentSchema.patternErrorMessage}`,
+        );
       }
       const expected = types.map((type) => TYPE_NAMES[type] ?? type).join(' or ');
       const advice = parentSchema.patternErrorMessage ? ` ${parentSchema.patternErrorMessage}` : '';
@@ -176,23 +218,44 @@ function describeError(
     case 'enum':
     case 'const': {
       const span = spanOf(root, path, false);
-      const values = error.keyword === 'enum' ? (error.params as { allowedValues: unknown[] }).allowedValues : [(error.params as { allowedValue: unknown }).allowedValue];
+      const values =
+        error.keyword === 'enum'
+          ? (error.params as { allowedValues: unknown[] }).allowedValues
+          : [(error.params as { allowedValue: unknown }).allowedValue];
       const allowed = values.map(String);
       const suggestion = typeof value === 'string' ? didYouMean(value, allowed) : undefined;
       // `version: "1"` against enum [1]: say which is text and which a number.
       const sameText = allowed.includes(String(value));
-      const show = (item: unknown) => (sameText ? (typeof item === 'string' ? `"${item}" (text)` : `${String(item)} (${typeOfValue(item)})`) : `'${String(item)}'`);
+      const show = (item: unknown) =>
+        sameText
+          ? typeof item === 'string'
+            ? `"${item}" (text)`
+            : `${String(item)} (${typeOfValue(item)})`
+          : `'${String(item)}'`;
       const diagnostic = base(
         span,
         `${capitalise(where)} must be ${values.length === 1 ? show(values[0]) : `one of ${quoteList(allowed)}`}, not ${show(value)}${via(span)}${suggestion ? `; did you mean '${suggestion}'?` : '.'}`,
       );
-      if (suggestion && !span.via) diagnostic.fixes = [{ title: `Change to '${suggestion}'`, edits: [{ path: '', start: span.start, end: span.end, newText: suggestion }], preferred: true }];
+      if (suggestion && !span.via)
+        diagnostic.fixes = [
+          {
+            title: `Change to '${suggestion}'`,
+            edits: [{ path: '', start: span.start, end: span.end, newText: suggestion }],
+            preferred: true,
+          },
+        ];
       return diagnostic;
     }
     case 'pattern': {
       const span = spanOf(root, path, false);
-      const advice = parentSchema.patternErrorMessage ?? `It must match ${String((error.params as { pattern: string }).pattern)}.`;
-      const code = kind === 'pipeline' && /size/i.test(advice) ? 'bad-size' : kind === 'pipeline' && /duration/i.test(advice) ? 'bad-duration' : 'schema';
+      const advice =
+        parentSchema.patternErrorMessage ?? `It must match ${String((error.params as { pattern: string }).pattern)}.`;
+      const code =
+        kind === 'pipeline' && /size/i.test(advice)
+          ? 'bad-size'
+          : kind === 'pipeline' && /duration/i.test(advice)
+            ? 'bad-duration'
+            : 'schema';
       return base(span, `Invalid ${where}: '${String(value)}'${via(span)}. ${advice}`, code);
     }
     case 'propertyNames': {
@@ -207,21 +270,41 @@ function describeError(
     case 'exclusiveMaximum': {
       const span = spanOf(root, path, false);
       const limit = (error.params as { limit: number }).limit;
-      const words: Record<string, string> = { minimum: 'at least', maximum: 'at most', exclusiveMinimum: 'more than', exclusiveMaximum: 'less than' };
-      return base(span, `${capitalise(where)} must be ${words[error.keyword]} ${limit}, not ${String(value)}${via(span)}.`);
+      const words: Record<string, string> = {
+        minimum: 'at least',
+        maximum: 'at most',
+        exclusiveMinimum: 'more than',
+        exclusiveMaximum: 'less than',
+      };
+      return base(
+        span,
+        `${capitalise(where)} must be ${words[error.keyword]} ${limit}, not ${String(value)}${via(span)}.`,
+      );
     }
     case 'minItems':
     case 'minLength':
     case 'minProperties': {
       const span = spanOf(root, path, false);
       const limit = (error.params as { limit: number }).limit;
-      return base(span, limit <= 1 ? `${capitalise(where)} must not be empty.` : `${capitalise(where)} needs at least ${limit} entries.`);
+      return base(
+        span,
+        limit <= 1
+          ? `${capitalise(where)} must not be empty.`
+          : `${capitalise(where)} needs at least ${limit} entries.`,
+      );
     }
     case 'uniqueItems': {
       const { i, j } = error.params as { i: number; j: number };
       const span = spanOf(root, [...path, String(Math.max(i, j))], false);
       const list = Array.isArray(value) ? value : [];
-      return { ...base(span, `Duplicate entry ${JSON.stringify(list[Math.max(i, j)])} in ${where}; it is already item ${Math.min(i, j) + 1}.`, 'duplicate-entry'), tags: ['unnecessary'] };
+      return {
+        ...base(
+          span,
+          `Duplicate entry ${JSON.stringify(list[Math.max(i, j)])} in ${where}; it is already item ${Math.min(i, j) + 1}.`,
+          'duplicate-entry',
+        ),
+        tags: ['unnecessary'],
+      };
     }
     default: {
       const span = spanOf(root, path, false);
@@ -260,4 +343,3 @@ function listWords(items: string[]): string {
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
-

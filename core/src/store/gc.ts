@@ -74,7 +74,9 @@ export function modelCardsBeside(workspace: string): string[] {
   const cards = new Set(names.filter(isModelCardFile).map((name) => join(workspace, name)));
   for (const name of names.filter(isPipelineFile)) {
     try {
-      const card = (parseYaml(readBounded(join(workspace, name)), { maxAliasCount: 100 }) as { model?: { card?: unknown } } | null)?.model?.card;
+      const card = (
+        parseYaml(readBounded(join(workspace, name)), { maxAliasCount: 100 }) as { model?: { card?: unknown } } | null
+      )?.model?.card;
       if (typeof card === 'string') cards.add(resolve(workspace, card));
     } catch {
       // a pipeline that does not parse names no card; mlpipe check reports it
@@ -88,7 +90,8 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
   store.dir.checkLayout();
   // A run in progress may be storing or restoring the very objects gc would remove.
   const running = activeLocks(join(store.root, 'locks'));
-  if (running.length > 0) throw new StoreError(`run ${running[0].run} is in progress; run mlpipe runs gc when it has ended`);
+  if (running.length > 0)
+    throw new StoreError(`run ${running[0].run} is in progress; run mlpipe runs gc when it has ended`);
   const keep = options.keep ?? 10;
   const now = options.now ?? Date.now();
   const approved = approvedRuns(options.modelCards ?? modelCardsBeside(dirname(store.root)));
@@ -109,12 +112,17 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
             ? `tagged ${tag}`
             : index < keep
               ? `one of the newest ${keep}`
-              : options.olderThanDays !== undefined && now - Date.parse(run.summary.started) < options.olderThanDays * 86_400_000
+              : options.olderThanDays !== undefined &&
+                  now - Date.parse(run.summary.started) < options.olderThanDays * 86_400_000
                 ? `younger than ${options.olderThanDays} days`
                 : undefined;
-    const keys = why === undefined ? [] : (store.fullRecord(id)?.stages ?? []).map((stage) => stage.key).filter((key): key is string => Boolean(key));
+    const keys =
+      why === undefined
+        ? []
+        : (store.fullRecord(id)?.stages ?? []).map((stage) => stage.key).filter((key): key is string => Boolean(key));
     if (why) {
-      if (why !== `one of the newest ${keep}` && why !== `younger than ${options.olderThanDays} days`) protectedRuns.push({ id, why });
+      if (why !== `one of the newest ${keep}` && why !== `younger than ${options.olderThanDays} days`)
+        protectedRuns.push({ id, why });
       for (const key of keys) liveKeys.add(key);
     } else {
       collected.push(id);
@@ -125,7 +133,9 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
   if (existsSync(last)) {
     for (const name of readdirSync(last)) {
       try {
-        const key = (JSON.parse(readStateFile(store.dir.boundary, join(last, name), 1024 * 1024) ?? '{}') as { key?: string }).key;
+        const key = (
+          JSON.parse(readStateFile(store.dir.boundary, join(last, name), 1024 * 1024) ?? '{}') as { key?: string }
+        ).key;
         if (key) liveKeys.add(key);
       } catch {
         // an unreadable state file protects nothing
@@ -138,13 +148,18 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
   const doomed: typeof entries = [];
   for (const entry of entries) {
     if (liveKeys.has(entry.key)) {
-      for (const content of Object.values(entry.outputs)) for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {})) liveObjects.add(hash);
+      for (const content of Object.values(entry.outputs))
+        for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {}))
+          liveObjects.add(hash);
     } else {
       doomed.push(entry);
     }
   }
   const objects = new Set<string>();
-  for (const entry of doomed) for (const content of Object.values(entry.outputs)) for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {})) if (!liveObjects.has(hash)) objects.add(hash);
+  for (const entry of doomed)
+    for (const content of Object.values(entry.outputs))
+      for (const hash of content.kind === 'file' ? [content.hash] : Object.values(content.files ?? {}))
+        if (!liveObjects.has(hash)) objects.add(hash);
   let freedBytes = 0;
   for (const hash of objects) {
     const path = cache.objectFile(hash);
@@ -160,5 +175,12 @@ export function collectGarbage(store: ExperimentStore, options: GcOptions = {}):
     if (!options.dryRun) rmSync(path, { force: true });
   }
   if (!options.dryRun) for (const entry of doomed) cache.removeEntry(entry.key);
-  return { collectedRuns: collected, protectedRuns, removedObjects: objects.size, removedEntries: doomed.length, freedBytes, dryRun: Boolean(options.dryRun) };
+  return {
+    collectedRuns: collected,
+    protectedRuns,
+    removedObjects: objects.size,
+    removedEntries: doomed.length,
+    freedBytes,
+    dryRun: Boolean(options.dryRun),
+  };
 }

@@ -81,12 +81,34 @@ export interface Field {
   key: string;
 }
 
-export const ATTRIBUTES = ['id', 'status', 'pipeline', 'commit', 'dirty', 'started', 'ended', 'duration', 'note', 'name'] as const;
+export const ATTRIBUTES = [
+  'id',
+  'status',
+  'pipeline',
+  'commit',
+  'dirty',
+  'started',
+  'ended',
+  'duration',
+  'note',
+  'name',
+] as const;
 
 /** MLflow's run statuses, accepted for mlpipe's. */
 const STATUS_SYNONYMS: Record<string, string> = { finished: 'succeeded', killed: 'cancelled', scheduled: 'running' };
 
-const NAMESPACES: Record<string, Namespace> = { metrics: 'metrics', metric: 'metrics', params: 'params', param: 'params', tags: 'tags', tag: 'tags', attributes: 'attributes', attribute: 'attributes', attr: 'attributes', run: 'attributes' };
+const NAMESPACES: Record<string, Namespace> = {
+  metrics: 'metrics',
+  metric: 'metrics',
+  params: 'params',
+  param: 'params',
+  tags: 'tags',
+  tag: 'tags',
+  attributes: 'attributes',
+  attribute: 'attributes',
+  attr: 'attributes',
+  run: 'attributes',
+};
 
 type Token =
   | { kind: 'word'; text: string; offset: number; quoted: boolean }
@@ -101,10 +123,20 @@ const KEY_CHARS = /[A-Za-z0-9_.\-/@:]/;
 const NUMBER = /[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/y;
 
 function tokenize(text: string): Token[] {
-  if (text.length > MAX_QUERY_LENGTH) throw new QueryError(`the expression is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} a filter may have`, MAX_QUERY_LENGTH, text);
+  if (text.length > MAX_QUERY_LENGTH)
+    throw new QueryError(
+      `the expression is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} a filter may have`,
+      MAX_QUERY_LENGTH,
+      text,
+    );
   const tokens: Token[] = [];
   const push = (token: Token) => {
-    if (tokens.length >= MAX_QUERY_TOKENS) throw new QueryError(`more than ${MAX_QUERY_TOKENS} words, values and symbols; shorten the filter`, token.offset, text);
+    if (tokens.length >= MAX_QUERY_TOKENS)
+      throw new QueryError(
+        `more than ${MAX_QUERY_TOKENS} words, values and symbols; shorten the filter`,
+        token.offset,
+        text,
+      );
     tokens.push(token);
   };
   let i = 0;
@@ -119,7 +151,12 @@ function tokenize(text: string): Token[] {
       let value = '';
       i++;
       for (;;) {
-        if (i >= text.length) throw new QueryError(`unterminated ${char === '`' ? 'quoted name' : 'string'}: add the closing ${char}`, start, text);
+        if (i >= text.length)
+          throw new QueryError(
+            `unterminated ${char === '`' ? 'quoted name' : 'string'}: add the closing ${char}`,
+            start,
+            text,
+          );
         if (text[i] === char) {
           if (text[i + 1] === char) {
             value += char;
@@ -158,7 +195,10 @@ function tokenize(text: string): Token[] {
       i++;
       continue;
     }
-    if (/[-+0-9.]/.test(char) && !(tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[i - 1] === '.')) {
+    if (
+      /[-+0-9.]/.test(char) &&
+      !(tokens.length > 0 && tokens[tokens.length - 1].kind === 'word' && text[i - 1] === '.')
+    ) {
       NUMBER.lastIndex = i;
       const match = NUMBER.exec(text);
       const after = match ? (text[i + match[0].length] ?? ' ') : '';
@@ -191,7 +231,9 @@ export type Predicate = (run: Queryable) => boolean;
  */
 export function fieldValue(run: Queryable, field: Field): unknown {
   const namespace = run[field.namespace];
-  return namespace !== null && typeof namespace === 'object' && Object.hasOwn(namespace, field.key) ? namespace[field.key] : undefined;
+  return namespace !== null && typeof namespace === 'object' && Object.hasOwn(namespace, field.key)
+    ? namespace[field.key]
+    : undefined;
 }
 
 /** A value as text without calling anything on it (an object from a file may own a `toString` that is not a function). */
@@ -209,7 +251,14 @@ export function valueText(value: unknown): string {
 function compare(left: unknown, right: Value): number | undefined {
   if (left === undefined || left === null || right === null) return undefined;
   if (typeof right === 'number') {
-    const number = typeof left === 'number' ? left : typeof left === 'boolean' ? Number(left) : typeof left === 'string' && left.trim() !== '' ? Number(left) : NaN;
+    const number =
+      typeof left === 'number'
+        ? left
+        : typeof left === 'boolean'
+          ? Number(left)
+          : typeof left === 'string' && left.trim() !== ''
+            ? Number(left)
+            : NaN;
     if (Number.isNaN(number)) return undefined;
     return number < right ? -1 : number > right ? 1 : 0;
   }
@@ -256,16 +305,18 @@ export function likeMatcher(pattern: string, caseless: boolean): (text: string) 
     else segments[segments.length - 1].push(char === '_' ? undefined : char);
   }
   const first = segments[0];
-  if (segments.length === 1) return (value) => {
-    const text = charsOf(value, caseless);
-    return text.length === first.length && segmentAt(text, 0, first);
-  };
+  if (segments.length === 1)
+    return (value) => {
+      const text = charsOf(value, caseless);
+      return text.length === first.length && segmentAt(text, 0, first);
+    };
   const last = segments[segments.length - 1];
   const middle = segments.slice(1, -1).filter((segment) => segment.length > 0);
   const least = segments.reduce((sum, segment) => sum + segment.length, 0);
   return (value) => {
     const text = charsOf(value, caseless);
-    if (text.length < least || !segmentAt(text, 0, first) || !segmentAt(text, text.length - last.length, last)) return false;
+    if (text.length < least || !segmentAt(text, 0, first) || !segmentAt(text, text.length - last.length, last))
+      return false;
     let at = first.length;
     const limit = text.length - last.length;
     for (const segment of middle) {
@@ -350,7 +401,12 @@ class Parser {
     if (this.peek().kind === 'end') this.fail('the expression is empty; try metrics.auc > 0.8');
     const predicate = this.or();
     const rest = this.peek();
-    if (rest.kind !== 'end') this.fail(rest.kind === 'word' ? `expected 'and', 'or' or the end, not '${quote(rest.text)}'` : 'expected \'and\', \'or\' or the end');
+    if (rest.kind !== 'end')
+      this.fail(
+        rest.kind === 'word'
+          ? `expected 'and', 'or' or the end, not '${quote(rest.text)}'`
+          : "expected 'and', 'or' or the end",
+      );
     return predicate;
   }
 
@@ -377,7 +433,8 @@ class Parser {
     const negation = this.isWord(token, 'not');
     const group = token.kind === 'punct' && token.text === '(';
     if (!negation && !group) return this.comparison();
-    if (this.depth >= MAX_QUERY_DEPTH) this.fail(`nested more than ${MAX_QUERY_DEPTH} deep (parentheses and 'not'); simplify the filter`, token);
+    if (this.depth >= MAX_QUERY_DEPTH)
+      this.fail(`nested more than ${MAX_QUERY_DEPTH} deep (parentheses and 'not'); simplify the filter`, token);
     this.next();
     this.depth++;
     try {
@@ -426,9 +483,19 @@ class Parser {
   }
 
   private attribute(name: string, token: Token): Field {
-    const key = name.toLowerCase() === 'run_id' || name.toLowerCase() === 'run_name' ? 'id' : name.toLowerCase() === 'start_time' ? 'started' : name.toLowerCase() === 'end_time' ? 'ended' : name.toLowerCase();
+    const key =
+      name.toLowerCase() === 'run_id' || name.toLowerCase() === 'run_name'
+        ? 'id'
+        : name.toLowerCase() === 'start_time'
+          ? 'started'
+          : name.toLowerCase() === 'end_time'
+            ? 'ended'
+            : name.toLowerCase();
     if (!(ATTRIBUTES as readonly string[]).includes(key)) {
-      this.fail(`unknown field '${quote(name)}': use metrics.NAME, params.NAME, tags.NAME or one of ${ATTRIBUTES.join(', ')}`, token);
+      this.fail(
+        `unknown field '${quote(name)}': use metrics.NAME, params.NAME, tags.NAME or one of ${ATTRIBUTES.join(', ')}`,
+        token,
+      );
     }
     return { namespace: 'attributes', key };
   }
@@ -442,7 +509,10 @@ class Parser {
       if (word === 'true') return true;
       if (word === 'false') return false;
       if (word === 'null') return null;
-      this.fail(`expected a number or a quoted string, not '${quote(token.text)}' (quote text: '${quote(token.text)}')`, token);
+      this.fail(
+        `expected a number or a quoted string, not '${quote(token.text)}' (quote text: '${quote(token.text)}')`,
+        token,
+      );
     }
     this.fail('expected a number or a quoted string', token);
   }
@@ -450,7 +520,8 @@ class Parser {
   private comparison(): Predicate {
     const field = this.field();
     const status = field.namespace === 'attributes' && field.key === 'status';
-    const normalise = (value: Value): Value => (status && typeof value === 'string' ? (own(STATUS_SYNONYMS, value.toLowerCase()) ?? value.toLowerCase()) : value);
+    const normalise = (value: Value): Value =>
+      status && typeof value === 'string' ? (own(STATUS_SYNONYMS, value.toLowerCase()) ?? value.toLowerCase()) : value;
     const read = (run: Queryable) => fieldValue(run, field);
     const token = this.peek();
     if (this.isWord(token, 'is')) {
@@ -459,7 +530,9 @@ class Parser {
       if (negate) this.next();
       const nullToken = this.next();
       if (!this.isWord(nullToken, 'null')) this.fail("expected 'null' after 'is'", nullToken);
-      return negate ? (run) => read(run) !== undefined && read(run) !== null : (run) => read(run) === undefined || read(run) === null;
+      return negate
+        ? (run) => read(run) !== undefined && read(run) !== null
+        : (run) => read(run) === undefined || read(run) === null;
     }
     if (this.isWord(token, 'in') || (this.isWord(token, 'not') && this.isWord(this.tokens[this.index + 1], 'in'))) {
       const negate = this.isWord(token, 'not');
@@ -480,19 +553,39 @@ class Parser {
     if (this.isWord(token, 'like') || this.isWord(token, 'ilike')) {
       this.next();
       const pattern = this.next();
-      if (pattern.kind !== 'string') this.fail(`expected a quoted pattern after '${token.kind === 'word' ? token.text : 'like'}', such as '3f9c%'`, pattern);
+      if (pattern.kind !== 'string')
+        this.fail(
+          `expected a quoted pattern after '${token.kind === 'word' ? token.text : 'like'}', such as '3f9c%'`,
+          pattern,
+        );
       const matches = likeMatcher(pattern.value, token.kind === 'word' && token.text.toLowerCase() === 'ilike');
       return (run) => {
         const value = read(run);
         return value !== undefined && value !== null && matches(valueText(value));
       };
     }
-    if (token.kind !== 'op') this.fail(token.kind === 'end' ? 'expected an operator (=, !=, <, <=, >, >=, in, like) after the field' : 'expected an operator (=, !=, <, <=, >, >=, in, like)', token);
+    if (token.kind !== 'op')
+      this.fail(
+        token.kind === 'end'
+          ? 'expected an operator (=, !=, <, <=, >, >=, in, like) after the field'
+          : 'expected an operator (=, !=, <, <=, >, >=, in, like)',
+        token,
+      );
     this.next();
     const value = normalise(this.value());
     const op = token.text;
     const test: (order: number) => boolean =
-      op === '=' ? (o) => o === 0 : op === '!=' ? (o) => o !== 0 : op === '<' ? (o) => o < 0 : op === '<=' ? (o) => o <= 0 : op === '>' ? (o) => o > 0 : (o) => o >= 0;
+      op === '='
+        ? (o) => o === 0
+        : op === '!='
+          ? (o) => o !== 0
+          : op === '<'
+            ? (o) => o < 0
+            : op === '<='
+              ? (o) => o <= 0
+              : op === '>'
+                ? (o) => o > 0
+                : (o) => o >= 0;
     if (value === null) {
       if (op === '=') return (run) => read(run) === undefined || read(run) === null;
       if (op === '!=') return (run) => read(run) !== undefined && read(run) !== null;
@@ -521,7 +614,12 @@ export interface SortKey {
  * field come last whatever the direction.
  */
 export function parseSort(text: string): SortKey[] {
-  if (text.length > MAX_QUERY_LENGTH) throw new QueryError(`the sort is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} it may have`, MAX_QUERY_LENGTH, text);
+  if (text.length > MAX_QUERY_LENGTH)
+    throw new QueryError(
+      `the sort is ${text.length} characters long, more than the ${MAX_QUERY_LENGTH} it may have`,
+      MAX_QUERY_LENGTH,
+      text,
+    );
   const keys: SortKey[] = [];
   let offset = 0;
   for (const part of text.split(',')) {
@@ -547,7 +645,10 @@ export function parseSort(text: string): SortKey[] {
     const body = part.slice(bodyStart, end);
     if (!body) throw new QueryError('empty sort key: name a field such as metrics.auc', partStart + start, text);
     try {
-      keys.push({ field: new Parser(tokenize(body), body).fieldOnly(), descending: direction ? direction === 'desc' : sign === '-' });
+      keys.push({
+        field: new Parser(tokenize(body), body).fieldOnly(),
+        descending: direction ? direction === 'desc' : sign === '-',
+      });
     } catch (error) {
       if (error instanceof QueryError) throw new QueryError(error.reason, partStart + bodyStart + error.offset, text);
       throw error;
@@ -571,7 +672,13 @@ export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
   const columns = keys.map((key) =>
     runs.map((run) => {
       const value = fieldValue(run, key.field);
-      return value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string' ? value : valueText(value);
+      return value === undefined ||
+        value === null ||
+        typeof value === 'number' ||
+        typeof value === 'boolean' ||
+        typeof value === 'string'
+        ? value
+        : valueText(value);
     }),
   );
   const order = runs.map((_, index) => index);

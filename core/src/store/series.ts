@@ -98,11 +98,24 @@ const STEP_COLUMNS = ['step', 'epoch', 'iteration', 'iter'];
 function rowsOf(path: string, text: string): Record<string, unknown>[] {
   if (/\.(json|ya?ml)$/i.test(path)) {
     const data: unknown = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
-    const list = Array.isArray(data) ? data : data && typeof data === 'object' ? Object.values(data as object).find((value) => Array.isArray(value) && value.every((item) => item && typeof item === 'object' && !Array.isArray(item))) : undefined;
-    if (Array.isArray(list)) return list.filter((row): row is Record<string, unknown> => Boolean(row) && typeof row === 'object' && !Array.isArray(row));
+    const list = Array.isArray(data)
+      ? data
+      : data && typeof data === 'object'
+        ? Object.values(data as object).find(
+            (value) =>
+              Array.isArray(value) && value.every((item) => item && typeof item === 'object' && !Array.isArray(item)),
+          )
+        : undefined;
+    if (Array.isArray(list))
+      return list.filter(
+        (row): row is Record<string, unknown> => Boolean(row) && typeof row === 'object' && !Array.isArray(row),
+      );
     // Columns: {"epoch": [1, 2], "loss": [0.9, 0.7]}
     if (data && typeof data === 'object') {
-      const columns = Object.entries(data as Record<string, unknown>).filter(([, value]) => Array.isArray(value)) as [string, unknown[]][];
+      const columns = Object.entries(data as Record<string, unknown>).filter(([, value]) => Array.isArray(value)) as [
+        string,
+        unknown[],
+      ][];
       const length = Math.max(0, ...columns.map(([, values]) => values.length));
       return Array.from({ length }, (_, i) => Object.fromEntries(columns.map(([key, values]) => [key, values[i]])));
     }
@@ -118,14 +131,20 @@ function rowsOf(path: string, text: string): Record<string, unknown>[] {
  * The series in a plot file: one per y column (the declared ones, else every numeric column but x),
  * with x's values as steps (the declared x, else a step/epoch column, else the row number).
  */
-export function readPlotSeries(absolute: string, file: string, stage: string, spec: { x?: string; y?: string[] } = {}): Series[] {
+export function readPlotSeries(
+  absolute: string,
+  file: string,
+  stage: string,
+  spec: { x?: string; y?: string[] } = {},
+): Series[] {
   const text = readPlotFile(absolute, file);
   if (text === undefined) return [];
   const rows = rowsOf(file, text);
   if (rows.length === 0) return [];
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
   const x = spec.x ?? STEP_COLUMNS.find((name) => columns.includes(name));
-  const ys = spec.y ?? columns.filter((column) => column !== x && rows.some((row) => toNumber(row[column]) !== undefined));
+  const ys =
+    spec.y ?? columns.filter((column) => column !== x && rows.some((row) => toNumber(row[column]) !== undefined));
   const series: Series[] = [];
   for (const y of ys) {
     const steps: number[] = [];
@@ -149,7 +168,9 @@ function capPoints(series: Series[]): Series[] {
   const kept: Series[] = [];
   for (const one of series) {
     if (left <= 0) break;
-    kept.push(one.steps.length <= left ? one : { ...one, steps: one.steps.slice(0, left), values: one.values.slice(0, left) });
+    kept.push(
+      one.steps.length <= left ? one : { ...one, steps: one.steps.slice(0, left), values: one.values.slice(0, left) },
+    );
     left -= one.steps.length;
   }
   return kept;
@@ -164,7 +185,10 @@ function capPoints(series: Series[]): Series[] {
 function readPlotFile(absolute: string, file: string): string | undefined {
   const path = resolve(absolute);
   const suffix = normalize(file).replace(/^(\.\/)+/, '');
-  const root = suffix && !suffix.startsWith('..') && path.endsWith(`${sep}${suffix}`) ? path.slice(0, path.length - suffix.length - 1) : dirname(path);
+  const root =
+    suffix && !suffix.startsWith('..') && path.endsWith(`${sep}${suffix}`)
+      ? path.slice(0, path.length - suffix.length - 1)
+      : dirname(path);
   try {
     return readStateFile(new Boundary(root || sep), path, MAX_SERIES_FILE_BYTES);
   } catch (error) {
@@ -182,7 +206,14 @@ export function metricsFileSeries(data: unknown, file: string, stage: string): S
     if (Array.isArray(value)) {
       const numbers = value.map(toNumber);
       if (path.length > 0 && value.length > 0 && numbers.every((number) => number !== undefined)) {
-        series.push({ name: valueName(file, path.join('.')), stage, file, x: 'step', steps: numbers.map((_, i) => i), values: numbers as number[] });
+        series.push({
+          name: valueName(file, path.join('.')),
+          stage,
+          file,
+          x: 'step',
+          steps: numbers.map((_, i) => i),
+          values: numbers as number[],
+        });
       }
       return;
     }

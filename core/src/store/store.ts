@@ -1,5 +1,15 @@
 import { isAscii } from 'node:buffer';
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readStateFile, writeFileAtomic } from '../runs/files';
@@ -135,13 +145,44 @@ function bracketsIn(text: string): number {
 export function parseSummary(value: unknown, spareBrackets?: number): RunSummary | undefined {
   // Checked inline, field by field: this runs once per line of every index opened.
   if (!isRecord(value) || value.v !== SUMMARY_VERSION || !isIndexId(value.id)) return undefined;
-  const { status, pipeline, started, name, ended, durationMs, commit, dirty, pid, host, error, params, metrics, stages, series } = value;
+  const {
+    status,
+    pipeline,
+    started,
+    name,
+    ended,
+    durationMs,
+    commit,
+    dirty,
+    pid,
+    host,
+    error,
+    params,
+    metrics,
+    stages,
+    series,
+  } = value;
   if (status !== 'succeeded' && status !== 'failed' && status !== 'running' && status !== 'cancelled') return undefined;
   if (typeof pipeline !== 'string' || typeof started !== 'string') return undefined;
-  if ((name !== undefined && typeof name !== 'string') || (ended !== undefined && typeof ended !== 'string') || (commit !== undefined && typeof commit !== 'string')) return undefined;
-  if ((host !== undefined && typeof host !== 'string') || (error !== undefined && typeof error !== 'string') || (dirty !== undefined && typeof dirty !== 'boolean')) return undefined;
-  if ((durationMs !== undefined && !Number.isFinite(durationMs)) || (pid !== undefined && !(Number.isSafeInteger(pid) && (pid as number) > 0))) return undefined;
-  if (!isRecord(params) || !isRecord(metrics) || !isRecord(stages) || !Array.isArray(series) || !allNumbers(stages)) return undefined;
+  if (
+    (name !== undefined && typeof name !== 'string') ||
+    (ended !== undefined && typeof ended !== 'string') ||
+    (commit !== undefined && typeof commit !== 'string')
+  )
+    return undefined;
+  if (
+    (host !== undefined && typeof host !== 'string') ||
+    (error !== undefined && typeof error !== 'string') ||
+    (dirty !== undefined && typeof dirty !== 'boolean')
+  )
+    return undefined;
+  if (
+    (durationMs !== undefined && !Number.isFinite(durationMs)) ||
+    (pid !== undefined && !(Number.isSafeInteger(pid) && (pid as number) > 0))
+  )
+    return undefined;
+  if (!isRecord(params) || !isRecord(metrics) || !isRecord(stages) || !Array.isArray(series) || !allNumbers(stages))
+    return undefined;
   for (let i = 0; i < series.length; i++) if (typeof series[i] !== 'string') return undefined;
   const inParams = containers(params, MAX_PARAMS_DEPTH);
   if (inParams < 0) return undefined;
@@ -182,9 +223,18 @@ export function parseIndexLine(text: string): Line | undefined {
   switch (data.op) {
     case 'run':
       if (!optional(data.tags, isStringMap) || !optional(data.note, isString)) return undefined;
-      return parseSummary(data.summary, text.includes('null') ? undefined : bracketsIn(text) - 1 - (data.tags === undefined ? 0 : 1)) ? (data as Line) : undefined;
+      return parseSummary(
+        data.summary,
+        text.includes('null') ? undefined : bracketsIn(text) - 1 - (data.tags === undefined ? 0 : 1),
+      )
+        ? (data as Line)
+        : undefined;
     case 'tags':
-      return isIndexId(data.id) && optional(data.set, isStringMap) && optional(data.remove, (remove) => Array.isArray(remove) && remove.every(isString)) ? (data as Line) : undefined;
+      return isIndexId(data.id) &&
+        optional(data.set, isStringMap) &&
+        optional(data.remove, (remove) => Array.isArray(remove) && remove.every(isString))
+        ? (data as Line)
+        : undefined;
     case 'note':
       return isIndexId(data.id) && isString(data.note) ? (data as Line) : undefined;
     case 'delete':
@@ -198,7 +248,12 @@ export function parseIndexLine(text: string): Line | undefined {
 function storeError(error: unknown): unknown {
   if (error instanceof StoreError) return error;
   if (error instanceof BoundaryError || error instanceof MetadataError) return new StoreError(error.message);
-  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall) return new StoreError(error.message);
+  if (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === 'string' &&
+    (error as NodeJS.ErrnoException).syscall
+  )
+    return new StoreError(error.message);
   return error;
 }
 
@@ -221,13 +276,17 @@ export function summarize(record: RunRecord, series: Series[] = []): RunSummary 
   for (const stage of record.stages) {
     for (const [file, values] of Object.entries(stage.metrics ?? {})) {
       for (const [key, value] of Object.entries(values)) {
-        if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') setOwn(metrics, valueName(file, key), value);
+        if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean')
+          setOwn(metrics, valueName(file, key), value);
       }
     }
   }
-  for (const one of series) if (!Object.hasOwn(metrics, one.name) && one.values.length > 0) setOwn(metrics, one.name, one.values[one.values.length - 1]);
+  for (const one of series)
+    if (!Object.hasOwn(metrics, one.name) && one.values.length > 0)
+      setOwn(metrics, one.name, one.values[one.values.length - 1]);
   const stages: Partial<Record<StageStatus, number>> = {};
-  for (const stage of record.stages) setOwn(stages, stage.status, (Object.hasOwn(stages, stage.status) ? stages[stage.status]! : 0) + 1);
+  for (const stage of record.stages)
+    setOwn(stages, stage.status, (Object.hasOwn(stages, stage.status) ? stages[stage.status]! : 0) + 1);
   const started = Date.parse(record.started);
   const ended = record.ended ? Date.parse(record.ended) : NaN;
   return {
@@ -237,7 +296,9 @@ export function summarize(record: RunRecord, series: Series[] = []): RunSummary 
     ...(record.name ? { name: record.name } : {}),
     status: record.status,
     started: record.started,
-    ...(record.ended ? { ended: record.ended, durationMs: Number.isFinite(ended - started) ? ended - started : undefined } : {}),
+    ...(record.ended
+      ? { ended: record.ended, durationMs: Number.isFinite(ended - started) ? ended - started : undefined }
+      : {}),
     ...(record.git ? { commit: record.git.commit, dirty: record.git.dirty } : {}),
     params: record.params,
     metrics,
@@ -250,7 +311,11 @@ export function summarize(record: RunRecord, series: Series[] = []): RunSummary 
 }
 
 function toStored(summary: RunSummary, tags: Record<string, string>, note: string | undefined): StoredRun {
-  const interrupted = summary.status === 'running' && summary.pid !== undefined && (summary.host ?? hostname()) === hostname() && !alive(summary.pid);
+  const interrupted =
+    summary.status === 'running' &&
+    summary.pid !== undefined &&
+    (summary.host ?? hostname()) === hostname() &&
+    !alive(summary.pid);
   const status: DisplayStatus = interrupted ? 'interrupted' : summary.status;
   return {
     summary,
@@ -363,7 +428,9 @@ export class ExperimentStore {
     }
     try {
       if (size > MAX_INDEX_BYTES) {
-        return this.unreadable(`${this.boundary.show(this.indexPath)} is ${(size / 1048576).toFixed(0)} MB, more than the ${MAX_INDEX_BYTES / 1048576} MB an index may have; it was not read`);
+        return this.unreadable(
+          `${this.boundary.show(this.indexPath)} is ${(size / 1048576).toFixed(0)} MB, more than the ${MAX_INDEX_BYTES / 1048576} MB an index may have; it was not read`,
+        );
       }
       this.problem = undefined;
       if (size === this.offset) return false;
@@ -449,7 +516,7 @@ export class ExperimentStore {
   private applyLines(bytes: Buffer): void {
     if (isAscii(bytes)) {
       const text = bytes.toString('latin1');
-      for (let start = 0; start <= text.length; ) {
+      for (let start = 0; start <= text.length;) {
         let end = text.indexOf('\n', start);
         if (end < 0) end = text.length;
         if (end - start > MAX_INDEX_LINE_BYTES) this.skipLong();
@@ -458,7 +525,7 @@ export class ExperimentStore {
       }
       return;
     }
-    for (let start = 0; start <= bytes.length; ) {
+    for (let start = 0; start <= bytes.length;) {
       let end = bytes.indexOf(10, start);
       if (end < 0) end = bytes.length;
       if (end - start > MAX_INDEX_LINE_BYTES) this.skipLong();
@@ -518,7 +585,10 @@ export class ExperimentStore {
       } catch {
         continue;
       }
-      if (stat.isSymbolicLink() || !stat.isDirectory()) throw new StoreError(`${this.boundary.show(path)} is not a real folder (a symbolic link or a file); mlpipe keeps its state only in real folders inside the workspace. Remove it and run again.`);
+      if (stat.isSymbolicLink() || !stat.isDirectory())
+        throw new StoreError(
+          `${this.boundary.show(path)} is not a real folder (a symbolic link or a file); mlpipe keeps its state only in real folders inside the workspace. Remove it and run again.`,
+        );
     }
     this.dir.ensure();
     this.boundary.makeDirs(folder);
@@ -540,15 +610,28 @@ export class ExperimentStore {
       // Never through a link: a planted `index.jsonl -> ../../src/train.py` must not be appended to.
       let fd: number;
       try {
-        fd = openSync(this.indexPath, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+        fd = openSync(
+          this.indexPath,
+          constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+          0o644,
+        );
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new StoreError(`${this.boundary.show(this.indexPath)} is a symbolic link; mlpipe runs reindex replaces it with the index itself`);
+        if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+          throw new StoreError(
+            `${this.boundary.show(this.indexPath)} is a symbolic link; mlpipe runs reindex replaces it with the index itself`,
+          );
         throw error;
       }
       try {
         const stat = fstatSync(fd);
-        if (!stat.isFile()) throw new StoreError(`${this.boundary.show(this.indexPath)} is not a file; remove it and run mlpipe runs reindex`);
-        if (stat.size > MAX_INDEX_BYTES) throw new StoreError(`${this.boundary.show(this.indexPath)} is more than ${MAX_INDEX_BYTES / 1048576} MB; mlpipe runs reindex rebuilds it from the run records`);
+        if (!stat.isFile())
+          throw new StoreError(
+            `${this.boundary.show(this.indexPath)} is not a file; remove it and run mlpipe runs reindex`,
+          );
+        if (stat.size > MAX_INDEX_BYTES)
+          throw new StoreError(
+            `${this.boundary.show(this.indexPath)} is more than ${MAX_INDEX_BYTES / 1048576} MB; mlpipe runs reindex rebuilds it from the run records`,
+          );
         let prefix = '';
         if (stat.size > 0) {
           // A previous writer died mid-line: start on a fresh line so only that line is lost.
@@ -569,7 +652,12 @@ export class ExperimentStore {
 
   /** Rewrites the index with one line per run (called with the lock held). */
   private compact(): void {
-    const text = [...this.summaries.values()].map((summary) => `${JSON.stringify({ op: 'run', summary, tags: this.tags.get(summary.id), note: this.notes.get(summary.id) } satisfies Line)}\n`).join('');
+    const text = [...this.summaries.values()]
+      .map(
+        (summary) =>
+          `${JSON.stringify({ op: 'run', summary, tags: this.tags.get(summary.id), note: this.notes.get(summary.id) } satisfies Line)}\n`,
+      )
+      .join('');
     this.writeIndex(text);
   }
 
@@ -602,7 +690,11 @@ export class ExperimentStore {
       const release = this.lock();
       try {
         const keep = this.snapshotExtras();
-        this.writeIndex(summaries.map((summary) => `${JSON.stringify({ op: 'run', summary, ...keep.get(summary.id) } satisfies Line)}\n`).join(''));
+        this.writeIndex(
+          summaries
+            .map((summary) => `${JSON.stringify({ op: 'run', summary, ...keep.get(summary.id) } satisfies Line)}\n`)
+            .join(''),
+        );
       } finally {
         release();
       }
@@ -650,14 +742,22 @@ export class ExperimentStore {
     if (exact) return exact;
     const matches = idOrPrefix ? [...this.summaries.keys()].filter((id) => id.startsWith(idOrPrefix)) : [];
     if (matches.length === 1) return this.get(matches[0])!;
-    if (matches.length > 1) throw new StoreError(`'${idOrPrefix}' matches ${matches.length} runs (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`);
-    throw new StoreError(`no run '${idOrPrefix}' in ${this.root}; ${this.problem ? `the index was not read: ${this.problem}` : 'mlpipe runs list shows them'}`);
+    if (matches.length > 1)
+      throw new StoreError(
+        `'${idOrPrefix}' matches ${matches.length} runs (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`,
+      );
+    throw new StoreError(
+      `no run '${idOrPrefix}' in ${this.root}; ${this.problem ? `the index was not read: ${this.problem}` : 'mlpipe runs list shows them'}`,
+    );
   }
 
   /** Every run, newest first. */
   runs(): StoredRun[] {
     if (!this.sortedCache) {
-      this.sortedCache = [...this.summaries.keys()].sort().reverse().map((id) => this.get(id)!);
+      this.sortedCache = [...this.summaries.keys()]
+        .sort()
+        .reverse()
+        .map((id) => this.get(id)!);
     }
     return this.sortedCache;
   }
@@ -693,9 +793,13 @@ export class ExperimentStore {
   delete(ids: string[]): string[] {
     const runs = ids.map((id) => this.resolve(id));
     const running = runs.filter((run) => run.status === 'running');
-    if (running.length > 0) throw new StoreError(`run ${running[0].summary.id} is still running; cancel it first (mlpipe cancel)`);
+    if (running.length > 0)
+      throw new StoreError(`run ${running[0].summary.id} is still running; cancel it first (mlpipe cancel)`);
     return guarded(() => {
-      const folders = runs.map((run) => run.summary.id).filter(isRunId).map((id) => join(this.dir.runs, id));
+      const folders = runs
+        .map((run) => run.summary.id)
+        .filter(isRunId)
+        .map((id) => join(this.dir.runs, id));
       for (const folder of folders) this.boundary.assertNoLinks(folder);
       this.append(runs.map((run) => ({ op: 'delete', id: run.summary.id })));
       for (const folder of folders) this.boundary.remove(folder);

@@ -4,8 +4,34 @@ import * as https from 'node:https';
 import { type Readable } from 'node:stream';
 import { httpError, MlflowError, type MlflowServer, transportError } from './mlflow-error';
 import { parseTrackingUri } from './mlflow-uri';
-import { type BatchInput, type MlflowArtifact, type MlflowExperiment, type MlflowMetric, type MlflowRun, type MlflowRunStatus, type SearchRunsOptions, splitBatch, toMetric, toRun, type WireMetric, type WireRun, wireValue } from './mlflow-wire';
-import { type Answer, backoff, deadlineFor, exchange, isTransient, isTransientStatus, redactText, redactUri, redirectTarget, transferLimits, type TransferLimits } from './transfer';
+import {
+  type BatchInput,
+  type MlflowArtifact,
+  type MlflowExperiment,
+  type MlflowMetric,
+  type MlflowRun,
+  type MlflowRunStatus,
+  type SearchRunsOptions,
+  splitBatch,
+  toMetric,
+  toRun,
+  type WireMetric,
+  type WireRun,
+  wireValue,
+} from './mlflow-wire';
+import {
+  type Answer,
+  backoff,
+  deadlineFor,
+  exchange,
+  isTransient,
+  isTransientStatus,
+  redactText,
+  redactUri,
+  redirectTarget,
+  transferLimits,
+  type TransferLimits,
+} from './transfer';
 
 /*
  * A client of an MLflow tracking server's REST API 2.0. The server is untrusted (transfer.ts):
@@ -73,7 +99,12 @@ export class MlflowClient {
     const env = options.env ?? process.env;
     const parsed = parseTrackingUri(uri);
     if ('problem' in parsed) {
-      throw new MlflowError('protocol', redactUri(uri.trim()), '', `${parsed.problem}; set mlpipe.tracking.uri or MLFLOW_TRACKING_URI to the server's address, such as http://127.0.0.1:5000`);
+      throw new MlflowError(
+        'protocol',
+        redactUri(uri.trim()),
+        '',
+        `${parsed.problem}; set mlpipe.tracking.uri or MLFLOW_TRACKING_URI to the server's address, such as http://127.0.0.1:5000`,
+      );
     }
     const userInUri = parsed.username ?? '';
     const passwordInUri = parsed.password ?? '';
@@ -83,7 +114,9 @@ export class MlflowClient {
     this.#uploadTimeoutMs = options.uploadTimeoutMs;
     this.#limits = transferLimits(options.limits, env);
     // Idle connections are closed before MLflow's server (uvicorn: 5 s) would close them under a request.
-    this.#agent = this.#base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 }) : new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 });
+    this.#agent = this.#base.startsWith('https:')
+      ? new https.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 })
+      : new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 });
     const token = env.MLFLOW_TRACKING_TOKEN?.trim();
     const username = env.MLFLOW_TRACKING_USERNAME ?? (userInUri || undefined);
     const password = env.MLFLOW_TRACKING_PASSWORD ?? (passwordInUri || undefined);
@@ -158,11 +191,20 @@ export class MlflowClient {
       try {
         next = redirectTarget(current, answer);
       } catch (error) {
-        throw new MlflowError('protocol', this.uri, endpoint, this.#scrub(`MLflow at ${this.uri} answered ${method} ${endpoint} with a redirect mlpipe does not follow: ${(error as Error).message}`), answer.status);
+        throw new MlflowError(
+          'protocol',
+          this.uri,
+          endpoint,
+          this.#scrub(
+            `MLflow at ${this.uri} answered ${method} ${endpoint} with a redirect mlpipe does not follow: ${(error as Error).message}`,
+          ),
+          answer.status,
+        );
       }
       if (!next) return answer;
       // Credentials and bodies go only to the same host; a stream body cannot be sent twice; 301-303 turn a write into a GET.
-      const resendable = method === 'GET' || ((answer.status === 307 || answer.status === 308) && !(typeof options.body === 'function'));
+      const resendable =
+        method === 'GET' || ((answer.status === 307 || answer.status === 308) && !(typeof options.body === 'function'));
       if (!next.credentials || !resendable || hop >= this.#limits.maxRedirects) return answer;
       current = next.url;
     }
@@ -173,7 +215,8 @@ export class MlflowClient {
     const url = new URL(`${this.#base}/api/2.0/mlflow/${endpoint}`);
     let body: Buffer | undefined;
     if (method === 'GET') {
-      for (const [key, value] of Object.entries(input)) if (value !== undefined) url.searchParams.set(key, String(value));
+      for (const [key, value] of Object.entries(input))
+        if (value !== undefined) url.searchParams.set(key, String(value));
     } else {
       body = Buffer.from(JSON.stringify(input));
     }
@@ -187,13 +230,21 @@ export class MlflowClient {
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch {
-      throw new MlflowError('protocol', this.uri, endpoint, `MLflow at ${this.uri}: ${method} ${endpoint} answered with something that is not JSON; is ${this.uri} an MLflow tracking server?`, answer.status);
+      throw new MlflowError(
+        'protocol',
+        this.uri,
+        endpoint,
+        `MLflow at ${this.uri}: ${method} ${endpoint} answered with something that is not JSON; is ${this.uri} an MLflow tracking server?`,
+        answer.status,
+      );
     }
   }
 
   async getExperimentByName(name: string): Promise<MlflowExperiment | undefined> {
     try {
-      const body = await this.#call<{ experiment?: Record<string, unknown> }>('GET', 'experiments/get-by-name', { experiment_name: name });
+      const body = await this.#call<{ experiment?: Record<string, unknown> }>('GET', 'experiments/get-by-name', {
+        experiment_name: name,
+      });
       const experiment = body.experiment ?? {};
       return {
         experimentId: String(experiment.experiment_id),
@@ -223,15 +274,31 @@ export class MlflowClient {
         if (!(error instanceof MlflowError && error.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw error;
       }
       experiment = await this.getExperimentByName(name);
-      if (!experiment) throw new MlflowError('protocol', this.uri, 'experiments/get-by-name', `MLflow at ${this.uri} created experiment '${name}' but does not find it; see the MLflow server's log`);
+      if (!experiment)
+        throw new MlflowError(
+          'protocol',
+          this.uri,
+          'experiments/get-by-name',
+          `MLflow at ${this.uri} created experiment '${name}' but does not find it; see the MLflow server's log`,
+        );
     }
     if (experiment.lifecycleStage === 'deleted') {
-      throw new MlflowError('rejected', this.uri, 'experiments/get-by-name', `experiment '${name}' was deleted in MLflow at ${this.uri}; restore it (mlflow experiments restore --experiment-id ${experiment.experimentId}) or remove it for good (mlflow gc) so mlpipe can create it again`);
+      throw new MlflowError(
+        'rejected',
+        this.uri,
+        'experiments/get-by-name',
+        `experiment '${name}' was deleted in MLflow at ${this.uri}; restore it (mlflow experiments restore --experiment-id ${experiment.experimentId}) or remove it for good (mlflow gc) so mlpipe can create it again`,
+      );
     }
     return experiment;
   }
 
-  async createRun(input: { experimentId: string; runName?: string; startTime?: number; tags?: { key: string; value: string }[] }): Promise<MlflowRun> {
+  async createRun(input: {
+    experimentId: string;
+    runName?: string;
+    startTime?: number;
+    tags?: { key: string; value: string }[];
+  }): Promise<MlflowRun> {
     const body = await this.#call<{ run: WireRun }>('POST', 'runs/create', {
       experiment_id: input.experimentId,
       ...(input.runName !== undefined ? { run_name: input.runName } : {}),
@@ -247,7 +314,11 @@ export class MlflowClient {
   }
 
   async updateRun(runId: string, status: MlflowRunStatus, endTime?: number): Promise<void> {
-    await this.#call('POST', 'runs/update', { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) });
+    await this.#call('POST', 'runs/update', {
+      run_id: runId,
+      status,
+      ...(endTime !== undefined ? { end_time: endTime } : {}),
+    });
   }
 
   async setTag(runId: string, key: string, value: string): Promise<void> {
@@ -289,7 +360,10 @@ export class MlflowClient {
       ...(options.maxResults !== undefined ? { max_results: options.maxResults } : {}),
       ...(options.pageToken ? { page_token: options.pageToken } : {}),
     });
-    return { runs: (body.runs ?? []).map(toRun), ...(body.next_page_token ? { nextPageToken: body.next_page_token } : {}) };
+    return {
+      runs: (body.runs ?? []).map(toRun),
+      ...(body.next_page_token ? { nextPageToken: body.next_page_token } : {}),
+    };
   }
 
   /** Every logged value of a metric, page by page. */
@@ -298,7 +372,11 @@ export class MlflowClient {
     const seen = new Set<string>();
     let pageToken: string | undefined;
     for (;;) {
-      const body = await this.#call<{ metrics?: WireMetric[]; next_page_token?: string }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key, page_token: pageToken });
+      const body = await this.#call<{ metrics?: WireMetric[]; next_page_token?: string }>(
+        'GET',
+        'metrics/get-history',
+        { run_id: runId, metric_key: key, page_token: pageToken },
+      );
       metrics.push(...(body.metrics ?? []).map(toMetric));
       if (!body.next_page_token || seen.has(body.next_page_token)) return metrics;
       seen.add(body.next_page_token);
@@ -310,11 +388,22 @@ export class MlflowClient {
   #artifactUrl(artifactUri: string, path: string, endpoint: string): URL {
     const match = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(artifactUri);
     if (!match) {
-      throw new MlflowError('rejected', this.uri, endpoint, `MLflow at ${this.uri} stores this run's artifacts at '${artifactUri}', which mlpipe cannot reach through the server; start the server with artifact serving (mlflow server --serve-artifacts --artifacts-destination ...) and use a new experiment`);
+      throw new MlflowError(
+        'rejected',
+        this.uri,
+        endpoint,
+        `MLflow at ${this.uri} stores this run's artifacts at '${artifactUri}', which mlpipe cannot reach through the server; start the server with artifact serving (mlflow server --serve-artifacts --artifacts-destination ...) and use a new experiment`,
+      );
     }
     const root = match[1].replace(/\/+$/, '');
-    const relative = path.split('/').filter((part) => part !== '' && part !== '.').map(encodeURIComponent).join('/');
-    return new URL(`${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`);
+    const relative = path
+      .split('/')
+      .filter((part) => part !== '' && part !== '.')
+      .map(encodeURIComponent)
+      .join('/');
+    return new URL(
+      `${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`,
+    );
   }
 
   /** Uploads a file as the artifact at `path` (below the run's artifact root), streamed from disk. */
@@ -346,7 +435,15 @@ export class MlflowClient {
 
   /** The artifacts directly below `path` (the run's artifact root when absent). */
   async listArtifacts(runId: string, path?: string): Promise<MlflowArtifact[]> {
-    const body = await this.#call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[] }>('GET', 'artifacts/list', { run_id: runId, path });
-    return (body.files ?? []).map((file) => ({ path: file.path, isDir: Boolean(file.is_dir), ...(file.file_size !== undefined ? { fileSize: Number(file.file_size) } : {}) }));
+    const body = await this.#call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[] }>(
+      'GET',
+      'artifacts/list',
+      { run_id: runId, path },
+    );
+    return (body.files ?? []).map((file) => ({
+      path: file.path,
+      isDir: Boolean(file.is_dir),
+      ...(file.file_size !== undefined ? { fileSize: Number(file.file_size) } : {}),
+    }));
   }
 }

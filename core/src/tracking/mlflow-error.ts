@@ -5,7 +5,8 @@ import { type Answer, redactUri, seconds, TransferError, type TransferLimits } f
  * next, never with a credential.
  */
 
-export type MlflowErrorKind = 'unreachable' | 'timeout' | 'tls' | 'auth' | 'not-found' | 'rejected' | 'server' | 'protocol';
+export type MlflowErrorKind =
+  'unreachable' | 'timeout' | 'tls' | 'auth' | 'not-found' | 'rejected' | 'server' | 'protocol';
 
 /**
  * A failed MLflow request: what was asked, what MLflow answered (its `error_code` and message)
@@ -28,7 +29,13 @@ export class MlflowError extends Error {
 
   /** The server is down or cannot be reached: every other request would fail the same way now. */
   get unreachable(): boolean {
-    return this.kind === 'unreachable' || this.kind === 'timeout' || this.status === 502 || this.status === 503 || this.status === 504;
+    return (
+      this.kind === 'unreachable' ||
+      this.kind === 'timeout' ||
+      this.status === 502 ||
+      this.status === 503 ||
+      this.status === 504
+    );
   }
 
   /** A failure no other run would escape either (server down, credentials, TLS): stop sending. */
@@ -63,24 +70,57 @@ export function transportError(server: MlflowServer, method: string, endpoint: s
   const where = `${method} ${endpoint}`;
   if (error instanceof TransferError) {
     if (error.failure === 'too-large') {
-      return new MlflowError('protocol', server.uri, endpoint, `MLflow at ${server.uri} answered ${where} with too much: ${error.message}; refusing it. Is ${server.uri} an MLflow tracking server?`);
+      return new MlflowError(
+        'protocol',
+        server.uri,
+        endpoint,
+        `MLflow at ${server.uri} answered ${where} with too much: ${error.message}; refusing it. Is ${server.uri} an MLflow tracking server?`,
+      );
     }
     if (error.failure === 'truncated') {
-      return new MlflowError('unreachable', server.uri, endpoint, `the connection to MLflow at ${server.uri} broke during ${where}: ${error.message}; is the server (or a proxy in front of it) healthy?`);
+      return new MlflowError(
+        'unreachable',
+        server.uri,
+        endpoint,
+        `the connection to MLflow at ${server.uri} broke during ${where}: ${error.message}; is the server (or a proxy in front of it) healthy?`,
+      );
     }
-    const knob = error.failure === 'stalled' ? `MLPIPE_STALL_TIMEOUT (seconds, now ${seconds(server.limits.stallMs)}) sets how long a stall may last` : 'MLPIPE_MIN_TRANSFER_RATE (KiB/s) sets the slowest rate allowed';
-    return new MlflowError('timeout', server.uri, endpoint, `MLflow at ${server.uri} did not answer ${where} in time: ${error.message}. Is the server running at ${server.uri}, and reachable from here? (${knob})`);
+    const knob =
+      error.failure === 'stalled'
+        ? `MLPIPE_STALL_TIMEOUT (seconds, now ${seconds(server.limits.stallMs)}) sets how long a stall may last`
+        : 'MLPIPE_MIN_TRANSFER_RATE (KiB/s) sets the slowest rate allowed';
+    return new MlflowError(
+      'timeout',
+      server.uri,
+      endpoint,
+      `MLflow at ${server.uri} did not answer ${where} in time: ${error.message}. Is the server running at ${server.uri}, and reachable from here? (${knob})`,
+    );
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const code = cause?.code ?? (error as NodeJS.ErrnoException).code;
   if ((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError') {
-    return new MlflowError('timeout', server.uri, endpoint, `MLflow at ${server.uri} did not answer ${where} in time; is the server running at ${server.uri}, and reachable from here?`);
+    return new MlflowError(
+      'timeout',
+      server.uri,
+      endpoint,
+      `MLflow at ${server.uri} did not answer ${where} in time; is the server running at ${server.uri}, and reachable from here?`,
+    );
   }
   if ((code && TLS_CODES.has(code)) || /wrong version number/.test((error as Error).message ?? '')) {
-    return new MlflowError('tls', server.uri, endpoint, `could not verify the TLS certificate of ${server.uri} (${code ?? 'EPROTO'}) for ${where}; if the server uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (mlpipe never turns verification off)${/wrong version number/.test((error as Error).message ?? '') ? '; if it speaks plain HTTP, use http://' : ''}`);
+    return new MlflowError(
+      'tls',
+      server.uri,
+      endpoint,
+      `could not verify the TLS certificate of ${server.uri} (${code ?? 'EPROTO'}) for ${where}; if the server uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (mlpipe never turns verification off)${/wrong version number/.test((error as Error).message ?? '') ? '; if it speaks plain HTTP, use http://' : ''}`,
+    );
   }
   const detail = server.scrub(code ?? cause?.message ?? (error as Error).message ?? String(error));
-  return new MlflowError('unreachable', server.uri, endpoint, `could not connect to MLflow at ${server.uri} (${where}: ${detail}); is the server running at ${server.uri}? Start it (mlflow server) or fix mlpipe.tracking.uri / MLFLOW_TRACKING_URI.`);
+  return new MlflowError(
+    'unreachable',
+    server.uri,
+    endpoint,
+    `could not connect to MLflow at ${server.uri} (${where}: ${detail}); is the server running at ${server.uri}? Start it (mlflow server) or fix mlpipe.tracking.uri / MLFLOW_TRACKING_URI.`,
+  );
 }
 
 /** The error for an answer that is not a success. */
@@ -93,7 +133,11 @@ export function httpError(server: MlflowServer, method: string, endpoint: string
     if (typeof body.error_code === 'string') errorCode = body.error_code.slice(0, 100);
     if (typeof body.message === 'string') serverMessage = body.message;
   } catch {
-    serverMessage = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim() || undefined;
+    serverMessage =
+      text
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim() || undefined;
   }
   if (serverMessage) {
     // Database errors come with SQL and links: the first line says what went wrong.
@@ -118,10 +162,21 @@ export function httpError(server: MlflowServer, method: string, endpoint: string
     next = `it redirected${location ? ` to ${redactUri(String(location))}` : ''}, which mlpipe follows only to the same host; set mlpipe.tracking.uri / MLFLOW_TRACKING_URI to the server's own address`;
   } else if (status >= 500) {
     kind = 'server';
-    next = status >= 502 && status <= 504 ? `is the server running at ${server.uri}? A proxy answered for it` : "see the MLflow server's log";
+    next =
+      status >= 502 && status <= 504
+        ? `is the server running at ${server.uri}? A proxy answered for it`
+        : "see the MLflow server's log";
   } else {
     kind = 'rejected';
     next = 'MLflow refused the request';
   }
-  return new MlflowError(kind, server.uri, endpoint, server.scrub(`MLflow at ${server.uri}: ${said}; ${next}`), status, errorCode, serverMessage);
+  return new MlflowError(
+    kind,
+    server.uri,
+    endpoint,
+    server.scrub(`MLflow at ${server.uri}: ${said}; ${next}`),
+    status,
+    errorCode,
+    serverMessage,
+  );
 }

@@ -41,7 +41,10 @@ import { MLFLOW_LIMITS, type MlflowMetric, type MlflowRunStatus } from './mlflow
 
 /** A metric, param or tag name MLflow accepts: allowed characters only, no `..` path tricks, at most 250 characters. */
 export function mlflowKey(name: string): string {
-  let key = name.replace(/[^A-Za-z0-9_\-. :/]/g, '_').replace(/\/{2,}/g, '/').replace(/^\/+|\/+$/g, '');
+  let key = name
+    .replace(/[^A-Za-z0-9_\-. :/]/g, '_')
+    .replace(/\/{2,}/g, '/')
+    .replace(/^\/+|\/+$/g, '');
   key = key
     .split('/')
     .map((part) => (part === '.' || part === '..' ? part.replace(/\./g, '_') : part))
@@ -113,12 +116,20 @@ function filterQuote(value: string): string {
 }
 
 /** What `logRun` sends for a run, without sending it (the mapping at the top of this file). */
-export function mlflowPayload(input: LogRunInput): { params: { key: string; value: string }[]; tags: { key: string; value: string }[]; metrics: MlflowMetric[]; warnings: string[] } {
+export function mlflowPayload(input: LogRunInput): {
+  params: { key: string; value: string }[];
+  tags: { key: string; value: string }[];
+  metrics: MlflowMetric[];
+  warnings: string[];
+} {
   const { record, summary } = input;
   const warnings: string[] = [];
   const params = Object.entries(paramsAsText(record.params ?? {})).map(([key, raw]) => {
     const { value, cut } = truncated(raw, MLFLOW_LIMITS.paramValue);
-    if (cut) warnings.push(`param ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.paramValue}, so it was cut (the full value is in the artifact mlpipe/run.json)`);
+    if (cut)
+      warnings.push(
+        `param ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.paramValue}, so it was cut (the full value is in the artifact mlpipe/run.json)`,
+      );
     return { key: mlflowKey(key), value };
   });
 
@@ -134,7 +145,8 @@ export function mlflowPayload(input: LogRunInput): { params: { key: string; valu
   }
   const tags = [...tagMap].map(([key, raw]) => {
     const { value, cut } = truncated(raw, MLFLOW_LIMITS.tagValue);
-    if (cut) warnings.push(`tag ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.tagValue}, so it was cut`);
+    if (cut)
+      warnings.push(`tag ${key} is ${raw.length} characters; MLflow keeps ${MLFLOW_LIMITS.tagValue}, so it was cut`);
     return { key, value };
   });
 
@@ -151,7 +163,9 @@ export function mlflowPayload(input: LogRunInput): { params: { key: string; valu
   for (const one of input.series) {
     const key = mlflowKey(one.name);
     const wholeSteps = one.steps.every((step) => Number.isSafeInteger(step));
-    one.values.forEach((value, index) => metrics.push({ key, value, timestamp, step: wholeSteps ? one.steps[index] : index }));
+    one.values.forEach((value, index) =>
+      metrics.push({ key, value, timestamp, step: wholeSteps ? one.steps[index] : index }),
+    );
   }
   return { params, tags, metrics, warnings };
 }
@@ -203,16 +217,27 @@ export async function logRun(client: MlflowClient, input: LogRunInput): Promise<
       // A server without the artifact proxy still gets the params and metrics; what it did not get is said, never dropped quietly.
       if (error instanceof MlflowError && error.kind === 'rejected' && !error.status) {
         const missing = input.artifacts.slice(index).map((one) => one.path);
-        incomplete.push(`${missing.length} artifact${missing.length === 1 ? '' : 's'} not uploaded (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}): ${error.message}`);
+        incomplete.push(
+          `${missing.length} artifact${missing.length === 1 ? '' : 's'} not uploaded (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}): ${error.message}`,
+        );
         break;
       }
       throw error;
     }
   }
   // Said in MLflow too, where people look at the run; taken away once a later send is complete.
-  if (incomplete.length > 0) await client.setTag(run.info.runId, INCOMPLETE_TAG, truncated(`logged in part by mlpipe: ${incomplete.join('; ')}`, MLFLOW_LIMITS.tagValue).value);
+  if (incomplete.length > 0)
+    await client.setTag(
+      run.info.runId,
+      INCOMPLETE_TAG,
+      truncated(`logged in part by mlpipe: ${incomplete.join('; ')}`, MLFLOW_LIMITS.tagValue).value,
+    );
   else if (existing.tags[INCOMPLETE_TAG] !== undefined) await client.deleteTag(run.info.runId, INCOMPLETE_TAG);
-  await client.updateRun(run.info.runId, MLFLOW_STATUS[record.status], record.ended ? Date.parse(record.ended) : undefined);
+  await client.updateRun(
+    run.info.runId,
+    MLFLOW_STATUS[record.status],
+    record.ended ? Date.parse(record.ended) : undefined,
+  );
   return { experimentId: experiment.experimentId, runId: run.info.runId, reused, warnings, incomplete };
 }
 
@@ -231,7 +256,11 @@ export interface TrackedRunRow {
 }
 
 /** The runs of an experiment, newest first, as plain rows for the editor's browser (none when the experiment does not exist). */
-export async function listRuns(client: MlflowClient, name: string, options: { filter?: string; maxResults?: number; orderBy?: string[] } = {}): Promise<TrackedRunRow[]> {
+export async function listRuns(
+  client: MlflowClient,
+  name: string,
+  options: { filter?: string; maxResults?: number; orderBy?: string[] } = {},
+): Promise<TrackedRunRow[]> {
   const experiment = await client.getExperimentByName(name);
   if (!experiment) return [];
   const limit = options.maxResults ?? 100;

@@ -6,7 +6,10 @@ import { redactUri } from './transfer';
  * in the URI is taken apart so that it is never shown.
  */
 
-function configuredUri(setting: string | undefined, env: NodeJS.ProcessEnv): { value: string; source: string } | undefined {
+function configuredUri(
+  setting: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { value: string; source: string } | undefined {
   if (setting?.trim()) return { value: setting.trim(), source: 'the setting mlpipe.tracking.uri' };
   if (env.MLFLOW_TRACKING_URI?.trim()) return { value: env.MLFLOW_TRACKING_URI.trim(), source: 'MLFLOW_TRACKING_URI' };
   return undefined;
@@ -54,7 +57,11 @@ export function parseTrackingUri(value: string): ParsedTrackingUri | { problem: 
   }
   url.username = '';
   url.password = '';
-  return { address: url.toString().replace(/\/+$/, ''), ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  return {
+    address: url.toString().replace(/\/+$/, ''),
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+  };
 }
 
 function isHttpUri(value: string): boolean {
@@ -72,7 +79,10 @@ export function trackingUri(setting: string | undefined, env: NodeJS.ProcessEnv 
 }
 
 /** Why the configured tracking URI cannot be used, in words with what to do; undefined when it can (or none is set). */
-export function trackingUriProblem(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function trackingUriProblem(
+  setting: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const configured = configuredUri(setting, env);
   if (!configured || isHttpUri(configured.value)) return undefined;
   const shown = redactUri(configured.value);

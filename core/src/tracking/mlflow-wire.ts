@@ -81,12 +81,18 @@ export interface WireMetric {
 }
 
 export function toMetric(metric: WireMetric): MlflowMetric {
-  return { key: metric.key, value: Number(metric.value), timestamp: Number(metric.timestamp ?? 0), step: Number(metric.step ?? 0) };
+  return {
+    key: metric.key,
+    value: Number(metric.value),
+    timestamp: Number(metric.timestamp ?? 0),
+    step: Number(metric.step ?? 0),
+  };
 }
 
 export function toRun(wire: WireRun): MlflowRun {
   const info = wire.info ?? {};
-  const optionalNumber = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : Number(value));
+  const optionalNumber = (value: unknown) =>
+    value === undefined || value === null || value === '' ? undefined : Number(value);
   return {
     info: {
       runId: String(info.run_id ?? info.run_uuid ?? ''),
@@ -115,13 +121,27 @@ export function wireValue(value: number): number | string {
 }
 
 /** Splits a batch so that each request stays within MLflow's limits (counts and bytes). */
-export function splitBatch(input: BatchInput): { metrics: MlflowMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }[] {
-  type Batch = { metrics: MlflowMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[]; bytes: number };
+export function splitBatch(
+  input: BatchInput,
+): { metrics: MlflowMetric[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }[] {
+  type Batch = {
+    metrics: MlflowMetric[];
+    params: { key: string; value: string }[];
+    tags: { key: string; value: string }[];
+    bytes: number;
+  };
   const batches: Batch[] = [];
   let current: Batch | undefined;
-  const add = (kind: 'metrics' | 'params' | 'tags', entity: MlflowMetric | { key: string; value: string }, limit: number) => {
+  const add = (
+    kind: 'metrics' | 'params' | 'tags',
+    entity: MlflowMetric | { key: string; value: string },
+    limit: number,
+  ) => {
     const bytes = Buffer.byteLength(JSON.stringify(entity)) + 1;
-    const full = (batch: Batch) => batch[kind].length >= limit || batch.metrics.length + batch.params.length + batch.tags.length >= MLFLOW_LIMITS.entitiesPerBatch || batch.bytes + bytes > MLFLOW_LIMITS.batchBytes;
+    const full = (batch: Batch) =>
+      batch[kind].length >= limit ||
+      batch.metrics.length + batch.params.length + batch.tags.length >= MLFLOW_LIMITS.entitiesPerBatch ||
+      batch.bytes + bytes > MLFLOW_LIMITS.batchBytes;
     if (!current || full(current)) {
       current = { metrics: [], params: [], tags: [], bytes: 200 };
       batches.push(current);

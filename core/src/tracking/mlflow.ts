@@ -9,6 +9,28 @@
  */
 export { type ParsedTrackingUri, parseTrackingUri, trackingUri, trackingUriProblem } from './mlflow-uri';
 export { MlflowError, type MlflowErrorKind } from './mlflow-error';
-export { type BatchInput, MLFLOW_LIMITS, type MlflowArtifact, type MlflowExperiment, type MlflowMetric, type MlflowRun, type MlflowRunStatus, type SearchRunsOptions, splitBatch } from './mlflow-wire';
+export {
+  type BatchInput,
+  MLFLOW_LIMITS,
+  type MlflowArtifact,
+  type MlflowExperiment,
+  type MlflowMetric,
+  type MlflowRun,
+  type MlflowRunStatus,
+  type SearchRunsOptions,
+  splitBatch,
+} from './mlflow-wire';
 export { MlflowClient, type MlflowClientOptions } from './mlflow-client';
-export { experimentName, INCOMPLETE_TAG, listRuns, logRun, type LogRunInput, type LogRunResult, MLFLOW_STATUS, mlflowKey, mlflowPayload, paramsAsText, type TrackedRunRow } from './mlflow-mapping';
+export {
+  experimentName,
+  INCOMPLETE_TAG,
+  listRuns,
+  logRun,
+  type LogRunInput,
+  type LogRunResult,
+  MLFLOW_STATUS,
+  mlflowKey,
+  mlflowPayload,
+  paramsAsText,
+  type TrackedRunRow,
+} from './mlflow-mapping';

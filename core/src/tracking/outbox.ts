@@ -95,7 +95,8 @@ export class TrackingOutbox {
   }
 
   private entryPath(runId: string): string {
-    if (!/^[A-Za-z0-9_.@-]+$/.test(runId) || runId.startsWith('.')) throw new Error(`'${runId}' is not an mlpipe run id`);
+    if (!/^[A-Za-z0-9_.@-]+$/.test(runId) || runId.startsWith('.'))
+      throw new Error(`'${runId}' is not an mlpipe run id`);
     return join(this.dir, `${runId}.json`);
   }
 
@@ -116,7 +117,13 @@ export class TrackingOutbox {
   enqueue(runId: string, now = Date.now()): void {
     const previous = this.read(runId);
     new MlpipeDir(this.mlpipeRoot).ensure();
-    this.write({ version: 1, runId, enqueued: new Date(now).toISOString(), attempts: previous?.attempts ?? 0, ...(previous?.lastError ? { lastError: previous.lastError } : {}) });
+    this.write({
+      version: 1,
+      runId,
+      enqueued: new Date(now).toISOString(),
+      attempts: previous?.attempts ?? 0,
+      ...(previous?.lastError ? { lastError: previous.lastError } : {}),
+    });
   }
 
   /** Runs waiting, oldest run first. */
@@ -134,7 +141,9 @@ export class TrackingOutbox {
   status(): TrackingStatus {
     let saved: Partial<TrackingStatus> = {};
     try {
-      saved = JSON.parse(readStateFile(this.mlpipe.boundary, this.statusPath, MAX_STATE_BYTES) ?? '{}') as TrackingStatus;
+      saved = JSON.parse(
+        readStateFile(this.mlpipe.boundary, this.statusPath, MAX_STATE_BYTES) ?? '{}',
+      ) as TrackingStatus;
     } catch {
       // nothing sent yet
     }
@@ -153,7 +162,11 @@ export class TrackingOutbox {
    * credentials) the flush stops at once rather than trying every run. Only one process flushes
    * at a time; another one finds `busy`.
    */
-  async flush(client: MlflowClient, load: (runId: string) => LogRunInput | undefined, options: FlushOptions = {}): Promise<FlushResult> {
+  async flush(
+    client: MlflowClient,
+    load: (runId: string) => LogRunInput | undefined,
+    options: FlushOptions = {},
+  ): Promise<FlushResult> {
     const now = options.now ?? Date.now;
     const result: FlushResult = { sent: [], failed: [], warnings: [], dropped: [], pending: 0 };
     // The lock and the status are written in `.mlpipe/tracking`: it must be a real folder of the workspace.
@@ -187,17 +200,34 @@ export class TrackingOutbox {
         }
         try {
           const logged = await logRun(client, input);
-          for (const warning of logged.warnings) result.warnings.push({ runId: entry.runId, warning: redactText(warning) });
+          for (const warning of logged.warnings)
+            result.warnings.push({ runId: entry.runId, warning: redactText(warning) });
           if (logged.incomplete.length > 0) {
             // Never called success: it stays queued, marked partial, with what is missing.
-            const message = redactText(`logged only in part to ${client.uri} (MLflow run ${logged.runId}): ${logged.incomplete.join('; ')}`);
+            const message = redactText(
+              `logged only in part to ${client.uri} (MLflow run ${logged.runId}): ${logged.incomplete.join('; ')}`,
+            );
             this.fail(entry, message, now(), client.uri, result, true);
-            options.onRun?.({ runId: entry.runId, ok: false, partial: true, error: message, mlflowRunId: logged.runId });
+            options.onRun?.({
+              runId: entry.runId,
+              ok: false,
+              partial: true,
+              error: message,
+              mlflowRunId: logged.runId,
+            });
             continue;
           }
           this.remove(entry);
           result.sent.push(entry.runId);
-          this.saveStatus({ lastSuccess: { runId: entry.runId, at: new Date(now()).toISOString(), uri: client.uri, experimentId: logged.experimentId, mlflowRunId: logged.runId } });
+          this.saveStatus({
+            lastSuccess: {
+              runId: entry.runId,
+              at: new Date(now()).toISOString(),
+              uri: client.uri,
+              experimentId: logged.experimentId,
+              mlflowRunId: logged.runId,
+            },
+          });
           options.onRun?.({ runId: entry.runId, ok: true, mlflowRunId: logged.runId });
         } catch (error) {
           const message = messageOf(error);
@@ -214,12 +244,27 @@ export class TrackingOutbox {
     return result;
   }
 
-  private fail(entry: OutboxEntry, message: string, at: number, uri: string, result: FlushResult, partial = false): void {
+  private fail(
+    entry: OutboxEntry,
+    message: string,
+    at: number,
+    uri: string,
+    result: FlushResult,
+    partial = false,
+  ): void {
     const attempts = entry.attempts + 1;
     const current = this.read(entry.runId);
     // Queued again while it was being sent: keep that, with the failure counted.
     const enqueued = current?.enqueued ?? entry.enqueued;
-    this.write({ version: 1, runId: entry.runId, enqueued, attempts, lastError: message, ...(partial ? { partial } : {}), nextAttempt: new Date(at + backoffMs(attempts)).toISOString() });
+    this.write({
+      version: 1,
+      runId: entry.runId,
+      enqueued,
+      attempts,
+      lastError: message,
+      ...(partial ? { partial } : {}),
+      nextAttempt: new Date(at + backoffMs(attempts)).toISOString(),
+    });
     result.failed.push({ runId: entry.runId, error: message, ...(partial ? { partial } : {}) });
     this.saveStatus({ lastError: { runId: entry.runId, at: new Date(at).toISOString(), uri, message } });
   }
@@ -273,7 +318,10 @@ export function loadRunForTracking(mlpipeRoot: string, runId: string): LogRunInp
   const artifacts: { path: string; file: string }[] = [];
   const seen = new Set<string>();
   for (const stage of record.stages) {
-    const files = [...Object.keys(stage.metrics ?? {}), ...series.filter((one) => one.stage === stage.name).map((one) => one.file)];
+    const files = [
+      ...Object.keys(stage.metrics ?? {}),
+      ...series.filter((one) => one.stage === stage.name).map((one) => one.file),
+    ];
     for (const path of files) {
       const expected = stage.outputs?.[path];
       if (!expected || seen.has(path)) continue;

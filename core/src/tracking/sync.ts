@@ -14,7 +14,10 @@ export interface TrackingTarget {
 }
 
 /** The tracking server to use, or why the configured one cannot be used (undefined for both: none configured). */
-export function trackingTarget(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): { target?: TrackingTarget; problem?: string } {
+export function trackingTarget(
+  setting: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { target?: TrackingTarget; problem?: string } {
   const uri = trackingUri(setting, env);
   if (uri) {
     const client = new MlflowClient(uri, { env });
@@ -25,7 +28,12 @@ export function trackingTarget(setting: string | undefined, env: NodeJS.ProcessE
   return problem ? { problem } : {};
 }
 
-export async function sendRuns(mlpipeRoot: string, target: TrackingTarget, runIds: string[], options: { force?: boolean } = {}): Promise<FlushResult> {
+export async function sendRuns(
+  mlpipeRoot: string,
+  target: TrackingTarget,
+  runIds: string[],
+  options: { force?: boolean } = {},
+): Promise<FlushResult> {
   const outbox = new TrackingOutbox(mlpipeRoot);
   for (const id of runIds) outbox.enqueue(id);
   return outbox.flush(target.client, (id) => loadRunForTracking(mlpipeRoot, id), { force: options.force ?? true });
@@ -39,7 +47,8 @@ export function describeFlush(result: FlushResult, uri: string): string {
   const shown = redactUri(uri);
   if (result.busy) return `MLflow: another mlpipe process is sending runs to ${shown}; yours are queued and go with it`;
   const parts: string[] = [];
-  const runs = (list: { runId: string }[] | string[]) => (list.length === 1 ? `run ${typeof list[0] === 'string' ? list[0] : list[0].runId}` : `${list.length} runs`);
+  const runs = (list: { runId: string }[] | string[]) =>
+    list.length === 1 ? `run ${typeof list[0] === 'string' ? list[0] : list[0].runId}` : `${list.length} runs`;
   const partial = result.failed.filter((failure) => failure.partial);
   const failed = result.failed.filter((failure) => !failure.partial);
   if (result.sent.length > 0) parts.push(`logged ${runs(result.sent)} to ${shown}`);
@@ -47,7 +56,10 @@ export function describeFlush(result: FlushResult, uri: string): string {
   if (failed.length > 0) parts.push(`could not log ${runs(failed)}: ${failed[0].error}`);
   for (const { runId, warning } of result.warnings.slice(0, 3)) parts.push(`note for run ${runId}: ${warning}`);
   if (result.warnings.length > 3) parts.push(`${result.warnings.length - 3} more notes`);
-  if (result.pending > 0) parts.push(`${result.pending} run${result.pending === 1 ? '' : 's'} queued in .mlpipe/tracking/outbox; \`mlpipe runs sync\` sends ${result.pending === 1 ? 'it' : 'them'}`);
+  if (result.pending > 0)
+    parts.push(
+      `${result.pending} run${result.pending === 1 ? '' : 's'} queued in .mlpipe/tracking/outbox; \`mlpipe runs sync\` sends ${result.pending === 1 ? 'it' : 'them'}`,
+    );
   if (parts.length === 0) parts.push(`nothing to send to ${shown}`);
   return redactText(`MLflow: ${parts.join('; ')}`);
 }

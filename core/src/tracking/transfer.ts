@@ -41,14 +41,19 @@ export const DEFAULT_TRANSFER_LIMITS: TransferLimits = {
 };
 
 /** The limits, with `MLPIPE_STALL_TIMEOUT` (seconds) and `MLPIPE_MIN_TRANSFER_RATE` (KiB/s) from the environment, then `overrides`. */
-export function transferLimits(overrides: Partial<TransferLimits> = {}, env: NodeJS.ProcessEnv = process.env): TransferLimits {
+export function transferLimits(
+  overrides: Partial<TransferLimits> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): TransferLimits {
   const positive = (value: string | undefined) => {
     const number = Number(value);
     return value?.trim() && Number.isFinite(number) && number > 0 ? number : undefined;
   };
   const stall = positive(env.MLPIPE_STALL_TIMEOUT);
   const rate = positive(env.MLPIPE_MIN_TRANSFER_RATE);
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined)) as Partial<TransferLimits>;
+  const defined = Object.fromEntries(
+    Object.entries(overrides).filter(([, value]) => value !== undefined),
+  ) as Partial<TransferLimits>;
   return {
     ...DEFAULT_TRANSFER_LIMITS,
     ...(stall ? { stallMs: stall * 1000 } : {}),
@@ -82,7 +87,13 @@ export class TransferError extends Error {
 
   /** ECONNRESET-like code, for callers that sort network errors by code. */
   get code(): string {
-    return this.failure === 'stalled' ? 'STALLED' : this.failure === 'deadline' ? 'DEADLINE' : this.failure === 'too-large' ? 'TOO_LARGE' : 'TRUNCATED';
+    return this.failure === 'stalled'
+      ? 'STALLED'
+      : this.failure === 'deadline'
+        ? 'DEADLINE'
+        : this.failure === 'too-large'
+          ? 'TOO_LARGE'
+          : 'TRUNCATED';
   }
 }
 
@@ -118,13 +129,15 @@ export function exchange(request: ExchangeRequest): Promise<Answer> {
   const headers: Record<string, string> = { ...request.headers };
   const body = request.body;
   if (Buffer.isBuffer(body)) headers['Content-Length'] = String(body.length);
-  else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) headers['Content-Length'] ??= '0';
+  else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH'))
+    headers['Content-Length'] ??= '0';
   const bodyBytes = Buffer.isBuffer(body) ? body.length : (request.bodyBytes ?? 0);
   const maxAnswer = request.maxAnswerBytes ?? limits.maxAnswerBytes;
   const deadlineMs = request.deadlineMs ?? deadlineFor(bodyBytes, limits);
   const module = url.protocol === 'https:' ? https : http;
   const signal = request.signal;
-  if (signal?.aborted) return Promise.reject(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+  if (signal?.aborted)
+    return Promise.reject(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
 
   return new Promise<Answer>((resolve, reject) => {
     let settled = false;
@@ -153,42 +166,90 @@ export function exchange(request: ExchangeRequest): Promise<Answer> {
     };
     const deadline = setTimeout(() => {
       const moved = sent + received > 0 ? ` (${sent} bytes sent, ${received} received)` : '';
-      finish(new TransferError('deadline', `it took longer than ${seconds(deadlineMs)}, the bound for ${bodyBytes} bytes at ${Math.round(limits.minBytesPerSecond / 1024)} KiB/s at least, while ${phase}${moved}`, phase));
+      finish(
+        new TransferError(
+          'deadline',
+          `it took longer than ${seconds(deadlineMs)}, the bound for ${bodyBytes} bytes at ${Math.round(limits.minBytesPerSecond / 1024)} KiB/s at least, while ${phase}${moved}`,
+          phase,
+        ),
+      );
     }, deadlineMs);
 
-    client = module.request(url, { method, headers, ...(request.agent ? { agent: request.agent } : {}), ...(signal ? { signal } : {}) }, (res) => {
-      phase = 'receiving the answer';
-      const declared = Number(res.headers['content-length']);
-      const tooLarge = () => new TransferError('too-large', `the answer is larger than ${maxAnswer} bytes, more than mlpipe reads of one answer`, phase);
-      if (method !== 'HEAD' && Number.isFinite(declared) && declared > maxAnswer) {
-        res.resume();
-        finish(tooLarge());
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > maxAnswer) {
+    client = module.request(
+      url,
+      { method, headers, ...(request.agent ? { agent: request.agent } : {}), ...(signal ? { signal } : {}) },
+      (res) => {
+        phase = 'receiving the answer';
+        const declared = Number(res.headers['content-length']);
+        const tooLarge = () =>
+          new TransferError(
+            'too-large',
+            `the answer is larger than ${maxAnswer} bytes, more than mlpipe reads of one answer`,
+            phase,
+          );
+        if (method !== 'HEAD' && Number.isFinite(declared) && declared > maxAnswer) {
+          res.resume();
           finish(tooLarge());
           return;
         }
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        if (!res.complete) finish(new TransferError('truncated', `the connection closed after ${received} bytes of the answer, before its end`, phase));
-        else finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-      });
-      res.on('error', (error) => finish(new TransferError('truncated', `the connection broke after ${received} bytes of the answer (${(error as NodeJS.ErrnoException).code ?? error.message})`, phase)));
-      res.on('close', () => {
-        if (!res.complete) finish(new TransferError('truncated', `the connection closed after ${received} bytes of the answer, before its end`, phase));
-      });
-    });
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > maxAnswer) {
+            finish(tooLarge());
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => {
+          if (!res.complete)
+            finish(
+              new TransferError(
+                'truncated',
+                `the connection closed after ${received} bytes of the answer, before its end`,
+                phase,
+              ),
+            );
+          else finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        });
+        res.on('error', (error) =>
+          finish(
+            new TransferError(
+              'truncated',
+              `the connection broke after ${received} bytes of the answer (${(error as NodeJS.ErrnoException).code ?? error.message})`,
+              phase,
+            ),
+          ),
+        );
+        res.on('close', () => {
+          if (!res.complete)
+            finish(
+              new TransferError(
+                'truncated',
+                `the connection closed after ${received} bytes of the answer, before its end`,
+                phase,
+              ),
+            );
+        });
+      },
+    );
     client.setTimeout(limits.stallMs, () => {
-      const moved = phase === 'sending the request' && bodyBytes > 0 ? ` after ${sent} of ${bodyBytes} bytes` : phase === 'receiving the answer' ? ` after ${received} bytes` : '';
-      finish(new TransferError('stalled', `nothing moved for ${seconds(limits.stallMs)} while ${phase}${moved}`, phase));
+      const moved =
+        phase === 'sending the request' && bodyBytes > 0
+          ? ` after ${sent} of ${bodyBytes} bytes`
+          : phase === 'receiving the answer'
+            ? ` after ${received} bytes`
+            : '';
+      finish(
+        new TransferError('stalled', `nothing moved for ${seconds(limits.stallMs)} while ${phase}${moved}`, phase),
+      );
     });
     client.on('socket', (socket) => {
-      if (socket.connecting) socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => phase === 'connecting' && (phase = 'sending the request'));
+      if (socket.connecting)
+        socket.once(
+          url.protocol === 'https:' ? 'secureConnect' : 'connect',
+          () => phase === 'connecting' && (phase = 'sending the request'),
+        );
       else if (phase === 'connecting') phase = 'sending the request';
     });
     client.on('finish', () => {
@@ -213,7 +274,15 @@ export function exchange(request: ExchangeRequest): Promise<Answer> {
 export function isTransient(error: unknown): boolean {
   if (error instanceof TransferError) return error.failure === 'stalled' || error.failure === 'truncated';
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
-  return ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'EAI_AGAIN'].includes(code);
+  return [
+    'ECONNRESET',
+    'EPIPE',
+    'ETIMEDOUT',
+    'ECONNABORTED',
+    'ERR_STREAM_PREMATURE_CLOSE',
+    'UND_ERR_SOCKET',
+    'EAI_AGAIN',
+  ].includes(code);
 }
 
 /** HTTP statuses worth another attempt of an idempotent request. */
@@ -242,7 +311,10 @@ export function backoff(attempt: number, signal?: AbortSignal, retryAfter?: stri
  * `credentials` says whether the request's credentials may go along: only to the same host, and
  * never over a weaker scheme.
  */
-export function redirectTarget(from: URL, answer: Pick<Answer, 'status' | 'headers'>): { url: URL; credentials: boolean } | undefined {
+export function redirectTarget(
+  from: URL,
+  answer: Pick<Answer, 'status' | 'headers'>,
+): { url: URL; credentials: boolean } | undefined {
   if (![301, 302, 303, 307, 308].includes(answer.status)) return undefined;
   const location = answer.headers.location;
   const text = Array.isArray(location) ? location[0] : location;
@@ -253,16 +325,20 @@ export function redirectTarget(from: URL, answer: Pick<Answer, 'status' | 'heade
   } catch {
     throw new Error(`it redirected to '${redactUri(text)}', which is not a URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`it redirected to ${redactUri(url.href)}, which is not HTTP(S)`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new Error(`it redirected to ${redactUri(url.href)}, which is not HTTP(S)`);
   if (from.protocol === 'https:' && url.protocol === 'http:') {
     throw new Error(`it redirected from HTTPS to plain HTTP (${redactUri(url.origin)}); refusing to downgrade`);
   }
-  const sameHost = url.hostname === from.hostname && (url.port === from.port || (from.protocol === 'http:' && url.protocol === 'https:'));
+  const sameHost =
+    url.hostname === from.hostname &&
+    (url.port === from.port || (from.protocol === 'http:' && url.protocol === 'https:'));
   return { url, credentials: sameHost && !url.username && !url.password };
 }
 
 const DIGEST_SUFFIX = /@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const SECRET_QUERY = /([?&;][^=&#;\s]*(?:token|password|passwd|pwd|secret|key|signature|sig|credential|auth)[^=&#;\s]*=)[^&#;\s]*/gi;
+const SECRET_QUERY =
+  /([?&;][^=&#;\s]*(?:token|password|passwd|pwd|secret|key|signature|sig|credential|auth)[^=&#;\s]*=)[^&#;\s]*/gi;
 
 /**
  * A URI or URI-like text as it may be shown: any `user:password@` replaced by `***@`, and the values

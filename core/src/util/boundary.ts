@@ -1,4 +1,17 @@
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, constants, type Stats } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  constants,
+  type Stats,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../errors';
 
@@ -88,7 +101,10 @@ export class Boundary {
   }
 
   private outside(path: string, what: string): BoundaryError {
-    return new BoundaryError(this.show(path), `${this.show(path)} ${what}; mlpipe reads and writes only inside ${this.root}. Replace the link with the file itself.`);
+    return new BoundaryError(
+      this.show(path),
+      `${this.show(path)} ${what}; mlpipe reads and writes only inside ${this.root}. Replace the link with the file itself.`,
+    );
   }
 
   /**
@@ -121,7 +137,10 @@ export class Boundary {
     // O_NONBLOCK: a FIFO planted where a file was expected must not hang the open.
     let fd: number;
     try {
-      fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK | (links === 'refuse' ? constants.O_NOFOLLOW : 0));
+      fd = openSync(
+        absolute,
+        constants.O_RDONLY | constants.O_NONBLOCK | (links === 'refuse' ? constants.O_NOFOLLOW : 0),
+      );
     } catch (error) {
       // O_NOFOLLOW meeting a link answers ELOOP: say what it is.
       if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw this.outside(absolute, 'is a symbolic link');
@@ -129,12 +148,15 @@ export class Boundary {
     }
     try {
       const stat = fstatSync(fd);
-      if (!stat.isFile() && !stat.isDirectory()) throw new BoundaryError(this.show(absolute), `${this.show(absolute)} is not a regular file`);
+      if (!stat.isFile() && !stat.isDirectory())
+        throw new BoundaryError(this.show(absolute), `${this.show(absolute)} is not a regular file`);
       const really = fdPath(fd);
       if (really !== undefined) {
         const inside = within(this.real, really);
-        if (!inside && this.contains(absolute)) throw this.outside(absolute, 'leads outside the workspace (a symbolic link)');
-        if (links === 'refuse' && this.contains(absolute) && really !== join(this.real, relative(this.root, absolute))) throw this.outside(absolute, 'was reached through a symbolic link');
+        if (!inside && this.contains(absolute))
+          throw this.outside(absolute, 'leads outside the workspace (a symbolic link)');
+        if (links === 'refuse' && this.contains(absolute) && really !== join(this.real, relative(this.root, absolute)))
+          throw this.outside(absolute, 'was reached through a symbolic link');
       }
       return { fd, stat };
     } catch (error) {
@@ -150,7 +172,8 @@ export class Boundary {
    */
   assertNoLinks(path: string, self = false): Stats | undefined {
     const absolute = resolve(this.root, path);
-    if (!within(this.root, absolute)) throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
+    if (!within(this.root, absolute))
+      throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
     const parts = relative(this.root, absolute).split(sep).filter(Boolean);
     let current = this.root;
     let stat: Stats | undefined;
@@ -162,8 +185,16 @@ export class Boundary {
       } catch {
         return undefined; // nothing further exists yet: nothing to pass through
       }
-      if (stat.isSymbolicLink() && (!last || self)) throw this.outside(current, last ? 'is a symbolic link' : 'is a symbolic link on the way to a path mlpipe writes');
-      if (!last && !stat.isDirectory()) throw new BoundaryError(this.show(current), `${this.show(current)} is not a folder, but ${this.show(absolute)} needs it to be one`);
+      if (stat.isSymbolicLink() && (!last || self))
+        throw this.outside(
+          current,
+          last ? 'is a symbolic link' : 'is a symbolic link on the way to a path mlpipe writes',
+        );
+      if (!last && !stat.isDirectory())
+        throw new BoundaryError(
+          this.show(current),
+          `${this.show(current)} is not a folder, but ${this.show(absolute)} needs it to be one`,
+        );
     }
     return stat;
   }
@@ -177,7 +208,8 @@ export class Boundary {
    */
   openParent(path: string, create: boolean): AnchoredPath | undefined {
     const absolute = resolve(this.root, path);
-    if (absolute === this.root || !within(this.root, absolute)) throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
+    if (absolute === this.root || !within(this.root, absolute))
+      throw new BoundaryError(path, `${path} is not inside the workspace ${this.root}; refusing to touch it`);
     const parts = relative(this.root, absolute).split(sep).filter(Boolean);
     const name = parts.pop()!;
     if (!PROC_FD) {
@@ -216,7 +248,8 @@ export class Boundary {
             }
           }
           if (link) throw this.outside(join(this.root, shown), 'is a symbolic link on the way to a path mlpipe writes');
-          if (code === 'ENOTDIR') throw new BoundaryError(shown, `${shown} is not a folder, but ${this.show(absolute)} needs it to be one`);
+          if (code === 'ENOTDIR')
+            throw new BoundaryError(shown, `${shown} is not a folder, but ${this.show(absolute)} needs it to be one`);
           if (code === 'ENOENT' && !create) {
             closeSync(fd);
             return undefined;

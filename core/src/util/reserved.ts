@@ -3,7 +3,11 @@
  * keeps each: git's history and hooks, mlpipe's state, VS Code's workspace settings and tasks.
  */
 export const RESERVED_TOP = ['.git', '.mlpipe', '.vscode'] as const;
-export const RESERVED_KEEPER: Record<(typeof RESERVED_TOP)[number], string> = { '.git': 'git', '.mlpipe': 'mlpipe', '.vscode': 'VS Code' };
+export const RESERVED_KEEPER: Record<(typeof RESERVED_TOP)[number], string> = {
+  '.git': 'git',
+  '.mlpipe': 'mlpipe',
+  '.vscode': 'VS Code',
+};
 
 /**
  * The reserved folder a workspace path is or lies in, compared as case-insensitive file systems
@@ -11,6 +15,9 @@ export const RESERVED_KEEPER: Record<(typeof RESERVED_TOP)[number], string> = { 
  * short name); undefined when it is free.
  */
 export function reservedTop(path: string): (typeof RESERVED_TOP)[number] | undefined {
-  const first = path.split('/')[0].toLowerCase().replace(/[. ]+$/, '');
+  const first = path
+    .split('/')[0]
+    .toLowerCase()
+    .replace(/[. ]+$/, '');
   return RESERVED_TOP.find((reserved) => first === reserved || new RegExp(`^${reserved.slice(1)}~\\d+$`).test(first));
 }

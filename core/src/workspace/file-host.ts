@@ -43,7 +43,10 @@ export const nodeFileHost: FileHost = {
   },
   readDirectory(path) {
     try {
-      return readdirSync(path, { withFileTypes: true }).map((entry) => ({ name: entry.name, isDirectory: entry.isDirectory() }));
+      return readdirSync(path, { withFileTypes: true }).map((entry) => ({
+        name: entry.name,
+        isDirectory: entry.isDirectory(),
+      }));
     } catch {
       return undefined;
     }

@@ -4,7 +4,14 @@ import { checkCard, type LinkedPipeline } from '../modelcard/check';
 import { ParamsIndex, readParamsFile, type ParamsFile, type ParamsRefusal } from '../params/params';
 import { checkPipeline } from '../pipeline/check';
 import { PipelineGraph } from '../pipeline/graph';
-import { StageCache, buildPipeline, declaredParamsFiles, isInsideWorkspace, normalizePath, type PipelineModel } from '../pipeline/model';
+import {
+  StageCache,
+  buildPipeline,
+  declaredParamsFiles,
+  isInsideWorkspace,
+  normalizePath,
+  type PipelineModel,
+} from '../pipeline/model';
 import { schemaDiagnostics } from '../schema/validate';
 import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
@@ -282,7 +289,17 @@ export class Workspace {
     if (!entry.stat) return undefined;
     if (entry.real === undefined) entry.real = this.realPathOf(path) ?? null;
     const link = this.linkOutside(path, root, entry.real);
-    if (link !== undefined) return { code: 'link-outside-workspace', severity: 'error', link, message: linkReason(link, relative(root, path).split(sep).join('/'), this.rootHints.has(path) ? "the pipeline's folder" : 'its folder') };
+    if (link !== undefined)
+      return {
+        code: 'link-outside-workspace',
+        severity: 'error',
+        link,
+        message: linkReason(
+          link,
+          relative(root, path).split(sep).join('/'),
+          this.rootHints.has(path) ? "the pipeline's folder" : 'its folder',
+        ),
+      };
     if (entry.stat.isFile && entry.stat.size > maxBytes) return tooLarge(entry.stat.size, this.options.maxFileSize);
     return undefined;
   }
@@ -293,7 +310,11 @@ export class Workspace {
    * (the text is never read otherwise, so it can never be quoted). Every disk read of the analysis
    * comes through here, for the CLI, the language server and the gate alike.
    */
-  read(path: string, root: string, maxBytes = 3 * this.options.maxFileSize): { text: string | undefined; refusal?: Refusal } {
+  read(
+    path: string,
+    root: string,
+    maxBytes = 3 * this.options.maxFileSize,
+  ): { text: string | undefined; refusal?: Refusal } {
     const overlay = this.overlays.get(path);
     if (overlay) return { text: overlay.text };
     const refusal = this.refusalOf(path, root, maxBytes);
@@ -323,7 +344,8 @@ export class Workspace {
   private presence(path: string): { exists: boolean; at: number; root?: string; link?: string | null } {
     const now = this.options.existenceTtlMs === Infinity ? 0 : Date.now();
     const cached = this.existence.get(path);
-    if (cached && (this.options.existenceTtlMs === Infinity || now - cached.at < this.options.existenceTtlMs)) return cached;
+    if (cached && (this.options.existenceTtlMs === Infinity || now - cached.at < this.options.existenceTtlMs))
+      return cached;
     const entry = { exists: this.host.stat(path) !== undefined, at: now };
     this.existence.set(path, entry);
     return entry;
@@ -344,7 +366,8 @@ export class Workspace {
   /** Open documents whose last analysis read `path`. */
   dependents(path: string): string[] {
     const result: string[] = [];
-    for (const [other, analysis] of this.analyses) if (other !== path && this.overlays.has(other) && analysis.inputs.has(path)) result.push(other);
+    for (const [other, analysis] of this.analyses)
+      if (other !== path && this.overlays.has(other) && analysis.inputs.has(path)) result.push(other);
     return result;
   }
 
@@ -352,7 +375,8 @@ export class Workspace {
   cached(path: string): Analysis | undefined {
     const analysis = this.analyses.get(path);
     if (!analysis) return undefined;
-    if (analysis.stamp !== this.stampOf(path) || analysis.existenceGeneration !== this.existenceGeneration) return undefined;
+    if (analysis.stamp !== this.stampOf(path) || analysis.existenceGeneration !== this.existenceGeneration)
+      return undefined;
     for (const [input, stamp] of analysis.inputs) if (this.stampOf(input) !== stamp) return undefined;
     return analysis;
   }
@@ -375,14 +399,31 @@ export class Workspace {
     const stamp = this.stampOf(path);
     const read = this.read(path, this.rootOf(path));
     const text = read.text ?? '';
-    const base: AnalysisBase = { path, text, stamp, yaml: null, diagnostics: [], inputs: new Map(), existenceGeneration: this.existenceGeneration, refused: read.refusal };
+    const base: AnalysisBase = {
+      path,
+      text,
+      stamp,
+      yaml: null,
+      diagnostics: [],
+      inputs: new Map(),
+      existenceGeneration: this.existenceGeneration,
+      refused: read.refusal,
+    };
     const refused = this.refusal(text, read.refusal);
     if (refused || kind === 'other') {
       if (refused) base.diagnostics.push(refused);
-      return kind === 'pipeline' ? this.emptyPipeline(base) : kind === 'modelcard' ? { ...base, kind, pipelinePath: '', pipeline: null } : { ...base, kind: kind === 'params' ? 'params' : 'other' };
+      return kind === 'pipeline'
+        ? this.emptyPipeline(base)
+        : kind === 'modelcard'
+          ? { ...base, kind, pipelinePath: '', pipeline: null }
+          : { ...base, kind: kind === 'params' ? 'params' : 'other' };
     }
     let parser = this.parsers.get(path);
-    if (!parser) this.parsers.set(path, (parser = new IncrementalYamlParser(kind === 'pipeline' ? choosePipelineDocument : undefined)));
+    if (!parser)
+      this.parsers.set(
+        path,
+        (parser = new IncrementalYamlParser(kind === 'pipeline' ? choosePipelineDocument : undefined)),
+      );
     const yaml = parser.parse(text);
     base.yaml = yaml;
     const syntaxLines = new Set<number>();
@@ -413,22 +454,45 @@ export class Workspace {
     const yamlCount = base.diagnostics.length;
     const schemaKind: SchemaKind = kind;
     if (yaml.root === null) {
-      if (kind !== 'params') base.diagnostics.push({ start: 0, end: Math.min(1, text.length), severity: 'error', code: 'empty-file', message: emptyMessage(kind) });
+      if (kind !== 'params')
+        base.diagnostics.push({
+          start: 0,
+          end: Math.min(1, text.length),
+          severity: 'error',
+          code: 'empty-file',
+          message: emptyMessage(kind),
+        });
     } else {
-      base.diagnostics.push(...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root).map((d) => withPath(d, path)));
+      base.diagnostics.push(
+        ...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root).map((d) =>
+          withPath(d, path),
+        ),
+      );
     }
     if (kind === 'params') base.diagnostics.push(...this.params(path, this.rootOf(path)).problems);
-    const result = kind === 'pipeline' ? this.pipeline(base, yaml) : kind === 'modelcard' ? this.card(base, yaml) : { ...base, kind: 'params' as const };
+    const result =
+      kind === 'pipeline'
+        ? this.pipeline(base, yaml)
+        : kind === 'modelcard'
+          ? this.card(base, yaml)
+          : { ...base, kind: 'params' as const };
     // A YAML error explains its block; schema and semantic findings inside it would only repeat it.
     const repeats = (d: Diagnostic) =>
-      problemStarts.has(d.start) || syntaxLines.has(text.lastIndexOf('\n', d.start - 1) + 1) || yaml.brokenBlocks.some((block) => d.start >= block.start && d.start < block.end);
-    if (yaml.problems.length > 0) result.diagnostics = [...result.diagnostics.slice(0, yamlCount), ...result.diagnostics.slice(yamlCount).filter((d) => !repeats(d))];
+      problemStarts.has(d.start) ||
+      syntaxLines.has(text.lastIndexOf('\n', d.start - 1) + 1) ||
+      yaml.brokenBlocks.some((block) => d.start >= block.start && d.start < block.end);
+    if (yaml.problems.length > 0)
+      result.diagnostics = [
+        ...result.diagnostics.slice(0, yamlCount),
+        ...result.diagnostics.slice(yamlCount).filter((d) => !repeats(d)),
+      ];
     return result;
   }
 
   /** Why a text is not analysed (binary, too large), as a reason to follow "X is not read: ". */
   private textRefusal(text: string): Refusal | undefined {
-    if (looksBinary(text)) return { code: 'binary-file', severity: 'error', message: 'it looks like a binary file, not YAML.' };
+    if (looksBinary(text))
+      return { code: 'binary-file', severity: 'error', message: 'it looks like a binary file, not YAML.' };
     if (text.length > this.options.maxFileSize) return tooLarge(text.length, this.options.maxFileSize);
     return undefined;
   }
@@ -449,7 +513,14 @@ export class Workspace {
 
   private emptyPipeline(base: AnalysisBase): PipelineAnalysis {
     const model = buildPipeline(null, '', null);
-    return { ...base, kind: 'pipeline', model, graph: new PipelineGraph(model), params: new ParamsIndex([]), paramsFiles: [] };
+    return {
+      ...base,
+      kind: 'pipeline',
+      model,
+      graph: new PipelineGraph(model),
+      params: new ParamsIndex([]),
+      paramsFiles: [],
+    };
   }
 
   private pipeline(base: AnalysisBase, yaml: YamlModel): PipelineAnalysis {
@@ -460,7 +531,8 @@ export class Workspace {
       // Params are read only from inside the pipeline's folder, and never through a link that
       // leaves it: a pipeline under review must not make `mlpipe check` in CI read (and quote)
       // files elsewhere on the machine.
-      if (!isInsideWorkspace(normalizePath(raw))) return { ...readParamsFile(path, undefined), raw, node, outside: true };
+      if (!isInsideWorkspace(normalizePath(raw)))
+        return { ...readParamsFile(path, undefined), raw, node, outside: true };
       base.inputs.set(path, this.stampOf(path));
       this.rootHints.set(path, dir);
       let owners = this.paramsOwners.get(path);
@@ -471,14 +543,24 @@ export class Workspace {
     const existing = paramsFiles.filter((file) => file.exists);
     // Same params files (same objects while unchanged), same index: stage caches key on its identity.
     let indexed = this.paramsIndexes.get(base.path);
-    if (!indexed || indexed.files.length !== existing.length || indexed.files.some((file, i) => file !== this.params(existing[i].path, dir))) {
+    if (
+      !indexed ||
+      indexed.files.length !== existing.length ||
+      indexed.files.some((file, i) => file !== this.params(existing[i].path, dir))
+    ) {
       indexed = { files: existing.map((file) => this.params(file.path, dir)), index: new ParamsIndex(existing) };
       this.paramsIndexes.set(base.path, indexed);
     }
     const params = indexed.index;
     let stageCache = this.stageCaches.get(base.path);
     if (!stageCache) this.stageCaches.set(base.path, (stageCache = new StageCache()));
-    const model = buildPipeline(yaml.root, base.text, existing.length > 0 ? params : null, stageCache, yaml.aliasVersion);
+    const model = buildPipeline(
+      yaml.root,
+      base.text,
+      existing.length > 0 ? params : null,
+      stageCache,
+      yaml.aliasVersion,
+    );
     const graph = new PipelineGraph(model);
     if (model.modelCard) {
       const card = resolve(dir, model.modelCard.name);
@@ -493,7 +575,10 @@ export class Workspace {
       params,
       paramsFiles,
       exists: this.options.fileChecks === false ? () => true : (relativePath) => this.exists(join(dir, relativePath)),
-      linkOutside: this.options.fileChecks === false ? undefined : (relativePath) => this.existingLinkOutside(join(dir, relativePath), dir),
+      linkOutside:
+        this.options.fileChecks === false
+          ? undefined
+          : (relativePath) => this.existingLinkOutside(join(dir, relativePath), dir),
     });
     base.diagnostics.push(...diagnostics);
     return { ...base, kind: 'pipeline', model, graph, params, paramsFiles };
@@ -509,7 +594,9 @@ export class Workspace {
     // The file's own parser (the one its analysis uses when it is checked or open): one parse serves both.
     let parser = this.parsers.get(path);
     if (!parser) this.parsers.set(path, (parser = new IncrementalYamlParser()));
-    const file = refusal ? readParamsFile(path, undefined, refusal) : readParamsFile(path, read.text, undefined, parser);
+    const file = refusal
+      ? readParamsFile(path, undefined, refusal)
+      : readParamsFile(path, read.text, undefined, parser);
     this.paramsCache.set(path, { stamp, root, file });
     return file;
   }
@@ -523,12 +610,17 @@ export class Workspace {
     const pipelinePath = resolve(dir, raw);
     base.inputs.set(pipelinePath, this.stampOf(pipelinePath));
     // Only a file named as a pipeline is read as one, so `pipeline:` cannot make mlpipe quote another file's keys.
-    const analysed = this.exists(pipelinePath) && kindByName(pipelinePath) === 'pipeline' ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis) : null;
+    const analysed =
+      this.exists(pipelinePath) && kindByName(pipelinePath) === 'pipeline'
+        ? (this.analyze(pipelinePath, 'pipeline') as PipelineAnalysis)
+        : null;
     const pipelineRefusal = analysed?.refused;
     const pipeline = pipelineRefusal ? null : analysed;
     if (pipeline) for (const [input, stamp] of pipeline.inputs) base.inputs.set(input, stamp);
     const pipelineDir = dirname(pipelinePath);
-    const linked: LinkedPipeline | null = pipeline ? { relative: relative(dir, pipelinePath) || raw, model: pipeline.model, graph: pipeline.graph } : null;
+    const linked: LinkedPipeline | null = pipeline
+      ? { relative: relative(dir, pipelinePath) || raw, model: pipeline.model, graph: pipeline.graph }
+      : null;
     const diagnostics = checkCard({
       path: base.path,
       text: base.text,
@@ -562,7 +654,8 @@ export class Workspace {
     const result: PipelineAnalysis[] = [];
     for (const owner of this.paramsOwners.get(paramsPath) ?? []) {
       const analysis = this.analyze(owner, 'pipeline');
-      if (analysis.kind === 'pipeline' && analysis.paramsFiles.some((file) => file.path === paramsPath)) result.push(analysis);
+      if (analysis.kind === 'pipeline' && analysis.paramsFiles.some((file) => file.path === paramsPath))
+        result.push(analysis);
     }
     return result;
   }
@@ -571,7 +664,9 @@ export class Workspace {
   cardsFor(pipelinePath: string): CardAnalysis[] {
     const dir = dirname(pipelinePath);
     const candidates = new Set<string>();
-    for (const entry of this.host.readDirectory(dir) ?? []) if (!entry.isDirectory && kindByName(join(dir, entry.name)) === 'modelcard') candidates.add(join(dir, entry.name));
+    for (const entry of this.host.readDirectory(dir) ?? [])
+      if (!entry.isDirectory && kindByName(join(dir, entry.name)) === 'modelcard')
+        candidates.add(join(dir, entry.name));
     for (const path of this.overlays.keys()) if (kindByName(path) === 'modelcard') candidates.add(path);
     const cards: CardAnalysis[] = [];
     for (const path of candidates) {
@@ -598,7 +693,8 @@ export class Workspace {
         const visit = (value: unknown, prefix: string, depth: number) => {
           if (found.length >= MAX_METRIC_KEYS) return;
           if (value && typeof value === 'object' && !Array.isArray(value) && depth < 8) {
-            for (const [key, child] of Object.entries(value)) visit(child, prefix ? `${prefix}.${key}` : key, depth + 1);
+            for (const [key, child] of Object.entries(value))
+              visit(child, prefix ? `${prefix}.${key}` : key, depth + 1);
           } else if (prefix) {
             found.push(prefix);
           }
@@ -638,14 +734,24 @@ function boundDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
     const last = result[MAX_DIAGNOSTICS - 1];
     result = [
       ...result.slice(0, MAX_DIAGNOSTICS),
-      { start: last.start, end: last.end, severity: 'information', code: 'too-many-findings', message: `${(diagnostics.length - MAX_DIAGNOSTICS).toLocaleString('en-US')} more findings in this file are not shown; fix these first.` },
+      {
+        start: last.start,
+        end: last.end,
+        severity: 'information',
+        code: 'too-many-findings',
+        message: `${(diagnostics.length - MAX_DIAGNOSTICS).toLocaleString('en-US')} more findings in this file are not shown; fix these first.`,
+      },
     ];
   }
   for (let i = 0; i < result.length; i++) {
     const diagnostic = result[i];
     const message = boundMessage(diagnostic.message);
-    const related = diagnostic.related?.some((item) => boundMessage(item.message) !== item.message) ? diagnostic.related.map((item) => ({ ...item, message: boundMessage(item.message) })) : diagnostic.related;
-    const fixes = diagnostic.fixes?.some((fix) => boundMessage(fix.title) !== fix.title) ? diagnostic.fixes.map((fix) => ({ ...fix, title: boundMessage(fix.title) })) : diagnostic.fixes;
+    const related = diagnostic.related?.some((item) => boundMessage(item.message) !== item.message)
+      ? diagnostic.related.map((item) => ({ ...item, message: boundMessage(item.message) }))
+      : diagnostic.related;
+    const fixes = diagnostic.fixes?.some((fix) => boundMessage(fix.title) !== fix.title)
+      ? diagnostic.fixes.map((fix) => ({ ...fix, title: boundMessage(fix.title) }))
+      : diagnostic.fixes;
     if (message !== diagnostic.message || related !== diagnostic.related || fixes !== diagnostic.fixes) {
       if (result === diagnostics) result = [...diagnostics];
       const bounded: Diagnostic = { ...diagnostic, message };
@@ -665,5 +771,11 @@ function emptyMessage(kind: FileKind): string {
 
 function withPath(diagnostic: Diagnostic, path: string): Diagnostic {
   if (!diagnostic.fixes) return diagnostic;
-  return { ...diagnostic, fixes: diagnostic.fixes.map((fix) => ({ ...fix, edits: fix.edits.map((edit) => (edit.path ? edit : { ...edit, path })) })) };
+  return {
+    ...diagnostic,
+    fixes: diagnostic.fixes.map((fix) => ({
+      ...fix,
+      edits: fix.edits.map((edit) => (edit.path ? edit : { ...edit, path })),
+    })),
+  };
 }

@@ -96,7 +96,9 @@ export class IncrementalYamlParser {
       } else {
         parsedBlocks++;
         parsed = parseMappingSlice(text, start, end, expect);
-        if (parsed.map) for (const pair of parsed.map.pairs) if (pair.value) this.stable.nodes.set(pair.value, parsed.aliases.length > 0);
+        if (parsed.map)
+          for (const pair of parsed.map.pairs)
+            if (pair.value) this.stable.nodes.set(pair.value, parsed.aliases.length > 0);
       }
       const list = next.get(key);
       if (list) list.push(parsed);
@@ -117,12 +119,31 @@ export class IncrementalYamlParser {
         const parsed = slice(child.start, child.end, 'a stage');
         if (parsed.map) stagePairs.push(...parsed.map.pairs);
       }
-      const key: YScalar = { kind: 'scalar', start: segment.stages.keyStart, end: segment.stages.keyEnd, value: 'stages', style: 'plain' };
+      const key: YScalar = {
+        kind: 'scalar',
+        start: segment.stages.keyStart,
+        end: segment.stages.keyEnd,
+        value: 'stages',
+        style: 'plain',
+      };
       const value: YMap | null =
         stagePairs.length === 0
           ? null
-          : { kind: 'map', flow: false, pairs: stagePairs, start: stagePairs[0].start, end: stagePairs[stagePairs.length - 1].end };
-      rootPairs.push({ key, keyText: 'stages', value, start: key.start, end: value ? value.end : key.end, valueStart: key.end + 1 });
+          : {
+              kind: 'map',
+              flow: false,
+              pairs: stagePairs,
+              start: stagePairs[0].start,
+              end: stagePairs[stagePairs.length - 1].end,
+            };
+      rootPairs.push({
+        key,
+        keyText: 'stages',
+        value,
+        start: key.start,
+        end: value ? value.end : key.end,
+        valueStart: key.end + 1,
+      });
     }
     this.cache = next;
 
@@ -145,12 +166,16 @@ export class IncrementalYamlParser {
     }
     // Inside a block, duplicates were found when it was parsed; here only the assembled levels.
     duplicatePairs(root.pairs, problems);
-    const stages = rootPairs.find((pair) => pair.keyText === 'stages' && pair.value?.kind === 'map' && !pair.value.flow);
+    const stages = rootPairs.find(
+      (pair) => pair.keyText === 'stages' && pair.value?.kind === 'map' && !pair.value.flow,
+    );
     if (stages?.value?.kind === 'map') duplicatePairs(stages.value.pairs, problems);
     if (resolveAliases(anchors, aliases, problems)) this.aliasVersion++;
     this.stable.aliasVersion = this.aliasVersion;
     const aliasesCut = checkExpansion(root, aliases, nodeCount, problems);
-    const brokenBlocks = slices.filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax')).map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.length }));
+    const brokenBlocks = slices
+      .filter((parsed) => parsed.problems.some((problem) => problem.code === 'yaml-syntax'))
+      .map((parsed) => ({ start: parsed.base, end: parsed.base + parsed.length }));
     return {
       text,
       root: rootPairs.length > 0 ? root : null,
@@ -241,7 +266,8 @@ function checkExpansion(root: YNode | null, aliases: YAlias[], nodeCount: number
     if (depth > 2_000) return Infinity;
     let total = 1;
     if (node.kind === 'alias') total = size(node.target, depth + 1);
-    else if (node.kind === 'map') for (const pair of node.pairs) total += size(pair.key, depth + 1) + size(pair.value, depth + 1);
+    else if (node.kind === 'map')
+      for (const pair of node.pairs) total += size(pair.key, depth + 1) + size(pair.value, depth + 1);
     else if (node.kind === 'seq') for (const item of node.items) total += size(item, depth + 1);
     sizes.set(node, total);
     return total;

@@ -1,4 +1,15 @@
-import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, parseDocument, type Document, type Node as LibNode, type ParsedNode } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  parseDocument,
+  type Document,
+  type Node as LibNode,
+  type ParsedNode,
+} from 'yaml';
 import { detached } from '../util/strings';
 import { checkDuplicates } from './duplicates';
 import { type ScalarStyle, type Span, type YAlias, type YMap, type YNode, type YPair } from './nodes';
@@ -83,7 +94,13 @@ class Converter {
         if (!isPair(item)) continue;
         const key = this.node(item.key as LibNode | null, depth + 1);
         let value = this.node(item.value as LibNode | null, depth + 1);
-        const keyNode: YNode = key ?? { kind: 'scalar', start: value?.start ?? start, end: value?.start ?? start, value: null, style: 'plain' };
+        const keyNode: YNode = key ?? {
+          kind: 'scalar',
+          start: value?.start ?? start,
+          end: value?.start ?? start,
+          value: null,
+          style: 'plain',
+        };
         const valueStart = value ? value.start : keyNode.end;
         // `key:` with nothing after it parses as an empty plain scalar; model it as "no value".
         if (value?.kind === 'scalar' && value.value === null && value.start === value.end) value = null;
@@ -140,16 +157,33 @@ function libProblems(doc: Document.Parsed, source: string, base: number, into: Y
     }
     if (/call stack/i.test(error.message)) {
       // The parser ran out of stack inside some deep nesting: say that, not the engine's words.
-      into.push({ start: base + error.pos[0], end: base + error.pos[1], code: 'too-deep', severity: 'error', message: `Nesting too deep for the YAML parser; flatten this value (mlpipe analyses ${MAX_DEPTH} levels).` });
+      into.push({
+        start: base + error.pos[0],
+        end: base + error.pos[1],
+        code: 'too-deep',
+        severity: 'error',
+        message: `Nesting too deep for the YAML parser; flatten this value (mlpipe analyses ${MAX_DEPTH} levels).`,
+      });
       continue;
     }
-    into.push({ ...locateError(source, error.message, error.pos), code: 'yaml-syntax', severity: 'error', message: sentence(error.message) });
+    into.push({
+      ...locateError(source, error.message, error.pos),
+      code: 'yaml-syntax',
+      severity: 'error',
+      message: sentence(error.message),
+    });
     const last = into[into.length - 1];
     last.start += base;
     last.end += base;
   }
   for (const warning of doc.warnings) {
-    into.push({ start: base + warning.pos[0], end: base + warning.pos[1], code: 'yaml-warning', severity: 'warning', message: sentence(warning.message) });
+    into.push({
+      start: base + warning.pos[0],
+      end: base + warning.pos[1],
+      code: 'yaml-warning',
+      severity: 'warning',
+      message: sentence(warning.message),
+    });
   }
 }
 
@@ -219,7 +253,14 @@ export function parseWhole(text: string, choose: (roots: (YNode | null)[]) => nu
   const problems: YamlProblem[] = [];
   if ('errors' in docs) {
     // A stream with no documents: its errors (a stray `]`, say) live on the stream itself.
-    for (const error of docs.errors) problems.push({ start: error.pos[0], end: error.pos[1], code: 'yaml-syntax', severity: 'error', message: sentence(error.message) });
+    for (const error of docs.errors)
+      problems.push({
+        start: error.pos[0],
+        end: error.pos[1],
+        code: 'yaml-syntax',
+        severity: 'error',
+        message: sentence(error.message),
+      });
   }
   const converters = list.map(() => new Converter(0));
   const roots = list.map((doc, i) => {

@@ -52,7 +52,7 @@ function previewJson(value: unknown, limit: number): string {
   const write = (current: unknown): boolean => {
     if (out.length > limit) return false;
     if (current === null || typeof current !== 'object') {
-      out += current === undefined ? 'null' : JSON.stringify(current) ?? String(current);
+      out += current === undefined ? 'null' : (JSON.stringify(current) ?? String(current));
       return out.length <= limit;
     }
     if (seen.has(current)) {

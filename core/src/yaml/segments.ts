@@ -103,7 +103,7 @@ export function planSegments(text: string): SegmentPlan {
       if (segments.length === 0) return { mode: 'whole' }; // the document is a sequence
       continue; // `key:\n- item` may keep its items at column 0
     }
-    if (segments.length === 0 && (line.first === 91 /* [ */ || line.first === 123 /* { */)) return { mode: 'whole' };
+    if (segments.length === 0 && (line.first === 91 /* [ */ || line.first === 123) /* { */) return { mode: 'whole' };
     if (segments.length > 0) segments[segments.length - 1].end = line.start;
     segments.push({ start: segments.length === 0 ? 0 : line.start, end: text.length });
   }
@@ -122,7 +122,8 @@ function splitStages(text: string, segment: TopSegment): StagesSplit | undefined
   while (line.advance()) {
     if (line.isBlankOrComment) continue;
     // Only `stages` can hold the split; look no further into other keys.
-    if (text.charCodeAt(line.start) !== 115 /* s */ || !STAGES_HEADER.test(text.slice(line.start, line.end))) return undefined;
+    if (text.charCodeAt(line.start) !== 115 /* s */ || !STAGES_HEADER.test(text.slice(line.start, line.end)))
+      return undefined;
     keyStart = line.start;
     break;
   }

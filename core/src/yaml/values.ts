@@ -9,7 +9,8 @@ export function isMergeKey(pair: YPair): boolean {
 export function mergeSources(pair: YPair): YMap[] {
   const value = deref(pair.value);
   if (value?.kind === 'map') return [value];
-  if (value?.kind === 'seq') return value.items.map((item) => deref(item)).filter((item): item is YMap => item?.kind === 'map');
+  if (value?.kind === 'seq')
+    return value.items.map((item) => deref(item)).filter((item): item is YMap => item?.kind === 'map');
   return [];
 }
 
@@ -41,14 +42,16 @@ export function mapEntries(map: YMap | null | undefined): YPair[] {
   for (const pair of map.pairs) if (!isMergeKey(pair)) result.set(pair.keyText, pair);
   for (const pair of map.pairs) {
     if (!isMergeKey(pair)) continue;
-    for (const source of mergeSources(pair)) for (const entry of mapEntries(source)) if (!result.has(entry.keyText)) result.set(entry.keyText, entry);
+    for (const source of mergeSources(pair))
+      for (const entry of mapEntries(source)) if (!result.has(entry.keyText)) result.set(entry.keyText, entry);
   }
   return [...result.values()];
 }
 
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
   // A YAML key named `__proto__` must stay data: assignment would set the prototype instead.
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
 
@@ -84,7 +87,9 @@ export function toJS(node: YNode | null, cutAliases = false, stable?: StableValu
     const object: Record<string, unknown> = {};
     memo.set(current, object);
     const hasMerge = current.pairs.some(isMergeKey);
-    const explicit = hasMerge ? new Set(current.pairs.filter((pair) => !isMergeKey(pair)).map((pair) => pair.keyText)) : null;
+    const explicit = hasMerge
+      ? new Set(current.pairs.filter((pair) => !isMergeKey(pair)).map((pair) => pair.keyText))
+      : null;
     for (const pair of current.pairs) {
       if (!isMergeKey(pair)) {
         define(object, pair.keyText, convert(pair.value));
@@ -95,7 +100,8 @@ export function toJS(node: YNode | null, cutAliases = false, stable?: StableValu
       for (const source of mergeSources(pair)) {
         const merged = convert(source) as Record<string, unknown>;
         for (const key of Object.keys(merged)) {
-          if (!explicit!.has(key) && !Object.prototype.hasOwnProperty.call(object, key)) define(object, key, merged[key]);
+          if (!explicit!.has(key) && !Object.prototype.hasOwnProperty.call(object, key))
+            define(object, key, merged[key]);
         }
       }
     }
@@ -131,7 +137,8 @@ export function locate(root: YNode | null, path: readonly (string | number)[]): 
     if (node.kind === 'map') {
       const key = String(segment);
       let found: YPair | undefined;
-      for (let i = node.pairs.length - 1; i >= 0 && !found; i--) if (node.pairs[i].keyText === key && !isMergeKey(node.pairs[i])) found = node.pairs[i];
+      for (let i = node.pairs.length - 1; i >= 0 && !found; i--)
+        if (node.pairs[i].keyText === key && !isMergeKey(node.pairs[i])) found = node.pairs[i];
       if (!found) {
         for (const merge of node.pairs.filter(isMergeKey)) {
           for (const source of mergeSources(merge)) {

@@ -20,6 +20,8 @@ export function run(): Promise<void> {
       else resolve();
     });
     runner.on('pass', (test) => results.push({ title: test.fullTitle(), state: 'passed' }));
-    runner.on('fail', (test, error: Error) => results.push({ title: test.fullTitle(), state: 'failed', error: error.stack ?? error.message }));
+    runner.on('fail', (test, error: Error) =>
+      results.push({ title: test.fullTitle(), state: 'failed', error: error.stack ?? error.message }),
+    );
   });
 }

@@ -33,14 +33,36 @@ export class Chart {
     private spec: ChartSpec,
     private readonly context: ChartContext,
   ) {
-    const png = el('vscode-button', { appearance: 'icon', title: `Export ${spec.name} as PNG`, 'aria-label': `Export ${spec.name} as PNG` }, 'PNG');
-    const svg = el('vscode-button', { appearance: 'icon', title: `Export ${spec.name} as SVG`, 'aria-label': `Export ${spec.name} as SVG` }, 'SVG');
+    const png = el(
+      'vscode-button',
+      { appearance: 'icon', title: `Export ${spec.name} as PNG`, 'aria-label': `Export ${spec.name} as PNG` },
+      'PNG',
+    );
+    const svg = el(
+      'vscode-button',
+      { appearance: 'icon', title: `Export ${spec.name} as SVG`, 'aria-label': `Export ${spec.name} as SVG` },
+      'SVG',
+    );
     png.addEventListener('click', () => this.exportPng());
     svg.addEventListener('click', () => this.exportSvg());
     this.note = el('span', { class: 'chart-note' });
     this.plotHost = el('div', { class: 'chart-plot' });
     this.readout = el('div', { class: 'chart-readout', 'aria-live': 'off' });
-    this.element = el('section', { class: 'chart', 'aria-label': spec.name }, el('header', { class: 'chart-header' }, el('h3', {}, spec.name), this.note, el('span', { class: 'spacer' }), png, svg), this.plotHost, this.readout);
+    this.element = el(
+      'section',
+      { class: 'chart', 'aria-label': spec.name },
+      el(
+        'header',
+        { class: 'chart-header' },
+        el('h3', {}, spec.name),
+        this.note,
+        el('span', { class: 'spacer' }),
+        png,
+        svg,
+      ),
+      this.plotHost,
+      this.readout,
+    );
     this.plotHost.style.height = `${CHART_HEIGHT}px`;
   }
 
@@ -69,22 +91,40 @@ export class Chart {
     const runs = this.context.runs();
     const hidden = this.context.hiddenRuns();
     const data = this.aligned();
-    const axis = { stroke: theme.foreground, grid: { stroke: theme.grid, width: 1 }, ticks: { stroke: theme.grid, width: 1 } };
+    const axis = {
+      stroke: theme.foreground,
+      grid: { stroke: theme.grid, width: 1 },
+      ticks: { stroke: theme.grid, width: 1 },
+    };
     const options: uPlot.Options = {
       width: Math.max(200, this.plotHost.clientWidth || 600),
       height: CHART_HEIGHT,
       legend: { show: false },
       cursor: { drag: { x: true, y: false }, points: { show: false } },
       scales: { x: { time: false } },
-      axes: [{ ...axis, label: this.spec.x, labelSize: 18 }, { ...axis, size: 60 }],
-      series: [{ label: this.spec.x }, ...runs.map((run, i) => ({ label: runLabel(run), stroke: this.context.colorOf(i), width: 1.5, spanGaps: true, show: !hidden.has(run.id), points: { show: false } }))],
+      axes: [
+        { ...axis, label: this.spec.x, labelSize: 18 },
+        { ...axis, size: 60 },
+      ],
+      series: [
+        { label: this.spec.x },
+        ...runs.map((run, i) => ({
+          label: runLabel(run),
+          stroke: this.context.colorOf(i),
+          width: 1.5,
+          spanGaps: true,
+          show: !hidden.has(run.id),
+          points: { show: false },
+        })),
+      ],
       hooks: { setCursor: [(plot: uPlot) => this.showReadout(plot)] },
     };
     this.plot = new uPlot(options, [data.x, ...data.ys] as uPlot.AlignedData, this.plotHost);
   }
 
   resize(): void {
-    if (this.plot && this.plotHost.clientWidth > 0) this.plot.setSize({ width: this.plotHost.clientWidth, height: CHART_HEIGHT });
+    if (this.plot && this.plotHost.clientWidth > 0)
+      this.plot.setSize({ width: this.plotHost.clientWidth, height: CHART_HEIGHT });
   }
 
   setRunVisible(index: number, show: boolean): void {
@@ -133,7 +173,13 @@ export class Chart {
 
   private exportSvg(): void {
     const theme = this.context.theme();
-    const text = buildSvg({ title: this.spec.name, xLabel: this.spec.x, x: this.aligned().x, lines: this.visibleLines(), colors: { foreground: theme.foreground, background: theme.background, grid: theme.grid } });
+    const text = buildSvg({
+      title: this.spec.name,
+      xLabel: this.spec.x,
+      x: this.aligned().x,
+      lines: this.visibleLines(),
+      colors: { foreground: theme.foreground, background: theme.background, grid: theme.grid },
+    });
     this.context.export('svg', this.spec.name, text);
   }
 

@@ -1,7 +1,15 @@
 // The run comparison webview: metric curves overlaid per metric (grouped by the file and stage that
 // wrote them), scalar metrics side by side with differences, and the params that differ.
 import { registerComponents, type CheckboxElement } from '../components';
-import { assertNever, type CompareState, type CompareToHost, type HostToCompare, type PlotSpec, type RunRow, type Series } from '../contract';
+import {
+  assertNever,
+  type CompareState,
+  type CompareToHost,
+  type HostToCompare,
+  type PlotSpec,
+  type RunRow,
+  type Series,
+} from '../contract';
 import { runColor } from '../shared/colors';
 import { el } from '../shared/dom';
 import { onThemeChange, readTheme, type ThemeColors } from '../shared/theme';
@@ -90,7 +98,11 @@ function swatch(index: number): HTMLElement {
 function renderLegend(): void {
   legend.replaceChildren(
     ...runs.map((run, index) => {
-      const visible = el('input', { type: 'checkbox', title: 'Show in the plots', 'aria-label': `Show ${runLabel(run)} in the plots` });
+      const visible = el('input', {
+        type: 'checkbox',
+        title: 'Show in the plots',
+        'aria-label': `Show ${runLabel(run)} in the plots`,
+      });
       visible.checked = !hiddenRuns.has(run.id);
       visible.addEventListener('change', () => {
         if (visible.checked) hiddenRuns.delete(run.id);
@@ -99,14 +111,34 @@ function renderLegend(): void {
       });
       const name = el('button', { class: 'link', title: 'Show this run' }, runLabel(run));
       name.addEventListener('click', () => vscode.post({ type: 'openRun', id: run.id }));
-      return el('div', { class: 'legend-item', role: 'listitem', 'data-status': run.status }, visible, swatch(index), name, el('span', { class: 'muted' }, run.status === 'running' ? `running ${run.stages.done}/${run.stages.total}` : run.status));
+      return el(
+        'div',
+        { class: 'legend-item', role: 'listitem', 'data-status': run.status },
+        visible,
+        swatch(index),
+        name,
+        el(
+          'span',
+          { class: 'muted' },
+          run.status === 'running' ? `running ${run.stages.done}/${run.stages.total}` : run.status,
+        ),
+      );
     }),
   );
 }
 
 /** A header row: the label column, then one column per run with its colour. */
 function runHeader(label: string): HTMLElement {
-  return el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, label), ...runs.map((run, index) => el('th', { scope: 'col', title: run.id }, swatch(index), runLabel(run)))));
+  return el(
+    'thead',
+    {},
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'col' }, label),
+      ...runs.map((run, index) => el('th', { scope: 'col', title: run.id }, swatch(index), runLabel(run))),
+    ),
+  );
 }
 
 function renderScalars(): void {
@@ -117,11 +149,32 @@ function renderScalars(): void {
   }
   const body = el('tbody');
   for (const row of rows) {
-    const tr = el('tr', {}, el('th', { scope: 'row', title: row.direction === 'lower' ? 'lower is taken as better (guessed from the name)' : 'higher is taken as better (guessed from the name)' }, row.metric));
+    const tr = el(
+      'tr',
+      {},
+      el(
+        'th',
+        {
+          scope: 'row',
+          title:
+            row.direction === 'lower'
+              ? 'lower is taken as better (guessed from the name)'
+              : 'higher is taken as better (guessed from the name)',
+        },
+        row.metric,
+      ),
+    );
     row.values.forEach((value, i) => {
       const delta = row.deltas[i];
       const best = row.best === i;
-      const cell = el('td', { class: [row.differs[i] ? 'differs' : '', best ? 'best' : ''].join(' ').trim() || undefined, title: best ? `best (${row.direction} is better, guessed from the name)` : undefined }, formatValue(value));
+      const cell = el(
+        'td',
+        {
+          class: [row.differs[i] ? 'differs' : '', best ? 'best' : ''].join(' ').trim() || undefined,
+          title: best ? `best (${row.direction} is better, guessed from the name)` : undefined,
+        },
+        formatValue(value),
+      );
       if (best) cell.prepend(el('span', { class: 'best-mark', 'aria-label': 'best' }, '\u2605 '));
       if (delta !== undefined && delta !== 0) cell.append(el('span', { class: 'delta' }, ` (${formatDelta(delta)})`));
       tr.append(cell);
@@ -134,13 +187,32 @@ function renderScalars(): void {
 function renderParams(): void {
   const rows = paramRows(runs, state.showAllParams);
   if (rows.length === 0) {
-    paramsSection.replaceChildren(el('p', { class: 'muted' }, state.showAllParams ? 'These runs have no params.' : 'All params are equal across these runs.'));
+    paramsSection.replaceChildren(
+      el(
+        'p',
+        { class: 'muted' },
+        state.showAllParams ? 'These runs have no params.' : 'All params are equal across these runs.',
+      ),
+    );
     return;
   }
   const body = el('tbody');
   for (const row of rows) {
     const first = formatValue(row.values[0]);
-    body.append(el('tr', { class: row.differs ? 'differs-row' : undefined }, el('th', { scope: 'row' }, row.key), ...row.values.map((value, i) => el('td', { class: i > 0 && formatValue(value) !== first ? 'differs' : undefined }, value === undefined ? '\u2014' : formatValue(value)))));
+    body.append(
+      el(
+        'tr',
+        { class: row.differs ? 'differs-row' : undefined },
+        el('th', { scope: 'row' }, row.key),
+        ...row.values.map((value, i) =>
+          el(
+            'td',
+            { class: i > 0 && formatValue(value) !== first ? 'differs' : undefined },
+            value === undefined ? '\u2014' : formatValue(value),
+          ),
+        ),
+      ),
+    );
   }
   paramsSection.replaceChildren(el('table', { class: 'compare-table' }, runHeader('Param'), body));
 }
@@ -159,7 +231,13 @@ function renderCharts(): void {
   charts.clear();
   lazy.disconnect();
   if (groups.length === 0) {
-    chartsSection.replaceChildren(el('p', { class: 'muted' }, 'No metric series for these runs: stages write them as plots files (CSV, JSON) or as lists in metrics files.'));
+    chartsSection.replaceChildren(
+      el(
+        'p',
+        { class: 'muted' },
+        'No metric series for these runs: stages write them as plots files (CSV, JSON) or as lists in metrics files.',
+      ),
+    );
     return;
   }
   chartsSection.replaceChildren(
@@ -172,7 +250,16 @@ function renderCharts(): void {
         grid.append(chart.element);
         lazy.observe(chart.element);
       }
-      return el('section', { class: 'chart-group' }, el('h3', { title: group.declared ? 'declared in the pipeline' : 'series found in the stage\u2019s files' }, group.title), grid);
+      return el(
+        'section',
+        { class: 'chart-group' },
+        el(
+          'h3',
+          { title: group.declared ? 'declared in the pipeline' : 'series found in the stage\u2019s files' },
+          group.title,
+        ),
+        grid,
+      );
     }),
   );
 }
@@ -225,7 +312,10 @@ vscode.onMessage((data) => {
       break;
     }
     case 'series':
-      seriesByRun[message.run] = [...(seriesByRun[message.run] ?? []).filter((series) => series.stage !== message.stage), ...message.series];
+      seriesByRun[message.run] = [
+        ...(seriesByRun[message.run] ?? []).filter((series) => series.stage !== message.stage),
+        ...message.series,
+      ];
       renderChartsSoon();
       break;
     default:

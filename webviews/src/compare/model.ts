@@ -18,7 +18,8 @@ export interface ScalarRow {
   best: number | undefined;
 }
 
-const LOWER_IS_BETTER = /(loss|error|err\b|mse|mae|rmse|mape|perplexity|ppl|latency|time|duration|seconds|_ms\b|fpr|fnr|wer|cer|distance|regret|cost)/i;
+const LOWER_IS_BETTER =
+  /(loss|error|err\b|mse|mae|rmse|mape|perplexity|ppl|latency|time|duration|seconds|_ms\b|fpr|fnr|wer|cer|distance|regret|cost)/i;
 
 export function guessDirection(metric: string): 'lower' | 'higher' {
   return LOWER_IS_BETTER.test(metric) ? 'lower' : 'higher';
@@ -26,7 +27,8 @@ export function guessDirection(metric: string): 'lower' | 'higher' {
 
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) return JSON.stringify(a) === JSON.stringify(b);
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null)
+    return JSON.stringify(a) === JSON.stringify(b);
   return false;
 }
 
@@ -50,7 +52,9 @@ export function scalarRows(runs: readonly RunRow[]): ScalarRow[] {
       metric,
       values,
       differs: values.map((value, i) => i > 0 && !same(value, first)),
-      deltas: numbers.map((value, i) => (i > 0 && value !== undefined && numbers[0] !== undefined ? value - numbers[0] : undefined)),
+      deltas: numbers.map((value, i) =>
+        i > 0 && value !== undefined && numbers[0] !== undefined ? value - numbers[0] : undefined,
+      ),
       direction,
       best,
     };
@@ -96,12 +100,20 @@ export interface ChartGroup {
  * One chart per series name, grouped under the file and stage that wrote them; declared plots come
  * first in the pipeline's order, then other files by name.
  */
-export function chartGroups(runIds: readonly string[], seriesByRun: Readonly<Record<string, Series[] | undefined>>, plots: readonly PlotSpec[] = []): ChartGroup[] {
+export function chartGroups(
+  runIds: readonly string[],
+  seriesByRun: Readonly<Record<string, Series[] | undefined>>,
+  plots: readonly PlotSpec[] = [],
+): ChartGroup[] {
   const charts = new Map<string, ChartSpec & { stage: string; file: string }>();
   for (const id of runIds) {
     for (const series of seriesByRun[id] ?? []) {
       let chart = charts.get(series.name);
-      if (!chart) charts.set(series.name, (chart = { name: series.name, x: series.x, series: new Map(), stage: series.stage, file: series.file }));
+      if (!chart)
+        charts.set(
+          series.name,
+          (chart = { name: series.name, x: series.x, series: new Map(), stage: series.stage, file: series.file }),
+        );
       if (!chart.series.has(id)) chart.series.set(id, series);
     }
   }
@@ -109,14 +121,27 @@ export function chartGroups(runIds: readonly string[], seriesByRun: Readonly<Rec
   const keyOf = (stage: string, file: string) => `${stage}\u0000${file}`;
   for (const plot of plots) {
     const key = keyOf(plot.stage, plot.file);
-    if (!groups.has(key)) groups.set(key, { title: plot.title ?? `${plot.stage} \u00B7 ${plot.file}`, stage: plot.stage, file: plot.file, declared: true, charts: [] });
+    if (!groups.has(key))
+      groups.set(key, {
+        title: plot.title ?? `${plot.stage} \u00B7 ${plot.file}`,
+        stage: plot.stage,
+        file: plot.file,
+        declared: true,
+        charts: [],
+      });
   }
   const undeclared: ChartGroup[] = [];
   for (const chart of [...charts.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     const key = keyOf(chart.stage, chart.file);
     let group = groups.get(key);
     if (!group) {
-      group = { title: `${chart.stage} \u00B7 ${chart.file}`, stage: chart.stage, file: chart.file, declared: false, charts: [] };
+      group = {
+        title: `${chart.stage} \u00B7 ${chart.file}`,
+        stage: chart.stage,
+        file: chart.file,
+        declared: false,
+        charts: [],
+      };
       groups.set(key, group);
       undeclared.push(group);
     }
@@ -147,10 +172,11 @@ export function alignSeries(series: readonly (Series | undefined)[], maxPoints =
     const index = new Map(x.map((step, i) => [step, i]));
     const ys = series.map((one) => {
       const y: (number | null)[] = new Array<number | null>(x.length).fill(null);
-      if (one) for (let i = 0; i < one.steps.length; i++) {
-        const at = index.get(one.steps[i]);
-        if (at !== undefined && Number.isFinite(one.values[i])) y[at] = one.values[i];
-      }
+      if (one)
+        for (let i = 0; i < one.steps.length; i++) {
+          const at = index.get(one.steps[i]);
+          if (at !== undefined && Number.isFinite(one.values[i])) y[at] = one.values[i];
+        }
       return y;
     });
     return { x, ys, decimated: false };

@@ -2,7 +2,10 @@
 // ticks, a legend. Every piece of text is escaped, so run and metric names cannot inject markup.
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
+  return text.replace(
+    /[&<>"']/g,
+    (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!,
+  );
 }
 
 /** Colours only pass through when they look like colours (they go into attributes). */
@@ -18,7 +21,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? 10 * magnitude;
   const ticks: number[] = [];
-  for (let tick = Math.ceil(min / step) * step; tick <= max + step * 1e-9; tick += step) ticks.push(Number(tick.toPrecision(12)));
+  for (let tick = Math.ceil(min / step) * step; tick <= max + step * 1e-9; tick += step)
+    ticks.push(Number(tick.toPrecision(12)));
   return ticks;
 }
 
@@ -57,10 +61,12 @@ export function buildSvg(chart: SvgChart): string {
     if (x < xMin) xMin = x;
     if (x > xMax) xMax = x;
   }
-  for (const line of chart.lines) for (const y of line.values) if (y !== null && Number.isFinite(y)) {
-    if (y < yMin) yMin = y;
-    if (y > yMax) yMax = y;
-  }
+  for (const line of chart.lines)
+    for (const y of line.values)
+      if (y !== null && Number.isFinite(y)) {
+        if (y < yMin) yMin = y;
+        if (y > yMax) yMax = y;
+      }
   if (!Number.isFinite(xMin)) [xMin, xMax] = [0, 1];
   if (!Number.isFinite(yMin)) [yMin, yMax] = [0, 1];
   if (xMin === xMax) [xMin, xMax] = [xMin - 1, xMax + 1];
@@ -70,27 +76,42 @@ export function buildSvg(chart: SvgChart): string {
   const round = (n: number) => Math.round(n * 100) / 100;
 
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="100%" height="100%" fill="${bg}"/>`);
-  parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" fill="${fg}" font-size="14">${escapeXml(chart.title)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="20" text-anchor="middle" fill="${fg}" font-size="14">${escapeXml(chart.title)}</text>`,
+  );
   for (const tick of niceTicks(yMin, yMax)) {
     const y = round(py(tick));
-    parts.push(`<line x1="${margin.left}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="${grid}" stroke-width="1"/>`);
-    parts.push(`<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end" fill="${fg}">${escapeXml(tickLabel(tick))}</text>`);
+    parts.push(
+      `<line x1="${margin.left}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="${grid}" stroke-width="1"/>`,
+    );
+    parts.push(
+      `<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end" fill="${fg}">${escapeXml(tickLabel(tick))}</text>`,
+    );
   }
   for (const tick of niceTicks(xMin, xMax, 6)) {
     const x = round(px(tick));
     parts.push(`<line x1="${x}" y1="${margin.top + plotH}" x2="${x}" y2="${margin.top + plotH + 4}" stroke="${fg}"/>`);
-    parts.push(`<text x="${x}" y="${margin.top + plotH + 18}" text-anchor="middle" fill="${fg}">${escapeXml(tickLabel(tick))}</text>`);
+    parts.push(
+      `<text x="${x}" y="${margin.top + plotH + 18}" text-anchor="middle" fill="${fg}">${escapeXml(tickLabel(tick))}</text>`,
+    );
   }
-  parts.push(`<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="${fg}" stroke-width="1"/>`);
-  parts.push(`<text x="${margin.left + plotW / 2}" y="${plotHeight - 6}" text-anchor="middle" fill="${fg}">${escapeXml(chart.xLabel)}</text>`);
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="${fg}" stroke-width="1"/>`,
+  );
+  parts.push(
+    `<text x="${margin.left + plotW / 2}" y="${plotHeight - 6}" text-anchor="middle" fill="${fg}">${escapeXml(chart.xLabel)}</text>`,
+  );
   for (const line of chart.lines) {
     const color = safeColor(line.color, fg);
     // A gap (null) ends one polyline and starts the next.
     let points: string[] = [];
     const flush = () => {
-      if (points.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points.join(' ')}"/>`);
+      if (points.length > 1)
+        parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points.join(' ')}"/>`);
       else if (points.length === 1) {
         const [cx, cy] = points[0].split(',');
         parts.push(`<circle cx="${cx}" cy="${cy}" r="2" fill="${color}"/>`);

@@ -69,11 +69,20 @@ export function parseDriftMessage(raw: unknown): DriftToHost | undefined {
  */
 export function isDriftReport(value: unknown): value is DriftReport {
   if (!isRecord(value) || value.version !== 1) return false;
-  if (typeof value.dataset_drift !== 'boolean' || !isNumber(value.drift_share) || !isNumber(value.share_of_drifted_columns)) return false;
+  if (
+    typeof value.dataset_drift !== 'boolean' ||
+    !isNumber(value.drift_share) ||
+    !isNumber(value.share_of_drifted_columns)
+  )
+    return false;
   if (!isNumber(value.number_of_columns) || !isNumber(value.number_of_drifted_columns)) return false;
   const side = (entry: unknown) => isRecord(entry) && isString(entry.path) && isNumber(entry.rows);
   if (!side(value.reference) || !side(value.current) || !isList(value.notes, isString)) return false;
-  if (!Array.isArray(value.skipped) || !value.skipped.every((entry) => isRecord(entry) && isString(entry.column) && isString(entry.reason))) return false;
+  if (
+    !Array.isArray(value.skipped) ||
+    !value.skipped.every((entry) => isRecord(entry) && isString(entry.column) && isString(entry.reason))
+  )
+    return false;
   if (!Array.isArray(value.columns)) return false;
   return value.columns.every(
     (column) =>
@@ -86,13 +95,15 @@ export function isDriftReport(value: unknown): value is DriftReport {
       typeof column.drifted === 'boolean' &&
       (column.p_value === null || isNumber(column.p_value)) &&
       isList(column.notes, isString) &&
-      (column.details === undefined || (isRecord(column.details) && (column.details.kind === 'histogram' || column.details.kind === 'categories'))),
+      (column.details === undefined ||
+        (isRecord(column.details) && (column.details.kind === 'histogram' || column.details.kind === 'categories'))),
   );
 }
 
 /** The sort a saved state names, or the default: drifted columns first. */
 export function sortOf(value: unknown): DriftSort {
-  if (isRecord(value) && DRIFT_SORT_KEYS.includes(value.key as DriftSortKey)) return { key: value.key as DriftSortKey, descending: value.descending === true };
+  if (isRecord(value) && DRIFT_SORT_KEYS.includes(value.key as DriftSortKey))
+    return { key: value.key as DriftSortKey, descending: value.descending === true };
   return { key: 'drifted', descending: true };
 }
 

@@ -6,8 +6,30 @@ import type { ColumnDrift, DriftReport } from '../../../core/src/drift/types';
 import { el } from '../shared/dom';
 import { channel, debounce, type Channel } from '../shared/vscode';
 import { categoryChart, ecdfChart, histogramChart, legend, sparkline } from './charts';
-import { assertNever, isDriftReport, sortOf, type DriftSortKey, type DriftState, type DriftToHost, type HostToDrift } from './contract';
-import { driftFound, fileName, formatCount, formatScore, headline, isTest, kindLabel, methodExplanation, methodLabel, nextSort, sortColumns, thresholdText, verdictText } from './model';
+import {
+  assertNever,
+  isDriftReport,
+  sortOf,
+  type DriftSortKey,
+  type DriftState,
+  type DriftToHost,
+  type HostToDrift,
+} from './contract';
+import {
+  driftFound,
+  fileName,
+  formatCount,
+  formatScore,
+  headline,
+  isTest,
+  kindLabel,
+  methodExplanation,
+  methodLabel,
+  nextSort,
+  sortColumns,
+  thresholdText,
+  verdictText,
+} from './model';
 
 // ---- where we run ------------------------------------------------------------------------------
 
@@ -46,7 +68,16 @@ let rerunning = false;
 const statusIcon = el('span', { class: 'status-icon', 'aria-hidden': 'true' });
 const title = el('h1', { id: 'headline' });
 const rerunButton = el('button', { class: 'button primary', type: 'button', hidden: true });
-const exportButton = el('button', { class: 'button secondary', type: 'button', hidden: true, title: 'Save this report as one HTML file that opens in any browser, offline' }, 'Export HTML');
+const exportButton = el(
+  'button',
+  {
+    class: 'button secondary',
+    type: 'button',
+    hidden: true,
+    title: 'Save this report as one HTML file that opens in any browser, offline',
+  },
+  'Export HTML',
+);
 const verdict = el('p', { class: 'verdict' });
 const files = el('dl', { class: 'files' });
 const tableHead = el('thead');
@@ -63,7 +94,17 @@ app.append(
     verdict,
     files,
   ),
-  el('div', { class: 'content' }, el('section', { class: 'columns', 'aria-labelledby': 'columns-title' }, el('h2', { id: 'columns-title' }, 'Columns'), el('div', { class: 'table-wrap' }, table)), detail),
+  el(
+    'div',
+    { class: 'content' },
+    el(
+      'section',
+      { class: 'columns', 'aria-labelledby': 'columns-title' },
+      el('h2', { id: 'columns-title' }, 'Columns'),
+      el('div', { class: 'table-wrap' }, table),
+    ),
+    detail,
+  ),
   extras,
 );
 
@@ -80,10 +121,23 @@ function renderSummary(current: DriftReport): void {
   document.body.classList.toggle('drift-found', line.drift);
   statusIcon.textContent = line.drift ? '\u26a0\ufe0e' : '\u2713';
   title.textContent = line.title;
-  verdict.replaceChildren(el('span', { class: current.dataset_drift ? 'badge drifted' : 'badge ok' }, current.dataset_drift ? '\u26a0\ufe0e Dataset drift' : '\u2713 No dataset drift'), ' ', line.verdict.replace(/^Dataset drift: (yes|no)\. /, ''));
+  verdict.replaceChildren(
+    el(
+      'span',
+      { class: current.dataset_drift ? 'badge drifted' : 'badge ok' },
+      current.dataset_drift ? '\u26a0\ufe0e Dataset drift' : '\u2713 No dataset drift',
+    ),
+    ' ',
+    line.verdict.replace(/^Dataset drift: (yes|no)\. /, ''),
+  );
   const side = (label: string, info: { path: string; rows: number }) => [
     el('dt', {}, label),
-    el('dd', {}, el('span', { class: 'file', title: info.path }, fileName(info.path)), el('span', { class: 'muted' }, ` \u00b7 ${formatCount(info.rows)} ${info.rows === 1 ? 'row' : 'rows'}`)),
+    el(
+      'dd',
+      {},
+      el('span', { class: 'file', title: info.path }, fileName(info.path)),
+      el('span', { class: 'muted' }, ` \u00b7 ${formatCount(info.rows)} ${info.rows === 1 ? 'row' : 'rows'}`),
+    ),
   ];
   files.replaceChildren(...side('Reference', current.reference), ...side('Current', current.current));
   const found = driftFound(current);
@@ -100,28 +154,52 @@ const HEADERS: { key: DriftSortKey; label: string; title?: string; numeric?: boo
   { key: 'column', label: 'Column' },
   { key: 'type', label: 'Type' },
   { key: 'method', label: 'Method', title: 'The statistical test or distance used for the column' },
-  { key: 'score', label: 'Score', numeric: true, title: 'Tests (K-S, chi-square, Z): the p-value, lower means more drift. Distances: higher means more drift.' },
-  { key: 'threshold', label: 'Threshold', numeric: true, title: 'The rule for drift: p below it for tests, score at or above it for distances' },
+  {
+    key: 'score',
+    label: 'Score',
+    numeric: true,
+    title: 'Tests (K-S, chi-square, Z): the p-value, lower means more drift. Distances: higher means more drift.',
+  },
+  {
+    key: 'threshold',
+    label: 'Threshold',
+    numeric: true,
+    title: 'The rule for drift: p below it for tests, score at or above it for distances',
+  },
   { key: 'drifted', label: 'Drift' },
 ];
 
 function renderHead(): void {
   const cells = HEADERS.map((header) => {
     const active = state.sort.key === header.key;
-    const arrow = el('span', { class: 'sort-arrow', 'aria-hidden': 'true' }, active ? (state.sort.descending ? '\u25bc' : '\u25b2') : '');
+    const arrow = el(
+      'span',
+      { class: 'sort-arrow', 'aria-hidden': 'true' },
+      active ? (state.sort.descending ? '\u25bc' : '\u25b2') : '',
+    );
     const button = el('button', { class: 'sort', type: 'button', title: header.title }, header.label, arrow);
     button.addEventListener('click', () => {
       state.sort = nextSort(state.sort, header.key);
       save();
       renderTable();
     });
-    return el('th', { scope: 'col', class: header.numeric ? 'num' : undefined, 'aria-sort': active ? (state.sort.descending ? 'descending' : 'ascending') : 'none' }, button);
+    return el(
+      'th',
+      {
+        scope: 'col',
+        class: header.numeric ? 'num' : undefined,
+        'aria-sort': active ? (state.sort.descending ? 'descending' : 'ascending') : 'none',
+      },
+      button,
+    );
   });
   tableHead.replaceChildren(el('tr', {}, ...cells, el('th', { scope: 'col', class: 'spark-col' }, 'Distribution')));
 }
 
 function badge(drifted: boolean): HTMLElement {
-  return drifted ? el('span', { class: 'badge drifted' }, '\u26a0\ufe0e Drifted') : el('span', { class: 'badge ok' }, '\u2713 No drift');
+  return drifted
+    ? el('span', { class: 'badge drifted' }, '\u26a0\ufe0e Drifted')
+    : el('span', { class: 'badge ok' }, '\u2713 No drift');
 }
 
 let rows: HTMLTableRowElement[] = [];
@@ -132,7 +210,9 @@ function renderTable(): void {
   const columns = sortColumns(report.columns, state.sort);
   if (columns.length === 0) {
     rows = [];
-    tableBody.replaceChildren(el('tr', {}, el('td', { colspan: HEADERS.length + 1, class: 'muted empty' }, 'No columns were compared.')));
+    tableBody.replaceChildren(
+      el('tr', {}, el('td', { colspan: HEADERS.length + 1, class: 'muted empty' }, 'No columns were compared.')),
+    );
     return;
   }
   if (!columns.some((column) => column.column === state.selected)) state.selected = columns[0]!.column;
@@ -140,14 +220,22 @@ function renderTable(): void {
     const selected = column.column === state.selected;
     const row = el(
       'tr',
-      { tabindex: selected ? 0 : -1, 'aria-selected': String(selected), class: column.drifted ? 'is-drifted' : undefined },
+      {
+        tabindex: selected ? 0 : -1,
+        'aria-selected': String(selected),
+        class: column.drifted ? 'is-drifted' : undefined,
+      },
       el('th', { scope: 'row', class: 'name', title: column.column }, column.column),
       el('td', { title: kindLabel(column.type) }, column.type),
       el('td', { title: column.method_reason || undefined }, methodLabel(column.method)),
       el('td', { class: 'num', title: isTest(column.method) ? 'p-value' : 'distance' }, formatScore(column.score)),
       el('td', { class: 'num' }, thresholdText(column)),
       el('td', {}, badge(column.drifted)),
-      el('td', { class: 'spark-cell', title: 'Reference (filled) and current (outline) distributions' }, sparkline(column) ?? el('span', { class: 'muted' }, '\u2014')),
+      el(
+        'td',
+        { class: 'spark-cell', title: 'Reference (filled) and current (outline) distributions' },
+        sparkline(column) ?? el('span', { class: 'muted' }, '\u2014'),
+      ),
     );
     row.dataset.column = column.column;
     row.addEventListener('click', () => select(column.column, false));
@@ -199,7 +287,12 @@ function renderDetail(): void {
   }
   detailWidth = chartWidth();
   const parts: Node[] = [
-    el('div', { class: 'detail-head' }, el('h2', { class: 'detail-title', title: column.column }, column.column), badge(column.drifted)),
+    el(
+      'div',
+      { class: 'detail-head' },
+      el('h2', { class: 'detail-title', title: column.column }, column.column),
+      badge(column.drifted),
+    ),
     el('p', { class: 'detail-verdict' }, verdictText(column)),
     el(
       'dl',
@@ -210,12 +303,17 @@ function renderDetail(): void {
       ...fact('Statistic', formatScore(column.statistic)),
       ...(column.p_value !== null ? fact('p-value', formatScore(column.p_value)) : []),
       ...fact('Threshold', thresholdText(column)),
-      ...fact('Rows compared', `${formatCount(column.reference_rows)} reference, ${formatCount(column.current_rows)} current`, 'Rows with a value; missing values do not count'),
+      ...fact(
+        'Rows compared',
+        `${formatCount(column.reference_rows)} reference, ${formatCount(column.current_rows)} current`,
+        'Rows with a value; missing values do not count',
+      ),
     ),
     el('p', { class: 'explanation' }, methodExplanation(column.method)),
   ];
   parts.push(...charts(column, report));
-  if (column.notes.length > 0) parts.push(el('h3', {}, 'Notes'), el('ul', { class: 'notes' }, ...column.notes.map((note) => el('li', {}, note))));
+  if (column.notes.length > 0)
+    parts.push(el('h3', {}, 'Notes'), el('ul', { class: 'notes' }, ...column.notes.map((note) => el('li', {}, note))));
   detail.replaceChildren(...parts);
 }
 
@@ -225,15 +323,38 @@ function chartWidth(): number {
 
 function charts(column: ColumnDrift, current: DriftReport): Node[] {
   const details = column.details;
-  if (!details) return [el('p', { class: 'muted' }, 'This report has no chart data for the column (it was made without details).')];
+  if (!details)
+    return [el('p', { class: 'muted' }, 'This report has no chart data for the column (it was made without details).')];
   if (details.kind === 'categories') {
-    return [el('div', { class: 'chart-head' }, el('h3', {}, 'Category shares'), legend(current.reference.path, current.current.path, false)), el('div', { class: 'cat-wrap' }, categoryChart(details))];
+    return [
+      el(
+        'div',
+        { class: 'chart-head' },
+        el('h3', {}, 'Category shares'),
+        legend(current.reference.path, current.current.path, false),
+      ),
+      el('div', { class: 'cat-wrap' }, categoryChart(details)),
+    ];
   }
   return [
-    el('div', { class: 'chart-head' }, el('h3', {}, 'Distribution'), legend(current.reference.path, current.current.path, false)),
+    el(
+      'div',
+      { class: 'chart-head' },
+      el('h3', {}, 'Distribution'),
+      legend(current.reference.path, current.current.path, false),
+    ),
     el('div', { class: 'chart-box' }, histogramChart(details, detailWidth, column.column)),
-    el('div', { class: 'chart-head' }, el('h3', {}, 'Cumulative distribution'), legend(current.reference.path, current.current.path, true)),
-    el('div', { class: 'chart-box' }, ecdfChart(details, detailWidth, column.column, column.method === 'ks' ? column.statistic : undefined)),
+    el(
+      'div',
+      { class: 'chart-head' },
+      el('h3', {}, 'Cumulative distribution'),
+      legend(current.reference.path, current.current.path, true),
+    ),
+    el(
+      'div',
+      { class: 'chart-box' },
+      ecdfChart(details, detailWidth, column.column, column.method === 'ks' ? column.statistic : undefined),
+    ),
   ];
 }
 
@@ -247,10 +368,34 @@ function renderExtras(current: DriftReport): void {
   const parts: Node[] = [];
   if (current.skipped.length > 0) {
     parts.push(
-      el('section', { class: 'skipped' }, el('h2', {}, `Skipped columns (${current.skipped.length})`), el('ul', {}, ...current.skipped.map((entry) => el('li', {}, el('span', { class: 'name' }, entry.column), el('span', { class: 'muted' }, `: ${entry.reason}`))))),
+      el(
+        'section',
+        { class: 'skipped' },
+        el('h2', {}, `Skipped columns (${current.skipped.length})`),
+        el(
+          'ul',
+          {},
+          ...current.skipped.map((entry) =>
+            el(
+              'li',
+              {},
+              el('span', { class: 'name' }, entry.column),
+              el('span', { class: 'muted' }, `: ${entry.reason}`),
+            ),
+          ),
+        ),
+      ),
     );
   }
-  if (current.notes.length > 0) parts.push(el('section', { class: 'report-notes' }, el('h2', {}, 'Notes'), el('ul', {}, ...current.notes.map((note) => el('li', {}, note)))));
+  if (current.notes.length > 0)
+    parts.push(
+      el(
+        'section',
+        { class: 'report-notes' },
+        el('h2', {}, 'Notes'),
+        el('ul', {}, ...current.notes.map((note) => el('li', {}, note))),
+      ),
+    );
   extras.replaceChildren(...parts);
 }
 
@@ -301,5 +446,12 @@ if (host) {
     parsed = undefined;
   }
   if (isDriftReport(parsed)) show(parsed);
-  else app.replaceChildren(el('p', { class: 'error' }, 'This page holds no readable drift report (the embedded JSON is missing or malformed).'));
+  else
+    app.replaceChildren(
+      el(
+        'p',
+        { class: 'error' },
+        'This page holds no readable drift report (the embedded JSON is missing or malformed).',
+      ),
+    );
 }

@@ -1,6 +1,12 @@
 // The drift view's pure logic: headline text, method wording, sorting, number formatting and the
 // chart geometry (scales, ticks, step paths). No DOM, so it is unit-tested under node.
-import type { CategoryDetail, ColumnDrift, DriftMethod, DriftReport, HistogramDetail } from '../../../core/src/drift/types';
+import type {
+  CategoryDetail,
+  ColumnDrift,
+  DriftMethod,
+  DriftReport,
+  HistogramDetail,
+} from '../../../core/src/drift/types';
 import type { DriftSort, DriftSortKey } from './contract';
 
 // ---- wording ------------------------------------------------------------------------------------
@@ -18,10 +24,13 @@ const METHOD_LABELS: Record<DriftMethod, string> = {
 /** One sentence per method: what the score means and when it counts as drift. */
 const METHOD_EXPLANATIONS: Record<DriftMethod, string> = {
   ks: 'Kolmogorov-Smirnov test: the statistic D is the largest gap between the two cumulative distributions, and the score is its p-value, the chance of a gap this large if nothing changed; drift when the p-value is below the threshold.',
-  chisquare: 'Chi-square test: compares the current category counts with the counts the reference shares predict, and the score is its p-value; drift when the p-value is below the threshold.',
+  chisquare:
+    'Chi-square test: compares the current category counts with the counts the reference shares predict, and the score is its p-value; drift when the p-value is below the threshold.',
   z: 'Two-proportion Z-test (for two categories): the statistic measures how far the current share of a category is from the reference share in standard errors, and the score is its p-value; drift when the p-value is below the threshold.',
-  wasserstein: 'Wasserstein distance, normed by the reference standard deviation: how far, in standard deviations, values must move on average to turn the reference distribution into the current one; drift when the score reaches the threshold.',
-  jensenshannon: 'Jensen-Shannon distance: how much the two distributions differ, from 0 (identical) to 1 (no overlap); drift when the score reaches the threshold.',
+  wasserstein:
+    'Wasserstein distance, normed by the reference standard deviation: how far, in standard deviations, values must move on average to turn the reference distribution into the current one; drift when the score reaches the threshold.',
+  jensenshannon:
+    'Jensen-Shannon distance: how much the two distributions differ, from 0 (identical) to 1 (no overlap); drift when the score reaches the threshold.',
   psi: 'Population Stability Index: the sum over bins of (current share - reference share) x ln(current share / reference share), 0 when nothing changed (0.1 reads as a moderate shift, 0.2 as a major one); drift when the score reaches the threshold.',
   kl: 'Kullback-Leibler divergence of the current distribution from the reference: 0 when they are identical, growing without bound as they part; drift when the score reaches the threshold.',
 };
@@ -31,7 +40,9 @@ export function methodLabel(method: DriftMethod | string): string {
 }
 
 export function methodExplanation(method: DriftMethod | string): string {
-  return (METHOD_EXPLANATIONS as Record<string, string>)[method] ?? `${method}: drift when the score crosses the threshold.`;
+  return (
+    (METHOD_EXPLANATIONS as Record<string, string>)[method] ?? `${method}: drift when the score crosses the threshold.`
+  );
 }
 
 /** Statistical tests report a p-value (drift when below the threshold); the rest are distances. */
@@ -83,7 +94,8 @@ export function thresholdText(column: Pick<ColumnDrift, 'method' | 'threshold'>)
 export function verdictText(column: Pick<ColumnDrift, 'method' | 'score' | 'threshold' | 'drifted'>): string {
   const score = formatScore(column.score);
   const threshold = formatScore(column.threshold);
-  if (isTest(column.method)) return column.drifted ? `p = ${score} < ${threshold}: drift` : `p = ${score} \u2265 ${threshold}: no drift`;
+  if (isTest(column.method))
+    return column.drifted ? `p = ${score} < ${threshold}: drift` : `p = ${score} \u2265 ${threshold}: no drift`;
   return column.drifted ? `score ${score} \u2265 ${threshold}: drift` : `score ${score} < ${threshold}: no drift`;
 }
 
@@ -197,7 +209,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power;
   const ticks: number[] = [];
-  for (let t = Math.ceil(min / step - 1e-9) * step; t <= max + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
+  for (let t = Math.ceil(min / step - 1e-9) * step; t <= max + step * 1e-9; t += step)
+    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
   return ticks;
 }
 
@@ -233,7 +246,13 @@ export function stepArea(edges: readonly number[], shares: readonly number[], x:
 }
 
 /** An ECDF as an SVG step line from `from` to `to` (the chart's x domain): 0 before the first point. */
-export function ecdfPath(ecdf: { x: readonly number[]; y: readonly number[] }, x: Scale, y: Scale, from: number, to: number): string {
+export function ecdfPath(
+  ecdf: { x: readonly number[]; y: readonly number[] },
+  x: Scale,
+  y: Scale,
+  from: number,
+  to: number,
+): string {
   const r = (value: number) => Math.round(value * 10) / 10;
   const points = Math.min(ecdf.x.length, ecdf.y.length);
   let path = `M${r(x(Math.min(from, ecdf.x[0] ?? from)))},${r(y(0))}`;
@@ -255,7 +274,10 @@ export function ecdfAt(ecdf: { x: readonly number[]; y: readonly number[] }, val
 }
 
 /** Where the two ECDFs are furthest apart (the K-S statistic's location), over both sides' points. */
-export function largestGap(reference: HistogramDetail['reference_ecdf'], current: HistogramDetail['current_ecdf']): { x: number; reference: number; current: number; gap: number } | undefined {
+export function largestGap(
+  reference: HistogramDetail['reference_ecdf'],
+  current: HistogramDetail['current_ecdf'],
+): { x: number; reference: number; current: number; gap: number } | undefined {
   let best: { x: number; reference: number; current: number; gap: number } | undefined;
   for (const value of [...reference.x, ...current.x]) {
     const a = ecdfAt(reference, value);
@@ -282,9 +304,18 @@ export interface CategoryRow {
  */
 export function topCategories(detail: CategoryDetail, limit: number): CategoryRow[] {
   const count = Math.min(detail.categories.length, detail.reference.length, detail.current.length);
-  const rows = Array.from({ length: count }, (_, i) => ({ label: detail.categories[i]!, reference: finite([detail.reference[i]!])[0]!, current: finite([detail.current[i]!])[0]!, index: i }));
+  const rows = Array.from({ length: count }, (_, i) => ({
+    label: detail.categories[i]!,
+    reference: finite([detail.reference[i]!])[0]!,
+    current: finite([detail.current[i]!])[0]!,
+    index: i,
+  }));
   const row = ({ label, reference, current }: { label: string; reference: number; current: number }): CategoryRow =>
-    reference === 0 && current > 0 ? { label, reference, current, change: 'new' } : current === 0 && reference > 0 ? { label, reference, current, change: 'gone' } : { label, reference, current };
+    reference === 0 && current > 0
+      ? { label, reference, current, change: 'new' }
+      : current === 0 && reference > 0
+        ? { label, reference, current, change: 'gone' }
+        : { label, reference, current };
   if (rows.length <= limit) return rows.map(row);
   const kept = new Set(
     [...rows]

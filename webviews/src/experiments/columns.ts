@@ -51,7 +51,12 @@ export function discoverColumns(rows: readonly PreparedRow[]): Column[] {
     for (const key in row.tags) tags.add(key);
   }
   const sorted = (keys: Set<string>) => [...keys].sort((a, b) => a.localeCompare(b));
-  return [...FIXED, ...sorted(params).map((key) => columnFor('param', key)), ...sorted(metrics).map((key) => columnFor('metric', key)), ...sorted(tags).map((key) => columnFor('tag', key))];
+  return [
+    ...FIXED,
+    ...sorted(params).map((key) => columnFor('param', key)),
+    ...sorted(metrics).map((key) => columnFor('metric', key)),
+    ...sorted(tags).map((key) => columnFor('tag', key)),
+  ];
 }
 
 /** Tags start hidden: they are often long and few runs have them. */
@@ -81,14 +86,21 @@ export function cellValue(prepared: PreparedRow, column: Column): unknown {
 }
 
 /** Status words with a symbol, so status does not rest on colour alone. */
-export const STATUS_SYMBOL: Record<string, string> = { running: '\u25CC', succeeded: '\u2713', failed: '\u2717', cancelled: '\u2298', interrupted: '\u26A0' };
+export const STATUS_SYMBOL: Record<string, string> = {
+  running: '\u25CC',
+  succeeded: '\u2713',
+  failed: '\u2717',
+  cancelled: '\u2298',
+  interrupted: '\u26A0',
+};
 
 /** The text a cell shows (set with textContent, never parsed as HTML). */
 export function cellText(prepared: PreparedRow, column: Column): string {
   const { row } = prepared;
   switch (column.kind) {
     case 'status':
-      if (row.status === 'running' && row.stages) return `${STATUS_SYMBOL.running} running ${row.stages.done}/${row.stages.total}`;
+      if (row.status === 'running' && row.stages)
+        return `${STATUS_SYMBOL.running} running ${row.stages.done}/${row.stages.total}`;
       return `${STATUS_SYMBOL[row.status] ?? '?'} ${row.status}`;
     case 'name':
       return row.name && row.name !== row.id ? `${row.name} (${row.id})` : row.id;

@@ -1,10 +1,25 @@
 // The experiments table webview: one row per run, columns discovered from the runs, sorting,
 // filtering with the CLI's query language, selection, and "Compare" for the selected runs.
 import { registerComponents, type ButtonElement, type CheckboxElement, type TextFieldElement } from '../components';
-import { assertNever, type ExperimentsState, type ExperimentsToHost, type HostToExperiments, type RunRow } from '../contract';
+import {
+  assertNever,
+  type ExperimentsState,
+  type ExperimentsToHost,
+  type HostToExperiments,
+  type RunRow,
+} from '../contract';
 import { el } from '../shared/dom';
 import { channel, debounce, perFrame } from '../shared/vscode';
-import { discoverColumns, hiddenByDefault, moveColumn, moveColumnBefore, orderColumns, prepareRow, type Column, type PreparedRow } from './columns';
+import {
+  discoverColumns,
+  hiddenByDefault,
+  moveColumn,
+  moveColumnBefore,
+  orderColumns,
+  prepareRow,
+  type Column,
+  type PreparedRow,
+} from './columns';
 import { TableView } from './table-view';
 import { applyClick, filterRows, parseFilter, rangeIds, sortRows, type RowFilter } from './table-model';
 
@@ -41,12 +56,24 @@ const saveScroll = debounce(save, 200);
 
 // ---- layout -------------------------------------------------------------------------------------
 
-const filterField = el('vscode-text-field', { class: 'filter', placeholder: 'Filter: metrics.auc > 0.8 and params.lr < 0.01, or any text', 'aria-label': 'Filter runs' }) as TextFieldElement;
+const filterField = el('vscode-text-field', {
+  class: 'filter',
+  placeholder: 'Filter: metrics.auc > 0.8 and params.lr < 0.01, or any text',
+  'aria-label': 'Filter runs',
+}) as TextFieldElement;
 const filterError = el('div', { class: 'filter-error', role: 'alert', hidden: true });
 const count = el('span', { class: 'count', title: 'Runs shown / all runs', 'aria-live': 'polite' });
-const compareButton = el('vscode-button', { title: 'Compare the selected runs (select with the checkboxes; shift-click for a range)' }, 'Compare') as ButtonElement;
+const compareButton = el(
+  'vscode-button',
+  { title: 'Compare the selected runs (select with the checkboxes; shift-click for a range)' },
+  'Compare',
+) as ButtonElement;
 const clearButton = el('vscode-button', { appearance: 'secondary' }, 'Clear selection') as ButtonElement;
-const columnsButton = el('vscode-button', { appearance: 'secondary', 'aria-expanded': 'false' }, 'Columns') as ButtonElement;
+const columnsButton = el(
+  'vscode-button',
+  { appearance: 'secondary', 'aria-expanded': 'false' },
+  'Columns',
+) as ButtonElement;
 const chooser = el('div', { class: 'column-chooser', hidden: true, role: 'dialog', 'aria-label': 'Columns' });
 const empty = el('div', { class: 'empty', hidden: true });
 const app = document.getElementById('app') ?? document.body;
@@ -61,12 +88,21 @@ filterField.value = state.filter;
 const table = new TableView(app, {
   sort(columnId) {
     const sort = state.sort;
-    state.sort = sort?.column !== columnId ? { column: columnId, descending: false } : !sort.descending ? { column: columnId, descending: true } : undefined;
+    state.sort =
+      sort?.column !== columnId
+        ? { column: columnId, descending: false }
+        : !sort.descending
+          ? { column: columnId, descending: true }
+          : undefined;
     applyColumns();
     refresh();
   },
   reorder(columnId, beforeId) {
-    state.order = moveColumnBefore(orderColumns(columns, state.order).map((column) => column.id), columnId, beforeId);
+    state.order = moveColumnBefore(
+      orderColumns(columns, state.order).map((column) => column.id),
+      columnId,
+      beforeId,
+    );
     applyColumns();
   },
   toggle(id, shift) {
@@ -117,10 +153,21 @@ function applyColumns(): void {
 function discover(): void {
   const before = new Set(columns.map((column) => column.id));
   columns = discoverColumns(rows);
-  known = new Set(columns.flatMap((column) => (column.kind === 'param' ? [`p:${column.key}`] : column.kind === 'metric' ? [`m:${column.key}`] : column.kind === 'tag' ? [`t:${column.key}`] : [])));
+  known = new Set(
+    columns.flatMap((column) =>
+      column.kind === 'param'
+        ? [`p:${column.key}`]
+        : column.kind === 'metric'
+          ? [`m:${column.key}`]
+          : column.kind === 'tag'
+            ? [`t:${column.key}`]
+            : [],
+    ),
+  );
   // New columns take their default visibility unless the user already chose one.
   const chosen = new Set(state.order);
-  for (const column of columns) if (!before.has(column.id) && !chosen.has(column.id) && hiddenByDefault(column)) hidden.add(column.id);
+  for (const column of columns)
+    if (!before.has(column.id) && !chosen.has(column.id) && hiddenByDefault(column)) hidden.add(column.id);
   state.hidden = [...hidden];
   state.order = orderColumns(columns, state.order).map((column) => column.id);
   applyColumns();
@@ -149,8 +196,26 @@ function renderChooser(): void {
     const checkbox = el('vscode-checkbox', { title: column.title }, column.title) as CheckboxElement;
     checkbox.checked = !hidden.has(column.id);
     checkbox.addEventListener('change', () => setHidden(column.id, !checkbox.checked));
-    const left = el('button', { class: 'icon-button', title: `Move ${column.title} left`, 'aria-label': `Move ${column.title} left`, disabled: index === 0 }, '\u25C0');
-    const right = el('button', { class: 'icon-button', title: `Move ${column.title} right`, 'aria-label': `Move ${column.title} right`, disabled: index === ordered.length - 1 }, '\u25B6');
+    const left = el(
+      'button',
+      {
+        class: 'icon-button',
+        title: `Move ${column.title} left`,
+        'aria-label': `Move ${column.title} left`,
+        disabled: index === 0,
+      },
+      '\u25C0',
+    );
+    const right = el(
+      'button',
+      {
+        class: 'icon-button',
+        title: `Move ${column.title} right`,
+        'aria-label': `Move ${column.title} right`,
+        disabled: index === ordered.length - 1,
+      },
+      '\u25B6',
+    );
     left.addEventListener('click', () => move(column.id, -1));
     right.addEventListener('click', () => move(column.id, 1));
     list.append(el('li', {}, left, right, checkbox));
@@ -172,7 +237,11 @@ function renderChooser(): void {
 }
 
 function move(id: string, step: -1 | 1): void {
-  state.order = moveColumn(orderColumns(columns, state.order).map((column) => column.id), id, step);
+  state.order = moveColumn(
+    orderColumns(columns, state.order).map((column) => column.id),
+    id,
+    step,
+  );
   applyColumns();
 }
 
@@ -203,7 +272,10 @@ function refresh(): void {
   table.setRows(view, selected);
   count.textContent = view.length === rows.length ? `${rows.length} runs` : `${view.length} of ${rows.length} runs`;
   empty.hidden = view.length > 0 || !initialised;
-  empty.textContent = rows.length === 0 ? 'No runs yet: run a pipeline (MLPipe: Run Pipeline) and its runs appear here.' : 'No run matches the filter.';
+  empty.textContent =
+    rows.length === 0
+      ? 'No runs yet: run a pipeline (MLPipe: Run Pipeline) and its runs appear here.'
+      : 'No run matches the filter.';
   selectionChanged();
 }
 const refreshSoon = perFrame(refresh);

@@ -6,14 +6,29 @@ import { cellText, cellValue, type Column, type PreparedRow } from './columns';
 export function queryableOf(prepared: PreparedRow): Queryable {
   const { row } = prepared;
   return {
-    attributes: { id: row.id, name: row.name, status: row.status, pipeline: row.pipeline, commit: row.commit, dirty: row.dirty, started: row.started, ended: row.ended, duration: row.durationMs, note: row.note },
+    attributes: {
+      id: row.id,
+      name: row.name,
+      status: row.status,
+      pipeline: row.pipeline,
+      commit: row.commit,
+      dirty: row.dirty,
+      started: row.started,
+      ended: row.ended,
+      duration: row.durationMs,
+      note: row.note,
+    },
     params: prepared.params,
     metrics: row.metrics,
     tags: row.tags,
   };
 }
 
-export type RowFilter = { kind: 'all' } | { kind: 'query'; test: (prepared: PreparedRow) => boolean } | { kind: 'text'; needle: string } | { kind: 'error'; message: string; offset: number };
+export type RowFilter =
+  | { kind: 'all' }
+  | { kind: 'query'; test: (prepared: PreparedRow) => boolean }
+  | { kind: 'text'; needle: string }
+  | { kind: 'error'; message: string; offset: number };
 
 /** Words and operators that say the text is meant as a query, so its mistakes are reported. */
 const QUERY_HINT = /[=<>!]|\b(?:like|ilike|in|is|and|or|not)\b|^\s*(?:metrics?|params?|tags?|attributes?|attr)\./i;
@@ -53,7 +68,11 @@ export function filterRows(rows: readonly PreparedRow[], filter: RowFilter, visi
     case 'query':
       return rows.filter(filter.test);
     case 'text':
-      return rows.filter((prepared) => prepared.row.id.toLowerCase().includes(filter.needle) || visible.some((column) => cellText(prepared, column).toLowerCase().includes(filter.needle)));
+      return rows.filter(
+        (prepared) =>
+          prepared.row.id.toLowerCase().includes(filter.needle) ||
+          visible.some((column) => cellText(prepared, column).toLowerCase().includes(filter.needle)),
+      );
   }
 }
 
@@ -100,7 +119,13 @@ export function rangeIds(order: readonly string[], anchor: string | undefined, t
  * A click on a row's checkbox or with modifiers: shift extends from the anchor to the clicked row
  * (setting them all to the clicked row's new state), otherwise the row toggles.
  */
-export function applyClick(selected: ReadonlySet<string>, order: readonly string[], anchor: string | undefined, target: string, shift: boolean): Set<string> {
+export function applyClick(
+  selected: ReadonlySet<string>,
+  order: readonly string[],
+  anchor: string | undefined,
+  target: string,
+  shift: boolean,
+): Set<string> {
   const next = new Set(selected);
   const checked = !selected.has(target);
   const ids = shift ? rangeIds(order, anchor, target) : [target];

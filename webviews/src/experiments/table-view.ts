@@ -54,10 +54,19 @@ export class TableView {
     parent: HTMLElement,
     private readonly events: TableEvents,
   ) {
-    this.headerCheck = el('input', { type: 'checkbox', 'aria-label': 'Select all shown runs', title: 'Select all shown runs' });
+    this.headerCheck = el('input', {
+      type: 'checkbox',
+      'aria-label': 'Select all shown runs',
+      title: 'Select all shown runs',
+    });
     this.header = el('div', { class: 'table-header', role: 'row' });
     this.body = el('div', { class: 'table-body', role: 'rowgroup' });
-    this.viewport = el('div', { class: 'table', role: 'grid', tabindex: 0, 'aria-multiselectable': 'true' }, this.header, this.body);
+    this.viewport = el(
+      'div',
+      { class: 'table', role: 'grid', tabindex: 0, 'aria-multiselectable': 'true' },
+      this.header,
+      this.body,
+    );
     parent.append(this.viewport);
     this.viewport.addEventListener('scroll', () => {
       this.schedule();
@@ -87,7 +96,15 @@ export class TableView {
       const sorted = sort?.column === column.id;
       const cell = el(
         'div',
-        { class: `cell header-cell kind-${column.kind}`, role: 'columnheader', draggable: 'true', title: `${column.title}: click to sort, drag to move`, 'data-column': column.id, 'aria-sort': sorted ? (sort.descending ? 'descending' : 'ascending') : 'none', tabindex: -1 },
+        {
+          class: `cell header-cell kind-${column.kind}`,
+          role: 'columnheader',
+          draggable: 'true',
+          title: `${column.title}: click to sort, drag to move`,
+          'data-column': column.id,
+          'aria-sort': sorted ? (sort.descending ? 'descending' : 'ascending') : 'none',
+          tabindex: -1,
+        },
         el('span', { class: 'label' }, column.label),
         sorted ? el('span', { class: 'sort' }, sort.descending ? '\u25BC' : '\u25B2') : undefined,
       );
@@ -173,7 +190,11 @@ export class TableView {
     const fragment = document.createDocumentFragment();
     for (let i = 0; i < size; i++) {
       const checkbox = el('input', { type: 'checkbox', tabindex: -1, 'aria-label': 'Select run' });
-      const element = el('div', { class: 'table-row', role: 'row' }, el('div', { class: 'cell check', role: 'gridcell' }, checkbox));
+      const element = el(
+        'div',
+        { class: 'table-row', role: 'row' },
+        el('div', { class: 'cell check', role: 'gridcell' }, checkbox),
+      );
       const slot: Slot = { element, checkbox, cells: [], index: -1, version: -1, from: 0, to: 0 };
       for (const column of this.columns) {
         const cell = el('div', { class: `cell kind-${column.kind}`, role: 'gridcell' });
@@ -289,7 +310,8 @@ export class TableView {
         const top = this.active * ROW_HEIGHT;
         const headerHeight = this.header.offsetHeight;
         if (top < this.viewport.scrollTop) this.viewport.scrollTop = top;
-        else if (top + ROW_HEIGHT > this.viewport.scrollTop + this.viewport.clientHeight - headerHeight) this.viewport.scrollTop = top + ROW_HEIGHT - this.viewport.clientHeight + headerHeight;
+        else if (top + ROW_HEIGHT > this.viewport.scrollTop + this.viewport.clientHeight - headerHeight)
+          this.viewport.scrollTop = top + ROW_HEIGHT - this.viewport.clientHeight + headerHeight;
         this.invalidate();
       };
       const page = Math.max(1, Math.floor(this.viewport.clientHeight / ROW_HEIGHT) - 1);

@@ -3,7 +3,11 @@
 type Attributes = Record<string, string | number | boolean | undefined>;
 
 /** `el('div', {class: 'x', title: name}, 'text', child)`: attributes set one by one, strings as text nodes. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attributes?: Attributes, ...children: (Node | string | undefined)[]): HTMLElementTagNameMap[K];
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes?: Attributes,
+  ...children: (Node | string | undefined)[]
+): HTMLElementTagNameMap[K];
 export function el(tag: string, attributes?: Attributes, ...children: (Node | string | undefined)[]): HTMLElement;
 export function el(tag: string, attributes: Attributes = {}, ...children: (Node | string | undefined)[]): HTMLElement {
   const element = document.createElement(tag);

@@ -18,4 +18,5 @@ export const isString = (value: unknown): value is string => typeof value === 's
 export const isNumber = (value: unknown): value is number => typeof value === 'number';
 
 /** A list whose every entry passes `item`. */
-export const isList = <T>(value: unknown, item: (entry: unknown) => entry is T): value is T[] => Array.isArray(value) && value.every(item);
+export const isList = <T>(value: unknown, item: (entry: unknown) => entry is T): value is T[] =>
+  Array.isArray(value) && value.every(item);
