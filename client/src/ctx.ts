@@ -16,11 +16,9 @@ import { TrustGate } from './trust';
 /** The client id equals the settings prefix, so `mlpipe.trace.server` traces the protocol. */
 const CLIENT_ID = 'mlpipe';
 
-/** A command of the table (commands/table.ts): what it does, and whether it needs the server. */
+/** A command of the table (commands/table.ts). */
 export interface Command {
   run(...args: unknown[]): unknown;
-  /** Said instead of run while the language server is down. */
-  needsServer?: boolean;
 }
 
 /**
@@ -53,10 +51,6 @@ export class Ctx {
   /** The `mlpipe.*` settings for a resource (or the window), as core's typed object. */
   settings(scope?: vscode.Uri): MlpipeSettings {
     return readSettings(vscode.workspace.getConfiguration('mlpipe', scope));
-  }
-
-  get serverRunning(): boolean {
-    return this.client?.isRunning() ?? false;
   }
 
   async startServer(): Promise<void> {
@@ -118,12 +112,6 @@ export class Ctx {
   }
 
   private async runCommand(name: CommandName, command: Command, args: unknown[]): Promise<unknown> {
-    if (command.needsServer && !this.serverRunning) {
-      void vscode.window.showWarningMessage(
-        `MLPipe: ${Cmd[name]} needs the language server, which is not running. Start it with "MLPipe: Restart Language Server".`,
-      );
-      return undefined;
-    }
     try {
       return await command.run(...args);
     } catch (error) {
