@@ -4,13 +4,15 @@
 // webviews (browser scripts and their CSS, uPlot's included) into dist/webviews/.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmodSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const production = process.argv.includes('--production');
+// esbuild's metafile of each node bundle (what is in it, by input), for npm run bench:startup.
+const metafiles = process.env.MLPIPE_BUILD_METAFILES;
 
 // Identifies the code that writes caches such as .mlpipe/plans/: a hash of core/'s sources, so a
 // build with other code never trusts them (core/src/runner/plan-cache.ts).
@@ -20,6 +22,31 @@ const sources = readdirSync(join(root, 'core', 'src'), { recursive: true, encodi
 const fingerprint = createHash('sha256').update(version);
 for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
 const buildId = fingerprint.digest('hex').slice(0, 16);
+
+// dockerode, with docker-modem, ssh2, grpc-js and protobufjs behind it, is a third of the CLI's
+// and the client's bundles and took 120-160 ms to evaluate when a bundle loaded: `mlpipe check`
+// and the extension's activation paid for it without starting a container. It stays in the
+// bundle (one file each: the VSIX lists them) but is evaluated on the first `new Docker(...)`
+// (core/src/runner/engine.ts is its one constructor call; a test reads the bundles for it).
+const lazyDockerode = {
+  name: 'lazy-dockerode',
+  setup(build) {
+    build.onResolve({ filter: /^dockerode$/ }, (args) =>
+      args.namespace === 'lazy-dockerode' ? undefined : { path: 'dockerode', namespace: 'lazy-dockerode' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-dockerode' }, () => ({
+      contents: [
+        'let Docker;',
+        'module.exports = function LazyDocker(options) {',
+        "  Docker ??= require('dockerode');",
+        '  return new Docker(options);',
+        '};',
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
 
 const common = {
   bundle: true,
@@ -34,6 +61,8 @@ const common = {
   // ssh2's optional native speed-ups: required inside try/catch, so leaving them out falls back to JavaScript.
   external: ['*.node'],
   absWorkingDir: root,
+  plugins: [lazyDockerode],
+  metafile: Boolean(metafiles),
 };
 
 // The webviews run in the browser: one IIFE script and one stylesheet per panel, nothing else, so
@@ -61,7 +90,7 @@ const webviews = {
 };
 
 const started = Date.now();
-await Promise.all([
+const results = await Promise.all([
   build({
     ...common,
     entryPoints: ['client/src/extension.ts'],
@@ -85,6 +114,13 @@ await Promise.all([
   build({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   build(webviews),
 ]);
+if (metafiles) {
+  mkdirSync(metafiles, { recursive: true });
+  for (const result of results)
+    for (const [output, meta] of Object.entries(result.metafile?.outputs ?? {}))
+      if (output.endsWith('.js') && !output.includes('webviews/'))
+        writeFileSync(join(metafiles, `${output.slice('dist/'.length, -'.js'.length)}.json`), JSON.stringify(meta));
+}
 for (const bin of ['dist/server.js', 'dist/cli.js']) chmodSync(join(root, bin), 0o755);
 console.log(
   `built dist/ (client, server, cli, webviews) in ${Date.now() - started} ms${production ? ' (production)' : ''}`,

@@ -1,23 +1,17 @@
 import { type FileHost } from '../workspace/file-host';
 import { runCheck } from './check';
 import { type OutputFormat } from './format';
-import { cancelCommand, checkoutCommand, diffCommand, runCommand, statusCommand, track } from './run';
 import { type CliIo } from './io';
 import { UsageError, UserError } from '../errors';
-import { driftCommand } from './drift';
-import { approveCommand, gateCommand, pushCommand, rejectCommand } from './release';
-import {
-  openStore,
-  runsCompare,
-  runsDelete,
-  runsGc,
-  runsList,
-  runsNote,
-  runsReindex,
-  runsShow,
-  runsSync,
-  runsTag,
-} from './runs';
+
+// Every command but check is loaded when it is run: `mlpipe check` (and the editor's tasks that
+// only check) never evaluate the runner, dockerode and ssh2, the store, the registry clients or
+// the drift engine (docs/performance.md, "Start-up"; a test reads the bundle for it).
+// esbuild turns each require into a call that evaluates the module (and what it imports) on first use.
+const runModule = () => require('./run') as typeof import('./run');
+const runsModule = () => require('./runs') as typeof import('./runs');
+const releaseModule = () => require('./release') as typeof import('./release');
+const driftModule = () => require('./drift') as typeof import('./drift');
 
 declare const MLPIPE_VERSION: string | undefined;
 export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
@@ -197,6 +191,8 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
   if (sub === undefined || !(sub in allowed))
     throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
   expectOnly(parsed, [...allowed[sub], '--pipeline']);
+  const { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } =
+    runsModule();
   const store = openStore(io.cwd, parsed.flags.get('--pipeline') as string | undefined);
   const positional = parsed.positional;
   const one = () => {
@@ -228,13 +224,14 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
       return runsCompare(positional, { all: parsed.flags.has('--all'), format: format(parsed) }, store, io);
     case 'tag': {
       const code = runsTag(one(), positional.slice(1), removed, store, io);
-      if (process.env.MLFLOW_TRACKING_URI) await track(store.root, [store.resolve(one()).summary.id], io);
+      if (process.env.MLFLOW_TRACKING_URI) await runModule().track(store.root, [store.resolve(one()).summary.id], io);
       return code;
     }
     case 'note': {
       if (positional.length !== 2) throw new UsageError('runs note takes a run id and the note (quoted)');
       const code = runsNote(positional[0], positional[1], store, io);
-      if (process.env.MLFLOW_TRACKING_URI) await track(store.root, [store.resolve(positional[0]).summary.id], io);
+      if (process.env.MLFLOW_TRACKING_URI)
+        await runModule().track(store.root, [store.resolve(positional[0]).summary.id], io);
       return code;
     }
     case 'sync':
@@ -302,7 +299,7 @@ export async function main(
         const parsed = parseArgs(rest, new Set(['--host', '--jobs', '--pipeline']));
         expectOnly(parsed, ['--upstream', '--force', '--host', '--jobs', '--dry-run', '--pipeline']);
         const jobs = parsed.flags.get('--jobs');
-        return await runCommand(
+        return await runModule().runCommand(
           {
             stages: parsed.positional,
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
@@ -324,7 +321,7 @@ export async function main(
         const format = (parsed.flags.get('--format') ?? 'text') as string;
         if (format !== 'text' && format !== 'json')
           throw new UsageError(`--format must be text or json, not '${format}'`);
-        return await statusCommand(
+        return await runModule().statusCommand(
           { pipeline: parsed.flags.get('--pipeline') as string | undefined, format, stages: parsed.positional },
           io,
           host,
@@ -333,7 +330,11 @@ export async function main(
       case 'cancel': {
         const parsed = parseArgs(rest, new Set(['--pipeline']));
         expectOnly(parsed, ['--pipeline']);
-        return await cancelCommand({ pipeline: parsed.flags.get('--pipeline') as string | undefined }, io, host);
+        return await runModule().cancelCommand(
+          { pipeline: parsed.flags.get('--pipeline') as string | undefined },
+          io,
+          host,
+        );
       }
       case 'diff': {
         const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
@@ -342,7 +343,7 @@ export async function main(
         if (format !== 'text' && format !== 'json')
           throw new UsageError(`--format must be text or json, not '${format}'`);
         if (parsed.positional.length > 1) throw new UsageError('diff takes one revision');
-        return await diffCommand(
+        return await runModule().diffCommand(
           {
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
             revision: parsed.positional[0] ?? 'HEAD',
@@ -355,7 +356,7 @@ export async function main(
         const parsed = parseArgs(rest, new Set(['--pipeline']));
         expectOnly(parsed, ['--pipeline']);
         if (parsed.positional.length !== 1) throw new UsageError('checkout takes the id of a run (see .mlpipe/runs)');
-        return checkoutCommand(
+        return runModule().checkoutCommand(
           { pipeline: parsed.flags.get('--pipeline') as string | undefined, run: parsed.positional[0] },
           io,
           host,
@@ -366,7 +367,7 @@ export async function main(
       case 'gate': {
         const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--format']));
         expectOnly(parsed, ['--run', '--pipeline', '--format', '--allow-dirty', '--drift']);
-        return await gateCommand(
+        return await releaseModule().gateCommand(
           {
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
             run: parsed.flags.get('--run') as string | undefined,
@@ -394,16 +395,16 @@ export async function main(
           note: parsed.flags.get('--note') as string | undefined,
         };
         return command === 'approve'
-          ? await approveCommand(
+          ? await releaseModule().approveCommand(
               { ...common, allowDirty: parsed.flags.has('--allow-dirty'), drift: parsed.flags.has('--drift') },
               io,
             )
-          : await rejectCommand(common, io);
+          : await releaseModule().rejectCommand(common, io);
       }
       case 'push': {
         const parsed = parseArgs(rest, new Set(['--to', '--pipeline', '--ca-file', '--format']));
         expectOnly(parsed, ['--to', '--pipeline', '--ca-file', '--format', '--dry-run']);
-        return await pushCommand(
+        return await releaseModule().pushCommand(
           {
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
             to: parsed.flags.get('--to') as string | undefined,
@@ -448,7 +449,7 @@ export async function main(
         if (driftShare !== undefined && !(driftShare > 0 && driftShare <= 1))
           throw new UsageError(`--drift-share must be a number in (0, 1], not '${String(share)}'`);
         const columns = parsed.flags.get('--columns') as string | undefined;
-        return await driftCommand(
+        return await driftModule().driftCommand(
           {
             reference: parsed.positional[0],
             current: parsed.positional[1],

@@ -1,0 +1,77 @@
+/**
+ * What the bundles load at start-up (issue 13): `mlpipe check` and the extension's module load
+ * must not evaluate dockerode (with ssh2 and grpc-js behind it), the drift engine's threads or
+ * the registry's TLS; they are evaluated on first use. Node's list of the built-in modules a
+ * process loaded says what ran: grpc-js needs http2, ssh2 and the registry tls, drift
+ * worker_threads. No time is asserted here: `npm run bench:startup` measures it.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT } from '../support/files';
+
+/** A preload that prints, at exit, the public built-in modules the process loaded. */
+function withModuleList(): { preload: string; done: () => void } {
+  const folder = mkdtempSync(join(tmpdir(), 'mlpipe-startup-'));
+  const preload = join(folder, 'modules.cjs');
+  writeFileSync(
+    preload,
+    `process.on('exit', () => require('fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/')).map((m) => m.slice(13)).join(' ') + '\\n'));\n`,
+  );
+  return { preload, done: () => rmSync(folder, { recursive: true, force: true }) };
+}
+
+function loadedModules(stderr: string): Set<string> {
+  const line = stderr.split('\n').find((text) => text.startsWith('MODULES '));
+  assert.ok(line, `no module list in:\n${stderr}`);
+  return new Set(line.slice('MODULES '.length).split(' '));
+}
+
+/** A stand-in for the vscode module, enough for the client bundle to load (not to activate). */
+const VSCODE_STUB = `
+const Module = require('module');
+const load = Module._load;
+const vscode = new Proxy({}, { get: (target, key) => (key in target ? target[key] : (target[key] = class {})) });
+Module._load = function (request, ...rest) { return request === 'vscode' ? vscode : load.call(this, request, ...rest); };
+require(process.argv[1]);
+`;
+
+describe('start-up: what the bundles evaluate before they need it', () => {
+  it('mlpipe check evaluates neither dockerode, ssh2 and grpc-js, nor the drift threads, nor TLS', () => {
+    const { preload, done } = withModuleList();
+    try {
+      const result = spawnSync(
+        process.execPath,
+        ['-r', preload, join(ROOT, 'dist/cli.js'), 'check', 'sample-workspace'],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(result.status, 0, result.stderr);
+      const modules = loadedModules(result.stderr);
+      for (const heavy of ['http2', 'tls', 'worker_threads', 'child_process'])
+        assert.ok(!modules.has(heavy), `mlpipe check loaded node:${heavy}: ${[...modules].join(' ')}`);
+    } finally {
+      done();
+    }
+  });
+
+  it('the extension bundle loads without evaluating dockerode (grpc-js needs http2)', () => {
+    const { preload, done } = withModuleList();
+    try {
+      const result = spawnSync(process.execPath, ['-r', preload, '-e', VSCODE_STUB, join(ROOT, 'dist/client.js')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(result.status, 0, result.stderr);
+      const modules = loadedModules(result.stderr);
+      assert.ok(!modules.has('http2'), `the client bundle evaluated grpc-js: ${[...modules].join(' ')}`);
+    } finally {
+      done();
+    }
+  });
+});
