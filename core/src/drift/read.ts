@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Boundary, BoundaryError, within } from '../util/boundary';
 import { sniffDelimiter } from '../util/csv';
 import { DriftError, throwIfCancelled } from './errors';
-import { type ColumnAccumulator, DatasetAccumulator } from './infer';
+import { type ColumnAccumulator, DatasetAccumulator, POW10 } from './infer';
 import { clip, escapeControls, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_RECORD_BYTES } from './limits';
 import { readParquetFile } from './parquet';
 import { type DriftBoundary } from './types';
@@ -24,6 +24,11 @@ const QUOTE = 34;
 const LF = 10;
 const CR = 13;
 const CHUNK = 1 << 20;
+const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+/** Delimiters the fast path cannot tell from a number's characters or a line end (the general scanner reads those files). */
+const FAST_UNSAFE = [MINUS, PLUS, DOT, CR, LF, QUOTE, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57];
 const readAsync = promisify(read);
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet';
@@ -33,6 +38,8 @@ export interface ReadOptions {
   boundary?: DriftBoundary;
   /** Stops the read between chunks (DriftCancelled). */
   signal?: AbortSignal;
+  /** CSV: every row through the general scanner (tests compare it with the fast path). */
+  _generalScanner?: boolean;
 }
 
 export function formatOf(path: string): DataFormat {
@@ -131,7 +138,7 @@ export async function readDataset(path: string, sink: DatasetAccumulator, option
   const { fd, size } = openDataset(path, options.boundary);
   try {
     if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
-    if (format === 'csv') await readCsv(path, fd, sink, options.signal);
+    if (format === 'csv') await readCsv(path, fd, sink, options.signal, options._generalScanner);
     else if (format === 'jsonl') await readJsonLines(path, fd, sink, options.signal);
     else await readParquetFile(path, fd, size, sink, options.signal);
   } finally {
@@ -199,7 +206,13 @@ function unquote(buf: Buffer, start: number, end: number): string {
   return out + buf.toString('utf8', segment, end);
 }
 
-export async function readCsv(path: string, fd: number, sink: DatasetAccumulator, signal?: AbortSignal): Promise<void> {
+export async function readCsv(
+  path: string,
+  fd: number,
+  sink: DatasetAccumulator,
+  signal?: AbortSignal,
+  generalOnly = false,
+): Promise<void> {
   let delimiter = -1;
   let header: string[] | null = null;
   let columns: ColumnAccumulator[] = [];
@@ -225,6 +238,9 @@ export async function readCsv(path: string, fd: number, sink: DatasetAccumulator
       columns = header.map((name) => sink.column(name));
       // room for every field of a row and one more: a longer row is only counted (see scan)
       while (starts.length < width + 2) grow();
+      stagedValues = new Float64Array(width + 1);
+      stagedKinds = new Uint8Array(width + 1);
+      fast = !generalOnly && FAST_UNSAFE.indexOf(delimiter) === -1;
       return;
     }
     if (fieldCount > width) {
@@ -238,11 +254,120 @@ export async function readCsv(path: string, fd: number, sink: DatasetAccumulator
       if (quotedFlags[f]) column.addText(unquote(buf, starts[f], ends[f]), rowLine);
       else column.addBytes(buf, starts[f], ends[f], rowLine);
     }
-    if (fieldCount < width) {
-      sink.shortRows++;
-      if (sink.firstShortLine === 0) sink.firstShortLine = rowLine;
-      for (let f = fieldCount; f < width; f++) columns[f].missing++;
+    if (fieldCount < width) shortRow(fieldCount, rowLine);
+  };
+
+  const shortRow = (fieldCount: number, rowLine: number): void => {
+    sink.shortRows++;
+    if (sink.firstShortLine === 0) sink.firstShortLine = rowLine;
+    for (let f = fieldCount; f < width; f++) columns[f].missing++;
+  };
+
+  // The fast path's row, staged until its end is seen: per field a number (kind 1; 2 when written
+  // as an integer) or its bytes (kind 0: starts/ends, given to addBytes as the general scanner does).
+  let stagedValues = new Float64Array(0);
+  let stagedKinds = new Uint8Array(0);
+  let fast = false;
+
+  /**
+   * One data row without quotes and with no more fields than the header, read in one pass over its
+   * bytes: a field that is a plain decimal (what parseNumberBytes accepts, with the same value) is
+   * parsed while it is scanned, any other field goes to addBytes exactly as the general scanner
+   * would give it. Returns where the next row starts, or -1 (nothing added) when the row needs the
+   * general scanner: a field starting with a quote, more fields than the header, the buffer ending
+   * before the row does.
+   */
+  const fastRow = (buf: Buffer, start: number, len: number): number => {
+    const delim = delimiter;
+    const w = width;
+    const values = stagedValues;
+    const kinds = stagedKinds;
+    let j = start;
+    let f = 0;
+    for (;;) {
+      if (j >= len) return -1;
+      const fieldStart = j;
+      let c = buf[j];
+      if (c === QUOTE) return -1;
+      let negative = false;
+      if (c === MINUS) {
+        negative = true;
+        j++;
+      } else if (c === PLUS) j++;
+      const digitsStart = j;
+      let mantissa = 0;
+      let dot = -1;
+      while (j < len) {
+        c = buf[j];
+        const d = c - 48;
+        if (d >= 0 && d <= 9) {
+          mantissa = mantissa * 10 + d;
+          j++;
+        } else if (c === DOT && dot < 0) {
+          dot = j;
+          j++;
+        } else break;
+      }
+      if (j >= len) return -1;
+      let end = j;
+      let rowEnds = false;
+      let numeric = true;
+      if (c === delim) {
+        // the field ends here
+      } else if (c === LF) rowEnds = true;
+      else if (c === CR && j + 1 < len && buf[j + 1] === LF) {
+        rowEnds = true;
+        j++;
+      } else {
+        // not a plain decimal: the rest of the field, as the general scanner cuts it
+        numeric = false;
+        while (j < len) {
+          c = buf[j];
+          if (c === delim || c === LF) break;
+          j++;
+        }
+        if (j >= len) return -1;
+        end = j;
+        if (c === LF) {
+          rowEnds = true;
+          if (end > fieldStart && buf[end - 1] === CR) end--;
+        }
+      }
+      if (numeric) {
+        // parseNumberBytes's rules: at most 16 characters after the sign, 1 to 15 digits
+        const length = end - digitsStart;
+        const digits = dot >= 0 ? length - 1 : length;
+        if (length > 16 || digits === 0 || digits > 15) numeric = false;
+        else {
+          const fraction = dot >= 0 ? end - dot - 1 : 0;
+          const value = fraction ? mantissa / POW10[fraction] : mantissa;
+          values[f] = negative ? -value : value;
+          kinds[f] = dot < 0 ? 2 : 1;
+        }
+      }
+      if (!numeric) {
+        starts[f] = fieldStart;
+        ends[f] = end;
+        kinds[f] = 0;
+      }
+      f++;
+      j++;
+      if (rowEnds) break;
+      // more fields than the header: the general scanner counts the row and skips it
+      if (f >= w) return -1;
     }
+    const rowLine = line;
+    line++;
+    // a blank line is not a row
+    if (f === 1 && kinds[0] === 0 && starts[0] === ends[0]) return j;
+    sink.rows++;
+    for (let k = 0; k < f; k++) {
+      const kind = kinds[k];
+      if (kind === 0) columns[k].addBytes(buf, starts[k], ends[k], rowLine);
+      else columns[k].addNumber(values[k], kind === 2);
+    }
+    if (f < w) shortRow(f, rowLine);
+    return j;
   };
 
   const grow = (): void => {
@@ -265,6 +390,13 @@ export async function readCsv(path: string, fd: number, sink: DatasetAccumulator
     const maxSpecial = Math.max(delim, QUOTE, LF);
     let i = 0;
     while (i < len) {
+      if (fast) {
+        const next = fastRow(buf, i, len);
+        if (next !== -1) {
+          i = next;
+          continue;
+        }
+      }
       const rowStart = i;
       const rowLine = line;
       let newlines = 0;
