@@ -20,6 +20,12 @@ export interface PipelineCheckInput {
    * link's name (relative to the folder) when it does. Absent: links are not looked at.
    */
   linkOutside?: (relative: string) => string | undefined;
+  /**
+   * A version of what `exists` and `linkOutside` answer: while it holds, a stage whose paths were
+   * all fine is not asked about again (the editor's edits re-check only the stages they touch).
+   * Absent: every path is looked up on every check.
+   */
+  filesVersion?: number;
 }
 
 /** One run of the semantic checks: its input, the findings so far (in the order the rules run), and what rules share. */

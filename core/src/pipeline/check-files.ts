@@ -4,7 +4,7 @@ import { didYouMean } from '../util/did-you-mean';
 import { RESERVED_KEEPER, reservedTop } from '../util/reserved';
 import { type PipelineCheck, type PipelineCheckInput, spanOf } from './check-context';
 import { replaceFix } from './check-fixes';
-import { isInsideWorkspace, normalizePath } from './model';
+import { isInsideWorkspace, normalizePath, type Stage } from './model';
 
 /* Rules on the files a pipeline names: params files, deps and outputs, the model artifact and card, drift data. */
 
@@ -93,7 +93,7 @@ function outputSuggester(input: PipelineCheckInput): (path: string) => string | 
     if (suggestions.has(path)) return suggestions.get(path);
     if (!byFolderOrName) {
       byFolderOrName = new Map();
-      for (const out of graph.outputs.keys()) {
+      for (const out of graph.outputsInFileOrder()) {
         for (const key of [`dir:${out.split('/')[0]}`, `name:${out.slice(out.lastIndexOf('/') + 1)}`]) {
           const list = byFolderOrName.get(key);
           if (list) list.push(out);
@@ -117,70 +117,101 @@ export function checkStagePaths(check: PipelineCheck): void {
   const { model, graph } = input;
   const protectedFiles = protectedFilesOf(input);
   const suggestOutput = outputSuggester(input);
+  // While the files on disk, what the stage's deps resolve to and the protected names hold, a
+  // stage that had nothing to say has nothing to say: it is not looked up again.
+  const context =
+    input.filesVersion === undefined
+      ? undefined
+      : `${input.filesVersion}:${input.linkOutside ? 1 : 0}:${[...protectedFiles.keys()].join('\0')}`;
   for (const stage of model.stages) {
-    for (const dep of stage.deps) {
-      for (const path of dep.paths) {
-        if (!isInsideWorkspace(path)) {
-          out.push({
-            ...spanOf(dep.node),
-            severity: 'warning',
-            code: 'path-outside-workspace',
-            message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.`,
-          });
-          break;
-        }
-        if (graph.producersOf(path).length > 0) continue;
-        if (input.exists(path)) {
-          const link = input.linkOutside?.(path);
-          if (link !== undefined) {
-            out.push({
-              ...spanOf(dep.node),
-              severity: 'error',
-              code: 'link-outside-workspace',
-              message: linkMessage(`Dep ${path}`, link, path),
-            });
-            break;
-          }
-          continue;
-        }
-        const suggestion = suggestOutput(path);
+    const clean = cleanPaths.get(stage);
+    if (
+      context !== undefined &&
+      clean?.graph === graph &&
+      clean.deps === graph.depsVersion(stage) &&
+      clean.context === context
+    )
+      continue;
+    const before = out.length;
+    stagePaths(check, stage, protectedFiles, suggestOutput);
+    if (context !== undefined && out.length === before)
+      cleanPaths.set(stage, { graph, deps: graph.depsVersion(stage), context });
+  }
+}
+
+/** Stages whose paths were all fine, with what that held under. */
+const cleanPaths = new WeakMap<Stage, { graph: object; deps: number; context: string }>();
+
+function stagePaths(
+  check: PipelineCheck,
+  stage: Stage,
+  protectedFiles: Map<string, string>,
+  suggestOutput: (path: string) => string | undefined,
+): void {
+  const { input, out } = check;
+  const { graph } = input;
+  for (const dep of stage.deps) {
+    for (const path of dep.paths) {
+      if (!isInsideWorkspace(path)) {
         out.push({
           ...spanOf(dep.node),
           severity: 'warning',
-          code: 'missing-dep',
-          message: `Dep ${path} does not exist and no stage writes it${suggestion ? `; did you mean ${suggestion} (written by stage '${graph.outputs.get(suggestion)![0].stage.name}')?` : '.'}`,
-          fixes:
-            suggestion && dep.paths.length === 1 && dep.raw === path
-              ? [replaceFix(input.path, dep.node, suggestion, input.text)]
-              : undefined,
+          code: 'path-outside-workspace',
+          message: `Dep ${dep.raw} is outside the pipeline's folder; remote hosts cannot receive it. Use a path relative to this file.`,
         });
         break;
       }
-    }
-    for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
-      // Every variant's path: the runner removes an output before running, so none may be the folder itself or outside it.
-      const outside = entry.paths.find((path) => !isInsideWorkspace(path));
-      if (outside !== undefined) {
-        out.push({
-          ...spanOf(entry.node),
-          severity: 'error',
-          code: 'path-outside-workspace',
-          message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.`,
-        });
+      if (graph.producersOf(path).length > 0) continue;
+      if (input.exists(path)) {
+        const link = input.linkOutside?.(path);
+        if (link !== undefined) {
+          out.push({
+            ...spanOf(dep.node),
+            severity: 'error',
+            code: 'link-outside-workspace',
+            message: linkMessage(`Dep ${path}`, link, path),
+          });
+          break;
+        }
         continue;
       }
-      // Nor may it be (or hold) what mlpipe itself keeps there: .git, .mlpipe, the pipeline, its params and card.
-      for (const path of entry.paths) {
-        const hit = protectedBy(path, protectedFiles);
-        if (!hit) continue;
-        out.push({
-          ...spanOf(entry.node),
-          severity: 'error',
-          code: 'reserved-output',
-          message: `Output ${entry.raw}${path !== entry.raw ? ` (${path} for ${stage.variants.length > 1 ? 'one variant' : 'this stage'})` : ''} ${hit}; the runner removes an output before the stage runs, so it never writes or removes that. Choose another path.`,
-        });
-        break;
-      }
+      const suggestion = suggestOutput(path);
+      out.push({
+        ...spanOf(dep.node),
+        severity: 'warning',
+        code: 'missing-dep',
+        message: `Dep ${path} does not exist and no stage writes it${suggestion ? `; did you mean ${suggestion} (written by stage '${graph.outputs.get(suggestion)![0].stage.name}')?` : '.'}`,
+        fixes:
+          suggestion && dep.paths.length === 1 && dep.raw === path
+            ? [replaceFix(input.path, dep.node, suggestion, input.text)]
+            : undefined,
+      });
+      break;
+    }
+  }
+  for (const entry of [...stage.outs, ...stage.metrics, ...stage.plots]) {
+    // Every variant's path: the runner removes an output before running, so none may be the folder itself or outside it.
+    const outside = entry.paths.find((path) => !isInsideWorkspace(path));
+    if (outside !== undefined) {
+      out.push({
+        ...spanOf(entry.node),
+        severity: 'error',
+        code: 'path-outside-workspace',
+        message: `Output ${entry.raw}${outside !== entry.raw ? ` (${outside || '.'} for one variant)` : ''} must be a path inside the pipeline's folder${outside === '' || outside === '.' ? ', not the folder itself' : ''}.`,
+      });
+      continue;
+    }
+    // Nor may it be (or hold) what mlpipe itself keeps there: .git, .mlpipe, the pipeline, its params and card.
+    for (const path of entry.paths) {
+      const hit = protectedBy(path, protectedFiles);
+      if (!hit) continue;
+      out.push({
+        ...spanOf(entry.node),
+        severity: 'error',
+        code: 'reserved-output',
+        message: `Output ${entry.raw}${path !== entry.raw ? ` (${path} for ${stage.variants.length > 1 ? 'one variant' : 'this stage'})` : ''} ${hit}; the runner removes an output before the stage runs, so it never writes or removes that. Choose another path.`,
+      });
+      break;
     }
   }
 }

@@ -63,7 +63,8 @@ export function checkCycles(check: PipelineCheck): void {
 export function checkOutputProducers(check: PipelineCheck): void {
   const { input, out } = check;
   const { graph } = input;
-  for (const [path, producers] of graph.outputs) {
+  for (const path of graph.sharedOutputs()) {
+    const producers = graph.outputs.get(path)!;
     const owners = new Map<Stage, Producer>();
     for (const producer of producers) if (!owners.has(producer.stage)) owners.set(producer.stage, producer);
     if (owners.size < 2) continue;

@@ -1,5 +1,5 @@
 import { type Diagnostic, type Fix } from '../diagnostics/diagnostic';
-import { deref, type YMap, type YNode } from '../yaml/nodes';
+import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { quoteValue } from '../yaml/quote';
 import { mapGet } from '../yaml/values';
@@ -58,9 +58,17 @@ export function checkResourceValues(check: PipelineCheck): void {
   const { input, out } = check;
   const { model } = input;
   const seen = new Set<YNode>();
+  // `dry`: only whether some value would be reported, without reporting it or marking it seen.
+  let dry = false;
+  let found = false;
   const visit = (node: YNode | null | undefined, rule: ValueRule, owner: string) => {
     const scalar = deref(node);
-    if (!scalar || scalar.kind !== 'scalar' || seen.has(scalar)) return;
+    if (!scalar || scalar.kind !== 'scalar') return;
+    if (dry) {
+      if (!found && !valueFits(scalar, rule, input)) found = true;
+      return;
+    }
+    if (seen.has(scalar)) return;
     seen.add(scalar);
     const match = typeof scalar.value === 'string' ? /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value) : null;
     if (!match) {
@@ -107,7 +115,39 @@ export function checkResourceValues(check: PipelineCheck): void {
     for (const field of ['timeout', 'retries']) visit(mapGet(map, field)?.value, VALUE_RULES[field], owner);
   };
   checkMap(model.defaultsMap, 'every stage');
-  for (const stage of model.stages) checkMap(stage.map, `stage '${stage.name}'`);
+  for (const stage of model.stages) {
+    // A stage whose values all fit (under these params) reports nothing, and skipping it hides
+    // nothing from later stages: a value it shares with them fits for them too.
+    if (cleanValues.get(stage) === input.params) continue;
+    dry = true;
+    found = false;
+    checkMap(stage.map, '');
+    dry = false;
+    if (!found) {
+      cleanValues.set(stage, input.params);
+      continue;
+    }
+    checkMap(stage.map, `stage '${stage.name}'`);
+  }
+}
+
+/** Stages whose resource values and timeouts all fit, by the params they were checked under. */
+const cleanValues = new WeakMap<Stage, unknown>();
+
+/** Whether a value passes its rule (the same test as checkResourceValues, without a finding). */
+function valueFits(scalar: YScalar, rule: ValueRule, input: PipelineCheckInput): boolean {
+  const match = typeof scalar.value === 'string' ? /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value) : null;
+  if (!match) {
+    const literal = scalar.value;
+    const wellFormed =
+      typeof literal === 'string' &&
+      (rule.field === 'timeout'
+        ? isDurationSyntax(literal)
+        : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
+    return !(wellFormed && !rule.valid(literal));
+  }
+  const entry = input.params.get(match[1]);
+  return !entry || rule.valid(entry.value);
 }
 
 /** The image `defaults` sets, when no stage's check reached it. */
@@ -122,13 +162,24 @@ export function checkDefaultImage(check: PipelineCheck): void {
 /** Commands that read another stage's output without declaring it. */
 export function checkUndeclaredInputs(check: PipelineCheck): void {
   const { input, out } = check;
-  for (const stage of input.model.stages) undeclaredInputs(stage, input, out);
+  const { graph } = input;
+  for (const stage of input.model.stages) {
+    // Nothing to say for this stage while no output appeared, moved or vanished since it said nothing.
+    const clean = cleanCommands.get(stage);
+    if (clean && clean.graph === graph && clean.version === graph.outputsVersion) continue;
+    const before = out.length;
+    undeclaredInputs(stage, input, out);
+    if (out.length === before) cleanCommands.set(stage, { graph, version: graph.outputsVersion });
+  }
 }
+
+/** Stages whose commands read no undeclared output, by the graph (and its outputs) they were checked against. */
+const cleanCommands = new WeakMap<Stage, { graph: object; version: number }>();
 
 /** Values pasted into code another interpreter parses. */
 export function checkValuesInCode(check: PipelineCheck): void {
-  const { input, out } = check;
-  for (const stage of input.model.stages) valuesInCode(stage, out);
+  const { out } = check;
+  for (const stage of check.input.model.stages) valuesInCode(stage, out);
 }
 
 function checkGpus(stage: Stage, hostGpus: number | undefined, input: PipelineCheckInput, out: Diagnostic[]): void {
@@ -308,8 +359,18 @@ function undeclaredInputs(stage: Stage, input: PipelineCheckInput, out: Diagnost
  */
 function valuesInCode(stage: Stage, out: Diagnostic[]): void {
   if (stage.cmd.length === 0) return;
-  const [problem] = inlineCodeProblems(stage.cmd.map((cmd) => String(cmd.value)));
-  if (!problem) return;
-  const node = stage.cmd.find((cmd) => inlineCodeProblems([String(cmd.value)]).length > 0) ?? stage.cmd[0];
+  // A stage is rebuilt whenever its text changes, so what its commands hold is worked out once per stage.
+  let found = codeProblems.get(stage);
+  if (!found) {
+    const [problem] = inlineCodeProblems(stage.cmd.map((cmd) => String(cmd.value)));
+    const node = problem
+      ? (stage.cmd.find((cmd) => inlineCodeProblems([String(cmd.value)]).length > 0) ?? stage.cmd[0])
+      : undefined;
+    codeProblems.set(stage, (found = { problem, node }));
+  }
+  const { problem, node } = found;
+  if (!problem || !node) return;
   out.push({ start: node.start, end: node.end, severity: 'error', code: 'value-in-code', message: problem });
 }
+
+const codeProblems = new WeakMap<Stage, { problem: string | undefined; node: YScalar | undefined }>();

@@ -146,6 +146,8 @@ export class Workspace {
   private readonly disk = new Map<string, DiskEntry>();
   private readonly parsers = new Map<string, IncrementalYamlParser>();
   private readonly stageCaches = new Map<string, StageCache>();
+  /** Each pipeline's stage graph, brought up to date by each analysis rather than rebuilt. */
+  private readonly graphs = new Map<string, PipelineGraph>();
   private readonly paramsIndexes = new Map<string, { files: ParamsFile[]; index: ParamsIndex }>();
   private readonly analyses = new Map<string, Analysis>();
   private readonly paramsCache = new Map<string, { stamp: string; root: string; file: ParamsFile }>();
@@ -207,6 +209,7 @@ export class Workspace {
     this.overlays.delete(path);
     this.parsers.delete(path);
     this.stageCaches.delete(path);
+    this.graphs.delete(path);
     this.paramsIndexes.delete(path);
     this.analyses.delete(path);
   }
@@ -335,6 +338,22 @@ export class Workspace {
     return stat ? `d${stat.mtimeMs}:${stat.size}` : 'missing';
   }
 
+  /**
+   * Without file events (a finite TTL), what is known about the disk is dropped at most once per
+   * TTL, when an analysis is computed: the checks then look at every path again, once.
+   */
+  private expireExistence(): void {
+    if (this.options.existenceTtlMs === Infinity) return;
+    const now = Date.now();
+    if (now - this.existenceSince < this.options.existenceTtlMs) return;
+    this.existenceSince = now;
+    if (this.existence.size === 0) return;
+    this.existence.clear();
+    this.existenceGeneration++;
+  }
+
+  private existenceSince = Date.now();
+
   /** Whether a path exists, cached; the answer is refreshed by `filesChanged` or after the TTL. */
   exists(path: string): boolean {
     if (this.overlays.has(path)) return true;
@@ -342,11 +361,11 @@ export class Workspace {
   }
 
   private presence(path: string): { exists: boolean; at: number; root?: string; link?: string | null } {
-    const now = this.options.existenceTtlMs === Infinity ? 0 : Date.now();
+    // Answers hold until `filesChanged`, or until `expireExistence` drops them all after the TTL:
+    // within one generation every check sees the same disk.
     const cached = this.existence.get(path);
-    if (cached && (this.options.existenceTtlMs === Infinity || now - cached.at < this.options.existenceTtlMs))
-      return cached;
-    const entry = { exists: this.host.stat(path) !== undefined, at: now };
+    if (cached) return cached;
+    const entry = { exists: this.host.stat(path) !== undefined, at: 0 };
     this.existence.set(path, entry);
     return entry;
   }
@@ -396,6 +415,7 @@ export class Workspace {
   }
 
   private computeUnbounded(path: string, kind: FileKind): Analysis {
+    this.expireExistence();
     const stamp = this.stampOf(path);
     const read = this.read(path, this.rootOf(path));
     const text = read.text ?? '';
@@ -561,7 +581,9 @@ export class Workspace {
       stageCache,
       yaml.aliasVersion,
     );
-    const graph = new PipelineGraph(model);
+    let graph = this.graphs.get(base.path);
+    if (graph) graph.update(model);
+    else this.graphs.set(base.path, (graph = new PipelineGraph(model)));
     if (model.modelCard) {
       const card = resolve(dir, model.modelCard.name);
       base.inputs.set(card, this.stampOf(card));
@@ -579,6 +601,7 @@ export class Workspace {
         this.options.fileChecks === false
           ? undefined
           : (relativePath) => this.existingLinkOutside(join(dir, relativePath), dir),
+      filesVersion: this.options.fileChecks === false ? undefined : this.existenceGeneration,
     });
     base.diagnostics.push(...diagnostics);
     return { ...base, kind: 'pipeline', model, graph, params, paramsFiles };

@@ -1,5 +1,5 @@
 import { checkDuplicates, duplicatePairs } from './duplicates';
-import { shiftSpan, type Span, type YAlias, type YMap, type YNode, type YPair, type YScalar } from './nodes';
+import { shiftSpan, walk, type Span, type YAlias, type YMap, type YNode, type YPair, type YScalar } from './nodes';
 import { parseMappingSlice, parseWhole, type ParsedSlice, type YamlProblem } from './parse';
 import { planSegments } from './segments';
 
@@ -197,6 +197,21 @@ export class IncrementalYamlParser {
 function shiftSlice(slice: ParsedSlice, delta: number): void {
   slice.base += delta;
   if (slice.map) shiftSpan(slice.map, delta);
+  // Nodes outside the mapping; a detached subtree is moved once, through its top node.
+  const moved = new Set<YNode>();
+  for (const node of slice.detached ?? [])
+    walk(node, (inner) => {
+      if (moved.has(inner)) return;
+      moved.add(inner);
+      inner.start += delta;
+      inner.end += delta;
+      if (inner.kind === 'map')
+        for (const pair of inner.pairs) {
+          pair.start += delta;
+          pair.end += delta;
+          pair.valueStart += delta;
+        }
+    });
   for (const problem of slice.problems) {
     problem.start += delta;
     problem.end += delta;

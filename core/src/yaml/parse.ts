@@ -12,7 +12,7 @@ import {
 } from 'yaml';
 import { detached } from '../util/strings';
 import { checkDuplicates } from './duplicates';
-import { type ScalarStyle, type Span, type YAlias, type YMap, type YNode, type YPair } from './nodes';
+import { walk, type ScalarStyle, type Span, type YAlias, type YMap, type YNode, type YPair } from './nodes';
 import { type YamlProblem } from './problems';
 
 export type { YamlProblem, YamlProblemCode } from './problems';
@@ -42,6 +42,8 @@ export interface ParsedSlice {
   anchors: YNode[];
   aliases: YAlias[];
   nodeCount: number;
+  /** Anchored nodes and aliases outside `map` (in a block that failed to parse as a mapping): moved with the slice too. */
+  detached?: YNode[];
 }
 
 const STYLES: Record<string, ScalarStyle> = {
@@ -223,6 +225,12 @@ export function parseMappingSlice(text: string, start: number, end: number, expe
       message: `Expected ${expect} (\`name: value\`) here.`,
     });
   }
+  let detachedNodes: YNode[] | undefined;
+  if (converter.anchors.length + converter.aliases.length > 0) {
+    const inMap = new Set<YNode>();
+    if (map) walk(map, (node) => inMap.add(node));
+    detachedNodes = [...converter.anchors, ...converter.aliases].filter((node) => !inMap.has(node));
+  }
   return {
     length: slice.length,
     base: start,
@@ -231,6 +239,7 @@ export function parseMappingSlice(text: string, start: number, end: number, expe
     anchors: converter.anchors,
     aliases: converter.aliases,
     nodeCount: converter.nodeCount,
+    detached: detachedNodes && detachedNodes.length > 0 ? detachedNodes : undefined,
   };
 }
 

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { describe, it } from 'node:test';
+import { kindByName } from '../../core/src/util/file-kinds';
+import { nodeFileHost } from '../../core/src/workspace/file-host';
+import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
+import { chainedSourceFiles, generatePipeline, sourceFiles } from '../bench/generate';
+import { tempWorkspace } from '../support/files';
+import { seeded } from '../support/random';
+
+/*
+ * The language server keeps one Workspace per session and brings its analysis up to date edit by
+ * edit (blocks re-parsed, stages rebuilt, the graph, the checks and the schema reused where the
+ * edit did not reach). After every one of many random seeded edits, on every pipeline the
+ * repository has, what it reports must equal what a fresh Workspace reports for the same text:
+ * the same findings in the same order, with the same spans, fixes and related places.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+const SEED = Number(process.env.MLPIPE_DIFF_SEED ?? 13);
+const EDITS = Number(process.env.MLPIPE_DIFF_EDITS ?? 60);
+
+/** Everything a user sees from an analysis, in order. */
+function seen(analysis: Analysis): string {
+  return JSON.stringify(
+    analysis.diagnostics.map((d) => ({
+      start: d.start,
+      end: d.end,
+      severity: d.severity,
+      code: d.code,
+      message: d.message,
+      related: d.related,
+      fixes: d.fixes,
+      tags: d.tags,
+    })),
+  );
+}
+
+/** The stage graph as names, to check that it follows the edits too. */
+function graphOf(analysis: Analysis): string {
+  if (analysis.kind !== 'pipeline') return '';
+  const { graph, model } = analysis;
+  const edges = model.stages.map((stage) =>
+    (graph.edges.get(stage) ?? []).map((edge) => `${edge.kind}:${edge.to.name}@${edge.node.start}`).join(','),
+  );
+  const outputs = [...graph.outputs.keys()].sort().map((path) =>
+    graph.outputs
+      .get(path)!
+      .map((producer) => producer.stage.name)
+      .join('+'),
+  );
+  return JSON.stringify({ edges, outputs, cycles: graph.cycles().map((cycle) => cycle.map((edge) => edge.from.name)) });
+}
+
+function pipelinesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...pipelinesUnder(path));
+    else if (kindByName(path) === 'pipeline') found.push(path);
+  }
+  return found.sort();
+}
+
+const WORD = /[A-Za-z0-9_.\/${}*&-]+/g;
+
+/** One random edit: a character typed or deleted, a line removed or repeated, or a word replaced by another word of the file. */
+function edit(text: string, random: () => number): string {
+  const lines = text.split('\n');
+  const line = Math.floor(random() * lines.length);
+  const content = lines[line];
+  const roll = random();
+  if (roll < 0.3) {
+    const at = Math.floor(random() * (content.length + 1));
+    const typed = 'ab_-:/ #{}[],*&$.'[Math.floor(random() * 18)];
+    lines[line] = content.slice(0, at) + typed + content.slice(at);
+  } else if (roll < 0.45 && content.length > 0) {
+    const at = Math.floor(random() * content.length);
+    lines[line] = content.slice(0, at) + content.slice(at + 1);
+  } else if (roll < 0.55) {
+    lines.splice(line, 1);
+  } else if (roll < 0.65) {
+    lines.splice(line, 0, content);
+  } else {
+    const words = text.match(WORD) ?? [];
+    const own = content.match(WORD) ?? [];
+    if (words.length === 0 || own.length === 0) return `${text}\n`;
+    const from = own[Math.floor(random() * own.length)];
+    const to = words[Math.floor(random() * words.length)];
+    lines[line] = content.replace(from, to);
+  }
+  return lines.join('\n');
+}
+
+/** Edits `path` at random, comparing the incremental analysis with a fresh one after each edit. */
+function differential(path: string, text: string, seed: number, edits: number): void {
+  const random = seeded(seed);
+  const incremental = new Workspace(nodeFileHost);
+  incremental.open(path, text, 0);
+  let current = text;
+  for (let version = 1; version <= edits; version++) {
+    const before = current;
+    current = edit(current, random);
+    // Now and then, undo: the caches meet text they held before.
+    if (random() < 0.1) current = text;
+    incremental.change(path, current, version);
+    const mine = incremental.analyze(path);
+    const fresh = new Workspace(nodeFileHost);
+    fresh.open(path, current, version);
+    const theirs = fresh.analyze(path);
+    const where = `${relative(ROOT, path)} after edit ${version} (seed ${seed})`;
+    if (seen(mine) !== seen(theirs) || graphOf(mine) !== graphOf(theirs)) {
+      const diff = firstDifference(before, current);
+      assert.equal(seen(mine), seen(theirs), `${where}: findings differ; the edit: ${diff}`);
+      assert.equal(graphOf(mine), graphOf(theirs), `${where}: graphs differ; the edit: ${diff}`);
+    }
+  }
+}
+
+function firstDifference(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return JSON.stringify({
+    at: i,
+    before: a.slice(Math.max(0, i - 40), i + 40),
+    after: b.slice(Math.max(0, i - 40), i + 40),
+  });
+}
+
+describe('incremental analysis against fresh analysis, after random edits', () => {
+  const fixtures = [...pipelinesUnder(join(ROOT, 'test', 'fixtures')), join(ROOT, 'sample-workspace', 'mlpipe.yaml')];
+  fixtures.forEach((path, index) => {
+    it(`agrees on ${relative(ROOT, path)}`, () => {
+      differential(path, readFileSync(path, 'utf8'), SEED * 1000 + index, EDITS);
+    });
+  });
+
+  for (const variant of ['plain', 'chained', 'aliases'] as const) {
+    it(`agrees on a generated ${variant} pipeline of 30 stages`, () => {
+      const stages = 30;
+      const { pipeline, params } = generatePipeline(stages, {
+        aliases: variant === 'aliases',
+        chained: variant === 'chained',
+      });
+      const files = variant === 'chained' ? chainedSourceFiles(stages) : [...sourceFiles];
+      const { dir, cleanup } = tempWorkspace({ 'params.yaml': params });
+      try {
+        for (const file of files) {
+          mkdirSync(dirname(join(dir, file)), { recursive: true });
+          writeFileSync(join(dir, file), '');
+        }
+        differential(join(dir, 'mlpipe.yaml'), pipeline, SEED * 1000 + variant.length, EDITS * 2);
+      } finally {
+        cleanup();
+      }
+    });
+  }
+});
