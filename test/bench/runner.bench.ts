@@ -2,7 +2,8 @@
  * Runner benchmark, against a real Docker Engine (dockerd from Debian's docker.io, started here on
  * a private socket) and DVC (from PyPI, in a venv this script makes under .bench/):
  *
- *   npm run bench:runner
+ *   npm run bench:runner                          # MLPIPE_BENCH_SIZE=full (default)
+ *   MLPIPE_BENCH_SIZE=quick npm run bench:runner  # npm run bench: 1 overhead round, 20 stages for status
  *
  * 1. Overhead: a pipeline of 20 independent trivial stages (busybox, `echo N > out/sNN.txt`) run by
  *    `mlpipe run --force --jobs 1` against the same 20 containers started one by one with
@@ -17,12 +18,14 @@
  *    would be fast too). Also timed: mlpipe status without its plan cache, as after an edit of
  *    the pipeline or a params file.
  *
- * Prints a table and the ratios, and writes them to .bench/runner-results.json. Exit code 0
- * whether or not the targets are met; non-zero when a tool fails or a sanity check does not hold.
+ * Prints a table and the ratios, and writes them with writeBenchResult (.bench/results/runner.json).
+ * Exit code 0 whether or not the targets are met; non-zero when a tool fails or a sanity check
+ * does not hold. The status targets are set for 1,000 stages: at the quick size they are left
+ * without a value (the table still has the quick figures).
  *
- * Knobs (environment): BENCH_PARTS=overhead,status; BENCH_ROUNDS (5); BENCH_STAGES (1000),
- * BENCH_FILES_PER_STAGE (10), BENCH_FILE_BYTES (200000); BENCH_STATUS_REPEAT (5); DVC_SPEC (pip
- * requirement, default "dvc").
+ * Knobs (environment): BENCH_PARTS=overhead,status; BENCH_ROUNDS (5, quick 1); BENCH_STAGES (1000,
+ * quick 20), BENCH_FILES_PER_STAGE (10), BENCH_FILE_BYTES (200000); BENCH_STATUS_REPEAT (5, quick 3);
+ * DVC_SPEC (pip requirement, default "dvc").
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -33,16 +36,19 @@ import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { enginesMissing, startDockerd, type RunningEngine } from '../support/engines';
 import { ROOT } from '../support/files';
 import { median } from '../support/stats';
+import { printTargets, writeBenchResult, type BenchRatio, type BenchTarget } from '../support/bench-result';
 
 const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, '.bench', 'runner-results.json');
 const VENV = join(ROOT, '.bench', 'dvc-venv');
+const SIZE = process.env.MLPIPE_BENCH_SIZE === 'quick' ? 'quick' : 'full';
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'overhead,status').split(',').map((part) => part.trim()));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const STAGES = Number(process.env.BENCH_STAGES ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (SIZE === 'quick' ? 1 : 5));
+const STAGES = Number(process.env.BENCH_STAGES ?? (SIZE === 'quick' ? 20 : 1000));
 const FILES_PER_STAGE = Number(process.env.BENCH_FILES_PER_STAGE ?? 10);
 const FILE_BYTES = Number(process.env.BENCH_FILE_BYTES ?? 200_000);
-const STATUS_REPEAT = Number(process.env.BENCH_STATUS_REPEAT ?? 5);
+const STATUS_REPEAT = Number(process.env.BENCH_STATUS_REPEAT ?? (SIZE === 'quick' ? 3 : 5));
+/** The status targets' size (the issue's): 1,000 stages x 10 files of 200 KB. */
+const TARGET_STAGES = 1000;
 const OVERHEAD_STAGES = 20;
 
 interface Timed {
@@ -77,7 +83,28 @@ function timed(
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 const pad = (text: string, width: number) => text.padEnd(width);
 
-async function overhead(engine: RunningEngine): Promise<Record<string, unknown>> {
+interface OverheadResult {
+  stages: number;
+  rounds: number;
+  mlpipeMs: number[];
+  dockerMs: number[];
+  parallelMs: number;
+  ratio: number;
+}
+
+interface StatusResult {
+  stages: number;
+  files: number;
+  bytes: number;
+  dvcVersion: string;
+  mlpipeMs: number[];
+  dvcMs: number[];
+  ratio: number;
+  coldPlanMs: number[];
+  afterChange: { mlpipeMs: number; dvcMs: number };
+}
+
+async function overhead(engine: RunningEngine): Promise<OverheadResult> {
   const workspace = mkdtempSync(join(tmpdir(), 'mlpipe-bench-overhead-'));
   try {
     const names = Array.from({ length: OVERHEAD_STAGES }, (_, index) => `s${String(index + 1).padStart(2, '0')}`);
@@ -179,7 +206,7 @@ const stageName = (index: number) => `s${String(index + 1).padStart(4, '0')}`;
 const depsOf = (index: number) =>
   Array.from({ length: FILES_PER_STAGE }, (_, file) => `data/${stageName(index)}/f${file}.bin`);
 
-async function status(engine: RunningEngine): Promise<Record<string, unknown>> {
+async function status(engine: RunningEngine): Promise<StatusResult> {
   const dvc = ensureDvc();
   const dvcVersion = timed(dvc, ['--version'], { cwd: ROOT }).stdout.trim();
   const root = mkdtempSync(join(tmpdir(), 'mlpipe-bench-status-'));
@@ -313,22 +340,127 @@ async function status(engine: RunningEngine): Promise<Record<string, unknown>> {
   }
 }
 
+const seconds = (ms: number) => Math.round(ms / 10) / 100;
+
+/** The figures as docs/performance.json holds them (test/support/bench-result.ts). */
+function report(overheadResult: OverheadResult | undefined, statusResult: StatusResult | undefined): void {
+  const rows: (string | number | null)[][] = [];
+  const targets: BenchTarget[] = [];
+  const ratios: BenchRatio[] = [];
+  if (overheadResult) {
+    rows.push(
+      [
+        `${overheadResult.stages} trivial stages, one at a time (\`--jobs 1\`)`,
+        seconds(median(overheadResult.mlpipeMs)),
+        `\`docker run --rm\` x ${overheadResult.stages}: ${seconds(median(overheadResult.dockerMs))}`,
+        Math.round(overheadResult.ratio * 1000) / 1000,
+      ],
+      [
+        `${overheadResult.stages} stages, \`--jobs ${availableParallelism()}\``,
+        seconds(overheadResult.parallelMs),
+        '',
+        null,
+      ],
+    );
+    targets.push({
+      name: `run overhead: ${overheadResult.stages} trivial stages one at a time, mlpipe / \`docker run --rm\``,
+      value: Math.round(overheadResult.ratio * 1000) / 1000,
+      unit: 'x',
+      op: '<=',
+      target: 1.15,
+    });
+    ratios.push({
+      name: `\`docker run --rm\` x ${overheadResult.stages} / \`mlpipe run --jobs 1\``,
+      value: Math.round((median(overheadResult.dockerMs) / median(overheadResult.mlpipeMs)) * 100) / 100,
+    });
+  }
+  if (statusResult) {
+    const size = `${statusResult.stages.toLocaleString('en-US')} stages / ${statusResult.files.toLocaleString('en-US')} files / ${(statusResult.bytes / 1e9).toFixed(1)} GB`;
+    const dvcRatio = Math.round(statusResult.ratio * 10) / 10;
+    rows.push(
+      [
+        `warm \`status\`, ${size}`,
+        seconds(median(statusResult.mlpipeMs)),
+        `\`dvc status\`: ${seconds(median(statusResult.dvcMs))}`,
+        dvcRatio,
+      ],
+      [
+        '`status` right after editing the pipeline (plan not cached)',
+        seconds(median(statusResult.coldPlanMs)),
+        '',
+        null,
+      ],
+      [
+        '`status` after one dep file changed',
+        seconds(statusResult.afterChange.mlpipeMs),
+        `\`dvc status\`: ${seconds(statusResult.afterChange.dvcMs)}`,
+        Math.round((statusResult.afterChange.dvcMs / statusResult.afterChange.mlpipeMs) * 10) / 10,
+      ],
+    );
+    const atTarget = statusResult.stages === TARGET_STAGES;
+    const note = atTarget
+      ? undefined
+      : `measured at ${TARGET_STAGES.toLocaleString('en-US')} stages (MLPIPE_BENCH_SIZE=full); this run had ${statusResult.stages}: ${seconds(median(statusResult.mlpipeMs))} s, ${dvcRatio}x`;
+    targets.push(
+      {
+        name: `warm \`status\`, ${TARGET_STAGES.toLocaleString('en-US')} stages / 10,000 dep files / 2 GB`,
+        value: atTarget ? seconds(median(statusResult.mlpipeMs)) : null,
+        unit: 's',
+        op: '<=',
+        target: 0.5,
+        ...(note ? { note } : {}),
+      },
+      {
+        name: `warm \`status\` against \`dvc status\`, ${TARGET_STAGES.toLocaleString('en-US')} stages`,
+        value: atTarget ? dvcRatio : null,
+        unit: 'x',
+        op: '>=',
+        target: 10,
+        ...(note ? { note } : {}),
+      },
+    );
+    ratios.push({ name: `\`dvc status\` / \`mlpipe status\`, warm, ${size}`, value: dvcRatio });
+  }
+  console.log('\nTargets:');
+  printTargets(targets);
+  writeBenchResult({
+    bench: 'runner',
+    command: `MLPIPE_BENCH_SIZE=${SIZE} npm run bench:runner`,
+    size: `${SIZE}: ${overheadResult ? `${overheadResult.stages} stages x ${overheadResult.rounds} rounds for the overhead` : 'no overhead'}, ${statusResult ? `${statusResult.stages} stages for status` : 'no status'}`,
+    tables: [
+      {
+        title: 'The runner, against a dockerd the benchmark starts',
+        columns: ['', 'mlpipe s', 'peer s', 'peer / mlpipe, or mlpipe / peer for the overhead'],
+        rows,
+        notes: [
+          `Medians: overhead of ${ROUNDS} alternating rounds, status of ${STATUS_REPEAT} warm runs each, every status a new process. Debian's docker.io (dockerd 20.10, vfs storage); the busybox image.`,
+        ],
+      },
+    ],
+    targets,
+    ratios,
+    peers: statusResult
+      ? { dvc: statusResult.dvcVersion.replace(/^dvc\s*/i, ''), dockerd: '20.10 (Debian docker.io)' }
+      : {},
+  });
+}
+
 async function main(): Promise<void> {
   const missing = enginesMissing();
   if (missing) throw new Error(`the runner benchmark needs a real engine: ${missing}`);
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: npm run build');
+  console.log(`Runner benchmark, size ${SIZE}`);
   const engine = await startDockerd();
-  const results: Record<string, unknown> = { date: new Date().toISOString(), cores: availableParallelism() };
+  let overheadResult: OverheadResult | undefined;
+  let statusResult: StatusResult | undefined;
   try {
     await ensureImages(engine.docker, [BUSYBOX_IMAGE]);
-    if (PARTS.has('overhead')) results.overhead = await overhead(engine);
-    if (PARTS.has('status')) results.status = await status(engine);
+    if (PARTS.has('overhead')) overheadResult = await overhead(engine);
+    if (PARTS.has('status')) statusResult = await status(engine);
   } finally {
     await engine.stop();
   }
-  mkdirSync(join(ROOT, '.bench'), { recursive: true });
-  writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nresults in ${RESULTS}`);
+  report(overheadResult, statusResult);
 }
 
 main().catch((error: unknown) => {
