@@ -223,6 +223,11 @@ function tokenize(text: string): Token[] {
 
 type Value = string | number | boolean | null;
 export type Predicate = (run: Queryable) => boolean;
+/**
+ * How a compiled query reads a field from a run: `fieldValue` unless a store reads its own columns
+ * (the experiment store's snapshot). Called once per field when the query is compiled.
+ */
+export type FieldReader = (field: Field) => (run: Queryable) => unknown;
 
 /**
  * Reads a field from a run; undefined when the run does not have it. Own properties only: runs
@@ -376,6 +381,7 @@ class Parser {
   constructor(
     private readonly tokens: Token[],
     private readonly text: string,
+    private readonly reader?: FieldReader,
   ) {}
 
   private peek(): Token {
@@ -522,7 +528,7 @@ class Parser {
     const status = field.namespace === 'attributes' && field.key === 'status';
     const normalise = (value: Value): Value =>
       status && typeof value === 'string' ? (own(STATUS_SYNONYMS, value.toLowerCase()) ?? value.toLowerCase()) : value;
-    const read = (run: Queryable) => fieldValue(run, field);
+    const read = this.reader ? this.reader(field) : (run: Queryable) => fieldValue(run, field);
     const token = this.peek();
     if (this.isWord(token, 'is')) {
       this.next();
@@ -600,8 +606,8 @@ class Parser {
 }
 
 /** Compiles a filter expression; throws QueryError pointing at the mistake. */
-export function compileFilter(text: string): Predicate {
-  return new Parser(tokenize(text), text).parse();
+export function compileFilter(text: string, reader?: FieldReader): Predicate {
+  return new Parser(tokenize(text), text, reader).parse();
 }
 
 export interface SortKey {
@@ -666,12 +672,14 @@ function orderOf(a: number | boolean | string, b: number | boolean | string): nu
 }
 
 /** Sorts in place by the keys, missing values last; stable for equal keys. */
-export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
+export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[], reader?: FieldReader): T[] {
   if (keys.length === 0) return runs;
+  if (keys.length === 1 && sortByNumbers(runs, keys[0], reader)) return runs;
   // Values other than numbers, booleans and text are compared as their JSON, made once per run.
-  const columns = keys.map((key) =>
-    runs.map((run) => {
-      const value = fieldValue(run, key.field);
+  const columns = keys.map((key) => {
+    const read = reader ? reader(key.field) : (run: Queryable) => fieldValue(run, key.field);
+    return runs.map((run) => {
+      const value = read(run);
       return value === undefined ||
         value === null ||
         typeof value === 'number' ||
@@ -679,8 +687,8 @@ export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
         typeof value === 'string'
         ? value
         : valueText(value);
-    }),
-  );
+    });
+  });
   const order = runs.map((_, index) => index);
   order.sort((i, j) => {
     for (let k = 0; k < keys.length; k++) {
@@ -700,6 +708,87 @@ export function sortRuns<T extends Queryable>(runs: T[], keys: SortKey[]): T[] {
   const sorted = order.map((index) => runs[index]);
   for (let i = 0; i < sorted.length; i++) runs[i] = sorted[i];
   return runs;
+}
+
+/**
+ * One key whose values are all numbers (or missing), the usual sort by a metric: the values in a
+ * Float64Array and the order sorted as a typed array, which is several times quicker than the
+ * general comparison. False, having changed nothing, when some value is not a number.
+ */
+function sortByNumbers<T extends Queryable>(runs: T[], key: SortKey, reader?: FieldReader): boolean {
+  const read = reader ? reader(key.field) : (run: Queryable) => fieldValue(run, key.field);
+  const values = new Float64Array(runs.length);
+  const present: number[] = [];
+  const missing: number[] = [];
+  for (let i = 0; i < runs.length; i++) {
+    const value = read(runs[i]);
+    if (typeof value === 'number' && !Number.isNaN(value)) {
+      values[i] = value;
+      present.push(i);
+    } else if (value === undefined || value === null) missing.push(i);
+    else return false;
+  }
+  const order = radixOrder(values, present, key.descending);
+  const sorted = new Array<T>(runs.length);
+  let at = 0;
+  for (let k = 0; k < order.length; k++) sorted[at++] = runs[order[k]];
+  for (let i = 0; i < missing.length; i++) sorted[at++] = runs[missing[i]];
+  for (let i = 0; i < sorted.length; i++) runs[i] = sorted[i];
+  return true;
+}
+
+/**
+ * The indices `present` ordered by `values[index]` (ascending, or descending), equal values in the
+ * order given: a stable least-significant-digit radix sort of each double's bits made sortable as
+ * an unsigned number, 16 bits a pass, with no comparison function. 0 and -0 are equal, as `<` has
+ * them.
+ */
+export function radixOrder(values: Float64Array, present: readonly number[], descending: boolean): Uint32Array {
+  const n = present.length;
+  const words = new Uint32Array(n * 2);
+  const scratch = new Float64Array(1);
+  const bits = new Uint32Array(scratch.buffer);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const [lowWord, highWord] = little ? [0, 1] : [1, 0];
+  for (let k = 0; k < n; k++) {
+    scratch[0] = values[present[k]] + 0; // -0 + 0 is 0
+    let high = bits[highWord];
+    let low = bits[lowWord];
+    if (high & 0x80000000) {
+      high = ~high;
+      low = ~low;
+    } else high ^= 0x80000000;
+    if (descending) {
+      high = ~high;
+      low = ~low;
+    }
+    words[k * 2] = low >>> 0;
+    words[k * 2 + 1] = high >>> 0;
+  }
+  let order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  let other = new Uint32Array(n);
+  const counts = new Uint32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const word = pass >> 1;
+    const shift = (pass & 1) * 16;
+    counts.fill(0);
+    for (let k = 0; k < n; k++) counts[(words[order[k] * 2 + word] >>> shift) & 0xffff]++;
+    if (counts[(words[word] >>> shift) & 0xffff] === n) continue; // one digit for all: the order stands
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const count = counts[d];
+      counts[d] = sum;
+      sum += count;
+    }
+    for (let k = 0; k < n; k++) {
+      const index = order[k];
+      other[counts[(words[index * 2 + word] >>> shift) & 0xffff]++] = index;
+    }
+    [order, other] = [other, order];
+  }
+  for (let k = 0; k < n; k++) order[k] = present[order[k]];
+  return order;
 }
 
 /** `metrics.auc` and friends, as the CLI and the table name columns. */

@@ -8,6 +8,7 @@ import {
   openSync,
   readSync,
   readdirSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
@@ -17,7 +18,8 @@ import { isRecord, isRunId, MetadataError } from '../runs/metadata';
 import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runs/records';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { acquireFileLock, alive } from '../runs/file-lock';
-import { compileFilter, parseSort, sortRuns, type Queryable } from './query';
+import { compileFilter, fieldValue, parseSort, sortRuns, type FieldReader, type Queryable } from './query';
+import { decodeSnapshot, edgesOf, encodeSnapshot, type Snapshot, type SnapshotEntry } from './snapshot';
 import { MAX_SERIES_JSON_BYTES, parseSeriesFile, type Series, valueName } from './series';
 import { UserError } from '../errors';
 
@@ -310,13 +312,13 @@ export function summarize(record: RunRecord, series: Series[] = []): RunSummary 
   };
 }
 
+function displayStatus(status: RunStatus, pid: number | undefined, host: string | undefined): DisplayStatus {
+  const interrupted = status === 'running' && pid !== undefined && (host ?? hostname()) === hostname() && !alive(pid);
+  return interrupted ? 'interrupted' : status;
+}
+
 function toStored(summary: RunSummary, tags: Record<string, string>, note: string | undefined): StoredRun {
-  const interrupted =
-    summary.status === 'running' &&
-    summary.pid !== undefined &&
-    (summary.host ?? hostname()) === hostname() &&
-    !alive(summary.pid);
-  const status: DisplayStatus = interrupted ? 'interrupted' : summary.status;
+  const status = displayStatus(summary.status, summary.pid, summary.host);
   return {
     summary,
     status,
@@ -339,6 +341,123 @@ function toStored(summary: RunSummary, tags: Record<string, string>, note: strin
   };
 }
 
+/**
+ * A run of the snapshot: what a query reads (a metric, a param, an attribute) comes from the
+ * snapshot's columns, and the summary is built only when something asks for it.
+ */
+class SnapshotRun implements StoredRun {
+  private built: RunSummary | undefined;
+  private shown: DisplayStatus | undefined;
+  private attributesBuilt: Record<string, unknown> | undefined;
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    readonly row: number,
+    readonly tags: Record<string, string>,
+    readonly note: string | undefined,
+  ) {}
+
+  get summary(): RunSummary {
+    return (this.built ??= this.snapshot.summary(this.row));
+  }
+
+  get params(): Record<string, unknown> {
+    return this.summary.params;
+  }
+
+  get metrics(): Record<string, unknown> {
+    return this.summary.metrics;
+  }
+
+  private field(key: string): unknown {
+    return this.snapshot.reader('s', key)(this.row);
+  }
+
+  get status(): DisplayStatus {
+    return (this.shown ??= displayStatus(
+      this.field('status') as RunStatus,
+      this.field('pid') as number | undefined,
+      this.field('host') as string | undefined,
+    ));
+  }
+
+  get attributes(): Record<string, unknown> {
+    if (!this.attributesBuilt) {
+      const attributes: Record<string, unknown> = {};
+      for (const key of ATTRIBUTE_KEYS) attributes[key] = this.attribute(key);
+      this.attributesBuilt = attributes;
+    }
+    return this.attributesBuilt;
+  }
+
+  /** What `attributes[key]` holds, without building the summary. */
+  attribute(key: string): unknown {
+    switch (key) {
+      case 'id':
+        return this.snapshot.ids[this.row];
+      case 'name':
+      case 'pipeline':
+        return this.field('name') ?? this.field('pipeline');
+      case 'status':
+        return this.status;
+      case 'commit':
+      case 'dirty':
+      case 'started':
+      case 'ended':
+        return this.field(key);
+      case 'duration': {
+        const ms = this.field('durationMs') as number | undefined;
+        return ms === undefined ? undefined : ms / 1000;
+      }
+      case 'note':
+        return this.note;
+      default:
+        return undefined;
+    }
+  }
+
+  /** Whether the summary was built (a caller may hold it, and reads go to it from then on). */
+  get isBuilt(): boolean {
+    return this.built !== undefined;
+  }
+}
+
+/** The keys of a run's `attributes`, in the order `toStored` writes them. */
+const ATTRIBUTE_KEYS = ['id', 'name', 'status', 'pipeline', 'commit', 'dirty', 'started', 'ended', 'duration', 'note'];
+const ATTRIBUTE_SET = Object.fromEntries(ATTRIBUTE_KEYS.map((key) => [key, true]));
+
+/**
+ * Reads a query's field from a run: a run of the snapshot whose summary was not built is read from
+ * the snapshot's columns (the value its summary would hold), any other run from its objects.
+ */
+function fieldReader(snapshot: Snapshot | undefined): FieldReader {
+  return (field) => {
+    const plain = (run: Queryable) => fieldValue(run, field);
+    if (!snapshot) return plain;
+    if (field.namespace === 'params' || field.namespace === 'metrics') {
+      const column = snapshot.reader(field.namespace === 'params' ? 'p' : 'm', field.key);
+      return (run) => (run instanceof SnapshotRun && !run.isBuilt ? column(run.row) : fieldValue(run, field));
+    }
+    if (field.namespace === 'attributes') {
+      const known = Object.hasOwn(ATTRIBUTE_SET, field.key);
+      return (run) => (run instanceof SnapshotRun ? (known ? run.attribute(field.key) : undefined) : plain(run));
+    }
+    return plain;
+  };
+}
+
+/** A snapshot is written for stores of at least this many runs (a small index opens quickly as it is). */
+export const SNAPSHOT_MIN_RUNS = 2000;
+/** Runs of lines past the snapshot after which appending writes a new one. */
+const SNAPSHOT_STALE_LINES = 1000;
+
+export interface StoreOptions {
+  /** Write a snapshot from this many runs on (tests lower it). */
+  snapshotMinRuns?: number;
+  /** Write a new snapshot when this many lines were appended past it (tests lower it). */
+  snapshotStaleLines?: number;
+}
+
 export interface QueryOptions {
   filter?: string;
   sort?: string;
@@ -346,7 +465,13 @@ export interface QueryOptions {
 }
 
 export class ExperimentStore {
-  private readonly summaries = new Map<string, RunSummary>();
+  /** A run's summary, or its row in the snapshot (built when asked for). */
+  private readonly summaries = new Map<string, RunSummary | number>();
+  private snapshot: Snapshot | undefined;
+  /** Lines of the index the snapshot covers. */
+  private snapshotLines = 0;
+  private readonly snapshotMinRuns: number;
+  private readonly snapshotStaleLines: number;
   private readonly tags = new Map<string, Record<string, string>>();
   private readonly notes = new Map<string, string>();
   private readonly stored = new Map<string, StoredRun>();
@@ -365,13 +490,22 @@ export class ExperimentStore {
   /** The pipeline's folder, which `.mlpipe/` belongs to: nothing is read or written through a link out of it. */
   private readonly boundary: Boundary;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    options: StoreOptions = {},
+  ) {
     this.dir = new MlpipeDir(root);
     this.boundary = new Boundary(dirname(root));
+    this.snapshotMinRuns = options.snapshotMinRuns ?? SNAPSHOT_MIN_RUNS;
+    this.snapshotStaleLines = options.snapshotStaleLines ?? SNAPSHOT_STALE_LINES;
   }
 
   get indexPath(): string {
     return join(this.root, 'store', 'index.jsonl');
+  }
+
+  get snapshotPath(): string {
+    return join(this.root, 'store', 'index.snap');
   }
 
   private get lockPath(): string {
@@ -379,8 +513,8 @@ export class ExperimentStore {
   }
 
   /** Opens the store of a `.mlpipe/` folder (which need not exist yet). Throws nothing but StoreError. */
-  static open(root: string): ExperimentStore {
-    const store = new ExperimentStore(root);
+  static open(root: string, options: StoreOptions = {}): ExperimentStore {
+    const store = new ExperimentStore(root, options);
     if (!existsSync(store.indexPath) && existsSync(store.dir.runs)) {
       try {
         store.rebuild();
@@ -396,6 +530,8 @@ export class ExperimentStore {
 
   private forget(inode: number): void {
     this.summaries.clear();
+    this.snapshot = undefined;
+    this.snapshotLines = 0;
     this.tags.clear();
     this.notes.clear();
     this.stored.clear();
@@ -433,8 +569,9 @@ export class ExperimentStore {
         );
       }
       this.problem = undefined;
-      if (size === this.offset) return false;
       const before = this.offset;
+      if (this.offset === 0 && this.lines === 0) this.loadSnapshot(fd, size);
+      if (size === this.offset) return this.offset !== before;
       this.readLines(fd, size);
       if (this.offset === before) return false;
       this.sortedCache = undefined;
@@ -451,6 +588,111 @@ export class ExperimentStore {
     this.forget(-1);
     this.problem = `${why}; mlpipe runs reindex rebuilds the index from the run records`;
     return had;
+  }
+
+  /**
+   * Starts from the snapshot when there is one for this index file (same inode, no larger than the
+   * file, the same bytes at both ends of what it covers); the lines after it are read as usual. A
+   * snapshot that is missing, stale or not well formed is passed over without a word: it is a
+   * cache, and the index says the same.
+   */
+  private loadSnapshot(fd: number, size: number): void {
+    let bytes: Buffer;
+    try {
+      const opened = this.boundary.openRead(this.snapshotPath, 'refuse');
+      try {
+        if (!opened.stat.isFile() || opened.stat.size > MAX_INDEX_BYTES) return;
+        // Its own memory, 8-byte aligned: the columns are read in place as typed arrays.
+        bytes = Buffer.from(new ArrayBuffer(opened.stat.size));
+        let read = 0;
+        while (read < bytes.length) {
+          const count = readSync(opened.fd, bytes, read, bytes.length - read, read);
+          if (count === 0) return;
+          read += count;
+        }
+      } finally {
+        closeSync(opened.fd);
+      }
+    } catch {
+      return;
+    }
+    const snapshot = decodeSnapshot(bytes, { isIndexId, paramsDepth: MAX_PARAMS_DEPTH });
+    if (!snapshot) return;
+    const identity = snapshot.identity;
+    if (identity.ino !== this.inode || identity.size > size || identity.lines < snapshot.rows) return;
+    if (identity.size > 0 && edgesOf(fd, identity.size) !== identity.edges) return;
+    this.snapshot = snapshot;
+    for (let row = 0; row < snapshot.rows; row++) {
+      const id = snapshot.ids[row];
+      this.summaries.set(id, row);
+      const tags = snapshot.tags(row);
+      if (tags) this.tags.set(id, tags);
+      const note = snapshot.note(row);
+      if (note !== undefined) this.notes.set(id, note);
+    }
+    if (this.summaries.size !== snapshot.rows) {
+      // An id twice: not a snapshot compaction writes.
+      this.forget(this.inode);
+      return;
+    }
+    this.offset = identity.size;
+    this.lines = identity.lines;
+    this.damaged = identity.damaged;
+    this.snapshotLines = identity.lines;
+  }
+
+  /**
+   * Writes the snapshot of what has been read (called with the lock held, after the index was
+   * read to its end). Only for stores large enough to need one; a failure leaves the old one, which
+   * no longer matches once the index changed.
+   */
+  private writeSnapshot(): void {
+    if (this.summaries.size < this.snapshotMinRuns || this.problem !== undefined || this.inode <= 0) {
+      if (this.summaries.size < this.snapshotMinRuns) this.removeSnapshot();
+      return;
+    }
+    let fd: number | undefined;
+    try {
+      const opened = this.boundary.openRead(this.indexPath, 'refuse');
+      fd = opened.fd;
+      if (opened.stat.ino !== this.inode || opened.stat.size < this.offset) return;
+      const entries: SnapshotEntry[] = [];
+      for (const id of this.summaries.keys())
+        entries.push({ summary: this.summaryOf(id)!, tags: this.tags.get(id), note: this.notes.get(id) });
+      const bytes = encodeSnapshot(
+        {
+          ino: this.inode,
+          size: this.offset,
+          lines: this.lines,
+          damaged: this.damaged,
+          edges: edgesOf(fd, this.offset),
+        },
+        entries,
+      );
+      this.boundary.prepareWrite(this.snapshotPath);
+      writeFileAtomic(this.snapshotPath, bytes);
+      this.snapshotLines = this.lines;
+    } catch {
+      // A cache: the index is what counts.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  private removeSnapshot(): void {
+    try {
+      if (lstatSync(this.snapshotPath)) this.boundary.prepareWrite(this.snapshotPath);
+      rmSync(this.snapshotPath, { force: true });
+    } catch {
+      // none, or not ours to remove
+    }
+  }
+
+  /** The summary of a run, built from the snapshot when it comes from there. */
+  private summaryOf(id: string): RunSummary | undefined {
+    const entry = this.summaries.get(id);
+    if (typeof entry !== 'number') return entry;
+    return (this.get(id) as SnapshotRun).summary;
   }
 
   /**
@@ -644,21 +886,38 @@ export class ExperimentStore {
         closeSync(fd);
       }
       this.refresh();
-      if (this.lines > 2 * this.summaries.size + 1000) this.compact();
+      if (this.lines > 2 * this.summaries.size + 1000) this.compactLocked();
+      else if (this.lines - this.snapshotLines > this.snapshotStaleLines && this.summaries.size >= this.snapshotMinRuns)
+        this.writeSnapshot();
     } finally {
       release();
     }
   }
 
+  /** Rewrites the index with one line per run, and its snapshot. */
+  compact(): void {
+    guarded(() => {
+      this.prepareStoreFolder();
+      const release = this.lock();
+      try {
+        this.refresh();
+        this.compactLocked();
+      } finally {
+        release();
+      }
+    });
+  }
+
   /** Rewrites the index with one line per run (called with the lock held). */
-  private compact(): void {
-    const text = [...this.summaries.values()]
-      .map(
-        (summary) =>
-          `${JSON.stringify({ op: 'run', summary, tags: this.tags.get(summary.id), note: this.notes.get(summary.id) } satisfies Line)}\n`,
-      )
-      .join('');
-    this.writeIndex(text);
+  private compactLocked(): void {
+    const lines: string[] = [];
+    for (const id of this.summaries.keys()) {
+      const summary = this.summaryOf(id)!;
+      lines.push(
+        `${JSON.stringify({ op: 'run', summary, tags: this.tags.get(id), note: this.notes.get(id) } satisfies Line)}\n`,
+      );
+    }
+    this.writeIndex(lines.join(''));
   }
 
   /** Replaces the index (a link in its place is replaced, never followed), then reads it again. */
@@ -667,6 +926,7 @@ export class ExperimentStore {
     writeFileAtomic(this.indexPath, text);
     this.inode = -1;
     this.refresh();
+    this.writeSnapshot();
   }
 
   /**
@@ -690,6 +950,7 @@ export class ExperimentStore {
       const release = this.lock();
       try {
         const keep = this.snapshotExtras();
+        this.removeSnapshot();
         this.writeIndex(
           summaries
             .map((summary) => `${JSON.stringify({ op: 'run', summary, ...keep.get(summary.id) } satisfies Line)}\n`)
@@ -727,10 +988,13 @@ export class ExperimentStore {
 
   get(id: string): StoredRun | undefined {
     const summary = this.summaries.get(id);
-    if (!summary) return undefined;
+    if (summary === undefined) return undefined;
     let run = this.stored.get(id);
     if (!run) {
-      run = toStored(summary, this.tags.get(id) ?? {}, this.notes.get(id));
+      run =
+        typeof summary === 'number'
+          ? new SnapshotRun(this.snapshot!, summary, this.tags.get(id) ?? {}, this.notes.get(id))
+          : toStored(summary, this.tags.get(id) ?? {}, this.notes.get(id));
       this.stored.set(id, run);
     }
     return run;
@@ -768,10 +1032,11 @@ export class ExperimentStore {
 
   /** Filtered and sorted runs; throws QueryError for a bad expression. */
   query(options: QueryOptions = {}): StoredRun[] {
-    const predicate = options.filter?.trim() ? compileFilter(options.filter) : undefined;
+    const reader = fieldReader(this.snapshot);
+    const predicate = options.filter?.trim() ? compileFilter(options.filter, reader) : undefined;
     const keys = options.sort?.trim() ? parseSort(options.sort) : [];
     let runs = predicate ? this.runs().filter(predicate) : [...this.runs()];
-    if (keys.length > 0) runs = sortRuns(runs, keys);
+    if (keys.length > 0) runs = sortRuns(runs, keys, reader);
     return options.limit !== undefined ? runs.slice(0, options.limit) : runs;
   }
 
@@ -821,6 +1086,11 @@ export class ExperimentStore {
   series(id: string): Series[] {
     if (!isRunId(id)) return [];
     return readSeriesFile(this.boundary, seriesPath(this.dir, id));
+  }
+
+  /** Runs read from the snapshot when the index was last read whole (0: none), for tests and the benchmark. */
+  get snapshotRuns(): number {
+    return this.snapshot?.rows ?? 0;
   }
 
   /** Size of the index file, for the benchmark and status lines. */
