@@ -1,17 +1,20 @@
 /**
  * The drift engine's fast paths agree with the general ones bit for bit: the CSV reader's one-pass
  * row parser against the general scanner (seeded files with every kind of field, line ending and
- * ragged row, across read-buffer boundaries), and the counting sort of fixed-point decimals
- * against Array.prototype.sort.
+ * ragged row, across read-buffer boundaries), the sorts (counting, bucket, radix) against
+ * Array.prototype.sort, and columns compared on two threads (a reader thread that stays to help)
+ * against one.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { computeDrift, driftWorkerStats } from '../../core/src/drift/engine';
 import { DatasetAccumulator } from '../../core/src/drift/infer';
 import { readDataset } from '../../core/src/drift/read';
 import { sortFloat64 } from '../../core/src/drift/sort';
+import { writeDriftCsv } from '../support/drift-data';
 import { pick, seeded } from '../support/random';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlpipe-drift-fast-'));
@@ -115,7 +118,24 @@ describe('drift fast paths', () => {
     }
   });
 
-  it('sorts fixed-point decimals as Array.prototype.sort does, bit for bit', () => {
+  it('compares columns on two threads exactly as on one (exact numbers and sketches)', async () => {
+    const reference = join(dir, 'two-ref.csv');
+    const current = join(dir, 'two-cur.csv');
+    await writeDriftCsv(reference, { rows: 30_000, numeric: 7, categorical: 2, seed: 11 });
+    await writeDriftCsv(current, { rows: 25_000, numeric: 7, categorical: 2, seed: 12, shift: 0.4 });
+    for (const options of [
+      {},
+      { _exactLimit: 4_000, _sketchK: 512 },
+      { details: false, methods: { num_3: 'ks' as const } },
+    ]) {
+      const before = driftWorkerStats.started;
+      const threaded = await computeDrift(reference, current, options);
+      assert.equal(driftWorkerStats.started, before + 2);
+      assert.deepStrictEqual(threaded, await computeDrift(reference, current, { ...options, _inProcess: true }));
+    }
+  });
+
+  it('sorts as Array.prototype.sort does, bit for bit (fixed-point decimals, buckets, radix)', () => {
     const random = seeded(7);
     const cases: Float64Array[] = [];
     for (let decimals = 0; decimals <= 9; decimals++) {
@@ -128,6 +148,13 @@ describe('drift fast paths', () => {
     cases.push(new Float64Array(20_000).map((_, i) => (i === 9_000 ? -0 : Number((random() - 0.5).toFixed(3)))));
     cases.push(new Float64Array(20_000).map(() => Math.round(random() * 1e9)));
     cases.push(new Float64Array(20_000).map(() => random() * 1000));
+    // the sizes of a sketch's levels and of a wide table's columns (the bucket sort), with ties and -0
+    for (const size of [300, 1000, 5000, 32768, 70000]) {
+      cases.push(new Float64Array(size).map(() => (random() - 0.5) * 10 ** Math.floor(random() * 8 - 4)));
+      cases.push(new Float64Array(size).map(() => Math.floor(random() * 50) - 25));
+      cases.push(new Float64Array(size).map((_, i) => (i === size >> 1 ? -0 : random() ** 8)));
+      cases.push(new Float64Array(size).map((_, i) => (i % 100 === 0 ? 1e300 * random() : random())));
+    }
     for (const values of cases) {
       const expected = Array.from(values).sort((a, b) => a - b || (Object.is(a, -0) ? -1 : Object.is(b, -0) ? 1 : 0));
       const sorted = Array.from(sortFloat64(values.slice()));

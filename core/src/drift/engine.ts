@@ -5,13 +5,14 @@
  * ./types.ts. Dataset drift when the share of drifted columns >= drift_share (default 0.5)
  * (Evidently's `get_dataset_drift`).
  */
-import { compareColumn, plural, prepareColumn } from './compare-column';
+import { compareColumn, plural, prepareColumn, type Prepared } from './compare-column';
 import { DriftError, throwIfCancelled } from './errors';
-import { DatasetAccumulator } from './infer';
+import { type ColumnAccumulator, DatasetAccumulator } from './infer';
 import { clip, clipList } from './limits';
-import { readBothSides } from './read-threads';
+import { type CompareHelper, readBothSides, reviveError } from './read-threads';
 import { releaseSortScratch } from './sort';
 import { DRIFT_METHODS, type ColumnDrift, type DriftOptions, type DriftReport, type SkippedColumn } from './types';
+import type { DriftCompareJob } from './worker';
 
 export { DriftCancelled, DriftError } from './errors';
 export { defaultThreshold } from './compare-column';
@@ -40,7 +41,7 @@ export async function computeDrift(
   validateOptions(options);
   const { signal, boundary } = options;
   throwIfCancelled(signal);
-  const [reference, current] = await readBothSides(referencePath, currentPath, {
+  const { reference, current, helper } = await readBothSides(referencePath, currentPath, {
     exactLimit: options._exactLimit,
     sketchK: options._sketchK ?? DEFAULT_SKETCH_K,
     columns: options.columns,
@@ -48,8 +49,16 @@ export async function computeDrift(
     signal,
     inProcess: options._inProcess,
   });
-  throwIfCancelled(signal);
-  return buildReport(reference, current, options);
+  try {
+    throwIfCancelled(signal);
+    const plan = planReport(reference, current, options);
+    const compared = helper
+      ? await compareWithHelper(plan.entries, options, helper)
+      : compareHere(plan.entries, options);
+    return finishReport(reference, current, options, plan, compared);
+  } finally {
+    helper?.stop();
+  }
 }
 
 export type ColumnValues = ArrayLike<number | string | boolean | null | undefined>;
@@ -117,7 +126,24 @@ function validateOptions(options: DriftOptions): void {
 }
 
 function buildReport(reference: DatasetAccumulator, current: DatasetAccumulator, options: EngineOptions): DriftReport {
-  const driftShare = options.driftShare ?? 0.5;
+  const plan = planReport(reference, current, options);
+  return finishReport(reference, current, options, plan, compareHere(plan.entries, options));
+}
+
+/** A selected column: why it is skipped, or both sides and what they hold. */
+type PlanEntry =
+  { name: string; skip: string } | { name: string; r: ColumnAccumulator; c: ColumnAccumulator; prepared: Prepared };
+
+interface ReportPlan {
+  notes: string[];
+  entries: PlanEntry[];
+}
+
+/** Each compared column's drift, or the error comparing it threw (thrown in column order by finishReport). */
+type Compared = (ColumnDrift | { error: Error } | null)[];
+
+/** The report's notes and, per selected column, what to compare; the option errors first. */
+function planReport(reference: DatasetAccumulator, current: DatasetAccumulator, options: EngineOptions): ReportPlan {
   const notes: string[] = [];
   for (const side of [reference, current]) {
     if (side.shortRows > 0) {
@@ -154,29 +180,124 @@ function buildReport(reference: DatasetAccumulator, current: DatasetAccumulator,
     }
   }
 
-  const columns: ColumnDrift[] = [];
-  const skipped: SkippedColumn[] = [];
+  const entries: PlanEntry[] = [];
   for (const name of selected) {
     const r = reference.columns.get(name);
     const c = current.columns.get(name);
     if (!r || !c) {
-      skipped.push({
-        column: name,
-        reason: `missing in the ${r ? 'current' : 'reference'} data (${r ? current.path : reference.path})`,
+      entries.push({
+        name,
+        skip: `missing in the ${r ? 'current' : 'reference'} data (${r ? current.path : reference.path})`,
       });
       continue;
     }
     const prepared = prepareColumn(name, r, c, options, reference.path, current.path);
-    if ('skip' in prepared) {
-      skipped.push({ column: name, reason: prepared.skip });
-      continue;
-    }
-    columns.push(compareColumn(name, r, c, prepared, options));
-    // the numbers are not needed any more: let the memory go before the next column
-    r.dropNumbers();
-    c.dropNumbers();
+    entries.push('skip' in prepared ? { name, skip: prepared.skip } : { name, r, c, prepared });
   }
+  return { notes, entries };
+}
+
+/** Compares the entries on this thread, one after the other, each column's numbers let go once it is done. */
+function compareHere(entries: PlanEntry[], options: EngineOptions, only?: (index: number) => boolean): Compared {
+  const compared: Compared = entries.map(() => null);
+  entries.forEach((entry, index) => {
+    if ('skip' in entry || (only && !only(index))) return;
+    try {
+      compared[index] = compareColumn(entry.name, entry.r, entry.c, entry.prepared, options);
+    } catch (error) {
+      compared[index] = { error: error instanceof Error ? error : new Error(String(error)) };
+    }
+    entry.r.dropNumbers();
+    entry.c.dropNumbers();
+  });
   releaseSortScratch();
+  return compared;
+}
+
+/** What comparing a column costs, about: its numbers (sorted already), or little for categories. */
+function compareCost(entry: PlanEntry): number {
+  if ('skip' in entry) return 0;
+  const numbers = (column: ColumnAccumulator): number => (column.sketch ? column.sketch.retained : column.count);
+  return entry.prepared.numbers ? numbers(entry.r) + numbers(entry.c) : 0;
+}
+
+/**
+ * Compares the numeric columns on two threads: the helper (a reader thread that stayed) takes
+ * about half of their numbers, moved to it without copies, while this thread compares the rest.
+ * Each column is compared by the same code on the same values, so the report is the same.
+ */
+async function compareWithHelper(
+  entries: PlanEntry[],
+  options: EngineOptions,
+  helper: CompareHelper,
+): Promise<Compared> {
+  const costs = entries.map(compareCost);
+  const order = entries.map((_, index) => index).filter((index) => costs[index] > 0);
+  order.sort((a, b) => costs[b] - costs[a] || a - b);
+  const theirs = new Set<number>();
+  let mine = 0;
+  let helped = 0;
+  for (const index of order) {
+    if (helped < mine) {
+      theirs.add(index);
+      helped += costs[index];
+    } else mine += costs[index];
+  }
+  if (theirs.size === 0) return compareHere(entries, options);
+  const job: DriftCompareJob = {
+    kind: 'compare',
+    options: { methods: options.methods, thresholds: options.thresholds, details: options.details },
+    columns: [],
+  };
+  const transfer: ArrayBuffer[] = [];
+  for (const index of theirs) {
+    const entry = entries[index];
+    if ('skip' in entry) continue;
+    const reference = entry.r.toTransfer();
+    const current = entry.c.toTransfer();
+    job.columns.push({
+      index,
+      name: entry.name,
+      reference: reference.data,
+      current: current.data,
+      prepared: entry.prepared,
+    });
+    transfer.push(...reference.transfer, ...current.transfer);
+    entry.r.dropNumbers();
+    entry.c.dropNumbers();
+  }
+  const results = helper.compare(job, transfer);
+  // compared here meanwhile; the helper's answer is awaited after
+  results.catch(() => undefined);
+  const compared = compareHere(entries, options, (index) => !theirs.has(index));
+  for (const result of await results) {
+    compared[result.index] = 'error' in result ? { error: reviveError(result.error) } : result.drift;
+  }
+  return compared;
+}
+
+/** The report: the compared columns in order (the first column whose comparison failed throws its error), the skipped ones and the totals. */
+function finishReport(
+  reference: DatasetAccumulator,
+  current: DatasetAccumulator,
+  options: EngineOptions,
+  plan: ReportPlan,
+  compared: Compared,
+): DriftReport {
+  const driftShare = options.driftShare ?? 0.5;
+  const columns: ColumnDrift[] = [];
+  const skipped: SkippedColumn[] = [];
+  plan.entries.forEach((entry, index) => {
+    if ('skip' in entry) {
+      skipped.push({ column: entry.name, reason: entry.skip });
+      return;
+    }
+    const result = compared[index];
+    if (result === null) throw new Error(`column ${clip(entry.name)} was not compared`);
+    if ('error' in result) throw result.error;
+    columns.push(result);
+  });
+  const notes = plan.notes;
 
   const drifted = columns.filter((c) => c.drifted).length;
   const share = columns.length > 0 ? drifted / columns.length : 0;

@@ -67,22 +67,43 @@ function ksStatisticExact(av: Float64Array, bv: Float64Array): number {
   return minClipped > maxS ? minClipped : maxS;
 }
 
+/**
+ * The same walk as the weighted one over every distinct value of both sides, with the same
+ * arithmetic: each side's head value is kept (Infinity once it runs out; the values are finite)
+ * and its share i / n is divided only when its index moves.
+ */
 function wassersteinExact(av: Float64Array, bv: Float64Array): number {
   const n1 = av.length;
   const n2 = bv.length;
   let i = 0;
   let j = 0;
+  let a = n1 > 0 ? av[0] : Infinity;
+  let b = n2 > 0 ? bv[0] : Infinity;
+  // 0 / 0 is NaN, as i / n1 is for an empty side
+  let shareA = 0 / n1;
+  let shareB = 0 / n2;
   let total = 0;
   let prev = 0;
   let prevDiff = 0;
   let first = true;
-  while (i < n1 || j < n2) {
-    const x = j >= n2 || (i < n1 && av[i] <= bv[j]) ? av[i] : bv[j];
+  for (;;) {
+    const x = a <= b ? a : b;
+    if (x === Infinity) break;
     if (!first) total += prevDiff * (x - prev);
     first = false;
-    while (i < n1 && av[i] <= x) i++;
-    while (j < n2 && bv[j] <= x) j++;
-    prevDiff = Math.abs(i / n1 - j / n2);
+    if (a <= x) {
+      do i++;
+      while (i < n1 && av[i] <= x);
+      a = i < n1 ? av[i] : Infinity;
+      shareA = i / n1;
+    }
+    if (b <= x) {
+      do j++;
+      while (j < n2 && bv[j] <= x);
+      b = j < n2 ? bv[j] : Infinity;
+      shareB = j / n2;
+    }
+    prevDiff = Math.abs(shareA - shareB);
     prev = x;
   }
   return total;

@@ -9,7 +9,13 @@ import { Worker } from 'node:worker_threads';
 import { DriftCancelled, DriftError } from './errors';
 import { DatasetAccumulator } from './infer';
 import { readDataset } from './read';
-import type { DriftWorkerFailure, DriftWorkerInput, DriftWorkerMessage } from './worker';
+import type {
+  DriftCompareJob,
+  DriftCompareResult,
+  DriftWorkerFailure,
+  DriftWorkerInput,
+  DriftWorkerMessage,
+} from './worker';
 import { type DriftBoundary } from './types';
 
 /** How both sides are read. */
@@ -26,12 +32,28 @@ export interface ReadSidesOptions {
   inProcess?: boolean;
 }
 
+/**
+ * A reader thread kept after its read: it compares the columns it is given (with their buffers
+ * transferred) while the main thread compares the others. Used once, or stopped.
+ */
+export interface CompareHelper {
+  compare(job: DriftCompareJob, transfer: ArrayBuffer[]): Promise<DriftCompareResult[]>;
+  stop(): void;
+}
+
+/** Both sides as read, and the reader thread that stayed to help compare (none when read here). */
+export interface BothSides {
+  reference: DatasetAccumulator;
+  current: DatasetAccumulator;
+  helper: CompareHelper | null;
+}
+
 /** Both datasets read: in reader threads when they start, else here. The reference's error comes first, as when the files are read one after the other. */
 export async function readBothSides(
   referencePath: string,
   currentPath: string,
   options: ReadSidesOptions,
-): Promise<[DatasetAccumulator, DatasetAccumulator]> {
+): Promise<BothSides> {
   const { signal, boundary, sketchK } = options;
   const entry = options.inProcess ? null : driftWorkerEntry();
   if (entry === null) {
@@ -39,17 +61,18 @@ export async function readBothSides(
     const current = new DatasetAccumulator(currentPath, options.exactLimit, sketchK);
     await readDataset(referencePath, reference, { boundary, signal });
     await readDataset(currentPath, current, { boundary, signal });
-    return [reference, current];
+    return { reference, current, helper: null };
   }
-  const input = (path: string): DriftWorkerInput => ({
+  const input = (path: string, stay: boolean): DriftWorkerInput => ({
     path,
     exactLimit: options.exactLimit,
     sketchK,
     columns: options.columns && options.columns.length > 0 ? [...options.columns] : null,
     boundary: boundary ? { ...boundary } : undefined,
+    stay,
   });
-  const reference = readInWorker(entry, input(referencePath), signal);
-  const current = readInWorker(entry, input(currentPath), signal);
+  const reference = readInWorker(entry, input(referencePath, false), signal);
+  const current = readInWorker(entry, input(currentPath, true), signal);
   // the reference's error first, as when the files are read one after the other
   current.result.catch(() => undefined);
   let referenceData: DatasetAccumulator;
@@ -60,7 +83,7 @@ export async function readBothSides(
     throw error;
   }
   const currentData = await current.result;
-  return [referenceData, currentData];
+  return { reference: referenceData, current: currentData, helper: current.helper };
 }
 
 /** How to start the reader thread: the bundled dist/drift-worker.js, or worker.ts under tsx. */
@@ -100,7 +123,7 @@ function readInWorker(
   entry: WorkerEntry,
   input: DriftWorkerInput,
   signal: AbortSignal | undefined,
-): { result: Promise<DatasetAccumulator>; stop: () => void } {
+): { result: Promise<DatasetAccumulator>; stop: () => void; helper: CompareHelper | null } {
   const inProcess = async (): Promise<DatasetAccumulator> => {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
     await readDataset(input.path, sink, { boundary: input.boundary, signal });
@@ -110,9 +133,12 @@ function readInWorker(
   try {
     worker = new Worker(entry.filename, { eval: entry.eval, workerData: input });
   } catch {
-    return { result: inProcess(), stop: () => undefined };
+    return { result: inProcess(), stop: () => undefined, helper: null };
   }
   let stopped = false;
+  // set once the read is done, while a compare job is out
+  let pending: { resolve: (results: DriftCompareResult[]) => void; reject: (error: Error) => void } | null = null;
+  let helps = false;
   const result = new Promise<DatasetAccumulator>((resolve, reject) => {
     let started = false;
     let settled = false;
@@ -122,11 +148,29 @@ function readInWorker(
         driftWorkerStats.started++;
         return;
       }
+      if (message.kind === 'compared') {
+        const job = pending;
+        pending = null;
+        job?.resolve(message.results);
+        return;
+      }
       settled = true;
-      if (message.kind === 'done') resolve(DatasetAccumulator.fromTransfer(message.data));
-      else reject(reviveError(message.error));
+      if (message.kind === 'done') {
+        helps = input.stay;
+        resolve(DatasetAccumulator.fromTransfer(message.data));
+      } else reject(reviveError(message.error));
     });
     const crashed = (why: string): void => {
+      if (pending) {
+        const job = pending;
+        pending = null;
+        job.reject(
+          new DriftError(
+            `${input.path}: comparing stopped unexpectedly (the helper thread ${why})`,
+            'Check that the machine has enough free memory and run again; if it happens again, report it as a bug.',
+          ),
+        );
+      }
       if (settled) return;
       settled = true;
       if (stopped) {
@@ -150,6 +194,11 @@ function readInWorker(
     const cancel = (): void => {
       stopped = true;
       void worker.terminate();
+      if (pending) {
+        const job = pending;
+        pending = null;
+        job.reject(new DriftCancelled());
+      }
       if (settled) return;
       settled = true;
       reject(new DriftCancelled());
@@ -161,17 +210,28 @@ function readInWorker(
       crashed(`exited with code ${code}`);
     });
   });
-  return {
-    result,
-    stop: () => {
-      stopped = true;
-      void worker.terminate();
-    },
+  const stop = (): void => {
+    stopped = true;
+    void worker.terminate();
   };
+  const helper: CompareHelper | null = input.stay
+    ? {
+        compare: (job, transfer) => {
+          if (!helps || stopped || pending)
+            return Promise.reject(new Error('the helper thread is not there to compare'));
+          return new Promise<DriftCompareResult[]>((resolve, reject) => {
+            pending = { resolve, reject };
+            worker.postMessage(job, transfer);
+          });
+        },
+        stop,
+      }
+    : null;
+  return { result, stop, helper };
 }
 
 /** The error a worker reported, as thrown in process: the same DriftError, or an Error with its message and stack. */
-function reviveError(failure: DriftWorkerFailure): Error {
+export function reviveError(failure: DriftWorkerFailure): Error {
   if (failure.drift) return new DriftError(failure.message, failure.hint, failure.file, failure.line);
   const error = new Error(failure.message);
   if (failure.stack) error.stack = failure.stack;

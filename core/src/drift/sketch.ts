@@ -11,6 +11,8 @@
  * values); the random offsets make the typical error far smaller. Merging adds the two bounds
  * (weighted by n) plus the compactions the merge itself does.
  */
+import { sortFloat64 } from './sort';
+
 /** A QuantileSketch as plain data (structured-clone friendly; the levels' buffers can be transferred). */
 export interface SketchSnapshot {
   k: number;
@@ -72,7 +74,7 @@ export class QuantileSketch {
   private compact(h: number): void {
     const lv = this.levels[h];
     const size = this.sizes[h];
-    const sorted = lv.subarray(0, size).sort();
+    const sorted = sortFloat64(lv.subarray(0, size));
     const offset = this.random();
     // Copy out first: pushing up may compact level h+1, never level h.
     const up: number[] = [];

@@ -9,11 +9,12 @@
  * file and line, or another error's message and stack).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { compareColumn, type Prepared } from './compare-column';
 import { DriftError } from './errors';
-import { DatasetAccumulator } from './infer';
+import { ColumnAccumulator, type ColumnSnapshot, DatasetAccumulator } from './infer';
 import { readDataset } from './read';
 import { releaseSortScratch } from './sort';
-import { type DriftBoundary } from './types';
+import { type ColumnDrift, type DriftBoundary, type DriftOptions } from './types';
 
 export interface DriftWorkerInput {
   path: string;
@@ -23,7 +24,21 @@ export interface DriftWorkerInput {
   columns: string[] | null;
   /** Where the file may be read from (read.ts openDataset). */
   boundary: DriftBoundary | undefined;
+  /** After 'done', wait for one 'compare' job (or to be terminated) instead of ending. */
+  stay: boolean;
 }
+
+/** What compareColumn reads of the options. */
+export type CompareOptions = Pick<DriftOptions, 'methods' | 'thresholds' | 'details'>;
+
+/** Columns whose both sides were read, for this thread to compare while the main thread compares others. */
+export interface DriftCompareJob {
+  kind: 'compare';
+  options: CompareOptions;
+  columns: { index: number; name: string; reference: ColumnSnapshot; current: ColumnSnapshot; prepared: Prepared }[];
+}
+
+export type DriftCompareResult = { index: number; drift: ColumnDrift } | { index: number; error: DriftWorkerFailure };
 
 export interface DriftWorkerFailure {
   drift: boolean;
@@ -37,7 +52,34 @@ export interface DriftWorkerFailure {
 export type DriftWorkerMessage =
   | { kind: 'started' }
   | { kind: 'done'; data: ReturnType<DatasetAccumulator['toTransfer']>['data'] }
-  | { kind: 'failed'; error: DriftWorkerFailure };
+  | { kind: 'failed'; error: DriftWorkerFailure }
+  | { kind: 'compared'; results: DriftCompareResult[] };
+
+/** An error as plain data for postMessage: a DriftError's message, hint, file and line, or another error's message and stack. */
+export function failureOf(error: unknown): DriftWorkerFailure {
+  if (error instanceof DriftError)
+    return { drift: true, message: error.message, hint: error.hint, file: error.file, line: error.line };
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { drift: false, message: e.message, hint: '', stack: e.stack };
+}
+
+/** Runs a compare job: each column as the main thread would compare it, an error per column kept for its turn. */
+export function runCompareJob(job: DriftCompareJob): DriftCompareResult[] {
+  const results: DriftCompareResult[] = [];
+  for (const { index, name, reference, current, prepared } of job.columns) {
+    const r = ColumnAccumulator.fromTransfer(reference);
+    const c = ColumnAccumulator.fromTransfer(current);
+    try {
+      results.push({ index, drift: compareColumn(name, r, c, prepared, job.options) });
+    } catch (error) {
+      results.push({ index, error: failureOf(error) });
+    }
+    r.dropNumbers();
+    c.dropNumbers();
+  }
+  releaseSortScratch();
+  return results;
+}
 
 /**
  * Sorts, in place, the exact numbers of the columns the report may read sorted. Integer columns
@@ -67,15 +109,13 @@ async function main(port: NonNullable<typeof parentPort>, input: DriftWorkerInpu
     message = { kind: 'done', data: snapshot.data };
     transfer = snapshot.transfer;
   } catch (error) {
-    if (error instanceof DriftError) {
-      message = {
-        kind: 'failed',
-        error: { drift: true, message: error.message, hint: error.hint, file: error.file, line: error.line },
-      };
-    } else {
-      const e = error instanceof Error ? error : new Error(String(error));
-      message = { kind: 'failed', error: { drift: false, message: e.message, hint: '', stack: e.stack } };
-    }
+    message = { kind: 'failed', error: failureOf(error) };
+  }
+  if (input.stay && message.kind === 'done') {
+    port.once('message', (job: DriftCompareJob) => {
+      port.postMessage({ kind: 'compared', results: runCompareJob(job) } satisfies DriftWorkerMessage);
+      port.close();
+    });
   }
   port.postMessage(message, transfer);
 }
