@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../support/files';
 
@@ -19,15 +19,26 @@ function withModuleList(): { preload: string; done: () => void } {
   const preload = join(folder, 'modules.cjs');
   writeFileSync(
     preload,
-    `process.on('exit', () => require('fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/')).map((m) => m.slice(13)).join(' ') + '\\n'));\n`,
+    [
+      // The scripts Node compiled as modules: dist/cli.js, and dist/cli-commands.js (its text kept in dist/cli.js) when a command needs it.
+      "const Module = require('module');",
+      'const compiled = [];',
+      'const compile = Module.prototype._compile;',
+      'Module.prototype._compile = function (content, filename) { compiled.push(filename); return compile.call(this, content, filename); };',
+      "process.on('exit', () => require('fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/')).map((m) => m.slice(13)).join(' ') + '\\nCOMPILED ' + compiled.join(' ') + '\\n'));",
+    ].join('\n'),
   );
   return { preload, done: () => rmSync(folder, { recursive: true, force: true }) };
 }
 
-function loadedModules(stderr: string): Set<string> {
-  const line = stderr.split('\n').find((text) => text.startsWith('MODULES '));
-  assert.ok(line, `no module list in:\n${stderr}`);
-  return new Set(line.slice('MODULES '.length).split(' '));
+function loadedModules(stderr: string, list = 'MODULES'): Set<string> {
+  const line = stderr.split('\n').find((text) => text.startsWith(`${list} `));
+  assert.ok(line, `no ${list} list in:\n${stderr}`);
+  return new Set(line.slice(list.length + 1).split(' '));
+}
+
+function cli(args: string[], preload: string, cwd = ROOT) {
+  return spawnSync(process.execPath, ['-r', preload, join(ROOT, 'dist/cli.js'), ...args], { cwd, encoding: 'utf8' });
 }
 
 /** A stand-in for the vscode module, enough for the client bundle to load (not to activate). */
@@ -57,6 +68,23 @@ describe('start-up: what the bundles evaluate before they need it', () => {
         assert.ok(!modules.has(heavy), `mlpipe check loaded node:${heavy}: ${[...modules].join(' ')}`);
     } finally {
       done();
+    }
+  });
+
+  it('the other commands compile dist/cli-commands.js (kept as text in dist/cli.js) when they run, and work', () => {
+    const { preload, done } = withModuleList();
+    const workspace = mkdtempSync(join(tmpdir(), 'mlpipe-startup-sample-'));
+    cpSync(join(ROOT, 'sample-workspace'), workspace, { recursive: true });
+    try {
+      for (const args of [['runs', 'list'], ['status', '--format', 'json'], ['bogus']]) {
+        const result = cli(args, preload, workspace);
+        assert.equal(result.status, args[0] === 'bogus' ? 2 : 0, result.stderr);
+        const compiled = [...loadedModules(result.stderr, 'COMPILED')].map((path) => relative(ROOT, path));
+        assert.deepEqual(compiled, ['dist/cli.js', 'dist/cli-commands.js'], args.join(' '));
+      }
+    } finally {
+      done();
+      rmSync(workspace, { recursive: true, force: true });
     }
   });
 

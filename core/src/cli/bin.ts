@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { nodeFileHost } from '../workspace/file-host';
-import { main } from './main';
+import { start } from './start';
 
 // `run` and `push` stop cleanly on the abort signal (containers killed and removed, the record
 // written, an upload abandoned); a second signal exits at once. Every other command (drift
@@ -25,7 +25,7 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
 process.on('SIGINT', () => onSignal('SIGINT'));
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-main(
+start(
   argv,
   { cwd: process.cwd(), stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
   nodeFileHost,

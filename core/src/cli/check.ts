@@ -16,6 +16,34 @@ import {
 } from './format';
 import { type CliIo } from './io';
 import { UsageError } from '../errors';
+import { expectOnly, parseArgs } from './args';
+import { USAGE, VERSION } from './usage';
+
+/** `mlpipe check [paths...] [options]`: its arguments checked, then runCheck. */
+export function checkCommand(args: string[], io: CliIo, host: FileHost): number {
+  const parsed = parseArgs(args, new Set(['--format', '--max-file-size']));
+  expectOnly(parsed, ['--format', '--strict', '--max-file-size', '--help', '-h']);
+  if (parsed.flags.has('--help') || parsed.flags.has('-h')) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const format = (parsed.flags.get('--format') ?? 'text') as string;
+  if (!['text', 'json', 'sarif', 'github'].includes(format))
+    throw new UsageError(`--format must be text, json, sarif or github, not '${format}'`);
+  const size = Number(parsed.flags.get('--max-file-size') ?? 4);
+  if (!(size > 0)) throw new UsageError('--max-file-size must be a positive number of megabytes');
+  return runCheck(
+    {
+      paths: parsed.positional,
+      format: format as OutputFormat,
+      strict: parsed.flags.has('--strict'),
+      maxFileSizeMB: size,
+    },
+    io,
+    host,
+    VERSION,
+  );
+}
 
 export interface CheckOptions {
   paths: string[];

@@ -1,8 +1,9 @@
 import { type FileHost } from '../workspace/file-host';
-import { runCheck } from './check';
-import { type OutputFormat } from './format';
+import { count, exitCodeOf, expectOnly, format, parseArgs } from './args';
+import { checkCommand } from './check';
 import { type CliIo } from './io';
-import { UsageError, UserError } from '../errors';
+import { UsageError } from '../errors';
+import { helpOrVersion, USAGE } from './usage';
 
 // Every command but check is loaded when it is run: `mlpipe check` (and the editor's tasks that
 // only check) never evaluate the runner, dockerode and ssh2, the store, the registry clients or
@@ -12,144 +13,6 @@ const runModule = () => require('./run') as typeof import('./run');
 const runsModule = () => require('./runs') as typeof import('./runs');
 const releaseModule = () => require('./release') as typeof import('./release');
 const driftModule = () => require('./drift') as typeof import('./drift');
-
-declare const MLPIPE_VERSION: string | undefined;
-export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
-
-const USAGE = `Usage: mlpipe <command> [options]
-
-Commands:
-  check [paths...]   Check pipelines (mlpipe.yaml, *.pipeline.yaml), model cards
-                     (modelcard.yaml, *.modelcard.yaml) and their params files,
-                     exactly as the editor does. Folders are searched recursively.
-      --format text|json|sarif|github   Output format (default: text)
-      --strict                          Exit 1 on warnings too
-      --max-file-size MB                Skip larger files with a warning (default: 4)
-  run [stage...]     Run the pipeline (or the named stages) in Docker containers,
-                     skipping stages whose inputs did not change.
-      --upstream                        Also run what the named stages depend on
-      --force                           Run even when nothing changed
-      --host NAME                       Run every stage on this host
-      --jobs N                          Stages at once (default: CPU cores)
-      --dry-run                         Say what would run, and why; run nothing
-  status [stage...]  Which stages are out of date, and why (dep, param, command, image).
-      --format text|json
-  cancel             Stop the runs in progress in this workspace.
-  diff [REV]         For review: stages, commands and params that differ from a git
-                     revision (default HEAD), and the stages that would rerun.
-      --format text|json
-  checkout RUN       Put a run's outputs back in the workspace from the cache.
-  runs list          The runs of this workspace, newest first, with params and metrics.
-      --filter EXPR                     e.g. "metrics.auc > 0.8 and params.\`train.lr\` < 0.01"
-      --sort KEYS                       e.g. "-metrics.auc" or "metrics.auc desc, started"
-      --group pipeline|commit           Group the runs
-      --columns FIELDS                  e.g. params.train.lr,metrics.auc (default: what differs)
-      --limit N, --format text|json
-  runs show RUN      A run's stages, params, metrics, series, tags and logs.
-  runs compare RUN RUN...   Params and metrics side by side; --all shows equal params.
-  runs tag RUN KEY=VALUE... [--remove KEY]   Tag a run (mlpipe.candidate marks a model candidate).
-  runs note RUN TEXT        Attach a note.
-  runs delete RUN...        Delete runs (records and logs; cached outputs go with gc).
-  runs gc [--keep N] [--older-than DAYS] [--dry-run]
-                     Free the cache space of old runs (default: all but the newest 10);
-                     never a running run, one tagged mlpipe.keep or mlpipe.candidate, or
-                     the run a model card's approval names.
-  runs reindex       Rebuild the run index from the run records.
-  runs sync [--all]  Send the runs queued for MLflow (every run with --all) to
-                     MLFLOW_TRACKING_URI now. With that variable set, run, tag and
-                     note log to MLflow as they go; a server that is down leaves the
-                     runs queued in .mlpipe/tracking/outbox, nothing is lost.
-  RUN is a run id or a unique prefix of one.
-  gate [--run RUN]   Whether a run's model may be released: the model card checks clean,
-                     the card's metric thresholds are met, the cached artifact matches
-                     the run's digest, the tree was clean (--allow-dirty acknowledges it),
-                     and with --drift no dataset drift. Default run: the model candidate,
-                     else the newest succeeded run.  --format text|json
-  approve --by NAME [--run RUN] [--note TEXT]
-                     Write the approval (who, when, run, artifact digest, metrics) into the
-                     model card, when the gate passes; commit it for review.
-  reject --by NAME --note TEXT [--run RUN]
-                     Write a rejection into the model card.
-  push [--to TARGET] [--dry-run]
-                     Push the approved model version (model, card, metrics) to local
-                     (.mlpipe/registry, an OCI image layout; the default),
-                     oci://host[:port]/repo[:tag] (credentials from ~/.docker/config.json,
-                     --ca-file for a private CA), oci+http://localhost:PORT/repo, or mlflow
-                     (the Model Registry at MLFLOW_TRACKING_URI). Refused unless the card
-                     approves exactly that artifact digest.
-  drift [REF CUR]    Data drift between a reference and a current dataset (CSV, JSON
-                     Lines, Parquet), column by column with Evidently's tests and
-                     defaults; without files, the pipeline's monitor.drift section.
-      --columns A,B                     Only these columns
-      --method COL=METHOD               Force ks, chisquare, z, wasserstein,
-                                        jensenshannon, psi or kl (repeatable)
-      --drift-share X                   Share of drifted columns that is dataset
-                                        drift (default 0.5)
-      --format text|json|html           html: a self-contained report file
-      --output FILE                     Write the report there
-      --details                         JSON: include the histograms and ECDFs
-      --fail-on-drift                   Exit 1 when the dataset drifted
-
-  run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
-  or --pipeline FILE.
-
-Options:
-  -h, --help         Show this help
-  -v, --version      Show the version
-
-Exit codes: 0 no errors, 1 errors found, 2 usage or I/O error.
-`;
-
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-function parseArgs(args: string[], withValue: Set<string>): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--') {
-      positional.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (withValue.has(name)) {
-      const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      flags.set(name, value);
-    } else {
-      if (eq !== -1) throw new UsageError(`${name} takes no value`);
-      flags.set(name, true);
-    }
-  }
-  return { positional, flags };
-}
-
-function expectOnly(parsed: Parsed, allowed: string[]): void {
-  for (const flag of parsed.flags.keys()) if (!allowed.includes(flag)) throw new UsageError(`unknown option ${flag}`);
-}
-
-function format(parsed: Parsed): 'text' | 'json' {
-  const value = (parsed.flags.get('--format') ?? 'text') as string;
-  if (value !== 'text' && value !== 'json') throw new UsageError(`--format must be text or json, not '${value}'`);
-  return value;
-}
-
-function count(parsed: Parsed, flag: string): number | undefined {
-  const value = parsed.flags.get(flag);
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0)
-    throw new UsageError(`${flag} must be a number of at least 0, not '${String(value)}'`);
-  return number;
-}
 
 async function runsCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
@@ -262,39 +125,11 @@ export async function main(
 ): Promise<number> {
   try {
     const [command, ...rest] = argv;
-    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-      io.stdout(USAGE);
-      return command === undefined ? 2 : 0;
-    }
-    if (command === '-v' || command === '--version') {
-      io.stdout(`${VERSION}\n`);
-      return 0;
-    }
+    const quick = helpOrVersion(command, io);
+    if (quick !== undefined) return quick;
     switch (command) {
-      case 'check': {
-        const parsed = parseArgs(rest, new Set(['--format', '--max-file-size']));
-        expectOnly(parsed, ['--format', '--strict', '--max-file-size', '--help', '-h']);
-        if (parsed.flags.has('--help') || parsed.flags.has('-h')) {
-          io.stdout(USAGE);
-          return 0;
-        }
-        const format = (parsed.flags.get('--format') ?? 'text') as string;
-        if (!['text', 'json', 'sarif', 'github'].includes(format))
-          throw new UsageError(`--format must be text, json, sarif or github, not '${format}'`);
-        const size = Number(parsed.flags.get('--max-file-size') ?? 4);
-        if (!(size > 0)) throw new UsageError('--max-file-size must be a positive number of megabytes');
-        return runCheck(
-          {
-            paths: parsed.positional,
-            format: format as OutputFormat,
-            strict: parsed.flags.has('--strict'),
-            maxFileSizeMB: size,
-          },
-          io,
-          host,
-          VERSION,
-        );
-      }
+      case 'check':
+        return checkCommand(rest, io, host);
       case 'run': {
         const parsed = parseArgs(rest, new Set(['--host', '--jobs', '--pipeline']));
         expectOnly(parsed, ['--upstream', '--force', '--host', '--jobs', '--dry-run', '--pipeline']);
@@ -475,15 +310,8 @@ export async function main(
         throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`mlpipe: ${error.message}\n`);
-      return error.exitCode;
-    }
-    // Any other error a user can fix (a refusal at the workspace boundary, a damaged .mlpipe file): not a bug.
-    if (error instanceof UserError) {
-      io.stderr(`mlpipe: ${error.message}\n`);
-      return error.exitCode;
-    }
+    const code = exitCodeOf(error, io);
+    if (code !== undefined) return code;
     throw error;
   }
 }

@@ -1,0 +1,101 @@
+import { type CliIo } from './io';
+
+declare const MLPIPE_VERSION: string | undefined;
+export const VERSION = typeof MLPIPE_VERSION === 'string' ? MLPIPE_VERSION : '0.0.0-dev';
+
+export const USAGE = `Usage: mlpipe <command> [options]
+
+Commands:
+  check [paths...]   Check pipelines (mlpipe.yaml, *.pipeline.yaml), model cards
+                     (modelcard.yaml, *.modelcard.yaml) and their params files,
+                     exactly as the editor does. Folders are searched recursively.
+      --format text|json|sarif|github   Output format (default: text)
+      --strict                          Exit 1 on warnings too
+      --max-file-size MB                Skip larger files with a warning (default: 4)
+  run [stage...]     Run the pipeline (or the named stages) in Docker containers,
+                     skipping stages whose inputs did not change.
+      --upstream                        Also run what the named stages depend on
+      --force                           Run even when nothing changed
+      --host NAME                       Run every stage on this host
+      --jobs N                          Stages at once (default: CPU cores)
+      --dry-run                         Say what would run, and why; run nothing
+  status [stage...]  Which stages are out of date, and why (dep, param, command, image).
+      --format text|json
+  cancel             Stop the runs in progress in this workspace.
+  diff [REV]         For review: stages, commands and params that differ from a git
+                     revision (default HEAD), and the stages that would rerun.
+      --format text|json
+  checkout RUN       Put a run's outputs back in the workspace from the cache.
+  runs list          The runs of this workspace, newest first, with params and metrics.
+      --filter EXPR                     e.g. "metrics.auc > 0.8 and params.\`train.lr\` < 0.01"
+      --sort KEYS                       e.g. "-metrics.auc" or "metrics.auc desc, started"
+      --group pipeline|commit           Group the runs
+      --columns FIELDS                  e.g. params.train.lr,metrics.auc (default: what differs)
+      --limit N, --format text|json
+  runs show RUN      A run's stages, params, metrics, series, tags and logs.
+  runs compare RUN RUN...   Params and metrics side by side; --all shows equal params.
+  runs tag RUN KEY=VALUE... [--remove KEY]   Tag a run (mlpipe.candidate marks a model candidate).
+  runs note RUN TEXT        Attach a note.
+  runs delete RUN...        Delete runs (records and logs; cached outputs go with gc).
+  runs gc [--keep N] [--older-than DAYS] [--dry-run]
+                     Free the cache space of old runs (default: all but the newest 10);
+                     never a running run, one tagged mlpipe.keep or mlpipe.candidate, or
+                     the run a model card's approval names.
+  runs reindex       Rebuild the run index from the run records.
+  runs sync [--all]  Send the runs queued for MLflow (every run with --all) to
+                     MLFLOW_TRACKING_URI now. With that variable set, run, tag and
+                     note log to MLflow as they go; a server that is down leaves the
+                     runs queued in .mlpipe/tracking/outbox, nothing is lost.
+  RUN is a run id or a unique prefix of one.
+  gate [--run RUN]   Whether a run's model may be released: the model card checks clean,
+                     the card's metric thresholds are met, the cached artifact matches
+                     the run's digest, the tree was clean (--allow-dirty acknowledges it),
+                     and with --drift no dataset drift. Default run: the model candidate,
+                     else the newest succeeded run.  --format text|json
+  approve --by NAME [--run RUN] [--note TEXT]
+                     Write the approval (who, when, run, artifact digest, metrics) into the
+                     model card, when the gate passes; commit it for review.
+  reject --by NAME --note TEXT [--run RUN]
+                     Write a rejection into the model card.
+  push [--to TARGET] [--dry-run]
+                     Push the approved model version (model, card, metrics) to local
+                     (.mlpipe/registry, an OCI image layout; the default),
+                     oci://host[:port]/repo[:tag] (credentials from ~/.docker/config.json,
+                     --ca-file for a private CA), oci+http://localhost:PORT/repo, or mlflow
+                     (the Model Registry at MLFLOW_TRACKING_URI). Refused unless the card
+                     approves exactly that artifact digest.
+  drift [REF CUR]    Data drift between a reference and a current dataset (CSV, JSON
+                     Lines, Parquet), column by column with Evidently's tests and
+                     defaults; without files, the pipeline's monitor.drift section.
+      --columns A,B                     Only these columns
+      --method COL=METHOD               Force ks, chisquare, z, wasserstein,
+                                        jensenshannon, psi or kl (repeatable)
+      --drift-share X                   Share of drifted columns that is dataset
+                                        drift (default 0.5)
+      --format text|json|html           html: a self-contained report file
+      --output FILE                     Write the report there
+      --details                         JSON: include the histograms and ECDFs
+      --fail-on-drift                   Exit 1 when the dataset drifted
+
+  run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
+  or --pipeline FILE.
+
+Options:
+  -h, --help         Show this help
+  -v, --version      Show the version
+
+Exit codes: 0 no errors, 1 errors found, 2 usage or I/O error.
+`;
+
+/** `mlpipe`, `mlpipe help|-h|--help` and `mlpipe -v|--version`: their exit code, or undefined for any other command. */
+export function helpOrVersion(command: string | undefined, io: CliIo): number | undefined {
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    io.stdout(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    io.stdout(`${VERSION}\n`);
+    return 0;
+  }
+  return undefined;
+}
