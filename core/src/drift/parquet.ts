@@ -28,6 +28,18 @@ import {
   MAX_PARQUET_METADATA_BYTES,
   MAX_PARQUET_METADATA_ENTRIES,
 } from './limits';
+import {
+  ENCODING_RLE,
+  type FlatPage,
+  FlatMalformed,
+  flatPageReadable,
+  type FlatType,
+  PAGE_DATA,
+  PAGE_DATA_V2,
+  PAGE_DICTIONARY,
+  PAGE_INDEX,
+  readFlatChunk,
+} from './parquet-flat';
 import { field, readStruct, subStruct, ThriftError, type ThriftStruct } from './thrift';
 
 type Hyparquet = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
@@ -43,11 +55,6 @@ const MAX_SCHEMA_DEPTH = 32;
 /** Rows of a flat column decoded per call; compressed bytes of a batch of columns held at once. */
 const SLICE_ROWS = 1 << 20;
 const BATCH_BYTES = 256 * 1024 * 1024;
-
-const PAGE_DATA = 0;
-const PAGE_INDEX = 1;
-const PAGE_DICTIONARY = 2;
-const PAGE_DATA_V2 = 3;
 
 /** A file whose structure does not hold together: reported as "not a readable Parquet file". */
 class Malformed extends Error {}
@@ -84,6 +91,14 @@ interface ChunkPlan {
   slicePeak: number;
   values: number;
   flat: boolean;
+  /** A flat numeric chunk read by parquet-flat.ts (its byte range and pages), or null: hyparquet reads it. */
+  direct: { start: number; length: number; pages: FlatPage[] } | null;
+}
+
+/** How parquet-flat.ts reads a top-level column, or null when hyparquet does. */
+interface FlatColumn {
+  type: FlatType;
+  optional: boolean;
 }
 
 export async function readParquetFile(
@@ -92,6 +107,7 @@ export async function readParquetFile(
   size: number,
   sink: DatasetAccumulator,
   signal?: AbortSignal,
+  hyparquetOnly = false,
 ): Promise<void> {
   const unreadable = (reason: string): DriftError =>
     new DriftError(
@@ -106,9 +122,10 @@ export async function readParquetFile(
       path,
     );
   try {
-    await read(fd, size, sink, signal, tooLarge);
+    await read(fd, size, sink, signal, tooLarge, hyparquetOnly);
   } catch (error) {
-    if (error instanceof Malformed || error instanceof ThriftError) throw unreadable(error.message);
+    if (error instanceof Malformed || error instanceof ThriftError || error instanceof FlatMalformed)
+      throw unreadable(error.message);
     if (error instanceof DriftError) throw error;
     // hyparquet's own complaint about a file that passed the checks
     throw unreadable(error instanceof Error ? error.message : String(error));
@@ -121,6 +138,7 @@ async function read(
   sink: DatasetAccumulator,
   signal: AbortSignal | undefined,
   tooLarge: (what: string) => DriftError,
+  hyparquetOnly: boolean,
 ): Promise<void> {
   if (size < 12) throw new Malformed(`${size} bytes is too short for Parquet`);
   const head = readAt(fd, 0, 4);
@@ -155,7 +173,7 @@ async function read(
   // The schema: a flat list that is a tree by its child counts.
   const schema = metadata.schema;
   if (!Array.isArray(schema) || schema.length === 0) throw new Malformed('it has no schema');
-  const topLevel: { name: string; integer: boolean }[] = [];
+  const topLevel: { name: string; integer: boolean; flat: FlatColumn | null }[] = [];
   const leaves = new Set<string>();
   const flatLeaves = new Set<string>();
   {
@@ -174,7 +192,11 @@ async function read(
       const name = typeof element.name === 'string' ? element.name : '';
       const children = count(element.num_children ?? 0, `the number of children of ${name}`);
       if (remaining.length === 1)
-        topLevel.push({ name, integer: element.type === 'INT32' || element.type === 'INT64' });
+        topLevel.push({
+          name,
+          integer: element.type === 'INT32' || element.type === 'INT64',
+          flat: flatColumn(element),
+        });
       if (topLevel.length > MAX_COLUMNS)
         throw tooLarge(`it has more than ${MAX_COLUMNS.toLocaleString('en-US')} columns`);
       if (children > 0) {
@@ -228,11 +250,16 @@ async function read(
         throw new Malformed(`${what} claims bytes ${start}-${start + length}, outside the data (4-${dataEnd})`);
       const values = count(meta.num_values, `the number of values of ${what}`);
       const flat = flatLeaves.has(leaf);
-      const pages = scanPages(fd, start, start + length, meta.codec, what, tooLarge);
+      const direct =
+        !hyparquetOnly && flat && (meta.codec === 'UNCOMPRESSED' || meta.codec === 'SNAPPY')
+          ? topLevel[column].flat
+          : null;
+      const pages = scanPages(fd, start, start + length, meta.codec, what, tooLarge, direct !== null);
       if (pages.values !== values)
         throw new Malformed(`the pages of ${what} hold ${pages.values} values, its metadata says ${values}`);
       if (flat && values !== rows) throw new Malformed(`${what} holds ${values} values for ${rows} rows`);
-      const plan = byColumn.get(column) ?? { column, bytes: 0, slicePeak: 0, values: 0, flat: true };
+      const plan = byColumn.get(column) ?? { column, bytes: 0, slicePeak: 0, values: 0, flat: true, direct: null };
+      if (pages.flat && !byColumn.has(column)) plan.direct = { start, length, pages: pages.flat };
       plan.bytes += length;
       plan.values += values;
       plan.flat &&= flat;
@@ -277,7 +304,27 @@ async function read(
   for (let g = 0; g < groups.length; g++) {
     const rows = Number(groups[g].num_rows);
     const fed = new Array<number>(columns.length).fill(0);
-    for (const batch of batches(plans[g])) {
+    const snappy = (input: Uint8Array, output: Uint8Array): void => hyparquet.snappyUncompress(input, output);
+    for (const plan of plans[g]) {
+      if (!plan.direct) continue;
+      throwIfCancelled(signal);
+      const column = columns[plan.column];
+      const flat = topLevel[plan.column].flat as FlatColumn;
+      const bytes = readAt(fd, plan.direct.start, plan.direct.length);
+      fed[plan.column] += readFlatChunk(
+        bytes,
+        plan.direct.pages,
+        flat.type,
+        flat.optional,
+        groups[g].columns.find((chunk) => chunk.meta_data?.path_in_schema?.[0] === column.name)?.meta_data?.codec ===
+          'SNAPPY'
+          ? snappy
+          : null,
+        column.accumulator,
+        column.integer,
+      );
+    }
+    for (const batch of batches(plans[g].filter((plan) => !plan.direct))) {
       cache.clear();
       const sliceRows = batch.every((plan) => plan.flat) ? SLICE_ROWS : Math.max(rows, 1);
       const names = batch.map((plan) => columns[plan.column].name);
@@ -367,12 +414,14 @@ function scanPages(
   codec: string,
   what: string,
   tooLarge: (what: string) => DriftError,
-): { values: number; largest: number } {
+  wantFlat: boolean,
+): { values: number; largest: number; flat: FlatPage[] | null } {
   let window: Buffer = Buffer.alloc(0);
   let windowStart = start;
   let position = start;
   let values = 0;
   let largest = 0;
+  let flat: FlatPage[] | null = wantFlat ? [] : null;
   while (position < end) {
     let header: ThriftStruct | undefined;
     let headerEnd = 0;
@@ -414,12 +463,31 @@ function scanPages(
     if (codec === 'UNCOMPRESSED' && type !== PAGE_DATA_V2 && uncompressed !== compressed)
       throw new Malformed(`${at} is stored uncompressed but claims ${uncompressed} bytes in ${compressed}`);
     let pageValues = 0;
+    const page: FlatPage = {
+      type: type ?? -1,
+      start: headerEnd - start,
+      compressed,
+      uncompressed,
+      values: 0,
+      encoding: -1,
+      definitionBytes: 0,
+      repetitionBytes: 0,
+      dataCompressed: codec !== 'UNCOMPRESSED',
+    };
+    let definitionEncoding: number | undefined;
     if (type === PAGE_DATA) {
-      const n = field(subStruct(header, 5), 1);
+      const v1 = subStruct(header, 5);
+      const n = field(v1, 1);
       if (n === undefined || n < 0) throw new Malformed(`${at} has no valid value count`);
       pageValues = n;
+      page.encoding = field(v1, 2) ?? -1;
+      definitionEncoding = field(v1, 3) ?? ENCODING_RLE;
     } else if (type === PAGE_DATA_V2) {
       const v2 = subStruct(header, 8);
+      page.encoding = field(v2, 4) ?? -1;
+      page.definitionBytes = field(v2, 5) ?? 0;
+      page.repetitionBytes = field(v2, 6) ?? 0;
+      if (v2?.get(7) === false || codec === 'UNCOMPRESSED') page.dataCompressed = false;
       const n = field(v2, 1);
       const nulls = field(v2, 2) ?? 0;
       const rows = field(v2, 3) ?? 0;
@@ -437,7 +505,10 @@ function scanPages(
         throw new Malformed(`${at} has inconsistent counts`);
       pageValues = n;
     } else if (type === PAGE_DICTIONARY) {
-      const n = field(subStruct(header, 7), 1);
+      const dictionary = subStruct(header, 7);
+      const n = field(dictionary, 1);
+      page.values = n ?? 0;
+      page.encoding = field(dictionary, 2) ?? -1;
       if (n === undefined || n < 0) throw new Malformed(`${at} has no valid dictionary size`);
       if (n > MAX_PAGE_VALUES)
         throw tooLarge(
@@ -452,7 +523,22 @@ function scanPages(
       );
     values += pageValues;
     if (pageValues > largest) largest = pageValues;
+    if (flat) {
+      if (type !== PAGE_DICTIONARY) page.values = pageValues;
+      if (flatPageReadable(page, definitionEncoding)) flat.push(page);
+      else flat = null;
+    }
     position = headerEnd + compressed;
   }
-  return { values, largest };
+  return { values, largest, flat };
+}
+
+/** A top-level column parquet-flat.ts reads: a plain numeric type, no logical type, REQUIRED or OPTIONAL. */
+function flatColumn(element: FileMetaData['schema'][number]): FlatColumn | null {
+  const type = element.type;
+  if (type !== 'DOUBLE' && type !== 'FLOAT' && type !== 'INT32' && type !== 'INT64') return null;
+  if (element.converted_type !== undefined || element.logical_type !== undefined) return null;
+  if (element.repetition_type !== 'REQUIRED' && element.repetition_type !== 'OPTIONAL') return null;
+  if ((element.num_children ?? 0) > 0) return null;
+  return { type, optional: element.repetition_type === 'OPTIONAL' };
 }

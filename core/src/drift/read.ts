@@ -38,7 +38,7 @@ export interface ReadOptions {
   boundary?: DriftBoundary;
   /** Stops the read between chunks (DriftCancelled). */
   signal?: AbortSignal;
-  /** CSV: every row through the general scanner (tests compare it with the fast path). */
+  /** CSV: every row through the general scanner; Parquet: every column through hyparquet (tests compare them with the fast paths). */
   _generalScanner?: boolean;
 }
 
@@ -140,7 +140,7 @@ export async function readDataset(path: string, sink: DatasetAccumulator, option
     if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
     if (format === 'csv') await readCsv(path, fd, sink, options.signal, options._generalScanner);
     else if (format === 'jsonl') await readJsonLines(path, fd, sink, options.signal);
-    else await readParquetFile(path, fd, size, sink, options.signal);
+    else await readParquetFile(path, fd, size, sink, options.signal, options._generalScanner);
   } finally {
     closeSync(fd);
   }
@@ -295,13 +295,19 @@ export async function readCsv(
         j++;
       } else if (c === PLUS) j++;
       const digitsStart = j;
-      let mantissa = 0;
+      // the first 9 digits in a small integer (a short dependency chain per byte), any more in a
+      // double: head * 10^more + tail is the same exact integer below 2^53 (15 digits at most)
+      let head = 0;
+      let tail = 0;
+      let digits = 0;
       let dot = -1;
       while (j < len) {
         c = buf[j];
         const d = c - 48;
         if (d >= 0 && d <= 9) {
-          mantissa = mantissa * 10 + d;
+          if (digits < 9) head = head * 10 + d;
+          else tail = tail * 10 + d;
+          digits++;
           j++;
         } else if (c === DOT && dot < 0) {
           dot = j;
@@ -335,10 +341,9 @@ export async function readCsv(
       }
       if (numeric) {
         // parseNumberBytes's rules: at most 16 characters after the sign, 1 to 15 digits
-        const length = end - digitsStart;
-        const digits = dot >= 0 ? length - 1 : length;
-        if (length > 16 || digits === 0 || digits > 15) numeric = false;
+        if (end - digitsStart > 16 || digits === 0 || digits > 15) numeric = false;
         else {
+          const mantissa = digits > 9 ? head * POW10[digits - 9] + tail : head;
           const fraction = dot >= 0 ? end - dot - 1 : 0;
           const value = fraction ? mantissa / POW10[fraction] : mantissa;
           values[f] = negative ? -value : value;
