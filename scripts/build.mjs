@@ -2,7 +2,7 @@
 // Bundles the extension's entry points into dist/ with esbuild: the client (vscode external),
 // the language server and the CLI (both self-contained, runnable with plain `node`), and the
 // webviews (browser scripts and their CSS, uPlot's included) into dist/webviews/.
-import { build } from 'esbuild';
+import { build as esbuild } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,28 +23,57 @@ const fingerprint = createHash('sha256').update(version);
 for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
 const buildId = fingerprint.digest('hex').slice(0, 16);
 
+/**
+ * Source that compiles `code` as the CommonJS module dist/<name>.js (a name only: the code lives
+ * in the bundle as a string) and yields its exports. V8 pre-parses every function of a script it
+ * loads, but only scans a string: code kept this way costs nothing until it is first needed.
+ */
+function compileOnFirstUse(name, code) {
+  return [
+    "const Module = require('node:module');",
+    "const filename = require('node:path').join(__dirname, " + JSON.stringify(`${name}.js`) + ');',
+    'const compiled = new Module(filename);',
+    'compiled.filename = filename;',
+    'compiled.paths = Module._nodeModulePaths(__dirname);',
+    `compiled._compile(${JSON.stringify(code)}, filename);`,
+  ].join('\n');
+}
+
 // dockerode, with docker-modem, ssh2, grpc-js and protobufjs behind it, is a third of the CLI's
 // and the client's bundles and took 120-160 ms to evaluate when a bundle loaded: `mlpipe check`
-// and the extension's activation paid for it without starting a container. It stays in the
-// bundle (one file each: the VSIX lists them) but is evaluated on the first `new Docker(...)`
-// (core/src/runner/engine.ts is its one constructor call; a test reads the bundles for it).
+// and the extension's activation paid for it without starting a container. It is bundled on its
+// own and kept in each bundle as text, compiled on the first `new Docker(...)`
+// (core/src/runner/engine.ts is its one constructor call; a test checks what start-up loads).
+let dockerodeCode;
 const lazyDockerode = {
   name: 'lazy-dockerode',
   setup(build) {
-    build.onResolve({ filter: /^dockerode$/ }, (args) =>
-      args.namespace === 'lazy-dockerode' ? undefined : { path: 'dockerode', namespace: 'lazy-dockerode' },
-    );
-    build.onLoad({ filter: /.*/, namespace: 'lazy-dockerode' }, () => ({
-      contents: [
-        'let Docker;',
-        'module.exports = function LazyDocker(options) {',
-        "  Docker ??= require('dockerode');",
-        '  return new Docker(options);',
-        '};',
-      ].join('\n'),
-      resolveDir: root,
-      loader: 'js',
-    }));
+    build.onResolve({ filter: /^dockerode$/ }, () => ({ path: 'dockerode', namespace: 'lazy-dockerode' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-dockerode' }, async () => {
+      dockerodeCode ??= esbuild({
+        ...common,
+        plugins: [],
+        entryPoints: ['dockerode'],
+        outfile: 'dist/dockerode.js',
+        sourcemap: false,
+        metafile: false,
+        write: false,
+      }).then((result) => result.outputFiles.find((file) => file.path.endsWith('.js')).text);
+      return {
+        contents: [
+          'let Docker;',
+          'module.exports = function LazyDocker(options) {',
+          '  if (!Docker) {',
+          compileOnFirstUse('dockerode', await dockerodeCode),
+          '    Docker = compiled.exports;',
+          '  }',
+          '  return new Docker(options);',
+          '};',
+        ].join('\n'),
+        resolveDir: root,
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -64,16 +93,7 @@ function embedCliCommands(code) {
           : undefined,
       );
       build.onLoad({ filter: /.*/, namespace: 'embed-cli-commands' }, () => ({
-        contents: [
-          "const Module = require('node:module');",
-          "const { join } = require('node:path');",
-          "const filename = join(__dirname, 'cli-commands.js');",
-          'const commands = new Module(filename);',
-          'commands.filename = filename;',
-          'commands.paths = Module._nodeModulePaths(__dirname);',
-          `commands._compile(${JSON.stringify(code)}, filename);`,
-          'module.exports = commands.exports;',
-        ].join('\n'),
+        contents: `${compileOnFirstUse('cli-commands', code)}\nmodule.exports = compiled.exports;`,
         resolveDir: root,
         loader: 'js',
       }));
@@ -82,7 +102,7 @@ function embedCliCommands(code) {
 }
 
 async function buildCli() {
-  const commands = await build({
+  const commands = await esbuild({
     ...common,
     entryPoints: ['core/src/cli/main.ts'],
     outfile: 'dist/cli-commands.js',
@@ -90,7 +110,7 @@ async function buildCli() {
     write: false,
   });
   const code = commands.outputFiles.find((file) => file.path.endsWith('.js')).text;
-  const cli = await build({
+  const cli = await esbuild({
     ...common,
     entryPoints: ['core/src/cli/bin.ts'],
     outfile: 'dist/cli.js',
@@ -143,14 +163,14 @@ const webviews = {
 
 const started = Date.now();
 const results = await Promise.all([
-  build({
+  esbuild({
     ...common,
     entryPoints: ['client/src/extension.ts'],
     outfile: 'dist/client.js',
     external: ['vscode', '*.node'],
   }),
   // The shebang carries core/src/server-runtime.ts's SERVER_NODE_FLAGS (a test keeps them equal).
-  build({
+  esbuild({
     ...common,
     entryPoints: ['server/src/main.ts'],
     outfile: 'dist/server.js',
@@ -158,8 +178,8 @@ const results = await Promise.all([
   }),
   buildCli(),
   // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
-  build({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
-  build(webviews),
+  esbuild({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
+  esbuild(webviews),
 ]);
 if (metafiles) {
   mkdirSync(metafiles, { recursive: true });

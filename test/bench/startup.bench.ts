@@ -34,6 +34,7 @@ import {
   type BenchTarget,
 } from '../support/bench-result';
 import { ROOT } from '../support/files';
+import { bundledServer, LspClient } from '../support/lsp-client';
 import { median } from '../support/stats';
 
 const SIZE = process.env.MLPIPE_BENCH_SIZE === 'quick' ? 'quick' : 'full';
@@ -138,6 +139,19 @@ process.stdout.write(String(performance.now() - start));
     });
     if (result.status !== 0) throw new Error(`loading the client bundle failed:\n${result.stderr}`);
     values.push(Number(result.stdout));
+  }
+  return values;
+}
+
+/** The language server as the extension starts it: process spawned to `initialize` answered. */
+async function serverStart(): Promise<number[]> {
+  const values: number[] = [];
+  for (let run = 0; run < LOAD_RUNS; run++) {
+    const start = performance.now();
+    const client = new LspClient(bundledServer(EXTENSION));
+    await client.initialize(join(ROOT, 'sample-workspace'));
+    values.push(performance.now() - start);
+    await client.shutdown();
   }
   return values;
 }
@@ -267,6 +281,8 @@ async function main(): Promise<void> {
 
   const load = clientLoad();
   console.log(`\nLoading dist/client.js in Node (vscode stubbed), ${LOAD_RUNS} runs: median ${ms(median(load))} ms`);
+  const server = await serverStart();
+  console.log(`Language server, spawn to initialize answered, ${LOAD_RUNS} runs: median ${ms(median(server))} ms`);
 
   console.log(`\nActivation in code-server ${CODE_SERVER_VERSION} (browser VS Code), ${WINDOWS} windows:`);
   const activated = await activation();
@@ -297,6 +313,13 @@ async function main(): Promise<void> {
           ms(Math.min(...load)),
           ms(Math.max(...load)),
           load.length,
+        ],
+        [
+          'dist/server.js (as the extension starts it) spawned to `initialize` answered, over stdio',
+          ms(median(server)),
+          ms(Math.min(...server)),
+          ms(Math.max(...server)),
+          server.length,
         ],
         ...(typeof activated === 'string'
           ? []
