@@ -249,7 +249,9 @@ function bundleRows(): (string | number)[][] {
     for (const [input, { bytesInOutput }] of Object.entries(meta.inputs)) {
       const pkg = input.startsWith('embed-cli-commands:')
         ? 'the commands, as text'
-        : (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split('/').slice(0, 3).join('/'));
+        : input.startsWith('lazy-dockerode:')
+          ? 'dockerode and what it needs, as text'
+          : (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split('/').slice(0, 3).join('/'));
       parts.set(pkg, (parts.get(pkg) ?? 0) + bytesInOutput);
     }
     const largest = [...parts]
@@ -270,7 +272,7 @@ async function main(): Promise<void> {
   const stat = (series: Series) => ({
     median: median(series.values),
     p90: percentile(series.values, 90),
-    cpu: series.cpu.length ? median(series.cpu) : null,
+    cpu: series.cpu.length ? ms(median(series.cpu)) : null,
   });
   console.log(`\nWhole processes, ${CLI_RUNS} runs each, alternating (dvc: ${PEER_RUNS}), ms:`);
   for (const series of rows)
