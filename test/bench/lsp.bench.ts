@@ -16,8 +16,17 @@
  * Exit code 0 whether or not targets are met; non-zero when a server crashes, mlpipe reports an
  * error on the generated pipeline, or the sanity check fails.
  *
- * Development knobs (environment): BENCH_SIZES=100,1000 and BENCH_ALIAS_SIZES=1000 pick the sizes;
- * BENCH_SERVERS=mlpipe runs one server only.
+ * Sizes: MLPIPE_BENCH_SIZE=quick (what `npm run bench` runs, about three minutes): mlpipe on the
+ * plain, chained and alias variants at 1,000 and 10,000 stages, yaml-language-server on the plain
+ * variant at 1,000 stages only. MLPIPE_BENCH_SIZE=full (the default): plain 100/1,000/10,000,
+ * chained 1,000/10,000 and aliases 250/500/1,000/10,000, both servers everywhere. The chained
+ * variant's stages each read the previous stage's output and two source files that exist on disk
+ * (10,000 files are written for it), so file-existence checks are on every edit's path.
+ * Ends with writeBenchResult (bench 'lsp', .bench/results/lsp.json): the tables, the issue's
+ * targets and the yaml-language-server / mlpipe ratios.
+ *
+ * Development knobs (environment): BENCH_SIZES=100,1000, BENCH_CHAINED_SIZES=1000 and
+ * BENCH_ALIAS_SIZES=1000 pick the sizes; BENCH_SERVERS=mlpipe runs one server only.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,17 +43,27 @@ import {
 import { LspClient, bundledServer, type ServerCommand } from '../support/lsp-client';
 import { seeded } from '../support/random';
 import { describeEditMemory, measureEditMemory, type EditMemoryResult } from './edit-memory';
-import { generatePipeline, sourceFiles } from './generate';
+import { chainedSourceFiles, generatePipeline, sourceFiles } from './generate';
+import { printTargets, writeBenchResult, type BenchRatio, type BenchTarget } from '../support/bench-result';
 
 const ROOT = join(__dirname, '..', '..');
 const SCHEMA = join(ROOT, 'schemas', 'pipeline.schema.json');
 const RESULTS = join(ROOT, '.bench', 'lsp-results.json');
 
-const PLAIN_SIZES = sizesFrom(process.env.BENCH_SIZES, [100, 1000, 10_000]);
+const SIZE = process.env.MLPIPE_BENCH_SIZE === 'quick' ? 'quick' : 'full';
+const QUICK = SIZE === 'quick';
+const PLAIN_SIZES = sizesFrom(process.env.BENCH_SIZES, QUICK ? [1000, 10_000] : [100, 1000, 10_000]);
+const CHAINED_SIZES = sizesFrom(process.env.BENCH_CHAINED_SIZES, [1000, 10_000]);
 // 250 and 500 as well: yaml-language-server resolves every alias by walking the whole document, so
 // beyond 1,000 stages it cannot answer within the time limit and the growth needs smaller points.
-const ALIAS_SIZES = sizesFrom(process.env.BENCH_ALIAS_SIZES, [250, 500, 1000, 10_000]);
+const ALIAS_SIZES = sizesFrom(process.env.BENCH_ALIAS_SIZES, QUICK ? [1000, 10_000] : [250, 500, 1000, 10_000]);
 const SERVERS = (process.env.BENCH_SERVERS ?? 'mlpipe,yaml-language-server').split(',').map((name) => name.trim());
+
+/** Which servers run on a configuration: at quick size the peer runs on the plain 1,000-stage file only. */
+function serversFor(variant: Variant, stages: number): ServerId[] {
+  const all = SERVERS.filter((name): name is ServerId => name === 'mlpipe' || name === 'yaml-language-server');
+  return QUICK && !(variant === 'plain' && stages === 1000) ? all.filter((name) => name === 'mlpipe') : all;
+}
 
 /** Per edit / completion; a server busier than this is reported as "timeout". */
 const REQUEST_TIMEOUT_MS = 120_000;
@@ -62,7 +81,7 @@ const MIN_SLOW_SAMPLES = 4;
 const YAML_LS_DEBOUNCE_MS = 200;
 
 type ServerId = 'mlpipe' | 'yaml-language-server';
-type Variant = 'plain' | 'aliases';
+type Variant = 'plain' | 'chained' | 'aliases';
 
 interface ServerSpec {
   id: ServerId;
@@ -189,7 +208,7 @@ class Doc {
 // Helpers
 
 function sizesFrom(raw: string | undefined, fallback: number[]): number[] {
-  if (!raw) return fallback;
+  if (raw === undefined) return fallback;
   return raw
     .split(',')
     .map((part) => Number(part.trim()))
@@ -492,7 +511,7 @@ async function measure(spec: ServerSpec, variant: Variant, stages: number, dir: 
       row.notes.push(
         `${editCount} edits instead of ${plan.edits}: the sanity edits took ${round(broken.ms, 0)} / ${round(reverted.ms, 0)} ms`,
       );
-    const random = seeded(0x5eed ^ stages ^ (variant === 'aliases' ? 0x100000 : 0));
+    const random = seeded(0x5eed ^ stages ^ (variant === 'aliases' ? 0x100000 : variant === 'chained' ? 0x200000 : 0));
     const editSamples: number[] = [];
     let editTimeouts = 0;
     let lastEdit: PublishDiagnosticsParams | undefined;
@@ -736,6 +755,89 @@ function targets(rows: Row[], ratioList: Ratio[]): Target[] {
   ];
 }
 
+/** The issue's targets, each with the figure this run measured (null, with a note, where its size did not run). */
+function benchTargets(rows: Row[]): BenchTarget[] {
+  const row = (variant: Variant, stages: number) =>
+    rows.find(
+      (candidate) => candidate.server === 'mlpipe' && candidate.variant === variant && candidate.stages === stages,
+    );
+  const missing = (variant: Variant, stages: number) =>
+    `not run: ${variant} ${stages.toLocaleString('en-US')} stages is measured by MLPIPE_BENCH_SIZE=quick or full`;
+  const target = (
+    name: string,
+    variant: Variant,
+    stages: number,
+    value: (found: Row) => number | null,
+    limit: number,
+    unit: string,
+  ): BenchTarget => {
+    const found = row(variant, stages);
+    const measured = found ? value(found) : null;
+    return {
+      name,
+      value: measured,
+      unit,
+      op: '<=',
+      target: limit,
+      ...(found
+        ? measured === null
+          ? { note: 'timed out or not measured in this run' }
+          : {}
+        : { note: missing(variant, stages) }),
+    };
+  };
+  const targets: BenchTarget[] = [];
+  for (const [stages, limit] of [
+    [1000, 20],
+    [10_000, 30],
+  ] as const)
+    for (const variant of ['plain', 'chained', 'aliases'] as const)
+      targets.push(
+        target(
+          `edit -> diagnostics p95, ${stages.toLocaleString('en-US')} stages, ${variant}`,
+          variant,
+          stages,
+          (found) => found.edit.p95,
+          limit,
+          'ms',
+        ),
+      );
+  targets.push(
+    target('completion p95, 10,000 stages, plain', 'plain', 10_000, (found) => found.completion.p95, 10, 'ms'),
+    target('peak RSS, 10,000 stages, plain', 'plain', 10_000, (found) => found.peakRssMB, 200, 'MB'),
+    target(
+      'open -> first diagnostics, 10,000 stages, plain',
+      'plain',
+      10_000,
+      (found) => (found.openMs === null ? null : round(found.openMs / 1000, 2)),
+      1.5,
+      's',
+    ),
+  );
+  return targets;
+}
+
+/** yaml-language-server / mlpipe, per configuration both ran. */
+function benchRatios(rows: Row[], ratioList: Ratio[]): BenchRatio[] {
+  const out: BenchRatio[] = [];
+  for (const r of ratioList) {
+    const where = `${r.variant} ${r.stages.toLocaleString('en-US')} stages`;
+    const theirs = rows.find(
+      (row) => row.server === 'yaml-language-server' && row.variant === r.variant && row.stages === r.stages,
+    );
+    const note =
+      theirs?.openMs === null ? 'yaml-language-server did not publish diagnostics within 120 s of opening' : undefined;
+    const add = (name: string, value: number | null) =>
+      out.push({ name: `${name}, ${where}`, value, ...(note ? { note } : {}) });
+    add('yaml-language-server / mlpipe edit p50', r.editP50);
+    add('yaml-language-server / mlpipe edit p95', r.editP95);
+    add('yaml-language-server / mlpipe completion p50', r.completionP50);
+    add('yaml-language-server / mlpipe completion p95', r.completionP95);
+    add('yaml-language-server (less its 200 ms debounce) / mlpipe edit p50', r.editP50LessDebounce);
+  }
+  return out;
+}
+
 interface Growth {
   server: ServerId;
   from: number;
@@ -819,7 +921,7 @@ function report(
   }
 
   if (targetList.length > 0) {
-    lines.push('', 'Targets at 1,000 stages (plain):');
+    lines.push('', 'The targets of 2026-11 at 1,000 stages (plain):');
     for (const t of targetList)
       lines.push(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.limit})`);
   }
@@ -865,6 +967,55 @@ function report(
   lines.push('', `Total ${(Math.round((Date.now() - started) / 100) / 10).toFixed(1)} s. Results: ${RESULTS}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  const issueTargets = benchTargets(rows);
+  process.stdout.write('\nTargets (issue 13):\n');
+  printTargets(issueTargets);
+  writeBenchResult({
+    bench: 'lsp',
+    command: `MLPIPE_BENCH_SIZE=${SIZE} npm run bench:lsp`,
+    size:
+      SIZE === 'quick'
+        ? 'quick: mlpipe on plain, chained and alias pipelines of 1,000 and 10,000 stages; yaml-language-server on plain 1,000'
+        : 'full: plain 100/1,000/10,000, chained 1,000/10,000, aliases 250/500/1,000/10,000 stages, both servers',
+    tables: [
+      {
+        title: 'Language servers on generated pipelines (times in ms)',
+        columns: [
+          'variant',
+          'stages',
+          'server',
+          'open -> diagnostics',
+          'edit p50',
+          'edit p95',
+          'completion p50',
+          'completion p95',
+          'peak RSS MB',
+          'edits / completions',
+        ],
+        rows: rows.map((row) => [
+          row.variant,
+          row.stages,
+          row.server,
+          row.openMs,
+          row.edit.p50,
+          row.edit.p95,
+          row.completion.p50,
+          row.completion.p95,
+          row.peakRssMB === null ? null : Math.round(row.peakRssMB),
+          `${row.edit.samples.length}${row.edit.timeouts ? `+${row.edit.timeouts} timed out` : ''} / ${row.completion.samples.length}${row.completion.timeouts ? `+${row.completion.timeouts} timed out` : ''}`,
+        ]),
+        notes: [
+          "edit: didChange (one letter typed or deleted at the end of a random stage's cmd) -> publishDiagnostics for that version; yaml-language-server sends no version: the next publish, after its 200 ms debounce.",
+          'completion: request -> response at `t|imeout:` in a random stage. peak RSS: VmHWM of the server process.',
+          "plain: ~11 lines per stage, each stage reading the previous one's output; chained: each stage also reads its own source file and a shared one, all on disk; aliases: resources through anchors, aliases and merge keys.",
+        ],
+      },
+    ],
+    targets: issueTargets,
+    ratios: benchRatios(rows, ratioList),
+    peers: { 'yaml-language-server': '1.25.0' },
+  });
+
   mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(
     RESULTS,
@@ -899,25 +1050,30 @@ async function main(): Promise<void> {
   let editMemory: EditMemoryResult | undefined;
   const configurations: { variant: Variant; stages: number }[] = [
     ...PLAIN_SIZES.map((stages) => ({ variant: 'plain' as const, stages })),
+    ...CHAINED_SIZES.map((stages) => ({ variant: 'chained' as const, stages })),
     ...ALIAS_SIZES.map((stages) => ({ variant: 'aliases' as const, stages })),
   ];
-  const specs = SPECS.filter((spec) => SERVERS.includes(spec.id));
-  log(`work folder ${work}; ${configurations.length} files x ${specs.length} servers`);
+  log(`work folder ${work}; ${configurations.length} files; size ${SIZE}`);
   try {
     editMemory = measureEditMemory();
     log(describeEditMemory(editMemory));
     for (const { variant, stages } of configurations) {
       const dir = join(work, `${variant}-${stages}`);
       mkdirSync(dir, { recursive: true });
-      const { pipeline, params } = generatePipeline(stages, { aliases: variant === 'aliases' });
+      const { pipeline, params } = generatePipeline(stages, {
+        aliases: variant === 'aliases',
+        chained: variant === 'chained',
+      });
       writeFileSync(join(dir, 'mlpipe.yaml'), pipeline);
       writeFileSync(join(dir, 'params.yaml'), params);
-      for (const file of sourceFiles) {
+      for (const file of variant === 'chained' ? chainedSourceFiles(stages) : sourceFiles) {
         mkdirSync(dirname(join(dir, file)), { recursive: true });
         writeFileSync(join(dir, file), file.endsWith('.py') ? 'print("stage")\n' : 'id,value\n1,2\n');
       }
       log(`${variant} ${stages}: ${pipeline.length} chars, ${pipeline.split('\n').length} lines`);
-      for (const spec of specs) rows.push(await measure(spec, variant, stages, dir, pipeline));
+      const servers = serversFor(variant, stages);
+      for (const spec of SPECS.filter((candidate) => servers.includes(candidate.id)))
+        rows.push(await measure(spec, variant, stages, dir, pipeline));
     }
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);

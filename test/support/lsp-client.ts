@@ -302,5 +302,7 @@ export function codesOf(diagnostics: Diagnostic[]): string[] {
 
 /** The bundled language server, as the extension and the `mlpipe-language-server` bin run it. */
 export function bundledServer(root: string): ServerCommand {
-  return { command: process.execPath, args: [...SERVER_NODE_FLAGS, `${root}/dist/server.js`, '--stdio'] };
+  // MLPIPE_SERVER_NODE_ARGS adds node flags for profiling the server (`--cpu-prof --cpu-prof-dir=DIR`).
+  const extra = (process.env.MLPIPE_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return { command: process.execPath, args: [...SERVER_NODE_FLAGS, ...extra, `${root}/dist/server.js`, '--stdio'] };
 }

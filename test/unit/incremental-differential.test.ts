@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
+import { pipelineSchemaDiagnostics, schemaDiagnostics } from '../../core/src/schema/validate';
 import { kindByName } from '../../core/src/util/file-kinds';
+import { toJS } from '../../core/src/yaml/values';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
 import { chainedSourceFiles, generatePipeline, sourceFiles } from '../bench/generate';
@@ -110,6 +112,15 @@ function differential(path: string, text: string, seed: number, edits: number): 
     fresh.open(path, current, version);
     const theirs = fresh.analyze(path);
     const where = `${relative(ROOT, path)} after edit ${version} (seed ${seed})`;
+    // The schema, stage by stage, against one validation of the whole value.
+    if (theirs.yaml?.root && theirs.kind === 'pipeline') {
+      const { root, aliasesCut } = theirs.yaml;
+      assert.deepEqual(
+        pipelineSchemaDiagnostics(root, (node) => toJS(node, aliasesCut)),
+        schemaDiagnostics('pipeline', toJS(root, aliasesCut), root),
+        `${where}: the schema's findings, stage by stage, differ from the whole file's`,
+      );
+    }
     if (seen(mine) !== seen(theirs) || graphOf(mine) !== graphOf(theirs)) {
       const diff = firstDifference(before, current);
       assert.equal(seen(mine), seen(theirs), `${where}: findings differ; the edit: ${diff}`);
@@ -127,6 +138,25 @@ function firstDifference(a: string, b: string): string {
     after: b.slice(Math.max(0, i - 40), i + 40),
   });
 }
+
+describe('the pipeline schema, stage by stage', () => {
+  it('reports what one validation of the whole file reports, in the same order', () => {
+    const texts = [
+      'version: 2\nnme: x\nstages:\n  bad/name:\n    cmd: [1]\n  good:\n    cmd: x\n    deps: 3\n    tmeout: 2h\n  also bad:\n    foo: 1\nmodel: 3\n',
+      'stages:\n  a: 3\n  b:\n  c: { cmd: x, resources: { gpus: -1, memory: 0 } }\nhosts: { h: 1 }\n',
+      'version: 1\nstages:\n  "1": { cmd: x }\n  a: { cmd: y, outs: [1, 1] }\n',
+      'version: 1\nx-a: &a { cmd: 1 }\nstages:\n  a: *a\n  b: { <<: *a, cmd: ok, what: 1 }\n',
+    ];
+    for (const text of texts) {
+      const workspace = new Workspace(nodeFileHost);
+      workspace.open('/nowhere/mlpipe.yaml', text, 1);
+      const root = workspace.analyze('/nowhere/mlpipe.yaml').yaml!.root;
+      const split = pipelineSchemaDiagnostics(root, (node) => toJS(node));
+      assert.ok(split.length > 0, text);
+      assert.deepEqual(split, schemaDiagnostics('pipeline', toJS(root), root), text);
+    }
+  });
+});
 
 describe('incremental analysis against fresh analysis, after random edits', () => {
   const fixtures = [...pipelinesUnder(join(ROOT, 'test', 'fixtures')), join(ROOT, 'sample-workspace', 'mlpipe.yaml')];

@@ -10,8 +10,10 @@ import { MAX_VARIANTS, type Stage } from './model';
 export function checkNeeds(check: PipelineCheck): void {
   const { input, out } = check;
   const { model } = input;
-  const stageNames = [...model.stageByName.keys()];
-  const variantNames = [...model.variantToStage.keys()];
+  // Listed only for a finding (a pipeline without one must not copy every name on every edit).
+  let names: { stages: string[]; variants: string[] } | undefined;
+  const listed = () =>
+    (names ??= { stages: [...model.stageByName.keys()], variants: [...model.variantToStage.keys()] });
   for (const stage of model.stages) {
     if (stage.name.includes('@')) continue; // the schema reports the name itself
     for (const need of stage.needs) {
@@ -25,6 +27,7 @@ export function checkNeeds(check: PipelineCheck): void {
         continue;
       }
       if (model.stageByName.has(need.name) || model.variantToStage.has(need.name)) continue;
+      const { stages: stageNames, variants: variantNames } = listed();
       const suggestion = didYouMean(need.name, need.name.includes('@') ? variantNames : stageNames);
       out.push({
         ...spanOf(need.node),

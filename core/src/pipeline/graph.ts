@@ -74,7 +74,7 @@ export class PipelineGraph {
   private readonly shared = new Set<string>();
   private readonly nested = new Set<string>();
   private cycleCache: Edge[][] | undefined;
-  private current = new Set<Stage>();
+  private current: readonly Stage[] = [];
 
   constructor(public model: PipelineModel) {
     this.update(model);
@@ -88,12 +88,26 @@ export class PipelineGraph {
   /** Brings the graph to `model`, reusing what holds for the stages that did not change. */
   update(model: PipelineModel): void {
     this.model = model;
-    const next = new Set(model.stages);
-    const removed: Stage[] = [];
-    for (const stage of this.current) if (!next.has(stage)) removed.push(stage);
-    const added: Stage[] = [];
-    for (const stage of model.stages) if (!this.current.has(stage)) added.push(stage);
-    this.current = next;
+    // The stages differ from the previous list in one window (an edit rebuilds a few): compare
+    // from both ends by identity, and only the window with sets.
+    const prior = this.current;
+    const now = model.stages;
+    let head = 0;
+    while (head < prior.length && head < now.length && prior[head] === now[head]) head++;
+    let tail = 0;
+    while (
+      tail < prior.length - head &&
+      tail < now.length - head &&
+      prior[prior.length - 1 - tail] === now[now.length - 1 - tail]
+    )
+      tail++;
+    const oldWindow = new Set(prior.slice(head, prior.length - tail));
+    const newWindow = new Set(now.slice(head, now.length - tail));
+    const removed = [...oldWindow].filter((stage) => !newWindow.has(stage));
+    const added = [...newWindow].filter((stage) => !oldWindow.has(stage));
+    this.current = now;
+    const removedSet = new Set(removed);
+    const next = { has: (stage: Stage) => !removedSet.has(stage) };
     if (removed.length === 0 && added.length === 0) return;
 
     // Outputs: who wrote each touched path before, by name, against after.

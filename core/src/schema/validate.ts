@@ -1,7 +1,7 @@
 import { type ErrorObject, type ValidateFunction } from 'ajv';
 import { type Diagnostic } from '../diagnostics/diagnostic';
-import { locate } from '../yaml/values';
-import { type YNode } from '../yaml/nodes';
+import { isMergeKey, locate } from '../yaml/values';
+import { deref, type YNode, type YPair } from '../yaml/nodes';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { synonymFor } from './synonyms';
 import { SCHEMAS, flatten, type JsonSchema, type SchemaKind } from './schemas';
@@ -90,10 +90,12 @@ function spanOf(root: YNode | null, path: readonly string[], wantKey: boolean): 
 export function schemaDiagnostics(kind: SchemaKind, value: unknown, root: YNode | null): Diagnostic[] {
   const validate = VALIDATORS[kind];
   if (validate(value)) return [];
+  return diagnosticsOf(kind, validate.errors ?? [], root);
+}
+
+function diagnosticsOf(kind: SchemaKind, all: readonly ErrorObject[], root: YNode | null): Diagnostic[] {
   // Errors inside `propertyNames` carry `propertyName`; the outer propertyNames error says it better.
-  const errors = groupRequired(
-    (validate.errors ?? []).filter((error) => error.keyword !== 'if' && error.propertyName === undefined),
-  );
+  const errors = groupRequired(all.filter((error) => error.keyword !== 'if' && error.propertyName === undefined));
   const rootSchema = SCHEMAS[kind];
   const typeErrorPaths = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   const out: Diagnostic[] = [];
@@ -342,4 +344,84 @@ function listWords(items: string[]): string {
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** A stage's errors as ajv reports them inside a whole pipeline, by the stage's value (kept while its block is). */
+const stageErrors = new WeakMap<object, { name: string; names: ErrorObject[]; inside: ErrorObject[] }>();
+
+/** Stage names JavaScript orders before the others in an object: ajv would meet them first. */
+const ARRAY_INDEX = /^(0|[1-9]\d{0,8})$/;
+
+/**
+ * The pipeline schema's findings, the same as `schemaDiagnostics('pipeline', toJS(root), root)`
+ * gives, with each stage validated on its own and its errors kept while its value is the same
+ * object (the parser keeps a block's value while its text holds): an edit validates the stages it
+ * touched and the top level, not the whole pipeline. `valueOf` converts a node as `toJS` does.
+ * Files this does not split cleanly (merge keys or duplicates at the top or among the stages,
+ * stage names that are numbers, `stages` not a mapping) are validated whole.
+ */
+export function pipelineSchemaDiagnostics(
+  root: YNode | null,
+  valueOf: (node: YNode | null) => unknown,
+  /** Whether the parser found duplicate keys anywhere; when it says none, stage names are not compared here. */
+  duplicateKeys?: boolean,
+): Diagnostic[] {
+  const rootMap = deref(root);
+  const whole = () => schemaDiagnostics('pipeline', valueOf(root), root);
+  if (!rootMap || rootMap.kind !== 'map' || root?.kind !== 'map') return whole();
+  const keys = new Set<string>();
+  let stagesPair: YPair | undefined;
+  for (const pair of rootMap.pairs) {
+    if (isMergeKey(pair) || keys.has(pair.keyText)) return whole();
+    keys.add(pair.keyText);
+    if (pair.keyText === 'stages') stagesPair = pair;
+  }
+  const stagesMap = stagesPair?.value;
+  if (!stagesPair || stagesMap?.kind !== 'map' || stagesMap.pairs.length === 0) return whole();
+  if (duplicateKeys) return whole();
+  const names = duplicateKeys === false ? undefined : new Set<string>();
+  for (const pair of stagesMap.pairs) {
+    if (isMergeKey(pair) || names?.has(pair.keyText) || ARRAY_INDEX.test(pair.keyText)) return whole();
+    names?.add(pair.keyText);
+  }
+
+  // The top level, with an empty placeholder for the stages: its one complaint (an empty mapping)
+  // marks where ajv reports what it finds in the stages.
+  const top: Record<string, unknown> = {};
+  const placeholder = {};
+  for (const pair of rootMap.pairs) define(top, pair.keyText, pair === stagesPair ? placeholder : valueOf(pair.value));
+  const validate = VALIDATORS.pipeline;
+  const topErrors = validate(top) ? [] : [...(validate.errors ?? [])];
+  const marker = topErrors.findIndex((error) => error.instancePath === '/stages' && error.keyword === 'minProperties');
+  if (marker === -1) return whole();
+
+  const nameErrors: ErrorObject[] = [];
+  const insideErrors: ErrorObject[] = [];
+  for (const pair of stagesMap.pairs) {
+    const value = valueOf(pair.value);
+    const cacheable = typeof value === 'object' && value !== null;
+    let found = cacheable ? stageErrors.get(value) : undefined;
+    if (!found || found.name !== pair.keyText) {
+      const one: Record<string, unknown> = {};
+      define(one, pair.keyText, value);
+      const errors = validate({ version: 1, stages: one }) ? [] : [...(validate.errors ?? [])];
+      found = {
+        name: pair.keyText,
+        names: errors.filter((error) => error.instancePath === '/stages'),
+        inside: errors.filter((error) => error.instancePath.startsWith('/stages/')),
+      };
+      if (cacheable) stageErrors.set(value, found);
+    }
+    if (found.names.length > 0) nameErrors.push(...found.names);
+    if (found.inside.length > 0) insideErrors.push(...found.inside);
+  }
+  const errors = [...topErrors.slice(0, marker), ...nameErrors, ...insideErrors, ...topErrors.slice(marker + 1)];
+  return errors.length === 0 ? [] : diagnosticsOf('pipeline', errors, root);
+}
+
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  // As toJS does: a key named `__proto__` stays data.
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

@@ -12,7 +12,7 @@ import {
   normalizePath,
   type PipelineModel,
 } from '../pipeline/model';
-import { schemaDiagnostics } from '../schema/validate';
+import { pipelineSchemaDiagnostics, schemaDiagnostics } from '../schema/validate';
 import { type SchemaKind } from '../schema/schemas';
 import { IncrementalYamlParser, type YamlModel } from '../yaml/build';
 import { deref, type YNode, type YScalar } from '../yaml/nodes';
@@ -483,11 +483,15 @@ export class Workspace {
           message: emptyMessage(kind),
         });
     } else {
-      base.diagnostics.push(
-        ...schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root).map((d) =>
-          withPath(d, path),
-        ),
-      );
+      const found =
+        schemaKind === 'pipeline'
+          ? pipelineSchemaDiagnostics(
+              yaml.root,
+              (node) => toJS(node, yaml.aliasesCut, yaml.stableValues),
+              yaml.problems.some((problem) => problem.code === 'duplicate-key'),
+            )
+          : schemaDiagnostics(schemaKind, toJS(yaml.root, yaml.aliasesCut, yaml.stableValues), yaml.root);
+      base.diagnostics.push(...found.map((d) => withPath(d, path)));
     }
     if (kind === 'params') base.diagnostics.push(...this.params(path, this.rootOf(path)).problems);
     const result =

@@ -49,7 +49,9 @@ export interface StableValues {
  * text changed since the previous call. One instance belongs to one document.
  */
 export class IncrementalYamlParser {
-  private cache = new Map<string, ParsedSlice[]>();
+  /** The previous parse's blocks by their offset, and its text. */
+  private blocks = new Map<number, ParsedSlice>();
+  private previous = '';
   private readonly stable: StableValues = { nodes: new WeakMap(), cache: new WeakMap(), aliasVersion: 0 };
   private aliasVersion = 0;
 
@@ -58,7 +60,8 @@ export class IncrementalYamlParser {
   parse(text: string): YamlModel {
     const plan = planSegments(text);
     if (plan.mode === 'whole') {
-      this.cache.clear();
+      this.blocks.clear();
+      this.previous = '';
       const whole = parseWhole(text, this.choose);
       const problems = [...whole.problems];
       if (whole.root) checkDuplicates(whole.root, problems, true);
@@ -83,13 +86,20 @@ export class IncrementalYamlParser {
       };
     }
 
-    const next = new Map<string, ParsedSlice[]>();
+    // What changed since the previous parse: one span, found from both ends. A block wholly before
+    // it is the same block at the same offset; one wholly after it, the same block moved by `delta`.
+    const next = new Map<number, ParsedSlice>();
+    const { prefix, suffix } = commonEnds(this.previous, text);
+    const delta = text.length - this.previous.length;
+    const changedEnd = text.length - suffix;
     let parsedBlocks = 0;
     let reusedBlocks = 0;
     const slices: ParsedSlice[] = [];
     const slice = (start: number, end: number, expect: string): ParsedSlice => {
-      const key = text.slice(start, end);
-      let parsed = this.cache.get(key)?.pop();
+      let parsed: ParsedSlice | undefined;
+      if (end <= prefix) parsed = this.blocks.get(start);
+      else if (start >= changedEnd) parsed = this.blocks.get(start - delta);
+      if (parsed && parsed.length !== end - start) parsed = undefined;
       if (parsed) {
         reusedBlocks++;
         if (parsed.base !== start) shiftSlice(parsed, start - parsed.base);
@@ -100,9 +110,7 @@ export class IncrementalYamlParser {
           for (const pair of parsed.map.pairs)
             if (pair.value) this.stable.nodes.set(pair.value, parsed.aliases.length > 0);
       }
-      const list = next.get(key);
-      if (list) list.push(parsed);
-      else next.set(key, [parsed]);
+      next.set(start, parsed);
       slices.push(parsed);
       return parsed;
     };
@@ -145,7 +153,8 @@ export class IncrementalYamlParser {
         valueStart: key.end + 1,
       });
     }
-    this.cache = next;
+    this.blocks = next;
+    this.previous = text;
 
     const root: YMap = {
       kind: 'map',
@@ -194,12 +203,47 @@ export class IncrementalYamlParser {
   }
 }
 
+/**
+ * How many characters two texts share at their start, and then at their end (never overlapping
+ * the shared start): found by halving, each step one comparison of two slices, which V8 makes as
+ * a memory comparison without copying.
+ */
+export function commonEnds(a: string, b: string): { prefix: number; suffix: number } {
+  const limit = Math.min(a.length, b.length);
+  let low = 0;
+  let high = limit;
+  // Invariant: the first `low` characters agree; somewhere before `high` they may not.
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (a.slice(low, mid) === b.slice(low, mid)) low = mid;
+    else high = mid - 1;
+  }
+  const prefix = low;
+  low = 0;
+  high = limit - prefix;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (a.slice(a.length - mid, a.length - low) === b.slice(b.length - mid, b.length - low)) low = mid;
+    else high = mid - 1;
+  }
+  return { prefix, suffix: low };
+}
+
 function shiftSlice(slice: ParsedSlice, delta: number): void {
   slice.base += delta;
   if (slice.map) shiftSpan(slice.map, delta);
+  for (const problem of slice.problems) {
+    problem.start += delta;
+    problem.end += delta;
+    for (const related of problem.related ?? []) {
+      related.start += delta;
+      related.end += delta;
+    }
+  }
   // Nodes outside the mapping; a detached subtree is moved once, through its top node.
+  if (!slice.detached) return;
   const moved = new Set<YNode>();
-  for (const node of slice.detached ?? [])
+  for (const node of slice.detached)
     walk(node, (inner) => {
       if (moved.has(inner)) return;
       moved.add(inner);
@@ -212,14 +256,6 @@ function shiftSlice(slice: ParsedSlice, delta: number): void {
           pair.valueStart += delta;
         }
     });
-  for (const problem of slice.problems) {
-    problem.start += delta;
-    problem.end += delta;
-    for (const related of problem.related ?? []) {
-      related.start += delta;
-      related.end += delta;
-    }
-  }
 }
 
 const resolvedBefore = new WeakSet<YAlias>();

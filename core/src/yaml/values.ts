@@ -60,6 +60,12 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
  * (each anchored node converts once), and aliases read as null when `cutAliases` is set.
  */
 export function toJS(node: YNode | null, cutAliases = false, stable?: StableValues): unknown {
+  // A block's value kept from an earlier parse: answered without setting anything up.
+  if (node && stable && !cutAliases) {
+    const usesAliases = stable.nodes.get(node);
+    const cached = usesAliases === undefined ? undefined : stable.cache.get(node);
+    if (cached && (!usesAliases || cached.aliasVersion === stable.aliasVersion)) return cached.value;
+  }
   const memo = new Map<YNode, unknown>();
   const convert = (current: YNode | null): unknown => {
     if (!current) return null;
