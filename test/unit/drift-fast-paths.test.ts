@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { computeDrift, driftWorkerStats } from '../../core/src/drift/engine';
 import { DatasetAccumulator } from '../../core/src/drift/infer';
 import { readDataset } from '../../core/src/drift/read';
+import { QuantileSketch } from '../../core/src/drift/sketch';
 import { sortFloat64 } from '../../core/src/drift/sort';
 import { writeDriftCsv } from '../support/drift-data';
 import { pick, seeded } from '../support/random';
@@ -144,6 +145,34 @@ describe('drift fast paths', () => {
       const threaded = await computeDrift(reference, current, options);
       assert.equal(driftWorkerStats.started, before + 2);
       assert.deepStrictEqual(threaded, await computeDrift(reference, current, { ...options, _inProcess: true }));
+    }
+  });
+
+  it("gives a sketch's weighted items as the stable sort of all its levels does", () => {
+    const random = seeded(13);
+    for (const [k, n, decimals] of [
+      [64, 5_000, 1],
+      [512, 200_000, 2],
+      [2048, 300_000, 6],
+    ] as const) {
+      const sketch = new QuantileSketch(k, 3);
+      for (let i = 0; i < n; i++) sketch.add(Number((random() * 50).toFixed(decimals)));
+      const { values, weights } = sketch.weighted();
+      const levels = (sketch as unknown as { levels: Float64Array[]; sizes: number[] }).levels;
+      const sizes = (sketch as unknown as { sizes: number[] }).sizes;
+      const pairs: [number, number][] = [];
+      levels.forEach((level, h) => {
+        for (let i = 0; i < sizes[h]; i++) pairs.push([level[i], 2 ** h]);
+      });
+      pairs.sort((a, b) => a[0] - b[0]);
+      assert.deepStrictEqual(
+        Array.from(values),
+        pairs.map((pair) => pair[0]),
+      );
+      assert.deepStrictEqual(
+        Array.from(weights),
+        pairs.map((pair) => pair[1]),
+      );
     }
   });
 

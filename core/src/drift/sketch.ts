@@ -128,8 +128,40 @@ export class QuantileSketch {
     return total;
   }
 
-  /** The retained items, sorted, with their weights (which sum to n). */
+  /**
+   * The retained items, sorted, with their weights (which sum to n): each level sorted on its own
+   * (equal values in a level have the same weight), then merged, equal values from lower levels
+   * first: the order a stable sort of all items, level by level, gives.
+   */
   weighted(): { values: Float64Array; weights: Float64Array } {
+    const total = this.retained;
+    const levels: Float64Array[] = [];
+    for (let h = 0; h < this.levels.length; h++) {
+      const level = this.levels[h].slice(0, this.sizes[h]);
+      for (let i = 0; i < level.length; i++) if (level[i] === 0 && 1 / level[i] < 0) return this.weightedBySort();
+      levels.push(sortFloat64(level));
+    }
+    const values = new Float64Array(total);
+    const weights = new Float64Array(total);
+    const at = new Array<number>(levels.length).fill(0);
+    for (let out = 0; out < total; out++) {
+      let best = -1;
+      let bestValue = Infinity;
+      for (let h = 0; h < levels.length; h++) {
+        if (at[h] < levels[h].length && (best === -1 || levels[h][at[h]] < bestValue)) {
+          best = h;
+          bestValue = levels[h][at[h]];
+        }
+      }
+      values[out] = bestValue;
+      weights[out] = 2 ** best;
+      at[best]++;
+    }
+    return { values, weights };
+  }
+
+  /** weighted() as a stable sort of all items (kept for -0, which the merge would not order as the sort does). */
+  private weightedBySort(): { values: Float64Array; weights: Float64Array } {
     const total = this.retained;
     const pairs: Array<[number, number]> = [];
     for (let h = 0; h < this.levels.length; h++) {
