@@ -58,6 +58,72 @@ export function flatPageReadable(page: FlatPage, definitionEncoding: number | un
 
 type Snappy = (input: Uint8Array, output: Uint8Array) => void;
 
+/**
+ * Snappy decompression (the format hyparquet's snappyUncompress reads, with its checks): literals
+ * and back references that do not overlap are copied natively (set, copyWithin) rather than byte
+ * by byte, which is most of the time for pages of numbers that barely compress.
+ */
+export function snappyDecompress(input: Uint8Array, output: Uint8Array): void {
+  const inputLength = input.length;
+  const outputLength = output.length;
+  let pos = 0;
+  let outPos = 0;
+  // the preamble: the uncompressed length as a varint
+  while (pos < inputLength) {
+    const c = input[pos++];
+    if (c < 128) break;
+  }
+  if (outputLength && pos >= inputLength) throw new FlatMalformed('invalid snappy length header');
+  while (pos < inputLength) {
+    const c = input[pos++];
+    if (pos >= inputLength) throw new FlatMalformed('snappy data without its end');
+    const tag = c & 3;
+    if (tag === 0) {
+      let length = (c >>> 2) + 1;
+      if (length > 60) {
+        const bytes = length - 60;
+        if (pos + bytes > inputLength) throw new FlatMalformed('a snappy literal length past the input');
+        length = 0;
+        for (let b = 0; b < bytes; b++) length += input[pos + b] * 2 ** (8 * b);
+        length += 1;
+        pos += bytes;
+      }
+      if (pos + length > inputLength) throw new FlatMalformed('a snappy literal past the input');
+      if (outPos + length > outputLength) throw new FlatMalformed('snappy data longer than its page');
+      if (length < 16) for (let i = 0; i < length; i++) output[outPos + i] = input[pos + i];
+      else output.set(input.subarray(pos, pos + length), outPos);
+      pos += length;
+      outPos += length;
+      continue;
+    }
+    let length: number;
+    let offset: number;
+    if (tag === 1) {
+      length = ((c >>> 2) & 7) + 4;
+      offset = input[pos] + ((c >>> 5) << 8);
+      pos += 1;
+    } else if (tag === 2) {
+      if (pos + 1 >= inputLength) throw new FlatMalformed('a snappy copy past the input');
+      length = (c >>> 2) + 1;
+      offset = input[pos] + (input[pos + 1] << 8);
+      pos += 2;
+    } else {
+      if (pos + 3 >= inputLength) throw new FlatMalformed('a snappy copy past the input');
+      length = (c >>> 2) + 1;
+      offset = input[pos] + (input[pos + 1] << 8) + (input[pos + 2] << 16) + input[pos + 3] * 2 ** 24;
+      pos += 4;
+    }
+    if (offset === 0 || offset > outPos)
+      throw new FlatMalformed(`a snappy copy from ${offset} bytes back at ${outPos}`);
+    if (outPos + length > outputLength) throw new FlatMalformed('snappy data longer than its page');
+    const from = outPos - offset;
+    if (offset >= length && length >= 16) output.copyWithin(outPos, from, from + length);
+    else for (let i = 0; i < length; i++) output[outPos + i] = output[from + i];
+    outPos += length;
+  }
+  if (outPos !== outputLength) throw new FlatMalformed('snappy data shorter than its page');
+}
+
 interface Decoder {
   type: FlatType;
   /** 1 for an OPTIONAL column (a level of 0 is a missing value), 0 for REQUIRED. */

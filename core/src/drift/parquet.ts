@@ -39,6 +39,7 @@ import {
   PAGE_DICTIONARY,
   PAGE_INDEX,
   readFlatChunk,
+  snappyDecompress,
 } from './parquet-flat';
 import { field, readStruct, subStruct, ThriftError, type ThriftStruct } from './thrift';
 
@@ -304,7 +305,6 @@ async function read(
   for (let g = 0; g < groups.length; g++) {
     const rows = Number(groups[g].num_rows);
     const fed = new Array<number>(columns.length).fill(0);
-    const snappy = (input: Uint8Array, output: Uint8Array): void => hyparquet.snappyUncompress(input, output);
     for (const plan of plans[g]) {
       if (!plan.direct) continue;
       throwIfCancelled(signal);
@@ -318,7 +318,7 @@ async function read(
         flat.optional,
         groups[g].columns.find((chunk) => chunk.meta_data?.path_in_schema?.[0] === column.name)?.meta_data?.codec ===
           'SNAPPY'
-          ? snappy
+          ? snappyDecompress
           : null,
         column.accumulator,
         column.integer,
