@@ -375,7 +375,7 @@ function report(overheadResult: OverheadResult | undefined, statusResult: Status
     });
   }
   if (statusResult) {
-    const size = `${statusResult.stages.toLocaleString('en-US')} stages / ${statusResult.files.toLocaleString('en-US')} files / ${(statusResult.bytes / 1e9).toFixed(1)} GB`;
+    const size = `${statusResult.stages.toLocaleString('en-US')} stages / ${statusResult.files.toLocaleString('en-US')} files / ${statusResult.bytes >= 1e9 ? `${(statusResult.bytes / 1e9).toFixed(1)} GB` : `${Math.round(statusResult.bytes / 1e6)} MB`}`;
     const dvcRatio = Math.round(statusResult.ratio * 10) / 10;
     rows.push(
       [
@@ -426,7 +426,7 @@ function report(overheadResult: OverheadResult | undefined, statusResult: Status
   writeBenchResult({
     bench: 'runner',
     command: `MLPIPE_BENCH_SIZE=${SIZE} npm run bench:runner`,
-    size: `${SIZE}: ${overheadResult ? `${overheadResult.stages} stages x ${overheadResult.rounds} rounds for the overhead` : 'no overhead'}, ${statusResult ? `${statusResult.stages} stages for status` : 'no status'}`,
+    size: `${SIZE}: ${overheadResult ? `${overheadResult.stages} stages x ${overheadResult.rounds} round${overheadResult.rounds === 1 ? '' : 's'} for the overhead` : 'no overhead'}, ${statusResult ? `${statusResult.stages} stages for status` : 'no status'}`,
     tables: [
       {
         title: 'The runner, against a dockerd the benchmark starts',
