@@ -131,6 +131,24 @@ describe('drift fast paths', () => {
     }
   });
 
+  it('reads wide Parquet files a group of columns at a time with the same report', async () => {
+    const fixtures = join(__dirname, '..', 'fixtures', 'drift');
+    const reference = join(fixtures, 'flat_v1_snappy.parquet');
+    const current = join(fixtures, 'flat_required_v2_snappy.parquet');
+    for (const options of [
+      {},
+      { _exactLimit: 3_000, _sketchK: 256 },
+      { columns: ['wide', 'dbl', 'txt', 'few', 'i64'] },
+      { _inProcess: true, methods: { i32: 'ks' as const } },
+    ]) {
+      const whole = await computeDrift(reference, current, options);
+      assert.deepStrictEqual(await computeDrift(reference, current, { ...options, _groupColumns: 2 }), whole);
+    }
+    // the option checks see every column, whichever group they are read in
+    const unknown = { columns: ['dbl', 'flt', 'nope'], _groupColumns: 1 };
+    await assert.rejects(computeDrift(reference, current, unknown), /column nope not found/);
+  });
+
   it('compares columns on two threads exactly as on one (exact numbers and sketches)', async () => {
     const reference = join(dir, 'two-ref.csv');
     const current = join(dir, 'two-cur.csv');
@@ -145,6 +163,80 @@ describe('drift fast paths', () => {
       const threaded = await computeDrift(reference, current, options);
       assert.equal(driftWorkerStats.started, before + 2);
       assert.deepStrictEqual(threaded, await computeDrift(reference, current, { ...options, _inProcess: true }));
+    }
+  });
+
+  it('keeps the same sketch as its first version: the same levels, items, weights and error bound', () => {
+    // the sketch as it was first written: levels sorted with the typed sort, items pushed one by one
+    class FirstSketch {
+      levels: Float64Array[] = [];
+      sizes: number[] = [];
+      n = 0;
+      errorWeight = 0;
+      constructor(
+        readonly k: number,
+        private seed: number,
+      ) {}
+      private level(h: number): Float64Array {
+        while (this.levels.length <= h) {
+          this.levels.push(new Float64Array(this.k));
+          this.sizes.push(0);
+        }
+        return this.levels[h];
+      }
+      private random(): number {
+        let x = this.seed;
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        this.seed = x >>> 0;
+        return this.seed & 1;
+      }
+      add(value: number): void {
+        this.n++;
+        this.push(0, value);
+      }
+      private push(h: number, value: number): void {
+        const lv = this.level(h);
+        lv[this.sizes[h]++] = value;
+        if (this.sizes[h] === this.k) this.compact(h);
+      }
+      private compact(h: number): void {
+        const size = this.sizes[h];
+        const sorted = this.levels[h].subarray(0, size).sort();
+        const offset = this.random();
+        const up: number[] = [];
+        for (let i = offset; i < size; i += 2) up.push(sorted[i]);
+        this.sizes[h] = 0;
+        this.errorWeight += 2 ** h;
+        for (const v of up) this.push(h + 1, v);
+      }
+    }
+    const random = seeded(17);
+    for (const [k, n, make] of [
+      [64, 20_000, () => Number((random() * 10).toFixed(1))],
+      [512, 300_000, () => Number((random() * 100).toFixed(4))],
+      [4096, 500_000, () => (random() - 0.5) * 1e6],
+      [4096, 200_000, () => (random() < 0.1 ? 0 : random() < 0.5 ? -0 : random())],
+    ] as const) {
+      const seed = 0x9e3779b9;
+      const sketch = new QuantileSketch(k, seed);
+      const first = new FirstSketch(k, seed);
+      for (let i = 0; i < n; i++) {
+        const v = make();
+        sketch.add(v);
+        first.add(v);
+      }
+      const inner = sketch as unknown as { levels: Float64Array[]; sizes: number[] };
+      assert.deepStrictEqual(inner.sizes, first.sizes, `k ${k}`);
+      inner.levels.forEach((level, h) =>
+        assert.deepStrictEqual(
+          Array.from(level.subarray(0, inner.sizes[h]), (v) => (Object.is(v, -0) ? '-0' : v)),
+          Array.from(first.levels[h].subarray(0, first.sizes[h]), (v) => (Object.is(v, -0) ? '-0' : v)),
+          `k ${k} level ${h}`,
+        ),
+      );
+      assert.equal(sketch.rankError(), first.errorWeight / first.n);
     }
   });
 

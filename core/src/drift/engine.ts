@@ -9,6 +9,7 @@ import { compareColumn, plural, prepareColumn, type Prepared } from './compare-c
 import { DriftError, throwIfCancelled } from './errors';
 import { type ColumnAccumulator, DatasetAccumulator } from './infer';
 import { clip, clipList } from './limits';
+import { parquetColumnNames } from './read';
 import { type CompareHelper, readBothSides, reviveError } from './read-threads';
 import { releaseSortScratch } from './sort';
 import { DRIFT_METHODS, type ColumnDrift, type DriftOptions, type DriftReport, type SkippedColumn } from './types';
@@ -27,6 +28,8 @@ export interface EngineOptions extends DriftOptions {
   _sketchK?: number;
   /** Read both files on this thread, one after the other (no worker threads). */
   _inProcess?: boolean;
+  /** Columns per pass over wide Parquet files (tests make it small). */
+  _groupColumns?: number;
   /** Cancels the check: reads stop, reader threads are terminated, computeDrift rejects with DriftCancelled. */
   signal?: AbortSignal;
 }
@@ -41,6 +44,8 @@ export async function computeDrift(
   validateOptions(options);
   const { signal, boundary } = options;
   throwIfCancelled(signal);
+  const groups = await parquetGroups(referencePath, currentPath, options);
+  if (groups !== null) return computeGrouped(referencePath, currentPath, options, groups);
   const { reference, current, helper } = await readBothSides(referencePath, currentPath, {
     exactLimit: options._exactLimit,
     sketchK: options._sketchK ?? DEFAULT_SKETCH_K,
@@ -297,8 +302,17 @@ function finishReport(
     if ('error' in result) throw result.error;
     columns.push(result);
   });
-  const notes = plan.notes;
+  return assembleReport(reference, current, driftShare, plan.notes, columns, skipped);
+}
 
+function assembleReport(
+  reference: { path: string; rows: number },
+  current: { path: string; rows: number },
+  driftShare: number,
+  notes: string[],
+  columns: ColumnDrift[],
+  skipped: SkippedColumn[],
+): DriftReport {
   const drifted = columns.filter((c) => c.drifted).length;
   const share = columns.length > 0 ? drifted / columns.length : 0;
   return {
@@ -314,4 +328,83 @@ function finishReport(
     current: { path: current.path, rows: current.rows },
     notes,
   };
+}
+
+/** Columns read in one pass over two wide Parquet files: what a check holds in memory is their numbers and sketches. */
+const GROUP_COLUMNS = 100;
+
+/**
+ * The compared columns of two Parquet files in groups of GROUP_COLUMNS when there are more (in
+ * the report's order); null otherwise (or for other formats, which are read in one pass).
+ */
+async function parquetGroups(
+  referencePath: string,
+  currentPath: string,
+  options: EngineOptions,
+): Promise<string[][] | null> {
+  const referenceNames = await parquetColumnNames(referencePath, options.boundary);
+  if (referenceNames === null) return null;
+  const currentNames = await parquetColumnNames(currentPath, options.boundary);
+  if (currentNames === null) return null;
+  const names = [...referenceNames];
+  const known = new Set(referenceNames);
+  for (const name of currentNames) if (!known.has(name)) names.push(name);
+  const selected = options.columns && options.columns.length > 0 ? options.columns : names;
+  const size = options._groupColumns ?? GROUP_COLUMNS;
+  if (selected.length <= size) return null;
+  const groups: string[][] = [];
+  for (let i = 0; i < selected.length; i += size) groups.push(selected.slice(i, i + size));
+  return groups;
+}
+
+/**
+ * Wide Parquet files a group of columns at a time: each pass reads both files (every column
+ * registered and checked, only the group's decoded), compares the group and lets its numbers go.
+ * Each column is read and compared as in one pass, and the option checks see every column, so
+ * the report is the same; memory holds one group's columns instead of all of them.
+ */
+async function computeGrouped(
+  referencePath: string,
+  currentPath: string,
+  options: EngineOptions,
+  groups: string[][],
+): Promise<DriftReport> {
+  const { signal, boundary } = options;
+  const columns: ColumnDrift[] = [];
+  const skipped: SkippedColumn[] = [];
+  let notes: string[] | null = null;
+  let sides: [{ path: string; rows: number }, { path: string; rows: number }] | null = null;
+  let first = 0;
+  for (const group of groups) {
+    throwIfCancelled(signal);
+    const { reference, current, helper } = await readBothSides(referencePath, currentPath, {
+      exactLimit: options._exactLimit,
+      sketchK: options._sketchK ?? DEFAULT_SKETCH_K,
+      columns: options.columns,
+      boundary,
+      signal,
+      inProcess: options._inProcess,
+      decode: group,
+    });
+    try {
+      throwIfCancelled(signal);
+      const plan = planReport(reference, current, options);
+      // the group's entries: the report's columns at these positions
+      const entries = plan.entries.slice(first, first + group.length);
+      first += group.length;
+      const compared = helper ? await compareWithHelper(entries, options, helper) : compareHere(entries, options);
+      const part = finishReport(reference, current, options, { notes: plan.notes, entries }, compared);
+      columns.push(...part.columns);
+      skipped.push(...part.skipped);
+      notes ??= part.notes;
+      sides ??= [
+        { path: reference.path, rows: reference.rows },
+        { path: current.path, rows: current.rows },
+      ];
+    } finally {
+      helper?.stop();
+    }
+  }
+  const [reference, current] = sides as [{ path: string; rows: number }, { path: string; rows: number }];
+  return assembleReport(reference, current, options.driftShare ?? 0.5, notes ?? [], columns, skipped);
 }

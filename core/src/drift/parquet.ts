@@ -109,7 +109,28 @@ export async function readParquetFile(
   sink: DatasetAccumulator,
   signal?: AbortSignal,
   hyparquetOnly = false,
+  decode?: ReadonlySet<string>,
 ): Promise<void> {
+  await withErrors(path, (tooLarge) => read(fd, size, sink, signal, tooLarge, { hyparquetOnly, decode }));
+}
+
+/** The file's top-level column names, from its footer (checked as a read checks it), in order. */
+export async function readParquetNames(path: string, fd: number, size: number): Promise<string[]> {
+  const names: string[] = [];
+  await withErrors(path, (tooLarge) => read(fd, size, null, undefined, tooLarge, { hyparquetOnly: false, names }));
+  return names;
+}
+
+/** How a read goes: hyparquet for every column (tests), only some columns decoded, or only the names wanted. */
+interface ReadMode {
+  hyparquetOnly: boolean;
+  /** Decode only these columns (the others are registered, empty): a wide table read a group of columns at a time. */
+  decode?: ReadonlySet<string>;
+  /** Collect the top-level names here and stop after the schema. */
+  names?: string[];
+}
+
+async function withErrors(path: string, run: (tooLarge: (what: string) => DriftError) => Promise<void>): Promise<void> {
   const unreadable = (reason: string): DriftError =>
     new DriftError(
       `${path}: not a readable Parquet file (${clip(reason, 200)})`,
@@ -123,7 +144,7 @@ export async function readParquetFile(
       path,
     );
   try {
-    await read(fd, size, sink, signal, tooLarge, hyparquetOnly);
+    await run(tooLarge);
   } catch (error) {
     if (error instanceof Malformed || error instanceof ThriftError || error instanceof FlatMalformed)
       throw unreadable(error.message);
@@ -136,11 +157,12 @@ export async function readParquetFile(
 async function read(
   fd: number,
   size: number,
-  sink: DatasetAccumulator,
+  sink: DatasetAccumulator | null,
   signal: AbortSignal | undefined,
   tooLarge: (what: string) => DriftError,
-  hyparquetOnly: boolean,
+  mode: ReadMode,
 ): Promise<void> {
+  const { hyparquetOnly, decode } = mode;
   if (size < 12) throw new Malformed(`${size} bytes is too short for Parquet`);
   const head = readAt(fd, 0, 4);
   const tail = readAt(fd, size - 8, 8);
@@ -221,6 +243,10 @@ async function read(
     if (byName.has(column.name)) throw new Malformed(`column ${clip(column.name)} appears twice`);
     byName.set(column.name, index);
   });
+  if (mode.names || sink === null) {
+    mode.names?.push(...topLevel.map((column) => column.name));
+    return;
+  }
 
   // Row groups and their column chunks: ranges inside the file, rows that add up.
   const groups = metadata.row_groups ?? [];
@@ -305,7 +331,8 @@ async function read(
   for (let g = 0; g < groups.length; g++) {
     const rows = Number(groups[g].num_rows);
     const fed = new Array<number>(columns.length).fill(0);
-    for (const plan of plans[g]) {
+    const wanted = decode ? plans[g].filter((plan) => decode.has(columns[plan.column].name)) : plans[g];
+    for (const plan of wanted) {
       if (!plan.direct) continue;
       throwIfCancelled(signal);
       const column = columns[plan.column];
@@ -324,7 +351,7 @@ async function read(
         column.integer,
       );
     }
-    for (const batch of batches(plans[g].filter((plan) => !plan.direct))) {
+    for (const batch of batches(wanted.filter((plan) => !plan.direct))) {
       cache.clear();
       const sliceRows = batch.every((plan) => plan.flat) ? SLICE_ROWS : Math.max(rows, 1);
       const names = batch.map((plan) => columns[plan.column].name);
@@ -348,6 +375,11 @@ async function read(
     }
     cache.clear();
     for (let c = 0; c < columns.length; c++) {
+      if (decode && !decode.has(columns[c].name)) {
+        // not decoded in this pass: its rows count as missing (the report compares it in its own pass)
+        columns[c].accumulator.missing += rows;
+        continue;
+      }
       if (fed[c] !== rows)
         throw new Malformed(
           `column ${clip(columns[c].name)} decoded to ${fed[c]} values for the ${rows} rows of row group ${g}`,

@@ -30,6 +30,8 @@ export interface ReadSidesOptions {
   signal?: AbortSignal;
   /** Read both files on this thread, one after the other (no reader threads). */
   inProcess?: boolean;
+  /** Parquet: decode only these columns (a group of a wide table). */
+  decode?: readonly string[];
 }
 
 /**
@@ -59,8 +61,9 @@ export async function readBothSides(
   if (entry === null) {
     const reference = new DatasetAccumulator(referencePath, options.exactLimit, sketchK);
     const current = new DatasetAccumulator(currentPath, options.exactLimit, sketchK);
-    await readDataset(referencePath, reference, { boundary, signal });
-    await readDataset(currentPath, current, { boundary, signal });
+    const decode = options.decode ? new Set(options.decode) : undefined;
+    await readDataset(referencePath, reference, { boundary, signal, decode });
+    await readDataset(currentPath, current, { boundary, signal, decode });
     return { reference, current, helper: null };
   }
   const input = (path: string, stay: boolean): DriftWorkerInput => ({
@@ -70,6 +73,7 @@ export async function readBothSides(
     columns: options.columns && options.columns.length > 0 ? [...options.columns] : null,
     boundary: boundary ? { ...boundary } : undefined,
     stay,
+    decode: options.decode ? [...options.decode] : null,
   });
   const reference = readInWorker(entry, input(referencePath, false), signal);
   const current = readInWorker(entry, input(currentPath, true), signal);
@@ -126,7 +130,8 @@ function readInWorker(
 ): { result: Promise<DatasetAccumulator>; stop: () => void; helper: CompareHelper | null } {
   const inProcess = async (): Promise<DatasetAccumulator> => {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
-    await readDataset(input.path, sink, { boundary: input.boundary, signal });
+    const decode = input.decode ? new Set(input.decode) : undefined;
+    await readDataset(input.path, sink, { boundary: input.boundary, signal, decode });
     return sink;
   };
   let worker: Worker;

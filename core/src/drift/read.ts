@@ -17,7 +17,7 @@ import { sniffDelimiter } from '../util/csv';
 import { DriftError, throwIfCancelled } from './errors';
 import { type ColumnAccumulator, DatasetAccumulator, POW10 } from './infer';
 import { clip, escapeControls, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_RECORD_BYTES } from './limits';
-import { readParquetFile } from './parquet';
+import { readParquetFile, readParquetNames } from './parquet';
 import { type DriftBoundary } from './types';
 
 const QUOTE = 34;
@@ -40,6 +40,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** CSV: every row through the general scanner; Parquet: every column through hyparquet (tests compare them with the fast paths). */
   _generalScanner?: boolean;
+  /** Parquet: decode only these columns (the others are registered with every value missing). */
+  decode?: ReadonlySet<string>;
 }
 
 export function formatOf(path: string): DataFormat {
@@ -140,13 +142,25 @@ export async function readDataset(path: string, sink: DatasetAccumulator, option
     if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
     if (format === 'csv') await readCsv(path, fd, sink, options.signal, options._generalScanner);
     else if (format === 'jsonl') await readJsonLines(path, fd, sink, options.signal);
-    else await readParquetFile(path, fd, size, sink, options.signal, options._generalScanner);
+    else await readParquetFile(path, fd, size, sink, options.signal, options._generalScanner, options.decode);
   } finally {
     closeSync(fd);
   }
   for (const column of sink.columns.values()) column.finish();
   if (sink.rows === 0) {
     throw new DriftError(`${path} has no data rows`, 'Give a file with at least one data row.', path);
+  }
+}
+
+/** A Parquet file's top-level column names from its footer (opened as a read opens it); null for other formats. */
+export async function parquetColumnNames(path: string, boundary?: DriftBoundary): Promise<string[] | null> {
+  if (formatOf(path) !== 'parquet') return null;
+  const { fd, size } = openDataset(path, boundary);
+  try {
+    if (size === 0) return null;
+    return await readParquetNames(path, fd, size);
+  } finally {
+    closeSync(fd);
   }
 }
 

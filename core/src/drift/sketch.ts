@@ -11,7 +11,7 @@
  * values); the random offsets make the typical error far smaller. Merging adds the two bounds
  * (weighted by n) plus the compactions the merge itself does.
  */
-import { sortFloat64 } from './sort';
+import { sortFloat64, sortTwoRuns } from './sort';
 
 /** A QuantileSketch as plain data (structured-clone friendly; the levels' buffers can be transferred). */
 export interface SketchSnapshot {
@@ -74,14 +74,24 @@ export class QuantileSketch {
   private compact(h: number): void {
     const lv = this.levels[h];
     const size = this.sizes[h];
-    const sorted = sortFloat64(lv.subarray(0, size));
+    // above level 0 a full level is the sorted halves of two compactions below: merged, not sorted
+    const sorted = h === 0 ? sortFloat64(lv.subarray(0, size)) : sortTwoRuns(lv.subarray(0, size));
     const offset = this.random();
-    // Copy out first: pushing up may compact level h+1, never level h.
-    const up: number[] = [];
-    for (let i = offset; i < size; i += 2) up.push(sorted[i]);
     this.sizes[h] = 0;
     this.errorWeight += 2 ** h;
-    for (const v of up) this.push(h + 1, v);
+    // every other item up a level, one at a time as push() would (the level above may compact
+    // on the way; that never touches level h, so its sorted items are read in place)
+    const up = this.level(h + 1);
+    let upSize = this.sizes[h + 1];
+    for (let i = offset; i < size; i += 2) {
+      up[upSize++] = sorted[i];
+      if (upSize === this.k) {
+        this.sizes[h + 1] = upSize;
+        this.compact(h + 1);
+        upSize = this.sizes[h + 1];
+      }
+    }
+    this.sizes[h + 1] = upSize;
   }
 
   /** Adds another sketch's items (same k). */

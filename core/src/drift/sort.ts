@@ -31,15 +31,8 @@ const INSERTION_MAX = 32;
  * sketch's level or a column of a wide table. False (values untouched) for -0 (the radix sort
  * keeps it before +0) or a range too small to scale.
  */
-function sortBuckets(values: Float64Array): boolean {
+function sortBuckets(values: Float64Array, min: number, max: number): boolean {
   const n = values.length;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
   if (!(min < max)) return false;
   const buckets = n >> 1;
   const scale = buckets / (max - min);
@@ -112,18 +105,11 @@ function probeDecimals(values: Float64Array): number {
 }
 
 /** The counting sort of fixed-point decimals; false (values untouched) when they are not. */
-function sortDecimals(values: Float64Array): boolean {
+function sortDecimals(values: Float64Array, min: number, max: number): boolean {
   const n = values.length;
   const d = probeDecimals(values);
   if (d < 0) return false;
   const p = POWERS[d];
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
   const low = Math.round(min * p);
   const range = Math.round(max * p) - low + 1;
   if (!(range <= MAX_RANGE_PER_VALUE * n && range <= MAX_RANGE)) return false;
@@ -155,9 +141,45 @@ function sortDecimals(values: Float64Array): boolean {
 export function sortFloat64(values: Float64Array): Float64Array {
   const n = values.length;
   if (n < 256) return values.sort();
-  if (n >= 4096 && sortDecimals(values)) return values;
-  if (sortBuckets(values)) return values;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (n >= 4096 && max - min <= MAX_RANGE && sortDecimals(values, min, max)) return values;
+  if (sortBuckets(values, min, max)) return values;
   return radixSort(values);
+}
+
+/**
+ * Sorts values that are two sorted runs one after the other (a sketch's upper level: the halves
+ * of two compactions below) by merging them; anything else (or a zero, whose sign the typed sort
+ * orders) by sortFloat64. The same result either way.
+ */
+export function sortTwoRuns(values: Float64Array): Float64Array {
+  const n = values.length;
+  let middle = -1;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === 0) return sortFloat64(values);
+    if (i > 0 && v < values[i - 1]) {
+      if (middle !== -1) return sortFloat64(values);
+      middle = i;
+    }
+  }
+  if (middle === -1) return values;
+  if (spread.length < n) spread = new Float64Array(n);
+  const out = spread;
+  let i = 0;
+  let j = middle;
+  let k = 0;
+  while (i < middle && j < n) out[k++] = values[i] <= values[j] ? values[i++] : values[j++];
+  while (i < middle) out[k++] = values[i++];
+  while (j < n) out[k++] = values[j++];
+  values.set(out.subarray(0, n));
+  return values;
 }
 
 function radixSort(values: Float64Array): Float64Array {

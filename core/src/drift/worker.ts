@@ -26,6 +26,8 @@ export interface DriftWorkerInput {
   boundary: DriftBoundary | undefined;
   /** After 'done', wait for one 'compare' job (or to be terminated) instead of ending. */
   stay: boolean;
+  /** Parquet: decode only these columns (a group of a wide table); null: all. */
+  decode: string[] | null;
 }
 
 /** What compareColumn reads of the options. */
@@ -103,8 +105,11 @@ async function main(port: NonNullable<typeof parentPort>, input: DriftWorkerInpu
   let transfer: ArrayBuffer[] = [];
   try {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
-    await readDataset(input.path, sink, { boundary: input.boundary });
-    presortNumbers(sink, input.columns);
+    await readDataset(input.path, sink, {
+      boundary: input.boundary,
+      decode: input.decode ? new Set(input.decode) : undefined,
+    });
+    presortNumbers(sink, input.decode ?? input.columns);
     const snapshot = sink.toTransfer();
     message = { kind: 'done', data: snapshot.data };
     transfer = snapshot.transfer;
