@@ -81,6 +81,14 @@ export function cursorContext(text: string, offset: number): CursorContext {
   let cursor = lineStart - 1;
   while (cursor > 0 && column > 0) {
     const start = text.lastIndexOf('\n', cursor - 1) + 1;
+    // A line indented at least as far is passed over whatever it holds: counted without reading it
+    // (from a stage deep in a long pipeline, this climbs past every stage above).
+    let spaces = 0;
+    while (spaces < column && start + spaces < cursor && text.charCodeAt(start + spaces) === 32) spaces++;
+    if (spaces >= column) {
+      cursor = start - 1;
+      continue;
+    }
     const line = shape(text.slice(start, cursor));
     cursor = start - 1;
     if (line.blank) continue;

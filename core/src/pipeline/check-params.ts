@@ -81,13 +81,23 @@ export function checkInterpolations(check: PipelineCheck): void {
       });
     }
   };
-  for (const stage of model.stages) for (const item of stage.interpolations) checkInterpolation(item, stage);
+  for (const stage of model.stages) {
+    // A stage whose interpolations all resolved, under these params, says nothing again.
+    const clean = cleanInterpolations.get(stage);
+    if (clean && clean.params === input.params && clean.refused === paramsRefused) continue;
+    const before = out.length;
+    for (const item of stage.interpolations) checkInterpolation(item, stage);
+    if (out.length === before) cleanInterpolations.set(stage, { params: input.params, refused: paramsRefused });
+  }
   for (const item of model.otherInterpolations) {
     // An `x-` field holds anchors for stages to merge; a matrix there belongs to whichever stage uses it.
     if (item.namespace === 'matrix' && extensionFieldAt(model, item.start)) continue;
     checkInterpolation(item, undefined);
   }
 }
+
+/** Stages whose interpolations all resolved, by the params they were checked under. */
+const cleanInterpolations = new WeakMap<Stage, { params: object; refused: boolean }>();
 
 /** The params a stage lists under `params:` exist. */
 export function checkStageParams(check: PipelineCheck): void {

@@ -75,6 +75,7 @@ export class PipelineGraph {
   private readonly nested = new Set<string>();
   private cycleCache: Edge[][] | undefined;
   private current: readonly Stage[] = [];
+  private unique = true;
 
   constructor(public model: PipelineModel) {
     this.update(model);
@@ -193,7 +194,9 @@ export class PipelineGraph {
     // Edges by name before and after, to tell whether the graph's shape changed.
     const shapeBefore = new Map<string, Set<string>>();
     const shape = (edges: Edge[] | undefined) => new Set((edges ?? []).map((edge) => `${edge.kind}>${edge.to.name}`));
-    const unique = model.stageByName.size === model.stages.length;
+    // Names stand for stages only while no two stages share one, now and in the previous model.
+    const unique = model.stageByName.size === model.stages.length && this.unique;
+    this.unique = model.stageByName.size === model.stages.length;
     for (const stage of removed) {
       if (unique) shapeBefore.set(stage.name, shape(this.edges.get(stage)));
       this.unindex(stage);

@@ -49,9 +49,12 @@ export interface StableValues {
  * text changed since the previous call. One instance belongs to one document.
  */
 export class IncrementalYamlParser {
-  /** The previous parse's blocks by their offset, and its text. */
-  private blocks = new Map<number, ParsedSlice>();
+  /** The previous parse's blocks in order, and its text. */
+  private blocks: ParsedSlice[] = [];
   private previous = '';
+  /** How many stage blocks hold each stage name, and how many names more than one (while one `stages` is split). */
+  private names: Map<string, number> | undefined;
+  private repeatedNames = 0;
   private readonly stable: StableValues = { nodes: new WeakMap(), cache: new WeakMap(), aliasVersion: 0 };
   private aliasVersion = 0;
 
@@ -60,8 +63,9 @@ export class IncrementalYamlParser {
   parse(text: string): YamlModel {
     const plan = planSegments(text);
     if (plan.mode === 'whole') {
-      this.blocks.clear();
+      this.blocks = [];
       this.previous = '';
+      this.names = undefined;
       const whole = parseWhole(text, this.choose);
       const problems = [...whole.problems];
       if (whole.root) checkDuplicates(whole.root, problems, true);
@@ -88,18 +92,44 @@ export class IncrementalYamlParser {
 
     // What changed since the previous parse: one span, found from both ends. A block wholly before
     // it is the same block at the same offset; one wholly after it, the same block moved by `delta`.
-    const next = new Map<number, ParsedSlice>();
     const { prefix, suffix } = commonEnds(this.previous, text);
     const delta = text.length - this.previous.length;
     const changedEnd = text.length - suffix;
     let parsedBlocks = 0;
     let reusedBlocks = 0;
     const slices: ParsedSlice[] = [];
+    // Blocks are met in order, and reused in order: one pointer walks the previous blocks (those
+    // ahead of it still have their old offsets).
+    const old = this.blocks;
+    let cursor = 0;
+    // Stage names counted across parses: blocks dropped leave the count, blocks parsed join it.
+    const splits = plan.segments.filter((segment) => segment.stages).length;
+    const counting = splits === 1 && this.names !== undefined;
+    const names = counting ? this.names! : new Map<string, number>();
+    if (!counting) this.repeatedNames = 0;
+    const count = (block: ParsedSlice, by: number) => {
+      for (const pair of block.map?.pairs ?? []) {
+        const was = names.get(pair.keyText) ?? 0;
+        if (was + by === 0) names.delete(pair.keyText);
+        else names.set(pair.keyText, was + by);
+        if (was === 1 && by === 1) this.repeatedNames++;
+        else if (was === 2 && by === -1) this.repeatedNames--;
+      }
+    };
+    const drop = (block: ParsedSlice) => {
+      if (counting && block.stage) count(block, -1);
+    };
+    const reuse = (base: number, length: number): ParsedSlice | undefined => {
+      while (cursor < old.length && old[cursor].base < base) drop(old[cursor++]);
+      const candidate = old[cursor];
+      if (!candidate || candidate.base !== base || candidate.length !== length) return undefined;
+      cursor++;
+      return candidate;
+    };
     const slice = (start: number, end: number, expect: string): ParsedSlice => {
       let parsed: ParsedSlice | undefined;
-      if (end <= prefix) parsed = this.blocks.get(start);
-      else if (start >= changedEnd) parsed = this.blocks.get(start - delta);
-      if (parsed && parsed.length !== end - start) parsed = undefined;
+      if (end <= prefix) parsed = reuse(start, end - start);
+      else if (start >= changedEnd) parsed = reuse(start - delta, end - start);
       if (parsed) {
         reusedBlocks++;
         if (parsed.base !== start) shiftSlice(parsed, start - parsed.base);
@@ -110,8 +140,15 @@ export class IncrementalYamlParser {
           for (const pair of parsed.map.pairs)
             if (pair.value) this.stable.nodes.set(pair.value, parsed.aliases.length > 0);
       }
-      next.set(start, parsed);
       slices.push(parsed);
+      return parsed;
+    };
+    const stageBlock = (start: number, end: number): ParsedSlice => {
+      const before = parsedBlocks;
+      const parsed = slice(start, end, 'a stage');
+      // A block reused at its offset, or after the change, was a stage block before too.
+      if (!counting || parsedBlocks !== before || !parsed.stage) count(parsed, 1);
+      parsed.stage = true;
       return parsed;
     };
 
@@ -124,7 +161,7 @@ export class IncrementalYamlParser {
       }
       const stagePairs: YPair[] = [];
       for (const child of segment.stages.children) {
-        const parsed = slice(child.start, child.end, 'a stage');
+        const parsed = stageBlock(child.start, child.end);
         if (parsed.map) stagePairs.push(...parsed.map.pairs);
       }
       const key: YScalar = {
@@ -153,7 +190,9 @@ export class IncrementalYamlParser {
         valueStart: key.end + 1,
       });
     }
-    this.blocks = next;
+    while (cursor < old.length) drop(old[cursor++]);
+    this.names = splits === 1 ? names : undefined;
+    this.blocks = slices;
     this.previous = text;
 
     const root: YMap = {
@@ -178,7 +217,8 @@ export class IncrementalYamlParser {
     const stages = rootPairs.find(
       (pair) => pair.keyText === 'stages' && pair.value?.kind === 'map' && !pair.value.flow,
     );
-    if (stages?.value?.kind === 'map') duplicatePairs(stages.value.pairs, problems);
+    if (stages?.value?.kind === 'map' && (splits !== 1 || this.repeatedNames > 0))
+      duplicatePairs(stages.value.pairs, problems);
     if (resolveAliases(anchors, aliases, problems)) this.aliasVersion++;
     this.stable.aliasVersion = this.aliasVersion;
     const aliasesCut = checkExpansion(root, aliases, nodeCount, problems);

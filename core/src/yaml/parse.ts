@@ -42,6 +42,8 @@ export interface ParsedSlice {
   anchors: YNode[];
   aliases: YAlias[];
   nodeCount: number;
+  /** Set once the block is used as a stage (its names are counted for duplicates). */
+  stage?: boolean;
   /** Anchored nodes and aliases outside `map` (in a block that failed to parse as a mapping): moved with the slice too. */
   detached?: YNode[];
 }
