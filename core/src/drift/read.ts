@@ -28,6 +28,11 @@ const MINUS = 45;
 const PLUS = 43;
 const DOT = 46;
 /** Delimiters the fast path cannot tell from a number's characters or a line end (the general scanner reads those files). */
+/** Rows at least this wide are staged in blocks of about BLOCK_VALUES fields (see flushBlock). */
+const WIDE_ROW = 64;
+const BLOCK_VALUES = 32768;
+/** A staged field the row did not have. */
+const ABSENT = 3;
 const FAST_UNSAFE = [MINUS, PLUS, DOT, CR, LF, QUOTE, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57];
 const readAsync = promisify(read);
 
@@ -252,8 +257,13 @@ export async function readCsv(
       columns = header.map((name) => sink.column(name));
       // room for every field of a row and one more: a longer row is only counted (see scan)
       while (starts.length < width + 2) grow();
-      stagedValues = new Float64Array(width + 1);
-      stagedKinds = new Uint8Array(width + 1);
+      // wide rows are staged a block at a time and handed to the columns column by column
+      blockRows = width >= WIDE_ROW ? Math.max(1, Math.floor(BLOCK_VALUES / width)) : 1;
+      stagedValues = new Float64Array(blockRows * (width + 1));
+      stagedKinds = new Uint8Array(blockRows * (width + 1));
+      stagedStarts = new Int32Array(blockRows * (width + 1));
+      stagedEnds = new Int32Array(blockRows * (width + 1));
+      stagedLines = new Int32Array(blockRows);
       fast = !generalOnly && FAST_UNSAFE.indexOf(delimiter) === -1;
       return;
     }
@@ -281,6 +291,31 @@ export async function readCsv(
   // as an integer) or its bytes (kind 0: starts/ends, given to addBytes as the general scanner does).
   let stagedValues = new Float64Array(0);
   let stagedKinds = new Uint8Array(0);
+  let stagedStarts = new Int32Array(0);
+  let stagedEnds = new Int32Array(0);
+  let stagedLines = new Int32Array(0);
+  let blockRows = 1;
+  let staged = 0;
+
+  /**
+   * Hands the staged rows of a wide table to their columns, one column at a time (each column
+   * still gets its values in row order, so its accumulator ends the same): a column's state stays
+   * in the cache for the block instead of being fetched again for every row.
+   */
+  const flushBlock = (buf: Buffer): void => {
+    const rows = staged;
+    if (rows === 0) return;
+    staged = 0;
+    const stride = width + 1;
+    for (let f = 0; f < width; f++) {
+      const column = columns[f];
+      for (let r = 0, at = f; r < rows; r++, at += stride) {
+        const kind = stagedKinds[at];
+        if (kind === 1 || kind === 2) column.addNumber(stagedValues[at], kind === 2);
+        else if (kind === 0) column.addBytes(buf, stagedStarts[at], stagedEnds[at], stagedLines[r]);
+      }
+    }
+  };
   let fast = false;
 
   /**
@@ -294,8 +329,12 @@ export async function readCsv(
   const fastRow = (buf: Buffer, start: number, len: number): number => {
     const delim = delimiter;
     const w = width;
+    // this row's fields in the staging arrays: base + f
+    const base = staged * (w + 1);
     const values = stagedValues;
     const kinds = stagedKinds;
+    const fieldStarts = stagedStarts;
+    const fieldEnds = stagedEnds;
     let j = start;
     let f = 0;
     for (;;) {
@@ -360,14 +399,14 @@ export async function readCsv(
           const mantissa = digits > 9 ? head * POW10[digits - 9] + tail : head;
           const fraction = dot >= 0 ? end - dot - 1 : 0;
           const value = fraction ? mantissa / POW10[fraction] : mantissa;
-          values[f] = negative ? -value : value;
-          kinds[f] = dot < 0 ? 2 : 1;
+          values[base + f] = negative ? -value : value;
+          kinds[base + f] = dot < 0 ? 2 : 1;
         }
       }
       if (!numeric) {
-        starts[f] = fieldStart;
-        ends[f] = end;
-        kinds[f] = 0;
+        fieldStarts[base + f] = fieldStart;
+        fieldEnds[base + f] = end;
+        kinds[base + f] = 0;
       }
       f++;
       j++;
@@ -378,12 +417,19 @@ export async function readCsv(
     const rowLine = line;
     line++;
     // a blank line is not a row
-    if (f === 1 && kinds[0] === 0 && starts[0] === ends[0]) return j;
+    if (f === 1 && kinds[base] === 0 && fieldStarts[base] === fieldEnds[base]) return j;
     sink.rows++;
-    for (let k = 0; k < f; k++) {
-      const kind = kinds[k];
-      if (kind === 0) columns[k].addBytes(buf, starts[k], ends[k], rowLine);
-      else columns[k].addNumber(values[k], kind === 2);
+    if (blockRows === 1) {
+      for (let k = 0; k < f; k++) {
+        const kind = kinds[k];
+        if (kind === 0) columns[k].addBytes(buf, fieldStarts[k], fieldEnds[k], rowLine);
+        else columns[k].addNumber(values[k], kind === 2);
+      }
+    } else {
+      // fields the row lacks are counted missing by shortRow: nothing to hand over
+      for (let k = f; k < w; k++) kinds[base + k] = ABSENT;
+      stagedLines[staged++] = rowLine;
+      if (staged === blockRows) flushBlock(buf);
     }
     if (f < w) shortRow(f, rowLine);
     return j;
@@ -402,8 +448,16 @@ export async function readCsv(
     quotedFlags = q;
   };
 
-  /** Scans complete rows of buf; returns where the unfinished row starts (buf.length if none). */
+  /** Scans complete rows of buf (staged rows handed over before it returns: the buffer moves after); returns where the unfinished row starts. */
   const scan = (buf: Buffer, final: boolean): number => {
+    try {
+      return scanRows(buf, final);
+    } finally {
+      flushBlock(buf);
+    }
+  };
+
+  const scanRows = (buf: Buffer, final: boolean): number => {
     const len = buf.length;
     const delim = delimiter;
     const maxSpecial = Math.max(delim, QUOTE, LF);
@@ -502,6 +556,8 @@ export async function readCsv(
       line += newlines;
       // a blank line is not a row
       if (f === 1 && starts[0] === ends[0] && !quotedFlags[0]) continue;
+      // rows reach the columns in order: the staged ones first
+      flushBlock(buf);
       handleRow(buf, f, rowLine);
     }
     return len;
