@@ -17,11 +17,12 @@ import { seeded } from '../support/random';
  * edit did not reach). After every one of many random seeded edits, on every pipeline the
  * repository has, what it reports must equal what a fresh Workspace reports for the same text:
  * the same findings in the same order, with the same spans, fixes and related places.
+ * MLPIPE_DIFF_SEED and MLPIPE_DIFF_EDITS change the seed and the number of edits per file.
  */
 
 const ROOT = join(__dirname, '..', '..');
 const SEED = Number(process.env.MLPIPE_DIFF_SEED ?? 13);
-const EDITS = Number(process.env.MLPIPE_DIFF_EDITS ?? 60);
+const EDITS = Number(process.env.MLPIPE_DIFF_EDITS ?? 40);
 
 /** Everything a user sees from an analysis, in order. */
 function seen(analysis: Analysis): string {
