@@ -8,6 +8,7 @@
  */
 import type { Series } from '../../core/src/store/series';
 import type { DisplayStatus, RunSummary } from '../../core/src/store/store';
+import { flattenParams } from '../../core/src/util/flatten';
 import { isRecord } from './shared/protocol';
 
 export { assertNever } from './shared/protocol';
@@ -53,9 +54,10 @@ export interface ExperimentsState {
 }
 
 export type HostToExperiments =
-  | { type: 'init'; runs: RunRow[]; state?: ExperimentsState }
+  /** `runs` packed by column (`packRuns`) when there are many: they are copied to the webview far quicker. */
+  | { type: 'init'; runs: RunRow[] | PackedRuns; state?: ExperimentsState }
   /** Replaces every run. */
-  | { type: 'runs'; runs: RunRow[] }
+  | { type: 'runs'; runs: RunRow[] | PackedRuns }
   /** One run changed (live progress) or appeared. */
   | { type: 'run'; run: RunRow }
   | { type: 'removed'; ids: string[] };
@@ -94,6 +96,142 @@ export type CompareToHost =
   | { type: 'openRun'; id: string }
   /** `data`: SVG text, or a PNG as base64 (no `data:` prefix). */
   | { type: 'export'; format: ExportFormat; name: string; data: string };
+
+// ---- runs packed by column -----------------------------------------------------------------------
+// A webview message is copied with the structured clone algorithm, whose cost is per value: 100,000
+// runs x 50 metrics as objects took seconds, while a Float64Array per metric and one JSON text per
+// text column are a few large values. The table reads cells from the columns and builds a run's
+// object only when something asks for it (webviews/src/shared/packed-runs.ts).
+
+export interface PackedRuns {
+  packed: 1;
+  count: number;
+  /** JSON arrays of `count` texts (or null where a run has none). */
+  ids: string;
+  names: string;
+  pipelines: string;
+  statuses: string;
+  started: string;
+  ended: string;
+  commits: string;
+  notes: string;
+  /** NaN where a run has none. */
+  durations: Float64Array;
+  /** 0: unknown, 1: clean, 2: dirty. */
+  dirty: Uint8Array;
+  stagesDone: Float64Array;
+  stagesTotal: Float64Array;
+  /** Each run's running stages, params (as in RunRow) and tags, as JSON read only for the runs built. */
+  running: PerRunJson;
+  params: PerRunJson;
+  tags: PerRunJson;
+  /** Every tag key of the runs. */
+  tagKeys: string[];
+  /** Flattened param keys, and per key a JSON array of `count` entries: [value], or 0 where none. */
+  paramKeys: string[];
+  paramValues: string[];
+  /** Metric keys; per key a Float64Array (NaN where none, or where the value is not a number). */
+  metricKeys: string[];
+  metricNumbers: Float64Array[];
+  /** JSON: metric values that are not numbers, { key: { runIndex: value } }. */
+  metricOther: string;
+}
+
+/** One JSON text per run, end to end: run i's is text.slice(ends[i - 1], ends[i]) (empty: none). */
+export interface PerRunJson {
+  text: string;
+  ends: Uint32Array;
+}
+
+function perRunJson(values: readonly unknown[]): PerRunJson {
+  const ends = new Uint32Array(values.length);
+  const parts: string[] = [];
+  let length = 0;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value !== undefined) {
+      const text = JSON.stringify(value);
+      parts.push(text);
+      length += text.length;
+    }
+    ends[i] = length;
+  }
+  return { text: parts.join(''), ends };
+}
+
+export function isPacked(value: unknown): value is PackedRuns {
+  return typeof value === 'object' && value !== null && (value as { packed?: unknown }).packed === 1;
+}
+
+/** Packs runs for posting (the host side). */
+export function packRuns(rows: readonly RunRow[]): PackedRuns {
+  const count = rows.length;
+  const durations = new Float64Array(count).fill(NaN);
+  const dirty = new Uint8Array(count);
+  const stagesDone = new Float64Array(count);
+  const stagesTotal = new Float64Array(count);
+  const running = new Array<unknown>(count);
+  const params = new Array<unknown>(count);
+  const tags = new Array<unknown>(count);
+  const tagKeys = new Set<string>();
+  const paramColumns = new Map<string, unknown[]>();
+  const metricColumns = new Map<string, Float64Array>();
+  const metricOther: Record<string, Record<number, unknown>> = {};
+  const text = (pick: (row: RunRow) => string | undefined) => JSON.stringify(rows.map((row) => pick(row) ?? null));
+  for (let i = 0; i < count; i++) {
+    const row = rows[i];
+    if (row.durationMs !== undefined) durations[i] = row.durationMs;
+    dirty[i] = row.dirty === undefined ? 0 : row.dirty ? 2 : 1;
+    stagesDone[i] = row.stages?.done ?? 0;
+    stagesTotal[i] = row.stages?.total ?? 0;
+    if (row.stages?.running?.length) running[i] = row.stages.running;
+    if (row.params && Object.keys(row.params).length > 0) {
+      params[i] = row.params;
+      const flat = flattenParams(row.params);
+      for (const key in flat) {
+        let column = paramColumns.get(key);
+        if (!column) paramColumns.set(key, (column = new Array<unknown>(count).fill(0)));
+        column[i] = [flat[key]];
+      }
+    }
+    for (const key in row.metrics) {
+      const value = row.metrics[key];
+      let column = metricColumns.get(key);
+      if (!column) metricColumns.set(key, (column = new Float64Array(count).fill(NaN)));
+      if (typeof value === 'number' && !Number.isNaN(value)) column[i] = value;
+      else (metricOther[key] ??= {})[i] = value;
+    }
+    if (row.tags && Object.keys(row.tags).length > 0) {
+      tags[i] = row.tags;
+      for (const key in row.tags) tagKeys.add(key);
+    }
+  }
+  return {
+    packed: 1,
+    count,
+    ids: text((row) => row.id),
+    names: text((row) => row.name),
+    pipelines: text((row) => row.pipeline),
+    statuses: text((row) => row.status),
+    started: text((row) => row.started),
+    ended: text((row) => row.ended),
+    commits: text((row) => row.commit),
+    notes: text((row) => row.note),
+    durations,
+    dirty,
+    stagesDone,
+    stagesTotal,
+    running: perRunJson(running),
+    params: perRunJson(params),
+    tags: perRunJson(tags),
+    tagKeys: [...tagKeys],
+    paramKeys: [...paramColumns.keys()],
+    paramValues: [...paramColumns.values()].map((values) => JSON.stringify(values)),
+    metricKeys: [...metricColumns.keys()],
+    metricNumbers: [...metricColumns.values()],
+    metricOther: JSON.stringify(metricOther),
+  };
+}
 
 // ---- helpers ------------------------------------------------------------------------------------
 

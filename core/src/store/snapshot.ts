@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { readSync } from 'node:fs';
 import { isRecord } from '../runs/metadata';
-import type { RunSummary } from './store';
 
 /**
  * A columnar snapshot of the experiment index (`.mlpipe/store/index.snap`), written beside
@@ -44,8 +43,14 @@ export interface IndexIdentity {
   edges: string;
 }
 
+/** A run summary as the snapshot sees it (the store's RunSummary; not imported, so no import cycle). */
+export interface SummaryLike {
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
+
 export interface SnapshotEntry {
-  summary: RunSummary;
+  summary: SummaryLike;
   tags?: Record<string, string>;
   note?: string;
 }
@@ -325,14 +330,14 @@ export class Snapshot {
     return (row) => (member[rowShapes[row * 3 + offset] * width + index] === 1 ? column.get(row) : undefined);
   }
 
-  summary(row: number): RunSummary {
+  summary(row: number): SummaryLike {
     const summary: Record<string, unknown> = {};
     for (const index of this.shapes.s[this.rowShapes[row * 3]]) {
       if (index === PARAMS) summary.params = this.object(this.shapes.p[this.rowShapes[row * 3 + 1]], row);
       else if (index === METRICS) summary.metrics = this.object(this.shapes.m[this.rowShapes[row * 3 + 2]], row);
       else this.put(summary, index, row);
     }
-    return summary as unknown as RunSummary;
+    return summary as unknown as SummaryLike;
   }
 
   private object(shape: number[], row: number): Record<string, unknown> {

@@ -358,7 +358,7 @@ class SnapshotRun implements StoredRun {
   ) {}
 
   get summary(): RunSummary {
-    return (this.built ??= this.snapshot.summary(this.row));
+    return (this.built ??= this.snapshot.summary(this.row) as unknown as RunSummary);
   }
 
   get params(): Record<string, unknown> {

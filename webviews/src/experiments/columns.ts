@@ -1,6 +1,7 @@
 // The table's columns: four fixed ones, then params, metrics and tags discovered from the runs.
 // Column ids are the filter language's field names (`params.lr`, `metrics.auc`, `tags.team`).
 import type { RunRow } from '../contract';
+import type { UnpackedRuns } from '../shared/packed-runs';
 import { flattenParams, formatDuration, formatTime, formatValue } from '../shared/values';
 
 export type ColumnKind = 'status' | 'name' | 'started' | 'duration' | 'param' | 'metric' | 'tag';
@@ -18,12 +19,42 @@ export interface Column {
 
 /** A run with what the table reads often computed once. */
 export interface PreparedRow {
-  row: RunRow;
-  params: Record<string, unknown>;
+  readonly id: string;
+  readonly row: RunRow;
+  /** The params flattened (`model.depth`). */
+  readonly params: Record<string, unknown>;
+  /** A run posted packed: its cells are read from the columns, its row built only when asked. */
+  readonly packed?: UnpackedRuns;
+  readonly index?: number;
 }
 
 export function prepareRow(row: RunRow): PreparedRow {
-  return { row, params: flattenParams(row.params ?? {}) };
+  return { id: row.id, row, params: flattenParams(row.params ?? {}) };
+}
+
+class PackedRow implements PreparedRow {
+  private built: RunRow | undefined;
+  private flat: Record<string, unknown> | undefined;
+  constructor(
+    readonly packed: UnpackedRuns,
+    readonly index: number,
+  ) {}
+  get id(): string {
+    return this.packed.ids[this.index];
+  }
+  get row(): RunRow {
+    return (this.built ??= this.packed.row(this.index));
+  }
+  get params(): Record<string, unknown> {
+    return (this.flat ??= flattenParams(this.row.params ?? {}));
+  }
+}
+
+/** The runs of a packed message, each read from the columns until something needs its whole row. */
+export function preparePacked(packed: UnpackedRuns): PreparedRow[] {
+  const rows = new Array<PreparedRow>(packed.count);
+  for (let index = 0; index < packed.count; index++) rows[index] = new PackedRow(packed, index);
+  return rows;
 }
 
 const FIXED: Column[] = [
@@ -45,10 +76,22 @@ export function discoverColumns(rows: readonly PreparedRow[]): Column[] {
   const params = new Set<string>();
   const metrics = new Set<string>();
   const tags = new Set<string>();
-  for (const { row, params: flat } of rows) {
+  const packed = new Set<UnpackedRuns>();
+  for (const prepared of rows) {
+    if (prepared.packed) {
+      packed.add(prepared.packed);
+      continue;
+    }
+    const { row, params: flat } = prepared;
     for (const key in flat) params.add(key);
     for (const key in row.metrics) metrics.add(key);
     for (const key in row.tags) tags.add(key);
+  }
+  // Packed runs say their keys once for all of them.
+  for (const runs of packed) {
+    for (const key of runs.paramKeys) params.add(key);
+    for (const key of runs.metricKeys) metrics.add(key);
+    for (const key of runs.tagKeys()) tags.add(key);
   }
   const sorted = (keys: Set<string>) => [...keys].sort((a, b) => a.localeCompare(b));
   return [
@@ -66,6 +109,25 @@ export function hiddenByDefault(column: Column): boolean {
 
 /** The raw value a column sorts by; undefined when the run lacks it. */
 export function cellValue(prepared: PreparedRow, column: Column): unknown {
+  const { packed, index } = prepared;
+  if (packed && index !== undefined) {
+    switch (column.kind) {
+      case 'status':
+        return packed.status(index);
+      case 'name':
+        return packed.name(index) || prepared.id;
+      case 'started':
+        return packed.startedAt(index);
+      case 'duration':
+        return packed.duration(index);
+      case 'param':
+        return packed.param(column.key, index);
+      case 'metric':
+        return packed.metric(column.key, index);
+      case 'tag':
+        break;
+    }
+  }
   const { row } = prepared;
   switch (column.kind) {
     case 'status':

@@ -16,11 +16,13 @@ import {
   moveColumn,
   moveColumnBefore,
   orderColumns,
+  preparePacked,
   prepareRow,
   type Column,
   type PreparedRow,
 } from './columns';
 import { TableView } from './table-view';
+import { isPacked, UnpackedRuns, type PackedRuns } from '../shared/packed-runs';
 import { applyClick, filterRows, parseFilter, rangeIds, sortRows, type RowFilter } from './table-model';
 
 registerComponents();
@@ -135,7 +137,7 @@ const table = new TableView(app, {
 });
 
 function ids(): string[] {
-  return (viewIds ??= view.map((prepared) => prepared.row.id));
+  return (viewIds ??= view.map((prepared) => prepared.id));
 }
 
 // ---- columns ------------------------------------------------------------------------------------
@@ -280,9 +282,9 @@ function refresh(): void {
 }
 const refreshSoon = perFrame(refresh);
 
-function setAll(runs: RunRow[]): void {
-  rows = runs.map(prepareRow);
-  byId = new Map(rows.map((prepared) => [prepared.row.id, prepared]));
+function setAll(runs: RunRow[] | PackedRuns): void {
+  rows = isPacked(runs) ? preparePacked(new UnpackedRuns(runs)) : runs.map(prepareRow);
+  byId = new Map(rows.map((prepared) => [prepared.id, prepared]));
   discover();
   refresh();
 }
@@ -299,7 +301,7 @@ function upsert(run: RunRow): void {
 
 function remove(removed: string[]): void {
   const gone = new Set(removed);
-  rows = rows.filter((prepared) => !gone.has(prepared.row.id));
+  rows = rows.filter((prepared) => !gone.has(prepared.id));
   for (const id of removed) byId.delete(id);
   refreshSoon();
 }

@@ -70,7 +70,7 @@ export function filterRows(rows: readonly PreparedRow[], filter: RowFilter, visi
     case 'text':
       return rows.filter(
         (prepared) =>
-          prepared.row.id.toLowerCase().includes(filter.needle) ||
+          prepared.id.toLowerCase().includes(filter.needle) ||
           visible.some((column) => cellText(prepared, column).toLowerCase().includes(filter.needle)),
       );
   }

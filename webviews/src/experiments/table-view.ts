@@ -271,7 +271,7 @@ export class TableView {
     this.body.addEventListener('click', (event) => {
       const id = this.idAt(event.target);
       if (!id) return;
-      this.active = this.rows.findIndex((prepared) => prepared.row.id === id);
+      this.active = this.rows.findIndex((prepared) => prepared.id === id);
       if ((event.target as HTMLElement).matches('input[type=checkbox]')) {
         event.preventDefault();
         this.events.toggle(id, event.shiftKey);
@@ -315,7 +315,7 @@ export class TableView {
         this.invalidate();
       };
       const page = Math.max(1, Math.floor(this.viewport.clientHeight / ROW_HEIGHT) - 1);
-      const id = this.rows[this.active]?.row.id;
+      const id = this.rows[this.active]?.id;
       switch (event.key) {
         case 'ArrowDown':
           move(this.active + 1);
