@@ -83,14 +83,17 @@ export function snappyDecompress(input: Uint8Array, output: Uint8Array): void {
       if (length > 60) {
         const bytes = length - 60;
         if (pos + bytes > inputLength) throw new FlatMalformed('a snappy literal length past the input');
-        length = 0;
-        for (let b = 0; b < bytes; b++) length += input[pos + b] * 2 ** (8 * b);
+        length = input[pos];
+        if (bytes > 1) length += input[pos + 1] << 8;
+        if (bytes > 2) length += input[pos + 2] << 16;
+        if (bytes > 3) length += input[pos + 3] * 16777216;
         length += 1;
         pos += bytes;
       }
       if (pos + length > inputLength) throw new FlatMalformed('a snappy literal past the input');
       if (outPos + length > outputLength) throw new FlatMalformed('snappy data longer than its page');
-      if (length < 16) for (let i = 0; i < length; i++) output[outPos + i] = input[pos + i];
+      // a native copy needs a view of the input: worth it for long literals only
+      if (length < 512) for (let i = 0; i < length; i++) output[outPos + i] = input[pos + i];
       else output.set(input.subarray(pos, pos + length), outPos);
       pos += length;
       outPos += length;
@@ -110,14 +113,14 @@ export function snappyDecompress(input: Uint8Array, output: Uint8Array): void {
     } else {
       if (pos + 3 >= inputLength) throw new FlatMalformed('a snappy copy past the input');
       length = (c >>> 2) + 1;
-      offset = input[pos] + (input[pos + 1] << 8) + (input[pos + 2] << 16) + input[pos + 3] * 2 ** 24;
+      offset = input[pos] + (input[pos + 1] << 8) + (input[pos + 2] << 16) + input[pos + 3] * 16777216;
       pos += 4;
     }
     if (offset === 0 || offset > outPos)
       throw new FlatMalformed(`a snappy copy from ${offset} bytes back at ${outPos}`);
     if (outPos + length > outputLength) throw new FlatMalformed('snappy data longer than its page');
     const from = outPos - offset;
-    if (offset >= length && length >= 16) output.copyWithin(outPos, from, from + length);
+    if (offset >= length && length >= 32) output.copyWithin(outPos, from, from + length);
     else for (let i = 0; i < length; i++) output[outPos + i] = output[from + i];
     outPos += length;
   }
@@ -152,9 +155,9 @@ export function readFlatChunk(
     integer,
     snappy,
     dictionary: null,
-    levels: new Uint8Array(0),
-    indices: new Int32Array(0),
-    values: new Float64Array(0),
+    levels: scratch.levels,
+    indices: scratch.indices,
+    values: scratch.values,
   };
   let fed = 0;
   for (const page of pages) {
@@ -167,8 +170,26 @@ export function readFlatChunk(
     }
     fed += readDataPage(decoder, page, raw, column);
   }
+  scratch.levels = decoder.levels;
+  scratch.indices = decoder.indices;
+  scratch.values = decoder.values;
   return fed;
 }
+
+/** Buffers reused from page to page and chunk to chunk (a chunk is decoded before the next starts). */
+const scratch: {
+  pages: Uint8Array;
+  levels: Uint8Array;
+  runs: Int32Array;
+  indices: Int32Array;
+  values: Float64Array;
+} = {
+  pages: new Uint8Array(0),
+  levels: new Uint8Array(0),
+  runs: new Int32Array(0),
+  indices: new Int32Array(0),
+  values: new Float64Array(0),
+};
 
 function decompress(decoder: Decoder, raw: Uint8Array, uncompressed: number): Uint8Array {
   if (!decoder.snappy) {
@@ -176,8 +197,11 @@ function decompress(decoder: Decoder, raw: Uint8Array, uncompressed: number): Ui
       throw new FlatMalformed(`a page holds ${raw.length} bytes, its header says ${uncompressed}`);
     return raw;
   }
-  const out = new Uint8Array(uncompressed);
-  decoder.snappy(raw, out);
+  if (scratch.pages.length < uncompressed)
+    scratch.pages = new Uint8Array(Math.max(uncompressed, 2 * scratch.pages.length));
+  const out = scratch.pages.subarray(0, uncompressed);
+  // a plain Uint8Array view (the chunk is a Buffer): one element kind in the decompressor's loops
+  decoder.snappy(new Uint8Array(raw.buffer, raw.byteOffset, raw.length), out);
   return out;
 }
 
@@ -248,10 +272,11 @@ function readDataPage(decoder: Decoder, page: FlatPage, raw: Uint8Array, column:
 function readLevels(decoder: Decoder, bytes: Uint8Array, start: number, end: number, n: number): Uint8Array {
   if (decoder.levels.length < n) decoder.levels = new Uint8Array(Math.max(n, 2 * decoder.levels.length));
   const levels = decoder.levels;
-  const scratch = new Int32Array(n);
-  hybrid(bytes, start, end, 1, scratch, n);
+  if (scratch.runs.length < n) scratch.runs = new Int32Array(Math.max(n, 2 * scratch.runs.length));
+  const runs = scratch.runs;
+  hybrid(bytes, start, end, 1, runs, n);
   for (let i = 0; i < n; i++) {
-    const level = scratch[i];
+    const level = runs[i];
     if (level > 1) throw new FlatMalformed(`a definition level of ${level} in a flat column`);
     levels[i] = level;
   }

@@ -50,7 +50,7 @@ type ColumnData = Parameters<NonNullable<Parameters<Hyparquet['parquetRead']>[0]
 const MAGIC = 0x31524150; // "PAR1", little-endian
 const FOOTER_LIMITS = { maxDepth: 32, maxEntries: MAX_PARQUET_METADATA_ENTRIES };
 const PAGE_HEADER_LIMITS = { maxDepth: 8, maxEntries: 100_000 };
-const PAGE_HEADER_WINDOW = 64 * 1024;
+const PAGE_HEADER_WINDOW = 4 * 1024;
 const MAX_PAGE_HEADER_BYTES = 16 * 1024 * 1024;
 const MAX_SCHEMA_DEPTH = 32;
 /** Rows of a flat column decoded per call; compressed bytes of a batch of columns held at once. */
