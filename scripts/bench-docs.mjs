@@ -70,7 +70,7 @@ export function renderBench(result) {
   for (const table of result.tables) {
     parts.push(`**${table.title}**`);
     parts.push(markdownTable(table.columns, table.rows));
-    if (table.notes?.length) parts.push(table.notes.join('\n'));
+    if (table.notes?.length) parts.push(table.notes.join('\n\n'));
   }
   if (result.targets.length > 0) {
     parts.push(`**Targets** (${result.targetsPassed} of ${result.targetsTotal} met)`);
