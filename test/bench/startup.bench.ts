@@ -38,10 +38,10 @@ import { bundledServer, LspClient } from '../support/lsp-client';
 import { median } from '../support/stats';
 
 const SIZE = process.env.MLPIPE_BENCH_SIZE === 'quick' ? 'quick' : 'full';
-const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? (SIZE === 'quick' ? 15 : 40));
-const PEER_RUNS = SIZE === 'quick' ? 5 : 15;
-const LOAD_RUNS = SIZE === 'quick' ? 10 : 30;
-const WINDOWS = Number(process.env.BENCH_WINDOWS ?? (SIZE === 'quick' ? 3 : 8));
+const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? (SIZE === 'quick' ? 12 : 40));
+const PEER_RUNS = SIZE === 'quick' ? 4 : 15;
+const LOAD_RUNS = SIZE === 'quick' ? 6 : 30;
+const WINDOWS = Number(process.env.BENCH_WINDOWS ?? (SIZE === 'quick' ? 2 : 8));
 const WORK = join(ROOT, '.bench', 'startup');
 const EXTENSION = join(WORK, 'extension');
 const CLI = join(EXTENSION, 'dist', 'cli.js');
