@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import {
+  packSeries,
   assertNever,
   COMPARE_VIEW_TYPE,
   compareIdsOf,
@@ -110,7 +111,7 @@ export class ComparePanel {
         this.post({
           type: 'init',
           runs,
-          series: Object.fromEntries(runs.map((run) => [run.id, this.source.series(run.id)])),
+          series: Object.fromEntries(runs.map((run) => [run.id, packSeries(this.source.series(run.id))])),
         });
         break;
       }
@@ -132,7 +133,7 @@ export class ComparePanel {
       if (runs.length > 0) this.post({ type: 'runs', runs });
     }
     for (const update of this.series.values())
-      this.post({ type: 'series', run: update.run, stage: update.stage, series: update.series });
+      this.post({ type: 'series', run: update.run, stage: update.stage, series: packSeries(update.series) });
     this.series.clear();
     this.changedRuns.clear();
   }

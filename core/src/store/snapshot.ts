@@ -292,6 +292,7 @@ export class Snapshot {
   /** Per namespace: whether shape `code` names column `index`, at [code * columns + index]. */
   private readonly members: Record<'s' | 'p' | 'm', Uint8Array>;
   private readonly indexOf: Record<Namespace, Map<string, number>>;
+  private readonly readers = new Map<string, (row: number) => unknown>();
 
   constructor(
     readonly identity: IndexIdentity,
@@ -320,6 +321,13 @@ export class Snapshot {
    * built summary would hold there (the row's shape names the key, and the column has a value).
    */
   reader(ns: 's' | 'p' | 'm', key: string): (row: number) => unknown {
+    const name = `${ns}\u0000${key}`;
+    let reader = this.readers.get(name);
+    if (!reader) this.readers.set(name, (reader = this.makeReader(ns, key)));
+    return reader;
+  }
+
+  private makeReader(ns: 's' | 'p' | 'm', key: string): (row: number) => unknown {
     const index = this.indexOf[ns].get(key);
     if (index === undefined) return () => undefined;
     const column = this.columns[index].column;

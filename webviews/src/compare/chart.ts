@@ -28,6 +28,7 @@ export class Chart {
   private readonly note: HTMLElement;
   private plot: uPlot | undefined;
   private data: AlignedData | undefined;
+  private budget = 0;
 
   constructor(
     private spec: ChartSpec,
@@ -123,8 +124,15 @@ export class Chart {
   }
 
   resize(): void {
-    if (this.plot && this.plotHost.clientWidth > 0)
+    if (this.plot && this.plotHost.clientWidth > 0) {
       this.plot.setSize({ width: this.plotHost.clientWidth, height: CHART_HEIGHT });
+      // Wider than the points were decimated for: align again for the new width.
+      if (this.data?.decimated && this.pointBudget() > this.budget) {
+        this.data = undefined;
+        const data = this.aligned();
+        this.plot.setData([data.x, ...data.ys] as uPlot.AlignedData);
+      }
+    }
   }
 
   setRunVisible(index: number, show: boolean): void {
@@ -136,9 +144,21 @@ export class Chart {
     this.plot = undefined;
   }
 
+  /**
+   * At most a minimum and a maximum per pixel column: more points than that draw nothing more, and
+   * uPlot's cost is per point (100 runs x 4,000 points was most of the first chart's time).
+   */
+  private pointBudget(): number {
+    return Math.min(4000, Math.max(400, 2 * Math.ceil(this.plotHost.clientWidth || 600)));
+  }
+
   private aligned(): AlignedData {
     if (!this.data) {
-      this.data = alignSeries(this.context.runs().map((run) => this.spec.series.get(run.id)));
+      this.budget = this.pointBudget();
+      this.data = alignSeries(
+        this.context.runs().map((run) => this.spec.series.get(run.id)),
+        this.budget,
+      );
       setText(this.note, this.data.decimated ? `min/max of ${this.data.x.length / 2} buckets` : '');
     }
     return this.data;

@@ -71,15 +71,26 @@ showAll.addEventListener('change', () => {
   save();
 });
 
+// Charts are made when they come near the view, one per frame: the first is painted before the
+// next is built (100 runs x 4 charts built in one go kept the first off screen for that long).
+const toCreate: string[] = [];
+let creating = false;
+function createNext(): void {
+  const name = toCreate.shift();
+  charts.get(name ?? '')?.create();
+  creating = toCreate.length > 0;
+  // After the frame that paints this chart: a task queued from the next animation frame.
+  if (creating) requestAnimationFrame(() => setTimeout(createNext, 0));
+}
 const lazy = new IntersectionObserver(
   (entries) => {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;
       const name = (entry.target as HTMLElement).dataset.chart;
-      const chart = name === undefined ? undefined : charts.get(name);
-      chart?.create();
+      if (name !== undefined && !toCreate.includes(name)) toCreate.push(name);
       lazy.unobserve(entry.target);
     }
+    if (!creating && toCreate.length > 0) createNext();
   },
   { rootMargin: '300px' },
 );
@@ -230,6 +241,7 @@ function renderCharts(): void {
   for (const chart of charts.values()) chart.destroy();
   charts.clear();
   lazy.disconnect();
+  toCreate.length = 0;
   if (groups.length === 0) {
     chartsSection.replaceChildren(
       el(

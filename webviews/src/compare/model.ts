@@ -166,7 +166,12 @@ export interface AlignedData {
  */
 export function alignSeries(series: readonly (Series | undefined)[], maxPoints = 4000): AlignedData {
   const steps = new Set<number>();
-  for (const one of series) if (one) for (const step of one.steps) if (Number.isFinite(step)) steps.add(step);
+  for (const one of series)
+    if (one)
+      for (let i = 0; i < one.steps.length; i++) {
+        const step = one.steps[i];
+        if (Number.isFinite(step)) steps.add(step);
+      }
   if (steps.size <= maxPoints) {
     const x = [...steps].sort((a, b) => a - b);
     const index = new Map(x.map((step, i) => [step, i]));
