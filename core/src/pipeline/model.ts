@@ -234,6 +234,52 @@ export class StageCache {
   set(pair: YPair, key: string, stage: Stage): void {
     this.entries.set(pair, { key, stage });
   }
+
+  /** The last build's stage pairs and what they gave, for an edit that changes a few of them. */
+  last:
+    | {
+        pairs: readonly YPair[];
+        key: string;
+        stages: Stage[];
+        stageByName: Map<string, Stage>;
+        variantToStage: Map<string, Stage>;
+      }
+    | undefined;
+}
+
+/**
+ * The stages of a pipeline without matrices and with unique names, when the last build's differ
+ * from these pairs in one window: the stages outside it are the last build's, the names keep their
+ * places in the maps. Undefined when that does not hold (then every pair is looked up).
+ */
+function patchStages(
+  cache: StageCache,
+  pairs: readonly YPair[],
+  key: string,
+  build: (pair: YPair) => Stage,
+): { stages: Stage[]; stageByName: Map<string, Stage>; variantToStage: Map<string, Stage> } | undefined {
+  const last = cache.last;
+  if (!last || last.key !== key || last.pairs === pairs) return undefined;
+  let head = 0;
+  while (head < last.pairs.length && head < pairs.length && last.pairs[head] === pairs[head]) head++;
+  let tail = 0;
+  while (
+    tail < last.pairs.length - head &&
+    tail < pairs.length - head &&
+    last.pairs[last.pairs.length - 1 - tail] === pairs[pairs.length - 1 - tail]
+  )
+    tail++;
+  const before = last.stages.slice(head, last.stages.length - tail);
+  const after = pairs.slice(head, pairs.length - tail).map(build);
+  if (after.some((stage) => stage.matrixKeys.length > 0)) return undefined;
+  if (after.length !== before.length || after.some((stage, i) => stage.name !== before[i].name)) return undefined;
+  after.forEach((stage, i) => {
+    last.stageByName.set(stage.name, stage);
+    last.variantToStage.set(stage.name, stage);
+    before[i] = stage;
+  });
+  const stages = [...last.stages.slice(0, head), ...after, ...last.stages.slice(last.stages.length - tail)];
+  return { stages, stageByName: last.stageByName, variantToStage: last.variantToStage };
 }
 
 interface StageContext {
@@ -280,11 +326,24 @@ export function buildPipeline(
   }
 
   const key = cache ? `${cache.idOf(params)}:${cache.idOf(defaultsMap)}:${aliasVersion}` : '';
-  const stages: Stage[] = [];
-  const stageByName = new Map<string, Stage>();
-  const variantToStage = new Map<string, Stage>();
+  let stages: Stage[] = [];
+  let stageByName = new Map<string, Stage>();
+  let variantToStage = new Map<string, Stage>();
   let budget = MAX_VARIANTS;
-  for (const pair of mapEntries(asMap(get(rootMap, 'stages')))) {
+  const stagesMap = asMap(get(rootMap, 'stages'));
+  const stagePairs = mapEntries(stagesMap);
+  // An edit of a few stages of a pipeline without matrices (whose budget makes stages depend on
+  // the ones above) or repeated names: only the pairs it changed are looked up.
+  const patched =
+    cache && stagePairs === stagesMap?.pairs
+      ? patchStages(cache, stagePairs, key, (pair) => {
+          let stage = cache.get(pair, key);
+          if (!stage) cache.set(pair, key, (stage = buildStage(pair, context, MAX_VARIANTS)));
+          return stage;
+        })
+      : undefined;
+  if (patched) ({ stages, stageByName, variantToStage } = patched);
+  for (const pair of patched ? [] : stagePairs) {
     // The budget left decides how far a matrix expands, so it is part of the cache key, but only
     // for a matrix that needs more than is left: other stages keep their cache while budgets move.
     let stage = cache?.get(pair, key);
@@ -298,6 +357,15 @@ export function buildPipeline(
     stages.push(stage);
     if (!stageByName.has(stage.name)) stageByName.set(stage.name, stage);
     for (const variant of stage.variants) variantToStage.set(variant.name, stage);
+  }
+
+  if (cache) {
+    const simple =
+      stagePairs === stagesMap?.pairs &&
+      stageByName.size === stages.length &&
+      variantToStage.size === stages.length &&
+      stages.every((stage) => stage.matrixKeys.length === 0);
+    cache.last = simple ? { pairs: stagePairs, key, stages, stageByName, variantToStage } : undefined;
   }
 
   const otherInterpolations: Interpolation[] = [];
