@@ -5,8 +5,10 @@
  * (same strict CSP, nonce'd scripts); a small script defines `acquireVsCodeApi` the way VS Code does, which is the
  * test harness, not part of what is measured.
  *
- *   firstRenderMs   from posting `init` with the generated runs (structured clone included, as in
- *                   VS Code) to the first frame after the rows are in the DOM
+ *   firstRenderMs   from posting `init` with the generated runs, packed by column as the host posts
+ *                   them (structured clone included, as in VS Code), to the first frame after the
+ *                   rows are in the DOM
+ *   packMs          the host's packing of the runs before posting (packRuns), reported apart
  *   scrollFrameMs   mean script + layout time of a frame while scrolling 50 steps of 0.8 viewport
  *                   (from the frame's start to a forced layout after the table re-rendered)
  *
@@ -15,9 +17,10 @@
  *
  *   node --import tsx test/bench/table-render.ts [rows] [metrics]
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { buildSync } from 'esbuild';
+import { chromium, type Page } from 'playwright-core';
 
 const ROOT = join(__dirname, '..', '..');
 const CHROMIUM = process.env.MLPIPE_CHROMIUM ?? '/usr/bin/chromium';
@@ -26,6 +29,8 @@ export const XSS_NAME = '<img src=x onerror=alert(1)>';
 
 export interface TableRenderResult {
   firstRenderMs: number;
+  /** The host's share: packing the runs by column (packRuns) before posting, in the same V8. */
+  packMs: number;
   scrollFrameMs: number;
   /** Wall time per scroll step, frame waits included (about 16.7 ms at 60 Hz when smooth). */
   scrollStepMs: number;
@@ -79,6 +84,19 @@ const GENERATE = `(rows, metrics, xss) => {
   return runs;
 }`;
 
+/**
+ * Waits for the page's `ready`, polling from here: `waitForFunction` evaluates its predicate as a
+ * string inside the page, which the panel's CSP (no 'unsafe-eval') refuses once it has to poll.
+ */
+async function waitReady(page: Page, errors: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!((await page.evaluate('window.__posted.some((m) => m.type === "ready")')) as boolean)) {
+    if (Date.now() > deadline)
+      throw new Error(`the page did not say ready within 30 s: ${errors.join('; ') || 'no page error'}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
+
 export interface CompareRenderResult {
   /** From posting `init` (runs and their series) to the first frame with the first chart drawn. */
   firstChartMs: number;
@@ -121,18 +139,26 @@ export async function measureCompareRender(runs: number, series: number, steps: 
       return route.fulfill({ status: 404, body: '' });
     });
     await page.goto(`${ORIGIN}/compare.html`);
-    await page.waitForFunction('window.__posted.some((m) => m.type === "ready")');
+    await waitReady(page, []);
     await page.evaluate(`(() => {
       const runs = (${GENERATE})(${runs}, 10, 'run-0');
       const series = {};
       runs.forEach((run, r) => {
         series[run.id] = Array.from({ length: ${series} }, (_, k) => {
           const steps = Array.from({ length: ${steps} }, (_, i) => i + 1);
-          return { name: 'curve_' + k, stage: 'train', file: 'metrics/curves.csv', x: 'step', steps, values: steps.map((i) => Math.exp(-i / (500 + r * 7 + k * 50)) + 0.01 * Math.sin(i / 10 + r)) };
+          // Float64Arrays, as the host posts them (packSeries in the contract).
+          return { name: 'curve_' + k, stage: 'train', file: 'metrics/curves.csv', x: 'step', steps: Float64Array.from(steps), values: Float64Array.from(steps, (i) => Math.exp(-i / (500 + r * 7 + k * 50)) + 0.01 * Math.sin(i / 10 + r)) };
         });
       });
       window.__compare = { runs, series };
     })()`);
+    const profile = process.env.MLPIPE_BENCH_PROFILE;
+    const cdp = profile ? await page.context().newCDPSession(page) : undefined;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     const firstChartMs = (await page.evaluate(`new Promise((resolve) => {
       const start = performance.now();
       window.postMessage({ type: 'init', runs: window.__compare.runs, series: window.__compare.series }, '*');
@@ -142,9 +168,11 @@ export async function measureCompareRender(runs: number, series: number, steps: 
       };
       check();
     })`)) as number;
+    if (cdp && profile)
+      writeFileSync(`${profile}.compare.cpuprofile`, JSON.stringify((await cdp.send('Profiler.stop')).profile));
     const liveUpdateMs = (await page.evaluate(`new Promise((resolve) => {
       const run = window.__compare.runs[0];
-      const grown = window.__compare.series[run.id].map((one) => ({ ...one, steps: [...one.steps, ...Array.from({ length: 100 }, (_, i) => one.steps.length + i + 1)], values: [...one.values, ...Array.from({ length: 100 }, () => 0.01)] }));
+      const grown = window.__compare.series[run.id].map((one) => ({ ...one, steps: Float64Array.from([...one.steps, ...Array.from({ length: 100 }, (_, i) => one.steps.length + i + 1)]), values: Float64Array.from([...one.values, ...Array.from({ length: 100 }, () => 0.01)]) }));
       const start = performance.now();
       window.postMessage({ type: 'series', run: run.id, stage: 'train', series: grown }, '*');
       setTimeout(() => requestAnimationFrame(() => resolve(performance.now() - start)), 0);
@@ -178,6 +206,9 @@ export async function measureTableRender(rows: number, metrics: number): Promise
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('crash', () => pageErrors.push('the page crashed'));
     let dialogs = 0;
     page.on('dialog', (dialog) => {
       dialogs++;
@@ -195,39 +226,76 @@ export async function measureTableRender(rows: number, metrics: number): Promise
       return route.fulfill({ status: 404, body: '' });
     });
     await page.goto(`${ORIGIN}/index.html`);
-    await page.waitForFunction('window.__posted.some((m) => m.type === "ready")');
-    await page.evaluate(`window.__runs = (${GENERATE})(${rows}, ${metrics}, ${JSON.stringify(XSS_NAME)})`);
+    await waitReady(page, pageErrors);
+    // `; 0`: the value of the assignment would be serialised back to node (100,000 runs x 50 metrics
+    // are hundreds of MB over the DevTools protocol, which is what crashed the page at that size).
+    await page.evaluate(`window.__runs = (${GENERATE})(${rows}, ${metrics}, ${JSON.stringify(XSS_NAME)}); 0`);
+    // What the host does before posting (client/src/webviews/experiments-panel.ts): packRuns from the
+    // contract, bundled here and run in the page's V8 (the harness, not the panel's page script).
+    const contract = buildSync({
+      entryPoints: [join(ROOT, 'webviews', 'src', 'contract.ts')],
+      bundle: true,
+      write: false,
+      format: 'iife',
+      globalName: '__contract',
+      platform: 'browser',
+      logLevel: 'error',
+    }).outputFiles[0].text;
+    const packMs = (await page.evaluate(`(() => {
+      ${contract}
+      const start = performance.now();
+      window.__packed = __contract.packRuns(window.__runs);
+      return performance.now() - start;
+    })()`)) as number;
+    // MLPIPE_BENCH_PROFILE=file.cpuprofile: a CPU profile of the first render (open it in DevTools).
+    const profile = process.env.MLPIPE_BENCH_PROFILE;
+    const cdp = profile ? await page.context().newCDPSession(page) : undefined;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     const firstRenderMs = (await page.evaluate(`new Promise((resolve) => {
       const start = performance.now();
-      window.postMessage({ type: 'init', runs: window.__runs }, '*');
+      window.postMessage({ type: 'init', runs: window.__packed }, '*');
       const check = () => {
         if (document.body.dataset.rendered !== undefined) requestAnimationFrame(() => resolve(performance.now() - start));
         else setTimeout(check, 0);
       };
       check();
     })`)) as number;
+    if (cdp && profile) writeFileSync(profile, JSON.stringify((await cdp.send('Profiler.stop')).profile));
     const domRows = (await page.evaluate('document.querySelectorAll(".table-row:not([hidden])").length')) as number;
     const escaped = (await page.evaluate(`(() => {
       const rows = [...document.querySelectorAll('.table-row')].filter((row) => row.dataset.id === 'r000000');
       return rows.length === 1 && rows[0].textContent.includes(${JSON.stringify(XSS_NAME)}) && document.querySelectorAll('.table img').length === 0;
     })()`)) as boolean;
-    const scroll = (await page.evaluate(`(async () => {
+    const scroll = (await page
+      .evaluate(
+        `(async () => {
       const viewport = document.querySelector('.table');
       const costs = [];
       const started = performance.now();
       for (let i = 0; i < 50; i++) {
         costs.push(await new Promise((resolve) => {
+          // From the bottom back to the top: a scroll that moves nothing fires no event.
+          if (viewport.scrollTop + viewport.clientHeight * 1.8 >= viewport.scrollHeight) viewport.scrollTop = 0;
           viewport.addEventListener('scroll', () => requestAnimationFrame((frame) => { void document.body.offsetHeight; resolve(performance.now() - frame); }), { once: true });
           viewport.scrollTop += Math.round(viewport.clientHeight * 0.8);
         }));
       }
       return { frame: costs.reduce((a, b) => a + b, 0) / costs.length, step: (performance.now() - started) / costs.length };
-    })()`)) as { frame: number; step: number };
+    })()`,
+      )
+      .catch((error: unknown) => {
+        throw new Error(`scrolling the table failed (${pageErrors.join('; ') || 'no page error'}): ${String(error)}`);
+      })) as { frame: number; step: number };
     const violations = (await page.evaluate('window.__violations')) as string[];
     const alerts = (await page.evaluate('window.__alerts')) as number;
     const round = (n: number) => Math.round(n * 10) / 10;
     return {
       firstRenderMs: round(firstRenderMs),
+      packMs: round(packMs),
       scrollFrameMs: round(scroll.frame),
       scrollStepMs: round(scroll.step),
       domRows,

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunRecord } from '../../core/src/runs/records';
 import { type RunSummary } from '../../core/src/store/store';
@@ -92,4 +92,19 @@ export function fakeRecord(
       },
     ],
   };
+}
+
+/**
+ * The `.mlpipe/` of a benchmark store of `count` runs x `metrics` metrics under `.bench/store/`,
+ * written once and reused (a marker file says it was written whole).
+ */
+export function benchStore(folder: string, count: number, metrics: number): { root: string; fresh: boolean } {
+  const root = join(folder, `runs-${count}x${metrics}`, '.mlpipe');
+  const marker = join(root, 'store', `.complete-v1`);
+  if (existsSync(marker)) return { root, fresh: false };
+  rmSync(join(folder, `runs-${count}x${metrics}`), { recursive: true, force: true });
+  writeIndex(root, count, metrics);
+  writeFileSync(join(root, '..', 'mlpipe.yaml'), 'version: 1\nstages: {}\n');
+  writeFileSync(marker, '');
+  return { root, fresh: true };
 }
