@@ -23,102 +23,54 @@ const fingerprint = createHash('sha256').update(version);
 for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
 const buildId = fingerprint.digest('hex').slice(0, 16);
 
-/**
- * Source that compiles `code` as the CommonJS module dist/<name>.js (a name only: the code lives
- * in the bundle as a string) and yields its exports. V8 pre-parses every function of a script it
- * loads, but only scans a string: code kept this way costs nothing until it is first needed.
- */
-function compileOnFirstUse(name, code) {
-  return [
-    "const Module = require('node:module');",
-    "const filename = require('node:path').join(__dirname, " + JSON.stringify(`${name}.js`) + ');',
-    'const compiled = new Module(filename);',
-    'compiled.filename = filename;',
-    'compiled.paths = Module._nodeModulePaths(__dirname);',
-    `compiled._compile(${JSON.stringify(code)}, filename);`,
-  ].join('\n');
+/** Source of a module that requires dist/<name>.js, next to the bundle, when it runs (not when bundled). */
+function requireBeside(name) {
+  return `require(require('node:path').join(__dirname, ${JSON.stringify(`${name}.js`)}))`;
 }
 
 // dockerode, with docker-modem, ssh2, grpc-js and protobufjs behind it, is a third of the CLI's
-// and the client's bundles and took 120-160 ms to evaluate when a bundle loaded: `mlpipe check`
-// and the extension's activation paid for it without starting a container. It is bundled on its
-// own and kept in each bundle as text, compiled on the first `new Docker(...)`
-// (core/src/runner/engine.ts is its one constructor call; a test checks what start-up loads).
-let dockerodeCode;
+// and the client's code and took 120-160 ms to evaluate when a bundle loaded: `mlpipe check` and
+// the extension's activation paid for it without starting a container. It is bundled on its own
+// as dist/dockerode.js and required on the first `new Docker(...)` (core/src/runner/engine.ts is
+// its one constructor call; test/cli/startup.test.ts checks what start-up loads).
 const lazyDockerode = {
   name: 'lazy-dockerode',
   setup(build) {
     build.onResolve({ filter: /^dockerode$/ }, () => ({ path: 'dockerode', namespace: 'lazy-dockerode' }));
-    build.onLoad({ filter: /.*/, namespace: 'lazy-dockerode' }, async () => {
-      dockerodeCode ??= esbuild({
-        ...common,
-        plugins: [],
-        entryPoints: ['dockerode'],
-        outfile: 'dist/dockerode.js',
-        sourcemap: false,
-        metafile: false,
-        write: false,
-      }).then((result) => result.outputFiles.find((file) => file.path.endsWith('.js')).text);
-      return {
-        contents: [
-          'let Docker;',
-          'module.exports = function LazyDocker(options) {',
-          '  if (!Docker) {',
-          compileOnFirstUse('dockerode', await dockerodeCode),
-          '    Docker = compiled.exports;',
-          '  }',
-          '  return new Docker(options);',
-          '};',
-        ].join('\n'),
-        resolveDir: root,
-        loader: 'js',
-      };
-    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-dockerode' }, () => ({
+      contents: [
+        'let Docker;',
+        'module.exports = function LazyDocker(options) {',
+        `  Docker ??= ${requireBeside('dockerode')};`,
+        '  return new Docker(options);',
+        '};',
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
   },
 };
 
-// mlpipe's commands other than check (core/src/cli/main.ts and what it reaches: the runner,
-// dockerode, the store, the registry and MLflow clients, the drift engine) are two thirds of the
-// CLI's code. dist/cli.js holds them as a string, compiled as the module dist/cli-commands.js (a
-// name only: no such file) the first time core/src/cli/start.ts requires ./main, so `mlpipe
-// check` parses the 0.4 MB it runs instead of 1.6 MB (V8 pre-parses every function of a script it
-// loads, not a string). One file, because the VSIX's allowlist (.vscodeignore) names dist/cli.js.
-function embedCliCommands(code) {
-  return {
-    name: 'embed-cli-commands',
-    setup(build) {
-      build.onResolve({ filter: /^\.\/main$/ }, (args) =>
-        args.importer.endsWith(join('core', 'src', 'cli', 'start.ts'))
-          ? { path: 'cli-commands', namespace: 'embed-cli-commands' }
-          : undefined,
-      );
-      build.onLoad({ filter: /.*/, namespace: 'embed-cli-commands' }, () => ({
-        contents: `${compileOnFirstUse('cli-commands', code)}\nmodule.exports = compiled.exports;`,
-        resolveDir: root,
-        loader: 'js',
-      }));
-    },
-  };
-}
-
-async function buildCli() {
-  const commands = await esbuild({
-    ...common,
-    entryPoints: ['core/src/cli/main.ts'],
-    outfile: 'dist/cli-commands.js',
-    sourcemap: false,
-    write: false,
-  });
-  const code = commands.outputFiles.find((file) => file.path.endsWith('.js')).text;
-  const cli = await esbuild({
-    ...common,
-    entryPoints: ['core/src/cli/bin.ts'],
-    outfile: 'dist/cli.js',
-    banner: { js: '#!/usr/bin/env node' },
-    plugins: [...common.plugins, embedCliCommands(code)],
-  });
-  return { ...cli, metafile: cli.metafile && { outputs: { ...cli.metafile.outputs, ...commands.metafile.outputs } } };
-}
+// mlpipe's commands other than check (core/src/cli/main.ts and what it reaches: the runner, the
+// store, the registry and MLflow clients, the drift engine) are two thirds of the CLI's code. They
+// are bundled as dist/cli-commands.js, required the first time core/src/cli/start.ts asks for
+// ./main, so `mlpipe check` compiles the 0.4 MB it runs instead of 1.6 MB (V8 pre-parses every
+// function of a script it loads).
+const lazyCliCommands = {
+  name: 'lazy-cli-commands',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/main$/ }, (args) =>
+      args.importer.endsWith(join('core', 'src', 'cli', 'start.ts'))
+        ? { path: 'cli-commands', namespace: 'lazy-cli-commands' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-cli-commands' }, () => ({
+      contents: `module.exports = ${requireBeside('cli-commands')};`,
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
 
 const common = {
   bundle: true,
@@ -176,7 +128,15 @@ const results = await Promise.all([
     outfile: 'dist/server.js',
     banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' },
   }),
-  buildCli(),
+  esbuild({
+    ...common,
+    entryPoints: ['core/src/cli/bin.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+    plugins: [...common.plugins, lazyCliCommands],
+  }),
+  esbuild({ ...common, entryPoints: ['core/src/cli/main.ts'], outfile: 'dist/cli-commands.js' }),
+  esbuild({ ...common, plugins: [], entryPoints: ['dockerode'], outfile: 'dist/dockerode.js' }),
   // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
   esbuild({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   esbuild(webviews),

@@ -233,7 +233,8 @@ function bundleRows(): (string | number)[][] {
   const rows: (string | number)[][] = [];
   const labels: Record<string, string> = {
     cli: 'dist/cli.js',
-    'cli-commands': 'dist/cli.js: the commands other than check, kept as text',
+    'cli-commands': 'dist/cli-commands.js: the commands other than check, required when one runs',
+    dockerode: 'dist/dockerode.js: required on the first new Docker()',
     client: 'dist/client.js',
     server: 'dist/server.js',
     'drift-worker': 'dist/drift-worker.js',
@@ -247,10 +248,10 @@ function bundleRows(): (string | number)[][] {
     };
     const parts = new Map<string, number>();
     for (const [input, { bytesInOutput }] of Object.entries(meta.inputs)) {
-      const pkg = input.startsWith('embed-cli-commands:')
-        ? 'the commands, as text'
+      const pkg = input.startsWith('lazy-cli-commands:')
+        ? 'require of dist/cli-commands.js'
         : input.startsWith('lazy-dockerode:')
-          ? 'dockerode and what it needs, as text'
+          ? 'require of dist/dockerode.js'
           : (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split('/').slice(0, 3).join('/'));
       parts.set(pkg, (parts.get(pkg) ?? 0) + bytesInOutput);
     }

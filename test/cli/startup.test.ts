@@ -20,7 +20,7 @@ function withModuleList(): { preload: string; done: () => void } {
   writeFileSync(
     preload,
     [
-      // The scripts Node compiled as modules: dist/cli.js, and dist/cli-commands.js (its text kept in dist/cli.js) when a command needs it.
+      // The scripts Node compiled as modules: dist/cli.js, and dist/cli-commands.js when a command needs it.
       "const Module = require('module');",
       'const compiled = [];',
       'const compile = Module.prototype._compile;',
@@ -75,7 +75,7 @@ describe('start-up: what the bundles evaluate before they need it', () => {
     const { preload, done } = withModuleList();
     const workspace = mkdtempSync(join(tmpdir(), 'mlpipe-startup-sample-'));
     cpSync(join(ROOT, 'sample-workspace'), workspace, { recursive: true });
-    // Both kept as text in dist/cli.js (scripts/build.mjs): a name each, no file.
+    // Each its own file in dist/ (scripts/build.mjs), required on first use.
     const expected: [string[], number, string[]][] = [
       [['runs', 'list'], 0, ['dist/cli.js', 'dist/cli-commands.js']],
       [['bogus'], 2, ['dist/cli.js', 'dist/cli-commands.js']],
