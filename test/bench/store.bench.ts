@@ -46,7 +46,7 @@ import { measureCompareRender, measureTableRender } from './table-render';
 
 const SIZE = process.env.MLPIPE_BENCH_SIZE === 'quick' ? 'quick' : 'full';
 const QUICK = SIZE === 'quick';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 5 : 9));
 const RUNS = Number(process.env.BENCH_RUNS ?? 100_000);
 const METRICS = Number(process.env.BENCH_METRICS ?? 50);
 const MLFLOW_RUNS = Number(process.env.BENCH_MLFLOW_RUNS ?? (QUICK ? 1000 : 5000));
