@@ -302,7 +302,9 @@ export function codesOf(diagnostics: Diagnostic[]): string[] {
 
 /** The bundled language server, as the extension and the `mlpipe-language-server` bin run it. */
 export function bundledServer(root: string): ServerCommand {
-  // MLPIPE_SERVER_NODE_ARGS adds node flags for profiling the server (`--cpu-prof --cpu-prof-dir=DIR`).
+  // MLPIPE_SERVER_NODE_ARGS adds node flags for profiling the server (`--cpu-prof --cpu-prof-dir=DIR`);
+  // MLPIPE_SERVER_JS runs another bundle (a copy of the previous commit's, to compare in one run).
   const extra = (process.env.MLPIPE_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return { command: process.execPath, args: [...SERVER_NODE_FLAGS, ...extra, `${root}/dist/server.js`, '--stdio'] };
+  const bundle = process.env.MLPIPE_SERVER_JS ?? `${root}/dist/server.js`;
+  return { command: process.execPath, args: [...SERVER_NODE_FLAGS, ...extra, bundle, '--stdio'] };
 }

@@ -4,6 +4,8 @@ import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { pipelineSchemaDiagnostics, schemaDiagnostics } from '../../core/src/schema/validate';
 import { kindByName } from '../../core/src/util/file-kinds';
+import { commonEnds } from '../../core/src/yaml/build';
+import { planSegments, replan, type SegmentPlan } from '../../core/src/yaml/segments';
 import { toJS } from '../../core/src/yaml/values';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { Workspace, type Analysis } from '../../core/src/workspace/workspace';
@@ -156,6 +158,36 @@ describe('the pipeline schema, stage by stage', () => {
       assert.ok(split.length > 0, text);
       assert.deepEqual(split, schemaDiagnostics('pipeline', toJS(root), root), text);
     }
+  });
+});
+
+describe('the block plan, updated edit by edit', () => {
+  it('equals the plan of the whole text after every random edit', () => {
+    const texts = [
+      ...pipelinesUnder(join(ROOT, 'test', 'fixtures')).map((path) => readFileSync(path, 'utf8')),
+      generatePipeline(30, { aliases: false }).pipeline,
+      generatePipeline(30, { aliases: true }).pipeline,
+      generatePipeline(30, { aliases: false, chained: true }).pipeline.replace(/\n/g, '\r\n'),
+    ];
+    let updated = 0;
+    texts.forEach((text, index) => {
+      const random = seeded(SEED * 7919 + index);
+      let current = text;
+      let plan: SegmentPlan = planSegments(current);
+      for (let i = 0; i < EDITS * 5; i++) {
+        const next = random() < 0.02 ? text : edit(current, random);
+        const { prefix, suffix } = commonEnds(current, next);
+        const fresh = planSegments(next);
+        const kept = replan(plan, current, next, prefix, suffix);
+        if (kept) {
+          updated++;
+          assert.deepEqual(kept, fresh, `edit ${i} of text ${index}: ${firstDifference(current, next)}`);
+        }
+        plan = kept ?? fresh;
+        current = next;
+      }
+    });
+    assert.ok(updated > EDITS, `the plan was updated in place ${updated} times`);
   });
 });
 

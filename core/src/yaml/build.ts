@@ -1,7 +1,7 @@
 import { checkDuplicates, duplicatePairs } from './duplicates';
 import { shiftSpan, walk, type Span, type YAlias, type YMap, type YNode, type YPair, type YScalar } from './nodes';
 import { parseMappingSlice, parseWhole, type ParsedSlice, type YamlProblem } from './parse';
-import { planSegments } from './segments';
+import { planSegments, replan, type SegmentPlan } from './segments';
 
 /** Expansion beyond the document's own size that aliases may add before mlpipe stops following them. */
 export const ALIAS_EXPANSION_LIMIT = 100_000;
@@ -52,6 +52,8 @@ export class IncrementalYamlParser {
   /** The previous parse's blocks in order, and its text. */
   private blocks: ParsedSlice[] = [];
   private previous = '';
+  /** The previous parse's plan, while it was segmented: an edit inside the stages updates it. */
+  private plan: SegmentPlan | undefined;
   /** How many stage blocks hold each stage name, and how many names more than one (while one `stages` is split). */
   private names: Map<string, number> | undefined;
   private repeatedNames = 0;
@@ -61,10 +63,15 @@ export class IncrementalYamlParser {
   constructor(private readonly choose: DocumentChooser = () => 0) {}
 
   parse(text: string): YamlModel {
-    const plan = planSegments(text);
+    // What changed since the previous parse: one span, found from both ends.
+    const ends = this.plan ? commonEnds(this.previous, text) : undefined;
+    const plan =
+      (this.plan && ends && replan(this.plan, this.previous, text, ends.prefix, ends.suffix)) || planSegments(text);
+    this.plan = undefined; // until this parse completes: `replan` updated the previous plan in place
     if (plan.mode === 'whole') {
       this.blocks = [];
       this.previous = '';
+      this.plan = undefined;
       this.names = undefined;
       const whole = parseWhole(text, this.choose);
       const problems = [...whole.problems];
@@ -90,9 +97,9 @@ export class IncrementalYamlParser {
       };
     }
 
-    // What changed since the previous parse: one span, found from both ends. A block wholly before
-    // it is the same block at the same offset; one wholly after it, the same block moved by `delta`.
-    const { prefix, suffix } = commonEnds(this.previous, text);
+    // A block wholly before the changed span is the same block at the same offset; one wholly after
+    // it, the same block moved by `delta`.
+    const { prefix, suffix } = ends ?? commonEnds(this.previous, text);
     const delta = text.length - this.previous.length;
     const changedEnd = text.length - suffix;
     let parsedBlocks = 0;
@@ -194,6 +201,7 @@ export class IncrementalYamlParser {
     this.names = splits === 1 ? names : undefined;
     this.blocks = slices;
     this.previous = text;
+    this.plan = plan;
 
     const root: YMap = {
       kind: 'map',

@@ -112,16 +112,22 @@ export function walk(node: YNode | null, visit: (node: YNode) => void): void {
   }
 }
 
+/** Moves a subtree by `delta` characters: recursion without a closure or a stack, since an edit moves every block after it. */
 export function shiftSpan(node: YNode, delta: number): void {
-  walk(node, (current) => {
-    current.start += delta;
-    current.end += delta;
-    if (current.kind === 'map') {
-      for (const pair of current.pairs) {
-        pair.start += delta;
-        pair.end += delta;
-        pair.valueStart += delta;
-      }
+  node.start += delta;
+  node.end += delta;
+  if (node.kind === 'map') {
+    const pairs = node.pairs;
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = pairs[i];
+      pair.start += delta;
+      pair.end += delta;
+      pair.valueStart += delta;
+      shiftSpan(pair.key, delta);
+      if (pair.value) shiftSpan(pair.value, delta);
     }
-  });
+  } else if (node.kind === 'seq') {
+    const items = node.items;
+    for (let i = 0; i < items.length; i++) shiftSpan(items[i], delta);
+  }
 }

@@ -145,3 +145,89 @@ function splitStages(text: string, segment: TopSegment): StagesSplit | undefined
   if (children.length === 0) return undefined;
   return { keyStart, keyEnd: keyStart + 'stages'.length, children };
 }
+
+/**
+ * The plan of `text` from the plan of `previous`, when one span changed (`prefix` characters kept
+ * at the start, `suffix` at the end) inside the stages of a plan with one split: only the lines of
+ * the stages that span touches are scanned again, the blocks after it move by the change in
+ * length. `plan` is updated in place and returned; undefined when the change reaches anything
+ * else (a top-level line, an indentation below the stages', the last stage), where the caller
+ * plans the whole text again.
+ */
+export function replan(
+  plan: SegmentPlan,
+  previous: string,
+  text: string,
+  prefix: number,
+  suffix: number,
+): SegmentPlan | undefined {
+  if (plan.mode !== 'segmented') return undefined;
+  let split: StagesSplit | undefined;
+  let segmentIndex = -1;
+  for (let i = 0; i < plan.segments.length; i++)
+    if (plan.segments[i].stages) {
+      if (split) return undefined;
+      split = plan.segments[i].stages;
+      segmentIndex = i;
+    }
+  if (!split) return undefined;
+  if (prefix === previous.length && text.length === previous.length) return plan;
+  const children = split.children;
+  const oldChangedEnd = previous.length - suffix;
+  const delta = text.length - previous.length;
+  // The first stage touched: the last one starting at or before the change (its first line is kept).
+  let low = 0;
+  let high = children.length - 1;
+  if (children[0].start > prefix) return undefined;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (children[mid].start <= prefix) low = mid;
+    else high = mid - 1;
+  }
+  const first = low;
+  // The last one touched, which must not be the last stage (whose end is the segment's).
+  let last = first;
+  while (last < children.length && children[last].end < oldChangedEnd) last++;
+  if (last >= children.length - 1) return undefined;
+  const from = children[first].start;
+  const to = children[last].end + delta;
+  if (to <= from || text.charCodeAt(to - 1) !== 10 /* \n */) return undefined;
+  // The stages' indentation, from the previous text, where the first stage's line was read.
+  const childIndent = indentAt(previous, children[0].start);
+  const found: TextSlice[] = [];
+  const line = new LineCursor(text, from, to);
+  while (line.advance()) {
+    if (line.isBlankOrComment || line.first === TAB) continue;
+    if (line.indent < childIndent) return undefined;
+    if (line.indent > childIndent) continue;
+    if (NOT_A_KEY_START.has(line.first)) return undefined;
+    if (found.length === 0 && line.start !== from) return undefined;
+    if (found.length > 0) found[found.length - 1].end = line.start;
+    found.push({ start: line.start, end: to });
+  }
+  if (found.length === 0) return undefined;
+  for (let i = last + 1; i < children.length; i++) {
+    children[i].start += delta;
+    children[i].end += delta;
+  }
+  children.splice(first, last - first + 1, ...found);
+  for (let i = segmentIndex; i < plan.segments.length; i++) {
+    const segment = plan.segments[i];
+    if (i > segmentIndex) {
+      segment.start += delta;
+      const stages = segment.stages;
+      if (stages) {
+        stages.keyStart += delta;
+        stages.keyEnd += delta;
+      }
+    }
+    segment.end += delta;
+  }
+  return plan;
+}
+
+function indentAt(text: string, start: number): number {
+  let indent = 0;
+  while (text.charCodeAt(start + indent) === SPACE) indent++;
+  return indent;
+}
