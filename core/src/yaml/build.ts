@@ -1,6 +1,6 @@
 import { checkDuplicates, duplicatePairs } from './duplicates';
 import { shiftSpan, walk, type Span, type YAlias, type YMap, type YNode, type YPair, type YScalar } from './nodes';
-import { parseMappingSlice, parseWhole, type ParsedSlice, type YamlProblem } from './parse';
+import { parseMappingSlice, parseWhole, withPlainEnv, type ParsedSlice, type YamlProblem } from './parse';
 import { planSegments, replan, type SegmentPlan } from './segments';
 
 /** Expansion beyond the document's own size that aliases may add before mlpipe stops following them. */
@@ -63,6 +63,10 @@ export class IncrementalYamlParser {
   constructor(private readonly choose: DocumentChooser = () => 0) {}
 
   parse(text: string): YamlModel {
+    return withPlainEnv(() => this.parseText(text));
+  }
+
+  private parseText(text: string): YamlModel {
     // What changed since the previous parse: one span, found from both ends.
     const ends = this.plan ? commonEnds(this.previous, text) : undefined;
     const plan =
