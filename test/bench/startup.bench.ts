@@ -23,7 +23,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { CODE_SERVER_VERSION, developmentUrl, startVsCode } from '../../scripts/vscode-web';
 import { CHROMIUM } from '../e2e/harness';
 import {
@@ -182,18 +182,7 @@ async function activation(): Promise<Activations | string> {
   const folder = join(WORK, 'workspace');
   cpSync(join(ROOT, 'sample-workspace'), folder, { recursive: true });
   const vscode = await startVsCode({ folder });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  const browser = await launchChromium();
   const registered: number[] = [];
   const running: number[] = [];
   const hostCpu: number[] = [];

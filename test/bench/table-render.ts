@@ -20,10 +20,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
-import { chromium, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium';
 
 const ROOT = join(__dirname, '..', '..');
-const CHROMIUM = process.env.MLPIPE_CHROMIUM ?? '/usr/bin/chromium';
 const ORIGIN = 'http://webview.bench';
 export const XSS_NAME = '<img src=x onerror=alert(1)>';
 
@@ -114,18 +114,7 @@ export async function measureCompareRender(runs: number, series: number, steps: 
   const dist = join(ROOT, 'dist', 'webviews');
   if (!existsSync(join(dist, 'compare.js')))
     throw new Error(`${join(dist, 'compare.js')} is missing: run node scripts/build.mjs first.`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.route(`${ORIGIN}/**`, async (route) => {
@@ -192,18 +181,7 @@ export async function measureTableRender(rows: number, metrics: number): Promise
     throw new Error(`${join(dist, 'experiments.js')} is missing: run node scripts/build.mjs first.`);
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium is not installed at ${CHROMIUM} (set MLPIPE_CHROMIUM, or apt-get install -y chromium).`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const pageErrors: string[] = [];

@@ -1,11 +1,12 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium';
 import { builtVsix, cacheDir, startVsCode, type RunningVsCode } from '../../scripts/vscode-web';
 import { ROOT } from '../support/files';
 
-export const CHROMIUM = process.env.MLPIPE_CHROMIUM ?? '/usr/bin/chromium';
+export { CHROMIUM };
 export const RESULTS = join(ROOT, 'test-results', 'e2e');
 const INSTALL = 'apt-get install -y chromium libkrb5-dev ripgrep g++ make python3 (or run .ci/run)';
 
@@ -55,18 +56,7 @@ export class Session {
       env,
       settings: { 'terminal.integrated.gpuAcceleration': 'off' },
     });
-    this.browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-dev-shm-usage',
-      ],
-    });
+    this.browser = await launchChromium();
     this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
     await this.page.goto(this.vscode.folderUrl);
     await this.waitFor('workbench', this.page.locator('.monaco-workbench .part.editor'), 90_000);

@@ -3,11 +3,11 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { developmentUrl, startVsCode } from '../../scripts/vscode-web';
 import { ROOT } from '../support/files';
 import { buildSuite, declaredTests } from '../vscode/build-suite';
-import { CHROMIUM, missingComponent } from './harness';
+import { missingComponent } from './harness';
 
 const missing = missingComponent();
 if (missing && process.env.CI) throw new Error(`The VS Code API suite cannot run: ${missing}`);
@@ -26,17 +26,7 @@ describe("the VS Code API suite (test/vscode) inside the browser VS Code's exten
     const resultsFile = join(folder, '..', `mlpipe-vscode-api-${process.pid}.json`);
     rmSync(resultsFile, { force: true });
     const vscode = await startVsCode({ folder, env: { MLPIPE_VSCODE_RESULTS: resultsFile } });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(developmentUrl(vscode, ROOT, suite));

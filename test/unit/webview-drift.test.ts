@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium';
 import { embedJson, inlineScript, renderDriftHtml } from '../../core/src/drift/html';
 import type {
   CategoryDetail,
@@ -36,7 +36,6 @@ import {
 } from '../../webviews/src/drift/model';
 
 const ROOT = join(__dirname, '..', '..');
-const CHROMIUM = process.env.MLPIPE_CHROMIUM ?? '/usr/bin/chromium';
 const XSS_IMG = '<img src=x onerror=alert(1)>';
 const XSS_SCRIPT = '</script><script>alert(1)</script>';
 
@@ -346,18 +345,7 @@ describe('drift report in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     const file = join(dir, 'report.html');
     writeFileSync(file, renderDriftHtml(sampleReport(), { script: text('drift.js'), css: text('drift-style.css') }));
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-dev-shm-usage',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ colorScheme: 'dark' });
       const problems: string[] = [];
