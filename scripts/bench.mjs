@@ -113,11 +113,8 @@ async function main() {
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
     },
-    benches: Object.fromEntries(
-      Object.keys(benches)
-        .sort()
-        .map((name) => [name, benches[name]]),
-    ),
+    benches: sorted(benches),
+    full: sorted(fullRuns),
   };
   const temporary = `${jsonPath}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(json, null, 2)}\n`);
