@@ -23,9 +23,23 @@ const fingerprint = createHash('sha256').update(version);
 for (const file of sources) fingerprint.update(file).update(readFileSync(join(root, 'core', 'src', file)));
 const buildId = fingerprint.digest('hex').slice(0, 16);
 
-/** Source of a module that requires dist/<name>.js, next to the bundle, when it runs (not when bundled). */
+/**
+ * Source of an expression that requires dist/<name>.js, next to the bundle, when it runs (not when
+ * bundled); a copy of dist/ without it says so instead of a bare "Cannot find module".
+ */
 function requireBeside(name) {
-  return `require(require('node:path').join(__dirname, ${JSON.stringify(`${name}.js`)}))`;
+  return [
+    '(() => {',
+    `  const file = require('node:path').join(__dirname, ${JSON.stringify(`${name}.js`)});`,
+    '  try {',
+    '    return require(file);',
+    '  } catch (error) {',
+    "    if (error && error.code === 'MODULE_NOT_FOUND' && String(error.message).includes(file))",
+    "      throw Object.assign(new Error(`${file} is missing: mlpipe's dist/ folder is incomplete (copy or reinstall it whole)`), { code: 'MLPIPE_INCOMPLETE_DIST' });",
+    '    throw error;',
+    '  }',
+    '})()',
+  ].join('\n');
 }
 
 // dockerode, with docker-modem, ssh2, grpc-js and protobufjs behind it, is a third of the CLI's

@@ -95,6 +95,27 @@ describe('start-up: what the bundles evaluate before they need it', () => {
     }
   });
 
+  it('a copy of dist/cli.js without the scripts beside it still checks, and says what is missing for the rest', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'mlpipe-startup-bin-'));
+    try {
+      cpSync(join(ROOT, 'dist/cli.js'), join(bin, 'cli.js'));
+      const check = spawnSync(process.execPath, [join(bin, 'cli.js'), 'check', 'sample-workspace'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(check.status, 0, check.stderr);
+      const list = spawnSync(process.execPath, [join(bin, 'cli.js'), 'runs', 'list'], {
+        cwd: join(ROOT, 'sample-workspace'),
+        encoding: 'utf8',
+      });
+      assert.equal(list.status, 2, list.stderr);
+      assert.match(list.stderr, /cli-commands\.js is missing: mlpipe's dist\/ folder is incomplete/);
+      assert.doesNotMatch(list.stderr, /internal error|\n\s+at /, 'no stack trace for an incomplete install');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it('the extension bundle loads without compiling dockerode (grpc-js needs http2)', () => {
     const { preload, done } = withModuleList();
     try {

@@ -265,10 +265,13 @@ stages:
     chownSync(join(dir, 'mlpipe.yaml'), 65534, 65534);
     chmodSync(engine.address.slice('unix://'.length), 0o666);
     chmodSync(engine.dir, 0o711);
-    // The bundled CLI is self-contained: a copy where nobody can read it (the checkout may be in a private folder).
+    // The bundled CLI is dist/cli.js and the scripts it requires beside it (the other commands,
+    // dockerode, the drift reader thread): a copy where nobody can read it (the checkout may be in a
+    // private folder).
     const bin = mkdtempSync(join(tmpdir(), 'mlpipe-bin-'));
     chmodSync(bin, 0o755);
-    copyFileSync(join(ROOT, 'dist/cli.js'), join(bin, 'cli.js'));
+    for (const script of ['cli.js', 'cli-commands.js', 'dockerode.js', 'drift-worker.js'])
+      copyFileSync(join(ROOT, 'dist', script), join(bin, script));
     chmodSync(join(bin, 'cli.js'), 0o755);
     const asNobody = spawnSync(
       'setpriv',

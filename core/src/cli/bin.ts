@@ -35,6 +35,12 @@ start(
     process.exitCode = code;
   },
   (error: unknown) => {
+    // A script the bundle requires beside itself is missing (scripts/build.mjs): an install to fix, not a bug.
+    if ((error as { code?: unknown } | null)?.code === 'MLPIPE_INCOMPLETE_DIST') {
+      process.stderr.write(`mlpipe: ${(error as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     // Only a bug in mlpipe gets here; user mistakes are UsageErrors or diagnostics.
     process.stderr.write(
       `mlpipe: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nPlease report it with the command you ran.\n`,
