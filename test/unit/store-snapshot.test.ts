@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { radixOrder, sortRuns, type Queryable } from '../../core/src/store/query';
+import { decodeSnapshot, encodeSnapshot } from '../../core/src/store/snapshot';
 import { ExperimentStore, parseSummary, type RunSummary, type StoreOptions } from '../../core/src/store/store';
 import { ROOT, tempWorkspace } from '../support/files';
 import { seeded } from '../support/random';
@@ -218,6 +219,61 @@ describe('experiment store snapshot', () => {
         assert.equal(one.tags.writer, prefix);
     assert.equal(store.runs().filter((stored) => stored.summary.id.startsWith('p1')).length, 80);
     assert.equal(store.runs().filter((stored) => stored.summary.id.startsWith('p2')).length, 40);
+  });
+});
+
+describe('a crafted snapshot (a cloned repository may ship one)', () => {
+  const identity = { ino: 1, size: 0, lines: 0, damaged: 0, edges: '' };
+  const checks = { isIndexId: (value: unknown) => typeof value === 'string', paramsDepth: 8 };
+  /** A snapshot's bytes with its header changed: the same layout encodeSnapshot writes. */
+  function withHeader(bytes: Buffer, change: (header: Record<string, unknown>) => void): Buffer {
+    const length = bytes.readUInt32LE(8);
+    const header = JSON.parse(bytes.toString('utf8', 12, 12 + length)) as Record<string, unknown>;
+    const body = bytes.subarray(Math.ceil((12 + length) / 8) * 8);
+    change(header);
+    const text = Buffer.from(JSON.stringify(header));
+    const head = Buffer.alloc(Math.ceil((12 + text.length) / 8) * 8);
+    bytes.copy(head, 0, 0, 8);
+    head.writeUInt32LE(text.length, 8);
+    text.copy(head, 12);
+    return Buffer.concat([head, body]);
+  }
+
+  it('is not decoded past its header when it covers another index file', () => {
+    const bytes = encodeSnapshot(identity, [{ summary: fakeSummary('20260101-000000-00001', 1, 3) }]);
+    const reasons: string[] = [];
+    assert.ok(
+      decodeSnapshot(bytes, checks, (why) => reasons.push(why)),
+      reasons.join(),
+    );
+    assert.equal(
+      decodeSnapshot(bytes, { ...checks, matches: () => false }, (why) => reasons.push(why)),
+      undefined,
+    );
+    assert.deepEqual(reasons, ['the snapshot of another index']);
+  });
+
+  it('refuses more shapes than runs (shapes x columns is memory)', () => {
+    const bytes = encodeSnapshot(identity, [{ summary: fakeSummary('20260101-000000-00001', 1, 3) }]);
+    const amplified = withHeader(bytes, (header) => {
+      const shapes = header.shapes as Record<string, unknown[]>;
+      shapes.p = Array.from({ length: 1000 }, () => shapes.p[0]);
+    });
+    const reasons: string[] = [];
+    assert.equal(
+      decodeSnapshot(amplified, checks, (why) => reasons.push(why)),
+      undefined,
+    );
+    assert.deepEqual(reasons, ['bad shapes']);
+  });
+
+  it('never gives a summary field a number where the field holds text or a whole number', () => {
+    const summary = { ...fakeSummary('20260101-000000-00001', 1, 3), name: 5, commit: 42, dirty: 3, pid: -2.5 };
+    const snapshot = decodeSnapshot(encodeSnapshot(identity, [{ summary: summary as unknown as RunSummary }]), checks);
+    assert.ok(snapshot);
+    const read = snapshot.summary(0) as unknown as Record<string, unknown>;
+    for (const key of ['name', 'commit', 'dirty', 'pid']) assert.equal(read[key], undefined, key);
+    assert.equal(read.durationMs, summary.durationMs, 'a numeric field its key allows still reads');
   });
 });
 

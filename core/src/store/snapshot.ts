@@ -225,10 +225,21 @@ export interface Column {
   get(row: number): unknown;
 }
 
-/** Numbers; NaN where a run has none. A value that is not finite (JSON has none) reads as none. */
+/**
+ * Numbers; NaN where a run has none. A value that is not finite (JSON has none) reads as none. Like
+ * DictColumn, the column is checked against its key when first read (a summary field that must be
+ * a string or a whole number may not come back as any number): one value it does not allow and
+ * the whole column reads as none.
+ */
 class NumberColumn implements Column {
-  constructor(readonly data: Float64Array) {}
+  private valid: boolean | undefined;
+  constructor(
+    readonly data: Float64Array,
+    private readonly check: (value: unknown) => boolean,
+  ) {}
   get(row: number): unknown {
+    this.valid ??= this.data.every((value) => !Number.isFinite(value) || this.check(value));
+    if (!this.valid) return undefined;
     const value = this.data[row];
     return value === value && value !== Infinity && value !== -Infinity ? value : undefined;
   }
@@ -432,6 +443,14 @@ function summaryCheck(
   }
 }
 
+/** What the reader checks a snapshot against. */
+export interface SnapshotChecks {
+  isIndexId: (value: unknown) => boolean;
+  paramsDepth: number;
+  /** Whether the snapshot covers this index file, asked before anything past the header is decoded. */
+  matches?: (identity: IndexIdentity) => boolean;
+}
+
 /** Summary fields every run has: checked for every run when the snapshot is read. */
 const REQUIRED = ['v', 'id', 'status', 'pipeline', 'started', 'stages', 'series'];
 
@@ -442,7 +461,7 @@ const REQUIRED = ['v', 'id', 'status', 'pipeline', 'started', 'stages', 'series'
  */
 export function decodeSnapshot(
   bytes: Buffer,
-  checks: { isIndexId: (value: unknown) => boolean; paramsDepth: number },
+  checks: SnapshotChecks,
   why?: (reason: string) => void,
 ): Snapshot | undefined {
   try {
@@ -454,7 +473,7 @@ export function decodeSnapshot(
   }
 }
 
-function decode(bytes: Buffer, checks: { isIndexId: (value: unknown) => boolean; paramsDepth: number }): Snapshot {
+function decode(bytes: Buffer, checks: SnapshotChecks): Snapshot {
   if (endianness() !== 'LE') fail('not a little-endian machine');
   if (bytes.length < MAGIC.length + 4 || bytes.toString('latin1', 0, MAGIC.length) !== MAGIC) fail('not a snapshot');
   const headerLength = bytes.readUInt32LE(MAGIC.length);
@@ -468,6 +487,8 @@ function decode(bytes: Buffer, checks: { isIndexId: (value: unknown) => boolean;
   for (const key of ['ino', 'size', 'lines', 'damaged'] as const)
     if (!Number.isSafeInteger(identity[key]) || identity[key] < 0) fail(`bad index ${key}`);
   if (typeof identity.edges !== 'string') fail('bad index edges');
+  // Nothing more is decoded from a snapshot of another index file (a cloned repository may ship one).
+  if (checks.matches && !checks.matches(identity)) fail('the snapshot of another index');
   if (!Number.isSafeInteger(rows) || (rows as number) < 0 || (rows as number) > MAX_ROWS) fail('bad row count');
   const count = rows as number;
   if (!Array.isArray(columns) || !isRecord(shapes)) fail('no columns');
@@ -516,7 +537,7 @@ function decode(bytes: Buffer, checks: { isIndexId: (value: unknown) => boolean;
     let column: Column;
     if (kind === 'f64') {
       if (ns === 'x') fail('a numeric extra column');
-      column = new NumberColumn(floats(section(described.data, count * 8)));
+      column = new NumberColumn(floats(section(described.data, count * 8)), check);
     } else if (kind === 'dict')
       column = new DictColumn(words(section(described.data, count * 4)), section(described.values), check);
     else fail('unknown column kind');
@@ -526,7 +547,8 @@ function decode(bytes: Buffer, checks: { isIndexId: (value: unknown) => boolean;
   const shapeLists = {} as Record<'s' | 'p' | 'm', number[][]>;
   for (const kind of ['s', 'p', 'm'] as const) {
     const lists = shapes[kind];
-    if (!Array.isArray(lists) || lists.length === 0) fail('bad shapes');
+    // Compaction writes at most one shape per run: more would only cost memory (shapes x columns).
+    if (!Array.isArray(lists) || lists.length === 0 || lists.length > count + 1) fail('bad shapes');
     for (const shape of lists as unknown[]) {
       if (!Array.isArray(shape)) fail('bad shape');
       const seen = new Set<number>();

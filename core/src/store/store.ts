@@ -616,11 +616,17 @@ export class ExperimentStore {
     } catch {
       return;
     }
-    const snapshot = decodeSnapshot(bytes, { isIndexId, paramsDepth: MAX_PARAMS_DEPTH });
+    const snapshot = decodeSnapshot(bytes, {
+      isIndexId,
+      paramsDepth: MAX_PARAMS_DEPTH,
+      matches: (identity) =>
+        identity.ino === this.inode &&
+        identity.size <= size &&
+        (identity.size === 0 || edgesOf(fd, identity.size) === identity.edges),
+    });
     if (!snapshot) return;
     const identity = snapshot.identity;
-    if (identity.ino !== this.inode || identity.size > size || identity.lines < snapshot.rows) return;
-    if (identity.size > 0 && edgesOf(fd, identity.size) !== identity.edges) return;
+    if (identity.lines < snapshot.rows) return;
     this.snapshot = snapshot;
     for (let row = 0; row < snapshot.rows; row++) {
       const id = snapshot.ids[row];
