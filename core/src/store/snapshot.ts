@@ -28,6 +28,7 @@ const VERSION = 1;
 /** Bytes hashed at each end of the covered part of the index. */
 const EDGE_BYTES = 64 * 1024;
 const MAX_ROWS = 10_000_000;
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** In a summary shape: where the params and the metrics objects stand. */
 const PARAMS = -1;
 const METRICS = -2;
@@ -478,6 +479,9 @@ function decode(bytes: Buffer, checks: SnapshotChecks): Snapshot {
   if (bytes.length < MAGIC.length + 4 || bytes.toString('latin1', 0, MAGIC.length) !== MAGIC) fail('not a snapshot');
   const headerLength = bytes.readUInt32LE(MAGIC.length);
   if (MAGIC.length + 4 + headerLength > bytes.length) fail('header past the end');
+  // The header is JSON parsed whole (before its identity can be compared): bounded well above what
+  // 100,000 runs of distinct shapes need (about 25 MB), so a crafted one costs at most a few hundred MB.
+  if (headerLength > MAX_HEADER_BYTES) fail('header too long');
   const header: unknown = JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headerLength));
   const start = Math.ceil((MAGIC.length + 4 + headerLength) / 8) * 8;
   if (!isRecord(header) || header.v !== VERSION) fail('unknown version');
