@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { readStateFile, writeFileAtomic } from './files';
 import { type ContentHash, type HashState } from './hash';
-import { isDigest, isRecord, isRunId, isSafeRelativePath, isSafeSubpath, MetadataError } from './metadata';
+import { isDigest, isRecord, isRunId, isSafeRelativePath, isSafeSubpath, jsonRecord, MetadataError } from './metadata';
 import { type KeyInputs } from './keys';
 
 /** What a successful stage run left behind, by the cache key it ran under. */
@@ -34,14 +34,9 @@ export function isContentHash(value: unknown): value is ContentHash {
 
 /** A stage cache entry read back from `.mlpipe/cache/stages/`, or undefined when it is not a valid one for `key`. */
 export function parseCacheEntry(text: string, key: string): StageCacheEntry | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const data = jsonRecord(text);
   if (
-    !isRecord(data) ||
+    !data ||
     data.key !== key ||
     !isDigest(data.key) ||
     typeof data.stage !== 'string' ||

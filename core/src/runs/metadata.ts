@@ -60,6 +60,17 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** The JSON object `text` holds, or undefined when it is not JSON or not an object (metadata read back is untrusted). */
+export function jsonRecord(text: string): Record<string, unknown> | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isRecord(data) ? data : undefined;
+}
+
 /**
  * A file name for a stage instance's name: matrix values may hold `/` or `..`, which must never
  * become folders. Letters, digits and `._@=-` stay as they are (existing names keep their files);

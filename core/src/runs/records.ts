@@ -8,6 +8,7 @@ import {
   isRunId,
   isSafeRelativePath,
   isSafeSubpath,
+  jsonRecord,
   MetadataError,
   stageFileName,
 } from './metadata';
@@ -114,14 +115,9 @@ function digestMap(
  * must be the folder's, every stage's key a digest, every output a workspace path with a digest.
  */
 export function parseRunRecord(text: string, id: string): RunRecord | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const data = jsonRecord(text);
   if (
-    !isRecord(data) ||
+    !data ||
     data.id !== id ||
     !isRunId(data.id) ||
     !RUN_STATUSES.includes(data.status as string) ||
@@ -149,13 +145,8 @@ export function parseRunRecord(text: string, id: string): RunRecord | undefined 
 
 /** A stage's last result read back from `.mlpipe/last/`, or undefined when it is not one. */
 export function parseLastResult(text: string): LastResult | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(data) || !isDigest(data.key) || !isRunId(data.run) || !digestMap(data.outputs)) return undefined;
+  const data = jsonRecord(text);
+  if (!data || !isDigest(data.key) || !isRunId(data.run) || !digestMap(data.outputs)) return undefined;
   const inputs = data.inputs;
   if (
     !isRecord(inputs) ||

@@ -4,7 +4,7 @@ import { readStateFile } from './files';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Boundary } from '../util/boundary';
-import { isRecord, isRunId } from './metadata';
+import { isRunId, jsonRecord } from './metadata';
 
 export interface RunLock {
   run: string;
@@ -56,14 +56,9 @@ function overlaps(a: string, b: string): boolean {
 
 /** A lock file's content, or undefined when it is not one (a planted or damaged file). */
 function parseLock(text: string, name: string): RunLock | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const data = jsonRecord(text);
   if (
-    !isRecord(data) ||
+    !data ||
     !isRunId(data.run) ||
     `${data.run}.json` !== name ||
     !Number.isSafeInteger(data.pid) ||

@@ -1,7 +1,7 @@
 import { basename, dirname, normalize, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readStateFile } from '../runs/files';
-import { MetadataError } from '../runs/metadata';
+import { jsonRecord, MetadataError } from '../runs/metadata';
 import { Boundary } from '../util/boundary';
 import { parseCsv, sniffDelimiter } from '../util/csv';
 
@@ -41,14 +41,9 @@ function seriesText(value: unknown): value is string {
  * points in all, the rest is left out too. Never throws.
  */
 export function parseSeriesFile(text: string): Series[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data) || !Object.hasOwn(data, 'series')) return [];
-  const list = (data as { series: unknown }).series;
+  const data = jsonRecord(text);
+  if (!data || !Object.hasOwn(data, 'series')) return [];
+  const list = data.series;
   if (!Array.isArray(list)) return [];
   const series: Series[] = [];
   let points = 0;

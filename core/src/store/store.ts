@@ -14,7 +14,7 @@ import {
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readStateFile, writeFileAtomic } from '../runs/files';
-import { isRecord, isRunId, MetadataError } from '../runs/metadata';
+import { isRecord, isRunId, jsonRecord, MetadataError } from '../runs/metadata';
 import { MlpipeDir, type RunRecord, type RunStatus, type StageStatus } from '../runs/records';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { acquireFileLock, alive } from '../runs/file-lock';
@@ -215,13 +215,8 @@ function allNumbers(object: Record<string, unknown>): boolean {
 
 /** An index line, checked: undefined when the text is not one (a cut line, garbage, a wrong shape). */
 export function parseIndexLine(text: string): Line | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(data)) return undefined;
+  const data = jsonRecord(text);
+  if (!data) return undefined;
   switch (data.op) {
     case 'run':
       if (!optional(data.tags, isStringMap) || !optional(data.note, isString)) return undefined;
