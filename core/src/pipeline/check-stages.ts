@@ -65,44 +65,25 @@ export function checkResourceValues(check: PipelineCheck): void {
     const scalar = deref(node);
     if (!scalar || scalar.kind !== 'scalar') return;
     if (dry) {
-      if (!found && !valueFits(scalar, rule, input)) found = true;
+      if (!found && misfit(scalar, rule, input)) found = true;
       return;
     }
     if (seen.has(scalar)) return;
     seen.add(scalar);
-    const match = typeof scalar.value === 'string' ? /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value) : null;
-    if (!match) {
-      // Literals of the right shape but no size: `0s`, `0g` (other literals are the schema's to judge).
-      const literal = scalar.value;
-      const wellFormed =
-        typeof literal === 'string' &&
-        (rule.field === 'timeout'
-          ? isDurationSyntax(literal)
-          : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
-      if (wellFormed && !rule.valid(literal)) {
-        const what =
-          rule.field === 'timeout'
-            ? `would stop ${owner} at once`
-            : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
-        out.push({
-          start: scalar.start,
-          end: scalar.end,
-          severity: 'error',
-          code: rule.code,
-          message: `A ${rule.field} of ${literal} ${what}; use ${rule.expected}, or remove ${rule.field}.`,
-        });
-      }
-      return;
+    const problem = misfit(scalar, rule, input);
+    if (!problem) return;
+    let message: string;
+    if (problem.param === undefined) {
+      const what =
+        rule.field === 'timeout'
+          ? `would stop ${owner} at once`
+          : `leaves ${owner} no ${rule.field === 'shm' ? 'shared memory' : 'memory'}`;
+      message = `A ${rule.field} of ${String(scalar.value)} ${what}; use ${rule.expected}, or remove ${rule.field}.`;
+    } else {
+      const value = problem.value;
+      message = `${rule.field} of ${owner} reads params.${quoteValue(problem.param)} = ${typeof value === 'string' ? `"${quoteValue(value)}"` : quoteValue(value)}, but needs ${rule.expected}.`;
     }
-    const entry = input.params.get(match[1]);
-    if (!entry || rule.valid(entry.value)) return;
-    out.push({
-      start: scalar.start,
-      end: scalar.end,
-      severity: 'error',
-      code: rule.code,
-      message: `${rule.field} of ${owner} reads params.${quoteValue(match[1])} = ${typeof entry.value === 'string' ? `"${quoteValue(entry.value)}"` : quoteValue(entry.value)}, but needs ${rule.expected}.`,
-    });
+    out.push({ start: scalar.start, end: scalar.end, severity: 'error', code: rule.code, message });
   };
   const resourcesOf = (map: YMap | null) => {
     const resources = deref(mapGet(map, 'resources')?.value);
@@ -134,8 +115,15 @@ export function checkResourceValues(check: PipelineCheck): void {
 /** Stages whose resource values and timeouts all fit, by the params they were checked under. */
 const cleanValues = new WeakMap<Stage, unknown>();
 
-/** Whether a value passes its rule (the same test as checkResourceValues, without a finding). */
-function valueFits(scalar: YScalar, rule: ValueRule, input: PipelineCheckInput): boolean {
+/**
+ * Why a value fails its rule, or undefined when it fits: a literal of the right shape but no size
+ * (`0s`, `0g`; other literals are the schema's to judge), or a `${params...}` whose value does not fit.
+ */
+function misfit(
+  scalar: YScalar,
+  rule: ValueRule,
+  input: PipelineCheckInput,
+): { param?: string; value?: unknown } | undefined {
   const match = typeof scalar.value === 'string' ? /^\$\{\s*params\.([^}\s]+)\s*\}$/.exec(scalar.value) : null;
   if (!match) {
     const literal = scalar.value;
@@ -144,10 +132,10 @@ function valueFits(scalar: YScalar, rule: ValueRule, input: PipelineCheckInput):
       (rule.field === 'timeout'
         ? isDurationSyntax(literal)
         : (rule.field === 'memory' || rule.field === 'shm') && isSizeSyntax(literal));
-    return !(wellFormed && !rule.valid(literal));
+    return wellFormed && !rule.valid(literal) ? {} : undefined;
   }
   const entry = input.params.get(match[1]);
-  return !entry || rule.valid(entry.value);
+  return !entry || rule.valid(entry.value) ? undefined : { param: match[1], value: entry.value };
 }
 
 /** The image `defaults` sets, when no stage's check reached it. */
