@@ -238,7 +238,7 @@ describe(
         hasText: 'Acknowledge and Continue',
       });
       await session.waitFor('the dirty-tree question', acknowledge, 60_000);
-      await acknowledge.click();
+      await session.clickUntilGone('the dirty-tree question', acknowledge, session.page.locator('.monaco-dialog-box'));
       const input = session.page.locator('.quick-input-widget input');
       await session.waitFor(
         'the approver prompt',

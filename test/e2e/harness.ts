@@ -90,6 +90,29 @@ export class Session {
     }
   }
 
+  /**
+   * Clicks a button of a dialog or widget and waits for `gone` to close. A click that lands while
+   * the workbench is still wiring the dialog up can be lost under load (seen once in CI: the modal
+   * stayed open), so it clicks again, at most three times, before failing with a screenshot.
+   */
+  async clickUntilGone(what: string, button: Locator, gone: Locator): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await button.click({ timeout: 10_000 }).catch(() => undefined);
+      try {
+        await gone.waitFor({ state: 'hidden', timeout: 5_000 });
+        return;
+      } catch (error) {
+        if (attempt < 3) continue;
+        const path = await this.screenshot(`still-open-${what.replace(/[^a-z0-9]+/gi, '-')}`).catch(
+          () => '(no screenshot)',
+        );
+        throw new Error(
+          `${what} stayed open after three clicks; last screenshot: ${path}\n${(error as Error).message.split('\n')[0]}`,
+        );
+      }
+    }
+  }
+
   /** Runs a command from the command palette by its label. */
   async command(label: string): Promise<void> {
     await this.page.keyboard.press('F1');

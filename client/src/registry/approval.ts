@@ -88,9 +88,15 @@ export async function approveModel(ctx: Ctx, onChange: () => void): Promise<void
     prompt: 'Approved by (goes into the model card, reviewed in the pull request)',
     value: approverName(dirname(pipeline.fsPath)),
     validateInput: (value) => (value.trim() ? undefined : 'a name is needed'),
+    // A look at another window (the card, a metric) must not throw the approval away.
+    ignoreFocusOut: true,
   });
   if (!by) return;
-  const note = await vscode.window.showInputBox({ title: `MLPipe: approve run ${run}`, prompt: 'Note (optional)' });
+  const note = await vscode.window.showInputBox({
+    title: `MLPipe: approve run ${run}`,
+    prompt: 'Note (optional)',
+    ignoreFocusOut: true,
+  });
   if (note === undefined) return;
   approve(result, { by, note });
   onChange();
@@ -120,10 +126,12 @@ export async function rejectModel(ctx: Ctx, onChange: () => void): Promise<void>
     prompt: 'Rejected by',
     value: approverName(dirname(pipeline.fsPath)),
     validateInput: (value) => (value.trim() ? undefined : 'a name is needed'),
+    ignoreFocusOut: true,
   });
   if (!by) return;
   const note = await vscode.window.showInputBox({
     title: `MLPipe: reject run ${run}`,
+    ignoreFocusOut: true,
     prompt: 'Why (goes into the model card)',
     validateInput: (value) => (value.trim() ? undefined : 'say why'),
   });
