@@ -86,6 +86,28 @@ const lazyCliCommands = {
   },
 };
 
+// The AWS SDK for S3 (a megabyte with its Smithy runtime) is used only when a pipeline has an s3://
+// remote: core/src/remote/s3.ts is bundled on its own as dist/remote-s3.js, and open.ts's import
+// of it becomes a getter that requires that file on the first S3 remote.
+const lazyRemoteS3 = {
+  name: 'lazy-remote-s3',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/s3$/ }, (args) =>
+      args.importer.endsWith(join('core', 'src', 'remote', 'open.ts'))
+        ? { path: 'remote-s3', namespace: 'lazy-remote-s3' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-remote-s3' }, () => ({
+      contents: [
+        'let loaded;',
+        `module.exports = { get S3Backend() { loaded ??= ${requireBeside('remote-s3')}; return loaded.S3Backend; } };`,
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -99,7 +121,7 @@ const common = {
   // ssh2's optional native speed-ups: required inside try/catch, so leaving them out falls back to JavaScript.
   external: ['*.node'],
   absWorkingDir: root,
-  plugins: [lazyDockerode],
+  plugins: [lazyDockerode, lazyRemoteS3],
   metafile: Boolean(metafiles),
 };
 
@@ -151,6 +173,7 @@ const results = await Promise.all([
   }),
   esbuild({ ...common, entryPoints: ['core/src/cli/main.ts'], outfile: 'dist/cli-commands.js' }),
   esbuild({ ...common, plugins: [], entryPoints: ['dockerode'], outfile: 'dist/dockerode.js' }),
+  esbuild({ ...common, plugins: [], entryPoints: ['core/src/remote/s3.ts'], outfile: 'dist/remote-s3.js' }),
   // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
   esbuild({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   esbuild(webviews),

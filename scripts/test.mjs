@@ -57,6 +57,8 @@ const tiers = [
   { name: 'tracking', folder: 'test/tracking', budgetS: 170 },
   // Pushes to real registries the tests start: CNCF Distribution (plain, and htpasswd + TLS), MLflow.
   { name: 'registry', folder: 'test/registry', budgetS: 90 },
+  // The team cache on real remotes the tests start: SeaweedFS's S3 gateway, Distribution, a folder.
+  { name: 'remote', folder: 'test/remote', budgetS: 300 },
   // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
   { name: 'engine', folder: 'test/engine', budgetS: 375 },
   // Hostile input: symlinks, crafted .mlpipe/ files, bombs and lying servers, each refused with
@@ -278,6 +280,18 @@ const scratch = mkdtempSync(join(tmpdir(), 'mlpipe-test-events-'));
 try {
   for (const tier of tiers) {
     if (only.length > 0 && !only.includes(tier.name)) continue;
+    if (
+      tier.name === 'remote' &&
+      (ci || existsSync('/usr/local/go/bin/go') || spawnSync('go', ['version']).status === 0)
+    ) {
+      // SeaweedFS (the S3 server) is built from its Go module once and cached: minutes cold, outside the tier's budget.
+      run('seaweedfs', process.execPath, [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./test/support/s3-server.ts').then((m) => console.log(`weed at ${m.ensureWeed()}`))",
+      ]);
+    }
     if (tier.name === 'e2e') {
       run('package', process.execPath, [join(root, 'scripts/package.mjs')]);
       const missing = ['/usr/bin/chromium', '/usr/bin/rg', '/usr/include/node/node.h'].filter(

@@ -57,7 +57,9 @@ const CORE_LAYERS: Record<string, string[]> = {
   // The foundation of everything that runs: records, the .mlpipe layout, hashes, the content cache, locks.
   runs: ['util', 'errors'],
   store: ['runs', 'util', 'errors'],
-  runner: ['runs', 'store', 'pipeline', 'params', 'workspace', 'yaml', 'util', 'errors'],
+  // The team cache: remotes (S3, OCI through the registry client, folders) under the runner.
+  remote: ['runs', 'registry', 'tracking', 'util', 'errors'],
+  runner: ['runs', 'store', 'remote', 'pipeline', 'params', 'workspace', 'yaml', 'util', 'errors'],
   tracking: ['runs', 'store', 'util', 'errors'],
   registry: ['runs', 'tracking', 'util', 'errors'],
   drift: ['runs', 'util', 'errors'],

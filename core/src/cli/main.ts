@@ -13,6 +13,60 @@ const runModule = () => require('./run') as typeof import('./run');
 const runsModule = () => require('./runs') as typeof import('./runs');
 const releaseModule = () => require('./release') as typeof import('./release');
 const driftModule = () => require('./drift') as typeof import('./drift');
+const cacheModule = () => require('./cache') as typeof import('./cache');
+
+/** `mlpipe cache push|pull|status|gc`: --stage may repeat; `gc --remote` may name no remote (the default). */
+async function cacheCommand(args: string[], io: CliIo, host: FileHost, signal: AbortSignal): Promise<number> {
+  const [sub, ...rest] = args;
+  const subs = ['push', 'pull', 'status', 'gc'] as const;
+  if (!subs.includes(sub as (typeof subs)[number]))
+    throw new UsageError(`cache needs one of: ${subs.join(', ')}${sub ? ` (not '${sub}')` : ''}`);
+  const stages: string[] = [];
+  const others: string[] = [];
+  let onRemote = false;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === '--stage') {
+      if (rest[i + 1] === undefined) throw new UsageError('--stage needs a stage name');
+      stages.push(rest[++i]!);
+    } else if (arg.startsWith('--stage=')) stages.push(arg.slice('--stage='.length));
+    else if (arg === '--remote' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('-'))) onRemote = true;
+    else others.push(arg);
+  }
+  const parsed = parseArgs(others, new Set(['--remote', '--jobs', '--pipeline', '--format', '--keep-days']));
+  const allowed: Record<(typeof subs)[number], string[]> = {
+    push: ['--remote', '--jobs', '--format'],
+    pull: ['--remote', '--jobs', '--format'],
+    status: ['--remote', '--format'],
+    gc: ['--remote', '--keep-days', '--dry-run', '--format'],
+  };
+  expectOnly(parsed, [...allowed[sub as (typeof subs)[number]], '--pipeline']);
+  if (stages.length > 0 && sub !== 'pull') throw new UsageError('--stage is an option of cache pull');
+  if (parsed.positional.length > 0 && sub !== 'push' && sub !== 'pull')
+    throw new UsageError(`cache ${sub} takes no run ids`);
+  const jobs = parsed.flags.get('--jobs');
+  const keepDays = parsed.flags.get('--keep-days');
+  if (keepDays !== undefined && !(Number(keepDays) >= 0)) throw new UsageError('--keep-days must be a number of days');
+  const remote = parsed.flags.get('--remote') as string | undefined;
+  return cacheModule().cacheCommand(
+    {
+      sub: sub as (typeof subs)[number],
+      runs: parsed.positional,
+      pipeline: parsed.flags.get('--pipeline') as string | undefined,
+      ...(remote ? { remote } : {}),
+      ...(jobs !== undefined ? { jobs: Number(jobs) } : {}),
+      stages,
+      format: format(parsed) === 'json' ? 'json' : 'text',
+      tty: Boolean(process.stderr.isTTY),
+      signal,
+      onRemote: onRemote || remote !== undefined,
+      ...(keepDays !== undefined ? { keepDays: Number(keepDays) } : {}),
+      dryRun: parsed.flags.has('--dry-run'),
+    },
+    io,
+    host,
+  );
+}
 
 async function runsCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
@@ -130,9 +184,20 @@ export async function main(
     switch (command) {
       case 'check':
         return checkCommand(rest, io, host);
+      case 'cache':
+        return await cacheCommand(rest, io, host, signal);
       case 'run': {
         const parsed = parseArgs(rest, new Set(['--host', '--jobs', '--pipeline']));
-        expectOnly(parsed, ['--upstream', '--force', '--host', '--jobs', '--dry-run', '--pipeline']);
+        expectOnly(parsed, [
+          '--upstream',
+          '--force',
+          '--host',
+          '--jobs',
+          '--dry-run',
+          '--pipeline',
+          '--no-pull',
+          '--push',
+        ]);
         const jobs = parsed.flags.get('--jobs');
         return await runModule().runCommand(
           {
@@ -143,6 +208,8 @@ export async function main(
             host: parsed.flags.get('--host') as string | undefined,
             jobs: jobs === undefined ? undefined : Number(jobs),
             dryRun: parsed.flags.has('--dry-run'),
+            pull: !parsed.flags.has('--no-pull'),
+            push: parsed.flags.has('--push'),
             tty: Boolean(process.stdout.isTTY),
             signal,
           },
@@ -152,12 +219,17 @@ export async function main(
       }
       case 'status': {
         const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
-        expectOnly(parsed, ['--format', '--pipeline']);
+        expectOnly(parsed, ['--format', '--pipeline', '--no-remote']);
         const format = (parsed.flags.get('--format') ?? 'text') as string;
         if (format !== 'text' && format !== 'json')
           throw new UsageError(`--format must be text or json, not '${format}'`);
         return await runModule().statusCommand(
-          { pipeline: parsed.flags.get('--pipeline') as string | undefined, format, stages: parsed.positional },
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            format,
+            stages: parsed.positional,
+            remote: !parsed.flags.has('--no-remote'),
+          },
           io,
           host,
         );

@@ -6,6 +6,9 @@ import { RunError, Runner, type RunEvent } from '../runner/runner';
 import { formatDiff, pipelineDiff } from '../runner/diff';
 import { pipelineStatus, type StageReport } from '../runner/status';
 import { type CliIo } from './io';
+import { progressReporter, pushText } from './cache';
+import { openRemoteCache, pushRuns, runIndexOf } from '../runner/remote-cache';
+import { type RunRecord } from '../runs/records';
 import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
@@ -20,6 +23,10 @@ export interface RunCommandOptions {
   host?: string;
   jobs?: number;
   dryRun: boolean;
+  /** Consult the default remote's run-cache (--no-pull turns it off). */
+  pull?: boolean;
+  /** Push the run to the default remote when it ends (also when .mlpipe/config.yaml says push: true). */
+  push?: boolean;
   tty: boolean;
   signal: AbortSignal;
 }
@@ -31,12 +38,19 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
     throw new UsageError('--jobs must be a positive whole number');
   try {
     if (options.dryRun) {
-      const reports = await pipelineStatus(runner, {
-        stages: options.stages,
-        upstream: options.upstream,
-        images: true,
-      });
-      io.stdout(formatStatus(reports, true));
+      const remote = options.pull === false ? undefined : openRemoteCache(runner, runner.plan());
+      try {
+        const reports = await pipelineStatus(runner, {
+          stages: options.stages,
+          upstream: options.upstream,
+          images: true,
+          ...(remote ? { remote } : {}),
+          onRemoteFailure: (message) => io.stderr(`note: ${message}; said without the remote\n`),
+        });
+        io.stdout(formatStatus(reports, true));
+      } finally {
+        remote?.close();
+      }
       return 0;
     }
     const width = Math.max(...runner.plan().stages.map((stage) => stage.name.length), 5);
@@ -73,6 +87,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
           break;
       }
     };
+    const progress = progressReporter(io, Boolean(process.stderr.isTTY));
     const record = await runner.run(
       {
         stages: options.stages,
@@ -82,14 +97,50 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
         jobs: options.jobs,
         signal: options.signal,
         cancelBySignal: true,
+        pull: options.pull !== false,
+        remote: { onProgress: progress.onProgress },
       },
       onEvent,
     );
+    progress.done();
     await track(runner.mlpipe.root, [record.id], io);
-    return record.status === 'succeeded' ? 0 : 1;
+    const pushed = await pushAfterRun(runner, record, options, io);
+    return record.status === 'succeeded' && pushed ? 0 : 1;
   } catch (error) {
     if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);
     throw error;
+  }
+}
+
+/** `--push` (or `push: true` in .mlpipe/config.yaml): the run's entries and objects to the default remote; false when that failed. */
+async function pushAfterRun(
+  runner: Runner,
+  record: RunRecord,
+  options: RunCommandOptions,
+  io: CliIo,
+): Promise<boolean> {
+  const progress = progressReporter(io, Boolean(process.stderr.isTTY));
+  const cache = openRemoteCache(runner, runner.plan(), { signal: options.signal, onProgress: progress.onProgress });
+  try {
+    if (!cache) {
+      if (options.push) io.stderr('note: --push: the pipeline declares no remote, nothing pushed\n');
+      return !options.push;
+    }
+    if (!options.push && !cache.config.push) return true;
+    if (runIndexOf(record).stages.length === 0) return true;
+    const started = Date.now();
+    const summary = await pushRuns(runner, cache, [record]);
+    progress.done();
+    io.stderr(pushText(summary, (Date.now() - started) / 1000));
+    return summary.skipped.length === 0;
+  } catch (error) {
+    progress.done();
+    io.stderr(
+      `push after the run failed: ${error instanceof Error ? error.message : String(error)}; mlpipe cache push ${record.id} tries again\n`,
+    );
+    return false;
+  } finally {
+    cache?.close();
   }
 }
 
@@ -124,25 +175,35 @@ export function formatStatus(reports: StageReport[], dryRun = false): string {
   return reports
     .map(
       (report) =>
-        `${report.name.padEnd(width)}  ${verb[report.state]}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`,
+        `${report.name.padEnd(width)}  ${verb[report.state]}${report.remote ? ' (remote)' : ''}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`,
     )
     .join('');
 }
 
 export async function statusCommand(
-  options: { pipeline?: string; format: 'text' | 'json'; stages: string[] },
+  options: { pipeline?: string; format: 'text' | 'json'; stages: string[]; remote?: boolean },
   io: CliIo,
   host: FileHost,
 ): Promise<number> {
   const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
+  let remote: ReturnType<typeof openRemoteCache>;
   try {
-    const reports = await pipelineStatus(runner, { stages: options.stages, upstream: false, images: true });
+    remote = options.remote === false ? undefined : openRemoteCache(runner, runner.plan());
+    const reports = await pipelineStatus(runner, {
+      stages: options.stages,
+      upstream: false,
+      images: true,
+      ...(remote ? { remote } : {}),
+      onRemoteFailure: (message) => io.stderr(`note: ${message}; the status says what the local cache knows\n`),
+    });
     if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, stages: reports }, null, 2)}\n`);
     else io.stdout(formatStatus(reports));
     return 0;
   } catch (error) {
     if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);
     throw error;
+  } finally {
+    remote?.close();
   }
 }
 

@@ -19,13 +19,26 @@ Commands:
       --host NAME                       Run every stage on this host
       --jobs N                          Stages at once (default: CPU cores)
       --dry-run                         Say what would run, and why; run nothing
-  status [stage...]  Which stages are out of date, and why (dep, param, command, image).
-      --format text|json
+      --no-pull                         Do not look stages up in the remote's run-cache
+      --push                            Push the run to the default remote when it ends
+  status [stage...]  Which stages are out of date, and why (dep, param, command, image);
+                     "cached (remote)" when the team remote has the result.
+      --format text|json, --no-remote
   cancel             Stop the runs in progress in this workspace.
   diff [REV]         For review: stages, commands and params that differ from a git
                      revision (default HEAD), and the stages that would rerun.
       --format text|json
   checkout RUN       Put a run's outputs back in the workspace from the cache.
+  cache push [RUN...]   Send runs (default: the latest) to the team remote: their stage
+                     entries and the objects they name, only what the remote lacks.
+  cache pull [RUN...]   Fetch runs from the remote into the cache and the workspace; with no
+                     run, every stage of the pipeline as it is now that the remote has.
+      --stage NAME                      Only this stage (may repeat)
+  cache status       What is local only, remote only, or both.
+  cache gc --remote [NAME] [--keep-days N] [--dry-run]
+                     Remove from a remote the runs older than N days (default 30) and what
+                     only they reference; never a run an approval names or tagged mlpipe.keep.
+      --remote NAME, --jobs N, --format text|json   (push, pull, status)
   runs list          The runs of this workspace, newest first, with params and metrics.
       --filter EXPR                     e.g. "metrics.auc > 0.8 and params.\`train.lr\` < 0.01"
       --sort KEYS                       e.g. "-metrics.auc" or "metrics.auc desc, started"

@@ -5,6 +5,7 @@ import { type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import {
   type Answer,
+  type AnswerSink,
   backoff,
   exchange,
   isTransientStatus,
@@ -46,6 +47,14 @@ export interface OciPushOptions {
 }
 
 export type Response = Answer;
+
+/** Beyond the request itself: a streamed body's size; a sink that takes a 2xx answer's body as it arrives (a blob download) and its cap. */
+interface Extra {
+  bodyBytes?: number;
+  sink?: AnswerSink;
+  maxAnswerBytes?: number;
+  deadlineMs?: number;
+}
 
 interface Challenge {
   scheme: string;
@@ -299,12 +308,13 @@ export class Session {
     url: URL,
     headers: Record<string, string>,
     body?: Buffer | (() => Readable),
-    options: { idempotent?: boolean; bodyBytes?: number } = {},
+    options: { idempotent?: boolean } & Extra = {},
   ): Promise<Response> {
     const idempotent = options.idempotent ?? (method === 'HEAD' || method === 'GET');
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.authorizedSend(step, method, url, headers, body, options.bodyBytes);
+        options.sink?.restart();
+        const response = await this.authorizedSend(step, method, url, headers, body, options);
         if (idempotent && attempt < this.limits.retries && isTransientStatus(response.status)) {
           this.note(
             `${this.registry}: ${step}: HTTP ${response.status}, trying again (${attempt + 2} of ${this.limits.retries + 1})`,
@@ -330,13 +340,13 @@ export class Session {
     url: URL,
     headers: Record<string, string>,
     body?: Buffer | (() => Readable),
-    bodyBytes?: number,
+    extra: Extra = {},
   ): Promise<Response> {
-    let response = await this.follow(step, method, url, headers, body, bodyBytes);
+    let response = await this.follow(step, method, url, headers, body, extra);
     if (response.status === 401 && this.sameOrigin(url)) {
       const challenge = parseChallenge(String(response.headers['www-authenticate'] ?? ''));
       if (challenge && (await this.authenticate(step, challenge)))
-        response = await this.follow(step, method, url, headers, body, bodyBytes);
+        response = await this.follow(step, method, url, headers, body, extra);
     }
     return response;
   }
@@ -348,12 +358,12 @@ export class Session {
     url: URL,
     headers: Record<string, string>,
     body?: Buffer | (() => Readable),
-    bodyBytes?: number,
+    extra: Extra = {},
   ): Promise<Response> {
     let current = url;
     let authorize = true;
     for (let hop = 0; ; hop++) {
-      const response = await this.send(step, method, current, headers, body, authorize, bodyBytes);
+      const response = await this.send(step, method, current, headers, body, authorize, extra);
       if (method !== 'HEAD' && method !== 'GET') return response;
       let next: ReturnType<typeof redirectTarget>;
       try {
@@ -459,7 +469,7 @@ export class Session {
     headers: Record<string, string>,
     body?: Buffer | (() => Readable),
     authorize = true,
-    bodyBytes?: number,
+    extra: Extra = {},
   ): Promise<Response> {
     const all: Record<string, string> = { 'User-Agent': 'mlpipe', ...headers };
     if (authorize && this.authorization && this.sameOrigin(url)) all.Authorization = this.authorization;
@@ -470,8 +480,11 @@ export class Session {
         url,
         headers: all,
         ...(body !== undefined ? { body } : {}),
-        ...(bodyBytes !== undefined ? { bodyBytes } : {}),
-        maxAnswerBytes: Math.min(this.limits.maxAnswerBytes, 4 * 1024 * 1024),
+        ...(extra.bodyBytes !== undefined ? { bodyBytes: extra.bodyBytes } : {}),
+        // A download streams into its sink under its own cap; everything else is kept, up to 4 MiB.
+        ...(extra.sink ? { sink: extra.sink } : {}),
+        ...(extra.deadlineMs !== undefined ? { deadlineMs: extra.deadlineMs } : {}),
+        maxAnswerBytes: extra.maxAnswerBytes ?? Math.min(this.limits.maxAnswerBytes, 4 * 1024 * 1024),
         ...(agent ? { agent } : {}),
         ...(this.options.signal ? { signal: this.options.signal } : {}),
         limits: this.limits,

@@ -1,4 +1,5 @@
 import { type ContentStore } from '../runs/content-cache';
+import { type RemoteCache, type RemoteCacheOptions } from '../remote/sync';
 import { type HashState } from '../runs/hash';
 import { type MlpipeDir, type RunRecord, type StageRecord, type StageStatus } from '../runs/records';
 import { type Series } from '../store/series';
@@ -16,6 +17,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The process stops cleanly on SIGINT (the CLI does), so `mlpipe cancel` may signal it. */
   cancelBySignal?: boolean;
+  /** Look stage keys up in the default remote's run-cache too (default: true when a remote is declared). */
+  pull?: boolean;
+  /** Progress and notes of remote transfers. */
+  remote?: Omit<RemoteCacheOptions, 'signal'>;
 }
 
 export type RunEvent =
@@ -55,6 +60,8 @@ export interface RunContext {
   executor(host: string): Promise<Executor>;
   /** Hosts whose orphans this run has removed already (once per host and run). */
   cleaned: Set<string>;
+  /** The team cache, when a remote is declared and the run may pull from it. */
+  remote?: RemoteCache;
 }
 
 /** One stage instance of a run: its plan, its entry in the record, its log. */

@@ -22,6 +22,7 @@ interface CachedPlan {
   hosts: Plan['hosts'];
   paramsFiles: string[];
   name?: string;
+  remotes?: Record<string, unknown>;
 }
 
 /** The build this code belongs to; undefined when running from sources (tests under tsx): no cache then. */
@@ -114,6 +115,7 @@ export function loadCachedPlan(mlpipe: MlpipeDir, pipelinePath: string): Plan | 
     hosts: cached.hosts,
     paramsFiles: cached.paramsFiles,
     ...(cached.name !== undefined ? { name: cached.name } : {}),
+    ...(isRecord(cached.remotes) ? { remotes: cached.remotes } : {}),
   };
 }
 
@@ -155,6 +157,7 @@ export function saveCachedPlan(
     hosts: plan.hosts,
     paramsFiles: plan.paramsFiles,
     name: plan.name,
+    remotes: plan.remotes,
   };
   // A param such as .inf or a date would come back different: such plans are not cached.
   if (!survivesJson(cached)) return;

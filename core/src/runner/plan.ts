@@ -21,6 +21,8 @@ export interface OutputSpec {
   cache: boolean;
   /** Left in place when the stage reruns, instead of being removed first. */
   persist: boolean;
+  /** The remote its objects go to and come from (`outs: [{ path, remote }]`); the default remote when absent. */
+  remote?: string;
   /** For plots: the x column and the y columns as declared (all numeric columns when absent). */
   plot?: { x?: string; y?: string[]; title?: string };
 }
@@ -68,6 +70,8 @@ export interface Plan {
   paramsFiles: string[];
   /** The pipeline's `name:`. */
   name?: string;
+  /** `remotes:` as written (core/src/remote/spec.ts resolves them with the user's overrides). */
+  remotes?: Record<string, unknown>;
 }
 
 /** A reason the pipeline cannot be planned, phrased for the user. */
@@ -122,6 +126,7 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
     hosts,
     paramsFiles,
     ...(typeof root.name === 'string' ? { name: root.name } : {}),
+    ...(root.remotes && typeof root.remotes === 'object' ? { remotes: asRecord(root.remotes) } : {}),
   };
 }
 
@@ -193,6 +198,7 @@ function plan(
       role: 'out',
       cache: object.cache !== false,
       persist: object.persist === true,
+      ...(typeof object.remote === 'string' ? { remote: object.remote } : {}),
     });
   }
   for (const path of paths(js.metrics)) outputs.push({ path, role: 'metric', cache: true, persist: false });

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
-import { ContentStore } from '../runs/content-cache';
+import { ContentStore, type StageCacheEntry } from '../runs/content-cache';
+import { RemoteConfigError, resolveRemotes } from '../remote/spec';
+import { RemoteCache, type RemoteCacheOptions } from '../remote/sync';
 import { type HostSpec } from './engine';
 import { type Executor } from './executor';
 import { hostSpecOf, openExecutor, type ExecutorFactory } from './executors';
@@ -83,6 +85,22 @@ export class Runner {
       () => this.workspace.cached(this.pipelinePath) === analysis,
     );
     return plan;
+  }
+
+  /** The pipeline's remotes with the user's overrides (.mlpipe/config.yaml, MLPIPE_REMOTE*), or undefined when none is declared anywhere. */
+  openRemote(plan: Plan, options: RemoteCacheOptions = {}): RemoteCache | undefined {
+    let config;
+    try {
+      config = resolveRemotes(plan.remotes, {
+        pipelineFile: relative(process.cwd(), this.pipelinePath) || this.pipelinePath,
+        boundary: this.mlpipe.boundary,
+        mlpipeRoot: this.mlpipe.root,
+      });
+    } catch (error) {
+      if (error instanceof RemoteConfigError) throw new RunError(error.message);
+      throw error;
+    }
+    return config.remotes.size > 0 ? new RemoteCache(this.store, config, options) : undefined;
   }
 
   hostSpec(name: string, plan: Plan): HostSpec {
@@ -183,8 +201,12 @@ export class Runner {
       if (existsSync(requested)) stop.abort();
     }, 500);
     poll.unref();
+    // The team cache: a stage's key is looked up there too, unless the caller said --no-pull.
+    const remote =
+      options.pull === false ? undefined : this.openRemote(plan, { ...options.remote, signal: stop.signal });
     try {
       const run: RunContext = {
+        ...(remote ? { remote } : {}),
         dir: this.dir,
         mlpipe: this.mlpipe,
         store: this.store,
@@ -218,6 +240,7 @@ export class Runner {
       save();
       state.save();
       clearInterval(poll);
+      remote?.close();
       release();
       external?.removeEventListener('abort', onExternalAbort);
     }
@@ -314,23 +337,9 @@ export class Runner {
         missing.push(stage.name);
         continue;
       }
-      for (const [path, content] of Object.entries(entry.outputs)) {
-        if (!this.store.has(content)) {
-          missing.push(`${stage.name} (${path})`);
-          continue;
-        }
-        this.store.restore(join(this.dir, path), content, state);
-        restored.push(path);
-      }
-      if (entry.inputs)
-        this.mlpipe.saveLastResult(stage.name, {
-          version: 1,
-          key: entry.key,
-          inputs: entry.inputs,
-          outputs: Object.fromEntries(Object.entries(entry.outputs).map(([path, content]) => [path, content.hash])),
-          run: entry.run,
-          ended: new Date().toISOString(),
-        });
+      const result = this.restoreEntry(stage.name, entry, state);
+      restored.push(...result.restored);
+      missing.push(...result.missing);
     }
     state.save();
     if (missing.length > 0)
@@ -338,6 +347,33 @@ export class Runner {
         `restored ${restored.length} outputs, but the cache no longer holds ${missing.join(', ')}; rerun those stages`,
       );
     return restored;
+  }
+
+  /**
+   * Puts one stage's cached outputs in the workspace and records them as its last result (so
+   * `mlpipe status` sees it up to date). Outputs the local cache lacks are listed, not restored.
+   */
+  restoreEntry(stage: string, entry: StageCacheEntry, state: HashState): { restored: string[]; missing: string[] } {
+    const restored: string[] = [];
+    const missing: string[] = [];
+    for (const [path, content] of Object.entries(entry.outputs)) {
+      if (!this.store.has(content)) {
+        missing.push(`${stage} (${path})`);
+        continue;
+      }
+      this.store.restore(join(this.dir, path), content, state);
+      restored.push(path);
+    }
+    if (entry.inputs && missing.length === 0)
+      this.mlpipe.saveLastResult(stage, {
+        version: 1,
+        key: entry.key,
+        inputs: entry.inputs,
+        outputs: Object.fromEntries(Object.entries(entry.outputs).map(([path, content]) => [path, content.hash])),
+        run: entry.run,
+        ended: new Date().toISOString(),
+      });
+    return { restored, missing };
   }
 
   /**

@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BoundaryError } from '../util/boundary';
 import { type ContentHash, type HashState } from '../runs/hash';
+import { type StageCacheEntry } from '../runs/content-cache';
+import { RemoteNotFound } from '../remote/backend';
 import { readStateFile } from '../runs/files';
 import { activeLocks } from '../runs/run-lock';
 import { flattenMetrics, type StageRecord, type StageStatus } from '../runs/records';
@@ -74,7 +76,12 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
     const key = cacheKey(inputs);
     entry.key = key;
     if (!options.force && !stage.alwaysRun) {
-      const cached = run.store.entry(key);
+      let cached = run.store.entry(key);
+      let origin = '';
+      if (run.remote && !(cached && cachedLocally(run, stage, cached))) {
+        const fetched = await fromRemote(context, key);
+        if (fetched) [cached, origin] = [fetched, ` on remote '${run.remote.spec().name}'`];
+      }
       if (cached) {
         const current = await outputHashes(run, stage, state);
         const unchanged = stage.outputs.every(
@@ -90,11 +97,7 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
           finish('skipped', `unchanged since run ${cached.run}`);
           return;
         }
-        if (
-          stage.outputs.every(
-            (output) => !output.cache || (cached.outputs[output.path] && run.store.has(cached.outputs[output.path])),
-          )
-        ) {
+        if (cachedLocally(run, stage, cached)) {
           for (const output of stage.outputs)
             if (cached.outputs[output.path])
               run.store.restore(join(run.dir, output.path), cached.outputs[output.path], state);
@@ -102,9 +105,17 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
             Object.entries(cached.outputs).map(([path, content]) => [path, content.hash]),
           );
           collectResults(context);
-          line(`restored outputs from the cache (run ${cached.run} had the same inputs)`);
+          line(
+            `restored outputs from the ${origin ? 'remote' : ''} cache (run ${cached.run}${origin} had the same inputs)`.replace(
+              '  ',
+              ' ',
+            ),
+          );
           saveLast(run, stage, key, inputs, cached.outputs);
-          finish('restored', `same inputs as run ${cached.run}: outputs restored from the cache`);
+          finish(
+            'restored',
+            `same inputs as run ${cached.run}${origin}: outputs restored from the ${origin ? 'remote ' : ''}cache`,
+          );
           return;
         }
       }
@@ -205,6 +216,60 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
   } finally {
     await new Promise<void>((resolve) => log.end(() => resolve()));
   }
+}
+
+/** Whether the local cache holds every cached output of an entry (outputs with `cache: false` are never there). */
+function cachedLocally(run: RunContext, stage: PlannedStage, entry: StageCacheEntry): boolean {
+  return stage.outputs.every(
+    (output) =>
+      !output.cache || (entry.outputs[output.path] !== undefined && run.store.has(entry.outputs[output.path]!)),
+  );
+}
+
+/**
+ * The remote's entry for the key, its objects fetched into the local cache (each checked against
+ * its digest), or undefined. A remote that fails (down, refused credentials) is not asked again in
+ * this run: the stage runs instead, with a warning, since the remote only saves time.
+ */
+async function fromRemote({ run, stage, line }: StageContext, key: string): Promise<StageCacheEntry | undefined> {
+  const remote = run.remote!;
+  if (remote.failure) return undefined;
+  const name = remote.spec().name;
+  try {
+    const entry = await remote.fetchEntry(key);
+    const paths = stage.outputs.filter((output) => output.cache).map((output) => output.path);
+    if (!entry || !paths.every((path) => entry.outputs[path])) return undefined;
+    const fetched = await remote.fetchObjects(entry, {
+      paths,
+      outputRemote: (_stage, path) => stage.outputs.find((output) => output.path === path)?.remote,
+    });
+    run.store.saveEntry(entry);
+    line(`fetched ${fetched.objects} objects (${formatBytes(fetched.bytes)}) from remote '${name}'`);
+    return entry;
+  } catch (error) {
+    if (error instanceof RemoteNotFound) {
+      line(`remote '${name}' has the entry but not all its objects (${reason(error)}); the stage runs`, 'stderr');
+      return undefined;
+    }
+    remote.failure = reason(error);
+    line(`warning: ${remote.failure}; not asking remote '${name}' again in this run, the stage runs`, 'stderr');
+    run.onEvent({
+      type: 'notice',
+      message: `remote '${name}' failed: ${remote.failure}; stages run instead of restoring`,
+    });
+    return undefined;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
 async function outputHashes(

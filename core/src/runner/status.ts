@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { BoundaryError } from '../util/boundary';
 import { HashState } from '../runs/hash';
+import { type StageCacheEntry } from '../runs/content-cache';
+import { type RemoteCache } from '../remote/sync';
 import { reason, type Executor } from './executor';
 import { openExecutor } from './executors';
 import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
@@ -12,6 +14,8 @@ export interface StageReport {
   state: 'up-to-date' | 'cached' | 'stale' | 'never-run';
   reasons: string[];
   host: string;
+  /** For `cached`: the remote that holds the entry, when the local cache does not. */
+  remote?: string;
 }
 
 export interface StatusOptions {
@@ -19,6 +23,10 @@ export interface StatusOptions {
   upstream: boolean;
   /** Ask the hosts' executors for image digests (a changed image makes a stage stale). */
   images: boolean;
+  /** Also look keys up in the default remote's run-cache ("cached (remote)"). */
+  remote?: RemoteCache;
+  /** Told once when the remote cannot be asked (the report then says what the local cache knows). */
+  onRemoteFailure?: (message: string) => void;
 }
 
 /**
@@ -54,6 +62,23 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     return digest;
   };
   const reports = new Map<string, StageReport>();
+  // The remote's entries by key (asked once each); a remote that fails is not asked again.
+  const remoteEntries = new Map<string, StageCacheEntry>();
+  const asked = new Map<string, Promise<StageCacheEntry | undefined>>();
+  let remoteFailed = false;
+  const remoteEntry = (key: string): Promise<StageCacheEntry | undefined> => {
+    if (!options.remote || remoteFailed) return Promise.resolve(undefined);
+    let entry = asked.get(key);
+    if (!entry) {
+      entry = options.remote.fetchEntry(key).catch((error: unknown) => {
+        remoteFailed = true;
+        options.onRemoteFailure?.(reason(error));
+        return undefined;
+      });
+      asked.set(key, entry);
+    }
+    return entry;
+  };
   // Outputs an upstream stage will have after the run: its own when up to date, the cached ones when
   // restored. Unknown (absent) when it has to run: then its downstream has to run too.
   const predicted = new Map<string, Map<string, string>>();
@@ -123,6 +148,20 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
         ],
         host: stage.host,
       };
+    } else if (missing.length === 0 && staleUpstream.length === 0 && (await remoteEntry(key))) {
+      const entry = (await remoteEntry(key))!;
+      const name = options.remote!.spec().name;
+      remoteEntries.set(stage.name, entry);
+      report = {
+        name: stage.name,
+        state: 'cached',
+        reasons: [
+          ...(last ? explainChange(last.inputs, inputs) : []),
+          `same inputs as run ${entry.run} on remote '${name}': would restore its outputs from there`,
+        ],
+        host: stage.host,
+        remote: name,
+      };
     } else if (!last) {
       report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {
@@ -144,7 +183,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     reports.set(stage.name, report);
     if (report.state === 'up-to-date' && last) predicted.set(stage.name, new Map(Object.entries(last.outputs)));
     else if (report.state === 'cached') {
-      const entry = runner.store.entry(key);
+      const entry = remoteEntries.get(stage.name) ?? runner.store.entry(key);
       predicted.set(
         stage.name,
         new Map(

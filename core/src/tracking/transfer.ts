@@ -103,6 +103,12 @@ export interface Answer {
   body: Buffer;
 }
 
+/** Takes a successful answer's body as it arrives instead of keeping it (a download); `restart` before another attempt. */
+export interface AnswerSink {
+  write(chunk: Buffer): void;
+  restart(): void;
+}
+
 export interface ExchangeRequest {
   method: string;
   url: URL;
@@ -118,6 +124,8 @@ export interface ExchangeRequest {
   limits: TransferLimits;
   /** The overall bound; from the size when absent. */
   deadlineMs?: number;
+  /** Where a 2xx answer's body goes (the answer's `body` is then empty); errors are still kept. */
+  sink?: AnswerSink;
 }
 
 /**
@@ -193,13 +201,21 @@ export function exchange(request: ExchangeRequest): Promise<Answer> {
           return;
         }
         const chunks: Buffer[] = [];
+        const sink =
+          request.sink && (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300 ? request.sink : undefined;
         res.on('data', (chunk: Buffer) => {
           received += chunk.length;
           if (received > maxAnswer) {
             finish(tooLarge());
             return;
           }
-          chunks.push(chunk);
+          if (!sink) chunks.push(chunk);
+          else
+            try {
+              sink.write(chunk);
+            } catch (error) {
+              finish(error as Error);
+            }
         });
         res.on('end', () => {
           if (!res.complete)
