@@ -1,5 +1,6 @@
 import {
   createReadStream,
+  lstatSync,
   constants,
   copyFileSync,
   existsSync,
@@ -90,6 +91,25 @@ export class FolderBackend implements RemoteBackend {
     return join(this.root, ...key.split('/'));
   }
 
+  /**
+   * The path of a key to write or delete, once no folder on the way is a link: a link planted in
+   * the shared folder (`objects` -> ~/.ssh) must not carry a write or a delete out of it.
+   */
+  private safePath(key: string): string {
+    let path = this.root;
+    for (const part of key.split('/')) {
+      path = join(path, part);
+      try {
+        if (lstatSync(path).isSymbolicLink())
+          throw new RemoteError(`remote '${this.spec.name}': ${relative(this.root, path)} is a symbolic link; refused`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
+        throw error;
+      }
+    }
+    return this.path(key);
+  }
+
   /** A file of the remote, opened only when it and every folder on the way are not links. */
   private async openInside(key: string): Promise<Awaited<ReturnType<typeof open>> | undefined> {
     let path = this.root;
@@ -122,7 +142,7 @@ export class FolderBackend implements RemoteBackend {
 
   async upload(object: ObjectInfo, file: string, onBytes: (bytes: number) => void): Promise<void> {
     this.check(true);
-    const target = this.path(objectKey(object.digest));
+    const target = this.safePath(objectKey(object.digest));
     mkdirSync(dirname(target), { recursive: true });
     const temporary = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
@@ -176,7 +196,7 @@ export class FolderBackend implements RemoteBackend {
 
   async writeDocument(kind: DocumentKind, name: string, body: Buffer): Promise<void> {
     this.check(true);
-    const target = this.path(documentKey(kind, name));
+    const target = this.safePath(documentKey(kind, name));
     mkdirSync(dirname(target), { recursive: true });
     const temporary = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
@@ -228,12 +248,12 @@ export class FolderBackend implements RemoteBackend {
 
   async deleteDocuments(kind: DocumentKind, names: string[]): Promise<void> {
     this.check(true);
-    for (const name of names) await rm(this.path(documentKey(kind, name)), { force: true });
+    for (const name of names) await rm(this.safePath(documentKey(kind, name)), { force: true });
   }
 
   async deleteObjects(digests: string[]): Promise<boolean> {
     this.check(true);
-    for (const digest of digests) if (isDigest(digest)) await rm(this.path(objectKey(digest)), { force: true });
+    for (const digest of digests) if (isDigest(digest)) await rm(this.safePath(objectKey(digest)), { force: true });
     return true;
   }
 

@@ -356,7 +356,18 @@ export class Runner {
   restoreEntry(stage: string, entry: StageCacheEntry, state: HashState): { restored: string[]; missing: string[] } {
     const restored: string[] = [];
     const missing: string[] = [];
+    // Only what the pipeline declares as the stage's outputs: an entry from a remote (or a planted
+    // one in .mlpipe/cache) naming src/train.py or .git/hooks/... must not write there.
+    const declared = new Set(
+      this.plan()
+        .byName.get(stage)
+        ?.outputs.map((output) => output.path) ?? [],
+    );
     for (const [path, content] of Object.entries(entry.outputs)) {
+      if (!declared.has(path)) {
+        missing.push(`${stage} (${path}: not an output of stage '${stage}' in the pipeline now, not restored)`);
+        continue;
+      }
       if (!this.store.has(content)) {
         missing.push(`${stage} (${path})`);
         continue;
