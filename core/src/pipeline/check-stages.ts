@@ -362,3 +362,28 @@ function valuesInCode(stage: Stage, out: Diagnostic[]): void {
 }
 
 const codeProblems = new WeakMap<Stage, { problem: string | undefined; node: YScalar | undefined }>();
+
+/** An output's `remote:` names a remote the pipeline declares (a user's own ones, in .mlpipe/config.yaml, are not known here: a warning). */
+export function checkOutputRemotes(check: PipelineCheck): void {
+  const { input, out } = check;
+  const remotes = deref(mapGet(input.model.root, 'remotes')?.value ?? null);
+  const names = remotes?.kind === 'map' ? remotes.pairs.map((pair) => pair.keyText) : [];
+  for (const stage of input.model.stages) {
+    const outs = deref(mapGet(stage.map, 'outs')?.value ?? null);
+    if (outs?.kind !== 'seq') continue;
+    for (const item of outs.items) {
+      const target = deref(item);
+      if (target?.kind !== 'map') continue;
+      const node = deref(mapGet(target, 'remote')?.value ?? null);
+      if (node?.kind !== 'scalar' || typeof node.value !== 'string' || names.includes(node.value)) continue;
+      const suggestion = didYouMean(node.value, names);
+      out.push({
+        ...spanOf(node),
+        severity: names.length === 0 ? 'warning' : 'error',
+        code: 'unknown-remote',
+        message: `Unknown remote '${node.value}'${suggestion ? `; did you mean '${suggestion}'?` : names.length > 0 ? `; declare it under remotes, or use ${quoteList(names)}.` : '; the pipeline declares no remotes (declare it under remotes, or in .mlpipe/config.yaml).'}`,
+        fixes: suggestion ? [replaceFix(input.path, node, suggestion, input.text)] : undefined,
+      });
+    }
+  }
+}

@@ -13,6 +13,7 @@ import { checkInterpolations, checkStageParams } from './check-params';
 import {
   checkDefaultImage,
   checkHostsAndImages,
+  checkOutputRemotes,
   checkResourceValues,
   checkUndeclaredInputs,
   checkValuesInCode,
@@ -40,6 +41,7 @@ const PIPELINE_RULES: readonly PipelineRule[] = [
   checkInterpolations,
   checkStageParams,
   checkHostsAndImages,
+  checkOutputRemotes,
   checkResourceValues,
   checkDefaultImage,
   checkUndeclaredInputs,
