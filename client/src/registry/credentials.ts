@@ -21,17 +21,22 @@ export async function registryCredentials(
     : undefined;
 }
 
-/** "Set Registry Credentials...": asks for a host, a user name and a password or token. */
-export async function setRegistryCredentials(secrets: vscode.SecretStorage): Promise<void> {
-  const host = await vscode.window.showInputBox({
-    title: 'MLPipe: registry credentials',
-    prompt: 'Registry host (and port), as in oci://HOST/repo',
-    placeHolder: 'registry.example.com:5000',
-    validateInput: (value) =>
-      /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d+)?$/.test(value.trim())
-        ? undefined
-        : 'a host name, optionally with :port',
-  });
+/**
+ * "Set Registry Credentials...": asks for a host (unless given: an oci:// cache remote's), a user
+ * name and a password or token.
+ */
+export async function setRegistryCredentials(secrets: vscode.SecretStorage, given?: string): Promise<void> {
+  const host =
+    given ??
+    (await vscode.window.showInputBox({
+      title: 'MLPipe: registry credentials',
+      prompt: 'Registry host (and port), as in oci://HOST/repo',
+      placeHolder: 'registry.example.com:5000',
+      validateInput: (value) =>
+        /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d+)?$/.test(value.trim())
+          ? undefined
+          : 'a host name, optionally with :port',
+    }));
   if (!host) return;
   const username = await vscode.window.showInputBox({
     title: `MLPipe: credentials for ${host}`,
