@@ -12,6 +12,7 @@ import { ExperimentsTree } from './experiments/tree';
 import { MlpipeTaskProvider, TASK_TYPE } from './pipelines/tasks';
 import { PipelinesTree } from './pipelines/tree';
 import { RegistryTree } from './registry/tree';
+import { RemoteService } from './remote/service';
 import { RunController } from './run-controller';
 import { registerExperimentPanels } from './webviews';
 
@@ -23,12 +24,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const ctx = new Ctx(context);
   current = ctx;
 
-  const runs = new RunController(ctx);
+  const remotes = new RemoteService(ctx);
+  const runs = new RunController(ctx, remotes);
   // The sidebar: Pipelines, Experiments and Registry, fed by the workspace's experiment stores and run events.
   const source = new WorkspaceExperiments(runs, ctx.trust, (id) => void openRunLogs(source, id));
   const tracking = new TrackingSync(ctx, source);
   const pipelinesTree = new PipelinesTree(source.onDidChangeRuns);
-  const experimentsTree = new ExperimentsTree(source, tracking);
+  const experimentsTree = new ExperimentsTree(source, tracking, remotes);
   const registryTree = new RegistryTree();
   const view = vscode.window.createTreeView('mlpipe.experiments', {
     treeDataProvider: experimentsTree,
@@ -39,6 +41,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const pipelineWatcher = vscode.workspace.createFileSystemWatcher(PIPELINE_GLOB);
   const rediscover = () => void source.discover().then(() => pipelinesTree.refresh());
   ctx.pushExtCleanup(
+    remotes,
     runs,
     source,
     tracking,
@@ -62,7 +65,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   );
   restoreDriftPanels(ctx, runs);
   ctx.registerCommands(
-    commandTable({ ctx, runs, experiments: { ctx, source, view, panels, tracking }, pipelinesTree, registryTree }),
+    commandTable({
+      ctx,
+      runs,
+      experiments: { ctx, source, view, panels, tracking },
+      pipelinesTree,
+      registryTree,
+      remotes,
+    }),
   );
   void source
     .discover()

@@ -13,6 +13,7 @@ import { type RunRecord } from '../../core/src/runs/records';
 import { Cmd } from './commands/ids';
 import { type Ctx } from './ctx';
 import { messageOf } from './errors';
+import { type RemoteRunSession, type RunRemote } from './remote/service';
 
 export interface RunRequest {
   pipeline: vscode.Uri;
@@ -85,7 +86,11 @@ export class RunController implements vscode.Disposable {
   readonly onDidRunEvent = this.events.event;
   private readonly log: vscode.LogOutputChannel;
 
-  constructor(private readonly ctx: Ctx) {
+  constructor(
+    private readonly ctx: Ctx,
+    /** The team cache: credentials and progress of a run's fetches, the push when it ends. */
+    private readonly remote?: RunRemote,
+  ) {
     this.log = ctx.log;
     this.statusBar.name = 'MLPipe run';
     this.statusBar.command = Cmd.cancelRun;
@@ -131,7 +136,10 @@ export class RunController implements vscode.Disposable {
       return `${colours.get(stage)}${stage}${RESET}`;
     };
     const jobs = this.ctx.settings(request.pipeline).run.jobs || undefined;
+    let ended: RunRecord | undefined;
+    let remote: RemoteRunSession | undefined;
     try {
+      remote = await this.remote?.begin(runner, request.pipeline);
       return await vscode.window.withProgress(
         {
           location: vscode.ProgressLocation.Notification,
@@ -190,10 +198,12 @@ export class RunController implements vscode.Disposable {
                 force: request.force ?? false,
                 jobs,
                 signal: controller.signal,
+                ...(remote ? { remote: remote.options } : {}),
               },
               onEvent,
             );
             this.report(record);
+            ended = record;
             return record;
           } finally {
             cancel.dispose();
@@ -209,6 +219,7 @@ export class RunController implements vscode.Disposable {
     } finally {
       this.running.delete(key);
       this.refreshStatusBar();
+      remote?.end(ended);
     }
   }
 

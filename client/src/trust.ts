@@ -9,6 +9,8 @@ const NEEDS_TRUST = {
   status:
     "MLPipe checks what is out of date only in a trusted workspace: it asks the pipeline's Docker hosts for image digests and keeps the plan in .mlpipe/. Checking and completion work without trust.",
   push: 'MLPipe pushes models only from a trusted workspace: a push sends files and your registry credentials to where the workspace says.',
+  remote:
+    "MLPipe pushes to and pulls from a pipeline's team cache remotes only in a trusted workspace: the workspace says where files and your remote credentials go.",
   write: "MLPipe changes a workspace's run store (.mlpipe/) only when the workspace is trusted.",
 } as const;
 

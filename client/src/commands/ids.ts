@@ -31,6 +31,10 @@ export const Cmd = {
   setRegistryCredentials: 'mlpipe.setRegistryCredentials',
   copyReference: 'mlpipe.copyReference',
   refreshRegistry: 'mlpipe.refreshRegistry',
+  pushRuns: 'mlpipe.pushRuns',
+  pullFromRemote: 'mlpipe.pullFromRemote',
+  refreshRemoteState: 'mlpipe.refreshRemoteState',
+  setRemoteCredentials: 'mlpipe.setRemoteCredentials',
 } as const;
 
 export type CommandName = keyof typeof Cmd;

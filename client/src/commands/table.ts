@@ -17,6 +17,14 @@ import { approveModel, rejectModel } from '../registry/approval';
 import { setRegistryCredentials } from '../registry/credentials';
 import { pushModel } from '../registry/push';
 import { copyReference, type RegistryTree } from '../registry/tree';
+import {
+  pullCommand,
+  pushRunsCommand,
+  refreshRemoteState,
+  setRemoteCredentialsCommand,
+  type RemoteUi,
+} from '../remote/commands';
+import { type RemoteService } from '../remote/service';
 import { type RunController } from '../run-controller';
 import { type CommandName } from './ids';
 
@@ -27,6 +35,7 @@ export interface Services {
   experiments: ExperimentsUi;
   pipelinesTree: PipelinesTree;
   registryTree: RegistryTree;
+  remotes: RemoteService;
 }
 
 export type CommandTable = { [K in CommandName]: Command };
@@ -35,12 +44,13 @@ export type CommandTable = { [K in CommandName]: Command };
  * Every command of the extension, by name (the ids are in ./ids.ts): one table, registered by
  * Ctx.registerCommands, which logs and shows whatever a command throws.
  */
-export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTree }: Services): CommandTable {
+export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTree, remotes }: Services): CommandTable {
   const rediscover = async () => {
     await experiments.source.discover();
     pipelinesTree.refresh();
   };
   const registryChanged = () => registryTree.refresh();
+  const remoteUi: RemoteUi = { ctx, remotes, source: experiments.source, onPulled: () => pipelinesTree.refresh() };
   return {
     runPipeline: { run: (...args) => runPipeline(ctx, runs, args) },
     runStage: { run: (...args) => runStage(ctx, runs, args, false) },
@@ -57,7 +67,8 @@ export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTr
     tagRun: { run: (item) => tagRun(experiments, item) },
     markCandidate: { run: (item) => markCandidate(experiments, item) },
     deleteRun: { run: (item, items) => deleteRuns(experiments, item, items) },
-    refreshExperiments: { run: rediscover },
+    // The view's Refresh asks the remotes too, each at most once a minute (Refresh Remote State asks now).
+    refreshExperiments: { run: () => rediscover().then(() => void remotes.refresh(false)) },
     syncRuns: { run: () => syncRuns(experiments) },
     checkDrift: { run: () => checkDrift(ctx, runs) },
     approveModel: { run: () => approveModel(ctx, registryChanged) },
@@ -66,5 +77,9 @@ export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTr
     setRegistryCredentials: { run: () => setRegistryCredentials(ctx.extension.secrets) },
     copyReference: { run: (node) => copyReference(node) },
     refreshRegistry: { run: registryChanged },
+    pushRuns: { run: (item, items) => pushRunsCommand(remoteUi, item, items) },
+    pullFromRemote: { run: (given) => pullCommand(remoteUi, given) },
+    refreshRemoteState: { run: () => refreshRemoteState(remoteUi) },
+    setRemoteCredentials: { run: (given) => setRemoteCredentialsCommand(remoteUi, given) },
   };
 }

@@ -15,7 +15,7 @@ export interface ExperimentsUi {
   tracking: TrackingSync;
 }
 
-function isExperimentNode(value: unknown): value is ExperimentNode {
+export function isExperimentNode(value: unknown): value is ExperimentNode {
   return typeof value === 'object' && value !== null && 'kind' in value && typeof value.kind === 'string';
 }
 

@@ -1,10 +1,14 @@
+import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { isCandidate } from '../../../core/src/approval/candidate';
 import { type StageRecord } from '../../../core/src/runs/records';
 import { type StoredRun } from '../../../core/src/store/store';
 import { type TrackedRunRow } from '../../../core/src/tracking/mlflow';
+import { redactText } from '../../../core/src/tracking/transfer';
 import { Cmd } from '../commands/ids';
 import { messageOf } from '../errors';
+import { remoteSummary } from '../remote/run-states';
+import { type RemoteService } from '../remote/service';
 import { RUN_ICONS, STAGE_ICONS, themeIcon as icon } from '../status-icons';
 import { type WorkspaceExperiments } from './source';
 import { type TrackingSync } from './tracking';
@@ -22,6 +26,8 @@ export type ExperimentNode =
   | { kind: 'mlflow' }
   | { kind: 'mlflowExperiment'; name: string; rows: TrackedRunRow[] }
   | { kind: 'mlflowRun'; experiment: string; row: TrackedRunRow }
+  /** The default team cache remote of a `.mlpipe` folder, once asked (MLPipe: Refresh Remote State). */
+  | { kind: 'remote'; root: string }
   | { kind: 'message'; text: string };
 
 const MLFLOW_ICONS: Record<string, [string, string?]> = {
@@ -42,6 +48,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
   constructor(
     private readonly source: WorkspaceExperiments,
     private readonly tracking: TrackingSync,
+    private readonly remotes: RemoteService,
   ) {
     // Coalesced: a run's events come in bursts, the tree redraws at most every 150 ms.
     const refresh = () => {
@@ -50,7 +57,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
         this.emitter.fire(undefined);
       }, 150);
     };
-    this.disposables.push(source.onDidChangeRuns(refresh), tracking.onDidChange(refresh));
+    this.disposables.push(source.onDidChangeRuns(refresh), tracking.onDidChange(refresh), remotes.onDidChange(refresh));
   }
 
   dispose(): void {
@@ -61,10 +68,18 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
   async getChildren(node?: ExperimentNode): Promise<ExperimentNode[]> {
     if (!node) {
       const runs: ExperimentNode[] = this.source.storedRuns().map(({ run }) => ({ kind: 'run', id: run.summary.id }));
-      // With no run the view shows its welcome text; the MLflow node comes with the first run.
-      return runs.length > 0 && (this.tracking.uri || this.tracking.target().problem)
-        ? [{ kind: 'mlflow' }, ...runs]
-        : runs;
+      // With no run the view shows its welcome text; the MLflow and remote nodes come with the first run.
+      if (runs.length === 0) return runs;
+      const roots = new Set(this.source.roots());
+      const remotes: ExperimentNode[] = this.remotes.states
+        .shown()
+        .filter(([root]) => roots.has(root))
+        .map(([root]) => ({ kind: 'remote', root }));
+      return [
+        ...(this.tracking.uri || this.tracking.target().problem ? [{ kind: 'mlflow' as const }] : []),
+        ...remotes,
+        ...runs,
+      ];
     }
     if (node.kind === 'run')
       return (this.source.record(node.id)?.stages ?? []).map((stage) => ({ kind: 'stage', run: node.id, stage }));
@@ -119,6 +134,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
       item.contextValue = 'mlpipe.mlflow';
       return item;
     }
+    if (node.kind === 'remote') return this.remoteItem(node.root);
     if (node.kind === 'mlflowExperiment') {
       const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Expanded);
       item.id = `mlflow/${node.name}`;
@@ -160,8 +176,11 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
           ? `${progress.done}/${progress.total} stages${progress.running.length > 0 ? `: ${progress.running.join(', ')}` : ''}`
           : 'running'
         : this.keyMetrics(run);
+    // Where the run is, once its folder's remote was asked: after the metrics, the least of what the item says.
+    const remote = run.status === 'running' ? undefined : this.remotes.states.runState(found.store.root, node.id);
+    if (remote) item.description = [item.description, remote].filter(Boolean).join(' · ');
     item.iconPath = icon(RUN_ICONS[run.status] ?? ['circle-outline']);
-    item.tooltip = this.tooltip(run);
+    item.tooltip = this.tooltip(run, found.store.root);
     item.contextValue = `mlpipe.run.${run.status}${isCandidate(run) ? '.candidate' : ''}`;
     return item;
   }
@@ -193,7 +212,31 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
       .join(' · ');
   }
 
-  private tooltip(run: StoredRun): vscode.MarkdownString {
+  /** A folder's remote: how many of its runs it holds, or why it could not be asked (a warning, the view goes on). */
+  private remoteItem(root: string): vscode.TreeItem {
+    const state = this.remotes.states.get(root);
+    const folder = this.source.roots().length > 1 ? ` (${vscode.workspace.asRelativePath(dirname(root))})` : '';
+    const checked = state ? new Date(state.at).toLocaleTimeString() : '';
+    if (state?.kind === 'known') {
+      const item = new vscode.TreeItem(`Remote · ${state.remote}${folder}`);
+      item.id = `remote/${root}`;
+      item.iconPath = new vscode.ThemeIcon('cloud');
+      item.description = remoteSummary(state);
+      item.tooltip = `${redactText(state.shown)}\n${state.remoteRuns} runs on the remote; ${state.entriesLocalOnly} stage entries only here.\nAsked at ${checked}; "MLPipe: Refresh Remote State" asks again.`;
+      item.contextValue = 'mlpipe.remote';
+      return item;
+    }
+    const message = state?.kind === 'failed' ? state.message : 'not asked yet';
+    const item = new vscode.TreeItem(`Remote${folder}`);
+    item.id = `remote/${root}`;
+    item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
+    item.description = message;
+    item.tooltip = `${message}\nAsked at ${checked}; "MLPipe: Refresh Remote State" asks again.`;
+    item.contextValue = 'mlpipe.remote';
+    return item;
+  }
+
+  private tooltip(run: StoredRun, root: string): vscode.MarkdownString {
     // appendText escapes: run data never becomes markup.
     const text = new vscode.MarkdownString();
     text.appendText(`${run.summary.id} — ${run.status}\n`);
@@ -213,6 +256,10 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     if (tags.length > 0)
       text.appendText(`tags: ${tags.map(([key, value]) => (value ? `${key}=${value}` : key)).join(', ')}\n`);
     if (run.note) text.appendText(`note: ${run.note}\n`);
+    const state = this.remotes.states.get(root);
+    const remote = this.remotes.states.runState(root, run.summary.id);
+    if (state?.kind === 'known' && remote)
+      text.appendText(`\nremote '${state.remote}': ${remote} (asked at ${new Date(state.at).toLocaleTimeString()})\n`);
     return text;
   }
 }
