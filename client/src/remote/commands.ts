@@ -95,7 +95,8 @@ async function pickRuns(ui: RemoteUi, runner: Runner, remote: string): Promise<s
 export async function pushRunsCommand(ui: RemoteUi, item: unknown, items: unknown): Promise<void> {
   if (!ui.ctx.trust.allows('remote')) return;
   const given = selectedRuns(item, items);
-  const pipeline = given.length > 0 ? await pipelineOfRun(ui, given[0]) : await pipelineFor(item);
+  // A run the view does not know (yet) is looked for in the pipeline the user picks.
+  const pipeline = (given.length > 0 ? await pipelineOfRun(ui, given[0]) : undefined) ?? (await pipelineFor(item));
   if (!pipeline) return;
   const config = ui.remotes.config(pipeline);
   const remote = await pickRemote(config, 'MLPipe: push to which remote?');
