@@ -11,6 +11,8 @@ export interface MlpipeSettings {
   run: { jobs: number };
   /** An MLflow tracking server runs are also logged to; empty: MLFLOW_TRACKING_URI, else none. */
   tracking: { uri: string };
+  /** The team cache: push each run started from VS Code to the pipeline's default remote when it ends. */
+  remote: { pushAfterRun: boolean };
 }
 
 export const DEFAULT_SETTINGS: MlpipeSettings = {
@@ -20,6 +22,7 @@ export const DEFAULT_SETTINGS: MlpipeSettings = {
   trace: { server: 'off' },
   run: { jobs: 0 },
   tracking: { uri: '' },
+  remote: { pushAfterRun: false },
 };
 
 /** Merges what a client sent (possibly partial or mistyped) over the defaults; wrong types fall back. */
@@ -55,6 +58,12 @@ export function readSettings(raw: unknown): MlpipeSettings {
         typeof section('tracking').uri === 'string'
           ? (section('tracking').uri as string)
           : DEFAULT_SETTINGS.tracking.uri,
+    },
+    remote: {
+      pushAfterRun:
+        typeof section('remote').pushAfterRun === 'boolean'
+          ? (section('remote').pushAfterRun as boolean)
+          : DEFAULT_SETTINGS.remote.pushAfterRun,
     },
   };
 }

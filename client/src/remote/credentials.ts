@@ -19,19 +19,7 @@ export interface S3Credentials {
   secretAccessKey: string;
 }
 
-/**
- * Whether the core's S3 backend takes keys from RemoteCacheOptions.s3Credentials. Not yet: it reads
- * the AWS environment and ~/.aws profiles only, so the command says so instead of storing keys
- * nothing would use. Set to true with that hook in core/src/remote/sync.ts.
- */
-export const S3_KEYS_FROM_SECRET_STORAGE = false;
-
-/** The hook the core's RemoteCacheOptions needs for S3 keys kept in SecretStorage (see above). */
-export interface S3CredentialsOption {
-  s3Credentials?: (remote: RemoteSpec) => S3Credentials | undefined;
-}
-
-export type RemoteCredentialOptions = Pick<RemoteCacheOptions, 'registryCredentials'> & S3CredentialsOption;
+export type RemoteCredentialOptions = Pick<RemoteCacheOptions, 'registryCredentials' | 's3Credentials'>;
 
 /** Where an S3 remote's keys are kept: its endpoint (AWS when none) and bucket, not its name. */
 export function s3SecretName(spec: RemoteSpec): string {
@@ -67,7 +55,7 @@ export async function remoteCredentials(
       if (spec.kind === 'oci' && spec.oci) {
         const found = await registryCredentials(secrets, spec.oci.host);
         if (found) registry.set(spec.oci.host, found);
-      } else if (spec.kind === 's3' && S3_KEYS_FROM_SECRET_STORAGE) {
+      } else if (spec.kind === 's3') {
         const found = await s3Credentials(secrets, spec);
         if (found) s3.set(s3SecretName(spec), found);
       }
@@ -104,12 +92,6 @@ export async function setRemoteCredentials(secrets: vscode.SecretStorage, config
   }
   if (spec.kind === 'oci') {
     await setRegistryCredentials(secrets, spec.oci!.host);
-    return;
-  }
-  if (!S3_KEYS_FROM_SECRET_STORAGE) {
-    void vscode.window.showInformationMessage(
-      `MLPipe: remote '${spec.name}' (${where(spec)}) takes its S3 keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an ~/.aws profile${spec.profile ? ` (profile ${spec.profile})` : ''}, as the AWS CLI does; set them where VS Code is started.`,
-    );
     return;
   }
   const title = `MLPipe: S3 keys for remote '${spec.name}' (${where(spec)})`;

@@ -39,10 +39,6 @@ export class TransferCancelled extends Error {
  * `mlpipe.remote.pushAfterRun` for a pipeline. Read here, not through Ctx.settings, until core's
  * MlpipeSettings (core/src/settings.ts) carries it.
  */
-function pushAfterRunSetting(pipeline: vscode.Uri): boolean {
-  return vscode.workspace.getConfiguration('mlpipe', pipeline).get<unknown>('remote.pushAfterRun') === true;
-}
-
 export function pushSummaryText(summary: PushSummary, runs: number): string {
   return `pushed ${runs === 1 ? '1 run' : `${runs} runs`} to remote '${summary.remote}': ${summary.objectsUploaded} objects (${formatBytes(summary.bytesUploaded)}) uploaded, ${summary.objectsPresent} already there`;
 }
@@ -129,7 +125,7 @@ export class RemoteService implements RunRemote, vscode.Disposable {
     config: RemoteConfig,
     record: RunRecord,
   ): Promise<void> {
-    if (!this.ctx.trust.trusted || !(pushAfterRunSetting(pipeline) || config.push)) return;
+    if (!this.ctx.trust.trusted || !(this.ctx.settings(pipeline).remote.pushAfterRun || config.push)) return;
     if (!record.stages.some((stage) => stage.key && FINISHED.has(stage.status))) return;
     const credentials = await this.credentials(config);
     try {

@@ -9,12 +9,16 @@ import { type RemoteSpec } from './spec';
 export async function openBackend(
   spec: RemoteSpec,
   workspace: string,
-  registryCredentials?: (host: string) => RegistryCredentials | undefined,
+  credentials: {
+    registryCredentials?: (host: string) => RegistryCredentials | undefined;
+    s3Credentials?: (remote: RemoteSpec) => { accessKeyId: string; secretAccessKey: string } | undefined;
+  } = {},
 ): Promise<RemoteBackend> {
-  if (spec.kind === 's3') return new S3Backend(spec, { RemoteError, RemoteNotFound });
+  if (spec.kind === 's3')
+    return new S3Backend(spec, { RemoteError, RemoteNotFound }, credentials.s3Credentials?.(spec));
   if (spec.kind === 'oci') {
-    const credentials = registryCredentials?.(spec.oci!.host);
-    return new OciBackend(spec, credentials ? { credentials } : {});
+    const login = credentials.registryCredentials?.(spec.oci!.host);
+    return new OciBackend(spec, login ? { credentials: login } : {});
   }
   return new FolderBackend(spec, workspace);
 }

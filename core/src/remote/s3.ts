@@ -66,17 +66,24 @@ export class S3Backend implements RemoteBackend {
   constructor(
     readonly spec: RemoteSpec,
     private readonly errors: { RemoteError: typeof RemoteError; RemoteNotFound: typeof RemoteNotFound },
+    /** Keys given by the caller (VS Code's SecretStorage); the AWS places otherwise. */
+    keys?: { accessKeyId: string; secretAccessKey: string },
   ) {
     this.bucket = spec.bucket!;
     this.prefix = spec.prefix ? `${spec.prefix}/` : '';
     this.shown = `s3://${this.bucket}/${spec.prefix ?? ''}${spec.endpoint ? ` (${spec.endpoint})` : ''}`;
-    this.secrets = [process.env.AWS_SECRET_ACCESS_KEY ?? '', process.env.AWS_SESSION_TOKEN ?? ''].filter(Boolean);
+    this.secrets = [
+      process.env.AWS_SECRET_ACCESS_KEY ?? '',
+      process.env.AWS_SESSION_TOKEN ?? '',
+      keys?.secretAccessKey ?? '',
+    ].filter(Boolean);
     const agent = { keepAlive: true, maxSockets: 64 };
     this.client = new S3Client({
       region: spec.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
       forcePathStyle: spec.pathStyle ?? false,
-      ...(spec.profile ? { profile: spec.profile } : {}),
+      ...(spec.profile && !keys ? { profile: spec.profile } : {}),
+      ...(keys ? { credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey } } : {}),
       // The digest is checked end to end (sync.ts); S3-compatible services differ in the SDK's newer checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',

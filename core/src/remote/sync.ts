@@ -37,6 +37,13 @@ export interface RemoteCacheOptions {
   onNote?: (message: string) => void;
   /** Registry logins from elsewhere than ~/.docker/config.json (VS Code's SecretStorage). */
   registryCredentials?: (host: string) => RegistryCredentials | undefined;
+  /** S3 keys from elsewhere than the AWS environment and profiles (VS Code's SecretStorage), by remote. */
+  s3Credentials?: (remote: RemoteSpec) => S3Keys | undefined;
+}
+
+export interface S3Keys {
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
 /** Which entries a run made: what `mlpipe cache pull RUN` fetches anywhere. */
@@ -112,7 +119,10 @@ export class RemoteCache {
     const spec = this.spec(name);
     let backend = this.backends.get(spec.name);
     if (!backend) {
-      backend = openBackend(spec, this.store.workspace.root, this.options.registryCredentials);
+      backend = openBackend(spec, this.store.workspace.root, {
+        ...(this.options.registryCredentials ? { registryCredentials: this.options.registryCredentials } : {}),
+        ...(this.options.s3Credentials ? { s3Credentials: this.options.s3Credentials } : {}),
+      });
       this.backends.set(spec.name, backend);
       backend.catch(() => this.backends.delete(spec.name));
     }
