@@ -74,6 +74,10 @@ suite('mlpipe in VS Code', () => {
       'mlpipe.showStatus',
       'mlpipe.restartServer',
       'mlpipe.showOutput',
+      'mlpipe.pushRuns',
+      'mlpipe.pullFromRemote',
+      'mlpipe.refreshRemoteState',
+      'mlpipe.setRemoteCredentials',
     ])
       assert.ok(commands.includes(id), id);
   });
