@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ContentStore } from '../../core/src/runs/content-cache';
+import { HashState } from '../../core/src/runs/hash';
+import { MlpipeDir, newRunId, type RunRecord } from '../../core/src/runs/records';
+import { spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import { utimesSync } from 'node:fs';
+import { mlpipeAsync } from '../support/mlpipe-cli';
 import { resolveRemotes } from '../../core/src/remote/spec';
 import { RemoteCache } from '../../core/src/remote/sync';
 import { ROOT } from '../support/files';
@@ -147,5 +144,134 @@ describe('a hostile remote', () => {
     );
     assert.deepEqual(readdirSync(home), ['.bashrc']);
     cache.close();
+  });
+
+  it('a FIFO planted as an object or a run index is refused at once, never waited on', async () => {
+    const remote = join(temp('mlpipe-hostile-fifo-'), 'cache');
+    put(remote, 'mlpipe-remote.json', '{}');
+    const id = '20261205-010203-004-abcd';
+    mkdirSync(join(remote, 'runs'), { recursive: true });
+    assert.equal(spawnSync('mkfifo', [join(remote, 'runs', `${id}.json`)]).status, 0);
+    const workspace = temp('mlpipe-hostile-ws-');
+    writeFileSync(
+      join(workspace, 'mlpipe.yaml'),
+      `version: 1\nremotes: { shared: { url: "file://${remote}" } }\nstages:\n  s: { image: busybox, cmd: "true", outs: [out] }\n`,
+    );
+    const pull = await mlpipeAsync(['cache', 'pull', id], workspace, {}).done;
+    assert.equal(pull.status, 1, pull.stderr);
+    assert.match(pull.stderr, /runs\/20261205-010203-004-abcd\.json is not a regular file; refused/);
+  });
+
+  it("gc of a remote that only outputs name keeps every object the default remote's entries reference", async () => {
+    const share = temp('mlpipe-hostile-gc-');
+    const workspace = temp('mlpipe-hostile-ws-');
+    writeFileSync(
+      join(workspace, 'mlpipe.yaml'),
+      [
+        'version: 1',
+        'remotes:',
+        `  team: { url: "file://${join(share, 'team')}" }`,
+        `  big: { url: "file://${join(share, 'big')}" }`,
+        'stages:',
+        '  train: { image: busybox, cmd: "true", outs: [{ path: models/model.bin, remote: big }] }',
+        '',
+      ].join('\n'),
+    );
+    mkdirSync(join(workspace, 'models'));
+    writeFileSync(join(workspace, 'models/model.bin'), 'weights of a model');
+    const mlpipeDir = new MlpipeDir(join(workspace, '.mlpipe'));
+    mlpipeDir.ensure();
+    const state = new HashState(join(mlpipeDir.root, 'state.json'));
+    const store = new ContentStore(join(mlpipeDir.root, 'cache'));
+    const content = (await state.hash(join(workspace, 'models/model.bin'), 'refuse'))!;
+    store.put(join(workspace, 'models/model.bin'), content);
+    const id = newRunId();
+    const key = sha('the key');
+    const now = new Date().toISOString();
+    store.saveEntry({
+      version: 1,
+      key,
+      stage: 'train',
+      run: id,
+      created: now,
+      outputs: { 'models/model.bin': content },
+    });
+    const record = {
+      version: 1,
+      id,
+      pipeline: 'mlpipe.yaml',
+      workspace,
+      status: 'succeeded',
+      target: { stages: [], upstream: false, force: false },
+      started: now,
+      ended: now,
+      pid: process.pid,
+      params: {},
+      stages: [
+        {
+          name: 'train',
+          stage: 'train',
+          matrix: {},
+          status: 'succeeded',
+          host: 'local',
+          image: 'busybox',
+          command: 'true',
+          key,
+          attempts: 1,
+          params: {},
+          deps: {},
+          outputs: { 'models/model.bin': content.hash },
+          metrics: {},
+          log: 'logs/train.log',
+        },
+      ],
+    } as unknown as RunRecord;
+    mlpipeDir.writeRecord(record);
+    const push = mlpipe(['cache', 'push', id], workspace);
+    assert.equal(push.status, 0, push.stderr);
+    const object = join(share, 'big', 'objects', content.hash.slice(7, 9), content.hash.slice(9));
+    assert.ok(
+      readFileSync(object).equals(readFileSync(join(workspace, 'models/model.bin'))),
+      'the output went to its own remote',
+    );
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    utimesSync(object, old, old);
+    const gc = mlpipe(['cache', 'gc', '--remote', 'big', '--keep-days', '0'], workspace);
+    assert.equal(gc.status, 0, gc.stderr);
+    assert.match(gc.stdout, /removed 0 run indexes, 0 stage entries \(0 kept\) and 0 objects/);
+    assert.ok(readFileSync(object).length > 0, 'the object a kept entry of the default remote references stays');
+  });
+
+  it('an S3 server that stops sending in the middle of an answer: a clear stall error within the bound, no secret', async () => {
+    const server = http.createServer((request, response) => {
+      request.resume();
+      response.writeHead(200, { 'Content-Length': '100', 'Content-Type': 'application/json' });
+      response.write('{"version"'); // and nothing more, ever
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const workspace = temp('mlpipe-hostile-ws-');
+      writeFileSync(
+        join(workspace, 'mlpipe.yaml'),
+        `version: 1\nremotes: { team: { url: "s3://stalled/p", endpoint: "http://127.0.0.1:${port}" } }\nstages:\n  s: { image: busybox, cmd: "true", outs: [out] }\n`,
+      );
+      const started = Date.now();
+      const secret = 'Sup3rSecretKeyNobodySees';
+      const pull = await mlpipeAsync(['cache', 'pull', '20261205-010203-004-abcd'], workspace, {
+        AWS_ACCESS_KEY_ID: 'AKIASTALL',
+        AWS_SECRET_ACCESS_KEY: secret,
+        AWS_SESSION_TOKEN: 'SessionTokenNobodySees',
+        MLPIPE_STALL_TIMEOUT: '1',
+      }).done;
+      assert.equal(pull.status, 1, pull.stderr);
+      assert.match(pull.stderr, /reading runs\/20261205-010203-004-abcd\.json: nothing arrived for 1 s after 10 bytes/);
+      assert.ok(Date.now() - started < 30_000, 'bounded');
+      assert.ok(!pull.stderr.includes(secret) && !pull.stderr.includes('SessionTokenNobodySees'));
+      assert.doesNotMatch(pull.stderr, /internal error|\n\s+at /);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

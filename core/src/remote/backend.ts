@@ -76,6 +76,16 @@ export class RemoteError extends UserError {
 
 export class RemoteNotFound extends RemoteError {}
 
+/** A document the remote holds is not a valid one (or is for another key): unusable, and gc may remove it. */
+export class RemoteDamaged extends RemoteError {}
+
+/** Text a remote sent, fit to print: control characters (terminal escapes, CR) removed, length bounded. */
+export function printable(text: string, max = 300): string {
+   
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
+}
+
 /** The layout of object and document keys, shared by the S3 and folder remotes (the local cache's own). */
 export function objectKey(digest: string): string {
   const hex = digest.slice('sha256:'.length);

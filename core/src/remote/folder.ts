@@ -77,13 +77,25 @@ export class FolderBackend implements RemoteBackend {
         );
       if (!write) return;
     }
+    // Another push may have marked it between the first look and the listing.
+    if (entries.length > 0 && existsSync(join(this.root, MARKER))) {
+      this.ready = true;
+      return;
+    }
     if (entries.length > 0)
       throw new RemoteError(
         `remote '${this.spec.name}': ${this.root} is not an mlpipe remote (it holds other files and no ${MARKER}); name an empty or new folder`,
       );
     if (!write) return;
     mkdirSync(this.root, { recursive: true });
-    writeFileSync(join(this.root, MARKER), `${JSON.stringify({ mlpipe: 'cache remote', version: 1 })}\n`);
+    try {
+      writeFileSync(join(this.root, MARKER), `${JSON.stringify({ mlpipe: 'cache remote', version: 1 })}\n`, {
+        flag: 'wx',
+      });
+    } catch (error) {
+      // Another push marked it a moment ago.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
     this.ready = true;
   }
 
@@ -124,7 +136,13 @@ export class FolderBackend implements RemoteBackend {
         throw error;
       }
     }
-    return open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // Non-blocking, so a FIFO planted in the share cannot hang the open; then only a regular file is read.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw new RemoteError(`remote '${this.spec.name}': ${key} is not a regular file; refused`);
+    }
+    return handle;
   }
 
   async present(digests: string[]): Promise<Set<string>> {

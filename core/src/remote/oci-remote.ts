@@ -43,6 +43,8 @@ const EMPTY: Descriptor = {
   size: 2,
 };
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** The most tags one listing reads. */
+const MAX_TAGS = 2_000_000;
 
 /** `stages-<64 hex>` or `runs-<run id>`: tags are [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. */
 function tagOf(kind: DocumentKind, name: string): string {
@@ -240,7 +242,15 @@ export class OciBackend implements RemoteBackend {
     const listed: Listed[] = [];
     await this.call(async () => {
       let next: URL | undefined = this.session.resolve(`/v2/${this.repo}/tags/list?n=1000`);
+      const visited = new Set<string>();
+      let tagsSeen = 0;
       for (let page = 0; next && page < 10_000; page++) {
+        // Pages stay on the registry, are never asked twice, and hold a bounded number of tags in all.
+        if (visited.has(next.href) || next.origin !== this.session.base.origin)
+          throw new RemoteError(
+            `remote '${this.spec.name}': the tag list's next page leads back or elsewhere; stopped`,
+          );
+        visited.add(next.href);
         const answer = await this.session.request('listing tags', 'GET', next, {});
         if (answer.status === 404) return;
         if (answer.status !== 200) throw this.session.statusError('listing tags', answer);
@@ -250,6 +260,9 @@ export class OciBackend implements RemoteBackend {
         } catch {
           throw new RemoteError(`remote '${this.spec.name}': the tag list is not JSON`);
         }
+        tagsSeen += Array.isArray(tags) ? tags.length : 0;
+        if (tagsSeen > MAX_TAGS)
+          throw new RemoteError(`remote '${this.spec.name}': more than ${MAX_TAGS} tags; stopped`);
         for (const tag of Array.isArray(tags) ? tags : [])
           if (typeof tag === 'string' && tag.startsWith(`${kind}-`)) listed.push({ name: tag.slice(kind.length + 1) });
         const link = /<([^>]+)>;\s*rel="?next"?/.exec(header(answer, 'link') ?? '');
@@ -274,6 +287,10 @@ export class OciBackend implements RemoteBackend {
         if (head.status === 404) continue;
         const digest = header(head, 'docker-content-digest');
         if (head.status !== 200 || !digest) throw this.session.statusError('finding a manifest to delete', head);
+        if (!isDigest(digest))
+          throw new RemoteError(
+            `remote '${this.spec.name}': the registry named the manifest of ${tagOf(kind, name)} by something that is not a digest; nothing deleted`,
+          );
         const step = `deleting ${tagOf(kind, name)}`;
         const answer = await this.session.request(
           step,

@@ -14,7 +14,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { redactText } from '../tracking/transfer';
+import { deadlineFor, redactText, seconds, transferLimits, type TransferLimits } from '../tracking/transfer';
 import {
   digestOfKey,
   documentKey,
@@ -23,6 +23,7 @@ import {
   type Listed,
   objectKey,
   type ObjectInfo,
+  printable,
   type RemoteBackend,
   type RemoteError,
   type RemoteNotFound,
@@ -48,6 +49,10 @@ const PART_SIZE = 16 * 1024 * 1024;
 const PART_JOBS = 8;
 /** Asked about more objects than this, the remote's listing answers instead of one HEAD each. */
 const HEAD_LIMIT = 32;
+/** The most keys one listing reads (about 200 bytes each in memory). */
+const MAX_LISTED = 2_000_000;
+// mlpipe pins the SDK's version: its notice that later versions need Node 22 is not the user's to act on.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 type Body = Readable & { destroy(): void };
 
@@ -58,6 +63,7 @@ export class S3Backend implements RemoteBackend {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly secrets: string[];
+  private readonly limits: TransferLimits = transferLimits();
 
   /**
    * The error classes of the bundle that loaded this one: this file is bundled apart, and a class
@@ -131,14 +137,14 @@ export class S3Backend implements RemoteBackend {
       /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|TimeoutError|RequestTimeout/i.test(
         `${name} ${e.code ?? ''} ${e.message ?? ''}`,
       );
-    const detail = redactText(
-      `${name}${status ? ` (HTTP ${status})` : ''}: ${(e.message ?? '').split('\n')[0]}`,
-      this.secrets,
+    const detail = printable(
+      redactText(`${name}${status ? ` (HTTP ${status})` : ''}: ${(e.message ?? '').split('\n')[0]}`, this.secrets),
     );
     return new this.errors.RemoteError(`${where}: ${step}: ${detail}${advice}`, transient);
   }
 
   private async send<T>(step: string, call: () => Promise<T>): Promise<T> {
+    await this.identity();
     try {
       return await call();
     } catch (error) {
@@ -146,8 +152,105 @@ export class S3Backend implements RemoteBackend {
     }
   }
 
+  private resolved: Promise<void> | undefined;
+
+  /**
+   * The keys the SDK will sign with, resolved once before the first request, so that whatever
+   * provider gave them (environment, profile, SSO, a container role) their secret and session
+   * token are redacted from every message; and "no credentials" is said before anything is sent.
+   */
+  private identity(): Promise<void> {
+    this.resolved ??= (async () => {
+      try {
+        const keys = await this.client.config.credentials();
+        this.secrets.push(...[keys.secretAccessKey, keys.sessionToken ?? ''].filter(Boolean));
+      } catch (error) {
+        this.resolved = undefined;
+        throw this.fail('finding the AWS credentials', error);
+      }
+    })();
+    return this.resolved;
+  }
+
+  /**
+   * Reads an answer's body into `onChunk`, within bounds the SDK does not put on a body: at most
+   * `maxBytes`, never a pause longer than the stall bound, never longer in all than the deadline for
+   * that many bytes; a cancel stops it at once. The body is destroyed on any failure.
+   */
+  private readBody(
+    body: Body,
+    step: string,
+    maxBytes: number,
+    onChunk: (chunk: Buffer) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const where = `remote '${this.spec.name}' (${this.shown}): ${step}`;
+    return new Promise<void>((resolve, reject) => {
+      let received = 0;
+      let settled = false;
+      let stall: NodeJS.Timeout | undefined;
+      const finish = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(stall);
+        clearTimeout(overall);
+        signal?.removeEventListener('abort', onAbort);
+        if (error) {
+          body.destroy();
+          reject(error);
+        } else resolve();
+      };
+      const arm = () => {
+        clearTimeout(stall);
+        stall = setTimeout(
+          () =>
+            finish(
+              new this.errors.RemoteError(
+                `${where}: nothing arrived for ${seconds(this.limits.stallMs)} after ${received} bytes`,
+                true,
+              ),
+            ),
+          this.limits.stallMs,
+        );
+      };
+      const deadlineMs = deadlineFor(maxBytes, this.limits);
+      const overall = setTimeout(
+        () =>
+          finish(
+            new this.errors.RemoteError(
+              `${where}: it took longer than ${seconds(deadlineMs)} (the bound for ${maxBytes} bytes) after ${received} bytes`,
+              true,
+            ),
+          ),
+        deadlineMs,
+      );
+      const onAbort = () => finish(Object.assign(new Error('cancelled'), { name: 'AbortError' }));
+      signal?.addEventListener('abort', onAbort);
+      if (signal?.aborted) return onAbort();
+      arm();
+      body.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        received += chunk.length;
+        if (received > maxBytes) {
+          finish(new this.errors.RemoteError(`${where}: more than the ${maxBytes} bytes its entry allows`));
+          return;
+        }
+        try {
+          onChunk(chunk);
+        } catch (error) {
+          finish(error as Error);
+          return;
+        }
+        arm();
+      });
+      body.on('end', () => finish());
+      body.on('error', (error) => finish(this.fail(step, error)));
+    });
+  }
+
   async present(digests: string[], signal?: AbortSignal): Promise<Set<string>> {
     const found = new Set<string>();
+    await this.identity();
     if (digests.length <= HEAD_LIMIT) {
       await inParallel(digests, 16, async (digest) => {
         try {
@@ -162,8 +265,21 @@ export class S3Backend implements RemoteBackend {
       });
       return found;
     }
-    // One listing per shard the objects fall in (`objects/ab/`): 256 at most, 1,000 names a page.
     const wanted = new Set(digests);
+    // A remote of up to 1,000 objects answers in one page; a larger one, one listing per shard the
+    // objects fall in (`objects/ab/`, 256 at most), in parallel.
+    const first = await this.send('listing objects/', () =>
+      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key('objects/') }), {
+        abortSignal: signal,
+      }),
+    );
+    if (!first.IsTruncated) {
+      for (const item of first.Contents ?? []) {
+        const digest = digestOfKey((item.Key ?? '').slice(this.prefix.length));
+        if (digest && wanted.has(digest)) found.add(digest);
+      }
+      return found;
+    }
     const shards = [...new Set(digests.map((digest) => digest.slice(7, 9)))];
     await inParallel(shards, 16, async (shard) => {
       for (const { name } of await this.list(`objects/${shard}/`, signal)) if (wanted.has(name)) found.add(name);
@@ -174,6 +290,7 @@ export class S3Backend implements RemoteBackend {
   /** Every key under a prefix of the remote, as object digests or document names with their dates. */
   private async list(under: string, signal?: AbortSignal): Promise<(Listed & { size?: number })[]> {
     const listed: (Listed & { size?: number })[] = [];
+    const tokens = new Set<string>();
     let token: string | undefined;
     do {
       const page = await this.send(`listing ${under}`, () =>
@@ -194,6 +311,16 @@ export class S3Backend implements RemoteBackend {
           });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      // A service that hands the same page token back, or lists without end, is stopped.
+      if (token !== undefined && (tokens.has(token) || token === ''))
+        throw new this.errors.RemoteError(
+          `remote '${this.spec.name}' (${this.shown}): listing ${under}: the service returned a continuation token it gave before; stopped`,
+        );
+      if (token) tokens.add(token);
+      if (listed.length > MAX_LISTED)
+        throw new this.errors.RemoteError(
+          `remote '${this.spec.name}' (${this.shown}): listing ${under}: more than ${MAX_LISTED} keys; stopped (mlpipe cache gc --remote keeps a remote small)`,
+        );
     } while (token);
     return listed;
   }
@@ -324,6 +451,7 @@ export class S3Backend implements RemoteBackend {
     signal?: AbortSignal,
   ): Promise<void> {
     const step = `downloading ${digest}`;
+    await this.identity();
     let answer;
     try {
       answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(objectKey(digest)) }), {
@@ -343,20 +471,7 @@ export class S3Backend implements RemoteBackend {
         `remote '${this.spec.name}': ${step}: the object is ${answer.ContentLength} bytes, more than the ${maxBytes} its entry allows`,
       );
     }
-    let received = 0;
-    try {
-      for await (const chunk of body) {
-        received += (chunk as Buffer).length;
-        if (received > maxBytes)
-          throw new this.errors.RemoteError(
-            `remote '${this.spec.name}': ${step}: more than the ${maxBytes} bytes its entry allows`,
-          );
-        sink.write(chunk as Buffer);
-      }
-    } catch (error) {
-      body.destroy();
-      throw this.fail(step, error);
-    }
+    await this.readBody(body, step, maxBytes, (chunk) => sink.write(chunk), signal);
   }
 
   async readDocument(
@@ -367,6 +482,7 @@ export class S3Backend implements RemoteBackend {
   ): Promise<Buffer | undefined> {
     const chunks: Buffer[] = [];
     const step = `reading ${documentKey(kind, name)}`;
+    await this.identity();
     let answer;
     try {
       answer = await this.client.send(
@@ -382,18 +498,7 @@ export class S3Backend implements RemoteBackend {
     }
     const body = answer.Body as Body | undefined;
     if (!body) return Buffer.alloc(0);
-    let received = 0;
-    try {
-      for await (const chunk of body) {
-        received += (chunk as Buffer).length;
-        if (received > maxBytes)
-          throw new this.errors.RemoteError(`remote '${this.spec.name}': ${step}: larger than ${maxBytes} bytes`);
-        chunks.push(chunk as Buffer);
-      }
-    } catch (error) {
-      body.destroy();
-      throw this.fail(step, error);
-    }
+    await this.readBody(body, step, maxBytes, (chunk) => chunks.push(chunk), signal);
     return Buffer.concat(chunks);
   }
 
@@ -439,7 +544,7 @@ export class S3Backend implements RemoteBackend {
       );
       if (answer.Errors && answer.Errors.length > 0)
         throw new this.errors.RemoteError(
-          `remote '${this.spec.name}': deleting ${answer.Errors.length} keys failed (first: ${answer.Errors[0]?.Key}: ${answer.Errors[0]?.Code})`,
+          `remote '${this.spec.name}': deleting ${answer.Errors.length} keys failed (first: ${printable(redactText(`${answer.Errors[0]?.Key}: ${answer.Errors[0]?.Code}`, this.secrets), 200)})`,
         );
     }
   }

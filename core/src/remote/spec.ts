@@ -226,6 +226,7 @@ function parseRemote(name: string, fields: Record<string, unknown>, source: stri
     } catch {
       throw new RemoteConfigError(`${where}: '${shown}' is not a folder URL; write file:///absolute/path`);
     }
+    folder = folder.replace(/\/{2,}/g, '/');
     if (!folder.startsWith('/') || folder.split('/').includes('..') || folder === '/')
       throw new RemoteConfigError(
         `${where}: '${shown}' must name an absolute folder (file:///mnt/shared/mlpipe-cache)`,

@@ -5,7 +5,14 @@ import { type RegistryCredentials } from '../registry/oci-session';
 import { isContentHash, parseCacheEntry, type ContentStore, type StageCacheEntry } from '../runs/content-cache';
 import { type ContentHash } from '../runs/hash';
 import { isDigest, isRecord, isRunId, jsonRecord } from '../runs/metadata';
-import { type DocumentKind, inParallel, type ObjectInfo, type RemoteBackend, RemoteError } from './backend';
+import {
+  type DocumentKind,
+  inParallel,
+  type ObjectInfo,
+  type RemoteBackend,
+  RemoteDamaged,
+  RemoteError,
+} from './backend';
 import { openBackend } from './open';
 import { pickRemote, type RemoteConfig, type RemoteSpec } from './spec';
 
@@ -310,7 +317,7 @@ export class RemoteCache {
     if (!body) return undefined;
     const entry = parseCacheEntry(body.toString('utf8'), key);
     if (!entry)
-      throw new RemoteError(
+      throw new RemoteDamaged(
         `remote '${backend.spec.name}': its entry for ${key.slice(0, 19)}... is damaged or names another key; refused (mlpipe cache gc --remote removes it)`,
       );
     return entry;
@@ -322,7 +329,7 @@ export class RemoteCache {
     const body = await this.retry(() => backend.readDocument('runs', id, MAX_DOCUMENT_BYTES, this.options.signal));
     if (!body) return undefined;
     const run = parseRunIndex(body.toString('utf8'), id);
-    if (!run) throw new RemoteError(`remote '${backend.spec.name}': its index of run ${id} is damaged; refused`);
+    if (!run) throw new RemoteDamaged(`remote '${backend.spec.name}': its index of run ${id} is damaged; refused`);
     return run;
   }
 

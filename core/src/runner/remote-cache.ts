@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type StageCacheEntry } from '../runs/content-cache';
+import { RemoteDamaged } from '../remote/backend';
 import { HashState } from '../runs/hash';
 import { type RunRecord } from '../runs/records';
 import { EXIT, UserError } from '../errors';
@@ -356,10 +357,16 @@ export async function remoteGc(
     bytesRemoved: 0,
     objectsDeletedHere: true,
   };
+  // A document that cannot be read now (a 503, a dropped connection) aborts gc before anything is
+  // deleted; only one that is there but damaged counts as referencing nothing.
+  const damagedIsNone = (error: unknown) => {
+    if (error instanceof RemoteDamaged) return undefined;
+    throw error;
+  };
   const liveKeys = new Set<string>();
   for (const listed of await backend.listDocuments('runs')) {
     const id = listed.name;
-    const index = await cache.fetchRun(id, options.remote).catch(() => undefined);
+    const index = await cache.fetchRun(id, options.remote).catch(damagedIsNone);
     const why = approved.has(id) ? `approved in ${approved.get(id)}` : tagged.get(id);
     const created = index ? new Date(index.created) : listed.modified;
     if (why) report.protectedRuns.push({ id, why });
@@ -371,6 +378,10 @@ export async function remoteGc(
   for (const id of [...approved.keys(), ...tagged.keys()])
     for (const stage of findRun(runner, id)?.stages ?? []) if (stage.key) liveKeys.add(stage.key);
   const liveObjects = new Set<string>();
+  const keep = (entry: StageCacheEntry | undefined) => {
+    for (const content of Object.values(entry?.outputs ?? {}))
+      for (const digest of digestsOf(content)) liveObjects.add(digest);
+  };
   const removeEntries: string[] = [];
   for (const listed of await backend.listDocuments('stages')) {
     const key = `sha256:${listed.name}`;
@@ -379,9 +390,15 @@ export async function remoteGc(
       continue;
     }
     report.entriesKept++;
-    const entry = await cache.fetchEntry(key, options.remote).catch(() => undefined);
-    for (const content of Object.values(entry?.outputs ?? {}))
-      for (const digest of digestsOf(content)) liveObjects.add(digest);
+    keep(await cache.fetchEntry(key, options.remote).catch(damagedIsNone));
+  }
+  // Cleaning a remote that outputs name (`outs: [{ remote: archive }]`): their entries live on the
+  // default remote, and every one of those keeps its objects here.
+  const main = cache.spec().name;
+  if (main !== backend.spec.name) {
+    const defaults = await cache.backend();
+    for (const listed of await defaults.listDocuments('stages'))
+      keep(await cache.fetchEntry(`sha256:${listed.name}`).catch(damagedIsNone));
   }
   report.entriesRemoved = removeEntries.length;
   const removeObjects: string[] = [];

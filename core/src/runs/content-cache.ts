@@ -26,10 +26,17 @@ const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
 
 /** A content hash as metadata may hold it: digests everywhere, file names that stay below the output. */
 export function isContentHash(value: unknown): value is ContentHash {
-  if (!isRecord(value) || !isDigest(value.hash) || typeof value.size !== 'number') return false;
+  if (!isRecord(value) || !isDigest(value.hash) || !Number.isSafeInteger(value.size) || (value.size as number) < 0)
+    return false;
   if (value.kind === 'file') return value.files === undefined;
   if (value.kind !== 'dir' || !isRecord(value.files)) return false;
-  return Object.entries(value.files).every(([name, hash]) => isSafeSubpath(name) && isDigest(hash));
+  if (!Object.entries(value.files).every(([name, hash]) => isSafeSubpath(name) && isDigest(hash))) return false;
+  // No file may also be a folder of another (`x` and `x/y`): a restore could not make both.
+  const names = new Set(Object.keys(value.files));
+  for (const name of names)
+    for (let slash = name.indexOf('/'); slash !== -1; slash = name.indexOf('/', slash + 1))
+      if (names.has(name.slice(0, slash))) return false;
+  return true;
 }
 
 /** A stage cache entry read back from `.mlpipe/cache/stages/`, or undefined when it is not a valid one for `key`. */
