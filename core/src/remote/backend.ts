@@ -81,7 +81,6 @@ export class RemoteDamaged extends RemoteError {}
 
 /** Text a remote sent, fit to print: control characters (terminal escapes, CR) removed, length bounded. */
 export function printable(text: string, max = 300): string {
-   
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}...` : clean;
 }
