@@ -285,12 +285,7 @@ try {
       (ci || existsSync('/usr/local/go/bin/go') || spawnSync('go', ['version']).status === 0)
     ) {
       // SeaweedFS (the S3 server) is built from its Go module once and cached: minutes cold, outside the tier's budget.
-      run('seaweedfs', process.execPath, [
-        '--import',
-        'tsx',
-        '-e',
-        "import('./test/support/s3-server.ts').then((m) => console.log(`weed at ${m.ensureWeed()}`))",
-      ]);
+      run('seaweedfs', process.execPath, ['--import', 'tsx', join(root, 'scripts/seaweedfs.ts')]);
     }
     if (tier.name === 'e2e') {
       run('package', process.execPath, [join(root, 'scripts/package.mjs')]);
