@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -273,5 +283,44 @@ describe('a hostile remote', () => {
       server.closeAllConnections();
       server.close();
     }
+  });
+
+  it('an entry that claims more bytes than the disk has free is refused before anything is written', async () => {
+    const remote = join(temp('mlpipe-hostile-size-'), 'cache');
+    put(remote, 'mlpipe-remote.json', '{}');
+    const digest = sha('small');
+    put(remote, objectKey(digest), 'small');
+    const key = sha('size key');
+    const id = '20261205-010203-004-abcd';
+    const entry = {
+      version: 1,
+      key,
+      stage: 's',
+      run: id,
+      created: new Date().toISOString(),
+      outputs: { out: { kind: 'file', hash: digest, size: 2 ** 52 } },
+    };
+    put(remote, `stages/${key.slice(7)}.json`, JSON.stringify(entry));
+    put(
+      remote,
+      `runs/${id}.json`,
+      JSON.stringify({
+        version: 1,
+        run: id,
+        pipeline: 'mlpipe.yaml',
+        created: entry.created,
+        stages: [{ name: 's', key }],
+      }),
+    );
+    const workspace = temp('mlpipe-hostile-ws-');
+    writeFileSync(
+      join(workspace, 'mlpipe.yaml'),
+      `version: 1\nremotes: { shared: { url: "file://${remote}" } }\nstages:\n  s: { image: busybox, cmd: "true", outs: [out] }\n`,
+    );
+    const pull = mlpipe(['cache', 'pull', id], workspace);
+    assert.equal(pull.status, 1, pull.stderr);
+    assert.match(pull.stderr, /stage 's' needs 4503599627370496 bytes from the remote and the disk of .* has \d+ free/);
+    const objects = join(workspace, '.mlpipe', 'cache', 'objects');
+    assert.ok(!existsSync(objects) || readdirSync(objects).length === 0, 'nothing was downloaded');
   });
 });

@@ -1,6 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, ftruncateSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type RegistryCredentials } from '../registry/oci-session';
 import { isContentHash, parseCacheEntry, type ContentStore, type StageCacheEntry } from '../runs/content-cache';
 import { type ContentHash } from '../runs/hash';
@@ -8,6 +18,7 @@ import { isDigest, isRecord, isRunId, jsonRecord } from '../runs/metadata';
 import {
   type DocumentKind,
   inParallel,
+  printable,
   type ObjectInfo,
   type RemoteBackend,
   RemoteDamaged,
@@ -344,6 +355,7 @@ export class RemoteCache {
   ): Promise<FetchSummary> {
     const byRemote = new Map<string, Map<string, number>>();
     const main = this.spec(options.remote).name;
+    let needed = 0;
     for (const [path, content] of Object.entries(entry.outputs)) {
       if (options.paths && !options.paths.includes(path)) continue;
       if (!isContentHash(content)) continue;
@@ -351,8 +363,25 @@ export class RemoteCache {
       let wanted = byRemote.get(remote);
       if (!wanted) byRemote.set(remote, (wanted = new Map()));
       // A file's size is known exactly; a folder's files share its total as their bound.
-      for (const digest of digestsOf(content))
-        if (!this.store.intactObject(digest)) wanted.set(digest, Math.max(wanted.get(digest) ?? 0, content.size));
+      const missing = digestsOf(content).filter((digest) => !this.store.intactObject(digest));
+      for (const digest of missing) wanted.set(digest, Math.max(wanted.get(digest) ?? 0, content.size));
+      if (missing.length > 0) needed += content.size;
+    }
+    // What the entry says it needs must fit on the disk (with room to spare): a remote that claims
+    // a petabyte is refused before a byte is written, not when the disk is full.
+    const objects = join(this.store.root, 'objects');
+    if (needed > 0) {
+      let free: number | undefined;
+      try {
+        const stats = statfsSync(existsSync(objects) ? objects : this.store.workspace.root);
+        free = stats.bavail * stats.bsize;
+      } catch {
+        // no figure: the per-object bounds still hold
+      }
+      if (free !== undefined && needed > free - 256 * 1024 * 1024)
+        throw new RemoteError(
+          `stage '${printable(entry.stage, 100)}' needs ${needed} bytes from the remote and the disk of ${this.store.workspace.root} has ${free} free; make room, or the entry claims more than it holds`,
+        );
     }
     const summary: FetchSummary = { objects: 0, bytes: 0 };
     for (const [name, wanted] of byRemote)
