@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { type RemoteConfig } from '../../../core/src/remote/spec';
 import { type PushSummary, RemoteCache, type RemoteCacheOptions } from '../../../core/src/remote/sync';
-import { cacheStatus, openRemoteCache, pushRuns, requireRemoteCache } from '../../../core/src/runner/remote-cache';
+import { cacheStatus, pushRuns, requireRemoteCache } from '../../../core/src/runner/remote-cache';
 import { type RunOptions } from '../../../core/src/runner/context';
 import { Runner } from '../../../core/src/runner/runner';
 import { formatBytes } from '../../../core/src/runner/stage-run';
@@ -99,7 +99,7 @@ export class RemoteService implements RunRemote, vscode.Disposable {
   async begin(runner: Runner, pipeline: vscode.Uri): Promise<RemoteRunSession> {
     let config: RemoteConfig | undefined;
     try {
-      config = openRemoteCache(runner, runner.plan())?.config;
+      config = runner.openRemote(runner.plan())?.config;
     } catch {
       // The run itself says what is wrong with the pipeline or its remotes.
     }
@@ -193,7 +193,7 @@ export class RemoteService implements RunRemote, vscode.Disposable {
     try {
       for (const pipeline of pipelines) {
         const runner = Runner.open(pipeline.fsPath);
-        const config = openRemoteCache(runner, runner.plan())?.config;
+        const config = runner.openRemote(runner.plan())?.config;
         if (!config) continue;
         const cache = new RemoteCache(runner.store, config, await this.credentials(config));
         try {

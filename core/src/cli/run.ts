@@ -7,7 +7,7 @@ import { formatDiff, pipelineDiff } from '../runner/diff';
 import { pipelineStatus, type StageReport } from '../runner/status';
 import { type CliIo } from './io';
 import { progressReporter, pushText } from './cache';
-import { openRemoteCache, pushRuns, runIndexOf } from '../runner/remote-cache';
+import { pushRuns, runIndexOf } from '../runner/remote-cache';
 import { type RunRecord } from '../runs/records';
 import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
@@ -38,7 +38,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo, host: Fi
     throw new UsageError('--jobs must be a positive whole number');
   try {
     if (options.dryRun) {
-      const remote = options.pull === false ? undefined : openRemoteCache(runner, runner.plan());
+      const remote = options.pull === false ? undefined : runner.openRemote(runner.plan());
       try {
         const reports = await pipelineStatus(runner, {
           stages: options.stages,
@@ -120,7 +120,7 @@ async function pushAfterRun(
   io: CliIo,
 ): Promise<boolean> {
   const progress = progressReporter(io, Boolean(process.stderr.isTTY));
-  const cache = openRemoteCache(runner, runner.plan(), { signal: options.signal, onProgress: progress.onProgress });
+  const cache = runner.openRemote(runner.plan(), { signal: options.signal, onProgress: progress.onProgress });
   try {
     if (!cache) {
       if (options.push) io.stderr('note: --push: the pipeline declares no remote, nothing pushed\n');
@@ -186,9 +186,9 @@ export async function statusCommand(
   host: FileHost,
 ): Promise<number> {
   const runner = Runner.open(findPipeline(io.cwd, options.pipeline), host);
-  let remote: ReturnType<typeof openRemoteCache>;
+  let remote: ReturnType<Runner['openRemote']>;
   try {
-    remote = options.remote === false ? undefined : openRemoteCache(runner, runner.plan());
+    remote = options.remote === false ? undefined : runner.openRemote(runner.plan());
     const reports = await pipelineStatus(runner, {
       stages: options.stages,
       upstream: false,

@@ -1,3 +1,4 @@
+import { type AnswerSink } from '../tracking/transfer';
 import { EXIT, UserError } from '../errors';
 import { type RemoteSpec } from './spec';
 
@@ -38,12 +39,7 @@ export interface RemoteBackend {
    * is retried). Throws RemoteNotFound when the remote does not hold it; stops with an error past
    * `maxBytes`.
    */
-  download(
-    digest: string,
-    maxBytes: number,
-    sink: { write(chunk: Buffer): void; restart(): void },
-    signal?: AbortSignal,
-  ): Promise<void>;
+  download(digest: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<void>;
   /** A document, or undefined when there is none; at most `maxBytes`. */
   readDocument(kind: DocumentKind, name: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** Stores a document; `objects` are what it references (an OCI remote lists them in the entry's manifest). */

@@ -1,3 +1,4 @@
+import { type AnswerSink } from '../tracking/transfer';
 import {
   createReadStream,
   lstatSync,
@@ -175,11 +176,7 @@ export class FolderBackend implements RemoteBackend {
     onBytes(object.size);
   }
 
-  async download(
-    digest: string,
-    maxBytes: number,
-    sink: { write(chunk: Buffer): void; restart(): void },
-  ): Promise<void> {
+  async download(digest: string, maxBytes: number, sink: AnswerSink): Promise<void> {
     this.check(false);
     const handle = await this.openInside(objectKey(digest));
     if (!handle) throw new RemoteNotFound(`remote '${this.spec.name}' does not hold ${digest}`);

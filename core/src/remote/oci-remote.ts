@@ -11,7 +11,7 @@ import {
 import { RegistryPushError } from '../registry/oci-errors';
 import { header, Session, type RegistryCredentials } from '../registry/oci-session';
 import { PushError } from '../registry/types';
-import { deadlineFor } from '../tracking/transfer';
+import { type AnswerSink, deadlineFor } from '../tracking/transfer';
 import { isDigest } from '../runs/metadata';
 import {
   type DocumentKind,
@@ -134,11 +134,7 @@ export class OciBackend implements RemoteBackend {
     onBytes(object.size);
   }
 
-  async download(
-    digest: string,
-    maxBytes: number,
-    sink: { write(chunk: Buffer): void; restart(): void },
-  ): Promise<void> {
+  async download(digest: string, maxBytes: number, sink: AnswerSink): Promise<void> {
     const step = `downloading ${digest}`;
     await this.call(async () => {
       const answer = await this.session.request(

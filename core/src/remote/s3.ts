@@ -14,7 +14,14 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { deadlineFor, redactText, seconds, transferLimits, type TransferLimits } from '../tracking/transfer';
+import {
+  type AnswerSink,
+  deadlineFor,
+  redactText,
+  seconds,
+  transferLimits,
+  type TransferLimits,
+} from '../tracking/transfer';
 import {
   digestOfKey,
   documentKey,
@@ -444,12 +451,7 @@ export class S3Backend implements RemoteBackend {
     );
   }
 
-  async download(
-    digest: string,
-    maxBytes: number,
-    sink: { write(chunk: Buffer): void; restart(): void },
-    signal?: AbortSignal,
-  ): Promise<void> {
+  async download(digest: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<void> {
     const step = `downloading ${digest}`;
     await this.identity();
     let answer;

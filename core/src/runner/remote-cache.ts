@@ -30,14 +30,9 @@ import { type Runner } from './runner';
 
 const FINISHED = new Set(['succeeded', 'skipped', 'restored']);
 
-/** The pipeline's remotes with the user's overrides, or undefined when none is declared anywhere. */
-export function openRemoteCache(runner: Runner, plan: Plan, options: RemoteCacheOptions = {}): RemoteCache | undefined {
-  return runner.openRemote(plan, options);
-}
-
-/** Like openRemoteCache, but a pipeline without remotes is a usage error (for `mlpipe cache`). */
+/** Like Runner.openRemote, but a pipeline without remotes is a usage error (for `mlpipe cache`). */
 export function requireRemoteCache(runner: Runner, options: RemoteCacheOptions = {}): RemoteCache {
-  const cache = openRemoteCache(runner, runner.plan(), options);
+  const cache = runner.openRemote(runner.plan(), options);
   if (!cache)
     throw new RunError(
       `${relative(process.cwd(), runner.pipelinePath) || runner.pipelinePath} declares no remote: add remotes: { team: { url: s3://bucket/prefix } } to it, or to .mlpipe/config.yaml`,
@@ -116,26 +111,39 @@ export interface PullSummary extends FetchSummary {
   missing: string[];
 }
 
-/** Fetches an entry's objects (the local cache's first) and puts its outputs in the workspace. */
-async function fetchAndRestore(
-  runner: Runner,
-  cache: RemoteCache,
-  stage: string,
-  entry: StageCacheEntry,
-  state: HashState,
-  summary: PullSummary,
-  remote: string | undefined,
-  checkout: boolean,
-): Promise<void> {
-  const fetched = await cache.fetchObjects(entry, {
+/** What one pull shares: the plan (read once), the hash state, the tally, and the remote asked. */
+interface Pull {
+  runner: Runner;
+  cache: RemoteCache;
+  plan: Plan;
+  state: HashState;
+  summary: PullSummary;
+  remote?: string;
+}
+
+function startPull(runner: Runner, cache: RemoteCache, remote: string | undefined): Pull {
+  return {
+    runner,
+    cache,
+    plan: runner.plan(),
+    state: new HashState(join(runner.mlpipe.root, 'state.json')),
+    summary: { objects: 0, bytes: 0, restored: [], missing: [] },
     ...(remote ? { remote } : {}),
-    outputRemote: outputRemoteOf(runner.plan()),
+  };
+}
+
+/** Fetches an entry's objects (the local cache's first) and, with `checkout`, puts its outputs in the workspace. */
+async function fetchAndRestore(pull: Pull, stage: string, entry: StageCacheEntry, checkout: boolean): Promise<void> {
+  const { runner, summary } = pull;
+  const fetched = await pull.cache.fetchObjects(entry, {
+    ...(pull.remote ? { remote: pull.remote } : {}),
+    outputRemote: outputRemoteOf(pull.plan),
   });
   summary.objects += fetched.objects;
   summary.bytes += fetched.bytes;
   runner.store.saveEntry(entry);
   if (!checkout) return;
-  const result = runner.restoreEntry(stage, entry, state);
+  const result = runner.restoreEntry(stage, entry, pull.state, pull.plan);
   if (result.missing.length > 0) summary.missing.push(...result.missing);
   else summary.restored.push(stage);
 }
@@ -147,8 +155,7 @@ export async function pullRuns(
   ids: string[],
   options: { remote?: string; stages?: string[]; checkout?: boolean } = {},
 ): Promise<PullSummary> {
-  const summary: PullSummary = { objects: 0, bytes: 0, restored: [], missing: [] };
-  const state = new HashState(join(runner.mlpipe.root, 'state.json'));
+  const pull = startPull(runner, cache, options.remote);
   try {
     for (const [index, id] of ids.entries()) {
       const local = findRun(runner, id);
@@ -162,16 +169,16 @@ export async function pullRuns(
         if (options.stages && !options.stages.includes(stage.name)) continue;
         const entry = runner.store.entry(stage.key) ?? (await cache.fetchEntry(stage.key, options.remote));
         if (!entry) {
-          summary.missing.push(`${stage.name} (run ${id}: its entry is on no remote)`);
+          pull.summary.missing.push(`${stage.name} (run ${id}: its entry is on no remote)`);
           continue;
         }
-        await fetchAndRestore(runner, cache, stage.name, entry, state, summary, options.remote, checkout);
+        await fetchAndRestore(pull, stage.name, entry, checkout);
       }
     }
   } finally {
-    state.save();
+    pull.state.save();
   }
-  return summary;
+  return pull.summary;
 }
 
 /**
@@ -184,9 +191,8 @@ export async function pullPipeline(
   cache: RemoteCache,
   options: { remote?: string; stages?: string[] } = {},
 ): Promise<PullSummary> {
-  const plan = runner.plan();
-  const summary: PullSummary = { objects: 0, bytes: 0, restored: [], missing: [] };
-  const state = new HashState(join(runner.mlpipe.root, 'state.json'));
+  const pull = startPull(runner, cache, options.remote);
+  const { plan, state, summary } = pull;
   const executors = new Map<string, Promise<Executor>>();
   const unavailable = new Set<string>();
   try {
@@ -205,7 +211,7 @@ export async function pullPipeline(
         summary.missing.push(`${stage.name} (${key ? 'no cache has its current inputs' : 'a dep is missing'})`);
         continue;
       }
-      await fetchAndRestore(runner, cache, stage.name, entry, state, summary, options.remote, true);
+      await fetchAndRestore(pull, stage.name, entry, true);
     }
   } finally {
     state.save();

@@ -328,6 +328,7 @@ export class Runner {
         `no run ${runId} in ${relative(process.cwd(), this.mlpipe.runs) || this.mlpipe.runs}; the folder names there are run ids`,
       );
     const state = new HashState(join(this.mlpipe.root, 'state.json'));
+    const plan = this.plan();
     const restored: string[] = [];
     const missing: string[] = [];
     for (const stage of record.stages) {
@@ -337,7 +338,7 @@ export class Runner {
         missing.push(stage.name);
         continue;
       }
-      const result = this.restoreEntry(stage.name, entry, state);
+      const result = this.restoreEntry(stage.name, entry, state, plan);
       restored.push(...result.restored);
       missing.push(...result.missing);
     }
@@ -353,16 +354,17 @@ export class Runner {
    * Puts one stage's cached outputs in the workspace and records them as its last result (so
    * `mlpipe status` sees it up to date). Outputs the local cache lacks are listed, not restored.
    */
-  restoreEntry(stage: string, entry: StageCacheEntry, state: HashState): { restored: string[]; missing: string[] } {
+  restoreEntry(
+    stage: string,
+    entry: StageCacheEntry,
+    state: HashState,
+    plan: Plan = this.plan(),
+  ): { restored: string[]; missing: string[] } {
     const restored: string[] = [];
     const missing: string[] = [];
     // Only what the pipeline declares as the stage's outputs: an entry from a remote (or a planted
     // one in .mlpipe/cache) naming src/train.py or .git/hooks/... must not write there.
-    const declared = new Set(
-      this.plan()
-        .byName.get(stage)
-        ?.outputs.map((output) => output.path) ?? [],
-    );
+    const declared = new Set(plan.byName.get(stage)?.outputs.map((output) => output.path) ?? []);
     for (const [path, content] of Object.entries(entry.outputs)) {
       if (!declared.has(path)) {
         missing.push(`${stage} (${path}: not an output of stage '${stage}' in the pipeline now, not restored)`);

@@ -106,10 +106,7 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
           );
           collectResults(context);
           line(
-            `restored outputs from the ${origin ? 'remote' : ''} cache (run ${cached.run}${origin} had the same inputs)`.replace(
-              '  ',
-              ' ',
-            ),
+            `restored outputs from the ${origin ? 'remote ' : ''}cache (run ${cached.run}${origin} had the same inputs)`,
           );
           saveLast(run, stage, key, inputs, cached.outputs);
           finish(
