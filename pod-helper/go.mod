@@ -1,0 +1,3 @@
+module mlpipe.dev/pod-helper
+
+go 1.22
