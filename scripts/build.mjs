@@ -108,6 +108,25 @@ const lazyRemoteS3 = {
   },
 };
 
+// @kubernetes/client-node (about 2 MB, an ES module) is used only by a cluster host:
+// core/src/runner/kubernetes/client-node.ts requires it inside a function, and that require becomes
+// one of dist/kubernetes-client.js, bundled apart.
+const lazyKubernetes = {
+  name: 'lazy-kubernetes',
+  setup(build) {
+    build.onResolve({ filter: /^@kubernetes\/client-node$/ }, (args) =>
+      args.importer.endsWith(join('core', 'src', 'runner', 'kubernetes', 'client-node.ts'))
+        ? { path: 'kubernetes-client', namespace: 'lazy-kubernetes' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-kubernetes' }, () => ({
+      contents: `module.exports = ${requireBeside('kubernetes-client')};`,
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -121,7 +140,7 @@ const common = {
   // ssh2's optional native speed-ups: required inside try/catch, so leaving them out falls back to JavaScript.
   external: ['*.node'],
   absWorkingDir: root,
-  plugins: [lazyDockerode, lazyRemoteS3],
+  plugins: [lazyDockerode, lazyRemoteS3, lazyKubernetes],
   metafile: Boolean(metafiles),
 };
 
@@ -174,6 +193,7 @@ const results = await Promise.all([
   esbuild({ ...common, entryPoints: ['core/src/cli/main.ts'], outfile: 'dist/cli-commands.js' }),
   esbuild({ ...common, plugins: [], entryPoints: ['dockerode'], outfile: 'dist/dockerode.js' }),
   esbuild({ ...common, plugins: [], entryPoints: ['core/src/remote/s3.ts'], outfile: 'dist/remote-s3.js' }),
+  esbuild({ ...common, plugins: [], entryPoints: ['@kubernetes/client-node'], outfile: 'dist/kubernetes-client.js' }),
   // The drift engine's reader thread (core/src/drift/read-threads.ts starts it from next to the bundle).
   esbuild({ ...common, entryPoints: ['core/src/drift/worker.ts'], outfile: 'dist/drift-worker.js' }),
   esbuild(webviews),

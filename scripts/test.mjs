@@ -59,6 +59,8 @@ const tiers = [
   { name: 'registry', folder: 'test/registry', budgetS: 90 },
   // The team cache on real remotes the tests start: SeaweedFS's S3 gateway, Distribution, a folder.
   { name: 'remote', folder: 'test/remote', budgetS: 300 },
+  // Stages as Jobs on a real two-node Kubernetes the tests start (built from its Go modules), data through S3.
+  { name: 'cluster', folder: 'test/cluster', budgetS: 480 },
   // The runner against real engines the tests start: dockerd (local, tcp+TLS, over ssh), Podman.
   { name: 'engine', folder: 'test/engine', budgetS: 375 },
   // Hostile input: symlinks, crafted .mlpipe/ files, bombs and lying servers, each refused with
@@ -286,6 +288,13 @@ try {
     ) {
       // SeaweedFS (the S3 server) is built from its Go module once and cached: minutes cold, outside the tier's budget.
       run('seaweedfs', process.execPath, ['--import', 'tsx', join(root, 'scripts/seaweedfs.ts')]);
+    }
+    if (
+      tier.name === 'cluster' &&
+      (ci || existsSync('/usr/local/go/bin/go') || spawnSync('go', ['version']).status === 0)
+    ) {
+      // Kubernetes, etcd, the S3 server and the pod helper, built once and cached: minutes cold, outside the tier's budget.
+      run('cluster-prepare', process.execPath, ['--import', 'tsx', join(root, 'scripts/cluster-prepare.ts')]);
     }
     if (tier.name === 'e2e') {
       run('package', process.execPath, [join(root, 'scripts/package.mjs')]);

@@ -20,6 +20,8 @@ export interface RunRequest {
   stages: string[];
   upstream: boolean;
   force?: boolean;
+  /** Every targeted stage on this host (`mlpipe run --host`). */
+  host?: string;
 }
 
 /** Where a run's lines go: a terminal of its own, or the task's terminal. */
@@ -196,6 +198,7 @@ export class RunController implements vscode.Disposable {
                 stages: request.stages,
                 upstream: request.upstream,
                 force: request.force ?? false,
+                ...(request.host ? { host: request.host } : {}),
                 jobs,
                 signal: controller.signal,
                 ...(remote ? { remote: remote.options } : {}),

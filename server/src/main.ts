@@ -58,6 +58,8 @@ function lensTitle(lens: Lens): string {
       return '$(run-all) Run pipeline';
     case 'mlpipe.runStageUpstream':
       return `$(play) Run stage${lens.variants !== undefined && lens.variants > 1 ? ` (${lens.variants} variants)` : ''}`;
+    case 'mlpipe.runPipelineOnHost':
+      return `$(cloud-upload) Run on ${lens.command.args[0]}`;
   }
 }
 

@@ -198,9 +198,18 @@ describe('language server over stdio', () => {
     const lenses = await client.request<CodeLens[]>('textDocument/codeLens', { textDocument: { uri: pipeline } });
     assert.deepEqual(
       lenses.map((lens) => lens.command?.command),
-      ['mlpipe.runPipeline', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream', 'mlpipe.runStageUpstream'],
+      [
+        'mlpipe.runPipeline',
+        'mlpipe.runPipelineOnHost',
+        'mlpipe.runStageUpstream',
+        'mlpipe.runStageUpstream',
+        'mlpipe.runStageUpstream',
+      ],
     );
-    assert.deepEqual(lenses[2].command?.arguments, [pipeline, 'train']);
+    // The sample declares a cluster: "Run on cluster" beside "Run pipeline".
+    assert.equal(lenses[1].command?.title, '$(cloud-upload) Run on cluster');
+    assert.deepEqual(lenses[1].command?.arguments, [pipeline, 'cluster']);
+    assert.deepEqual(lenses[3].command?.arguments, [pipeline, 'train']);
   });
 
   it('re-checks an open pipeline when params.yaml changes, without touching the pipeline', async () => {

@@ -8,19 +8,18 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
 import { BUSYBOX_IMAGE, PYTHON_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { freePort } from '../../scripts/vscode-web';
 import { enginesMissing, mlpipeContainers, startDockerd, type RunningEngine } from '../support/engines';
-import { ROOT } from '../support/files';
+import { fileTree, ROOT } from '../support/files';
 import { lastRecord, mlpipe, mlpipeAsync, statuses } from '../support/mlpipe-cli';
 import { registryMissing, startRegistry, type RunningRegistry } from '../support/registry';
 import { s3ServerMissing, startS3Server, type RunningS3 } from '../support/s3-server';
@@ -37,17 +36,6 @@ if (missing && process.env.CI) throw new Error(`Remote cache tests cannot run: $
 
 const BUCKET = 'mlpipe-cache';
 const SECRET_TAIL = 'Zq9/+Secret';
-
-/** Every file below a folder (relative path -> sha256), `.mlpipe` left out. */
-function tree(dir: string, under = dir, into: Record<string, string> = {}): Record<string, string> {
-  for (const name of readdirSync(under)) {
-    const path = join(under, name);
-    if (relative(dir, path) === '.mlpipe') continue;
-    if (statSync(path).isDirectory()) tree(dir, path, into);
-    else into[relative(dir, path)] = createHash('sha256').update(readFileSync(path)).digest('hex');
-  }
-  return into;
-}
 
 /** A fresh copy of the sample with `remotes:` added (a clone of the repository: no .mlpipe). */
 function clone(remotes: string): string {
@@ -200,7 +188,7 @@ describe('a team cache on real remotes: S3 (SeaweedFS), an OCI registry and a fo
     assert.match(restore.stdout, /fetched \d+ objects \([^)]+\) from remote 'team'/);
     assert.equal((await engine.docker.listContainers({ all: true })).length, before, 'no container was created');
     assert.deepEqual(await mlpipeContainers(engine.docker, second), []);
-    assert.deepEqual(tree(second), tree(first), 'every output byte for byte');
+    assert.deepEqual(fileTree(second), fileTree(first), 'every output byte for byte');
     assert.equal(
       objectFiles(second).filter((name) => name.includes('.tmp-')).length,
       0,
@@ -265,7 +253,7 @@ describe('a team cache on real remotes: S3 (SeaweedFS), an OCI registry and a fo
     assert.equal(restore.status, 0, restore.stderr);
     assert.deepEqual(new Set(Object.values(statuses(lastRecord(third)))), new Set(['restored']));
     assert.match(restore.stdout, /from remote 'registry'/);
-    assert.deepEqual(tree(third), tree(first));
+    assert.deepEqual(fileTree(third), fileTree(first));
   });
 
   it('cache pull RUN into a fresh clone through a folder remote, with no engine; a tampered object is refused', () => {
@@ -282,7 +270,7 @@ describe('a team cache on real remotes: S3 (SeaweedFS), an OCI registry and a fo
     );
     assert.equal(pull.status, 0, pull.stderr);
     assert.match(pull.stderr, /4 stages restored/);
-    assert.deepEqual(tree(fourth), tree(first));
+    assert.deepEqual(fileTree(fourth), fileTree(first));
 
     // Someone with write access to the share swaps the model's bytes.
     const model = lastRecord(first).stages.find((stage) => stage.name === 'train')!.outputs['models/model.npz']!;
@@ -444,7 +432,7 @@ describe('a team cache on real remotes: S3 (SeaweedFS), an OCI registry and a fo
     made.push(sixth);
     const pull = mlpipe(['cache', 'pull', id, '--remote', 'shared'], sixth, env());
     assert.equal(pull.status, 0, pull.stderr);
-    assert.deepEqual(tree(sixth), tree(first));
+    assert.deepEqual(fileTree(sixth), fileTree(first));
     // Untagged and older than 0 days, the run index goes, then its entries and objects.
     assert.equal(mlpipe(['runs', 'tag', id, '--remove', 'mlpipe.keep'], first, env()).status, 0);
     const all = mlpipe(['cache', 'gc', '--remote', 'shared', '--keep-days', '0'], first, env());

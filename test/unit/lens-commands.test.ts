@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lensArguments, parseLensArguments, RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../core/src/language/commands';
+import {
+  lensArguments,
+  parseLensArguments,
+  RUN_PIPELINE,
+  RUN_PIPELINE_ON_HOST,
+  RUN_STAGE_UPSTREAM,
+} from '../../core/src/language/commands';
 import { codeLenses } from '../../core/src/language/outline';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../../core/src/workspace/workspace';
@@ -20,6 +26,7 @@ describe('code lens commands: declared once, typed, checked where they arrive', 
       lenses.map((lens) => [lens.command.id, lens.command.args, lens.variants]),
       [
         [RUN_PIPELINE, [], undefined],
+        [RUN_PIPELINE_ON_HOST, ['cluster'], undefined],
         [RUN_STAGE_UPSTREAM, ['prepare'], 1],
         [RUN_STAGE_UPSTREAM, ['train'], 1],
         [RUN_STAGE_UPSTREAM, ['evaluate'], 2],
@@ -45,5 +52,8 @@ describe('code lens commands: declared once, typed, checked where they arrive', 
     ])
       assert.equal(parseLensArguments(RUN_STAGE_UPSTREAM, raw), undefined, JSON.stringify(raw));
     assert.equal(parseLensArguments(RUN_PIPELINE, [uri, 'train']), undefined);
+    assert.deepEqual(parseLensArguments(RUN_PIPELINE_ON_HOST, [uri, 'cluster']), [uri, 'cluster']);
+    for (const raw of [[uri], [uri, ''], [uri, '--force'], [uri, 'a b'], [uri, 'cluster', 'x']])
+      assert.equal(parseLensArguments(RUN_PIPELINE_ON_HOST, raw), undefined, JSON.stringify(raw));
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv from 'ajv';
-import { RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../core/src/language/commands';
+import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } from '../../core/src/language/commands';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
@@ -197,7 +197,7 @@ describe('the project itself', () => {
       .map((command) => command.command)
       .sort();
     // The ids (client/src/commands/ids.ts: `name: 'mlpipe.x'`, or a code-lens id shared with the server).
-    const lensIds = { RUN_PIPELINE, RUN_STAGE_UPSTREAM } as Record<string, string>;
+    const lensIds = { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } as Record<string, string>;
     const ids = new Map(
       [
         ...readFileSync(join(ROOT, 'client/src/commands/ids.ts'), 'utf8').matchAll(

@@ -4,12 +4,13 @@
  * commands are declared with their arguments in core/src/language/commands.ts, which the
  * language server shares: their ids are taken from there.
  */
-import { RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../../core/src/language/commands';
+import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } from '../../../core/src/language/commands';
 
 export const Cmd = {
   runPipeline: RUN_PIPELINE,
   runStage: 'mlpipe.runStage',
   runStageUpstream: RUN_STAGE_UPSTREAM,
+  runPipelineOnHost: RUN_PIPELINE_ON_HOST,
   cancelRun: 'mlpipe.cancelRun',
   showStatus: 'mlpipe.showStatus',
   restartServer: 'mlpipe.restartServer',

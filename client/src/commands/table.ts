@@ -11,7 +11,7 @@ import {
   tagRun,
   type ExperimentsUi,
 } from '../experiments/commands';
-import { createPipeline, runPipeline, runStage, showStatus } from '../pipelines/commands';
+import { createPipeline, runPipeline, runPipelineOnHost, runStage, showStatus } from '../pipelines/commands';
 import { type PipelinesTree } from '../pipelines/tree';
 import { approveModel, rejectModel } from '../registry/approval';
 import { setRegistryCredentials } from '../registry/credentials';
@@ -55,6 +55,7 @@ export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTr
     runPipeline: { run: (...args) => runPipeline(ctx, runs, args) },
     runStage: { run: (...args) => runStage(ctx, runs, args, false) },
     runStageUpstream: { run: (...args) => runStage(ctx, runs, args, true) },
+    runPipelineOnHost: { run: (...args) => runPipelineOnHost(ctx, runs, args) },
     cancelRun: { run: () => runs.cancel() },
     showStatus: { run: (...args) => showStatus(ctx, args) },
     restartServer: { run: () => ctx.restartServer() },

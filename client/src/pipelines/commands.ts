@@ -1,5 +1,10 @@
 import * as vscode from 'vscode';
-import { parseLensArguments, RUN_PIPELINE, RUN_STAGE_UPSTREAM } from '../../../core/src/language/commands';
+import {
+  parseLensArguments,
+  RUN_PIPELINE,
+  RUN_PIPELINE_ON_HOST,
+  RUN_STAGE_UPSTREAM,
+} from '../../../core/src/language/commands';
 import { Runner } from '../../../core/src/runner/runner';
 import { pipelineStatus } from '../../../core/src/runner/status';
 import { type Ctx } from '../ctx';
@@ -25,6 +30,14 @@ export async function runPipeline(ctx: Ctx, runs: RunController, args: unknown[]
   if (!ctx.trust.allows('run')) return;
   const pipeline = await choosePipeline(runTarget(args).pipeline);
   if (pipeline) await runs.runInTerminal({ pipeline, stages: [], upstream: false });
+}
+
+/** "Run on HOST" (a cluster's lens): the whole pipeline, every stage sent to that host, as `mlpipe run --host HOST`. */
+export async function runPipelineOnHost(ctx: Ctx, runs: RunController, args: unknown[]): Promise<void> {
+  if (!ctx.trust.allows('run')) return;
+  const lens = parseLensArguments(RUN_PIPELINE_ON_HOST, args);
+  if (!lens) return;
+  await runs.runInTerminal({ pipeline: vscode.Uri.parse(lens[0]), stages: [], upstream: false, host: lens[1] });
 }
 
 /** Runs a stage (with `upstream`, what it needs first): the one given, or the one the user picks. */

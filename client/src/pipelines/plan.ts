@@ -9,10 +9,18 @@ import { DEFAULT_OPTIONS, Workspace } from '../../../core/src/workspace/workspac
  * pipeline with errors.
  */
 export function plannedStages(pipelinePath: string): string[] {
+  return plannedStageHosts(pipelinePath).map((stage) => stage.name);
+}
+
+/** Each stage instance, with the cluster it runs on when its host is a `kubernetes:` one. */
+export function plannedStageHosts(pipelinePath: string): { name: string; cluster?: string }[] {
   const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(
     pipelinePath,
     'pipeline',
   );
   if (analysis.kind !== 'pipeline') throw new PlanError(`${pipelinePath} is not a pipeline`);
-  return buildPlan(analysis).stages.map((stage) => stage.name);
+  const plan = buildPlan(analysis);
+  return plan.stages.map((stage) =>
+    plan.hosts[stage.host]?.kubernetes ? { name: stage.name, cluster: stage.host } : { name: stage.name },
+  );
 }

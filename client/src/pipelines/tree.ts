@@ -3,12 +3,12 @@ import { MlpipeDir, mlpipeRootOf, type StageRecord } from '../../../core/src/run
 import { messageOf } from '../errors';
 import { STAGE_ICONS, themeIcon } from '../status-icons';
 import { findPipelines } from './find';
-import { plannedStages } from './plan';
+import { plannedStageHosts } from './plan';
 
 /** A pipeline file, one stage instance of it with its last status, or why its stages cannot be listed. */
 export type PipelineNode =
   | { kind: 'pipeline'; uri: vscode.Uri }
-  | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string }
+  | { kind: 'stage'; uri: vscode.Uri; name: string; status?: string; reason?: string; cluster?: string }
   | { kind: 'error'; message: string };
 
 /** Whether a command's argument is an item of the Pipelines view. */
@@ -50,9 +50,9 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode>, vsc
       return pipelines.map((uri) => ({ kind: 'pipeline', uri }));
     }
     if (node.kind !== 'pipeline') return [];
-    let stages: string[];
+    let stages: { name: string; cluster?: string }[];
     try {
-      stages = plannedStages(node.uri.fsPath);
+      stages = plannedStageHosts(node.uri.fsPath);
     } catch (error) {
       return [{ kind: 'error', message: messageOf(error).split('\n')[0] }];
     }
@@ -64,12 +64,13 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode>, vsc
         if (!last.has(stage.name) && stage.status !== 'pending') last.set(stage.name, stage);
       if (last.size >= stages.length) break;
     }
-    return stages.map((name) => ({
+    return stages.map(({ name, cluster }) => ({
       kind: 'stage',
       uri: node.uri,
       name,
       status: last.get(name)?.status,
       reason: last.get(name)?.reason,
+      ...(cluster ? { cluster } : {}),
     }));
   }
 
@@ -93,7 +94,7 @@ export class PipelinesTree implements vscode.TreeDataProvider<PipelineNode>, vsc
     }
     const item = new vscode.TreeItem(node.name);
     item.id = `${node.uri.toString()}#${node.name}`;
-    item.description = node.status ? (node.status === 'skipped' ? 'up to date' : node.status) : 'never run';
+    item.description = `${node.status ? (node.status === 'skipped' ? 'up to date' : node.status) : 'never run'}${node.cluster ? ` · cluster ${node.cluster}` : ''}`;
     item.tooltip = node.reason;
     item.iconPath = themeIcon(STAGE_ICONS[node.status ?? 'pending'] ?? ['circle-outline']);
     item.contextValue = 'mlpipe.stage';

@@ -175,7 +175,7 @@ export function formatStatus(reports: StageReport[], dryRun = false): string {
   return reports
     .map(
       (report) =>
-        `${report.name.padEnd(width)}  ${verb[report.state]}${report.remote ? ' (remote)' : ''}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`,
+        `${report.name.padEnd(width)}  ${verb[report.state]}${report.remote ? ' (remote)' : ''}${report.cluster ? ` [cluster ${report.host}]` : ''}${report.reasons.length > 0 ? `: ${report.reasons.join('; ')}` : ''}\n`,
     )
     .join('');
 }

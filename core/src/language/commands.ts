@@ -12,12 +12,15 @@ export interface LensCommands {
   'mlpipe.runPipeline': [];
   /** Runs a stage (every matrix variant of it) and what it needs first, as `mlpipe run --upstream STAGE`. */
   'mlpipe.runStageUpstream': [stage: string];
+  /** Runs the whole pipeline on one host (a cluster), as `mlpipe run --host HOST`. */
+  'mlpipe.runPipelineOnHost': [host: string];
 }
 
 export type LensCommandId = keyof LensCommands;
 
 export const RUN_PIPELINE = 'mlpipe.runPipeline' satisfies LensCommandId;
 export const RUN_STAGE_UPSTREAM = 'mlpipe.runStageUpstream' satisfies LensCommandId;
+export const RUN_PIPELINE_ON_HOST = 'mlpipe.runPipelineOnHost' satisfies LensCommandId;
 
 /** A lens command with its own arguments (the document's URI comes first on the wire). */
 export type LensCommand = { [K in LensCommandId]: { id: K; args: LensCommands[K] } }[LensCommandId];
@@ -36,6 +39,8 @@ const isString = (value: unknown): value is string => typeof value === 'string';
 const ARGUMENTS: { [K in LensCommandId]: (args: readonly unknown[]) => args is LensCommands[K] } = {
   'mlpipe.runPipeline': (args): args is [] => args.length === 0,
   'mlpipe.runStageUpstream': (args): args is [string] => args.length === 1 && isString(args[0]) && args[0].length > 0,
+  'mlpipe.runPipelineOnHost': (args): args is [string] =>
+    args.length === 1 && isString(args[0]) && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args[0]),
 };
 
 /**

@@ -145,7 +145,11 @@ function valueItems(
             ...range,
             label: host.name,
             kind: 'host',
-            detail: host.gpus ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}` : 'no GPUs declared',
+            detail: host.kubernetes
+              ? 'a Kubernetes cluster: stages run as Jobs'
+              : host.gpus
+                ? `${host.gpus} GPU${host.gpus === 1 ? '' : 's'}`
+                : 'no GPUs declared',
           });
       return items;
     }

@@ -42,6 +42,21 @@ export function hover(workspace: Workspace, analysis: Analysis, offset: number):
             ...span,
             contents: '**host local**: the Docker engine `DOCKER_HOST` or the current Docker context points at.',
           };
+        if (host?.kubernetes) {
+          const field = (key: string) => {
+            const value = host.kubernetes?.pairs.find((pair) => pair.keyText === key)?.value;
+            return value?.kind === 'scalar' ? String(value.value) : undefined;
+          };
+          const parts = [
+            `context \`${field('context') ?? "the kubeconfig's current one"}\``,
+            `namespace \`${field('namespace') ?? "the context's"}\``,
+            ...(field('queue') ? [`Kueue queue \`${field('queue')}\``] : []),
+          ];
+          return {
+            ...span,
+            contents: `**host ${symbol.name}**: a Kubernetes cluster (${parts.join(', ')}); each stage runs there as a Job, its data through the S3 remote.`,
+          };
+        }
         if (host) {
           const docker =
             host.pair.value?.kind === 'map'

@@ -1,6 +1,6 @@
 import { type YMap, type YNode } from '../yaml/nodes';
 import { type Analysis } from '../workspace/workspace';
-import { RUN_PIPELINE, RUN_STAGE_UPSTREAM, type LensCommand } from './commands';
+import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM, type LensCommand } from './commands';
 
 export type SymbolKind =
   'namespace' | 'function' | 'property' | 'object' | 'array' | 'string' | 'number' | 'boolean' | 'module' | 'variable';
@@ -146,6 +146,14 @@ export function codeLenses(analysis: Analysis): Lens[] {
   const stagesPair = root?.kind === 'map' ? root.pairs.find((pair) => pair.keyText === 'stages') : undefined;
   if (stagesPair && analysis.model.stages.length > 0) {
     lenses.push({ start: stagesPair.key.start, end: stagesPair.key.end, command: { id: RUN_PIPELINE, args: [] } });
+    // And on each cluster the pipeline declares: the same pipeline, every stage sent there.
+    for (const host of analysis.model.hosts.values())
+      if (host.kubernetes)
+        lenses.push({
+          start: stagesPair.key.start,
+          end: stagesPair.key.end,
+          command: { id: RUN_PIPELINE_ON_HOST, args: [host.name] },
+        });
   }
   for (const stage of analysis.model.stages) {
     // A stage's lens runs what it needs first (skipping what is up to date), as `mlpipe run --upstream` does.

@@ -34,7 +34,8 @@ export function checkHostsAndImages(check: PipelineCheck): void {
             : undefined,
       });
     }
-    if (stage.gpus && hostKnown) checkGpus(stage, host?.gpus, input, out);
+    // A cluster's scheduler knows its GPUs: a stage asking for more than any node has is said at run time.
+    if (stage.gpus && hostKnown && !host?.kubernetes) checkGpus(stage, host?.gpus, input, out);
     if (!stage.image) {
       out.push({
         ...spanOf(stage.pair.key),
@@ -385,5 +386,82 @@ export function checkOutputRemotes(check: PipelineCheck): void {
         fixes: suggestion ? [replaceFix(input.path, node, suggestion, input.text)] : undefined,
       });
     }
+  }
+}
+
+/**
+ * What works locally but not on a cluster (a local/remote parity lint): a host that is neither an
+ * engine nor a cluster, and for stages on a `kubernetes:` host, no S3 remote for their data, the
+ * host network, all GPUs, and an image only this machine has.
+ */
+export function checkClusterParity(check: PipelineCheck): void {
+  const { input, out, checkedNodes } = check;
+  const { model } = input;
+  for (const host of model.hosts.values()) {
+    const decl = deref(host.pair.value);
+    if (decl?.kind !== 'map') continue;
+    const hasDocker = Boolean(mapGet(decl, 'docker'));
+    if (hasDocker && host.kubernetes)
+      out.push({
+        ...spanOf(host.pair.key),
+        severity: 'error',
+        code: 'host-kind',
+        message: `Host '${host.name}' declares both docker: and kubernetes:; a host is one engine or one cluster. Declare two hosts.`,
+      });
+    else if (!hasDocker && !host.kubernetes && host.name !== 'local')
+      out.push({
+        ...spanOf(host.pair.key),
+        severity: 'error',
+        code: 'host-kind',
+        message: `Host '${host.name}' says neither where its engine is (docker: ssh://user@host) nor which cluster it is (kubernetes: { context: NAME }).`,
+      });
+  }
+  const remotes = deref(mapGet(model.root, 'remotes')?.value ?? null);
+  const urls =
+    remotes?.kind === 'map'
+      ? remotes.pairs.map((pair) => {
+          const url = deref(mapGet(deref(pair.value) as YMap, 'url')?.value ?? null);
+          return url?.kind === 'scalar' ? String(url.value) : '';
+        })
+      : [];
+  for (const stage of model.stages) {
+    const host = model.hosts.get(stage.host);
+    if (!host?.kubernetes) continue;
+    const where = stage.hostNode && !checkedNodes.has(stage.hostNode) ? stage.hostNode : undefined;
+    const at = where ? spanOf(where) : spanOf(stage.pair.key);
+    const warnOnce = (code: string, message: string, severity: 'warning' | 'error' = 'warning') => {
+      if (out.some((finding) => finding.code === code && finding.message === message)) return;
+      out.push({ ...at, severity, code, message });
+    };
+    if (urls.length === 0)
+      warnOnce(
+        'cluster-remote',
+        `Host '${host.name}' is a cluster: its pods get deps and send outputs through an S3 remote, and this pipeline declares none; declare one under remotes (or in .mlpipe/config.yaml).`,
+      );
+    else if (!urls.some((url) => url.startsWith('s3://')))
+      warnOnce(
+        'cluster-remote',
+        `Host '${host.name}' is a cluster: its pods move data through an S3 remote, and this pipeline's remotes are not S3 (s3://bucket/prefix).`,
+      );
+    const network = deref(mapGet(stage.map, 'network')?.value ?? null);
+    if (network?.kind === 'scalar' && network.value === 'host')
+      out.push({
+        ...spanOf(network),
+        severity: 'error',
+        code: 'cluster-parity',
+        message: `Stage '${stage.name}' uses network: host, which a cluster's pods do not get; use network: bridge on host '${host.name}'.`,
+      });
+    const pull = deref(mapGet(host.kubernetes, 'imagePullPolicy')?.value ?? null);
+    const pinned = stage.image?.includes('@sha256:');
+    if (
+      stage.image &&
+      !pinned &&
+      (stage.image.startsWith('localhost/') || stage.image.startsWith('localhost:')) &&
+      !(pull?.kind === 'scalar' && pull.value === 'Never')
+    )
+      warnOnce(
+        'cluster-parity',
+        `Image ${stage.image} (stage '${stage.name}') is only where it was built or imported; host '${host.name}' cannot pull it. Push it to a registry the cluster pulls from, or import it into the nodes and set imagePullPolicy: Never.`,
+      );
   }
 }

@@ -11,6 +11,7 @@ import {
 } from './check-graph';
 import { checkInterpolations, checkStageParams } from './check-params';
 import {
+  checkClusterParity,
   checkDefaultImage,
   checkHostsAndImages,
   checkOutputRemotes,
@@ -41,6 +42,7 @@ const PIPELINE_RULES: readonly PipelineRule[] = [
   checkInterpolations,
   checkStageParams,
   checkHostsAndImages,
+  checkClusterParity,
   checkOutputRemotes,
   checkResourceValues,
   checkDefaultImage,

@@ -57,6 +57,8 @@ export interface HostDecl {
   pair: YPair;
   gpus: number | undefined;
   engine: string | undefined;
+  /** The `kubernetes:` map when the host is a cluster. */
+  kubernetes: YMap | undefined;
 }
 
 export interface PipelineModel {
@@ -322,6 +324,7 @@ export function buildPipeline(
       pair,
       gpus: gpus?.kind === 'scalar' && typeof gpus.value === 'number' ? gpus.value : undefined,
       engine: engine ? String(engine.value) : undefined,
+      kubernetes: asMap(mapGet(decl, 'kubernetes')?.value ?? null) ?? undefined,
     });
   }
 

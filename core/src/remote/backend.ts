@@ -59,6 +59,36 @@ export interface RemoteBackend {
   close(): void;
 }
 
+/**
+ * What a cluster's pods need from a remote (the Kubernetes executor): URLs that let their holder
+ * read one object or write one staging file, signed here so that a pod never holds the remote's
+ * keys, and a staging area (`staging/` beside `objects/`) for what pods upload before the runner
+ * has checked it. Only S3 remotes have one.
+ */
+export interface PodStaging {
+  /** A URL to GET an object (by digest) or GET/PUT a staging file, valid for `seconds`, for a client reaching the remote at `endpoint` (the remote's own when absent). */
+  presign(
+    method: 'GET' | 'PUT',
+    target: { object: string } | { staging: string },
+    seconds: number,
+    endpoint?: string,
+  ): Promise<string>;
+  writeStaging(name: string, body: Buffer, signal?: AbortSignal): Promise<void>;
+  /** A staging file into `sink`, at most `maxBytes`; undefined (nothing written) when there is none. */
+  readStaging(name: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<boolean>;
+  /** Every staging file under `prefix` (a run's, or one attempt's). */
+  deleteStaging(prefix: string, signal?: AbortSignal): Promise<void>;
+  /** The run folders under staging/, for removing what killed runs left. */
+  listStagingRuns(signal?: AbortSignal): Promise<string[]>;
+}
+
+/** The remote's pod staging, when its kind has one. */
+export function podStaging(backend: RemoteBackend): (RemoteBackend & PodStaging) | undefined {
+  return typeof (backend as Partial<PodStaging>).presign === 'function'
+    ? (backend as RemoteBackend & PodStaging)
+    : undefined;
+}
+
 /** A remote failed: which one, at which step, and what to do; never a credential. */
 export class RemoteError extends UserError {
   constructor(
@@ -85,6 +115,13 @@ export function printable(text: string, max = 300): string {
 export function objectKey(digest: string): string {
   const hex = digest.slice('sha256:'.length);
   return `objects/${hex.slice(0, 2)}/${hex.slice(2)}`;
+}
+
+/** A pod staging file's key: `staging/RUN/...`, names of plain segments only. */
+export function stagingKey(name: string): string {
+  if ((name !== '' && !/^[A-Za-z0-9._@-]+(\/[A-Za-z0-9._@-]+)*\/?$/.test(name)) || name.split('/').includes('..'))
+    throw new RemoteError(`not a staging name: ${printable(name, 120)}`);
+  return `staging/${name}`;
 }
 
 export function documentKey(kind: DocumentKind, name: string): string {

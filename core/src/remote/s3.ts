@@ -12,8 +12,10 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
+  type S3ClientConfig,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   type AnswerSink,
   deadlineFor,
@@ -29,6 +31,7 @@ import {
   type DocumentKind,
   type Listed,
   objectKey,
+  stagingKey,
   type ObjectInfo,
   printable,
   type RemoteBackend,
@@ -67,6 +70,7 @@ export class S3Backend implements RemoteBackend {
   readonly shown: string;
   readonly defaultJobs = 32;
   private readonly client: S3Client;
+  private readonly clientConfig: S3ClientConfig;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly secrets: string[];
@@ -91,7 +95,7 @@ export class S3Backend implements RemoteBackend {
       keys?.secretAccessKey ?? '',
     ].filter(Boolean);
     const agent = { keepAlive: true, maxSockets: 64 };
-    this.client = new S3Client({
+    this.clientConfig = {
       region: spec.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
       forcePathStyle: spec.pathStyle ?? false,
@@ -110,7 +114,8 @@ export class S3Backend implements RemoteBackend {
         error: () => undefined,
       },
       requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000, httpAgent: agent, httpsAgent: agent },
-    });
+    };
+    this.client = new S3Client(this.clientConfig);
   }
 
   private key(relative: string): string {
@@ -309,7 +314,11 @@ export class S3Backend implements RemoteBackend {
       for (const item of page.Contents ?? []) {
         const key = (item.Key ?? '').slice(this.prefix.length);
         const digest = under.startsWith('objects/') ? digestOfKey(key) : undefined;
-        const name = digest ?? (/^(?:stages|runs)\/([^/]+)\.json$/.exec(key)?.[1] as string | undefined);
+        const name =
+          digest ??
+          (under.startsWith('staging/')
+            ? key.slice(under.length) || undefined
+            : (/^(?:stages|runs)\/([^/]+)\.json$/.exec(key)?.[1] as string | undefined));
         if (name)
           listed.push({
             name,
@@ -451,29 +460,50 @@ export class S3Backend implements RemoteBackend {
     );
   }
 
-  async download(digest: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<void> {
-    const step = `downloading ${digest}`;
+  /**
+   * One key's content into `onChunk`, at most `maxBytes` (a larger announced size is refused before
+   * a byte is read); false, with nothing read, when the key does not exist.
+   */
+  private async get(
+    relative: string,
+    step: string,
+    maxBytes: number,
+    onChunk: (chunk: Buffer) => void,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     await this.identity();
     let answer;
     try {
-      answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(objectKey(digest)) }), {
+      answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relative) }), {
         abortSignal: signal,
       });
     } catch (error) {
       const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404)
-        throw new this.errors.RemoteNotFound(`remote '${this.spec.name}' (${this.shown}) does not hold ${digest}`);
+      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
       throw this.fail(step, error);
     }
     const body = answer.Body as Body | undefined;
-    if (!body) throw new this.errors.RemoteError(`remote '${this.spec.name}': ${step}: an answer without a body`);
+    if (!body) return true;
     if (answer.ContentLength !== undefined && answer.ContentLength > maxBytes) {
       body.destroy();
       throw new this.errors.RemoteError(
-        `remote '${this.spec.name}': ${step}: the object is ${answer.ContentLength} bytes, more than the ${maxBytes} its entry allows`,
+        `remote '${this.spec.name}': ${step}: ${answer.ContentLength} bytes, more than the ${maxBytes} allowed`,
       );
     }
-    await this.readBody(body, step, maxBytes, (chunk) => sink.write(chunk), signal);
+    await this.readBody(body, step, maxBytes, onChunk, signal);
+    return true;
+  }
+
+  async download(digest: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<void> {
+    const found = await this.get(
+      objectKey(digest),
+      `downloading ${digest}`,
+      maxBytes,
+      (chunk) => sink.write(chunk),
+      signal,
+    );
+    if (!found)
+      throw new this.errors.RemoteNotFound(`remote '${this.spec.name}' (${this.shown}) does not hold ${digest}`);
   }
 
   async readDocument(
@@ -483,25 +513,9 @@ export class S3Backend implements RemoteBackend {
     signal?: AbortSignal,
   ): Promise<Buffer | undefined> {
     const chunks: Buffer[] = [];
-    const step = `reading ${documentKey(kind, name)}`;
-    await this.identity();
-    let answer;
-    try {
-      answer = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(documentKey(kind, name)) }),
-        {
-          abortSignal: signal,
-        },
-      );
-    } catch (error) {
-      const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
-      throw this.fail(step, error);
-    }
-    const body = answer.Body as Body | undefined;
-    if (!body) return Buffer.alloc(0);
-    await this.readBody(body, step, maxBytes, (chunk) => chunks.push(chunk), signal);
-    return Buffer.concat(chunks);
+    const key = documentKey(kind, name);
+    const found = await this.get(key, `reading ${key}`, maxBytes, (chunk) => chunks.push(chunk), signal);
+    return found ? Buffer.concat(chunks) : undefined;
   }
 
   async writeDocument(
@@ -589,7 +603,63 @@ export class S3Backend implements RemoteBackend {
     return aborted;
   }
 
+  // Pod staging (backend.ts PodStaging): what a cluster's pods read and write through signed URLs.
+
+  private signers = new Map<string, S3Client>();
+
+  async presign(
+    method: 'GET' | 'PUT',
+    target: { object: string } | { staging: string },
+    seconds: number,
+    endpoint?: string,
+  ): Promise<string> {
+    await this.identity();
+    const key = this.key('object' in target ? objectKey(target.object) : stagingKey(target.staging));
+    // Signing contacts nothing: a client for the endpoint the pods see signs the Host they will send.
+    let signer = this.client;
+    if (endpoint && endpoint !== this.spec.endpoint) {
+      signer = this.signers.get(endpoint) ?? new S3Client({ ...this.clientConfig, endpoint });
+      this.signers.set(endpoint, signer);
+    }
+    const command =
+      method === 'GET'
+        ? new GetObjectCommand({ Bucket: this.bucket, Key: key })
+        : new PutObjectCommand({ Bucket: this.bucket, Key: key });
+    try {
+      return await getSignedUrl(signer, command, { expiresIn: Math.max(60, Math.min(seconds, 7 * 24 * 3600)) });
+    } catch (error) {
+      throw this.fail(`signing a URL for ${'object' in target ? target.object : 'a staging file'}`, error);
+    }
+  }
+
+  async writeStaging(name: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+    await this.send(`writing ${stagingKey(name)}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(stagingKey(name)), Body: body }), {
+        abortSignal: signal,
+      }),
+    );
+  }
+
+  readStaging(name: string, maxBytes: number, sink: AnswerSink, signal?: AbortSignal): Promise<boolean> {
+    const key = stagingKey(name);
+    return this.get(key, `reading ${key}`, maxBytes, (chunk) => sink.write(chunk), signal);
+  }
+
+  async deleteStaging(prefix: string, signal?: AbortSignal): Promise<void> {
+    const listed = await this.list(stagingKey(`${prefix.replace(/\/+$/, '')}/`), signal);
+    await this.deleteKeys(
+      listed.map((item) => this.key(stagingKey(`${prefix.replace(/\/+$/, '')}/${item.name}`))),
+      signal,
+    );
+  }
+
+  async listStagingRuns(signal?: AbortSignal): Promise<string[]> {
+    const listed = await this.list(stagingKey(''), signal);
+    return [...new Set(listed.map((item) => item.name.split('/')[0]!).filter(Boolean))];
+  }
+
   close(): void {
     this.client.destroy();
+    for (const signer of this.signers.values()) signer.destroy();
   }
 }

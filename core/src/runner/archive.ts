@@ -11,7 +11,7 @@ export interface Owner {
   gid: number;
 }
 
-interface PackedFile {
+export interface PackedFile {
   name: string;
   full: string;
   dir: boolean;
@@ -23,7 +23,7 @@ interface PackedFile {
  * it); a link that leads out of the workspace is refused (BoundaryError), so a cloned repository
  * cannot make mlpipe ship a file of this machine to a remote engine.
  */
-function listFiles(boundary: Boundary, root: string, path: string, out: PackedFile[] = []): PackedFile[] {
+export function listFiles(boundary: Boundary, root: string, path: string, out: PackedFile[] = []): PackedFile[] {
   const full = join(root, path);
   const real = boundary.resolveRead(full);
   if (real === undefined) throw new ArchiveError(`${path} does not exist`);

@@ -60,7 +60,7 @@ export interface RunContext {
   executor(host: string): Promise<Executor>;
   /** Hosts whose orphans this run has removed already (once per host and run). */
   cleaned: Set<string>;
-  /** The team cache, when a remote is declared and the run may pull from it. */
+  /** The team cache, when a remote is declared (stages look keys up there unless the run says --no-pull; cluster stages move their data through it). */
   remote?: RemoteCache;
 }
 

@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { hostKeyProblem, hostVerifier, knownHostsFor } from './known-hosts';
 import { readFileBounded } from '../runs/files';
 import { HostError, reason } from './executor';
+import { type KubernetesHost } from './kubernetes/spec';
 
 // Where the CLI and the extension have always found it; every executor's host errors are this class.
 export { HostError } from './executor';
@@ -22,6 +23,8 @@ export interface HostSpec {
   gpus?: number;
   /** Whether the engine shares the workspace's file system (the local host): bind mounts instead of copies. */
   sharesFiles: boolean;
+  /** A Kubernetes cluster instead of an engine (then `address` is empty). */
+  kubernetes?: KubernetesHost;
 }
 
 export interface Engine {

@@ -1,5 +1,6 @@
 import { EXIT, UserError } from '../errors';
 import { type PlannedStage } from './plan';
+import { type RemoteCache } from '../remote/sync';
 
 /**
  * Where and how stage instances run: one executor per host of a pipeline. The runner decides what
@@ -46,6 +47,10 @@ export interface AttemptSpec {
   owner: { uid: number; gid: number };
   /** Workspace paths the stage reads (deps, params files): copied in unless the executor shares the workspace's files. */
   inputs: string[];
+  /** Which try of the stage this is (1 for the first). */
+  attempt?: number;
+  /** The run's team cache: a cluster's pods move data through it. */
+  remote?: RemoteCache;
 }
 
 /** One attempt on a host, driven step by step by `runAttempt` (`attempt.ts`). */

@@ -1,4 +1,5 @@
 import { DockerExecutor } from './docker-executor';
+import { KubernetesExecutor } from './kubernetes/executor';
 import { localAddress, type HostSpec } from './engine';
 import { type Executor } from './executor';
 import { type DeclaredHost } from './plan';
@@ -12,7 +13,7 @@ export function hostSpecOf(name: string, declared: DeclaredHost | undefined): Ho
   return {
     ...declared,
     address: declared.address ?? (name === 'local' ? localAddress() : ''),
-    sharesFiles: name === 'local',
+    sharesFiles: name === 'local' && !declared.kubernetes,
   };
 }
 
@@ -21,5 +22,6 @@ export type ExecutorFactory = (spec: HostSpec, workspace: string) => Promise<Exe
 
 /** The executor that runs a host's stages; every host kind the pipeline can declare has one. */
 export function openExecutor(spec: HostSpec, workspace: string): Promise<Executor> {
+  if (spec.kubernetes) return KubernetesExecutor.connect(spec.name, spec.kubernetes, workspace);
   return DockerExecutor.connect(spec, workspace);
 }

@@ -12,6 +12,7 @@ import { buildCommand, CommandError, type ContainerCommand } from '../pipeline/c
 import { reservedTop } from '../util/reserved';
 import { type KeyInputs, type StageResources } from '../runs/keys';
 import { EXIT, UserError } from '../errors';
+import { type KubernetesHost } from './kubernetes/spec';
 export { cacheKey, type KeyInputs } from '../runs/keys';
 
 export interface OutputSpec {
@@ -59,6 +60,8 @@ export interface DeclaredHost {
   tls?: { ca?: string; cert?: string; key?: string; verify?: boolean };
   engine?: 'docker' | 'podman';
   gpus?: number;
+  /** A cluster instead of an engine: each stage instance a Job (kubernetes/executor.ts). */
+  kubernetes?: KubernetesHost;
 }
 
 export interface Plan {
@@ -118,6 +121,9 @@ export function buildPlan(analysis: PipelineAnalysis): Plan {
       ...(value.tls && typeof value.tls === 'object' ? { tls: value.tls as DeclaredHost['tls'] } : {}),
       ...(value.engine === 'podman' || value.engine === 'docker' ? { engine: value.engine } : {}),
       ...(declared.gpus !== undefined ? { gpus: declared.gpus } : {}),
+      ...(value.kubernetes && typeof value.kubernetes === 'object'
+        ? { kubernetes: value.kubernetes as KubernetesHost }
+        : {}),
     };
   }
   return {

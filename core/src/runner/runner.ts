@@ -201,9 +201,14 @@ export class Runner {
       if (existsSync(requested)) stop.abort();
     }, 500);
     poll.unref();
-    // The team cache: a stage's key is looked up there too, unless the caller said --no-pull.
-    const remote =
-      options.pull === false ? undefined : this.openRemote(plan, { ...options.remote, signal: stop.signal });
+    // The team cache: a stage's key is looked up there too, unless the caller said --no-pull; a
+    // cluster host moves its stages' data through it either way.
+    let remote: RemoteCache | undefined;
+    try {
+      remote = this.openRemote(plan, { ...options.remote, signal: stop.signal });
+    } catch (error) {
+      if (options.pull !== false) throw error;
+    }
     try {
       const run: RunContext = {
         ...(remote ? { remote } : {}),

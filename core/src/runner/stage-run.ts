@@ -78,7 +78,7 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
     if (!options.force && !stage.alwaysRun) {
       let cached = run.store.entry(key);
       let origin = '';
-      if (run.remote && !(cached && cachedLocally(run, stage, cached))) {
+      if (run.remote && run.options.pull !== false && !(cached && cachedLocally(run, stage, cached))) {
         const fetched = await fromRemote(context, key);
         if (fetched) [cached, origin] = [fetched, ` on remote '${run.remote.spec().name}'`];
       }
@@ -154,7 +154,14 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       try {
         result = await runAttempt(
           executor,
-          { stage, runId: record.id, owner, inputs: attemptInputs },
+          {
+            stage,
+            runId: record.id,
+            owner,
+            inputs: attemptInputs,
+            attempt,
+            ...(run.remote ? { remote: run.remote } : {}),
+          },
           { signal, onLine: line },
         );
       } catch (error) {

@@ -16,6 +16,8 @@ export interface StageReport {
   host: string;
   /** For `cached`: the remote that holds the entry, when the local cache does not. */
   remote?: string;
+  /** The host is a Kubernetes cluster (the stage runs there as a Job). */
+  cluster?: boolean;
 }
 
 export interface StatusOptions {
@@ -180,6 +182,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     }
     if (stage.alwaysRun && report.state === 'up-to-date')
       report = { ...report, state: 'stale', reasons: ['always_run'] };
+    if (plan.hosts[stage.host]?.kubernetes) report.cluster = true;
     reports.set(stage.name, report);
     if (report.state === 'up-to-date' && last) predicted.set(stage.name, new Map(Object.entries(last.outputs)));
     else if (report.state === 'cached') {
