@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BUSYBOX_IMAGE, PYTHON_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { ensurePodHelper } from '../../scripts/pod-helper';
 import { clusterMissing, startCluster, type RunningCluster } from '../support/cluster';
@@ -75,7 +77,7 @@ describe('stages as Kubernetes Jobs on a real two-node cluster, data through S3'
   const leftovers = (namespace: string = cluster.namespace) => {
     const listed = cluster.kubectl([
       'get',
-      'jobs,pods,secrets',
+      'jobs,pods,secrets,networkpolicies',
       '-n',
       namespace,
       '-l',
@@ -184,6 +186,39 @@ describe('stages as Kubernetes Jobs on a real two-node cluster, data through S3'
     assert.match(stage.reason ?? '', /exited with code 3/);
     const log = readFileSync(join(dir, '.mlpipe/runs', lastRecord(dir).id, 'logs', 'broken.log'), 'utf8');
     assert.equal(log.match(/^about to fail$/gm)?.length, 2, 'the stderr of both attempts');
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('a dep the remote serves tampered: the pod refuses it, the attempt fails at once and the run ends', async () => {
+    const dir = workspace(['  reads:', '    cmd: cat data/input.txt', '    deps: [data/input.txt]']);
+    mkdirSync(join(dir, 'data'));
+    const content = 'the real input\n';
+    writeFileSync(join(dir, 'data/input.txt'), content);
+    const hex = createHash('sha256').update(content).digest('hex');
+    // Other bytes under the dep's name, planted before the run: mlpipe sees the object there and uploads nothing.
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+    });
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: `team/objects/${hex.slice(0, 2)}/${hex.slice(2)}`,
+        Body: 'tampered bytes\n',
+      }),
+    );
+    client.destroy();
+    const started = Date.now();
+    const run = await mlpipeAsync(['run'], dir, env()).done;
+    assert.equal(run.status, 1);
+    const stage = lastRecord(dir).stages[0]!;
+    assert.match(stage.reason ?? '', /fetching the deps of stage 'reads' in its pod failed/);
+    const log = readFileSync(join(dir, '.mlpipe/runs', lastRecord(dir).id, 'logs', 'reads.log'), 'utf8');
+    assert.match(log, /mlpipe-pod: .*data\/input\.txt.*sha256/);
+    assert.ok(!/X-Amz-Signature/i.test(log + run.stdout + run.stderr), 'no signed URL is printed');
+    assert.ok(Date.now() - started < 60_000, 'the run ended, it did not wait on a pod that will never run the stage');
     assert.deepEqual(leftovers(), []);
   });
 

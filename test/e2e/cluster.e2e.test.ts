@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -79,9 +79,20 @@ describe(
       );
       await session.waitFor('the run to succeed', rows.filter({ hasText: /run \S+ succeeded/ }).first(), 240_000);
       await session.screenshot('run-on-cluster');
-      const text = await session.terminalText();
-      assert.match(text, /host cluster, kubernetes v1\.34\.2/);
-      assert.match(text, new RegExp(`on node ${cluster.prefix}-n[12]`));
+      // The run's record and logs: every stage ran on the cluster, on one of its nodes.
+      const runs = join(session.folder, '.mlpipe/runs');
+      const id = readdirSync(runs).sort().at(-1)!;
+      const record = JSON.parse(readFileSync(join(runs, id, 'run.json'), 'utf8')) as {
+        stages: { name: string; status: string; engine?: string }[];
+      };
+      for (const stage of record.stages) {
+        assert.equal(stage.status, 'succeeded', stage.name);
+        assert.match(stage.engine ?? '', /^kubernetes v1\.34\.2 \(context mlpipe-local, namespace ml\)$/);
+      }
+      assert.match(
+        readFileSync(join(runs, id, 'logs', 'train.log'), 'utf8'),
+        new RegExp(`mlpipe: pod mlpipe-train-\\S+ on node ${cluster.prefix}-n[12]`),
+      );
       assert.ok(existsSync(join(session.folder, 'models/model.npz')), 'the model came back from the cluster');
       assert.ok(existsSync(join(session.folder, 'metrics/eval-test.json')));
       const left = cluster.kubectl([

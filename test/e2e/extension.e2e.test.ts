@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readExpectations } from '../support/expectations';
 import { ROOT } from '../support/files';
 import { Session, missingComponent } from './harness';
+
+/** The 1-based line of the sample pipeline holding `text` (so an edit above it moves no test). */
+function sampleLine(text: string): number {
+  const lines = readFileSync(join(ROOT, 'sample-workspace/mlpipe.yaml'), 'utf8').split('\n');
+  const index = lines.findIndex((line) => line.includes(text));
+  if (index < 0) throw new Error(`sample-workspace/mlpipe.yaml has no line with ${text}`);
+  return index + 1;
+}
 
 const missing = missingComponent();
 if (missing && process.env.CI) throw new Error(`End-to-end tests cannot run: ${missing}`);
@@ -55,7 +64,7 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
 
   it('completes stage names inside needs', async () => {
     await session.open('mlpipe.yaml');
-    const line = 32; // evaluate's description; a needs line goes under it
+    const line = sampleLine('description: Score the model'); // evaluate's description; a needs line goes under it
     await session.goTo(line, 1);
     await session.page.keyboard.press('End');
     await session.page.keyboard.press('Enter');
@@ -73,7 +82,7 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
 
   it('shows documentation on hover, and the resolved value of a param', async () => {
     await session.open('mlpipe.yaml');
-    await session.goTo(29, 6); // `timeout: 30m`
+    await session.goTo(sampleLine('timeout: 30m'), 6); // `timeout: 30m`
     await session.command('Show or Focus Hover');
     await session.waitFor(
       'hover with the timeout documentation',
@@ -81,7 +90,7 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     );
     await session.screenshot('hover-key');
     await session.page.keyboard.press('Escape');
-    await session.goTo(22, 52); // on `lr` in ${params.train.lr}
+    await session.goTo(sampleLine('src/train.py --lr'), 52); // on `lr` in ${params.train.lr}
     await session.command('Show or Focus Hover');
     await session.waitFor(
       'hover with the param value',
@@ -115,6 +124,7 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     assert.ok(texts.filter((text) => text.includes('Run stage')).length >= 2, texts.join(' | '));
     assert.ok(texts.some((text) => text.includes('Run stage (2 variants)')));
     assert.ok(texts.some((text) => text.includes('Run pipeline')));
+    assert.ok(texts.some((text) => text.includes('Run on cluster')), 'the sample declares a cluster host');
     await session.screenshot('code-lens');
   });
 

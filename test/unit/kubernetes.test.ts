@@ -4,8 +4,15 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { complete } from '../../core/src/language/completion';
 import { hover } from '../../core/src/language/hover';
-import { loadKubeConfig } from '../../core/src/runner/kubernetes/cluster';
-import { jobManifest, jobName, labelsFor, secretManifest, slug } from '../../core/src/runner/kubernetes/job';
+import { loadKubeConfig, printable, redact } from '../../core/src/runner/kubernetes/cluster';
+import {
+  jobManifest,
+  jobName,
+  labelsFor,
+  networkPolicyManifest,
+  secretManifest,
+  slug,
+} from '../../core/src/runner/kubernetes/job';
 import { type PlannedStage } from '../../core/src/runner/plan';
 import { nodeFileHost } from '../../core/src/workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../../core/src/workspace/workspace';
@@ -84,7 +91,11 @@ describe('a stage as a Kubernetes Job', () => {
       requests: { cpu: '1500m', memory: String(2 * 1024 ** 3) },
     });
     assert.deepEqual(pod.nodeSelector, { pool: 'gpu', 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB' });
-    assert.deepEqual(pod.securityContext, { runAsUser: 1000, runAsNonRoot: true });
+    assert.deepEqual(pod.securityContext, {
+      seccompProfile: { type: 'RuntimeDefault' },
+      runAsUser: 1000,
+      runAsNonRoot: true,
+    });
     assert.equal(pod.automountServiceAccountToken, false, 'no token unless a service account is asked for');
     assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
     assert.equal(pod.priorityClassName, 'batch-low');
@@ -104,6 +115,26 @@ describe('a stage as a Kubernetes Job', () => {
     const job = jobManifest({ ...input, hostName: 'cluster', host: {}, stage: stage(), argv: ['true'], env: {} });
     assert.ok(!JSON.stringify(job).includes('X-Amz'), 'no signature in the Job');
     assert.equal(job.spec!.template.spec!.volumes!.find((volume) => volume.secret)!.secret!.secretName, 'mlpipe-x-1');
+  });
+
+  it('network: none becomes a NetworkPolicy: egress to DNS and the remote only', () => {
+    const policy = networkPolicyManifest({ name: 'mlpipe-x-1', namespace: 'ml', labels }, 'http://10.99.255.1:8333');
+    assert.deepEqual(policy.spec!.podSelector!.matchLabels, { 'batch.kubernetes.io/job-name': 'mlpipe-x-1' });
+    assert.deepEqual(policy.spec!.policyTypes, ['Egress']);
+    assert.deepEqual(policy.spec!.egress![1], {
+      to: [{ ipBlock: { cidr: '10.99.255.1/32' } }],
+      ports: [{ protocol: 'TCP', port: 8333 }],
+    });
+    const named = networkPolicyManifest({ name: 'n', namespace: 'ml', labels }, 'https://s3.example.com');
+    assert.deepEqual(named.spec!.egress![1], { ports: [{ protocol: 'TCP', port: 443 }] });
+  });
+
+  it('server text is made printable and bounded; tokens and URL signatures are redacted before the cut', () => {
+    assert.equal(printable('a\u001b[31mred\nfake line'), 'a [31mred fake line');
+    assert.equal(printable('x'.repeat(500)).length, 403);
+    const url = 'http://h/b/k?X-Amz-Credential=AKIA%2F20261205&X-Amz-Signature=abcdef0123&x=1';
+    assert.equal(redact(url), 'http://h/b/k?X-Amz-Credential=***&X-Amz-Signature=***&x=1');
+    assert.equal(redact('Bearer tok-123456 refused', ['tok-123456']), 'Bearer *** refused');
   });
 
   it('refuses what a cluster cannot give: all GPUs, the host network', () => {

@@ -11,6 +11,8 @@ export interface MlpipeTaskDefinition extends vscode.TaskDefinition {
   /** A stage (or matrix variant); the whole pipeline when absent. */
   stage?: string;
   upstream?: boolean;
+  /** Every stage on this host (a cluster): `mlpipe run --host`. */
+  host?: string;
 }
 
 /** Every pipeline and every stage as a task ("mlpipe: train"), run through the same controller. */
@@ -41,9 +43,11 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
   }
 
   private task(definition: MlpipeTaskDefinition, folder: vscode.WorkspaceFolder): vscode.Task {
-    const name = definition.stage
-      ? `${definition.stage}${definition.upstream ? ' (with upstream)' : ''}`
-      : `run ${definition.pipeline}`;
+    const name = `${
+      definition.stage
+        ? `${definition.stage}${definition.upstream ? ' (with upstream)' : ''}`
+        : `run ${definition.pipeline}`
+    }${definition.host ? ` on ${definition.host}` : ''}`;
     const execution = new vscode.CustomExecution(async () => {
       const terminal = new RunTerminal((opened) => {
         void this.controller
@@ -52,6 +56,7 @@ export class MlpipeTaskProvider implements vscode.TaskProvider {
               pipeline: vscode.Uri.joinPath(folder.uri, definition.pipeline),
               stages: definition.stage ? [definition.stage] : [],
               upstream: Boolean(definition.upstream),
+              ...(typeof definition.host === 'string' && definition.host ? { host: definition.host } : {}),
             },
             opened,
           )

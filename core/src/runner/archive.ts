@@ -130,7 +130,8 @@ export async function extractInto(
   target: string,
   boundary: Boundary,
 ): Promise<Record<string, string>> {
-  const hashes: Record<string, string> = {};
+  // No prototype: a file named __proto__ is a file like any other.
+  const hashes: Record<string, string> = Object.create(null) as Record<string, string>;
   const unpack = extract();
   boundary.remove(target);
   let entries = 0;

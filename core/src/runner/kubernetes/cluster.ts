@@ -24,6 +24,9 @@ export interface Cluster {
   /** What the records say runs the stages: `kubernetes v1.34.2 (context NAME, namespace ml)`. */
   shown: string;
   context: string;
+  networking: K8s.NetworkingV1Api;
+  /** The credentials sent, kept out of every message. */
+  secrets: string[];
 }
 
 function expand(path: string, base: string): string {
@@ -92,22 +95,27 @@ export async function connectCluster(hostName: string, host: KubernetesHost, wor
   const { config, context, namespace } = loadKubeConfig(hostName, host, workspace);
   const core = config.makeApiClient(kube().CoreV1Api);
   const batch = config.makeApiClient(kube().BatchV1Api);
+  const networking = config.makeApiClient(kube().NetworkingV1Api);
   const server = config.getCurrentCluster()?.server ?? '';
+  const where = `host '${hostName}' (${server}, context '${context}')`;
+  const secrets = await sentSecrets(config);
   let version = '';
   try {
-    version = (await config.makeApiClient(kube().VersionApi).getCode()).gitVersion;
+    version = (await deadline(config.makeApiClient(kube().VersionApi).getCode(), 30_000, where)).gitVersion;
     // The version is public on many clusters: listing Jobs is what proves the credentials.
-    await batch.listNamespacedJob({ namespace, limit: 1 });
+    await deadline(batch.listNamespacedJob({ namespace, limit: 1 }), 30_000, where);
   } catch (error) {
-    throw clusterError(`host '${hostName}' (${server}, context '${context}')`, 'connecting', error, config);
+    throw clusterError(where, 'connecting', error, secrets);
   }
   return {
     config,
     core,
     batch,
+    networking,
     namespace,
     context,
-    shown: `kubernetes ${version} (context ${context}, namespace ${namespace})`,
+    secrets,
+    shown: `kubernetes ${printable(version, 40)} (context ${context}, namespace ${namespace})`,
   };
 }
 
@@ -125,19 +133,50 @@ function statusMessage(body: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
-/** Control characters out (a hostile server's terminal escapes), length bounded. */
-function printable(text: string, max = 400): string {
+/** Control characters out (a hostile server's terminal escapes, fake lines), length bounded. */
+export function printable(text: string, max = 400): string {
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}...` : clean;
 }
 
+/** Text with the given secrets and any presigned URL's signature and credential replaced by `***`. */
+export function redact(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
+  return out.replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1***');
+}
+
+/** The credentials client-node sends (a static token, a password, or what an exec or OIDC plugin gave), to keep out of messages. */
+async function sentSecrets(config: K8s.KubeConfig): Promise<string[]> {
+  const user = config.getCurrentUser();
+  const secrets = [user?.token, user?.password].filter((value): value is string => Boolean(value));
+  try {
+    const options = await config.applyToFetchOptions({});
+    const headers = options.headers as Record<string, string> | undefined;
+    const authorization = headers?.Authorization ?? headers?.authorization;
+    if (authorization) secrets.push(authorization, authorization.replace(/^\S+\s+/, ''));
+  } catch {
+    // No credentials to find: nothing to redact from them.
+  }
+  return secrets;
+}
+
+/** A call that must answer within `ms`, or fail saying so (a silent API server must not hang a run). */
+export function deadline<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HostError(`${what}: the API server did not answer within ${Math.round(ms / 1000)} s`)),
+      ms,
+    );
+    timer.unref();
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
+
 /** A client-node failure as a HostError: the step, the API's status and message, what to do; never a token. */
-export function clusterError(where: string, step: string, error: unknown, config?: K8s.KubeConfig): HostError {
-  if (error instanceof HostError) return error;
-  const secrets = [config?.getCurrentUser()?.token, config?.getCurrentUser()?.password].filter(
-    (value): value is string => Boolean(value),
-  );
-  const redact = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
+export function clusterError(where: string, step: string, error: unknown, secrets: readonly string[] = []): HostError {
+  if (error instanceof HostError) return new HostError(printable(redact(error.message, secrets), 1000));
   if (error instanceof kube().ApiException) {
     const code = (error as K8s.ApiException<unknown>).code;
     const message = statusMessage((error as K8s.ApiException<unknown>).body);
@@ -145,8 +184,11 @@ export function clusterError(where: string, step: string, error: unknown, config
     if (code === 401)
       advice = '; the cluster refused the credentials: check the kubeconfig user (token, certificate or login plugin)';
     else if (code === 403)
-      advice = '; the credentials may not do this: ask for a Role that allows jobs, pods, pods/log, secrets and events';
-    return new HostError(redact(`${where}: ${step}: HTTP ${code}${message ? `: ${printable(message)}` : ''}${advice}`));
+      advice =
+        '; the credentials may not do this: ask for a Role that allows jobs, pods, pods/log, secrets, events and networkpolicies';
+    return new HostError(
+      `${where}: ${step}: HTTP ${code}${message ? `: ${printable(redact(message, secrets))}` : ''}${advice}`,
+    );
   }
   const text = error instanceof Error ? `${(error as { code?: string }).code ?? ''} ${error.message}` : String(error);
   let advice = '';
@@ -154,7 +196,7 @@ export function clusterError(where: string, step: string, error: unknown, config
     advice = '; is the cluster up and the server address right?';
   else if (/certificate|self[- ]signed|CERT_|UNABLE_TO_VERIFY/i.test(text))
     advice = "; the server's certificate did not verify against the kubeconfig's CA";
-  return new HostError(redact(`${where}: ${step}: ${printable(text.trim().split('\n')[0] ?? '')}${advice}`));
+  return new HostError(`${where}: ${step}: ${printable(redact(text.trim().split('\n')[0] ?? '', secrets))}${advice}`);
 }
 
 /** Whether an error is the API's 404 (already gone). */

@@ -64,6 +64,8 @@ export interface JobInput {
   stage: PlannedStage;
   /** The command as run: the image's entrypoint (as the local engine knows it) and the stage's argv. */
   argv: string[];
+  /** The image as the pod pulls it: pinned by digest where the local engine knows the repository's digest. */
+  image?: string;
   env: Record<string, string>;
   labels: Record<string, string>;
 }
@@ -153,9 +155,11 @@ export function jobManifest(input: JobInput): K8s.V1Job {
           ...(host.tolerations ? { tolerations: host.tolerations } : {}),
           ...(host.imagePullSecrets ? { imagePullSecrets: host.imagePullSecrets.map((name) => ({ name })) } : {}),
           ...(host.priorityClass ? { priorityClassName: host.priorityClass } : {}),
-          ...(host.runAsUser !== undefined
-            ? { securityContext: { runAsUser: host.runAsUser, runAsNonRoot: host.runAsUser !== 0 } }
-            : {}),
+          // The container runtime's default seccomp profile, as Docker applies its own (Kubernetes' default is none).
+          securityContext: {
+            seccompProfile: { type: 'RuntimeDefault' },
+            ...(host.runAsUser !== undefined ? { runAsUser: host.runAsUser, runAsNonRoot: host.runAsUser !== 0 } : {}),
+          },
           volumes: [
             { name: 'workspace', emptyDir: {} },
             { name: 'mlpipe-bin', emptyDir: {} },
@@ -177,7 +181,7 @@ export function jobManifest(input: JobInput): K8s.V1Job {
           containers: [
             {
               name: STAGE_CONTAINER,
-              image: stage.image,
+              image: input.image ?? stage.image,
               imagePullPolicy: pull,
               command: [`${HELPER_DIR}/mlpipe-pod`, 'run', '--', ...input.argv],
               workingDir: workdir,
@@ -189,6 +193,42 @@ export function jobManifest(input: JobInput): K8s.V1Job {
           ],
         },
       },
+    },
+  };
+}
+
+/**
+ * `network: none` on a cluster: egress limited to DNS and the remote's S3 endpoint, which the pod
+ * needs for its data (a NetworkPolicy; enforced where the cluster's network plugin implements them).
+ */
+export function networkPolicyManifest(
+  input: Pick<JobInput, 'name' | 'namespace' | 'labels'>,
+  endpoint: string | undefined,
+): K8s.V1NetworkPolicy {
+  let to: K8s.V1NetworkPolicyPeer[] | undefined;
+  let port = 443;
+  if (endpoint) {
+    const url = new URL(endpoint);
+    port = Number(url.port || (url.protocol === 'http:' ? 80 : 443));
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) to = [{ ipBlock: { cidr: `${host}/32` } }];
+  }
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: input.name, namespace: input.namespace, labels: input.labels },
+    spec: {
+      podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': input.name } },
+      policyTypes: ['Egress'],
+      egress: [
+        {
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
+        },
+        { ...(to ? { to } : {}), ports: [{ protocol: 'TCP', port }] },
+      ],
     },
   };
 }

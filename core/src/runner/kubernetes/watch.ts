@@ -1,4 +1,5 @@
 import { kube, type K8s } from './client-node';
+import { deadline } from './cluster';
 import { KUBE_LABELS } from './job';
 
 /**
@@ -14,6 +15,8 @@ export class PodWatch {
   private closed = false;
   private users = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Bumped by every release: a watch that a start awaiting the server opens for an older generation is closed at once. */
+  private generation = 0;
 
   constructor(
     private readonly config: K8s.KubeConfig,
@@ -52,6 +55,7 @@ export class PodWatch {
     this.users = Math.max(0, this.users - 1);
     if (this.users > 0) return;
     this.closed = true;
+    this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.controller?.abort();
     this.controller = undefined;
@@ -60,8 +64,12 @@ export class PodWatch {
   /** Asks the API now (a list), for when a change may have been missed. */
   async refresh(): Promise<void> {
     const selector = `${KUBE_LABELS.machine}=${this.machine}`;
-    const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector });
-    for (const pod of list.items) this.store(pod);
+    const list = await deadline(
+      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }),
+      30_000,
+      'listing pods',
+    );
+    for (const pod of list?.items ?? []) this.store(pod);
     this.poke();
   }
 
@@ -87,25 +95,32 @@ export class PodWatch {
 
   private async start(): Promise<void> {
     if (this.closed) return;
+    const generation = this.generation;
+    const current = () => !this.closed && generation === this.generation;
     const restart = () => {
-      if (this.closed) return;
+      if (!current()) return;
       this.restartTimer = setTimeout(() => void this.start(), 500);
+      this.restartTimer.unref();
     };
     try {
       await this.refresh();
+      if (!current()) return;
       const watch = new (kube().Watch)(this.config);
-      this.controller = await watch.watch(
+      const controller = await watch.watch(
         `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
         { labelSelector: `${KUBE_LABELS.machine}=${this.machine}`, allowWatchBookmarks: false },
         (type, object: K8s.V1Pod) => {
           if (type === 'DELETED') {
-            const job = object.metadata?.labels?.['job-name'];
+            const job =
+              object.metadata?.labels?.['job-name'] ?? object.metadata?.labels?.['batch.kubernetes.io/job-name'];
             if (job && this.pods.get(job)?.metadata?.uid === object.metadata?.uid) this.pods.delete(job);
           } else if (type === 'ADDED' || type === 'MODIFIED') this.store(object);
           this.poke();
         },
         () => restart(),
       );
+      if (current()) this.controller = controller;
+      else controller.abort();
     } catch {
       restart();
     }
