@@ -124,7 +124,10 @@ describe('the extension in a real VS Code (code-server + Chromium)', { skip: mis
     assert.ok(texts.filter((text) => text.includes('Run stage')).length >= 2, texts.join(' | '));
     assert.ok(texts.some((text) => text.includes('Run stage (2 variants)')));
     assert.ok(texts.some((text) => text.includes('Run pipeline')));
-    assert.ok(texts.some((text) => text.includes('Run on cluster')), 'the sample declares a cluster host');
+    assert.ok(
+      texts.some((text) => text.includes('Run on cluster')),
+      'the sample declares a cluster host',
+    );
     await session.screenshot('code-lens');
   });
 
