@@ -41,6 +41,10 @@ function seconds(since: number): number {
   return (Date.now() - since) / 1000;
 }
 
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
@@ -172,7 +176,7 @@ async function main(): Promise<void> {
       });
     };
 
-    console.log(`warm-up (not timed): one kubectl Job and one mlpipe run of ${STAGES} stages`);
+    console.log(`warm-up (not timed): a kubectl loop and an mlpipe run of ${STAGES} stages`);
     peerLoop('warm');
     mlpipeRun(8);
 
@@ -217,7 +221,7 @@ async function main(): Promise<void> {
       },
       {
         name: `kubectl serial vs mlpipe --jobs 8, ${STAGES} stages`,
-        value: peer / parallel,
+        value: round2(peer / parallel),
         unit: 'x faster',
         op: '>=',
         target: 2,
@@ -246,8 +250,8 @@ async function main(): Promise<void> {
       ],
       targets,
       ratios: [
-        { name: 'kubectl loop / mlpipe --jobs 1', value: peer / serial },
-        { name: 'kubectl loop / mlpipe --jobs 8', value: peer / parallel },
+        { name: 'kubectl loop / mlpipe --jobs 1', value: round2(peer / serial) },
+        { name: 'kubectl loop / mlpipe --jobs 8', value: round2(peer / parallel) },
       ],
       peers: { kubectl: kubectlVersion ?? 'unknown', kubernetes: 'v1.34.2' },
     });
