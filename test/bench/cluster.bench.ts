@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     const targets: BenchTarget[] = [
       {
         name: `mlpipe --jobs 1 vs kubectl serial, ${STAGES} stages`,
-        value: serial / peer,
+        value: round2(serial / peer),
         unit: 'x',
         op: '<=',
         target: 1.15,
