@@ -16,6 +16,8 @@
  * data and keys are kept across `down` and `up` (remove ~/.cache/mlpipe/cluster/s3 to start afresh).
  * Needs root, like the tests that start clusters.
  */
+// mlpipe pins the AWS SDK's version: its notice that later versions need Node 22 is not the user's to act on.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
