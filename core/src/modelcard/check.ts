@@ -4,7 +4,7 @@ import { normalizePath, type PipelineModel } from '../pipeline/model';
 import { didYouMean, quoteList } from '../util/did-you-mean';
 import { deref, type YMap, type YNode, type YScalar } from '../yaml/nodes';
 import { mapGet } from '../yaml/values';
-import { checkLicense } from './spdx';
+import { licenseFinding } from './licenses';
 import { isPipelineFile, PIPELINE_NAMES } from '../util/file-kinds';
 
 export interface LinkedPipeline {
@@ -83,31 +83,10 @@ export function checkCard(input: CardCheckInput): Diagnostic[] {
   };
 
   const license = asScalar(mapGet(asMap(mapGet(root, 'model')?.value), 'license')?.value);
-  if (license && typeof license.value === 'string') {
-    const result = checkLicense(license.value);
-    if (!result.ok) {
-      out.push({
-        ...at(license),
-        severity: 'error',
-        code: 'bad-license',
-        message: `Invalid license: ${result.reason}${result.suggestion ? `; did you mean '${result.suggestion}'?` : '. Use an SPDX identifier such as Apache-2.0 or MIT, or `other`.'}`,
-        fixes: result.suggestion ? [replace(license, result.suggestion)] : undefined,
-      });
-    } else if (result.deprecated) {
-      const replacement = result.replacement;
-      out.push({
-        ...at(license),
-        severity: 'warning',
-        code: 'deprecated-license',
-        message: `SPDX deprecated the identifier '${result.deprecated}'${
-          replacement
-            ? `; use '${replacement}'${replacement.endsWith('-only') ? ` (or '${replacement.replace(/-only$/, '-or-later')}' if later versions are allowed)` : ''}`
-            : '; use its current identifier from spdx.org/licenses'
-        }.`,
-        tags: ['deprecated'],
-        fixes: replacement && license.value === result.deprecated ? [replace(license, replacement)] : undefined,
-      });
-    }
+  const licensed = license && typeof license.value === 'string' ? licenseFinding(license.value) : undefined;
+  if (license && licensed) {
+    const { fix, ...finding } = licensed;
+    out.push({ ...at(license), ...finding, fixes: fix ? [replace(license, fix)] : undefined });
   }
 
   const metrics = cardMetrics(root);

@@ -5,6 +5,7 @@ import { didYouMean } from '../util/did-you-mean';
 const IDS = new Set<string>(licenseIds as string[]);
 const DEPRECATED = new Set<string>(deprecatedIds as string[]);
 const BY_LOWER = new Map<string, string>([...IDS].map((id) => [id.toLowerCase(), id]));
+const DEPRECATED_BY_LOWER = new Map<string, string>([...DEPRECATED].map((id) => [id.toLowerCase(), id]));
 /** Names people write for the licences models most often carry. */
 const COMMON_NAMES: Record<string, string> = {
   apache: 'Apache-2.0',
@@ -38,7 +39,30 @@ const REPLACEMENTS: Record<string, string> = {
 };
 
 export type LicenseCheck =
-  { ok: true; deprecated?: string; replacement?: string } | { ok: false; reason: string; suggestion?: string };
+  | {
+      ok: true;
+      /** The deprecated identifier the expression uses, in SPDX's case, with its `+` if it has one. */
+      deprecated?: string;
+      replacement?: string;
+      /** With `ignoreCase`: the expression with every identifier in SPDX's case, when that differs from the text. */
+      canonical?: string;
+    }
+  | {
+      ok: false;
+      reason: string;
+      /** The whole license to write instead. */
+      suggestion?: string;
+      /** The identifier that is not on the SPDX list, when that is the problem. */
+      token?: string;
+    };
+
+export interface LicenseCheckOptions {
+  /**
+   * Match identifiers case-insensitively, as the SPDX specification does (`apache-2.0` is
+   * `Apache-2.0`); `canonical` then gives the expression in SPDX's case. Operators stay uppercase.
+   */
+  ignoreCase?: boolean;
+}
 
 /** The current form of a deprecated id; `GPL-2.0+` ("or later") becomes `GPL-2.0-or-later`. */
 function replacementFor(token: string): string | undefined {
@@ -50,21 +74,39 @@ function replacementFor(token: string): string | undefined {
 
 /**
  * Checks an SPDX license expression (`MIT`, `MIT OR Apache-2.0`, `GPL-2.0-only WITH Classpath-exception-2.0`,
- * `LicenseRef-acme`), and Hugging Face's `other` for a custom licence.
+ * `LicenseRef-acme`), and Hugging Face's `other` for a custom licence. Identifiers must have SPDX's
+ * exact case unless `ignoreCase` is set.
  */
-export function checkLicense(expression: string): LicenseCheck {
-  const text = expression.trim();
+export function checkLicense(expression: string, options: LicenseCheckOptions = {}): LicenseCheck {
+  return check(expression.trim(), options.ignoreCase === true, true);
+}
+
+function check(text: string, ignoreCase: boolean, suggest: boolean): LicenseCheck {
   if (text === '') return { ok: false, reason: 'the license is empty' };
   if (text === 'other') return { ok: true };
   const common = COMMON_NAMES[text.toLowerCase()];
-  if (common && common !== text)
-    return { ok: false, reason: `'${text}' is not an SPDX identifier`, suggestion: common };
-  const tokens = text.split(/(\s+|\(|\))/).filter((token) => token.trim() !== '' && token !== '(' && token !== ')');
+  if (common && (ignoreCase ? common.toLowerCase() !== text.toLowerCase() : common !== text))
+    return { ok: false, reason: `'${text}' is not an SPDX identifier`, suggestion: suggest ? common : undefined };
+  // Separators stay in `parts`, so the text can be rebuilt with one token changed.
+  const parts = text.split(/(\s+|\(|\))/);
+  const tokenCount = parts.filter(isToken).length;
+  const withPart = (index: number, replacement: string) =>
+    parts.map((part, i) => (i === index ? replacement : part)).join('');
+  /** The first candidate that makes the whole expression valid, in SPDX's case. */
+  const firstValid = (candidates: (string | undefined)[]): string | undefined => {
+    if (!suggest) return undefined;
+    for (const candidate of candidates) {
+      const result = candidate === undefined ? undefined : check(candidate, ignoreCase, false);
+      if (result?.ok) return result.canonical ?? candidate;
+    }
+    return undefined;
+  };
   let expectLicense = true;
   let afterWith = false;
   let deprecated: string | undefined;
   let replacement: string | undefined;
-  for (const token of tokens) {
+  for (const [index, token] of parts.entries()) {
+    if (!isToken(token)) continue;
     if (!expectLicense) {
       if (token === 'AND' || token === 'OR') {
         expectLicense = true;
@@ -77,43 +119,73 @@ export function checkLicense(expression: string): LicenseCheck {
       }
       if (/^(and|or|with)$/i.test(token)) {
         // Operators are whole words between spaces; ids such as GPL-2.0-or-later keep their case.
-        const fixed = text.replace(
-          /(^|\s)(and|or|with)(?=\s|$)/gi,
-          (_, space: string, word: string) => `${space}${word.toUpperCase()}`,
-        );
-        return { ok: false, reason: `SPDX operators are uppercase: write '${token.toUpperCase()}'`, suggestion: fixed };
+        const fixed = parts
+          .join('')
+          .replace(
+            /(^|\s)(and|or|with)(?=\s|$)/gi,
+            (_, space: string, word: string) => `${space}${word.toUpperCase()}`,
+          );
+        return {
+          ok: false,
+          reason: `SPDX operators are uppercase: write '${token.toUpperCase()}'`,
+          suggestion: firstValid([fixed]) ?? (suggest ? fixed : undefined),
+        };
       }
-      const joined = didYouMean(text.replace(/\s+/g, '-'), IDS);
-      return { ok: false, reason: `'${text}' is not an SPDX license expression`, suggestion: joined };
+      return {
+        ok: false,
+        reason: `'${text}' is not an SPDX license expression`,
+        suggestion: suggest ? joined(text) : undefined,
+      };
     }
     expectLicense = false;
     if (afterWith) {
       afterWith = false; // exception identifiers are a separate list; accept any
       continue;
     }
-    const id = token.endsWith('+') ? token.slice(0, -1) : token;
-    if (IDS.has(id)) continue;
-    if (DEPRECATED.has(id)) {
-      deprecated = token;
-      replacement = replacementFor(token);
+    const plus = token.endsWith('+') ? '+' : '';
+    const id = plus ? token.slice(0, -1) : token;
+    const current = ignoreCase ? BY_LOWER.get(id.toLowerCase()) : IDS.has(id) ? id : undefined;
+    if (current) {
+      parts[index] = current + plus;
+      continue;
+    }
+    const old = ignoreCase ? DEPRECATED_BY_LOWER.get(id.toLowerCase()) : DEPRECATED.has(id) ? id : undefined;
+    if (old) {
+      parts[index] = old + plus;
+      deprecated = old + plus;
+      replacement = replacementFor(deprecated);
       continue;
     }
     // A deprecated id in the wrong case: point straight at its current form.
-    const deprecatedCase = [...DEPRECATED].find((candidate) => candidate.toLowerCase() === id.toLowerCase());
+    const deprecatedCase = DEPRECATED_BY_LOWER.get(id.toLowerCase());
     if (deprecatedCase) {
-      const current = replacementFor(token.endsWith('+') ? `${deprecatedCase}+` : deprecatedCase);
+      const current = replacementFor(deprecatedCase + plus);
       return {
         ok: false,
         reason: `'${token}' is not an SPDX license identifier`,
-        suggestion: current ?? deprecatedCase,
+        suggestion: suggest ? withPart(index, current ?? deprecatedCase + plus) : undefined,
       };
     }
     if (/^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/.test(id)) continue;
-    const exactCase = BY_LOWER.get(id.toLowerCase());
-    const suggestion =
-      exactCase ?? didYouMean(id, IDS) ?? (tokens.length > 1 ? didYouMean(text.replace(/\s+/g, '-'), IDS) : undefined);
-    return { ok: false, reason: `'${id}' is not an SPDX license identifier`, suggestion };
+    const close = suggest ? (BY_LOWER.get(id.toLowerCase()) ?? didYouMean(id, IDS)) : undefined;
+    const suggestion = firstValid([close && withPart(index, close + plus), tokenCount > 1 ? joined(text) : undefined]);
+    return { ok: false, reason: `'${id}' is not an SPDX license identifier`, suggestion, token: id };
   }
   if (expectLicense) return { ok: false, reason: `the expression '${text}' ends with an operator` };
-  return deprecated ? { ok: true, deprecated, replacement } : { ok: true };
+  const canonical = parts.join('');
+  return {
+    ok: true,
+    ...(deprecated ? { deprecated, replacement } : {}),
+    ...(canonical !== text ? { canonical } : {}),
+  };
+}
+
+/** The identifier a license written with spaces for dashes (`BSD 3 Clause`) is, or is closest to. */
+function joined(text: string): string | undefined {
+  const dashed = text.replace(/\s+/g, '-');
+  return BY_LOWER.get(dashed.toLowerCase()) ?? didYouMean(dashed, IDS);
+}
+
+function isToken(part: string): boolean {
+  return part.trim() !== '' && part !== '(' && part !== ')';
 }

@@ -305,3 +305,23 @@ export function linkMessage(what: string, link: string, path: string): string {
   const where = link === path ? 'is a symbolic link' : `lies under ${link}, a symbolic link,`;
   return `${what} ${where} that leads outside the pipeline's folder; mlpipe reads nothing through it. Replace the link with the file itself, inside the folder.`;
 }
+
+/** Image and document files: a plot is data mlpipe draws, not a picture of it. */
+const IMAGE_FILE = /\.(png|jpe?g|gif|svg|webp|bmp|tiff?|pdf|html?)$/i;
+
+/** A plot that names an image (`plots: [confusion.png]`): mlpipe could never draw it; it belongs in outs. */
+export function checkPlotFormats(check: PipelineCheck): void {
+  const { input, out } = check;
+  for (const stage of input.model.stages)
+    for (const entry of stage.plots) {
+      const image =
+        entry.paths.find((path) => IMAGE_FILE.test(path)) ?? (IMAGE_FILE.test(entry.raw) ? entry.raw : undefined);
+      if (image === undefined) continue;
+      out.push({
+        ...spanOf(entry.node),
+        severity: 'warning',
+        code: 'plot-format',
+        message: `Plot ${entry.raw} is an image; plots are data mlpipe draws (CSV, TSV, JSON or YAML rows or columns). List the image under outs (it is cached and kept with the run), and plot the data it was drawn from.`,
+      });
+    }
+}

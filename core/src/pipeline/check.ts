@@ -1,6 +1,13 @@
 import { type Diagnostic } from '../diagnostics/diagnostic';
 import { type PipelineCheck, type PipelineCheckInput, type PipelineRule } from './check-context';
-import { checkDriftData, checkModelArtifact, checkModelCard, checkParamsFiles, checkStagePaths } from './check-files';
+import {
+  checkDriftData,
+  checkModelArtifact,
+  checkModelCard,
+  checkParamsFiles,
+  checkPlotFormats,
+  checkStagePaths,
+} from './check-files';
 import {
   checkCycles,
   checkMatrixBudget,
@@ -39,6 +46,7 @@ const PIPELINE_RULES: readonly PipelineRule[] = [
   checkMatrixOutputCollisions,
   checkMatrixBudget,
   checkStagePaths,
+  checkPlotFormats,
   checkInterpolations,
   checkStageParams,
   checkHostsAndImages,
