@@ -6,6 +6,7 @@ import { computeDrift, DriftCancelled, DriftError } from '../drift/engine';
 import { clip, escapeControls } from '../drift/limits';
 import { renderDriftHtml } from '../drift/html';
 import { monitorTarget, parseMethods, type DriftTarget } from '../drift/monitor';
+import { type CsvDialect, parseDecimal, parseDelimiter } from '../drift/read';
 import { type DriftOptions, type DriftReport } from '../drift/types';
 import { type CliIo } from './io';
 import { UsageError } from '../errors';
@@ -24,6 +25,10 @@ export interface DriftCommandOptions {
   output?: string;
   failOnDrift: boolean;
   details: boolean;
+  /** CSV: `--delimiter` as given (",", ";", "\t" or "tab"); absent: detected from each file's header line. */
+  delimiter?: string;
+  /** CSV: `--decimal` as given ("." or ","); absent: ".", and with ";" as the delimiter a decimal comma too. */
+  decimal?: string;
   /** Cancels the check (the reader threads are terminated); the command then exits 130. */
   signal?: AbortSignal;
 }
@@ -79,7 +84,25 @@ export function driftAssets(): { script: string; css: string } {
   throw new UsageError('the HTML report needs the built webview (dist/webviews/drift.js): run npm run build');
 }
 
+/** `--delimiter` and `--decimal`, checked (a UsageError names the option and what it takes). */
+export function csvDialect(delimiter: string | undefined, decimal: string | undefined): CsvDialect {
+  const dialect: CsvDialect = {};
+  if (delimiter !== undefined) {
+    const parsed = parseDelimiter(delimiter);
+    if (parsed === undefined)
+      throw new UsageError(`--delimiter must be ",", ";", "\\t" or tab, not '${clip(delimiter)}'`);
+    dialect.delimiter = parsed;
+  }
+  if (decimal !== undefined) {
+    const parsed = parseDecimal(decimal);
+    if (parsed === undefined) throw new UsageError(`--decimal must be "." or ",", not '${clip(decimal)}'`);
+    dialect.decimal = parsed;
+  }
+  return dialect;
+}
+
 export async function driftCommand(options: DriftCommandOptions, io: CliIo): Promise<number> {
+  const dialect = csvDialect(options.delimiter, options.decimal);
   let target: DriftTarget;
   if (options.reference !== undefined || options.current !== undefined) {
     if (options.reference === undefined || options.current === undefined)
@@ -110,8 +133,10 @@ export async function driftCommand(options: DriftCommandOptions, io: CliIo): Pro
       );
     }
   }
-  const driftOptions: DriftOptions = {
+  // the CSV dialect rides along with the engine's options to the readers (read.ts ReadOptions)
+  const driftOptions: DriftOptions & CsvDialect = {
     ...target.options,
+    ...dialect,
     ...(options.columns ? { columns: options.columns } : {}),
     methods: { ...target.options.methods, ...parseMethods(options.methods) },
     ...(options.driftShare !== undefined ? { driftShare: options.driftShare } : {}),

@@ -334,7 +334,10 @@ export async function main(
           } else if (rest[i].startsWith('--method=')) methods.push(rest[i].slice('--method='.length));
           else others.push(rest[i]);
         }
-        const parsed = parseArgs(others, new Set(['--columns', '--format', '--output', '--drift-share', '--pipeline']));
+        const parsed = parseArgs(
+          others,
+          new Set(['--columns', '--format', '--output', '--drift-share', '--pipeline', '--delimiter', '--decimal']),
+        );
         expectOnly(parsed, [
           '--columns',
           '--format',
@@ -343,6 +346,8 @@ export async function main(
           '--pipeline',
           '--fail-on-drift',
           '--details',
+          '--delimiter',
+          '--decimal',
         ]);
         const driftFormat = (parsed.flags.get('--format') ?? 'text') as string;
         if (!['text', 'json', 'html'].includes(driftFormat))
@@ -374,6 +379,8 @@ export async function main(
             output: parsed.flags.get('--output') as string | undefined,
             failOnDrift: parsed.flags.has('--fail-on-drift'),
             details: parsed.flags.has('--details'),
+            delimiter: parsed.flags.get('--delimiter') as string | undefined,
+            decimal: parsed.flags.get('--decimal') as string | undefined,
           },
           io,
         );

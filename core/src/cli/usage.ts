@@ -89,6 +89,10 @@ Commands:
       --output FILE                     Write the report there
       --details                         JSON: include the histograms and ECDFs
       --fail-on-drift                   Exit 1 when the dataset drifted
+      --delimiter , | ; | tab           CSV field delimiter (default: detected
+                                        from the header line)
+      --decimal . | ,                   CSV decimal mark (default: "."; with ";"
+                                        as the delimiter "1,5" reads as 1.5 too)
 
   run, status, cancel, diff, checkout and runs work on mlpipe.yaml in the current folder,
   or --pipeline FILE.

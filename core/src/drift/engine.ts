@@ -53,6 +53,8 @@ export async function computeDrift(
     boundary,
     signal,
     inProcess: options._inProcess,
+    delimiter: options.delimiter,
+    decimal: options.decimal,
   });
   try {
     throwIfCancelled(signal);

@@ -16,7 +16,7 @@ import type {
   DriftWorkerInput,
   DriftWorkerMessage,
 } from './worker';
-import { type DriftBoundary } from './types';
+import { type DriftBoundary, type DriftOptions } from './types';
 
 /** How both sides are read. */
 export interface ReadSidesOptions {
@@ -32,6 +32,9 @@ export interface ReadSidesOptions {
   inProcess?: boolean;
   /** Parquet: decode only these columns (a group of a wide table). */
   decode?: readonly string[];
+  /** CSV: the delimiter and the decimal mark (absent: detected). */
+  delimiter?: DriftOptions['delimiter'];
+  decimal?: DriftOptions['decimal'];
 }
 
 /**
@@ -62,8 +65,9 @@ export async function readBothSides(
     const reference = new DatasetAccumulator(referencePath, options.exactLimit, sketchK);
     const current = new DatasetAccumulator(currentPath, options.exactLimit, sketchK);
     const decode = options.decode ? new Set(options.decode) : undefined;
-    await readDataset(referencePath, reference, { boundary, signal, decode });
-    await readDataset(currentPath, current, { boundary, signal, decode });
+    const { delimiter, decimal, columns } = options;
+    await readDataset(referencePath, reference, { boundary, signal, decode, delimiter, decimal, columns });
+    await readDataset(currentPath, current, { boundary, signal, decode, delimiter, decimal, columns });
     return { reference, current, helper: null };
   }
   const input = (path: string, stay: boolean): DriftWorkerInput => ({
@@ -74,6 +78,8 @@ export async function readBothSides(
     boundary: boundary ? { ...boundary } : undefined,
     stay,
     decode: options.decode ? [...options.decode] : null,
+    delimiter: options.delimiter,
+    decimal: options.decimal,
   });
   const reference = readInWorker(entry, input(referencePath, false), signal);
   const current = readInWorker(entry, input(currentPath, true), signal);
@@ -131,7 +137,14 @@ function readInWorker(
   const inProcess = async (): Promise<DatasetAccumulator> => {
     const sink = new DatasetAccumulator(input.path, input.exactLimit, input.sketchK);
     const decode = input.decode ? new Set(input.decode) : undefined;
-    await readDataset(input.path, sink, { boundary: input.boundary, signal, decode });
+    await readDataset(input.path, sink, {
+      boundary: input.boundary,
+      signal,
+      decode,
+      delimiter: input.delimiter,
+      decimal: input.decimal,
+      columns: input.columns ?? undefined,
+    });
     return sink;
   };
   let worker: Worker;

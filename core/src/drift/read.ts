@@ -1,6 +1,7 @@
 /**
  * Streaming readers for the drift engine: CSV/TSV (a byte scanner: quoted fields with delimiters,
- * line breaks and "" inside, CRLF, a BOM, ragged rows), JSON Lines and Parquet (./parquet.ts).
+ * line breaks and "" inside, CRLF, a BOM, ragged rows; the delimiter detected from the header line,
+ * decimal commas), JSON Lines and Parquet (./parquet.ts).
  * Values go straight into the per-column accumulators, so memory stays bounded by the
  * accumulators' limits whatever the file size, and every size a file claims is held to the limits
  * of ./limits.ts (columns, record length, nesting) with an error that names the file and line.
@@ -13,9 +14,8 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, read, realpathSyn
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { Boundary, BoundaryError, within } from '../util/boundary';
-import { sniffDelimiter } from '../util/csv';
 import { DriftError, throwIfCancelled } from './errors';
-import { type ColumnAccumulator, DatasetAccumulator, POW10 } from './infer';
+import { type ColumnAccumulator, DatasetAccumulator, parsed, parseNumberString, POW10 } from './infer';
 import { clip, escapeControls, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_RECORD_BYTES } from './limits';
 import { readParquetFile, readParquetNames } from './parquet';
 import { type DriftBoundary } from './types';
@@ -27,6 +27,10 @@ const CHUNK = 1 << 20;
 const MINUS = 45;
 const PLUS = 43;
 const DOT = 46;
+const COMMA = 44;
+const SEMICOLON = 59;
+const TAB = 9;
+const SPACE = 32;
 /** Delimiters the fast path cannot tell from a number's characters or a line end (the general scanner reads those files). */
 /** Rows at least this wide are staged in blocks of about BLOCK_VALUES fields (see flushBlock). */
 const WIDE_ROW = 64;
@@ -38,6 +42,36 @@ const readAsync = promisify(read);
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet';
 
+/** The CSV field delimiters mlpipe reads (`--delimiter`). */
+export type CsvDelimiter = ',' | ';' | '\t';
+/** The decimal marks mlpipe reads (`--decimal`). */
+export type CsvDecimal = '.' | ',';
+
+/** How a CSV file is written; what is absent is detected (see readCsv). */
+export interface CsvDialect {
+  /** Absent: detected from the header line (the one of comma, semicolon, tab it has most of outside quotes; .tsv: tab). */
+  delimiter?: CsvDelimiter;
+  /** Absent: "." (with ";" as the delimiter a value written with a decimal comma, 1,5, reads as 1.5 too). */
+  decimal?: CsvDecimal;
+}
+
+/** `--delimiter`'s value: ",", ";", a tab ("\t" as typed, a real tab, or "tab"); undefined for anything else. */
+export function parseDelimiter(value: string): CsvDelimiter | undefined {
+  if (value === ',' || value === ';' || value === '\t') return value;
+  if (value === '\\t' || value.toLowerCase() === 'tab') return '\t';
+  return undefined;
+}
+
+/** `--decimal`'s value: "." or ","; undefined for anything else. */
+export function parseDecimal(value: string): CsvDecimal | undefined {
+  return value === '.' || value === ',' ? value : undefined;
+}
+
+/** A delimiter as messages name it. */
+function delimiterName(delimiter: number): string {
+  return delimiter === TAB ? 'tab' : delimiter === SEMICOLON ? '";"' : `"${String.fromCharCode(delimiter)}"`;
+}
+
 export interface ReadOptions {
   /** Where the file may be read from (none: anywhere, for callers that checked themselves). */
   boundary?: DriftBoundary;
@@ -47,6 +81,12 @@ export interface ReadOptions {
   _generalScanner?: boolean;
   /** Parquet: decode only these columns (the others are registered with every value missing). */
   decode?: ReadonlySet<string>;
+  /** CSV: the field delimiter (absent: detected from the header line). */
+  delimiter?: CsvDelimiter;
+  /** CSV: the decimal mark (absent: ".", and with ";" as the delimiter a decimal comma too). */
+  decimal?: CsvDecimal;
+  /** CSV: only these columns are checked for numbers that do not parse (absent or empty: every column). */
+  columns?: readonly string[];
 }
 
 export function formatOf(path: string): DataFormat {
@@ -145,7 +185,12 @@ export async function readDataset(path: string, sink: DatasetAccumulator, option
   const { fd, size } = openDataset(path, options.boundary);
   try {
     if (size === 0) throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
-    if (format === 'csv') await readCsv(path, fd, sink, options.signal, options._generalScanner);
+    if (format === 'csv')
+      await readCsv(path, fd, sink, options.signal, options._generalScanner, {
+        delimiter: options.delimiter,
+        decimal: options.decimal,
+        columns: options.columns,
+      });
     else if (format === 'jsonl') await readJsonLines(path, fd, sink, options.signal);
     else await readParquetFile(path, fd, size, sink, options.signal, options._generalScanner, options.decode);
   } finally {
@@ -225,15 +270,121 @@ function unquote(buf: Buffer, start: number, end: number): string {
   return out + buf.toString('utf8', segment, end);
 }
 
+/**
+ * The delimiter a header line uses: the one of comma, semicolon and tab it holds most of outside
+ * quotes (a tie goes to comma, then tab); a comma when it holds none (a single column). Leading
+ * blank lines are passed over, as the scanner passes over them.
+ */
+export function detectDelimiter(buf: Uint8Array, end = buf.length): number {
+  let i = 0;
+  while (i < end && (buf[i] === LF || buf[i] === CR)) i++;
+  let commas = 0;
+  let semicolons = 0;
+  let tabs = 0;
+  let quoted = false;
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (c === QUOTE) quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === LF) break;
+    else if (c === COMMA) commas++;
+    else if (c === SEMICOLON) semicolons++;
+    else if (c === TAB) tabs++;
+  }
+  if (semicolons > commas && semicolons > tabs) return SEMICOLON;
+  if (tabs > commas) return TAB;
+  return COMMA;
+}
+
+/**
+ * parseNumberBytes (infer.ts) with another decimal mark: the same rules (spaces around, a sign,
+ * 1 to 15 digits, at most 16 characters after the sign) and the same value, so the fast path and
+ * the general scanner read a decimal comma alike.
+ */
+function parseDecimalBytes(buf: Uint8Array, start: number, end: number, mark: number): boolean {
+  while (start < end && buf[start] === SPACE) start++;
+  while (end > start && buf[end - 1] === SPACE) end--;
+  if (start >= end) return false;
+  let i = start;
+  const c = buf[i];
+  let negative = false;
+  if (c === MINUS) {
+    negative = true;
+    i++;
+  } else if (c === PLUS) i++;
+  if (i >= end || end - i > 16) return false;
+  let mantissa = 0;
+  let dot = -1;
+  for (; i < end; i++) {
+    const b = buf[i];
+    const d = b - 48;
+    if (d >= 0 && d <= 9) mantissa = mantissa * 10 + d;
+    else if (b === mark && dot < 0) dot = i;
+    else return false;
+  }
+  const digits = end - start - (negative || buf[start] === PLUS ? 1 : 0) - (dot >= 0 ? 1 : 0);
+  if (digits === 0 || digits > 15) return false;
+  const fraction = dot >= 0 ? end - dot - 1 : 0;
+  let value = fraction ? mantissa / POW10[fraction] : mantissa;
+  if (negative) value = -value;
+  parsed.value = value;
+  parsed.isInt = dot < 0;
+  return true;
+}
+
+/**
+ * A number written another way than mlpipe reads it: a decimal comma (1,5), thousands separators
+ * (1,234.5, 1.234,5, 1 234, 1'234), with an exponent or not. Dates (01.02.2024), versions and
+ * addresses (1.2.3, 10.0.0.1) are not: their groups are not of three digits.
+ */
+const OTHER_NOTATION =
+  /^[+-]?(?:\d+,\d*|,\d+|\d{1,3}([.,' \u00a0\u202f])\d{3}(?:\1\d{3})*(?:[.,]\d+)?)(?:[eE][+-]?\d+)?$/;
+
+/** The bytes could be a number in another notation (only then is the text decoded and tried with OTHER_NOTATION). */
+function mayBeOtherNotation(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start > 64) return false;
+  let digits = false;
+  for (let k = start; k < end; k++) {
+    const c = buf[k];
+    if (c >= 48 && c <= 57) digits = true;
+    else if (
+      c !== COMMA &&
+      c !== DOT &&
+      c !== SPACE &&
+      c !== 39 /* ' */ &&
+      c !== MINUS &&
+      c !== PLUS &&
+      c !== 101 /* e */ &&
+      c !== 69 /* E */ &&
+      c < 0x80 // the bytes of a no-break space (C2 A0, E2 80 AF) and others: the pattern decides
+    )
+      return false;
+  }
+  return digits;
+}
+
+/** How a CSV file's values were read, for messages: `decimal "," (delimiter ";")`. */
+function readAs(delimiter: number, decimal: 'dot' | 'comma' | 'both'): string {
+  const mark = decimal === 'dot' ? '"."' : decimal === 'comma' ? '","' : '"," or "."';
+  return `decimal mark ${mark} (delimiter ${delimiterName(delimiter)})`;
+}
+
 export async function readCsv(
   path: string,
   fd: number,
   sink: DatasetAccumulator,
   signal?: AbortSignal,
   generalOnly = false,
+  dialect: CsvDialect & { columns?: readonly string[] } = {},
 ): Promise<void> {
-  let delimiter = -1;
+  let delimiter = dialect.delimiter === undefined ? -1 : dialect.delimiter.charCodeAt(0);
+  // decimal marks: "." (dot), "," (comma: a number written with "." is text), or either (both:
+  // ";" as the delimiter and no --decimal, the European default); set once the delimiter is known
+  let decimal: 'dot' | 'comma' | 'both' = 'dot';
+  let markA = DOT;
+  let markB = DOT;
   let header: string[] | null = null;
+  let headerLine = 1;
   let columns: ColumnAccumulator[] = [];
   let width = 0;
   let starts = new Int32Array(256);
@@ -241,20 +392,107 @@ export async function readCsv(
   let quotedFlags = new Uint8Array(256);
   let line = 1; // line of the next row's start
   let checkedBinary = false;
+  // the first row with more fields than the header: its data row number and its fields
+  let firstLongRow = 0;
+  let firstLongFields = 0;
+  // per column: values that look like numbers written another way (OTHER_NOTATION, or "1.5" with
+  // --decimal ,) but are not numbers as read, the first of them and its line
+  let otherNotation = new Float64Array(0);
+  let otherExample: string[] = [];
+  let otherLine = new Int32Array(0);
+  let checked: boolean[] = [];
 
-  const handleRow = (buf: Buffer, fieldCount: number, rowLine: number): void => {
+  const noteOther = (f: number, text: string, rowLine: number): void => {
+    if (otherNotation[f]++ === 0) {
+      otherExample[f] = text;
+      otherLine[f] = rowLine;
+    }
+  };
+
+  /** After a field went to its column as text: counted when it looks like a number written another way. */
+  const checkText = (f: number, text: string, rowLine: number): void => {
+    if (checked[f] && text.length <= 64 && OTHER_NOTATION.test(text.trim())) noteOther(f, text, rowLine);
+  };
+
+  /** An unquoted field (the general scanner's, or one the fast path did not read as a number). */
+  const addField = (f: number, buf: Buffer, start: number, end: number, rowLine: number): void => {
+    const column = columns[f];
+    if (decimal !== 'dot') {
+      let comma = false;
+      let dot = false;
+      for (let k = start; k < end; k++) {
+        const c = buf[k];
+        if (c === COMMA) comma = true;
+        else if (c === DOT) dot = true;
+      }
+      if (comma && !dot) {
+        if (parseDecimalBytes(buf, start, end, COMMA)) {
+          column.addNumber(parsed.value, parsed.isInt);
+          return;
+        }
+        // an exponent or a long mantissa, as addBytes reads them with "."
+        const text = buf.toString('utf8', start, end);
+        if (parseNumberString(text.replace(',', '.'))) {
+          column.addNumber(parsed.value, parsed.isInt);
+          return;
+        }
+      } else if (dot && !comma && decimal === 'comma') {
+        // --decimal ,: a number written with "." is text (as pandas reads it with decimal=",")
+        const text = buf.toString('utf8', start, end);
+        if (parseNumberString(text)) {
+          column.addString(text, rowLine);
+          if (checked[f]) noteOther(f, text, rowLine);
+          return;
+        }
+      }
+    }
+    const before = column.stringCount;
+    column.addBytes(buf, start, end, rowLine);
+    if (column.stringCount !== before && checked[f] && mayBeOtherNotation(buf, start, end))
+      checkText(f, buf.toString('utf8', start, end), rowLine);
+  };
+
+  /** A quoted field, unquoted: read as an unquoted one would be. */
+  const addQuoted = (f: number, text: string, rowLine: number): void => {
+    const column = columns[f];
+    if (decimal !== 'dot') {
+      const comma = text.indexOf(',') !== -1;
+      const dot = text.indexOf('.') !== -1;
+      if (comma && !dot && parseNumberString(text.replace(',', '.'))) {
+        column.addNumber(parsed.value, parsed.isInt);
+        return;
+      }
+      if (dot && !comma && decimal === 'comma' && parseNumberString(text)) {
+        column.addString(text, rowLine);
+        if (checked[f]) noteOther(f, text, rowLine);
+        return;
+      }
+    }
+    const before = column.stringCount;
+    column.addText(text, rowLine);
+    if (column.stringCount !== before) checkText(f, text, rowLine);
+  };
+
+  const handleRow = (buf: Buffer, fieldCount: number, rowLine: number, allFields: number): void => {
     if (header === null) {
+      headerLine = rowLine;
       if (fieldCount > MAX_COLUMNS)
         throw tooManyColumns(path, rowLine, `the header has ${fieldCount.toLocaleString('en-US')} fields`);
       const raw: string[] = [];
       for (let f = 0; f < fieldCount; f++) {
         raw.push(quotedFlags[f] ? unquote(buf, starts[f], ends[f]) : buf.toString('utf8', starts[f], ends[f]));
       }
+      // (the file's BOM is gone before the scan; this is one inside the first name's quotes)
       if (raw.length > 0 && raw[0].charCodeAt(0) === 0xfeff) raw[0] = raw[0].slice(1);
       header = headerNames(raw);
       width = header.length;
       sink.setColumnCount(width);
       columns = header.map((name) => sink.column(name));
+      otherNotation = new Float64Array(width);
+      otherExample = new Array<string>(width).fill('');
+      otherLine = new Int32Array(width);
+      const only = dialect.columns && dialect.columns.length > 0 ? new Set(dialect.columns) : null;
+      checked = header.map((name) => only === null || only.has(name));
       // room for every field of a row and one more: a longer row is only counted (see scan)
       while (starts.length < width + 2) grow();
       // wide rows are staged a block at a time and handed to the columns column by column
@@ -264,19 +502,23 @@ export async function readCsv(
       stagedStarts = new Int32Array(blockRows * (width + 1));
       stagedEnds = new Int32Array(blockRows * (width + 1));
       stagedLines = new Int32Array(blockRows);
-      fast = !generalOnly && FAST_UNSAFE.indexOf(delimiter) === -1;
+      // the fast path reads a decimal mark as a number's: not when it is the delimiter too
+      fast = !generalOnly && FAST_UNSAFE.indexOf(delimiter) === -1 && delimiter !== markA && delimiter !== markB;
       return;
     }
     if (fieldCount > width) {
       sink.longRows++;
-      if (sink.firstLongLine === 0) sink.firstLongLine = rowLine;
+      if (sink.firstLongLine === 0) {
+        sink.firstLongLine = rowLine;
+        firstLongRow = sink.rows + sink.longRows;
+        firstLongFields = allFields;
+      }
       return;
     }
     sink.rows++;
     for (let f = 0; f < fieldCount; f++) {
-      const column = columns[f];
-      if (quotedFlags[f]) column.addText(unquote(buf, starts[f], ends[f]), rowLine);
-      else column.addBytes(buf, starts[f], ends[f], rowLine);
+      if (quotedFlags[f]) addQuoted(f, unquote(buf, starts[f], ends[f]), rowLine);
+      else addField(f, buf, starts[f], ends[f], rowLine);
     }
     if (fieldCount < width) shortRow(fieldCount, rowLine);
   };
@@ -312,7 +554,7 @@ export async function readCsv(
       for (let r = 0, at = f; r < rows; r++, at += stride) {
         const kind = stagedKinds[at];
         if (kind === 1 || kind === 2) column.addNumber(stagedValues[at], kind === 2);
-        else if (kind === 0) column.addBytes(buf, stagedStarts[at], stagedEnds[at], stagedLines[r]);
+        else if (kind === 0) addField(f, buf, stagedStarts[at], stagedEnds[at], stagedLines[r]);
       }
     }
   };
@@ -320,15 +562,17 @@ export async function readCsv(
 
   /**
    * One data row without quotes and with no more fields than the header, read in one pass over its
-   * bytes: a field that is a plain decimal (what parseNumberBytes accepts, with the same value) is
-   * parsed while it is scanned, any other field goes to addBytes exactly as the general scanner
-   * would give it. Returns where the next row starts, or -1 (nothing added) when the row needs the
+   * bytes: a field that is a plain decimal (what parseNumberBytes accepts, with the same value; its
+   * decimal mark "." or the file's, as addField reads it) is parsed while it is scanned, any other
+   * field goes to addField exactly as the general scanner would give it. Returns where the next row starts, or -1 (nothing added) when the row needs the
    * general scanner: a field starting with a quote, more fields than the header, the buffer ending
    * before the row does.
    */
   const fastRow = (buf: Buffer, start: number, len: number): number => {
     const delim = delimiter;
     const w = width;
+    const mark = markA;
+    const otherMark = markB;
     // this row's fields in the staging arrays: base + f
     const base = staged * (w + 1);
     const values = stagedValues;
@@ -362,7 +606,7 @@ export async function readCsv(
           else tail = tail * 10 + d;
           digits++;
           j++;
-        } else if (c === DOT && dot < 0) {
+        } else if ((c === mark || c === otherMark) && dot < 0) {
           dot = j;
           j++;
         } else break;
@@ -422,7 +666,7 @@ export async function readCsv(
     if (blockRows === 1) {
       for (let k = 0; k < f; k++) {
         const kind = kinds[k];
-        if (kind === 0) columns[k].addBytes(buf, fieldStarts[k], fieldEnds[k], rowLine);
+        if (kind === 0) addField(k, buf, fieldStarts[k], fieldEnds[k], rowLine);
         else columns[k].addNumber(values[k], kind === 2);
       }
     } else {
@@ -474,6 +718,8 @@ export async function readCsv(
       const rowLine = line;
       let newlines = 0;
       let f = 0;
+      // fields of a row longer than the header beyond the ones kept (counted for the message)
+      let extra = 0;
       let fieldStart = i;
       let complete = false;
       quotedFlags[0] = 0;
@@ -515,8 +761,10 @@ export async function readCsv(
         if (c === delim) {
           if (f + 1 >= starts.length) {
             // A row longer than the header is skipped whole: its extra fields are counted, not kept.
-            if (header !== null) f--;
-            else if (f + 1 >= MAX_COLUMNS)
+            if (header !== null) {
+              f--;
+              extra++;
+            } else if (f + 1 >= MAX_COLUMNS)
               throw tooManyColumns(
                 path,
                 rowLine,
@@ -558,7 +806,7 @@ export async function readCsv(
       if (f === 1 && starts[0] === ends[0] && !quotedFlags[0]) continue;
       // rows reach the columns in order: the staged ones first
       flushBlock(buf);
-      handleRow(buf, f, rowLine);
+      handleRow(buf, f, rowLine, f + extra);
     }
     return len;
   };
@@ -579,10 +827,21 @@ export async function readCsv(
       const { bytesRead } = await readAsync(fd, buf, filled, buf.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
-      const view = buf.subarray(0, filled);
       if (!checkedBinary) {
         checkedBinary = true;
-        const probe = view.subarray(0, Math.min(view.length, 65536));
+        if ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff)) {
+          throw new DriftError(
+            `${path}: this is UTF-16 text; mlpipe reads CSV files written in UTF-8`,
+            'Save the file as UTF-8 CSV (in Excel: "CSV UTF-8"), or convert it: iconv -f UTF-16 -t UTF-8.',
+            path,
+          );
+        }
+        // a UTF-8 BOM goes before the scan, so a quoted first name is read as quoted
+        if (filled >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
+          buf.copyWithin(0, 3, filled);
+          filled -= 3;
+        }
+        const probe = buf.subarray(0, Math.min(filled, 65536));
         const nul = probe.indexOf(0);
         if (nul !== -1) {
           const badLine = 1 + countLines(probe, nul);
@@ -593,13 +852,16 @@ export async function readCsv(
             badLine,
           );
         }
-        if (delimiter === -1) {
-          let firstLine = view.toString('utf8', 0, Math.min(view.length, 65536));
-          const nl = firstLine.indexOf('\n');
-          if (nl !== -1) firstLine = firstLine.slice(0, nl);
-          delimiter = sniffDelimiter(path, firstLine).charCodeAt(0);
+        if (delimiter === -1) delimiter = /\.tsv$/i.test(path) ? TAB : detectDelimiter(probe);
+        if (dialect.decimal === ',') {
+          decimal = 'comma';
+          markA = markB = COMMA;
+        } else if (dialect.decimal === undefined && delimiter === SEMICOLON) {
+          decimal = 'both';
+          markB = COMMA;
         }
       }
+      const view = buf.subarray(0, filled);
       const consumed = scan(view, false);
       if (consumed > 0) {
         buf.copyWithin(0, consumed, filled);
@@ -611,6 +873,45 @@ export async function readCsv(
   if (header === null) {
     throw new DriftError(`${path} is empty`, 'Give a file with a header row and data rows.', path);
   }
+  const names: string[] = header;
+  if (sink.rows === 0 && sink.longRows > 0) {
+    const how = dialect.delimiter === undefined ? ', detected from the header' : '';
+    throw new DriftError(
+      `${path}:${sink.firstLongLine}: row ${firstLongRow.toLocaleString('en-US')} has ${firstLongFields.toLocaleString('en-US')} fields, but the header (line ${headerLine}) has ${plural(width, 'field')}; ${sink.longRows === 1 ? 'the only data row has' : `all ${sink.longRows.toLocaleString('en-US')} data rows have`} more fields than the header, so none could be read`,
+      `Name every column in the header, or check the delimiter: the file was read with delimiter ${delimiterName(delimiter)}${how} (give --delimiter ",", ";" or tab).`,
+      path,
+      sink.firstLongLine,
+    );
+  }
+  for (let f = 0; f < width; f++) {
+    const bad = otherNotation[f];
+    if (bad === 0) continue;
+    const column = columns[f];
+    const values = column.numericCount + column.infinite + column.stringCount;
+    if (bad * 2 <= values) continue;
+    const example = otherExample[f];
+    throw new DriftError(
+      `${path}:${otherLine[f]}: column ${clip(names[f])}: ${bad.toLocaleString('en-US')} of its ${plural(values, 'value')} look like numbers but do not read as numbers with ${readAs(delimiter, decimal)}; the first is "${clip(example)}"; mlpipe stops rather than compare the column as text`,
+      notationHint(example, decimal),
+      path,
+      otherLine[f],
+    );
+  }
+}
+
+function plural(count: number, what: string): string {
+  return `${count.toLocaleString('en-US')} ${what}${count === 1 ? '' : 's'}`;
+}
+
+/** What to do about numbers written another way than they were read. */
+function notationHint(example: string, decimal: 'dot' | 'comma' | 'both'): string {
+  const text = example.trim();
+  if (decimal === 'comma' && /^[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?$/.test(text))
+    return 'The file writes decimals with a point (1.5): give --decimal . or leave --decimal out.';
+  if (decimal === 'dot' && /^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$/.test(text)) {
+    return 'If the file writes decimals with a comma (1,5), give --decimal , ; if the commas separate thousands (1,234), write the numbers without them.';
+  }
+  return `Write the numbers without thousands separators (1234.5, or 1234,5 with --decimal ,).`;
 }
 
 function countLines(buf: Buffer, end: number): number {

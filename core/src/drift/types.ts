@@ -98,6 +98,10 @@ export interface DriftOptions {
   details?: boolean;
   /** Where the two files may be read from (see DriftBoundary); none: anywhere. */
   boundary?: DriftBoundary;
+  /** CSV: the field delimiter (absent: detected from each file's header line; .tsv: tab). */
+  delimiter?: ',' | ';' | '\t';
+  /** CSV: the decimal mark (absent: ".", and with ";" as the delimiter a decimal comma too). */
+  decimal?: '.' | ',';
 }
 
 /**

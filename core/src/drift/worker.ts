@@ -28,6 +28,9 @@ export interface DriftWorkerInput {
   stay: boolean;
   /** Parquet: decode only these columns (a group of a wide table); null: all. */
   decode: string[] | null;
+  /** CSV: the delimiter and the decimal mark (absent: detected). */
+  delimiter?: DriftOptions['delimiter'];
+  decimal?: DriftOptions['decimal'];
 }
 
 /** What compareColumn reads of the options. */
@@ -108,6 +111,9 @@ async function main(port: NonNullable<typeof parentPort>, input: DriftWorkerInpu
     await readDataset(input.path, sink, {
       boundary: input.boundary,
       decode: input.decode ? new Set(input.decode) : undefined,
+      delimiter: input.delimiter,
+      decimal: input.decimal,
+      columns: input.columns ?? undefined,
     });
     presortNumbers(sink, input.decode ?? input.columns);
     const snapshot = sink.toTransfer();
