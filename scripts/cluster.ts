@@ -48,7 +48,7 @@ import {
   removeClusterState,
   saveDockerImages,
 } from '../test/support/cluster';
-import { ensureWeed } from '../test/support/s3-server';
+import { ensureWeed, PORT_FLAGS, weedMiniArgs, type Ports } from '../test/support/s3-server';
 import { ensurePodHelper } from './pod-helper';
 import { BUSYBOX_IMAGE, ensureImages, PYTHON_IMAGE } from './sample-image';
 import { freePort, portOrFree } from './vscode-web';
@@ -73,21 +73,6 @@ function log(message: string): void {
 }
 
 // ---------------------------------------------------------------- S3 server (detached weed mini)
-
-/** The ports weed mini listens on, all pinned, as test/support/s3-server.ts pins them. */
-const PORT_FLAGS = [
-  'master.port',
-  'master.port.grpc',
-  'volume.port',
-  'volume.port.grpc',
-  'filer.port',
-  'filer.port.grpc',
-  's3.port',
-  's3.port.grpc',
-  'admin.port',
-  'admin.port.grpc',
-] as const;
-type Ports = Record<(typeof PORT_FLAGS)[number], number>;
 
 interface S3State {
   accessKey: string;
@@ -188,33 +173,13 @@ async function startS3(): Promise<{ state: S3State; ports: Ports }> {
   const fd = openSync(logFile, 'a');
   let pid: number | undefined;
   try {
-    const child = spawn(
-      weed,
-      [
-        '-logtostderr',
-        'mini',
-        `-dir=${data}`,
-        '-ip=127.0.0.1',
-        '-ip.bind=127.0.0.1',
-        ...PORT_FLAGS.map((flag) => `-${flag}=${ports[flag]}`),
-        '-admin.port.legacy=0',
-        '-admin.ui=false',
-        '-s3.port.iceberg=0',
-        '-s3.port.lance=0',
-        '-webdav=false',
-        '-master.telemetry=false',
-        `-filer.localSocket=${join(s3Dir, 'filer.sock')}`,
-        `-s3.localSocket=${join(s3Dir, 's3.sock')}`,
-        `-s3.config=${config}`,
-      ],
-      {
-        cwd: s3Dir,
-        // Its own session: no terminal hangup or Ctrl-C of this command reaches it.
-        detached: true,
-        stdio: ['ignore', fd, fd],
-        env: { PATH: process.env.PATH, HOME: s3Dir, LANG: 'C.UTF-8' },
-      },
-    );
+    const child = spawn(weed, weedMiniArgs(data, s3Dir, ports, config), {
+      cwd: s3Dir,
+      // Its own session: no terminal hangup or Ctrl-C of this command reaches it.
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { PATH: process.env.PATH, HOME: s3Dir, LANG: 'C.UTF-8' },
+    });
     child.unref();
     pid = child.pid;
   } finally {

@@ -147,7 +147,7 @@ export interface RunningS3 {
  * The ports weed mini listens on, each pinned (its other listeners are turned off): left to itself
  * it takes fixed defaults (8333, 9333, ...) or the next free one, which two servers can race for.
  */
-const PORT_FLAGS = [
+export const PORT_FLAGS = [
   'master.port',
   'master.port.grpc',
   'volume.port',
@@ -159,7 +159,34 @@ const PORT_FLAGS = [
   'admin.port',
   'admin.port.grpc',
 ] as const;
-type Ports = Record<(typeof PORT_FLAGS)[number], number>;
+export type Ports = Record<(typeof PORT_FLAGS)[number], number>;
+
+/**
+ * weed mini's command line: `data` its store, `dir` where its own Unix sockets go, every port
+ * pinned, and `config` the S3 identities file.
+ */
+export function weedMiniArgs(data: string, dir: string, ports: Ports, config: string): string[] {
+  return [
+    // All of its log in server.log, none in /tmp/weed.*.
+    '-logtostderr',
+    'mini',
+    `-dir=${data}`,
+    '-ip=127.0.0.1',
+    '-ip.bind=127.0.0.1',
+    ...PORT_FLAGS.map((flag) => `-${flag}=${ports[flag]}`),
+    // Listeners it would otherwise open on fixed ports; and no reports to its telemetry server.
+    '-admin.port.legacy=0',
+    '-admin.ui=false',
+    '-s3.port.iceberg=0',
+    '-s3.port.lance=0',
+    '-webdav=false',
+    '-master.telemetry=false',
+    // Its Unix sockets in dir rather than /tmp (those of its gRPC services cannot be moved).
+    `-filer.localSocket=${join(dir, 'filer.sock')}`,
+    `-s3.localSocket=${join(dir, 's3.sock')}`,
+    `-s3.config=${config}`,
+  ];
+}
 
 /** Ports handed to servers of this process, so that two started at once never get the same. */
 const handedOut = new Set<number>();
@@ -259,37 +286,14 @@ export async function startS3Server(options: { accessKey?: string; secretKey?: s
     mkdirSync(data, { recursive: true });
     const fd = openSync(log, 'a');
     try {
-      child = spawn(
-        weed,
-        [
-          // All of its log in server.log, none in /tmp/weed.*.
-          '-logtostderr',
-          'mini',
-          `-dir=${data}`,
-          '-ip=127.0.0.1',
-          '-ip.bind=127.0.0.1',
-          ...PORT_FLAGS.map((flag) => `-${flag}=${ports[flag]}`),
-          // Listeners it would otherwise open on fixed ports; and no reports to its telemetry server.
-          '-admin.port.legacy=0',
-          '-admin.ui=false',
-          '-s3.port.iceberg=0',
-          '-s3.port.lance=0',
-          '-webdav=false',
-          '-master.telemetry=false',
-          // Its Unix sockets in dir rather than /tmp (those of its gRPC services cannot be moved).
-          `-filer.localSocket=${join(dir, 'filer.sock')}`,
-          `-s3.localSocket=${join(dir, 's3.sock')}`,
-          `-s3.config=${config}`,
-        ],
-        {
-          cwd: dir,
-          detached: true,
-          stdio: ['ignore', fd, fd],
-          // Not the developer's environment: AWS_* variables would add an identity, WEED_* ones and
-          // ~/.seaweedfs/*.toml would change its configuration.
-          env: { PATH: process.env.PATH, HOME: dir, LANG: 'C.UTF-8' },
-        },
-      );
+      child = spawn(weed, weedMiniArgs(data, dir, ports, config), {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        // Not the developer's environment: AWS_* variables would add an identity, WEED_* ones and
+        // ~/.seaweedfs/*.toml would change its configuration.
+        env: { PATH: process.env.PATH, HOME: dir, LANG: 'C.UTF-8' },
+      });
     } finally {
       closeSync(fd);
     }
