@@ -48,7 +48,7 @@ import {
   removeClusterState,
   saveDockerImages,
 } from '../test/support/cluster';
-import { ensureWeed, PORT_FLAGS, weedMiniArgs, type Ports } from '../test/support/s3-server';
+import { ensureWeed, PORT_FLAGS, status, weedMiniArgs, type Ports } from '../test/support/s3-server';
 import { ensurePodHelper } from './pod-helper';
 import { BUSYBOX_IMAGE, ensureImages, PYTHON_IMAGE } from './sample-image';
 import { freePort, portOrFree } from './vscode-web';
@@ -104,16 +104,6 @@ function ourWeed(pid: number | undefined): boolean {
       .includes(`-dir=${join(s3Dir, 'data')}`);
   } catch {
     return false;
-  }
-}
-
-async function status(url: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return undefined;
   }
 }
 

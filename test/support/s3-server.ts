@@ -203,7 +203,7 @@ async function pickPorts(): Promise<Ports> {
 }
 
 /** The status of a GET, or undefined when nothing answers. */
-async function status(url: string): Promise<number | undefined> {
+export async function status(url: string): Promise<number | undefined> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await response.body?.cancel();

@@ -72,8 +72,9 @@ export const parsed = { value: 0, isInt: false };
  * Parses a decimal number from bytes without allocating: sign, digits, optional fraction. Returns
  * false when the bytes are not a plain decimal (exponent, too many digits, text); the caller then
  * goes the string way. The result is correctly rounded (mantissa < 2^53 and a power of ten <= 22).
+ * `mark` is the decimal mark's byte: `.` (46), or `,` (44) for a decimal-comma CSV.
  */
-export function parseNumberBytes(buf: Uint8Array, start: number, end: number): boolean {
+export function parseNumberBytes(buf: Uint8Array, start: number, end: number, mark = 46): boolean {
   let i = start;
   let c = buf[i];
   if (c === 32 || buf[end - 1] === 32) {
@@ -94,7 +95,7 @@ export function parseNumberBytes(buf: Uint8Array, start: number, end: number): b
   for (; i < end; i++) {
     const d = buf[i] - 48;
     if (d >= 0 && d <= 9) mantissa = mantissa * 10 + d;
-    else if (d === -2 && dot < 0) dot = i;
+    else if (buf[i] === mark && dot < 0) dot = i;
     else return false;
   }
   // 16 characters hold at most 16 digits: beyond 15 the mantissa may not be exact

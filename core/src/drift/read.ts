@@ -15,7 +15,14 @@ import { extname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { Boundary, BoundaryError, within } from '../util/boundary';
 import { DriftError, throwIfCancelled } from './errors';
-import { type ColumnAccumulator, DatasetAccumulator, parsed, parseNumberString, POW10 } from './infer';
+import {
+  type ColumnAccumulator,
+  DatasetAccumulator,
+  parsed,
+  parseNumberBytes,
+  parseNumberString,
+  POW10,
+} from './infer';
 import { clip, escapeControls, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_RECORD_BYTES } from './limits';
 import { readParquetFile, readParquetNames } from './parquet';
 import { type DriftBoundary } from './types';
@@ -297,42 +304,6 @@ export function detectDelimiter(buf: Uint8Array, end = buf.length): number {
 }
 
 /**
- * parseNumberBytes (infer.ts) with another decimal mark: the same rules (spaces around, a sign,
- * 1 to 15 digits, at most 16 characters after the sign) and the same value, so the fast path and
- * the general scanner read a decimal comma alike.
- */
-function parseDecimalBytes(buf: Uint8Array, start: number, end: number, mark: number): boolean {
-  while (start < end && buf[start] === SPACE) start++;
-  while (end > start && buf[end - 1] === SPACE) end--;
-  if (start >= end) return false;
-  let i = start;
-  const c = buf[i];
-  let negative = false;
-  if (c === MINUS) {
-    negative = true;
-    i++;
-  } else if (c === PLUS) i++;
-  if (i >= end || end - i > 16) return false;
-  let mantissa = 0;
-  let dot = -1;
-  for (; i < end; i++) {
-    const b = buf[i];
-    const d = b - 48;
-    if (d >= 0 && d <= 9) mantissa = mantissa * 10 + d;
-    else if (b === mark && dot < 0) dot = i;
-    else return false;
-  }
-  const digits = end - start - (negative || buf[start] === PLUS ? 1 : 0) - (dot >= 0 ? 1 : 0);
-  if (digits === 0 || digits > 15) return false;
-  const fraction = dot >= 0 ? end - dot - 1 : 0;
-  let value = fraction ? mantissa / POW10[fraction] : mantissa;
-  if (negative) value = -value;
-  parsed.value = value;
-  parsed.isInt = dot < 0;
-  return true;
-}
-
-/**
  * A number written another way than mlpipe reads it: a decimal comma (1,5), thousands separators
  * (1,234.5, 1.234,5, 1 234, 1'234), with an exponent or not. Dates (01.02.2024), versions and
  * addresses (1.2.3, 10.0.0.1) are not: their groups are not of three digits.
@@ -426,7 +397,7 @@ export async function readCsv(
         else if (c === DOT) dot = true;
       }
       if (comma && !dot) {
-        if (parseDecimalBytes(buf, start, end, COMMA)) {
+        if (parseNumberBytes(buf, start, end, COMMA)) {
           column.addNumber(parsed.value, parsed.isInt);
           return;
         }
