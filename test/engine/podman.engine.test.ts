@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
-import { enginesMissing, mlpipeContainers, startPodman, type RunningEngine } from '../support/engines';
+import { enginesMissing, mlpipeContainers, startPodman, within, type RunningEngine } from '../support/engines';
 import { lastRecord, mlpipe, statuses } from '../support/mlpipe-cli';
 
 const missing = enginesMissing();
@@ -16,7 +16,7 @@ describe("Podman's Docker-compatible API as the engine", { skip: missing }, () =
 
   before(async () => {
     podman = await startPodman();
-    await ensureImages(podman.docker, [BUSYBOX_IMAGE]);
+    await within(ensureImages(podman.docker, [BUSYBOX_IMAGE]), 120_000, 'importing busybox into Podman');
   });
 
   after(async () => {

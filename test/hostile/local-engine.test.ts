@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUSYBOX_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { makeDecoy, type Decoy } from '../support/decoy';
-import { enginesMissing, startDockerd, startPodman, type RunningEngine } from '../support/engines';
+import { enginesMissing, startDockerd, startPodman, within, type RunningEngine } from '../support/engines';
 import { lastRecord, mlpipe } from '../support/mlpipe-cli';
 
 const missing = enginesMissing();
@@ -65,7 +65,7 @@ describe('a local stage trying to leave the workspace (real Docker Engine)', { s
 
   before(async () => {
     engine = await startDockerd();
-    await ensureImages(engine.docker, [BUSYBOX_IMAGE]);
+    await within(ensureImages(engine.docker, [BUSYBOX_IMAGE]), 120_000, 'importing busybox into Podman');
     decoy = makeDecoy();
     pristine = decoy.fingerprint();
   });
@@ -186,7 +186,7 @@ describe('a local stage on Podman sees no .mlpipe and a read-only .git', { skip:
   let dir: string;
   before(async () => {
     engine = await startPodman();
-    await ensureImages(engine.docker, [BUSYBOX_IMAGE]);
+    await within(ensureImages(engine.docker, [BUSYBOX_IMAGE]), 120_000, 'importing busybox into Podman');
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-hostile-podman-'));
   });
   after(async () => {

@@ -36,17 +36,44 @@ export function enginesMissing(): string | undefined {
   return undefined;
 }
 
-async function waitForPing(docker: Docker, child: ChildProcess, log: string, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
+/** `promise`, or an error naming `what` when it has not settled within `ms` (the promise is left to itself). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until the engine answers /_ping. Each ping has its own time limit: an engine that accepts
+ * the connection and never answers (a daemon stuck while it starts) must not hang the tests.
+ */
+async function waitForPing(
+  docker: Docker,
+  child: ChildProcess,
+  log: string,
+  what: string,
+  limitMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + limitMs;
   for (;;) {
     if (child.exitCode !== null)
       throw new Error(`${what} exited with ${child.exitCode}:\n${readFileSync(log, 'utf8').slice(-3000)}`);
     try {
-      await docker.ping();
+      await within(docker.ping(), 5_000, `${what} /_ping`);
       return;
     } catch {
       if (Date.now() > deadline)
-        throw new Error(`${what} did not answer within 60 s:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+        throw new Error(
+          `${what} did not answer within ${limitMs / 1000} s:\n${readFileSync(log, 'utf8').slice(-3000)}`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -220,14 +247,17 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Runnin
   };
 }
 
-export async function startPodman(): Promise<RunningEngine> {
+async function startPodmanOnce(): Promise<RunningEngine> {
   const dir = mkdtempSync(join(tmpdir(), 'mlpp-'));
   const socket = join(dir, 'podman.sock');
   const conf = join(dir, 'containers.conf');
   // runc, not crun (crun fails on these hybrid cgroups), and no default nofile ulimit (refused here).
+  // File locks under this instance's own tmpdir, not the machine-wide shared-memory segment
+  // (/dev/shm/libpod_lock) that every Podman shares: a lock an earlier, killed Podman held there is
+  // never released, and the next Podman to need it waits forever.
   writeFileSync(
     conf,
-    '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+    '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nlock_type = "file"\n',
   );
   const log = join(dir, 'podman.log');
   writeFileSync(log, '');
@@ -239,6 +269,10 @@ export async function startPodman(): Promise<RunningEngine> {
       join(dir, 'root'),
       '--runroot',
       join(dir, 'run'),
+      '--tmpdir',
+      join(dir, 'tmp'),
+      '--log-level',
+      'info',
       '--storage-driver',
       'vfs',
       'system',
@@ -252,8 +286,33 @@ export async function startPodman(): Promise<RunningEngine> {
     },
   );
   const docker = new Docker({ socketPath: socket });
-  await waitForPing(docker, child, log, 'podman system service');
-  return { kind: 'podman', address: `unix://${socket}`, docker, dir, process: child, stop: stopper(child, dir) };
+  const stop = stopper(child, dir);
+  try {
+    await waitForPing(docker, child, log, 'podman system service', 45_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await stop();
+    throw error;
+  }
+  return { kind: 'podman', address: `unix://${socket}`, docker, dir, process: child, stop };
+}
+
+/**
+ * Podman's Docker-compatible API on a private socket, with its own storage, run and lock folders.
+ * One more try when the first service never answers (its log goes to stderr, so that a slow or
+ * stuck start is seen, not hidden); a second failure fails the test with both logs.
+ */
+export async function startPodman(): Promise<RunningEngine> {
+  try {
+    return await startPodmanOnce();
+  } catch (first) {
+    console.error(`[engines] Podman did not start; trying once more. ${String(first)}`);
+    try {
+      return await startPodmanOnce();
+    } catch (second) {
+      throw new Error(`Podman did not start twice.\nfirst: ${String(first)}\nsecond: ${String(second)}`);
+    }
+  }
 }
 
 /** Containers an engine has that mlpipe labelled for a workspace. */
