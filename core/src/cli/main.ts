@@ -13,6 +13,7 @@ const runModule = () => require('./run') as typeof import('./run');
 const runsModule = () => require('./runs') as typeof import('./runs');
 const releaseModule = () => require('./release') as typeof import('./release');
 const driftModule = () => require('./drift') as typeof import('./drift');
+const dagModule = () => require('./dag') as typeof import('./dag');
 const cacheModule = () => require('./cache') as typeof import('./cache');
 
 /** `mlpipe cache push|pull|status|gc`: --stage may repeat; `gc --remote` may name no remote (the default). */
@@ -229,6 +230,25 @@ export async function main(
             format,
             stages: parsed.positional,
             remote: !parsed.flags.has('--no-remote'),
+          },
+          io,
+          host,
+        );
+      }
+      case 'dag': {
+        const parsed = parseArgs(rest, new Set(['--format', '--pipeline']));
+        expectOnly(parsed, ['--format', '--pipeline', '--no-status', '--no-sources']);
+        const dagFormat = (parsed.flags.get('--format') ?? 'text') as string;
+        if (!['text', 'dot', 'mermaid', 'json'].includes(dagFormat))
+          throw new UsageError(`--format must be text, dot, mermaid or json, not '${dagFormat}'`);
+        if (parsed.positional.length > 0)
+          throw new UsageError('dag takes no arguments; choose the pipeline with --pipeline');
+        return await dagModule().dagCommand(
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            format: dagFormat as 'text' | 'dot' | 'mermaid' | 'json',
+            status: !parsed.flags.has('--no-status'),
+            sources: !parsed.flags.has('--no-sources'),
           },
           io,
           host,

@@ -24,6 +24,9 @@ Commands:
   status [stage...]  Which stages are out of date, and why (dep, param, command, image);
                      "cached (remote)" when the team remote has the result.
       --format text|json, --no-remote
+  dag                The pipeline's graph: stages (with their state), the files and
+                     params that link them, sources, the model and its card.
+      --format text|dot|mermaid|json, --no-status, --no-sources
   cancel             Stop the runs in progress in this workspace.
   diff [REV]         For review: stages, commands and params that differ from a git
                      revision (default HEAD), and the stages that would rerun.
