@@ -171,7 +171,7 @@ function meets(value: number, threshold: { op: string; bound: number }): boolean
 }
 
 /** A card's data; a card that does not parse is a GateError naming it (`mlpipe check` shows where). */
-function readCard<T>(cardPath: string, root = dirname(cardPath)): T | null {
+export function readCard<T>(cardPath: string, root = dirname(cardPath)): T | null {
   const text = readInside(cardPath, root, basename(cardPath));
   if (text === undefined) throw new GateError(`the model card ${basename(cardPath)} does not exist`);
   try {

@@ -14,6 +14,7 @@ const runsModule = () => require('./runs') as typeof import('./runs');
 const releaseModule = () => require('./release') as typeof import('./release');
 const driftModule = () => require('./drift') as typeof import('./drift');
 const dagModule = () => require('./dag') as typeof import('./dag');
+const reviewModule = () => require('./review') as typeof import('./review');
 const cacheModule = () => require('./cache') as typeof import('./cache');
 
 /** `mlpipe cache push|pull|status|gc`: --stage may repeat; `gc --remote` may name no remote (the default). */
@@ -275,6 +276,24 @@ export async function main(
             pipeline: parsed.flags.get('--pipeline') as string | undefined,
             revision: parsed.positional[0] ?? 'HEAD',
             format,
+          },
+          io,
+        );
+      }
+      case 'review': {
+        const parsed = parseArgs(rest, new Set(['--format', '--pipeline', '--base-run', '--head-run']));
+        expectOnly(parsed, ['--format', '--pipeline', '--base-run', '--head-run']);
+        const format = (parsed.flags.get('--format') ?? 'markdown') as string;
+        if (format !== 'markdown' && format !== 'json')
+          throw new UsageError(`--format must be markdown or json, not '${format}'`);
+        if (parsed.positional.length > 1) throw new UsageError('review takes one base revision');
+        return await reviewModule().reviewCommand(
+          {
+            pipeline: parsed.flags.get('--pipeline') as string | undefined,
+            revision: parsed.positional[0] ?? 'HEAD',
+            format,
+            baseRun: parsed.flags.get('--base-run') as string | undefined,
+            headRun: parsed.flags.get('--head-run') as string | undefined,
           },
           io,
         );

@@ -31,6 +31,10 @@ Commands:
   diff [REV]         For review: stages, commands and params that differ from a git
                      revision (default HEAD), and the stages that would rerun.
       --format text|json
+  review [BASE]      For a pull request: what changes against BASE (default HEAD), what
+                     reruns and why, params, the metrics of a run of each side against the
+                     model card's thresholds, the card's approval, the affected graph.
+      --format markdown|json, --base-run RUN, --head-run RUN
   checkout RUN       Put a run's outputs back in the workspace from the cache.
   cache push [RUN...]   Send runs (default: the latest) to the team remote: their stage
                      entries and the objects they name, only what the remote lacks.

@@ -1,0 +1,32 @@
+/** `mlpipe review [BASE]`: the pull-request report (runner/review.ts, runner/review-markdown.ts). */
+import { relative } from 'node:path';
+import { UsageError } from '../errors';
+import { RunError } from '../runner/runner';
+import { pipelineReview } from '../runner/review';
+import { formatReviewMarkdown } from '../runner/review-markdown';
+import { type CliIo } from './io';
+import { findPipeline } from './pipeline-file';
+
+export interface ReviewCommandOptions {
+  pipeline?: string;
+  revision: string;
+  format: 'markdown' | 'json';
+  baseRun?: string;
+  headRun?: string;
+}
+
+export async function reviewCommand(options: ReviewCommandOptions, io: CliIo): Promise<number> {
+  const pipeline = findPipeline(io.cwd, options.pipeline);
+  try {
+    const report = await pipelineReview(pipeline, options.revision, {
+      baseRun: options.baseRun,
+      headRun: options.headRun,
+    });
+    if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...report }, null, 2)}\n`);
+    else io.stdout(formatReviewMarkdown({ ...report, pipeline: relative(io.cwd, pipeline) || report.pipeline }));
+    return 0;
+  } catch (error) {
+    if (error instanceof RunError) throw new UsageError(error.message, 2);
+    throw error;
+  }
+}

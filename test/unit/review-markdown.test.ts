@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import MarkdownIt from 'markdown-it';
+import { type ReviewReport } from '../../core/src/runner/review';
+import { COMMENT_LIMIT, formatReviewMarkdown, mdText } from '../../core/src/runner/review-markdown';
+
+function report(stages: number): ReviewReport {
+  const names = Array.from({ length: stages }, (_, i) => `stage_${String(i).padStart(5, '0')}`);
+  return {
+    revision: 'main',
+    commit: 'a'.repeat(40),
+    pipeline: 'mlpipe.yaml',
+    params: names.map((name, i) => ({ path: `${name}.lr`, before: i, after: i + 1 })),
+    stages: names.map((name) => ({ name, change: 'changed' as const, details: [`param ${name}.lr changed`] })),
+    rerun: names,
+    graph: {
+      nodes: names.map((name) => ({ id: `stage:${name}`, kind: 'stage' as const, label: name })),
+      edges: names
+        .slice(1)
+        .map((name, i) => ({ from: `stage:${names[i]}`, to: `stage:${name}`, kind: 'dep' as const, via: ['x'] })),
+    },
+    runs: { notes: [] },
+    metrics: [],
+  };
+}
+
+describe('the review comment (runner/review-markdown.ts)', () => {
+  it('escapes what starts markup and leaves the rest readable', () => {
+    assert.equal(
+      mdText('a|b <img> `x` *y* [l](u) ~z~ $m$ #1 & @team evaluate@test'),
+      'a\\|b \\<img> \\`x\\` \\*y\\* \\[l\\](u) \\~z\\~ \\$m\\$ \\#1 &amp; \\@team evaluate@test',
+    );
+    assert.equal(mdText('two\nlines'), 'two lines');
+    assert.equal(mdText('x'.repeat(300), 10), `${'x'.repeat(9)}…`);
+    const html = new MarkdownIt().renderInline(mdText('<script>alert(1)</script> **b** [a](javascript:x)'));
+    assert.equal(html, '&lt;script&gt;alert(1)&lt;/script&gt; **b** [a](javascript:x)');
+  });
+
+  it('fits a comment for 5,000 changed stages: whole tables with a count of the rest, never a cut row', () => {
+    const text = formatReviewMarkdown(report(5000));
+    assert.ok(text.length <= COMMENT_LIMIT, `${text.length} characters`);
+    assert.doesNotMatch(text, /```mermaid/, 'the graph goes first');
+    assert.match(text, /… and 4900 more stages \(`mlpipe review --format json`\)\./);
+    assert.match(text, /… and 4900 more params/);
+    const html = new MarkdownIt().render(text);
+    const rows = (html.match(/<tr>/g) ?? []).length;
+    assert.equal(rows, 2 * 101, 'two tables of a header and 100 rows each');
+    // A small change keeps everything, the graph included.
+    const small = formatReviewMarkdown(report(3));
+    assert.match(small, /```mermaid\nflowchart LR\n/);
+    assert.doesNotMatch(small, /more stages/);
+  });
+
+  it('says so when even the summary does not fit', () => {
+    const text = formatReviewMarkdown(report(10), 200);
+    assert.match(text, /too long for a comment: `mlpipe review --format json` has all of it/);
+  });
+});
