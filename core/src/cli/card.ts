@@ -1,0 +1,117 @@
+import { existsSync, lstatSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { UsageError } from '../errors';
+import { exportHuggingFace } from '../modelcard/hf-export';
+import { MAX_README_BYTES } from '../modelcard/hf-frontmatter';
+import { IMPORTED_METRICS_FILE, importHuggingFace, type ImportReport } from '../modelcard/hf-import';
+import { writeFileAtomic, readFileBounded } from '../runs/files';
+import { Boundary, within } from '../util/boundary';
+import { isModelCardFile } from '../util/file-kinds';
+import { expectOnly, format, parseArgs } from './args';
+import { type CliIo } from './io';
+
+/**
+ * `mlpipe card export --hf [CARD] [--output README.md]` and `mlpipe card import README.md
+ * [--output modelcard.yaml]`: model cards to and from Hugging Face README.md files
+ * (docs/modelcard.md, "Hugging Face"). Files are written whole or not at all (temporary file and
+ * rename), never through a symbolic link, and an existing file only with --force.
+ */
+export function cardCommand(args: string[], io: CliIo): number {
+  const [sub, ...rest] = args;
+  if (sub !== 'export' && sub !== 'import')
+    throw new UsageError(`card needs export or import${sub ? ` (not '${sub}')` : ''}`);
+  const parsed = parseArgs(rest, new Set(['--output', '--name', '--format']));
+  expectOnly(
+    parsed,
+    sub === 'export' ? ['--hf', '--output', '--force'] : ['--output', '--name', '--force', '--format'],
+  );
+  if (parsed.positional.length > 1) throw new UsageError(`card ${sub} takes one file`);
+  const output = parsed.flags.get('--output') as string | undefined;
+  const force = parsed.flags.has('--force');
+  if (sub === 'export') {
+    if (!parsed.flags.has('--hf'))
+      throw new UsageError('card export needs --hf: a Hugging Face README.md is the format it writes');
+    const card = parsed.positional[0] ?? 'modelcard.yaml';
+    if (!existsSync(resolve(io.cwd, card))) throw new UsageError(`${card} does not exist`);
+    const result = exportHuggingFace(card, io.cwd);
+    for (const note of result.notes) io.stderr(`note: ${note}\n`);
+    if (output === undefined) io.stdout(result.readme);
+    else {
+      write(resolve(io.cwd, output), result.readme, force, io.cwd);
+      io.stderr(`wrote ${output}\n`);
+    }
+    return 0;
+  }
+  const readme = parsed.positional[0];
+  if (!readme) throw new UsageError('card import needs the README.md of a Hugging Face model card');
+  const outputPath = resolve(io.cwd, output ?? 'modelcard.yaml');
+  if (!isModelCardFile(outputPath))
+    throw new UsageError(
+      `--output must be named modelcard.yaml or *.modelcard.yaml (not ${basename(outputPath)}), so mlpipe reads it as a model card`,
+    );
+  let text: string;
+  try {
+    text = readFileBounded(resolve(io.cwd, readme), MAX_README_BYTES).toString('utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === 'ENOENT' ? `${readme} does not exist` : `${readme} cannot be read: ${code ?? (error as Error).message}`,
+    );
+  }
+  const name = parsed.flags.get('--name') as string | undefined;
+  const result = importHuggingFace(text, readme, name === undefined ? {} : { name });
+  const metricsPath = join(dirname(outputPath), IMPORTED_METRICS_FILE);
+  // Both files are checked before either is written.
+  for (const path of result.metrics ? [outputPath, metricsPath] : [outputPath]) refuseExisting(path, force, io.cwd);
+  if (result.metrics) write(metricsPath, result.metrics, force, io.cwd);
+  write(outputPath, result.card, force, io.cwd);
+  if (format(parsed) === 'json') {
+    io.stdout(
+      `${JSON.stringify({ version: 1, card: shown(outputPath, io.cwd), metrics: result.metrics ? shown(metricsPath, io.cwd) : null, ...result.report }, null, 2)}\n`,
+    );
+  } else
+    io.stderr(
+      reportText(result.report, shown(outputPath, io.cwd), result.metrics ? shown(metricsPath, io.cwd) : undefined),
+    );
+  return 0;
+}
+
+function shown(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+function refuseExisting(path: string, force: boolean, cwd: string): void {
+  let exists = false;
+  try {
+    exists = Boolean(lstatSync(path));
+  } catch {
+    exists = false;
+  }
+  if (exists && !force) throw new UsageError(`${shown(path, cwd)} exists; pass --force to replace it`);
+}
+
+function write(path: string, content: string, force: boolean, cwd: string): void {
+  refuseExisting(path, force, cwd);
+  // Inside the current folder, that folder is the boundary (no link on the way may lead out of it);
+  // elsewhere, the folder the user named. The file is replaced whole, never written through a link.
+  writeFileAtomic(path, content, new Boundary(within(resolve(cwd), path) ? cwd : dirname(path)));
+}
+
+export function reportText(report: ImportReport, card: string, metrics: string | undefined): string {
+  const lines = [`wrote ${card}${metrics ? ` and ${metrics}` : ''}; mlpipe check ${card} checks it`];
+  if (report.fill.length > 0) {
+    lines.push('to fill in (marked FILL IN: in the card):');
+    for (const item of report.fill) lines.push(`  ${item.field}: ${item.why}`);
+  }
+  if (report.dropped.length > 0) {
+    lines.push('not carried over:');
+    for (const item of report.dropped)
+      lines.push(`  ${item.what}${item.line !== undefined ? ` (line ${item.line})` : ''}: ${item.why}`);
+  }
+  if (report.notes.length > 0) {
+    lines.push('notes:');
+    for (const note of report.notes) lines.push(`  ${note}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,91 @@
+import { IncrementalYamlParser } from '../yaml/build';
+import { toJS } from '../yaml/values';
+import { LineIndex } from '../text/line-index';
+import { UserError } from '../errors';
+
+/**
+ * A Hugging Face model card (`README.md`): YAML front matter between `---` lines at the top, then
+ * Markdown. The front matter is read with mlpipe's own YAML parser (YAML 1.2 core schema, no
+ * duplicate keys, depth and alias limits) and bounded in size and node count, so a hostile README
+ * gives a clear error with its line, never a stack trace or an unbounded parse.
+ */
+
+/** A README larger than this is not read: Hub cards are a few kilobytes; the largest are about 200 KB. */
+export const MAX_README_BYTES = 4 * 1024 * 1024;
+/** Front matter larger than this is refused (the largest real model-index blocks are about 100 KB). */
+export const MAX_FRONT_MATTER_CHARS = 1024 * 1024;
+/** YAML nodes in the front matter; 100,000 is a model-index of several thousand results. */
+export const MAX_FRONT_MATTER_NODES = 100_000;
+
+export class CardFormatError extends UserError {}
+
+export interface FrontMatter {
+  /** The front matter's plain value; an empty object when the README has none. */
+  data: Record<string, unknown>;
+  /** Whether the README starts with a front matter block. */
+  present: boolean;
+  /** The Markdown after the front matter. */
+  body: string;
+  /** The body's first line in the README (1-based), for messages about the body. */
+  bodyLine: number;
+}
+
+/** The opening and closing lines as the Hub's own parser takes them (huggingface_hub's REGEX_YAML_BLOCK). */
+const BLOCK = /^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))/;
+
+/** Splits a README into front matter and body and parses the front matter; `file` names it in errors. */
+export function readFrontMatter(text: string, file: string): FrontMatter {
+  if (text.length > MAX_README_BYTES)
+    throw new CardFormatError(
+      `${file} is ${text.length} characters, more than the ${MAX_README_BYTES} a model card README may have; it was not read.`,
+    );
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const match = BLOCK.exec(source);
+  if (!match) {
+    if (/^\s*---[\r\n]/.test(source))
+      throw new CardFormatError(
+        `${file}:1: the front matter starts with '---' but has no closing '---' line; end the YAML block with a line that is only '---'.`,
+      );
+    return { data: {}, present: false, body: source, bodyLine: 1 };
+  }
+  const yamlStart = match[1].length;
+  const yamlText = match[2];
+  const lines = new LineIndex(source);
+  const lineOf = (offset: number) => lines.position(offset).line + 1;
+  const bodyStart = match[0].length;
+  if (yamlText.length > MAX_FRONT_MATTER_CHARS)
+    throw new CardFormatError(
+      `${file}:${lineOf(yamlStart)}: the front matter is ${yamlText.length} characters, more than ${MAX_FRONT_MATTER_CHARS}; mlpipe does not read it. Move long text into the Markdown body.`,
+    );
+  const model = new IncrementalYamlParser().parse(yamlText);
+  const error = model.problems.find((problem) => problem.severity === 'error');
+  if (error) {
+    const at = lines.position(yamlStart + error.start);
+    throw new CardFormatError(
+      `${file}:${at.line + 1}:${at.character + 1}: front matter: ${error.message} Fix the YAML between the '---' lines.`,
+    );
+  }
+  if (model.documentCount > 1)
+    throw new CardFormatError(
+      `${file}:${lineOf(yamlStart)}: the front matter holds ${model.documentCount} YAML documents; a model card has one.`,
+    );
+  if (model.nodeCount > MAX_FRONT_MATTER_NODES)
+    throw new CardFormatError(
+      `${file}:${lineOf(yamlStart)}: the front matter has ${model.nodeCount} YAML nodes, more than ${MAX_FRONT_MATTER_NODES}; mlpipe does not read it.`,
+    );
+  if (model.aliasesCut)
+    throw new CardFormatError(
+      `${file}:${lineOf(yamlStart)}: the front matter's aliases expand too far to follow (an alias bomb?); write the values out.`,
+    );
+  const value = model.root ? toJS(model.root) : null;
+  if (value !== null && (typeof value !== 'object' || Array.isArray(value)))
+    throw new CardFormatError(
+      `${file}:${lineOf(yamlStart)}: the front matter must be a mapping (\`license: mit\` lines), not ${Array.isArray(value) ? 'a list' : 'a single value'}.`,
+    );
+  return {
+    data: (value ?? {}) as Record<string, unknown>,
+    present: true,
+    body: source.slice(bodyStart),
+    bodyLine: lineOf(bodyStart),
+  };
+}
