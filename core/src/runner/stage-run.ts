@@ -12,6 +12,7 @@ import { metricsFileSeries, readPlotSeries, type Series } from '../store/series'
 import { saveStageSeries } from '../store/store';
 import { watchPlots } from './live-plots';
 import { runAttempt } from './attempt';
+import { adoptSeed } from './seed';
 import { RunError, type RunContext, type StageContext } from './context';
 import { reason, type AttemptResult } from './executor';
 import { cacheKey, explainChange, keyInputs, type KeyInputs, type PlannedStage } from './plan';
@@ -115,6 +116,16 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
           );
           return;
         }
+      }
+      // A stage another tool had up to date (an imported dvc.lock, checked against the files).
+      const seeded = cached ? undefined : await adoptSeed(run, stage, key, inputs, state);
+      if (seeded) {
+        entry.outputs = Object.fromEntries(Object.entries(seeded.outputs).map(([path, content]) => [path, content.hash]));
+        collectResults(context);
+        line(`up to date (as ${seeded.source} recorded it)`);
+        saveLast(run, stage, key, inputs, seeded.outputs);
+        finish('skipped', `up to date as ${seeded.source} recorded it`);
+        return;
       }
     }
     const last = run.mlpipe.lastResult(stage.name);
