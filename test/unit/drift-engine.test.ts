@@ -98,10 +98,10 @@ describe('default method selection (Evidently _get_default_stattest)', () => {
     assert.equal(report.columns[0].method, 'ks');
     assert.equal(report.columns[0].threshold, 0.05);
   });
-  it('integers with <= 5 distinct values are categorical; with more, numeric', () => {
+  it('integers with <= 10 distinct current values are categorical; with more, numeric (Evidently 0.7.23)', () => {
     const report = computeDriftFromColumns(
-      { code: ids(300, 5), count: ids(300, 6) },
-      { code: ids(200, 5), count: ids(200, 6) },
+      { code: ids(300, 10), count: ids(300, 11) },
+      { code: ids(200, 10), count: ids(200, 11) },
     );
     assert.equal(report.columns[0].type, 'cat');
     assert.equal(report.columns[1].type, 'num');

@@ -17,6 +17,7 @@ import {
   DISTINCT_NUMBER_CAP,
   DISTINCT_STRING_CAP,
   MIXED_STRING_SHARE,
+  numberColumnKind,
   numberKey,
   type ColumnAccumulator,
 } from './infer';
@@ -95,6 +96,14 @@ export function prepareColumn(
     notes.push(
       `${plural(strs, 'value')} that ${strs === 1 ? 'is' : 'are'} not a number ignored as missing (first: "${clip(first.firstString)}" at ${first === r ? refPath : curPath}:${first.firstStringLine}).`,
     );
+    // Evidently 0.7.23 reads the column with pandas, which makes such a column text (object)
+    if (!forcedNum) {
+      notes.push(
+        c.stringCount > 0
+          ? 'Evidently 0.7.23 differs here: pandas reads the current column as text, so Evidently compares it as categories (or as text when more than half of its values are distinct).'
+          : 'Evidently 0.7.23 differs here: pandas reads the reference column as text, and Evidently stops on a numeric current column with a text reference.',
+      );
+    }
   } else {
     if (forcedNum)
       return {
@@ -118,16 +127,7 @@ export function prepareColumn(
     kind = 'num';
     reason = 'numeric (forced)';
   } else if (numbers) {
-    const ints = r.allIntegers && c.allIntegers;
-    const distinct = r.numericCount > 0 ? r.distinctNumbers : c.distinctNumbers;
-    const nunique = distinct === null ? DISTINCT_NUMBER_CAP + 1 : distinct.size;
-    if (ints && nunique <= 5) {
-      kind = 'cat';
-      reason = `categorical: integers with ${nunique} distinct values (<= 5)`;
-    } else {
-      kind = 'num';
-      reason = ints ? 'numeric: integers with more than 5 distinct values' : 'numeric';
-    }
+    ({ kind, reason } = numberColumnKind(c));
   } else {
     kind = 'cat';
     reason = 'categorical: text values';

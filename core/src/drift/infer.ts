@@ -6,9 +6,12 @@
  * of them, counts per string value (at most DISTINCT_STRING_CAP distinct), and counts of missing
  * values. Memory per column is therefore bounded by the limit, not by the file.
  *
- * Type rules (Evidently's `_get_column_type`, legacy utils/data_preprocessing.py):
- * - numbers written as integers with at most 5 distinct values in the reference (the current when
- *   the reference has none) -> categorical; other numbers -> numeric.
+ * Type rules (Evidently 0.7.23's `infer_column_type`, core/datasets.py, the one its Report and
+ * DataDriftPreset use: it types each column from the current data alone, as pandas read it):
+ * - numbers: see `numberColumnKind`: an integer column (int64 in pandas: every current value written
+ *   as an integer, none missing) with at most INTEGER_CARDINALITY_LIMIT distinct current values ->
+ *   categorical; other numbers (floats, or integers with a gap, which pandas reads as float64) ->
+ *   numeric.
  * - strings -> categorical. Evidently never infers text; here a string column with more distinct
  *   values than half its reference rows (and at least 20 rows), or more than DISTINCT_STRING_CAP
  *   distinct values, is text-like (ids, free text) and skipped with a reason.
@@ -22,6 +25,8 @@ import { QuantileSketch, type SketchSnapshot } from './sketch';
 import { sortFloat64 } from './sort';
 
 export const DISTINCT_NUMBER_CAP = 1000;
+/** Evidently 0.7.23's `INTEGER_CARDINALITY_LIMIT`: integer columns with at most this many distinct values are categorical. */
+export const INTEGER_CARDINALITY_LIMIT = 10;
 export const DISTINCT_STRING_CAP = 200000;
 export const MIXED_STRING_SHARE = 0.01;
 
@@ -453,6 +458,32 @@ export class ColumnAccumulator {
     this.sorted = false;
     this.sketch = null;
   }
+}
+
+/**
+ * The type Evidently 0.7.23 gives a column of numbers, from what is already counted (no per-value
+ * work): `infer_column_type` looks at the current data's pandas dtype only. pandas reads a column as
+ * int64 when every value is written as an integer (no `.`, no exponent) and none is missing; a gap
+ * (or an infinity) makes it float64, which is numeric whatever its values. An int64 column is
+ * categorical with at most INTEGER_CARDINALITY_LIMIT distinct values (`nunique()`), else numeric.
+ */
+export function numberColumnKind(current: ColumnAccumulator): { kind: 'num' | 'cat'; reason: string } {
+  const c = current;
+  if (!c.allIntegers || c.numericCount === 0) return { kind: 'num', reason: 'numeric' };
+  if (c.stringCount > 0) return { kind: 'num', reason: 'numeric: integers with a few values that are not numbers' };
+  if (c.missing > 0 || c.infinite > 0) {
+    const gaps = c.missing + c.infinite;
+    return {
+      kind: 'num',
+      reason: `numeric: integers, but ${gaps.toLocaleString('en-US')} current value${gaps === 1 ? ' is' : 's are'} missing, so pandas reads the current column as floats (as Evidently types it)`,
+    };
+  }
+  const distinct = c.distinctNumbers === null ? DISTINCT_NUMBER_CAP + 1 : c.distinctNumbers.size;
+  const limit = INTEGER_CARDINALITY_LIMIT;
+  if (distinct <= limit) {
+    return { kind: 'cat', reason: `categorical: integers with ${distinct} distinct current values (<= ${limit})` };
+  }
+  return { kind: 'num', reason: `numeric: integers with more than ${limit} distinct current values` };
 }
 
 /** A dataset side while it streams in. */
