@@ -17,8 +17,8 @@ import { makePackage } from '../support/registry';
 import { fakeRecord } from '../support/store-fixtures';
 
 /*
- * A REAL `mlflow server --no-serve-artifacts`: it takes params, metrics and tags, but a run's
- * artifacts cannot go through it. Logging there must say PARTIAL, keep the run queued, tag the
+ * A REAL `mlflow server --no-serve-artifacts` whose artifact root mlpipe cannot reach (gs://): it
+ * takes params, metrics and tags, but a run's artifacts cannot go through it. Logging there must say PARTIAL, keep the run queued, tag the
  * MLflow run as incomplete, and a model push must say NOT PUSHED; never "logged" or "pushed".
  * (test/support/mlflow-server.ts always serves artifacts, so the server is started here with the
  * same cached venv.)
@@ -47,7 +47,8 @@ async function startWithoutArtifacts(): Promise<{ uri: string; stop: () => Promi
         '--backend-store-uri',
         `sqlite:///${join(dir, 'mlflow.db')}`,
         '--default-artifact-root',
-        join(dir, 'artifacts'),
+        // A store mlpipe cannot reach (a local folder it now writes itself: mlflow-artifact-stores.test.ts).
+        'gs://mlpipe-unreachable/artifacts',
         '--no-serve-artifacts',
         '--workers',
         '1',

@@ -8,8 +8,9 @@ import { acquireFileLock } from '../../core/src/runs/file-lock';
 /**
  * A real MLflow tracking server for tests: MLflow from PyPI in a venv made once and reused
  * (`~/.cache/mlpipe/mlflow-<version>`, MLPIPE_CACHE_DIR moves it), started per test file on a
- * free port with a SQLite store and proxied artifacts in a temporary folder, and stopped (its
- * whole process group) by the tests.
+ * free port with a SQLite store and artifacts in a temporary folder (proxied, or a plain
+ * `--default-artifact-root` as many people start it), and stopped (its whole process group) by
+ * the tests. `mlflowPython` runs MLflow's own Python client from the same venv: the other side.
  */
 export const MLFLOW_VERSION = '3.17.2';
 
@@ -126,8 +127,30 @@ async function killGroup(child: ChildProcess): Promise<void> {
   signal('SIGKILL');
 }
 
+/**
+ * How the server keeps artifacts, as people start it:
+ * - `proxy`: `--artifacts-destination DIR` (serves them; runs get `mlflow-artifacts:/...`);
+ * - `default-root`: `--default-artifact-root DIR`, the common way (runs get the bare path
+ *   `DIR/<experiment>/<run>/artifacts`, which clients write themselves);
+ * - `no-serve`: `--default-artifact-root DIR --no-serve-artifacts`;
+ * - any other string: `--default-artifact-root THAT --no-serve-artifacts` (`gs://bucket/x`: a store
+ *   that mlpipe cannot reach).
+ */
+export type MlflowArtifactMode = 'proxy' | 'default-root' | 'no-serve' | (string & {});
+
+/** The server's command-line arguments for keeping artifacts (see MlflowArtifactMode). */
+function artifactArgs(mode: MlflowArtifactMode, dir: string): string[] {
+  const folder = join(dir, 'artifacts');
+  if (mode === 'proxy') return ['--artifacts-destination', folder];
+  if (mode === 'default-root') return ['--default-artifact-root', folder];
+  if (mode === 'no-serve') return ['--default-artifact-root', folder, '--no-serve-artifacts'];
+  return ['--default-artifact-root', mode, '--no-serve-artifacts'];
+}
+
 /** Starts `mlflow server` on a free port; installs MLflow first when needed. */
-export async function startMlflow(options: { timeoutMs?: number } = {}): Promise<RunningMlflow> {
+export async function startMlflow(
+  options: { timeoutMs?: number; artifacts?: MlflowArtifactMode } = {},
+): Promise<RunningMlflow> {
   const mlflow = ensureMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-mlflow-'));
   const port = await freePort();
@@ -158,8 +181,7 @@ export async function startMlflow(options: { timeoutMs?: number } = {}): Promise
           String(port),
           '--backend-store-uri',
           `sqlite:///${join(dir, 'mlflow.db')}`,
-          '--artifacts-destination',
-          join(dir, 'artifacts'),
+          ...artifactArgs(options.artifacts ?? 'proxy', dir),
           '--workers',
           '1',
         ],
@@ -205,4 +227,34 @@ export async function startMlflow(options: { timeoutMs?: number } = {}): Promise
     },
     log: () => (existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''),
   };
+}
+
+/**
+ * Runs a Python script with MLflow's own client (the venv's python), its arguments as an array (no
+ * shell), MLFLOW_TRACKING_URI set, and returns what it printed last as JSON. A failure throws
+ * with the script's output, for the test's message.
+ */
+export function mlflowPython<T>(trackingUri: string, script: string, args: string[] = [], cwd = tmpdir()): T {
+  const python = join(mlflowVenv(), 'bin', 'python');
+  const result = spawnSync(python, ['-c', script, ...args], {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 240_000,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LANG: 'C.UTF-8',
+      MLFLOW_TRACKING_URI: trackingUri,
+      MLFLOW_DISABLE_TELEMETRY: 'true',
+      DO_NOT_TRACK: 'true',
+      PYTHONWARNINGS: 'ignore',
+    },
+  });
+  if (result.status !== 0)
+    throw new Error(
+      `MLflow's Python client failed (exit ${result.status ?? result.signal}):\n${`${result.stdout}${result.stderr}${result.error?.message ?? ''}`.slice(-4000)}`,
+    );
+  const lines = result.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as T;
 }

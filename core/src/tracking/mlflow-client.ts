@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Readable } from 'node:stream';
 import { httpError, MlflowError, type MlflowServer, transportError } from './mlflow-error';
+import { artifactLocation, LocalArtifacts, SERVE_ARTIFACTS_ADVICE } from './mlflow-artifacts';
 import { parseTrackingUri } from './mlflow-uri';
 import {
   type BatchInput,
@@ -68,6 +69,11 @@ export interface MlflowClientOptions {
   limits?: Partial<TransferLimits>;
 }
 
+export interface ArtifactOptions {
+  /** The workspace: a local artifact folder a server names is never inside it. */
+  workspace?: string;
+}
+
 interface SendOptions {
   headers?: Record<string, string>;
   body?: Buffer | (() => Readable);
@@ -92,11 +98,13 @@ export class MlflowClient {
   readonly #uploadTimeoutMs: number | undefined;
   readonly #limits: TransferLimits;
   readonly #agent: http.Agent;
+  readonly #env: NodeJS.ProcessEnv;
   /** What error messages say about this server. */
   readonly #server: MlflowServer;
 
   constructor(uri: string, options: MlflowClientOptions = {}) {
     const env = options.env ?? process.env;
+    this.#env = env;
     const parsed = parseTrackingUri(uri);
     if ('problem' in parsed) {
       throw new MlflowError(
@@ -384,32 +392,67 @@ export class MlflowClient {
     }
   }
 
-  /** The proxy URL of a path below a run's `mlflow-artifacts:` artifact URI. */
-  #artifactUrl(artifactUri: string, path: string, endpoint: string): URL {
-    const match = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(artifactUri);
-    if (!match) {
-      throw new MlflowError(
-        'rejected',
-        this.uri,
-        endpoint,
-        `MLflow at ${this.uri} stores this run's artifacts at '${artifactUri}', which mlpipe cannot reach through the server; start the server with artifact serving (mlflow server --serve-artifacts --artifacts-destination ...) and use a new experiment`,
-      );
-    }
-    const root = match[1].replace(/\/+$/, '');
+  /** The proxy URL of a path below a run's `mlflow-artifacts:` artifact root. */
+  #artifactUrl(root: string, path: string): URL {
     const relative = path
       .split('/')
       .filter((part) => part !== '' && part !== '.')
       .map(encodeURIComponent)
       .join('/');
     return new URL(
-      `${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.split('/').map(encodeURIComponent).join('/')}/${relative}`,
+      `${this.#base}/api/2.0/mlflow-artifacts/artifacts${root.replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/')}/${relative}`,
     );
   }
 
-  /** Uploads a file as the artifact at `path` (below the run's artifact root), streamed from disk. */
-  async uploadArtifact(artifactUri: string, path: string, file: string): Promise<void> {
+  /**
+   * Where the artifacts of a run go (mlflow-artifacts.ts): the proxy's root, a local folder this
+   * machine may write, or an S3 bucket; an MlflowError (`rejected`, no status) when none is reachable.
+   */
+  #artifactStore(
+    artifactUri: string,
+    endpoint: string,
+    options: ArtifactOptions,
+  ): { proxy: string } | { local: LocalArtifacts } {
+    const location = artifactLocation(artifactUri);
+    switch (location.kind) {
+      case 'proxy':
+        return { proxy: location.root };
+      case 'file':
+        return {
+          local: LocalArtifacts.open(location.path, {
+            server: this.uri,
+            endpoint,
+            env: this.#env,
+            ...(options.workspace ? { workspace: options.workspace } : {}),
+          }),
+        };
+      case 's3':
+        throw new MlflowError(
+          'rejected',
+          this.uri,
+          endpoint,
+          `MLflow at ${this.uri} stores this run's artifacts in S3 (s3://${location.bucket}/...), which mlpipe does not write to directly yet; ${SERVE_ARTIFACTS_ADVICE} (the server then writes to S3 itself: --artifacts-destination s3://${location.bucket}/...)`,
+        );
+      case 'unsupported':
+        throw new MlflowError(
+          'rejected',
+          this.uri,
+          endpoint,
+          `MLflow at ${this.uri} stores this run's artifacts at '${redactUri(artifactUri)}' (${location.scheme}), which mlpipe cannot reach (it writes through the server's artifact proxy or to a local folder); ${SERVE_ARTIFACTS_ADVICE}`,
+        );
+    }
+  }
+
+  /**
+   * Uploads a file as the artifact at `path` below the run's artifact root, the way MLflow's own
+   * client does for that root: through the proxy (streamed from disk), to a local folder, or to S3.
+   * `workspace` is never written, whatever the server says.
+   */
+  async uploadArtifact(artifactUri: string, path: string, file: string, options: ArtifactOptions = {}): Promise<void> {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
-    const url = this.#artifactUrl(artifactUri, path, endpoint);
+    const store = this.#artifactStore(artifactUri, endpoint, options);
+    if ('local' in store) return store.local.upload(path, file, endpoint);
+    const url = this.#artifactUrl(store.proxy, path);
     const size = statSync(file).size;
     // A PUT of the same bytes to the same path is idempotent.
     await this.#send('PUT', endpoint, url, {
@@ -423,9 +466,16 @@ export class MlflowClient {
   }
 
   /** Downloads the artifact at `path` below the run's artifact root; one larger than `maxBytes` is refused. */
-  async downloadArtifact(artifactUri: string, path: string, maxBytes = DEFAULT_DOWNLOAD_LIMIT): Promise<Buffer> {
+  async downloadArtifact(
+    artifactUri: string,
+    path: string,
+    maxBytes = DEFAULT_DOWNLOAD_LIMIT,
+    options: ArtifactOptions = {},
+  ): Promise<Buffer> {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
-    const answer = await this.#send('GET', endpoint, this.#artifactUrl(artifactUri, path, endpoint), {
+    const store = this.#artifactStore(artifactUri, endpoint, options);
+    if ('local' in store) return store.local.download(path, maxBytes, endpoint);
+    const answer = await this.#send('GET', endpoint, this.#artifactUrl(store.proxy, path), {
       deadlineMs: this.#uploadTimeoutMs ?? deadlineFor(maxBytes, this.#limits),
       maxAnswerBytes: maxBytes,
       idempotent: true,

@@ -34,9 +34,11 @@ import { MLFLOW_LIMITS, type MlflowMetric, type MlflowRunStatus } from './mlflow
  *   from `mlpipe runs tag`.
  * - Artifacts: the metrics and plot files the run wrote, under their paths in the workspace, when
  *   the file still holds what the run recorded; and the run record as `mlpipe/run.json`.
- *   Uploaded through the server's artifact proxy (`mlflow server` serves artifacts by default).
- *   A server without it (`--no-serve-artifacts`) gets the rest; the run is then logged only in
- *   part: the tag `mlpipe.incomplete` says what is missing, and the run stays in the outbox.
+ *   Uploaded as MLflow's own client does for the run's artifact URI (mlflow-artifacts.ts): through
+ *   the server's artifact proxy (`mlflow-artifacts:`), or straight to a local folder (`file:`, a
+ *   bare path: `mlflow server --default-artifact-root PATH`) when this machine may write it. When
+ *   neither is possible the server gets the rest; the run is then logged only in part: the tag
+ *   `mlpipe.incomplete` says what is missing and why, and the run stays in the outbox.
  */
 
 /** A metric, param or tag name MLflow accepts: allowed characters only, no `..` path tricks, at most 250 characters. */
@@ -87,6 +89,8 @@ export interface LogRunInput {
   series: Series[];
   /** Files to upload: `path` below the run's artifact root, `file` on disk. */
   artifacts: { path: string; file: string }[];
+  /** The workspace the run belongs to: a local artifact folder a server names is never inside it. */
+  workspace?: string;
 }
 
 export interface LogRunResult {
@@ -212,7 +216,12 @@ export async function logRun(client: MlflowClient, input: LogRunInput): Promise<
   const incomplete: string[] = [];
   for (const [index, artifact] of input.artifacts.entries()) {
     try {
-      await client.uploadArtifact(run.info.artifactUri, artifact.path, artifact.file);
+      await client.uploadArtifact(
+        run.info.artifactUri,
+        artifact.path,
+        artifact.file,
+        input.workspace ? { workspace: input.workspace } : {},
+      );
     } catch (error) {
       // A server without the artifact proxy still gets the params and metrics; what it did not get is said, never dropped quietly.
       if (error instanceof MlflowError && error.kind === 'rejected' && !error.status) {

@@ -345,5 +345,6 @@ export function loadRunForTracking(mlpipeRoot: string, runId: string): LogRunInp
     ...(stored?.note ? { note: stored.note } : {}),
     series,
     artifacts,
+    workspace,
   };
 }
