@@ -73,7 +73,7 @@ describe('dvc.yaml to mlpipe.yaml', () => {
       train: { seed: 1 },
     });
     assert.equal(result.errors.length, 1);
-    assert.equal(result.errors[0].where, 'dvc.yaml:3:10');
+    assert.equal(result.errors[0].where, 'dvc.yaml:3:33');
     assert.match(result.errors[0].message, /\$\{trian\.seed\}` cannot be resolved.*did you mean train\?/);
   });
 

@@ -75,9 +75,33 @@ function sameInputs(seed: StageSeed['inputs'], now: KeyInputs): boolean {
   return JSON.stringify(seed) === JSON.stringify(rest);
 }
 
+/** The seed of a stage when it still holds: the same inputs (but the image) and outputs as it says. */
+export async function heldSeed(
+  mlpipe: MlpipeDir,
+  dir: string,
+  stage: PlannedStage,
+  inputs: KeyInputs,
+  state: HashState,
+): Promise<{ seed: StageSeed; outputs: Record<string, ContentHash> } | undefined> {
+  const seed = readSeed(mlpipe, stage.name);
+  if (!seed || !sameInputs(seed.inputs, inputs)) return undefined;
+  const outputs: Record<string, ContentHash> = {};
+  for (const output of stage.outputs) {
+    let current: ContentHash | undefined;
+    try {
+      current = await state.hash(join(dir, output.path), 'refuse');
+    } catch {
+      return undefined; // a link where an output should be: it runs, and fails there with the reason
+    }
+    if (!current || current.hash !== seed.outputs[output.path]?.hash) return undefined;
+    outputs[output.path] = current;
+  }
+  return { seed, outputs };
+}
+
 /**
- * The outputs of a seed that still holds for this stage (same inputs, outputs as the seed says),
- * cached and saved as a cache entry under the stage's real key; undefined when it does not hold.
+ * The outputs of a seed that still holds for this stage, cached and saved as a cache entry under
+ * the stage's real key; undefined when it does not hold.
  */
 export async function adoptSeed(
   run: RunContext,
@@ -86,19 +110,9 @@ export async function adoptSeed(
   inputs: KeyInputs,
   state: HashState,
 ): Promise<{ outputs: Record<string, ContentHash>; source: string } | undefined> {
-  const seed = readSeed(run.mlpipe, stage.name);
-  if (!seed || !sameInputs(seed.inputs, inputs)) return undefined;
-  const outputs: Record<string, ContentHash> = {};
-  for (const output of stage.outputs) {
-    let current: ContentHash | undefined;
-    try {
-      current = await state.hash(join(run.dir, output.path), 'refuse');
-    } catch {
-      return undefined; // a link where an output should be: it runs, and fails there with the reason
-    }
-    if (!current || current.hash !== seed.outputs[output.path]?.hash) return undefined;
-    outputs[output.path] = current;
-  }
+  const held = await heldSeed(run.mlpipe, run.dir, stage, inputs, state);
+  if (!held) return undefined;
+  const { outputs } = held;
   for (const output of stage.outputs) if (output.cache) run.store.put(join(run.dir, output.path), outputs[output.path]);
   run.store.saveEntry({
     version: 1,
@@ -109,5 +123,5 @@ export async function adoptSeed(
     outputs,
     inputs,
   });
-  return { outputs, source: seed.source };
+  return { outputs, source: held.seed.source };
 }

@@ -7,6 +7,7 @@ import { reason, type Executor } from './executor';
 import { openExecutor } from './executors';
 import { cacheKey, explainChange, keyInputs, selectStages, type PlannedStage } from './plan';
 import { RunError, type Runner } from './runner';
+import { heldSeed } from './seed';
 
 export interface StageReport {
   name: string;
@@ -116,6 +117,7 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
     for (const name of staleUpstream) reasons.push(`upstream '${name}' runs first`);
     for (const dep of missing) reasons.push(`dep ${dep} is missing`);
     let report: StageReport;
+    let seeded: Awaited<ReturnType<typeof heldSeed>>;
     if (last && last.key === key && staleUpstream.length === 0 && missing.length === 0) {
       const changed: string[] = [];
       for (const output of stage.outputs) {
@@ -164,6 +166,15 @@ export async function pipelineStatus(runner: Runner, options: StatusOptions): Pr
         host: stage.host,
         remote: name,
       };
+    } else if (
+      !last &&
+      missing.length === 0 &&
+      staleUpstream.length === 0 &&
+      (seeded = await heldSeed(runner.mlpipe, runner.dir, stage, inputs, state))
+    ) {
+      // Imported (dvc.lock) and still as recorded: mlpipe run skips it.
+      report = { name: stage.name, state: 'up-to-date', reasons: [], host: stage.host };
+      predicted.set(stage.name, new Map(Object.entries(seeded.outputs).map(([path, content]) => [path, content.hash])));
     } else if (!last) {
       report = { name: stage.name, state: 'never-run', reasons, host: stage.host };
     } else {

@@ -120,16 +120,20 @@ export function translateDvc(input: TranslateInput): Translation {
   const instances: InstanceMap[] = [];
   const lines = new LineCounter();
   const doc: Document = parseDocument(input.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const where = (path: Path): string => {
+  const where = (path: Path, needle?: string): string => {
     let node: unknown = doc.getIn(path, true);
     for (let cut = path.length - 1; !(node as Node | undefined)?.range && cut >= 0; cut--)
       node = doc.getIn(path.slice(0, cut), true);
-    const offset = (node as Node | undefined)?.range?.[0] ?? 0;
+    const range = (node as Node | undefined)?.range;
+    let offset = range?.[0] ?? 0;
+    // Point at the reference itself when the value's source holds it as written.
+    const found = range && needle ? input.text.slice(range[0], range[1]).indexOf(needle) : -1;
+    if (found >= 0) offset += found;
     const { line, col } = lines.linePos(offset);
     return `${input.shown}:${line}:${col}`;
   };
-  const error = (path: Path | undefined, message: string) =>
-    errors.push({ ...(path ? { where: where(path) } : {}), message });
+  const error = (path: Path | undefined, message: string, needle?: string) =>
+    errors.push({ ...(path ? { where: where(path, needle) } : {}), message });
   const note = (path: Path | undefined, message: string) =>
     notes.push({ ...(path ? { where: where(path) } : {}), message });
   const empty = (pipeline: Record<string, unknown> = {}): Translation => ({
@@ -260,24 +264,24 @@ export function translateDvc(input: TranslateInput): Translation {
   ): { value: unknown; params?: { file: string; path: string[] }; matrix?: string } | undefined {
     const parts = segments(ref.name);
     if (!parts) {
-      error(at, `\`${ref.text}\` is not a name DVC can look up (write \`\${a.b}\` or \`\${a[b]}\`)`);
+      error(at, `\`${ref.text}\` is not a name DVC can look up (write \`\${a.b}\` or \`\${a[b]}\`)`, ref.text);
       return undefined;
     }
     if (parts[0] === 'item' || parts[0] === 'key') {
       if (!scope.item) {
-        error(at, `\`${ref.text}\` is only defined inside \`foreach\`/\`do\` or a \`matrix\` stage`);
+        error(at, `\`${ref.text}\` is only defined inside \`foreach\`/\`do\` or a \`matrix\` stage`, ref.text);
         return undefined;
       }
       if (parts[0] === 'key') {
         if (scope.item.key === undefined) {
-          error(at, `\`${ref.text}\`: \`key\` exists only when foreach iterates over a mapping`);
+          error(at, `\`${ref.text}\`: \`key\` exists only when foreach iterates over a mapping`, ref.text);
           return undefined;
         }
         return { value: scope.item.key };
       }
       const found = lookup(scope.item.value, parts.slice(1));
       if (!found.found) {
-        error(at, `\`${ref.text}\` names nothing in this stage's item ${JSON.stringify(scope.item.value)}`);
+        error(at, `\`${ref.text}\` names nothing in this stage's item ${JSON.stringify(scope.item.value)}`, ref.text);
         return undefined;
       }
       if (scope.item.matrix) return { value: found.value, matrix: parts.length === 1 ? 'item' : parts[1] };
@@ -296,7 +300,8 @@ export function translateDvc(input: TranslateInput): Translation {
     const close = didYouMean(parts[0], known);
     error(
       at,
-      `\`${ref.text}\` cannot be resolved: ${parts.join('.')} is in neither params.yaml nor \`vars\`${close ? `; did you mean ${close}?` : ''}. DVC would refuse it too; an import does not guess`,
+      `\`${ref.text}\` cannot be resolved: ${parts.join('.')} is in neither params.yaml nor \`vars\` (DVC would refuse it too)${close ? `; did you mean ${close}?` : ''}`,
+      ref.text,
     );
     return undefined;
   }
