@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { exportHuggingFace } from '../../core/src/modelcard/hf-export';
+import { exportCardFile } from '../../core/src/cli/card';
 import { CardFormatError, MAX_FRONT_MATTER_NODES, readFrontMatter } from '../../core/src/modelcard/hf-frontmatter';
 import { IMPORTED_METRICS_FILE, importHuggingFace } from '../../core/src/modelcard/hf-import';
 import { fromHubLicense, toHubLicense } from '../../core/src/modelcard/hf-license';
@@ -168,7 +168,7 @@ describe('mlpipe card import of real Hub cards', () => {
       assert.ok(imported.report.fill.some((item) => item.field === 'model.version'));
       assert.match(imported.card, /version: 0\.0\.0 # FILL IN: the Hub card has no version/);
 
-      const exported = exportHuggingFace(join(folder, 'modelcard.yaml'));
+      const exported = exportCardFile(join(folder, 'modelcard.yaml'));
       const back = readFrontMatter(exported.readme, 'README.md').data;
       assert.deepEqual(indexTuples(back['model-index']), indexTuples(original['model-index']));
       assert.equal(back.license, String(original.license).toLowerCase());
@@ -236,7 +236,7 @@ describe('mlpipe card export of an mlpipe card', () => {
       'metrics/eval-val.json': '{"auc": 0.7999, "accuracy": 0.75}\n',
     });
     try {
-      const exported = exportHuggingFace(join(dir, 'modelcard.yaml'));
+      const exported = exportCardFile(join(dir, 'modelcard.yaml'));
       const front = readFrontMatter(exported.readme, 'README.md');
       assert.equal(front.data.license, 'apache-2.0');
       assert.equal(front.data.pipeline_tag, 'tabular-classification');
@@ -281,10 +281,10 @@ describe('mlpipe card export of an mlpipe card', () => {
       'outside/metrics.json': '{"auc": 0.9}\n',
     });
     try {
-      const bad = errorOf(() => exportHuggingFace(join(dir, 'modelcard.yaml')));
+      const bad = errorOf(() => exportCardFile(join(dir, 'modelcard.yaml')));
       assert.match(bad.message, /modelcard\.yaml:2:9: .*lowercase/);
       symlinkSync(join(dir, 'outside/metrics.json'), join(dir, 'good/metrics.json'));
-      const exported = exportHuggingFace(join(dir, 'good/modelcard.yaml'));
+      const exported = exportCardFile(join(dir, 'good/modelcard.yaml'));
       assert.equal(readFrontMatter(exported.readme, 'README.md').data['model-index'], undefined);
       assert.ok(
         exported.notes.some((note) => /metric 'auc' is not in model-index: .*link/.test(note)),

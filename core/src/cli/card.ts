@@ -1,14 +1,18 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UsageError } from '../errors';
-import { exportHuggingFace } from '../modelcard/hf-export';
-import { MAX_README_BYTES } from '../modelcard/hf-frontmatter';
+import { exportHuggingFace, readMetricsInside, type CardData, type ExportResult } from '../modelcard/hf-export';
+import { CardFormatError, MAX_README_BYTES } from '../modelcard/hf-frontmatter';
 import { IMPORTED_METRICS_FILE, importHuggingFace, type ImportReport } from '../modelcard/hf-import';
 import { writeFileAtomic, readFileBounded } from '../runs/files';
 import { Boundary, within } from '../util/boundary';
 import { isModelCardFile } from '../util/file-kinds';
 import { expectOnly, format, parseArgs } from './args';
 import { type CliIo } from './io';
+import { LineIndex } from '../text/line-index';
+import { toJS } from '../yaml/values';
+import { nodeFileHost } from '../workspace/file-host';
+import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 
 /**
  * `mlpipe card export --hf [CARD] [--output README.md]` and `mlpipe card import README.md
@@ -17,6 +21,46 @@ import { type CliIo } from './io';
  * rename), never through a symbolic link, and an existing file only with --force.
  */
 export function cardCommand(args: string[], io: CliIo): number {
+  try {
+    return card(args, io);
+  } catch (error) {
+    // A README or card that cannot be read as one: exit 1 with the file and line, as check does.
+    if (error instanceof CardFormatError) throw new UsageError(error.message, 1);
+    throw error;
+  }
+}
+
+/**
+ * The card at `cardPath` as a Hugging Face README.md. The card is read and checked as `mlpipe
+ * check` reads it; one with errors is refused, naming the first ones by line.
+ */
+export function exportCardFile(cardPath: string, shown = cardPath): ExportResult {
+  const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, existenceTtlMs: Infinity }).analyze(
+    cardPath,
+    'modelcard',
+  );
+  if (analysis.refused) throw new CardFormatError(`${shown}: ${analysis.refused.message}`);
+  if (!analysis.yaml) throw new CardFormatError(`${shown} does not exist or cannot be read`);
+  const errors = analysis.diagnostics.filter((diagnostic) => diagnostic.severity === 'error');
+  if (errors.length > 0) {
+    const lines = new LineIndex(analysis.text);
+    const found = errors
+      .slice(0, 3)
+      .map((error) => {
+        const at = lines.position(error.start);
+        return `  ${shown}:${at.line + 1}:${at.character + 1}: ${error.message}`;
+      })
+      .join('\n');
+    throw new CardFormatError(
+      `${shown} has ${errors.length} error(s); fix them first (mlpipe check ${shown} lists them all):\n${found}`,
+    );
+  }
+  const data = toJS(analysis.yaml.root, analysis.yaml.aliasesCut) as CardData;
+  const pipelineDir = dirname(analysis.kind === 'modelcard' ? analysis.pipelinePath : cardPath);
+  return exportHuggingFace(data, (file) => readMetricsInside(pipelineDir, file));
+}
+
+function card(args: string[], io: CliIo): number {
   const [sub, ...rest] = args;
   if (sub !== 'export' && sub !== 'import')
     throw new UsageError(`card needs export or import${sub ? ` (not '${sub}')` : ''}`);
@@ -31,9 +75,9 @@ export function cardCommand(args: string[], io: CliIo): number {
   if (sub === 'export') {
     if (!parsed.flags.has('--hf'))
       throw new UsageError('card export needs --hf: a Hugging Face README.md is the format it writes');
-    const card = parsed.positional[0] ?? 'modelcard.yaml';
-    if (!existsSync(resolve(io.cwd, card))) throw new UsageError(`${card} does not exist`);
-    const result = exportHuggingFace(card, io.cwd);
+    const cardPath = parsed.positional[0] ?? 'modelcard.yaml';
+    if (!existsSync(resolve(io.cwd, cardPath))) throw new UsageError(`${cardPath} does not exist`);
+    const result = exportCardFile(resolve(io.cwd, cardPath), cardPath);
     for (const note of result.notes) io.stderr(`note: ${note}\n`);
     if (output === undefined) io.stdout(result.readme);
     else {

@@ -1,13 +1,8 @@
 import { closeSync, readSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { Document } from 'yaml';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { IncrementalYamlParser } from '../yaml/build';
 import { toJS } from '../yaml/values';
-import { LineIndex } from '../text/line-index';
-import { nodeFileHost } from '../workspace/file-host';
-import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
-import { CardFormatError } from './hf-frontmatter';
 import { toHubLicense } from './hf-license';
 
 /**
@@ -66,35 +61,14 @@ export interface ExportResult {
   notes: string[];
 }
 
-/** The card read and checked as `mlpipe check` does; a card with errors is refused, naming the first. */
-function loadCard(cardPath: string): { data: CardData; pipelineDir: string } {
-  const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, existenceTtlMs: Infinity }).analyze(
-    cardPath,
-    'modelcard',
-  );
-  if (analysis.refused) throw new CardFormatError(`${cardPath}: ${analysis.refused.message}`);
-  if (!analysis.yaml) throw new CardFormatError(`${cardPath} does not exist or cannot be read`);
-  const errors = analysis.diagnostics.filter((diagnostic) => diagnostic.severity === 'error');
-  if (errors.length > 0) {
-    const lines = new LineIndex(analysis.text);
-    const shown = errors
-      .slice(0, 3)
-      .map((error) => {
-        const at = lines.position(error.start);
-        return `  ${cardPath}:${at.line + 1}:${at.character + 1}: ${error.message}`;
-      })
-      .join('\n');
-    throw new CardFormatError(
-      `${cardPath} has ${errors.length} error(s); fix them first (mlpipe check ${cardPath} lists them all):\n${shown}`,
-    );
-  }
-  const data = toJS(analysis.yaml.root, analysis.yaml.aliasesCut) as CardData;
-  const pipelineDir = dirname(analysis.kind === 'modelcard' ? analysis.pipelinePath : cardPath);
-  return { data, pipelineDir };
+export interface MetricsRead {
+  value?: unknown;
+  /** Why there is no value: missing, refused, too large, not JSON or YAML. */
+  problem?: string;
 }
 
-/** A metrics file's plain value, read inside the pipeline's folder; undefined when it is not there. */
-function readMetrics(file: string, pipelineDir: string): { value?: unknown; problem?: string } {
+/** A metrics file's plain value, read inside the pipeline's folder (links may not lead out of it). */
+export function readMetricsInside(pipelineDir: string, file: string): MetricsRead {
   const boundary = new Boundary(pipelineDir);
   if (!boundary.contains(file)) return { problem: `${file} is outside the pipeline's folder` };
   let opened: { fd: number; stat: { isFile(): boolean; size: number } };
@@ -143,18 +117,18 @@ function ownerText(owner: string | { name: string; contact?: string }): string {
 /** The Hub's model-index for the card's metrics: one result per (task, dataset), values from the metrics files. */
 function modelIndex(
   card: CardData,
-  pipelineDir: string,
+  readMetrics: (file: string) => MetricsRead,
   notes: string[],
 ): { index?: unknown[]; metricTypes: string[]; rows: string[][] } {
   const results: { task: Record<string, string>; dataset: Record<string, string>; metrics: unknown[] }[] = [];
   const byKey = new Map<string, (typeof results)[number]>();
-  const files = new Map<string, ReturnType<typeof readMetrics>>();
+  const files = new Map<string, MetricsRead>();
   const metricTypes: string[] = [];
   const rows: string[][] = [];
   for (const metric of card.evaluation?.metrics ?? []) {
     const key = metric.key ?? metric.name;
     let read = files.get(metric.file);
-    if (!read) files.set(metric.file, (read = readMetrics(metric.file, pipelineDir)));
+    if (!read) files.set(metric.file, (read = readMetrics(metric.file)));
     if (read.problem) {
       notes.push(`metric '${metric.name}' is not in model-index: ${read.problem}`);
       continue;
@@ -274,10 +248,11 @@ function body(card: CardData, rows: string[][], license: string | undefined): st
   return `${out.join('\n\n')}\n`;
 }
 
-/** The card at `cardPath` as a Hugging Face README.md. */
-export function exportHuggingFace(cardPath: string, cwd = process.cwd()): ExportResult {
-  const absolute = resolve(cwd, cardPath);
-  const { data: card, pipelineDir } = loadCard(absolute);
+/**
+ * A card's data (as `mlpipe check` accepts it) as a Hugging Face README.md; `readMetrics` reads
+ * the metrics files it names (readMetricsInside the pipeline's folder).
+ */
+export function exportHuggingFace(card: CardData, readMetrics: (file: string) => MetricsRead): ExportResult {
   const notes: string[] = [];
   const model = card.model ?? {};
   const metadata: Record<string, unknown> = {};
@@ -295,7 +270,7 @@ export function exportHuggingFace(cardPath: string, cwd = process.cwd()): Export
   if (model.base_model) metadata.base_model = model.base_model;
   if (model.tags?.length) metadata.tags = model.tags;
   if (model.datasets?.length) metadata.datasets = model.datasets;
-  const { index, metricTypes, rows } = modelIndex(card, pipelineDir, notes);
+  const { index, metricTypes, rows } = modelIndex(card, readMetrics, notes);
   if (metricTypes.length > 0) metadata.metrics = metricTypes;
   if (index) metadata['model-index'] = index;
   // YAML 1.1 quoting: the Hub reads front matter with PyYAML, for which `no`, `yes`, `on` are booleans.

@@ -1,7 +1,5 @@
 import { IncrementalYamlParser } from '../yaml/build';
 import { toJS } from '../yaml/values';
-import { LineIndex } from '../text/line-index';
-import { UserError } from '../errors';
 
 /**
  * A Hugging Face model card (`README.md`): YAML front matter between `---` lines at the top, then
@@ -17,7 +15,19 @@ export const MAX_FRONT_MATTER_CHARS = 1024 * 1024;
 /** YAML nodes in the front matter; 100,000 is a model-index of several thousand results. */
 export const MAX_FRONT_MATTER_NODES = 100_000;
 
-export class CardFormatError extends UserError {}
+/** A README or card mlpipe cannot read as a model card; the message names the file and line. The CLI exits 1 with it. */
+export class CardFormatError extends Error {}
+
+/** 1-based line and column of an offset. */
+function position(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, column: offset - start + 1 };
+}
 
 export interface FrontMatter {
   /** The front matter's plain value; an empty object when the README has none. */
@@ -50,8 +60,7 @@ export function readFrontMatter(text: string, file: string): FrontMatter {
   }
   const yamlStart = match[1].length;
   const yamlText = match[2];
-  const lines = new LineIndex(source);
-  const lineOf = (offset: number) => lines.position(offset).line + 1;
+  const lineOf = (offset: number) => position(source, offset).line;
   const bodyStart = match[0].length;
   if (yamlText.length > MAX_FRONT_MATTER_CHARS)
     throw new CardFormatError(
@@ -60,9 +69,9 @@ export function readFrontMatter(text: string, file: string): FrontMatter {
   const model = new IncrementalYamlParser().parse(yamlText);
   const error = model.problems.find((problem) => problem.severity === 'error');
   if (error) {
-    const at = lines.position(yamlStart + error.start);
+    const at = position(source, yamlStart + error.start);
     throw new CardFormatError(
-      `${file}:${at.line + 1}:${at.character + 1}: front matter: ${error.message} Fix the YAML between the '---' lines.`,
+      `${file}:${at.line}:${at.column}: front matter: ${error.message} Fix the YAML between the '---' lines.`,
     );
   }
   if (model.documentCount > 1)

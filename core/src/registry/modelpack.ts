@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
+import deprecatedIds from 'spdx-license-ids/deprecated.json';
+import licenseIds from 'spdx-license-ids/index.json';
+import { parse } from 'yaml';
+import { readFileBounded } from '../runs/files';
 import { PushError, type ModelPackage, type PackageFile } from './types';
 
 /**
@@ -17,6 +21,9 @@ import { PushError, type ModelPackage, type PackageFile } from './types';
  *   `{descriptor, modelfs: {type: "layers", diffIds}, config}`; every object there forbids other
  *   properties, so the metrics go into a manifest annotation (`dev.mlpipe.metrics`) rather than the
  *   config, which stays valid against the schema. For raw layers the DiffID is the layer digest.
+ *   The descriptor carries what the model card knows (`cardConfig`): `authors` (owners),
+ *   `description`, `licenses` (SPDX), `docURL` (the first web reference), `datasetsURL` (datasets),
+ *   and `config.capabilities.languages` (the card's two-letter language codes).
  * - `specs-go/v1/annotations.go`: the layer annotation `org.cncf.model.filepath` (the file's path in
  *   the model), beside OCI's `org.opencontainers.image.title` that ORAS and other tools unpack by.
  * - OCI image-spec `manifest.md` (artifactType, config, layers) and `annotations.md`
@@ -130,6 +137,98 @@ function mediaTypeFor(file: PackageFile): string {
   return file.role === 'model' ? MEDIA_TYPE_WEIGHT_RAW : MEDIA_TYPE_DOC_RAW;
 }
 
+/** A card larger than this is not read for the config (the gate reads no larger card either). */
+const MAX_CARD_BYTES = 4 * 1024 * 1024;
+
+/** What the ModelPack config says from the model card; nothing the card does not say. */
+export interface CardConfig {
+  authors?: string[];
+  description?: string;
+  licenses?: string[];
+  docURL?: string;
+  datasetsURL?: string[];
+  languages?: string[];
+}
+
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string' && item.trim() !== '') : [];
+
+const SPDX_BY_LOWER = new Map<string, string>(
+  [...(licenseIds as string[]), ...(deprecatedIds as string[])].map((id) => [id.toLowerCase(), id]),
+);
+/** Hugging Face keywords (core/src/modelcard/licenses.ts) with an SPDX id, and those that say nothing of the terms. */
+const HUB_SPDX: Record<string, string | null> = {
+  'lgpl-lr': 'LGPLLR',
+  odbl: 'ODbL-1.0',
+  'odc-by': 'ODC-By-1.0',
+  pddl: 'PDDL-1.0',
+  other: null,
+  unknown: null,
+};
+
+/**
+ * The card's license as an SPDX expression, as ModelPack's `licenses` asks. The card checked clean
+ * before it was approved (mlpipe check: an SPDX expression in any case, or a Hugging Face keyword),
+ * so here each identifier only takes SPDX's case; a keyword becomes its SPDX id where it has one,
+ * else `LicenseRef-<keyword>`; `other` and `unknown`, which say nothing of the terms, give nothing.
+ */
+export function spdxLicense(license: string): string | undefined {
+  const text = license.trim();
+  const lower = text.toLowerCase();
+  if (Object.hasOwn(HUB_SPDX, lower)) return HUB_SPDX[lower] ?? undefined;
+  if (/^[a-z0-9.+-]+$/i.test(text) && !SPDX_BY_LOWER.has(lower.replace(/\+$/, '')) && !/^licenseref-/i.test(text))
+    return `LicenseRef-${lower.replace(/[^a-z0-9.-]+/g, '-')}`;
+  return text.replace(/[A-Za-z0-9.+-]+/g, (token) => {
+    if (/^(AND|OR|WITH)$/.test(token)) return token;
+    const plus = token.endsWith('+') ? '+' : '';
+    return (
+      (SPDX_BY_LOWER.get(token.slice(0, token.length - plus.length).toLowerCase()) ??
+        token.slice(0, token.length - plus.length)) + plus
+    );
+  });
+}
+
+/** The config fields the package's model card knows, read from the card file it pushes. */
+export function cardConfig(pkg: ModelPackage): CardConfig {
+  const file = pkg.files.find((item) => item.role === 'card');
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileBounded(file.file, MAX_CARD_BYTES).toString('utf8');
+  } catch (error) {
+    throw new PushError(`cannot read the model card ${file.name}: ${(error as Error).message}`);
+  }
+  let card: { model?: Record<string, unknown> } | null;
+  try {
+    card = parse(text, { version: '1.2', schema: 'core', maxAliasCount: 100 }) as typeof card;
+  } catch (error) {
+    throw new PushError(
+      `the model card ${file.name} does not parse (${(error as Error).message.split('\n')[0]}); mlpipe check ${file.name} shows where`,
+    );
+  }
+  const model = card?.model;
+  if (!model || typeof model !== 'object' || Array.isArray(model)) return {};
+  const out: CardConfig = {};
+  const authors = (Array.isArray(model.owners) ? (model.owners as unknown[]) : []).flatMap((owner) => {
+    if (typeof owner === 'string' && owner.trim()) return [owner.trim()];
+    const { name, contact } = (owner ?? {}) as { name?: unknown; contact?: unknown };
+    if (typeof name !== 'string' || !name.trim()) return [];
+    return [typeof contact === 'string' && contact.trim() ? `${name.trim()} <${contact.trim()}>` : name.trim()];
+  });
+  if (authors.length > 0) out.authors = authors;
+  if (typeof model.description === 'string' && model.description.trim()) out.description = model.description.trim();
+  const license = typeof model.license === 'string' ? spdxLicense(model.license) : undefined;
+  if (license) out.licenses = [license];
+  const docURL = strings(model.references).find((reference) => /^https?:\/\/\S+$/.test(reference));
+  if (docURL) out.docURL = docURL;
+  const datasets = strings(model.datasets);
+  if (datasets.length > 0) out.datasetsURL = datasets;
+  // ModelPack encodes languages as ISO 639 two-letter codes; Hub entries such as `multilingual` are not.
+  const languages = strings(model.language).filter((code) => /^[a-z]{2}$/.test(code));
+  if (languages.length > 0) out.languages = languages;
+  return out;
+}
+
 /** The approval time as RFC 3339 (UTC), or the text as given when it is no date. */
 function rfc3339(text: string): string {
   const time = Date.parse(text);
@@ -197,6 +296,7 @@ export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Pr
     });
   }
   const created = rfc3339(pkg.approval.at);
+  const { languages, ...fromCard } = cardConfig(pkg);
   const config = Buffer.from(
     canonicalJson({
       descriptor: {
@@ -205,9 +305,10 @@ export async function buildArtifact(pkg: ModelPackage, signal?: AbortSignal): Pr
         createdAt: created,
         revision: pkg.annotations[ANNOTATION_REVISION],
         sourceURL: pkg.annotations[ANNOTATION_SOURCE],
+        ...fromCard,
       },
       modelfs: { type: 'layers', diffIds: blobs.map((blob) => blob.descriptor.digest) },
-      config: {},
+      config: languages ? { capabilities: { languages } } : {},
     }),
   );
   const configDescriptor: Descriptor = {
