@@ -7,11 +7,12 @@ The fixtures are real data shipped inside scikit-learn (offline: the CSV files i
 sklearn/datasets/data, copied value by value as those files write them): the handwritten digits
 (8x8 pixel counts 0-16), the raw diabetes data (age, sex, cholesterol counts), the wine data
 (magnesium, proline, class) and Linnerud's exercise data. Each is split into a reference and a
-current file (and a shifted current file, to get drift); see test/fixtures/drift/integers/README.md.
+current file (and a shifted current file, to get drift), and a few are also written as Parquet by
+pandas; see test/fixtures/drift/integers/README.md.
 
 For every comparison the script records, per column:
 - "evidently": what Evidently 0.7.23 reports for `Report([DataDriftPreset()]).run(current,
-  reference)` on the files as pandas.read_csv reads them: the column type of its data definition,
+  reference)` on the files as pandas.read_csv (read_parquet) reads them: the column type of its data definition,
   the method it chose, its drift score, threshold and verdict (its ValueDrift test);
 - "scipy": the same computed with scipy directly (scripts/drift-reference.py's formulas, typed by
   the rule of Evidently 0.7.23's infer_column_type), with the test statistic too;
@@ -19,8 +20,8 @@ For every comparison the script records, per column:
   distinct reference values are categorical), to show what the change moved.
 The script stops when Evidently and scipy disagree on a type, a method, a verdict or a score (1e-9).
 
-It needs evidently==0.7.23 (with pandas < 3: Evidently 0.7.23 does not import with pandas 3) and
-scikit-learn; when they are not importable it creates ~/.cache/mlpipe/drift-evidently-0.7.23
+It needs evidently==0.7.23 (with pandas < 3: Evidently 0.7.23 does not import with pandas 3),
+scikit-learn and pyarrow; when they are not importable it creates ~/.cache/mlpipe/drift-evidently-0.7.23
 (python3 -m venv + pip install from PyPI) and runs itself there.
 """
 import csv
@@ -34,7 +35,7 @@ import sys
 import warnings
 
 EVIDENTLY = "0.7.23"
-REQUIREMENTS = [f"evidently=={EVIDENTLY}", "pandas<3", "scikit-learn"]
+REQUIREMENTS = [f"evidently=={EVIDENTLY}", "pandas<3", "scikit-learn", "pyarrow"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "test", "fixtures", "drift", "integers")
@@ -43,6 +44,7 @@ VENV = os.path.join(os.path.expanduser("~"), ".cache", "mlpipe", f"drift-evident
 try:
     import evidently
     import pandas as pd
+    import pyarrow
     import sklearn
 
     if evidently.__version__ != EVIDENTLY:
@@ -51,10 +53,15 @@ except ImportError:
     if os.environ.get("MLPIPE_DRIFT_EVIDENTLY_VENV") == "1":
         raise
     py = os.path.join(VENV, "bin", "python")
-    if not os.path.exists(py):
-        print(f"evidently {EVIDENTLY} not found: creating {VENV}", file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    marker = os.path.join(VENV, "mlpipe-requirements.txt")
+    wanted = "\n".join(REQUIREMENTS) + "\n"
+    if not os.path.exists(py) or not os.path.exists(marker) or open(marker).read() != wanted:
+        print(f"evidently {EVIDENTLY} not found: installing it in {VENV}", file=sys.stderr)
+        if not os.path.exists(py):
+            subprocess.check_call([sys.executable, "-m", "venv", VENV])
         subprocess.check_call([py, "-m", "pip", "install", "--quiet", *REQUIREMENTS])
+        with open(marker, "w") as handle:
+            handle.write(wanted)
     os.environ["MLPIPE_DRIFT_EVIDENTLY_VENV"] = "1"
     os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
 
@@ -137,7 +144,15 @@ def make_fixtures():
     rows = [a + b for a, b in zip(exercise[1:], physiological[1:])]
     write_csv("linnerud_ref.csv", header, rows[:10])
     write_csv("linnerud_cur.csv", header, rows[10:])
+
+    # Parquet, as pandas writes what it read from the CSV files (int64 -> INT64, float64 -> DOUBLE)
+    for name in PARQUET:
+        frame = pd.read_csv(os.path.join(OUT, f"{name}.csv"))
+        frame.to_parquet(os.path.join(OUT, f"{name}.parquet"), index=False, engine="pyarrow", compression="snappy")
     return gaps
+
+
+PARQUET = ["digits_cur", "digits_shift", "wine_ref", "wine_cur"]
 
 
 COMPARISONS = [
@@ -151,15 +166,22 @@ COMPARISONS = [
     ("wine", "wine_ref.csv", "wine_cur.csv"),
     ("wine_classes", "wine_class0.csv", "wine_class1.csv"),
     ("linnerud", "linnerud_ref.csv", "linnerud_cur.csv"),
+    # the same data as Parquet files written by pandas (scipy reads the CSV files: the same values)
+    ("digits_small_parquet", "digits_cur.parquet", "digits_shift.parquet"),
+    ("wine_parquet", "wine_ref.parquet", "wine_cur.parquet"),
 ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Evidently itself
 
+def read_frame(path):
+    return pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+
+
 def evidently_columns(reference_path, current_path):
-    reference = pd.read_csv(reference_path)
-    current = pd.read_csv(current_path)
+    reference = read_frame(reference_path)
+    current = read_frame(current_path)
     with warnings.catch_warnings():
         # scipy's chisquare divides by an expected count of 0 for a category new in the current data
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -299,8 +321,8 @@ def main():
         reference_path = os.path.join(OUT, reference_file)
         current_path = os.path.join(OUT, current_file)
         by_evidently = evidently_columns(reference_path, current_path)
-        reference_texts = read_texts(reference_path)
-        current_texts = read_texts(current_path)
+        reference_texts = read_texts(reference_path.replace(".parquet", ".csv"))
+        current_texts = read_texts(current_path.replace(".parquet", ".csv"))
         columns = {}
         for column in current_texts:
             ref = values(reference_texts[column])
@@ -310,7 +332,7 @@ def main():
             old_type = legacy_type(reference_texts[column], current_texts[column])
             old = scipy_column(ref, cur, old_type)
             ev = by_evidently[column]
-            for key in ("type", "method", "drifted"):
+            for key in ("type", "method", "threshold", "drifted"):
                 if ev[key] != by_scipy[key]:
                     sys.exit(f"{name}.{column}: Evidently's {key} {ev[key]} is not scipy's {by_scipy[key]}")
             if not same_score(ev["score"], by_scipy["score"]):
@@ -319,7 +341,9 @@ def main():
             total += 1
             if legacy != {"type": ev["type"], "method": ev["method"], "drifted": ev["drifted"]}:
                 changed += 1
-            columns[column] = jsonable({"evidently": ev, "scipy": by_scipy, "legacy": legacy})
+            # type, method, threshold and verdict are Evidently's (checked above): scipy adds the numbers
+            numbers = {k: by_scipy[k] for k in ("statistic", "p_value", "score", "reference_rows", "current_rows")}
+            columns[column] = jsonable({"evidently": ev, "scipy": numbers, "legacy": legacy})
         result["comparisons"][name] = {"reference": reference_file, "current": current_file, "columns": columns}
     result["columns_compared"] = total
     result["columns_the_legacy_rule_got_wrong"] = changed
