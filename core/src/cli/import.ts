@@ -1,11 +1,9 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors';
 import { dvcYamlPath, importDvc, type ImportResult } from '../interop/dvc/import';
+import { SAMPLE_IMAGE } from '../interop/dvc/translate';
 import { expectOnly, format, parseArgs } from './args';
 import { type CliIo } from './io';
-
-/** The image imported stages run in unless --image names another: the sample image. */
-export const DEFAULT_IMPORT_IMAGE = 'localhost/mlpipe-python:3.11';
 
 /** `mlpipe import dvc [dvc.yaml] [--image REF] [--output FILE] [--force] [--no-lock] [--format text|json]`. */
 export async function importCommand(args: string[], io: CliIo): Promise<number> {
@@ -18,7 +16,7 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
   const result = await importDvc({
     dvcYaml: dvcYamlPath(io.cwd, parsed.positional[0]),
     ...(output ? { output: resolve(io.cwd, output) } : {}),
-    image: (parsed.flags.get('--image') as string | undefined) ?? DEFAULT_IMPORT_IMAGE,
+    image: (parsed.flags.get('--image') as string | undefined) ?? SAMPLE_IMAGE,
     force: parsed.flags.has('--force'),
     lock: !parsed.flags.has('--no-lock'),
     cwd: io.cwd,

@@ -13,6 +13,9 @@ import {
   type TemplateRef,
 } from './template';
 
+/** The sample image (scripts/sample-image.ts), the import's default. */
+export const SAMPLE_IMAGE = 'localhost/mlpipe-python:3.11';
+
 /** Bounds on an untrusted dvc.yaml: past them the import stops with an error naming the limit. */
 export const DVC_LIMITS = {
   /** Stages written in dvc.yaml. */
@@ -868,6 +871,20 @@ export function translateDvc(input: TranslateInput): Translation {
         `output folder ${folder} holds ${inside}; mlpipe outputs cannot nest, so the folder was split into the files dvc.yaml names. Other files the stage writes into ${folder} are not declared: add them to outs`,
       );
   }
+
+  // The sample image has python3 only; most DVC projects call `python`.
+  const callsPython = Object.entries(stages as Record<string, { cmd?: unknown }>)
+    .filter(([, stage]) =>
+      (Array.isArray(stage.cmd) ? stage.cmd : [stage.cmd]).some(
+        (cmd: unknown) => typeof cmd === 'string' && /^\s*python\s/.test(cmd),
+      ),
+    )
+    .map(([name]) => name);
+  if (input.image === SAMPLE_IMAGE && callsPython.length > 0)
+    note(
+      undefined,
+      `stages ${callsPython.join(', ')} call \`python\`; the sample image ${SAMPLE_IMAGE} has \`python3\` (with numpy) only: give --image with the project's environment (its requirements installed) to run them`,
+    );
 
   // The model: an artifact of type model that a stage writes.
   const pipeline: Record<string, unknown> = { version: 1 };
