@@ -229,6 +229,11 @@ describe('dvc.yaml to mlpipe.yaml', () => {
     assert.match(translate(wide, undefined).errors[0].message, /more than 10000 stages/);
   });
 
+  it('refuses two DVC stages that would get one mlpipe name', () => {
+    const result = translate('stages:\n  "a b": {cmd: x}\n  a-b: {cmd: y}\n', undefined);
+    assert.match(result.errors[0].message, /two stages become a-b in mlpipe/);
+  });
+
   it('refuses a dvc.yaml with no stages (a real stray one whose paths lead out)', () => {
     const result = translateDvc({
       text: readFileSync(join(FIXTURES, 'dvclive-stray/dvc.yaml'), 'utf8'),
@@ -304,6 +309,37 @@ describe('dvc.lock seeds', () => {
       result.lock.find((verdict) => verdict.stage === 'count')!.why,
       'param seed is not what dvc.lock recorded',
     );
+  });
+
+  it('never opens a params file or a folder file that links out of the project', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'mlpipe-dvc-secret-'));
+    temporary.push(outside);
+    writeFileSync(join(outside, 'secret.yaml'), 'seed: 7\nsplit: {ratio: 0.25}\ntoken: hunter2\n');
+    const dir = project('dvc-made');
+    rmSync(join(dir, 'params.yaml'));
+    symlinkSync(join(outside, 'secret.yaml'), join(dir, 'params.yaml'));
+    const result = await importDvc({
+      dvcYaml: join(dir, 'dvc.yaml'),
+      image: 'x:1',
+      force: false,
+      lock: true,
+      cwd: dir,
+    });
+    assert.equal(result.written, undefined);
+    assert.match(result.errors.map((error) => error.message).join('\n'), /params\.yaml: .*(link|outside)/i);
+    assert.doesNotMatch(JSON.stringify(result), /hunter2/);
+
+    const linked = project('dvc-made');
+    rmSync(join(linked, 'data/blob.bin'));
+    symlinkSync(join(outside, 'secret.yaml'), join(linked, 'data/blob.bin'));
+    const verdicts = await importDvc({
+      dvcYaml: join(linked, 'dvc.yaml'),
+      image: 'x:1',
+      force: false,
+      lock: true,
+      cwd: linked,
+    });
+    assert.match(verdicts.lock.find((verdict) => verdict.stage === 'copy')!.why!, /data cannot be read/);
   });
 
   it('never overwrites an existing mlpipe.yaml without --force, and never reads a dvc.yaml linked from outside', async () => {

@@ -400,7 +400,7 @@ export function translateDvc(input: TranslateInput): Translation {
         ]);
         if (!stage) continue;
         stage.matrix = { item: list };
-        stages[stageName(name)] = stage;
+        place(stageName(name), stage, at);
         for (const value of list)
           registerInstance(`${name}@${scalarText(value)}`, `${stageName(name)}@${scalarText(value)}`, body, {
             vars: stageVars,
@@ -431,8 +431,7 @@ export function translateDvc(input: TranslateInput): Translation {
         const mlpipeName = `${stageName(name)}-${stageName(key)}`;
         const stage = translateStage(`${name}@${key}`, body, scope, [...at, 'do']);
         if (!stage) continue;
-        if (stages[mlpipeName]) error(at, `foreach of stage '${name}' gives two stages named ${mlpipeName}`);
-        stages[mlpipeName] = stage;
+        place(mlpipeName, stage, at);
         registerInstance(`${name}@${key}`, mlpipeName, body, scope);
       }
       note(
@@ -478,7 +477,7 @@ export function translateDvc(input: TranslateInput): Translation {
       const stage = translateStage(name, definition, { vars: stageVars, item: { value: first, matrix: true } }, at);
       if (!stage) continue;
       stage.matrix = axes;
-      stages[stageName(name)] = stage;
+      place(stageName(name), stage, at);
       for (const combination of product(axes)) {
         const suffix = Object.values(combination).map(scalarText).join('-');
         registerInstance(`${name}@${suffix}`, `${stageName(name)}@${suffix}`, definition, {
@@ -493,8 +492,15 @@ export function translateDvc(input: TranslateInput): Translation {
     if (!stage) continue;
     if (stageName(name) !== name)
       note(at, `stage '${name}' is named ${stageName(name)} (mlpipe stage names use letters, digits, _ . -)`);
-    stages[stageName(name)] = stage;
+    place(stageName(name), stage, at);
     registerInstance(name, stageName(name), definition, { vars: stageVars });
+  }
+
+  /** A translated stage under its mlpipe name; two DVC names that become one are an error. */
+  function place(mlpipeName: string, stage: Record<string, unknown>, at: Path) {
+    if (stages[mlpipeName])
+      error(at, `two stages become ${mlpipeName} in mlpipe (its stage names use letters, digits, _ . -); rename one`);
+    else stages[mlpipeName] = stage;
   }
 
   function countInstances(count: number, at: Path): boolean {
