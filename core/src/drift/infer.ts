@@ -12,9 +12,10 @@
  *   as an integer, none missing) with at most INTEGER_CARDINALITY_LIMIT distinct current values ->
  *   categorical; other numbers (floats, or integers with a gap, which pandas reads as float64) ->
  *   numeric.
- * - strings -> categorical. Evidently never infers text; here a string column with more distinct
- *   values than half its reference rows (and at least 20 rows), or more than DISTINCT_STRING_CAP
- *   distinct values, is text-like (ids, free text) and skipped with a reason.
+ * - strings -> categorical. Evidently 0.7.23 types a string column with more distinct values than
+ *   half its current rows as text (and tests it with a domain classifier); here a string column with
+ *   more distinct values than half its reference rows (and at least 20 rows), or more than
+ *   DISTINCT_STRING_CAP distinct values, is text-like (ids, free text) and skipped with a reason.
  * - mixed columns (numbers and strings): pandas makes them `object`, which Evidently treats as
  *   categorical. Here, when at most 1% of the values are not numbers, the column stays numeric and
  *   those values count as missing (a note says how many and where); above 1% it is categorical.
@@ -473,9 +474,10 @@ export function numberColumnKind(current: ColumnAccumulator): { kind: 'num' | 'c
   if (c.stringCount > 0) return { kind: 'num', reason: 'numeric: integers with a few values that are not numbers' };
   if (c.missing > 0 || c.infinite > 0) {
     const gaps = c.missing + c.infinite;
+    const what = c.infinite > 0 ? 'missing or infinite' : 'missing';
     return {
       kind: 'num',
-      reason: `numeric: integers, but ${gaps.toLocaleString('en-US')} current value${gaps === 1 ? ' is' : 's are'} missing, so pandas reads the current column as floats (as Evidently types it)`,
+      reason: `numeric: integers, but ${gaps.toLocaleString('en-US')} current value${gaps === 1 ? ' is' : 's are'} ${what}, so pandas reads the current column as floats (as Evidently types it)`,
     };
   }
   const distinct = c.distinctNumbers === null ? DISTINCT_NUMBER_CAP + 1 : c.distinctNumbers.size;
