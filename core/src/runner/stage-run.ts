@@ -120,7 +120,9 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
       // A stage another tool had up to date (an imported dvc.lock, checked against the files).
       const seeded = cached ? undefined : await adoptSeed(run, stage, key, inputs, state);
       if (seeded) {
-        entry.outputs = Object.fromEntries(Object.entries(seeded.outputs).map(([path, content]) => [path, content.hash]));
+        entry.outputs = Object.fromEntries(
+          Object.entries(seeded.outputs).map(([path, content]) => [path, content.hash]),
+        );
         collectResults(context);
         line(`up to date (as ${seeded.source} recorded it)`);
         saveLast(run, stage, key, inputs, seeded.outputs);

@@ -552,6 +552,7 @@ export function translateDvc(input: TranslateInput): Translation {
         note([...at, key], `\`${key}\` of stage '${name}' is not a DVC stage key; it was ignored`);
     let wdir = '';
     if (body.wdir !== undefined) {
+      if (typeof body.wdir !== 'string') error([...at, 'wdir'], `wdir of stage '${name}' must be a folder name`);
       const given = typeof body.wdir === 'string' ? text(body.wdir, scope, [...at, 'wdir'], 'path') : undefined;
       const safe = given === undefined ? undefined : safePath(given, [...at, 'wdir']);
       if (safe !== undefined && safe !== '.') {
