@@ -207,15 +207,20 @@ describe('pushing to the MLflow Model Registry of a real MLflow server', { skip:
     });
 
     const sizes = Object.values(first.files).map((file) => readFileSync(file).length);
-    assert.equal(firstPush.target, `mlflow://127.0.0.1:${server.port}`);
+    // Plain HTTP is mlflow+http://; mlflow:// would mean HTTPS.
+    assert.equal(firstPush.target, `mlflow+http://127.0.0.1:${server.port}`);
     assert.equal(firstPush.reference, 'models:/churn-classifier@champion');
     assert.equal(firstPush.versionReference, 'models:/churn-classifier/1');
     assert.equal(firstPush.digest, '1');
     assert.equal(firstPush.tag, '1.2.0');
     assert.equal(firstPush.reusedVersion, false);
+    // The three files and the MLmodel that makes model/ an MLflow Model (mlflow-model.test.ts loads one).
+    const mlmodel = (
+      await client.downloadArtifact((await client.getRun(firstPush.runId)).info.artifactUri, 'model/MLmodel')
+    ).length;
     assert.deepEqual(
       [firstPush.uploadedBlobs, firstPush.skippedBlobs, firstPush.bytesUploaded],
-      [3, 0, sizes.reduce((sum, size) => sum + size, 0)],
+      [4, 0, sizes.reduce((sum, size) => sum + size, mlmodel)],
     );
     assert.ok(
       events.some(
@@ -256,6 +261,7 @@ describe('pushing to the MLflow Model Registry of a real MLflow server', { skip:
     assert.deepEqual(
       (await client.listArtifacts(firstPush.runId, 'model')).map((entry) => [entry.path, entry.isDir]).sort(),
       [
+        ['model/MLmodel', false],
         ['model/metrics', true],
         ['model/model.npz', false],
         ['model/modelcard.yaml', false],
@@ -279,7 +285,7 @@ describe('pushing to the MLflow Model Registry of a real MLflow server', { skip:
     assert.equal(again.digest, '1');
     assert.equal(again.runId, firstPush.runId);
     assert.equal(again.reference, 'models:/churn-classifier@staging');
-    assert.deepEqual([again.uploadedBlobs, again.skippedBlobs, again.bytesUploaded], [0, 3, 0]);
+    assert.deepEqual([again.uploadedBlobs, again.skippedBlobs, again.bytesUploaded], [0, 4, 0]);
     assert.deepEqual(
       (await versionsOf('churn-classifier')).map((version) => version.version),
       ['1'],
@@ -298,7 +304,7 @@ describe('pushing to the MLflow Model Registry of a real MLflow server', { skip:
     writeFileSync(first.files.card, card.replace('Apache-2.0', 'Apache-2.1'));
     try {
       const edited = await pushToMlflowRegistry(first.pkg, { client, mlpipeRoot: first.root });
-      assert.deepEqual([edited.uploadedBlobs, edited.skippedBlobs, edited.digest], [1, 2, '1']);
+      assert.deepEqual([edited.uploadedBlobs, edited.skippedBlobs, edited.digest], [1, 3, '1']);
       const run = await client.getRun(firstPush.runId);
       assert.match(
         (await client.downloadArtifact(run.info.artifactUri, 'model/modelcard.yaml')).toString(),

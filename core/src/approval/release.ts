@@ -183,6 +183,7 @@ export async function pushPackage(
     result = await pushToMlflowRegistry(pkg, {
       client: new MlflowClient(uri, { env: clientEnv }),
       mlpipeRoot: mlpipeRootOf(pipelinePath),
+      pipelinePath,
       onProgress: options.onProgress,
     });
   } else {

@@ -1,9 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { hashFile } from '../runs/hash';
 import { logRun, MlflowError, type MlflowClient } from '../tracking/mlflow';
 import { loadRunForTracking } from '../tracking/outbox';
 import { redactText } from '../tracking/transfer';
+import { mlflowModelFiles, pipelineFlavor } from './mlflow-model';
 import { type ModelPackage, type PackageFile, PushError, type PushProgress, type PushResult } from './types';
 
 /*
@@ -12,7 +14,9 @@ import { type ModelPackage, type PackageFile, PushError, type PushProgress, type
  * - The mlpipe run that produced the model is sent first with `logRun` (the same MLflow run as
  *   `mlpipe sync`, found again by its `mlpipe.run_id` tag).
  * - The package's files (model, card, metrics) become artifacts of that run under `model/`,
- *   streamed through the server's artifact proxy. A file already there with the same size is not
+ *   written where the run's artifact URI says (the server's proxy, or a local folder: see
+ *   tracking/mlflow-artifacts.ts), with an `MLmodel` (and any loader code) that makes the folder an
+ *   MLflow Model: `mlflow.pyfunc.load_model("models:/<name>@<alias>")` loads it (mlflow-model.ts). A file already there with the same size is not
  *   sent again; the bytes of files without a known digest (card, metrics) are compared too when
  *   they are small, since a card edited after a push can keep its size. The model file's sha256
  *   is checked against the approved digest before anything is sent.
@@ -42,10 +46,12 @@ export interface MlflowPushOptions {
   /** Alias moved to the pushed version; `champion` when absent. */
   alias?: string;
   onProgress?: PushProgress;
-  /** The target as the user wrote it, for the result; `mlflow://<host of the tracking URI>` when absent. */
+  /** The target as the user wrote it, for the result; from the tracking URI when absent (mlflowTargetOf). */
   target?: string;
   /** How long a new version may stay PENDING_REGISTRATION. */
   readyTimeoutMs?: number;
+  /** The pipeline whose `model.flavor` / `model.loader` say how MLflow loads the model (mlflow-model.ts); no flavor when absent. */
+  pipelinePath?: string;
 }
 
 export interface MlflowPushResult extends PushResult {
@@ -76,6 +82,15 @@ interface WireModelVersion {
   status?: 'PENDING_REGISTRATION' | 'FAILED_REGISTRATION' | 'READY';
   status_message?: string;
   tags?: WireTag[];
+}
+
+/**
+ * The push target that names a tracking server: `mlflow://host[:port][/prefix]` for HTTPS (as
+ * `mlpipe push --to` reads it), `mlflow+http://...` for plain HTTP, never the one for the other.
+ */
+export function mlflowTargetOf(uri: string): string {
+  const url = new URL(uri);
+  return `${url.protocol === 'http:' ? 'mlflow+http' : 'mlflow'}://${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 /** The registry endpoints, through the client: its credentials and its error messages. */
@@ -125,7 +140,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   const progress = options.onProgress ?? (() => undefined);
   const request = restRequest(client);
   const what = `${name} ${pkg.version}`;
-  const target = options.target ?? `mlflow://${new URL(client.uri).host}`;
+  const target = options.target ?? mlflowTargetOf(client.uri);
 
   /** What a failure leaves behind, said with every error: a push cut short is never taken for done. */
   let leftBehind = `NOT PUSHED: no version of ${name} was registered and the alias ${alias} is unchanged; push again`;
@@ -170,6 +185,9 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
     file.role === 'model' && models.length === 1 ? pkg.artifactDigest : file.digest;
   const paths = new Map(pkg.files.map((file) => [file, artifactPath(file)]));
 
+  // How MLflow will load it: checked before anything is sent.
+  const flavor = options.pipelinePath ? pipelineFlavor(options.pipelinePath) : {};
+
   // Nothing goes to MLflow unless every file is there and the model is exactly what was approved.
   progress({ message: `checking ${models.map((file) => file.name).join(', ')} against the approved digest` });
   for (const file of pkg.files) {
@@ -212,41 +230,53 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
   }
   const run = await step('reading the run back (runs/get)', () => client.getRun(logged.runId));
   const artifactUri = run.info.artifactUri;
+  const workspace = dirname(resolve(mlpipeRoot));
 
-  // 2. The files, as artifacts of the run under model/.
-  const remote = new Map<string, number | undefined>();
-  const folders = new Set([...paths.values()].map((path) => path.slice(0, path.lastIndexOf('/'))));
-  for (const folder of folders) {
-    const listed = await step(`listing the run's artifacts (artifacts/list ${folder})`, () =>
-      client.listArtifacts(logged.runId, folder),
-    );
-    for (const entry of listed) if (!entry.isDir) remote.set(entry.path, entry.fileSize);
-  }
+  // 2. The files, as artifacts of the run under model/, with the MLmodel that makes them an MLflow Model.
+  const model = mlflowModelFiles(pkg, flavor, logged.runId);
   let uploadedBlobs = 0;
   let skippedBlobs = 0;
   let bytesUploaded = 0;
-  for (const file of pkg.files) {
-    const path = paths.get(file)!;
-    const size = statSync(file.file).size;
-    let same = remote.get(path) === size;
-    // A file whose digest was just checked is what the approval says; others are compared when small.
-    if (same && !expectedDigest(file) && size <= COMPARE_BYTES_LIMIT) {
-      const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () =>
-        client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT),
+  try {
+    // The generated files carry no digest: compared byte for byte like the card (they are small).
+    const uploads: PackageFile[] = [
+      ...pkg.files,
+      ...model.files.map((one) => ({ name: one.name, file: one.file, role: 'record' as const })),
+    ];
+    for (const file of uploads) if (!paths.has(file)) paths.set(file, artifactPath(file));
+    const remote = new Map<string, number | undefined>();
+    const folders = new Set([...paths.values()].map((path) => path.slice(0, path.lastIndexOf('/'))));
+    for (const folder of folders) {
+      const listed = await step(`listing the run's artifacts (artifacts/list ${folder})`, () =>
+        client.listArtifacts(logged.runId, folder),
       );
-      same = there.equals(readFileSync(file.file));
+      for (const entry of listed) if (!entry.isDir) remote.set(entry.path, entry.fileSize);
     }
-    if (same) {
-      skippedBlobs++;
-      continue;
+    for (const file of uploads) {
+      const path = paths.get(file)!;
+      const size = statSync(file.file).size;
+      let same = remote.get(path) === size;
+      // A file whose digest was just checked is what the approval says; others are compared when small.
+      if (same && !expectedDigest(file) && size <= COMPARE_BYTES_LIMIT) {
+        const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () =>
+          client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT, { workspace }),
+        );
+        same = there.equals(readFileSync(file.file));
+      }
+      if (same) {
+        skippedBlobs++;
+        continue;
+      }
+      progress({ file: file.name, bytes: 0, total: size });
+      await step(`uploading ${file.name} (mlflow-artifacts/artifacts ${path})`, () =>
+        client.uploadArtifact(artifactUri, path, file.file, { workspace }),
+      );
+      progress({ file: file.name, bytes: size, total: size });
+      uploadedBlobs++;
+      bytesUploaded += size;
     }
-    progress({ file: file.name, bytes: 0, total: size });
-    await step(`uploading ${file.name} (mlflow-artifacts/artifacts ${path})`, () =>
-      client.uploadArtifact(artifactUri, path, file.file),
-    );
-    progress({ file: file.name, bytes: size, total: size });
-    uploadedBlobs++;
-    bytesUploaded += size;
+  } finally {
+    model.cleanup();
   }
 
   // 3. The registered model.
