@@ -125,6 +125,16 @@ describe('front matter', () => {
     assert.match(open.message, /README\.md:1: .*no closing '---' line/);
     const list = errorOf(() => readFrontMatter('---\n- a\n- b\n---\n', 'README.md'));
     assert.match(list.message, /must be a mapping .* not a list/);
+    // PyYAML reads a quoted value continued at column 0; YAML does not, and the message says how to mend it.
+    const quoted = errorOf(() =>
+      readFrontMatter("---\nwidget:\n- text: 'first line\nsecond line at column 0'\n---\n", 'README.md'),
+    );
+    assert.match(
+      quoted.message,
+      /^README\.md:3:9: front matter: Missing closing 'quote\. If the quoted text goes on over several lines, indent those lines/,
+    );
+    const empty = readFrontMatter('---\n---\n# Title\n', 'README.md');
+    assert.deepEqual([empty.present, empty.data, empty.bodyLine], [true, {}, 3]);
   });
 
   it('stops at its limits: depth, node count, alias expansion, size', () => {
@@ -148,6 +158,30 @@ describe('front matter', () => {
     assert.match(alias.message, /alias/);
     const huge = errorOf(() => readFrontMatter(`---\nx: "${'a'.repeat(1024 * 1024 + 10)}"\n---\n`, 'README.md'));
     assert.match(huge.message, /README\.md:2: the front matter is \d+ characters, more than 1048576/);
+  });
+});
+
+describe('hostile READMEs', () => {
+  it('are read in linear time: long runs of line breaks, spaces, open comments and contacts', () => {
+    const big = 2_000_000;
+    const cases: [string, string][] = [
+      ['line breaks after an opening ---', `---\n${'\n'.repeat(big)}x`],
+      ['line breaks inside front matter', `---\na: 1\n${'\r\n'.repeat(big / 2)}---x\n`],
+      ['a heading of spaces', `# ${' '.repeat(big)}x\n`],
+      ['open comments', `# T\n\n## Uses\n\n${'<!--'.repeat(big / 4)}\n`],
+      ['a contact of spaces', `# T\n\n## Model Card Contact\n\n- a${' '.repeat(big)}b\n`],
+      ['many unknown sections', `# T\n${'## x\ny\n'.repeat(big / 8)}`],
+    ];
+    for (const [what, text] of cases) {
+      const started = Date.now();
+      try {
+        const imported = importHuggingFace(text, 'README.md');
+        assert.ok(imported.report.dropped.length <= 202, what);
+      } catch (error) {
+        assert.ok(error instanceof CardFormatError, `${what}: ${String(error)}`);
+      }
+      assert.ok(Date.now() - started < 3_000, `${what} took ${Date.now() - started} ms`);
+    }
   });
 });
 
@@ -210,6 +244,15 @@ describe('mlpipe card import of real Hub cards', () => {
     assert.equal(nemo.data.model?.library, 'nemo');
     assert.equal(nemo.data.evaluation?.metrics?.length, 8);
     assert.ok(nemo.report.dropped.some((item) => item.what === "section '## Deployment with NVIDIA Riva'"));
+  });
+
+  it('reports values JSON cannot hold (.nan) instead of writing them as null', () => {
+    const imported = importHuggingFace(
+      '---\nmodel-index:\n- name: m\n  results:\n  - task: {type: summarization}\n    dataset: {type: xsum, name: XSum}\n    metrics:\n    - {type: loss, value: .nan}\n    - {type: rouge1, value: 36.5}\n---\n',
+      'README.md',
+    );
+    assert.deepEqual(JSON.parse(imported.metrics!), { 'xsum:rouge1': 36.5 });
+    assert.ok(imported.report.dropped.some((item) => /loss = NaN/.test(item.what) && /cannot hold NaN/.test(item.why)));
   });
 
   it('invents nothing: a README without front matter gets placeholders marked FILL IN', () => {

@@ -40,8 +40,32 @@ export interface FrontMatter {
   bodyLine: number;
 }
 
-/** The opening and closing lines as the Hub's own parser takes them (huggingface_hub's REGEX_YAML_BLOCK). */
-const BLOCK = /^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))/;
+/**
+ * The front matter block as the Hub's own parser finds it (huggingface_hub's REGEX_YAML_BLOCK,
+ * `^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))`), scanned by hand: that expression
+ * backtracks quadratically over a long run of line breaks, which a hostile README can hold.
+ */
+function findBlock(source: string): { yamlStart: number; yamlEnd: number; bodyStart: number } | undefined {
+  const open = /^\s*---[\r\n]+/.exec(source);
+  if (!open) return undefined;
+  const yamlStart = open[0].length;
+  const isBreak = (index: number) => source[index] === '\n' || source[index] === '\r';
+  for (let at = source.indexOf('---', yamlStart); at !== -1; at = source.indexOf('---', at + 1)) {
+    if (at - 1 < yamlStart || !isBreak(at - 1)) continue;
+    const after = source.startsWith('\r\n', at + 3)
+      ? 2
+      : source[at + 3] === '\n'
+        ? 1
+        : at + 3 === source.length
+          ? 0
+          : -1;
+    if (after === -1) continue;
+    let yamlEnd = at - 1;
+    while (yamlEnd - 1 >= yamlStart && isBreak(yamlEnd - 1)) yamlEnd--;
+    return { yamlStart, yamlEnd, bodyStart: at + 3 + after };
+  }
+  return undefined;
+}
 
 /** Splits a README into front matter and body and parses the front matter; `file` names it in errors. */
 export function readFrontMatter(text: string, file: string): FrontMatter {
@@ -50,18 +74,26 @@ export function readFrontMatter(text: string, file: string): FrontMatter {
       `${file} is ${text.length} characters, more than the ${MAX_README_BYTES} a model card README may have; it was not read.`,
     );
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const match = BLOCK.exec(source);
-  if (!match) {
+  // An empty block (`---` right after `---`), which the Hub's expression does not match.
+  const empty = /^\s*---\r?\n---(\r?\n|$)/.exec(source);
+  if (empty)
+    return {
+      data: {},
+      present: true,
+      body: source.slice(empty[0].length),
+      bodyLine: position(source, empty[0].length).line,
+    };
+  const block = findBlock(source);
+  if (!block) {
     if (/^\s*---[\r\n]/.test(source))
       throw new CardFormatError(
         `${file}:1: the front matter starts with '---' but has no closing '---' line; end the YAML block with a line that is only '---'.`,
       );
     return { data: {}, present: false, body: source, bodyLine: 1 };
   }
-  const yamlStart = match[1].length;
-  const yamlText = match[2];
+  const { yamlStart, bodyStart } = block;
+  const yamlText = source.slice(yamlStart, block.yamlEnd);
   const lineOf = (offset: number) => position(source, offset).line;
-  const bodyStart = match[0].length;
   if (yamlText.length > MAX_FRONT_MATTER_CHARS)
     throw new CardFormatError(
       `${file}:${lineOf(yamlStart)}: the front matter is ${yamlText.length} characters, more than ${MAX_FRONT_MATTER_CHARS}; mlpipe does not read it. Move long text into the Markdown body.`,
@@ -70,8 +102,12 @@ export function readFrontMatter(text: string, file: string): FrontMatter {
   const error = model.problems.find((problem) => problem.severity === 'error');
   if (error) {
     const at = position(source, yamlStart + error.start);
+    // PyYAML, which the Hub uses, lets a quoted value go on at the start of the next lines; YAML does not.
+    const hint = /Missing closing .?quote/.test(error.message)
+      ? ' If the quoted text goes on over several lines, indent those lines under its key (the Hub reads them unindented with PyYAML; YAML does not).'
+      : '';
     throw new CardFormatError(
-      `${file}:${at.line}:${at.column}: front matter: ${error.message} Fix the YAML between the '---' lines.`,
+      `${file}:${at.line}:${at.column}: front matter: ${error.message}${hint} Fix the YAML between the '---' lines.`,
     );
   }
   if (model.documentCount > 1)

@@ -35,6 +35,9 @@ export interface ImportResult {
   report: ImportReport;
 }
 
+/** Sections without a place listed one by one in the report; the rest are counted. */
+const MAX_REPORTED_SECTIONS = 200;
+
 const PLACEHOLDER = /^\s*(\[?more information needed\]?|\[?needs more information\]?|tbd|todo|n\/a)\.?\s*$/i;
 
 interface Section {
@@ -57,18 +60,38 @@ function sections(body: string, firstLine: number): Section[] {
       if (fence === undefined) fence = fenceMatch[1][0];
       else if (fenceMatch[1][0] === fence) fence = undefined;
     }
-    const heading = fence === undefined ? /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line) : null;
-    if (heading) out.push({ level: heading[1].length, title: heading[2], line: firstLine + i, text: '' });
+    const heading = fence === undefined ? /^ {0,3}(#{1,6})(?:[ \t]+(.*))?$/.exec(line) : null;
+    if (heading)
+      out.push({ level: heading[1].length, title: headingTitle(heading[2] ?? ''), line: firstLine + i, text: '' });
     else out[out.length - 1].text += `${line}\n`;
   }
   return out;
 }
 
-/** Section text without HTML comments and placeholders; empty when nothing is left. */
+/** A heading's text without the closing `#`s Markdown allows (`## Uses ##`); by hand, as a pattern would backtrack. */
+function headingTitle(text: string): string {
+  let end = text.trimEnd().length;
+  let hashes = end;
+  while (hashes > 0 && text[hashes - 1] === '#') hashes--;
+  if (hashes < end && (hashes === 0 || text[hashes - 1] === ' ' || text[hashes - 1] === '\t')) end = hashes;
+  return text.slice(0, end).trim();
+}
+
+/** Section text without HTML comments (an unclosed one runs to the end) and placeholders; empty when nothing is left. */
 function clean(text: string): string {
-  const stripped = text.replace(/<!--[\s\S]*?-->/g, '').trim();
+  let out = '';
+  let at = 0;
+  for (let open = text.indexOf('<!--'); open !== -1; open = text.indexOf('<!--', at)) {
+    out += text.slice(at, open);
+    const close = text.indexOf('-->', open + 4);
+    at = close === -1 ? text.length : close + 3;
+  }
+  const stripped = (out + text.slice(at)).trim();
   return PLACEHOLDER.test(stripped) ? '' : stripped;
 }
+
+/** Longer items are not split into parts by the patterns below (a name and contact, a risk and mitigation). */
+const MAX_PARSED_ITEM = 2_000;
 
 /** A section's items: its bullets when it is a bullet list, else its paragraphs. */
 function items(text: string): string[] {
@@ -243,6 +266,12 @@ function parseModelIndex(value: unknown, report: ImportReport): ParsedIndex {
       else if (typeof value === 'object') {
         report.dropped.push({ what: `${where}.metrics[${m}]`, why: 'its value is not a single value' });
         continue;
+      } else if (typeof value === 'number' && !Number.isFinite(value)) {
+        report.dropped.push({
+          what: `${where}.metrics[${m}] (${metric.type} = ${String(value)})`,
+          why: `JSON, the format of ${IMPORTED_METRICS_FILE}, cannot hold ${String(value)}`,
+        });
+        continue;
       }
       const base = [dataset.type, dataset.config, dataset.split]
         .filter((part) => typeof part === 'string' && part)
@@ -277,7 +306,7 @@ function parseModelIndex(value: unknown, report: ImportReport): ParsedIndex {
 
 /** Owners from "Developed by" or a contact section's bullets: `Name (contact)` or `Name <contact>`. */
 function owner(text: string): string | { name: string; contact: string } {
-  const match = /^(.*?)\s*[(<]([^()<>]+)[)>]\s*$/.exec(text);
+  const match = text.length <= MAX_PARSED_ITEM ? /^(.*?)\s*[(<]([^()<>]+)[)>]\s*$/.exec(text) : null;
   return match && match[1] ? { name: match[1].trim(), contact: match[2].trim() } : text.trim();
 }
 
@@ -338,6 +367,7 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
   let training: string | undefined;
   let evaluation: string | undefined;
   let version: string | undefined;
+  let unplaced = 0;
   for (const section of parts) {
     const text = clean(section.text);
     if (section.level === 0 || section.level === 1) {
@@ -393,7 +423,10 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
         break;
       case 'risks':
         for (const item of items(text)) {
-          const match = /^\*\*Risk:\*\*\s*(.*?)(?:\s*\*\*Mitigation:\*\*\s*(.*))?$/.exec(item);
+          const match =
+            item.length <= MAX_PARSED_ITEM
+              ? /^\*\*Risk:\*\*\s*(.*?)(?:\s*\*\*Mitigation:\*\*\s*(.*))?$/.exec(item)
+              : null;
           risks.push(match ? { risk: match[1], ...(match[2] ? { mitigation: match[2] } : {}) } : { risk: item });
         }
         break;
@@ -407,9 +440,15 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
         owners.push(...items(text).map(owner));
         break;
       default:
-        report.dropped.push({ what: heading, line: section.line, why: 'the model card has no section for it' });
+        if (++unplaced <= MAX_REPORTED_SECTIONS)
+          report.dropped.push({ what: heading, line: section.line, why: 'the model card has no section for it' });
     }
   }
+  if (unplaced > MAX_REPORTED_SECTIONS)
+    report.dropped.push({
+      what: `${unplaced - MAX_REPORTED_SECTIONS} more sections`,
+      why: 'the model card has no section for them',
+    });
   // The text under the title comes first in the description.
   if (intro) description = description ? `${intro}\n\n${description}` : intro;
 
@@ -473,7 +512,8 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
   if (metricsSeq && !isScalar(metricsSeq))
     (metricsSeq as YAMLMap).commentBefore =
       ` ${FILL_IN} the values are in ${IMPORTED_METRICS_FILE} as the Hub card reports them; name the metrics file a stage of your pipeline writes`;
-  const header = `# Imported from ${file} by mlpipe card import; check it with mlpipe check.\n`;
+  // The file name goes into a comment: a line break in it must not start YAML of its own.
+  const header = `# Imported from ${file.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, '?')} by mlpipe card import; check it with mlpipe check.\n`;
   return {
     card: header + document.toString({ lineWidth: 0 }),
     data: card,
