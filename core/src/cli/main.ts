@@ -16,6 +16,8 @@ const driftModule = () => require('./drift') as typeof import('./drift');
 const dagModule = () => require('./dag') as typeof import('./dag');
 const reviewModule = () => require('./review') as typeof import('./review');
 const cacheModule = () => require('./cache') as typeof import('./cache');
+const cardModule = () => require('./card') as typeof import('./card');
+const importModule = () => require('./import') as typeof import('./import');
 
 /** `mlpipe cache push|pull|status|gc`: --stage may repeat; `gc --remote` may name no remote (the default). */
 async function cacheCommand(args: string[], io: CliIo, host: FileHost, signal: AbortSignal): Promise<number> {
@@ -310,6 +312,10 @@ export async function main(
       }
       case 'runs':
         return await runsCommand(rest, io);
+      case 'card':
+        return cardModule().cardCommand(rest, io);
+      case 'import':
+        return await importModule().importCommand(rest, io);
       case 'gate': {
         const parsed = parseArgs(rest, new Set(['--run', '--pipeline', '--format']));
         expectOnly(parsed, ['--run', '--pipeline', '--format', '--allow-dirty', '--drift']);

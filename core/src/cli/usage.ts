@@ -84,6 +84,19 @@ Commands:
                      --ca-file for a private CA), oci+http://localhost:PORT/repo, or mlflow
                      (the Model Registry at MLFLOW_TRACKING_URI). Refused unless the card
                      approves exactly that artifact digest.
+  card export --hf [CARD] [--output README.md] [--force]
+                     The model card (default modelcard.yaml) as a Hugging Face README.md:
+                     front matter with license, tags, datasets and a model-index of the
+                     metrics' values from their metrics files, and the card's sections.
+  card import README.md [--output modelcard.yaml] [--name NAME] [--force]
+                     A Hugging Face model card as a model card (and its model-index values
+                     as hf-model-index.json); reports what to fill in and what has no place.
+  import dvc [dvc.yaml] [--image REF] [--output FILE] [--force] [--no-lock]
+                     A DVC pipeline (dvc.yaml, params.yaml, vars) as a checked mlpipe.yaml,
+                     with a report of what DVC-only parts were not carried over; stages
+                     whose files match dvc.lock are seeded so that mlpipe run skips them.
+      --image REF                       Image for every stage (default: the sample image)
+      --format text|json
   drift [REF CUR]    Data drift between a reference and a current dataset (CSV, JSON
                      Lines, Parquet), column by column with Evidently's tests and
                      defaults; without files, the pipeline's monitor.drift section.
