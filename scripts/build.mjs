@@ -165,6 +165,8 @@ const webviews = {
     // Also inlined, with the report, into the self-contained HTML export (core/src/drift/html.ts).
     { in: 'webviews/src/drift/main.ts', out: 'drift' },
     { in: 'webviews/src/drift/drift.css', out: 'drift' },
+    { in: 'webviews/src/graph/main.ts', out: 'graph' },
+    { in: 'webviews/src/graph/graph.css', out: 'graph' },
   ],
 };
 

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { mlpipeRootOf } from '../../core/src/runs/records';
 import { PIPELINE_GLOB } from '../../core/src/util/file-kinds';
 import { commandTable } from './commands/table';
+import { registerGraphSerializer } from './webviews/graph-panel';
 import { Ctx } from './ctx';
 import { restoreDriftPanels } from './drift';
 import { logTextOf, messageOf } from './errors';
@@ -64,6 +65,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidGrantWorkspaceTrust(() => void source.discover().then(() => tracking.retry())),
   );
   restoreDriftPanels(ctx, runs);
+  registerGraphSerializer(ctx, runs);
   ctx.registerCommands(
     commandTable({
       ctx,

@@ -60,6 +60,8 @@ function lensTitle(lens: Lens): string {
       return `$(play) Run stage${lens.variants !== undefined && lens.variants > 1 ? ` (${lens.variants} variants)` : ''}`;
     case 'mlpipe.runPipelineOnHost':
       return `$(cloud-upload) Run on ${lens.command.args[0]}`;
+    case 'mlpipe.showPipelineGraph':
+      return '$(type-hierarchy) Show graph';
   }
 }
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Frame } from 'playwright-core';
 import { BUSYBOX_IMAGE, PYTHON_IMAGE, ensureImages } from '../../scripts/sample-image';
 import { enginesMissing, startDockerd, type RunningEngine } from '../support/engines';
 import { mlpipe } from '../support/mlpipe-cli';
@@ -103,7 +102,7 @@ describe(
       const xss = mlpipe(['runs', 'tag', runs[1].id, 'label=<img src=x onerror=alert(1)>'], session.folder);
       assert.equal(xss.status, 0, xss.stderr);
       await session.command('MLPipe: Open Experiments Table');
-      const table = await webviewFrame('the experiments table', 'body[data-rendered="2"] .table-row[data-id]');
+      const table = await session.webviewFrame('the experiments table', 'body[data-rendered="2"] .table-row[data-id]');
       const rowText = async (id: string) =>
         (await table.locator(`.table-row[data-id="${id}"]`).innerText()).replace(/\s+/g, ' ');
       for (const run of runs) {
@@ -143,7 +142,10 @@ describe(
     });
 
     it('compares the two runs: both loss curves drawn, params and metrics side by side', async () => {
-      const compare = await webviewFrame('the comparison', 'body[data-rendered="2"] section.chart[aria-label="loss"]');
+      const compare = await session.webviewFrame(
+        'the comparison',
+        'body[data-rendered="2"] section.chart[aria-label="loss"]',
+      );
       assert.equal(await compare.locator('.legend-item').count(), 2);
       // Charts are drawn when they scroll into view.
       await compare.locator('section.chart[aria-label="loss"]').scrollIntoViewIfNeeded();
@@ -184,14 +186,14 @@ describe(
         session.page.locator('.monaco-workbench .part.editor'),
         90_000,
       );
-      const compare = await webviewFrame(
+      const compare = await session.webviewFrame(
         'the comparison after the reload',
         'body[data-rendered="2"] section.chart[aria-label="loss"]',
         90_000,
       );
       assert.equal(await compare.locator('.legend-item').count(), 2);
       await session.page.locator('.tab', { hasText: 'Experiments' }).click();
-      const table = await webviewFrame(
+      const table = await session.webviewFrame(
         'the table after the reload',
         'body[data-rendered="2"] .table-row[data-id]',
         60_000,
@@ -221,7 +223,7 @@ describe(
       );
       await session.page.keyboard.press('Enter');
       const headline = `Drift detected in ${report.number_of_drifted_columns} of ${report.number_of_columns} columns`;
-      const drift = await webviewFrame('the drift report', `text=${headline}`, 60_000);
+      const drift = await session.webviewFrame('the drift report', `text=${headline}`, 60_000);
       for (const column of report.columns.filter((one) => one.drifted))
         await drift.getByText(column.column, { exact: true }).first().waitFor({ timeout: 10_000 });
       await drift.getByText('Run pipeline again').first().waitFor({ timeout: 10_000 });
@@ -292,27 +294,6 @@ describe(
     });
   },
 );
-
-/** The webview frame (code-server nests each in two iframes) in which `selector` appears. */
-async function webviewFrame(what: string, selector: string, timeout = 60_000): Promise<Frame> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    for (const frame of session.page.frames()) {
-      if (
-        (await frame
-          .locator(selector)
-          .count()
-          .catch(() => 0)) > 0
-      )
-        return frame;
-    }
-    if (Date.now() > deadline) {
-      const shot = await session.screenshot(`timeout-${what.replace(/[^a-z0-9]+/gi, '-')}`);
-      throw new Error(`Timed out after ${timeout} ms waiting for ${what} (${selector}); last screenshot: ${shot}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 async function expectSoon(condition: () => Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
   const deadline = Date.now() + timeout;

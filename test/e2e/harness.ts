@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from '../support/chromium';
 import { builtVsix, cacheDir, startVsCode, type RunningVsCode } from '../../scripts/vscode-web';
 import { ROOT } from '../support/files';
@@ -156,6 +156,27 @@ export class Session {
   /** The text of the terminals' rows (the DOM renderer, as the harness configures VS Code). */
   async terminalText(): Promise<string> {
     return (await this.page.locator('.terminal-wrapper .xterm-rows').allInnerTexts()).join('\n');
+  }
+
+  /** The webview frame (code-server nests each in two iframes) in which `selector` appears. */
+  async webviewFrame(what: string, selector: string, timeout = 60_000): Promise<Frame> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      for (const frame of this.page.frames()) {
+        if (
+          (await frame
+            .locator(selector)
+            .count()
+            .catch(() => 0)) > 0
+        )
+          return frame;
+      }
+      if (Date.now() > deadline) {
+        const shot = await this.screenshot(`timeout-${what.replace(/[^a-z0-9]+/gi, '-')}`);
+        throw new Error(`Timed out after ${timeout} ms waiting for ${what} (${selector}); last screenshot: ${shot}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   editor(): Locator {

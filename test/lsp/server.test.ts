@@ -201,6 +201,7 @@ describe('language server over stdio', () => {
       [
         'mlpipe.runPipeline',
         'mlpipe.runPipelineOnHost',
+        'mlpipe.showPipelineGraph',
         'mlpipe.runStageUpstream',
         'mlpipe.runStageUpstream',
         'mlpipe.runStageUpstream',
@@ -209,7 +210,9 @@ describe('language server over stdio', () => {
     // The sample declares a cluster: "Run on cluster" beside "Run pipeline".
     assert.equal(lenses[1].command?.title, '$(cloud-upload) Run on cluster');
     assert.deepEqual(lenses[1].command?.arguments, [pipeline, 'cluster']);
-    assert.deepEqual(lenses[3].command?.arguments, [pipeline, 'train']);
+    assert.equal(lenses[2].command?.title, '$(type-hierarchy) Show graph');
+    assert.deepEqual(lenses[2].command?.arguments, [pipeline]);
+    assert.deepEqual(lenses[4].command?.arguments, [pipeline, 'train']);
   });
 
   it('re-checks an open pipeline when params.yaml changes, without touching the pipeline', async () => {

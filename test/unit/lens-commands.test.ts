@@ -6,6 +6,7 @@ import {
   parseLensArguments,
   RUN_PIPELINE,
   RUN_PIPELINE_ON_HOST,
+  SHOW_PIPELINE_GRAPH,
   RUN_STAGE_UPSTREAM,
 } from '../../core/src/language/commands';
 import { codeLenses } from '../../core/src/language/outline';
@@ -27,6 +28,7 @@ describe('code lens commands: declared once, typed, checked where they arrive', 
       [
         [RUN_PIPELINE, [], undefined],
         [RUN_PIPELINE_ON_HOST, ['cluster'], undefined],
+        [SHOW_PIPELINE_GRAPH, [], undefined],
         [RUN_STAGE_UPSTREAM, ['prepare'], 1],
         [RUN_STAGE_UPSTREAM, ['train'], 1],
         [RUN_STAGE_UPSTREAM, ['evaluate'], 2],

@@ -3,7 +3,12 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv from 'ajv';
-import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } from '../../core/src/language/commands';
+import {
+  RUN_PIPELINE,
+  RUN_PIPELINE_ON_HOST,
+  RUN_STAGE_UPSTREAM,
+  SHOW_PIPELINE_GRAPH,
+} from '../../core/src/language/commands';
 import { SERVER_NODE_FLAGS } from '../../core/src/server-runtime';
 import { DEFAULT_SETTINGS, flattenSettings, readSettings } from '../../core/src/settings';
 import { EDITOR_KEYWORDS, SCHEMAS } from '../../core/src/schema/schemas';
@@ -64,6 +69,10 @@ const CORE_LAYERS: Record<string, string[]> = {
   registry: ['runs', 'tracking', 'util', 'errors'],
   drift: ['runs', 'util', 'errors'],
   approval: ['runs', 'store', 'registry', 'tracking', 'drift', 'workspace', 'pipeline', 'util', 'errors'],
+  // Other tools' projects in (mlpipe import dvc): translation, then the planner and seeds (ADR 0016).
+  interop: ['runner', 'runs', 'workspace', 'diagnostics', 'util', 'errors'],
+  // The pull-request report (mlpipe review): the runner's diff and graph, the store's runs, the card's approval.
+  review: ['runner', 'approval', 'store', 'runs', 'workspace', 'util', 'errors'],
   cli: ['*'],
 };
 
@@ -197,7 +206,10 @@ describe('the project itself', () => {
       .map((command) => command.command)
       .sort();
     // The ids (client/src/commands/ids.ts: `name: 'mlpipe.x'`, or a code-lens id shared with the server).
-    const lensIds = { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } as Record<string, string>;
+    const lensIds = { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM, SHOW_PIPELINE_GRAPH } as Record<
+      string,
+      string
+    >;
     const ids = new Map(
       [
         ...readFileSync(join(ROOT, 'client/src/commands/ids.ts'), 'utf8').matchAll(

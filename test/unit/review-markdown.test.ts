@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import MarkdownIt from 'markdown-it';
-import { type ReviewReport } from '../../core/src/runner/review';
-import { COMMENT_LIMIT, formatReviewMarkdown, mdText } from '../../core/src/runner/review-markdown';
+import { type ReviewReport } from '../../core/src/review/review';
+import { COMMENT_LIMIT, formatReviewMarkdown, mdText } from '../../core/src/review/markdown';
 
 function report(stages: number): ReviewReport {
   const names = Array.from({ length: stages }, (_, i) => `stage_${String(i).padStart(5, '0')}`);
@@ -24,7 +24,7 @@ function report(stages: number): ReviewReport {
   };
 }
 
-describe('the review comment (runner/review-markdown.ts)', () => {
+describe('the review comment (review/markdown.ts)', () => {
   it('escapes what starts markup and leaves the rest readable', () => {
     assert.equal(
       mdText('a|b <img> `x` *y* [l](u) ~z~ $m$ #1 & @team evaluate@test'),

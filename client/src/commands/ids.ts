@@ -4,13 +4,19 @@
  * commands are declared with their arguments in core/src/language/commands.ts, which the
  * language server shares: their ids are taken from there.
  */
-import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM } from '../../../core/src/language/commands';
+import {
+  RUN_PIPELINE,
+  RUN_PIPELINE_ON_HOST,
+  RUN_STAGE_UPSTREAM,
+  SHOW_PIPELINE_GRAPH,
+} from '../../../core/src/language/commands';
 
 export const Cmd = {
   runPipeline: RUN_PIPELINE,
   runStage: 'mlpipe.runStage',
   runStageUpstream: RUN_STAGE_UPSTREAM,
   runPipelineOnHost: RUN_PIPELINE_ON_HOST,
+  showPipelineGraph: SHOW_PIPELINE_GRAPH,
   cancelRun: 'mlpipe.cancelRun',
   showStatus: 'mlpipe.showStatus',
   restartServer: 'mlpipe.restartServer',

@@ -11,7 +11,7 @@ import {
   tagRun,
   type ExperimentsUi,
 } from '../experiments/commands';
-import { createPipeline, runPipeline, runPipelineOnHost, runStage, showStatus } from '../pipelines/commands';
+import { createPipeline, runPipeline, runPipelineOnHost, runStage, showGraph, showStatus } from '../pipelines/commands';
 import { type PipelinesTree } from '../pipelines/tree';
 import { approveModel, rejectModel } from '../registry/approval';
 import { setRegistryCredentials } from '../registry/credentials';
@@ -58,6 +58,7 @@ export function commandTable({ ctx, runs, experiments, pipelinesTree, registryTr
     runPipelineOnHost: { run: (...args) => runPipelineOnHost(ctx, runs, args) },
     cancelRun: { run: () => runs.cancel() },
     showStatus: { run: (...args) => showStatus(ctx, args) },
+    showPipelineGraph: { run: (...args) => showGraph(ctx, runs, args) },
     restartServer: { run: () => ctx.restartServer() },
     showOutput: { run: () => ctx.log.show() },
     createPipeline: { run: () => createPipeline().then(rediscover) },

@@ -4,11 +4,13 @@ import {
   RUN_PIPELINE,
   RUN_PIPELINE_ON_HOST,
   RUN_STAGE_UPSTREAM,
+  SHOW_PIPELINE_GRAPH,
 } from '../../../core/src/language/commands';
 import { Runner } from '../../../core/src/runner/runner';
 import { pipelineStatus } from '../../../core/src/runner/status';
 import { type Ctx } from '../ctx';
 import { type RunController } from '../run-controller';
+import { showPipelineGraph } from '../webviews/graph-panel';
 import { choosePipeline } from './find';
 import { plannedStages } from './plan';
 import { isPipelineNode } from './tree';
@@ -38,6 +40,17 @@ export async function runPipelineOnHost(ctx: Ctx, runs: RunController, args: unk
   const lens = parseLensArguments(RUN_PIPELINE_ON_HOST, args);
   if (!lens) return;
   await runs.runInTerminal({ pipeline: vscode.Uri.parse(lens[0]), stages: [], upstream: false, host: lens[1] });
+}
+
+/**
+ * The pipeline's graph: from its lens, an editor's title, a view's item, or the pipeline the user
+ * picks. Reading and drawing need no trust; the states and the run buttons do (the panel says so).
+ */
+export async function showGraph(ctx: Ctx, runs: RunController, args: unknown[]): Promise<void> {
+  const lens = parseLensArguments(SHOW_PIPELINE_GRAPH, args);
+  const given = lens ? vscode.Uri.parse(lens[0]) : runTarget(args).pipeline;
+  const pipeline = await choosePipeline(given);
+  if (pipeline) showPipelineGraph(ctx, runs, pipeline);
 }
 
 /** Runs a stage (with `upstream`, what it needs first): the one given, or the one the user picks. */

@@ -25,7 +25,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 export function panelHtml(
   webview: vscode.Webview,
   extensionUri: vscode.Uri,
-  name: 'experiments' | 'compare' | 'drift',
+  name: 'experiments' | 'compare' | 'drift' | 'graph',
   title: string,
 ): string {
   const root = assetsRoot(extensionUri);

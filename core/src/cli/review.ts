@@ -1,9 +1,9 @@
-/** `mlpipe review [BASE]`: the pull-request report (runner/review.ts, runner/review-markdown.ts). */
+/** `mlpipe review [BASE]`: the pull-request report (review/review.ts, review/markdown.ts). */
 import { relative } from 'node:path';
 import { UsageError } from '../errors';
 import { RunError } from '../runner/runner';
-import { pipelineReview } from '../runner/review';
-import { formatReviewMarkdown } from '../runner/review-markdown';
+import { pipelineReview } from '../review/review';
+import { formatReviewMarkdown } from '../review/markdown';
 import { type CliIo } from './io';
 import { findPipeline } from './pipeline-file';
 

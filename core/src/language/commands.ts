@@ -14,6 +14,8 @@ export interface LensCommands {
   'mlpipe.runStageUpstream': [stage: string];
   /** Runs the whole pipeline on one host (a cluster), as `mlpipe run --host HOST`. */
   'mlpipe.runPipelineOnHost': [host: string];
+  /** Opens the pipeline's graph view. */
+  'mlpipe.showPipelineGraph': [];
 }
 
 export type LensCommandId = keyof LensCommands;
@@ -21,6 +23,7 @@ export type LensCommandId = keyof LensCommands;
 export const RUN_PIPELINE = 'mlpipe.runPipeline' satisfies LensCommandId;
 export const RUN_STAGE_UPSTREAM = 'mlpipe.runStageUpstream' satisfies LensCommandId;
 export const RUN_PIPELINE_ON_HOST = 'mlpipe.runPipelineOnHost' satisfies LensCommandId;
+export const SHOW_PIPELINE_GRAPH = 'mlpipe.showPipelineGraph' satisfies LensCommandId;
 
 /** A lens command with its own arguments (the document's URI comes first on the wire). */
 export type LensCommand = { [K in LensCommandId]: { id: K; args: LensCommands[K] } }[LensCommandId];
@@ -41,6 +44,7 @@ const ARGUMENTS: { [K in LensCommandId]: (args: readonly unknown[]) => args is L
   'mlpipe.runStageUpstream': (args): args is [string] => args.length === 1 && isString(args[0]) && args[0].length > 0,
   'mlpipe.runPipelineOnHost': (args): args is [string] =>
     args.length === 1 && isString(args[0]) && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(args[0]),
+  'mlpipe.showPipelineGraph': (args): args is [] => args.length === 0,
 };
 
 /**

@@ -1,6 +1,12 @@
 import { type YMap, type YNode } from '../yaml/nodes';
 import { type Analysis } from '../workspace/workspace';
-import { RUN_PIPELINE, RUN_PIPELINE_ON_HOST, RUN_STAGE_UPSTREAM, type LensCommand } from './commands';
+import {
+  RUN_PIPELINE,
+  RUN_PIPELINE_ON_HOST,
+  RUN_STAGE_UPSTREAM,
+  SHOW_PIPELINE_GRAPH,
+  type LensCommand,
+} from './commands';
 
 export type SymbolKind =
   'namespace' | 'function' | 'property' | 'object' | 'array' | 'string' | 'number' | 'boolean' | 'module' | 'variable';
@@ -138,7 +144,7 @@ export interface Lens {
   variants?: number;
 }
 
-/** Run the pipeline above `stages:`, run each stage (with what it needs first) above the stage. */
+/** Run the pipeline and show its graph above `stages:`, run each stage (with what it needs first) above the stage. */
 export function codeLenses(analysis: Analysis): Lens[] {
   if (analysis.kind !== 'pipeline') return [];
   const lenses: Lens[] = [];
@@ -154,6 +160,11 @@ export function codeLenses(analysis: Analysis): Lens[] {
           end: stagesPair.key.end,
           command: { id: RUN_PIPELINE_ON_HOST, args: [host.name] },
         });
+    lenses.push({
+      start: stagesPair.key.start,
+      end: stagesPair.key.end,
+      command: { id: SHOW_PIPELINE_GRAPH, args: [] },
+    });
   }
   for (const stage of analysis.model.stages) {
     // A stage's lens runs what it needs first (skipping what is up to date), as `mlpipe run --upstream` does.

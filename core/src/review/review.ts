@@ -13,10 +13,10 @@ import { ExperimentStore, type StoredRun } from '../store/store';
 import { valueName } from '../store/series';
 import { nodeFileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
-import { buildDag, type Dag } from './dag';
-import { pipelineDiff, type DiffReport } from './diff';
-import { gitResolve, gitShow } from './git';
-import { RunError, Runner } from './runner';
+import { buildDag, type Dag } from '../runner/dag';
+import { pipelineDiff, type DiffReport } from '../runner/diff';
+import { gitResolve, gitShow } from '../runner/git';
+import { RunError, Runner } from '../runner/runner';
 
 type Value = number | string | boolean;
 

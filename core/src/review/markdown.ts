@@ -9,7 +9,7 @@
  * more there are, and when the whole is still too long the graph goes first, then rows; a table
  * is never cut in the middle.
  */
-import { formatDagMermaid } from './dag';
+import { formatDagMermaid } from '../runner/dag';
 import { type MetricChange, type ReviewReport } from './review';
 
 /** GitHub's limit for a comment body. */
