@@ -323,6 +323,9 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
   const card: CardData = {};
   const model: NonNullable<CardData['model']> = {};
   const index = parseModelIndex(meta['model-index'], report);
+  // `metrics` lists the metric ids of model-index; without results, the card keeps no such list.
+  if (strings(meta.metrics) && index.metrics.length === 0)
+    report.dropped.push({ what: "front matter 'metrics'", why: 'the card has no model-index results to carry them' });
   const parts = sections(front.body, front.bodyLine);
   const title = parts.find((section) => section.level === 1);
 
