@@ -8,6 +8,8 @@ import { MAX_CELL, MAX_VALUE, terminalJson, terminalText } from './format';
 import { type CliIo } from './io';
 import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
+import { listExperiments, listRunsIn, MlflowError, type TrackedRunRow } from '../tracking/mlflow';
+import { redactText } from '../tracking/transfer';
 import { findPipeline } from './pipeline-file';
 import { mlpipeRootOf } from '../runs/records';
 import { tagRun } from '../approval/candidate';
@@ -418,5 +420,132 @@ export function runsReindex(store: ExperimentStore, io: CliIo): number {
   io.stderr(
     `rebuilt the index of ${count} run${count === 1 ? '' : 's'} from ${terminalText(store.dir.runs)}${skipped}\n`,
   );
+  return 0;
+}
+
+export interface ServerRunsOptions {
+  /** One experiment by name; every active experiment of the server when absent. */
+  experiment?: string;
+  /** MLflow's search filter, passed to the server as MLflow's own clients pass it. */
+  filter?: string;
+  limit?: number;
+  format: 'text' | 'json';
+}
+
+/**
+ * `mlpipe runs list --server [--experiment NAME]`: the runs of MLFLOW_TRACKING_URI's server,
+ * whoever logged them (mlpipe, MLflow's Python client, autolog), newest first. Everything the
+ * server says is shown through `terminalText`: it is input like any other.
+ */
+export async function runsListServer(options: ServerRunsOptions, io: CliIo): Promise<number> {
+  const { target, problem } = trackingTarget(undefined);
+  if (!target)
+    throw new UsageError(
+      problem ?? 'runs list --server needs a tracking server: set MLFLOW_TRACKING_URI (http://host:5000)',
+      2,
+    );
+  const { client } = target;
+  const limit = options.limit ?? 100;
+  let experiments: { experimentId: string; name: string }[];
+  let truncated = false;
+  let rows: TrackedRunRow[];
+  try {
+    if (options.experiment !== undefined) {
+      const found = await client.getExperimentByName(options.experiment);
+      if (!found || found.lifecycleStage === 'deleted') {
+        const names = (await listExperiments(client)).experiments.map((one) => one.name);
+        throw new UsageError(
+          terminalText(
+            `MLflow at ${target.uri} has no experiment '${options.experiment}'${names.length ? `; it has: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', ...' : ''}` : ''}`,
+            MAX_VALUE,
+          ),
+          1,
+        );
+      }
+      experiments = [{ experimentId: found.experimentId, name: found.name }];
+    } else {
+      ({ experiments, truncated } = await listExperiments(client));
+    }
+    rows = await listRunsIn(
+      client,
+      experiments.map((one) => one.experimentId),
+      { ...(options.filter ? { filter: options.filter } : {}), maxResults: limit },
+    );
+  } catch (error) {
+    if (error instanceof MlflowError) {
+      const advice =
+        error.errorCode === 'INVALID_PARAMETER_VALUE' && options.filter
+          ? `; --filter with --server is MLflow's search syntax: metrics.auc > 0.8 and params.lr = '0.1' and tags.team = 'vision'`
+          : '';
+      throw new UsageError(terminalText(`${redactText(error.message)}${advice}`, MAX_VALUE), 1);
+    }
+    throw error;
+  }
+  const experimentName = new Map(experiments.map((one) => [one.experimentId, one.name]));
+  if (truncated)
+    io.stderr(`warning: the server has more than ${experiments.length} experiments; only their runs are listed\n`);
+  if (options.format === 'json') {
+    io.stdout(
+      `${terminalJson({
+        version: 1,
+        server: target.uri,
+        count: rows.length,
+        runs: rows.map((row) => ({
+          experiment: experimentName.get(row.experimentId) ?? null,
+          experiment_id: row.experimentId,
+          run_id: row.runId,
+          mlpipe_run_id: row.mlpipeRunId ?? null,
+          name: row.name,
+          status: row.status,
+          started: row.startTime ?? null,
+          ended: row.endTime ?? null,
+          params: row.params,
+          metrics: row.metrics,
+          tags: row.tags,
+        })),
+      })}\n`,
+    );
+    return 0;
+  }
+  if (rows.length === 0) {
+    io.stdout(
+      `no runs in ${options.experiment !== undefined ? `experiment ${terminalText(options.experiment, MAX_CELL)}` : `the ${experiments.length} experiment${experiments.length === 1 ? '' : 's'}`} of ${terminalText(target.uri)}${options.filter ? ' that match' : ''}\n`,
+    );
+    return 0;
+  }
+  // The metrics most runs have and the params that differ, up to 4 each, as for the workspace's runs.
+  const counts = new Map<string, number>();
+  for (const row of rows) for (const key of Object.keys(row.metrics)) counts.set(key, (counts.get(key) ?? 0) + 1);
+  const metrics = [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, 4)
+    .map(([key]) => key);
+  const values = new Map<string, Set<string>>();
+  for (const row of rows)
+    for (const [key, value] of Object.entries(row.params))
+      (values.get(key) ?? values.set(key, new Set()).get(key)!).add(value);
+  const params = [...values]
+    .filter(([, seen]) => seen.size > 1 || rows.length === 1)
+    .map(([key]) => key)
+    .slice(0, 4);
+  const header = [
+    'RUN',
+    'EXPERIMENT',
+    'NAME',
+    'STATUS',
+    'STARTED',
+    ...params.map((key) => terminalText(`params.${key}`, MAX_CELL)),
+    ...metrics.map((key) => terminalText(`metrics.${key}`, MAX_CELL)),
+  ];
+  const body = rows.map((row) => [
+    terminalText(row.runId, MAX_CELL),
+    terminalText(experimentName.get(row.experimentId) ?? row.experimentId, MAX_CELL),
+    terminalText(row.name, MAX_CELL),
+    terminalText(row.status, MAX_CELL),
+    row.startTime ? row.startTime.slice(0, 19).replace('T', ' ') : '-',
+    ...params.map((key) => safe(row.params[key], MAX_CELL)),
+    ...metrics.map((key) => safe(row.metrics[key], MAX_CELL)),
+  ]);
+  io.stdout(table(header, body));
   return 0;
 }

@@ -252,6 +252,8 @@ export async function logRun(client: MlflowClient, input: LogRunInput): Promise<
 
 export interface TrackedRunRow {
   runId: string;
+  /** The MLflow experiment the run belongs to. */
+  experimentId: string;
   /** The mlpipe run id, for runs mlpipe sent. */
   mlpipeRunId?: string;
   name: string;
@@ -264,20 +266,41 @@ export interface TrackedRunRow {
   tags: Record<string, string>;
 }
 
+export interface ListRunsOptions {
+  /** MLflow's search filter (`metrics.auc > 0.8 and params.lr = '0.1'`), as MLflow's own clients take it. */
+  filter?: string;
+  maxResults?: number;
+  orderBy?: string[];
+}
+
 /** The runs of an experiment, newest first, as plain rows for the editor's browser (none when the experiment does not exist). */
 export async function listRuns(
   client: MlflowClient,
   name: string,
-  options: { filter?: string; maxResults?: number; orderBy?: string[] } = {},
+  options: ListRunsOptions = {},
 ): Promise<TrackedRunRow[]> {
   const experiment = await client.getExperimentByName(name);
   if (!experiment) return [];
+  return listRunsIn(client, [experiment.experimentId], options);
+}
+
+/**
+ * The runs of some experiments, whoever logged them (mlpipe, MLflow's Python client, autolog...),
+ * newest first, at most `maxResults` (100 unless told), read in pages of 500.
+ */
+export async function listRunsIn(
+  client: MlflowClient,
+  experimentIds: string[],
+  options: ListRunsOptions = {},
+): Promise<TrackedRunRow[]> {
+  if (experimentIds.length === 0) return [];
   const limit = options.maxResults ?? 100;
   const rows: TrackedRunRow[] = [];
+  const seen = new Set<string>();
   let pageToken: string | undefined;
   do {
     const page = await client.searchRuns({
-      experimentIds: [experiment.experimentId],
+      experimentIds,
       ...(options.filter ? { filter: options.filter } : {}),
       orderBy: options.orderBy ?? ['attributes.start_time DESC'],
       // Pages of at most 500 runs stay well below the 16 MiB an answer may have.
@@ -287,17 +310,57 @@ export async function listRuns(
     for (const run of page.runs) {
       rows.push({
         runId: run.info.runId,
+        experimentId: run.info.experimentId,
         ...(run.data.tags['mlpipe.run_id'] ? { mlpipeRunId: run.data.tags['mlpipe.run_id'] } : {}),
         name: run.info.runName ?? run.data.tags['mlflow.runName'] ?? run.info.runId,
         status: run.info.status,
-        ...(run.info.startTime !== undefined ? { startTime: new Date(run.info.startTime).toISOString() } : {}),
-        ...(run.info.endTime !== undefined ? { endTime: new Date(run.info.endTime).toISOString() } : {}),
+        ...(validTime(run.info.startTime) ? { startTime: new Date(run.info.startTime!).toISOString() } : {}),
+        ...(validTime(run.info.endTime) ? { endTime: new Date(run.info.endTime!).toISOString() } : {}),
         params: run.data.params,
         metrics: Object.fromEntries(run.data.metrics.map((metric) => [metric.key, metric.value])),
         tags: run.data.tags,
       });
     }
-    pageToken = page.nextPageToken;
+    // A server that hands the same page token back is not followed around in circles.
+    pageToken = page.nextPageToken && !seen.has(page.nextPageToken) ? page.nextPageToken : undefined;
+    if (pageToken) seen.add(pageToken);
   } while (pageToken && rows.length < limit);
   return rows.slice(0, limit);
+}
+
+/** A time a server sent that a Date can hold (a lying server may send anything). */
+function validTime(ms: number | undefined): boolean {
+  return ms !== undefined && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+}
+
+/** The most experiments `listExperiments` reads. */
+const MAX_EXPERIMENTS = 10_000;
+
+/** The server's active experiments, by name, read in pages of 1,000; at most 10,000 (`truncated` says so). */
+export async function listExperiments(
+  client: MlflowClient,
+): Promise<{ experiments: { experimentId: string; name: string }[]; truncated: boolean }> {
+  const experiments: { experimentId: string; name: string }[] = [];
+  const seen = new Set<string>();
+  let pageToken: string | undefined;
+  for (;;) {
+    const page = await client.request<{
+      experiments?: { experiment_id?: unknown; name?: unknown; lifecycle_stage?: unknown }[];
+      next_page_token?: string;
+    }>('POST', 'experiments/search', {
+      max_results: 1000,
+      view_type: 'ACTIVE_ONLY',
+      ...(pageToken ? { page_token: pageToken } : {}),
+    });
+    for (const one of Array.isArray(page.experiments) ? page.experiments : []) {
+      if (one.lifecycle_stage !== undefined && one.lifecycle_stage !== 'active') continue;
+      experiments.push({ experimentId: String(one.experiment_id ?? ''), name: String(one.name ?? '') });
+    }
+    if (experiments.length >= MAX_EXPERIMENTS)
+      return { experiments: experiments.slice(0, MAX_EXPERIMENTS), truncated: true };
+    const next = page.next_page_token;
+    if (!next || seen.has(next)) return { experiments, truncated: false };
+    seen.add(next);
+    pageToken = next;
+  }
 }

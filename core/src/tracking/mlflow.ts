@@ -24,7 +24,10 @@ export { MlflowClient, type MlflowClientOptions } from './mlflow-client';
 export {
   experimentName,
   INCOMPLETE_TAG,
+  listExperiments,
   listRuns,
+  listRunsIn,
+  type ListRunsOptions,
   logRun,
   type LogRunInput,
   type LogRunResult,
