@@ -112,6 +112,8 @@ describe('the pipeline graph (code-server + Chromium + dockerd)', { skip: missin
       30_000,
     );
     assert.ok((await classesOf('stage:train')).includes('state-up-to-date'), 'train does not read the threshold');
+    // The tooltip is made when the pointer reaches the node.
+    await node('stage:evaluate@test').hover();
     const title = await node('stage:evaluate@test').locator('title').textContent();
     assert.match(title ?? '', /param evaluate\.threshold: 0\.5 -> 0\.6/);
   });

@@ -11,12 +11,10 @@ import { type ApprovalBlock, parseThreshold, readApproval, readCard } from '../a
 import { mlpipeRootOf } from '../runs/records';
 import { ExperimentStore, type StoredRun } from '../store/store';
 import { valueName } from '../store/series';
-import { nodeFileHost } from '../workspace/file-host';
-import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
 import { buildDag, type Dag } from '../runner/dag';
-import { pipelineDiff, type DiffReport } from '../runner/diff';
+import { pipelineDiffWithPlan, type DiffReport } from '../runner/diff';
 import { gitResolve, gitShow } from '../runner/git';
-import { RunError, Runner } from '../runner/runner';
+import { RunError } from '../runner/runner';
 
 type Value = number | string | boolean;
 
@@ -106,9 +104,8 @@ export async function pipelineReview(
   options: ReviewOptions = {},
 ): Promise<ReviewReport> {
   const dir = dirname(pipelinePath);
-  const diff = await pipelineDiff(pipelinePath, revision);
-  const runner = Runner.open(pipelinePath);
-  const plan = runner.plan();
+  // The working tree's analysis and plan come with the diff: a large pipeline is parsed once.
+  const { report: diff, analysis, plan } = await pipelineDiffWithPlan(pipelinePath, revision);
 
   // The affected part of the graph: what changes or reruns, and what connects them.
   const affected = new Set(diff.stages.filter((stage) => stage.change !== 'removed').map((stage) => stage.name));
@@ -162,11 +159,7 @@ export async function pipelineReview(
   }
 
   // The card: where it is, its thresholds, and its approval on each side.
-  const analysis = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(
-    pipelinePath,
-    'pipeline',
-  );
-  const cardName = analysis.kind === 'pipeline' ? analysis.model.modelCard?.name : undefined;
+  const cardName = analysis.model.modelCard?.name;
   const thresholds = new Map<string, string>();
   let approval: ReviewReport['approval'];
   if (cardName) {

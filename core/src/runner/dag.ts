@@ -73,9 +73,31 @@ export function buildDag(plan: Plan, extras: DagExtras = {}): Dag {
   };
   const stageId = (name: string) => `stage:${name}`;
 
-  // Outputs by path, for the labels of dep edges and for finding sources.
+  // Outputs by path, for the labels of dep edges and for finding sources: exact paths in a map,
+  // and sorted, so that the outputs inside a folder dep are one range (no deps x outputs scan).
+  const byPath = new Map<string, PlannedStage[]>();
+  for (const stage of plan.stages)
+    for (const output of stage.outputs) byPath.set(output.path, [...(byPath.get(output.path) ?? []), stage]);
+  const sortedPaths = [...byPath.keys()].sort();
   const outputs: { path: string; stage: PlannedStage }[] = [];
   for (const stage of plan.stages) for (const output of stage.outputs) outputs.push({ path: output.path, stage });
+  /** The outputs a dep overlaps: the dep itself, a folder above it, or outputs inside it. */
+  const producersOf = (dep: string): { path: string; stage: PlannedStage }[] => {
+    const found: { path: string; stage: PlannedStage }[] = [];
+    for (let at = dep; at !== ''; at = at.includes('/') ? at.slice(0, at.lastIndexOf('/')) : '')
+      for (const stage of byPath.get(at) ?? []) found.push({ path: at, stage });
+    const prefix = `${dep}/`;
+    let low = 0;
+    let high = sortedPaths.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (sortedPaths[mid] < prefix) low = mid + 1;
+      else high = mid;
+    }
+    for (let i = low; i < sortedPaths.length && sortedPaths[i].startsWith(prefix); i++)
+      for (const stage of byPath.get(sortedPaths[i]) ?? []) found.push({ path: sortedPaths[i], stage });
+    return found;
+  };
 
   const paramsNode = plan.paramsFiles.length > 0 ? `params:${plan.paramsFiles.join(', ')}` : 'params:params.yaml';
   const sources = new Map<string, Set<string>>();
@@ -92,8 +114,8 @@ export function buildDag(plan: Plan, extras: DagExtras = {}): Dag {
     const upstream = new Map<string, Set<string>>(stage.upstream.map((name) => [name, new Set<string>()]));
     for (const dep of stage.deps) {
       let produced = false;
-      for (const output of outputs) {
-        if (output.stage === stage || !overlaps(dep, output.path)) continue;
+      for (const output of producersOf(dep)) {
+        if (output.stage === stage) continue;
         produced = true;
         const files = upstream.get(output.stage.name);
         // A dep written by a stage that is not upstream (a check finding elsewhere) draws no edge.

@@ -3,7 +3,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { IncrementalYamlParser } from '../yaml/build';
 import { declaredParamsFiles } from '../pipeline/model';
 import { nodeFileHost, type FileHost } from '../workspace/file-host';
-import { Workspace, type PipelineAnalysis } from '../workspace/workspace';
+import { DEFAULT_OPTIONS, Workspace, type PipelineAnalysis } from '../workspace/workspace';
 import { gitResolve, gitShow, SAFE_GIT } from './git';
 import { buildPlan, type Plan, type PlannedStage } from './plan';
 import { RunError } from './runner';
@@ -98,6 +98,14 @@ function compare(before: PlannedStage, after: PlannedStage, changed: string[]): 
  * rerun. Compares definitions; it does not look at run history.
  */
 export async function pipelineDiff(pipelinePath: string, revision: string): Promise<DiffReport> {
+  return (await pipelineDiffWithPlan(pipelinePath, revision)).report;
+}
+
+/** The same, with the working tree's analysis and plan it built (for callers that need them too). */
+export async function pipelineDiffWithPlan(
+  pipelinePath: string,
+  revision: string,
+): Promise<{ report: DiffReport; analysis: PipelineAnalysis; plan: Plan }> {
   const dir = dirname(pipelinePath);
   const commit = await gitResolve(dir, revision);
   if (!commit) throw new RunError(`'${revision}' is not a git revision here (is ${dir} in a git repository?)`);
@@ -111,12 +119,19 @@ export async function pipelineDiff(pipelinePath: string, revision: string): Prom
       then.set(path, await gitShow(dir, commit, rel(path)));
     }
   }
-  const now = new Workspace(nodeFileHost).analyze(pipelinePath, 'pipeline') as PipelineAnalysis;
+  // No file checks: a diff compares definitions, and a large pipeline's stat calls are most of an analysis.
+  const now = new Workspace(nodeFileHost, { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(
+    pipelinePath,
+    'pipeline',
+  ) as PipelineAnalysis;
   const after = planOf(now, 'in the working tree');
   const previous =
     oldPipeline === undefined
       ? undefined
-      : (new Workspace(hostAt(then)).analyze(pipelinePath, 'pipeline') as PipelineAnalysis);
+      : (new Workspace(hostAt(then), { ...DEFAULT_OPTIONS, fileChecks: false }).analyze(
+          pipelinePath,
+          'pipeline',
+        ) as PipelineAnalysis);
   const before = previous ? planOf(previous, `at ${revision}`) : undefined;
   const oldParams = previous?.params;
   const changed = await changedFiles(dir, commit);
@@ -163,11 +178,15 @@ export async function pipelineDiff(pipelinePath: string, revision: string): Prom
   const order = new Map(after.stages.map((stage, index) => [stage.name, index]));
   stages.sort((a, b) => (order.get(a.name) ?? 1e9) - (order.get(b.name) ?? 1e9));
   return {
-    revision,
-    commit,
-    params,
-    stages,
-    rerun: after.stages.filter((stage) => rerun.has(stage.name)).map((stage) => stage.name),
+    report: {
+      revision,
+      commit,
+      params,
+      stages,
+      rerun: after.stages.filter((stage) => rerun.has(stage.name)).map((stage) => stage.name),
+    },
+    analysis: now,
+    plan: after,
   };
 }
 

@@ -70,6 +70,8 @@ export type GraphToHost =
 export interface GraphState {
   pipeline: string;
   collapsed: boolean;
+  /** Show data and code files; undefined: shown when there are at most a few hundred. */
+  files?: boolean;
   selected?: string;
   zoom?: number;
   panX?: number;
@@ -108,6 +110,7 @@ export function graphStateOf(raw: unknown): GraphState | undefined {
   return {
     pipeline: raw.pipeline,
     collapsed: raw.collapsed === true,
+    ...(typeof raw.files === 'boolean' ? { files: raw.files } : {}),
     ...(isString(raw.selected) ? { selected: raw.selected } : {}),
     ...(number(raw.zoom) !== undefined ? { zoom: number(raw.zoom) } : {}),
     ...(number(raw.panX) !== undefined ? { panX: number(raw.panX) } : {}),

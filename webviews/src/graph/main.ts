@@ -18,6 +18,7 @@ import { layoutGraph, type Layout } from './layout';
 import {
   downstream,
   elapsed,
+  FILES_SHOWN_UP_TO,
   search,
   shortLabel,
   STATE_WORDS,
@@ -64,6 +65,13 @@ const zoomOut = button('−', 'Zoom out', 'zoom-out');
 const zoomIn = button('+', 'Zoom in', 'zoom-in');
 const foldBox = el('input', { type: 'checkbox', id: 'fold' });
 const foldLabel = el('label', { for: 'fold', title: 'Show each matrix stage as one node' }, foldBox, ' Fold variants');
+const filesBox = el('input', { type: 'checkbox', id: 'files' });
+const filesLabel = el(
+  'label',
+  { for: 'files', title: 'Show the data and code files no stage writes' },
+  filesBox,
+  ' Files',
+);
 const legend = el('div', { class: 'legend', 'aria-hidden': 'true' });
 for (const [stateName, word] of [
   ['up-to-date', 'up to date'],
@@ -74,7 +82,7 @@ for (const [stateName, word] of [
   ['failed', 'failed'],
 ] as const)
   legend.append(el('span', { class: `swatch state-${stateName}` }), el('span', {}, word));
-const toolbar = el('div', { class: 'toolbar' }, searchBox, zoomOut, zoomIn, fitButton, foldLabel, legend);
+const toolbar = el('div', { class: 'toolbar' }, searchBox, zoomOut, zoomIn, fitButton, foldLabel, filesLabel, legend);
 const note = el('div', { class: 'note', role: 'status', hidden: true });
 
 const canvas = svgEl('svg', { class: 'canvas', role: 'img', 'aria-label': 'Pipeline graph' });
@@ -106,10 +114,28 @@ document.getElementById('app')?.append(toolbar, note, el('div', { class: 'viewpo
 interface Drawn {
   group: SVGGElement;
   stateText: SVGTextElement | undefined;
-  title: SVGTitleElement;
+  /** Made when the pointer or the focus first reaches the node (see below). */
+  title?: SVGTitleElement;
 }
 const drawn = new Map<string, Drawn>();
 const drawnEdges = new Map<GraphEdge, SVGPathElement>();
+const edgeOf = new WeakMap<SVGPathElement, GraphEdge>();
+
+/** Whether the data and code files are drawn: as the user chose, else when there are few. */
+function showFiles(): boolean {
+  return state.files ?? nodes.filter((node) => node.kind === 'source').length <= FILES_SHOWN_UP_TO;
+}
+
+// An edge's tooltip (the files it stands for) is made when the pointer first reaches it: thousands
+// of title elements nobody hovers would cost the first paint.
+edgeLayer.addEventListener('pointerover', (event) => {
+  const path = event.target as SVGPathElement;
+  const edge = edgeOf.get(path);
+  if (!edge || edge.via.length === 0 || path.firstChild) return;
+  const title = svgEl('title');
+  title.textContent = edge.via.join(', ');
+  path.append(title);
+});
 
 function tooltip(node: ViewNode): string {
   const lines = [node.label];
@@ -126,10 +152,18 @@ function stateLine(node: ViewNode): string {
 }
 
 function draw(keepView: boolean): void {
-  view = viewGraph(nodes, edges, state.collapsed);
+  // Marks for bench:graph (performance.measure reads them); they cost nothing worth counting.
+  performance.mark('graph-draw');
+  // Measured now, while the canvas is cheap to lay out: after the nodes are in, it would force a
+  // layout of every element before the first frame.
+  const box = canvas.getBoundingClientRect();
+  view = viewGraph(nodes, edges, state.collapsed, showFiles());
+  filesBox.checked = showFiles();
   layout = layoutGraph(view.nodes, view.edges);
+  performance.mark('graph-laid-out');
   edgeLayer.replaceChildren();
   nodeLayer.replaceChildren();
+  lighting = false;
   drawn.clear();
   drawnEdges.clear();
   const routes = new Map(layout.edges.map((route) => [`${route.from}\0${route.to}`, route.path]));
@@ -139,8 +173,8 @@ function draw(keepView: boolean): void {
       class: `edge edge-${edge.kind}`,
       'marker-end': 'url(#arrow)',
     });
-    if (edge.via.length > 0) path.append(Object.assign(svgEl('title'), { textContent: edge.via.join(', ') }));
     drawnEdges.set(edge, path);
+    edgeOf.set(path, edge);
     edgeLayer.append(path);
   }
   for (const node of view.nodes) {
@@ -154,12 +188,7 @@ function draw(keepView: boolean): void {
       'data-id': node.id,
       'aria-label': node.label,
     });
-    const title = svgEl('title');
-    title.textContent = tooltip(node);
-    group.append(
-      title,
-      svgEl('rect', { width: place.width, height: place.height, rx: node.kind === 'stage' ? 4 : 10 }),
-    );
+    group.append(svgEl('rect', { width: place.width, height: place.height, rx: node.kind === 'stage' ? 4 : 10 }));
     const label = svgEl('text', { x: 10, y: node.kind === 'stage' ? 16 : 17, class: 'label' });
     label.textContent = shortLabel(node.label);
     group.append(label);
@@ -168,7 +197,7 @@ function draw(keepView: boolean): void {
       stateText = svgEl('text', { x: 10, y: 31, class: 'state' });
       group.append(stateText);
     }
-    drawn.set(node.id, { group, stateText, title });
+    drawn.set(node.id, { group, stateText });
     nodeLayer.append(group);
     paintState(node);
   }
@@ -185,7 +214,8 @@ function draw(keepView: boolean): void {
   marker.append(svgEl('path', { d: 'M0 0 L10 5 L0 10 z', class: 'arrow' }));
   defs.append(marker);
   edgeLayer.prepend(defs);
-  if (!keepView || state.zoom === undefined) fit();
+  performance.mark('graph-built');
+  if (!keepView || state.zoom === undefined) fit(box);
   else applyTransform();
   highlight();
 }
@@ -198,18 +228,41 @@ function paintState(node: ViewNode): void {
   if (state.selected === node.id) classes.push('selected');
   shown.group.setAttribute('class', classes.join(' '));
   if (shown.stateText) setSvgText(shown.stateText, stateLine(node));
-  shown.title.textContent = tooltip(node);
+  if (shown.title) shown.title.textContent = tooltip(node);
 }
+
+/** A node's tooltip (its name, state and reasons), made on first hover or focus and kept up to date after. */
+function ensureTitle(target: EventTarget | null): void {
+  const id = (target as Element | null)?.closest?.('.node')?.getAttribute('data-id');
+  const shown = id ? drawn.get(id) : undefined;
+  const node = id ? view.nodes.find((one) => one.id === id) : undefined;
+  if (!shown || !node || shown.title) return;
+  shown.title = svgEl('title');
+  shown.title.textContent = tooltip(node);
+  shown.group.prepend(shown.title);
+}
+nodeLayer.addEventListener('pointerover', (event) => ensureTitle(event.target));
+nodeLayer.addEventListener('focusin', (event) => ensureTitle(event.target));
 
 function setSvgText(element: SVGTextElement, text: string): void {
   if (element.textContent !== text) element.textContent = text;
 }
 
 /** Selection, search matches and the downstream light, as classes. */
+/** Whether anything is lit or dimmed now (then every element's classes are as paintState left them). */
+let lighting = false;
+
 function highlight(): void {
   const lit = showDownstream && state.selected ? downstream(view, state.selected) : undefined;
   const matched = new Set(matches);
   const dim = lit !== undefined || matched.size > 0;
+  const needed = dim || state.selected !== undefined;
+  // Nothing to light and nothing lit before: skip touching thousands of elements.
+  if (!needed && !lighting) {
+    showDetails();
+    return;
+  }
+  lighting = needed;
   for (const node of view.nodes) {
     const shown = drawn.get(node.id);
     if (!shown) continue;
@@ -245,9 +298,9 @@ function applyTransform(): void {
   world.setAttribute('transform', `translate(${state.panX ?? 0} ${state.panY ?? 0}) scale(${state.zoom ?? 1})`);
 }
 
-function fit(): void {
+/** Fits the graph in the canvas; `box`: the canvas's size measured before the graph's DOM changed (no forced layout). */
+function fit(box: { width: number; height: number } = canvas.getBoundingClientRect()): void {
   if (!layout) return;
-  const box = canvas.getBoundingClientRect();
   const width = Math.max(1, box.width);
   const height = Math.max(1, box.height);
   const zoom = Math.min(1.5, (width - 40) / Math.max(1, layout.width), (height - 40) / Math.max(1, layout.height));
@@ -394,6 +447,13 @@ window.addEventListener('keydown', (event) => {
     searchBox.focus();
   }
 });
+filesBox.addEventListener('change', () => {
+  state.files = filesBox.checked;
+  if (state.selected && !state.selected.startsWith('stage:') && !state.files) state.selected = undefined;
+  draw(true);
+  showNote(hostNote);
+  save();
+});
 foldBox.addEventListener('change', () => {
   state.collapsed = foldBox.checked;
   if (state.selected && !view.nodes.some((node) => node.id === state.selected)) state.selected = undefined;
@@ -424,7 +484,7 @@ function applyStates(updates: StateUpdate[]): void {
     node.startedAt = update.startedAt;
   }
   // Recompute the view's folded states without a new layout: positions do not depend on state.
-  const fresh = viewGraph(nodes, edges, state.collapsed);
+  const fresh = viewGraph(nodes, edges, state.collapsed, showFiles());
   const freshById = new Map(fresh.nodes.map((node) => [node.id, node]));
   view.nodes = view.nodes.map((node) => freshById.get(node.id) ?? node);
   for (const node of view.nodes) paintState(node);
@@ -432,9 +492,15 @@ function applyStates(updates: StateUpdate[]): void {
   tick();
 }
 
+let hostNote: string | undefined;
 function showNote(text: string | undefined): void {
-  note.hidden = !text;
-  setText(note, text ?? '');
+  hostNote = text;
+  const hidden = showFiles() ? 0 : nodes.filter((node) => node.kind === 'source').length;
+  const files =
+    hidden > 0 ? `${hidden.toLocaleString('en-US')} data and code files are hidden: tick Files to show them.` : '';
+  const all = [text, files].filter(Boolean).join(' ');
+  note.hidden = !all;
+  setText(note, all);
 }
 
 host.onMessage((raw) => {
@@ -456,7 +522,10 @@ host.onMessage((raw) => {
       nodes = message.nodes;
       edges = message.edges;
       showNote(message.note);
-      if (state.selected && !viewGraph(nodes, edges, state.collapsed).nodes.some((n) => n.id === state.selected))
+      if (
+        state.selected &&
+        !viewGraph(nodes, edges, state.collapsed, showFiles()).nodes.some((n) => n.id === state.selected)
+      )
         state.selected = undefined;
       draw(true);
       tick();

@@ -48,12 +48,19 @@ export function nodeSize(node: GraphNode): { width: number; height: number } {
   return node.kind === 'stage' ? { width: Math.max(96, text), height: 40 } : { width: Math.max(72, text), height: 26 };
 }
 
-/** The graph to draw: as given, or with each matrix stage's variants folded into one node. */
-export function viewGraph(nodes: GraphNode[], edges: GraphEdge[], folded: boolean): ViewGraph {
+/** Above this many data and code files the view starts with them hidden (the Files box shows them). */
+export const FILES_SHOWN_UP_TO = 200;
+
+/**
+ * The graph to draw: as given, or with each matrix stage's variants folded into one node, and
+ * with or without the source files (data and code no stage writes).
+ */
+export function viewGraph(nodes: GraphNode[], edges: GraphEdge[], folded: boolean, files = true): ViewGraph {
   const shownAs = new Map<string, string>();
   const out: ViewNode[] = [];
   const groups = new Map<string, ViewNode>();
   for (const node of nodes) {
+    if (!files && node.kind === 'source') continue;
     if (folded && node.group) {
       const id = `group:${node.group}`;
       shownAs.set(node.id, id);
