@@ -70,6 +70,33 @@ export function ensureMlflow(): string {
   }
 }
 
+/** boto3 for the S3 tests: MLflow's client and server need it for an `s3://` artifact root. */
+export const BOTO3 = 'boto3==1.44.18';
+
+/** Installs `packages` into the MLflow venv once (a marker per set), under the same lock as MLflow. */
+export function ensureMlflowExtras(packages: string[]): void {
+  const venv = mlflowVenv();
+  ensureMlflow();
+  const marker = join(venv, `.extras-${packages.join('+').replace(/[^A-Za-z0-9.+=-]/g, '_')}`);
+  if (existsSync(marker)) return;
+  const release = acquireFileLock(`${venv}.lock`, 20 * 60_000, 30 * 60_000);
+  try {
+    if (existsSync(marker)) return;
+    const pip = spawnSync(
+      join(venv, 'bin', 'pip'),
+      ['install', '--disable-pip-version-check', '--no-input', '--quiet', ...packages],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (pip.status !== 0)
+      throw new Error(
+        `installing ${packages.join(' ')} into ${venv} failed (exit ${pip.status ?? pip.signal}):\n${`${pip.stdout ?? ''}${pip.stderr ?? ''}`.slice(-3000)}`,
+      );
+    writeFileSync(marker, `${packages.join('\n')}\n`);
+  } finally {
+    release();
+  }
+}
+
 export interface RunningMlflow {
   /** http://127.0.0.1:PORT */
   uri: string;
@@ -149,7 +176,7 @@ function artifactArgs(mode: MlflowArtifactMode, dir: string): string[] {
 
 /** Starts `mlflow server` on a free port; installs MLflow first when needed. */
 export async function startMlflow(
-  options: { timeoutMs?: number; artifacts?: MlflowArtifactMode } = {},
+  options: { timeoutMs?: number; artifacts?: MlflowArtifactMode; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunningMlflow> {
   const mlflow = ensureMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-mlflow-'));
@@ -196,6 +223,7 @@ export async function startMlflow(
             LANG: 'C.UTF-8',
             MLFLOW_DISABLE_TELEMETRY: 'true',
             DO_NOT_TRACK: 'true',
+            ...options.env,
           },
         },
       );
@@ -234,7 +262,13 @@ export async function startMlflow(
  * shell), MLFLOW_TRACKING_URI set, and returns what it printed last as JSON. A failure throws
  * with the script's output, for the test's message.
  */
-export function mlflowPython<T>(trackingUri: string, script: string, args: string[] = [], cwd = tmpdir()): T {
+export function mlflowPython<T>(
+  trackingUri: string,
+  script: string,
+  args: string[] = [],
+  cwd = tmpdir(),
+  env: NodeJS.ProcessEnv = {},
+): T {
   const python = join(mlflowVenv(), 'bin', 'python');
   const result = spawnSync(python, ['-c', script, ...args], {
     cwd,
@@ -249,6 +283,7 @@ export function mlflowPython<T>(trackingUri: string, script: string, args: strin
       MLFLOW_DISABLE_TELEMETRY: 'true',
       DO_NOT_TRACK: 'true',
       PYTHONWARNINGS: 'ignore',
+      ...env,
     },
   });
   if (result.status !== 0)

@@ -3,6 +3,8 @@ import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/
 import { TrackingOutbox, type FlushResult, type TrackingStatus } from '../../../core/src/tracking/outbox';
 import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
 import { redactText } from '../../../core/src/tracking/transfer';
+// Runs whose artifacts the server keeps in S3 are written with the remote cache's S3 client (ADR 0018).
+import '../../../core/src/remote/mlflow-s3';
 import { Cmd } from '../commands/ids';
 import { type Ctx } from '../ctx';
 import { messageOf } from '../errors';

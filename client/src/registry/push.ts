@@ -5,6 +5,8 @@ import { parseOciTarget } from '../../../core/src/registry/oci';
 import { PushError } from '../../../core/src/registry/types';
 import { trackingUri } from '../../../core/src/tracking/mlflow';
 import { redactText, redactUri } from '../../../core/src/tracking/transfer';
+// Models whose run keeps its artifacts in S3 are written with the remote cache's S3 client (ADR 0018).
+import '../../../core/src/remote/mlflow-s3';
 import { Cmd } from '../commands/ids';
 import { type Ctx } from '../ctx';
 import { messageOf } from '../errors';

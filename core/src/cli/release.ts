@@ -4,6 +4,8 @@ import { evaluateGate, GateError, type GateResult } from '../approval/gate';
 import { approvedPackage, pushPackage } from '../approval/release';
 import { PushError } from '../registry/types';
 import { redactText, redactUri } from '../tracking/transfer';
+// Models whose run keeps its artifacts in S3 are written with the remote cache's S3 client (ADR 0018).
+import '../remote/mlflow-s3';
 import { type CliIo } from './io';
 import { UsageError } from '../errors';
 import { findPipeline } from './pipeline-file';

@@ -13,6 +13,8 @@ import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { findPipeline } from './pipeline-file';
 import { redactText, redactUri } from '../tracking/transfer';
+// Runs whose artifacts the server keeps in S3 are written with the remote cache's S3 client (ADR 0018).
+import '../remote/mlflow-s3';
 import { noticeText, runEndText, runStartText, stageEndText, stageStartText } from '../runner/event-text';
 
 export interface RunCommandOptions {

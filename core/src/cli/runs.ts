@@ -10,6 +10,8 @@ import { UsageError } from '../errors';
 import { describeFlush, sendRuns, trackingTarget } from '../tracking/sync';
 import { listExperiments, listRunsIn, MlflowError, type TrackedRunRow } from '../tracking/mlflow';
 import { redactText } from '../tracking/transfer';
+// Runs whose artifacts the server keeps in S3 are written with the remote cache's S3 client (ADR 0018).
+import '../remote/mlflow-s3';
 import { findPipeline } from './pipeline-file';
 import { mlpipeRootOf } from '../runs/records';
 import { tagRun } from '../approval/candidate';

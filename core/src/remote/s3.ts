@@ -658,6 +658,29 @@ export class S3Backend implements RemoteBackend {
     return [...new Set(listed.map((item) => item.name.split('/')[0]!).filter(Boolean))];
   }
 
+  /** A file put at a key below the prefix, in one PUT (MLflow's artifacts in a bucket: remote/mlflow-s3.ts). */
+  async putFile(relative: string, file: string, size: number, signal?: AbortSignal): Promise<void> {
+    await this.send(`uploading ${relative}`, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(relative),
+          Body: createReadStream(file, { highWaterMark: 1024 * 1024 }),
+          ContentLength: size,
+          ContentType: 'application/octet-stream',
+        }),
+        { abortSignal: signal },
+      ),
+    );
+  }
+
+  /** The content of a key below the prefix, at most `maxBytes`; undefined when it does not exist. */
+  async getFile(relative: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const chunks: Buffer[] = [];
+    const found = await this.get(relative, `reading ${relative}`, maxBytes, (chunk) => chunks.push(chunk), signal);
+    return found ? Buffer.concat(chunks) : undefined;
+  }
+
   close(): void {
     this.client.destroy();
     for (const signer of this.signers.values()) signer.destroy();

@@ -23,9 +23,11 @@ import { redactUri } from './transfer';
  * - `file:///...` or a bare absolute path (`mlflow server --default-artifact-root /srv/mlruns`, or
  *   `--no-serve-artifacts`): written straight to that folder, when it is reachable from this
  *   machine (the rule below);
- * - anything else (s3:, gs:, wasbs:, hdfs:, ...): not reachable from mlpipe; the run is logged in
- *   part and the message says how to start the server so that it is (with the proxy, the server
- *   writes to S3 itself).
+ * - `s3://bucket/key`: straight to the bucket, with the remote cache's S3 client, which the remote
+ *   layer provides (remote/mlflow-s3.ts calls provideS3Artifacts: tracking sits below remote, ADR 0018);
+ * - anything else (gs:, wasbs:, hdfs:, ...): not reachable from mlpipe; the run is logged in part
+ *   and the message says how to start the server so that it is (with the proxy, the server writes
+ *   to any store itself).
  *
  * The rule for a local path, which the server chose and mlpipe does not trust:
  * - it is written only when the server runs on this machine (its address is localhost, 127.0.0.1
@@ -69,6 +71,31 @@ export function artifactLocation(uri: string): ArtifactLocation {
   const s3 = /^s3a?:\/\/([^/]+)\/?(.*)$/i.exec(uri);
   if (s3) return { kind: 's3', bucket: s3[1], key: s3[2].replace(/\/+$/, '') };
   return { kind: 'unsupported', scheme: /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1] ?? 'a relative path' };
+}
+
+/** A bucket's keys below a prefix, as the remote layer's S3 client reaches them. */
+export interface ObjectStoreClient {
+  put(relative: string, file: string, size: number): Promise<void>;
+  /** Undefined when the key does not exist. */
+  get(relative: string, maxBytes: number): Promise<Buffer | undefined>;
+  close(): void;
+}
+
+/** Opens the S3 client for a bucket and prefix; errors are RemoteErrors, said as they are. */
+export type ObjectStoreOpener = (
+  place: { bucket: string; prefix: string },
+  env: NodeJS.ProcessEnv,
+) => Promise<ObjectStoreClient>;
+
+let s3Opener: ObjectStoreOpener | undefined;
+
+/** Called by the remote layer (remote/mlflow-s3.ts) when it is loaded: from then on s3: artifact URIs are written. */
+export function provideS3Artifacts(opener: ObjectStoreOpener): void {
+  s3Opener = opener;
+}
+
+export function s3Artifacts(): ObjectStoreOpener | undefined {
+  return s3Opener;
 }
 
 /** Advice for a server whose artifact store mlpipe cannot reach. */

@@ -3,7 +3,14 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Readable } from 'node:stream';
 import { httpError, MlflowError, type MlflowServer, transportError } from './mlflow-error';
-import { artifactLocation, LocalArtifacts, SERVE_ARTIFACTS_ADVICE } from './mlflow-artifacts';
+import {
+  artifactLocation,
+  LocalArtifacts,
+  type ObjectStoreClient,
+  type ObjectStoreOpener,
+  s3Artifacts,
+  SERVE_ARTIFACTS_ADVICE,
+} from './mlflow-artifacts';
 import { parseTrackingUri } from './mlflow-uri';
 import {
   type BatchInput,
@@ -412,7 +419,10 @@ export class MlflowClient {
     artifactUri: string,
     endpoint: string,
     options: ArtifactOptions,
-  ): { proxy: string } | { local: LocalArtifacts } {
+  ):
+    | { proxy: string }
+    | { local: LocalArtifacts }
+    | { s3: { opener: ObjectStoreOpener; bucket: string; prefix: string } } {
     const location = artifactLocation(artifactUri);
     switch (location.kind) {
       case 'proxy':
@@ -426,19 +436,23 @@ export class MlflowClient {
             ...(options.workspace ? { workspace: options.workspace } : {}),
           }),
         };
-      case 's3':
-        throw new MlflowError(
-          'rejected',
-          this.uri,
-          endpoint,
-          `MLflow at ${this.uri} stores this run's artifacts in S3 (s3://${location.bucket}/...), which mlpipe does not write to directly yet; ${SERVE_ARTIFACTS_ADVICE} (the server then writes to S3 itself: --artifacts-destination s3://${location.bucket}/...)`,
-        );
+      case 's3': {
+        const opener = s3Artifacts();
+        if (!opener)
+          throw new MlflowError(
+            'rejected',
+            this.uri,
+            endpoint,
+            `MLflow at ${this.uri} stores this run's artifacts in S3 (s3://${location.bucket}/...), which this mlpipe process was built without; ${SERVE_ARTIFACTS_ADVICE}`,
+          );
+        return { s3: { opener, bucket: location.bucket, prefix: location.key } };
+      }
       case 'unsupported':
         throw new MlflowError(
           'rejected',
           this.uri,
           endpoint,
-          `MLflow at ${this.uri} stores this run's artifacts at '${redactUri(artifactUri)}' (${location.scheme}), which mlpipe cannot reach (it writes through the server's artifact proxy or to a local folder); ${SERVE_ARTIFACTS_ADVICE}`,
+          `MLflow at ${this.uri} stores this run's artifacts at '${redactUri(artifactUri)}' (${location.scheme}), which mlpipe cannot reach (it writes through the server's artifact proxy, to a local folder or to S3); ${SERVE_ARTIFACTS_ADVICE}`,
         );
     }
   }
@@ -452,6 +466,10 @@ export class MlflowClient {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
     const store = this.#artifactStore(artifactUri, endpoint, options);
     if ('local' in store) return store.local.upload(path, file, endpoint);
+    if ('s3' in store)
+      return this.#inS3(store.s3, path, endpoint, 'uploading', (bucket, key) =>
+        bucket.put(key, file, statSync(file).size),
+      );
     const url = this.#artifactUrl(store.proxy, path);
     const size = statSync(file).size;
     // A PUT of the same bytes to the same path is idempotent.
@@ -475,12 +493,53 @@ export class MlflowClient {
     const endpoint = `mlflow-artifacts/artifacts (${path})`;
     const store = this.#artifactStore(artifactUri, endpoint, options);
     if ('local' in store) return store.local.download(path, maxBytes, endpoint);
+    if ('s3' in store)
+      return this.#inS3(store.s3, path, endpoint, 'reading', async (bucket, key) => {
+        const body = await bucket.get(key, maxBytes);
+        if (!body) throw new Error(`s3://${store.s3.bucket}/${store.s3.prefix}/${key} does not exist`);
+        return body;
+      });
     const answer = await this.#send('GET', endpoint, this.#artifactUrl(store.proxy, path), {
       deadlineMs: this.#uploadTimeoutMs ?? deadlineFor(maxBytes, this.#limits),
       maxAnswerBytes: maxBytes,
       idempotent: true,
     });
     return answer.body;
+  }
+
+  /**
+   * One act on a run's artifacts in S3, as MLflow's client does it: AWS credentials from where the
+   * AWS CLI reads them, an S3-compatible service from MLFLOW_S3_ENDPOINT_URL. A failure is
+   * `rejected` without a status, so a run is then logged in part, saying why.
+   */
+  async #inS3<T>(
+    place: { opener: ObjectStoreOpener; bucket: string; prefix: string },
+    path: string,
+    endpoint: string,
+    doing: string,
+    act: (bucket: ObjectStoreClient, key: string) => Promise<T>,
+  ): Promise<T> {
+    const key = path
+      .split('/')
+      .filter((part) => part !== '' && part !== '.')
+      .join('/');
+    let bucket: ObjectStoreClient | undefined;
+    try {
+      if (!key || key.split('/').includes('..')) throw new Error(`'${path}' is not an artifact path`);
+      bucket = await place.opener({ bucket: place.bucket, prefix: place.prefix }, this.#env);
+      return await act(bucket, key);
+    } catch (error) {
+      throw new MlflowError(
+        'rejected',
+        this.uri,
+        endpoint,
+        this.#scrub(
+          `MLflow at ${this.uri} stores this run's artifacts in S3 (s3://${place.bucket}/${place.prefix}); ${doing} ${path} there failed: ${(error as Error).message}${this.#env.MLFLOW_S3_ENDPOINT_URL ? '' : ' (an S3-compatible service is named by MLFLOW_S3_ENDPOINT_URL, as for MLflow)'}`,
+        ),
+      );
+    } finally {
+      bucket?.close();
+    }
   }
 
   /** The artifacts directly below `path` (the run's artifact root when absent). */
