@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import MarkdownIt from 'markdown-it';
 import { ExperimentStore } from '../../core/src/store/store';
@@ -191,13 +191,56 @@ describe('mlpipe review', () => {
     assert.match(approved.md, /\*\*Nothing would rerun\.\*\* Model card: pending → approved\./);
     // A hostile approver name is text in the rendered comment: no element, no mention.
     assert.doesNotMatch(approved.html, /<img/);
-    assert.match(approved.html, /by @security-team &lt;img src=x onerror=alert\(1\)&gt;/);
-    assert.match(approved.md, /by \\@security-team \\<img/);
+    assert.match(approved.html, /by @\u200bsecurity-team &lt;img src=x onerror=alert\(1\)&gt;/);
+    assert.match(approved.md, /by @\u200bsecurity-team &lt;img/);
 
     const nothing = review(scenario(() => undefined).dir);
     assert.deepEqual(nothing.report.stages, []);
     assert.match(nothing.md, /^\*\*Nothing would rerun\.\*\*$/m);
     assert.doesNotMatch(nothing.md, /#### (Stages|Params|What reruns)/);
+  });
+
+  it('a hostile pull request: a card outside the folder is not read, names stay text, the graph stays the graph', () => {
+    const outside = mkdtempSync(join(tmpdir(), 'mlpipe-cli-review-outside-'));
+    dirs.push(outside);
+    writeFileSync(join(outside, 'card.yaml'), 'approval:\n  status: approved\n  by: SECRET-OUTSIDE\n');
+    const evil = "models/%%{init: {'theme':'forest'}}%% ``` @security-team www.evil.example #1.txt";
+    const { dir } = scenario((d) => {
+      edit(d, 'mlpipe.yaml', 'card: modelcard.yaml', `card: ${relative(d, join(outside, 'card.yaml'))}`);
+      edit(
+        d,
+        'mlpipe.yaml',
+        '\nstages:\n',
+        `\nstages:\n  report:\n    cmd: python3 -c "print(1)"\n    deps: [metrics/eval-test.json]\n    outs: ["${evil}"]\n  after:\n    cmd: "true"\n    deps: ["${evil}"]\n    outs: [after.txt]\n`,
+      );
+      edit(
+        d,
+        'params.yaml',
+        'threshold: 0.5',
+        'threshold: "https://evil.example/\\\\<img src=https://evil.example/p.png> :shipit:"',
+      );
+    });
+    const { report, md } = review(dir);
+    assert.doesNotMatch(JSON.stringify(report), /SECRET/);
+    assert.ok(
+      report.runs.notes.some((note) =>
+        /card\.yaml could not be read \(it is outside the pipeline's folder\)/.test(note),
+      ),
+      report.runs.notes.join('\n'),
+    );
+    // As GitHub would: HTML allowed (then sanitised), URLs, www. and addresses autolinked.
+    const github = new MarkdownIt({ html: true, linkify: true });
+    github.linkify.set({ fuzzyLink: false });
+    const html = github.render(md);
+    assert.doesNotMatch(html, /<(img|a)\b/, html);
+    const fences = github.parse(md, {}).filter((token) => token.type === 'fence');
+    assert.deepEqual(
+      fences.map((token) => token.info),
+      ['mermaid'],
+    );
+    assert.match(fences[0].content, /^flowchart LR\n/);
+    assert.doesNotMatch(fences[0].content, /%%|`/, 'no Mermaid directive or comment, no fence');
+    assert.match(fences[0].content, /-->\|"models\/#37;#37;\{init/);
   });
 
   it('answers a revision that does not exist, and a run that does not, as usage errors', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { downstreamOf, formatDagText, type Dag } from '../../core/src/runner/dag';
+import { downstreamOf, formatDagMermaid, formatDagText, type Dag } from '../../core/src/runner/dag';
 
 describe('the pipeline graph (runner/dag.ts)', () => {
   // a -> b -> d, a -> c, e alone; params feed b.
@@ -22,5 +22,18 @@ describe('the pipeline graph (runner/dag.ts)', () => {
   it('prints each stage with where its inputs come from, shortening long lists', () => {
     assert.equal(formatDagText(dag), 'a\nb\n  <- a (x.csv)\nc\n  <- a (needs)\nd\n  <- b (m1, m2, m3 +1 more)\ne\n');
     assert.equal(formatDagText({ nodes: [], edges: [] }), 'no stages\n');
+  });
+
+  it('writes % in Mermaid labels as an entity: Mermaid reads %%{...}%% anywhere as a directive and %% as a comment', () => {
+    const path = "data/%%{init: {'theme':'forest'}}%% x.csv";
+    const mermaid = formatDagMermaid({
+      nodes: [
+        { id: 'stage:a', kind: 'stage', label: 'a' },
+        { id: `source:${path}`, kind: 'source', label: path },
+      ],
+      edges: [{ from: 'stage:a', to: `source:${path}`, kind: 'dep', via: [path] }],
+    });
+    assert.doesNotMatch(mermaid, /%/);
+    assert.match(mermaid, /n1\[\("data\/#37;#37;\{init: \{'theme':'forest'\}\}#37;#37; x\.csv"\)\]/);
   });
 });

@@ -28,12 +28,44 @@ describe('the review comment (review/markdown.ts)', () => {
   it('escapes what starts markup and leaves the rest readable', () => {
     assert.equal(
       mdText('a|b <img> `x` *y* [l](u) ~z~ $m$ #1 & @team evaluate@test'),
-      'a\\|b \\<img> \\`x\\` \\*y\\* \\[l\\](u) \\~z\\~ \\$m\\$ \\#1 &amp; \\@team evaluate@test',
+      'a\\|b &lt;img> \\`x\\` \\*y\\* \\[l\\](u) \\~z\\~ \\$m\\$ \\#\u200b1 &amp; @\u200bteam evaluate@test',
     );
     assert.equal(mdText('two\nlines'), 'two lines');
     assert.equal(mdText('x'.repeat(300), 10), `${'x'.repeat(9)}…`);
     const html = new MarkdownIt().renderInline(mdText('<script>alert(1)</script> **b** [a](javascript:x)'));
     assert.equal(html, '&lt;script&gt;alert(1)&lt;/script&gt; **b** [a](javascript:x)');
+  });
+
+  it('leaves GitHub nothing to link, mention, reference or draw in a value (its own syntax works on the rendered text)', () => {
+    // GitHub finds mentions, issue references and emoji in the rendered text, after the markdown
+    // (a backslash does not stop them: github/markup#1168, github/cmark-gfm#181), and autolinks
+    // URLs, www. and e-mail addresses; a link that swallows a backslash frees what it escaped.
+    const md = new MarkdownIt({ linkify: true });
+    md.linkify.set({ fuzzyLink: false });
+    const hostile = [
+      '@security-team',
+      'x @org/team',
+      'fixes #12',
+      'GH-12',
+      ':shipit: :white_check_mark:',
+      'https://evil.example/login',
+      'see www.evil.example',
+      'mail x@evil.example, y@my_host.example',
+      'https://evil.example/\\<img src=https://evil.example/p.png>',
+      'HTTPS://EVIL.example',
+    ];
+    for (const value of hostile) {
+      const html = md.renderInline(mdText(value));
+      assert.doesNotMatch(html, /<(?!\/?(?:p|br)\b)/, `${value}: ${html}`);
+      const text = html.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      assert.doesNotMatch(text, /(^|[^\w`])@[a-z0-9]/i, `a mention in ${value}: ${text}`);
+      assert.doesNotMatch(text, /#\d|\bGH-\d/i, `an issue reference in ${value}: ${text}`);
+      assert.doesNotMatch(text, /:[\w+-]+:/, `an emoji in ${value}: ${text}`);
+      assert.doesNotMatch(text, /:\/\/|www\./i, `an autolink in ${value}: ${text}`);
+      // What is shown reads the same, but for invisible breaks.
+      assert.equal(text.replace(/\u200b/g, ''), value);
+    }
+    assert.equal(mdText('evaluate@test'), 'evaluate@test');
   });
 
   it('fits a comment for 5,000 changed stages: whole tables with a count of the rest, never a cut row', () => {

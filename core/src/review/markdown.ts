@@ -15,18 +15,30 @@ import { type MetricChange, type ReviewReport } from './review';
 /** GitHub's limit for a comment body. */
 export const COMMENT_LIMIT = 65_536;
 
+/** Breaks what GitHub reads in the rendered text, invisibly (a backslash does not stop it). */
+const BREAK = '\u200b';
+
 /** A value as inline markdown text: escaped, one line, at most `max` characters. */
 export function mdText(value: unknown, max = 200): string {
   let text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'unset');
   text = text.replace(/[\r\n\t]+/g, ' ');
   if (text.length > max) text = `${text.slice(0, max - 1)}…`;
   // The characters that start markup (emphasis, code, links, images, HTML, tables, strikethrough,
-  // mentions, headings, math, entities); the rest of ASCII punctuation stays readable.
-  // `@` only where it could start a mention (evaluate@test cannot); `>` is markup only where a
+  // headings, math, entities); the rest of ASCII punctuation stays readable. `<` is an entity, not
+  // `\<`: an autolink can swallow a backslash and free what it escaped. `>` is markup only where a
   // line starts, which a value never does here.
+  // GitHub finds mentions, issue references and emoji in the rendered text, where a backslash is
+  // gone (github/markup#1168, github/cmark-gfm#181), and autolinks URLs, www. and e-mail
+  // addresses: a zero-width space breaks each. `@` only where it could start a mention or an
+  // address (evaluate@test cannot).
   return text
-    .replace(/[\\`*_{}[\]<#!|~$]|&/g, (c) => (c === '&' ? '&amp;' : `\\${c}`))
-    .replace(/(^|[^A-Za-z0-9])@/g, '$1\\@');
+    .replace(/[\\`*_{}[\]<#!|~$]|&/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : `\\${c}`))
+    .replace(/(^|[^A-Za-z0-9])@/g, `$1@${BREAK}`)
+    .replace(/@(?=\S*\.)/g, `@${BREAK}`)
+    .replace(/\\#(?=\d)/g, `\\#${BREAK}`)
+    .replace(/\b(GH)-(?=\d)/gi, `$1${BREAK}-`)
+    .replace(/:(?=\/\/|(?:[A-Za-z0-9+-]|\\_)+:)/g, `:${BREAK}`)
+    .replace(/(www)\./gi, `$1${BREAK}.`);
 }
 
 function number(value: number): string {
@@ -165,7 +177,8 @@ function render(report: ReviewReport, limits: Limits): string {
     out.push(
       '#### Model card',
       '',
-      `${mdText(report.approval.card)}: ${one(report.approval.before)} → ${one(report.approval.after)}`,
+      // Not the path first: a line that starts with a value could start a list, a quote or code.
+      `Card ${mdText(report.approval.card)}: ${one(report.approval.before)} → ${one(report.approval.after)}`,
       '',
     );
   }

@@ -5,7 +5,7 @@
  * the card's approval. Ordered the same way on every call (run order, then names), so an updated
  * pull-request comment diffs cleanly.
  */
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type ApprovalBlock, parseThreshold, readApproval, readCard } from '../approval/gate';
 import { mlpipeRootOf } from '../runs/records';
@@ -165,8 +165,11 @@ export async function pipelineReview(
   if (cardName) {
     const cardPath = resolve(dir, cardName);
     const cardRelative = relative(dir, cardPath);
+    const outside = cardRelative === '..' || cardRelative.startsWith(`..${sep}`) || isAbsolute(cardRelative);
     let after: ApprovalBlock | undefined;
     try {
+      // The card is the pipeline's own file: one named outside its folder is not read (nor shown).
+      if (outside) throw new Error(`it is outside the pipeline's folder`);
       after = readApproval(cardPath, dir);
       const card = readCard<{
         evaluation?: { metrics?: { name?: unknown; file?: unknown; key?: unknown; threshold?: unknown }[] };
@@ -180,7 +183,7 @@ export async function pipelineReview(
       notes.push(`the model card ${cardRelative} could not be read (${(error as Error).message.split('\n')[0]})`);
     }
     let before: ApprovalBlock | undefined;
-    const old = cardRelative.startsWith('..') ? undefined : await gitShow(dir, diff.commit, cardRelative);
+    const old = outside ? undefined : await gitShow(dir, diff.commit, cardRelative);
     if (old !== undefined && old.length <= MAX_CARD_BYTES) {
       try {
         const data = parseYaml(old, { maxAliasCount: 100 }) as { approval?: ApprovalBlock } | null;

@@ -226,9 +226,13 @@ export function formatDagText(dag: Dag): string {
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'no stages\n';
 }
 
-/** Mermaid's label text: quotes and the characters Mermaid reads as markup as entity codes. */
+/**
+ * Mermaid's label text: quotes and the characters Mermaid reads as markup as entity codes. `%`
+ * too: Mermaid finds `%%{init: ...}%%` anywhere in the text (a directive that sets its config) and
+ * drops what follows `%%` on a line (a comment), quoted or not.
+ */
 function mermaidText(text: string): string {
-  return text.replace(/[#"<>&`]/g, (c) => `#${c.charCodeAt(0)};`).replace(/[\r\n]+/g, ' ');
+  return text.replace(/[#"<>&`%]/g, (c) => `#${c.charCodeAt(0)};`).replace(/[\r\n]+/g, ' ');
 }
 
 const MERMAID_SHAPE: Record<DagNodeKind, [string, string]> = {
