@@ -4,6 +4,7 @@ import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MlpipeDir } from '../../core/src/runs/records';
+import { listRunsIn, MlflowClient, serverExperiments } from '../../core/src/tracking/mlflow';
 import { tempWorkspace } from '../support/files';
 import { mlflowMissing, mlflowPython, startMlflow, type RunningMlflow } from '../support/mlflow-server';
 import { mlpipe, mlpipeAsync } from '../support/mlpipe-cli';
@@ -127,6 +128,25 @@ describe("mlpipe runs list --server lists what MLflow's Python client logged", {
     const none = mlpipe(['runs', 'list', '--server'], empty.dir, { MLFLOW_TRACKING_URI: '' });
     assert.equal(none.status, 2);
     assert.match(none.stderr, /set MLFLOW_TRACKING_URI/);
+  });
+
+  it("the Experiments view's list: the workspace's experiments first, then the others of the server, with their runs", async () => {
+    const client = new MlflowClient(server.uri, { env: {} });
+    const experiments = await serverExperiments(client, ['mlpipe/churn', 'mlpipe/absent']);
+    assert.deepEqual(
+      experiments.map((one) => [one.name, one.own]),
+      [
+        ['mlpipe/churn', true],
+        ['Default', false],
+        ['kaggle-churn', false],
+        ['notebook scratch', false],
+      ],
+    );
+    const kaggle = experiments.find((one) => one.name === 'kaggle-churn')!;
+    const rows = await listRunsIn(client, [kaggle.experimentId]);
+    assert.deepEqual(rows.map((row) => row.name).sort(), ['baseline', 'tuned']);
+    assert.equal(rows.find((row) => row.name === 'baseline')?.metrics.auc, 0.81);
+    assert.deepEqual((await serverExperiments(client, [], 2)).length, 2);
   });
 
   it('--limit bounds the rows', () => {

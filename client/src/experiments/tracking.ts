@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { experimentName, listRuns, type TrackedRunRow } from '../../../core/src/tracking/mlflow';
+import { experimentName, listRunsIn, serverExperiments, type TrackedRunRow } from '../../../core/src/tracking/mlflow';
 import { TrackingOutbox, type FlushResult, type TrackingStatus } from '../../../core/src/tracking/outbox';
 import { describeFlush, sendRuns, trackingTarget, type TrackingTarget } from '../../../core/src/tracking/sync';
 import { redactText } from '../../../core/src/tracking/transfer';
@@ -134,8 +134,11 @@ export class TrackingSync implements vscode.Disposable {
     }
   }
 
-  /** The runs the server holds for the workspace's pipelines, newest first. */
-  async remoteRuns(): Promise<{ experiment: string; rows: TrackedRunRow[] }[]> {
+  /**
+   * The runs the server holds, newest first, per experiment: the workspace's pipelines first, then
+   * every other experiment of the server (runs MLflow's own clients logged), up to 30 experiments.
+   */
+  async remoteRuns(): Promise<{ experiment: string; own: boolean; rows: TrackedRunRow[] }[]> {
     const { target } = this.target();
     if (!target) return [];
     const names = [
@@ -145,10 +148,12 @@ export class TrackingSync implements vscode.Disposable {
           .map(({ run }) => experimentName({ name: run.summary.name, pipeline: run.summary.pipeline })),
       ),
     ];
+    const experiments = await serverExperiments(target.client, names);
     return Promise.all(
-      names.map(async (experiment) => ({
-        experiment,
-        rows: await listRuns(target.client, experiment, { maxResults: 200 }),
+      experiments.map(async (experiment) => ({
+        experiment: experiment.name,
+        own: experiment.own,
+        rows: await listRunsIn(target.client, [experiment.experimentId], { maxResults: 200 }),
       })),
     );
   }

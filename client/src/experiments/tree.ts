@@ -24,7 +24,7 @@ export type ExperimentNode =
   | { kind: 'run'; id: string }
   | { kind: 'stage'; run: string; stage: StageRecord }
   | { kind: 'mlflow' }
-  | { kind: 'mlflowExperiment'; name: string; rows: TrackedRunRow[] }
+  | { kind: 'mlflowExperiment'; name: string; own: boolean; rows: TrackedRunRow[] }
   | { kind: 'mlflowRun'; experiment: string; row: TrackedRunRow }
   /** The default team cache remote of a `.mlpipe` folder, once asked (MLPipe: Refresh Remote State). */
   | { kind: 'remote'; root: string }
@@ -87,9 +87,10 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
       const problem = this.tracking.target().problem;
       if (problem) return [{ kind: 'message', text: problem }];
       try {
-        return (await this.tracking.remoteRuns()).map(({ experiment, rows }) => ({
+        return (await this.tracking.remoteRuns()).map(({ experiment, own, rows }) => ({
           kind: 'mlflowExperiment',
           name: experiment,
+          own,
           rows,
         }));
       } catch (error) {
@@ -136,7 +137,11 @@ export class ExperimentsTree implements vscode.TreeDataProvider<ExperimentNode>,
     }
     if (node.kind === 'remote') return this.remoteItem(node.root);
     if (node.kind === 'mlflowExperiment') {
-      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Expanded);
+      // The workspace's own experiments open; the others of the server (logged by other clients) closed.
+      const item = new vscode.TreeItem(
+        node.name,
+        node.own ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed,
+      );
       item.id = `mlflow/${node.name}`;
       item.description = `${node.rows.length} run${node.rows.length === 1 ? '' : 's'}`;
       item.iconPath = new vscode.ThemeIcon('beaker');

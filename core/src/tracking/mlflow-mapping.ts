@@ -364,3 +364,23 @@ export async function listExperiments(
     pageToken = next;
   }
 }
+
+/**
+ * The experiments of the server to show beside a workspace's runs (the Experiments view): the
+ * workspace's own (`mlpipe/<pipeline>`) that exist first, then every other active one by name, so
+ * runs that MLflow's own clients logged show too; at most `max`.
+ */
+export async function serverExperiments(
+  client: MlflowClient,
+  own: string[],
+  max = 30,
+): Promise<{ experimentId: string; name: string; own: boolean }[]> {
+  const { experiments } = await listExperiments(client);
+  const wanted = new Set(own);
+  const mine = experiments.filter((one) => wanted.has(one.name)).map((one) => ({ ...one, own: true }));
+  const others = experiments
+    .filter((one) => !wanted.has(one.name))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((one) => ({ ...one, own: false }));
+  return [...mine, ...others].slice(0, max);
+}

@@ -35,5 +35,6 @@ export {
   mlflowKey,
   mlflowPayload,
   paramsAsText,
+  serverExperiments,
   type TrackedRunRow,
 } from './mlflow-mapping';
