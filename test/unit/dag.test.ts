@@ -24,8 +24,8 @@ describe('the pipeline graph (runner/dag.ts)', () => {
     assert.equal(formatDagText({ nodes: [], edges: [] }), 'no stages\n');
   });
 
-  it('writes % in Mermaid labels as an entity: Mermaid reads %%{...}%% anywhere as a directive and %% as a comment', () => {
-    const path = "data/%%{init: {'theme':'forest'}}%% x.csv";
+  it('writes %, $ and : in Mermaid labels as entities: directives and comments anywhere, math, icons', () => {
+    const path = "data/%%{init: {'theme':'forest'}}%% $$x$$ fa:fa-car.csv";
     const mermaid = formatDagMermaid({
       nodes: [
         { id: 'stage:a', kind: 'stage', label: 'a' },
@@ -33,7 +33,10 @@ describe('the pipeline graph (runner/dag.ts)', () => {
       ],
       edges: [{ from: 'stage:a', to: `source:${path}`, kind: 'dep', via: [path] }],
     });
-    assert.doesNotMatch(mermaid, /%/);
-    assert.match(mermaid, /n1\[\("data\/#37;#37;\{init: \{'theme':'forest'\}\}#37;#37; x\.csv"\)\]/);
+    assert.doesNotMatch(mermaid.replace(/^flowchart LR$/m, ''), /[%$:]/);
+    assert.match(
+      mermaid,
+      /n1\[\("data\/#37;#37;\{init#58; \{'theme'#58;'forest'\}\}#37;#37; #36;#36;x#36;#36; fa#58;fa-car\.csv"\)\]/,
+    );
   });
 });

@@ -229,10 +229,12 @@ export function formatDagText(dag: Dag): string {
 /**
  * Mermaid's label text: quotes and the characters Mermaid reads as markup as entity codes. `%`
  * too: Mermaid finds `%%{init: ...}%%` anywhere in the text (a directive that sets its config) and
- * drops what follows `%%` on a line (a comment), quoted or not.
+ * drops what follows `%%` on a line (a comment), quoted or not; and `$` and `:`, which start math
+ * (`$$...$$`, KaTeX) and icons (`fa:fa-car`) in a label. Mermaid turns the codes back into the
+ * characters only in the finished drawing.
  */
 function mermaidText(text: string): string {
-  return text.replace(/[#"<>&`%]/g, (c) => `#${c.charCodeAt(0)};`).replace(/[\r\n]+/g, ' ');
+  return text.replace(/[#"<>&`%$:]/g, (c) => `#${c.charCodeAt(0)};`).replace(/[\r\n]+/g, ' ');
 }
 
 const MERMAID_SHAPE: Record<DagNodeKind, [string, string]> = {
