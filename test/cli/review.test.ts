@@ -200,6 +200,36 @@ describe('mlpipe review', () => {
     assert.doesNotMatch(nothing.md, /#### (Stages|Params|What reruns)/);
   });
 
+  it("never takes a run of the base's commit for the head, nor one with uncommitted changes for the base", () => {
+    const { dir, base } = scenario((d) => edit(d, 'params.yaml', 'threshold: 0.5', 'threshold: 0.6'));
+    const store = ExperimentStore.open(join(dir, '.mlpipe'));
+    const run = (id: string, dirty: boolean, minute: number, auc: number) =>
+      store.record({
+        v: 1,
+        id,
+        pipeline: 'mlpipe.yaml',
+        status: 'succeeded',
+        started: new Date(Date.UTC(2026, 11, 1, 10, minute)).toISOString(),
+        commit: base,
+        dirty,
+        params: {},
+        metrics: { 'eval-test.auc': auc },
+        stages: { succeeded: 4 },
+        series: [],
+      });
+    // Only runs of main: a clean one, then a newer one with changes that were never committed.
+    run('20261201-100000-base', false, 0, 0.8);
+    run('20261201-100500-edit', true, 5, 0.9);
+    const { report, md } = review(dir);
+    assert.equal(report.runs.base?.id, '20261201-100000-base');
+    assert.equal(report.runs.head, undefined, "a run of main is not the pull request's");
+    assert.ok(
+      report.runs.notes.some((note) => /^no run of HEAD's commit/.test(note)),
+      report.runs.notes.join('\n'),
+    );
+    assert.match(md, /Head: no run\./);
+  });
+
   it('a hostile pull request: a card outside the folder is not read, names stay text, the graph stays the graph', () => {
     const outside = mkdtempSync(join(tmpdir(), 'mlpipe-cli-review-outside-'));
     dirs.push(outside);

@@ -141,15 +141,24 @@ export async function pipelineReview(
     if (options.headRun) runs.head = ref(resolveRun(options.headRun, '--head-run'), 'named');
     else {
       const atHead = ofPipeline.find((run) => run.summary.commit === head);
+      // Else the newest run, but never one of the base's commit: its metrics are the base's.
+      const newest = ofPipeline.find((run) => run.summary.commit !== diff.commit);
       if (atHead) runs.head = ref(atHead, 'commit');
-      else if (ofPipeline[0]) {
-        runs.head = ref(ofPipeline[0], 'newest');
-        notes.push(`no run of HEAD's commit: the head run is the newest succeeded run, ${ofPipeline[0].summary.id}`);
-      }
+      else if (newest) {
+        runs.head = ref(newest, 'newest');
+        notes.push(`no run of HEAD's commit: the head run is the newest succeeded run, ${newest.summary.id}`);
+      } else
+        notes.push(
+          `no run of HEAD's commit (${(head ?? '').slice(0, 10)}) in the experiment store: run the pipeline, or name one with --head-run`,
+        );
     }
     if (options.baseRun) runs.base = ref(resolveRun(options.baseRun, '--base-run'), 'named');
     else {
-      const atBase = ofPipeline.find((run) => run.summary.commit === diff.commit && run.summary.id !== runs.head?.id);
+      // A run with uncommitted changes is not the base's: one without them first.
+      const atBase = [
+        ...ofPipeline.filter((run) => run.summary.dirty !== true),
+        ...ofPipeline.filter((run) => run.summary.dirty === true),
+      ].find((run) => run.summary.commit === diff.commit && run.summary.id !== runs.head?.id);
       if (atBase) runs.base = ref(atBase, 'commit');
       else
         notes.push(
