@@ -109,6 +109,32 @@ describe('mlpipe dag', () => {
     },
   );
 
+  it(
+    'prints control and bidi characters of a path as nothing a terminal, Graphviz or Mermaid acts on',
+    { skip: graphvizMissing },
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'mlpipe-cli-dag-controls-'));
+      dirs.push(dir);
+      writeFileSync(
+        join(dir, 'mlpipe.yaml'),
+        'version: 1\ndefaults: { image: busybox:1 }\nstages:\n  make:\n    cmd: x\n    deps: ["a\\0b", "a\\x01b", "c\\e]0;pwned\\ad\\x7f\\x9b", "e\\rf", "g\\u202eh"]\n    outs: [out.txt]\n',
+      );
+      const unsafe = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+      for (const format of ['text', 'json', 'dot', 'mermaid']) {
+        const out = mlpipe(['dag', '--format', format, '--no-status'], dir, noEngine);
+        assert.equal(out.status, 0, out.stderr);
+        assert.doesNotMatch(out.stdout, unsafe, `${format}: ${JSON.stringify(out.stdout)}`);
+        if (format === 'dot') {
+          const svg = spawnSync('dot', ['-Tsvg'], { input: out.stdout, encoding: 'utf8' });
+          assert.equal(svg.status, 0, `Graphviz refused the output:\n${svg.stderr}\n${out.stdout}`);
+          // Two paths that differ in a control character stay two nodes.
+          assert.equal((svg.stdout.match(/class="node"/g) ?? []).length, 6);
+          assert.equal((svg.stdout.match(/class="edge"/g) ?? []).length, 5);
+        }
+      }
+    },
+  );
+
   it('answers a bad format or a missing pipeline as a usage error', () => {
     const dir = sample();
     const bad = mlpipe(['dag', '--format', 'png'], dir, noEngine);

@@ -247,10 +247,14 @@ describe('mlpipe review', () => {
         d,
         'params.yaml',
         'threshold: 0.5',
-        'threshold: "https://evil.example/\\\\<img src=https://evil.example/p.png> :shipit:"',
+        'threshold: "https://evil.example/\\\\<img src=https://evil.example/p.png> :shipit: \\e]0;pwned\\a \\u202eevil"',
       );
     });
     const { report, md } = review(dir);
+    // Nothing a terminal acts on, when either is read there.
+    const unsafe = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+    assert.doesNotMatch(md, unsafe);
+    assert.doesNotMatch(mlpipe(['review', 'main', '--format', 'json'], dir, noEngine).stdout, unsafe);
     assert.doesNotMatch(JSON.stringify(report), /SECRET/);
     assert.ok(
       report.runs.notes.some((note) =>

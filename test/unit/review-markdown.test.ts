@@ -31,6 +31,7 @@ describe('the review comment (review/markdown.ts)', () => {
       'a\\|b &lt;img> \\`x\\` \\*y\\* \\[l\\](u) \\~z\\~ \\$m\\$ \\#\u200b1 &amp; @\u200bteam evaluate@test',
     );
     assert.equal(mdText('two\nlines'), 'two lines');
+    assert.equal(mdText('a\u001b]0;x\u0007b\u202ec\u0000'), 'a\ufffd\\]0;x\ufffdb\ufffdc\ufffd');
     assert.equal(mdText('x'.repeat(300), 10), `${'x'.repeat(9)}…`);
     const html = new MarkdownIt().renderInline(mdText('<script>alert(1)</script> **b** [a](javascript:x)'));
     assert.equal(html, '&lt;script&gt;alert(1)&lt;/script&gt; **b** [a](javascript:x)');

@@ -1,11 +1,12 @@
 /** `mlpipe dag`: the pipeline's graph for the terminal and for docs (runner/dag.ts). */
 import { UsageError } from '../errors';
-import { buildDag, formatDagDot, formatDagMermaid, formatDagText } from '../runner/dag';
+import { buildDag, type Dag, formatDagDot, formatDagMermaid, formatDagText } from '../runner/dag';
 import { RunError, Runner } from '../runner/runner';
 import { HostError } from '../runner/executor';
 import { pipelineStatus, type StageReport } from '../runner/status';
 import { type FileHost } from '../workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace } from '../workspace/workspace';
+import { terminalJson, terminalText } from './format';
 import { type CliIo } from './io';
 import { findPipeline } from './pipeline-file';
 
@@ -18,6 +19,18 @@ export interface DagOptions {
   status: boolean;
   /** Draw data and code files no stage writes. */
   sources: boolean;
+}
+
+/** Names and paths are the pipeline's, which may be someone else's: escaped for the terminal. */
+function shown(dag: Dag): Dag {
+  return {
+    nodes: dag.nodes.map((node) => ({
+      ...node,
+      label: terminalText(node.label),
+      ...(node.reasons ? { reasons: node.reasons.map((reason) => terminalText(reason)) } : {}),
+    })),
+    edges: dag.edges.map((edge) => ({ ...edge, via: edge.via.map((path) => terminalText(path)) })),
+  };
 }
 
 export async function dagCommand(options: DagOptions, io: CliIo, host: FileHost): Promise<number> {
@@ -38,10 +51,10 @@ export async function dagCommand(options: DagOptions, io: CliIo, host: FileHost)
       status,
       sources: options.sources,
     });
-    if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...dag }, null, 2)}\n`);
+    if (options.format === 'json') io.stdout(`${terminalJson({ version: 1, ...dag })}\n`);
     else if (options.format === 'dot') io.stdout(formatDagDot(dag));
     else if (options.format === 'mermaid') io.stdout(formatDagMermaid(dag));
-    else io.stdout(formatDagText(dag));
+    else io.stdout(formatDagText(shown(dag)));
     return 0;
   } catch (error) {
     if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);

@@ -4,6 +4,7 @@ import { UsageError } from '../errors';
 import { RunError } from '../runner/runner';
 import { pipelineReview } from '../review/review';
 import { formatReviewMarkdown } from '../review/markdown';
+import { terminalJson } from './format';
 import { type CliIo } from './io';
 import { findPipeline } from './pipeline-file';
 
@@ -22,7 +23,7 @@ export async function reviewCommand(options: ReviewCommandOptions, io: CliIo): P
       baseRun: options.baseRun,
       headRun: options.headRun,
     });
-    if (options.format === 'json') io.stdout(`${JSON.stringify({ version: 1, ...report }, null, 2)}\n`);
+    if (options.format === 'json') io.stdout(`${terminalJson({ version: 1, ...report })}\n`);
     else io.stdout(formatReviewMarkdown({ ...report, pipeline: relative(io.cwd, pipeline) || report.pipeline }));
     return 0;
   } catch (error) {

@@ -21,7 +21,10 @@ const BREAK = '\u200b';
 /** A value as inline markdown text: escaped, one line, at most `max` characters. */
 export function mdText(value: unknown, max = 200): string {
   let text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'unset');
-  text = text.replace(/[\r\n\t]+/g, ' ');
+  // Other control and bidi characters as U+FFFD: a terminal acts on them, bidi ones reorder the line.
+  text = text
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
   if (text.length > max) text = `${text.slice(0, max - 1)}…`;
   // The characters that start markup (emphasis, code, links, images, HTML, tables, strikethrough,
   // headings, math, entities); the rest of ASCII punctuation stays readable. `<` is an entity, not

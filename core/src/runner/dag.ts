@@ -234,7 +234,15 @@ export function formatDagText(dag: Dag): string {
  * characters only in the finished drawing.
  */
 function mermaidText(text: string): string {
-  return text.replace(/[#"<>&`%$:]/g, (c) => `#${c.charCodeAt(0)};`).replace(/[\r\n]+/g, ' ');
+  return printable(text.replace(/[\r\n]+/g, ' ')).replace(/[#"<>&`%$:]/g, (c) => `#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Control and bidi characters as U+FFFD: Graphviz ends a string at NUL and writes the others into
+ * SVG, where XML forbids them; a terminal acts on them; bidi controls reorder what follows.
+ */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
 }
 
 const MERMAID_SHAPE: Record<DagNodeKind, [string, string]> = {
@@ -280,10 +288,9 @@ export function formatDagMermaid(dag: Dag): string {
 
 /** A Graphviz string: every character that could end or escape it is escaped. */
 function dotString(text: string): string {
-  return `"${text
+  return `"${printable(text.replace(/[\r\n]+/g, ' '))
     .replace(/\\/g, '\\\\')
-    .replace(/"/g, '\\"')
-    .replace(/[\r\n]+/g, ' ')}"`;
+    .replace(/"/g, '\\"')}"`;
 }
 
 const DOT_SHAPE: Record<DagNodeKind, string> = {
@@ -309,6 +316,17 @@ export function formatDagDot(dag: Dag): string {
     '  node [fontname="Helvetica", fontsize=11];',
     '  edge [fontname="Helvetica", fontsize=9];',
   ];
+  // Ids as dot strings, made printable and still one per node (two paths may differ in a control character).
+  const dotIds = new Map<string, string>();
+  const used = new Set<string>();
+  for (const node of dag.nodes) {
+    const base = printable(node.id);
+    let id = base;
+    for (let n = 2; used.has(id); n++) id = `${base} (${n})`;
+    used.add(id);
+    dotIds.set(node.id, dotString(id));
+  }
+  const dotId = (id: string) => dotIds.get(id) ?? dotString(id);
   const nodeLine = (node: DagNode, indent: string) => {
     // Two lines for a stage with a state: dot's own `\n` escape between two escaped strings.
     const label = dotString(node.label);
@@ -317,7 +335,7 @@ export function formatDagDot(dag: Dag): string {
     ];
     attributes.push(`shape=${DOT_SHAPE[node.kind]}`);
     if (node.state) attributes.push('style=filled', `fillcolor=${dotString(DOT_COLOUR[node.state])}`);
-    return `${indent}${dotString(node.id)} [${attributes.join(', ')}];`;
+    return `${indent}${dotId(node.id)} [${attributes.join(', ')}];`;
   };
   const groups = new Map<string, DagNode[]>();
   for (const node of dag.nodes)
@@ -334,7 +352,7 @@ export function formatDagDot(dag: Dag): string {
     if (edge.kind === 'dep' && edge.via.length > 0) attributes.push(`label=${dotString(shortList(edge.via, 2))}`);
     if (edge.kind === 'needs') attributes.push('style=dashed');
     lines.push(
-      `  ${dotString(edge.from)} -> ${dotString(edge.to)}${attributes.length > 0 ? ` [${attributes.join(', ')}]` : ''};`,
+      `  ${dotId(edge.from)} -> ${dotId(edge.to)}${attributes.length > 0 ? ` [${attributes.join(', ')}]` : ''};`,
     );
   }
   lines.push('}');
