@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -250,6 +250,9 @@ describe('mlpipe review', () => {
         'threshold: "https://evil.example/\\\\<img src=https://evil.example/p.png> :shipit: \\e]0;pwned\\a \\u202eevil"',
       );
     });
+    // The store's index, a link out of the folder: refused, and the comment says why there are no runs.
+    mkdirSync(join(dir, '.mlpipe', 'store'), { recursive: true });
+    symlinkSync(join(outside, 'card.yaml'), join(dir, '.mlpipe', 'store', 'index.jsonl'));
     const { report, md } = review(dir);
     // Nothing a terminal acts on, when either is read there.
     const unsafe = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
@@ -260,6 +263,10 @@ describe('mlpipe review', () => {
       report.runs.notes.some((note) =>
         /card\.yaml could not be read \(it is outside the pipeline's folder\)/.test(note),
       ),
+      report.runs.notes.join('\n'),
+    );
+    assert.ok(
+      report.runs.notes.some((note) => /^the experiment store could not be read \(.*symbolic link/.test(note)),
       report.runs.notes.join('\n'),
     );
     // As GitHub would: HTML allowed (then sanitised), URLs, www. and addresses autolinked.

@@ -126,6 +126,7 @@ export async function pipelineReview(
   } catch (error) {
     notes.push(`the experiment store could not be read (${(error as Error).message})`);
   }
+  if (store?.problem) notes.push(`the experiment store could not be read (${store.problem})`);
   const resolveRun = (id: string, flag: string): StoredRun => {
     try {
       return (store as ExperimentStore).resolve(id);
