@@ -1,10 +1,11 @@
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { UsageError } from '../errors';
+import { UsageError, UserError } from '../errors';
 import { exportHuggingFace, readMetricsInside, type CardData, type ExportResult } from '../modelcard/hf-export';
 import { CardFormatError, MAX_README_BYTES } from '../modelcard/hf-frontmatter';
 import { IMPORTED_METRICS_FILE, importHuggingFace, type ImportReport } from '../modelcard/hf-import';
-import { writeFileAtomic, readFileBounded } from '../runs/files';
+import { readStateFile, writeFileAtomic } from '../runs/files';
+import { redactUris } from '../tracking/transfer';
 import { Boundary, within } from '../util/boundary';
 import { isModelCardFile } from '../util/file-kinds';
 import { expectOnly, format, parseArgs } from './args';
@@ -55,9 +56,27 @@ export function exportCardFile(cardPath: string, shown = cardPath): ExportResult
       `${shown} has ${errors.length} error(s); fix them first (mlpipe check ${shown} lists them all):\n${found}`,
     );
   }
-  const data = toJS(analysis.yaml.root, analysis.yaml.aliasesCut) as CardData;
+  // A README is published: no `user:password@` or `?token=` of a URL the card names goes with it.
+  let redacted = false;
+  const withoutCredentials = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      const text = redactUris(value);
+      redacted ||= text !== value;
+      return text;
+    }
+    if (Array.isArray(value)) return value.map(withoutCredentials);
+    if (value !== null && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withoutCredentials(item)]));
+    return value;
+  };
+  const data = withoutCredentials(toJS(analysis.yaml.root, analysis.yaml.aliasesCut)) as CardData;
   const pipelineDir = dirname(analysis.kind === 'modelcard' ? analysis.pipelinePath : cardPath);
-  return exportHuggingFace(data, (file) => readMetricsInside(pipelineDir, file));
+  const result = exportHuggingFace(data, (file) => readMetricsInside(pipelineDir, file));
+  if (redacted)
+    result.notes.push(
+      'a URL in the card holds a credential (user:password@, or a token, key or signature parameter); the README has *** in its place',
+    );
+  return result;
 }
 
 function card(args: string[], io: CliIo): number {
@@ -78,7 +97,7 @@ function card(args: string[], io: CliIo): number {
     const cardPath = parsed.positional[0] ?? 'modelcard.yaml';
     if (!existsSync(resolve(io.cwd, cardPath))) throw new UsageError(`${cardPath} does not exist`);
     const result = exportCardFile(resolve(io.cwd, cardPath), cardPath);
-    for (const note of result.notes) io.stderr(`note: ${note}\n`);
+    for (const note of result.notes) io.stderr(`note: ${printable(note)}\n`);
     if (output === undefined) io.stdout(result.readme);
     else {
       write(resolve(io.cwd, output), result.readme, force, io.cwd);
@@ -93,22 +112,32 @@ function card(args: string[], io: CliIo): number {
     throw new UsageError(
       `--output must be named modelcard.yaml or *.modelcard.yaml (not ${basename(outputPath)}), so mlpipe reads it as a model card`,
     );
-  let text: string;
+  let text: string | undefined;
+  const readmePath = resolve(io.cwd, readme);
   try {
-    text = readFileBounded(resolve(io.cwd, readme), MAX_README_BYTES).toString('utf8');
+    // As for writes: inside the current folder no link may lead out of it; elsewhere, out of the README's folder.
+    const boundary = new Boundary(within(resolve(io.cwd), readmePath) ? io.cwd : dirname(readmePath));
+    text = readStateFile(boundary, readmePath, MAX_README_BYTES, 'follow-inside');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      code === 'ENOENT' ? `${readme} does not exist` : `${readme} cannot be read: ${code ?? (error as Error).message}`,
+      `${readme} cannot be read: ${code && !(error instanceof UserError) ? code : (error as Error).message}`,
     );
   }
+  if (text === undefined) throw new UsageError(`${readme} does not exist`);
   const name = parsed.flags.get('--name') as string | undefined;
   const result = importHuggingFace(text, readme, name === undefined ? {} : { name });
   const metricsPath = join(dirname(outputPath), IMPORTED_METRICS_FILE);
-  // Both files are checked before either is written.
-  for (const path of result.metrics ? [outputPath, metricsPath] : [outputPath]) refuseExisting(path, force, io.cwd);
+  // Both files are checked before either is written; the metrics file, when new, goes again if the card cannot be written.
+  const metricsNew = result.metrics !== undefined && !refuseExisting(metricsPath, force, io.cwd);
+  refuseExisting(outputPath, force, io.cwd);
   if (result.metrics) write(metricsPath, result.metrics, force, io.cwd);
-  write(outputPath, result.card, force, io.cwd);
+  try {
+    write(outputPath, result.card, force, io.cwd);
+  } catch (error) {
+    if (metricsNew) rmSync(metricsPath, { force: true });
+    throw error;
+  }
   if (format(parsed) === 'json') {
     io.stdout(
       `${JSON.stringify({ version: 1, card: shown(outputPath, io.cwd), metrics: result.metrics ? shown(metricsPath, io.cwd) : null, ...result.report }, null, 2)}\n`,
@@ -125,22 +154,38 @@ function shown(path: string, cwd: string): string {
   return rel && !rel.startsWith('..') ? rel : path;
 }
 
-function refuseExisting(path: string, force: boolean, cwd: string): void {
-  let exists = false;
+/** Refuses a path that exists (without --force) or is a folder; whether it exists. */
+function refuseExisting(path: string, force: boolean, cwd: string): boolean {
+  let stat: ReturnType<typeof lstatSync> | undefined;
   try {
-    exists = Boolean(lstatSync(path));
+    stat = lstatSync(path);
   } catch {
-    exists = false;
+    return false;
   }
-  if (exists && !force) throw new UsageError(`${shown(path, cwd)} exists; pass --force to replace it`);
+  if (stat.isDirectory()) throw new UsageError(`${shown(path, cwd)} is a folder; name a file to write`);
+  if (!force) throw new UsageError(`${shown(path, cwd)} exists; pass --force to replace it`);
+  return true;
 }
 
 function write(path: string, content: string, force: boolean, cwd: string): void {
   refuseExisting(path, force, cwd);
   // Inside the current folder, that folder is the boundary (no link on the way may lead out of it);
   // elsewhere, the folder the user named. The file is replaced whole, never written through a link.
-  writeFileAtomic(path, content, new Boundary(within(resolve(cwd), path) ? cwd : dirname(path)));
+  try {
+    writeFileAtomic(path, content, new Boundary(within(resolve(cwd), path) ? cwd : dirname(path)));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof UserError || !code) throw error;
+    throw new UsageError(`${shown(path, cwd)} cannot be written: ${code}`);
+  }
 }
+
+/** Text from a README or card as the terminal shows it: control characters written as \uXXXX, not acted on. */
+const printable = (text: string) =>
+  text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
 export function reportText(report: ImportReport, card: string, metrics: string | undefined): string {
   const lines = [`wrote ${card}${metrics ? ` and ${metrics}` : ''}; mlpipe check ${card} checks it`];
@@ -157,5 +202,5 @@ export function reportText(report: ImportReport, card: string, metrics: string |
     lines.push('notes:');
     for (const note of report.notes) lines.push(`  ${note}`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(printable).join('\n')}\n`;
 }

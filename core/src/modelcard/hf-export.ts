@@ -1,5 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
-import { Document } from 'yaml';
+import { Document, visit } from 'yaml';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { IncrementalYamlParser } from '../yaml/build';
 import { toJS } from '../yaml/values';
@@ -110,8 +110,11 @@ function metricValue(values: unknown, key: string): unknown {
 
 const list = (items: string[] | undefined) => (items ?? []).filter((item) => item.trim() !== '');
 
+/** A value written on one Markdown line: its line breaks (CR, LF, U+2028/9, NEL) as spaces, so it starts no line of its own. */
+const inline = (text: string) => text.replace(/\s*[\r\n\u0085\u2028\u2029]+\s*/g, ' ');
+
 function ownerText(owner: string | { name: string; contact?: string }): string {
-  return typeof owner === 'string' ? owner : owner.contact ? `${owner.name} (${owner.contact})` : owner.name;
+  return inline(typeof owner === 'string' ? owner : owner.contact ? `${owner.name} (${owner.contact})` : owner.name);
 }
 
 /** The Hub's model-index for the card's metrics: one result per (task, dataset), values from the metrics files. */
@@ -174,24 +177,38 @@ function modelIndex(
 }
 
 function bullets(items: string[]): string {
-  return items.map((item) => `- ${item.replace(/\n+/g, ' ')}`).join('\n');
+  return items.map((item) => `- ${inline(item)}`).join('\n');
 }
+
+/**
+ * Plain scalars PyYAML's resolver (yaml/resolver.py) reads as other than text: bool, float, int,
+ * merge, null, timestamp and value, whose `<<` and `=` its safe loader refuses outright.
+ */
+const PYYAML_IMPLICIT = new RegExp(
+  [
+    '^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$',
+    '^(?:[-+]?[0-9][0-9_]*\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$',
+    '^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$',
+    '^(?:<<|=|~|null|Null|NULL|)$',
+    '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \\t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]*)?(?:[ \\t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$',
+  ].join('|'),
+);
 
 /** The Markdown body, sections in the order of the Hub's model card template; empty sections are left out. */
 function body(card: CardData, rows: string[][], license: string | undefined): string {
   const model = card.model ?? {};
-  const out: string[] = [`# ${model.name ?? 'Model'}`];
+  const out: string[] = [`# ${inline(model.name ?? 'Model')}`];
   if (model.description) out.push(model.description.trim());
   const details: string[] = [];
   if (model.owners?.length) details.push(`- **Developed by:** ${model.owners.map(ownerText).join(', ')}`);
-  if (model.task) details.push(`- **Model type:** ${model.task}`);
-  if (model.language?.length) details.push(`- **Language(s) (NLP):** ${model.language.join(', ')}`);
-  if (license) details.push(`- **License:** ${license}`);
+  if (model.task) details.push(`- **Model type:** ${inline(model.task)}`);
+  if (model.language?.length) details.push(`- **Language(s) (NLP):** ${inline(model.language.join(', '))}`);
+  if (license) details.push(`- **License:** ${inline(license)}`);
   if (model.base_model)
     details.push(
-      `- **Finetuned from model:** ${Array.isArray(model.base_model) ? model.base_model.join(', ') : model.base_model}`,
+      `- **Finetuned from model:** ${inline(Array.isArray(model.base_model) ? model.base_model.join(', ') : model.base_model)}`,
     );
-  if (model.version) details.push(`- **Version:** ${model.version}`);
+  if (model.version) details.push(`- **Version:** ${inline(model.version)}`);
   if (details.length > 0) out.push('## Model Details', '### Model Description', details.join('\n'));
   if (list(model.references).length > 0) out.push('### Model Sources', bullets(list(model.references)));
 
@@ -212,7 +229,10 @@ function body(card: CardData, rows: string[][], license: string | undefined): st
       out.push(
         '### Risks and Mitigations',
         risks
-          .map((risk) => `- **Risk:** ${risk.risk}${risk.mitigation ? ` **Mitigation:** ${risk.mitigation}` : ''}`)
+          .map(
+            (risk) =>
+              `- **Risk:** ${inline(risk.risk)}${risk.mitigation ? ` **Mitigation:** ${inline(risk.mitigation)}` : ''}`,
+          )
           .join('\n'),
       );
     if (list(considerations.tradeoffs).length > 0) out.push('### Trade-offs', bullets(list(considerations.tradeoffs)));
@@ -224,7 +244,7 @@ function body(card: CardData, rows: string[][], license: string | undefined): st
     if (training.description) out.push(training.description.trim());
     if (training.stage || training.path)
       out.push(
-        `Produced by${training.stage ? ` the pipeline stage \`${training.stage}\`` : ''}${training.path ? ` as \`${training.path}\`` : ''}.`,
+        `Produced by${training.stage ? ` the pipeline stage \`${inline(training.stage)}\`` : ''}${training.path ? ` as \`${inline(training.path)}\`` : ''}.`,
       );
   }
 
@@ -233,7 +253,7 @@ function body(card: CardData, rows: string[][], license: string | undefined): st
     out.push('## Evaluation');
     if (evaluation.description) out.push(evaluation.description.trim());
     if (rows.length > 0) {
-      const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+      const cell = (text: string) => inline(text).replace(/\|/g, '\\|');
       out.push(
         '### Results',
         [
@@ -274,7 +294,18 @@ export function exportHuggingFace(card: CardData, readMetrics: (file: string) =>
   if (metricTypes.length > 0) metadata.metrics = metricTypes;
   if (index) metadata['model-index'] = index;
   // YAML 1.1 quoting: the Hub reads front matter with PyYAML, for which `no`, `yes`, `on` are booleans.
-  const front = new Document(metadata, { version: '1.1' }).toString({ lineWidth: 0, indentSeq: false });
+  // (The merge key's tag would write `<<` plain whatever its type says: it is text here.)
+  const document = new Document(metadata, {
+    version: '1.1',
+    customTags: (tags) => tags.filter((tag) => typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:merge'),
+  });
+  // And every text PyYAML would read as something else (`1_000`, `0x1F`, `190:20:30`), or refuse (`<<`, `=`), in quotes.
+  visit(document, {
+    Scalar: (_key, node) => {
+      if (typeof node.value === 'string' && PYYAML_IMPLICIT.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  const front = document.toString({ lineWidth: 0, indentSeq: false });
   const readme = `---\n${front}---\n\n${body(card, rows, model.license)}`;
   return { readme, metadata, notes };
 }

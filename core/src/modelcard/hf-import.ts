@@ -178,9 +178,14 @@ export function cardName(text: string): string | undefined {
 
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
-function strings(value: unknown): string[] | undefined {
+/** A front matter value as a list of texts; a list or mapping inside it is reported under `what`, not written as `[object Object]`. */
+function strings(value: unknown, what?: string, report?: ImportReport): string[] | undefined {
   if (value === undefined || value === null) return undefined;
-  const all = (Array.isArray(value) ? value : [value]).map((item) => String(item).trim()).filter(Boolean);
+  const items = Array.isArray(value) ? value : [value];
+  const texts = items.filter((item) => item === null || typeof item !== 'object');
+  if (what && report && texts.length < items.length)
+    report.dropped.push({ what, why: 'it holds a list or mapping where the model card takes a text' });
+  const all = texts.map((item) => String(item).trim()).filter(Boolean);
   return all.length > 0 ? [...new Set(all)] : undefined;
 }
 
@@ -240,6 +245,8 @@ function parseModelIndex(value: unknown, report: ImportReport): ParsedIndex {
     if (dataset.args !== undefined) kept.add('dataset.args');
     for (const key of Object.keys(dataset))
       if (!['type', 'name', 'config', 'split', 'revision', 'args'].includes(key)) kept.add(`dataset.${key}`);
+      else if (key !== 'args' && dataset[key] !== null && typeof dataset[key] !== 'string')
+        kept.add(`dataset.${key} that is not a text (${JSON.stringify(dataset[key])?.slice(0, 40)})`);
     const metrics = Array.isArray(result.metrics)
       ? result.metrics
       : result.metrics && typeof result.metrics === 'object'
@@ -466,17 +473,20 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
     });
   }
   if (description) model.description = description;
-  const tags = strings(meta.tags);
+  const tags = strings(meta.tags, "front matter 'tags' (some)", report);
   if (tags) model.tags = tags;
+  for (const key of ['pipeline_tag', 'library_name'])
+    if (meta[key] !== undefined && meta[key] !== null && typeof meta[key] !== 'string')
+      report.dropped.push({ what: `front matter '${key}'`, why: 'it is not a text' });
   if (typeof meta.pipeline_tag === 'string') model.task = meta.pipeline_tag;
   if (typeof meta.library_name === 'string') model.library = meta.library_name;
   const links = [...references, ...(license.link ? [license.link] : [])];
   if (links.length > 0) model.references = [...new Set(links)];
-  const language = strings(meta.language);
+  const language = strings(meta.language, "front matter 'language' (some)", report);
   if (language) model.language = language;
-  const datasets = strings(meta.datasets);
+  const datasets = strings(meta.datasets, "front matter 'datasets' (some)", report);
   if (datasets) model.datasets = datasets;
-  const base = strings(meta.base_model);
+  const base = strings(meta.base_model, "front matter 'base_model' (some)", report);
   if (base) model.base_model = base.length === 1 ? base[0] : base;
   card.model = model;
   if (uses.length + users.length + outOfScope.length > 0)
