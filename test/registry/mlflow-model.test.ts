@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mlflowTargetOf, pushToMlflowRegistry } from '../../core/src/registry/mlflow-registry';
@@ -11,10 +13,12 @@ import {
   type MlflowArtifactMode,
   mlflowMissing,
   mlflowPython,
+  mlflowVenv,
   startMlflow,
   type RunningMlflow,
 } from '../support/mlflow-server';
 import { makePackage } from '../support/registry';
+import { freePort } from '../../scripts/vscode-web';
 import { fakeRecord } from '../support/store-fixtures';
 
 const missing = mlflowMissing();
@@ -196,6 +200,69 @@ for (const [mode, how] of [
     });
 
     if (mode !== 'proxy') return;
+
+    it("mlflow models serve answers /invocations with the champion's predictions", async () => {
+      const port = await freePort();
+      const log = join(models.dir, 'serve.log');
+      const out = openSync(log, 'a');
+      // The champion of the first test (churn-pickle), served from this environment.
+      const child = spawn(
+        join(mlflowVenv(), 'bin', 'mlflow'),
+        [
+          'models',
+          'serve',
+          '-m',
+          'models:/churn-pickle@champion',
+          '--env-manager',
+          'local',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+        ],
+        {
+          detached: true,
+          stdio: ['ignore', out, out],
+          env: {
+            // As in an activated venv: the scoring server (uvicorn) is found beside mlflow.
+            PATH: `${join(mlflowVenv(), 'bin')}:${process.env.PATH}`,
+            HOME: process.env.HOME,
+            LANG: 'C.UTF-8',
+            MLFLOW_TRACKING_URI: server.uri,
+            MLFLOW_ALLOW_PICKLE_DESERIALIZATION: 'true',
+            MLFLOW_DISABLE_TELEMETRY: 'true',
+          },
+        },
+      );
+      closeSync(out);
+      try {
+        const deadline = Date.now() + 120_000;
+        let answer: Response | undefined;
+        while (!answer) {
+          if (child.exitCode !== null)
+            assert.fail(`mlflow models serve exited:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+          answer = await fetch(`http://127.0.0.1:${port}/invocations`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ inputs: X }),
+            signal: AbortSignal.timeout(5000),
+          }).catch(() => undefined);
+          if (!answer) {
+            if (Date.now() > deadline)
+              assert.fail(`mlflow models serve did not answer:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+            await new Promise((done) => setTimeout(done, 250));
+          }
+        }
+        assert.equal(answer.status, 200, await answer.clone().text());
+        assert.deepEqual(((await answer.json()) as { predictions: number[] }).predictions, expected);
+      } finally {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
 
     it("flavor: sklearn (a .joblib file): pyfunc loads it through mlpipe's joblib loader", async () => {
       await push('churn-joblib', 'model.joblib', '  flavor: sklearn\n');
