@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { graphStateOf, parseGraphMessage, type GraphEdge, type GraphNode } from '../../webviews/src/graph/contract';
 import { layoutGraph } from '../../webviews/src/graph/layout';
@@ -120,5 +124,50 @@ describe('the graph view (webviews/src/graph)', () => {
       zoom: 2,
     });
     assert.equal(graphStateOf({ collapsed: true }), undefined);
+  });
+});
+
+describe('the graph panel host (client/src/webviews/graph-panel.ts)', () => {
+  // Loaded in plain Node with a stand-in for `vscode` (as in client-pure.test.ts): every member an
+  // empty class; the function under test uses none of them.
+  const loader = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const resolveFilename = loader._resolveFilename;
+  const member: ProxyHandler<object> = {
+    get: (target: Record<string | symbol, unknown>, key) =>
+      key === '__esModule' ? true : (target[key] ??= new Proxy(class {}, member)),
+  };
+  require.cache.vscode ??= {
+    id: 'vscode',
+    filename: 'vscode',
+    loaded: true,
+    exports: new Proxy({}, member),
+  } as NodeJS.Module;
+  loader._resolveFilename = function (request, ...rest) {
+    return request === 'vscode' ? 'vscode' : resolveFilename.call(this, request, ...rest);
+  };
+  const { revealTarget } = require('../../client/src/webviews/graph-panel') as {
+    revealTarget: (dir: string, path: string) => string | undefined;
+  };
+  loader._resolveFilename = resolveFilename;
+
+  it("opens a node's file only inside the pipeline's folder, never through a link that leads out of it", (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'mlpipe-graph-reveal-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const dir = join(root, 'pipeline');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(join(dir, 'data', 'raw.csv'), 'a\n');
+    writeFileSync(join(dir, '..notes.csv'), 'a\n');
+    writeFileSync(join(root, 'secret'), 'key\n');
+    symlinkSync(join(root, 'secret'), join(dir, 'data', 'link.csv'));
+    symlinkSync(root, join(dir, 'up'));
+    assert.equal(revealTarget(dir, 'data/raw.csv'), join(dir, 'data', 'raw.csv'));
+    assert.equal(revealTarget(dir, '..notes.csv'), join(dir, '..notes.csv'));
+    assert.equal(
+      revealTarget(dir, 'models/not-yet.npz'),
+      join(dir, 'models', 'not-yet.npz'),
+      'opened to say it does not exist',
+    );
+    for (const outside of ['data/link.csv', 'up/secret', '../secret', join(root, 'secret'), '', '.'])
+      assert.equal(revealTarget(dir, outside), undefined, outside);
   });
 });

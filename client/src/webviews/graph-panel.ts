@@ -7,6 +7,7 @@ import { buildDag } from '../../../core/src/runner/dag';
 import { buildPlan, type Plan } from '../../../core/src/runner/plan';
 import { Runner } from '../../../core/src/runner/runner';
 import { pipelineStatus } from '../../../core/src/runner/status';
+import { Boundary } from '../../../core/src/util/boundary';
 import { nodeFileHost, type FileHost } from '../../../core/src/workspace/file-host';
 import { DEFAULT_OPTIONS, Workspace, type PipelineAnalysis } from '../../../core/src/workspace/workspace';
 import {
@@ -254,10 +255,13 @@ class GraphPanel {
       }
       return;
     }
-    const dir = dirname(this.path);
-    const file = resolve(dir, node.label);
-    const inside = relative(dir, file);
-    if (inside.startsWith('..') || inside === '') return;
+    const file = revealTarget(dirname(this.path), node.label);
+    if (file === undefined) {
+      void vscode.window.showInformationMessage(
+        `MLPipe: ${node.label} is not opened: it is outside the pipeline's folder or a link that leads out of it.`,
+      );
+      return;
+    }
     try {
       const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
       if (stat.type & vscode.FileType.Directory) {
@@ -285,6 +289,23 @@ class GraphPanel {
     if (panels.get(this.path) === this) panels.delete(this.path);
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
+}
+
+/**
+ * The file a node's path names, to show in the editor: inside the pipeline's folder, and not
+ * through a link that leads out of it (a pipeline from someone else may make data/raw.csv a link
+ * to a key). Undefined when it is not one to open; a file that does not exist yet is returned.
+ */
+export function revealTarget(dir: string, path: string): string | undefined {
+  const boundary = new Boundary(dir);
+  const file = resolve(dir, path);
+  if (!boundary.contains(file) || relative(dir, file) === '') return undefined;
+  try {
+    boundary.resolveRead(file);
+  } catch {
+    return undefined;
+  }
+  return file;
 }
 
 /** Shows the graph of a pipeline: its panel when one is open, else a new one beside the editor. */
