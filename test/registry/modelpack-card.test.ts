@@ -100,6 +100,36 @@ describe('the ModelPack config carries the model card', () => {
     }
   });
 
+  it('stays valid for the ModelPack schema with hostile card values, taking only texts', async () => {
+    const cards = [
+      `model:\n  name: m\n  version: 1.0.0\n  license: "(MIT OR GPL-2.0+) WITH Classpath-exception-2.0 AND LicenseRef-x"\n  owners: [{name: "a\\u0000b", contact: c}, 3, null, {name: [x]}, "  "]\n  description: "${'x'.repeat(200_000)}"\n  references: [{a: 1}, "ftp://x", "https://example.com/doc"]\n  language: [en, EN, "e n", 1, {a: b}]\n  datasets: [{a: 1}, d, 2]\n`,
+      `model:\n  name: m\n  version: 1.0.0\n  license: "DocumentRef-x:LicenseRef-y"\n  description: [x]\n  owners: x\n  language: en\n`,
+      `model:\n  license: "${'a-'.repeat(100_000)}b"\n  description: "   "\n`,
+      'model: [1]\n',
+      'model: &a\n  description: *a\n',
+    ];
+    for (const card of cards) {
+      const dir = temp();
+      const pkg = makePackage(dir);
+      writeFileSync(join(dir, 'modelcard.yaml'), card);
+      const config = JSON.parse((await buildArtifact(pkg)).config.toString()) as {
+        descriptor: Record<string, unknown>;
+        config: { capabilities?: { languages?: string[] } };
+      };
+      assertValid(config);
+      for (const key of ['authors', 'licenses', 'datasetsURL'])
+        for (const item of (config.descriptor[key] as unknown[] | undefined) ?? [])
+          assert.equal(typeof item, 'string', key);
+      if (card.startsWith('model:\n  name: m\n  version: 1.0.0\n  license: "(MIT')) {
+        assert.deepEqual(config.descriptor.authors, ['a\u0000b <c>']);
+        assert.equal(config.descriptor.docURL, 'https://example.com/doc');
+        assert.deepEqual(config.descriptor.datasetsURL, ['d']);
+        assert.deepEqual(config.config.capabilities?.languages, ['en']);
+        assert.equal(String(config.descriptor.description).length, 200_000);
+      }
+    }
+  });
+
   it('leaves out what a card without a model section does not say', async () => {
     const dir = temp();
     const config = JSON.parse((await buildArtifact(makePackage(dir))).config.toString()) as {
