@@ -51,7 +51,8 @@ describe('the review comment (review/markdown.ts)', () => {
       ':shipit: :white_check_mark:',
       'https://evil.example/login',
       'see www.evil.example',
-      'mail x@evil.example, y@my_host.example',
+      'mail x@evil.com, y@my_host.com, a.@b.co.uk',
+      'mailto:x@evil.com xmpp:a@evil.org/r',
       'https://evil.example/\\<img src=https://evil.example/p.png>',
       'HTTPS://EVIL.example',
     ];

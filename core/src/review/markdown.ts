@@ -32,12 +32,13 @@ export function mdText(value: unknown, max = 200): string {
   // line starts, which a value never does here.
   // GitHub finds mentions, issue references and emoji in the rendered text, where a backslash is
   // gone (github/markup#1168, github/cmark-gfm#181), and autolinks URLs, www. and e-mail
-  // addresses: a zero-width space breaks each. `@` only where it could start a mention or an
-  // address (evaluate@test cannot).
+  // addresses: a zero-width space breaks each (before an address's `@` too: some linkers take it
+  // for a letter of the domain). `@` only where it could start a mention or an address
+  // (evaluate@test cannot).
   return text
     .replace(/[\\`*_{}[\]<#!|~$]|&/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : `\\${c}`))
     .replace(/(^|[^A-Za-z0-9])@/g, `$1@${BREAK}`)
-    .replace(/@(?=\S*\.)/g, `@${BREAK}`)
+    .replace(/@(?=\S*\.)/g, `${BREAK}@${BREAK}`)
     .replace(/\\#(?=\d)/g, `\\#${BREAK}`)
     .replace(/\b(GH)-(?=\d)/gi, `$1${BREAK}-`)
     .replace(/:(?=\/\/|(?:[A-Za-z0-9+-]|\\_)+:)/g, `:${BREAK}`)
