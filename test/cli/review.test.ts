@@ -200,6 +200,22 @@ describe('mlpipe review', () => {
     assert.doesNotMatch(nothing.md, /#### (Stages|Params|What reruns)/);
   });
 
+  it("reads the base's approval from the card the base's pipeline names, when the pull request points model.card elsewhere", () => {
+    const { dir } = scenario((d) => {
+      const card = readFileSync(join(d, 'modelcard.yaml'), 'utf8');
+      writeFileSync(
+        join(d, 'other-card.yaml'),
+        card.replace('approval:\n  status: pending', 'approval:\n  status: approved\n  by: someone'),
+      );
+      edit(d, 'mlpipe.yaml', 'card: modelcard.yaml', 'card: other-card.yaml');
+    });
+    const { report, md } = review(dir);
+    assert.equal(report.approval?.before?.status, 'pending', 'the base had a pending approval, in modelcard.yaml');
+    assert.equal(report.approval?.after?.status, 'approved');
+    assert.equal((report.approval as { previousCard?: string }).previousCard, 'modelcard.yaml');
+    assert.match(md, /^Card modelcard\.yaml → other-card\.yaml: pending → approved by someone$/m);
+  });
+
   it("never takes a run of the base's commit for the head, nor one with uncommitted changes for the base", () => {
     const { dir, base } = scenario((d) => edit(d, 'params.yaml', 'threshold: 0.5', 'threshold: 0.6'));
     const store = ExperimentStore.open(join(dir, '.mlpipe'));

@@ -182,7 +182,7 @@ function render(report: ReviewReport, limits: Limits): string {
       '#### Model card',
       '',
       // Not the path first: a line that starts with a value could start a list, a quote or code.
-      `Card ${mdText(report.approval.card)}: ${one(report.approval.before)} → ${one(report.approval.after)}`,
+      `Card ${report.approval.previousCard !== undefined ? `${mdText(report.approval.previousCard)} → ` : ''}${mdText(report.approval.card)}: ${one(report.approval.before)} → ${one(report.approval.after)}`,
       '',
     );
   }

@@ -51,7 +51,8 @@ export interface ReviewReport extends DiffReport {
   graph: Dag;
   runs: { base?: RunRef; head?: RunRef; notes: string[] };
   metrics: MetricChange[];
-  approval?: { card: string; before?: ApprovalSide; after?: ApprovalSide };
+  /** `previousCard`: the card the base's pipeline names, when the pull request points model.card elsewhere. */
+  approval?: { card: string; previousCard?: string; before?: ApprovalSide; after?: ApprovalSide };
 }
 
 export interface ReviewOptions {
@@ -192,20 +193,37 @@ export async function pipelineReview(
     } catch (error) {
       notes.push(`the model card ${cardRelative} could not be read (${(error as Error).message.split('\n')[0]})`);
     }
+    // The base's approval is in the card the base's pipeline names: a pull request may point
+    // model.card at a new file that it approves itself.
+    let previous = cardRelative;
+    const oldPipeline = await gitShow(dir, diff.commit, pipelineRelative);
+    try {
+      const data = oldPipeline === undefined ? undefined : (parseYaml(oldPipeline, { maxAliasCount: 100 }) as unknown);
+      const name = (data as { model?: { card?: unknown } } | null | undefined)?.model?.card;
+      if (typeof name === 'string' && name) previous = relative(dir, resolve(dir, name));
+    } catch {
+      // The diff has already said how the base does not parse.
+    }
+    const previousOutside = previous === '..' || previous.startsWith(`..${sep}`) || isAbsolute(previous);
     let before: ApprovalBlock | undefined;
-    const old = outside ? undefined : await gitShow(dir, diff.commit, cardRelative);
+    const old = previousOutside ? undefined : await gitShow(dir, diff.commit, previous);
     if (old !== undefined && old.length <= MAX_CARD_BYTES) {
       try {
         const data = parseYaml(old, { maxAliasCount: 100 }) as { approval?: ApprovalBlock } | null;
         before = data?.approval && typeof data.approval === 'object' ? data.approval : undefined;
       } catch {
-        notes.push(`the model card ${cardRelative} at ${revision} does not parse`);
+        notes.push(`the model card ${previous} at ${revision} does not parse`);
       }
     }
     const was = side(before);
     const is = side(after);
-    if (JSON.stringify(was) !== JSON.stringify(is))
-      approval = { card: cardRelative, ...(was ? { before: was } : {}), ...(is ? { after: is } : {}) };
+    if (JSON.stringify(was) !== JSON.stringify(is) || previous !== cardRelative)
+      approval = {
+        card: cardRelative,
+        ...(previous !== cardRelative ? { previousCard: previous } : {}),
+        ...(was ? { before: was } : {}),
+        ...(is ? { after: is } : {}),
+      };
   }
 
   // Metrics of the two runs, by the store's names, sorted.
