@@ -89,6 +89,42 @@ describe('card import and export with hostile files', () => {
     }
   });
 
+  it('keeps model-index values as the Hub reads them (PyYAML, YAML 1.1), through import and export', () => {
+    const values = ['yes', '1_000', '012', '1e5', '0o12', '190:20:30', '"1_000"', '0.5', '0x1F', '-1_0.2_5', 'Off'];
+    const { dir, cleanup } = tempWorkspace({
+      'HF.md': `---\nmodel-index:\n- name: x\n  results:\n  - task: {type: t}\n    dataset: {type: d, name: d}\n    metrics:\n${values.map((value, i) => `    - {type: m${i}, value: ${value}}\n`).join('')}---\n`,
+    });
+    try {
+      const imported = mlpipe(['card', 'import', 'HF.md'], dir);
+      assert.equal(imported.status, 0, imported.stderr);
+      assert.deepEqual(Object.values(JSON.parse(readFileSync(join(dir, 'hf-model-index.json'), 'utf8')) as object), [
+        true,
+        1000,
+        10,
+        '1e5',
+        '0o12',
+        685230,
+        '1_000',
+        0.5,
+        31,
+        -10.25,
+        false,
+      ]);
+      assert.match(imported.stderr, /'012' .*YAML 1\.1/);
+      const exported = mlpipe(['card', 'export', '--hf', '--output', 'README.md'], dir);
+      assert.equal(exported.status, 0, exported.stderr);
+      if (!missing) {
+        const [original, roundTrip] = readWithHuggingFaceHub([join(dir, 'HF.md'), join(dir, 'README.md')]);
+        assert.deepEqual(
+          roundTrip.eval_results.map((item) => item.metric_value),
+          original.eval_results.map((item) => item.metric_value),
+        );
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('writes front matter the Hub reads and one-line values on one line, with no credentials', () => {
     const { dir, cleanup } = tempWorkspace({
       'mlpipe.yaml': PIPELINE,

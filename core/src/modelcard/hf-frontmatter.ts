@@ -1,4 +1,5 @@
 import { IncrementalYamlParser } from '../yaml/build';
+import { type YNode } from '../yaml/nodes';
 import { toJS } from '../yaml/values';
 
 /**
@@ -38,6 +39,8 @@ export interface FrontMatter {
   body: string;
   /** The body's first line in the README (1-based), for messages about the body. */
   bodyLine: number;
+  /** The front matter's YAML text and tree (offsets into that text), once read within the limits above. */
+  yaml?: { text: string; root: YNode | null };
 }
 
 /**
@@ -132,5 +135,6 @@ export function readFrontMatter(text: string, file: string): FrontMatter {
     present: true,
     body: source.slice(bodyStart),
     bodyLine: lineOf(bodyStart),
+    yaml: { text: yamlText, root: model.root },
   };
 }

@@ -1,4 +1,6 @@
 import { Document, isScalar, type Scalar, type YAMLMap } from 'yaml';
+import { isMap, isSeq, type YNode } from '../yaml/nodes';
+import { mapGet } from '../yaml/values';
 import { type CardData } from './hf-export';
 import { CardFormatError, readFrontMatter } from './hf-frontmatter';
 import { fromHubLicense } from './hf-license';
@@ -211,8 +213,52 @@ interface ParsedIndex {
   values: Record<string, unknown>;
 }
 
+/**
+ * A plain scalar as PyYAML resolves it (YAML 1.1, yaml/resolver.py and constructor.py): the Hub
+ * reads front matter with PyYAML, mlpipe with YAML 1.2, where `yes`, `1_000`, `012`, `190:20:30`
+ * are other values and `1e5`, `0o12` numbers. Dates stay text (JSON has none).
+ */
+export function pyyamlPlain(text: string): unknown {
+  if (/^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/.test(text)) return true;
+  if (/^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/.test(text)) return false;
+  if (/^(?:~|null|Null|NULL|)$/.test(text)) return null;
+  const base60 = (digits: string) => digits.split(':').reduce((sum, part) => sum * 60 + Number(part), 0);
+  const int =
+    /^([-+]?)(?:0b([0-1_]+)|0x([0-9a-fA-F_]+)|0([0-7_]+)|(0|[1-9][0-9_]*)|([1-9][0-9_]*(?::[0-5]?[0-9])+))$/.exec(text);
+  if (int) {
+    const [, sign, binary, hex, octal, decimal, sexagesimal] = int.map((part) => part?.replace(/_/g, ''));
+    const value =
+      binary !== undefined
+        ? parseInt(binary || '0', 2)
+        : hex !== undefined
+          ? parseInt(hex || '0', 16)
+          : octal !== undefined
+            ? parseInt(octal || '0', 8)
+            : decimal !== undefined
+              ? Number(decimal)
+              : base60(sexagesimal!);
+    return sign === '-' ? -value : value;
+  }
+  if (/^\.(?:nan|NaN|NAN)$/.test(text)) return NaN;
+  const float =
+    /^([-+]?)(?:([0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)|([0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)|\.(?:inf|Inf|INF))$/.exec(
+      text,
+    );
+  if (float) {
+    const [, sign, plain, sexagesimal] = float.map((part) => part?.replace(/_/g, ''));
+    const value = plain !== undefined ? Number(plain) : sexagesimal !== undefined ? base60(sexagesimal) : Infinity;
+    return sign === '-' ? -value : value;
+  }
+  return text;
+}
+
 /** model-index: the metrics, their values by key, and what was dropped; malformed entries are reported, not guessed. */
-function parseModelIndex(value: unknown, report: ImportReport): ParsedIndex {
+function parseModelIndex(
+  value: unknown,
+  report: ImportReport,
+  /** The source text of a metric's value when it is a plain scalar (results[r].metrics[m], m undefined for a single mapping). */
+  plainSource: (r: number, m: number | undefined) => string | undefined = () => undefined,
+): ParsedIndex {
   const out: ParsedIndex = { metrics: [], values: {} };
   if (value === undefined) return out;
   if (!Array.isArray(value)) {
@@ -265,7 +311,17 @@ function parseModelIndex(value: unknown, report: ImportReport): ParsedIndex {
               ? 'metrics[].verified and verifyToken (the Hub signs only the evaluations it ran; a copied card is not verified)'
               : `metrics[].${key}`,
           );
-      const value = metric.value;
+      let value: unknown = metric.value;
+      const plain = plainSource(r, Array.isArray(result.metrics) ? m : undefined);
+      if (plain !== undefined) {
+        const hub = pyyamlPlain(plain);
+        if (!Object.is(hub, value) && hub !== null) {
+          report.notes.push(
+            `${where} ${metric.type} = '${plain}' is ${String(hub)} as the Hub reads it (YAML 1.1, PyYAML), not ${JSON.stringify(value)} as YAML 1.2 reads it; kept as the Hub reads it`,
+          );
+          value = hub;
+        }
+      }
       if (typeof value === 'string' && /^-?\d+,\d+$/.test(value.trim()))
         report.notes.push(
           `${where} ${metric.type} = '${value}' is text (a decimal comma?); kept as written in ${IMPORTED_METRICS_FILE}, write ${value.replace(',', '.')} if that is what it means`,
@@ -329,7 +385,22 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
 
   const card: CardData = {};
   const model: NonNullable<CardData['model']> = {};
-  const index = parseModelIndex(meta['model-index'], report);
+  // The model-index values' source text, to read them again as the Hub does.
+  const index = parseModelIndex(meta['model-index'], report, (r, m) => {
+    let node: YNode | null | undefined = front.yaml?.root;
+    for (const part of ['model-index', 0, 'results', r, 'metrics', ...(m === undefined ? [] : [m]), 'value'])
+      node =
+        typeof part === 'string'
+          ? isMap(node)
+            ? mapGet(node, part)?.value
+            : undefined
+          : isSeq(node)
+            ? node.items[part]
+            : undefined;
+    return node?.kind === 'scalar' && node.style === 'plain' && node.tag === undefined
+      ? front.yaml!.text.slice(node.start, node.end)
+      : undefined;
+  });
   // `metrics` lists the metric ids of model-index; without results, the card keeps no such list.
   if (strings(meta.metrics) && index.metrics.length === 0)
     report.dropped.push({ what: "front matter 'metrics'", why: 'the card has no model-index results to carry them' });
