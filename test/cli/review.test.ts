@@ -216,6 +216,42 @@ describe('mlpipe review', () => {
     assert.match(md, /^Card modelcard\.yaml → other-card\.yaml: pending → approved by someone$/m);
   });
 
+  it('says when the pull request moves a threshold of the model card, next to the check against it', () => {
+    const { dir, base, head } = scenario((d) =>
+      edit(d, 'modelcard.yaml', 'threshold: ">= 0.7"', 'threshold: ">= 0.1"'),
+    );
+    const store = ExperimentStore.open(join(dir, '.mlpipe'));
+    for (const [id, commit] of [
+      ['20261201-100000-base', base],
+      ['20261201-101000-head', head],
+    ])
+      store.record({
+        v: 1,
+        id,
+        pipeline: 'mlpipe.yaml',
+        status: 'succeeded',
+        started: '2026-12-01T10:00:00.000Z',
+        commit,
+        dirty: false,
+        params: {},
+        metrics: { 'eval-test.accuracy': 0.6 },
+        stages: { succeeded: 4 },
+        series: [],
+      });
+    const { report, md, html } = review(dir);
+    const accuracy = report.metrics.find((metric) => metric.name === 'eval-test.accuracy') as {
+      threshold?: string;
+      thresholdBefore?: string;
+      met?: boolean;
+    };
+    assert.deepEqual([accuracy.threshold, accuracy.thresholdBefore, accuracy.met], ['>= 0.1', '>= 0.7', true]);
+    assert.match(md, /⚠️ The model card changes 1 threshold\./);
+    assert.deepEqual(
+      tableAfter(html, 'Metrics').find((row) => row[0] === 'eval-test.accuracy')?.[4],
+      '&gt;= 0.1 ✅ (was &gt;= 0.7)',
+    );
+  });
+
   it("never takes a run of the base's commit for the head, nor one with uncommitted changes for the base", () => {
     const { dir, base } = scenario((d) => edit(d, 'params.yaml', 'threshold: 0.5', 'threshold: 0.6'));
     const store = ExperimentStore.open(join(dir, '.mlpipe'));

@@ -113,6 +113,8 @@ function render(report: ReviewReport, limits: Limits): string {
   const failed = report.metrics.filter((metric) => metric.met === false);
   if (failed.length > 0)
     summary.push(`⚠️ ${failed.length} metric${failed.length === 1 ? '' : 's'} below the model card's threshold.`);
+  const moved = report.metrics.filter((metric) => metric.thresholdBefore !== undefined).length;
+  if (moved > 0) summary.push(`⚠️ The model card changes ${moved} threshold${moved === 1 ? '' : 's'}.`);
   out.push(summary.join(' '), '');
 
   if (report.stages.length > 0) {
@@ -162,9 +164,12 @@ function render(report: ReviewReport, limits: Limits): string {
           valueText(metric.before),
           valueText(metric.after),
           change(metric),
-          metric.threshold === undefined
-            ? ''
-            : `${mdText(metric.threshold)} ${metric.met === true ? '✅' : metric.met === false ? '❌' : '?'}`,
+          (metric.threshold === undefined
+            ? metric.thresholdBefore !== undefined
+              ? 'none'
+              : ''
+            : `${mdText(metric.threshold)} ${metric.met === true ? '✅' : metric.met === false ? '❌' : '?'}`) +
+            (metric.thresholdBefore !== undefined ? ` (was ${mdText(metric.thresholdBefore)})` : ''),
         ]),
         limits.rows,
         'metrics',

@@ -36,6 +36,8 @@ export interface MetricChange {
   /** The model card's threshold for this metric, and whether the head run meets it. */
   threshold?: string;
   met?: boolean;
+  /** The base card's threshold, when the pull request changes it (`none`: the base had none). */
+  thresholdBefore?: string;
 }
 
 export interface ApprovalSide {
@@ -72,6 +74,18 @@ function side(approval: ApprovalBlock | undefined): ApprovalSide | undefined {
     ...(pick(approval.run) ? { run: pick(approval.run) } : {}),
     ...(pick(approval.artifact_digest) ? { artifact_digest: pick(approval.artifact_digest) } : {}),
   };
+}
+
+/** A card's thresholds by the store's metric names (`eval-test.auc`). */
+function thresholdsOf(card: unknown): Map<string, string> {
+  const thresholds = new Map<string, string>();
+  const metrics = (card as { evaluation?: { metrics?: unknown } } | null | undefined)?.evaluation?.metrics;
+  for (const metric of Array.isArray(metrics) ? (metrics as Record<string, unknown>[]) : []) {
+    if (typeof metric?.file !== 'string' || metric.threshold === undefined || metric.threshold === null) continue;
+    const key = typeof metric.key === 'string' ? metric.key : typeof metric.name === 'string' ? metric.name : '';
+    if (key) thresholds.set(valueName(metric.file, key), String(metric.threshold));
+  }
+  return thresholds;
 }
 
 function met(threshold: string, value: Value | undefined): boolean | undefined {
@@ -172,6 +186,8 @@ export async function pipelineReview(
   // The card: where it is, its thresholds, and its approval on each side.
   const cardName = analysis.model.modelCard?.name;
   const thresholds = new Map<string, string>();
+  // The base card's, to say when the pull request moves a threshold the head run is judged by.
+  let baseThresholds = new Map<string, string>();
   let approval: ReviewReport['approval'];
   if (cardName) {
     const cardPath = resolve(dir, cardName);
@@ -182,14 +198,7 @@ export async function pipelineReview(
       // The card is the pipeline's own file: one named outside its folder is not read (nor shown).
       if (outside) throw new Error(`it is outside the pipeline's folder`);
       after = readApproval(cardPath, dir);
-      const card = readCard<{
-        evaluation?: { metrics?: { name?: unknown; file?: unknown; key?: unknown; threshold?: unknown }[] };
-      }>(cardPath, dir);
-      for (const metric of Array.isArray(card?.evaluation?.metrics) ? card.evaluation.metrics : []) {
-        if (typeof metric?.file !== 'string' || metric.threshold === undefined || metric.threshold === null) continue;
-        const key = typeof metric.key === 'string' ? metric.key : typeof metric.name === 'string' ? metric.name : '';
-        if (key) thresholds.set(valueName(metric.file, key), String(metric.threshold));
-      }
+      for (const [name, threshold] of thresholdsOf(readCard<unknown>(cardPath, dir))) thresholds.set(name, threshold);
     } catch (error) {
       notes.push(`the model card ${cardRelative} could not be read (${(error as Error).message.split('\n')[0]})`);
     }
@@ -211,6 +220,7 @@ export async function pipelineReview(
       try {
         const data = parseYaml(old, { maxAliasCount: 100 }) as { approval?: ApprovalBlock } | null;
         before = data?.approval && typeof data.approval === 'object' ? data.approval : undefined;
+        baseThresholds = thresholdsOf(data);
       } catch {
         notes.push(`the model card ${previous} at ${revision} does not parse`);
       }
@@ -237,12 +247,14 @@ export async function pipelineReview(
       const a = before?.[name];
       const b = after?.[name];
       const threshold = thresholds.get(name);
+      const thresholdBefore = baseThresholds.get(name);
       metrics.push({
         name,
         ...(a !== undefined ? { before: a } : {}),
         ...(b !== undefined ? { after: b } : {}),
         ...(typeof a === 'number' && typeof b === 'number' ? { delta: b - a } : {}),
         ...(threshold !== undefined ? { threshold, met: met(threshold, b) } : {}),
+        ...(thresholdBefore !== threshold ? { thresholdBefore: thresholdBefore ?? 'none' } : {}),
       });
     }
   }
