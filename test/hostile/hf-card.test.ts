@@ -125,6 +125,30 @@ describe('card import and export with hostile files', () => {
     }
   });
 
+  it('writes metric values in exponent form as numbers PyYAML reads (1.0e-7, not 1e-7, which is text there)', () => {
+    const { dir, cleanup } = tempWorkspace({
+      'mlpipe.yaml': PIPELINE,
+      'metrics.json': '{"loss": 1e-7, "big": 1e21, "small": -5e-324, "plain": 0.25}\n',
+      'modelcard.yaml': `pipeline: mlpipe.yaml\nmodel:\n  name: m\n  version: 1.0.0\n  license: MIT\n  task: t\nevaluation:\n  metrics:\n${['loss', 'big', 'small', 'plain'].map((key) => `    - {name: ${key}, file: metrics.json, key: ${key}, dataset: {type: d, name: d}}\n`).join('')}`,
+    });
+    try {
+      const result = mlpipe(['card', 'export', '--hf', '--output', 'README.md'], dir);
+      assert.equal(result.status, 0, result.stderr);
+      const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+      for (const value of ['1.0e-7', '1.0e+21', '-5.0e-324', '0.25'])
+        assert.match(readme, new RegExp(`value: ${value.replace(/[.+]/g, '\\$&')}\n`));
+      if (!missing) {
+        const [read] = readWithHuggingFaceHub([join(dir, 'README.md')]);
+        assert.deepEqual(
+          read.eval_results.map((item) => item.metric_value),
+          [1e-7, 1e21, -5e-324, 0.25],
+        );
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('writes front matter the Hub reads and one-line values on one line, with no credentials', () => {
     const { dir, cleanup } = tempWorkspace({
       'mlpipe.yaml': PIPELINE,

@@ -1,5 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
-import { Document, visit } from 'yaml';
+import { Document, visit, type ScalarTag } from 'yaml';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { IncrementalYamlParser } from '../yaml/build';
 import { toJS } from '../yaml/values';
@@ -194,6 +194,16 @@ const PYYAML_IMPLICIT = new RegExp(
   ].join('|'),
 );
 
+/** A number JavaScript writes with an exponent and no point (`1e-7`), which PyYAML reads as text: written `1.0e-7`. */
+const PYYAML_EXPONENT: ScalarTag = {
+  identify: (value) => typeof value === 'number' && Number.isFinite(value) && /^-?\d+e/.test(String(value)),
+  default: true,
+  tag: 'tag:yaml.org,2002:float',
+  test: /^(?!)/, // for writing only
+  resolve: (text) => Number(text),
+  stringify: ({ value }) => String(value).replace('e', '.0e'),
+};
+
 /** The Markdown body, sections in the order of the Hub's model card template; empty sections are left out. */
 function body(card: CardData, rows: string[][], license: string | undefined): string {
   const model = card.model ?? {};
@@ -297,7 +307,10 @@ export function exportHuggingFace(card: CardData, readMetrics: (file: string) =>
   // (The merge key's tag would write `<<` plain whatever its type says: it is text here.)
   const document = new Document(metadata, {
     version: '1.1',
-    customTags: (tags) => tags.filter((tag) => typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:merge'),
+    customTags: (tags) => [
+      PYYAML_EXPONENT,
+      ...tags.filter((tag) => typeof tag === 'string' || tag.tag !== 'tag:yaml.org,2002:merge'),
+    ],
   });
   // And every text PyYAML would read as something else (`1_000`, `0x1F`, `190:20:30`), or refuse (`<<`, `=`), in quotes.
   visit(document, {
