@@ -135,6 +135,19 @@ describe('mlpipe dag', () => {
     },
   );
 
+  it("says why a pipeline does not plan without sending the pipeline's escape sequences to the terminal", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlpipe-cli-dag-unplanned-'));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, 'mlpipe.yaml'),
+      'version: 1\ndefaults: { image: busybox:1 }\nstages:\n  a:\n    cmd: x\n    deps: ["../\\e]0;pwned\\a\\e[2J"]\n',
+    );
+    const out = mlpipe(['dag'], dir, noEngine);
+    assert.equal(out.status, 2, out.stderr);
+    assert.match(out.stderr, /is not a path inside the pipeline's folder/);
+    assert.doesNotMatch(out.stderr, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(out.stderr));
+  });
+
   it('answers a bad format or a missing pipeline as a usage error', () => {
     const dir = sample();
     const bad = mlpipe(['dag', '--format', 'png'], dir, noEngine);

@@ -341,6 +341,16 @@ describe('mlpipe review', () => {
     const bad = mlpipe(['review', 'no-such-branch'], dir, noEngine);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /'no-such-branch' is not a git revision here/);
+    // A pipeline that does not plan is named as it is, without its escape sequences.
+    writeFileSync(
+      join(dir, 'mlpipe.yaml'),
+      'version: 1\ndefaults: { image: busybox:1 }\nstages:\n  a:\n    cmd: x\n    deps: ["../\\e]0;pwned\\a"]\n',
+    );
+    const unplanned = mlpipe(['review', 'main'], dir, noEngine);
+    assert.equal(unplanned.status, 2);
+    assert.match(unplanned.stderr, /does not plan/);
+    assert.doesNotMatch(unplanned.stderr, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(unplanned.stderr));
+    writeFileSync(join(dir, 'mlpipe.yaml'), readFileSync(join(ROOT, 'sample-workspace', 'mlpipe.yaml')));
     const run = mlpipe(['review', 'main', '--base-run', 'nope'], dir, noEngine);
     assert.equal(run.status, 2);
     assert.match(run.stderr, /--base-run nope: /);

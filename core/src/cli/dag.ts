@@ -57,7 +57,9 @@ export async function dagCommand(options: DagOptions, io: CliIo, host: FileHost)
     else io.stdout(formatDagText(shown(dag)));
     return 0;
   } catch (error) {
-    if (error instanceof RunError || error instanceof HostError) throw new UsageError(error.message, error.exitCode);
+    // The message may quote the pipeline (a path that is not inside): escaped for the terminal.
+    if (error instanceof RunError || error instanceof HostError)
+      throw new UsageError(terminalText(error.message), error.exitCode);
     throw error;
   }
 }

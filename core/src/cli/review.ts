@@ -4,7 +4,7 @@ import { UsageError } from '../errors';
 import { RunError } from '../runner/runner';
 import { pipelineReview } from '../review/review';
 import { formatReviewMarkdown } from '../review/markdown';
-import { terminalJson } from './format';
+import { terminalJson, terminalText } from './format';
 import { type CliIo } from './io';
 import { findPipeline } from './pipeline-file';
 
@@ -27,7 +27,8 @@ export async function reviewCommand(options: ReviewCommandOptions, io: CliIo): P
     else io.stdout(formatReviewMarkdown({ ...report, pipeline: relative(io.cwd, pipeline) || report.pipeline }));
     return 0;
   } catch (error) {
-    if (error instanceof RunError) throw new UsageError(error.message, 2);
+    // The message may quote the pipeline (a path that is not inside): escaped for the terminal.
+    if (error instanceof RunError) throw new UsageError(terminalText(error.message), 2);
     throw error;
   }
 }
