@@ -85,6 +85,16 @@ describe('the review comment (review/markdown.ts)', () => {
     assert.doesNotMatch(small, /more stages/);
   });
 
+  it('keeps the other tables when one stage changes thousands of things: its reasons are cut, not every row', () => {
+    const one = report(3);
+    one.stages[0].details = Array.from({ length: 3000 }, (_, i) => `param stage_00000.p${i}: ${i} -> ${i + 1}`);
+    const text = formatReviewMarkdown(one);
+    assert.ok(text.length <= COMMENT_LIMIT, `${text.length} characters`);
+    const html = new MarkdownIt({ html: true }).render(text);
+    assert.equal((html.match(/<tr>/g) ?? []).length, 2 * 4, 'both tables whole: a header and 3 rows each');
+    assert.match(text, /param stage\\_00000\.p9: 9 -> 10<br>… and 2990 more \|/);
+  });
+
   it('says so when even the summary does not fit', () => {
     const text = formatReviewMarkdown(report(10), 200);
     assert.match(text, /too long for a comment: `mlpipe review --format json` has all of it/);

@@ -15,6 +15,9 @@ import { type MetricChange, type ReviewReport } from './review';
 /** GitHub's limit for a comment body. */
 export const COMMENT_LIMIT = 65_536;
 
+/** The reasons a row of the stages table shows; the JSON has all of them. */
+const MAX_DETAILS = 10;
+
 /** Breaks what GitHub reads in the rendered text, invisibly (a backslash does not stop it). */
 const BREAK = '\u200b';
 
@@ -125,7 +128,11 @@ function render(report: ReviewReport, limits: Limits): string {
         report.stages.map((stage) => [
           mdText(stage.name, 80),
           stage.change,
-          stage.details.length > 0 ? stage.details.map((detail) => mdText(detail, 300)).join('<br>') : '',
+          // At most a few reasons a row: one stage that changes thousands of things must not empty every table.
+          [
+            ...stage.details.slice(0, MAX_DETAILS).map((detail) => mdText(detail, 300)),
+            ...(stage.details.length > MAX_DETAILS ? [`… and ${stage.details.length - MAX_DETAILS} more`] : []),
+          ].join('<br>'),
         ]),
         limits.rows,
         'stages',
