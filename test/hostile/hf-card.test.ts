@@ -149,6 +149,30 @@ describe('card import and export with hostile files', () => {
     }
   });
 
+  it('writes an HTML comment opener in a value as text, which hides nothing and imports back', () => {
+    const { dir, cleanup } = tempWorkspace({
+      'modelcard.yaml':
+        'model:\n  name: m\n  version: 1.2.3\n  license: MIT\n  owners: ["Alice <!--"]\nintended_use:\n  primary_uses: ["a <!-- b"]\n',
+    });
+    try {
+      const result = mlpipe(['card', 'export', '--hf', '--output', 'README.md'], dir);
+      assert.equal(result.status, 0, result.stderr);
+      assert.doesNotMatch(readFileSync(join(dir, 'README.md'), 'utf8'), /<!--/);
+      mkdirSync(join(dir, 'back'));
+      const back = mlpipe(['card', 'import', '../README.md'], join(dir, 'back'));
+      assert.equal(back.status, 0, back.stderr);
+      const card = parse(readFileSync(join(dir, 'back/modelcard.yaml'), 'utf8')) as {
+        model: { version: string; owners: string[] };
+        intended_use: { primary_uses: string[] };
+      };
+      assert.equal(card.model.version, '1.2.3');
+      assert.deepEqual(card.model.owners, ['Alice <!--']);
+      assert.deepEqual(card.intended_use.primary_uses, ['a <!-- b']);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('writes front matter the Hub reads and one-line values on one line, with no credentials', () => {
     const { dir, cleanup } = tempWorkspace({
       'mlpipe.yaml': PIPELINE,

@@ -110,8 +110,11 @@ function metricValue(values: unknown, key: string): unknown {
 
 const list = (items: string[] | undefined) => (items ?? []).filter((item) => item.trim() !== '');
 
-/** A value written on one Markdown line: its line breaks (CR, LF, U+2028/9, NEL) as spaces, so it starts no line of its own. */
-const inline = (text: string) => text.replace(/\s*[\r\n\u0085\u2028\u2029]+\s*/g, ' ');
+/**
+ * A value written on one Markdown line: its line breaks (CR, LF, U+2028/9, NEL) as spaces, so it
+ * starts no line of its own, and `<!--` escaped (`<\!--`), so it hides nothing after it.
+ */
+const inline = (text: string) => text.replace(/\s*[\r\n\u0085\u2028\u2029]+\s*/g, ' ').replace(/<!--/g, '<\\!--');
 
 function ownerText(owner: string | { name: string; contact?: string }): string {
   return inline(typeof owner === 'string' ? owner : owner.contact ? `${owner.name} (${owner.contact})` : owner.name);

@@ -88,7 +88,8 @@ function clean(text: string): string {
     const close = text.indexOf('-->', open + 4);
     at = close === -1 ? text.length : close + 3;
   }
-  const stripped = (out + text.slice(at)).trim();
+  // `<\!--` is the escape export writes for a `<!--` in a value.
+  const stripped = (out + text.slice(at)).replace(/<\\!--/g, '<!--').trim();
   return PLACEHOLDER.test(stripped) ? '' : stripped;
 }
 
