@@ -7,7 +7,7 @@ import { readStateFile, writeFileAtomic } from '../../runs/files';
 import { HashState } from '../../runs/hash';
 import { MlpipeDir } from '../../runs/records';
 import { buildPlan } from '../../runner/plan';
-import { writeSeed } from '../../runner/seed';
+import { readSeed, seedPath, writeSeed } from '../../runner/seed';
 import { nodeFileHost } from '../../workspace/file-host';
 import { Workspace, type PipelineAnalysis } from '../../workspace/workspace';
 import { type Diagnostic } from '../../diagnostics/diagnostic';
@@ -107,6 +107,14 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
 
   const yaml =
     header(shown, result.notes) + stringify(translation.pipeline, { lineWidth: 0, aliasDuplicateObjects: false });
+  if (Buffer.byteLength(yaml) > MAX_PARAMS_BYTES) {
+    // mlpipe check (and the editor) would not read it: it could not be said to check clean.
+    result.errors.push({
+      where: shown,
+      message: `the pipeline would be ${Buffer.byteLength(yaml)} bytes, more than the ${MAX_PARAMS_BYTES} mlpipe check reads; nothing was written`,
+    });
+    return result;
+  }
   // The result is checked as `mlpipe check` would, before anything is written.
   const workspace = new Workspace(nodeFileHost, { maxFileSize: MAX_PARAMS_BYTES, existenceTtlMs: Infinity });
   workspace.open(output, yaml, 1);
@@ -114,6 +122,15 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
   const outShown = relative(options.cwd, output) || basename(output);
   result.findings = findingsOf(analysis, outShown);
   if (result.findings.some((finding) => finding.severity === 'error')) return result;
+  // What `mlpipe run` would refuse (a path that leads out once params are written in) stops the import too.
+  let plan: ReturnType<typeof buildPlan>;
+  try {
+    plan = buildPlan(analysis);
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    result.errors.push({ where: outShown, message: error.message.replace(/^mlpipe: /, '') });
+    return result;
+  }
 
   let exists = false;
   try {
@@ -138,7 +155,6 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
     return result;
   }
   const locked = parseLock(lock.data);
-  const plan = buildPlan(analysis);
   const mlpipe = new MlpipeDir(join(root, '.mlpipe'));
   const state = new HashState(join(mlpipe.root, 'state.json'));
   const paramsCache = new Map<string, unknown>();
@@ -147,16 +163,27 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
       paramsCache.set(file, readProjectData(boundary, join(root, file), MAX_PARAMS_BYTES).data);
     return paramsCache.get(file);
   };
-  for (const instance of translation.instances) {
-    const verdict = await verifyInstance(instance, locked.get(instance.dvcName), plan.byName.get(instance.mlpipeName), {
-      root,
-      boundary,
-      state,
-      params,
-      wdir: instance.wdir,
+  try {
+    for (const instance of translation.instances) {
+      const verdict = await verifyInstance(
+        instance,
+        locked.get(instance.dvcName),
+        plan.byName.get(instance.mlpipeName),
+        { root, boundary, state, params, wdir: instance.wdir },
+      );
+      if (verdict.seed) writeSeed(mlpipe, verdict.seed);
+      // A seed left from before (or brought along by the project) must not outlive a stage that runs.
+      else if (plan.byName.has(instance.mlpipeName) && readSeed(mlpipe, instance.mlpipeName))
+        mlpipe.boundary.remove(seedPath(mlpipe, instance.mlpipeName));
+      result.lock.push(verdict);
+    }
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    // The pipeline is written; only the seeds are missing, and every stage left runs the first time.
+    result.notes.push({
+      where: 'dvc.lock',
+      message: `seeds not written (${error.message.replace(/^mlpipe: /, '')}); the stages not listed below run the first time`,
     });
-    if (verdict.seed) writeSeed(mlpipe, verdict.seed);
-    result.lock.push(verdict);
   }
   return result;
 }

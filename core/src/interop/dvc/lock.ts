@@ -186,6 +186,19 @@ export async function verifyInstance(
   if (!locked) return verdict(`dvc.lock has no entry ${instance.dvcName}`);
   if (JSON.stringify(locked.cmd) !== JSON.stringify(instance.dvcCmd))
     return verdict('its command differs from the one dvc.lock recorded');
+  const lockedParams = new Map(
+    Object.entries(locked.params).map(([file, values]) => [
+      posix.normalize(posix.join(context.wdir || '.', file)),
+      values,
+    ]),
+  );
+  // Every param the stage tracks must be in the lock (DVC reruns a stage whose lock lacks one).
+  for (const [file, names] of Object.entries(instance.params)) {
+    const values = lockedParams.get(posix.normalize(file));
+    const missing = values ? names.find((name) => !Object.prototype.hasOwnProperty.call(values, name)) : names[0];
+    if (!values || missing !== undefined)
+      return verdict(`param ${missing ?? file} is not in dvc.lock's entry (dvc.yaml tracks it since)`);
+  }
   for (const [file, values] of Object.entries(locked.params)) {
     const data = context.params(posix.normalize(posix.join(context.wdir || '.', file)));
     for (const [name, value] of Object.entries(values)) {
@@ -217,16 +230,21 @@ export async function verifyInstance(
     if (md5 !== item.md5) return verdict(`${path} is not the content dvc.lock recorded`);
   }
   const deps: Record<string, string> = {};
-  for (const dep of planned.deps) {
-    const hashed = await context.state.hash(join(context.root, dep), 'follow-inside');
-    if (!hashed) return verdict(`dep ${dep} is missing`);
-    deps[dep] = hashed.hash;
-  }
   const outputs: Record<string, ContentHash> = {};
-  for (const output of planned.outputs) {
-    const hashed = await context.state.hash(join(context.root, output.path), 'refuse');
-    if (!hashed) return verdict(`output ${output.path} is missing`);
-    outputs[output.path] = hashed;
+  try {
+    for (const dep of planned.deps) {
+      const hashed = await context.state.hash(join(context.root, dep), 'follow-inside');
+      if (!hashed) return verdict(`dep ${dep} is missing`);
+      deps[dep] = hashed.hash;
+    }
+    for (const output of planned.outputs) {
+      // As `mlpipe run` hashes outputs: a link there is refused (the stage runs, and says why).
+      const hashed = await context.state.hash(join(context.root, output.path), 'refuse');
+      if (!hashed) return verdict(`output ${output.path} is missing`);
+      outputs[output.path] = hashed;
+    }
+  } catch (error) {
+    return verdict((error as Error).message.split(';')[0]);
   }
   const { image: _image, ...inputs } = keyInputs(planned, deps, '');
   return { stage: instance.mlpipeName, seed: { version: 1, source: 'dvc.lock', stage: planned.name, inputs, outputs } };

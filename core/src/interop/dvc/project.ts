@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { type Boundary } from '../../util/boundary';
 import { readStateFile } from '../../runs/files';
+import { redactUri } from '../../tracking/transfer';
 import { type ImportNote } from './translate';
 
 /** dvc.yaml and dvc.lock larger than this are not read. */
@@ -76,7 +77,7 @@ export function projectNotes(boundary: Boundary, root: string): ImportNote[] {
       if (remote && url)
         notes.push({
           where: '.dvc/config',
-          message: `DVC remote '${remote}' (${url[1].slice(0, 200)}) is not carried over: mlpipe's remotes (S3, OCI, folder) lay out their cache differently, so DVC's data there cannot be read as mlpipe's; declare an mlpipe remote under \`remotes:\` for sharing, and run \`dvc pull\` for data the pipeline needs`,
+          message: `DVC remote '${remote}' (${redactUri(url[1]).slice(0, 200)}) is not carried over: mlpipe's remotes (S3, OCI, folder) lay out their cache differently, so DVC's data there cannot be read as mlpipe's; declare an mlpipe remote under \`remotes:\` for sharing, and run \`dvc pull\` for data the pipeline needs`,
         });
     }
   }
@@ -124,9 +125,9 @@ export function projectNotes(boundary: Boundary, root: string): ImportNote[] {
         const source = data?.deps?.[0];
         const from =
           typeof source?.repo?.url === 'string'
-            ? `imported (dvc import) from ${source.repo.url.slice(0, 200)}${typeof source.path === 'string' ? ` ${source.path}` : ''}`
+            ? `imported (dvc import) from ${redactUri(source.repo.url).slice(0, 200)}${typeof source.path === 'string' ? ` ${source.path.slice(0, 200)}` : ''}`
             : typeof source?.path === 'string'
-              ? `imported (dvc import-url) from ${source.path.slice(0, 200)}`
+              ? `imported (dvc import-url) from ${redactUri(source.path).slice(0, 200)}`
               : 'tracked by dvc add';
         notes.push({
           where: path,

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isScalar as isScalarNode, parseDocument, visit, type Document, type Node } from 'yaml';
 import { didYouMean } from '../../util/did-you-mean';
 import {
   isMapping,
@@ -28,6 +28,13 @@ export const DVC_LIMITS = {
   listItems: 10_000,
   /** Aliases expanded while reading. */
   aliases: 1_000,
+  /** Errors reported one by one; past them a line says how many more. */
+  errors: 100,
+  /**
+   * Characters of commands and paths read and written once foreach and matrix are expanded (what
+   * DVC would run included, for dvc.lock): a short dvc.yaml must not become gigabytes.
+   */
+  text: 16 * 1024 * 1024,
 } as const;
 
 /** Something the import reports: a position in dvc.yaml when it has one. */
@@ -122,7 +129,26 @@ export function translateDvc(input: TranslateInput): Translation {
   const notes: ImportNote[] = [];
   const instances: InstanceMap[] = [];
   const lines = new LineCounter();
-  const doc: Document = parseDocument(input.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  // Keys are checked for duplicates below, in one pass: the yaml library's own check compares
+  // every key of a mapping with every other (minutes for a mapping of 100,000 keys).
+  const doc: Document = parseDocument(input.text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  if (doc.errors.length === 0)
+    visit(doc, {
+      Map(_, map) {
+        const seen = new Set<unknown>();
+        for (const pair of map.items) {
+          if (!isScalarNode(pair.key)) continue;
+          if (seen.has(pair.key.value) && errors.length < 10) {
+            const { line, col } = lines.linePos(pair.key.range?.[0] ?? 0);
+            errors.push({
+              where: `${input.shown}:${line}:${col}`,
+              message: `not valid YAML: Map keys must be unique (${String(pair.key.value).slice(0, 100)} is written twice)`,
+            });
+          }
+          seen.add(pair.key.value);
+        }
+      },
+    });
   const where = (path: Path, needle?: string): string => {
     let node: unknown = doc.getIn(path, true);
     for (let cut = path.length - 1; !(node as Node | undefined)?.range && cut >= 0; cut--)
@@ -135,18 +161,39 @@ export function translateDvc(input: TranslateInput): Translation {
     const { line, col } = lines.linePos(offset);
     return `${input.shown}:${line}:${col}`;
   };
-  const error = (path: Path | undefined, message: string, needle?: string) =>
-    errors.push({ ...(path ? { where: where(path, needle) } : {}), message });
+  let errorCount = 0;
+  const error = (path: Path | undefined, message: string, needle?: string) => {
+    if (++errorCount <= DVC_LIMITS.errors) errors.push({ ...(path ? { where: where(path, needle) } : {}), message });
+  };
+  /** Whether another error would still be shown (past the limit, finding its words is wasted time). */
+  const reporting = () => errorCount < DVC_LIMITS.errors;
+  // Text read and written (see DVC_LIMITS.text); past the budget the translation stops.
+  let spent = 0;
+  let exhausted = false;
+  // A reference costs more than its characters: it is looked up.
+  const REFERENCE_COST = 64;
+  const spend = (characters: number, at: Path): boolean => {
+    spent += characters;
+    if (spent <= DVC_LIMITS.text) return true;
+    if (!exhausted)
+      error(
+        at,
+        `commands and paths expand to more than ${DVC_LIMITS.text} characters once foreach and matrix are written out, more than an import writes`,
+      );
+    exhausted = true;
+    return false;
+  };
   const note = (path: Path | undefined, message: string) =>
     notes.push({ ...(path ? { where: where(path) } : {}), message });
-  const empty = (pipeline: Record<string, unknown> = {}): Translation => ({
-    pipeline,
-    errors,
-    notes,
-    instances,
-    paramsFiles: [],
-  });
+  const empty = (pipeline: Record<string, unknown> = {}): Translation => {
+    if (errorCount > DVC_LIMITS.errors)
+      errors.push({
+        message: `and ${errorCount - DVC_LIMITS.errors} more errors (the first ${DVC_LIMITS.errors} are shown)`,
+      });
+    return { pipeline, errors, notes, instances, paramsFiles: [] };
+  };
 
+  if (errors.length > 0) return empty();
   if (doc.errors.length > 0) {
     for (const problem of doc.errors.slice(0, 10)) {
       const { line, col } = lines.linePos(problem.pos[0]);
@@ -259,6 +306,9 @@ export function translateDvc(input: TranslateInput): Translation {
     return joined === '' ? '.' : joined;
   }
 
+  /** The top-level names of each scope's vars, for suggestions. */
+  const knownNames = new WeakMap<Source[], Set<string>>();
+
   /** Finds a reference: the stage's item, then params.yaml and vars. */
   function resolveRef(
     ref: TemplateRef,
@@ -284,7 +334,11 @@ export function translateDvc(input: TranslateInput): Translation {
       }
       const found = lookup(scope.item.value, parts.slice(1));
       if (!found.found) {
-        error(at, `\`${ref.text}\` names nothing in this stage's item ${JSON.stringify(scope.item.value)}`, ref.text);
+        error(
+          at,
+          `\`${ref.text}\` names nothing in this stage's item ${JSON.stringify(scope.item.value).slice(0, 200)}`,
+          ref.text,
+        );
         return undefined;
       }
       if (scope.item.matrix) return { value: found.value, matrix: parts.length === 1 ? 'item' : parts[1] };
@@ -297,10 +351,20 @@ export function translateDvc(input: TranslateInput): Translation {
       if (found.found)
         return { value: found.value, ...(source.params ? { params: { file: source.params, path: parts } } : {}) };
     }
-    const known = new Set<string>();
-    for (const source of scope.vars)
-      if (isMapping(source.data)) for (const key of Object.keys(source.data)) known.add(key);
-    const close = didYouMean(parts[0], known);
+    if (!reporting()) {
+      error(at, '');
+      return undefined;
+    }
+    // A suggestion is looked for among a few thousand names, not a whole large params file's.
+    let known = knownNames.get(scope.vars);
+    if (!known) {
+      known = new Set<string>();
+      for (const source of scope.vars)
+        if (isMapping(source.data) && known.size <= DVC_LIMITS.listItems)
+          for (const key of Object.keys(source.data)) known.add(key);
+      knownNames.set(scope.vars, known);
+    }
+    const close = known.size <= DVC_LIMITS.listItems ? didYouMean(parts[0], known) : undefined;
     error(
       at,
       `\`${ref.text}\` cannot be resolved: ${parts.join('.')} is in neither params.yaml nor \`vars\` (DVC would refuse it too)${close ? `; did you mean ${close}?` : ''}`,
@@ -311,6 +375,7 @@ export function translateDvc(input: TranslateInput): Translation {
 
   /** A string with its references rewritten: params stay `${params...}`, the rest is written in. */
   function text(value: string, scope: Scope, at: Path, field: 'cmd' | 'path' | 'text'): string | undefined {
+    if (exhausted) return undefined;
     let out = '';
     let last = 0;
     let failed = false;
@@ -335,11 +400,13 @@ export function translateDvc(input: TranslateInput): Translation {
       }
     }
     out += value.slice(last).replace(/\\\$\{/g, '$${');
+    if (!spend(value.length + out.length + REFERENCE_COST * references(value).length, at)) return undefined;
     return failed ? undefined : out;
   }
 
   /** The same string as DVC itself resolves it (for comparing with dvc.lock). */
-  function dvcText(value: string, scope: Scope): string {
+  function dvcText(value: string, scope: Scope, at: Path): string {
+    if (exhausted) return '';
     let out = '';
     let last = 0;
     for (const ref of references(value)) {
@@ -353,7 +420,8 @@ export function translateDvc(input: TranslateInput): Translation {
         for (const source of scope.vars) if (lookup(source.data, parts).found) found = lookup(source.data, parts).value;
       out += isScalar(found) || found === null ? scalarText(found ?? null) : unpack(found, [], (_, s) => scalarText(s));
     }
-    return (out + value.slice(last)).replace(/\\\$\{/g, '${');
+    out = (out + value.slice(last)).replace(/\\\$\{/g, '${');
+    return spend(value.length + out.length + REFERENCE_COST * references(value).length, at) ? out : '';
   }
 
   /** A value that may be one whole reference (`foreach: ${models}`), resolved to its data. */
@@ -371,6 +439,7 @@ export function translateDvc(input: TranslateInput): Translation {
   let instanceCount = 0;
 
   for (const [name, definition] of stageEntries) {
+    if (exhausted) break;
     const at: Path = ['stages', name];
     if (!isMapping(definition)) {
       error(at, `stage '${name}' is not a mapping`);
@@ -401,11 +470,19 @@ export function translateDvc(input: TranslateInput): Translation {
         if (!stage) continue;
         stage.matrix = { item: list };
         place(stageName(name), stage, at);
-        for (const value of list)
-          registerInstance(`${name}@${scalarText(value)}`, `${stageName(name)}@${scalarText(value)}`, body, {
-            vars: stageVars,
-            item: { value },
-          });
+        for (const value of list) {
+          if (exhausted) break;
+          registerInstance(
+            `${name}@${scalarText(value)}`,
+            `${stageName(name)}@${scalarText(value)}`,
+            body,
+            {
+              vars: stageVars,
+              item: { value },
+            },
+            at,
+          );
+        }
         continue;
       }
       const entries: [string, unknown][] = Array.isArray(list)
@@ -420,6 +497,7 @@ export function translateDvc(input: TranslateInput): Translation {
       if (!countInstances(entries.length, at)) continue;
       // Anything else is written out stage by stage (mlpipe's matrix holds plain values only).
       for (const [key, value] of entries) {
+        if (exhausted) break;
         const scope: Scope = {
           vars: stageVars,
           item: {
@@ -432,7 +510,7 @@ export function translateDvc(input: TranslateInput): Translation {
         const stage = translateStage(`${name}@${key}`, body, scope, [...at, 'do']);
         if (!stage) continue;
         place(mlpipeName, stage, at);
-        registerInstance(`${name}@${key}`, mlpipeName, body, scope);
+        registerInstance(`${name}@${key}`, mlpipeName, body, scope, at);
       }
       note(
         [...at, 'foreach'],
@@ -479,11 +557,18 @@ export function translateDvc(input: TranslateInput): Translation {
       stage.matrix = axes;
       place(stageName(name), stage, at);
       for (const combination of product(axes)) {
+        if (exhausted) break;
         const suffix = Object.values(combination).map(scalarText).join('-');
-        registerInstance(`${name}@${suffix}`, `${stageName(name)}@${suffix}`, definition, {
-          vars: stageVars,
-          item: { value: combination },
-        });
+        registerInstance(
+          `${name}@${suffix}`,
+          `${stageName(name)}@${suffix}`,
+          definition,
+          {
+            vars: stageVars,
+            item: { value: combination },
+          },
+          at,
+        );
       }
       continue;
     }
@@ -493,7 +578,7 @@ export function translateDvc(input: TranslateInput): Translation {
     if (stageName(name) !== name)
       note(at, `stage '${name}' is named ${stageName(name)} (mlpipe stage names use letters, digits, _ . -)`);
     place(stageName(name), stage, at);
-    registerInstance(name, stageName(name), definition, { vars: stageVars });
+    registerInstance(name, stageName(name), definition, { vars: stageVars }, at);
   }
 
   /** A translated stage under its mlpipe name; two DVC names that become one are an error. */
@@ -510,19 +595,25 @@ export function translateDvc(input: TranslateInput): Translation {
     return false;
   }
 
-  function registerInstance(dvcName: string, mlpipeName: string, body: Record<string, unknown>, scope: Scope) {
+  function registerInstance(
+    dvcName: string,
+    mlpipeName: string,
+    body: Record<string, unknown>,
+    scope: Scope,
+    at: Path,
+  ) {
     const cmd = body.cmd;
     const dvcCmd = Array.isArray(cmd)
-      ? cmd.map((part) => (typeof part === 'string' ? dvcText(part, scope) : String(part)))
+      ? cmd.map((part) => (typeof part === 'string' ? dvcText(part, scope, [...at, 'cmd']) : String(part)))
       : typeof cmd === 'string'
-        ? dvcText(cmd, scope)
+        ? dvcText(cmd, scope, [...at, 'cmd'])
         : '';
     instances.push({
       dvcName,
       mlpipeName,
       dvcCmd,
       params: stageParamsOf(body),
-      wdir: typeof body.wdir === 'string' ? dvcText(body.wdir, scope) : '',
+      wdir: typeof body.wdir === 'string' ? dvcText(body.wdir, scope, [...at, 'wdir']) : '',
     });
   }
 
@@ -546,16 +637,24 @@ export function translateDvc(input: TranslateInput): Translation {
     at: Path,
   ): Record<string, unknown> | undefined {
     const stage: Record<string, unknown> = {};
-    const before = errors.length;
+    const before = errorCount;
     for (const key of Object.keys(body))
       if (!STAGE_KEYS.has(key))
         note([...at, key], `\`${key}\` of stage '${name}' is not a DVC stage key; it was ignored`);
     let wdir = '';
+    // The wdir with params' values written in, as DVC runs it: a `${params...}` kept in a path is
+    // checked by its value too (mlpipe writes the value in at run time).
+    let dvcWdir = '';
     if (body.wdir !== undefined) {
       if (typeof body.wdir !== 'string') error([...at, 'wdir'], `wdir of stage '${name}' must be a folder name`);
       const given = typeof body.wdir === 'string' ? text(body.wdir, scope, [...at, 'wdir'], 'path') : undefined;
       const safe = given === undefined ? undefined : safePath(given, [...at, 'wdir']);
-      if (safe !== undefined && safe !== '.') {
+      const valued =
+        safe?.includes('${params.') === true
+          ? safePath(dvcText(body.wdir as string, scope, [...at, 'wdir']), [...at, 'wdir'])
+          : safe;
+      if (valued !== undefined && valued !== '.') dvcWdir = valued;
+      if (safe !== undefined && valued !== undefined && safe !== '.') {
         wdir = safe;
         stage.workdir = safe;
       }
@@ -600,6 +699,8 @@ export function translateDvc(input: TranslateInput): Translation {
       const resolved = text(raw, scope, path, 'path');
       if (resolved === undefined) return undefined;
       const safe = safePath(resolved, path, wdir);
+      if (safe?.includes('${params.') === true && safePath(dvcText(raw, scope, path), path, dvcWdir) === undefined)
+        return undefined;
       return safe === undefined ? undefined : { path: safe, options };
     };
 
@@ -693,7 +794,7 @@ export function translateDvc(input: TranslateInput): Translation {
       );
     if (body.live !== undefined)
       note([...at, 'live'], `\`live\` of stage '${name}' (DVC 2's dvclive section) is not carried over`);
-    if (errors.length > before) return undefined;
+    if (errorCount > before) return undefined;
     const mlpipeName = stageName(name.replace(/@/g, '-'));
     for (const output of [...outs, ...metrics, ...plots])
       producers.set(typeof output === 'string' ? output : ((output as { path: string }).path as string), {
