@@ -95,6 +95,23 @@ describe('mlpipe import dvc on a hostile project', () => {
     assert.equal(existsSync(join(dir, 'mlpipe.yaml')), false);
   });
 
+  it('never lists a folder outside the project to split a folder output reached through a link', async () => {
+    const outside = folder();
+    mkdirSync(join(outside, 'data'));
+    writeFileSync(join(outside, 'data', 'SECRET_NAME'), '');
+    writeFileSync(join(outside, 'data', 'm.json'), '{}');
+    const dir = folder();
+    symlinkSync(outside, join(dir, 'link'));
+    writeFileSync(
+      join(dir, 'dvc.yaml'),
+      'stages:\n  s:\n    cmd: echo\n    outs: [link/data]\nmetrics: [link/data/m.json]\n',
+    );
+    const result = await run(dir);
+    assert.doesNotMatch(JSON.stringify(result), /SECRET_NAME/);
+    if (existsSync(join(dir, 'mlpipe.yaml')))
+      assert.doesNotMatch(readFileSync(join(dir, 'mlpipe.yaml'), 'utf8'), /SECRET_NAME/);
+  });
+
   it('does not echo the credentials in a remote or import URL', async () => {
     const dir = project('dvc-made');
     mkdirSync(join(dir, '.dvc'));

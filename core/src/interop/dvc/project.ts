@@ -47,7 +47,12 @@ export function listFolder(root: string, folder: string): string[] | undefined {
     }
   };
   try {
-    if (!lstatSync(join(root, folder)).isDirectory()) return undefined;
+    // Every folder on the way must be a real one: a link would list a folder outside the project.
+    let current = root;
+    for (const part of folder.split('/')) {
+      current = join(current, part);
+      if (!lstatSync(current).isDirectory()) return undefined;
+    }
     walk(folder, 0);
   } catch {
     return undefined;
