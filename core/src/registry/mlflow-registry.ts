@@ -258,7 +258,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
       let same = remote.get(path) === size;
       // A file whose digest was just checked is what the approval says; others are compared when small.
       if (same && !expectedDigest(file) && size <= COMPARE_BYTES_LIMIT) {
-        const there = await step(`reading the artifact ${path} (mlflow-artifacts)`, () =>
+        const there = await step(`reading the artifact ${path}`, () =>
           client.downloadArtifact(artifactUri, path, COMPARE_BYTES_LIMIT, { workspace }),
         );
         same = there.equals(readFileSync(file.file));
@@ -268,7 +268,7 @@ export async function pushToMlflowRegistry(pkg: ModelPackage, options: MlflowPus
         continue;
       }
       progress({ file: file.name, bytes: 0, total: size });
-      await step(`uploading ${file.name} (mlflow-artifacts/artifacts ${path})`, () =>
+      await step(`uploading ${file.name} as the artifact ${path}`, () =>
         client.uploadArtifact(artifactUri, path, file.file, { workspace }),
       );
       progress({ file: file.name, bytes: size, total: size });
