@@ -101,6 +101,22 @@ describe('mlpipe import dvc', () => {
     assert.match(result.stdout, /^  count: up to date/m);
   });
 
+  it("prints no terminal control characters from dvc.yaml, in the report or mlpipe.yaml's header", () => {
+    const dir = project('dvc-made');
+    writeFileSync(
+      join(dir, 'dvc.yaml'),
+      'stages:\n  "a\\e]0;owned\\a\\e[2J":\n    cmd: echo\n    frozen: true\n    deps: ["\\e[31mred"]\n',
+    );
+    const result = mlpipe(['import', 'dvc'], dir);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /is frozen in DVC/);
+    assert.doesNotMatch(result.stdout + result.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    assert.doesNotMatch(
+      readFileSync(join(dir, 'mlpipe.yaml'), 'utf8'),
+      /^#.*[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/m,
+    );
+  });
+
   it('answers a wrong call with usage, not a stack trace', () => {
     const dir = project('dvc-made');
     assert.match(mlpipe(['import', 'snakemake'], dir).stderr, /import needs a source: dvc \(not 'snakemake'\)/);

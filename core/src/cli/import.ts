@@ -35,12 +35,15 @@ function jsonPaths(cwd: string) {
         : value;
 }
 
+/** A line of text from dvc.yaml without control characters (a stage name could set the terminal's title). */
+const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+
 function report(result: ImportResult, io: CliIo): void {
   const line = (note: { where?: string; message: string }, kind: string) =>
-    `${note.where ? `${note.where}: ` : ''}${kind}${note.message}\n`;
+    `${note.where ? `${printable(note.where)}: ` : ''}${kind}${printable(note.message)}\n`;
   for (const error of result.errors) io.stderr(line(error, 'error: '));
   for (const finding of result.findings)
-    io.stderr(`${finding.where}: ${finding.severity}: ${finding.message} [${finding.code}]\n`);
+    io.stderr(`${finding.where}: ${finding.severity}: ${printable(finding.message)} [${finding.code}]\n`);
   if (!result.written) {
     const count = result.errors.length + result.findings.filter((finding) => finding.severity === 'error').length;
     io.stderr(`mlpipe: nothing written: ${count} error${count === 1 ? '' : 's'} to fix first\n`);
@@ -57,7 +60,7 @@ function report(result: ImportResult, io: CliIo): void {
     io.stdout('from dvc.lock:\n');
     for (const verdict of result.lock)
       io.stdout(
-        `  ${verdict.stage}: ${verdict.seed ? 'up to date (its files match dvc.lock): mlpipe run skips it' : `runs (${verdict.why})`}\n`,
+        `  ${verdict.stage}: ${verdict.seed ? 'up to date (its files match dvc.lock): mlpipe run skips it' : `runs (${printable(verdict.why ?? '')})`}\n`,
       );
   }
 }

@@ -64,7 +64,12 @@ function header(source: string, notes: ImportNote[]): string {
   if (notes.length > 0) {
     lines.push('# Not carried over, or changed on the way:');
     for (const note of notes.slice(0, 50))
-      lines.push(`#  - ${note.where ? `${note.where}: ` : ''}${note.message}`.replace(/[\r\n]+/g, ' '));
+      lines.push(
+        `#  - ${note.where ? `${note.where}: ` : ''}${note.message}`.replace(
+          /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g,
+          ' ',
+        ),
+      );
     if (notes.length > 50) lines.push(`#  - and ${notes.length - 50} more (mlpipe import dvc prints them all)`);
   }
   return `${lines.join('\n')}\n`;
