@@ -173,6 +173,23 @@ describe('card import and export with hostile files', () => {
     }
   });
 
+  it('gives back owners whose names hold a comma', () => {
+    const { dir, cleanup } = tempWorkspace({
+      'modelcard.yaml':
+        'model:\n  name: m\n  version: 1.0.0\n  license: MIT\n  owners: ["Hugging Face, Inc.", {name: "Smith, John", contact: j@example.com}]\n',
+    });
+    try {
+      assert.equal(mlpipe(['card', 'export', '--hf', '--output', 'README.md'], dir).status, 0);
+      mkdirSync(join(dir, 'back'));
+      const back = mlpipe(['card', 'import', '../README.md'], join(dir, 'back'));
+      assert.equal(back.status, 0, back.stderr);
+      const card = parse(readFileSync(join(dir, 'back/modelcard.yaml'), 'utf8')) as { model: { owners: unknown[] } };
+      assert.deepEqual(card.model.owners, ['Hugging Face, Inc.', { name: 'Smith, John', contact: 'j@example.com' }]);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('writes front matter the Hub reads and one-line values on one line, with no credentials', () => {
     const { dir, cleanup } = tempWorkspace({
       'mlpipe.yaml': PIPELINE,

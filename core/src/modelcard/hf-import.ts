@@ -444,6 +444,8 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
   const risks: { risk: string; mitigation?: string }[] = [];
   const references: string[] = [];
   const owners: (string | { name: string; contact: string })[] = [];
+  let developedBy: string | undefined;
+  const contacts: string[] = [];
   let description: string | undefined;
   let intro: string | undefined;
   let training: string | undefined;
@@ -470,7 +472,7 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
           const value = field?.[2].trim() ?? '';
           if (!field) rest.push(line);
           else if (!value || PLACEHOLDER.test(value)) continue;
-          else if (label === 'developed by') owners.push(...value.split(/,\s*/).map(owner));
+          else if (label === 'developed by') developedBy = value;
           else if (label === 'version' && SEMVER.test(value)) version = value;
           else if (['model type', 'license', 'language s nlp', 'finetuned from model'].includes(label))
             continue; // the front matter says these (pipeline_tag, license, language, base_model)
@@ -519,7 +521,7 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
         evaluation = evaluation ? `${evaluation}\n\n${text}` : text;
         break;
       case 'owners':
-        owners.push(...items(text).map(owner));
+        contacts.push(...items(text));
         break;
       default:
         if (++unplaced <= MAX_REPORTED_SECTIONS)
@@ -534,6 +536,11 @@ export function importHuggingFace(text: string, file: string, options: { name?: 
   // The text under the title comes first in the description.
   if (intro) description = description ? `${intro}\n\n${description}` : intro;
 
+  // "Developed by" lists names split by commas; when it is the contact section's list (as export
+  // writes both), the bullets say where each name ends ("Hugging Face, Inc." is one).
+  if (developedBy !== undefined && developedBy !== contacts.join(', '))
+    owners.push(...developedBy.split(/,\s*/).map(owner));
+  owners.push(...contacts.map(owner));
   model.version = version ?? '0.0.0';
   if (!version)
     report.fill.push({ field: 'model.version', why: 'the Hub card has no version; 0.0.0 stands in until you set it' });
