@@ -417,6 +417,21 @@ describe('crafted .mlpipe metadata', () => {
     }
   });
 
+  it('answers status and dag when a folder or a link out stands where the hash state goes', async () => {
+    for (const plant of ['folder', 'link'] as const) {
+      const dir = fresh();
+      rmSync(join(dir, '.mlpipe', 'state.json'), { recursive: true, force: true });
+      if (plant === 'folder') mkdirSync(join(dir, '.mlpipe', 'state.json'));
+      else symlinkSync(decoy.secretFile, join(dir, '.mlpipe', 'state.json'));
+      for (const command of [['status'], ['dag', '--format', 'json']]) {
+        const result = await cli(command, dir);
+        assert.equal(result.code, 0, `${plant}, mlpipe ${command.join(' ')}: ${result.output}`);
+        assert.doesNotMatch(result.output, /internal error|EISDIR/);
+        untouched(result.output);
+      }
+    }
+  });
+
   it('keeps the CLI clean end to end on a damaged cache (bundled CLI, as CI runs it)', () => {
     const dir = fresh();
     write(dir, {

@@ -242,14 +242,22 @@ export class HashState {
     }
   }
 
-  /** Saves the state when something changed; safe against a killed process. */
+  /**
+   * Saves the state when something changed; safe against a killed process. The state is a cache:
+   * when it cannot be written (a folder or a link planted in its place, a full disk) the command
+   * goes on and the next one hashes again, as a damaged state file costs when it is read.
+   */
   save(): void {
     if (!this.dirty) return;
-    writeFileAtomic(
-      this.file,
-      JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }),
-      this.boundary,
-    );
+    try {
+      writeFileAtomic(
+        this.file,
+        JSON.stringify({ version: STATE_VERSION, files: Object.fromEntries(this.entries) }),
+        this.boundary,
+      );
+    } catch {
+      // Not saved: only re-hashing lost.
+    }
     this.dirty = false;
   }
 }
