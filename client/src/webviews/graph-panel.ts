@@ -331,7 +331,8 @@ export function registerGraphSerializer(ctx: Ctx, runs: RunController): void {
       deserializeWebviewPanel: async (panel, raw: unknown) => {
         const state = graphStateOf(raw);
         const uri = state ? vscode.Uri.parse(state.pipeline) : undefined;
-        if (!uri || uri.scheme !== 'file' || panels.has(uri.fsPath)) {
+        // The saved state is the webview's word: only a pipeline of this window's folders comes back.
+        if (!uri || uri.scheme !== 'file' || panels.has(uri.fsPath) || !vscode.workspace.getWorkspaceFolder(uri)) {
           panel.dispose();
           return;
         }
