@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { importDvc } from '../../core/src/interop/dvc/import';
+import { dvcMd5 } from '../../core/src/interop/dvc/lock';
+import { Boundary } from '../../core/src/util/boundary';
 import { translateDvc } from '../../core/src/interop/dvc/translate';
 import { readSeed, writeSeed } from '../../core/src/runner/seed';
 import { MlpipeDir } from '../../core/src/runs/records';
@@ -110,6 +112,15 @@ describe('mlpipe import dvc on a hostile project', () => {
     assert.doesNotMatch(JSON.stringify(result), /SECRET_NAME/);
     if (existsSync(join(dir, 'mlpipe.yaml')))
       assert.doesNotMatch(readFileSync(join(dir, 'mlpipe.yaml'), 'utf8'), /SECRET_NAME/);
+  });
+
+  it('never hashes a folder outside the project reached through a link on the way', async () => {
+    const outside = folder();
+    // Empty: listing it alone (no file opened) would tell dvc.lock's md5 of it.
+    mkdirSync(join(outside, 'data'));
+    const dir = folder();
+    symlinkSync(outside, join(dir, 'link'));
+    await assert.rejects(dvcMd5(new Boundary(dir), dir, 'link/data', false), /link is not a folder of the project/);
   });
 
   it('does not echo the credentials in a remote or import URL', async () => {

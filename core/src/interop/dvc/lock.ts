@@ -142,6 +142,11 @@ export async function dvcMd5(
   } catch {
     return undefined;
   }
+  // A folder on the way that is a link would have a folder outside the project listed and hashed.
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++)
+    if (!lstatSync(join(root, ...parts.slice(0, i))).isDirectory())
+      throw new Error(`${parts.slice(0, i).join('/')} is not a folder of the project (a link?)`);
   if (!stat.isDirectory()) return md5File(boundary, join(root, path), legacy);
   const files = folderFiles(root, path);
   if (!files) return undefined;
