@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { importDvc } from '../../core/src/interop/dvc/import';
+import { type AttemptSpec, type Executor, type StageExecution } from '../../core/src/runner/executor';
+import { Runner } from '../../core/src/runner/runner';
 import { dvcMd5 } from '../../core/src/interop/dvc/lock';
 import { Boundary } from '../../core/src/util/boundary';
 import { translateDvc } from '../../core/src/interop/dvc/translate';
@@ -181,5 +184,49 @@ describe('mlpipe import dvc on a hostile project', () => {
     const noState = await run(file);
     assert.ok(noState.written);
     assert.match(JSON.stringify(noState.notes), /dvc\.lock.*\.mlpipe/);
+  });
+
+  it('adopts a seed only for a stage mlpipe never ran: once run, a new image reruns it (as status says)', async () => {
+    const dir = project('dvc-made');
+    const imported = await run(dir);
+    assert.deepEqual(
+      imported.lock.map((verdict) => verdict.seed !== undefined),
+      [true, true],
+    );
+    // An executor that runs the commands here (cp, sh) and resolves the image to `digest`.
+    let digest = `sha256:${'1'.repeat(64)}`;
+    const executor = (workspace: string): Executor => ({
+      host: 'local',
+      version: 'fake 1.0',
+      sharesFiles: true,
+      unsupported: () => undefined,
+      resolveImage: async () => digest,
+      imageDigest: async () => digest,
+      removeOrphans: async () => undefined,
+      lost: async () => undefined,
+      create: async (attempt: AttemptSpec): Promise<StageExecution> => ({
+        prepareInputs: async () => undefined,
+        start: async () => undefined,
+        followLogs: async () => undefined,
+        wait: async () => {
+          const [file, ...args] = attempt.stage.command.argv;
+          execFileSync(file, args, { cwd: workspace });
+          return 0;
+        },
+        collectOutputs: async () => ({}),
+        kill: () => undefined,
+        remove: async () => undefined,
+      }),
+    });
+    const runner = Runner.open(join(dir, 'mlpipe.yaml'), undefined, async (_, workspace) => executor(workspace));
+    const go = async () =>
+      Object.fromEntries(
+        (await runner.run({ stages: [], upstream: false, force: false, jobs: 1 }, () => undefined)).stages.map(
+          (stage) => [stage.name, stage.status],
+        ),
+      );
+    assert.deepEqual(await go(), { copy: 'skipped', count: 'skipped' });
+    digest = `sha256:${'2'.repeat(64)}`;
+    assert.deepEqual(await go(), { copy: 'succeeded', count: 'succeeded' });
   });
 });

@@ -117,8 +117,10 @@ export async function runStage(run: RunContext, stage: PlannedStage, entry: Stag
           return;
         }
       }
-      // A stage another tool had up to date (an imported dvc.lock, checked against the files).
-      const seeded = cached ? undefined : await adoptSeed(run, stage, key, inputs, state);
+      // A stage another tool had up to date (an imported dvc.lock, checked against the files), and
+      // that mlpipe never ran: once it has, its own record says what changed (as mlpipe status does).
+      const seeded =
+        cached || run.mlpipe.lastResult(stage.name) ? undefined : await adoptSeed(run, stage, key, inputs, state);
       if (seeded) {
         entry.outputs = Object.fromEntries(
           Object.entries(seeded.outputs).map(([path, content]) => [path, content.hash]),
