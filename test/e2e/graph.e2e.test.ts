@@ -118,7 +118,7 @@ describe('the pipeline graph (code-server + Chromium + dockerd)', { skip: missin
     assert.match(title ?? '', /param evaluate\.threshold: 0\.5 -> 0\.6/);
   });
 
-  it('a click on a node shows its stage in the editor; the details offer what reruns if it changes', async () => {
+  it('a click on a node shows its stage in the editor; the details light what reruns and open its log', async () => {
     await node('stage:train').click();
     const line = sampleLine('  train:');
     await session.waitFor(
@@ -136,5 +136,8 @@ describe('the pipeline graph (code-server + Chromium + dockerd)', { skip: missin
       10_000,
     );
     await session.screenshot('graph-downstream');
+    // The node's menu opens the stage's log from the run.
+    await graph.locator('#open-log').click();
+    await session.waitFor('the train log in an editor', session.page.locator('.tab', { hasText: 'train.log' }), 30_000);
   });
 });

@@ -1,8 +1,10 @@
 // The extension-host side of the pipeline graph (webviews/src/graph/). The message contract both
 // sides speak is webviews/src/graph/contract.ts; the graph itself is core's (core/src/runner/dag.ts).
+import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { type StageStatus } from '../../../core/src/runs/records';
+import { mlpipeRootOf, type StageStatus } from '../../../core/src/runs/records';
+import { ExperimentStore } from '../../../core/src/store/store';
 import { buildDag } from '../../../core/src/runner/dag';
 import { buildPlan, type Plan } from '../../../core/src/runner/plan';
 import { Runner } from '../../../core/src/runner/runner';
@@ -69,6 +71,7 @@ class GraphPanel {
   private edges: GraphEdge[] = [];
   private note: string | undefined;
   private analysis: PipelineAnalysis | undefined;
+  private plan: Plan | undefined;
   private states = new Map<string, StateUpdate>();
   private editTimer: ReturnType<typeof setTimeout> | undefined;
   private statusVersion = 0;
@@ -147,6 +150,7 @@ class GraphPanel {
       if (analysis.kind !== 'pipeline') throw new Error('not a pipeline');
       plan = buildPlan(analysis);
       this.analysis = analysis;
+      this.plan = plan;
       const dag = buildDag(plan, {
         artifact: analysis.model.modelArtifact?.name,
         card: analysis.model.modelCard?.name,
@@ -225,6 +229,12 @@ class GraphPanel {
       case 'run':
         void this.run(message.ids, message.upstream);
         break;
+      case 'openLog':
+        void this.openLog(message.id);
+        break;
+      case 'openOutputs':
+        void this.openOutputs(message.id);
+        break;
       default:
         assertNever(message);
     }
@@ -255,6 +265,11 @@ class GraphPanel {
       }
       return;
     }
+    await this.openFile(node);
+  }
+
+  /** A file node: the file in the editor, a folder in the Explorer, when it stays inside the pipeline's folder. */
+  private async openFile(node: GraphNode): Promise<void> {
     const file = revealTarget(dirname(this.path), node.label);
     if (file === undefined) {
       void vscode.window.showInformationMessage(
@@ -272,6 +287,46 @@ class GraphPanel {
     } catch {
       void vscode.window.showInformationMessage(`MLPipe: ${node.label} does not exist yet.`);
     }
+  }
+
+  /** A stage's log in the newest run of this pipeline that has one (the store's own log path, never a record's word). */
+  private async openLog(id: string): Promise<void> {
+    const stage = id.slice('stage:'.length);
+    const dir = dirname(this.path);
+    try {
+      const store = ExperimentStore.open(mlpipeRootOf(this.path));
+      const pipeline = relative(dir, this.path);
+      for (const run of store
+        .runs()
+        .filter((one) => one.summary.pipeline === pipeline)
+        .slice(0, 200)) {
+        const file = revealTarget(dir, relative(dir, store.dir.logPath(run.summary.id, stage)));
+        if (file && existsSync(file)) {
+          await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+          return;
+        }
+      }
+      void vscode.window.showInformationMessage(`MLPipe: no run of this pipeline has a log of ${stage} yet.`);
+    } catch (error) {
+      void vscode.window.showWarningMessage(`MLPipe: the logs of ${stage} could not be read: ${messageOf(error)}`);
+    }
+  }
+
+  /** A stage's outputs: the one it has, or the one the user picks; a folder is shown in the Explorer. */
+  private async openOutputs(id: string): Promise<void> {
+    const stage = this.plan?.byName.get(id.slice('stage:'.length));
+    const outputs = stage?.outputs.map((output) => output.path) ?? [];
+    if (outputs.length === 0) {
+      void vscode.window.showInformationMessage(`MLPipe: ${id.slice('stage:'.length)} declares no outputs.`);
+      return;
+    }
+    const path =
+      outputs.length === 1
+        ? outputs[0]
+        : await vscode.window.showQuickPick(outputs, { title: `MLPipe: which output of ${stage?.name}?` });
+    if (!path) return;
+    const node: GraphNode = { id: `source:${path}`, kind: 'source', label: path };
+    await this.openFile(node);
   }
 
   /** The editor's cursor in a stage of this pipeline selects its node. */

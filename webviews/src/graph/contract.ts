@@ -64,7 +64,11 @@ export type GraphToHost =
   /** Show the stage (or the file) in the editor. */
   | { type: 'reveal'; id: string }
   /** Run stage instances (a folded stage's variants together), with `upstream` what they need first. */
-  | { type: 'run'; ids: string[]; upstream: boolean };
+  | { type: 'run'; ids: string[]; upstream: boolean }
+  /** The stage's log in the newest run that ran it. */
+  | { type: 'openLog'; id: string }
+  /** The stage's outputs in the workspace. */
+  | { type: 'openOutputs'; id: string };
 
 /** What the webview saves (setState) to come back as it was. */
 export interface GraphState {
@@ -78,7 +82,7 @@ export interface GraphState {
   panY?: number;
 }
 
-const MESSAGE_TYPES: readonly GraphToHost['type'][] = ['ready', 'reveal', 'run'];
+const MESSAGE_TYPES: readonly GraphToHost['type'][] = ['ready', 'reveal', 'run', 'openLog', 'openOutputs'];
 
 /** A message from the webview, or undefined when it is not one the host accepts. */
 export function parseGraphMessage(raw: unknown, known: (id: string) => boolean): GraphToHost | undefined {
@@ -89,6 +93,8 @@ export function parseGraphMessage(raw: unknown, known: (id: string) => boolean):
     case 'ready':
       return { type };
     case 'reveal':
+    case 'openLog':
+    case 'openOutputs':
       return isString(raw.id) && known(raw.id) ? { type, id: raw.id } : undefined;
     case 'run':
       return Array.isArray(raw.ids) &&

@@ -99,13 +99,24 @@ const runButton = button('Run', 'Run this stage', 'run-stage');
 const runUpstreamButton = button('Run with upstream', 'Run this stage and what it depends on', 'run-upstream');
 const revealButton = button('Show in editor', 'Show this stage in mlpipe.yaml', 'reveal');
 const downstreamButton = button('What reruns if this changes?', 'Light up everything downstream', 'downstream');
+const logButton = button('Open log', "This stage's log in the newest run that ran it", 'open-log');
+const outputsButton = button('Open outputs', "This stage's outputs in the workspace", 'open-outputs');
 const details = el(
   'div',
   { class: 'details', hidden: true },
   detailTitle,
   detailState,
   detailReasons,
-  el('div', { class: 'actions' }, runButton, runUpstreamButton, revealButton, downstreamButton),
+  el(
+    'div',
+    { class: 'actions' },
+    runButton,
+    runUpstreamButton,
+    revealButton,
+    logButton,
+    outputsButton,
+    downstreamButton,
+  ),
 );
 document.getElementById('app')?.append(toolbar, note, el('div', { class: 'viewport' }, canvas), details);
 
@@ -289,6 +300,8 @@ function showDetails(): void {
   const stage = node.kind === 'stage';
   runButton.hidden = !stage || !canRun;
   runUpstreamButton.hidden = !stage || !canRun;
+  logButton.hidden = !stage;
+  outputsButton.hidden = !stage;
   downstreamButton.textContent = showDownstream ? 'Hide what reruns' : 'What reruns if this changes?';
 }
 
@@ -415,6 +428,14 @@ runButton.addEventListener('click', () => {
 runUpstreamButton.addEventListener('click', () => {
   const ids = selectedNode()?.members ?? [];
   if (ids.length > 0) host.post({ type: 'run', ids, upstream: true });
+});
+logButton.addEventListener('click', () => {
+  const node = selectedNode();
+  if (node) host.post({ type: 'openLog', id: node.members[0] });
+});
+outputsButton.addEventListener('click', () => {
+  const node = selectedNode();
+  if (node) host.post({ type: 'openOutputs', id: node.members[0] });
 });
 revealButton.addEventListener('click', () => {
   const node = selectedNode();
