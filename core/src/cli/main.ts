@@ -96,10 +96,11 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
       '--pipeline',
       '--keep',
       '--older-than',
+      '--experiment',
     ]),
   );
   const allowed: Record<string, string[]> = {
-    list: ['--filter', '--sort', '--group', '--columns', '--limit', '--format'],
+    list: ['--filter', '--sort', '--group', '--columns', '--limit', '--format', '--server', '--experiment'],
     show: ['--format'],
     compare: ['--format', '--all'],
     tag: [],
@@ -112,6 +113,23 @@ async function runsCommand(args: string[], io: CliIo): Promise<number> {
   if (sub === undefined || !(sub in allowed))
     throw new UsageError(`runs needs one of: ${Object.keys(allowed).join(', ')}${sub ? ` (not '${sub}')` : ''}`);
   expectOnly(parsed, [...allowed[sub], '--pipeline']);
+  // The tracking server's runs, whoever logged them: no workspace needed.
+  if (sub === 'list' && (parsed.flags.has('--server') || parsed.flags.has('--experiment'))) {
+    for (const flag of ['--sort', '--group', '--columns'])
+      if (parsed.flags.has(flag))
+        throw new UsageError(`runs list --server takes --experiment, --filter, --limit and --format, not ${flag}`);
+    if (parsed.positional.length > 0)
+      throw new UsageError('runs list takes no arguments (a filter goes in --filter "...")');
+    return runsModule().runsListServer(
+      {
+        experiment: parsed.flags.get('--experiment') as string | undefined,
+        filter: parsed.flags.get('--filter') as string | undefined,
+        limit: count(parsed, '--limit'),
+        format: format(parsed),
+      },
+      io,
+    );
+  }
   const { openStore, runsCompare, runsDelete, runsGc, runsList, runsNote, runsReindex, runsShow, runsSync, runsTag } =
     runsModule();
   const store = openStore(io.cwd, parsed.flags.get('--pipeline') as string | undefined);

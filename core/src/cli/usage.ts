@@ -52,6 +52,9 @@ Commands:
       --group pipeline|commit           Group the runs
       --columns FIELDS                  e.g. params.train.lr,metrics.auc (default: what differs)
       --limit N, --format text|json
+  runs list --server [--experiment NAME]   The runs of MLFLOW_TRACKING_URI's server, whoever
+                     logged them (MLflow's Python client too); --filter in MLflow's syntax:
+                     "metrics.auc > 0.8 and params.lr = '0.1'"; --limit N, --format text|json
   runs show RUN      A run's stages, params, metrics, series, tags and logs.
   runs compare RUN RUN...   Params and metrics side by side; --all shows equal params.
   runs tag RUN KEY=VALUE... [--remove KEY]   Tag a run (mlpipe.candidate marks a model candidate).
