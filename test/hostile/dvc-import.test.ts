@@ -86,6 +86,25 @@ describe('mlpipe import dvc on a hostile project', () => {
     assert.match(twice.errors[0].message, /unique/);
   });
 
+  it('writes a value with `${` in it as text, not as an mlpipe reference (DVC substitutes once)', () => {
+    const result = translateDvc({
+      text: 'vars:\n  - v: "${params.x} ${matrix.y}"\nstages:\n  s:\n    cmd: echo ${v}\n',
+      shown: 'dvc.yaml',
+      image: 'x',
+      readData: (path) => (path === 'params.yaml' ? { data: { x: 1 } } : { missing: true }),
+    });
+    assert.deepEqual(result.errors, []);
+    assert.equal((result.pipeline.stages as Record<string, { cmd: string }>).s.cmd, 'echo $${params.x} $${matrix.y}');
+    // DVC's own escape, \${...}, is text to DVC too: mlpipe's $${...}.
+    const escaped = translateDvc({
+      text: 'stages:\n  s:\n    cmd: echo \\${params.x} \\${HOME}\n',
+      shown: 'dvc.yaml',
+      image: 'x',
+      readData: (path) => (path === 'params.yaml' ? { data: { x: 1 } } : { missing: true }),
+    });
+    assert.equal((escaped.pipeline.stages as Record<string, { cmd: string }>).s.cmd, 'echo $${params.x} $${HOME}');
+  });
+
   it('refuses a path whose params value leads out of the project', async () => {
     const dir = folder();
     writeFileSync(join(dir, 'params.yaml'), 'x: ../../../../etc/passwd\nw: ../..\n');

@@ -373,6 +373,9 @@ export function translateDvc(input: TranslateInput): Translation {
     return undefined;
   }
 
+  /** A value written in: a `${` in it is text to DVC (it does not substitute twice), so mlpipe's escape. */
+  const literal = (value: string | number | boolean | null) => scalarText(value).replace(/\$\{/g, () => '$${');
+
   /** A string with its references rewritten: params stay `${params...}`, the rest is written in. */
   function text(value: string, scope: Scope, at: Path, field: 'cmd' | 'path' | 'text'): string | undefined {
     if (exhausted) return undefined;
@@ -380,7 +383,7 @@ export function translateDvc(input: TranslateInput): Translation {
     let last = 0;
     let failed = false;
     for (const ref of references(value)) {
-      out += value.slice(last, ref.index).replace(/\\\$\{/g, '$${');
+      out += value.slice(last, ref.index).replace(/\\\$\{/g, () => '$${');
       last = ref.index + ref.text.length;
       const found = resolveRef(ref, scope, at);
       if (!found) {
@@ -389,17 +392,17 @@ export function translateDvc(input: TranslateInput): Translation {
       }
       if (found.matrix) out += `\${matrix.${found.matrix}}`;
       else if (isScalar(found.value) || found.value === null) {
-        out += found.params ? `\${params.${found.params.path.join('.')}}` : scalarText(found.value);
+        out += found.params ? `\${params.${found.params.path.join('.')}}` : literal(found.value);
       } else if (field === 'cmd') {
         out += unpack(found.value, found.params?.path ?? [], (path, scalar) =>
-          found.params ? `\${params.${path.join('.')}}` : scalarText(scalar),
+          found.params ? `\${params.${path.join('.')}}` : literal(scalar),
         );
       } else {
         error(at, `\`${ref.text}\` is a ${Array.isArray(found.value) ? 'list' : 'mapping'}; only \`cmd\` can hold one`);
         failed = true;
       }
     }
-    out += value.slice(last).replace(/\\\$\{/g, '$${');
+    out += value.slice(last).replace(/\\\$\{/g, () => '$${');
     if (!spend(value.length + out.length + REFERENCE_COST * references(value).length, at)) return undefined;
     return failed ? undefined : out;
   }
