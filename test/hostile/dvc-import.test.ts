@@ -187,6 +187,10 @@ describe('mlpipe import dvc on a hostile project', () => {
     const again = await run(dir, true);
     assert.match(again.lock.find((verdict) => verdict.stage === 'count')!.why ?? '', /param seed/);
     assert.equal(readSeed(mlpipe, 'count'), undefined);
+    // --no-lock: every stage runs the first time, whatever seed was there.
+    assert.ok(readSeed(mlpipe, 'copy'));
+    await importDvc({ dvcYaml: join(dir, 'dvc.yaml'), image: 'x:1', force: true, lock: false, cwd: dir });
+    assert.equal(readSeed(mlpipe, 'copy'), undefined);
   });
 
   it('reports, not aborts, when an output is a link or .mlpipe is not a folder', async () => {

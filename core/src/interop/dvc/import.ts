@@ -153,14 +153,24 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
   result.written = output;
 
   const lockFile = join(root, 'dvc.lock');
-  if (!options.lock || !existsSync(lockFile)) return result;
-  const lock = readProjectData(boundary, lockFile, MAX_DVC_FILE_BYTES);
-  if (lock.error) {
+  const mlpipe = new MlpipeDir(join(root, '.mlpipe'));
+  /** Removes a seed left from before (or brought along by the project) for a stage that runs. */
+  const dropSeed = (stage: string) => {
+    if (plan.byName.has(stage) && readSeed(mlpipe, stage)) mlpipe.boundary.remove(seedPath(mlpipe, stage));
+  };
+  const lock =
+    options.lock && existsSync(lockFile) ? readProjectData(boundary, lockFile, MAX_DVC_FILE_BYTES) : undefined;
+  if (lock?.error)
     result.notes.push({ where: 'dvc.lock', message: `not read (${lock.error}); every stage runs the first time` });
+  if (!lock || lock.error) {
+    try {
+      for (const instance of translation.instances) dropSeed(instance.mlpipeName);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+    }
     return result;
   }
   const locked = parseLock(lock.data);
-  const mlpipe = new MlpipeDir(join(root, '.mlpipe'));
   const state = new HashState(join(mlpipe.root, 'state.json'));
   const paramsCache = new Map<string, unknown>();
   const params = (file: string) => {
@@ -177,9 +187,7 @@ export async function importDvc(options: ImportOptions): Promise<ImportResult> {
         { root, boundary, state, params, wdir: instance.wdir },
       );
       if (verdict.seed) writeSeed(mlpipe, verdict.seed);
-      // A seed left from before (or brought along by the project) must not outlive a stage that runs.
-      else if (plan.byName.has(instance.mlpipeName) && readSeed(mlpipe, instance.mlpipeName))
-        mlpipe.boundary.remove(seedPath(mlpipe, instance.mlpipeName));
+      else dropSeed(instance.mlpipeName);
       result.lock.push(verdict);
     }
   } catch (error) {
