@@ -34,47 +34,46 @@ function project(name: string): string {
 const run = (dir: string, force = false) =>
   importDvc({ dvcYaml: join(dir, 'dvc.yaml'), image: 'x:1', force, lock: true, cwd: dir });
 
+// The inputs below took minutes before their fixes (quadratic or worse); these tests take under a
+// few seconds. A hang fails on the test's own time limit, a generous bound, not a speed figure
+// (speed is measured by benchmarks, never asserted).
+const HANG = { timeout: 120_000 };
+
 describe('mlpipe import dvc on a hostile project', () => {
-  it('answers many unresolvable references against a large params file in moments, not minutes', () => {
+  it('answers many unresolvable references against a large params file in moments, not minutes', HANG, () => {
     const params: Record<string, number> = {};
     for (let i = 0; i < 50_000; i++) params[`k${i}`] = i;
     const refs = Array.from({ length: 50_000 }, (_, i) => `\${n${i}}`).join(' ');
-    const started = Date.now();
     const result = translateDvc({
       text: `stages:\n  s:\n    cmd: echo ${refs}\n`,
       shown: 'dvc.yaml',
       image: 'x',
       readData: (path) => (path === 'params.yaml' ? { data: params } : { missing: true }),
     });
-    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
     assert.ok(result.errors.length > 0 && result.errors.length <= 101, `${result.errors.length} errors`);
     assert.match(result.errors.at(-1)!.message, /more errors/);
   });
 
-  it('stops a foreach that multiplies a long command into a pipeline too large to check', () => {
+  it('stops a foreach that multiplies a long command into a pipeline too large to check', HANG, () => {
     const entries = Array.from({ length: 10_000 }, (_, i) => `      k${i}: {a: 1}`).join('\n');
     const refs = Array.from({ length: 2_000 }, () => '${item.a}').join(' ');
-    const started = Date.now();
     const result = translateDvc({
       text: `stages:\n  s:\n    foreach:\n${entries}\n    do:\n      cmd: echo ${refs}\n`,
       shown: 'dvc.yaml',
       image: 'x',
       readData: () => ({ missing: true }),
     });
-    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
     assert.match(result.errors.map((error) => error.message).join('\n'), /more than .* an import writes/);
   });
 
-  it('reads a mapping of many keys in linear time, and still refuses a key written twice', () => {
+  it('reads a mapping of many keys in linear time, and still refuses a key written twice', HANG, () => {
     const keys = Array.from({ length: 30_000 }, (_, i) => `      k${i}: 1\n`).join('');
-    const started = Date.now();
     const result = translateDvc({
       text: `vars:\n  - m:\n${keys}stages:\n  s:\n    cmd: echo\n`,
       shown: 'dvc.yaml',
       image: 'x',
       readData: () => ({ missing: true }),
     });
-    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
     assert.deepEqual(result.errors, []);
     const twice = translateDvc({
       text: 'stages:\n  s:\n    cmd: echo\n  s:\n    cmd: echo 2\n',
