@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { type Boundary } from '../../util/boundary';
 import { readStateFile } from '../../runs/files';
-import { redactUri } from '../../tracking/transfer';
+import { redactUri } from '../../util/redact';
 import { type ImportNote } from './translate';
 
 /** dvc.yaml and dvc.lock larger than this are not read. */
