@@ -307,8 +307,12 @@ function showDetails(): void {
 
 // ---- pan and zoom ------------------------------------------------------------------------------
 
+/** Below this zoom, names are too small to read: they are not drawn (nor the arrowheads) until one zooms in. */
+const FAR_ZOOM = 0.35;
+
 function applyTransform(): void {
   world.setAttribute('transform', `translate(${state.panX ?? 0} ${state.panY ?? 0}) scale(${state.zoom ?? 1})`);
+  canvas.classList.toggle('far', (state.zoom ?? 1) < FAR_ZOOM);
 }
 
 /** Fits the graph in the canvas; `box`: the canvas's size measured before the graph's DOM changed (no forced layout). */
