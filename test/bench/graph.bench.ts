@@ -14,7 +14,7 @@
  *                 that reruns a third of the stages: the target, <= 2 s at 1,000 stages
  *
  * Peers, in the same run on the same graph: the layout alone by @dagrejs/dagre and by elkjs
- * (layered), against ours (webviews/src/graph/layout.ts); ratios are peer / ours (ADR 0020).
+ * (layered), against ours (webviews/src/graph/layout.ts); ratios are peer / ours (ADR 0019).
  *
  *   MLPIPE_BENCH_SIZE=quick|full   quick: 300 and 1,000 stages; full: also 3,000
  */

@@ -1,6 +1,6 @@
 /**
  * A layered (Sugiyama-style) layout for the pipeline graph, left to right, fast enough for
- * 1,000 stages in a frame budget (ADR 0020: dagre and elkjs took seconds on such graphs).
+ * 1,000 stages in a frame budget (ADR 0019: dagre and elkjs took seconds on such graphs).
  *
  * 1. Ranks: the longest path from the roots (Kahn's order); a root that feeds others (a params
  *    file, a data file) moves next to the first stage that reads it instead of the first column.
