@@ -46,17 +46,20 @@ function testFiles(folder) {
   return found.sort();
 }
 
-// Budgets for a whole tier, about three times what each took on the 2-core CI machine (unit 37 s,
-// lsp 35, cli 25, tracking 56, registry 29, engine 125, hostile 132, e2e 128): room for a slow day,
-// not for a test that hangs or a tier that quietly doubled.
+// Budgets for a whole tier, about three times what each took on a 2-core machine like CI's (on
+// 2026-12-05: unit 76 s, lsp 46, cli 53, tracking 160, registry 102, remote 39, cluster 105,
+// engine 132, hostile 132, e2e about 130): room for a slow day, not for a test that hangs or a tier
+// that quietly doubled. Issues 16 and 17 added real MLflow servers started three ways, the DVC
+// import, Hugging Face cards and the review report, hence the larger tracking, registry, unit and
+// cli budgets.
 const tiers = [
-  { name: 'unit', folder: 'test/unit', budgetS: 120 },
+  { name: 'unit', folder: 'test/unit', budgetS: 220 },
   { name: 'lsp', folder: 'test/lsp', budgetS: 105 },
-  { name: 'cli', folder: 'test/cli', budgetS: 75 },
+  { name: 'cli', folder: 'test/cli', budgetS: 160 },
   // Run tracking against a real MLflow server (PyPI, in a venv the tests make once and cache).
-  { name: 'tracking', folder: 'test/tracking', budgetS: 170 },
+  { name: 'tracking', folder: 'test/tracking', budgetS: 480 },
   // Pushes to real registries the tests start: CNCF Distribution (plain, and htpasswd + TLS), MLflow.
-  { name: 'registry', folder: 'test/registry', budgetS: 90 },
+  { name: 'registry', folder: 'test/registry', budgetS: 300 },
   // The team cache on real remotes the tests start: SeaweedFS's S3 gateway, Distribution, a folder.
   { name: 'remote', folder: 'test/remote', budgetS: 300 },
   // Stages as Jobs on a real two-node Kubernetes the tests start (built from its Go modules), data through S3.
@@ -67,7 +70,7 @@ const tiers = [
   // nothing outside the workspace read, written or deleted (the real engine where a container acts).
   { name: 'hostile', folder: 'test/hostile', budgetS: 400 },
   // The packaged extension in a real VS Code (code-server) driven through Chromium.
-  { name: 'e2e', folder: 'test/e2e', budgetS: 385 },
+  { name: 'e2e', folder: 'test/e2e', budgetS: 480 },
 ];
 
 const unknown = only.filter((name) => !tiers.some((tier) => tier.name === name));
