@@ -30,9 +30,9 @@ import { layoutGraph } from '../../webviews/src/graph/layout';
 import { FILES_SHOWN_UP_TO, viewGraph } from '../../webviews/src/graph/model';
 import { launchChromium } from '../support/chromium';
 import { writeBenchResult, type BenchTable } from '../support/bench-result';
+import { ORIGIN, pageHtml } from './table-render';
 
 const ROOT = join(__dirname, '..', '..');
-const ORIGIN = 'http://webview.bench';
 const XSS = '<img src=x onerror=alert(1)>';
 const full = (process.env.MLPIPE_BENCH_SIZE ?? 'quick') === 'full';
 const SIZES = full ? [300, 1000, 3000] : [300, 1000];
@@ -124,24 +124,6 @@ async function peers(
   return { dagreMs, elkMs };
 }
 
-function pageHtml(): string {
-  const nonce = 'YmVuY2gtbm9uY2UtMTIzNA==';
-  const csp = `default-src 'none'; img-src ${ORIGIN} data:; style-src ${ORIGIN} 'nonce-${nonce}'; font-src ${ORIGIN}; script-src 'nonce-${nonce}'`;
-  const harness = `
-    window.__posted = []; window.__violations = []; window.__alerts = 0;
-    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
-    window.alert = () => { window.__alerts++; };
-    let state;
-    window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => state, setState: (s) => { state = s; } });`;
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta property="csp-nonce" content="${nonce}">
-<link rel="stylesheet" href="${ORIGIN}/graph.css"><title>graph</title></head>
-<body class="vscode-dark"><div id="app"></div>
-<script nonce="${nonce}">${harness}</script>
-<script nonce="${nonce}" src="${ORIGIN}/graph.js"></script></body></html>`;
-}
-
 async function main(): Promise<void> {
   const cli = join(ROOT, 'dist', 'cli.js');
   const dist = join(ROOT, 'dist', 'webviews');
@@ -152,7 +134,7 @@ async function main(): Promise<void> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.route(`${ORIGIN}/**`, async (route) => {
     const name = new URL(route.request().url()).pathname.slice(1);
-    if (name === 'graph.html') return route.fulfill({ contentType: 'text/html', body: pageHtml() });
+    if (name === 'graph.html') return route.fulfill({ contentType: 'text/html', body: pageHtml('graph') });
     if (/^graph\.(js|css)$/.test(name))
       return route.fulfill({
         contentType: name.endsWith('.js') ? 'text/javascript' : 'text/css',

@@ -24,7 +24,7 @@ import { type Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from '../support/chromium';
 
 const ROOT = join(__dirname, '..', '..');
-const ORIGIN = 'http://webview.bench';
+export const ORIGIN = 'http://webview.bench';
 export const XSS_NAME = '<img src=x onerror=alert(1)>';
 
 export interface TableRenderResult {
@@ -40,7 +40,8 @@ export interface TableRenderResult {
   escaped: boolean;
 }
 
-function pageHtml(name: 'experiments' | 'compare' = 'experiments'): string {
+/** A panel's page as client/src/webviews/html.ts writes it, with the harness's acquireVsCodeApi (also used by bench:graph). */
+export function pageHtml(name: 'experiments' | 'compare' | 'graph' = 'experiments'): string {
   const nonce = 'YmVuY2gtbm9uY2UtMTIzNA==';
   const csp = `default-src 'none'; img-src ${ORIGIN} data:; style-src ${ORIGIN} 'nonce-${nonce}'; font-src ${ORIGIN}; script-src 'nonce-${nonce}'`;
   // The harness script: VS Code's acquireVsCodeApi (post, get/set state) and a CSP violation log.

@@ -1,9 +1,10 @@
-import { closeSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { Document, visit, type ScalarTag } from 'yaml';
 import { Boundary, BoundaryError } from '../util/boundary';
 import { IncrementalYamlParser } from '../yaml/build';
 import { toJS } from '../yaml/values';
 import { toHubLicense } from './hf-license';
+import { readOpenedFile } from '../util/read-whole';
 
 /**
  * `mlpipe card export --hf`: a model card as a Hugging Face README.md, front matter (license,
@@ -83,11 +84,7 @@ export function readMetricsInside(pipelineDir: string, file: string): MetricsRea
   try {
     if (!opened.stat.isFile()) return { problem: `${file} is not a file` };
     if (opened.stat.size > MAX_METRICS_BYTES) return { problem: `${file} is over 1 MB; mlpipe does not read it` };
-    const buffer = Buffer.alloc(opened.stat.size);
-    let length = 0;
-    for (let n; length < buffer.length && (n = readSync(opened.fd, buffer, length, buffer.length - length, null)) > 0;)
-      length += n;
-    const yaml = new IncrementalYamlParser().parse(buffer.toString('utf8', 0, length));
+    const yaml = new IncrementalYamlParser().parse(readOpenedFile(opened.fd, opened.stat.size).toString('utf8'));
     if (yaml.problems.some((problem) => problem.severity === 'error'))
       return { problem: `${file} is not valid JSON or YAML` };
     return { value: toJS(yaml.root, yaml.aliasesCut) };

@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -43,6 +43,7 @@ def _load_pyfunc(path):
 
     return joblib.load(path)
 `;
+import { readOpenedFile } from '../util/read-whole';
 
 export interface PipelineFlavor {
   flavor?: MlflowFlavor;
@@ -64,14 +65,7 @@ function readInside(folder: string, file: string, what: string): Buffer {
     if (!opened.stat.isFile()) throw new PushError(`${what} ${boundary.show(file)} is not a file`);
     if (opened.stat.size > MAX_SOURCE_BYTES)
       throw new PushError(`${what} ${boundary.show(file)} is larger than ${MAX_SOURCE_BYTES} bytes`);
-    const buffer = Buffer.alloc(opened.stat.size);
-    let read = 0;
-    while (read < buffer.length) {
-      const count = readSync(opened.fd, buffer, read, buffer.length - read, null);
-      if (count === 0) break;
-      read += count;
-    }
-    return buffer.subarray(0, read);
+    return readOpenedFile(opened.fd, opened.stat.size);
   } finally {
     closeSync(opened.fd);
   }

@@ -5,7 +5,6 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
-  readSync,
   renameSync,
   rmSync,
   writeSync,
@@ -14,6 +13,7 @@ import {
 import { dirname } from 'node:path';
 import { type Boundary } from '../util/boundary';
 import { MetadataError } from './metadata';
+import { readOpenedFile } from '../util/read-whole';
 
 /**
  * Writes a file so that a reader sees the old content or the new, never a half-written one, even
@@ -61,14 +61,7 @@ function readWhole(fd: number, stat: Stats, maxBytes: number, shown: string): Bu
   if (!stat.isFile()) throw new MetadataError(`${shown} is not a regular file`);
   if (stat.size > maxBytes)
     throw new MetadataError(`${shown} is ${stat.size} bytes, more than the ${maxBytes} it may hold; it was not read`);
-  const buffer = Buffer.allocUnsafe(stat.size);
-  let read = 0;
-  while (read < stat.size) {
-    const count = readSync(fd, buffer, read, stat.size - read, read);
-    if (count === 0) break;
-    read += count;
-  }
-  return buffer.subarray(0, read);
+  return readOpenedFile(fd, stat.size);
 }
 
 /**

@@ -1,19 +1,10 @@
-import {
-  closeSync,
-  copyFileSync,
-  constants,
-  existsSync,
-  readSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, copyFileSync, constants, existsSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Boundary, BoundaryError, within } from '../util/boundary';
 import { MlflowError } from './mlflow-error';
 import { redactUri } from './transfer';
+import { readOpenedFile } from '../util/read-whole';
 
 /*
  * Where a run's artifacts go, read from the artifact URI the tracking server hands out with the
@@ -211,14 +202,7 @@ export class LocalArtifacts {
     try {
       if (!opened.stat.isFile()) throw new Error('it is not a file');
       if (opened.stat.size > maxBytes) throw new Error(`it is larger than ${maxBytes} bytes`);
-      const buffer = Buffer.alloc(opened.stat.size);
-      let read = 0;
-      while (read < buffer.length) {
-        const count = readSync(opened.fd, buffer, read, buffer.length - read, null);
-        if (count === 0) break;
-        read += count;
-      }
-      return buffer.subarray(0, read);
+      return readOpenedFile(opened.fd, opened.stat.size);
     } catch (error) {
       throw this.failure(`reading ${target}`, error, endpoint);
     } finally {
